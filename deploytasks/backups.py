@@ -1,0 +1,60 @@
+"""Backups: take one, list them, restore one, on whichever side the context runs."""
+import posixpath
+
+from . import __version__
+from .django import run_django_script
+from .shell import run_script
+
+SQLITE_PARTS = ("_sqlite",)
+
+
+def backup_dir(project, settings) -> str:
+    return settings.backups if settings.backups.startswith("/") else project.path(settings.backups)
+
+
+def take(c, project, settings, *, dest=None, keep=None, label=None, host=None):
+    """Dump, verify, checksum and describe the database; returns the manifest (None under --dry)."""
+    params = {
+        "database": settings.database,
+        "dest": dest or backup_dir(project, settings),
+        "keep": settings.keep_backups if keep is None else keep,
+        "label": label,
+        "host": host,
+        "version": __version__,
+    }
+    return run_django_script(
+        c, project, "backup", params, what="backup", include=SQLITE_PARTS, changes=True,
+        description=f"back up the {settings.database!r} database into {params['dest']}",
+    )
+
+
+def listing(c, project, directory, verify=False) -> list:
+    params = {"dir": directory, "verify": verify}
+    data = run_script(c, project.python_script_command(project.base_python), "list_backups", params,
+                      what="listing backups")
+    return data["backups"]
+
+
+def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None):
+    """Verify a backup on the side `c` runs; with apply, back up the live database and restore."""
+    params = {
+        "database": settings.database,
+        "file": path,
+        "apply": apply,
+        "unverified": unverified,
+        "safety_dest": safety_dest or backup_dir(project, settings),
+        "version": __version__,
+    }
+    return run_django_script(
+        c, project, "restore", params, what="restore", include=SQLITE_PARTS, changes=apply,
+        description=f"safety backup, then restore {path}",
+    )
+
+
+def resolve_path(project, settings, name) -> str:
+    """A backup named by path, or by file name inside the backups directory."""
+    if name.startswith("/"):
+        return name
+    if "/" in name:
+        return posixpath.normpath(posixpath.join(project.root, name))
+    return posixpath.join(backup_dir(project, settings), name)

@@ -1,0 +1,21 @@
+"""The one error type tasks raise for user-facing problems, and the decorator that reports it."""
+import functools
+
+from invoke.exceptions import Exit
+
+
+class DeployTasksError(Exception):
+    """A problem the user can fix; reported as one line, without a traceback."""
+
+
+def reported(function):
+    """Turn DeployTasksError into a one-line message and exit status 1."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except DeployTasksError as exc:
+            raise Exit(f"deploytasks: error: {exc}", code=1) from None
+
+    return wrapper

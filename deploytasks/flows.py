@@ -1,0 +1,155 @@
+"""Task-level building blocks shared by the local (Invoke) and remote (Fabric) collections."""
+import time
+
+from .backups import restore as restore_backup
+from .django import applied_state, introspect, resolve_target, pending
+from .checklist import items as checklist_items
+from .errors import DeployTasksError
+from .output import console, print_json, show, table
+from .prompt import confirm
+from .shell import is_dry
+
+
+def timed_steps(steps):
+    """Run (name, callable) pairs, returning rows of (name, result, seconds)."""
+    rows = []
+    for name, step in steps:
+        started = time.monotonic()
+        with console.status(f"{name} …"):
+            outcome = step()
+        rows.append((name, outcome, f"{time.monotonic() - started:.1f}s"))
+        console.print(f"[green]✓[/] {name}: {outcome}")
+    return rows
+
+
+def show_checklist(info, as_json, title):
+    verdicts = checklist_items(info)
+    if as_json:
+        print_json({"items": verdicts, "ok": not any(v["verdict"] == "FAIL" for v in verdicts)})
+    else:
+        colour = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
+        show(table(title, ["check", "verdict", "detail"],
+                   [(v["item"], f"[{colour[v['verdict']]}]{v['verdict']}[/]", v["detail"]) for v in verdicts]))
+    if any(v["verdict"] == "FAIL" for v in verdicts):
+        raise DeployTasksError("the checklist has failures (see the FAIL rows above)")
+
+
+def status_rows(info):
+    rows = []
+    for app, data in info["apps"].items():
+        migrations = data["migrations"]
+        applied = sum(1 for m in migrations if m["is_applied"])
+        rows.append({
+            "app": app,
+            "files": len(migrations),
+            "applied": applied,
+            "pending": len(migrations) - applied,
+            "leaf": ", ".join(data["leaves"]),
+            "conflicts": ", ".join(data["conflicts"]) or "",
+        })
+    return rows
+
+
+def show_status(info, as_json, title="Migrations"):
+    rows = status_rows(info)
+    if as_json:
+        print_json({"database": info["database"], "apps": rows, "pending": pending(info), "conflicts": info["conflicts"]})
+        return
+    show(table(title, ["app", "files", "applied", "pending", "leaf", "conflicts"],
+               [(r["app"], r["files"], r["applied"], r["pending"] or "-", r["leaf"], r["conflicts"] or "-") for r in rows]))
+
+
+def show_plan(info, as_json):
+    plan = info.get("plan") or []
+    if as_json:
+        print_json({"plan": plan})
+        return
+    if not plan:
+        console.print("No migrations to apply.")
+        return
+    show(table("migrate --plan", ["#", "migration", "reversible", "operations"],
+               [(i + 1, f"{p['app']}.{p['name']}", "yes" if p["reversible"] else "[red]no[/]",
+                 "; ".join(p["operations"])[:120]) for i, p in enumerate(plan)]))
+
+
+def show_history(info, as_json, app=None):
+    rows = [
+        {"app": name, "migration": m["name"], "applied": m["applied"]}
+        for name, data in info["apps"].items() if app in (None, name)
+        for m in data["migrations"] if m["is_applied"]
+    ]
+    rows.sort(key=lambda r: (r["applied"] or "", r["app"], r["migration"]))
+    if as_json:
+        print_json({"history": rows})
+        return
+    show(table("Applied migrations", ["applied at (UTC)", "app", "migration"],
+               [((r["applied"] or "?")[:19].replace("T", " "), r["app"], r["migration"]) for r in rows]))
+
+
+def unapply_list(info, app, target):
+    """The app's applied migrations that migrating to `target` would unapply, newest first."""
+    names = [m for m in info["apps"][app]["migrations"]]
+    cut = 0 if target == "zero" else [m["name"] for m in names].index(target) + 1
+    return [m for m in reversed(names[cut:]) if m["is_applied"]]
+
+
+def guard_backwards(info, app, target):
+    """Raise if a migration to unapply is irreversible; returns the names to unapply."""
+    to_unapply = unapply_list(info, app, target)
+    irreversible = [m["name"] for m in to_unapply if not m["reversible"]]
+    if irreversible:
+        raise DeployTasksError(
+            f"{app}.{irreversible[0]} is irreversible, so {app} cannot migrate back to {target}: "
+            "restore a backup taken before it instead"
+        )
+    return [m["name"] for m in to_unapply]
+
+
+def describe_restore(report):
+    comparison = report["migrations"]
+    rows = []
+    behind = []
+    for app, state in comparison.items():
+        note = "same as code"
+        if state["unknown"]:
+            note = f"[red]{len(state['unknown'])} unknown to this code[/]"
+        elif state["missing"]:
+            note = f"[yellow]{len(state['missing'])} to apply[/]"
+            behind.append(app)
+        rows.append((app, state["backup_latest"] or "zero", state["code_latest"] or "-", note))
+    show(table("Migration state: backup vs code", ["app", "backup at", "code at", "after restore"], rows))
+    return behind
+
+
+def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None):
+    """Shared restore flow: verify, describe, confirm, safety-backup + restore, report."""
+    report = restore_backup(c, project, settings, path, apply=False, unverified=unverified)
+    manifest = report.get("manifest") or {}
+    console.print(
+        f"[green]✓[/] {path} verified: {report['size']:,} bytes"
+        + (f", sha256 {manifest['sha256'][:12]}… matches its manifest" if manifest else ", no manifest (unverified)")
+        + ", integrity_check ok"
+        + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else "")
+    )
+    describe_restore(report)
+    confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
+    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest)
+    if done is None:
+        return None
+    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}")
+    if done.get("safety_backup"):
+        console.print(f"  safety backup of what was there: {done['safety_backup']}")
+    behind = [app for app, s in done["migrations"].items() if s["missing"]]
+    if behind:
+        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply migrations next")
+    return done
+
+
+def state_summary(info):
+    return {app: (names[-1] if names else "zero") for app, names in applied_state(info).items()}
+
+
+__all__ = [
+    "timed_steps", "show_checklist", "show_status", "show_plan", "show_history", "guard_backwards",
+    "verify_then_restore", "introspect", "resolve_target", "state_summary",
+]

@@ -1,0 +1,30 @@
+"""Console output: status lines, tables and JSON."""
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+
+
+def say(message: str) -> None:
+    console.print(message)
+
+
+def print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def table(title, columns, rows) -> Table:
+    grid = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*[str(cell) for cell in row])
+    return grid
+
+
+def show(renderable) -> None:
+    console.print(renderable)

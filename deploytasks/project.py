@@ -1,0 +1,60 @@
+"""Where a Django project lives on one side (laptop or server) and how to run things in it."""
+import os
+import posixpath
+from dataclasses import dataclass
+
+from .shell import q, join
+
+RUN_STDIN = "import sys; exec(sys.stdin.read())"
+
+
+@dataclass
+class Project:
+    root: str  # absolute directory holding manage.py
+    base_python: str  # interpreter that creates the venv (and runs tool scripts)
+    venv: str = ""  # absolute venv directory; empty: use base_python as is
+    manage: str = "manage.py"
+    requirements: str = "requirements.txt"
+    env_file: str = ".env"
+
+    @property
+    def python(self) -> str:
+        return posixpath.join(self.venv, "bin", "python") if self.venv else self.base_python
+
+    def path(self, *parts) -> str:
+        return posixpath.join(self.root, *parts)
+
+    def shell(self, command: str, env_file=True) -> str:
+        """`command` run in the project dir with the project's .env exported, if there is one."""
+        prefix = f"cd {q(self.root)}"
+        if env_file and self.env_file:
+            env_path = self.env_file if self.env_file.startswith("/") else "./" + self.env_file
+            prefix += f" && if [ -f {q(env_path)} ]; then set -a && . {q(env_path)} && set +a; fi"
+        return f"{prefix} && {command}"
+
+    def manage_command(self, *args) -> str:
+        return self.shell(join(self.python, self.manage, *args))
+
+    def django_script_command(self) -> str:
+        """A manage.py shell that executes the Python it reads on stdin."""
+        return self.shell(f"{join(self.python, self.manage, 'shell', '-v', '0', '-c', RUN_STDIN)}")
+
+    def python_script_command(self, python=None) -> str:
+        return self.shell(f"{q(python or self.python)} -", env_file=False)
+
+
+def local_project(settings) -> Project:
+    from .settings import local_root
+
+    root = local_root(settings)
+    venv = ""
+    if settings.use_venv:
+        venv = os.path.join(root, os.path.expanduser(settings.venv))
+    return Project(
+        root=root,
+        base_python=settings.python,
+        venv=venv,
+        manage=settings.manage,
+        requirements=settings.requirements,
+        env_file=settings.env_file,
+    )

@@ -1,0 +1,38 @@
+# Helpers for scripts that run inside `manage.py shell` (Django is set up).
+from django.db import connections
+
+
+def database_info(alias):
+    connection = connections[alias]
+    settings_dict = connection.settings_dict
+    return {
+        "alias": alias,
+        "engine": settings_dict.get("ENGINE", ""),
+        "vendor": connection.vendor,
+        "name": str(settings_dict.get("NAME") or ""),
+        "host": settings_dict.get("HOST") or "",
+        "port": str(settings_dict.get("PORT") or ""),
+        "user": settings_dict.get("USER") or "",
+    }
+
+
+def load_migrations(alias):
+    from django.db.migrations.loader import MigrationLoader
+
+    return MigrationLoader(connections[alias], ignore_no_migrations=True)
+
+
+def migration_files(loader):
+    """{app: [migration names in dependency order]} for every app with migrations."""
+    graph = loader.graph
+    files = {}
+    for leaf in sorted(graph.leaf_nodes()):
+        for app_label, name in graph.forwards_plan(leaf):
+            names = files.setdefault(app_label, [])
+            if name not in names:
+                names.append(name)
+    return files
+
+
+def is_reversible(migration):
+    return all(getattr(operation, "reversible", True) for operation in migration.operations)

@@ -1,0 +1,96 @@
+# Everything deploytasks needs to know about a project, in one Django start-up.
+import django
+from django.db import DatabaseError
+
+
+def introspect(params):
+    alias = params.get("database", "default")
+    result = {"django": django.get_version(), "python": sys.version.split()[0], "database": database_info(alias)}
+    if result["database"]["vendor"] == "sqlite":
+        result["database"]["exists"] = os.path.exists(result["database"]["name"])
+    loader = load_migrations(alias)
+    files = migration_files(loader)
+
+    applied_at = {}
+    try:
+        from django.db.migrations.recorder import MigrationRecorder
+
+        recorder = MigrationRecorder(connections[alias])
+        if recorder.has_table():
+            for app, name, applied in recorder.migration_qs.values_list("app", "name", "applied"):
+                applied_at[(app, name)] = applied.isoformat() if applied else None
+        result["database"]["reachable"] = True
+    except DatabaseError as exc:
+        result["database"]["reachable"] = False
+        result["database"]["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+    conflicts = {app: sorted(names) for app, names in loader.detect_conflicts().items()}
+    apps = {}
+    for app_label, names in sorted(files.items()):
+        migrations = []
+        for name in names:
+            migration = loader.graph.nodes[(app_label, name)]
+            migrations.append({
+                "name": name,
+                "applied": applied_at.get((app_label, name)),
+                "is_applied": (app_label, name) in applied_at,
+                "reversible": is_reversible(migration),
+            })
+        leaves = sorted(name for app, name in loader.graph.leaf_nodes() if app == app_label)
+        apps[app_label] = {"migrations": migrations, "leaves": leaves, "conflicts": conflicts.get(app_label, [])}
+    unknown = sorted("%s.%s" % key for key in applied_at if key[1] not in files.get(key[0], []) and key[0] in files)
+    result.update({"apps": apps, "conflicts": conflicts, "unknown_applied": unknown})
+
+    if params.get("plan", True) and not conflicts and result["database"].get("reachable"):
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connections[alias])
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        result["plan"] = [
+            {
+                "app": migration.app_label,
+                "name": migration.name,
+                "backwards": backwards,
+                "reversible": is_reversible(migration),
+                "operations": [operation.describe() for operation in migration.operations],
+            }
+            for migration, backwards in plan
+        ]
+
+    if params.get("changes", True):
+        try:
+            from django.apps import apps as django_apps
+            from django.db.migrations.autodetector import MigrationAutodetector
+            from django.db.migrations.loader import MigrationLoader
+            from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
+            from django.db.migrations.state import ProjectState
+
+            offline = MigrationLoader(None, ignore_no_migrations=True)
+            detector = MigrationAutodetector(
+                offline.project_state(),
+                ProjectState.from_apps(django_apps),
+                NonInteractiveMigrationQuestioner(specified_apps=set(), dry_run=True),
+            )
+            changes = detector.changes(graph=offline.graph)
+            result["changes"] = {
+                app: [
+                    {"name": migration.name, "operations": [op.describe() for op in migration.operations]}
+                    for migration in migrations
+                ]
+                for app, migrations in changes.items()
+            }
+        except Exception as exc:  # reported as a failed check item, not a crash
+            result["changes_error"] = "%s: %s" % (type(exc).__name__, exc)
+
+    if params.get("checks", True):
+        from django.core import checks
+
+        messages = [m for m in checks.run_checks(databases=[alias]) if not m.is_silenced()]
+        result["checks"] = [
+            {"level": "error" if m.is_serious() else "warning", "id": m.id, "message": str(m)}
+            for m in messages
+        ]
+    return result
+
+
+emit(introspect(PARAMS))

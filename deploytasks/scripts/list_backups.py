@@ -1,0 +1,20 @@
+# List the backups (dump + manifest pairs) in a directory, newest first.
+rows = []
+directory = PARAMS["dir"]
+if os.path.isdir(directory):
+    for entry in sorted(os.listdir(directory)):
+        if not entry.endswith(".json"):
+            continue
+        dump = os.path.join(directory, entry[:-5])
+        try:
+            with open(os.path.join(directory, entry)) as handle:
+                manifest = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        manifest["path"] = dump
+        manifest["present"] = os.path.exists(dump)
+        if manifest["present"] and PARAMS.get("verify"):
+            manifest["sha256_ok"] = sha256_of(dump) == manifest.get("sha256")
+        rows.append(manifest)
+rows.sort(key=lambda m: m.get("created", ""), reverse=True)
+emit({"dir": directory, "backups": rows})

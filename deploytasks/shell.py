@@ -1,0 +1,105 @@
+"""Running commands and scripts through an Invoke Context or a Fabric Connection."""
+import io
+import json
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+
+from .errors import DeployTasksError
+from .output import console
+
+MARKER = "@@DEPLOYTASKS@@"
+
+
+def q(value) -> str:
+    """Quote one value for a POSIX shell."""
+    return shlex.quote(str(value))
+
+
+def join(*words) -> str:
+    return " ".join(q(word) for word in words)
+
+
+def is_dry(c) -> bool:
+    return bool(c.config.run.dry)
+
+
+@dataclass
+class DryResult:
+    command: str
+    stdout: str = ""
+    stderr: str = ""
+    exited: int = 0
+
+    @property
+    def ok(self):
+        return True
+
+    @property
+    def failed(self):
+        return False
+
+
+def summary(result) -> str:
+    """The most telling line of a failed command's output."""
+    for stream in (result.stderr, result.stdout):
+        lines = [line.strip() for line in (stream or "").splitlines() if line.strip()]
+        lines = [line for line in lines if not line.startswith(MARKER)]
+        if lines:
+            return lines[-1]
+    return f"exit status {result.exited}"
+
+
+def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=False, pty=False, env=None):
+    """Run a shell command; a failure becomes DeployTasksError naming `what`.
+
+    Commands that change something only print themselves under `--dry`; read-only
+    commands (changes=False) run even then, so a dry run can say what it would do.
+    """
+    if changes and is_dry(c):
+        console.print(f"[dim]dry-run:[/] {command}", highlight=False, soft_wrap=True)
+        return DryResult(command)
+    kwargs = dict(warn=True, hide=not stream, in_stream=in_stream, pty=pty, dry=False)
+    if env:
+        kwargs["env"] = env
+    result = c.run(command, **kwargs)
+    if check and result.failed:
+        raise DeployTasksError(f"{what} failed: {summary(result)}")
+    return result
+
+
+class WholeInput(io.StringIO):
+    """Stdin for a command, handed over in large reads (Invoke asks file-like input for one byte at a time)."""
+
+    def read(self, size=-1):
+        return super().read(1 << 16)
+
+
+def script_text(name, params, include=()) -> str:
+    """A script from deploytasks/scripts, with its parameters and helper parts prepended."""
+    package = resources.files("deploytasks.scripts")
+    parts = [f"PARAMS = {json.dumps(params)!r}", "PARAMS = __import__('json').loads(PARAMS)"]
+    for part in ("_prelude", *include, name):
+        parts.append(package.joinpath(f"{part}.py").read_text())
+    return "\n".join(parts)
+
+
+def parse_marked(result, what):
+    """The JSON a script printed after the marker; its error becomes DeployTasksError."""
+    for line in reversed((result.stdout or "").splitlines()):
+        if line.startswith(MARKER):
+            data = json.loads(line[len(MARKER):])
+            if isinstance(data, dict) and "error" in data and len(data) == 1:
+                raise DeployTasksError(data["error"])
+            return data
+    raise DeployTasksError(f"{what} failed: {summary(result)}")
+
+
+def run_script(c, command, name, params, *, what, include=(), changes=False, description=None):
+    """Pipe a bundled Python script into `command` (a python or manage.py shell) and read its JSON."""
+    if changes and is_dry(c):
+        console.print(f"[dim]dry-run:[/] {command} < ({description or name} script)", highlight=False, soft_wrap=True)
+        return None
+    text = script_text(name, params, include)
+    result = c.run(command, warn=True, hide=True, in_stream=WholeInput(text), dry=False)
+    return parse_marked(result, what)

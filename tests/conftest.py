@@ -1,0 +1,127 @@
+"""Shared fixtures: real copies of the example project, a shared venv, real inv runs."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "example"
+IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
+TASKS_PY = "from deploytasks.local import ns\n"
+
+
+def copy_example(dest: Path) -> Path:
+    shutil.copytree(EXAMPLE, dest, ignore=IGNORED)
+    return dest
+
+
+def write_config(root: Path, **settings) -> None:
+    lines = ["deploytasks:"]
+    for key, value in settings.items():
+        lines.append(f"  {key}: {value!r}" if not isinstance(value, bool) else f"  {key}: {str(value).lower()}")
+    (root / "invoke.yaml").write_text("\n".join(lines) + "\n")
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "INVOKE_", "DATABASE_URL"))}
+    env.update(extra)
+    return env
+
+
+class Site:
+    """A copy of the example project with its own tasks.py/invoke.yaml, driven by the real `inv`."""
+
+    def __init__(self, root: Path, venv: Path):
+        self.root = root
+        self.venv = venv
+        (root / "tasks.py").write_text(TASKS_PY)
+        self.configure()
+
+    def configure(self, **settings):
+        write_config(self.root, venv=str(self.venv), **settings)
+
+    @property
+    def db(self) -> Path:
+        return self.root / "db.sqlite3"
+
+    @property
+    def python(self) -> str:
+        return str(self.venv / "bin" / "python")
+
+    def inv(self, *args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root, env=clean_env(**(env or {})), input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=timeout,
+        )
+
+    def manage(self, *args, env=None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [self.python, "manage.py", *args], cwd=self.root, env=clean_env(**(env or {})),
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )
+
+    def query(self, sql, params=()):
+        connection = sqlite3.connect(self.db)
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+
+    def fingerprint(self) -> str:
+        """A checksum of the database's logical content (WAL included)."""
+        if not self.db.exists():
+            return "absent"
+        connection = sqlite3.connect(self.db)
+        try:
+            digest = hashlib.sha256()
+            for line in connection.iterdump():
+                digest.update(line.encode())
+            return digest.hexdigest()
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="session")
+def shared_venv(tmp_path_factory) -> Path:
+    """One real venv with the example's requirements, installed by the real `inv venv install`."""
+    base = tmp_path_factory.mktemp("shared")
+    venv = base / "venv"
+    site = Site(copy_example(base / "site"), venv)
+    for task in ("venv", "install"):
+        result = site.inv(task)
+        assert result.returncode == 0, result.stderr + result.stdout
+    return venv
+
+
+@pytest.fixture
+def site(tmp_path, shared_venv) -> Site:
+    """A fresh copy of the example project using the shared venv (no database yet)."""
+    return Site(copy_example(tmp_path / "site"), shared_venv)
+
+
+@pytest.fixture
+def migrated_site(site) -> Site:
+    result = site.inv("migrate")
+    assert result.returncode == 0, result.stderr
+    return site
+
+
+def assert_user_error(result, *fragments):
+    """Exit 1, one line on stderr naming the problem, no traceback."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("deploytasks: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
