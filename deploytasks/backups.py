@@ -9,6 +9,8 @@ SQLITE_PARTS = ("_sqlite",)
 
 
 def backup_dir(project, settings) -> str:
+    if project.backups:
+        return project.backups
     return settings.backups if settings.backups.startswith("/") else project.path(settings.backups)
 
 
@@ -58,3 +60,35 @@ def resolve_path(project, settings, name) -> str:
     if "/" in name:
         return posixpath.normpath(posixpath.join(project.root, name))
     return posixpath.join(backup_dir(project, settings), name)
+
+
+def verify_local(path, unverified=False) -> dict:
+    """Check a local backup against its manifest before it travels anywhere; returns the manifest."""
+    import hashlib
+    import json
+    import os
+
+    from .errors import DeployTasksError
+
+    if not os.path.isfile(path):
+        raise DeployTasksError(f"backup file {path} not found")
+    manifest_path = path + ".json"
+    if not os.path.isfile(manifest_path):
+        if unverified:
+            return {}
+        raise DeployTasksError(f"no manifest {manifest_path} beside the backup: pass --unverified to restore it anyway")
+    try:
+        with open(manifest_path) as handle:
+            manifest = json.load(handle)
+    except ValueError:
+        raise DeployTasksError(f"manifest {manifest_path} is not valid JSON") from None
+    size = os.path.getsize(path)
+    if size != manifest.get("size"):
+        raise DeployTasksError(f"{path} is {size} bytes but its manifest says {manifest.get('size')}: the file is truncated or changed")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != manifest.get("sha256"):
+        raise DeployTasksError(f"{path} does not match its manifest's sha256: the file is damaged or not the one backed up")
+    return manifest

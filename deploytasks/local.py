@@ -225,22 +225,20 @@ def history(c, app=None, json=False):
 
 
 @task(name="migrate", help={
-    "app": "app label (default: all apps)",
-    "target": "migration name or prefix, or 'zero'; earlier than the applied state migrates backwards",
+    "app": "app label (`inv migrate` migrates all apps)",
+    "target": "migration name or prefix, 'zero', or 'latest'; earlier than the applied state migrates backwards",
     "yes": "do not ask before migrating backwards",
     "fake-initial": "mark initial migrations applied when their tables already exist (adopting a database)",
     "run-syncdb": "create tables for apps without migrations",
     "fake": "record the migrations as applied/unapplied without running them",
 })
 @reported
-def migrations_migrate(c, app=None, target=None, yes=False, fake_initial=False, run_syncdb=False, fake=False):
-    """Migrate forwards, or backwards to a target (backs up first and confirms)."""
+def migrations_migrate(c, app, target, yes=False, fake_initial=False, run_syncdb=False, fake=False):
+    """Migrate an app forwards, or backwards to a target (backs up first and confirms): APP TARGET."""
     settings, project = _project(c)
     _require_venv(project)
     info = introspect(c, project, settings, plan=False, changes=False, checks=False)
-    if target and not app:
-        raise DeployTasksError("a target needs an app: inv migrations.migrate APP TARGET")
-    name, direction = resolve_target(info, app, target) if app else (None, "forwards")
+    name, direction = resolve_target(info, app, None if target == "latest" else target)
     extra = []
     if fake_initial:
         console.print("--fake-initial: initial migrations whose tables already exist are marked applied, not run.")

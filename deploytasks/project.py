@@ -16,6 +16,7 @@ class Project:
     manage: str = "manage.py"
     requirements: str = "requirements.txt"
     env_file: str = ".env"
+    backups: str = ""  # where backups go when not deploytasks.backups inside root (servers: {path}/backups)
 
     @property
     def python(self) -> str:

@@ -1,0 +1,87 @@
+"""SSH connections with host keys verified (Fabric auto-adds unknown keys; we do not)."""
+import os
+import socket
+
+import paramiko
+from paramiko.ssh_exception import NoValidConnectionsError
+
+from .errors import DeployTasksError
+
+SYSTEM_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts",)
+
+
+class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
+    """Trust an unknown host on first use and record its key (OpenSSH's accept-new)."""
+
+    def __init__(self, save_to):
+        self.save_to = save_to
+
+    def missing_host_key(self, client, hostname, key):
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        os.makedirs(os.path.dirname(self.save_to) or ".", mode=0o700, exist_ok=True)
+        with open(self.save_to, "a") as handle:
+            handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+def known_hosts_files(c, settings) -> list:
+    files = [os.path.expanduser(path) for path in settings.known_hosts]
+    from_ssh_config = c.ssh_config.get("userknownhostsfile")
+    if from_ssh_config:
+        files = [os.path.expanduser(path) for path in from_ssh_config.split()] + files
+    return files
+
+
+def host_label(c) -> str:
+    return c.host if c.port == 22 else f"[{c.host}]:{c.port}"
+
+
+def secure(c, settings) -> None:
+    """Load known_hosts and refuse unknown keys (or accept them on first use when configured)."""
+    if getattr(c, "_deploytasks_secured", False):
+        return
+    client = c.client
+    for path in SYSTEM_KNOWN_HOSTS:
+        if os.path.exists(path):
+            client.load_system_host_keys(path)
+    files = known_hosts_files(c, settings)
+    for path in files:
+        if os.path.exists(path):
+            client.load_host_keys(path)
+    strict = str(c.ssh_config.get("stricthostkeychecking", "")).lower()
+    if settings.accept_new_hosts or strict in ("accept-new", "no", "off"):
+        client.set_missing_host_key_policy(AcceptNewPolicy(files[0] if files else os.path.expanduser("~/.ssh/known_hosts")))
+    else:
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    if c.connect_timeout is None:
+        c.connect_timeout = 15
+    c._deploytasks_secured = True
+
+
+def connect(c, settings) -> None:
+    """Open the connection with verified host keys; SSH failures become one-line errors."""
+    secure(c, settings)
+    if c.is_connected:
+        return
+    where = f"{c.user}@{host_label(c)}"
+    try:
+        c.open()
+    except paramiko.BadHostKeyException:
+        raise DeployTasksError(
+            f"the host key of {host_label(c)} does not match known_hosts: it changed, or someone is in the middle; "
+            "check with the server's admin before removing the old key (ssh-keygen -R)"
+        ) from None
+    except paramiko.AuthenticationException:
+        raise DeployTasksError(
+            f"authentication failed for {where}: check the user and key (`ssh {c.user}@{c.host} -p {c.port}` should log in)"
+        ) from None
+    except paramiko.SSHException as exc:
+        if "known_hosts" in str(exc):
+            raise DeployTasksError(
+                f"unknown host key for {host_label(c)}: verify it and add it with "
+                f"`ssh-keyscan -p {c.port} {c.host} >> ~/.ssh/known_hosts`, or set deploytasks.accept_new_hosts: true "
+                "to trust new hosts on first use"
+            ) from None
+        raise DeployTasksError(f"SSH to {where} failed: {exc}") from None
+    except (NoValidConnectionsError, socket.timeout, socket.gaierror, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise DeployTasksError(f"cannot reach {host_label(c)}: {reason}") from None

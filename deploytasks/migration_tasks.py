@@ -1,0 +1,114 @@
+"""The migrations.* tasks, built once for both sides from a resolver of (settings, project)."""
+from invoke import Collection, task
+
+from . import backups as backup_store
+from . import flows, steps
+from .django import introspect, resolve_target
+from .errors import DeployTasksError, reported
+from .output import console
+from .prompt import confirm
+from .shell import is_dry, run
+
+
+def backup_before(c, project, settings, label):
+    manifest = backup_store.take(c, project, settings, label=label, keep=0)
+    if manifest:
+        console.print(f"[green]✓[/] backup {manifest['path']} (restore it with the restore task if needed)")
+    return manifest
+
+
+def migrations_collection(resolve, require) -> Collection:
+    """resolve(c) -> (settings, project); require(c, project) raises when the project cannot run."""
+
+    def ready(c, **flags):
+        settings, project = resolve(c)
+        require(c, project)
+        return settings, project, introspect(c, project, settings, **flags)
+
+    @task(help={"json": "print as JSON"})
+    @reported
+    def status(c, json=False):
+        """Per app: migration files, applied, pending, leaf and conflicts."""
+        _, _, info = ready(c, plan=False, changes=False, checks=False)
+        flows.show_status(info, json)
+
+    @task(help={"json": "print as JSON"})
+    @reported
+    def plan(c, json=False):
+        """What `migrate` would run, in order, with reversibility."""
+        _, _, info = ready(c, changes=False, checks=False)
+        flows.show_plan(info, json)
+
+    @task(help={"app": "app label", "migration": "migration name (or a unique prefix)", "backwards": "SQL to unapply it"})
+    @reported
+    def sql(c, app, migration, backwards=False):
+        """Print the SQL a migration runs (`manage.py sqlmigrate`)."""
+        _, project, info = ready(c, plan=False, changes=False, checks=False)
+        name, _ = resolve_target(info, app, migration)
+        args = ["sqlmigrate", app, name] + (["--backwards"] if backwards else [])
+        console.print(run(c, project.manage_command(*args), what="sqlmigrate", changes=False).stdout, end="")
+
+    @task(help={"app": "only this app", "json": "print as JSON"})
+    @reported
+    def history(c, app=None, json=False):
+        """Applied migrations with the date each was applied."""
+        _, _, info = ready(c, plan=False, changes=False, checks=False)
+        flows.show_history(info, json, app)
+
+    @task(help={
+        "app": "app label (default: all apps)",
+        "target": "migration name or prefix, or 'zero'; earlier than the applied state migrates backwards",
+        "yes": "do not ask before migrating backwards",
+        "fake-initial": "mark initial migrations applied when their tables already exist (adopting a database)",
+        "run-syncdb": "create tables for apps without migrations",
+        "fake": "record the migrations as applied/unapplied without running them",
+    })
+    @reported
+    def migrate(c, app=None, target=None, yes=False, fake_initial=False, run_syncdb=False, fake=False):
+        """Migrate forwards, or backwards to a target (backs up first and confirms)."""
+        settings, project, info = ready(c, plan=False, changes=False, checks=False)
+        if target and not app:
+            raise DeployTasksError("a target needs an app: migrations.migrate APP TARGET")
+        name, direction = resolve_target(info, app, target) if app else (None, "forwards")
+        extra = []
+        if fake_initial:
+            console.print("--fake-initial: initial migrations whose tables already exist are marked applied, not run.")
+            extra.append("--fake-initial")
+        if run_syncdb:
+            console.print("--run-syncdb: tables of apps without migrations are created from their models.")
+            extra.append("--run-syncdb")
+        if fake:
+            console.print("--fake: the migrations are recorded as (un)applied without touching the schema.")
+            extra.append("--fake")
+        if direction == "none":
+            console.print(f"{app} is already at {name}; nothing to do.")
+            return
+        if direction == "backwards":
+            names = flows.guard_backwards(info, app, name)
+            console.print(f"Migrating {app} backwards to {name} unapplies {len(names)} migration(s): {', '.join(names)}")
+            console.print("Their schema changes are undone and data in dropped columns/tables is lost; a backup is taken first.")
+            confirm(f"Unapply {len(names)} {app} migration(s)?", yes, is_dry(c))
+            backup_before(c, project, settings, "pre-migrate")
+        console.print(steps.migrate(c, project, *[a for a in (app, name) if a], *extra))
+
+    @task(help={"app": "app label", "yes": "do not ask for confirmation"})
+    @reported
+    def reset(c, app, yes=False):
+        """Rebuild an app's tables: back up, migrate it to zero, migrate it forwards again."""
+        settings, project, info = ready(c, plan=False, changes=False, checks=False)
+        resolve_target(info, app, "zero")
+        names = flows.guard_backwards(info, app, "zero")
+        console.print(
+            f"reset {app}: back up the database, unapply {len(names)} migration(s) (its tables and their data go),"
+            f" then apply all {len(info['apps'][app]['migrations'])} again on empty tables."
+        )
+        confirm(f"Reset {app} and lose its data (a backup is taken first)?", yes, is_dry(c))
+        backup_before(c, project, settings, "pre-reset")
+        console.print(f"to zero: {steps.migrate(c, project, app, 'zero')}")
+        console.print(f"forwards: {steps.migrate(c, project, app)}")
+
+    collection = Collection("migrations")
+    collection.add_task(status, default=True)
+    for extra_task in (plan, sql, history, migrate, reset):
+        collection.add_task(extra_task)
+    return collection

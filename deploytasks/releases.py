@@ -1,0 +1,236 @@
+"""Deploy and rollback on a server: releases, lock, atomic switch, code-and-schema rollback."""
+import getpass
+import os
+import posixpath
+import socket
+import subprocess
+import time
+
+from . import __version__
+from .django import run_django_script
+from .errors import DeployTasksError
+from .output import console
+from .project import Project
+from .prompt import confirm
+from .shell import is_dry, q, run, run_script
+
+SERVER_PARTS = ("_server",)
+
+
+def who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def require_path(settings) -> str:
+    if not settings.path or not settings.path.startswith("/"):
+        raise DeployTasksError("set deploytasks.path to the absolute deploy directory on the server (e.g. /srv/mysite)")
+    return settings.path.rstrip("/")
+
+
+def release_project(settings, release_dir) -> Project:
+    return Project(
+        root=release_dir,
+        base_python=settings.python,
+        venv=posixpath.join(release_dir, ".venv"),
+        manage=settings.manage,
+        requirements=settings.requirements,
+        env_file=settings.env_file,
+    )
+
+
+def live_project(settings) -> Project:
+    project = release_project(settings, posixpath.join(require_path(settings), "current"))
+    project.backups = posixpath.join(require_path(settings), "backups")
+    return project
+
+
+def server_script(c, settings, name, params, *, what, changes=False, include=(), description=None):
+    params = dict(params, path=require_path(settings), lock_stale_after=settings.lock_stale_after, who=who())
+    return run_script(c, f"{q(settings.python)} -", name, params, what=what, changes=changes,
+                      include=SERVER_PARTS + tuple(include), description=description)
+
+
+def admin(c, settings, action, **params):
+    return server_script(c, settings, "server_admin", dict(params, action=action), what=f"{action} on the server")
+
+
+def upload_archive(c, settings, revision) -> tuple:
+    """`git archive` of a local revision, uploaded for servers that cannot reach the repo."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        raise DeployTasksError(f"revision {revision!r} does not exist in the local git repository") from None
+    local = f"/tmp/deploytasks-{sha[:12]}-{os.getpid()}.tar"
+    subprocess.run(["git", "archive", "--format=tar", "-o", local, sha], check=True)
+    remote = posixpath.join(require_path(settings), f".upload-{sha[:12]}.tar")
+    try:
+        run(c, f"mkdir -p {q(require_path(settings))}", what="creating the deploy path")
+        c.put(local, remote)
+    finally:
+        os.unlink(local)
+    return sha, remote
+
+
+def deploy(c, settings, revision=None) -> dict:
+    """Build a release beside the live one, migrate safely, switch, reload, health-check."""
+    if settings.strategy == "mirror" and not settings.repo:
+        raise DeployTasksError("set deploytasks.repo to the git URL the server clones from (or strategy: upload)")
+    params = {
+        "repo": settings.repo, "branch": settings.branch, "revision": revision, "strategy": settings.strategy,
+        "shared_files": settings.shared_files, "shared_dirs": settings.shared_dirs,
+        "requirements": settings.requirements,
+    }
+    if settings.strategy == "upload" and not is_dry(c):
+        params["revision"], params["archive"] = upload_archive(c, settings, revision or settings.branch)
+    started = time.monotonic()
+    with console.status("preparing the release …"):
+        prep = server_script(c, settings, "prepare_release", params, include=("_requirements",), what="deploy",
+                             changes=True, description=f"lock, fetch {revision or settings.branch}, unpack a new release")
+    if prep is None:
+        console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
+                      " switch current, reload, health-check, prune, unlock")
+        return {}
+    release = prep["release"]
+    console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
+                  + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
+    project = release_project(settings, prep["release_dir"])
+    log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
+    try:
+        if prep["venv_ready"]:
+            console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
+        else:
+            build_venv(c, settings, project, prep)
+        with console.status("checks, collectstatic, migrations …"):
+            pre = run_django_script(
+                c, project, "predeploy",
+                {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
+                 "backup_dest": posixpath.join(require_path(settings), "backups"), "keep": settings.keep_backups,
+                 "version": __version__, "host": c.host},
+                what="pre-deploy checks", include=("_sqlite", "_migrate"), changes=True,
+            )
+        report_predeploy(pre)
+        meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "by": who(), "migrations": pre["state_after"], "migrations_before": pre["state_before"],
+                "migrations_changed": bool(pre["pending"]), "venv": prep["venv"], "backup": pre.get("backup")}
+        with console.status("switching, reloading, health check …"):
+            fin = server_script(c, settings, "finalize_release", {
+                "release": release, "revision": prep["revision"], "reload": settings.reload,
+                "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
+                "healthcheck_delay": settings.healthcheck_delay, "keep_releases": settings.keep_releases,
+                "meta": meta, "log": dict(log, seconds=round(time.monotonic() - started, 2)),
+            }, what="switching to the new release", changes=True)
+    except BaseException as exc:
+        abort(c, settings, release, dict(log, error=str(exc)))
+        raise
+    if fin["status"] == "unhealthy":
+        message = f"the new release failed its health check ({fin['problem']}); switched back to {fin['switched_back_to'] or 'nothing'}"
+        if pre["pending"]:
+            try:
+                run_django_script(c, project, "migrate_to_state", {"database": settings.database, "state": pre["state_before"]},
+                                  what="unapplying the release's migrations", include=("_sqlite", "_migrate"), changes=True)
+                message += f" and unapplied {len(pre['pending'])} migration(s)"
+            except DeployTasksError as exc:
+                message += f"; unapplying its migrations failed ({exc}): restore {pre.get('backup')}"
+        abort(c, settings, release, dict(log, error=fin["problem"]), result="unhealthy")
+        raise DeployTasksError(message)
+    seconds = time.monotonic() - started
+    console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
+                  + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))
+    return {"release": release, "revision": prep["revision"], "previous": fin["previous"], "predeploy": pre,
+            "pruned": fin["pruned"], "seconds": round(seconds, 2)}
+
+
+def build_venv(c, settings, project, prep):
+    venv = prep["venv"]
+    stamp = posixpath.join(venv, ".deploytasks-requirements")
+    command = (
+        f"rm -rf {q(venv)} && {q(settings.python)} -m venv {q(venv)} && "
+        f"{q(venv + '/bin/python')} -m pip install --disable-pip-version-check -q -r {q(project.path(settings.requirements))} && "
+        f"printf '%s\\n' {q(prep['requirements_hash'])} > {q(stamp)}"
+    )
+    with console.status(f"building venv {posixpath.basename(venv)} (pip install -r {settings.requirements}) …"):
+        run(c, command, what="pip install")
+    console.print(f"[green]✓[/] venv {posixpath.basename(venv)} built")
+
+
+def report_predeploy(pre):
+    if pre.get("collectstatic"):
+        console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
+    if pre["pending"]:
+        console.print(f"[green]✓[/] backup {pre.get('backup')}")
+        if pre.get("rehearsed"):
+            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) rehearsed on a copy, then applied")
+        else:
+            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) applied")
+    else:
+        console.print("[green]✓[/] no migrations to apply")
+
+
+def abort(c, settings, release, log, result="failed"):
+    """Remove a half-built release, log the failure and unlock (best effort: the original error matters more)."""
+    try:
+        admin(c, settings, "abort", release=release, log=log, result=result)
+    except Exception as exc:  # noqa: BLE001 - report, then let the original error through
+        console.print(f"[red]cleanup after the failed deploy also failed: {exc}; run `fab unlock --force`[/]")
+
+
+def rollback(c, settings, to=None, yes=False) -> dict:
+    """Take code and schema back to an earlier release (the previous good one by default)."""
+    if is_dry(c):
+        info = admin(c, settings, "releases")
+    else:
+        info = admin(c, settings, "lock", what="rollback")
+    try:
+        return _rollback(c, settings, info, to, yes)
+    except BaseException:
+        if not is_dry(c):
+            admin(c, settings, "abort", release=None)
+        raise
+
+
+def _rollback(c, settings, info, to, yes):
+    current = info["current"]
+    if not current:
+        raise DeployTasksError("nothing is live yet: there is no release to roll back from")
+    names = [r["release"] for r in info["releases"]]
+    meta = {r["release"]: r for r in info["releases"]}
+    if to:
+        if to not in names:
+            raise DeployTasksError(f"no release {to!r} on the server (see `fab releases`)")
+        target = to
+    else:
+        earlier = [n for n in names if n < current and meta[n].get("status") != "bad" and meta[n].get("revision")]
+        if not earlier:
+            raise DeployTasksError("there is no previous release to roll back to")
+        target = earlier[-1]
+    if target == current:
+        raise DeployTasksError(f"{target} is already live")
+    state = meta[target].get("migrations")
+    if state is None:
+        raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
+    project = live_project(settings)
+    params = {"database": settings.database, "state": state, "check_only": True}
+    check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback",
+                              include=("_sqlite", "_migrate"))
+    console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
+                  + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
+    confirm(f"Roll back to {target}?", yes, is_dry(c))
+    params.update(check_only=False, backup_dest=posixpath.join(require_path(settings), "backups"),
+                  keep=0, version=__version__, host=c.host)
+    done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations",
+                             include=("_sqlite", "_migrate"), changes=True)
+    if done is None:
+        return {}
+    fin = server_script(c, settings, "finalize_release", {
+        "release": target, "revision": meta[target]["revision"], "reload": settings.reload,
+        "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
+        "healthcheck_delay": settings.healthcheck_delay, "keep_releases": max(settings.keep_releases, len(names)),
+        "mark_bad": [current], "log": {"action": "rollback", "from": current, "by": who(), "revision": meta[target]["revision"]},
+    }, what="switching back", changes=True)
+    if fin["status"] == "unhealthy":
+        run(c, project.manage_command("migrate", "--noinput"), what="re-applying migrations")
+        raise DeployTasksError(f"{target} failed its health check ({fin['problem']}); {current} stays live with its migrations re-applied")
+    console.print(f"[green]✓[/] {target} is live again; {current} is marked bad"
+                  + (f"; unapplied {len(done['unapplied'])} migration(s), backup {done.get('backup')}" if done.get("unapplied") else ""))
+    return {"release": target, "from": current, "unapplied": done.get("unapplied", []), "backup": done.get("backup")}

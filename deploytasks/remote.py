@@ -1,0 +1,282 @@
+"""Fabric tasks for servers: `from deploytasks.remote import ns` in fabfile.py, then `fab -H prod deploy`."""
+import hashlib
+import json as jsonlib
+import os
+import posixpath
+import shlex
+
+from fabric import task
+from invoke import Collection
+
+from . import backups as backup_store
+from . import flows, releases, steps
+from .connection import connect
+from .django import introspect
+from .migration_tasks import migrations_collection
+from .errors import DeployTasksError, reported
+from .output import console, print_json, show, table
+from .settings import DEFAULTS, load
+from .shell import is_dry, join, q, run
+from . import transfer
+
+
+def _live(c):
+    """Settings, and the live release as a Project, on a verified connection."""
+    settings = load(c)
+    releases.require_path(settings)
+    connect(c, settings)
+    return settings, releases.live_project(settings)
+
+
+def _require_live(c, project):
+    probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the live release",
+                changes=False).stdout.strip()
+    if probe != "yes":
+        raise DeployTasksError(f"no live release with a venv at {project.root}: run `fab deploy` first")
+
+
+@task
+@reported
+def setup(c):
+    """Create the server layout, check git and python3 (with venv), upload shared files you have locally."""
+    settings = load(c)
+    path = releases.require_path(settings)
+    connect(c, settings)
+    python = q(settings.python)
+    probe = (
+        f"for p in git tar; do command -v $p >/dev/null 2>&1 || echo missing:$p; done; "
+        f"command -v {python} >/dev/null 2>&1 || echo missing:{python}; "
+        f"{python} -c 'import venv, ensurepip' 2>/dev/null || echo missing:{python}-venv; "
+        f"mkdir -p {q(path + '/releases')} {q(path + '/shared')} {q(path + '/backups')} 2>/dev/null || echo unwritable; "
+        f"test -w {q(path)} || echo unwritable"
+    )
+    problems = run(c, probe, what="checking the server", changes=False).stdout.split()
+    if "unwritable" in problems:
+        raise DeployTasksError(f"cannot create or write {path} as {c.user}: create it and give {c.user} ownership")
+    missing = [p.split(":", 1)[1] for p in problems if p.startswith("missing:")]
+    if missing:
+        raise DeployTasksError(f"missing on {c.host}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install git python3-venv)")
+    uploaded = []
+    for name in settings.shared_files:
+        local = os.path.join(os.path.abspath(os.path.expanduser(settings.project)), name)
+        if os.path.isfile(local):
+            if not is_dry(c):
+                remote = posixpath.join(path, "shared", name)
+                run(c, f"mkdir -p {q(posixpath.dirname(remote))}", what="creating shared dirs")
+                c.put(local, remote)
+                run(c, f"chmod 600 {q(remote)}", what="protecting shared files")
+            uploaded.append(name)
+    console.print(f"[green]✓[/] {c.host}:{path} ready (releases/, shared/, backups/)"
+                  + (f"; uploaded {', '.join(uploaded)} to shared/" if uploaded else ""))
+
+
+@task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)"})
+@reported
+def deploy(c, revision=None):
+    """Deploy a new release: checks, backup + rehearsed migrations, atomic switch, reload, health check."""
+    settings = load(c)
+    releases.require_path(settings)
+    connect(c, settings)
+    releases.deploy(c, settings, revision)
+
+
+@task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation"})
+@reported
+def rollback(c, to=None, yes=False):
+    """Roll code and schema back to the previous release (unapplies migrations with the current code)."""
+    settings = load(c)
+    releases.require_path(settings)
+    connect(c, settings)
+    releases.rollback(c, settings, to=to, yes=yes)
+
+
+@task(name="releases", help={"json": "print as JSON"})
+@reported
+def list_releases(c, json=False):
+    """The releases on the server: revision, deployed at, by, migrations changed, current/bad."""
+    settings = load(c)
+    releases.require_path(settings)
+    connect(c, settings)
+    info = releases.admin(c, settings, "releases")
+    if json:
+        print_json(dict(info, host=c.host))
+        return
+    rows = []
+    for r in reversed(info["releases"]):
+        marks = ("[green]current[/]" if r["current"] else "") + (" [red]bad[/]" if r.get("status") == "bad" else "")
+        rows.append((r["release"], (r.get("revision") or "?")[:12], (r.get("deployed_at") or "?").replace("T", " ").rstrip("Z"),
+                     r.get("by", "?"), "yes" if r.get("migrations_changed") else "no", marks.strip()))
+    show(table(f"Releases on {c.host}:{settings.path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
+    if info.get("lock"):
+        console.print(f"[yellow]locked[/]: {info['lock'].get('action')} by {info['lock'].get('who')} since {info['lock'].get('since')}")
+
+
+@task(help={"force": "remove the lock (only when no deploy is running)"})
+@reported
+def unlock(c, force=False):
+    """Show who holds the deploy lock; --force removes it."""
+    settings = load(c)
+    releases.require_path(settings)
+    connect(c, settings)
+    info = releases.admin(c, settings, "unlock", force=force and not is_dry(c))
+    lock = info["lock"]
+    if not lock:
+        console.print("Not locked.")
+        return
+    stale = lock.get("age", 0) > settings.lock_stale_after
+    console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} ({lock.get('age')}s ago)"
+                  + (" — stale" if stale else ""))
+    if info["removed"]:
+        console.print("[green]✓[/] lock removed")
+    elif not force:
+        console.print("Pass --force to remove it if no deploy is running.")
+
+
+@task(help={"json": "print the verdicts as JSON"})
+@reported
+def check(c, json=False):
+    """The pre-deployment checklist against the live release's code and database."""
+    settings, project = _live(c)
+    _require_live(c, project)
+    flows.show_checklist(introspect(c, project, settings), json, f"Pre-deployment checklist ({c.host})")
+
+
+@task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
+            "json": "print the manifest as JSON"})
+@reported
+def backup(c, download=True, json=False):
+    """Back up the live database on the server, verify it, and download a checksum-verified copy."""
+    settings, project = _live(c)
+    _require_live(c, project)
+    remote_dir = posixpath.join(releases.require_path(settings), "backups")
+    manifest = backup_store.take(c, project, settings, dest=remote_dir, host=c.host)
+    if manifest is None:
+        return
+    console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, integrity_check ok)")
+    if download and not is_dry(c):
+        local = transfer.download(c, manifest["path"], local_backup_dir(settings, c.host), manifest)
+        manifest["local_path"] = local
+        console.print(f"[green]✓[/] downloaded to {local}, sha256 verified")
+    if json:
+        print_json(manifest)
+
+
+def local_backup_dir(settings, host):
+    base = settings.backups if settings.backups.startswith("/") else os.path.join(
+        os.path.abspath(os.path.expanduser(settings.project)), settings.backups)
+    return os.path.join(base, host)
+
+
+@task(name="backups", help={"json": "print as JSON"})
+@reported
+def list_backups(c, json=False):
+    """Backups on the server and local copies, side by side."""
+    settings, project = _live(c)
+    remote = backup_store.listing(c, project, posixpath.join(releases.require_path(settings), "backups"))
+    local_dir = local_backup_dir(settings, c.host)
+    local = {}
+    if os.path.isdir(local_dir):
+        for name in os.listdir(local_dir):
+            if name.endswith(".json"):
+                with open(os.path.join(local_dir, name)) as handle:
+                    local[name[:-5]] = jsonlib.load(handle)
+    if json:
+        print_json({"host": c.host, "server": remote, "local": list(local.values()), "local_dir": local_dir})
+        return
+    names = sorted({r["file"] for r in remote} | set(local), reverse=True)
+    by_name = {r["file"]: r for r in remote}
+    rows = []
+    for name in names:
+        entry = by_name.get(name) or local.get(name)
+        rows.append((name, entry.get("created", "?").replace("T", " ").rstrip("Z"), f"{entry.get('size', 0):,}",
+                     "yes" if name in by_name else "-", "yes" if name in local else "-"))
+    show(table(f"Backups of {c.host}", ["file", "created (UTC)", "size", "server", "local"], rows))
+
+
+@task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",
+            "unverified": "allow a file without a manifest"})
+@reported
+def restore(c, file, yes=False, unverified=False):
+    """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload."""
+    settings, project = _live(c)
+    _require_live(c, project)
+    local = os.path.abspath(os.path.expanduser(file))
+    manifest = backup_store.verify_local(local, unverified)
+    remote_dir = posixpath.join(releases.require_path(settings), "backups", "uploaded")
+    remote = posixpath.join(remote_dir, os.path.basename(local))
+    if not is_dry(c):
+        run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
+        transfer.upload(c, local, remote, manifest)
+    done = flows.verify_then_restore(
+        c, project, settings, remote, yes=yes, unverified=unverified,
+        what_is_replaced=f"the live {settings.database!r} database on {c.host}",
+        safety_dest=posixpath.join(releases.require_path(settings), "backups"),
+    )
+    if done and settings.reload:
+        run(c, f"cd {q(settings.path)} && {settings.reload}", what="reload")
+        console.print("[green]✓[/] reloaded")
+
+
+@task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})
+@reported
+def manage(c, args):
+    """Run any manage.py command in the live release: fab -H prod manage "showmigrations accounts"."""
+    settings, project = _live(c)
+    _require_live(c, project)
+    words = shlex.split(args)
+    if not words:
+        raise DeployTasksError("name a management command, e.g. fab manage \"showmigrations\"")
+    result = run(c, project.manage_command(*words), what=f"manage.py {words[0]}", stream=True)
+    return result
+
+
+@task
+@reported
+def venv(c):
+    """Create the live release's virtualenv if it is missing."""
+    settings, project = _live(c)
+    console.print(steps.venv(c, project))
+
+
+@task(help={"force": "install even if the requirements are unchanged"})
+@reported
+def install(c, force=False):
+    """pip install the requirements into the live release's venv (skipped when unchanged)."""
+    settings, project = _live(c)
+    console.print(steps.install(c, project, force=force))
+
+
+@task(name="migrate")
+@reported
+def migrate_all(c):
+    """Apply pending migrations in the live release."""
+    settings, project = _live(c)
+    _require_live(c, project)
+    console.print(steps.migrate(c, project))
+
+
+@task(help={"username": "superuser name (or DJANGO_SUPERUSER_USERNAME)", "email": "email",
+            "password": "password (prefer DJANGO_SUPERUSER_PASSWORD; it travels on stdin, never argv)"})
+@reported
+def createsuperuser(c, username=None, email=None, password=None):
+    """Create a superuser on the server unless it exists; never hangs without a TTY."""
+    settings, project = _live(c)
+    _require_live(c, project)
+    console.print(steps.createsuperuser(c, project, username, email, password))
+
+
+@task
+@reported
+def collectstatic(c):
+    """Collect static files in the live release."""
+    settings, project = _live(c)
+    _require_live(c, project)
+    console.print(steps.collectstatic(c, project))
+
+
+ns = Collection()
+for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
+              venv, install, migrate_all, createsuperuser, collectstatic):
+    ns.add_task(_task)
+ns.add_collection(migrations_collection(_live, _require_live))
+ns.configure({"deploytasks": dict(DEFAULTS)})

@@ -1,0 +1,31 @@
+# Small server-side actions: list releases, inspect/clear the lock, clean up a failed deploy, take the lock.
+P = PARAMS
+action = P["action"]
+if action == "releases":
+    current = current_release()
+    rows = []
+    for name in release_names():
+        meta = release_meta(name)
+        meta["release"] = name
+        meta["current"] = name == current
+        rows.append(meta)
+    emit({"current": current, "releases": rows, "lock": lock_info() if os.path.isdir(LOCK) else None})
+elif action == "lock":
+    if not os.path.isdir(RELEASES):
+        fail("%s has no releases: run `fab setup` and `fab deploy` first" % ROOT)
+    acquire_lock(P.get("what", "rollback"))
+    current = current_release()
+    emit({"current": current, "releases": [dict(release_meta(n), release=n, current=n == current) for n in release_names()]})
+elif action == "unlock":
+    info = lock_info() if os.path.isdir(LOCK) else None
+    if info and P.get("force"):
+        release_lock()
+    emit({"lock": info, "removed": bool(info and P.get("force"))})
+elif action == "abort":
+    remove_release(P.get("release"))
+    if P.get("log"):
+        append_log(dict(P["log"], result=P.get("result", "failed")))
+    release_lock()
+    emit({"aborted": P.get("release")})
+else:
+    fail("unknown action %r" % action)

@@ -1,0 +1,41 @@
+"""deploytasks for your servers. Copy this file to fabfile.py next to manage.py, set the five values, then:
+
+    fab -H deploy@prod.example.com setup      # once: server layout, checks, uploads shared files (.env)
+    fab -H deploy@prod.example.com deploy     # every time
+    fab -H deploy@prod.example.com rollback   # code *and* schema back to the previous release
+    fab -H deploy@prod.example.com backup     # verified dump on the server + checksum-verified local copy
+    fab --list                                 # everything else
+
+Host keys are verified against ~/.ssh/known_hosts (and UserKnownHostsFile from ~/.ssh/config);
+an unknown host is refused. Values can also live in fabric.yaml (same keys under `deploytasks:`)
+or in env vars such as FABRIC_DEPLOYTASKS_BRANCH=release.
+"""
+from deploytasks.remote import ns
+
+ns.configure({
+    "deploytasks": {
+        # 1. the deploy directory on the server (releases/, shared/, current, backups/ go here)
+        "path": "/srv/mysite",
+        # 2. where the server fetches the code from (it keeps a mirror in {path}/repo);
+        #    servers that cannot reach it: "strategy": "upload" sends a `git archive` from here instead
+        "repo": "git@github.com:example/mysite.git",
+        # 3. what `fab deploy` ships unless given --revision
+        "branch": "main",
+        # 4. how the app server picks up the new release. For gunicorn started with
+        #    `--chdir {path}/current --pid {path}/shared/gunicorn.pid`, a HUP reloads the new code
+        #    with no failed requests (workers are replaced gracefully):
+        "reload": "kill -HUP $(cat /srv/mysite/shared/gunicorn.pid)",
+        # 5. a URL the server can GET after the switch; a JSON "revision" in its answer is compared
+        #    with the deployed commit, so a reload that kept the old code is caught and rolled back
+        "healthcheck": "http://127.0.0.1:8000/health/",
+
+        # Optional, with their defaults:
+        # "python": "python3",                 # interpreter the venvs are built with
+        # "keep_releases": 5,
+        # "keep_backups": 10,
+        # "shared_files": [".env"],            # linked from {path}/shared into every release
+        # "shared_dirs": ["media"],
+        # "requirements": "requirements.txt",
+        # "accept_new_hosts": False,           # True: trust unknown host keys on first use
+    },
+})
