@@ -1,5 +1,6 @@
 """SSH connections with host keys verified (Fabric auto-adds unknown keys; we do not)."""
 import os
+import shlex
 import socket
 
 import paramiko
@@ -27,7 +28,7 @@ def known_hosts_files(c, settings) -> list:
     files = [os.path.expanduser(path) for path in settings.known_hosts]
     from_ssh_config = c.ssh_config.get("userknownhostsfile")
     if from_ssh_config:
-        files = [os.path.expanduser(path) for path in from_ssh_config.split()] + files
+        files = [os.path.expanduser(path) for path in shlex.split(from_ssh_config)] + files
     return files
 
 

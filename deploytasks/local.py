@@ -1,7 +1,11 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
+import functools
 import os
+import re
+import textwrap
 
 from invoke import Collection, task
+from invoke.parser import ParserContext
 
 from . import backups as backup_store
 from . import flows, steps
@@ -50,7 +54,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
         ("migrate", lambda: steps.migrate(c, project)),
     ]
     if not no_superuser:
-        plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
+        plan.append(("createsuperuser", lambda: _createsuperuser(c, project, username, email, password)))
     if settings.collectstatic:
         plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
     rows = flows.timed_steps(plan)
@@ -92,7 +96,14 @@ def createsuperuser(c, username=None, email=None, password=None):
     """Create a superuser unless it exists; prompts on a TTY, skips with a hint without one."""
     _, project = _project(c)
     _require_venv(project)
-    console.print(steps.createsuperuser(c, project, username, email, password))
+    console.print(_createsuperuser(c, project, username, email, password))
+
+
+def _createsuperuser(c, project, username, email, password):
+    """steps.createsuperuser, but not under --dry: its look-up opens (and so creates) an SQLite database."""
+    if is_dry(c):
+        return "dry run: would create a superuser unless one exists"
+    return steps.createsuperuser(c, project, username, email, password)
 
 
 @task
@@ -124,6 +135,10 @@ def backup(c, keep=None, label=None, json=False):
     """Back up the database (SQLite online backup API), verify it and write its manifest."""
     settings, project = _project(c)
     _require_venv(project)
+    if keep is not None and not re.fullmatch(r"\d+", keep):
+        raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
+    if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
+        raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
     manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
     if manifest is None:
         return
@@ -286,6 +301,19 @@ def reset(c, app, yes=False):
     _backup_before(c, project, settings, "pre-reset")
     console.print(f"to zero: {steps.migrate(c, project, app, 'zero')}")
     console.print(f"forwards: {steps.migrate(c, project, app)}")
+    _reapply_dependents(c, project, settings, info, app)
+
+
+def _reapply_dependents(c, project, settings, before, app):
+    """Unapplying an app also unapplies other apps' migrations that depend on it (admin on the user
+    model's app): migrate those apps back to where they were."""
+    if is_dry(c):
+        return
+    was = flows.state_summary(before)
+    now = flows.state_summary(introspect(c, project, settings, plan=False, changes=False, checks=False))
+    for other, latest in was.items():
+        if other != app and latest != "zero" and now.get(other) != latest:
+            console.print(f"{other} (depends on {app}): {steps.migrate(c, project, other, latest)}")
 
 
 migrations = Collection("migrations")
@@ -296,8 +324,41 @@ migrations.add_task(history)
 migrations.add_task(migrations_migrate, name="migrate")
 migrations.add_task(reset)
 
+
+
+def _print_task_help(name, task_obj):
+    """Invoke's per-task help, for `inv TASK --help` when the parser gave --help to a positional argument."""
+    print(f"Usage: inv[oke] [--core-opts] {name} [--options] [other tasks here ...]\n")
+    print("Docstring:\n  " + (task_obj.__doc__ or "none").strip() + "\n")
+    print("Options:")
+    tuples = ParserContext(name=name, args=task_obj.get_arguments()).help_tuples()
+    width = max(len(flag) for flag, _ in tuples)
+    for flag, text in tuples:
+        lines = textwrap.wrap(text or "", width=max(30, 76 - width)) or [""]
+        print(f"  {flag:<{width}}   {lines[0]}".rstrip())
+        for line in lines[1:]:
+            print(" " * (width + 5) + line)
+    print()
+
+
+def _answer_help(name, task_obj):
+    """Invoke's parser hands `--help` after a task to the task's first missing positional argument."""
+    body = task_obj.body
+
+    @functools.wraps(body)
+    def answer_help(c, *args, **kwargs):
+        if any(value in ("-h", "--help") for value in (*args, *kwargs.values())):
+            return _print_task_help(name, task_obj)
+        return body(c, *args, **kwargs)
+
+    task_obj.body = answer_help
+
+
 ns = Collection()
 for _task in (setup, venv, install, migrate_all, createsuperuser, collectstatic, check, backup, list_backups, restore):
     ns.add_task(_task)
 ns.add_collection(migrations)
+for _name, _task in (("restore", restore), ("migrations.sql", sql), ("migrations.migrate", migrations_migrate),
+                     ("migrations.reset", reset)):
+    _answer_help(_name, _task)
 ns.configure({"deploytasks": dict(DEFAULTS)})

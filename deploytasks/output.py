@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(highlight=False)
+if not console.is_terminal:
+    console = Console(highlight=False, width=160)
 
 
 def say(message: str) -> None:
@@ -19,8 +21,8 @@ def print_json(data) -> None:
 
 def table(title, columns, rows) -> Table:
     grid = Table(title=title, title_justify="left", show_lines=False)
-    for column in columns:
-        grid.add_column(column)
+    for index, column in enumerate(columns):
+        grid.add_column(column, no_wrap=index == 0)
     for row in rows:
         grid.add_row(*[str(cell) for cell in row])
     return grid

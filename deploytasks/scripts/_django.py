@@ -17,9 +17,10 @@ def database_info(alias):
 
 
 def load_migrations(alias):
+    """The migration graph, with the applied set read from `alias` (None: offline, nothing applied)."""
     from django.db.migrations.loader import MigrationLoader
 
-    return MigrationLoader(connections[alias], ignore_no_migrations=True)
+    return MigrationLoader(connections[alias] if alias else None, ignore_no_migrations=True)
 
 
 def migration_files(loader):
@@ -32,6 +33,16 @@ def migration_files(loader):
             if name not in names:
                 names.append(name)
     return files
+
+
+def full_plan(loader):
+    """`migrate`'s plan for an empty database, computed without connecting to it."""
+    plan = []
+    for leaf in sorted(loader.graph.leaf_nodes()):
+        for key in loader.graph.forwards_plan(leaf):
+            if (loader.graph.nodes[key], False) not in plan:
+                plan.append((loader.graph.nodes[key], False))
+    return plan
 
 
 def is_reversible(migration):

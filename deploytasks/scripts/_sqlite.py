@@ -128,12 +128,13 @@ def prune_backups(dest_dir, keep, engine_file_suffix=".sqlite3", protect=()):
                 try:
                     with open(os.path.join(dest_dir, entry)) as handle:
                         created = json.load(handle).get("created", "")
+                    written = os.stat(os.path.join(dest_dir, entry)).st_mtime_ns  # orders same-second backups
                 except (OSError, ValueError):
                     continue
-                entries.append((created, entry[:-5]))
+                entries.append((created, written, entry[:-5]))
     entries.sort(reverse=True)
     removed = []
-    for _, name in entries[keep:]:
+    for _, _, name in entries[keep:]:
         if name in protect:
             continue
         for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json")):

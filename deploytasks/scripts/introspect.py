@@ -6,20 +6,22 @@ from django.db import DatabaseError
 def introspect(params):
     alias = params.get("database", "default")
     result = {"django": django.get_version(), "python": sys.version.split()[0], "database": database_info(alias)}
+    # Connecting to a missing SQLite file creates it: read nothing from it, it has nothing applied.
+    missing = result["database"]["vendor"] == "sqlite" and not os.path.exists(result["database"]["name"])
     if result["database"]["vendor"] == "sqlite":
-        result["database"]["exists"] = os.path.exists(result["database"]["name"])
-    loader = load_migrations(alias)
+        result["database"]["exists"] = not missing
+    loader = load_migrations(None if missing else alias)
     files = migration_files(loader)
 
     applied_at = {}
+    result["database"]["reachable"] = True
     try:
         from django.db.migrations.recorder import MigrationRecorder
 
         recorder = MigrationRecorder(connections[alias])
-        if recorder.has_table():
+        if not missing and recorder.has_table():
             for app, name, applied in recorder.migration_qs.values_list("app", "name", "applied"):
                 applied_at[(app, name)] = applied.isoformat() if applied else None
-        result["database"]["reachable"] = True
     except DatabaseError as exc:
         result["database"]["reachable"] = False
         result["database"]["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -44,8 +46,11 @@ def introspect(params):
     if params.get("plan", True) and not conflicts and result["database"].get("reachable"):
         from django.db.migrations.executor import MigrationExecutor
 
-        executor = MigrationExecutor(connections[alias])
-        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if missing:
+            plan = full_plan(loader)
+        else:
+            executor = MigrationExecutor(connections[alias])
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         result["plan"] = [
             {
                 "app": migration.app_label,
@@ -85,7 +90,7 @@ def introspect(params):
     if params.get("checks", True):
         from django.core import checks
 
-        messages = [m for m in checks.run_checks(databases=[alias]) if not m.is_silenced()]
+        messages = [m for m in checks.run_checks(databases=None if missing else [alias]) if not m.is_silenced()]
         result["checks"] = [
             {"level": "error" if m.is_serious() else "warning", "id": m.id, "message": str(m)}
             for m in messages

@@ -15,6 +15,7 @@ if os.path.isdir(directory):
         manifest["present"] = os.path.exists(dump)
         if manifest["present"] and PARAMS.get("verify"):
             manifest["sha256_ok"] = sha256_of(dump) == manifest.get("sha256")
-        rows.append(manifest)
-rows.sort(key=lambda m: m.get("created", ""), reverse=True)
-emit({"dir": directory, "backups": rows})
+        # the manifest's mtime orders backups taken within the same second
+        rows.append((manifest.get("created", ""), os.stat(os.path.join(directory, entry)).st_mtime_ns, manifest))
+rows.sort(key=lambda row: row[:2], reverse=True)
+emit({"dir": directory, "backups": [manifest for _, _, manifest in rows]})
