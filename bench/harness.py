@@ -203,7 +203,7 @@ def machine_description() -> str:
     django = installed_version("Django", "not installed")
     gunicorn = installed_version("gunicorn", "not installed")
     return (
-        f"- Machine: {os.cpu_count()} CPUs (`nproc`), {cpu}, {platform.system()} {platform.release()}\n"
+        f"- Machine: {len(os.sched_getaffinity(0))} CPUs (`nproc`), {cpu}, {platform.system()} {platform.release()}\n"
         f"- Python {platform.python_version()}, Django {django}, gunicorn {gunicorn} "
         f"(versions of the benchmarking interpreter; the deployed venvs install example/requirements.txt)\n"
         f"- Date: {_dt.date.today().isoformat()}\n"
