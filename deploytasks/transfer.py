@@ -14,12 +14,16 @@ def _progress():
                     TimeRemainingColumn(), transient=True)
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class HashingWriter:
+    """A file wrapper that hashes what passes through, so a download is checked without a second read."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, data):
+        self.digest.update(data)
+        return self.handle.write(data)
 
 
 def download(c, remote, local_dir, manifest) -> str:
@@ -28,12 +32,12 @@ def download(c, remote, local_dir, manifest) -> str:
     local = os.path.join(local_dir, posixpath.basename(remote))
     partial = local + ".partial"
     sftp = c.sftp()
-    with _progress() as progress:
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with _progress() as progress, os.fdopen(fd, "wb") as handle:
         bar = progress.add_task(f"download {posixpath.basename(remote)}", total=manifest.get("size") or None)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.close(fd)
-        sftp.get(remote, partial, callback=lambda done, total: progress.update(bar, completed=done, total=total))
-    if _sha256(partial) != manifest["sha256"]:
+        writer = HashingWriter(handle)
+        sftp.getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
+    if writer.digest.hexdigest() != manifest["sha256"]:
         os.unlink(partial)
         raise DeployTasksError(f"the downloaded copy of {remote} does not match its sha256: try again")
     os.chmod(partial, 0o600)
@@ -44,6 +48,23 @@ def download(c, remote, local_dir, manifest) -> str:
         json.dump(clean, handle, indent=2, sort_keys=True)
         handle.write("\n")
     return local
+
+
+def unused_name(c, remote) -> str:
+    """`remote`, or `name-2.ext`, `name-3.ext` … : the first path that is not on the server yet (nor its manifest)."""
+    sftp = c.sftp()
+    stem, ext = posixpath.splitext(remote)
+    candidate, counter = remote, 1
+    while True:
+        try:
+            sftp.stat(candidate)
+        except FileNotFoundError:
+            try:
+                sftp.stat(candidate + ".json")
+            except FileNotFoundError:
+                return candidate
+        counter += 1
+        candidate = f"{stem}-{counter}{ext}"
 
 
 def upload(c, local, remote, manifest) -> None:
