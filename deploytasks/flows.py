@@ -23,15 +23,24 @@ def timed_steps(steps):
 
 
 def show_checklist(info, as_json, title):
-    verdicts = checklist_items(info)
+    """One checklist as a table (or JSON); raises when an item failed."""
+    show_checklists([(title, info)], as_json)
+
+
+def show_checklists(sections, as_json):
+    """Several (title, introspection) checklists; JSON is one object keyed by title. Raises if any failed."""
+    results = [(title, checklist_items(info)) for title, info in sections]
+    failed = [title for title, verdicts in results if any(v["verdict"] == "FAIL" for v in verdicts)]
     if as_json:
-        print_json({"items": verdicts, "ok": not any(v["verdict"] == "FAIL" for v in verdicts)})
+        documents = {title: {"items": verdicts, "ok": title not in failed} for title, verdicts in results}
+        print_json(documents[results[0][0]] if len(results) == 1 else documents)
     else:
         colour = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
-        show(table(title, ["check", "verdict", "detail"],
-                   [(v["item"], f"[{colour[v['verdict']]}]{v['verdict']}[/]", v["detail"]) for v in verdicts]))
-    if any(v["verdict"] == "FAIL" for v in verdicts):
-        raise DeployTasksError("the checklist has failures (see the FAIL rows above)")
+        for title, verdicts in results:
+            show(table(title, ["check", "verdict", "detail"],
+                       [(v["item"], f"[{colour[v['verdict']]}]{v['verdict']}[/]", v["detail"]) for v in verdicts]))
+    if failed:
+        raise DeployTasksError(f"the checklist has failures in {', '.join(failed)} (see the FAIL rows)")
 
 
 def status_rows(info):

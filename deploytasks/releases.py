@@ -5,6 +5,7 @@ import posixpath
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 
 from . import __version__
 from .django import run_django_script
@@ -72,8 +73,8 @@ def upload_archive(c, settings, revision) -> tuple:
     return sha, remote
 
 
-def deploy(c, settings, revision=None) -> dict:
-    """Build a release beside the live one, migrate safely, switch, reload, health-check."""
+def prepare(c, settings, revision, what):
+    """Lock, fetch and unpack a new release beside the live one (one server round trip)."""
     if settings.strategy == "mirror" and not settings.repo:
         raise DeployTasksError("set deploytasks.repo to the git URL the server clones from (or strategy: upload)")
     params = {
@@ -83,10 +84,30 @@ def deploy(c, settings, revision=None) -> dict:
     }
     if settings.strategy == "upload" and not is_dry(c):
         params["revision"], params["archive"] = upload_archive(c, settings, revision or settings.branch)
-    started = time.monotonic()
     with console.status("preparing the release …"):
-        prep = server_script(c, settings, "prepare_release", params, include=("_requirements",), what="deploy",
+        return server_script(c, settings, "prepare_release", params, include=("_requirements",), what=what,
                              changes=True, description=f"lock, fetch {revision or settings.branch}, unpack a new release")
+
+
+@contextmanager
+def candidate(c, settings, revision=None):
+    """A release of `revision` with its venv, never switched to, removed afterwards (for checks)."""
+    prep = prepare(c, settings, revision, "preparing the revision to check")
+    if prep is None:
+        raise DeployTasksError("--dry cannot check the next revision without unpacking it: add --live-only")
+    try:
+        project = release_project(settings, prep["release_dir"])
+        if not prep["venv_ready"]:
+            build_venv(c, settings, project, prep)
+        yield prep, project
+    finally:
+        admin(c, settings, "abort", release=prep["release"], log=None)
+
+
+def deploy(c, settings, revision=None) -> dict:
+    """Build a release beside the live one, migrate safely, switch, reload, health-check."""
+    started = time.monotonic()
+    prep = prepare(c, settings, revision, "deploy")
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
                       " switch current, reload, health-check, prune, unlock")
@@ -145,9 +166,9 @@ def build_venv(c, settings, project, prep):
     venv = prep["venv"]
     stamp = posixpath.join(venv, ".deploytasks-requirements")
     command = (
-        f"rm -rf {q(venv)} && {q(settings.python)} -m venv {q(venv)} && "
+        f"{{ rm -rf {q(venv)} && {q(settings.python)} -m venv {q(venv)} && "
         f"{q(venv + '/bin/python')} -m pip install --disable-pip-version-check -q -r {q(project.path(settings.requirements))} && "
-        f"printf '%s\\n' {q(prep['requirements_hash'])} > {q(stamp)}"
+        f"printf '%s\\n' {q(prep['requirements_hash'])} > {q(stamp)}; }} || {{ rm -rf {q(venv)}; exit 1; }}"  # no half-built venv left
     )
     with console.status(f"building venv {posixpath.basename(venv)} (pip install -r {settings.requirements}) …"):
         run(c, command, what="pip install")

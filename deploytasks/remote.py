@@ -28,10 +28,14 @@ def _live(c):
     return settings, releases.live_project(settings)
 
 
-def _require_live(c, project):
+def has_live_release(c, project) -> bool:
     probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the live release",
-                changes=False).stdout.strip()
-    if probe != "yes":
+                changes=False)
+    return probe.stdout.strip() == "yes"
+
+
+def _require_live(c, project):
+    if not has_live_release(c, project):
         raise DeployTasksError(f"no live release with a venv at {project.root}: run `fab deploy` first")
 
 
@@ -132,13 +136,22 @@ def unlock(c, force=False):
         console.print("Pass --force to remove it if no deploy is running.")
 
 
-@task(help={"json": "print the verdicts as JSON"})
+@task(help={"revision": "the revision about to ship (default: deploytasks.branch)",
+            "live-only": "check only the live release", "json": "print the verdicts as JSON"})
 @reported
-def check(c, json=False):
-    """The pre-deployment checklist against the live release's code and database."""
+def check(c, revision=None, live_only=False, json=False):
+    """The pre-deployment checklist for the live release and for the revision about to ship."""
     settings, project = _live(c)
-    _require_live(c, project)
-    flows.show_checklist(introspect(c, project, settings), json, f"Pre-deployment checklist ({c.host})")
+    sections = []
+    if has_live_release(c, project):
+        sections.append((f"live release on {c.host}", introspect(c, project, settings)))
+    elif live_only:
+        _require_live(c, project)
+    if not live_only:
+        with releases.candidate(c, settings, revision) as (prep, candidate):
+            title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {c.host}"
+            sections.append((title, introspect(c, candidate, settings)))
+    flows.show_checklists(sections, json)
 
 
 @task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
@@ -206,12 +219,21 @@ def restore(c, file, yes=False, unverified=False):
     remote = posixpath.join(remote_dir, os.path.basename(local))
     if not is_dry(c):
         run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
+        remote = transfer.unused_name(c, remote)  # never overwrite an earlier upload
         transfer.upload(c, local, remote, manifest)
-    done = flows.verify_then_restore(
-        c, project, settings, remote, yes=yes, unverified=unverified,
-        what_is_replaced=f"the live {settings.database!r} database on {c.host}",
-        safety_dest=posixpath.join(releases.require_path(settings), "backups"),
-    )
+    try:
+        done = flows.verify_then_restore(
+            c, project, settings, remote, yes=yes, unverified=unverified,
+            what_is_replaced=f"the live {settings.database!r} database on {c.host}",
+            safety_dest=posixpath.join(releases.require_path(settings), "backups"),
+        )
+    except BaseException:
+        if not is_dry(c):  # a rejected (or unconfirmed) upload does not stay on the server
+            try:
+                run(c, f"rm -f {q(remote)} {q(remote + '.json')}", what="removing the upload", check=False)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        raise
     if done and settings.reload:
         run(c, f"cd {q(settings.path)} && {settings.reload}", what="reload")
         console.print("[green]✓[/] reloaded")
