@@ -1,21 +1,19 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
-import functools
 import os
 import re
-import textwrap
 
 from invoke import Collection, task
-from invoke.parser import ParserContext
 
 from . import backups as backup_store
 from . import flows, steps
-from .django import introspect, resolve_target
+from .django import introspect
+from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .project import local_project
-from .prompt import confirm
 from .settings import DEFAULTS, load
-from .shell import is_dry, run
+from .task_help import answer_help_in
+from .shell import is_dry
 
 
 def _project(c, python=None):
@@ -155,17 +153,20 @@ def backup(c, keep=None, label=None, json=False):
 
 
 def backups_table(title, rows):
-    return table(title, ["file", "created (UTC)", "engine", "size", "sha256", "migrations"], [
+    grid = table(title, ["file", "created (UTC)", "engine", "size", "sha256", "migrations"], [
         (
             os.path.basename(r["path"]) + ("" if r.get("present", True) else " [red](missing)[/]"),
             r.get("created", "?").replace("T", " ").rstrip("Z"),
             r.get("engine", "?"),
             f"{r.get('size', 0):,}",
-            r.get("sha256", "")[:12],
+            r.get("sha256", "")[:12] + {True: " ok", False: " [red]MISMATCH[/]"}.get(r.get("sha256_ok"), ""),
             ", ".join(f"{app} {names[-1][:4]}" for app, names in sorted(r.get("migrations", {}).items()) if names and app not in ("admin", "auth", "contenttypes", "sessions")) or "-",
         )
         for r in rows
     ])
+    grid.columns[0].no_wrap = True  # the name is what `inv restore` takes: never cut it
+    grid.columns[0].min_width = max(len(os.path.basename(r["path"])) for r in rows)
+    return grid
 
 
 @task(name="backups", help={"json": "print the list as JSON", "verify": "re-check every file's sha256"})
@@ -198,167 +199,9 @@ def restore(c, file, yes=False, unverified=False):
                               what_is_replaced=f"the {settings.database!r} database")
 
 
-# -- migrations.* --------------------------------------------------------------------------------
-
-@task(help={"json": "print as JSON"})
-@reported
-def status(c, json=False):
-    """Per app: migration files, applied, pending, leaf and conflicts."""
-    settings, project = _project(c)
-    _require_venv(project)
-    flows.show_status(introspect(c, project, settings, plan=False, changes=False, checks=False), json)
-
-
-@task(help={"json": "print as JSON"})
-@reported
-def plan(c, json=False):
-    """What `migrate` would run, in order, with reversibility."""
-    settings, project = _project(c)
-    _require_venv(project)
-    flows.show_plan(introspect(c, project, settings, changes=False, checks=False), json)
-
-
-@task(help={"app": "app label", "migration": "migration name (or a unique prefix)", "backwards": "SQL to unapply it"})
-@reported
-def sql(c, app, migration, backwards=False):
-    """Print the SQL a migration runs (`manage.py sqlmigrate`)."""
-    settings, project = _project(c)
-    _require_venv(project)
-    info = introspect(c, project, settings, plan=False, changes=False, checks=False)
-    name, _ = resolve_target(info, app, migration)
-    args = ["sqlmigrate", app, name] + (["--backwards"] if backwards else [])
-    console.print(run(c, project.manage_command(*args), what="sqlmigrate", changes=False).stdout, end="")
-
-
-@task(help={"app": "only this app", "json": "print as JSON"})
-@reported
-def history(c, app=None, json=False):
-    """Applied migrations with the date each was applied."""
-    settings, project = _project(c)
-    _require_venv(project)
-    flows.show_history(introspect(c, project, settings, plan=False, changes=False, checks=False), json, app)
-
-
-@task(name="migrate", help={
-    "app": "app label (`inv migrate` migrates all apps)",
-    "target": "migration name or prefix, 'zero', or 'latest'; earlier than the applied state migrates backwards",
-    "yes": "do not ask before migrating backwards",
-    "fake-initial": "mark initial migrations applied when their tables already exist (adopting a database)",
-    "run-syncdb": "create tables for apps without migrations",
-    "fake": "record the migrations as applied/unapplied without running them",
-})
-@reported
-def migrations_migrate(c, app, target, yes=False, fake_initial=False, run_syncdb=False, fake=False):
-    """Migrate an app forwards, or backwards to a target (backs up first and confirms): APP TARGET."""
-    settings, project = _project(c)
-    _require_venv(project)
-    info = introspect(c, project, settings, plan=False, changes=False, checks=False)
-    name, direction = resolve_target(info, app, None if target == "latest" else target)
-    extra = []
-    if fake_initial:
-        console.print("--fake-initial: initial migrations whose tables already exist are marked applied, not run.")
-        extra.append("--fake-initial")
-    if run_syncdb:
-        console.print("--run-syncdb: tables of apps without migrations are created from their models.")
-        extra.append("--run-syncdb")
-    if fake:
-        console.print("--fake: the migrations are recorded as (un)applied without touching the schema.")
-        extra.append("--fake")
-    args = [a for a in (app, name) if a]
-    if direction == "none":
-        console.print(f"{app} is already at {name}; nothing to do.")
-        return
-    if direction == "backwards":
-        names = flows.guard_backwards(info, app, name)
-        console.print(f"Migrating {app} backwards to {name} unapplies {len(names)} migration(s): {', '.join(names)}")
-        console.print("Their schema changes are undone and data in dropped columns/tables is lost; a backup is taken first.")
-        confirm(f"Unapply {len(names)} {app} migration(s)?", yes, is_dry(c))
-        _backup_before(c, project, settings, "pre-migrate")
-    console.print(steps.migrate(c, project, *args, *extra))
-
-
-def _backup_before(c, project, settings, label):
-    manifest = backup_store.take(c, project, settings, label=label, keep=0)
-    if manifest:
-        console.print(f"[green]✓[/] backup {manifest['path']} (restore with `inv restore {manifest['file']}`)")
-    return manifest
-
-
-@task(help={"app": "app label", "yes": "do not ask for confirmation"})
-@reported
-def reset(c, app, yes=False):
-    """Rebuild an app's tables: back up, migrate it to zero, migrate it forwards again."""
-    settings, project = _project(c)
-    _require_venv(project)
-    info = introspect(c, project, settings, plan=False, changes=False, checks=False)
-    resolve_target(info, app, "zero")
-    names = flows.guard_backwards(info, app, "zero")
-    console.print(
-        f"reset {app}: back up the database, unapply {len(names)} migration(s) (its tables and their data go),"
-        f" then apply all {len(info['apps'][app]['migrations'])} again on empty tables."
-    )
-    confirm(f"Reset {app} and lose its data (a backup is taken first)?", yes, is_dry(c))
-    _backup_before(c, project, settings, "pre-reset")
-    console.print(f"to zero: {steps.migrate(c, project, app, 'zero')}")
-    console.print(f"forwards: {steps.migrate(c, project, app)}")
-    _reapply_dependents(c, project, settings, info, app)
-
-
-def _reapply_dependents(c, project, settings, before, app):
-    """Unapplying an app also unapplies other apps' migrations that depend on it (admin on the user
-    model's app): migrate those apps back to where they were."""
-    if is_dry(c):
-        return
-    was = flows.state_summary(before)
-    now = flows.state_summary(introspect(c, project, settings, plan=False, changes=False, checks=False))
-    for other, latest in was.items():
-        if other != app and latest != "zero" and now.get(other) != latest:
-            console.print(f"{other} (depends on {app}): {steps.migrate(c, project, other, latest)}")
-
-
-migrations = Collection("migrations")
-migrations.add_task(status, default=True)
-migrations.add_task(plan)
-migrations.add_task(sql)
-migrations.add_task(history)
-migrations.add_task(migrations_migrate, name="migrate")
-migrations.add_task(reset)
-
-
-
-def _print_task_help(name, task_obj):
-    """Invoke's per-task help, for `inv TASK --help` when the parser gave --help to a positional argument."""
-    print(f"Usage: inv[oke] [--core-opts] {name} [--options] [other tasks here ...]\n")
-    print("Docstring:\n  " + (task_obj.__doc__ or "none").strip() + "\n")
-    print("Options:")
-    tuples = ParserContext(name=name, args=task_obj.get_arguments()).help_tuples()
-    width = max(len(flag) for flag, _ in tuples)
-    for flag, text in tuples:
-        lines = textwrap.wrap(text or "", width=max(30, 76 - width)) or [""]
-        print(f"  {flag:<{width}}   {lines[0]}".rstrip())
-        for line in lines[1:]:
-            print(" " * (width + 5) + line)
-    print()
-
-
-def _answer_help(name, task_obj):
-    """Invoke's parser hands `--help` after a task to the task's first missing positional argument."""
-    body = task_obj.body
-
-    @functools.wraps(body)
-    def answer_help(c, *args, **kwargs):
-        if any(value in ("-h", "--help") for value in (*args, *kwargs.values())):
-            return _print_task_help(name, task_obj)
-        return body(c, *args, **kwargs)
-
-    task_obj.body = answer_help
-
-
 ns = Collection()
 for _task in (setup, venv, install, migrate_all, createsuperuser, collectstatic, check, backup, list_backups, restore):
     ns.add_task(_task)
-ns.add_collection(migrations)
-for _name, _task in (("restore", restore), ("migrations.sql", sql), ("migrations.migrate", migrations_migrate),
-                     ("migrations.reset", reset)):
-    _answer_help(_name, _task)
+ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
+answer_help_in(ns, "inv")
 ns.configure({"deploytasks": dict(DEFAULTS)})

@@ -4,26 +4,26 @@ from invoke import Collection, task
 from . import backups as backup_store
 from . import flows, steps
 from .django import introspect, resolve_target
-from .errors import DeployTasksError, reported
+from .errors import reported
 from .output import console
 from .prompt import confirm
 from .shell import is_dry, run
 
 
-def backup_before(c, project, settings, label):
-    manifest = backup_store.take(c, project, settings, label=label, keep=0)
-    if manifest:
-        console.print(f"[green]✓[/] backup {manifest['path']} (restore it with the restore task if needed)")
-    return manifest
-
-
-def migrations_collection(resolve, require) -> Collection:
-    """resolve(c) -> (settings, project); require(c, project) raises when the project cannot run."""
+def migrations_collection(resolve, require, cli) -> Collection:
+    """resolve(c) -> (settings, project); require(c, project) raises when the project cannot run;
+    cli is the program users type ("inv" or "fab"), for the hints."""
 
     def ready(c, **flags):
         settings, project = resolve(c)
         require(c, project)
         return settings, project, introspect(c, project, settings, **flags)
+
+    def backup_before(c, project, settings, label):
+        manifest = backup_store.take(c, project, settings, label=label, keep=0)
+        if manifest:
+            console.print(f"[green]✓[/] backup {manifest['path']} (restore with `{cli} restore {manifest['file']}`)")
+        return manifest
 
     @task(help={"json": "print as JSON"})
     @reported
@@ -46,7 +46,7 @@ def migrations_collection(resolve, require) -> Collection:
         _, project, info = ready(c, plan=False, changes=False, checks=False)
         name, _ = resolve_target(info, app, migration)
         args = ["sqlmigrate", app, name] + (["--backwards"] if backwards else [])
-        console.print(run(c, project.manage_command(*args), what="sqlmigrate", changes=False).stdout, end="")
+        print(run(c, project.manage_command(*args), what="sqlmigrate", changes=False).stdout, end="")  # raw, unwrapped
 
     @task(help={"app": "only this app", "json": "print as JSON"})
     @reported
@@ -56,20 +56,18 @@ def migrations_collection(resolve, require) -> Collection:
         flows.show_history(info, json, app)
 
     @task(help={
-        "app": "app label (default: all apps)",
-        "target": "migration name or prefix, or 'zero'; earlier than the applied state migrates backwards",
+        "app": f"app label (`{cli} migrate` migrates all apps)",
+        "target": "migration name or prefix, 'zero', or 'latest'; earlier than the applied state migrates backwards",
         "yes": "do not ask before migrating backwards",
         "fake-initial": "mark initial migrations applied when their tables already exist (adopting a database)",
         "run-syncdb": "create tables for apps without migrations",
         "fake": "record the migrations as applied/unapplied without running them",
     })
     @reported
-    def migrate(c, app=None, target=None, yes=False, fake_initial=False, run_syncdb=False, fake=False):
-        """Migrate forwards, or backwards to a target (backs up first and confirms)."""
+    def migrate(c, app, target, yes=False, fake_initial=False, run_syncdb=False, fake=False):
+        """Migrate an app forwards, or backwards to a target (backs up first and confirms): APP TARGET."""
         settings, project, info = ready(c, plan=False, changes=False, checks=False)
-        if target and not app:
-            raise DeployTasksError("a target needs an app: migrations.migrate APP TARGET")
-        name, direction = resolve_target(info, app, target) if app else (None, "forwards")
+        name, direction = resolve_target(info, app, None if target == "latest" else target)
         extra = []
         if fake_initial:
             console.print("--fake-initial: initial migrations whose tables already exist are marked applied, not run.")
@@ -106,9 +104,22 @@ def migrations_collection(resolve, require) -> Collection:
         backup_before(c, project, settings, "pre-reset")
         console.print(f"to zero: {steps.migrate(c, project, app, 'zero')}")
         console.print(f"forwards: {steps.migrate(c, project, app)}")
+        reapply_dependents(c, project, settings, info, app)
 
     collection = Collection("migrations")
     collection.add_task(status, default=True)
     for extra_task in (plan, sql, history, migrate, reset):
         collection.add_task(extra_task)
     return collection
+
+
+def reapply_dependents(c, project, settings, before, app):
+    """Unapplying an app also unapplies other apps' migrations that depend on it (admin on the user
+    model's app): migrate those apps back to where they were."""
+    if is_dry(c):
+        return
+    was = flows.state_summary(before)
+    now = flows.state_summary(introspect(c, project, settings, plan=False, changes=False, checks=False))
+    for other, latest in was.items():
+        if other != app and latest != "zero" and now.get(other) != latest:
+            console.print(f"{other} (depends on {app}): {steps.migrate(c, project, other, latest)}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -108,10 +109,25 @@ def site(tmp_path, shared_venv) -> Site:
     return Site(copy_example(tmp_path / "site"), shared_venv)
 
 
-@pytest.fixture
-def migrated_site(site) -> Site:
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory, shared_venv) -> Path:
+    """A database file migrated once per session by the real `inv migrate` (WAL checkpointed into the file)."""
+    site = Site(copy_example(tmp_path_factory.mktemp("migrated") / "site"), shared_venv)
     result = site.inv("migrate")
     assert result.returncode == 0, result.stderr
+    connection = sqlite3.connect(site.db)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+    assert not Path(str(site.db) + "-wal").exists()
+    return site.db
+
+
+@pytest.fixture
+def migrated_site(site, migrated_db) -> Site:
+    """A fresh copy with a migrated database (a copy of the session's really migrated one: same content)."""
+    shutil.copyfile(migrated_db, site.db)
     return site
 
 
@@ -125,3 +141,51 @@ def assert_user_error(result, *fragments):
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+# --- helpers shared by the test_local_* modules ------------------------------------------------
+
+def backup_json(site, *args) -> dict:
+    """Run the real `inv backup --json ARGS` and return the manifest it printed."""
+    result = site.inv("backup", "--json", *args)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+def backup_names(site) -> list:
+    """The backup dumps (not manifests) in the site's backups directory, sorted by name."""
+    directory = site.root / "backups"
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".sqlite3"))
+
+
+def sqlite_fingerprint(path) -> str:
+    """Checksum of an SQLite file's logical content (what Site.fingerprint computes for the live DB)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        digest = hashlib.sha256()
+        for line in connection.iterdump():
+            digest.update(line.encode())
+        return digest.hexdigest()
+    finally:
+        connection.close()
+
+
+def sqlite_rows(path, sql, params=()):
+    """Rows of a read-only query against any SQLite file (a backup, say)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def write_sql(site, sql, params=()):
+    """Run one data-changing statement against the site's live database and commit it."""
+    connection = sqlite3.connect(site.db, timeout=30)
+    try:
+        with connection:
+            connection.execute(sql, params)
+    finally:
+        connection.close()

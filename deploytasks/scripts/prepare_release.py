@@ -1,23 +1,41 @@
 # Deploy, part 1, on the server: lock, fetch the revision, build the release dir, link shared files,
 # find a matching venv. Leaves nothing behind (and unlocks) when it fails.
 P = PARAMS
-for directory in (ROOT, RELEASES, SHARED, os.path.join(SHARED, "venvs"), os.path.join(ROOT, "backups")):
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as exc:
-        fail("cannot create %s (%s): make the deploy path writable by %s" % (directory, exc.strerror, getpass.getuser()))
-if not os.access(ROOT, os.W_OK):
-    fail("deploy path %s is not writable by %s" % (ROOT, getpass.getuser()))
 
-acquire_lock("deploy")
+
+def discard_upload():
+    """The archive uploaded for strategy upload goes, whether a release was built from it or not."""
+    if P.get("archive") and os.path.lexists(P["archive"]):
+        os.unlink(P["archive"])
+
+
+try:
+    for directory in (ROOT, RELEASES, SHARED, os.path.join(SHARED, "venvs"), os.path.join(ROOT, "backups")):
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            fail("cannot create %s (%s): make the deploy path writable by %s" % (directory, exc.strerror, getpass.getuser()))
+    if not os.access(ROOT, os.W_OK):
+        fail("deploy path %s is not writable by %s" % (ROOT, getpass.getuser()))
+    # without them a release runs on defaults (DEBUG, a database inside the release dir that the next deploy leaves behind)
+    missing = [name for name in P["shared_files"] if not os.path.exists(os.path.join(SHARED, name))]
+    if missing:
+        fail("%s missing on the server: `fab setup` uploads it from beside your fabfile, or create it there "
+             "(or drop it from deploytasks.shared_files)" % ", ".join(os.path.join(SHARED, name) for name in missing))
+    acquire_lock("deploy")
+except SystemExit:
+    discard_upload()
+    raise
 release = None
 try:
     def git(*args, **kwargs):
         done = subprocess.run(("git",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, **kwargs)
         if done.returncode != 0:
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            raise RuntimeError(lines[-1] if lines else "git %s failed" % args[0])
+            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+            # git's first fatal:/error: line names the problem; the hints after it ("Please make sure ...") do not
+            errors = [line.split(": ", 1)[1] for line in lines if line.startswith(("fatal: ", "error: "))]
+            raise RuntimeError((errors or lines[-1:] or ["git %s failed" % args[0]])[0])
         return done.stdout.strip()
 
     if P["strategy"] == "mirror":
@@ -56,8 +74,7 @@ try:
     archive_err = archive.stderr.read().decode(errors="replace")
     if archive.wait() != 0 or extract.returncode != 0:
         raise RuntimeError("unpacking the revision failed: %s" % (archive_err or extract.stderr.decode(errors="replace")).strip())
-    if P["strategy"] == "upload":
-        os.unlink(P["archive"])
+    discard_upload()
     with open(os.path.join(target, "REVISION"), "w") as handle:
         handle.write(revision + "\n")
 
@@ -74,8 +91,6 @@ try:
     linked = []
     for name in P["shared_files"]:
         shared = os.path.join(SHARED, name)
-        if not os.path.exists(shared):
-            continue
         inside = os.path.join(target, name)
         if os.path.lexists(inside):
             os.unlink(inside)
@@ -99,9 +114,11 @@ try:
     })
 except SystemExit:
     remove_release(release)
+    discard_upload()
     release_lock()
     raise
 except BaseException as exc:
     remove_release(release)
+    discard_upload()
     release_lock()
     fail("preparing the release failed: %s" % exc)

@@ -1,0 +1,221 @@
+"""`inv backup`, `inv backups` and `inv restore` on real SQLite databases, including a concurrent writer."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+try:
+    from conftest import (Site, assert_user_error, backup_json, backup_names, copy_example, sqlite_fingerprint,
+                          sqlite_rows, write_sql)
+except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
+    from tests.conftest import (Site, assert_user_error, backup_json, backup_names, copy_example, sqlite_fingerprint,
+                                sqlite_rows, write_sql)
+
+WRITER = r'''
+import os, sqlite3, sys, time
+db, stop = sys.argv[1], sys.argv[2]
+connection = sqlite3.connect(db, timeout=60, isolation_level=None)
+batch = 0
+while not os.path.exists(stop):
+    batch += 1
+    connection.execute("BEGIN IMMEDIATE")
+    connection.executemany("INSERT INTO writer_rows (batch, n) VALUES (?, ?)", [(batch, n) for n in range(10)])
+    connection.execute("COMMIT")
+    time.sleep(0.01)
+connection.close()
+print(batch)
+'''
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def plan_count(site):
+    return site.query("SELECT count(*) FROM accounts_plan")[0][0]
+
+
+def test_backup_is_private_verified_and_fully_described(migrated_site):
+    site = migrated_site
+    manifest = backup_json(site)
+    dump = site.root / "backups" / manifest["file"]
+    manifest_file = site.root / "backups" / (manifest["file"] + ".json")
+    assert manifest["path"] == str(dump)
+    assert mode(dump) == 0o600 and mode(manifest_file) == 0o600
+    assert mode(site.root / "backups") == 0o700
+    assert backup_names(site) == [manifest["file"]]  # no .partial or .tmp left behind
+    assert sorted(os.listdir(site.root / "backups")) == [manifest["file"], manifest["file"] + ".json"]
+
+    on_disk = json.loads(manifest_file.read_text())
+    assert on_disk["engine"] == "sqlite"
+    assert on_disk["database"] == str(site.db)
+    assert time.strptime(on_disk["created"], "%Y-%m-%dT%H:%M:%SZ")
+    assert on_disk["size"] == dump.stat().st_size
+    assert on_disk["sha256"] == hashlib.sha256(dump.read_bytes()).hexdigest()
+    assert len(on_disk["migrations"]["accounts"]) == 16
+    assert on_disk["migrations"]["accounts"][-1] == "0016_seed_default_plans_and_settings"
+    assert sum(len(names) for names in on_disk["migrations"].values()) == 34
+    assert on_disk["tool"].startswith("deploytasks ")
+    assert on_disk["verified"] == "PRAGMA integrity_check"
+
+    assert sqlite_rows(dump, "PRAGMA integrity_check") == [("ok",)]
+    assert sqlite_rows(dump, "PRAGMA journal_mode") == [("delete",)]  # self-contained: no -wal needed
+    assert sqlite_fingerprint(dump) == site.fingerprint()
+
+
+def test_keep_prunes_the_oldest_and_backups_lists_the_rest(migrated_site):
+    site = migrated_site
+    empty = site.inv("backups")
+    assert empty.returncode == 0, empty.stderr
+    assert "No backups in" in empty.stdout
+
+    for label in ("one", "two", "three"):
+        backup_json(site, "--label", label)
+    result = site.inv("backup", "--keep", "2", "--label", "four")
+    assert result.returncode == 0, result.stderr
+    assert "removed 2 old backup(s)" in result.stdout
+    names = backup_names(site)
+    [four] = [name for name in names if name.endswith("-four.sqlite3")]
+    [three] = [name for name in names if name.endswith("-three.sqlite3")]
+    assert names == sorted([three, four]), names  # the two newest, even when taken within one second
+    assert len(os.listdir(site.root / "backups")) == 4  # the manifests went with their dumps
+
+    listed = json.loads(site.inv("backups", "--json", "--verify").stdout)["backups"]
+    assert [os.path.basename(b["path"]) for b in listed] == [four, three]  # newest first
+    assert all(b["sha256_ok"] and b["present"] for b in listed)
+    assert {b["engine"] for b in listed} == {"sqlite"}
+
+    table = site.inv("backups", "--verify")
+    assert table.returncode == 0, table.stderr
+    for name in names:  # full names: they are what `inv restore` takes
+        assert name in table.stdout, table.stdout
+    assert table.stdout.count(" ok ") == 2
+
+    damaged = site.root / "backups" / three
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    rows = {line.split("│")[1].strip(): line for line in site.inv("backups", "--verify").stdout.splitlines()
+            if line.startswith("│")}
+    assert "MISMATCH" in rows[three] and " ok " in rows[four]
+
+
+def test_backups_under_a_concurrent_writer_are_consistent(migrated_site, tmp_path):
+    site = migrated_site
+    assert site.query("PRAGMA journal_mode") == [("wal",)]
+    write_sql(site, "CREATE TABLE writer_rows (batch INTEGER, n INTEGER)")
+    script, stop = tmp_path / "writer.py", tmp_path / "stop"
+    script.write_text(WRITER)
+    writer = subprocess.Popen([sys.executable, str(script), str(site.db), str(stop)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while site.query("SELECT count(*) FROM writer_rows")[0][0] == 0:
+            assert writer.poll() is None and time.monotonic() < deadline, writer.communicate()
+            time.sleep(0.05)
+        manifests = [backup_json(site, "--keep", "0") for _ in range(4)]
+    finally:
+        stop.touch()
+        out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0, err
+    batches = int(out)
+    assert site.query("SELECT count(*) FROM writer_rows") == [(batches * 10,)]
+
+    counts = []
+    for manifest in manifests:
+        dump = manifest["path"]
+        assert sqlite_rows(dump, "PRAGMA integrity_check") == [("ok",)]
+        (count, top), = sqlite_rows(dump, "SELECT count(*), coalesce(max(batch), 0) FROM writer_rows")
+        assert count % 10 == 0, (dump, count)
+        assert count == top * 10  # whole transactions 1..top, none torn, none missing
+        assert sqlite_rows(dump, "SELECT batch FROM writer_rows GROUP BY batch HAVING count(*) != 10") == []
+        assert manifest["sha256"] == hashlib.sha256(open(dump, "rb").read()).hexdigest()
+        counts.append(count)
+    assert max(counts) > 0
+    assert counts == sorted(counts)  # taken one after another while the writer kept going
+    assert counts[-1] <= batches * 10
+
+
+def test_restore_brings_the_data_back_and_keeps_a_safety_backup(migrated_site):
+    site = migrated_site
+    manifest = backup_json(site, "--label", "good")
+    original = site.fingerprint()
+    write_sql(site, "DELETE FROM accounts_plan")
+    assert plan_count(site) == 0
+    changed = site.fingerprint()
+
+    result = site.inv("restore", manifest["file"], "--yes")  # a bare name is looked up in backups/
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "verified" in result.stdout and "matches its manifest" in result.stdout
+    assert f"restored {manifest['path']}" in result.stdout
+    assert plan_count(site) == 3
+    assert site.fingerprint() == original
+    assert site.query("PRAGMA journal_mode") == [("wal",)]
+    assert site.query("PRAGMA integrity_check") == [("ok",)]
+
+    [safety] = [name for name in backup_names(site) if name.endswith("-pre-restore.sqlite3")]
+    assert f"safety backup of what was there: {site.root / 'backups' / safety}" in result.stdout
+    safety_path = site.root / "backups" / safety
+    assert sqlite_rows(safety_path, "SELECT count(*) FROM accounts_plan") == [(0,)]
+    assert sqlite_fingerprint(safety_path) == changed
+    assert (site.root / "backups" / (safety + ".json")).exists()
+
+
+def test_restore_reports_migrations_the_restored_data_lacks(migrated_site):
+    site = migrated_site
+    back = site.manage("migrate", "accounts", "0010")
+    assert back.returncode == 0, back.stderr
+    old = backup_json(site, "--label", "at0010")
+    assert len(old["migrations"]["accounts"]) == 10
+    forwards = site.inv("migrate")
+    assert forwards.returncode == 0, forwards.stderr
+
+    result = site.inv("restore", old["path"], "--yes")
+    assert result.returncode == 0, result.stderr + result.stdout
+    [row] = [line for line in result.stdout.splitlines() if line.startswith("│ accounts")]
+    assert "0010_plan_slug" in row and "6 to apply" in row
+    assert "behind the code in accounts: apply migrations next" in result.stdout
+    assert site.query("SELECT count(*) FROM django_migrations WHERE app = 'accounts'") == [(10,)]
+
+
+def test_restore_without_yes_and_without_tty_refuses(migrated_site):
+    site = migrated_site
+    manifest = backup_json(site)
+    write_sql(site, "DELETE FROM accounts_plan")
+    before = site.fingerprint()
+    result = site.inv("restore", manifest["path"])
+    assert_user_error(result, "refusing without confirmation", "--yes")
+    assert site.fingerprint() == before and plan_count(site) == 0
+    assert backup_names(site) == [manifest["file"]]  # no safety backup either
+
+
+def test_dry_backup_and_dry_restore_change_nothing(migrated_site):
+    site = migrated_site
+    dry_backup = site.inv("--dry", "backup")
+    assert dry_backup.returncode == 0, dry_backup.stderr
+    assert "dry-run:" in dry_backup.stdout and "back up the 'default' database" in dry_backup.stdout
+    assert not (site.root / "backups").exists()
+
+    manifest = backup_json(site)
+    write_sql(site, "DELETE FROM accounts_plan")
+    before = site.fingerprint()
+    dry_restore = site.inv("--dry", "restore", manifest["path"], "--yes")
+    assert dry_restore.returncode == 0, dry_restore.stderr + dry_restore.stdout
+    assert "dry-run:" in dry_restore.stdout and f"restore {manifest['path']}" in dry_restore.stdout
+    assert site.fingerprint() == before and plan_count(site) == 0
+    assert backup_names(site) == [manifest["file"]]
+
+
+def test_restore_into_a_site_without_a_database(migrated_site, tmp_path):
+    """A backup from one copy restored where no database exists yet (no safety backup needed)."""
+    manifest = backup_json(migrated_site)
+    fresh = Site(copy_example(tmp_path / "fresh"), migrated_site.venv)
+    result = fresh.inv("restore", manifest["path"], "--yes")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert fresh.fingerprint() == migrated_site.fingerprint()
+    assert backup_names(fresh) == []
