@@ -13,7 +13,6 @@ from .output import console, print_json, show, table
 from .project import local_project
 from .settings import DEFAULTS, load
 from .task_help import answer_help_in
-from .shell import is_dry
 
 
 def _project(c, python=None):
@@ -52,7 +51,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
         ("migrate", lambda: steps.migrate(c, project)),
     ]
     if not no_superuser:
-        plan.append(("createsuperuser", lambda: _createsuperuser(c, project, username, email, password)))
+        plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
     if settings.collectstatic:
         plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
     rows = flows.timed_steps(plan)
@@ -94,14 +93,7 @@ def createsuperuser(c, username=None, email=None, password=None):
     """Create a superuser unless it exists; prompts on a TTY, skips with a hint without one."""
     _, project = _project(c)
     _require_venv(project)
-    console.print(_createsuperuser(c, project, username, email, password))
-
-
-def _createsuperuser(c, project, username, email, password):
-    """steps.createsuperuser, but not under --dry: its look-up opens (and so creates) an SQLite database."""
-    if is_dry(c):
-        return "dry run: would create a superuser unless one exists"
-    return steps.createsuperuser(c, project, username, email, password)
+    console.print(steps.createsuperuser(c, project, username, email, password))
 
 
 @task

@@ -31,7 +31,7 @@ def venv(c, project) -> str:
             f"Python {project.base_python!r} not found: set deploytasks.python (or pass --python) to an installed interpreter"
         )
     run(c, f"{python} -m venv {q(project.venv)}", what=f"creating the virtualenv with {project.base_python}")
-    return f"created {project.venv}"
+    return f"would create {project.venv}" if is_dry(c) else f"created {project.venv}"
 
 
 def requirements_hash(c, project) -> dict:
@@ -60,7 +60,7 @@ def install(c, project, force=False) -> str:
         command += f" && printf '%s\\n' {q(state['hash'])} > {q(posixpath.join(project.venv, STAMP))}"
     with console.status(f"pip install -r {project.requirements} …"):
         run(c, project.shell(command, env_file=False), what="pip install")
-    return f"installed {project.requirements}"
+    return f"would install {project.requirements}" if is_dry(c) else f"installed {project.requirements}"
 
 
 def migrate(c, project, *args) -> str:
@@ -109,6 +109,8 @@ def superuser_credentials(username=None, email=None, password=None):
 
 def createsuperuser(c, project, username=None, email=None, password=None) -> str:
     """Create a superuser unless one with that username exists; never hangs without a TTY."""
+    if is_dry(c):  # the look-up would open, and so create, an SQLite database
+        return "dry run: would create a superuser unless one exists"
     existing = run_django_script(c, project, "superuser", {"username": username}, what="looking for superusers")
     if existing is not None and existing.get("exists"):
         return f"{username} exists, kept"
