@@ -37,9 +37,11 @@ def listing(c, project, directory, verify=False) -> list:
     return data["backups"]
 
 
-def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None):
-    """Verify a backup on the side `c` runs; with apply, back up the live database and restore."""
+def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None):
+    """Verify a backup on the side `c` runs; with apply, back up the live database and restore.
+    `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read."""
     params = {
+        "verified": verified,
         "database": settings.database,
         "file": path,
         "apply": apply,

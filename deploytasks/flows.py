@@ -24,19 +24,21 @@ def timed_steps(steps):
 
 def show_checklist(info, as_json, title):
     """One checklist as a table (or JSON); raises when an item failed."""
-    show_checklists([(title, info)], as_json)
+    show_checklists([("checklist", title, info)], as_json)
 
 
 def show_checklists(sections, as_json):
-    """Several (title, introspection) checklists; JSON is one object keyed by title. Raises if any failed."""
-    results = [(title, checklist_items(info)) for title, info in sections]
-    failed = [title for title, verdicts in results if any(v["verdict"] == "FAIL" for v in verdicts)]
+    """Several (key, title, introspection) checklists; with more than one, JSON is an object by key.
+    Raises if any failed."""
+    results = [(key, title, checklist_items(info)) for key, title, info in sections]
+    failed = [title for _, title, verdicts in results if any(v["verdict"] == "FAIL" for v in verdicts)]
     if as_json:
-        documents = {title: {"items": verdicts, "ok": title not in failed} for title, verdicts in results}
-        print_json(documents[results[0][0]] if len(results) == 1 else documents)
+        documents = {key: {"title": title, "items": verdicts, "ok": title not in failed}
+                     for key, title, verdicts in results}
+        print_json(next(iter(documents.values())) if len(results) == 1 else documents)
     else:
         colour = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
-        for title, verdicts in results:
+        for _, title, verdicts in results:
             show(table(title, ["check", "verdict", "detail"],
                        [(v["item"], f"[{colour[v['verdict']]}]{v['verdict']}[/]", v["detail"]) for v in verdicts]))
     if failed:
@@ -142,7 +144,8 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     )
     describe_restore(report)
     confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
-    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest)
+    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
+                          verified=report.get("fingerprint"))
     if done is None:
         return None
     console.print(f"[green]✓[/] restored {path} into {done['database']['name']}")

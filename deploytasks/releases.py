@@ -4,6 +4,7 @@ import os
 import posixpath
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -62,8 +63,13 @@ def upload_archive(c, settings, revision) -> tuple:
                              capture_output=True, text=True, check=True).stdout.strip()
     except (subprocess.CalledProcessError, FileNotFoundError):
         raise DeployTasksError(f"revision {revision!r} does not exist in the local git repository") from None
-    local = f"/tmp/deploytasks-{sha[:12]}-{os.getpid()}.tar"
-    subprocess.run(["git", "archive", "--format=tar", "-o", local, sha], check=True)
+    fd, local = tempfile.mkstemp(prefix=f"deploytasks-{sha[:12]}-", suffix=".tar")  # not a guessable /tmp name
+    os.close(fd)
+    try:
+        subprocess.run(["git", "archive", "--format=tar", "-o", local, sha], check=True)
+    except BaseException:
+        os.unlink(local)
+        raise
     remote = posixpath.join(require_path(settings), f".upload-{sha[:12]}.tar")
     try:
         run(c, f"mkdir -p {q(require_path(settings))}", what="creating the deploy path")

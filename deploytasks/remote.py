@@ -1,5 +1,4 @@
 """Fabric tasks for servers: `from deploytasks.remote import ns` in fabfile.py, then `fab -H prod deploy`."""
-import hashlib
 import json as jsonlib
 import os
 import posixpath
@@ -16,7 +15,8 @@ from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .settings import DEFAULTS, load
-from .shell import is_dry, join, q, run
+from .task_help import answer_help_in
+from .shell import is_dry, q, run
 from . import transfer
 
 
@@ -51,8 +51,10 @@ def setup(c):
         f"for p in git tar; do command -v $p >/dev/null 2>&1 || echo missing:$p; done; "
         f"command -v {python} >/dev/null 2>&1 || echo missing:{python}; "
         f"{python} -c 'import venv, ensurepip' 2>/dev/null || echo missing:{python}-venv; "
-        f"mkdir -p {q(path + '/releases')} {q(path + '/shared')} {q(path + '/backups')} 2>/dev/null || echo unwritable; "
-        f"test -w {q(path)} || echo unwritable"
+        + (f"mkdir -p {q(path + '/releases')} {q(path + '/shared')} {q(path + '/backups')} 2>/dev/null || echo unwritable; "
+           f"test -w {q(path)} || echo unwritable" if not is_dry(c) else  # --dry: the nearest existing dir must be writable
+           f"d={q(path)}; while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; "
+           f"{{ test -d \"$d\" && test -w \"$d\"; }} || echo unwritable")
     )
     problems = run(c, probe, what="checking the server", changes=False).stdout.split()
     if "unwritable" in problems:
@@ -60,18 +62,29 @@ def setup(c):
     missing = [p.split(":", 1)[1] for p in problems if p.startswith("missing:")]
     if missing:
         raise DeployTasksError(f"missing on {c.host}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install git python3-venv)")
-    uploaded = []
+    if is_dry(c):
+        console.print(f"[dim]dry-run:[/] mkdir -p {q(path + '/releases')} {q(path + '/shared')} {q(path + '/backups')}")
+    uploaded, kept = [], []
     for name in settings.shared_files:
         local = os.path.join(os.path.abspath(os.path.expanduser(settings.project)), name)
         if os.path.isfile(local):
+            remote = posixpath.join(path, "shared", name)
+            there = run(c, f"test -e {q(remote)} && echo exists || echo absent", what="looking for shared files",
+                        changes=False).stdout.strip()
+            if there == "exists":  # never replace the server's copy with a (perhaps development) local one
+                kept.append(name)
+                continue
             if not is_dry(c):
-                remote = posixpath.join(path, "shared", name)
-                run(c, f"mkdir -p {q(posixpath.dirname(remote))}", what="creating shared dirs")
+                # created empty with mode 0600 first, so the secrets are never readable by others, not even briefly
+                run(c, f"mkdir -p {q(posixpath.dirname(remote))} && (umask 077 && : > {q(remote)})",
+                    what="creating shared files")
                 c.put(local, remote)
                 run(c, f"chmod 600 {q(remote)}", what="protecting shared files")
             uploaded.append(name)
     console.print(f"[green]✓[/] {c.host}:{path} ready (releases/, shared/, backups/)"
-                  + (f"; uploaded {', '.join(uploaded)} to shared/" if uploaded else ""))
+                  + (f"; uploaded {', '.join(uploaded)} to shared/" if uploaded else "")
+                  + (f"; kept the server's shared/{', shared/'.join(kept)} (edit it there, or remove it to upload yours)"
+                     if kept else ""))
 
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)"})
@@ -144,13 +157,13 @@ def check(c, revision=None, live_only=False, json=False):
     settings, project = _live(c)
     sections = []
     if has_live_release(c, project):
-        sections.append((f"live release on {c.host}", introspect(c, project, settings)))
+        sections.append(("live", f"live release on {c.host}", introspect(c, project, settings)))
     elif live_only:
         _require_live(c, project)
     if not live_only:
         with releases.candidate(c, settings, revision) as (prep, candidate):
             title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {c.host}"
-            sections.append((title, introspect(c, candidate, settings)))
+            sections.append(("next", title, introspect(c, candidate, settings)))
     flows.show_checklists(sections, json)
 
 
@@ -167,7 +180,7 @@ def backup(c, download=True, json=False):
         return
     console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, integrity_check ok)")
     if download and not is_dry(c):
-        local = transfer.download(c, manifest["path"], local_backup_dir(settings, c.host), manifest)
+        local = transfer.download(c, manifest["path"], local_backup_dir(settings, c.host), manifest, settings)
         manifest["local_path"] = local
         console.print(f"[green]✓[/] downloaded to {local}, sha256 verified")
     if json:
@@ -217,10 +230,13 @@ def restore(c, file, yes=False, unverified=False):
     manifest = backup_store.verify_local(local, unverified)
     remote_dir = posixpath.join(releases.require_path(settings), "backups", "uploaded")
     remote = posixpath.join(remote_dir, os.path.basename(local))
-    if not is_dry(c):
-        run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
-        remote = transfer.unused_name(c, remote)  # never overwrite an earlier upload
-        transfer.upload(c, local, remote, manifest)
+    if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
+        console.print(f"[dim]dry-run:[/] upload {local} to {remote_dir}/, verify it there, back up the live database,"
+                      f" restore{', reload' if settings.reload else ''}", highlight=False, soft_wrap=True)
+        return
+    run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
+    remote = transfer.unused_name(c, remote)  # never overwrite an earlier upload
+    transfer.upload(c, local, remote, manifest, settings)
     try:
         done = flows.verify_then_restore(
             c, project, settings, remote, yes=yes, unverified=unverified,
@@ -228,11 +244,10 @@ def restore(c, file, yes=False, unverified=False):
             safety_dest=posixpath.join(releases.require_path(settings), "backups"),
         )
     except BaseException:
-        if not is_dry(c):  # a rejected (or unconfirmed) upload does not stay on the server
-            try:
-                run(c, f"rm -f {q(remote)} {q(remote + '.json')}", what="removing the upload", check=False)
-            except Exception:  # noqa: BLE001 - the original error matters more
-                pass
+        try:  # a rejected (or unconfirmed) upload does not stay on the server
+            run(c, f"rm -f {q(remote)} {q(remote + '.json')}", what="removing the upload", check=False)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            pass
         raise
     if done and settings.reload:
         run(c, f"cd {q(settings.path)} && {settings.reload}", what="reload")
@@ -300,5 +315,6 @@ ns = Collection()
 for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
               venv, install, migrate_all, createsuperuser, collectstatic):
     ns.add_task(_task)
-ns.add_collection(migrations_collection(_live, _require_live))
+ns.add_collection(migrations_collection(_live, _require_live, cli="fab"))
+answer_help_in(ns, "fab")
 ns.configure({"deploytasks": dict(DEFAULTS)})

@@ -1,4 +1,4 @@
-"""File transfers over SFTP with a progress bar and sha256 verification."""
+"""File transfers with a progress bar and sha256 verification (OpenSSH client when possible, else SFTP)."""
 import hashlib
 import json
 import os
@@ -6,6 +6,7 @@ import posixpath
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn, TimeRemainingColumn
 
+from . import openssh
 from .errors import DeployTasksError
 
 
@@ -26,17 +27,24 @@ class HashingWriter:
         return self.handle.write(data)
 
 
-def download(c, remote, local_dir, manifest) -> str:
-    """Fetch a backup and its manifest into local_dir; the copy must match the manifest's sha256."""
+def download(c, remote, local_dir, manifest, settings=None) -> str:
+    """Fetch a backup and its manifest into local_dir; the copy must match the manifest's sha256.
+    With settings, the bytes travel through the OpenSSH client when possible, else over SFTP."""
     os.makedirs(local_dir, mode=0o700, exist_ok=True)
     local = os.path.join(local_dir, posixpath.basename(remote))
     partial = local + ".partial"
-    sftp = c.sftp()
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with _progress() as progress, os.fdopen(fd, "wb") as handle:
         bar = progress.add_task(f"download {posixpath.basename(remote)}", total=manifest.get("size") or None)
         writer = HashingWriter(handle)
-        sftp.getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
+        try:
+            streamed = settings is not None and openssh.stream_from(
+                c, settings, remote, writer.write, lambda done: progress.update(bar, completed=done))
+        except OSError as exc:
+            os.unlink(partial)
+            raise DeployTasksError(f"downloading {remote} failed: {exc}") from None
+        if not streamed:
+            c.sftp().getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
     if writer.digest.hexdigest() != manifest["sha256"]:
         os.unlink(partial)
         raise DeployTasksError(f"the downloaded copy of {remote} does not match its sha256: try again")
@@ -67,12 +75,18 @@ def unused_name(c, remote) -> str:
         candidate = f"{stem}-{counter}{ext}"
 
 
-def upload(c, local, remote, manifest) -> None:
-    """Send a backup (and its manifest, if any) to the server, mode 0600."""
+def upload(c, local, remote, manifest, settings=None) -> None:
+    """Send a backup (and its manifest, if any) to the server, mode 0600 (through OpenSSH when possible)."""
     sftp = c.sftp()
     with _progress() as progress:
         bar = progress.add_task(f"upload {os.path.basename(local)}", total=os.path.getsize(local))
-        sftp.put(local, remote + ".partial", callback=lambda done, total: progress.update(bar, completed=done, total=total))
+        try:
+            streamed = settings is not None and openssh.stream_to(
+                c, settings, local, remote + ".partial", lambda done: progress.update(bar, completed=done))
+        except OSError as exc:
+            raise DeployTasksError(f"uploading {local} failed: {exc}") from None
+        if not streamed:
+            sftp.put(local, remote + ".partial", callback=lambda done, total: progress.update(bar, completed=done, total=total))
     sftp.chmod(remote + ".partial", 0o600)
     sftp.posix_rename(remote + ".partial", remote)
     if manifest:

@@ -1,0 +1,173 @@
+"""`fab backup` / `fab backups` / `fab restore` against the live release's database on the server."""
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import stat
+
+import pytest
+
+ADDRESS = "127.0.0.5"
+
+
+@pytest.fixture(scope="module")
+def downloaded(deployed):
+    """A backup taken with `fab backup --json`, downloaded into the project's backups/<host>/."""
+    manifest = deployed.fab("backup", "--json").ok().json()
+    return manifest
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_backup_on_the_server_and_a_verified_local_copy(deployed, downloaded, sha256):
+    s, manifest = deployed, downloaded
+    remote = manifest["path"]
+    assert os.path.dirname(remote) == str(s.path / "backups")
+    assert mode(remote) == 0o600 and mode(remote + ".json") == 0o600
+    assert json.loads(open(remote + ".json").read())["sha256"] == manifest["sha256"] == sha256(remote)
+    assert manifest["size"] == os.path.getsize(remote)
+
+    local = manifest["local_path"]
+    hosts = {s.sshd.alias, s.sshd.host}  # the name the user typed, or the HostName Fabric resolved it to
+    assert os.path.dirname(local) in {str(s.project / "backups" / host) for host in hosts}
+    assert sha256(local) == manifest["sha256"]
+    assert mode(local) == 0o600
+    local_manifest = json.loads(open(local + ".json").read())
+    assert local_manifest["sha256"] == manifest["sha256"] and local_manifest["file"] == os.path.basename(remote)
+    assert not [name for name in os.listdir(os.path.dirname(local)) if name.endswith(".partial")]
+
+
+def test_backup_without_download_and_the_listing(deployed, downloaded):
+    s = deployed
+    local_dir = os.path.dirname(downloaded["local_path"])
+    local_before = sorted(os.listdir(local_dir))
+    manifest = s.fab("backup", "--no-download", "--json").ok().json()
+    assert os.path.exists(manifest["path"]) and "local_path" not in manifest
+    assert sorted(os.listdir(local_dir)) == local_before
+
+    listing = s.fab("backups", "--json").ok().json()
+    server_files = [b["file"] for b in listing["server"]]
+    assert manifest["file"] in server_files and downloaded["file"] in server_files
+    assert [b["file"] for b in listing["local"]] == [downloaded["file"]]
+    assert listing["local_dir"] == local_dir
+    table = s.fab("backups").ok().stdout
+    assert manifest["file"] in table and downloaded["file"] in table
+
+
+def test_dry_backup_changes_nothing(deployed, downloaded):
+    s = deployed
+    before, local = s.backups(), os.listdir(os.path.dirname(downloaded["local_path"]))
+    assert "dry-run" in s.fab("--dry", "backup").ok().stdout
+    assert s.backups() == before
+    assert os.listdir(os.path.dirname(downloaded["local_path"])) == local
+
+
+def test_restore_brings_deleted_rows_back_and_keeps_a_safety_backup(deployed, downloaded):
+    s = deployed
+    plans = s.query("SELECT id, name FROM accounts_plan ORDER BY id")
+    assert plans  # seeded by a data migration
+    fingerprint = s.fingerprint()
+    s.query("DELETE FROM accounts_plan")
+    assert s.query("SELECT count(*) FROM accounts_plan") == [(0,)]
+    backups_before = set(s.backups())
+    reloaded = s.base / "reloaded"
+
+    run = s.fab("restore", downloaded["local_path"], "--yes", env={"FABRIC_DEPLOYTASKS_RELOAD": f"touch {reloaded}"}).ok()
+
+    assert s.query("SELECT id, name FROM accounts_plan ORDER BY id") == plans
+    assert s.fingerprint() == fingerprint
+    assert reloaded.exists()  # the app server was told to pick the restored data up
+    [safety] = [b for b in set(s.backups()) - backups_before if b.endswith("pre-restore.sqlite3")]
+    assert safety in run.stdout.replace(str(s.path / "backups") + "/", "")
+    safety_path = s.path / "backups" / safety
+    assert mode(safety_path) == 0o600
+    connection = sqlite3.connect(f"file:{safety_path}?mode=ro", uri=True)
+    try:
+        assert connection.execute("SELECT count(*) FROM accounts_plan").fetchone() == (0,)  # what was replaced
+    finally:
+        connection.close()
+
+
+def test_dry_restore_changes_nothing(deployed, downloaded):
+    s = deployed
+    before, backups = s.state(), s.backups()
+    run = s.fab("--dry", "restore", downloaded["local_path"]).ok()
+    assert "dry-run" in run.stdout
+    assert s.state() == before and s.backups() == backups
+
+
+def test_restore_asks_for_confirmation_without_a_tty(deployed, downloaded):
+    s = deployed
+    before, backups = s.state(), s.backups()
+    s.fab("restore", downloaded["local_path"]).error("pass --yes")
+    assert s.state() == before
+    assert s.backups() == backups  # the upload does not stay behind either
+
+
+# --- corrupt, truncated or mismatched backups change nothing on the server ------------------------
+
+def copy_backup(downloaded, tmp_path, name="copy.sqlite3"):
+    path = tmp_path / name
+    shutil.copyfile(downloaded["local_path"], path)
+    shutil.copyfile(downloaded["local_path"] + ".json", str(path) + ".json")
+    return path
+
+
+def truncated(downloaded, tmp_path):
+    path = copy_backup(downloaded, tmp_path)
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) // 2)
+    return path, "truncated"
+
+
+def corrupt(downloaded, tmp_path):
+    path = copy_backup(downloaded, tmp_path)
+    with open(path, "r+b") as handle:
+        handle.seek(os.path.getsize(path) // 2)
+        block = handle.read(64)
+        handle.seek(-len(block), os.SEEK_CUR)
+        handle.write(bytes(b ^ 0xFF for b in block))
+    return path, "sha256"
+
+
+def mismatched(downloaded, tmp_path):
+    """A valid backup file beside another backup's manifest."""
+    path = copy_backup(downloaded, tmp_path)
+    manifest = json.loads(open(str(path) + ".json").read())
+    manifest["sha256"] = "0" * 64
+    open(str(path) + ".json", "w").write(json.dumps(manifest))
+    return path, "sha256"
+
+
+def not_sqlite(downloaded, tmp_path):
+    """Not a database at all, with a manifest that matches it (so it passes the local check)."""
+    path = tmp_path / "garbage.sqlite3"
+    data = os.urandom(8192)
+    path.write_bytes(data)
+    manifest = dict(json.loads(open(downloaded["local_path"] + ".json").read()), file=path.name, size=len(data),
+                    sha256=hashlib.sha256(data).hexdigest())
+    open(str(path) + ".json", "w").write(json.dumps(manifest))
+    return path, "not an SQLite database"
+
+
+def no_manifest(downloaded, tmp_path):
+    path = copy_backup(downloaded, tmp_path)
+    os.unlink(str(path) + ".json")
+    return path, "no manifest"
+
+
+def missing(downloaded, tmp_path):
+    return tmp_path / "nothing-here.sqlite3", "not found"
+
+
+@pytest.mark.parametrize("make", [truncated, corrupt, mismatched, not_sqlite, no_manifest, missing])
+def test_restore_of_a_bad_file_changes_nothing(deployed, downloaded, tmp_path, make):
+    s = deployed
+    path, message = make(downloaded, tmp_path)
+    before, backups = s.state(), s.backups()
+    s.fab("restore", str(path), "--yes").error(message)
+    assert s.state() == before
+    assert s.backups() == backups

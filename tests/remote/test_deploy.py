@@ -1,0 +1,195 @@
+"""`fab deploy` over a real sshd: venv reuse, server layout, the served revision, secrets, dry runs,
+the read-only tasks on the live release, and the SSH session budget of a redeploy."""
+import os
+import stat
+
+ADDRESS = "127.0.0.2"
+
+
+def test_setup_uploads_the_env_file_private(deployed):
+    shared_env = deployed.path / "shared" / ".env"
+    assert shared_env.read_text() == (deployed.project / ".env").read_text()
+    assert stat.S_IMODE(shared_env.stat().st_mode) == 0o600
+    for name in ("releases", "shared", "backups"):
+        assert (deployed.path / name).is_dir()
+
+
+def test_second_deploy_reuses_the_venv_and_serves_the_new_revision(served):
+    s = served
+    first = s.current_name()
+    assert s.gunicorn.health()["revision"] == s.revision(first)
+    [venv] = s.venvs()
+    stamp = s.path / "shared" / "venvs" / venv / ".deploytasks-requirements"
+    stamp_mtime = stamp.stat().st_mtime_ns
+    python_mtime = (s.path / "shared" / "venvs" / venv / "bin").stat().st_mtime_ns
+
+    sha = s.repo.code_change()
+    run = s.fab("deploy").ok()
+
+    assert f"venv {venv} reused (requirements unchanged)" in run.stdout
+    assert "pip install" not in run.stdout
+    assert s.venvs() == [venv]
+    assert stamp.stat().st_mtime_ns == stamp_mtime  # pip did not run: the stamp is written after each install
+    assert (s.path / "shared" / "venvs" / venv / "bin").stat().st_mtime_ns == python_mtime
+
+    new = s.releases()[-1]
+    assert new != first
+    assert s.current() == f"releases/{new}"
+    release = s.path / "releases" / new
+    assert s.revision(new) == sha
+    assert os.readlink(release / ".env") == str(s.path / "shared" / ".env")
+    assert os.readlink(release / "media") == str(s.path / "shared" / "media")
+    assert os.readlink(release / ".venv") == str(s.path / "shared" / "venvs" / venv)
+    assert (release / "staticfiles").is_dir()  # collectstatic ran in the release
+
+    log = s.log()
+    assert [entry["result"] for entry in log] == ["ok", "ok"]
+    assert log[-1]["action"] == "deploy" and log[-1]["revision"] == sha
+    assert log[-1]["release"] == new and log[-1]["previous"] == first
+
+    assert s.gunicorn.health()["revision"] == sha  # the reload made gunicorn serve the new code
+    assert not s.lock.exists()
+
+
+def test_requirements_change_builds_a_new_venv(served):
+    s = served
+    [old_venv] = s.venvs()
+    previous = s.current_name()
+    sha = s.repo.requirements_change("sqlparse==0.6.1")
+    run = s.fab("deploy").ok()
+    [new_venv] = [v for v in s.venvs() if v != old_venv]
+    assert f"venv {new_venv} built" in run.stdout
+    assert os.readlink(s.path / "current" / ".venv") == str(s.path / "shared" / "venvs" / new_venv)
+    assert os.readlink(s.path / "releases" / previous / ".venv") == str(s.path / "shared" / "venvs" / old_venv)
+    stamp = s.path / "shared" / "venvs" / new_venv / ".deploytasks-requirements"
+    assert stamp.read_text().strip().startswith(new_venv)
+    assert s.gunicorn.health()["revision"] == sha
+
+
+def test_deploy_never_puts_secrets_on_a_command_line(served, argv_watch):
+    """Watch every process's argv on this machine (client, sshd, server side) during a deploy."""
+    s = served
+    with argv_watch() as seen:
+        run = s.fab("--echo", "deploy").ok()
+    assert any("manage.py" in line and str(s.path) in line for line in seen), "the watcher saw the deploy's commands"
+    for secret in (s.secret_key, s.database_url):
+        assert secret not in run.stdout + run.stderr
+        assert not [line for line in seen if secret in line]
+    assert stat.S_IMODE((s.path / "shared" / ".env").stat().st_mode) == 0o600
+
+def test_redeploy_of_the_same_revision_uses_few_ssh_sessions(served):
+    s = served
+    revision = s.revision()
+    before = s.sshd.session_count()
+    s.fab("deploy").ok()
+    sessions = s.sshd.session_count() - before
+    assert s.revision() == revision
+    assert 0 < sessions <= 10, sessions
+
+
+def test_dry_deploy_changes_nothing(served):
+    s = served
+    s.repo.code_change()  # something new to deploy, so a real deploy would change the server
+    before, log, mirror = s.state(), s.log(), (s.path / "repo" / "packed-refs").read_text()
+    run = s.fab("--dry", "deploy").ok()
+    assert "dry-run" in run.stdout
+    assert s.state() == before
+    assert s.log() == log
+    assert (s.path / "repo" / "packed-refs").read_text() == mirror  # not even fetched
+
+
+def test_releases_lists_the_live_release(served):
+    s = served
+    data = s.fab("releases", "--json").ok().json()
+    assert data["current"] == s.current_name()
+    assert [r["release"] for r in data["releases"]] == s.releases()
+    [live] = [r for r in data["releases"] if r["current"]]
+    assert live["release"] == s.current_name() and live["revision"] == s.revision()
+    assert live["status"] == "live"
+    assert data["lock"] is None
+    table = s.fab("releases").ok().stdout
+    assert s.current_name() in table and "current" in table
+
+
+def test_unlock_shows_and_removes_a_lock(served):
+    s = served
+    assert "Not locked." in s.fab("unlock").ok().stdout
+    s.lock.mkdir()
+    (s.lock / "info.json").write_text('{"action": "deploy", "who": "alice@laptop", "since": "2020-01-01T00:00:00Z"}')
+    try:
+        shown = s.fab("unlock").ok().stdout
+        assert "Locked: deploy by alice@laptop" in shown and "--force" in shown
+        assert s.lock.exists()
+        assert s.fab("releases", "--json").ok().json()["lock"]["who"] == "alice@laptop"
+        assert "lock removed" in s.fab("unlock", "--force").ok().stdout
+        assert not s.lock.exists()
+    finally:
+        if s.lock.exists():
+            for child in s.lock.iterdir():
+                child.unlink()
+            s.lock.rmdir()
+
+
+def test_check_on_the_live_release(served):
+    data = served.fab("check", "--live-only", "--json").ok().json()
+    assert data["ok"] is True
+    assert {item["item"]: item["verdict"] for item in data["items"]}["migrations"] == "PASS"
+
+
+def test_check_of_the_next_revision_leaves_no_trace(served):
+    """`fab check` also checks the branch about to ship in a candidate release that is never switched to."""
+    s = served
+    s.repo.code_change()
+    before, log = s.state(), s.log()
+    data = s.fab("check", "--json").ok().json()
+    assert set(data) == {"live", "next"} and all(section["ok"] for section in data.values()), data
+    assert data["next"]["title"].startswith("next: main @ ")
+    assert s.state() == before and s.log() == log
+
+
+def test_manage_runs_in_the_live_release(served):
+    out = served.fab("manage", "showmigrations accounts").ok().stdout
+    assert "[X] 0016_seed_default_plans_and_settings" in out
+    served.fab("manage", "").error("name a management command")
+
+
+def test_migrations_status_on_the_live_release(served):
+    data = served.fab("migrations.status", "--json").ok().json()
+    assert data["pending"] == [] and data["conflicts"] in ({}, [], None)
+    accounts = {row["app"]: row for row in data["apps"]}["accounts"]
+    assert accounts["applied"] == accounts["files"] == 16
+    assert served.db.exists() and str(served.db) == data["database"]["name"]
+
+
+def test_install_and_venv_keep_the_live_venv(served):
+    s = served
+    before = s.state()
+    assert "requirements unchanged, skipped" in s.fab("install").ok().stdout
+    assert "present, kept" in s.fab("venv").ok().stdout
+    assert s.state() == before
+
+
+def test_createsuperuser_with_the_password_on_stdin(served, argv_watch):
+    s = served
+    password = "pw-" + os.urandom(8).hex()
+    with argv_watch() as seen:
+        run = s.fab("createsuperuser", env={"DJANGO_SUPERUSER_USERNAME": "admin", "DJANGO_SUPERUSER_PASSWORD": password,
+                                            "DJANGO_SUPERUSER_EMAIL": "admin@example.com"}).ok()
+    assert "created admin" in run.stdout and password not in run.stdout + run.stderr
+    assert any("manage.py" in line for line in seen) and not [line for line in seen if password in line]
+    assert s.query("SELECT is_superuser FROM accounts_user WHERE username='admin'") == [(1,)]
+    assert "admin exists, kept" in s.fab("createsuperuser", "--username", "admin").ok().stdout
+
+
+def test_old_releases_are_pruned(served):
+    s = served
+    previous = s.current_name()
+    s.configure(keep_releases=2)
+    try:
+        run = s.fab("deploy").ok()
+    finally:
+        del s.settings["keep_releases"]
+        s.configure()
+    assert s.releases() == [previous, s.current_name()]
+    assert "pruned" in run.stdout
+    assert s.log()[-1]["previous"] == previous and s.log()[-1]["result"] == "ok"

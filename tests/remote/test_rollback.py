@@ -1,0 +1,94 @@
+"""`fab rollback`: code *and* schema back to the previous good release, with gunicorn serving it."""
+ADDRESS = "127.0.0.3"
+WIDGET_TABLE = "accounts_widget"
+# Unapplying a CreateModel leaves what Django's post_migrate added (content type, permissions) and the
+# AUTOINCREMENT counters; everything else must be exactly as before the deploy.
+LEFT_BY_DJANGO = ("django_content_type", "auth_permission", "sqlite_sequence")
+
+
+def test_rollback_after_a_migration_adding_deploy(served):
+    s = served
+    old_release, old_revision = s.current_name(), s.revision()
+    old_migrations, old_content = s.applied_migrations(), s.fingerprint(exclude=LEFT_BY_DJANGO)
+
+    sha = s.repo.add_model("Widget")
+    s.fab("deploy").ok()
+    new_release = s.current_name()
+    assert new_release != old_release and s.revision() == sha
+    assert WIDGET_TABLE in s.tables()
+    assert ("accounts", "0017_add_widget") in s.applied_migrations()
+    assert s.gunicorn.health()["revision"] == sha
+
+    before = s.state()
+    s.fab("rollback").error("pass --yes")  # no TTY to ask on: refused, nothing done
+    assert s.state() == before and not s.lock.exists()
+    assert "dry-run" in s.fab("--dry", "rollback").ok().stdout
+    assert s.state() == before and WIDGET_TABLE in s.tables()
+
+    run = s.fab("rollback", "--yes").ok()
+    assert "accounts.0017_add_widget" in run.stdout
+
+    assert WIDGET_TABLE not in s.tables()
+    assert s.applied_migrations() == old_migrations
+    assert s.fingerprint(exclude=LEFT_BY_DJANGO) == old_content
+    assert s.current() == f"releases/{old_release}"
+    assert s.gunicorn.health()["revision"] == old_revision  # the old code is what is served
+    assert not s.lock.exists()
+
+    data = s.fab("releases", "--json").ok().json()
+    status = {r["release"]: r for r in data["releases"]}
+    assert status[new_release]["status"] == "bad"
+    assert status[old_release]["current"] and status[old_release]["status"] == "live"
+    assert s.log()[-1]["action"] == "rollback" and s.log()[-1]["result"] == "ok"
+    assert [b for b in s.backups() if "pre-rollback" in b], s.backups()
+
+
+def test_a_later_rollback_skips_bad_releases(served):
+    s = served
+    first, bad = s.releases()
+    assert s.current_name() == first
+    s.fab("deploy").ok()  # main again: the Widget migration is applied again in a third release
+    third = s.current_name()
+    assert third not in (first, bad) and WIDGET_TABLE in s.tables()
+
+    s.fab("rollback", "--yes").ok()
+
+    assert s.current_name() == first  # not `bad`, although it is the one just before `third`
+    assert WIDGET_TABLE not in s.tables()
+    assert s.gunicorn.health()["revision"] == s.repo.initial
+    statuses = {r["release"]: r.get("status") for r in s.fab("releases", "--json").ok().json()["releases"]}
+    assert statuses == {first: "live", bad: "bad", third: "bad"}
+
+
+def test_rollback_without_a_previous_release_is_an_error(served):
+    s = served
+    before, log = s.state(), s.log()
+    s.fab("rollback", "--yes").error("no previous release")
+    assert s.state() == before and s.log() == log
+    assert not s.lock.exists()
+
+
+def test_rollback_to_an_unknown_release_is_an_error(served):
+    s = served
+    before = s.state()
+    s.fab("rollback", "--to", "20000101T000000Z", "--yes").error("no release '20000101T000000Z'")
+    assert s.state() == before
+
+
+def test_unhealthy_deploy_switches_back_and_unapplies_its_migrations(served):
+    """The reload command does nothing, so gunicorn keeps serving the old code: the health check notices."""
+    s = served
+    before, tables, applied = s.state(), s.tables(), s.applied_migrations()
+    content = s.fingerprint(exclude=LEFT_BY_DJANGO)
+    live_revision = s.revision()
+    sha = s.repo.add_model("Gizmo")
+    line = s.fab("deploy", env={"FABRIC_DEPLOYTASKS_RELOAD": "true", "FABRIC_DEPLOYTASKS_HEALTHCHECK_RETRIES": "3",
+                                "FABRIC_DEPLOYTASKS_HEALTHCHECK_DELAY": "0.2"}).error("failed its health check")
+    assert f"still serves revision {live_revision}" in line and " migration(s)" in line.split("unapplied ", 1)[1]
+    assert dict(s.state(), db=None) == dict(before, db=None)  # current, releases, lock, venvs
+    assert s.fingerprint(exclude=LEFT_BY_DJANGO) == content
+    assert s.tables() == tables and "accounts_gizmo" not in tables
+    assert s.applied_migrations() == applied
+    assert s.gunicorn.health()["revision"] == live_revision
+    last = s.log()[-1]
+    assert last["result"] == "unhealthy" and last["revision"] == sha
