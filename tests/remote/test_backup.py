@@ -171,3 +171,21 @@ def test_restore_of_a_bad_file_changes_nothing(deployed, downloaded, tmp_path, m
     s.fab("restore", str(path), "--yes").error(message)
     assert s.state() == before
     assert s.backups() == backups
+
+
+def _logins(server):
+    return server.sshd.log().count("Accepted publickey for")
+
+
+def test_download_uses_the_openssh_client_and_falls_back_to_sftp(deployed, sha256):
+    """With `ssh` on PATH the dump travels over a second (OpenSSH) connection; without it, over SFTP."""
+    s = deployed
+    before = _logins(s)
+    fast = s.fab("backup", "--json").ok().json()
+    assert _logins(s) - before == 2  # Fabric's connection + the OpenSSH client's
+    assert sha256(fast["local_path"]) == fast["sha256"]
+
+    before = _logins(s)
+    slow = s.fab("backup", "--json", env={"PATH": "/nonexistent"}).ok().json()
+    assert _logins(s) - before == 1  # SFTP over Fabric's own connection
+    assert sha256(slow["local_path"]) == slow["sha256"]
