@@ -12,6 +12,7 @@ from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .project import local_project
 from .settings import DEFAULTS, load
+from .step_tasks import step_tasks
 from .task_help import answer_help_in
 
 
@@ -56,53 +57,6 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
         plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
     rows = flows.timed_steps(plan)
     show(table(f"Setup of {project.root}", ["step", "result", "time"], rows))
-
-
-@task(help={"python": "interpreter to create the venv with (default: deploytasks.python)"})
-@reported
-def venv(c, python=None):
-    """Create the project's virtualenv (deploytasks.venv) unless it exists."""
-    _, project = _project(c, python)
-    console.print(steps.venv(c, project))
-
-
-@task(help={"force": "install even if the requirements are unchanged since the last install"})
-@reported
-def install(c, force=False):
-    """pip install the requirements into the venv; skipped when they have not changed."""
-    _, project = _project(c)
-    console.print(steps.install(c, project, force=force))
-
-
-@task(name="migrate")
-@reported
-def migrate_all(c):
-    """Apply all pending migrations (`manage.py migrate`)."""
-    _, project = _project(c)
-    _require_venv(project)
-    console.print(steps.migrate(c, project))
-
-
-@task(help={
-    "username": "superuser name (or DJANGO_SUPERUSER_USERNAME)",
-    "email": "email (or DJANGO_SUPERUSER_EMAIL)",
-    "password": "password (prefer DJANGO_SUPERUSER_PASSWORD: options show in the process list)",
-})
-@reported
-def createsuperuser(c, username=None, email=None, password=None):
-    """Create a superuser unless it exists; prompts on a TTY, skips with a hint without one."""
-    _, project = _project(c)
-    _require_venv(project)
-    console.print(steps.createsuperuser(c, project, username, email, password))
-
-
-@task
-@reported
-def collectstatic(c):
-    """Collect static files into STATIC_ROOT."""
-    _, project = _project(c)
-    _require_venv(project)
-    console.print(steps.collectstatic(c, project))
 
 
 @task(help={"json": "print the verdicts as JSON"})
@@ -192,7 +146,8 @@ def restore(c, file, yes=False, unverified=False):
 
 
 ns = Collection()
-for _task in (setup, venv, install, migrate_all, createsuperuser, collectstatic, check, backup, list_backups, restore):
+for _task in (setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check, backup,
+              list_backups, restore):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
 answer_help_in(ns, "inv")

@@ -8,13 +8,14 @@ from fabric import task
 from invoke import Collection
 
 from . import backups as backup_store
-from . import flows, releases, steps
+from . import flows, releases
 from .connection import connect
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .settings import DEFAULTS, load
+from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import transfer
@@ -267,53 +268,9 @@ def manage(c, args):
     return result
 
 
-@task
-@reported
-def venv(c):
-    """Create the live release's virtualenv if it is missing."""
-    settings, project = _live(c)
-    console.print(steps.venv(c, project))
-
-
-@task(help={"force": "install even if the requirements are unchanged"})
-@reported
-def install(c, force=False):
-    """pip install the requirements into the live release's venv (skipped when unchanged)."""
-    settings, project = _live(c)
-    console.print(steps.install(c, project, force=force))
-
-
-@task(name="migrate")
-@reported
-def migrate_all(c):
-    """Apply pending migrations in the live release."""
-    settings, project = _live(c)
-    _require_live(c, project)
-    console.print(steps.migrate(c, project))
-
-
-@task(help={"username": "superuser name (or DJANGO_SUPERUSER_USERNAME)", "email": "email",
-            "password": "password (prefer DJANGO_SUPERUSER_PASSWORD; it travels on stdin, never argv)"})
-@reported
-def createsuperuser(c, username=None, email=None, password=None):
-    """Create a superuser on the server unless it exists; never hangs without a TTY."""
-    settings, project = _live(c)
-    _require_live(c, project)
-    console.print(steps.createsuperuser(c, project, username, email, password))
-
-
-@task
-@reported
-def collectstatic(c):
-    """Collect static files in the live release."""
-    settings, project = _live(c)
-    _require_live(c, project)
-    console.print(steps.collectstatic(c, project))
-
-
 ns = Collection()
 for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
-              venv, install, migrate_all, createsuperuser, collectstatic):
+              *step_tasks(_live, _require_live, "the live release")):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(_live, _require_live, cli="fab"))
 answer_help_in(ns, "fab")

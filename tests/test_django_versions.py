@@ -5,7 +5,10 @@ import sys
 
 import pytest
 
-from conftest import clean_env, write_config
+try:
+    from conftest import clean_env, write_config
+except ImportError:  # the whole suite is collected: "conftest" may be tests/remote's
+    from tests.conftest import clean_env, write_config
 
 
 @pytest.fixture(scope="module")
