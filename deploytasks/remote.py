@@ -181,11 +181,16 @@ def backup(c, download=True, json=False):
         return
     console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, integrity_check ok)")
     if download and not is_dry(c):
-        local = transfer.download(c, manifest["path"], local_backup_dir(settings, c.host), manifest, settings)
+        local = transfer.download(c, manifest["path"], local_backup_dir(settings, host_name(c)), manifest, settings)
         manifest["local_path"] = local
         console.print(f"[green]✓[/] downloaded to {local}, sha256 verified")
     if json:
         print_json(manifest)
+
+
+def host_name(c) -> str:
+    """The host as the user named it (`fab -H prod`: "prod"), not what ssh_config resolved it to."""
+    return getattr(c, "original_host", None) or c.host
 
 
 def local_backup_dir(settings, host):
@@ -200,7 +205,7 @@ def list_backups(c, json=False):
     """Backups on the server and local copies, side by side."""
     settings, project = _live(c)
     remote = backup_store.listing(c, project, posixpath.join(releases.require_path(settings), "backups"))
-    local_dir = local_backup_dir(settings, c.host)
+    local_dir = local_backup_dir(settings, host_name(c))
     local = {}
     if os.path.isdir(local_dir):
         for name in os.listdir(local_dir):
@@ -235,24 +240,27 @@ def restore(c, file, yes=False, unverified=False):
         console.print(f"[dim]dry-run:[/] upload {local} to {remote_dir}/, verify it there, back up the live database,"
                       f" restore{', reload' if settings.reload else ''}", highlight=False, soft_wrap=True)
         return
-    run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
-    remote = transfer.unused_name(c, remote)  # never overwrite an earlier upload
-    transfer.upload(c, local, remote, manifest, settings)
+    releases.admin(c, settings, "lock", what="restore")  # no deploy migrates the database meanwhile
     try:
-        done = flows.verify_then_restore(
-            c, project, settings, remote, yes=yes, unverified=unverified,
-            what_is_replaced=f"the live {settings.database!r} database on {c.host}",
-            safety_dest=posixpath.join(releases.require_path(settings), "backups"),
-        )
-    except BaseException:
-        try:  # a rejected (or unconfirmed) upload does not stay on the server
-            run(c, f"rm -f {q(remote)} {q(remote + '.json')}", what="removing the upload", check=False)
-        except Exception:  # noqa: BLE001 - the original error matters more
-            pass
-        raise
-    if done and settings.reload:
-        run(c, f"cd {q(settings.path)} && {settings.reload}", what="reload")
-        console.print("[green]✓[/] reloaded")
+        run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
+        remote = transfer.unused_name(c, remote)  # never overwrite an earlier upload
+        try:
+            transfer.upload(c, local, remote, manifest, settings)
+            done = flows.verify_then_restore(
+                c, project, settings, remote, yes=yes, unverified=unverified,
+                what_is_replaced=f"the live {settings.database!r} database on {c.host}",
+                safety_dest=posixpath.join(releases.require_path(settings), "backups"),
+            )
+        except BaseException:
+            # a rejected (or unconfirmed) upload does not stay on the server
+            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}", what="removing the upload",
+                check=False)
+            raise
+        if done and settings.reload:
+            run(c, f"cd {q(settings.path)} && {settings.reload}", what="reload")
+            console.print("[green]✓[/] reloaded")
+    finally:
+        releases.admin(c, settings, "abort", release=None)
 
 
 @task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})

@@ -151,3 +151,16 @@ def prune(keep, protect):
         remove_release(name)
         removed.append(name)
     return removed
+
+
+def prune_venvs():
+    """Remove venvs in shared/venvs that no release links to any more."""
+    directory = os.path.join(SHARED, "venvs")
+    used = {os.path.realpath(os.path.join(RELEASES, name, ".venv")) for name in release_names()}
+    removed = []
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        path = os.path.join(directory, name)
+        if os.path.realpath(path) not in used:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+    return removed

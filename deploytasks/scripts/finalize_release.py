@@ -24,6 +24,7 @@ for name in P.get("mark_bad") or []:
     bad.update({"release": name, "status": "bad", "bad_since": utcnow()})
     save_meta(name, bad)
 pruned = prune(P.get("keep_releases", 5), {release, previous})
+pruned_venvs = prune_venvs()
 append_log(dict(P.get("log") or {}, release=release, previous=previous, result="ok"))
 release_lock()
-emit({"status": "ok", "previous": previous, "pruned": pruned})
+emit({"status": "ok", "previous": previous, "pruned": pruned, "pruned_venvs": pruned_venvs})

@@ -107,6 +107,22 @@ def test_restore_asks_for_confirmation_without_a_tty(deployed, downloaded):
     assert s.backups() == backups  # the upload does not stay behind either
 
 
+def test_restore_is_refused_while_a_deploy_holds_the_lock(deployed, downloaded):
+    s = deployed
+    s.lock.mkdir()
+    (s.lock / "info.json").write_text(json.dumps({"action": "deploy", "who": "alice@laptop", "since": "now"}))
+    try:
+        before, backups = s.state(), s.backups()
+        s.fab("restore", downloaded["local_path"], "--yes").error("is locked", "alice@laptop")
+        assert s.state() == dict(before, locked=True)
+        assert s.backups() == backups
+    finally:
+        (s.lock / "info.json").unlink()
+        s.lock.rmdir()
+    s.fab("restore", downloaded["local_path"], "--yes").ok()
+    assert not s.lock.exists()  # a restore releases the lock it took
+
+
 # --- corrupt, truncated or mismatched backups change nothing on the server ------------------------
 
 def copy_backup(downloaded, tmp_path, name="copy.sqlite3"):

@@ -193,3 +193,13 @@ def test_old_releases_are_pruned(served):
     assert s.releases() == [previous, s.current_name()]
     assert "pruned" in run.stdout
     assert s.log()[-1]["previous"] == previous and s.log()[-1]["result"] == "ok"
+
+
+def test_deploy_prunes_venvs_no_release_links_to(deployed):
+    s = deployed
+    stale = s.path / "shared" / "venvs" / "0123456789abcdef"
+    (stale / "bin").mkdir(parents=True)
+    s.fab("deploy", env={"FABRIC_DEPLOYTASKS_HEALTHCHECK": "", "FABRIC_DEPLOYTASKS_RELOAD": ""}).ok()
+    assert not stale.exists()
+    live = os.path.realpath(s.path / "current" / ".venv")
+    assert os.path.isdir(live) and os.path.basename(live) in s.venvs()
