@@ -21,11 +21,17 @@ from .shell import is_dry, q, run
 from . import transfer
 
 
-def _live(c):
-    """Settings, and the live release as a Project, on a verified connection."""
+def _server(c):
+    """Settings with a deploy path, on a verified connection."""
     settings = load(c)
     releases.require_path(settings)
     connect(c, settings)
+    return settings
+
+
+def _live(c):
+    """Settings, and the live release as a Project, on a verified connection."""
+    settings = _server(c)
     return settings, releases.live_project(settings)
 
 
@@ -44,9 +50,8 @@ def _require_live(c, project):
 @reported
 def setup(c):
     """Create the server layout, check git and python3 (with venv), upload shared files you have locally."""
-    settings = load(c)
+    settings = _server(c)
     path = releases.require_path(settings)
-    connect(c, settings)
     python = q(settings.python)
     probe = (
         f"for p in git tar; do command -v $p >/dev/null 2>&1 || echo missing:$p; done; "
@@ -92,9 +97,7 @@ def setup(c):
 @reported
 def deploy(c, revision=None):
     """Deploy a new release: checks, backup + rehearsed migrations, atomic switch, reload, health check."""
-    settings = load(c)
-    releases.require_path(settings)
-    connect(c, settings)
+    settings = _server(c)
     releases.deploy(c, settings, revision)
 
 
@@ -102,9 +105,7 @@ def deploy(c, revision=None):
 @reported
 def rollback(c, to=None, yes=False):
     """Roll code and schema back to the previous release (unapplies migrations with the current code)."""
-    settings = load(c)
-    releases.require_path(settings)
-    connect(c, settings)
+    settings = _server(c)
     releases.rollback(c, settings, to=to, yes=yes)
 
 
@@ -112,9 +113,7 @@ def rollback(c, to=None, yes=False):
 @reported
 def list_releases(c, json=False):
     """The releases on the server: revision, deployed at, by, migrations changed, current/bad."""
-    settings = load(c)
-    releases.require_path(settings)
-    connect(c, settings)
+    settings = _server(c)
     info = releases.admin(c, settings, "releases")
     if json:
         print_json(dict(info, host=c.host))
@@ -133,9 +132,7 @@ def list_releases(c, json=False):
 @reported
 def unlock(c, force=False):
     """Show who holds the deploy lock; --force removes it."""
-    settings = load(c)
-    releases.require_path(settings)
-    connect(c, settings)
+    settings = _server(c)
     info = releases.admin(c, settings, "unlock", force=force and not is_dry(c))
     lock = info["lock"]
     if not lock:

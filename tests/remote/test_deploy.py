@@ -1,7 +1,11 @@
 """`fab deploy` over a real sshd: venv reuse, server layout, the served revision, secrets, dry runs,
 the read-only tasks on the live release, and the SSH session budget of a redeploy."""
+import json
 import os
 import stat
+import threading
+import time
+import urllib.request
 
 ADDRESS = "127.0.0.2"
 
@@ -49,6 +53,43 @@ def test_second_deploy_reuses_the_venv_and_serves_the_new_revision(served):
 
     assert s.gunicorn.health()["revision"] == sha  # the reload made gunicorn serve the new code
     assert not s.lock.exists()
+
+
+def test_no_request_fails_during_a_deploy(served):
+    """Clients hammer the site while a code change is deployed: every request is answered 200, first by
+    the old revision, then by the new one (gunicorn's HUP replaces workers gracefully)."""
+    s = served
+    old = s.revision(s.current_name())
+    sha = s.repo.code_change()
+    stop = threading.Event()
+    answers, failures, lock = [], [], threading.Lock()
+
+    def client():
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(s.gunicorn.url, timeout=10) as response:
+                    revision = json.loads(response.read())["revision"]
+                with lock:
+                    answers.append(revision)
+            except Exception as exc:  # noqa: BLE001 - every kind of failure counts
+                with lock:
+                    failures.append(repr(exc))
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        s.fab("deploy").ok()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and (not answers or answers[-1] != sha):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    assert failures == []
+    assert old in answers and sha in answers
+    assert answers.index(sha) > answers.index(old) and answers[-1] == sha
 
 
 def test_requirements_change_builds_a_new_venv(served):
