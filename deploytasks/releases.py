@@ -47,13 +47,22 @@ def live_project(settings) -> Project:
 
 
 def server_script(c, settings, name, params, *, what, changes=False, include=(), description=None):
-    params = dict(params, path=require_path(settings), lock_stale_after=settings.lock_stale_after, who=who())
+    """Run a server-side script (its parameters, sudo password included, travel on stdin, never argv)."""
+    params = dict(params, path=require_path(settings), lock_stale_after=settings.lock_stale_after, who=who(),
+                  sudo_password=c.config.get("sudo", {}).get("password"))
     return run_script(c, f"{q(settings.python)} -", name, params, what=what, changes=changes,
                       include=SERVER_PARTS + tuple(include), description=description)
 
 
 def admin(c, settings, action, **params):
     return server_script(c, settings, "server_admin", dict(params, action=action), what=f"{action} on the server")
+
+
+def reload(c, settings) -> None:
+    """Run the reload command on the server the way deploys do (sudo password on its stdin, if configured)."""
+    if settings.reload:
+        admin(c, settings, "reload", reload=settings.reload)
+        console.print("[green]✓[/] reloaded")
 
 
 def upload_archive(c, settings, revision) -> tuple:

@@ -253,9 +253,8 @@ def restore(c, file, yes=False, unverified=False):
             run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}", what="removing the upload",
                 check=False)
             raise
-        if done and settings.reload:
-            run(c, f"cd {q(settings.path)} && {settings.reload}", what="reload")
-            console.print("[green]✓[/] reloaded")
+        if done:
+            releases.reload(c, settings)
     finally:
         releases.admin(c, settings, "abort", release=None)
 

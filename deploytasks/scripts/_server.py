@@ -92,10 +92,13 @@ def switch_to(name):
 
 
 def run_reload(command):
+    """Run the configured reload command in {path}. Its stdin carries Fabric's sudo password (for
+    `sudo -S …`) when one is configured, else nothing: it can never wait for input."""
     if not command:
         return None
+    password = PARAMS.get("sudo_password")
     done = subprocess.run(command, shell=True, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=120)
+                          input=(password + "\n") * 3 if password else "", universal_newlines=True, timeout=120)
     if done.returncode != 0:
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         return "reload command failed (exit %d): %s" % (done.returncode, lines[-1] if lines else "no output")

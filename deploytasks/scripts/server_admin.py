@@ -27,5 +27,10 @@ elif action == "abort":
         append_log(dict(P["log"], result=P.get("result", "failed")))
     release_lock()
     emit({"aborted": P.get("release")})
+elif action == "reload":
+    problem = run_reload(P.get("reload"))
+    if problem:
+        fail(problem)
+    emit({"reloaded": True})
 else:
     fail("unknown action %r" % action)

@@ -118,6 +118,19 @@ def test_deploy_never_puts_secrets_on_a_command_line(served, argv_watch):
         assert not [line for line in seen if secret in line]
     assert stat.S_IMODE((s.path / "shared" / ".env").stat().st_mode) == 0o600
 
+def test_the_sudo_password_reaches_the_reload_on_stdin_never_argv(served, argv_watch):
+    """Fabric's sudo password (FABRIC_SUDO_PASSWORD here) is what a `sudo -S` reload reads on stdin."""
+    s = served
+    password = "pw-" + os.urandom(6).hex()
+    heard = s.base / "reload-heard"
+    reload = f"read -r line; printf %s \"$line\" > {heard}; {s.gunicorn.reload}"
+    with argv_watch() as seen:
+        run = s.fab("deploy", env={"FABRIC_SUDO_PASSWORD": password, "FABRIC_DEPLOYTASKS_RELOAD": reload}).ok()
+    assert heard.read_text() == password
+    assert password not in run.stdout + run.stderr
+    assert not [line for line in seen if password in line]
+
+
 def test_redeploy_of_the_same_revision_uses_few_ssh_sessions(served):
     s = served
     revision = s.revision()
