@@ -1,4 +1,5 @@
 """Backups: take one, list them, restore one, on whichever side the context runs."""
+import hashlib
 import posixpath
 
 from . import __version__
@@ -64,9 +65,16 @@ def resolve_path(project, settings, name) -> str:
     return posixpath.join(backup_dir(project, settings), name)
 
 
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify_local(path, unverified=False) -> dict:
     """Check a local backup against its manifest before it travels anywhere; returns the manifest."""
-    import hashlib
     import json
     import os
 
@@ -87,10 +95,6 @@ def verify_local(path, unverified=False) -> dict:
     size = os.path.getsize(path)
     if size != manifest.get("size"):
         raise DeployTasksError(f"{path} is {size} bytes but its manifest says {manifest.get('size')}: the file is truncated or changed")
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != manifest.get("sha256"):
+    if sha256_of(path) != manifest.get("sha256"):
         raise DeployTasksError(f"{path} does not match its manifest's sha256: the file is damaged or not the one backed up")
     return manifest

@@ -1,14 +1,13 @@
 """Bulk transfers through the OpenSSH client, when there is one: its C ciphers move a large dump about
 twice as fast as paramiko's SFTP here. Same host, user, port, keys and host-key rules as the Fabric
 connection; anything it cannot mirror (a gateway, no `ssh` binary) falls back to SFTP."""
+import os
 import shutil
 import subprocess
+import time
 
 from .connection import known_hosts_files
 from .shell import q
-
-CHUNK = 1 << 20
-
 
 def ssh_argv(c, settings):
     """argv prefix for `ssh` equivalent to connection `c`, or None when it cannot be mirrored."""
@@ -30,53 +29,63 @@ def ssh_argv(c, settings):
     return argv + [c.host, "--"]
 
 
-def stream_from(c, settings, remote, sink, progress):
-    """Write the remote file's bytes into sink(data); False (nothing written) when ssh cannot be used."""
+def _watch(process, position, progress):
+    """Report position() to progress while the process runs; returns its exit status."""
+    while process.poll() is None:
+        progress(position())
+        time.sleep(0.1)
+    return process.returncode
+
+
+def _stdin_position(pid):
+    """How far a process has read its stdin file (Linux /proc), for the progress bar."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/0") as info:
+            for line in info:
+                if line.startswith("pos:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _failure(process, what):
+    stderr = process.stderr.read().decode(errors="replace").strip()
+    return OSError(f"{what} failed: {stderr.splitlines()[-1] if stderr else process.returncode}")
+
+
+def fetch(c, settings, remote, handle, progress):
+    """Copy the remote file into the open local file `handle` with `ssh … cat` writing straight into it
+    (no Python in the data path). False, with nothing written, when ssh cannot be used."""
     argv = ssh_argv(c, settings)
     if argv is None:
         return False
-    process = subprocess.Popen(argv + [f"cat -- {q(remote)}"], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    done = 0
-    first = process.stdout.read(CHUNK)
-    if not first:
-        process.wait()
-        if process.returncode == 255:  # ssh itself failed (auth, host key): let SFTP try and report
-            return False
-    data = first
-    while data:
-        sink(data)
-        done += len(data)
-        progress(done)
-        data = process.stdout.read(CHUNK)
-    stderr = process.stderr.read().decode(errors="replace").strip()
-    if process.wait() != 0:
-        raise OSError(f"ssh cat {remote} failed: {stderr.splitlines()[-1] if stderr else process.returncode}")
+    process = subprocess.Popen(argv + [f"cat -- {q(remote)}"], stdin=subprocess.DEVNULL, stdout=handle,
+                               stderr=subprocess.PIPE)
+    code = _watch(process, lambda: os.fstat(handle.fileno()).st_size, progress)
+    if code == 255:  # ssh itself failed (auth, host key, connection): start again over SFTP, which reports it
+        handle.seek(0)
+        handle.truncate()
+        return False
+    if code != 0:
+        raise _failure(process, f"ssh cat {remote}")
+    progress(os.fstat(handle.fileno()).st_size)
     return True
 
 
-def stream_to(c, settings, local, remote, progress):
-    """Send a local file to `remote` (mode 0600); False when ssh cannot be used."""
+def send(c, settings, local, remote, progress):
+    """Send a local file to `remote` (mode 0600) with `ssh … cat >` reading it straight from disk;
+    False when ssh cannot be used."""
     argv = ssh_argv(c, settings)
     if argv is None:
         return False
-    command = f"umask 077 && cat > {q(remote)}"
-    process = subprocess.Popen(argv + [command], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    done = 0
-    try:
-        with open(local, "rb") as handle:
-            for block in iter(lambda: handle.read(CHUNK), b""):
-                process.stdin.write(block)
-                done += len(block)
-                progress(done)
-        process.stdin.close()
-    except BrokenPipeError:
-        pass
-    stderr = process.stderr.read().decode(errors="replace").strip()
-    code = process.wait()
-    if code == 255 and done <= CHUNK:
+    with open(local, "rb") as source:
+        process = subprocess.Popen(argv + [f"umask 077 && cat > {q(remote)}"], stdin=source,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        code = _watch(process, lambda: _stdin_position(process.pid), progress)
+    if code == 255:  # ssh itself failed: the caller sends the file over SFTP instead
         return False
     if code != 0:
-        raise OSError(f"ssh upload to {remote} failed: {stderr.splitlines()[-1] if stderr else code}")
+        raise _failure(process, f"ssh upload to {remote}")
+    progress(os.path.getsize(local))
     return True

@@ -7,6 +7,7 @@ import posixpath
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn, TimeRemainingColumn
 
 from . import openssh
+from .backups import sha256_of
 from .errors import DeployTasksError
 
 
@@ -36,16 +37,20 @@ def download(c, remote, local_dir, manifest, settings=None) -> str:
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with _progress() as progress, os.fdopen(fd, "wb") as handle:
         bar = progress.add_task(f"download {posixpath.basename(remote)}", total=manifest.get("size") or None)
-        writer = HashingWriter(handle)
         try:
-            streamed = settings is not None and openssh.stream_from(
-                c, settings, remote, writer.write, lambda done: progress.update(bar, completed=done))
+            fetched = settings is not None and openssh.fetch(
+                c, settings, remote, handle, lambda done: progress.update(bar, completed=done))
         except OSError as exc:
             os.unlink(partial)
             raise DeployTasksError(f"downloading {remote} failed: {exc}") from None
-        if not streamed:
+        if fetched:
+            handle.close()
+            digest = sha256_of(partial)  # the file is in the page cache: hashing it now is cheap
+        else:
+            writer = HashingWriter(handle)
             c.sftp().getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
-    if writer.digest.hexdigest() != manifest["sha256"]:
+            digest = writer.digest.hexdigest()
+    if digest != manifest["sha256"]:
         os.unlink(partial)
         raise DeployTasksError(f"the downloaded copy of {remote} does not match its sha256: try again")
     os.chmod(partial, 0o600)
@@ -81,7 +86,7 @@ def upload(c, local, remote, manifest, settings=None) -> None:
     with _progress() as progress:
         bar = progress.add_task(f"upload {os.path.basename(local)}", total=os.path.getsize(local))
         try:
-            streamed = settings is not None and openssh.stream_to(
+            streamed = settings is not None and openssh.send(
                 c, settings, local, remote + ".partial", lambda done: progress.update(bar, completed=done))
         except OSError as exc:
             raise DeployTasksError(f"uploading {local} failed: {exc}") from None
