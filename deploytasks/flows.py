@@ -2,7 +2,7 @@
 import time
 
 from .backups import restore as restore_backup
-from .django import applied_state, introspect, resolve_target, pending
+from .django import applied_state, pending
 from .checklist import items as checklist_items
 from .errors import DeployTasksError
 from .output import console, print_json, show, table
@@ -159,9 +159,3 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
 
 def state_summary(info):
     return {app: (names[-1] if names else "zero") for app, names in applied_state(info).items()}
-
-
-__all__ = [
-    "timed_steps", "show_checklist", "show_status", "show_plan", "show_history", "guard_backwards",
-    "verify_then_restore", "introspect", "resolve_target", "state_summary",
-]
