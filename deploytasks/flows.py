@@ -98,22 +98,32 @@ def show_history(info, as_json, app=None):
 
 
 def unapply_list(info, app, target):
-    """The app's applied migrations that migrating to `target` would unapply, newest first."""
-    names = [m for m in info["apps"][app]["migrations"]]
-    cut = 0 if target == "zero" else [m["name"] for m in names].index(target) + 1
-    return [m for m in reversed(names[cut:]) if m["is_applied"]]
+    """What migrating `app` back to `target` unapplies, as Django does it: the app's later applied
+    migrations and every applied migration (in any app) that depends on them; newest first."""
+    by_key = {f"{label}.{m['name']}": m for label, data in info["apps"].items() for m in data["migrations"]}
+    names = [m["name"] for m in info["apps"][app]["migrations"]]
+    cut = 0 if target == "zero" else names.index(target) + 1
+    pending = [f"{app}.{name}" for name in names[cut:]]
+    found = set()
+    while pending:
+        key = pending.pop()
+        if key not in found and key in by_key:
+            found.add(key)
+            pending.extend(by_key[key].get("children", []))
+    applied = [key for key in found if by_key[key]["is_applied"]]
+    return sorted(applied, key=lambda key: (by_key[key]["applied"] or "", key), reverse=True), by_key
 
 
 def guard_backwards(info, app, target):
-    """Raise if a migration to unapply is irreversible; returns the names to unapply."""
-    to_unapply = unapply_list(info, app, target)
-    irreversible = [m["name"] for m in to_unapply if not m["reversible"]]
+    """Raise if a migration to unapply is irreversible; returns the app.name list to unapply."""
+    to_unapply, by_key = unapply_list(info, app, target)
+    irreversible = [key for key in to_unapply if not by_key[key]["reversible"]]
     if irreversible:
         raise DeployTasksError(
-            f"{app}.{irreversible[0]} is irreversible, so {app} cannot migrate back to {target}: "
+            f"{irreversible[0]} is irreversible, so {app} cannot migrate back to {target}: "
             "restore a backup taken before it instead"
         )
-    return [m["name"] for m in to_unapply]
+    return to_unapply
 
 
 def describe_restore(report):

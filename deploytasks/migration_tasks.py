@@ -85,7 +85,7 @@ def migrations_collection(resolve, require, cli) -> Collection:
             names = flows.guard_backwards(info, app, name)
             console.print(f"Migrating {app} backwards to {name} unapplies {len(names)} migration(s): {', '.join(names)}")
             console.print("Their schema changes are undone and data in dropped columns/tables is lost; a backup is taken first.")
-            confirm(f"Unapply {len(names)} {app} migration(s)?", yes, is_dry(c))
+            confirm(f"Unapply {len(names)} migration(s)?", yes, is_dry(c))
             backup_before(c, project, settings, "pre-migrate")
         console.print(steps.migrate(c, project, *[a for a in (app, name) if a], *extra))
 

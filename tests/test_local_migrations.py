@@ -165,3 +165,14 @@ def test_reset_without_yes_refuses(migrated_site):
     assert_user_error(site.inv("migrations.reset", "accounts"), "refusing without confirmation")
     assert site.fingerprint() == before
     assert backup_names(site) == []
+
+
+def test_migrating_to_zero_counts_the_migrations_of_apps_that_depend_on_it(migrated_site):
+    """admin's migrations depend on the custom user model: Django unapplies them too, and says so first."""
+    site = migrated_site
+    before = site.fingerprint()
+    result = site.inv("--dry", "migrations.migrate", "accounts", "zero", "--yes")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "unapplies 19 migration(s)" in result.stdout
+    assert "admin.0001_initial" in result.stdout and "accounts.0001_initial" in result.stdout
+    assert site.fingerprint() == before

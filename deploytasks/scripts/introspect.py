@@ -37,6 +37,7 @@ def introspect(params):
                 "applied": applied_at.get((app_label, name)),
                 "is_applied": (app_label, name) in applied_at,
                 "reversible": is_reversible(migration),
+                "children": sorted("%s.%s" % child.key for child in loader.graph.node_map[(app_label, name)].children),
             })
         leaves = sorted(name for app, name in loader.graph.leaf_nodes() if app == app_label)
         apps[app_label] = {"migrations": migrations, "leaves": leaves, "conflicts": conflicts.get(app_label, [])}
