@@ -81,14 +81,7 @@ class Site:
         """A checksum of the database's logical content (WAL included)."""
         if not self.db.exists():
             return "absent"
-        connection = sqlite3.connect(self.db)
-        try:
-            digest = hashlib.sha256()
-            for line in connection.iterdump():
-                digest.update(line.encode())
-            return digest.hexdigest()
-        finally:
-            connection.close()
+        return logical_digest(sqlite3.connect(self.db))
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +155,11 @@ def backup_names(site) -> list:
 
 def sqlite_fingerprint(path) -> str:
     """Checksum of an SQLite file's logical content (what Site.fingerprint computes for the live DB)."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    return logical_digest(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+
+
+def logical_digest(connection) -> str:
+    """sha256 of the SQL dump of an open SQLite connection (closed afterwards)."""
     try:
         digest = hashlib.sha256()
         for line in connection.iterdump():
