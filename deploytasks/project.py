@@ -17,6 +17,7 @@ class Project:
     requirements: str = "requirements.txt"
     env_file: str = ".env"
     backups: str = ""  # where backups go when not deploytasks.backups inside root (servers: {path}/backups)
+    missing: str = ""  # the error when the venv's python is absent, checked in the same command (no extra round trip)
 
     @property
     def python(self) -> str:
@@ -33,12 +34,17 @@ class Project:
             prefix += f" && if [ -f {q(env_path)} ]; then set -a && . {q(env_path)} && set +a; fi"
         return f"{prefix} && {command}"
 
+    def guarded(self, command: str) -> str:
+        if not self.missing:
+            return command
+        return f"if [ ! -x {q(self.python)} ]; then echo {q(self.missing)} >&2; exit 3; fi; {command}"
+
     def manage_command(self, *args) -> str:
-        return self.shell(join(self.python, self.manage, *args))
+        return self.guarded(self.shell(join(self.python, self.manage, *args)))
 
     def django_script_command(self) -> str:
         """A manage.py shell that executes the Python it reads on stdin."""
-        return self.shell(f"{join(self.python, self.manage, 'shell', '-v', '0', '-c', RUN_STDIN)}")
+        return self.guarded(self.shell(f"{join(self.python, self.manage, 'shell', '-v', '0', '-c', RUN_STDIN)}"))
 
     def python_script_command(self, python=None) -> str:
         return self.shell(f"{q(python or self.python)} -", env_file=False)

@@ -43,6 +43,7 @@ def release_project(settings, release_dir) -> Project:
 def live_project(settings) -> Project:
     project = release_project(settings, posixpath.join(require_path(settings), "current"))
     project.backups = posixpath.join(require_path(settings), "backups")
+    project.missing = f"no live release with a venv at {project.root}: run `fab deploy` first"
     return project
 
 

@@ -42,8 +42,13 @@ def has_live_release(c, project) -> bool:
 
 
 def _require_live(c, project):
+    """Raise unless the live release has a venv (one round trip: for tasks that must know before acting)."""
     if not has_live_release(c, project):
-        raise DeployTasksError(f"no live release with a venv at {project.root}: run `fab deploy` first")
+        raise DeployTasksError(project.missing)
+
+
+def _checked_in_command(c, project):
+    """Tasks that only run manage.py need no probe: the live project's commands check for the venv themselves."""
 
 
 @task
@@ -171,7 +176,6 @@ def check(c, revision=None, live_only=False, json=False):
 def backup(c, download=True, json=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy."""
     settings, project = _live(c)
-    _require_live(c, project)
     remote_dir = posixpath.join(releases.require_path(settings), "backups")
     manifest = backup_store.take(c, project, settings, dest=remote_dir, host=c.host)
     if manifest is None:
@@ -264,7 +268,7 @@ def restore(c, file, yes=False, unverified=False):
 def manage(c, args):
     """Run any manage.py command in the live release: fab -H prod manage "showmigrations accounts"."""
     settings, project = _live(c)
-    _require_live(c, project)
+    _require_live(c, project)  # its output streams: check first, so a missing release is one line
     words = shlex.split(args)
     if not words:
         raise DeployTasksError("name a management command, e.g. fab manage \"showmigrations\"")
@@ -274,8 +278,8 @@ def manage(c, args):
 
 ns = Collection()
 for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
-              *step_tasks(_live, _require_live, "the live release")):
+              *step_tasks(_live, _checked_in_command, "the live release")):
     ns.add_task(_task)
-ns.add_collection(migrations_collection(_live, _require_live, cli="fab"))
+ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))
 answer_help_in(ns, "fab")
 ns.configure({"deploytasks": dict(DEFAULTS)})
