@@ -15,6 +15,7 @@ from .output import console
 from .project import Project
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script
+from .steps import pip_install_command
 
 SERVER_PARTS = ("_server",)
 
@@ -180,12 +181,10 @@ def deploy(c, settings, revision=None) -> dict:
 
 def build_venv(c, settings, project, prep):
     venv = prep["venv"]
-    stamp = posixpath.join(venv, ".deploytasks-requirements")
-    command = (
-        f"{{ rm -rf {q(venv)} && {q(settings.python)} -m venv {q(venv)} && "
-        f"{q(venv + '/bin/python')} -m pip install --disable-pip-version-check -q -r {q(project.path(settings.requirements))} && "
-        f"printf '%s\\n' {q(prep['requirements_hash'])} > {q(stamp)}; }} || {{ rm -rf {q(venv)}; exit 1; }}"  # no half-built venv left
-    )
+    install = pip_install_command(posixpath.join(venv, "bin", "python"), project.path(settings.requirements), venv,
+                                  prep["requirements_hash"])
+    # no half-built venv is left behind: it is removed when any part fails
+    command = f"{{ rm -rf {q(venv)} && {q(settings.python)} -m venv {q(venv)} && {install}; }} || {{ rm -rf {q(venv)}; exit 1; }}"
     with console.status(f"building venv {posixpath.basename(venv)} (pip install -r {settings.requirements}) …"):
         run(c, command, what="pip install")
     console.print(f"[green]✓[/] venv {posixpath.basename(venv)} built")

@@ -47,6 +47,14 @@ def requirements_hash(c, project) -> dict:
     )
 
 
+def pip_install_command(python, requirements, venv="", digest=None) -> str:
+    """pip install -r, then (in a venv) the stamp that lets the next install be skipped."""
+    command = f"{q(python)} -m pip install --disable-pip-version-check -q -r {q(requirements)}"
+    if venv and digest:
+        command += f" && printf '%s\\n' {q(digest)} > {q(posixpath.join(venv, STAMP))}"
+    return command
+
+
 def install(c, project, force=False) -> str:
     """pip install the requirements, unless they are unchanged since the last install."""
     state = requirements_hash(c, project)
@@ -54,10 +62,7 @@ def install(c, project, force=False) -> str:
         raise DeployTasksError(f"no virtualenv at {project.venv}: run the venv task first (or `inv setup`)")
     if not force and state["stamp"] == state["hash"]:
         return "requirements unchanged, skipped"
-    pip = f"{q(project.python)} -m pip install --disable-pip-version-check -q -r {q(project.path(project.requirements))}"
-    command = pip
-    if project.venv:
-        command += f" && printf '%s\\n' {q(state['hash'])} > {q(posixpath.join(project.venv, STAMP))}"
+    command = pip_install_command(project.python, project.path(project.requirements), project.venv, state["hash"])
     with console.status(f"pip install -r {project.requirements} …"):
         run(c, project.shell(command, env_file=False), what="pip install")
     return f"would install {project.requirements}" if is_dry(c) else f"installed {project.requirements}"
