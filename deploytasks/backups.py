@@ -3,8 +3,8 @@ import hashlib
 import posixpath
 
 from . import __version__
-from .django import run_django_script
-from .shell import run_script
+from .django import DJANGO_PARTS, run_django_script
+from .shell import is_dry, run_script, script_text
 
 SQLITE_PARTS = ("_sqlite",)
 
@@ -15,8 +15,10 @@ def backup_dir(project, settings) -> str:
     return settings.backups if settings.backups.startswith("/") else project.path(settings.backups)
 
 
-def take(c, project, settings, *, dest=None, keep=None, label=None, host=None):
-    """Dump, verify, checksum and describe the database; returns the manifest (None under --dry)."""
+def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None):
+    """Dump, verify, checksum and describe the database; returns the manifest (None under --dry).
+    receive(command, script): a way to run the script that also takes the copy's bytes as they are written
+    (the server streams them); when it returns None, the backup is taken the plain way."""
     params = {
         "database": settings.database,
         "dest": dest or backup_dir(project, settings),
@@ -25,6 +27,11 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None):
         "host": host,
         "version": __version__,
     }
+    if receive is not None and not is_dry(c):
+        script = script_text("backup", dict(params, stream=True), DJANGO_PARTS + SQLITE_PARTS)
+        manifest = receive(project.django_script_command(), script)
+        if manifest is not None:
+            return manifest
     return run_django_script(
         c, project, "backup", params, what="backup", include=SQLITE_PARTS, changes=True,
         description=f"back up the {settings.database!r} database into {params['dest']}",

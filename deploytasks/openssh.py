@@ -1,9 +1,13 @@
 """Bulk transfers through the OpenSSH client, when there is one: its C ciphers move a large dump about
 twice as fast as paramiko's SFTP here. Same host, user, port, keys and host-key rules as the Fabric
 connection; anything it cannot mirror (a gateway, no `ssh` binary) falls back to SFTP."""
+import functools
+import hashlib
+import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 from .connection import known_hosts_files
@@ -26,7 +30,26 @@ def ssh_argv(c, settings):
     keys = c.connect_kwargs.get("key_filename") or []
     for key in [keys] if isinstance(keys, str) else keys:
         argv += ["-i", key]
+    if has_aes_instructions():
+        argv += ["-o", "Ciphers=^" + AES_GCM]
     return argv + [c.host, "--"]
+
+
+AES_GCM = "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+
+
+@functools.lru_cache(maxsize=1)
+def has_aes_instructions() -> bool:
+    """AES in hardware (x86 `aes`, ARM `aes` feature): AES-GCM then moves bulk data about twice as fast as
+    OpenSSH's default chacha20-poly1305, so it goes first in the offer (the server still picks from its list)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith(("flags", "Features")):
+                    return "aes" in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return False
 
 
 def _watch(process, position, progress):
@@ -89,3 +112,132 @@ def send(c, settings, local, remote, progress):
         raise _failure(process, f"ssh upload to {remote}")
     progress(os.path.getsize(local))
     return True
+
+
+STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
+
+
+class FollowingHasher(threading.Thread):
+    """sha256 of a file while another writer appends to it, reading behind it from the page cache."""
+
+    def __init__(self, fd):
+        super().__init__(daemon=True)
+        self.fd, self.written, self.total = fd, 0, None
+        self.digest = hashlib.sha256()
+        self.moved = threading.Condition()
+
+    def advance(self, written, total=None):
+        with self.moved:
+            self.written, self.total = written, total
+            self.moved.notify()
+
+    def run(self):
+        offset = 0
+        while True:
+            with self.moved:
+                while offset >= self.written and self.total is None:
+                    self.moved.wait()
+                end = self.written
+            while offset < end:
+                block = os.pread(self.fd, min(1 << 20, end - offset), offset)
+                if not block:
+                    return
+                self.digest.update(block)
+                offset += len(block)
+            if self.total is not None and offset >= self.total:
+                return
+
+
+def _read_line(fd) -> bytes:
+    """One line from an unbuffered pipe, byte by byte (so no bulk data after it is consumed)."""
+    line = bytearray()
+    while True:
+        byte = os.read(fd, 1)
+        if not byte:
+            return bytes(line)
+        line += byte
+        if byte == b"\n":
+            return bytes(line)
+
+
+def _drain(stream, into):
+    into.append(stream.read())
+
+
+def _splice_into(source_fd, target_fd, count, on_progress):
+    """Move exactly `count` bytes from a pipe into a file, in the kernel where it can (splice)."""
+    moved = 0
+    splice = getattr(os, "splice", None)
+    while moved < count:
+        try:
+            n = splice(source_fd, target_fd, count - moved) if splice else None
+        except OSError:
+            splice, n = None, None
+        if n is None:
+            block = os.read(source_fd, min(1 << 20, count - moved))
+            n = len(block)
+            view = memoryview(block)
+            while view:
+                view = view[os.write(target_fd, view):]
+        if not n:
+            raise OSError(f"the stream ended after {moved:,} of {count:,} bytes")
+        moved += n
+        on_progress(moved)
+    return moved
+
+
+def receive_stream(c, settings, command, script, handle, on_start, on_progress):
+    """Run `command` over ssh with `script` on its stdin; the bytes it frames with STREAM_MARKER go straight
+    into the file `handle` (hashed as they land). Returns (header, sha256, stdout text), or None when ssh
+    cannot be used (not installed, or the connection itself failed before anything arrived)."""
+    argv = ssh_argv(c, settings)
+    if argv is None:
+        return None
+    process = subprocess.Popen(argv + [command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, bufsize=0)
+    errors = []
+    drain = threading.Thread(target=_drain, args=(process.stderr, errors), daemon=True)
+    drain.start()
+
+    def feed():
+        try:
+            process.stdin.write(script.encode())
+            process.stdin.close()
+        except OSError:  # the remote side exited without reading it: its output says why
+            pass
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    out = process.stdout.fileno()
+    text, header, digest = bytearray(), None, None
+    try:
+        while True:
+            line = _read_line(out)
+            if not line:
+                break
+            if line.startswith(STREAM_MARKER.encode()):
+                header = json.loads(line[len(STREAM_MARKER):])
+                break
+            text += line
+        if header is not None:
+            on_start(header)
+            hasher = FollowingHasher(handle.fileno())
+            hasher.start()
+            _splice_into(out, handle.fileno(), header["size"],
+                         lambda moved: (hasher.advance(moved), on_progress(moved)))
+            hasher.advance(header["size"], header["size"])
+            hasher.join()
+            digest = hasher.digest.hexdigest()
+        while True:
+            block = os.read(out, 1 << 16)
+            if not block:
+                break
+            text += block
+    finally:
+        process.stdout.close()
+        code = process.wait()
+        feeder.join()
+        drain.join()
+    stderr = errors[0].decode(errors="replace") if errors else ""
+    if code == 255 and header is None and not text.strip():
+        return None
+    return header, digest, text.decode(errors="replace"), stderr, code

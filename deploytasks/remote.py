@@ -9,7 +9,7 @@ from invoke import Collection
 
 from . import backups as backup_store
 from . import flows, releases
-from .connection import connect
+from .connection import connect, secure
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
@@ -21,17 +21,20 @@ from .shell import is_dry, q, run
 from . import transfer
 
 
-def _server(c):
-    """Settings with a deploy path, on a verified connection."""
+def _server(c, open_now=True):
+    """Settings with a deploy path, on a verified connection (opened now, or on first use)."""
     settings = load(c)
     releases.require_path(settings)
-    connect(c, settings)
+    if open_now:
+        connect(c, settings)
+    else:
+        secure(c, settings)
     return settings
 
 
-def _live(c):
+def _live(c, open_now=True):
     """Settings, and the live release as a Project, on a verified connection."""
-    settings = _server(c)
+    settings = _server(c, open_now)
     return settings, releases.live_project(settings)
 
 
@@ -175,16 +178,26 @@ def check(c, revision=None, live_only=False, json=False):
 @reported
 def backup(c, download=True, json=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy."""
-    settings, project = _live(c)
+    settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
     remote_dir = posixpath.join(releases.require_path(settings), "backups")
-    manifest = backup_store.take(c, project, settings, dest=remote_dir, host=c.host)
+    local_dir = local_backup_dir(settings, host_name(c))
+
+    def streamed(command, script):  # the copy streams down while the server writes it, over OpenSSH's client
+        manifest = transfer.stream_backup(c, settings, command, script, local_dir)
+        if manifest is None:
+            connect(c, settings)
+        return manifest
+
+    if not download or is_dry(c):
+        connect(c, settings)
+    manifest = backup_store.take(c, project, settings, dest=remote_dir, host=c.host, receive=streamed if download else None)
     if manifest is None:
         return
     console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, integrity_check ok)")
-    if download and not is_dry(c):
-        local = transfer.download(c, manifest["path"], local_backup_dir(settings, host_name(c)), manifest, settings)
-        manifest["local_path"] = local
-        console.print(f"[green]✓[/] downloaded to {local}, sha256 verified")
+    if download and not is_dry(c) and "local_path" not in manifest:
+        manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
+    if "local_path" in manifest:
+        console.print(f"[green]✓[/] downloaded to {manifest['local_path']}, sha256 verified")
     if json:
         print_json(manifest)
 

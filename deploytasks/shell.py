@@ -86,13 +86,17 @@ def script_text(name, params, include=()) -> str:
 
 def parse_marked(result, what):
     """The JSON a script printed after the marker; its error becomes DeployTasksError."""
-    for line in reversed((result.stdout or "").splitlines()):
+    return parse_marked_text(result.stdout, result.stderr, result.exited, what)
+
+
+def parse_marked_text(stdout, stderr, exited, what):
+    for line in reversed((stdout or "").splitlines()):
         if line.startswith(MARKER):
             data = json.loads(line[len(MARKER):])
             if isinstance(data, dict) and "error" in data and len(data) == 1:
                 raise DeployTasksError(data["error"])
             return data
-    raise DeployTasksError(f"{what} failed: {summary(result)}")
+    raise DeployTasksError(f"{what} failed: {summary(DryResult('', stdout, stderr, exited))}")
 
 
 def run_script(c, command, name, params, *, what, include=(), changes=False, description=None):

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from . import openssh
 from .backups import sha256_of
 from .errors import DeployTasksError
+from .shell import parse_marked_text
 
 
 def _progress():
@@ -55,12 +56,49 @@ def download(c, remote, local_dir, manifest, settings=None) -> str:
         raise DeployTasksError(f"the downloaded copy of {remote} does not match its sha256: try again")
     os.chmod(partial, 0o600)
     os.replace(partial, local)
+    _write_manifest(local, manifest)
+    return local
+
+
+def _write_manifest(local, manifest):
     clean = {k: v for k, v in manifest.items() if k not in ("path", "pruned")}
     fd = os.open(local + ".json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(clean, handle, indent=2, sort_keys=True)
         handle.write("\n")
-    return local
+
+
+def stream_backup(c, settings, command, script, local_dir):
+    """Run the backup script through the OpenSSH client, its copy's bytes landing in local_dir as the server
+    writes them (one connection, no second pass over the file); the manifest, or None when ssh cannot be used."""
+    os.makedirs(local_dir, mode=0o700, exist_ok=True)
+    partial = os.path.join(local_dir, f".incoming-{os.getpid()}.partial")
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with _progress() as progress, os.fdopen(fd, "wb") as handle:
+            bar = []
+            received = openssh.receive_stream(
+                c, settings, command, script, handle,
+                lambda header: bar.append(progress.add_task(f"download {header['file']}", total=header["size"])),
+                lambda done: progress.update(bar[0], completed=done))
+        if received is None:
+            os.unlink(partial)
+            return None
+        header, digest, text, stderr, code = received
+        manifest = parse_marked_text(text, stderr, code, "backup")
+        if header is None:
+            raise DeployTasksError("backup failed: the server sent no data")
+        if digest != manifest["sha256"]:
+            raise DeployTasksError(f"the downloaded copy of {manifest['path']} does not match its sha256: try again")
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    local = os.path.join(local_dir, posixpath.basename(manifest["path"]))
+    os.replace(partial, local)
+    _write_manifest(local, manifest)
+    manifest["local_path"] = local
+    return manifest
 
 
 def unused_name(c, remote) -> str:

@@ -1,4 +1,5 @@
 # SQLite dump/verify/restore used by the backup and restore scripts.
+import errno
 import sqlite3
 import threading
 import time
@@ -11,8 +12,9 @@ def looks_like_sqlite(path):
         return handle.read(16) == SQLITE_HEADER
 
 
-def open_readonly(path):
-    return sqlite3.connect("file:%s?mode=ro&immutable=1" % path.replace("?", "%3f").replace("#", "%23"), uri=True)
+def open_readonly(path, **options):
+    return sqlite3.connect("file:%s?mode=ro&immutable=1" % path.replace("?", "%3f").replace("#", "%23"), uri=True,
+                           **options)
 
 
 def integrity_errors(path, live=False):
@@ -57,6 +59,190 @@ def online_copy(source_path, target_path):
         source.close()
 
 
+class Snapshot:
+    """A read transaction on a database whose view is exactly the first `size` bytes of its file, which stay
+    unchanged until close(): in WAL mode once every committed frame is checkpointed (no checkpoint may then
+    write into the file while the transaction lasts), in rollback mode by the shared lock itself."""
+
+    def __init__(self, path, reader, fd, size):
+        self.path, self.reader, self.fd, self.size = path, reader, fd, size
+
+    @classmethod
+    def take(cls, path, attempts=200):
+        """The snapshot, or None when old readers keep the WAL from being checkpointed (use online_copy)."""
+        # This descriptor opens first and closes last: closing any descriptor of a file drops the
+        # process's POSIX locks on it, SQLite's included.
+        fd = os.open(path, os.O_RDONLY)
+        reader = None
+        try:
+            reader = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            if reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal" and not _checkpointed_read(path, reader, attempts):
+                raise LookupError
+            if not reader.in_transaction:
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            size = reader.execute("PRAGMA page_count").fetchone()[0] * reader.execute("PRAGMA page_size").fetchone()[0]
+            if os.fstat(fd).st_size < size:
+                raise LookupError
+            return cls(path, reader, fd, size)
+        except LookupError:
+            _close(reader, fd)
+            return None
+        except BaseException:
+            _close(reader, fd)
+            raise
+
+    @classmethod
+    def of_file(cls, path):
+        """A snapshot of a file nobody writes (a backup copy)."""
+        fd = os.open(path, os.O_RDONLY)
+        return cls(path, open_readonly(path, check_same_thread=False), fd, os.fstat(fd).st_size)
+
+    def close(self):
+        _close(self.reader, self.fd)
+
+    def migrations(self):
+        try:
+            rows = self.reader.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        state = {}
+        for app, name in rows:
+            state.setdefault(app, []).append(name)
+        return state
+
+    def integrity_errors(self):
+        try:
+            rows = [row[0] for row in self.reader.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None if rows == ["ok"] else "; ".join(rows[:3])
+
+    def first_page(self):
+        """The first page with the header marked rollback-journal mode: a copy is one self-contained file."""
+        page = bytearray(os.pread(self.fd, min(4096, self.size), 0))
+        if len(page) >= 20 and page[18] == 2 and page[19] == 2:
+            page[18] = page[19] = 1
+        return bytes(page)
+
+
+def _checkpointed_read(path, reader, attempts):
+    """Begin the reader's transaction right after a checkpoint of the whole WAL, with writers held off
+    in between (a brief BEGIN IMMEDIATE); False when readers of older states keep frames unwritten."""
+    for _ in range(attempts):
+        writer = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            busy, log, done = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if not busy and 0 <= log == done:  # busy: another connection is checkpointing right now
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return True
+        finally:
+            writer.close()
+        time.sleep(0.01)
+    return False
+
+
+def _close(reader, fd):
+    if reader is not None:
+        reader.close()
+    os.close(fd)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy_range(source_fd, target_fd, start, end):
+    """Bytes start..end of source into target at the same offsets, inside the kernel when it can."""
+    offset = start
+    try:
+        while offset < end:
+            copied = os.copy_file_range(source_fd, target_fd, end - offset, offset, offset)
+            if not copied:
+                break
+            offset += copied
+    except OSError:  # another file system on an old kernel, or no copy_file_range: copy through memory
+        pass
+    while offset < end:
+        block = os.pread(source_fd, min(1 << 20, end - offset), offset)
+        if not block:
+            raise OSError("%s shrank while it was copied" % source_fd)
+        os.lseek(target_fd, offset, os.SEEK_SET)
+        _write_all(target_fd, block)
+        offset += len(block)
+
+
+def _send_range(source_fd, stream_fd, start, end):
+    offset = start
+    try:
+        while offset < end:
+            sent = os.sendfile(stream_fd, source_fd, offset, end - offset)
+            if not sent:
+                break
+            offset += sent
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+            raise
+    while offset < end:
+        block = os.pread(source_fd, min(1 << 20, end - offset), offset)
+        _write_all(stream_fd, block)
+        offset += len(block)
+
+
+def _sha256_range(source_fd, first, start, end):
+    digest = hashlib.sha256(first)
+    offset = start
+    while offset < end:
+        block = os.pread(source_fd, min(1 << 20, end - offset), offset)
+        if not block:
+            raise OSError("short read while hashing")
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
+
+
+def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True):
+    """Write the snapshot into target_fd and/or stream_fd while hashing it and running integrity_check, side
+    by side (each of these releases the GIL); returns {"sha256", "problem"}."""
+    first = snap.first_page()
+    results = {}
+    jobs = [lambda: results.update(sha256=_sha256_range(snap.fd, first, len(first), snap.size))]
+    if check:
+        jobs.append(lambda: results.update(problem=snap.integrity_errors()))
+    if target_fd is not None:
+        def copy():
+            _write_all(target_fd, first)
+            _copy_range(snap.fd, target_fd, len(first), snap.size)
+            os.ftruncate(target_fd, snap.size)
+        jobs.append(copy)
+    errors = []
+
+    def guarded(job):
+        try:
+            job()
+        except BaseException as exc:  # reported by the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    try:
+        if stream_fd is not None:
+            _write_all(stream_fd, first)
+            _send_range(snap.fd, stream_fd, len(first), snap.size)
+    finally:
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    results.setdefault("problem", None)
+    return results
+
+
 def restore_into(backup_path, live_path):
     """Replace the live database's content in one transaction (backup API into it)."""
     source = open_readonly(backup_path)
@@ -68,8 +254,12 @@ def restore_into(backup_path, live_path):
         source.close()
 
 
-def backup_sqlite(db_path, dest_dir, params, extra):
-    """Copy, verify, checksum and describe one backup; returns its manifest."""
+STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
+
+
+def backup_sqlite(db_path, dest_dir, params, extra, stream=None):
+    """Copy, verify, checksum and describe one backup; returns its manifest. With `stream` (a binary file),
+    the copy's bytes also go there, framed by a STREAM_MARKER line giving their count."""
     if not os.path.exists(db_path):
         fail("database file %s does not exist: run migrate first" % db_path)
     os.makedirs(dest_dir, mode=0o700, exist_ok=True)
@@ -85,27 +275,37 @@ def backup_sqlite(db_path, dest_dir, params, extra):
     final = os.path.join(dest_dir, name)
     partial = final + ".partial"
     started = time.time()
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    snap = None
     try:
-        online_copy(db_path, partial)
-        digest = {}
-        hasher = threading.Thread(target=lambda: digest.update(sha256=sha256_of(partial)))
-        hasher.start()  # hashing and the integrity check both release the GIL: run them side by side
-        problem = integrity_errors(partial)
-        hasher.join()
-        if problem:
-            fail("backup copy failed its integrity check (%s); the database may be damaged" % problem)
+        snap = Snapshot.take(db_path)
+        method = "snapshot"
+        if snap is None:  # long-lived readers hold the WAL: fall back to the backup API, then ship that copy
+            os.close(fd)
+            fd = None
+            online_copy(db_path, partial)
+            snap = Snapshot.of_file(partial)
+            method = "online backup API"
+        migrations = snap.migrations()
+        if stream is not None:
+            stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "size": snap.size}))).encode())
+            stream.flush()
+        copied = copy_snapshot(snap, target_fd=fd, stream_fd=stream.fileno() if stream is not None else None)
+        if fd is not None:
+            os.fsync(fd)
+        if copied["problem"]:
+            fail("backup copy failed its integrity check (%s); the database may be damaged" % copied["problem"])
         manifest = {
             "file": name,
             "engine": "sqlite",
             "database": db_path,
             "host": params.get("host") or os.uname().nodename,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "size": os.path.getsize(partial),
-            "sha256": digest["sha256"],
-            "migrations": applied_migrations(partial),
+            "size": snap.size,
+            "sha256": copied["sha256"],
+            "migrations": migrations,
             "verified": "PRAGMA integrity_check",
+            "method": method,
             "tool": "deploytasks " + params.get("version", "?"),
             "seconds": round(time.time() - started, 3),
         }
@@ -116,6 +316,11 @@ def backup_sqlite(db_path, dest_dir, params, extra):
         if os.path.exists(partial):
             os.unlink(partial)
         raise
+    finally:
+        if snap is not None:
+            snap.close()
+        if fd is not None:
+            os.close(fd)
     write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     manifest["path"] = final
     return manifest

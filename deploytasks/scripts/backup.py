@@ -1,8 +1,13 @@
-# Back up the project's database (SQLite: online backup API), verify it, write its manifest, prune.
+# Back up the project's database (SQLite: a checkpointed snapshot copied while it is held), verify it, write
+# its manifest, prune. With PARAMS["stream"], the copy's bytes also go to stdout as they are written.
 database = database_info(PARAMS.get("database", "default"))
 if database["vendor"] != "sqlite":
     fail("backups of %s databases are not supported yet (SQLite only)" % database["vendor"])
 connections[database["alias"]].close()
-manifest = backup_sqlite(database["name"], PARAMS["dest"], PARAMS, {"database_alias": database["alias"]})
+stream = None
+if PARAMS.get("stream"):
+    sys.stdout.flush()
+    stream = sys.stdout.buffer
+manifest = backup_sqlite(database["name"], PARAMS["dest"], PARAMS, {"database_alias": database["alias"]}, stream=stream)
 manifest["pruned"] = prune_backups(PARAMS["dest"], PARAMS.get("keep"), protect=(manifest["file"],))
 emit(manifest)
