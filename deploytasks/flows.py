@@ -143,8 +143,28 @@ def describe_restore(report):
 
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None):
-    """Shared restore flow: verify, describe, confirm, safety-backup + restore, report."""
-    report = restore_backup(c, project, settings, path, apply=False, unverified=unverified)
+    """Shared restore flow: verify, describe, confirm, safety-backup + restore, report. With --yes the
+    verification and the restore are one script run (one Django start-up)."""
+    if not yes or is_dry(c):
+        report = restore_backup(c, project, settings, path, apply=False, unverified=unverified)
+        _report_verified(path, report)
+        confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
+    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
+                          verified=None if yes else report.get("fingerprint"))
+    if done is None:
+        return None
+    if yes:
+        _report_verified(path, done)
+    console.print(f"[green]✓[/] restored {path} into {done['database']['name']} ({done['method']})")
+    if done.get("safety_backup"):
+        console.print(f"  safety backup of what was there: {done['safety_backup']}")
+    behind = [app for app, s in done["migrations"].items() if s["missing"]]
+    if behind:
+        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply migrations next")
+    return done
+
+
+def _report_verified(path, report):
     manifest = report.get("manifest") or {}
     console.print(
         f"[green]✓[/] {path} verified: {report['size']:,} bytes"
@@ -153,18 +173,6 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else "")
     )
     describe_restore(report)
-    confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
-    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
-                          verified=report.get("fingerprint"))
-    if done is None:
-        return None
-    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}")
-    if done.get("safety_backup"):
-        console.print(f"  safety backup of what was there: {done['safety_backup']}")
-    behind = [app for app, s in done["migrations"].items() if s["missing"]]
-    if behind:
-        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply migrations next")
-    return done
 
 
 def state_summary(info):

@@ -122,7 +122,7 @@ class FollowingHasher(threading.Thread):
 
     def __init__(self, fd):
         super().__init__(daemon=True)
-        self.fd, self.written, self.total = fd, 0, None
+        self.fd, self.written, self.total, self.error = fd, 0, None, None
         self.digest = hashlib.sha256()
         self.moved = threading.Condition()
 
@@ -132,8 +132,14 @@ class FollowingHasher(threading.Thread):
             self.moved.notify()
 
     def run(self):
+        try:
+            self._follow()
+        except OSError as exc:  # reported by hexdigest(), in the caller's thread
+            self.error = exc
+
+    def _follow(self):
         offset = 0
-        while True:
+        while self.total is None or offset < self.total:
             with self.moved:
                 while offset >= self.written and self.total is None:
                     self.moved.wait()
@@ -141,11 +147,15 @@ class FollowingHasher(threading.Thread):
             while offset < end:
                 block = os.pread(self.fd, min(1 << 20, end - offset), offset)
                 if not block:
-                    return
+                    raise OSError(f"the local copy ends at {offset:,} bytes")
                 self.digest.update(block)
                 offset += len(block)
-            if self.total is not None and offset >= self.total:
-                return
+
+    def hexdigest(self):
+        self.join()
+        if self.error:
+            raise self.error
+        return self.digest.hexdigest()
 
 
 def _read_line(fd) -> bytes:
@@ -225,8 +235,7 @@ def receive_stream(c, settings, command, script, handle, on_start, on_progress):
             _splice_into(out, handle.fileno(), header["size"],
                          lambda moved: (hasher.advance(moved), on_progress(moved)))
             hasher.advance(header["size"], header["size"])
-            hasher.join()
-            digest = hasher.digest.hexdigest()
+            digest = hasher.hexdigest()
         while True:
             block = os.read(out, 1 << 16)
             if not block:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -34,6 +35,10 @@ print(batch)
 
 def mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def sha256_of_file(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 def plan_count(site):
@@ -219,3 +224,75 @@ def test_restore_into_a_site_without_a_database(migrated_site, tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     assert fresh.fingerprint() == migrated_site.fingerprint()
     assert backup_names(fresh) == []
+
+
+HOLDER = r'''
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], timeout=30)
+connection.execute("SELECT count(*) FROM accounts_plan").fetchone()
+print("ready", flush=True)
+sys.stdin.readline()  # idle, database open, until told to look again
+print(connection.execute("SELECT count(*) FROM accounts_plan").fetchone()[0], flush=True)
+'''
+
+
+def test_restore_renames_a_staged_copy_into_place_keeping_mode_and_wal(migrated_site):
+    site = migrated_site
+    manifest = backup_json(site)
+    write_sql(site, "DELETE FROM accounts_plan")
+    os.chmod(site.db, 0o640)
+    before_inode = os.stat(site.db).st_ino
+
+    result = site.inv("restore", manifest["path"], "--yes")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "(renamed into place)" in result.stdout
+    assert os.stat(site.db).st_ino != before_inode  # a new file, atomically
+    assert mode(site.db) == 0o640
+    assert site.query("PRAGMA journal_mode") == [("wal",)]
+    assert plan_count(site) == 3 and site.query("PRAGMA integrity_check") == [("ok",)]
+    assert not [name for name in os.listdir(site.db.parent) if name.endswith("-restoring")]
+    assert sha256_of_file(manifest["path"]) == manifest["sha256"]  # the backup itself is untouched
+
+
+def test_restore_while_another_process_holds_the_database_writes_through_sqlite(migrated_site, tmp_path):
+    """An open connection elsewhere (a worker with persistent connections) would keep reading a renamed-away
+    file: then the backup API writes into the live file instead, and that connection sees the restored data."""
+    site = migrated_site
+    manifest = backup_json(site)
+    write_sql(site, "DELETE FROM accounts_plan")
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    holder = subprocess.Popen([sys.executable, str(script), str(site.db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        inode = os.stat(site.db).st_ino
+        result = site.inv("restore", manifest["path"], "--yes")
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert "(online backup API)" in result.stdout
+        assert os.stat(site.db).st_ino == inode
+        out, err = holder.communicate("\n", timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    assert out.split()[-1] == "3", err
+    assert plan_count(site) == 3 and site.query("PRAGMA journal_mode") == [("wal",)]
+
+
+def test_backup_while_an_old_reader_holds_the_wal_falls_back_to_the_backup_api(migrated_site, tmp_path):
+    """A reader in a long transaction keeps the WAL from being checkpointed: the copy is then taken with the
+    online backup API, still consistent and complete."""
+    site = migrated_site
+    reader = sqlite3.connect(site.db, timeout=30, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM accounts_plan").fetchone()
+        write_sql(site, "UPDATE accounts_plan SET name = name || ' (renamed)'")
+        manifest = backup_json(site)
+    finally:
+        reader.close()
+    assert manifest["method"] == "online backup API"
+    assert sqlite_rows(manifest["path"], "PRAGMA integrity_check") == [("ok",)]
+    assert sqlite_rows(manifest["path"], "SELECT count(*) FROM accounts_plan WHERE name LIKE '%(renamed)'") == [(3,)]
+    assert sha256_of_file(manifest["path"]) == manifest["sha256"]
+    assert backup_json(site)["method"] == "snapshot"  # once the reader is gone
