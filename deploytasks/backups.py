@@ -45,11 +45,13 @@ def listing(c, project, directory, verify=False) -> list:
     return data["backups"]
 
 
-def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None):
+def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None, received=None):
     """Verify a backup on the side `c` runs; with apply, back up the live database and restore.
-    `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read."""
+    `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read.
+    `received`: {"fingerprint", "sha256"} of an upload hashed as it arrived: its checksum is not recomputed."""
     params = {
         "verified": verified,
+        "received": received,
         "database": settings.database,
         "file": path,
         "apply": apply,

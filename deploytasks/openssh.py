@@ -96,23 +96,48 @@ def fetch(c, settings, remote, handle, progress):
     return True
 
 
+RECEIVER = """
+import hashlib, json, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+digest = hashlib.sha256()
+while True:
+    block = os.read(0, 1 << 20)
+    if not block:
+        break
+    digest.update(block)
+    view = memoryview(block)
+    while view:
+        view = view[os.write(fd, view):]
+status = os.fstat(fd)
+os.close(fd)
+print(json.dumps({"sha256": digest.hexdigest(), "fingerprint": [status.st_size, status.st_mtime_ns, status.st_ino]}))
+"""
+
+
 def send(c, settings, local, remote, progress):
-    """Send a local file to `remote` (mode 0600) with `ssh … cat >` reading it straight from disk;
-    False when ssh cannot be used."""
+    """Send a local file to `remote` (mode 0600) through `ssh`, hashed on the server as it arrives (so the
+    server need not read it again): {"sha256", "fingerprint"} of what was written, or None when ssh cannot
+    be used."""
     argv = ssh_argv(c, settings)
     if argv is None:
-        return False
+        return None
+    command = f"umask 077 && {q(settings.python)} -c {q(RECEIVER)} {q(remote)}"
     with open(local, "rb") as source:
-        process = subprocess.Popen(argv + [f"umask 077 && cat > {q(remote)}"], stdin=source,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(argv + [command], stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        reported = []
+        reader = threading.Thread(target=_drain, args=(process.stdout, reported), daemon=True)
+        reader.start()
         code = _watch(process, lambda: _stdin_position(process.pid), progress)
+        reader.join()
     if code == 255:  # ssh itself failed: the caller sends the file over SFTP instead
-        return False
+        return None
     if code != 0:
         raise _failure(process, f"ssh upload to {remote}")
     progress(os.path.getsize(local))
-    return True
-
+    try:
+        return json.loads(reported[0].decode().strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise OSError(f"ssh upload to {remote}: the server did not report what it received") from None
 
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 

@@ -259,9 +259,9 @@ def restore(c, file, yes=False, unverified=False):
         run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
         remote = transfer.unused_name(c, remote)  # never overwrite an earlier upload
         try:
-            transfer.upload(c, local, remote, manifest, settings)
+            received = transfer.upload(c, local, remote, manifest, settings)
             done = flows.verify_then_restore(
-                c, project, settings, remote, yes=yes, unverified=unverified,
+                c, project, settings, remote, yes=yes, unverified=unverified, received=received,
                 what_is_replaced=f"the live {settings.database!r} database on {c.host}",
                 safety_dest=posixpath.join(releases.require_path(settings), "backups"),
             )

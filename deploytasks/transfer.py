@@ -118,21 +118,25 @@ def unused_name(c, remote) -> str:
         candidate = f"{stem}-{counter}{ext}"
 
 
-def upload(c, local, remote, manifest, settings=None) -> None:
-    """Send a backup (and its manifest, if any) to the server, mode 0600 (through OpenSSH when possible)."""
+def upload(c, local, remote, manifest, settings=None):
+    """Send a backup (and its manifest, if any) to the server, mode 0600 (through OpenSSH when possible).
+    Returns {"sha256", "fingerprint"} when the server hashed it as it arrived, else None."""
     sftp = c.sftp()
+    received = None
     with _progress() as progress:
         bar = progress.add_task(f"upload {os.path.basename(local)}", total=os.path.getsize(local))
         try:
-            streamed = settings is not None and openssh.send(
+            received = settings is not None and openssh.send(
                 c, settings, local, remote + ".partial", lambda done: progress.update(bar, completed=done))
         except OSError as exc:
             raise DeployTasksError(f"uploading {local} failed: {exc}") from None
-        if not streamed:
+        if not received:
+            received = None
             sftp.put(local, remote + ".partial", callback=lambda done, total: progress.update(bar, completed=done, total=total))
-    sftp.chmod(remote + ".partial", 0o600)
+            sftp.chmod(remote + ".partial", 0o600)
     sftp.posix_rename(remote + ".partial", remote)
     if manifest:
         with sftp.open(remote + ".json", "w") as handle:
             handle.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         sftp.chmod(remote + ".json", 0o600)
+    return received

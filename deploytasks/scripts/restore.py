@@ -22,22 +22,27 @@ size = os.path.getsize(path)
 status = os.stat(path)
 fingerprint = [status.st_size, status.st_mtime_ns, status.st_ino]
 if PARAMS.get("verified") != fingerprint:  # apply after a check of this very file skips the second read
+    digest = {}
+    hasher = None
     if manifest:
         if manifest.get("size") is not None and size != manifest["size"]:
             fail("%s is %d bytes but its manifest says %d: the file is truncated or changed" % (path, size, manifest["size"]))
-        digest = {}
-        hasher = threading.Thread(target=lambda: digest.update(sha256=sha256_of(path)))
-        hasher.start()
+        received = PARAMS.get("received") or {}
+        if received.get("fingerprint") == fingerprint:  # hashed as it arrived, and unchanged since
+            digest["sha256"] = received["sha256"]
+        else:
+            hasher = threading.Thread(target=lambda: digest.update(sha256=sha256_of(path)))
+            hasher.start()
     if not looks_like_sqlite(path):
-        if manifest:
+        if hasher:
             hasher.join()
         fail("%s is not an SQLite database" % path)
     problem = integrity_errors(path)
-    if manifest:
+    if hasher:
         hasher.join()
-        if digest["sha256"] != manifest.get("sha256"):
-            fail("%s does not match its manifest's sha256 (%s… vs %s…): the file is damaged or not the one backed up" % (
-                path, digest["sha256"][:12], str(manifest.get("sha256"))[:12]))
+    if manifest and digest["sha256"] != manifest.get("sha256"):
+        fail("%s does not match its manifest's sha256 (%s… vs %s…): the file is damaged or not the one backed up" % (
+            path, digest["sha256"][:12], str(manifest.get("sha256"))[:12]))
     if problem:
         fail("%s failed PRAGMA integrity_check: %s" % (path, problem))
 

@@ -79,6 +79,8 @@ def test_restore_brings_deleted_rows_back_and_keeps_a_safety_backup(deployed, do
 
     assert s.query("SELECT id, name FROM accounts_plan ORDER BY id") == plans
     assert s.fingerprint() == fingerprint
+    assert "(renamed into place)" in run.stdout  # nothing held the database open
+    assert s.query("PRAGMA journal_mode") == [("wal",)]
     assert reloaded.exists()  # the app server was told to pick the restored data up
     [safety] = [b for b in set(s.backups()) - backups_before if b.endswith("pre-restore.sqlite3")]
     assert safety in run.stdout.replace(str(s.path / "backups") + "/", "")
