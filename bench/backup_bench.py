@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import fmt_summary, make_example_repo, median, start_server, write_results  # noqa: E402
+from harness import ROOT, fmt_summary, make_example_repo, median, start_server, write_results  # noqa: E402
 
 HOST = "127.0.0.3"
 ALIAS = "testhost"
@@ -323,7 +323,24 @@ class Bench:
     # -- backup + download
     def backup_ours(self) -> dict:
         before = live_last_batch(self.db)
-        m = self.fab("backup", label="backup-ours")
+        seen: dict = {}
+        stop = threading.Event()
+        start = time.perf_counter()
+
+        def watch():  # when do the first bytes of the streamed copy land locally?
+            while not stop.is_set():
+                if any(os.path.getsize(p) > 0 for p in glob.glob(str(self.project / "backups" / "*" / ".incoming-*"))):
+                    seen["t"] = time.perf_counter() - start
+                    return
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            m = self.fab("backup", label="backup-ours")
+        finally:
+            stop.set()
+            watcher.join(5)
         after = live_last_batch(self.db)
         files = self.local_backup_files()
         if len(files) != 1:
@@ -337,6 +354,7 @@ class Bench:
         result = {
             "seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "size": manifest["size"], "sha_ok": sha_ok,
             "server_script_seconds": manifest.get("seconds"), "t_server_done": t_server, "t_downloaded": t_local,
+            "t_first_byte": seen.get("t"), "method": manifest.get("method"),
             "before": before, "after": after, "check": check, "file": str(local),
         }
         return result
@@ -383,6 +401,7 @@ class Bench:
         return {
             "seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "t_uploaded": seen.get("t"),
             "t_verified": m.at("verified:"), "t_restored": m.at("✓ restored"),
+            "method": next((text.rsplit("(", 1)[-1].rstrip(")") for _, text in m.lines if "✓ restored" in text), None),
             "safety_seconds": safety[0].get("seconds") if safety else None, "check": check,
         }
 
@@ -399,43 +418,44 @@ class Bench:
             "mkdir_seconds": mk.seconds, "maxrss_kib": scp.maxrss_kib, "stale_wal": stale_wal, "check": check,
         }
 
-    # -- where a server-side backup spends its time (same steps as scripts/_sqlite.py, in-process)
+    # -- where a server-side backup spends its time (the functions of scripts/_sqlite.py, in-process)
     def server_side_parts(self) -> dict:
+        code = "\n".join((ROOT / "deploytasks" / "scripts" / f"{part}.py").read_text() for part in ("_prelude", "_sqlite"))
+        sqlite_parts: dict = {}
+        exec(compile(code, "_sqlite.py", "exec"), sqlite_parts)
         scratch = self.server_backups / "parts.sqlite3"
         parts = {}
         t = time.perf_counter()
-        src = sqlite3.connect(self.db, timeout=30)
-        dst = sqlite3.connect(scratch)
-        src.backup(dst)
-        dst.execute("PRAGMA journal_mode=DELETE")
-        dst.commit()
-        dst.close()
-        src.close()
-        parts["online backup API copy"] = time.perf_counter() - t
+        snap = sqlite_parts["Snapshot"].take(str(self.db))
+        fd = os.open(scratch, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            sqlite_parts["copy_snapshot"](snap, target_fd=fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            snap.close()
+        parts["backup: snapshot, kernel copy + sha256 + integrity_check side by side, fsync"] = time.perf_counter() - t
+        t = time.perf_counter()
+        sha256_file(scratch)
+        parts["sha256 alone (hashlib, 1 MiB reads)"] = time.perf_counter() - t
         t = time.perf_counter()
         con = sqlite3.connect(f"file:{scratch}?mode=ro&immutable=1", uri=True)
         con.execute("PRAGMA integrity_check").fetchall()
         con.close()
-        parts["PRAGMA integrity_check"] = time.perf_counter() - t
-        t = time.perf_counter()
-        sha256_file(scratch)
-        parts["sha256 (hashlib, 1 MiB reads)"] = time.perf_counter() - t
-        t = time.perf_counter()
+        parts["PRAGMA integrity_check alone"] = time.perf_counter() - t
         target = self.server_backups / "parts-target.sqlite3"
+        t = time.perf_counter()
         shutil.copyfile(self.db, target)
         parts["plain cp of the file (for comparison)"] = time.perf_counter() - t
         con = sqlite3.connect(target)
         con.execute("PRAGMA journal_mode=WAL")
         con.close()
-        t = time.perf_counter()  # what a restore does to the live database (scripts/_sqlite.py restore_into)
-        src = sqlite3.connect(f"file:{scratch}?mode=ro&immutable=1", uri=True)
-        dst = sqlite3.connect(target, timeout=30)
-        src.backup(dst)
-        step = time.perf_counter() - t
-        dst.close()  # last connection: checkpoints the WAL into the file
-        src.close()
-        parts["restore: backup API into a WAL-mode database of the same size, until it returns"] = step
-        parts["restore: … then closing it (WAL checkpointed into the file)"] = time.perf_counter() - t - step
+        t = time.perf_counter()
+        method = sqlite_parts["replace_live"](str(scratch), str(target))
+        parts[f"restore: stage a copy beside the live file (+ fsync) and rename it in ({method})"] = time.perf_counter() - t
+        t = time.perf_counter()  # the fallback when another connection holds the database open
+        sqlite_parts["restore_into"](str(scratch), str(target))
+        parts["restore fallback: backup API into the live WAL database, until closed (checkpointed)"] = time.perf_counter() - t
         for path in (scratch, target, Path(f"{target}-wal"), Path(f"{target}-shm")):
             drop_file(path)
         return parts
@@ -538,26 +558,26 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
         return f"{median(values):.2f}" if values else "-"
 
     size_mb = size / 1e6
-    server_done = [r["t_server_done"] for r in ours_b]
-    download = [r["t_downloaded"] - r["t_server_done"] for r in ours_b if r["t_downloaded"] and r["t_server_done"]]
+    first = [r["t_first_byte"] for r in ours_b]
+    streaming = [r["t_downloaded"] - r["t_first_byte"] for r in ours_b if r["t_downloaded"] and r["t_first_byte"]]
     lines += [
-        f"| `fab backup`: start, connect, checks, until the server-side backup reported | {med(server_done)} |",
-        f"| … of which the server-side script (copy, integrity_check, sha256; manifest `seconds`) | "
+        f"| `fab backup`: start, ssh connect, Django start-up, snapshot, until the first bytes land locally | {med(first)} |",
+        f"| `fab backup`: streaming (server: kernel copy to its backups/, sha256 and integrity_check side by side;"
+        f" local: splice into the file, sha256 behind it), until the verified copy is in place | {med(streaming)}"
+        + (f" ({size_mb / median(streaming):.0f} MB/s)" if streaming else "") + " |",
+        f"| … the server-side script from snapshot to manifest (manifest `seconds`) | "
         f"{med(r['server_script_seconds'] for r in ours_b)} |",
-        f"| `fab backup`: SFTP download, hashed while written | {med(download)}"
-        + (f" ({size_mb / median(download):.0f} MB/s)" if download else "") + " |",
         f"| baseline: `ssh cp` on the server | {med(r['cp_seconds'] for r in base_b)} |",
         f"| baseline: `scp` download | {med(r['scp_seconds'] for r in base_b)}"
         + (f" ({size_mb / median(r['scp_seconds'] for r in base_b):.0f} MB/s)" if base_b else "") + " |",
     ]
     up = [r["t_uploaded"] for r in ours_r if r["t_uploaded"]]
-    verify = [r["t_verified"] - r["t_uploaded"] for r in ours_r if r["t_verified"] and r["t_uploaded"]]
-    apply = [r["t_restored"] - r["t_verified"] for r in ours_r if r["t_restored"] and r["t_verified"]]
+    apply = [r["t_restored"] - r["t_uploaded"] for r in ours_r if r["t_restored"] and r["t_uploaded"]]
     lines += [
-        f"| `fab restore`: start, local sha256 check, connect, SFTP upload (until the upload is renamed into place) | "
-        f"{med(up)} |",
-        f"| `fab restore`: verify on the server (sha256, integrity_check, migrations) | {med(verify)} |",
-        f"| `fab restore`: safety backup + backup API into the live db + integrity_check | {med(apply)} |",
+        f"| `fab restore`: start, local sha256 check, lock, upload hashed on arrival (until it is renamed into place)"
+        f" | {med(up)} |",
+        f"| `fab restore`: Django start-up, integrity_check of the upload, safety backup, staged copy renamed over the"
+        f" live file ({', '.join(sorted({str(r['method']) for r in ours_r}))}) | {med(apply)} |",
         f"| … of which the safety backup (its manifest `seconds`) | {med(r['safety_seconds'] for r in ours_r)} |",
         f"| baseline: `scp` upload | {med(r['scp_seconds'] for r in base_r)}"
         + (f" ({size_mb / median(r['scp_seconds'] for r in base_r):.0f} MB/s)" if base_r else "") + " |",

@@ -45,11 +45,14 @@ def listing(c, project, directory, verify=False) -> list:
     return data["backups"]
 
 
-def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None, received=None):
+def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None, received=None,
+            consume=False):
     """Verify a backup on the side `c` runs; with apply, back up the live database and restore.
     `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read.
-    `received`: {"fingerprint", "sha256"} of an upload hashed as it arrived: its checksum is not recomputed."""
+    `received`: {"fingerprint", "sha256"} of an upload hashed as it arrived: its checksum is not recomputed.
+    `consume`: the file is an upload that may itself become the live database (moved, not copied)."""
     params = {
+        "consume": consume,
         "verified": verified,
         "received": received,
         "database": settings.database,
@@ -82,8 +85,9 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
-def verify_local(path, unverified=False) -> dict:
-    """Check a local backup against its manifest before it travels anywhere; returns the manifest."""
+def verify_local(path, unverified=False, full=True) -> dict:
+    """Check a local backup against its manifest before it travels anywhere; returns the manifest.
+    full=False leaves the sha256 to the side that receives it (it hashes the bytes as they arrive)."""
     import json
     import os
 
@@ -104,6 +108,8 @@ def verify_local(path, unverified=False) -> dict:
     size = os.path.getsize(path)
     if size != manifest.get("size"):
         raise DeployTasksError(f"{path} is {size} bytes but its manifest says {manifest.get('size')}: the file is truncated or changed")
+    if not full:
+        return manifest
     if sha256_of(path) != manifest.get("sha256"):
         raise DeployTasksError(f"{path} does not match its manifest's sha256: the file is damaged or not the one backed up")
     return manifest

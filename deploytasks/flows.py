@@ -143,7 +143,7 @@ def describe_restore(report):
 
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
-                        received=None):
+                        received=None, consume=False):
     """Shared restore flow: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up)."""
     if not yes or is_dry(c):
@@ -151,7 +151,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         _report_verified(path, report)
         confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
     done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
-                          verified=None if yes else report.get("fingerprint"), received=received)
+                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume)
     if done is None:
         return None
     if yes:

@@ -142,47 +142,6 @@ def send(c, settings, local, remote, progress):
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 
 
-class FollowingHasher(threading.Thread):
-    """sha256 of a file while another writer appends to it, reading behind it from the page cache."""
-
-    def __init__(self, fd):
-        super().__init__(daemon=True)
-        self.fd, self.written, self.total, self.error = fd, 0, None, None
-        self.digest = hashlib.sha256()
-        self.moved = threading.Condition()
-
-    def advance(self, written, total=None):
-        with self.moved:
-            self.written, self.total = written, total
-            self.moved.notify()
-
-    def run(self):
-        try:
-            self._follow()
-        except OSError as exc:  # reported by hexdigest(), in the caller's thread
-            self.error = exc
-
-    def _follow(self):
-        offset = 0
-        while self.total is None or offset < self.total:
-            with self.moved:
-                while offset >= self.written and self.total is None:
-                    self.moved.wait()
-                end = self.written
-            while offset < end:
-                block = os.pread(self.fd, min(1 << 20, end - offset), offset)
-                if not block:
-                    raise OSError(f"the local copy ends at {offset:,} bytes")
-                self.digest.update(block)
-                offset += len(block)
-
-    def hexdigest(self):
-        self.join()
-        if self.error:
-            raise self.error
-        return self.digest.hexdigest()
-
-
 def _read_line(fd) -> bytes:
     """One line from an unbuffered pipe, byte by byte (so no bulk data after it is consumed)."""
     line = bytearray()
@@ -223,8 +182,9 @@ def _splice_into(source_fd, target_fd, count, on_progress):
 
 def receive_stream(c, settings, command, script, handle, on_start, on_progress):
     """Run `command` over ssh with `script` on its stdin; the bytes it frames with STREAM_MARKER go straight
-    into the file `handle` (hashed as they land). Returns (header, sha256, stdout text), or None when ssh
-    cannot be used (not installed, or the connection itself failed before anything arrived)."""
+    into the file `handle` (SSH authenticates every byte on the way; the server hashes what it sends).
+    Returns (header, stdout text, stderr, exit status), or None when ssh cannot be used (not installed, or
+    the connection itself failed before anything arrived)."""
     argv = ssh_argv(c, settings)
     if argv is None:
         return None
@@ -243,7 +203,7 @@ def receive_stream(c, settings, command, script, handle, on_start, on_progress):
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
     out = process.stdout.fileno()
-    text, header, digest = bytearray(), None, None
+    text, header = bytearray(), None
     try:
         while True:
             line = _read_line(out)
@@ -255,12 +215,7 @@ def receive_stream(c, settings, command, script, handle, on_start, on_progress):
             text += line
         if header is not None:
             on_start(header)
-            hasher = FollowingHasher(handle.fileno())
-            hasher.start()
-            _splice_into(out, handle.fileno(), header["size"],
-                         lambda moved: (hasher.advance(moved), on_progress(moved)))
-            hasher.advance(header["size"], header["size"])
-            digest = hasher.hexdigest()
+            _splice_into(out, handle.fileno(), header["size"], on_progress)
         while True:
             block = os.read(out, 1 << 16)
             if not block:
@@ -274,4 +229,4 @@ def receive_stream(c, settings, command, script, handle, on_start, on_progress):
     stderr = errors[0].decode(errors="replace") if errors else ""
     if code == 255 and header is None and not text.strip():
         return None
-    return header, digest, text.decode(errors="replace"), stderr, code
+    return header, text.decode(errors="replace"), stderr, code

@@ -197,7 +197,7 @@ def backup(c, download=True, json=False):
     if download and not is_dry(c) and "local_path" not in manifest:
         manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
     if "local_path" in manifest:
-        console.print(f"[green]✓[/] downloaded to {manifest['local_path']}, sha256 verified")
+        console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
     if json:
         print_json(manifest)
 
@@ -247,7 +247,7 @@ def restore(c, file, yes=False, unverified=False):
     settings, project = _live(c)
     _require_live(c, project)
     local = os.path.abspath(os.path.expanduser(file))
-    manifest = backup_store.verify_local(local, unverified)
+    manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
     remote_dir = posixpath.join(releases.require_path(settings), "backups", "uploaded")
     remote = posixpath.join(remote_dir, os.path.basename(local))
     if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
@@ -261,7 +261,7 @@ def restore(c, file, yes=False, unverified=False):
         try:
             received = transfer.upload(c, local, remote, manifest, settings)
             done = flows.verify_then_restore(
-                c, project, settings, remote, yes=yes, unverified=unverified, received=received,
+                c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
                 what_is_replaced=f"the live {settings.database!r} database on {c.host}",
                 safety_dest=posixpath.join(releases.require_path(settings), "backups"),
             )

@@ -218,6 +218,7 @@ def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True):
             _write_all(target_fd, first)
             _copy_range(snap.fd, target_fd, len(first), snap.size)
             os.ftruncate(target_fd, snap.size)
+            os.fsync(target_fd)  # here, so the disk writes overlap whatever else is still running
         jobs.append(copy)
     errors = []
 
@@ -255,25 +256,31 @@ def restore_into(backup_path, live_path):
 
 
 def replace_live(backup_path, live_path, attempts=20):
-    """Give the live database the backup's content; returns how. When no other connection has it open, a copy
-    staged beside it is renamed over it under an exclusive lock (atomic, one write of the data); otherwise the
-    backup API writes it into the live database in one transaction (every page twice in WAL mode)."""
-    staged = _stage(backup_path, live_path)
+    """Give the live database the backup's content; returns how (see stage and swap_in)."""
+    staged = stage(backup_path, live_path)
+    try:
+        return swap_in(staged, backup_path, live_path, attempts)
+    finally:
+        if staged is not None and os.path.exists(staged):
+            os.unlink(staged)
+
+
+def swap_in(staged, backup_path, live_path, attempts=20):
+    """When no other connection has the live database open, rename the staged copy over it under an exclusive
+    lock (atomic, the data written once); otherwise write it into the live database with the backup API in
+    one transaction (every page twice in WAL mode). Returns which."""
     if staged is not None:
-        try:
-            for _ in range(attempts):  # a request may hold the database for a moment
-                if _swap(staged, live_path):
-                    return "renamed into place"
-                time.sleep(0.05)
-        finally:
-            if os.path.exists(staged):
-                os.unlink(staged)
-    restore_into(backup_path, live_path)
+        for _ in range(attempts):  # a request may hold the database for a moment
+            if _swap(staged, live_path):
+                return "renamed into place"
+            time.sleep(0.05)
+    restore_into(staged or backup_path, live_path)
     return "online backup API"
 
 
-def _stage(backup_path, live_path):
-    """A copy of the backup beside the live file, with its owner, mode and journal mode; None when this
+def stage(backup_path, live_path, consume=False):
+    """The backup as a file beside the live one, with its owner, mode and journal mode, ready to be renamed
+    over it: a copy, or with consume the backup file itself moved there (same file system). None when this
     user could not give a new file the live file's owner or cannot write the directory."""
     try:
         live = os.stat(live_path)
@@ -290,18 +297,21 @@ def _stage(backup_path, live_path):
     staged = live_path + "-restoring"
     if os.path.exists(staged):
         os.unlink(staged)
-    source = os.open(backup_path, os.O_RDONLY)
-    try:
-        target = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    if consume and os.stat(backup_path).st_dev == live.st_dev:
+        os.rename(backup_path, staged)
+    else:
+        source = os.open(backup_path, os.O_RDONLY)
         try:
-            _copy_range(source, target, 0, os.fstat(source).st_size)
-            if os.geteuid() == 0:
-                os.fchown(target, live.st_uid, live.st_gid)
-            os.fchmod(target, live.st_mode & 0o7777)
+            target = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                _copy_range(source, target, 0, os.fstat(source).st_size)
+            finally:
+                os.close(target)
         finally:
-            os.close(target)
-    finally:
-        os.close(source)
+            os.close(source)
+    if os.geteuid() == 0:
+        os.chown(staged, live.st_uid, live.st_gid)
+    os.chmod(staged, live.st_mode & 0o7777)
     connection = sqlite3.connect(staged, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=%s" % ("WAL" if mode == "wal" else "DELETE"))
@@ -349,9 +359,10 @@ def _swap(staged, live_path):
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 
 
-def backup_sqlite(db_path, dest_dir, params, extra, stream=None):
+def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
     """Copy, verify, checksum and describe one backup; returns its manifest. With `stream` (a binary file),
-    the copy's bytes also go there, framed by a STREAM_MARKER line giving their count."""
+    the copy's bytes also go there, framed by a STREAM_MARKER line giving their count. check=False skips
+    integrity_check (a safety copy of a database about to be replaced is kept even if it is damaged)."""
     if not os.path.exists(db_path):
         fail("database file %s does not exist: run migrate first" % db_path)
     os.makedirs(dest_dir, mode=0o700, exist_ok=True)
@@ -382,9 +393,8 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None):
         if stream is not None:
             stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "size": snap.size}))).encode())
             stream.flush()
-        copied = copy_snapshot(snap, target_fd=fd, stream_fd=stream.fileno() if stream is not None else None)
-        if fd is not None:
-            os.fsync(fd)
+        copied = copy_snapshot(snap, target_fd=fd, stream_fd=stream.fileno() if stream is not None else None,
+                               check=check)
         if copied["problem"]:
             fail("backup copy failed its integrity check (%s); the database may be damaged" % copied["problem"])
         manifest = {
@@ -396,7 +406,7 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None):
             "size": snap.size,
             "sha256": copied["sha256"],
             "migrations": migrations,
-            "verified": "PRAGMA integrity_check",
+            "verified": "PRAGMA integrity_check" if check else "sha256 only",
             "method": method,
             "tool": "deploytasks " + params.get("version", "?"),
             "seconds": round(time.time() - started, 3),

@@ -63,17 +63,43 @@ for app in sorted(set(files) | set(restored)):
 result = {"file": path, "size": size, "fingerprint": fingerprint, "manifest": manifest, "database": database, "migrations": comparison}
 if PARAMS.get("apply"):
     connections[database["alias"]].close()
-    if os.path.exists(database["name"]):
-        safety = backup_sqlite(database["name"], PARAMS["safety_dest"], dict(PARAMS, label="pre-restore"),
-                               {"database_alias": database["alias"], "reason": "safety backup before restore"})
-        result["safety_backup"] = safety["path"]
+    live = database["name"]
+    result["safety_backup"] = None
+    if os.path.exists(live):
+        # The safety backup and the staging of the new file read and write different files: side by side.
+        taken = {}
+
+        def take_safety():
+            try:
+                taken["manifest"] = backup_sqlite(
+                    live, PARAMS["safety_dest"], dict(PARAMS, label="pre-restore"),
+                    {"database_alias": database["alias"], "reason": "safety backup before restore"}, check=False)
+            except BaseException as exc:
+                taken["error"] = exc
+
+        safety = threading.Thread(target=take_safety)
+        safety.start()
+        try:
+            staged = stage(path, live, consume=PARAMS.get("consume"))
+        finally:
+            safety.join()
+        if "error" in taken:
+            if staged and os.path.exists(staged):
+                os.unlink(staged)
+            raise taken["error"]
+        result["safety_backup"] = taken["manifest"]["path"]
+        try:
+            result["method"] = swap_in(staged, path, live)
+        finally:
+            if staged and os.path.exists(staged):
+                os.unlink(staged)
+        if PARAMS.get("consume"):
+            for leftover in (path, manifest_path):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
     else:
-        result["safety_backup"] = None
-        os.makedirs(os.path.dirname(database["name"]) or ".", exist_ok=True)
-    if os.path.exists(database["name"]):
-        result["method"] = replace_live(path, database["name"])
-    else:
-        restore_into(path, database["name"])
+        os.makedirs(os.path.dirname(live) or ".", exist_ok=True)
+        restore_into(path, live)
         result["method"] = "online backup API"
     if result["method"] != "renamed into place":  # a renamed file is the one integrity_check passed above
         problem = integrity_errors(database["name"], live=True)
