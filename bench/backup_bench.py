@@ -28,6 +28,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -401,7 +402,7 @@ class Bench:
         return {
             "seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "t_uploaded": seen.get("t"),
             "t_verified": m.at("verified:"), "t_restored": m.at("✓ restored"),
-            "method": next((text.rsplit("(", 1)[-1].rstrip(")") for _, text in m.lines if "✓ restored" in text), None),
+            "method": next(iter(re.findall(r"\((renamed into place|online backup API)\)", " ".join(t for _, t in m.lines))), None),
             "safety_seconds": safety[0].get("seconds") if safety else None, "check": check,
         }
 
