@@ -7,6 +7,7 @@ from .django import run_django_script
 from .shell import run_script
 
 SQLITE_PARTS = ("_sqlite",)
+DUMP_PARTS = ("_dumps", "_postgres")  # server databases, dumped with their own client tools
 
 
 def backup_dir(project, settings) -> str:
@@ -26,7 +27,7 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None):
         "version": __version__,
     }
     return run_django_script(
-        c, project, "backup", params, what="backup", include=SQLITE_PARTS, changes=True,
+        c, project, "backup", params, what="backup", include=SQLITE_PARTS + DUMP_PARTS, changes=True,
         description=f"back up the {settings.database!r} database into {params['dest']}",
     )
 
@@ -51,7 +52,7 @@ def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=
         "version": __version__,
     }
     return run_django_script(
-        c, project, "restore", params, what="restore", include=SQLITE_PARTS, changes=apply,
+        c, project, "restore", params, what="restore", include=SQLITE_PARTS + DUMP_PARTS, changes=apply,
         description=f"safety backup, then restore {path}",
     )
 

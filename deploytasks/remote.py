@@ -180,7 +180,7 @@ def backup(c, download=True, json=False):
     manifest = backup_store.take(c, project, settings, dest=remote_dir, host=c.host)
     if manifest is None:
         return
-    console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, integrity_check ok)")
+    console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
     if download and not is_dry(c):
         local = transfer.download(c, manifest["path"], local_backup_dir(settings, host_name(c)), manifest, settings)
         manifest["local_path"] = local
