@@ -9,7 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import glob
+import pwd
 import secrets
+import tempfile
+from urllib.parse import quote
 import shutil
 import sqlite3
 import stat
@@ -22,8 +26,10 @@ import pytest
 
 try:
     from conftest import Site, assert_user_error, copy_example
+    from sshd import free_port
 except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
     from tests.conftest import Site, assert_user_error, copy_example
+    from tests.sshd import free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
 
@@ -323,7 +329,7 @@ def test_damaged_dumps_are_refused_and_the_database_is_untouched(migrated_pg_sit
 
     not_a_dump = tmp_path / "notes.dump"
     not_a_dump.write_text("hello\n")
-    fails_cleanly(site, "restore", str(not_a_dump), "--yes", "--unverified", fragments=("not a backup",))
+    fails_cleanly(site, "restore", str(not_a_dump), "--yes", "--unverified", fragments=("is not a postgresql backup",))
 
 
 def test_an_sqlite_backup_is_refused_by_a_postgresql_project(migrated_pg_site, tmp_path):
@@ -338,9 +344,9 @@ def test_an_sqlite_backup_is_refused_by_a_postgresql_project(migrated_pg_site, t
         "file": sqlite_dump.name, "engine": "sqlite", "size": sqlite_dump.stat().st_size,
         "sha256": hashlib.sha256(sqlite_dump.read_bytes()).hexdigest()}))
     fails_cleanly(site, "restore", str(sqlite_dump), "--yes",
-                  fragments=("is a sqlite backup", "'default' database is postgresql"))
+                  fragments=("is an sqlite backup", "'default' database is postgresql"))
     os.unlink(str(sqlite_dump) + ".json")
-    fails_cleanly(site, "restore", str(sqlite_dump), "--yes", "--unverified", fragments=("is a sqlite backup",))
+    fails_cleanly(site, "restore", str(sqlite_dump), "--yes", "--unverified", fragments=("is an sqlite backup",))
 
 
 def test_a_postgresql_dump_is_refused_by_an_sqlite_project(migrated_pg_site, tmp_path):
@@ -457,3 +463,77 @@ def test_the_password_reaches_the_tools_in_a_private_file_never_argv(migrated_pg
     for output in (backup.stdout, backup.stderr, restore.stdout, restore.stderr):
         assert site.password not in output
     assert seen and not [line for line in seen if site.password in line]
+
+
+# --- real password authentication ------------------------------------------------------------------
+# The shared server trusts 127.0.0.1, so it would accept a wrong password or none. A private cluster with
+# scram-sha-256 proves the password really reaches pg_dump and psql (through the PGPASSFILE) and works.
+
+@pytest.fixture(scope="module")
+def scram_server():
+    initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if os.geteuid() != 0 or not initdb or not shutil.which("runuser"):
+        pytest.skip("needs root, runuser and the PostgreSQL server binaries to start a private cluster")
+    bindir = os.path.dirname(initdb[-1])
+    owner = pwd.getpwnam("postgres")
+    base = tempfile.mkdtemp(prefix="dt-scram-")
+    os.chown(base, owner.pw_uid, owner.pw_gid)
+    superuser_password = secrets.token_hex(16)
+    pwfile = os.path.join(base, "pw")
+    with open(pwfile, "w") as handle:
+        handle.write(superuser_password + "\n")
+    os.chown(pwfile, owner.pw_uid, owner.pw_gid)
+    data = os.path.join(base, "data")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    port = free_port("127.0.0.1")
+    done = subprocess.run(as_postgres + [f"{bindir}/initdb", "-D", data, "--auth=scram-sha-256", "-U", "postgres",
+                                         f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    done = subprocess.run(as_postgres + [f"{bindir}/pg_ctl", "-D", data, "-o", options, "-l", f"{base}/log", "-w",
+                                         "start"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr + open(f"{base}/log").read()
+    try:
+        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "password": superuser_password}
+    finally:
+        subprocess.run(as_postgres + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_password_authentication_works_through_the_private_file(scram_server, tmp_path, pg_venv):
+    name = "dt_" + secrets.token_hex(6)
+    password = "p:w\\@" + secrets.token_hex(8)  # ':' and '\\' need escaping in a pgpass file, '@' in the URL
+    with psycopg.connect(dbname="postgres", autocommit=True, **scram_server) as connection:
+        connection.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        connection.execute(f"CREATE DATABASE {name} OWNER {name}")
+    site = Site(copy_example(tmp_path / "site"), pg_venv)
+    url = f"postgres://{name}:{quote(password, safe='')}@127.0.0.1:{scram_server['port']}/{name}"
+    (site.root / ".env").write_text(f"DATABASE_URL={url}\n")
+
+    def rows():
+        with psycopg.connect(host="127.0.0.1", port=scram_server["port"], user=name, password=password,
+                             dbname=name) as connection:
+            return connection.execute("SELECT id, name FROM accounts_plan ORDER BY id").fetchall()
+
+    migrated = site.inv("migrate")
+    assert migrated.returncode == 0, migrated.stderr + migrated.stdout
+    plans = rows()
+    backup = site.inv("backup", "--json", env={"PGPASSWORD": "wrong"})  # the settings' password wins
+    assert backup.returncode == 0, backup.stderr + backup.stdout
+    manifest = json.loads(backup.stdout)
+    with psycopg.connect(host="127.0.0.1", port=scram_server["port"], user=name, password=password, dbname=name,
+                         autocommit=True) as connection:
+        connection.execute("DELETE FROM accounts_plan")
+    restore = site.inv("restore", manifest["path"], "--yes")
+    assert restore.returncode == 0, restore.stderr + restore.stdout
+    assert rows() == plans and len(plans) == 3
+    for output in (backup.stdout, backup.stderr, restore.stdout, restore.stderr):
+        assert password not in output and quote(password, safe="") not in output
+
+    wrong = url.replace(quote(password, safe=""), "not-it")
+    (site.root / ".env").write_text(f"DATABASE_URL={wrong}\n")
+    before = sorted(os.listdir(site.root / "backups"))
+    line = assert_user_error(site.inv("backup"), "password authentication failed")
+    assert "not-it" not in line
+    assert sorted(os.listdir(site.root / "backups")) == before

@@ -52,7 +52,9 @@ def error_line(text, tool):
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     errors = [line for line in lines if re.search(r"\b(error|fatal|ERROR|FATAL)\b", line)]
     line = (errors or lines or ["exit status without a message"])[0]
-    return re.sub(r"^(pg_dump|pg_restore|psql|mysqldump|mariadb-dump|mysql|mariadb):\s*(error:\s*)?", "", line) or tool
+    line = re.sub(r"^(pg_dump|pg_restore|psql|mysqldump|mariadb-dump|mysql|mariadb):\s*(<stdin>:\d+:\s*)?(error:\s*)?",
+                  "", line)
+    return re.sub(r"\s+", " ", line) or tool
 
 
 def call_tool(argv, env, stdout=None, stdin=subprocess.DEVNULL):
@@ -182,10 +184,11 @@ def restore_dump(database, params):
     elif not params.get("unverified"):
         fail("no manifest %s beside the backup, so its checksum cannot be verified: pass --unverified to restore it anyway" % manifest_path)
     kind = (manifest or {}).get("engine") or sniff_engine(path)
+    if kind is None:
+        fail("%s is not a %s backup (nor any other kind deploytasks makes): nothing was restored" % (path, vendor))
     if kind != vendor:
-        fail("%s is %s, but the %r database is %s: restore it into a %s database" % (
-            os.path.basename(path), "a %s backup" % kind if kind else "not a backup deploytasks can read",
-            database["alias"], vendor, kind or vendor))
+        fail("%s is %s %s backup, but the %r database is %s: restore it into a %s database" % (
+            os.path.basename(path), "an" if kind[0] in "aeiosx" else "a", kind, database["alias"], vendor, kind))
     engine = DUMP_ENGINES[vendor](database)
     size = os.path.getsize(path)
     status = os.stat(path)
