@@ -398,12 +398,11 @@ def test_missing_client_tools_name_the_package(migrated_pg_site, tmp_path):
 
 
 WRAPPER = """#!/bin/sh
-{{
-  printf 'argv:'; for word in "$0" "$@"; do printf ' %s' "$word"; done
-  printf ' || PGPASSWORD=%s' "${{PGPASSWORD-unset}}"
-  if [ -n "$PGPASSFILE" ]; then printf ' || passfile: %s %s %s' "$PGPASSFILE" "$(stat -c %a "$PGPASSFILE")" "$(cat "$PGPASSFILE")"; fi
-  echo
-}} >> {log}
+line="argv: $0"
+for word in "$@"; do line="$line $word"; done
+line="$line || PGPASSWORD=${{PGPASSWORD-unset}}"
+if [ -n "$PGPASSFILE" ]; then line="$line || passfile: $PGPASSFILE $(stat -c %a "$PGPASSFILE") $(cat "$PGPASSFILE")"; fi
+printf '%s\\n' "$line" >> {log}  # one write: psql and pg_restore run side by side
 exec {real} "$@"
 """
 
