@@ -7,7 +7,7 @@ from .django import run_django_script
 from .shell import run_script
 
 SQLITE_PARTS = ("_sqlite",)
-DUMP_PARTS = ("_dumps", "_postgres")  # server databases, dumped with their own client tools
+DUMP_PARTS = ("_dumps", "_postgres", "_mysql")  # server databases, dumped with their own client tools
 
 
 def backup_dir(project, settings) -> str:

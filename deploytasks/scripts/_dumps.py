@@ -2,6 +2,7 @@
 # The engine modules (_postgres.py, _mysql.py) register themselves in DUMP_ENGINES; this part holds what
 # they share: naming, the manifest, verification before a restore, and running the client tools with the
 # password in a private file (never argv, never the command line a `ps` shows).
+import contextlib
 import re
 import shutil
 import subprocess

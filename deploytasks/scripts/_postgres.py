@@ -1,8 +1,6 @@
 # PostgreSQL: pg_dump --format=custom, verified by reading the whole archive back with pg_restore; restored
 # in ONE transaction (psql) that first drops what the live database has, then replays pg_restore's script,
 # so a failure anywhere leaves the live database exactly as it was.
-import contextlib
-
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
 PG_OPTION_ENV = {
     "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
