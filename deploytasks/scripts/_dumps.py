@@ -49,12 +49,17 @@ def private_tempfile(prefix, content):
 
 
 def error_line(text, tool):
-    """The line of a client tool's stderr that says what went wrong."""
+    """The line of a client tool's stderr that says what went wrong (with the detail line after it, if any)."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    errors = [line for line in lines if re.search(r"\b(error|fatal|ERROR|FATAL)\b", line)]
-    line = (errors or lines or ["exit status without a message"])[0]
-    line = re.sub(r"^(pg_dump|pg_restore|psql|mysqldump|mariadb-dump|mysql|mariadb):\s*(<stdin>:\d+:\s*)?(error:\s*)?",
-                  "", line)
+    errors = [i for i, line in enumerate(lines) if re.search(r"\b(error|fatal|ERROR|FATAL)\b", line)]
+    index = errors[0] if errors else 0
+    chosen = lines[index:index + 1] or ["exit status without a message"]
+    if index + 1 < len(lines) and re.match(r"^(\S+:\s*)?(detail|DETAIL):", lines[index + 1]):
+        chosen.append(lines[index + 1])
+    prefix = r"^(pg_dump|pg_restore|psql|mysqldump|mariadb-dump|mysql|mariadb):\s*(<stdin>:\d+:\s*)?(error:\s*)?"
+    line = "; ".join(re.sub(prefix, "", part) for part in chosen)
+    if "server version mismatch" in line:
+        line += " (install the client tools of the server's major version, e.g. postgresql-client-NN from the PGDG apt repository)"
     return re.sub(r"\s+", " ", line) or tool
 
 
