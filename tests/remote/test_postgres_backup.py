@@ -86,3 +86,21 @@ def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, ar
         assert password not in output
     assert not [line for line in seen | seen_restore if password in line]
     assert not [name for name in os.listdir("/tmp") if name.startswith("deploytasks-pgpass-")]
+
+
+def test_deploy_and_rollback_back_the_postgresql_database_up_before_migrating(pg_deployed):
+    s = pg_deployed
+    s.repo.add_model("Voucher")
+    before = set(os.listdir(s.path / "backups"))
+    deploy = s.fab("deploy").ok()
+    [pre_deploy] = [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-deploy.dump")]
+    assert pre_deploy in deploy.stdout and "applied" in deploy.stdout
+    manifest = json.loads((s.path / "backups" / (pre_deploy + ".json")).read_text())
+    assert manifest["engine"] == "postgresql" and "accounts_voucher" not in json.dumps(manifest["migrations"])
+    assert not [name for name in manifest["migrations"]["accounts"] if "voucher" in name]
+    assert rows(s, "SELECT count(*) FROM accounts_voucher") == [(0,)]
+
+    before = set(os.listdir(s.path / "backups"))
+    s.fab("rollback", "--yes").ok()
+    assert [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-rollback.dump")]
+    assert rows(s, "SELECT to_regclass('public.accounts_voucher')") == [(None,)]  # unapplied
