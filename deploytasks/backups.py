@@ -7,6 +7,7 @@ from .django import DJANGO_PARTS, run_django_script
 from .shell import is_dry, run_script, script_text
 
 SQLITE_PARTS = ("_sqlite",)
+DUMP_PARTS = ("_dumps", "_postgres", "_mysql")  # server databases, dumped with their own client tools
 
 
 def backup_dir(project, settings) -> str:
@@ -28,12 +29,12 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
         "version": __version__,
     }
     if receive is not None and not is_dry(c):
-        script = script_text("backup", dict(params, stream=True), DJANGO_PARTS + SQLITE_PARTS)
+        script = script_text("backup", dict(params, stream=True), DJANGO_PARTS + SQLITE_PARTS + DUMP_PARTS)
         manifest = receive(project.django_script_command(), script)
         if manifest is not None:
             return manifest
     return run_django_script(
-        c, project, "backup", params, what="backup", include=SQLITE_PARTS, changes=True,
+        c, project, "backup", params, what="backup", include=SQLITE_PARTS + DUMP_PARTS, changes=True,
         description=f"back up the {settings.database!r} database into {params['dest']}",
     )
 
@@ -63,7 +64,7 @@ def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=
         "version": __version__,
     }
     return run_django_script(
-        c, project, "restore", params, what="restore", include=SQLITE_PARTS, changes=apply,
+        c, project, "restore", params, what="restore", include=SQLITE_PARTS + DUMP_PARTS, changes=apply,
         description=f"safety backup, then restore {path}",
     )
 

@@ -142,6 +142,11 @@ def describe_restore(report):
     return behind
 
 
+def checked(report) -> str:
+    """What verified a backup, as its manifest or a restore check names it."""
+    return {"PRAGMA integrity_check": "integrity_check"}.get(report.get("verified"), report.get("verified") or "integrity_check")
+
+
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
                         received=None, consume=False):
     """Shared restore flow: verify, describe, confirm, safety-backup + restore, report. With --yes the
@@ -170,7 +175,7 @@ def _report_verified(path, report):
     console.print(
         f"[green]✓[/] {path} verified: {report['size']:,} bytes"
         + (f", sha256 {manifest['sha256'][:12]}… matches its manifest" if manifest else ", no manifest (unverified)")
-        + ", integrity_check ok"
+        + f", {checked(report)} ok"
         + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else "")
     )
     describe_restore(report)

@@ -76,7 +76,7 @@ def check(c, json=False):
 })
 @reported
 def backup(c, keep=None, label=None, json=False):
-    """Back up the database (SQLite online backup API), verify it and write its manifest."""
+    """Back up the database (SQLite backup API, pg_dump, mysqldump), verify it and write its manifest."""
     settings, project = _project(c)
     _require_venv(project)
     if keep is not None and not re.fullmatch(r"\d+", keep):
@@ -91,7 +91,7 @@ def backup(c, keep=None, label=None, json=False):
         return
     console.print(
         f"[green]✓[/] backup {manifest['path']}\n"
-        f"  {manifest['size']:,} bytes, sha256 {manifest['sha256'][:16]}…, integrity_check ok, "
+        f"  {manifest['size']:,} bytes, sha256 {manifest['sha256'][:16]}…, {flows.checked(manifest)} ok, "
         f"{manifest['seconds']}s"
     )
     if manifest["pruned"]:

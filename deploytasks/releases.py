@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 
 from . import __version__
+from .backups import DUMP_PARTS
 from .django import run_django_script
 from .errors import DeployTasksError
 from .output import console
@@ -18,6 +19,7 @@ from .shell import is_dry, q, run, run_script
 from .steps import pip_install_command
 
 SERVER_PARTS = ("_server",)
+MIGRATE_PARTS = ("_sqlite", *DUMP_PARTS, "_migrate")  # scripts that back up before they migrate
 
 
 def who() -> str:
@@ -145,7 +147,7 @@ def deploy(c, settings, revision=None) -> dict:
                 {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                  "backup_dest": posixpath.join(require_path(settings), "backups"), "keep": settings.keep_backups,
                  "version": __version__, "host": c.host},
-                what="pre-deploy checks", include=("_sqlite", "_migrate"), changes=True,
+                what="pre-deploy checks", include=MIGRATE_PARTS, changes=True,
             )
         report_predeploy(pre)
         meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -166,7 +168,7 @@ def deploy(c, settings, revision=None) -> dict:
         if pre["pending"]:
             try:
                 run_django_script(c, project, "migrate_to_state", {"database": settings.database, "state": pre["state_before"]},
-                                  what="unapplying the release's migrations", include=("_sqlite", "_migrate"), changes=True)
+                                  what="unapplying the release's migrations", include=MIGRATE_PARTS, changes=True)
                 message += f" and unapplied {len(pre['pending'])} migration(s)"
             except DeployTasksError as exc:
                 message += f"; unapplying its migrations failed ({exc}): restore {pre.get('backup')}"
@@ -248,14 +250,14 @@ def _rollback(c, settings, info, to, yes):
     project = live_project(settings)
     params = {"database": settings.database, "state": state, "check_only": True}
     check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback",
-                              include=("_sqlite", "_migrate"))
+                              include=MIGRATE_PARTS)
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
     confirm(f"Roll back to {target}?", yes, is_dry(c))
     params.update(check_only=False, backup_dest=posixpath.join(require_path(settings), "backups"),
                   keep=0, version=__version__, host=c.host)
     done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations",
-                             include=("_sqlite", "_migrate"), changes=True)
+                             include=MIGRATE_PARTS, changes=True)
     if done is None:
         return {}
     fin = server_script(c, settings, "finalize_release", {

@@ -193,8 +193,9 @@ def backup(c, download=True, json=False):
     manifest = backup_store.take(c, project, settings, dest=remote_dir, host=c.host, receive=streamed if download else None)
     if manifest is None:
         return
-    console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, integrity_check ok)")
+    console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
     if download and not is_dry(c) and "local_path" not in manifest:
+        connect(c, settings)
         manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
     if "local_path" in manifest:
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")

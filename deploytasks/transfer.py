@@ -71,8 +71,8 @@ def _write_manifest(local, manifest):
 def stream_backup(c, settings, command, script, local_dir):
     """Run the backup script through the OpenSSH client, its copy's bytes landing in local_dir as the server
     writes them (one connection, no second pass over the file: SSH authenticates every byte, and the manifest
-    carries the sha256 the server computed, checked before any restore); the manifest, or None when ssh
-    cannot be used."""
+    carries the sha256 the server computed, checked before any restore); the manifest (with local_path when
+    its bytes came along), or None when ssh cannot be used."""
     os.makedirs(local_dir, mode=0o700, exist_ok=True)
     partial = os.path.join(local_dir, f".incoming-{os.getpid()}.partial")
     fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -88,7 +88,10 @@ def stream_backup(c, settings, command, script, local_dir):
             return None
         header, text, stderr, code = received
         manifest = parse_marked_text(text, stderr, code, "backup")
-        if header is None or os.path.getsize(partial) != manifest["size"]:
+        if header is None:  # an engine whose dump is not streamed: the caller downloads it
+            os.unlink(partial)
+            return manifest
+        if os.path.getsize(partial) != manifest["size"]:
             raise DeployTasksError("backup failed: the server did not send the whole copy; try again")
     except BaseException:
         if os.path.exists(partial):

@@ -1,6 +1,8 @@
 # Back up the project's database (SQLite: a checkpointed snapshot copied while it is held), verify it, write
 # its manifest, prune. With PARAMS["stream"], the copy's bytes also go to stdout as they are written.
 database = database_info(PARAMS.get("database", "default"))
+if database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL/MariaDB: _dumps.py (emits the manifest, exits)
+    backup_dump_and_prune(database, PARAMS)
 if database["vendor"] != "sqlite":
     fail("backups of %s databases are not supported yet (SQLite only)" % database["vendor"])
 connections[database["alias"]].close()

@@ -17,5 +17,9 @@ if P.get("backup_dest") and database["vendor"] == "sqlite" and os.path.exists(da
     manifest = backup_sqlite(database["name"], P["backup_dest"], dict(P, label="pre-rollback"),
                              {"database_alias": alias, "reason": "before rolling back"})
     result["backup"] = manifest["path"]
+elif P.get("backup_dest") and database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL (_dumps.py)
+    manifest = backup_dump(database, P["backup_dest"], dict(P, label="pre-rollback"),
+                           {"database_alias": alias, "reason": "before rolling back"})
+    result["backup"] = manifest["path"]
 result["unapplied"] = migrate_to(alias, P["state"])
 emit(result)

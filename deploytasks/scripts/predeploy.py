@@ -41,6 +41,11 @@ if result["pending"]:
             fail("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
                 type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else ""))
         result["rehearsed"] = True
+    elif database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL: a backup, no rehearsal (_dumps.py)
+        manifest = backup_dump(database, P["backup_dest"], dict(P, label="pre-deploy"),
+                               {"database_alias": alias, "reason": "before deploying release %s" % P.get("release")})
+        result["backup"] = manifest["path"]
+        result["rehearsed"] = False
     else:
         result["rehearsed"] = False
     try:

@@ -1,5 +1,7 @@
 # Verify a backup (and, with apply, take a safety backup and restore it into the live database).
 database = database_info(PARAMS.get("database", "default"))
+if database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL/MariaDB: _dumps.py (emits the report, exits)
+    restore_dump(database, PARAMS)
 path = PARAMS["file"]
 manifest_path = path + ".json"
 if not os.path.isfile(path):

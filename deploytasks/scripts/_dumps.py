@@ -1,0 +1,229 @@
+# Backups of server databases (PostgreSQL, MySQL/MariaDB) made with the engine's own client tools.
+# The engine modules (_postgres.py, _mysql.py) register themselves in DUMP_ENGINES; this part holds what
+# they share: naming, the manifest, verification before a restore, and running the client tools with the
+# password in a private file (never argv, never the command line a `ps` shows).
+import contextlib
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+DUMP_ENGINES = {}  # vendor -> engine class (see _postgres.py)
+PACKAGES = {  # what to install when a client tool is missing, by package manager
+    "postgresql": "apt-get install -y postgresql-client (Debian/Ubuntu) or dnf install -y postgresql (Fedora/RHEL)",
+    "mysql": "apt-get install -y default-mysql-client (Debian/Ubuntu; or mariadb-client) or dnf install -y mariadb",
+}
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def sniff_engine(path):
+    """The engine a dump file was made for, from its first bytes (None: unknown)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head.startswith(SQLITE_MAGIC):
+        return "sqlite"
+    for engine in DUMP_ENGINES.values():
+        if engine.looks_like(head):
+            return engine.vendor
+    return None
+
+
+def find_tool(vendor, name, *alternatives):
+    """Absolute path of a client tool on PATH, or a one-line error naming the package that has it."""
+    for candidate in (name,) + alternatives:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    fail("%s not found on %s (PATH=%s): install the %s client tools there: %s" % (
+        name, os.uname().nodename, os.environ.get("PATH", ""), vendor, PACKAGES[vendor]))
+
+
+def private_tempfile(prefix, content):
+    """A new file only this user can read (mkstemp: mode 0600) holding `content`; the caller deletes it."""
+    fd, path = tempfile.mkstemp(prefix=prefix)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    return path
+
+
+def error_line(text, tool):
+    """The line of a client tool's stderr that says what went wrong (with the detail line after it, if any)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    errors = [i for i, line in enumerate(lines) if re.search(r"\b(error|fatal|ERROR|FATAL)\b", line)]
+    index = errors[0] if errors else 0
+    chosen = lines[index:index + 1] or ["exit status without a message"]
+    if index + 1 < len(lines) and re.match(r"^(\S+:\s*)?(detail|DETAIL):", lines[index + 1]):
+        chosen.append(lines[index + 1])
+    prefix = r"^(pg_dump|pg_restore|psql|mysqldump|mariadb-dump|mysql|mariadb):\s*(<stdin>:\d+:\s*)?(error:\s*)?"
+    line = "; ".join(re.sub(prefix, "", part) for part in chosen)
+    if "server version mismatch" in line:
+        line += " (install the client tools of the server's major version, e.g. postgresql-client-NN from the PGDG apt repository)"
+    return re.sub(r"\s+", " ", line) or tool
+
+
+def call_tool(argv, env, stdout=None, stdin=subprocess.DEVNULL):
+    """Run a client tool (argv list, no shell); returns None when it exits 0, else its error line."""
+    with tempfile.TemporaryFile() as errors:
+        done = subprocess.run(argv, env=env, stdin=stdin, stdout=stdout if stdout is not None else subprocess.DEVNULL,
+                              stderr=errors)
+        errors.seek(0)
+        text = errors.read().decode("utf-8", "replace")
+    return None if done.returncode == 0 else error_line(text, os.path.basename(argv[0]))
+
+
+def run_tool(argv, env, what, stdout=None):
+    """call_tool, failing with `what` and the tool's error line unless it exits 0."""
+    problem = call_tool(argv, env, stdout)
+    if problem:
+        fail("%s failed: %s" % (what, problem))
+
+
+def backup_name(dest_dir, database_name, label, suffix):
+    """<database>-<UTC stamp>[-label]<suffix>, never an existing name."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(database_name.rstrip("/"))).strip("._") or "db"
+    base = "%s-%s%s" % (stem, stamp, "-" + label if label else "")
+    name = base + suffix
+    counter = 1
+    while os.path.exists(os.path.join(dest_dir, name)) or os.path.exists(os.path.join(dest_dir, name + ".partial")):
+        counter += 1
+        name = "%s-%d%s" % (base, counter, suffix)
+    return name
+
+
+def hashed_and_checked(path, check):
+    """(sha256 of `path`, check(path)) computed side by side: both mostly wait on I/O or a child process."""
+    digest = {}
+    hasher = threading.Thread(target=lambda: digest.update(sha256=sha256_of(path)))
+    hasher.start()
+    try:
+        problem = check(path)
+    finally:
+        hasher.join()
+    return digest["sha256"], problem
+
+
+def backup_dump(database, dest_dir, params, extra):
+    """Dump the database with its engine's tool into dest_dir, verify and checksum it, write the manifest."""
+    engine = DUMP_ENGINES[database["vendor"]](database)
+    connections[database["alias"]].close()
+    os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+    name = backup_name(dest_dir, database["name"], params.get("label"), engine.suffix)
+    final = os.path.join(dest_dir, name)
+    partial = final + ".partial"
+    started = time.time()
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        engine.dump(partial)
+        sha256, problem = hashed_and_checked(partial, engine.verify)
+        if problem:
+            fail("the new dump failed its check (%s: %s); the database is unchanged" % (engine.verified, problem))
+        manifest = {
+            "file": name,
+            "engine": engine.vendor,
+            "database": database["name"],
+            "db_host": database["host"] or "localhost",
+            "db_port": database["port"] or None,
+            "host": params.get("host") or os.uname().nodename,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "size": os.path.getsize(partial),
+            "sha256": sha256,
+            "migrations": engine.migrations_in(partial),
+            "verified": engine.verified,
+            "dump_tool": engine.tool_version(),
+            "tool": "deploytasks " + params.get("version", "?"),
+            "seconds": round(time.time() - started, 3),
+        }
+        manifest.update(extra)
+        os.chmod(partial, 0o600)
+        os.replace(partial, final)
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    manifest["path"] = final
+    return manifest
+
+
+def backup_dump_and_prune(database, params):
+    """`backup` for a server database: dump, prune past `keep`, emit the manifest, exit."""
+    manifest = backup_dump(database, params["dest"], params, {"database_alias": database["alias"]})
+    manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=(manifest["file"],))
+    emit(manifest)
+    raise SystemExit(0)
+
+
+def compare_migrations(files, restored):
+    comparison = {}
+    for app in sorted(set(files) | set(restored)):
+        known = files.get(app, [])
+        have = restored.get(app, [])
+        comparison[app] = {
+            "backup_applied": len([n for n in have if n in known]),
+            "backup_latest": have[-1] if have else None,
+            "code_latest": known[-1] if known else None,
+            "code_total": len(known),
+            "missing": [n for n in known if n not in have],
+            "unknown": [n for n in have if n not in known],
+        }
+    return comparison
+
+
+def restore_dump(database, params):
+    """`restore` for a server database: verify the dump (manifest, sha256, the engine's own full read), and with
+    apply take a safety backup and restore it in one transaction. Emits the report and exits."""
+    vendor = database["vendor"]
+    path = params["file"]
+    manifest_path = path + ".json"
+    if not os.path.isfile(path):
+        fail("backup file %s not found" % path)
+    manifest = None
+    if os.path.isfile(manifest_path):
+        try:
+            with open(manifest_path) as handle:
+                manifest = json.load(handle)
+        except ValueError:
+            fail("manifest %s is not valid JSON: the backup cannot be verified" % manifest_path)
+    elif not params.get("unverified"):
+        fail("no manifest %s beside the backup, so its checksum cannot be verified: pass --unverified to restore it anyway" % manifest_path)
+    kind = (manifest or {}).get("engine") or sniff_engine(path)
+    if kind is None:
+        fail("%s is not a %s backup (nor any other kind deploytasks makes): nothing was restored" % (path, vendor))
+    if kind != vendor:
+        fail("%s is %s %s backup, but the %r database is %s: restore it into a %s database" % (
+            os.path.basename(path), "an" if kind[0] in "aeiosx" else "a", kind, database["alias"], vendor, kind))
+    engine = DUMP_ENGINES[vendor](database)
+    size = os.path.getsize(path)
+    status = os.stat(path)
+    fingerprint = [status.st_size, status.st_mtime_ns, status.st_ino]
+    if params.get("verified") != fingerprint:  # apply right after a check of this very file: not read again
+        if manifest and manifest.get("size") is not None and size != manifest["size"]:
+            fail("%s is %d bytes but its manifest says %d: the file is truncated or changed" % (path, size, manifest["size"]))
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+        if not engine.looks_like(head):
+            fail("%s is not a %s dump" % (path, vendor))
+        if manifest:
+            sha256, problem = hashed_and_checked(path, engine.verify)
+            if sha256 != manifest.get("sha256"):
+                fail("%s does not match its manifest's sha256 (%s… vs %s…): the file is damaged or not the one backed up" % (
+                    path, sha256[:12], str(manifest.get("sha256"))[:12]))
+        else:
+            problem = engine.verify(path)
+        if problem:
+            fail("%s is damaged: %s failed: %s" % (path, engine.verified, problem))
+    restored = engine.migrations_in(path)
+    files = migration_files(load_migrations(None))
+    result = {"file": path, "size": size, "fingerprint": fingerprint, "manifest": manifest, "database": database,
+              "verified": engine.verified, "migrations": compare_migrations(files, restored)}
+    if params.get("apply"):
+        safety = backup_dump(database, params["safety_dest"], dict(params, label="pre-restore"),
+                             {"database_alias": database["alias"], "reason": "safety backup before restore"})
+        result["safety_backup"] = safety["path"]
+        engine.restore(path, safety["path"])
+        result["restored"] = True
+    emit(result)
+    raise SystemExit(0)

@@ -1,0 +1,204 @@
+# PostgreSQL: pg_dump --format=custom, verified by reading the whole archive back with pg_restore; restored
+# in ONE transaction (psql) that first drops what the live database has, then replays pg_restore's script,
+# so a failure anywhere leaves the live database exactly as it was.
+# libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
+PG_OPTION_ENV = {
+    "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL", "service": "PGSERVICE", "passfile": "PGPASSFILE", "connect_timeout": "PGCONNECT_TIMEOUT",
+    "target_session_attrs": "PGTARGETSESSIONATTRS", "options": "PGOPTIONS", "gssencmode": "PGGSSENCMODE",
+}
+
+# Everything the restored archive does not recreate must go too (tables of migrations newer than the backup,
+# say), or the restored data would sit beside them. Relations only, not those an extension owns, nor
+# sequences owned by a column (they go with their table).
+PG_DROP_ALL = r"""
+DO $deploytasks$
+DECLARE item record;
+BEGIN
+  FOR item IN
+    SELECT format('%I.%I', n.nspname, c.relname) AS name,
+           CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                          WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END AS kind
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition
+      AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                      AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+    ORDER BY c.relkind DESC
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE', item.kind, item.name);
+  END LOOP;
+END
+$deploytasks$;
+"""
+
+
+def pgpass_escape(value):
+    return str(value).replace("\\", "\\\\").replace(":", "\\:")
+
+
+class Postgres:
+    vendor = "postgresql"
+    suffix = ".dump"
+    verified = "pg_restore (whole archive read back)"
+
+    def __init__(self, database):
+        self.database = database
+        self.settings = connections[database["alias"]].settings_dict
+        self.pg_dump = find_tool("postgresql", "pg_dump")
+        self.pg_restore = find_tool("postgresql", "pg_restore")
+        self.psql = find_tool("postgresql", "psql")
+
+    @staticmethod
+    def looks_like(head):
+        return head.startswith(b"PGDMP")
+
+    def target(self):
+        """Connection argv: each value its own word (no shell sees them); never the password."""
+        argv = ["--no-password"]  # never prompt: no TTY here, and the password comes from PGPASSFILE
+        database = self.database
+        if database["host"]:
+            argv.append("--host=" + database["host"])
+        if database["port"]:
+            argv.append("--port=" + database["port"])
+        if database["user"]:
+            argv.append("--username=" + database["user"])
+        if database["name"]:
+            argv.append("--dbname=" + database["name"])
+        return argv
+
+    @contextlib.contextmanager
+    def environment(self):
+        """The client tools' environment: Django's connection OPTIONS as libpq variables and, when settings
+        have a PASSWORD, a PGPASSFILE made for this run (mode 0600, removed afterwards)."""
+        env = dict(os.environ, PGAPPNAME="deploytasks")
+        for option, variable in PG_OPTION_ENV.items():
+            value = (self.settings.get("OPTIONS") or {}).get(option)
+            if value not in (None, ""):
+                env[variable] = str(value)
+        password = self.settings.get("PASSWORD")
+        passfile = None
+        if password:
+            env.pop("PGPASSWORD", None)  # it would win over the file
+            passfile = private_tempfile("deploytasks-pgpass-", "*:*:*:*:%s\n" % pgpass_escape(password))
+            env["PGPASSFILE"] = passfile
+        try:
+            yield env
+        finally:
+            if passfile and os.path.exists(passfile):
+                os.unlink(passfile)
+
+    def tool_version(self):
+        done = subprocess.run([self.pg_dump, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL, universal_newlines=True)
+        return done.stdout.strip()
+
+    def dump(self, path):
+        with self.environment() as env:
+            run_tool([self.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--file=" + path] + self.target(),
+                     env, "pg_dump of %r" % self.database["name"])
+
+    def verify(self, path):
+        """None when pg_restore reads every entry of the archive (TOC and all data), else its error."""
+        return call_tool([self.pg_restore, "--file=/dev/null", path], dict(os.environ))
+
+    def migrations_in(self, path):
+        """{app: [name, ...]} from the archive's django_migrations data, in the order they were applied."""
+        with tempfile.TemporaryFile() as script:
+            problem = call_tool([self.pg_restore, "--data-only", "--table=django_migrations", "--file=-", path],
+                                dict(os.environ), stdout=script)
+            if problem:
+                fail("cannot read django_migrations from %s: %s" % (path, problem))
+            script.seek(0)
+            text = script.read().decode("utf-8", "replace")
+        rows, columns = [], None
+        for line in text.splitlines():
+            if columns is None:
+                match = re.match(r"COPY \S*django_migrations\S* \(([^)]*)\) FROM stdin;", line)
+                if match:
+                    columns = [column.strip().strip('"') for column in match.group(1).split(",")]
+                continue
+            if line == "\\.":
+                break
+            values = dict(zip(columns, line.split("\t")))
+            try:
+                order = int(values.get("id", len(rows)))
+            except ValueError:
+                order = len(rows)
+            rows.append((order, copy_unescape(values.get("app", "")), copy_unescape(values.get("name", ""))))
+        state = {}
+        for _, app, name in sorted(rows):
+            state.setdefault(app, []).append(name)
+        return state
+
+    def restore(self, path, safety):
+        """pg_restore's script for the archive (--clean --if-exists --no-owner --no-acl --single-transaction)
+        piped into psql (ON_ERROR_STOP) after a statement dropping what the archive does not recreate; all of it
+        one transaction, and its COMMIT (the script's last lines) is held back until pg_restore exited 0."""
+        connections[self.database["alias"]].close()
+        tail_size = 1 << 16
+        with self.environment() as env, tempfile.TemporaryFile() as psql_errors, \
+                tempfile.TemporaryFile() as restore_errors:
+            psql = subprocess.Popen([self.psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1"] + self.target(),
+                                    env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_errors)
+            reader = subprocess.Popen([self.pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl",
+                                       "--single-transaction", "--exit-on-error", "--file=-", path],
+                                      env=dict(os.environ), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=restore_errors)  # reads the file only: no password for it
+            held = b""
+            broken = False
+            try:
+                first = True
+                while True:
+                    block = reader.stdout.read(1 << 20)
+                    if not block:
+                        break
+                    held += block
+                    if first:  # the drop runs inside the script's transaction: after its BEGIN
+                        marker = held.find(b"\nBEGIN;\n")
+                        if marker < 0:
+                            if len(held) < (1 << 20):
+                                continue
+                            break  # no BEGIN in the first MiB: not a single-transaction script
+                        cut = marker + len(b"\nBEGIN;\n")
+                        psql.stdin.write(held[:cut] + PG_DROP_ALL.encode() + b"\n")
+                        held = held[cut:]
+                        first = False
+                    if len(held) > tail_size:
+                        psql.stdin.write(held[:-tail_size])
+                        held = held[-tail_size:]
+                reader.stdout.close()
+                restored_ok = reader.wait() == 0 and not first
+                if restored_ok:
+                    psql.stdin.write(held)
+            except BrokenPipeError:  # psql stopped at an error: the transaction is rolled back
+                broken = True
+                restored_ok = False
+                reader.kill()
+                reader.wait()
+            try:
+                psql.stdin.close()
+            except BrokenPipeError:
+                broken = True
+            psql_status = psql.wait()
+            psql_errors.seek(0)
+            restore_errors.seek(0)
+            psql_text = psql_errors.read().decode("utf-8", "replace")
+            restore_text = restore_errors.read().decode("utf-8", "replace")
+        if psql_status != 0 or broken:
+            fail("restore failed and was rolled back, the database is as it was: %s (safety backup: %s)" % (
+                error_line(psql_text, "psql"), safety))
+        if not restored_ok:
+            fail("restore failed and was rolled back, the database is as it was: pg_restore: %s (safety backup: %s)" % (
+                error_line(restore_text, "pg_restore"), safety))
+
+
+def copy_unescape(value):
+    """A value of COPY's text format (backslash escapes) as the text it stands for."""
+    if "\\" not in value:
+        return value
+    escapes = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", "b": "\b", "f": "\f", "v": "\v"}
+    return re.sub(r"\\(.)", lambda match: escapes.get(match.group(1), match.group(1)), value)
+
+
+DUMP_ENGINES[Postgres.vendor] = Postgres

@@ -1,0 +1,106 @@
+"""`fab backup` / `fab restore` of a PostgreSQL-backed deploy, through the real sshd: the dump is made on the
+server with the password in a private PGPASSFILE, downloaded and verified, and restored in one transaction."""
+import json
+import os
+import secrets
+import shutil
+import stat
+
+import pytest
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
+
+ADDRESS = "127.0.0.7"
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+
+
+def reachable():
+    try:
+        psycopg.connect(**PG, connect_timeout=3).close()
+        return True
+    except psycopg.Error:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not (shutil.which("pg_dump") and reachable()),
+                                reason="needs the PostgreSQL client tools and a server on 127.0.0.1:5432")
+
+
+def admin(sql):
+    with psycopg.connect(**PG, autocommit=True) as connection:
+        connection.execute(sql)
+
+
+@pytest.fixture(scope="module")
+def pg_deployed(server):
+    """The example deployed with DATABASE_URL naming a PostgreSQL database and role of its own (psycopg added to
+    the requirements in a commit, as a project moving to PostgreSQL would)."""
+    name, password = "dt_" + secrets.token_hex(6), "pw-" + secrets.token_hex(12)
+    admin(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    admin(f"CREATE DATABASE {name} OWNER {name}")
+    try:
+        server.repo.requirements_change("psycopg[binary]")
+        (server.project / ".env").write_text(
+            f"DATABASE_URL=postgres://{name}:{password}@127.0.0.1:5432/{name}\nSECRET_KEY={server.secret_key}\n"
+            "DEBUG=false\n")
+        server.fab("setup").ok()
+        server.fab("deploy").ok()
+        server.pg = {"name": name, "password": password}
+        yield server
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin(f"DROP ROLE IF EXISTS {name}")
+
+
+def rows(s, sql):
+    with psycopg.connect(**dict(PG, user=s.pg["name"], dbname=s.pg["name"]), autocommit=True) as connection:
+        cursor = connection.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, argv_watch):
+    s = pg_deployed
+    plans = rows(s, "SELECT id, name FROM accounts_plan ORDER BY id")
+    assert len(plans) == 3  # migrated by the deploy
+    with argv_watch() as seen:
+        backup = s.fab("backup", "--json").ok()
+    manifest = backup.json()
+    remote = manifest["path"]
+    assert os.path.dirname(remote) == str(s.path / "backups") and remote.endswith(".dump")
+    assert manifest["engine"] == "postgresql" and manifest["database"] == s.pg["name"]
+    assert stat.S_IMODE(os.stat(remote).st_mode) == 0o600 and sha256(remote) == manifest["sha256"]
+    assert len(manifest["migrations"]["accounts"]) == 16
+    local = manifest["local_path"]
+    assert sha256(local) == manifest["sha256"] and json.loads(open(local + ".json").read())["engine"] == "postgresql"
+    assert "pg_restore" in backup.stdout
+
+    rows(s, "DELETE FROM accounts_plan")
+    with argv_watch() as seen_restore:
+        restore = s.fab("restore", local, "--yes").ok()
+    assert rows(s, "SELECT id, name FROM accounts_plan ORDER BY id") == plans
+    safety = [name for name in os.listdir(s.path / "backups") if name.endswith("-pre-restore.dump")]
+    assert len(safety) == 1 and safety[0] in restore.stdout
+
+    password = s.pg["password"]
+    for output in (backup.stdout, backup.stderr, restore.stdout, restore.stderr):
+        assert password not in output
+    assert not [line for line in seen | seen_restore if password in line]
+    assert not [name for name in os.listdir("/tmp") if name.startswith("deploytasks-pgpass-")]
+
+
+def test_deploy_and_rollback_back_the_postgresql_database_up_before_migrating(pg_deployed):
+    s = pg_deployed
+    s.repo.add_model("Voucher")
+    before = set(os.listdir(s.path / "backups"))
+    deploy = s.fab("deploy").ok()
+    [pre_deploy] = [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-deploy.dump")]
+    assert pre_deploy in deploy.stdout and "applied" in deploy.stdout
+    manifest = json.loads((s.path / "backups" / (pre_deploy + ".json")).read_text())
+    assert manifest["engine"] == "postgresql" and "accounts_voucher" not in json.dumps(manifest["migrations"])
+    assert not [name for name in manifest["migrations"]["accounts"] if "voucher" in name]
+    assert rows(s, "SELECT count(*) FROM accounts_voucher") == [(0,)]
+
+    before = set(os.listdir(s.path / "backups"))
+    s.fab("rollback", "--yes").ok()
+    assert [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-rollback.dump")]
+    assert rows(s, "SELECT to_regclass('public.accounts_voucher')") == [(None,)]  # unapplied

@@ -1,0 +1,259 @@
+"""`inv backup` / `inv backups` / `inv restore` on a real MySQL/MariaDB server (127.0.0.1:3306, root without password).
+
+Every test gets its own database and user (dt_<random>, with a password the server really checks), made and
+dropped here. The example project runs in a venv built by the real `inv venv install` from the example's
+requirements plus PyMySQL (installed as MySQLdb by the copy's mysite/__init__.py: no C build needed).
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+try:
+    from conftest import Site, assert_user_error, copy_example
+except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
+    from tests.conftest import Site, assert_user_error, copy_example
+
+MYSQL = shutil.which("mysql") or shutil.which("mariadb")
+DUMP = shutil.which("mysqldump") or shutil.which("mariadb-dump")
+
+
+def root(sql, database=None):
+    """Rows (lists of strings) of `sql` run as root through the mysql client."""
+    done = subprocess.run([MYSQL, "--protocol=TCP", "-h", "127.0.0.1", "-P", "3306", "-u", "root", "-N", "-B", "-e",
+                           sql] + ([database] if database else []), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+def server_reachable() -> bool:
+    if not (MYSQL and DUMP):
+        return False
+    try:
+        return subprocess.run([MYSQL, "--protocol=TCP", "-h", "127.0.0.1", "-u", "root", "-e", "SELECT 1"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+pytestmark = pytest.mark.skipif(not server_reachable(), reason="no MySQL/MariaDB client tools or server on 127.0.0.1:3306")
+SHIM = "import pymysql\n\npymysql.install_as_MySQLdb()\n"
+
+
+class MySite(Site):
+    def __init__(self, root_dir: Path, venv: Path, name: str, password: str):
+        super().__init__(root_dir, venv)
+        self.name, self.password = name, password
+        (root_dir / "mysite" / "__init__.py").write_text(SHIM)
+        (root_dir / ".env").write_text(
+            f"DATABASE_URL=mysql://{name}:{quote(password, safe='')}@127.0.0.1:3306/{name}\n")
+
+    def query(self, sql):
+        return root(sql, self.name)
+
+    def tables(self) -> list:
+        return sorted(row[0] for row in self.query("SHOW TABLES"))
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for table in self.tables():
+            digest.update(self.query(f"SHOW CREATE TABLE `{table}`")[0][1].encode())
+            digest.update(repr(self.query(f"SELECT * FROM `{table}` ORDER BY 1")).encode())
+        return digest.hexdigest()
+
+    def backups(self) -> list:
+        directory = self.root / "backups"
+        return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def mysql_venv(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("mysql-shared")
+    venv = base / "venv"
+    site = Site(copy_example(base / "site"), venv)
+    (site.root / "requirements-mysql.txt").write_text("-r requirements.txt\nPyMySQL\n")
+    site.configure(requirements="requirements-mysql.txt")
+    for task in ("venv", "install"):
+        result = site.inv(task)
+        assert result.returncode == 0, result.stderr + result.stdout
+    return venv
+
+
+@pytest.fixture
+def my_site(tmp_path, mysql_venv):
+    name = "dt_" + secrets.token_hex(6)
+    password = 'p:w"\\' + secrets.token_hex(8)  # quotes and backslashes must survive the options file
+    sql_password = password.replace("\\", "\\\\").replace("'", "\\'")
+    root(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    root(f"CREATE USER '{name}'@'%' IDENTIFIED BY '{sql_password}'")
+    root(f"GRANT ALL ON `{name}`.* TO '{name}'@'%'")
+    try:
+        site = MySite(copy_example(tmp_path / "site"), mysql_venv, name, password)
+        migrated = site.inv("migrate")
+        assert migrated.returncode == 0, migrated.stderr + migrated.stdout
+        yield site
+    finally:
+        root(f"DROP DATABASE IF EXISTS `{name}`")
+        root(f"DROP USER IF EXISTS '{name}'@'%'")
+
+
+def backup_json(site, *args, env=None) -> dict:
+    result = site.inv("backup", "--json", *args, env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+def plan_count(site):
+    return int(site.query("SELECT count(*) FROM accounts_plan")[0][0])
+
+
+def test_backup_restore_and_prune(my_site):
+    site = my_site
+    manifest = backup_json(site, "--label", "good")
+    dump = Path(manifest["path"])
+    assert dump.name.startswith(site.name + "-") and dump.name.endswith("-good.sql.gz")
+    assert site.backups() == [dump.name, dump.name + ".json"]
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600 and stat.S_IMODE(os.stat(str(dump) + ".json").st_mode) == 0o600
+    on_disk = json.loads(Path(str(dump) + ".json").read_text())
+    assert on_disk["engine"] == "mysql" and on_disk["database"] == site.name
+    assert on_disk["sha256"] == hashlib.sha256(dump.read_bytes()).hexdigest() and on_disk["size"] == dump.stat().st_size
+    assert len(on_disk["migrations"]["accounts"]) == 16 and on_disk["migrations"]["accounts"][-1].startswith("0016_")
+    assert time.strptime(on_disk["created"], "%Y-%m-%dT%H:%M:%SZ")
+    assert site.password not in gzip.decompress(dump.read_bytes()).decode() and site.password not in json.dumps(on_disk)
+
+    original = site.fingerprint()
+    site.query("DELETE FROM accounts_plan")
+    site.query("CREATE TABLE stray_after_backup (id int)")
+    changed = site.fingerprint()
+    result = site.inv("restore", dump.name, "--yes")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "matches its manifest" in result.stdout and f"restored {dump}" in result.stdout
+    assert plan_count(site) == 3 and "stray_after_backup" not in site.tables()
+    assert site.fingerprint() == original
+    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.sql.gz")]
+    assert f"safety backup of what was there: {site.root / 'backups' / safety}" in result.stdout
+    again = site.inv("restore", safety, "--yes")
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert site.fingerprint() == changed
+
+    pruned = site.inv("backup", "--keep", "1")
+    assert pruned.returncode == 0, pruned.stderr
+    assert len([name for name in site.backups() if name.endswith(".sql.gz")]) == 1
+    listed = json.loads(site.inv("backups", "--json", "--verify").stdout)["backups"]
+    assert len(listed) == 1 and listed[0]["sha256_ok"] and listed[0]["engine"] == "mysql"
+
+
+def fails_cleanly(site, *args, fragments=(), env=None):
+    before = (site.fingerprint(), site.backups())
+    line = assert_user_error(site.inv(*args, env=env), *fragments)
+    assert (site.fingerprint(), site.backups()) == before
+    return line
+
+
+def rewrite(path: Path, data: bytes, manifest: dict):
+    path.write_bytes(data)
+    Path(str(path) + ".json").write_text(json.dumps(dict(
+        manifest, file=path.name, size=len(data), sha256=hashlib.sha256(data).hexdigest())))
+
+
+def test_bad_dumps_are_refused_and_the_database_is_untouched(my_site, tmp_path):
+    site = my_site
+    manifest = backup_json(site)
+    site.query("DELETE FROM accounts_plan")
+    data = Path(manifest["path"]).read_bytes()
+
+    truncated = tmp_path / "truncated.sql.gz"
+    rewrite(truncated, data[: len(data) * 2 // 3], manifest)
+    fails_cleanly(site, "restore", str(truncated), "--yes", fragments=("is damaged", "gzip stream is damaged"))
+
+    incomplete = tmp_path / "incomplete.sql.gz"
+    text = gzip.decompress(data)
+    rewrite(incomplete, gzip.compress(text[: text.index(b"-- Dump completed")]), manifest)
+    fails_cleanly(site, "restore", str(incomplete), "--yes", fragments=("Dump completed", "incomplete"))
+
+    postgres = tmp_path / "site-20260101T000000Z.dump"
+    rewrite(postgres, b"PGDMP" + bytes(200), dict(manifest, engine="postgresql"))
+    fails_cleanly(site, "restore", str(postgres), "--yes",
+                  fragments=("is a postgresql backup", "'default' database is mysql"))
+    os.unlink(str(postgres) + ".json")
+    fails_cleanly(site, "restore", str(postgres), "--yes", "--unverified", fragments=("is a postgresql backup",))
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    fails_cleanly(site, "backup", env={"PATH": str(empty)},
+                  fragments=("mysqldump not found", "apt-get install -y default-mysql-client"))
+
+    env_file = site.root / ".env"
+    good = env_file.read_text()
+    env_file.write_text(good.replace(quote(site.password, safe=""), "not-it"))
+    line = fails_cleanly(site, "backup", fragments=("mysqldump", "Access denied"))
+    assert "not-it" not in line
+    env_file.write_text(good)
+
+
+def test_a_restore_failing_halfway_loads_the_safety_backup_back(my_site, tmp_path):
+    site = my_site
+    manifest = backup_json(site)
+    site.query("DELETE FROM accounts_plan")
+    site.query("CREATE TABLE stray_after_backup (id int)")
+    before = site.fingerprint()
+    text = gzip.decompress(Path(manifest["path"]).read_bytes())
+    cut = text.index(b"-- Dump completed")  # after every table was dropped, re-created and filled
+    failing = tmp_path / "failing.sql.gz"
+    rewrite(failing, gzip.compress(text[:cut] + b"INSERT INTO no_such_table VALUES (1);\n" + text[cut:]), manifest)
+
+    line = assert_user_error(site.inv("restore", str(failing), "--yes"), "restore failed", "no_such_table",
+                             "safety backup was loaded back")
+    assert site.fingerprint() == before and "stray_after_backup" in site.tables()
+    assert [name for name in site.backups() if name.endswith("-pre-restore.sql.gz")][0] in line
+
+
+WRAPPER = """#!/bin/sh
+line="argv: $0"
+for word in "$@"; do line="$line $word"; done
+case "$1" in --defaults-extra-file=*)
+  file="${{1#--defaults-extra-file=}}"
+  line="$line || options: $(stat -c %a "$file") $(base64 -w0 < "$file")";;
+esac
+printf '%s\\n' "$line" >> {log}  # one write: tools may run side by side
+exec {real} "$@"
+"""
+
+
+def test_the_password_reaches_the_tools_in_a_private_options_file(my_site, tmp_path):
+    site = my_site
+    log, wrappers = tmp_path / "tools.log", tmp_path / "wrappers"
+    wrappers.mkdir()
+    for tool, real in (("mysqldump", DUMP), ("mysql", MYSQL)):
+        (wrappers / tool).write_text(WRAPPER.format(log=log, real=real))
+        (wrappers / tool).chmod(0o755)
+    env = {"PATH": f"{wrappers}:{os.environ['PATH']}"}
+    manifest = backup_json(site, env=env)
+    restore = site.inv("restore", manifest["path"], "--yes", env=env)
+    assert restore.returncode == 0, restore.stderr + restore.stdout
+
+    calls = [line for line in log.read_text().splitlines() if " --version" not in line]
+    assert len(calls) == 3  # mysqldump (backup), mysqldump (safety backup), mysql (restore)
+    for line in calls:
+        argv, options = line.split(" || ")
+        assert site.password not in argv
+        assert argv.split()[2].startswith("--defaults-extra-file=")
+        assert "--host=127.0.0.1" in argv and "--port=3306" in argv and f"--user={site.name}" in argv
+        _, file_mode, content = options.split(" ")
+        content = base64.b64decode(content).decode()
+        assert file_mode == "600" and content.startswith("[client]\npassword=") and "p:w" in content
+        assert not os.path.exists(argv.split()[2].split("=", 1)[1])  # removed afterwards
+    for output in (restore.stdout, restore.stderr):
+        assert site.password not in output
