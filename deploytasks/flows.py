@@ -161,7 +161,8 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         return None
     if yes:
         _report_verified(path, done)
-    console.print(f"[green]✓[/] restored {path} into {done['database']['name']} ({done['method']})")
+    how = f" ({done['method']})" if done.get("method") else ""
+    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}{how}")
     if done.get("safety_backup"):
         console.print(f"  safety backup of what was there: {done['safety_backup']}")
     behind = [app for app, s in done["migrations"].items() if s["missing"]]
