@@ -246,19 +246,20 @@ def list_backups(c, json=False):
 def restore(c, file, yes=False, unverified=False):
     """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload."""
     settings, project = _live(c)
-    _require_live(c, project)
     local = os.path.abspath(os.path.expanduser(file))
     manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
     remote_dir = posixpath.join(releases.require_path(settings), "backups", "uploaded")
     remote = posixpath.join(remote_dir, os.path.basename(local))
     if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
+        _require_live(c, project)
         console.print(f"[dim]dry-run:[/] upload {local} to {remote_dir}/, verify it there, back up the live database,"
                       f" restore{', reload' if settings.reload else ''}", highlight=False, soft_wrap=True)
         return
-    releases.admin(c, settings, "lock", what="restore")  # no deploy migrates the database meanwhile
+    # No deploy migrates the database meanwhile; the same round trip checks for the live release and picks
+    # a name no earlier upload has.
+    remote = releases.admin(c, settings, "lock", what="restore", require=[project.python, project.missing],
+                            upload=remote)["upload"]
     try:
-        run(c, f"mkdir -p {q(remote_dir)} && chmod 700 {q(remote_dir)}", what="preparing the upload")
-        remote = transfer.unused_name(c, remote)  # never overwrite an earlier upload
         try:
             received = transfer.upload(c, local, remote, manifest, settings)
             done = flows.verify_then_restore(

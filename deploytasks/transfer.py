@@ -104,23 +104,6 @@ def stream_backup(c, settings, command, script, local_dir):
     return manifest
 
 
-def unused_name(c, remote) -> str:
-    """`remote`, or `name-2.ext`, `name-3.ext` … : the first path that is not on the server yet (nor its manifest)."""
-    sftp = c.sftp()
-    stem, ext = posixpath.splitext(remote)
-    candidate, counter = remote, 1
-    while True:
-        try:
-            sftp.stat(candidate)
-        except FileNotFoundError:
-            try:
-                sftp.stat(candidate + ".json")
-            except FileNotFoundError:
-                return candidate
-        counter += 1
-        candidate = f"{stem}-{counter}{ext}"
-
-
 def upload(c, local, remote, manifest, settings=None):
     """Send a backup (and its manifest, if any) to the server, mode 0600 (through OpenSSH when possible).
     Returns {"sha256", "fingerprint"} when the server hashed it as it arrived, else None."""

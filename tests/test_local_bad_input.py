@@ -127,6 +127,17 @@ def test_restore_of_a_file_that_does_not_match_its_sha256(site, tmp_path):
     fails_cleanly(site, "restore", str(dump), "--yes", fragments=("does not match its manifest's sha256",))
 
 
+def test_restore_of_a_damaged_file_whose_manifest_matches_it(site, tmp_path):
+    """sha256 matches (the manifest describes the damaged bytes), so integrity_check is what catches it: it runs
+    beside the safety backup, which is then removed again: nothing is left behind."""
+    dump = copy_backup(site, tmp_path)
+    data = bytearray(dump.read_bytes())
+    data[4096 * 4:4096 * 5] = b"\xff" * 4096  # a B-tree page overwritten
+    dump.write_bytes(bytes(data))
+    rewrite_manifest(dump, size=len(data), sha256=hashlib.sha256(bytes(data)).hexdigest())
+    fails_cleanly(site, "restore", str(dump), "--yes", fragments=("failed PRAGMA integrity_check",))
+
+
 def test_restore_of_a_file_that_is_not_sqlite(site, tmp_path):
     dump = copy_backup(site, tmp_path)
     text = b"this is not a database\n" * 100

@@ -39,7 +39,9 @@ if PARAMS.get("verified") != fingerprint:  # apply after a check of this very fi
         if hasher:
             hasher.join()
         fail("%s is not an SQLite database" % path)
-    problem = integrity_errors(path)
+    # Restoring over a live database: integrity_check runs beside the safety backup, before anything is replaced.
+    deferred = bool(PARAMS.get("apply")) and os.path.exists(database["name"])
+    problem = None if deferred else integrity_errors(path)
     if hasher:
         hasher.join()
     if manifest and digest["sha256"] != manifest.get("sha256"):
@@ -47,9 +49,14 @@ if PARAMS.get("verified") != fingerprint:  # apply after a check of this very fi
             path, digest["sha256"][:12], str(manifest.get("sha256"))[:12]))
     if problem:
         fail("%s failed PRAGMA integrity_check: %s" % (path, problem))
+else:
+    deferred = False
 
 files = migration_files(load_migrations(None))  # offline: verifying must not open (or create) the live file
-restored = applied_migrations(path)
+try:
+    restored = applied_migrations(path)
+except sqlite3.DatabaseError as exc:
+    fail("%s failed PRAGMA integrity_check: %s" % (path, exc))
 comparison = {}
 for app in sorted(set(files) | set(restored)):
     known = files.get(app, [])
@@ -81,13 +88,21 @@ if PARAMS.get("apply"):
 
         safety = threading.Thread(target=take_safety)
         safety.start()
+        staged = None
         try:
-            staged = stage(path, live, consume=PARAMS.get("consume"))
+            problem = integrity_errors(path) if deferred else None
+            if not problem:
+                staged = stage(path, live, consume=PARAMS.get("consume"))
         finally:
             safety.join()
-        if "error" in taken:
+        if "error" in taken or problem:
             if staged and os.path.exists(staged):
                 os.unlink(staged)
+            if problem:
+                for leftover in ([taken["manifest"]["path"], taken["manifest"]["path"] + ".json"] if "manifest" in taken else []):
+                    if os.path.exists(leftover):
+                        os.unlink(leftover)
+                fail("%s failed PRAGMA integrity_check: %s" % (path, problem))
             raise taken["error"]
         result["safety_backup"] = taken["manifest"]["path"]
         try:
