@@ -47,13 +47,15 @@ def listing(c, project, directory, verify=False) -> list:
 
 
 def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None, received=None,
-            consume=False):
+            consume=False, lock=None):
     """Verify a backup on the side `c` runs; with apply, back up the live database and restore.
     `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read.
     `received`: {"fingerprint", "sha256"} of an upload hashed as it arrived: its checksum is not recomputed.
-    `consume`: the file is an upload that may itself become the live database (moved, not copied)."""
+    `consume`: the file is an upload that may itself become the live database (moved, not copied).
+    `lock`: a deploy lock the caller holds, released by a restore that succeeded (reported as "unlocked")."""
     params = {
         "consume": consume,
+        "lock": lock if apply else None,
         "verified": verified,
         "received": received,
         "database": settings.database,

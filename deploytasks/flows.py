@@ -148,7 +148,7 @@ def checked(report) -> str:
 
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
-                        received=None, consume=False):
+                        received=None, consume=False, lock=None):
     """Shared restore flow: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up)."""
     if not yes or is_dry(c):
@@ -156,7 +156,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         _report_verified(path, report)
         confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
     done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
-                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume)
+                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume, lock=lock)
     if done is None:
         return None
     if yes:

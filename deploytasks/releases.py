@@ -43,6 +43,11 @@ def release_project(settings, release_dir) -> Project:
     )
 
 
+def lock_dir(settings) -> str:
+    """The deploy lock (scripts/_server.py takes it as a directory: mkdir is atomic)."""
+    return posixpath.join(require_path(settings), ".deploy-lock")
+
+
 def live_project(settings) -> Project:
     project = release_project(settings, posixpath.join(require_path(settings), "current"))
     project.backups = posixpath.join(require_path(settings), "backups")

@@ -259,23 +259,26 @@ def restore(c, file, yes=False, unverified=False):
     # a name no earlier upload has.
     remote = releases.admin(c, settings, "lock", what="restore", require=[project.python, project.missing],
                             upload=remote)["upload"]
+    unlocked = False
     try:
         try:
             received = transfer.upload(c, local, remote, manifest, settings)
             done = flows.verify_then_restore(
                 c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
                 what_is_replaced=f"the live {settings.database!r} database on {c.host}",
-                safety_dest=posixpath.join(releases.require_path(settings), "backups"),
+                safety_dest=posixpath.join(releases.require_path(settings), "backups"), lock=releases.lock_dir(settings),
             )
         except BaseException:
             # a rejected (or unconfirmed) upload does not stay on the server
             run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}", what="removing the upload",
                 check=False)
             raise
+        unlocked = bool(done and done.get("unlocked"))
         if done:
             releases.reload(c, settings)
     finally:
-        releases.admin(c, settings, "abort", release=None)
+        if not unlocked:
+            releases.admin(c, settings, "abort", release=None)
 
 
 @task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})

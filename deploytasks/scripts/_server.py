@@ -8,7 +8,7 @@ ROOT = PARAMS["path"]
 RELEASES = os.path.join(ROOT, "releases")
 SHARED = os.path.join(ROOT, "shared")
 CURRENT = os.path.join(ROOT, "current")
-LOCK = os.path.join(ROOT, ".deploy-lock")
+LOCK = os.path.join(ROOT, ".deploy-lock")  # releases.lock_dir
 LOG = os.path.join(ROOT, "releases.log")
 META = ".deploytasks-release.json"
 

@@ -1,4 +1,5 @@
 # Verify a backup (and, with apply, take a safety backup and restore it into the live database).
+import shutil
 database = database_info(PARAMS.get("database", "default"))
 if database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL/MariaDB: _dumps.py (emits the report, exits)
     restore_dump(database, PARAMS)
@@ -86,8 +87,18 @@ if PARAMS.get("apply"):
             except BaseException as exc:
                 taken["error"] = exc
 
+        def flush_upload():  # the upload is about to become the live file: its disk writes start now
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
         safety = threading.Thread(target=take_safety)
         safety.start()
+        flusher = threading.Thread(target=flush_upload)
+        if PARAMS.get("consume"):
+            flusher.start()
         staged = None
         try:
             problem = integrity_errors(path) if deferred else None
@@ -95,6 +106,8 @@ if PARAMS.get("apply"):
                 staged = stage(path, live, consume=PARAMS.get("consume"))
         finally:
             safety.join()
+            if flusher.ident:
+                flusher.join()
         if "error" in taken or problem:
             if staged and os.path.exists(staged):
                 os.unlink(staged)
@@ -123,4 +136,7 @@ if PARAMS.get("apply"):
         if problem:
             fail("restored database failed its integrity check (%s): restore %s" % (problem, result["safety_backup"]))
     result["restored"] = True
+    if PARAMS.get("lock"):  # the deploy lock this restore took: released here, saving the caller a round trip
+        shutil.rmtree(PARAMS["lock"], ignore_errors=True)
+        result["unlocked"] = True
 emit(result)

@@ -82,6 +82,7 @@ def test_restore_brings_deleted_rows_back_and_keeps_a_safety_backup(deployed, do
     assert "(renamed into place)" in run.stdout  # nothing held the database open
     assert s.query("PRAGMA journal_mode") == [("wal",)]
     assert not os.listdir(s.path / "backups" / "uploaded")  # the upload itself became the live file
+    assert not s.lock.exists()  # released by the restore script itself
     assert not [name for name in os.listdir(s.db.parent) if name.endswith("-restoring")]
     assert reloaded.exists()  # the app server was told to pick the restored data up
     [safety] = [b for b in set(s.backups()) - backups_before if b.endswith("pre-restore.sqlite3")]
