@@ -97,7 +97,11 @@ def fetch(c, settings, remote, handle, progress):
 
 
 RECEIVER = """
-import hashlib, json, os, sys
+import fcntl, hashlib, json, os, sys
+try:
+    fcntl.fcntl(0, 1031, 1 << 20)  # F_SETPIPE_SZ: a 1 MiB pipe from sshd, far fewer wake-ups
+except OSError:
+    pass
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 digest = hashlib.sha256()
 while True:
@@ -140,6 +144,15 @@ def send(c, settings, local, remote, progress):
         raise OSError(f"ssh upload to {remote}: the server did not report what it received") from None
 
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
+
+
+def widen_pipe(fd, size=1 << 20):
+    """A 1 MiB pipe buffer instead of 64 KiB: far fewer wake-ups between ssh and this process (Linux)."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (ImportError, OSError):  # not Linux, not a pipe, or above pipe-max-size: keep the default
+        pass
 
 
 def _read_line(fd) -> bytes:
@@ -203,6 +216,7 @@ def receive_stream(c, settings, command, script, handle, on_start, on_progress):
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
     out = process.stdout.fileno()
+    widen_pipe(out)
     text, header = bytearray(), None
     try:
         while True:

@@ -205,6 +205,15 @@ def _sha256_range(source_fd, first, start, end):
     return digest.hexdigest()
 
 
+def widen_pipe(fd, size=1 << 20):
+    """A 1 MiB pipe buffer instead of 64 KiB: far fewer wake-ups between this process and sshd (Linux)."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (ImportError, OSError):  # not a pipe, not Linux, or above pipe-max-size: keep the default
+        pass
+
+
 def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True):
     """Write the snapshot into target_fd and/or stream_fd while hashing it and running integrity_check, side
     by side (each of these releases the GIL); returns {"sha256", "problem"}."""
@@ -233,6 +242,7 @@ def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True):
         thread.start()
     try:
         if stream_fd is not None:
+            widen_pipe(stream_fd)
             _write_all(stream_fd, first)
             _send_range(snap.fd, stream_fd, len(first), snap.size)
     finally:
