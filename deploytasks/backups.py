@@ -30,11 +30,11 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
     }
     if receive is not None and not is_dry(c):
         script = script_text("backup", dict(params, stream=True), DJANGO_PARTS + SQLITE_PARTS + DUMP_PARTS)
-        manifest = receive(project.django_script_command(), script)
+        manifest = receive(project.settings_script_command(), script)
         if manifest is not None:
             return manifest
     return run_django_script(
-        c, project, "backup", params, what="backup", include=SQLITE_PARTS + DUMP_PARTS, changes=True,
+        c, project, "backup", params, what="backup", include=SQLITE_PARTS + DUMP_PARTS, changes=True, settings_only=True,
         description=f"back up the {settings.database!r} database into {params['dest']}",
     )
 

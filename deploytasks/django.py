@@ -5,10 +5,12 @@ from .shell import run_script
 DJANGO_PARTS = ("_django",)
 
 
-def run_django_script(c, project, name, params, *, what, changes=False, include=(), description=None):
+def run_django_script(c, project, name, params, *, what, changes=False, include=(), description=None,
+                      settings_only=False):
+    """A script with Django set up; settings_only: settings and connections but no app registry (faster)."""
     return run_script(
         c,
-        project.django_script_command(),
+        project.settings_script_command() if settings_only else project.django_script_command(),
         name,
         params,
         what=what,

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from .shell import q, join
 
 RUN_STDIN = "import sys; exec(sys.stdin.read())"
+# manage.py run for what it sets up (DJANGO_SETTINGS_MODULE, a .env loader, sys.path) but with no command:
+# settings and database connections work, the app registry is not loaded (a third of a start-up).
+SETTINGS_ONLY = ("import runpy, sys; import django.core.management as management; "
+                 "management.execute_from_command_line = lambda argv=None: None; "
+                 "runpy.run_path(sys.argv[1], run_name='__main__'); exec(sys.stdin.read())")
 
 
 @dataclass
@@ -45,6 +50,10 @@ class Project:
     def django_script_command(self) -> str:
         """A manage.py shell that executes the Python it reads on stdin."""
         return self.guarded(self.shell(f"{join(self.python, self.manage, 'shell', '-v', '0', '-c', RUN_STDIN)}"))
+
+    def settings_script_command(self) -> str:
+        """A Python with the project's settings (not its apps) that executes what it reads on stdin."""
+        return self.guarded(self.shell(join(self.python, "-c", SETTINGS_ONLY, self.manage)))
 
     def python_script_command(self, python=None) -> str:
         return self.shell(f"{q(python or self.python)} -", env_file=False)
