@@ -9,13 +9,14 @@ deploytasks (`fab setup`, `fab deploy`), its live database (`<path>/shared/db.sq
 is grown to --size-mib with random blobs, and then, `runs` times each, in alternating order:
 
 * backup + download, with a writer committing 10-row transactions (~100/s) into the live database
-  the whole time: `fab backup` (online backup API, integrity_check, sha256 on the server, SFTP
-  download hashed on the fly) against `ssh testhost "cp db copy"` + `scp testhost:copy local`.
-  Every local copy is checked: `PRAGMA integrity_check`, whole 10-row transactions only, and whether
-  it holds the writes committed before the copy started;
+  the whole time: `fab backup` (snapshot of the checkpointed file streamed down over one OpenSSH
+  connection while the server copies it into its backups/, hashes it and runs integrity_check)
+  against `ssh testhost "cp db copy"` + `scp testhost:copy local`. Every local copy is checked:
+  `PRAGMA integrity_check`, whole 10-row transactions only, whether it holds the writes committed
+  before the copy started, and its sha256 against the manifest;
 * restore/upload, writer stopped (a restore replaces the database under it): `fab restore FILE --yes`
-  (local sha256 check, SFTP upload, verify on the server, safety backup, backup API into the live
-  database, integrity_check) against `scp local testhost:upload` + `ssh testhost "cp upload db"`.
+  (upload hashed on the server as it arrives, integrity_check beside the safety backup, the upload
+  renamed over the live file) against `scp local testhost:upload` + `ssh testhost "cp upload db"`.
 
 Wall time and peak RSS (ru_maxrss from wait4) of each command; the ratio ours/baseline is taken pair
 by pair. Results go to the "Backup and restore of a 1 GiB SQLite database" section of
@@ -562,9 +563,9 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
     first = [r["t_first_byte"] for r in ours_b]
     streaming = [r["t_downloaded"] - r["t_first_byte"] for r in ours_b if r["t_downloaded"] and r["t_first_byte"]]
     lines += [
-        f"| `fab backup`: start, ssh connect, Django start-up, snapshot, until the first bytes land locally | {med(first)} |",
+        f"| `fab backup`: start, one OpenSSH connection, the project's settings (no app registry), snapshot, until the first bytes land locally | {med(first)} |",
         f"| `fab backup`: streaming (server: kernel copy to its backups/, sha256 and integrity_check side by side;"
-        f" local: splice into the file, sha256 behind it), until the verified copy is in place | {med(streaming)}"
+        f" local: spliced into the file through a 1 MiB pipe), until the copy and its manifest are in place | {med(streaming)}"
         + (f" ({size_mb / median(streaming):.0f} MB/s)" if streaming else "") + " |",
         f"| … the server-side script from snapshot to manifest (manifest `seconds`) | "
         f"{med(r['server_script_seconds'] for r in ours_b)} |",
@@ -575,9 +576,9 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
     up = [r["t_uploaded"] for r in ours_r if r["t_uploaded"]]
     apply = [r["t_restored"] - r["t_uploaded"] for r in ours_r if r["t_restored"] and r["t_uploaded"]]
     lines += [
-        f"| `fab restore`: start, local sha256 check, lock, upload hashed on arrival (until it is renamed into place)"
+        f"| `fab restore`: start, manifest check, one round trip (lock, live release, upload name), upload hashed on arrival (until it is renamed into place)"
         f" | {med(up)} |",
-        f"| `fab restore`: Django start-up, integrity_check of the upload, safety backup, staged copy renamed over the"
+        f"| `fab restore`: Django start-up, integrity_check of the upload beside the safety backup, the upload renamed over the"
         f" live file ({', '.join(sorted({str(r['method']) for r in ours_r}))}) | {med(apply)} |",
         f"| … of which the safety backup (its manifest `seconds`) | {med(r['safety_seconds'] for r in ours_r)} |",
         f"| baseline: `scp` upload | {med(r['scp_seconds'] for r in base_r)}"
