@@ -377,6 +377,26 @@ class Bench:
         drop_file(local)
         return result
 
+    def backup_rawpipe(self) -> dict:
+        """The same bytes through one ssh pipe, nothing else: `ssh host cat db > file`."""
+        local = self.workdir / "rawpipe-copy.sqlite3"
+        before = live_last_batch(self.db)
+        with open(local, "wb") as out:
+            log = self.log("backup-rawpipe")
+            start = time.perf_counter()
+            proc = subprocess.Popen(["ssh", "-F", str(self.server.ssh_config), ALIAS, f"cat {shlex.quote(str(self.db))}"],
+                                    stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - start
+            log.write_text(f"ssh cat: exit {os.waitstatus_to_exitcode(status)} after {seconds:.3f} s, "
+                           f"ru_maxrss {usage.ru_maxrss} KiB\n{proc.stderr.read().decode(errors='replace')}")
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise CommandFailed(f"ssh cat failed (log {log})")
+        result = {"seconds": seconds, "maxrss_kib": usage.ru_maxrss, "size": local.stat().st_size, "before": before,
+                  "check": inspect_copy(local)}
+        drop_file(local)
+        return result
+
     # -- restore / upload
     def restore_ours(self, source: Path) -> dict:
         uploaded_dir = self.server_backups / "uploaded"
@@ -499,6 +519,7 @@ def describe_copy(c: dict, before: int) -> str:
 def report(args, db_info, backups, restores, parts, writer_stats, total) -> tuple[str, bool]:
     ours_b = [r["ours"] for r in backups if "ours" in r]
     base_b = [r["baseline"] for r in backups if "baseline" in r]
+    raw_b = [r["rawpipe"] for r in backups if "rawpipe" in r]
     ours_r = [r["ours"] for r in restores if "ours" in r]
     base_r = [r["baseline"] for r in restores if "baseline" in r]
     size = db_info["bytes"]
@@ -512,6 +533,9 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
         f"| backup + download (writer running) | `fab backup`: {fmt_summary(r['seconds'] for r in ours_b)} | "
         f"`ssh cp` + `scp`: {fmt_summary(r['seconds'] for r in base_b)} | "
         f"{ratio_cell([(a['seconds'], b['seconds']) for a, b in zip(ours_b, base_b)])} |",
+        f"| backup + download (writer running) | `fab backup`: (as above) | raw pipe `ssh host cat db > file`: "
+        f"{fmt_summary(r['seconds'] for r in raw_b)} | "
+        f"{ratio_cell([(a['seconds'], b['seconds']) for a, b in zip(ours_b, raw_b)])} |",
         f"| restore / upload (writer stopped) | `fab restore --yes`: {fmt_summary(r['seconds'] for r in ours_r)} | "
         f"`scp` + `ssh cp`: {fmt_summary(r['seconds'] for r in base_r)} | "
         f"{ratio_cell([(a['seconds'], b['seconds']) for a, b in zip(ours_r, base_r)])} |",
@@ -545,6 +569,11 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
     ]
     for i, r in enumerate(base_b):
         lines.append(f"  - run {i + 1}: {describe_copy(r, r['before'])}")
+    ok_raw = sum(1 for r in raw_b if r["check"]["ok"])
+    fresh_raw = sum(1 for r in raw_b if r["check"]["last_batch"] is not None and r["check"]["last_batch"] >= r["before"])
+    lines.append(f"- raw pipe (`ssh cat` of the live file): {ok_raw}/{len(raw_b)} pass integrity_check; {fresh_raw}/"
+                 f"{len(raw_b)} hold every transaction committed before the copy started (same reasons: the WAL is"
+                 " not in the file, and a checkpoint can write into it mid-copy).")
     lines += [
         f"- after `fab restore`: {restore_ok}/{len(ours_r)} live databases pass integrity_check"
         f" (after `scp` + `cp`: {base_restore_ok}/{len(base_r)}).",
@@ -652,10 +681,14 @@ def main(argv=None) -> int:
         writer = Writer(bench.db, bench.logs)
         time.sleep(3)  # let it commit a few hundred transactions (and run an autocheckpoint) first
         for i in range(args.runs):
-            order = ("ours", "baseline") if i % 2 == 0 else ("baseline", "ours")
+            order = ("ours", "baseline", "rawpipe") if i % 2 == 0 else ("rawpipe", "baseline", "ours")
             run = {}
             for side in order:
-                if side == "ours":
+                if side == "rawpipe":
+                    r = run["rawpipe"] = bench.backup_rawpipe()
+                    print(f"run {i + 1} backup raw pipe: {r['seconds']:.2f} s; {describe_copy(r, r['before'])}",
+                          flush=True)
+                elif side == "ours":
                     r = run["ours"] = bench.backup_ours()
                     print(f"run {i + 1} backup ours: {r['seconds']:.2f} s, {mib(r['maxrss_kib']):.0f} MiB RSS, "
                           f"server {r['server_script_seconds']} s (reported at {fmt_t(r['t_server_done'])} s), "
