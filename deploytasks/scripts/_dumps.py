@@ -156,39 +156,12 @@ def backup_dump_and_prune(database, params):
     raise SystemExit(0)
 
 
-def compare_migrations(files, restored):
-    comparison = {}
-    for app in sorted(set(files) | set(restored)):
-        known = files.get(app, [])
-        have = restored.get(app, [])
-        comparison[app] = {
-            "backup_applied": len([n for n in have if n in known]),
-            "backup_latest": have[-1] if have else None,
-            "code_latest": known[-1] if known else None,
-            "code_total": len(known),
-            "missing": [n for n in known if n not in have],
-            "unknown": [n for n in have if n not in known],
-        }
-    return comparison
-
-
 def restore_dump(database, params):
     """`restore` for a server database: verify the dump (manifest, sha256, the engine's own full read), and with
     apply take a safety backup and restore it in one transaction. Emits the report and exits."""
     vendor = database["vendor"]
     path = params["file"]
-    manifest_path = path + ".json"
-    if not os.path.isfile(path):
-        fail("backup file %s not found" % path)
-    manifest = None
-    if os.path.isfile(manifest_path):
-        try:
-            with open(manifest_path) as handle:
-                manifest = json.load(handle)
-        except ValueError:
-            fail("manifest %s is not valid JSON: the backup cannot be verified" % manifest_path)
-    elif not params.get("unverified"):
-        fail("no manifest %s beside the backup, so its checksum cannot be verified: pass --unverified to restore it anyway" % manifest_path)
+    manifest = read_manifest(path, params.get("unverified"))
     kind = (manifest or {}).get("engine") or sniff_engine(path)
     if kind is None:
         fail("%s is not a %s backup (nor any other kind deploytasks makes): nothing was restored" % (path, vendor))

@@ -36,3 +36,36 @@ def write_private(path, data):
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def read_manifest(path, unverified=False):
+    """The backup's manifest beside it (None, with unverified, when there is none); fails on a missing file."""
+    if not os.path.isfile(path):
+        fail("backup file %s not found" % path)
+    manifest_path = path + ".json"
+    if os.path.isfile(manifest_path):
+        try:
+            with open(manifest_path) as handle:
+                return json.load(handle)
+        except ValueError:
+            fail("manifest %s is not valid JSON: the backup cannot be verified" % manifest_path)
+    if not unverified:
+        fail("no manifest %s beside the backup, so its checksum cannot be verified: pass --unverified to restore it anyway" % manifest_path)
+    return None
+
+
+def compare_migrations(files, restored):
+    """Per app: how the backup's applied migrations stand against the code's migration files."""
+    comparison = {}
+    for app in sorted(set(files) | set(restored)):
+        known = files.get(app, [])
+        have = restored.get(app, [])
+        comparison[app] = {
+            "backup_applied": len([n for n in have if n in known]),
+            "backup_latest": have[-1] if have else None,
+            "code_latest": known[-1] if known else None,
+            "code_total": len(known),
+            "missing": [n for n in known if n not in have],
+            "unknown": [n for n in have if n not in known],
+        }
+    return comparison

@@ -5,17 +5,7 @@ if database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL/MariaDB: _dumps.py (
     restore_dump(database, PARAMS)
 path = PARAMS["file"]
 manifest_path = path + ".json"
-if not os.path.isfile(path):
-    fail("backup file %s not found" % path)
-manifest = None
-if os.path.isfile(manifest_path):
-    try:
-        with open(manifest_path) as handle:
-            manifest = json.load(handle)
-    except ValueError:
-        fail("manifest %s is not valid JSON: the backup cannot be verified" % manifest_path)
-elif not PARAMS.get("unverified"):
-    fail("no manifest %s beside the backup, so its checksum cannot be verified: pass --unverified to restore it anyway" % manifest_path)
+manifest = read_manifest(path, PARAMS.get("unverified"))
 if manifest and manifest.get("engine") != "sqlite":
     fail("%s is a %s backup, but the %r database is %s: restore it into a %s database" % (
         os.path.basename(path), manifest.get("engine"), database["alias"], database["vendor"], manifest.get("engine")))
@@ -58,19 +48,8 @@ try:
     restored = applied_migrations(path)
 except sqlite3.DatabaseError as exc:
     fail("%s failed PRAGMA integrity_check: %s" % (path, exc))
-comparison = {}
-for app in sorted(set(files) | set(restored)):
-    known = files.get(app, [])
-    have = restored.get(app, [])
-    comparison[app] = {
-        "backup_applied": len([n for n in have if n in known]),
-        "backup_latest": have[-1] if have else None,
-        "code_latest": known[-1] if known else None,
-        "code_total": len(known),
-        "missing": [n for n in known if n not in have],
-        "unknown": [n for n in have if n not in known],
-    }
-result = {"file": path, "size": size, "fingerprint": fingerprint, "manifest": manifest, "database": database, "migrations": comparison}
+result = {"file": path, "size": size, "fingerprint": fingerprint, "manifest": manifest, "database": database,
+          "migrations": compare_migrations(files, restored)}
 if PARAMS.get("apply"):
     connections[database["alias"]].close()
     live = database["name"]
