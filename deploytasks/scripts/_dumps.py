@@ -80,19 +80,6 @@ def run_tool(argv, env, what, stdout=None):
         fail("%s failed: %s" % (what, problem))
 
 
-def backup_name(dest_dir, database_name, label, suffix):
-    """<database>-<UTC stamp>[-label]<suffix>, never an existing name."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(database_name.rstrip("/"))).strip("._") or "db"
-    base = "%s-%s%s" % (stem, stamp, "-" + label if label else "")
-    name = base + suffix
-    counter = 1
-    while os.path.exists(os.path.join(dest_dir, name)) or os.path.exists(os.path.join(dest_dir, name + ".partial")):
-        counter += 1
-        name = "%s-%d%s" % (base, counter, suffix)
-    return name
-
-
 def hashed_and_checked(path, check):
     """(sha256 of `path`, check(path)) computed side by side: both mostly wait on I/O or a child process."""
     digest = {}
@@ -137,14 +124,11 @@ def backup_dump(database, dest_dir, params, extra):
             "seconds": round(time.time() - started, 3),
         }
         manifest.update(extra)
-        os.chmod(partial, 0o600)
-        os.replace(partial, final)
+        publish_backup(partial, final, manifest)
     except BaseException:
         if os.path.exists(partial):
             os.unlink(partial)
         raise
-    write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    manifest["path"] = final
     return manifest
 
 

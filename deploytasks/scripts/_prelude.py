@@ -3,7 +3,9 @@
 import hashlib
 import json
 import os
+import re
 import sys
+import time
 
 MARKER = "@@DEPLOYTASKS@@"
 
@@ -69,3 +71,24 @@ def compare_migrations(files, restored):
             "unknown": [n for n in have if n not in known],
         }
     return comparison
+
+
+def backup_name(dest_dir, database_name, label, suffix):
+    """<database>-<UTC stamp>[-label]<suffix>, never an existing name."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(database_name.rstrip("/"))).strip("._") or "db"
+    base = "%s-%s%s" % (stem, stamp, "-" + label if label else "")
+    name = base + suffix
+    counter = 1
+    while os.path.exists(os.path.join(dest_dir, name)) or os.path.exists(os.path.join(dest_dir, name + ".partial")):
+        counter += 1
+        name = "%s-%d%s" % (base, counter, suffix)
+    return name
+
+
+def publish_backup(partial, final, manifest):
+    """Give a verified backup its name (mode 0600) and write its manifest beside it; manifest["path"] is set."""
+    os.chmod(partial, 0o600)
+    os.replace(partial, final)
+    write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    manifest["path"] = final

@@ -376,15 +376,7 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
     if not os.path.exists(db_path):
         fail("database file %s does not exist: run migrate first" % db_path)
     os.makedirs(dest_dir, mode=0o700, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    stem = os.path.splitext(os.path.basename(db_path))[0] or "db"
-    label = params.get("label")
-    base = "%s-%s%s" % (stem, stamp, "-" + label if label else "")
-    name = base + ".sqlite3"
-    counter = 1
-    while os.path.exists(os.path.join(dest_dir, name)):
-        counter += 1
-        name = "%s-%d.sqlite3" % (base, counter)
+    name = backup_name(dest_dir, os.path.splitext(db_path)[0], params.get("label"), ".sqlite3")
     final = os.path.join(dest_dir, name)
     partial = final + ".partial"
     started = time.time()
@@ -422,8 +414,7 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
             "seconds": round(time.time() - started, 3),
         }
         manifest.update(extra)
-        os.chmod(partial, 0o600)
-        os.replace(partial, final)
+        publish_backup(partial, final, manifest)
     except BaseException:
         if os.path.exists(partial):
             os.unlink(partial)
@@ -433,8 +424,6 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
             snap.close()
         if fd is not None:
             os.close(fd)
-    write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    manifest["path"] = final
     return manifest
 
 
