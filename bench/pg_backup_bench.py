@@ -1,0 +1,463 @@
+#!/usr/bin/env python3
+"""`fab backup` / `fab restore` of a PostgreSQL-backed deploy against `ssh host pg_dump > file` by hand.
+
+    python3 bench/pg_backup_bench.py --runs 5                          # 512 MiB of table data
+    python3 bench/pg_backup_bench.py --runs 1 --size-mib 64 --no-write  # quick try
+
+The PostgreSQL version of bench/backup_bench.py (whose Bench, run_measured and report helpers it reuses).
+One sshd on 127.0.0.8 plays the server; PostgreSQL is the one on 127.0.0.1:5432 (trust auth, superuser
+`postgres`), where the bench creates a database and a role of its own (`dt_bench_<hex>`, with a password) and
+drops both at the end, also on failure. The example project gets `psycopg[binary]` in a commit, is deployed
+once with DATABASE_URL=postgres://… (`fab setup`, `fab deploy`), and its database is grown to --size-mib of
+`bench_rows(id serial, payload bytea, note text)` rows (1536 random bytes each, COPY). Then, `runs` times
+each, alternating which side goes first:
+
+* backup + download: `fab backup` (server: pg_dump -Fc to a file, read back whole by pg_restore beside sha256,
+  manifest; then the file downloaded) against `ssh testhost 'pg_dump --format=custom --no-owner --no-acl …'
+  > local.dump` (the same archive piped through ssh, nothing checked). Checked: our copy's sha256 against its
+  manifest, `pg_restore --list` of both;
+* restore: `fab restore FILE --yes` (upload hashed on arrival, verified again, safety pg_dump of the live
+  database, restore in one transaction) against `scp FILE testhost:` + `ssh testhost pg_restore --clean
+  --if-exists --no-owner --no-acl -d db FILE`. Checked: the row count of bench_rows afterwards.
+
+Wall time and peak RSS (ru_maxrss from wait4) per command, ratios pair by pair; the server-side steps are
+timed one by one at the end. Results: section "Backup and restore of a PostgreSQL database" of
+docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from backup_bench import MIB, ROW_BYTES, Bench, fmt_t, mib, ratio_cell, run_measured, sha256_file  # noqa: E402
+from harness import (_commit_change, fmt_summary, machine_description, make_example_repo, median,  # noqa: E402
+                     start_server, write_results)
+
+HOST = "127.0.0.8"
+ALIAS = "testhost"
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+COPY_BATCH = 20000  # rows per COPY while growing (~30 MiB)
+SECTION = "Backup and restore of a PostgreSQL database"
+
+
+def admin(sql: str) -> None:
+    with psycopg.connect(**PG, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql)
+
+
+def tool(*argv: str, stdout=subprocess.DEVNULL) -> float:
+    """Run a client tool on this machine (= the server) and return its wall time; raise on failure."""
+    started = time.perf_counter()
+    subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def listable(path) -> bool:
+    """pg_restore --list reads the archive's table of contents."""
+    return subprocess.run(["pg_restore", "--list", str(path)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def wait_for_quiet(limit: float = 1.5, tries: int = 5) -> list[float]:
+    """Sleep 60 s while the 1-minute load average is above `limit`, at most `tries` times; the loads seen."""
+    loads = [os.getloadavg()[0]]
+    while loads[-1] > limit and len(loads) <= tries:
+        print(f"load average {loads[-1]:.2f} > {limit}: waiting 60 s", flush=True)
+        time.sleep(60)
+        loads.append(os.getloadavg()[0])
+    return loads
+
+
+class Watch:
+    """Seconds (since `start`) at which a file matching each glob first exists, polled every 10 ms."""
+
+    def __init__(self, **globs: str):
+        self.globs, self.seen = globs, {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set():
+            for name, pattern in self.globs.items():
+                if name not in self.seen and set(glob.glob(pattern)) - self.before[name]:
+                    self.seen[name] = time.perf_counter() - self.start
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self.before = {name: set(glob.glob(pattern)) for name, pattern in self.globs.items()}  # new files only
+        self.start = time.perf_counter()
+        self.thread.start()
+        return self.seen
+
+    def __exit__(self, *_):
+        self.stop.set()
+        self.thread.join(5)
+
+
+class PgBench(Bench):
+    def __init__(self, workdir: Path, server, repo: Path, size_mib: int, name: str, password: str):
+        super().__init__(workdir, server, repo, size_mib)
+        self.name, self.password = name, password
+        self.rows = 0
+        self.parts_file = workdir / "parts.dump"
+
+    def connect(self):
+        return psycopg.connect(host=PG["host"], port=PG["port"], user=self.name, password=self.password,
+                               dbname=self.name, autocommit=True)
+
+    def count_rows(self) -> int | None:
+        try:
+            with self.connect() as connection:
+                return connection.execute("SELECT count(*) FROM bench_rows").fetchone()[0]
+        except psycopg.Error:
+            return None
+
+    def local_backup_files(self) -> list[Path]:
+        return sorted(Path(p) for p in glob.glob(str(self.project / "backups" / "*" / "*.dump")))
+
+    def pg_args(self) -> list[str]:  # the baseline connects as the role, no password (trust auth)
+        return ["-h", PG["host"], "-p", str(PG["port"]), "-U", self.name, "-d", self.name]
+
+    # -- setup
+    def deploy(self) -> None:
+        def add_psycopg(wt: Path) -> str:
+            with open(wt / "requirements.txt", "a") as handle:
+                handle.write("psycopg[binary]\n")
+            return "requirements: psycopg[binary]"
+
+        _commit_change(self.repo, add_psycopg)
+        self.project.mkdir(parents=True)
+        (self.project / "fabfile.py").write_text("from deploytasks.remote import ns\n")
+        (self.project / ".env").write_text(
+            f"DATABASE_URL=postgres://{self.name}:{self.password}@{PG['host']}:{PG['port']}/{self.name}\n"
+            "SECRET_KEY=bench-pg-backup\nDEBUG=false\nALLOWED_HOSTS=localhost\n")
+        (self.project / "fabric.yaml").write_text(f"deploytasks:\n  path: {self.path}\n  repo: {self.repo}\n")
+        self.fab("setup", label="setup")
+        self.fab("deploy", label="deploy")
+        self.clean_server_backups()  # the deploy's pre-deploy dump
+
+    def grow(self) -> dict:
+        """bench_rows filled by COPY (1536 random bytes a row) until the table is --size-mib; then VACUUM
+        (FREEZE, ANALYZE), so that no later read sets hint bits (writes) on the first pass."""
+        started = time.perf_counter()
+        target = self.size_mib * MIB
+        with self.connect() as connection:
+            connection.execute("CREATE TABLE bench_rows(id serial PRIMARY KEY, payload bytea, note text)")
+            size = 0
+            while size < target:
+                with connection.cursor().copy("COPY bench_rows(payload, note) FROM STDIN") as copy:
+                    for i in range(COPY_BATCH):
+                        copy.write_row((os.urandom(ROW_BYTES), f"bench row {self.rows + i}"))
+                self.rows += COPY_BATCH
+                size = connection.execute("SELECT pg_total_relation_size('bench_rows')").fetchone()[0]
+            connection.execute("VACUUM (FREEZE, ANALYZE)")
+            database = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+            server = connection.execute("SHOW server_version").fetchone()[0]
+        return {"rows": self.rows, "table_bytes": size, "bytes": database, "server_version": server,
+                "seconds": time.perf_counter() - started}
+
+    # -- backup + download
+    def backup_ours(self) -> dict:
+        backups = str(self.server_backups)
+        with Watch(dump_started=f"{backups}/*.dump.partial", server_done=f"{backups}/*.dump.json") as seen:
+            m = self.fab("backup", label="backup-ours")
+        [local] = self.local_backup_files()
+        manifest = json.loads(Path(f"{local}.json").read_text())
+        return {
+            "seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "size": manifest["size"], "file": str(local),
+            "sha_ok": sha256_file(local) == manifest["sha256"], "list_ok": listable(local),
+            "server_seconds": manifest.get("seconds"), "t_dump_started": seen.get("dump_started"),
+            "t_server_done": seen.get("server_done"), "t_downloaded": m.at("downloaded to"),
+        }
+
+    def backup_baseline(self) -> dict:
+        local = self.workdir / "baseline.dump"
+        remote = shlex.join(["pg_dump", "--format=custom", "--no-owner", "--no-acl", *self.pg_args()])
+        command = f"ssh -F {shlex.quote(str(self.server.ssh_config))} {ALIAS} {shlex.quote(remote)} > {shlex.quote(str(local))}"
+        m = run_measured(["sh", "-c", command], self.log("backup-baseline"))
+        result = {"seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "size": local.stat().st_size,
+                  "list_ok": listable(local)}
+        local.unlink()
+        return result
+
+    # -- restore
+    def restore_ours(self, source: Path) -> dict:
+        backups = str(self.server_backups)
+        with Watch(uploaded=f"{backups}/uploaded/*.dump", safety_started=f"{backups}/*-pre-restore.dump.partial",
+                   safety_done=f"{backups}/*-pre-restore.dump.json") as seen:
+            m = self.fab("restore", str(source), "--yes", label="restore-ours")
+        safety = [json.loads(p.read_text()) for p in self.server_backups.glob("*-pre-restore.dump.json")]
+        return {
+            "seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "rows": self.count_rows(), **{f"t_{k}": v for k, v in seen.items()},
+            "t_restored": m.at("✓ restored"), "safety_seconds": safety[0].get("seconds") if safety else None,
+            "left_on_server": sorted(p.name for p in (self.server_backups / "uploaded").glob("*.dump")),
+        }
+
+    def restore_baseline(self, source: Path) -> dict:
+        remote = self.server_backups / "scp-upload.dump"
+        scp = self.scp(str(source), f"{ALIAS}:{remote}", "restore-baseline-scp")
+        restore = self.ssh(shlex.join(["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-acl",
+                                       *self.pg_args(), str(remote)]), "restore-baseline-pg_restore")
+        return {"seconds": scp.seconds + restore.seconds, "scp_seconds": scp.seconds,
+                "pg_restore_seconds": restore.seconds, "maxrss_kib": max(scp.maxrss_kib, restore.maxrss_kib),
+                "rows": self.count_rows()}
+
+    # -- the server-side steps one by one (this machine is the server)
+    def server_side_parts(self) -> dict:
+        dump = str(self.parts_file)
+        parts = {"`pg_dump --format=custom` to a file (what both sides run)": tool(
+            "pg_dump", "--format=custom", "--no-owner", "--no-acl", f"--file={dump}", *self.pg_args())}
+        for level in (1, 0):  # for comparison: what the compression costs
+            parts[f"… the same with `--compress={level}`"] = tool(
+                "pg_dump", "--format=custom", f"--compress={level}", "--no-owner", "--no-acl",
+                f"--file={dump}.z{level}", *self.pg_args())
+            os.unlink(f"{dump}.z{level}")
+        started = time.perf_counter()
+        sha256_file(self.parts_file)
+        parts["sha256 of the dump (hashlib, 1 MiB reads)"] = time.perf_counter() - started
+        parts["`pg_restore --file=/dev/null` (the whole-archive read that verifies it)"] = tool(
+            "pg_restore", "--file=/dev/null", dump)
+        parts["`pg_restore --data-only --table=django_migrations` (the manifest's migrations)"] = tool(
+            "pg_restore", "--data-only", "--table=django_migrations", "--file=/dev/null", dump)
+        parts["`pg_restore --list` (table of contents only)"] = tool("pg_restore", "--list", dump)
+        one = shlex.join(["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-acl", "--single-transaction",
+                          "--file=-", dump]) + " | " + shlex.join(["psql", "--no-psqlrc", "--quiet",
+                                                                    "--set=ON_ERROR_STOP=1", *self.pg_args()])
+        parts["restore as one transaction: `pg_restore --single-transaction --file=-` piped into `psql` (by hand)"] = tool(
+            "bash", "-o", "pipefail", "-c", one)
+        parts["restore as the baseline does: `pg_restore --clean --if-exists -d`"] = tool(
+            "pg_restore", "--clean", "--if-exists", "--no-owner", "--no-acl", *self.pg_args(), dump)
+        self.parts_file.unlink()
+        return parts
+
+
+# ------------------------------------------------------------------ report
+def report(args, db, backups, restores, parts, versions, total) -> tuple[str, bool]:
+    ours_b = [r["ours"] for r in backups if "ours" in r]
+    base_b = [r["baseline"] for r in backups if "baseline" in r]
+    ours_r = [r["ours"] for r in restores if "ours" in r]
+    base_r = [r["baseline"] for r in restores if "baseline" in r]
+
+    def secs(runs, key="seconds"):
+        return fmt_summary(r[key] for r in runs)
+
+    def rss(runs):
+        return fmt_summary((mib(r["maxrss_kib"]) for r in runs), "MiB", 0)
+
+    def ratio(ours, base):
+        return ratio_cell([(a["seconds"], b["seconds"]) for a, b in zip(ours, base)])
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return f"{median(values):.2f}" if values else "-"
+
+    lines = [
+        f"Database: {db['bytes'] / MIB:,.0f} MiB (`pg_database_size`; Django tables + bench_rows: {db['rows']:,} rows"
+        f" of {ROW_BYTES} random bytes, {db['table_bytes'] / MIB:,.0f} MiB with its index). Dump"
+        f" (`pg_dump --format=custom`, default compression; bytea leaves pg_dump as hex text and"
+        f" zlib takes it back to about the raw size): {fmt_summary((r['size'] / MIB for r in ours_b), 'MiB', 0)}."
+        f" Medians (min-max) of {args.runs} runs, alternating which side goes first; ratios are taken pair by pair"
+        " (run i against run i).",
+        "",
+        "| | deploytasks | baseline | ratio deploytasks / baseline |",
+        "| --- | --- | --- | --- |",
+        f"| backup + download | `fab backup`: {secs(ours_b)} | `ssh pg_dump > file`: {secs(base_b)} | {ratio(ours_b, base_b)} |",
+        f"| restore | `fab restore --yes`: {secs(ours_r)} | `scp` + `ssh pg_restore`: {secs(base_r)} | {ratio(ours_r, base_r)} |",
+        f"| peak RSS, backup | fab: {rss(ours_b)} | sh + ssh: {rss(base_b)} | |",
+        f"| peak RSS, restore | fab: {rss(ours_r)} | scp (incl. its ssh) / ssh: {rss(base_r)} | |",
+        "",
+        "Checks, every run:",
+        "",
+        f"- `fab backup`: {sum(r['sha_ok'] for r in ours_b)}/{len(ours_b)} local dumps match their manifest's sha256,"
+        f" {sum(r['list_ok'] for r in ours_b)}/{len(ours_b)} pass `pg_restore --list`.",
+        f"- `ssh pg_dump > file`: {sum(r['list_ok'] for r in base_b)}/{len(base_b)} pass `pg_restore --list`"
+        f" ({fmt_summary((r['size'] / MIB for r in base_b), 'MiB', 0)}).",
+        f"- bench_rows holds its {db['rows']:,} rows after {sum(r['rows'] == db['rows'] for r in ours_r)}/{len(ours_r)}"
+        f" `fab restore` and {sum(r['rows'] == db['rows'] for r in base_r)}/{len(base_r)} `pg_restore` runs.",
+    ]
+    left = [r["left_on_server"] for r in ours_r if r["left_on_server"]]
+    if left:
+        lines.append(f"- {len(left)}/{len(ours_r)} `fab restore` runs left their upload in `<path>/backups/uploaded/`"
+                     f" ({fmt_summary((r['size'] / MIB for r in ours_b[-1:]), 'MiB', 0)} each; the benchmark deletes it"
+                     " after each run).")
+    download = [r["t_downloaded"] - r["t_server_done"] for r in ours_b if r["t_downloaded"] and r["t_server_done"]]
+    upload = [r["t_uploaded"] for r in ours_r if r.get("t_uploaded")]
+    verify = [r["t_safety_started"] - r["t_uploaded"] for r in ours_r if r.get("t_safety_started") and r.get("t_uploaded")]
+    apply = [r["t_restored"] - r["t_safety_done"] for r in ours_r if r["t_restored"] and r.get("t_safety_done")]
+    after = [r["seconds"] - r["t_restored"] for r in ours_r if r["t_restored"]]
+    lines += [
+        "",
+        "Where the time goes (medians; times seen from the command's output and by watching the server's backups/):",
+        "",
+        "| step | seconds |",
+        "| --- | --- |",
+        f"| `fab backup`: start, ssh, the project's settings, until pg_dump starts writing | {med(r['t_dump_started'] for r in ours_b)} |",
+        f"| `fab backup`: server-side script from the dump's start to its manifest (pg_dump, then pg_restore read +"
+        f" sha256 side by side, migrations; manifest `seconds`) | {med(r['server_seconds'] for r in ours_b)} |",
+        f"| `fab backup`: after the server is done, the download (a second ssh connection, `cat`) and the local sha256 | {med(download)} |",
+        f"| baseline: `ssh pg_dump > file` (all of it) | {med(r['seconds'] for r in base_b)} |",
+        f"| `fab restore`: start, lock, upload hashed on arrival, until it is renamed in uploaded/ | {med(upload)} |",
+        f"| `fab restore`: Django start-up, sha256 + pg_restore read of the upload, migrations, until the safety dump starts | {med(verify)} |",
+        f"| `fab restore`: the safety backup of the live database (its manifest `seconds`) | {med(r['safety_seconds'] for r in ours_r)} |",
+        f"| `fab restore`: restore in one transaction (pg_restore script piped into psql), until `restored` is printed | {med(apply)} |",
+        f"| `fab restore`: after that, until fab exits (lock released in its own round trip) | {med(after)} |",
+        f"| baseline: `scp` upload | {med(r['scp_seconds'] for r in base_r)} |",
+        f"| baseline: `ssh pg_restore --clean --if-exists -d` | {med(r['pg_restore_seconds'] for r in base_r)} |",
+    ]
+    if parts:
+        lines += ["", "The server-side steps timed one by one after the runs (on this machine, page cache warm):", "",
+                  "| step | seconds |", "| --- | --- |"]
+        lines += [f"| {name} | {value:.2f} |" for name, value in parts.items()]
+    lines += [
+        "",
+        machine_description().rstrip("\n"),
+        f"- PostgreSQL server {db['server_version']} on 127.0.0.1:5432; client tools (both sides): {versions}",
+        "",
+        f"How: `python3 bench/pg_backup_bench.py --runs {args.runs} --size-mib {args.size_mib}`, total {total:.0f} s."
+        f" One sshd on {HOST}; the \"server\" is this machine (same disk, same page cache, loopback network), and so"
+        " is the PostgreSQL server. A database and a role of its own (`dt_bench_<hex>`, with a password in"
+        " `DATABASE_URL`) are created for the run and dropped at the end. `fab backup` runs pg_dump with the"
+        " password in a private PGPASSFILE; the baseline connects as the same role without a password, which"
+        " PostgreSQL's trust authentication on this machine allows (a real server would need a `.pgpass` or"
+        " `PGPASSWORD`). Both dump with `--format=custom --no-owner --no-acl`. The baseline checks nothing;"
+        " `fab restore` verifies the upload and takes a safety dump of the live database before replacing it in"
+        " one transaction. Peak RSS is ru_maxrss from wait4 (the largest of the process and the children it"
+        " waited for: `sh` and its `ssh`; scp and its `ssh`; for restore, the larger of scp and ssh). Dumps and"
+        " uploads are deleted after each run. Load average (1 min) before the run"
+        f" {', '.join(f'{x:.2f}' for x in args.load)}, at the end {os.getloadavg()[0]:.2f}, on"
+        f" {len(os.sched_getaffinity(0))} CPUs (another engineer's benchmarks may run on the same machine).",
+    ]
+    runs = args.runs
+    all_ok = (len(ours_b) == len(base_b) == len(ours_r) == len(base_r) == runs
+              and all(r["sha_ok"] and r["list_ok"] for r in ours_b) and all(r["list_ok"] for r in base_b)
+              and all(r["rows"] == db["rows"] for r in ours_r + base_r))
+    return "\n".join(lines) + "\n", all_ok
+
+
+# ------------------------------------------------------------------ main
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size-mib", type=int, default=512)
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    args = parser.parse_args(argv)
+
+    def on_term(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    args.load = wait_for_quiet()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pg-backup-"))
+    name, password = "dt_bench_" + secrets.token_hex(6), "pw-" + secrets.token_hex(12)
+    versions = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True).stdout.strip()
+    started = time.perf_counter()
+    server = None
+    created = False
+    failed = None
+    backups: list = []
+    restores: list = []
+    parts: dict = {}
+    db: dict = {}
+    try:
+        admin(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        created = True
+        admin(f"CREATE DATABASE {name} OWNER {name}")
+        server = start_server(workdir, host=HOST)
+        (workdir / "repo").mkdir()
+        bench = PgBench(workdir, server, make_example_repo(workdir / "repo"), args.size_mib, name, password)
+        print(f"deploying the example project (database {name}) to {bench.path} over ssh://{HOST}:{server.port} …", flush=True)
+        bench.deploy()
+        print(f"growing bench_rows to {args.size_mib} MiB …", flush=True)
+        db = bench.grow()
+        print(f"  {db['rows']:,} rows, table {db['table_bytes']:,} bytes, database {db['bytes']:,} bytes"
+              f" in {db['seconds']:.1f} s", flush=True)
+
+        for i in range(args.runs):
+            run = {}
+            for side in ("ours", "baseline") if i % 2 == 0 else ("baseline", "ours"):
+                if side == "ours":
+                    r = run["ours"] = bench.backup_ours()
+                    print(f"run {i + 1} backup ours: {r['seconds']:.2f} s, {mib(r['maxrss_kib']):.0f} MiB RSS, dump"
+                          f" {r['size']:,} bytes, started at {fmt_t(r['t_dump_started'])}, server done at"
+                          f" {fmt_t(r['t_server_done'])} (script {r['server_seconds']} s), downloaded at"
+                          f" {fmt_t(r['t_downloaded'])} s; sha {'ok' if r['sha_ok'] else 'MISMATCH'},"
+                          f" --list {'ok' if r['list_ok'] else 'FAILED'}", flush=True)
+                    if i == args.runs - 1:  # the last copy (+ manifest) is the file to restore
+                        bench.restore_source.mkdir()
+                        for p in (Path(r["file"]), Path(r["file"] + ".json")):
+                            shutil.move(p, bench.restore_source / p.name)
+                        run["restore_file"] = str(bench.restore_source / Path(r["file"]).name)
+                    bench.clean_local_backups()
+                else:
+                    r = run["baseline"] = bench.backup_baseline()
+                    print(f"run {i + 1} backup baseline: {r['seconds']:.2f} s, {mib(r['maxrss_kib']):.0f} MiB RSS,"
+                          f" dump {r['size']:,} bytes, --list {'ok' if r['list_ok'] else 'FAILED'}", flush=True)
+                bench.clean_server_backups()
+            backups.append(run)
+
+        source = Path(backups[-1]["restore_file"])
+        for i in range(args.runs):
+            run = {}
+            for side in ("ours", "baseline") if i % 2 == 0 else ("baseline", "ours"):
+                if side == "ours":
+                    r = run["ours"] = bench.restore_ours(source)
+                    print(f"run {i + 1} restore ours: {r['seconds']:.2f} s, {mib(r['maxrss_kib']):.0f} MiB RSS,"
+                          f" uploaded at {fmt_t(r.get('t_uploaded'))}, safety dump {fmt_t(r.get('t_safety_started'))}"
+                          f"-{fmt_t(r.get('t_safety_done'))}, restored at {fmt_t(r['t_restored'])} s; rows"
+                          f" {r['rows']}; left on the server: {r['left_on_server'] or 'nothing'}", flush=True)
+                else:
+                    r = run["baseline"] = bench.restore_baseline(source)
+                    print(f"run {i + 1} restore baseline: {r['seconds']:.2f} s (scp {r['scp_seconds']:.2f} +"
+                          f" pg_restore {r['pg_restore_seconds']:.2f}), {mib(r['maxrss_kib']):.0f} MiB RSS; rows"
+                          f" {r['rows']}", flush=True)
+                bench.clean_server_backups()
+            restores.append(run)
+
+        print("timing the server-side steps one by one …", flush=True)
+        parts = bench.server_side_parts()
+    except BaseException as exc:  # noqa: BLE001 - report, clean up, exit 1
+        failed = f"{type(exc).__name__}: {exc}"
+        print(f"FAILED: {failed}", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+        if created:  # only what this run created
+            admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin(f"DROP ROLE IF EXISTS {name}")
+        if args.keep or failed is not None:
+            print(f"kept {workdir} (logs in {workdir / 'logs'})")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    total = time.perf_counter() - started
+    if not backups or "baseline" not in backups[0] or "ours" not in backups[0]:
+        return 1
+    text, all_ok = report(args, db, backups, restores, parts, versions, total)
+    if failed:
+        text += f"\nThe run FAILED before the end: {failed.splitlines()[0][:300]}\n"
+    print()
+    print(text)
+    if not args.no_write:
+        print(f"written to {write_results(SECTION, text)}")
+    return 0 if (failed is None and all_ok) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
