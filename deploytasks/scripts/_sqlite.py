@@ -341,14 +341,16 @@ def _swap(staged, live_path):
     connection = None
     try:
         connection = sqlite3.connect(live_path, timeout=1, isolation_level=None)
-        wal = connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        left_wal = False
         try:
-            if wal:  # leaving WAL mode needs the only connection: the test that nobody else has it open
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                # leaving WAL mode needs the only connection: the test that nobody else has it open
                 connection.execute("PRAGMA journal_mode=DELETE")
+                left_wal = True
             connection.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError:
-            if wal:
-                connection.execute("PRAGMA journal_mode=WAL")
+            if left_wal:
+                _back_to_wal(connection)
             return False
         os.replace(staged, live_path)
         directory = os.open(os.path.dirname(os.path.abspath(live_path)), os.O_RDONLY)
@@ -364,6 +366,18 @@ def _swap(staged, live_path):
         if connection is not None:
             connection.close()
         os.close(old)
+
+
+def _back_to_wal(connection, attempts=100):
+    """Return a database to WAL mode; that needs a moment when no other connection reads it."""
+    for _ in range(attempts):
+        try:
+            if connection.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.05)
+    fail("the live database was left in rollback-journal mode (others kept it busy): run PRAGMA journal_mode=WAL")
 
 
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
