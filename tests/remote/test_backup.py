@@ -210,3 +210,24 @@ def test_download_uses_the_openssh_client_and_falls_back_to_sftp(deployed, sha25
     slow = s.fab("backup", "--json", env={"PATH": "/nonexistent"}).ok().json()
     assert _logins(s) - before == 1  # SFTP over Fabric's own connection
     assert sha256(slow["local_path"]) == slow["sha256"]
+
+
+def test_a_damaged_live_database_fails_mid_stream_and_leaves_no_copy(deployed, downloaded):
+    """integrity_check runs while the copy streams down: when it fails, the partial local file and the
+    server's copy are removed and the error is one line."""
+    s = deployed
+    local_dir = os.path.dirname(downloaded["local_path"])
+    local_before, server_before = sorted(os.listdir(local_dir)), s.backups()
+    saved = s.db.read_bytes()
+    try:
+        assert s.query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0] == 0
+        damaged = bytearray(s.db.read_bytes())
+        page = len(damaged) // 4096 // 2  # a B-tree page in the middle; sqlite_master (page 1) stays readable
+        damaged[page * 4096:(page + 1) * 4096] = b"\xff" * 4096
+        s.db.write_bytes(bytes(damaged))
+        s.fab("backup").error("integrity check", "may be damaged")
+        assert sorted(os.listdir(local_dir)) == local_before  # neither the copy nor a .partial/.incoming file
+        assert s.backups() == server_before
+    finally:
+        s.db.write_bytes(saved)
+    assert s.query("PRAGMA integrity_check") == [("ok",)]
