@@ -93,10 +93,11 @@ class Postgres:
                               stdin=subprocess.DEVNULL, universal_newlines=True)
         return done.stdout.strip()
 
-    def dump(self, path):
+    def dump(self, path, fast=False):
+        """fast: zlib level 1 (about 3x faster than pg_dump's default level, a somewhat larger file)."""
         with self.environment() as env:
-            run_tool([self.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--file=" + path] + self.target(),
-                     env, "pg_dump of %r" % self.database["name"])
+            run_tool([self.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--file=" + path]
+                     + (["--compress=1"] if fast else []) + self.target(), env, "pg_dump of %r" % self.database["name"])
 
     def verify(self, path):
         """None when pg_restore reads every entry of the archive (TOC and all data), else its error."""

@@ -92,3 +92,16 @@ def publish_backup(partial, final, manifest):
     os.replace(partial, final)
     write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     manifest["path"] = final
+
+
+def finish_restore(params, path, result):
+    """After a restore that succeeded: an upload made for it is removed (consume), and the deploy lock the
+    caller took is released here (lock), saving it a round trip."""
+    if params.get("consume"):
+        for leftover in (path, path + ".json"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    if params.get("lock"):
+        import shutil
+        shutil.rmtree(params["lock"], ignore_errors=True)
+        result["unlocked"] = True

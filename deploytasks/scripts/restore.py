@@ -1,10 +1,8 @@
 # Verify a backup (and, with apply, take a safety backup and restore it into the live database).
-import shutil
 database = database_info(PARAMS.get("database", "default"))
 if database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL/MariaDB: _dumps.py (emits the report, exits)
     restore_dump(database, PARAMS)
 path = PARAMS["file"]
-manifest_path = path + ".json"
 manifest = read_manifest(path, PARAMS.get("unverified"))
 if manifest and manifest.get("engine") != "sqlite":
     fail("%s is a %s backup, but the %r database is %s: restore it into a %s database" % (
@@ -102,10 +100,6 @@ if PARAMS.get("apply"):
         finally:
             if staged and os.path.exists(staged):
                 os.unlink(staged)
-        if PARAMS.get("consume"):
-            for leftover in (path, manifest_path):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
     else:
         os.makedirs(os.path.dirname(live) or ".", exist_ok=True)
         restore_into(path, live)
@@ -115,7 +109,5 @@ if PARAMS.get("apply"):
         if problem:
             fail("restored database failed its integrity check (%s): restore %s" % (problem, result["safety_backup"]))
     result["restored"] = True
-    if PARAMS.get("lock"):  # the deploy lock this restore took: released here, saving the caller a round trip
-        shutil.rmtree(PARAMS["lock"], ignore_errors=True)
-        result["unlocked"] = True
+    finish_restore(PARAMS, path, result)
 emit(result)

@@ -80,6 +80,10 @@ def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, ar
     assert rows(s, "SELECT id, name FROM accounts_plan ORDER BY id") == plans
     safety = [name for name in os.listdir(s.path / "backups") if name.endswith("-pre-restore.dump")]
     assert len(safety) == 1 and safety[0] in restore.stdout
+    safety_manifest = json.loads((s.path / "backups" / (safety[0] + ".json")).read_text())
+    assert safety_manifest["compression"] == "fast"  # a safety dump stands in the way: zlib level 1
+    assert not os.listdir(s.path / "backups" / "uploaded")  # the upload is gone once restored
+    assert not s.lock.exists()
 
     password = s.pg["password"]
     for output in (backup.stdout, backup.stderr, restore.stdout, restore.stderr):
