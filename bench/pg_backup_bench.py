@@ -316,7 +316,7 @@ def report(args, db, backups, restores, parts, versions, total) -> tuple[str, bo
         f"| `fab restore`: Django start-up, sha256 + pg_restore read of the upload, migrations, until the safety dump starts | {med(verify)} |",
         f"| `fab restore`: the safety backup of the live database (its manifest `seconds`) | {med(r['safety_seconds'] for r in ours_r)} |",
         f"| `fab restore`: restore in one transaction (pg_restore script piped into psql), until `restored` is printed | {med(apply)} |",
-        f"| `fab restore`: after that, until fab exits (lock released in its own round trip) | {med(after)} |",
+        f"| `fab restore`: after that, until fab exits | {med(after)} |",
         f"| baseline: `scp` upload | {med(r['scp_seconds'] for r in base_r)} |",
         f"| baseline: `ssh pg_restore --clean --if-exists -d` | {med(r['pg_restore_seconds'] for r in base_r)} |",
     ]
