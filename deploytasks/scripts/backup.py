@@ -4,7 +4,7 @@ database = database_info(PARAMS.get("database", "default"))
 if database["vendor"] in DUMP_ENGINES:  # PostgreSQL, MySQL/MariaDB: _dumps.py (emits the manifest, exits)
     backup_dump_and_prune(database, PARAMS)
 if database["vendor"] != "sqlite":
-    fail("backups of %s databases are not supported yet (SQLite only)" % database["vendor"])
+    fail("backups of %s databases are not supported (SQLite, PostgreSQL and MySQL/MariaDB are)" % database["vendor"])
 connections[database["alias"]].close()
 stream = None
 if PARAMS.get("stream"):

@@ -8,7 +8,7 @@ if manifest and manifest.get("engine") != "sqlite":
     fail("%s is a %s backup, but the %r database is %s: restore it into a %s database" % (
         os.path.basename(path), manifest.get("engine"), database["alias"], database["vendor"], manifest.get("engine")))
 if database["vendor"] != "sqlite":
-    fail("restores into %s databases are not supported yet (SQLite only)" % database["vendor"])
+    fail("restores into %s databases are not supported (SQLite, PostgreSQL and MySQL/MariaDB are)" % database["vendor"])
 size = os.path.getsize(path)
 status = os.stat(path)
 fingerprint = [status.st_size, status.st_mtime_ns, status.st_ino]
