@@ -2,7 +2,6 @@
 twice as fast as paramiko's SFTP here. Same host, user, port, keys and host-key rules as the Fabric
 connection; anything it cannot mirror (a gateway, no `ssh` binary) falls back to SFTP."""
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -142,6 +141,7 @@ def send(c, settings, local, remote, progress):
         return json.loads(reported[0].decode().strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise OSError(f"ssh upload to {remote}: the server did not report what it received") from None
+
 
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 

@@ -34,12 +34,17 @@ def applied_migrations(path):
     """{app: [name, ...]} read from the file's django_migrations table."""
     connection = open_readonly(path)
     try:
-        try:
-            rows = connection.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
-        except sqlite3.OperationalError:
-            return {}
+        return migrations_seen_by(connection)
     finally:
         connection.close()
+
+
+def migrations_seen_by(connection):
+    """{app: [name, ...]} in the order they were applied, as the connection sees django_migrations."""
+    try:
+        rows = connection.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+    except sqlite3.OperationalError:
+        return {}
     state = {}
     for app, name in rows:
         state.setdefault(app, []).append(name)
@@ -102,14 +107,7 @@ class Snapshot:
         _close(self.reader, self.fd)
 
     def migrations(self):
-        try:
-            rows = self.reader.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
-        except sqlite3.OperationalError:
-            return {}
-        state = {}
-        for app, name in rows:
-            state.setdefault(app, []).append(name)
-        return state
+        return migrations_seen_by(self.reader)
 
     def integrity_errors(self):
         try:
