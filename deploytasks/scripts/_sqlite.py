@@ -317,19 +317,23 @@ def stage(backup_path, live_path, consume=False):
                 os.close(target)
         finally:
             os.close(source)
-    if os.geteuid() == 0:
-        os.chown(staged, live.st_uid, live.st_gid)
-    os.chmod(staged, live.st_mode & 0o7777)
-    connection = sqlite3.connect(staged, isolation_level=None)
     try:
-        connection.execute("PRAGMA journal_mode=%s" % ("WAL" if mode == "wal" else "DELETE"))
-    finally:
-        connection.close()
-    fd = os.open(staged, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        if os.geteuid() == 0:
+            os.chown(staged, live.st_uid, live.st_gid)
+        os.chmod(staged, live.st_mode & 0o7777)
+        connection = sqlite3.connect(staged, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=%s" % ("WAL" if mode == "wal" else "DELETE"))
+        finally:
+            connection.close()
+        fd = os.open(staged, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        os.unlink(staged)
+        raise
     return staged
 
 
