@@ -21,10 +21,18 @@ def integrity_errors(path, live=False):
     """None when PRAGMA integrity_check says ok, else its first lines."""
     try:
         connection = sqlite3.connect(path, timeout=30) if live else open_readonly(path)
-        try:
-            rows = [row[0] for row in connection.execute("PRAGMA integrity_check")]
-        finally:
-            connection.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    try:
+        return integrity_errors_seen_by(connection)
+    finally:
+        connection.close()
+
+
+def integrity_errors_seen_by(connection):
+    """integrity_check of what the connection sees (a snapshot, inside a read transaction)."""
+    try:
+        rows = [row[0] for row in connection.execute("PRAGMA integrity_check")]
     except sqlite3.DatabaseError as exc:
         return str(exc)
     return None if rows == ["ok"] else "; ".join(rows[:3])
@@ -110,11 +118,7 @@ class Snapshot:
         return migrations_seen_by(self.reader)
 
     def integrity_errors(self):
-        try:
-            rows = [row[0] for row in self.reader.execute("PRAGMA integrity_check")]
-        except sqlite3.DatabaseError as exc:
-            return str(exc)
-        return None if rows == ["ok"] else "; ".join(rows[:3])
+        return integrity_errors_seen_by(self.reader)
 
     def first_page(self):
         """The first page with the header marked rollback-journal mode: a copy is one self-contained file."""
