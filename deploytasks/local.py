@@ -1,6 +1,7 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
 import os
 import re
+from dataclasses import replace
 
 from invoke import Collection, task
 
@@ -19,7 +20,7 @@ from .task_help import answer_help_in
 def _project(c, python=None):
     settings = load(c)
     if python:
-        settings.python = python
+        settings = replace(settings, python=python)
     project = local_project(settings)
     if not os.path.isdir(project.root):
         raise DeployTasksError(f"project directory {project.root} does not exist: set deploytasks.project")
