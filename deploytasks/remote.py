@@ -14,7 +14,7 @@ from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
-from .settings import DEFAULTS, load
+from .settings import COLLECTION_CONFIG, load
 from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
@@ -300,4 +300,4 @@ for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, lis
     ns.add_task(_task)
 ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))
 answer_help_in(ns, "fab")
-ns.configure({"deploytasks": dict(DEFAULTS)})
+ns.configure(COLLECTION_CONFIG)

@@ -62,6 +62,10 @@ def _default(f):
 
 DEFAULTS = {f.name: _default(f) for f in fields(Settings)}
 HELP = {f.name: f.metadata["help"] for f in fields(Settings)}
+# What the task collections configure: every key declared (Invoke maps INVOKE_/FABRIC_DEPLOYTASKS_* env vars only to
+# keys it knows), as None so an env var's text reaches _coerce as typed (Invoke would read "false" as True, and
+# refuse lists); the defaults above apply where nothing set a key.
+COLLECTION_CONFIG = {"deploytasks": dict.fromkeys(DEFAULTS)}
 
 
 def _coerce(key, value, default):
@@ -135,6 +139,7 @@ def layered(config, host=None) -> dict:
         name = host
     stage = stages.get(name, {})
     _check_keys(stage, prefix=f"deploytasks.stages.{name}.")
+    merged = {key: value for key, value in merged.items() if value is not None}  # None: declared, not set
     return {**merged, **from_file, **stage, **explicit, **({"stage": name} if name else {})}
 
 
