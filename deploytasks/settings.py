@@ -127,10 +127,12 @@ def layered(config, host=None) -> dict:
     for values in (merged, explicit, from_file):
         if not isinstance(values, dict):
             raise DeployTasksError("the deploytasks config section must be a mapping of settings")
-    stages = {**_plain(from_file.pop("stages", {})), **_plain(explicit.pop("stages", {}))}
+    layers = [_plain(from_file.pop("stages", None) or {}), _plain(explicit.pop("stages", None) or {})]
     merged.pop("stages", None)
-    if not isinstance(stages, dict) or not all(isinstance(section, dict) for section in stages.values()):
-        raise DeployTasksError("deploytasks.stages must map stage names to tables of settings")
+    for layer in layers:
+        if not isinstance(layer, dict) or not all(isinstance(section, dict) for section in layer.values()):
+            raise DeployTasksError("deploytasks.stages must map stage names to tables of settings")
+    stages = {name: {**layers[0].get(name, {}), **layers[1].get(name, {})} for name in {*layers[0], *layers[1]}}
     name = {**merged, **from_file, **explicit}.get("stage") or ""
     if name and name not in stages:
         known = ", ".join(sorted(stages)) or "none defined"

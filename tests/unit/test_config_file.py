@@ -137,3 +137,16 @@ def test_an_unknown_key_in_a_stage_names_the_stage(project):
     with pytest.raises(DeployTasksError, match=r"^unknown config key deploytasks.stages.prod.brnch "
                                                r"\(did you mean deploytasks.stages.prod.branch\?\)$"):
         load(project.context("fab", host="prod"))
+
+
+def test_stages_that_are_not_tables_are_one_line(project):
+    project.write("pyproject.toml", "[tool.deploytasks]\nstages = ['prod']\n")
+    with pytest.raises(DeployTasksError, match="^deploytasks.stages must map stage names to tables of settings$"):
+        load(project.context())
+
+
+def test_fabric_yaml_may_add_keys_to_a_stage_of_the_config_file(project):
+    project.write("pyproject.toml", PYPROJECT)
+    project.write("fabric.yaml", "deploytasks:\n  stages:\n    staging:\n      keep_backups: 2\n")
+    settings = load(project.context("fab", host="staging"))
+    assert (settings.branch, settings.keep_backups) == ("develop", 2)
