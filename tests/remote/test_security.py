@@ -147,8 +147,8 @@ def test_one_config_file_for_fab_pyproject_then_its_stage_then_fabric_yaml(serve
         assert (of_fabric_yaml / "releases").is_dir()
         assert not shadowed.exists()
 
-        pyproject.write_text("[tool.deploytasks]\nrepository = 'x'\n")
-        server.fab("releases").error("unknown config key deploytasks.repository", "did you mean deploytasks.repo?")
+        pyproject.write_text("[tool.deploytasks]\nbrnch = 'x'\n")
+        server.fab("releases").error("unknown config key deploytasks.brnch", "did you mean deploytasks.branch?")
     finally:
         pyproject.unlink()
         server.settings.clear()
