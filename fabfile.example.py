@@ -7,8 +7,9 @@
     fab --list                                 # everything else
 
 Host keys are verified against ~/.ssh/known_hosts (and UserKnownHostsFile from ~/.ssh/config);
-an unknown host is refused. Values can also live in fabric.yaml (same keys under `deploytasks:`)
-or in env vars such as FABRIC_DEPLOYTASKS_BRANCH=release.
+an unknown host is refused. The values can instead live in pyproject.toml under [tool.deploytasks],
+which `inv` reads too (it wins over this file; fabric.yaml and env vars such as
+FABRIC_DEPLOYTASKS_BRANCH=release win over both: see the README's "Configuration").
 """
 from deploytasks.remote import ns
 

@@ -1,6 +1,7 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
 import os
 import re
+from dataclasses import replace
 
 from invoke import Collection, task
 
@@ -11,7 +12,7 @@ from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .project import local_project
-from .settings import DEFAULTS, load
+from .settings import COLLECTION_CONFIG, load
 from .step_tasks import step_tasks
 from .task_help import answer_help_in
 
@@ -19,7 +20,7 @@ from .task_help import answer_help_in
 def _project(c, python=None):
     settings = load(c)
     if python:
-        settings.python = python
+        settings = replace(settings, python=python)
     project = local_project(settings)
     if not os.path.isdir(project.root):
         raise DeployTasksError(f"project directory {project.root} does not exist: set deploytasks.project")
@@ -151,4 +152,4 @@ for _task in (setup, *step_tasks(_project, lambda c, project: _require_venv(proj
     ns.add_task(_task)
 ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
 answer_help_in(ns, "inv")
-ns.configure({"deploytasks": dict(DEFAULTS)})
+ns.configure(COLLECTION_CONFIG)

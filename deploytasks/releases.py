@@ -26,12 +26,6 @@ def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def require_path(settings) -> str:
-    if not settings.path or not settings.path.startswith("/"):
-        raise DeployTasksError("set deploytasks.path to the absolute deploy directory on the server (e.g. /srv/mysite)")
-    return settings.path.rstrip("/")
-
-
 def release_project(settings, release_dir) -> Project:
     return Project(
         root=release_dir,
@@ -45,19 +39,19 @@ def release_project(settings, release_dir) -> Project:
 
 def lock_dir(settings) -> str:
     """The deploy lock (scripts/_server.py takes it as a directory: mkdir is atomic)."""
-    return posixpath.join(require_path(settings), ".deploy-lock")
+    return posixpath.join(settings.path, ".deploy-lock")
 
 
 def live_project(settings) -> Project:
-    project = release_project(settings, posixpath.join(require_path(settings), "current"))
-    project.backups = posixpath.join(require_path(settings), "backups")
+    project = release_project(settings, posixpath.join(settings.path, "current"))
+    project.backups = posixpath.join(settings.path, "backups")
     project.missing = f"no live release with a venv at {project.root}: run `fab deploy` first"
     return project
 
 
 def server_script(c, settings, name, params, *, what, changes=False, include=(), description=None):
     """Run a server-side script (its parameters, sudo password included, travel on stdin, never argv)."""
-    params = dict(params, path=require_path(settings), lock_stale_after=settings.lock_stale_after, who=who(),
+    params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
                   sudo_password=c.config.get("sudo", {}).get("password"))
     return run_script(c, f"{q(settings.python)} -", name, params, what=what, changes=changes,
                       include=SERVER_PARTS + tuple(include), description=description)
@@ -88,9 +82,9 @@ def upload_archive(c, settings, revision) -> tuple:
     except BaseException:
         os.unlink(local)
         raise
-    remote = posixpath.join(require_path(settings), f".upload-{sha[:12]}.tar")
+    remote = posixpath.join(settings.path, f".upload-{sha[:12]}.tar")
     try:
-        run(c, f"mkdir -p {q(require_path(settings))}", what="creating the deploy path")
+        run(c, f"mkdir -p {q(settings.path)}", what="creating the deploy path")
         c.put(local, remote)
     finally:
         os.unlink(local)
@@ -99,8 +93,6 @@ def upload_archive(c, settings, revision) -> tuple:
 
 def prepare(c, settings, revision, what):
     """Lock, fetch and unpack a new release beside the live one (one server round trip)."""
-    if settings.strategy == "mirror" and not settings.repo:
-        raise DeployTasksError("set deploytasks.repo to the git URL the server clones from (or strategy: upload)")
     params = {
         "repo": settings.repo, "branch": settings.branch, "revision": revision, "strategy": settings.strategy,
         "shared_files": settings.shared_files, "shared_dirs": settings.shared_dirs,
@@ -150,7 +142,7 @@ def deploy(c, settings, revision=None) -> dict:
             pre = run_django_script(
                 c, project, "predeploy",
                 {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
-                 "backup_dest": posixpath.join(require_path(settings), "backups"), "keep": settings.keep_backups,
+                 "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
                  "version": __version__, "host": c.host},
                 what="pre-deploy checks", include=MIGRATE_PARTS, changes=True,
             )
@@ -162,7 +154,7 @@ def deploy(c, settings, revision=None) -> dict:
             fin = server_script(c, settings, "finalize_release", {
                 "release": release, "revision": prep["revision"], "reload": settings.reload,
                 "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
-                "healthcheck_delay": settings.healthcheck_delay, "keep_releases": settings.keep_releases,
+                "healthcheck_delay": settings.healthcheck_delay, "keep_releases": settings.releases_kept,
                 "meta": meta, "log": dict(log, seconds=round(time.monotonic() - started, 2)),
             }, what="switching to the new release", changes=True)
     except BaseException as exc:
@@ -259,7 +251,7 @@ def _rollback(c, settings, info, to, yes):
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
     confirm(f"Roll back to {target}?", yes, is_dry(c))
-    params.update(check_only=False, backup_dest=posixpath.join(require_path(settings), "backups"),
+    params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
                   keep=0, version=__version__, host=c.host)
     done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations",
                              include=MIGRATE_PARTS, changes=True)
@@ -268,7 +260,7 @@ def _rollback(c, settings, info, to, yes):
     fin = server_script(c, settings, "finalize_release", {
         "release": target, "revision": meta[target]["revision"], "reload": settings.reload,
         "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
-        "healthcheck_delay": settings.healthcheck_delay, "keep_releases": max(settings.keep_releases, len(names)),
+        "healthcheck_delay": settings.healthcheck_delay, "keep_releases": max(settings.releases_kept, len(names)),
         "mark_bad": [current], "log": {"action": "rollback", "from": current, "by": who(), "revision": meta[target]["revision"]},
     }, what="switching back", changes=True)
     if fin["status"] == "unhealthy":

@@ -14,17 +14,17 @@ from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
-from .settings import DEFAULTS, load
+from .settings import COLLECTION_CONFIG, load
 from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import transfer
 
 
-def _server(c, open_now=True):
-    """Settings with a deploy path, on a verified connection (opened now, or on first use)."""
-    settings = load(c)
-    releases.require_path(settings)
+def _server(c, open_now=True, kind="server"):
+    """Settings with a deploy path (and a repo for `kind` "deploy"), on a verified connection (opened now, or on
+    first use)."""
+    settings = load(c, kind)
     if open_now:
         connect(c, settings)
     else:
@@ -32,9 +32,9 @@ def _server(c, open_now=True):
     return settings
 
 
-def _live(c, open_now=True):
+def _live(c, open_now=True, kind="server"):
     """Settings, and the live release as a Project, on a verified connection."""
-    settings = _server(c, open_now)
+    settings = _server(c, open_now, kind)
     return settings, releases.live_project(settings)
 
 
@@ -59,7 +59,7 @@ def _checked_in_command(c, project):
 def setup(c):
     """Create the server layout, check git and python3 (with venv), upload shared files you have locally."""
     settings = _server(c)
-    path = releases.require_path(settings)
+    path = settings.path
     python = q(settings.python)
     probe = (
         f"for p in git tar; do command -v $p >/dev/null 2>&1 || echo missing:$p; done; "
@@ -105,7 +105,7 @@ def setup(c):
 @reported
 def deploy(c, revision=None):
     """Deploy a new release: checks, backup + rehearsed migrations, atomic switch, reload, health check."""
-    settings = _server(c)
+    settings = _server(c, kind="deploy")
     releases.deploy(c, settings, revision)
 
 
@@ -160,7 +160,7 @@ def unlock(c, force=False):
 @reported
 def check(c, revision=None, live_only=False, json=False):
     """The pre-deployment checklist for the live release and for the revision about to ship."""
-    settings, project = _live(c)
+    settings, project = _live(c, kind="server" if live_only else "deploy")
     sections = []
     if has_live_release(c, project):
         sections.append(("live", f"live release on {c.host}", introspect(c, project, settings)))
@@ -179,7 +179,7 @@ def check(c, revision=None, live_only=False, json=False):
 def backup(c, download=True, json=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy."""
     settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
-    remote_dir = posixpath.join(releases.require_path(settings), "backups")
+    remote_dir = posixpath.join(settings.path, "backups")
     local_dir = local_backup_dir(settings, host_name(c))
 
     def streamed(command, script):  # the copy streams down while the server writes it, over OpenSSH's client
@@ -219,7 +219,7 @@ def local_backup_dir(settings, host):
 def list_backups(c, json=False):
     """Backups on the server and local copies, side by side."""
     settings, project = _live(c)
-    remote = backup_store.listing(c, project, posixpath.join(releases.require_path(settings), "backups"))
+    remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
     local_dir = local_backup_dir(settings, host_name(c))
     local = {}
     if os.path.isdir(local_dir):
@@ -248,7 +248,7 @@ def restore(c, file, yes=False, unverified=False):
     settings, project = _live(c)
     local = os.path.abspath(os.path.expanduser(file))
     manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
-    remote_dir = posixpath.join(releases.require_path(settings), "backups", "uploaded")
+    remote_dir = posixpath.join(settings.path, "backups", "uploaded")
     remote = posixpath.join(remote_dir, os.path.basename(local))
     if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
         _require_live(c, project)
@@ -266,7 +266,7 @@ def restore(c, file, yes=False, unverified=False):
             done = flows.verify_then_restore(
                 c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
                 what_is_replaced=f"the live {settings.database!r} database on {c.host}",
-                safety_dest=posixpath.join(releases.require_path(settings), "backups"), lock=releases.lock_dir(settings),
+                safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
             )
         except BaseException:
             # a rejected (or unconfirmed) upload does not stay on the server
@@ -300,4 +300,4 @@ for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, lis
     ns.add_task(_task)
 ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))
 answer_help_in(ns, "fab")
-ns.configure({"deploytasks": dict(DEFAULTS)})
+ns.configure(COLLECTION_CONFIG)

@@ -1,69 +1,71 @@
-"""The `deploytasks` config section: defaults, loading and validation."""
+"""The `deploytasks` config section: its one definition (keys, defaults, help), layering, loading, validation."""
 import difflib
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 
+from . import config_files
 from .errors import DeployTasksError
 
-DEFAULTS = {
-    # where the project lives and how it runs (local tasks; on servers, inside each release)
-    "project": ".",
-    "manage": "manage.py",
-    "python": "python3",
-    "venv": ".venv",
-    "use_venv": True,
-    "requirements": "requirements.txt",
-    "env_file": ".env",
-    "database": "default",
-    "collectstatic": True,
-    # backups
-    "backups": "backups",
-    "keep_backups": 10,
-    # servers (Fabric tasks)
-    "path": "",
-    "repo": "",
-    "branch": "main",
-    "strategy": "mirror",
-    "keep_releases": 5,
-    "shared_files": [".env"],
-    "shared_dirs": ["media"],
-    "reload": "",
-    "healthcheck": "",
-    "healthcheck_retries": 10,
-    "healthcheck_delay": 0.5,
-    "lock_stale_after": 3600,
-    "accept_new_hosts": False,
-    "known_hosts": ["~/.ssh/known_hosts"],
-}
+KINDS = ("local", "server", "deploy")  # what the loading task needs: a project; + a server path; + something to ship
+KEEP_ALL = 1_000_000  # sent to the server for keep_releases = 0 (see releases_kept)
 
 
-@dataclass
+def setting(default, help):
+    """One config key: its default and its line in the config reference."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
 class Settings:
-    project: str = DEFAULTS["project"]
-    manage: str = DEFAULTS["manage"]
-    python: str = DEFAULTS["python"]
-    venv: str = DEFAULTS["venv"]
-    use_venv: bool = DEFAULTS["use_venv"]
-    requirements: str = DEFAULTS["requirements"]
-    env_file: str = DEFAULTS["env_file"]
-    database: str = DEFAULTS["database"]
-    collectstatic: bool = DEFAULTS["collectstatic"]
-    backups: str = DEFAULTS["backups"]
-    keep_backups: int = DEFAULTS["keep_backups"]
-    path: str = DEFAULTS["path"]
-    repo: str = DEFAULTS["repo"]
-    branch: str = DEFAULTS["branch"]
-    strategy: str = DEFAULTS["strategy"]
-    keep_releases: int = DEFAULTS["keep_releases"]
-    shared_files: list = field(default_factory=lambda: list(DEFAULTS["shared_files"]))
-    shared_dirs: list = field(default_factory=lambda: list(DEFAULTS["shared_dirs"]))
-    reload: str = DEFAULTS["reload"]
-    healthcheck: str = DEFAULTS["healthcheck"]
-    healthcheck_retries: int = DEFAULTS["healthcheck_retries"]
-    healthcheck_delay: float = DEFAULTS["healthcheck_delay"]
-    lock_stale_after: int = DEFAULTS["lock_stale_after"]
-    accept_new_hosts: bool = DEFAULTS["accept_new_hosts"]
-    known_hosts: list = field(default_factory=lambda: list(DEFAULTS["known_hosts"]))
+    # where the project lives and how it runs (local tasks; on servers, inside each release)
+    project: str = setting(".", "directory holding manage.py (local tasks)")
+    manage: str = setting("manage.py", "manage script, relative to the project/release")
+    python: str = setting("python3", "interpreter that builds venvs and runs the tool's server scripts")
+    venv: str = setting(".venv", "local venv, relative to the project (absolute paths allowed)")
+    use_venv: bool = setting(True, "false: run with python as is (e.g. in CI or a managed env)")
+    requirements: str = setting("requirements.txt", "requirements file (its -r/-c includes count for the hash)")
+    env_file: str = setting(".env", "sourced (exported) before every manage.py command if it exists")
+    database: str = setting("default", "the DATABASES alias to back up / check")
+    collectstatic: bool = setting(True, "run collectstatic in setup and deploy")
+    # backups
+    backups: str = setting("backups", "local backup directory (relative to the project)")
+    keep_backups: int = setting(10, "backups kept (locally and on servers); 0 keeps all")
+    # servers (Fabric tasks)
+    path: str = setting("", "absolute deploy directory on the server (required for fab)")
+    repo: str = setting("", "git URL the server fetches from (required for fab deploy with strategy mirror)")
+    branch: str = setting("main", "what deploy ships without --revision")
+    strategy: str = setting("mirror", "mirror: server-side git mirror cache; upload: local git archive uploaded")
+    keep_releases: int = setting(5, "releases kept (never the live or previous one); 0 keeps all")
+    shared_files: list = setting([".env"], "linked from shared/ into each release when present there")
+    shared_dirs: list = setting(["media"], "created in shared/ and linked into each release")
+    reload: str = setting("", "command run on the server after the switch (in {path})")
+    healthcheck: str = setting("", "URL GET from the server after the reload")
+    healthcheck_retries: int = setting(10, "attempts before the release is declared unhealthy")
+    healthcheck_delay: float = setting(0.5, "seconds between attempts")
+    lock_stale_after: int = setting(3600, "seconds after which a held lock is reported as stale")
+    accept_new_hosts: bool = setting(False, "trust unknown SSH host keys on first use")
+    known_hosts: list = setting(["~/.ssh/known_hosts"], "extra known_hosts files")
+    # stages
+    stage: str = setting("", "the stage whose settings apply (default: the one named like the host after -H)")
+
+    @property
+    def releases_kept(self) -> int:
+        """keep_releases as the server's prune takes it (0 keeps all, as for keep_backups)."""
+        return self.keep_releases or KEEP_ALL
+
+
+def _default(f):
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+DEFAULTS = {f.name: _default(f) for f in fields(Settings)}
+HELP = {f.name: f.metadata["help"] for f in fields(Settings)}
+# What the task collections configure: every key declared (Invoke maps INVOKE_/FABRIC_DEPLOYTASKS_* env vars only to
+# keys it knows), as None so an env var's text reaches _coerce as typed (Invoke would read "false" as True, and
+# refuse lists); the defaults above apply where nothing set a key.
+COLLECTION_CONFIG = {"deploytasks": dict.fromkeys(DEFAULTS)}
 
 
 def _coerce(key, value, default):
@@ -97,20 +99,72 @@ def _coerce(key, value, default):
     return str(value)
 
 
-def load(c) -> Settings:
-    """Read and validate the `deploytasks` section of the Invoke/Fabric config."""
-    section = c.config.get("deploytasks", None) or {}
-    values = dict(section.items()) if hasattr(section, "items") else {}
-    known = {f.name for f in fields(Settings)}
+def _plain(value):
+    """Invoke's config proxies as plain dicts."""
+    if hasattr(value, "items"):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def _check_keys(values, prefix="deploytasks."):
+    known = set(DEFAULTS)
     for key in values:
         if key not in known:
             hint = difflib.get_close_matches(key, known, n=1)
-            suggestion = f" (did you mean deploytasks.{hint[0]}?)" if hint else ""
-            raise DeployTasksError(f"unknown config key deploytasks.{key}{suggestion}")
-    settings = Settings(**{key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()})
+            suggestion = f" (did you mean {prefix}{hint[0]}?)" if hint else ""
+            raise DeployTasksError(f"unknown config key {prefix}{key}{suggestion}")
+
+
+def layered(config, host=None) -> dict:
+    """The deploytasks values, lowest precedence first: the defaults, the config file (pyproject.toml's
+    [tool.deploytasks], deploytasks.yaml), its stage, then everything Invoke/Fabric read themselves
+    (invoke.yaml/fabric.yaml, ~/.invoke.yaml, -f FILE, INVOKE_/FABRIC_DEPLOYTASKS_* env vars)."""
+    merged = _plain(config.get("deploytasks", None) or {})  # the collection's defaults under Invoke's own layers
+    above = config.clone()
+    above.load_collection({})  # the same layers without the collection's: what the user set through Invoke/Fabric
+    explicit = _plain(above.get("deploytasks", None) or {})
+    from_file = config_files.section(config_files.project_dir(config))
+    for values in (merged, explicit, from_file):
+        if not isinstance(values, dict):
+            raise DeployTasksError("the deploytasks config section must be a mapping of settings")
+    layers = [_plain(from_file.pop("stages", None) or {}), _plain(explicit.pop("stages", None) or {})]
+    merged.pop("stages", None)
+    for layer in layers:
+        if not isinstance(layer, dict) or not all(isinstance(section, dict) for section in layer.values()):
+            raise DeployTasksError("deploytasks.stages must map stage names to tables of settings")
+    stages = {name: {**layers[0].get(name, {}), **layers[1].get(name, {})} for name in {*layers[0], *layers[1]}}
+    name = {**merged, **from_file, **explicit}.get("stage") or ""
+    if name and name not in stages:
+        known = ", ".join(sorted(stages)) or "none defined"
+        raise DeployTasksError(f"deploytasks.stage {name!r} is not a stage in deploytasks.stages ({known})")
+    if not name and host in stages:
+        name = host
+    stage = stages.get(name, {})
+    _check_keys(stage, prefix=f"deploytasks.stages.{name}.")
+    merged = {key: value for key, value in merged.items() if value is not None}  # None: declared, not set
+    return {**merged, **from_file, **stage, **explicit, **({"stage": name} if name else {})}
+
+
+def load(c, kind="local") -> Settings:
+    """Read and validate the `deploytasks` settings for a task of `kind` (see KINDS)."""
+    values = layered(c.config, host=getattr(c, "original_host", None))
+    _check_keys(values)
+    coerced = {key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()}
+    if coerced.get("path", "").startswith("/"):
+        coerced["path"] = coerced["path"].rstrip("/")  # "/srv/site/" and "/srv/site" are one place; "/" is none
+    settings = Settings(**coerced)
+    validate(settings, kind)
+    return settings
+
+
+def validate(settings: Settings, kind="local") -> None:
+    """The checks a task of `kind` needs before it starts (raises DeployTasksError)."""
     if settings.strategy not in ("mirror", "upload"):
         raise DeployTasksError(f"deploytasks.strategy must be 'mirror' or 'upload', not {settings.strategy!r}")
-    return settings
+    if kind in ("server", "deploy") and not settings.path.startswith("/"):
+        raise DeployTasksError("set deploytasks.path to the absolute deploy directory on the server (e.g. /srv/mysite)")
+    if kind == "deploy" and settings.strategy == "mirror" and not settings.repo:
+        raise DeployTasksError("set deploytasks.repo to the git URL the server clones from (or strategy: upload)")
 
 
 def local_root(settings: Settings) -> str:

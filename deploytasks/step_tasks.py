@@ -1,4 +1,6 @@
 """The step tasks (venv, install, migrate, createsuperuser, collectstatic), built once for both sides."""
+from dataclasses import replace
+
 from invoke import task
 
 from . import steps
@@ -20,7 +22,7 @@ def step_tasks(resolve, require, where) -> list:
     def venv(c, python=None):
         _, project = resolve(c)
         if python:
-            project.base_python = python
+            project = replace(project, base_python=python)
         console.print(steps.venv(c, project))
 
     def install(c, force=False):

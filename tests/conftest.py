@@ -1,87 +1,20 @@
-"""Shared fixtures: real copies of the example project, a shared venv, real inv runs."""
+"""Shared fixtures: real copies of the example project, a shared venv, real inv runs (helpers: tests/_util.py)."""
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "example"
-IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
-TASKS_PY = "from deploytasks.local import ns\n"
+from tests._util import Site, copy_example
+
+UNIT = Path(__file__).resolve().parent / "unit"
 
 
-def copy_example(dest: Path) -> Path:
-    shutil.copytree(EXAMPLE, dest, ignore=IGNORED)
-    return dest
-
-
-def write_config(root: Path, **settings) -> None:
-    lines = ["deploytasks:"]
-    for key, value in settings.items():
-        lines.append(f"  {key}: {value!r}" if not isinstance(value, bool) else f"  {key}: {str(value).lower()}")
-    (root / "invoke.yaml").write_text("\n".join(lines) + "\n")
-
-
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "INVOKE_", "DATABASE_URL"))}
-    env.update(extra)
-    return env
-
-
-class Site:
-    """A copy of the example project with its own tasks.py/invoke.yaml, driven by the real `inv`."""
-
-    def __init__(self, root: Path, venv: Path):
-        self.root = root
-        self.venv = venv
-        (root / "tasks.py").write_text(TASKS_PY)
-        self.configure()
-
-    def configure(self, **settings):
-        write_config(self.root, venv=str(self.venv), **settings)
-
-    @property
-    def db(self) -> Path:
-        return self.root / "db.sqlite3"
-
-    @property
-    def python(self) -> str:
-        return str(self.venv / "bin" / "python")
-
-    def inv(self, *args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=self.root, env=clean_env(**(env or {})), input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout,
-        )
-
-    def manage(self, *args, env=None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [self.python, "manage.py", *args], cwd=self.root, env=clean_env(**(env or {})),
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        )
-
-    def query(self, sql, params=()):
-        connection = sqlite3.connect(self.db)
-        try:
-            return connection.execute(sql, params).fetchall()
-        finally:
-            connection.close()
-
-    def fingerprint(self) -> str:
-        """A checksum of the database's logical content (WAL included)."""
-        if not self.db.exists():
-            return "absent"
-        return logical_digest(sqlite3.connect(self.db))
+def pytest_collection_modifyitems(items):
+    """The fast tier (tests/unit: no sshd, no venv) runs first, so a broken rule fails in seconds."""
+    items.sort(key=lambda item: not Path(str(item.path)).is_relative_to(UNIT))
 
 
 @pytest.fixture(scope="session")
@@ -122,67 +55,3 @@ def migrated_site(site, migrated_db) -> Site:
     """A fresh copy with a migrated database (a copy of the session's really migrated one: same content)."""
     shutil.copyfile(migrated_db, site.db)
     return site
-
-
-def assert_user_error(result, *fragments):
-    """Exit 1, one line on stderr naming the problem, no traceback."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("deploytasks: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
-# --- helpers shared by the test_local_* modules ------------------------------------------------
-
-def backup_json(site, *args) -> dict:
-    """Run the real `inv backup --json ARGS` and return the manifest it printed."""
-    result = site.inv("backup", "--json", *args)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return json.loads(result.stdout)
-
-
-def backup_names(site) -> list:
-    """The backup dumps (not manifests) in the site's backups directory, sorted by name."""
-    directory = site.root / "backups"
-    if not directory.is_dir():
-        return []
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".sqlite3"))
-
-
-def sqlite_fingerprint(path) -> str:
-    """Checksum of an SQLite file's logical content (what Site.fingerprint computes for the live DB)."""
-    return logical_digest(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
-
-
-def logical_digest(connection) -> str:
-    """sha256 of the SQL dump of an open SQLite connection (closed afterwards)."""
-    try:
-        digest = hashlib.sha256()
-        for line in connection.iterdump():
-            digest.update(line.encode())
-        return digest.hexdigest()
-    finally:
-        connection.close()
-
-
-def sqlite_rows(path, sql, params=()):
-    """Rows of a read-only query against any SQLite file (a backup, say)."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
-
-
-def write_sql(site, sql, params=()):
-    """Run one data-changing statement against the site's live database and commit it."""
-    connection = sqlite3.connect(site.db, timeout=30)
-    try:
-        with connection:
-            connection.execute(sql, params)
-    finally:
-        connection.close()

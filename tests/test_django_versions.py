@@ -5,10 +5,7 @@ import sys
 
 import pytest
 
-try:
-    from conftest import clean_env, write_config
-except ImportError:  # the whole suite is collected: "conftest" may be tests/remote's
-    from tests.conftest import clean_env, write_config
+from tests._util import clean_env, write_config
 
 
 @pytest.fixture(scope="module")

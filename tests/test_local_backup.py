@@ -10,12 +10,8 @@ import subprocess
 import sys
 import time
 
-try:
-    from conftest import (Site, assert_user_error, backup_json, backup_names, copy_example, sqlite_fingerprint,
-                          sqlite_rows, write_sql)
-except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from tests.conftest import (Site, assert_user_error, backup_json, backup_names, copy_example, sqlite_fingerprint,
-                                sqlite_rows, write_sql)
+from tests._util import (Site, assert_user_error, backup_json, backup_names, copy_example, sqlite_fingerprint,
+                         sqlite_rows, write_sql)
 
 WRITER = r'''
 import os, sqlite3, sys, time

@@ -11,10 +11,7 @@ import shutil
 
 import pytest
 
-try:
-    from conftest import Site, assert_user_error, backup_json, backup_names, copy_example, write_config
-except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from tests.conftest import Site, assert_user_error, backup_json, backup_names, copy_example, write_config
+from tests._util import Site, assert_user_error, backup_json, backup_names, copy_example, write_config
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import json
 
-try:
-    from conftest import assert_user_error
-except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from tests.conftest import assert_user_error
+from tests._util import assert_user_error
 
 ITEMS = ["migrations", "model changes", "check --database", "conflicts", "migrate --plan"]
 

@@ -5,10 +5,7 @@ import datetime
 import json
 from pathlib import Path
 
-try:
-    from conftest import assert_user_error, backup_names, sqlite_rows
-except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from tests.conftest import assert_user_error, backup_names, sqlite_rows
+from tests._util import assert_user_error, backup_names, sqlite_rows
 
 ACCOUNTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "example/accounts/migrations").glob("0*.py"))
 SEEDED = ["elite", "pro", "starter"]

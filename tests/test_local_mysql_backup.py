@@ -21,10 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-try:
-    from conftest import Site, assert_user_error, copy_example
-except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from tests.conftest import Site, assert_user_error, copy_example
+from tests._util import Site, assert_user_error, copy_example
 
 MYSQL = shutil.which("mysql") or shutil.which("mariadb")
 DUMP = shutil.which("mysqldump") or shutil.which("mariadb-dump")

@@ -24,12 +24,8 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from conftest import Site, assert_user_error, copy_example
-    from sshd import free_port
-except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from tests.conftest import Site, assert_user_error, copy_example
-    from tests.sshd import free_port
+from tests._util import Site, assert_user_error, copy_example
+from tests.sshd import free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
 

@@ -11,10 +11,7 @@ import fabric
 import paramiko
 import pytest
 
-try:  # works whether or not tests/ is a package
-    from tests.sshd import SSHServer, SSHDError, ensure_sshd_installed, make_sshd_fixture
-except ImportError:  # pragma: no cover - depends on rootdir/sys.path layout
-    from sshd import SSHServer, SSHDError, ensure_sshd_installed, make_sshd_fixture
+from tests.sshd import SSHServer, SSHDError, ensure_sshd_installed, make_sshd_fixture
 
 
 # --- fixtures (to be moved to conftest.py) ---------------------------------

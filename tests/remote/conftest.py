@@ -27,25 +27,12 @@ from pathlib import Path
 
 import pytest
 
-try:  # works whether or not tests/ is a package
-    from tests.sshd import SSHServer, free_port
-except ImportError:  # pragma: no cover - depends on rootdir/sys.path layout
-    from sshd import SSHServer, free_port
+from tests._util import EXAMPLE, IGNORED, clean_env, sha256_file
+from tests.sshd import SSHServer, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "example"
-IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
 FABFILE = "from deploytasks.remote import ns\n"
 GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
-
-
-def clean_env(**extra) -> dict:
-    """This process's environment without anything that would configure fab, Django or git behind our back."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "INVOKE_", "FABRIC_", "DATABASE_URL", "GIT_", "SECRET_KEY"))}
-    env.update(extra)
-    return env
 
 
 def git(cwd, *args) -> str:
@@ -53,14 +40,6 @@ def git(cwd, *args) -> str:
                           stdin=subprocess.DEVNULL, timeout=60)
     assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
     return done.stdout.strip()
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the repository the server deploys from ------------------------------------------------------

@@ -10,10 +10,7 @@ import urllib.request
 ADDRESS = "127.0.0.2"
 
 
-def test_setup_uploads_the_env_file_private(deployed):
-    shared_env = deployed.path / "shared" / ".env"
-    assert shared_env.read_text() == (deployed.project / ".env").read_text()
-    assert stat.S_IMODE(shared_env.stat().st_mode) == 0o600
+def test_setup_creates_the_server_layout(deployed):
     for name in ("releases", "shared", "backups"):
         assert (deployed.path / name).is_dir()
 
@@ -131,14 +128,14 @@ def test_the_sudo_password_reaches_the_reload_on_stdin_never_argv(served, argv_w
     assert not [line for line in seen if password in line]
 
 
-def test_redeploy_of_the_same_revision_uses_few_ssh_sessions(served):
+def test_redeploy_of_the_same_revision_takes_the_three_ssh_sessions_the_readme_promises(served):
     s = served
     revision = s.revision()
     before = s.sshd.session_count()
     s.fab("deploy").ok()
     sessions = s.sshd.session_count() - before
     assert s.revision() == revision
-    assert 0 < sessions <= 10, sessions
+    assert sessions == 3, sessions  # README: three SSH commands on one connection for a redeploy
 
 
 def test_dry_deploy_changes_nothing(served):
@@ -247,6 +244,17 @@ def test_old_releases_are_pruned(served):
     assert s.releases() == [previous, s.current_name()]
     assert "pruned" in run.stdout
     assert s.log()[-1]["previous"] == previous and s.log()[-1]["result"] == "ok"
+
+
+def test_keep_releases_0_keeps_every_release_as_keep_backups_0_keeps_every_backup(deployed):
+    s = deployed
+    quiet = {"FABRIC_DEPLOYTASKS_HEALTHCHECK": "", "FABRIC_DEPLOYTASKS_RELOAD": ""}
+    for _ in range(2):
+        s.fab("deploy", env=quiet).ok()
+    before = s.releases()
+    assert len(before) >= 3
+    s.fab("deploy", env=dict(quiet, FABRIC_DEPLOYTASKS_KEEP_RELEASES="0")).ok()
+    assert s.releases()[:-1] == before and len(s.releases()) == len(before) + 1
 
 
 def test_deploy_prunes_venvs_no_release_links_to(deployed):

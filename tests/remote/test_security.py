@@ -122,3 +122,34 @@ def test_deploy_refuses_without_the_shared_env_file(server):
     server.fab("deploy", env={"FABRIC_DEPLOYTASKS_PATH": str(fresh)}).error(f"{fresh}/shared/.env missing on the server")
     assert os.listdir(fresh / "releases") == [] and not (fresh / "current").exists()
     assert not (fresh / ".deploy-lock").exists()
+
+
+def test_one_config_file_for_fab_pyproject_then_its_stage_then_fabric_yaml(server):
+    """[tool.deploytasks] in pyproject.toml reaches fab; a stage named like the -H host applies; fabric.yaml wins."""
+    pyproject = server.project / "pyproject.toml"
+    only_pyproject, of_the_stage, of_fabric_yaml, shadowed = (server.base / f"srv-{name}" for name in
+                                                               ("pyproject", "stage", "fabric-yaml", "shadowed"))
+    saved = dict(server.settings)
+    try:
+        del server.settings["path"]
+        server.configure()
+        pyproject.write_text(f'[tool.deploytasks]\npath = "{only_pyproject}"\n')
+        server.fab("setup").ok()
+        assert (only_pyproject / "releases").is_dir()
+
+        pyproject.write_text(f'[tool.deploytasks]\npath = "{shadowed}"\n\n'
+                             f'[tool.deploytasks.stages."{server.sshd.alias}"]\npath = "{of_the_stage}"\n')
+        server.fab("setup").ok()
+        assert (of_the_stage / "releases").is_dir()
+
+        server.configure(path=str(of_fabric_yaml))
+        server.fab("setup").ok()
+        assert (of_fabric_yaml / "releases").is_dir()
+        assert not shadowed.exists()
+
+        pyproject.write_text("[tool.deploytasks]\nbrnch = 'x'\n")
+        server.fab("releases").error("unknown config key deploytasks.brnch", "did you mean deploytasks.branch?")
+    finally:
+        pyproject.unlink()
+        server.settings.clear()
+        server.configure(**saved)
