@@ -13,6 +13,7 @@ DEFAULTS = {
     "venv": ".venv",
     "use_venv": True,
     "requirements": "requirements.txt",
+    "installer": "auto",  # what builds venvs: auto (uv when found, else pip), uv, pip
     "env_file": ".env",
     "database": "default",
     "collectstatic": True,
@@ -45,6 +46,7 @@ class Settings:
     venv: str = DEFAULTS["venv"]
     use_venv: bool = DEFAULTS["use_venv"]
     requirements: str = DEFAULTS["requirements"]
+    installer: str = DEFAULTS["installer"]
     env_file: str = DEFAULTS["env_file"]
     database: str = DEFAULTS["database"]
     collectstatic: bool = DEFAULTS["collectstatic"]
@@ -110,6 +112,8 @@ def load(c) -> Settings:
     settings = Settings(**{key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()})
     if settings.strategy not in ("mirror", "upload"):
         raise DeployTasksError(f"deploytasks.strategy must be 'mirror' or 'upload', not {settings.strategy!r}")
+    if settings.installer not in ("auto", "uv", "pip"):
+        raise DeployTasksError(f"deploytasks.installer must be 'auto', 'uv' or 'pip', not {settings.installer!r}")
     return settings
 
 
