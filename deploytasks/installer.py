@@ -100,20 +100,49 @@ def failure_summary(output) -> str:
 
 
 def uv_index_env(environ) -> dict:
-    """UV_* variables that give uv the package index pip is configured with, unless uv has one of its own.
+    """UV_* variables that give uv the package index pip is configured with, unless uv has one of its own, and
+    SSL_CERT_FILE from pip's `cert` (the CA bundle pip trusts, e.g. a proxy's) unless it is set.
 
-    Self-contained (stdlib only, imports inside): `fab setup` runs its source with the server's Python.
+    Stdlib only, imports inside (as are its helpers): `fab setup` runs their source with the server's Python.
     """
-    import configparser
     import os
 
+    pip = pip_settings(environ, ("index-url", "extra-index-url", "find-links", "no-index", "cert"))
+    uv = {}
+    if not environ.get("SSL_CERT_FILE") and os.path.isfile(pip.get("cert", "")):
+        uv["SSL_CERT_FILE"] = pip["cert"]
     own = ("UV_INDEX", "UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_NO_INDEX",
            "UV_CONFIG_FILE", "UV_NO_CONFIG")
-    if any(environ.get(name) for name in own):
-        return {}
+    if any(environ.get(name) for name in own) or uv_has_an_index(environ):
+        return uv
+    if pip.get("index-url", "").strip():
+        uv["UV_DEFAULT_INDEX"] = pip["index-url"].split()[0]
+    if pip.get("extra-index-url", "").split():
+        uv["UV_INDEX"] = " ".join(pip["extra-index-url"].split())
+    links = [link for link in pip.get("find-links", "").split()
+             if "://" in link or os.path.isdir(link)]  # pip skips missing directories, uv would fail on them
+    if links:
+        uv["UV_FIND_LINKS"] = ",".join(links)
+    if pip.get("no-index", "").strip().lower() in ("1", "true", "yes", "on"):
+        uv["UV_NO_INDEX"] = "1"
+    if {"UV_INDEX", "UV_FIND_LINKS"} & set(uv):
+        uv["UV_INDEX_STRATEGY"] = "unsafe-best-match"  # pip's rule: the best version from any of its sources
+    return uv
+
+
+def config_places(environ):
+    import os
+
     home = environ.get("HOME") or os.path.expanduser("~")
-    config_home = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    config_dirs = (environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
+    return home, environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"), \
+        (environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
+
+
+def uv_has_an_index(environ) -> bool:
+    """Whether a uv.toml (user or system) configures an index of its own."""
+    import os
+
+    _, config_home, config_dirs = config_places(environ)
     for uv_toml in [os.path.join(config_home, "uv", "uv.toml")] + [os.path.join(d, "uv", "uv.toml") for d in config_dirs]:
         try:
             with open(uv_toml) as handle:
@@ -121,14 +150,22 @@ def uv_index_env(environ) -> dict:
         except OSError:
             continue
         if "index" in text or "find-links" in text:
-            return {}
+            return True
+    return False
+
+
+def pip_settings(environ, keys) -> dict:
+    """pip's own reading of `keys`: its config files (global, user, site, PIP_CONFIG_FILE), then PIP_* variables."""
+    import configparser
+    import os
+
+    home, config_home, config_dirs = config_places(environ)
     files = [os.path.join(d, "pip", "pip.conf") for d in reversed(config_dirs)] + ["/etc/pip.conf"]
     files += [os.path.join(home, ".pip", "pip.conf"), os.path.join(config_home, "pip", "pip.conf")]
     if environ.get("VIRTUAL_ENV"):
         files.append(os.path.join(environ["VIRTUAL_ENV"], "pip.conf"))
     if environ.get("PIP_CONFIG_FILE"):
         files = [] if environ["PIP_CONFIG_FILE"] == os.devnull else files + [environ["PIP_CONFIG_FILE"]]
-    keys = ("index-url", "extra-index-url", "find-links", "no-index")
     pip = {}
     for path in files:
         parser = configparser.RawConfigParser()
@@ -144,20 +181,7 @@ def uv_index_env(environ) -> dict:
         value = environ.get("PIP_" + key.upper().replace("-", "_"))
         if value is not None:
             pip[key] = value
-    uv = {}
-    if pip.get("index-url", "").strip():
-        uv["UV_DEFAULT_INDEX"] = pip["index-url"].split()[0]
-    if pip.get("extra-index-url", "").split():
-        uv["UV_INDEX"] = " ".join(pip["extra-index-url"].split())
-    links = [link for link in pip.get("find-links", "").split()
-             if "://" in link or os.path.isdir(link)]  # pip skips missing directories, uv would fail on them
-    if links:
-        uv["UV_FIND_LINKS"] = ",".join(links)
-    if pip.get("no-index", "").strip().lower() in ("1", "true", "yes", "on"):
-        uv["UV_NO_INDEX"] = "1"
-    if len(uv) > (1 if "UV_DEFAULT_INDEX" in uv else 0):
-        uv["UV_INDEX_STRATEGY"] = "unsafe-best-match"  # pip's rule: the best version from any of its sources
-    return uv
+    return pip
 
 
 def server_uv_command(settings, path) -> str:
@@ -179,7 +203,8 @@ def server_uv_command(settings, path) -> str:
     import inspect
 
     write_env = (
-        inspect.getsource(uv_index_env)
+        "".join(inspect.getsource(function) + "\n" for function in
+                (config_places, uv_has_an_index, pip_settings, uv_index_env))
         + "import os, shlex\n"
         + f"target = {posixpath.join(tools, 'uv.env')!r}\n"
         + "os.umask(0o077)\n"
