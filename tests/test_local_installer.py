@@ -12,7 +12,10 @@ import time
 
 import pytest
 
-from conftest import assert_user_error, clean_env
+try:  # tests/conftest.py, whichever way the rootdir puts it on sys.path
+    from tests.conftest import assert_user_error, clean_env
+except ImportError:  # pragma: no cover
+    from conftest import assert_user_error, clean_env
 
 
 def stamp_of(venv):
