@@ -1,5 +1,4 @@
 """Which tool builds virtualenvs (uv, else pip), and the shell commands that build them with it."""
-import os
 import posixpath
 import shutil
 
@@ -7,7 +6,6 @@ from .errors import DeployTasksError
 from .output import console
 from .shell import is_dry, q, run
 
-INSTALLERS = ("auto", "uv", "pip")
 STAMP = ".deploytasks-requirements"
 NO_UV = "no uv found (pip install uv, or set deploytasks.installer: pip)"
 
@@ -221,9 +219,11 @@ def setup_server_uv(c, settings, path) -> None:
     if settings.installer == "pip":
         console.print("[green]✓[/] venvs are built with pip (deploytasks.installer: pip)")
         return
-    result = run(c, server_uv_command(settings, path), what="looking for uv on the server")
-    if is_dry(c):
+    if is_dry(c):  # the command holds the pip-settings reader's source: say what it does instead
+        console.print(f"[dim]dry-run:[/] find uv on PATH, else install it into {path}/.deploytasks/uv "
+                      f"({settings.python} -m venv + pip install uv); write {path}/.deploytasks/uv.env", highlight=False)
         return
+    result = run(c, server_uv_command(settings, path), what="looking for uv on the server")
     lines = result.stdout.splitlines()
     tools = posixpath.join(path, ".deploytasks", "uv")
     found = next((line for line in lines if line.startswith(("uv-on-path:", "uv-kept", "uv-installed", "no-uv:"))), "")

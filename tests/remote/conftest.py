@@ -409,14 +409,13 @@ def server(request, tmp_path_factory):
     address = getattr(request.module, "ADDRESS", "127.0.0.1")
     base = tmp_path_factory.mktemp(f"remote-{request.module.__name__.rsplit('.', 1)[-1]}")
     with SSHServer(base / "sshd", host=address) as sshd:
-        server = Server(base, sshd, Repo(base))
-        if getattr(request.module, "SERVER_UV", "shared") == "shared":
-            give_uv(server)
-        yield server
+        yield Server(base, sshd, Repo(base))
 
 
 @pytest.fixture(scope="module")
-def deployed(server):
+def deployed(request, server):
+    if getattr(request.module, "SERVER_UV", "shared") == "shared":
+        give_uv(server)
     server.fab("setup").ok()
     server.fab("deploy").ok()
     assert server.revision() == server.repo.initial
