@@ -5,7 +5,7 @@
 Baselines (same run, same copy procedure), each typed twice:
 - pip: `python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && manage.py migrate &&
   manage.py collectstatic --noinput`;
-- uv (the fastest hand): `uv venv .venv && uv pip install -r requirements.txt && manage.py migrate &&
+- uv (the fastest hand): `uv venv --allow-existing .venv && uv pip install -r requirements.txt && manage.py migrate &&
   manage.py collectstatic --noinput`.
 pip's and uv's caches are warm for all (one untimed warm-up run of each first), so the figures compare tools,
 not the network.
@@ -28,7 +28,7 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATA
 
 UV = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}") or "uv"
 UV_CHECKLIST = (
-    f"{UV} venv -q .venv && {UV} pip install -q --python .venv/bin/python -r requirements.txt"
+    f"{UV} venv -q --allow-existing .venv && {UV} pip install -q --python .venv/bin/python -r requirements.txt"
     " && .venv/bin/python manage.py migrate --noinput -v 0 && .venv/bin/python manage.py collectstatic --noinput -v 0"
 )
 CHECKLIST = (
