@@ -2,9 +2,12 @@
 
     python3 bench/setup_bench.py --runs 5
 
-Baseline (same run, same copy procedure): `python3 -m venv .venv && .venv/bin/pip install -r
-requirements.txt && manage.py migrate && manage.py collectstatic --noinput`, typed twice.
-pip's wheel cache is warm for both (one untimed warm-up run first), so the figures compare tools,
+Baselines (same run, same copy procedure), each typed twice:
+- pip: `python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && manage.py migrate &&
+  manage.py collectstatic --noinput`;
+- uv (the fastest hand): `uv venv --allow-existing .venv && uv pip install -r requirements.txt && manage.py migrate &&
+  manage.py collectstatic --noinput`.
+pip's and uv's caches are warm for all (one untimed warm-up run of each first), so the figures compare tools,
 not the network.
 """
 import argparse
@@ -23,6 +26,11 @@ EXAMPLE = ROOT / "example"
 IGNORE = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "INVOKE_"))}
 
+UV = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}") or "uv"
+UV_CHECKLIST = (
+    f"{UV} venv -q --allow-existing .venv && {UV} pip install -q --python .venv/bin/python -r requirements.txt"
+    " && .venv/bin/python manage.py migrate --noinput -v 0 && .venv/bin/python manage.py collectstatic --noinput -v 0"
+)
 CHECKLIST = (
     "python3 -m venv .venv && .venv/bin/pip install --disable-pip-version-check -q -r requirements.txt"
     " && .venv/bin/python manage.py migrate --noinput -v 0 && .venv/bin/python manage.py collectstatic --noinput -v 0"
@@ -45,16 +53,22 @@ def checklist(site: Path) -> float:
     return timed(CHECKLIST, cwd=site, env=ENV, stdout=subprocess.DEVNULL)
 
 
+def uv_checklist(site: Path) -> float:
+    return timed(UV_CHECKLIST, cwd=site, env=ENV, stdout=subprocess.DEVNULL)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    results = {"inv setup": ([], []), "hand checklist": ([], [])}
+    contestants = (("inv setup", inv_setup), ("hand checklist", checklist), ("uv checklist", uv_checklist))
+    results = {name: ([], []) for name, _ in contestants}
     with tempfile.TemporaryDirectory(prefix="setup-bench-") as tmp:
         base = Path(tmp)
-        inv_setup(fresh_copy(base, "warm-up"))
+        for name, action in contestants:
+            action(fresh_copy(base, f"warm-up-{name.replace(' ', '-')}"))
         for run in range(args.runs):
-            for name, action in (("inv setup", inv_setup), ("hand checklist", checklist)):
+            for name, action in contestants:
                 site = fresh_copy(base, f"{name.replace(' ', '-')}-{run}")
                 first, second = action(site), action(site)
                 results[name][0].append(first)
@@ -62,18 +76,22 @@ def main():
                 print(f"run {run + 1}: {name}: first {first:.2f}s, second {second:.2f}s", flush=True)
                 shutil.rmtree(site)
     inv_first, inv_second = results["inv setup"]
+
+    def ratios(name, which):
+        return median([a / b for a, b in zip(results["inv setup"][which], results[name][which])])
     hand_first, hand_second = results["hand checklist"]
-    ratios_second = [a / b for a, b in zip(inv_second, hand_second)]
-    ratios_first = [a / b for a, b in zip(inv_first, hand_first)]
+    uv_first, uv_second = results["uv checklist"]
     text = (
-        f"`python3 bench/setup_bench.py --runs {args.runs}`: a fresh copy of `example/` per run, pip cache warm.\n"
+        f"`python3 bench/setup_bench.py --runs {args.runs}`: a fresh copy of `example/` per run, pip and uv caches warm.\n"
         "Medians (min-max) of wall time; ratios are computed pair by pair within a run.\n\n"
         "| | first run | second run (nothing to do) |\n|---|---|---|\n"
-        f"| `inv setup --no-superuser` | {fmt_summary(inv_first)} | {fmt_summary(inv_second)} |\n"
-        f"| hand checklist (venv, pip install, migrate, collectstatic) | {fmt_summary(hand_first)} | {fmt_summary(hand_second)} |\n"
-        f"| ratio inv / hand | {median(ratios_first):.2f}x | {median(ratios_second):.2f}x |\n\n"
-        "The second `inv setup` skips venv and pip (requirements hash unchanged), so it costs three Django start-ups;\n"
-        "the hand checklist re-runs pip every time.\n"
+        f"| `inv setup --no-superuser` (uv) | {fmt_summary(inv_first)} | {fmt_summary(inv_second)} |\n"
+        f"| hand checklist, pip (venv, pip install, migrate, collectstatic) | {fmt_summary(hand_first)} | {fmt_summary(hand_second)} |\n"
+        f"| hand checklist, uv (uv venv, uv pip install, migrate, collectstatic) | {fmt_summary(uv_first)} | {fmt_summary(uv_second)} |\n"
+        f"| ratio inv / hand pip | {ratios('hand checklist', 0):.2f}x | {ratios('hand checklist', 1):.2f}x |\n"
+        f"| ratio inv / hand uv | {ratios('uv checklist', 0):.2f}x | {ratios('uv checklist', 1):.2f}x |\n\n"
+        "The second `inv setup` skips venv and install (requirements hash unchanged), so it costs three Django start-ups;\n"
+        "the hand checklists re-run the installer every time.\n"
     )
     print(text)
     write_results("inv setup", text)

@@ -22,6 +22,7 @@ class Project:
     requirements: str = "requirements.txt"
     env_file: str = ".env"
     backups: str = ""  # where backups go when not deploytasks.backups inside root (servers: {path}/backups)
+    installer: str = "pip"  # deploytasks.installer where uv may build the venv (local projects); pip elsewhere
     missing: str = ""  # the error when the venv's python is absent, checked in the same command (no extra round trip)
 
     @property
@@ -73,4 +74,5 @@ def local_project(settings) -> Project:
         manage=settings.manage,
         requirements=settings.requirements,
         env_file=settings.env_file,
+        installer=settings.installer,
     )

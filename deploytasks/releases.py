@@ -15,8 +15,8 @@ from .errors import DeployTasksError
 from .output import console
 from .project import Project
 from .prompt import confirm
-from .shell import is_dry, q, run, run_script
-from .steps import pip_install_command
+from .shell import is_dry, q, run, run_script, summary
+from .installer import failure_summary, server_build_command
 
 SERVER_PARTS = ("_server",)
 MIGRATE_PARTS = ("_sqlite", *DUMP_PARTS, "_migrate")  # scripts that back up before they migrate
@@ -179,14 +179,22 @@ def deploy(c, settings, revision=None) -> dict:
 
 
 def build_venv(c, settings, project, prep):
+    """Build the release's venv at shared/venvs/<hash> with uv (kept cache) or pip; complete or absent."""
     venv = prep["venv"]
-    install = pip_install_command(posixpath.join(venv, "bin", "python"), project.path(settings.requirements), venv,
-                                  prep["requirements_hash"])
-    # no half-built venv is left behind: it is removed when any part fails
-    command = f"{{ rm -rf {q(venv)} && {q(settings.python)} -m venv {q(venv)} && {install}; }} || {{ rm -rf {q(venv)}; exit 1; }}"
-    with console.status(f"building venv {posixpath.basename(venv)} (pip install -r {settings.requirements}) …"):
-        run(c, command, what="pip install")
-    console.print(f"[green]✓[/] venv {posixpath.basename(venv)} built")
+    command = server_build_command(settings, settings.path, venv, project.path(settings.requirements),
+                                   prep["requirements_hash"])
+    with console.status(f"building venv {posixpath.basename(venv)} (install -r {settings.requirements}) …"):
+        result = run(c, command, what="building the venv", check=False)
+    builder = next((line.split(":", 1)[1].strip() for line in result.stdout.splitlines()
+                    if line.startswith("builder:")), "pip")
+    if result.failed:
+        detail = failure_summary(result.stderr) or summary(result)
+        raise DeployTasksError(f"building the venv ({builder}) failed: {detail}")
+    if is_dry(c):
+        return
+    how = builder if builder.startswith("uv") else "pip (no uv on the server: `fab setup` installs it)" \
+        if settings.installer == "auto" else "pip"
+    console.print(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}")
 
 
 def report_predeploy(pre):

@@ -8,7 +8,7 @@ from fabric import task
 from invoke import Collection
 
 from . import backups as backup_store
-from . import flows, releases
+from . import flows, installer, releases
 from .connection import connect, secure
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -78,6 +78,7 @@ def setup(c):
         raise DeployTasksError(f"missing on {c.host}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install git python3-venv)")
     if is_dry(c):
         console.print(f"[dim]dry-run:[/] mkdir -p {q(path + '/releases')} {q(path + '/shared')} {q(path + '/backups')}")
+    installer.setup_server_uv(c, settings, path)
     uploaded, kept = [], []
     for name in settings.shared_files:
         local = os.path.join(os.path.abspath(os.path.expanduser(settings.project)), name)

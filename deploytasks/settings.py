@@ -26,6 +26,7 @@ class Settings:
     venv: str = setting(".venv", "local venv, relative to the project (absolute paths allowed)")
     use_venv: bool = setting(True, "false: run with python as is (e.g. in CI or a managed env)")
     requirements: str = setting("requirements.txt", "requirements file (its -r/-c includes count for the hash)")
+    installer: str = setting("auto", "what builds venvs: auto (uv when found, else pip), uv, pip")
     env_file: str = setting(".env", "sourced (exported) before every manage.py command if it exists")
     database: str = setting("default", "the DATABASES alias to back up / check")
     collectstatic: bool = setting(True, "run collectstatic in setup and deploy")
@@ -161,6 +162,8 @@ def validate(settings: Settings, kind="local") -> None:
     """The checks a task of `kind` needs before it starts (raises DeployTasksError)."""
     if settings.strategy not in ("mirror", "upload"):
         raise DeployTasksError(f"deploytasks.strategy must be 'mirror' or 'upload', not {settings.strategy!r}")
+    if settings.installer not in ("auto", "uv", "pip"):
+        raise DeployTasksError(f"deploytasks.installer must be 'auto', 'uv' or 'pip', not {settings.installer!r}")
     if kind in ("server", "deploy") and not settings.path.startswith("/"):
         raise DeployTasksError("set deploytasks.path to the absolute deploy directory on the server (e.g. /srv/mysite)")
     if kind == "deploy" and settings.strategy == "mirror" and not settings.repo:

@@ -7,10 +7,9 @@ import sys
 
 from .django import run_django_script
 from .errors import DeployTasksError
+from .installer import STAMP, failure_summary, install_command, local_uv, uv_index_env, venv_command
 from .output import console
-from .shell import is_dry, q, run, run_script
-
-STAMP = ".deploytasks-requirements"
+from .shell import is_dry, q, run, run_script, summary
 
 
 def venv(c, project) -> str:
@@ -30,8 +29,20 @@ def venv(c, project) -> str:
         raise DeployTasksError(
             f"Python {project.base_python!r} not found: set deploytasks.python (or pass --python) to an installed interpreter"
         )
-    run(c, f"{python} -m venv {q(project.venv)}", what=f"creating the virtualenv with {project.base_python}")
-    return f"would create {project.venv}" if is_dry(c) else f"created {project.venv}"
+    uv = local_uv(project.installer)
+    builder = "uv" if uv else "python -m venv"
+    build_with(c, venv_command(project.base_python, project.venv, uv), uv,
+               what=f"creating the virtualenv with {project.base_python} ({builder})")
+    note = " (no uv found: pip install uv for faster installs)" if not uv and project.installer == "auto" else ""
+    return (f"would create {project.venv} with {builder}" if is_dry(c) else f"created {project.venv} with {builder}") + note
+
+
+def build_with(c, command, uv, *, what):
+    """Run a venv-building command; uv gets pip's index settings and its error names the failed fetch."""
+    result = run(c, command, what=what, check=False, env=uv_index_env(os.environ) if uv else None)
+    if result.failed:
+        raise DeployTasksError(f"{what} failed: {failure_summary(result.stderr) or summary(result)}")
+    return result
 
 
 def requirements_hash(c, project) -> dict:
@@ -47,25 +58,20 @@ def requirements_hash(c, project) -> dict:
     )
 
 
-def pip_install_command(python, requirements, venv="", digest=None) -> str:
-    """pip install -r, then (in a venv) the stamp that lets the next install be skipped."""
-    command = f"{q(python)} -m pip install --disable-pip-version-check -q -r {q(requirements)}"
-    if venv and digest:
-        command += f" && printf '%s\\n' {q(digest)} > {q(posixpath.join(venv, STAMP))}"
-    return command
-
-
 def install(c, project, force=False) -> str:
-    """pip install the requirements, unless they are unchanged since the last install."""
+    """Install the requirements (uv, else pip), unless they are unchanged since the last install."""
     state = requirements_hash(c, project)
     if project.venv and not state["venv_ok"] and not is_dry(c):
         raise DeployTasksError(f"no virtualenv at {project.venv}: run the venv task first (or `inv setup`)")
     if not force and state["stamp"] == state["hash"]:
         return "requirements unchanged, skipped"
-    command = pip_install_command(project.python, project.path(project.requirements), project.venv, state["hash"])
-    with console.status(f"pip install -r {project.requirements} …"):
-        run(c, project.shell(command, env_file=False), what="pip install")
-    return f"would install {project.requirements}" if is_dry(c) else f"installed {project.requirements}"
+    uv = local_uv(project.installer) if project.venv else ""  # uv installs into a venv, not a bare interpreter
+    command = install_command(project.python, project.path(project.requirements), project.venv, state["hash"], uv)
+    tool = "uv pip" if uv else "pip"
+    with console.status(f"{tool} install -r {project.requirements} …"):
+        build_with(c, project.shell(command, env_file=False), uv, what=f"{tool} install")
+    done = "would install" if is_dry(c) else "installed"
+    return f"{done} {project.requirements} with {tool}"
 
 
 def migrate(c, project, *args) -> str:

@@ -370,6 +370,19 @@ class Gunicorn:
 
 # --- fixtures ----------------------------------------------------------------------------------
 
+def give_uv(server: Server) -> None:
+    """The state `fab setup` leaves where it installed uv ({path}/.deploytasks/uv), with this machine's uv and its
+    uv cache shared by every server of the session (a module sets SERVER_UV = "own" to let `fab setup` install it)."""
+    import uv
+
+    tools = server.path / ".deploytasks"
+    tools.mkdir(parents=True, exist_ok=True)
+    (tools / "uv").symlink_to(uv.find_uv_bin())
+    cache = Path(os.environ.get("UV_CACHE_DIR") or Path.home() / ".cache" / "uv")
+    cache.mkdir(parents=True, exist_ok=True)
+    (tools / "uv-cache").symlink_to(cache)
+
+
 @pytest.fixture(scope="module")
 def server(request, tmp_path_factory):
     address = getattr(request.module, "ADDRESS", "127.0.0.1")
@@ -379,7 +392,9 @@ def server(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deployed(server):
+def deployed(request, server):
+    if getattr(request.module, "SERVER_UV", "shared") == "shared":
+        give_uv(server)
     server.fab("setup").ok()
     server.fab("deploy").ok()
     assert server.revision() == server.repo.initial

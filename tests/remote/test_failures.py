@@ -117,7 +117,7 @@ def test_migration_that_raises(deployed, unchanged):
 def test_pip_install_failing(deployed, unchanged):
     s = deployed
     s.repo.requirements_change("nonexistent-pkg-deploytasks==9.9.9", branch="bad-requirements")
-    line = s.fab("deploy", "--revision", "bad-requirements").error("pip install failed")
+    line = s.fab("deploy", "--revision", "bad-requirements").error("building the venv", "nonexistent-pkg-deploytasks")
     assert "nonexistent-pkg-deploytasks" in line
     assert s.state() == unchanged  # including shared/venvs: no half-built venv is left behind
 

@@ -1,0 +1,182 @@
+"""uv and pip as the builders of server venvs: `fab setup` installs uv where the server has none, deploys build
+with it (its cache kept between deploys) or with pip; a failed or killed build leaves no venv and the live release."""
+import os
+import signal
+import socket
+import stat
+import threading
+
+import pytest
+
+ADDRESS = "127.0.0.23"
+SERVER_UV = "own"  # no uv prepared: `fab setup` installs one with the server's Python and pip
+
+
+@pytest.fixture(scope="module")
+def installed(server):
+    """The server after a real `fab setup` (which installs uv) and a first deploy."""
+    server.setup_run = server.fab("setup").ok()
+    server.fab("deploy").ok()
+    return server
+
+
+def tools(server):
+    return server.path / ".deploytasks"
+
+
+def venv_dirs(server):
+    return {name: server.path / "shared" / "venvs" / name for name in server.venvs()}
+
+
+def test_setup_installs_uv_into_the_deploy_dir_and_the_first_deploy_builds_with_it(installed):
+    s = installed
+    assert f"venvs are built with uv: installed {tools(s)}/uv (no uv on PATH)" in s.setup_run.stdout
+    assert os.access(tools(s) / "uv", os.X_OK)
+    assert stat.S_IMODE((tools(s) / "uv.env").stat().st_mode) == 0o600
+    [venv] = venv_dirs(s).values()
+    assert (venv / "bin" / "pip").exists(), "pip stays available in a uv-built venv"
+    assert any((tools(s) / "uv-cache").iterdir()), "the uv cache is kept on the server"
+    again = s.fab("setup").ok()
+    assert f"venvs are built with uv: kept {tools(s)}/uv" in again.stdout
+
+
+def test_a_requirements_change_is_built_with_the_servers_uv(installed):
+    s = installed
+    before = set(s.venvs())
+    sha = s.repo.requirements_change("sqlparse==0.5.3")
+    run = s.fab("deploy").ok()
+    [new] = set(s.venvs()) - before
+    assert f"venv {new} built with uv {tools(s)}/uv" in run.stdout
+    stamp = s.path / "shared" / "venvs" / new / ".deploytasks-requirements"
+    assert stamp.read_text().strip().startswith(new)
+    assert s.revision() == sha
+
+
+def test_installer_pip_builds_with_pip(installed):
+    s = installed
+    s.configure(installer="pip")
+    try:
+        before = set(s.venvs())
+        s.repo.requirements_change("# built by pip")
+        run = s.fab("deploy").ok()
+        [new] = set(s.venvs()) - before
+        assert f"venv {new} built with pip" in run.stdout and "uv" not in run.stdout
+        assert (s.path / "shared" / "venvs" / new / "bin" / "pip").exists()
+    finally:
+        s.settings.pop("installer")
+        s.configure()
+
+
+def test_without_uv_on_the_server_deploys_use_pip_and_say_so_once(installed):
+    s = installed
+    (tools(s) / "uv").rename(tools(s) / "uv.away")
+    try:
+        before = set(s.venvs())
+        s.repo.requirements_change("# no uv here")
+        run = s.fab("deploy").ok()
+        [new] = set(s.venvs()) - before
+        assert run.stdout.count("no uv on the server") == 1, run.stdout
+        assert f"venv {new} built with pip" in run.stdout
+    finally:
+        (tools(s) / "uv.away").rename(tools(s) / "uv")
+
+
+def test_installer_uv_without_uv_is_one_error_and_the_live_release_stays(installed):
+    s = installed
+    s.configure(installer="uv")
+    (tools(s) / "uv").rename(tools(s) / "uv.away")
+    try:
+        before = s.state()
+        s.repo.requirements_change("# uv required")
+        s.fab("deploy").error("installer is uv but there is no uv", "fab setup")
+        assert s.state()["current"] == before["current"] and s.state()["venvs"] == before["venvs"]
+        assert not s.state()["locked"]
+    finally:
+        (tools(s) / "uv.away").rename(tools(s) / "uv")
+        s.settings.pop("installer")
+        s.configure()
+
+
+@pytest.fixture
+def index_env(installed):
+    """Point the server's uv at another package index through {path}/.deploytasks/uv.env (restored afterwards)."""
+    path = tools(installed) / "uv.env"
+    saved = path.read_text()
+
+    def point_at(url):
+        path.write_text(f"UV_DEFAULT_INDEX={url}\nUV_HTTP_RETRIES=0\n")
+    yield point_at
+    path.write_text(saved)
+
+
+def test_an_unreachable_index_is_one_error_naming_it_and_the_live_release_stays(installed, index_env, closed_port):
+    s = installed
+    index_env(f"http://127.0.0.1:{closed_port}/simple")
+    before = s.state()
+    s.repo.requirements_change("sqlparse==0.5.2")
+    line = s.fab("deploy").error("building the venv", f"127.0.0.1:{closed_port}/simple/")
+    assert "Connection refused" in line
+    assert s.state()["venvs"] == before["venvs"], "no half-built venv is left"
+    assert s.state()["current"] == before["current"] and not s.state()["locked"]
+
+
+@pytest.fixture
+def silent_index():
+    """A real TCP server on the loopback that accepts connections and never answers (a hung package index)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/simple"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def uv_installs_into(venvs_dir):
+    """PIDs of `uv pip install` processes whose command line names a venv under `venvs_dir`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if (argv and os.path.basename(argv[0]) == b"uv" and argv[1:3] == [b"pip", b"install"]
+                and any(str(venvs_dir).encode() in arg for arg in argv)):
+            found.append(int(entry))
+    return found
+
+
+def test_a_uv_install_killed_halfway_leaves_no_venv_and_the_live_release_stays(installed, silent_index, waiter):
+    s = installed
+    before = s.state()
+    s.repo.requirements_change(f"sqlparse @ {silent_index}/sqlparse/sqlparse-0.5.1-py3-none-any.whl")  # hangs
+    deploy = s.fab_background("deploy")
+    venvs_dir = s.path / "shared" / "venvs"
+    try:
+        assert waiter(lambda: uv_installs_into(venvs_dir), timeout=120), "uv pip install never started"
+        assert len(venv_dirs(s)) == len(before["venvs"]) + 1, "the new venv is half-built"
+        for pid in uv_installs_into(venvs_dir):
+            os.kill(pid, signal.SIGKILL)
+        deploy.wait(timeout=120)
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+    assert deploy.returncode == 1
+    assert s.state()["venvs"] == before["venvs"], "the half-built venv is gone"
+    assert s.state()["current"] == before["current"] and not s.state()["locked"]

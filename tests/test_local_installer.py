@@ -1,0 +1,150 @@
+"""`deploytasks.installer`: local venvs built by uv (pip kept inside them) or by pip; uv's failures and a uv killed
+half-way leave a venv that the next install repairs. Real uv, real pip, real processes."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests._util import assert_user_error, clean_env
+
+
+def stamp_of(venv):
+    return (venv / ".deploytasks-requirements").read_text().strip()
+
+
+def imports_django(venv) -> bool:
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", "import django"], capture_output=True, timeout=60)
+    return done.returncode == 0
+
+
+def test_venv_and_install_build_with_uv_and_keep_pip_in_the_venv(site):
+    site.venv = site.root / "uv-venv"
+    site.configure()
+    created = site.inv("venv")
+    assert created.returncode == 0, created.stderr
+    assert f"created {site.venv} with uv" in created.stdout
+    assert (site.venv / "bin" / "pip").exists(), "users keep pip in a uv-built venv"
+    installed = site.inv("install")
+    assert installed.returncode == 0, installed.stderr
+    assert "installed requirements.txt with uv pip" in installed.stdout
+    assert imports_django(site.venv)
+    stamp = stamp_of(site.venv)
+    again = site.inv("install")
+    assert "requirements unchanged, skipped" in again.stdout
+    dry = site.inv("--dry", "install", "--force")
+    assert dry.returncode == 0, dry.stderr
+    assert any(line.startswith("dry-run:") and " pip install -q --python " in line for line in dry.stdout.splitlines())
+    forced = site.inv("install", "--force")
+    assert "installed requirements.txt with uv pip" in forced.stdout and stamp_of(site.venv) == stamp
+
+
+def test_installer_pip_builds_with_python_venv_and_pip(site):
+    site.venv = site.root / "pip-venv"
+    (site.root / "small-requirements.txt").write_text("sqlparse\n")  # one small wheel: pip is slow enough
+    site.configure(installer="pip", requirements="small-requirements.txt")
+    result = site.inv("venv", "install")
+    assert result.returncode == 0, result.stderr
+    assert f"created {site.venv} with python -m venv" in result.stdout
+    assert "installed small-requirements.txt with pip" in result.stdout and "uv" not in result.stdout
+    done = subprocess.run([str(site.venv / "bin" / "python"), "-c", "import sqlparse"], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert stamp_of(site.venv)
+
+
+def test_an_unknown_installer_is_one_error(site):
+    site.configure(installer="conda")
+    assert_user_error(site.inv("install"), "deploytasks.installer must be 'auto', 'uv' or 'pip', not 'conda'")
+
+
+@pytest.fixture
+def fresh_uv_cache(tmp_path):
+    return {"UV_CACHE_DIR": str(tmp_path / "uv-cache")}
+
+
+def test_an_unreachable_index_is_one_error_naming_it(site, fresh_uv_cache):
+    port = closed_port()
+    site.venv = site.root / "uv-venv"
+    site.configure()
+    assert site.inv("venv").returncode == 0
+    env = dict(fresh_uv_cache, UV_DEFAULT_INDEX=f"http://127.0.0.1:{port}/simple", UV_HTTP_RETRIES="0")
+    line = assert_user_error(site.inv("install", env=env), "uv pip install failed", f"127.0.0.1:{port}/simple/django/")
+    assert "Connection refused" in line
+    assert not (site.venv / ".deploytasks-requirements").exists()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server():
+    """A real TCP server on the loopback that accepts connections and never answers (a hung download)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    held, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def uv_installs_into(venv):
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"pip", b"install"] and any(str(venv).encode() in arg for arg in argv):
+            found.append(int(entry))
+    return found
+
+
+def test_a_uv_install_killed_halfway_is_redone_by_the_next_install(site, silent_server):
+    site.venv = site.root / "uv-venv"
+    site.configure()
+    assert site.inv("venv", "install").returncode == 0
+    stamp = stamp_of(site.venv)
+    with open(site.root / "requirements.txt", "a") as handle:
+        handle.write(f"sqlparse @ {silent_server}/sqlparse-0.5.1-py3-none-any.whl\n")
+    install = subprocess.Popen([sys.executable, "-m", "invoke", "install"], cwd=site.root, env=clean_env(),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not uv_installs_into(site.venv):
+            assert install.poll() is None and time.monotonic() < deadline, install.communicate()
+            time.sleep(0.02)
+        for pid in uv_installs_into(site.venv):
+            os.kill(pid, signal.SIGKILL)
+        _, stderr = install.communicate(timeout=120)
+    finally:
+        if install.poll() is None:
+            install.kill()
+    assert install.returncode == 1 and "Traceback" not in stderr, stderr
+    assert stamp_of(site.venv) == stamp, "the stamp still names the old requirements"
+    assert "would install requirements.txt" in site.inv("--dry", "install").stdout, "so the next install redoes it"
+    (site.root / "requirements.txt").write_text((site.root / "requirements.txt").read_text().rsplit("sqlparse @", 1)[0])
+    assert "requirements unchanged, skipped" in site.inv("install").stdout
