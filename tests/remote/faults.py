@@ -109,7 +109,8 @@ def wait_until(predicate, timeout=60, interval=0.02):
 
 def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLOW_SECONDS):
     """A commit adding a model (its migration applies at once) and then a RunPython that, on the live
-    database only (not on the rehearsal copy), writes `marker` and sleeps. Both are reversible.
+    database only (not on the rehearsal copy), writes `marker` and sleeps; unapplied, it writes `marker`.back
+    and sleeps. Both are reversible.
     Returns (sha, the fast migration's name, the slow one's name)."""
     names = {}
 
@@ -121,14 +122,16 @@ def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLO
         names["slow"] = f"{number:04d}_slow_data"
         (work / "accounts" / "migrations" / f"{names['slow']}.py").write_text(
             "import os\nimport time\n\nfrom django.db import migrations\n\n\n"
-            "def slowly(apps, schema_editor):\n"
-            f"    if os.path.realpath(str(schema_editor.connection.settings_dict['NAME'])) == {str(live_db)!r}:\n"
-            f"        with open({str(marker)!r}, 'w') as handle:\n"
-            "            handle.write(str(os.getpid()))\n"
-            f"        time.sleep({seconds})\n\n\n"
+            "def slowly(marker):\n"
+            "    def run(apps, schema_editor):\n"
+            f"        if os.path.realpath(str(schema_editor.connection.settings_dict['NAME'])) == {str(live_db)!r}:\n"
+            "            with open(marker, 'w') as handle:\n"
+            "                handle.write(str(os.getpid()))\n"
+            f"            time.sleep({seconds})\n"
+            "    return run\n\n\n"
             "class Migration(migrations.Migration):\n"
             f"    dependencies = [('accounts', {names['fast']!r})]\n"
-            "    operations = [migrations.RunPython(slowly, migrations.RunPython.noop)]\n"
+            f"    operations = [migrations.RunPython(slowly({str(marker)!r}), slowly({str(marker) + '.back'!r}))]\n"
         )
     sha = repo.commit("a model and a slow data migration", edit, branch)
     return sha, names["fast"], names["slow"]
@@ -276,16 +279,18 @@ class Outcome:
 
 
 def wait_consistent(server, url, since, pids, timeout=60, grace=10) -> tuple:
-    """Poll the invariant (and a free lock) until it holds: (seconds since the fault, []); or, once the
-    server-side processes running at the fault have ended and `grace` more seconds passed (at most
-    `timeout`): (None, the problems left)."""
+    """Poll until the server-side processes running at the fault have ended and the invariant holds with
+    the lock free: (seconds since the fault, []); or, `grace` seconds after they ended (at most `timeout`
+    after the fault): (None, the problems left). A state that looks right while an orphaned step still
+    changes the database does not count."""
     settled = None
     while True:
+        running = any(alive(pid) for pid in pids)
         problems = inconsistencies(server, url)
-        if not problems and not server.lock.exists():
+        if not running and not problems and not server.lock.exists():
             return round(time.monotonic() - since, 2), []
         now = time.monotonic()
-        if settled is None and not any(alive(pid) for pid in pids):
+        if settled is None and not running:
             settled = now
         if now - since > timeout or (settled is not None and now - settled > grace):
             return None, problems or [f"the lock is still held: {lock_holder(server)}"]
@@ -385,7 +390,8 @@ def reset(server, baseline, pids=()):
     if relinked or not alive(server.gunicorn.pid) or not answers(server.gunicorn.url):
         server.gunicorn.stop()
         server.gunicorn.start()
-    if server.current_name() is None or server.revision() != baseline["main"] or inconsistencies(server, server.gunicorn.url):
+    if (server.current_name() is None or server.revision() != baseline["main"]
+            or inconsistencies(server, server.gunicorn.url)):
         server.fab("deploy", "--revision", "main").ok()
 
 

@@ -116,6 +116,16 @@ def test_a_lost_connection_is_reported_as_such(site):
     assert re.search(r"lost|closed|dropped", line, re.I), line
 
 
+@issue9("a connection lost while a rollback unapplies: the server side unapplies on, nobody switches or unlocks")
+def test_a_connection_lost_during_a_rollback_ends_consistent(site):
+    s = site
+    s.fab("deploy", "--revision", "slow").ok()
+    back = s.base / (s.fault_marker.name + ".back")
+    back.unlink(missing_ok=True)
+    outcome = faults.inject(s, ("rollback", "--yes"), back.exists, "kill-connection")
+    consistent_and_deployable(s, outcome, s.revision())  # whichever way it ended, what is live deploys again
+
+
 # --- the step failing (passes today: the client is there to switch back) -----------------------------
 
 def test_a_migration_that_raises_mid_deploy_ends_consistent(site):
@@ -164,7 +174,8 @@ def test_a_failing_health_check_switches_back_and_unapplies(site, closed_port):
 
 # --- 4: health checks that raise something else ---------------------------------------------------------
 
-@issue9("4: BadStatusLine / InvalidURL from the health check: `current` left on the new release (whose directory is then deleted), migrations applied")
+@issue9("4: BadStatusLine / InvalidURL from the health check: `current` left on the new release (whose directory"
+        " is then deleted), migrations applied")
 @pytest.mark.parametrize("endpoint", ["garbage", "space"])
 def test_a_health_check_raising_anything_switches_back(site, endpoint):
     s = site
@@ -377,10 +388,10 @@ def _tokens(path):
 def test_a_restore_under_writes_loses_no_committed_row(site):
     s = site
     s.query("CREATE TABLE fault_writes (id INTEGER PRIMARY KEY, token TEXT UNIQUE)")
-    s.query("CREATE TABLE fault_ballast (data BLOB)")  # ~60 MB: a restore that takes a moment, like a real one
-    for _ in range(3):
+    s.query("CREATE TABLE fault_ballast (data BLOB)")  # 150 MB: a restore that takes a moment, like a real one
+    for _ in range(5):
         s.query("INSERT INTO fault_ballast SELECT randomblob(1048576) FROM (WITH RECURSIVE n(i) AS "
-                "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) SELECT i FROM n)")
+                "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30) SELECT i FROM n)")
     run = s.fab("backup", "--json").ok()
     manifest = json.loads(run.stdout[run.stdout.index("{"):])
     with Writer(str(s.db)) as writer:
