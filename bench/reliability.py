@@ -16,7 +16,7 @@ import datetime
 import importlib.util
 import os
 import platform
-import sqlite3
+import re
 import sys
 import tempfile
 import time
@@ -68,7 +68,7 @@ class Matrix:
         started = time.monotonic()
         try:
             outcome, check = getattr(self, f"{operation}_{point.replace(' ', '_').replace('-', '_')}")(kind)
-            survived, note = outcome.consistent, "; ".join(outcome.problems)[:200]
+            survived, note = outcome.consistent, "; ".join(outcome.problems)
             if survived and not check():
                 survived, note = False, "a partial transfer file was left behind"
             if survived:
@@ -160,12 +160,7 @@ class Matrix:
         s = self.server
         uploaded = s.path / "backups" / "uploaded"
         if not self.big.exists():
-            connection = sqlite3.connect(self.big)
-            connection.execute("CREATE TABLE ballast (data BLOB)")
-            for _ in range(300):
-                connection.execute("INSERT INTO ballast VALUES (randomblob(1048576))")
-            connection.commit()
-            connection.close()
+            faults.big_backup(s, self.big, 300)
         if kind == "step-fails":
             bad = self.base / "not-a-backup.sqlite3"
             bad.write_text("not sqlite\n")
@@ -203,6 +198,13 @@ POINTS = [("deploy", "prepare"), ("deploy", "migrate"), ("deploy", "reload"), ("
           ("deploy", "health non-HTTP"), ("rollback", "reload"), ("restore", "upload"), ("backup", "download")]
 
 
+def readable(note):
+    """A problem list as a table cell: release names and lock details shortened."""
+    note = re.sub(r"\d{8}T\d{6}Z", "R", note)
+    note = re.sub(r"the lock is held by a process that is gone: \{.*", "the lock held by a process that is gone", note)
+    return note.replace("|", "/")[:220]
+
+
 def write(rows, seconds):
     survived = sum(1 for r in rows if r["survived"])
     lines = [
@@ -229,8 +231,23 @@ def write(rows, seconds):
     for r in rows:
         lines.append("| {operation} | {point} | {kind} | {s} | {f} | {t} | {n} |".format(
             s="yes" if r["survived"] else "**no**", f="—" if r["failed"] is None else r["failed"],
-            t="—" if r["seconds"] is None else f"{r['seconds']:.1f} s", n=r["note"].replace("|", "/") or "", **r))
+            t="—" if r["seconds"] is None else f"{r['seconds']:.1f} s", n=readable(r["note"]), **r))
+    lines += ["", *NOTES]
     RESULTS.write_text("\n".join(lines) + "\n")
+
+
+NOTES = [
+    "Notes:",
+    "",
+    "- `prepare`: the fault lands when the new release directory appears, inside the short prepare step or just",
+    "  after it, so this row can differ between runs. `test_orphan_releases_are_removed_and_never_count` kills",
+    "  `fab` reliably during collectstatic instead: the lock and a release without metadata stay.",
+    "- Failed requests count answers from /health/, which does not use the new tables: a schema that does not",
+    "  match the serving code shows in the last column, not as failed requests.",
+    "- Not in this matrix but in tests/remote/test_faults.py (strict xfails today): a hanging reload (issue 9",
+    "  item 7), SIGINT (11), pruning the venv gunicorn runs from (5), restore under a 100 tx/s writer (6), a",
+    "  rollback losing its connection while it unapplies, health checks raising BadStatusLine/InvalidURL (4).",
+]
 
 
 def main():

@@ -380,6 +380,9 @@ def reset(server, baseline, pids=()):
     import shutil
 
     shutil.rmtree(server.lock, ignore_errors=True)
+    for partial in [*(server.path / "backups").glob("uploaded/*.partial"),
+                    *(server.project / "backups").glob("*/.incoming-*")]:  # what issue 9's items 8 and 9 leave
+        partial.unlink()
     relinked = _relink_current(server)
     for name in orphans(server):
         shutil.rmtree(server.path / "releases" / name, ignore_errors=True)
@@ -406,6 +409,22 @@ def _relink_current(server) -> bool:
     os.symlink(os.path.join("releases", finished[-1]), temporary)
     os.replace(temporary, server.path / "current")
     return True
+
+
+def big_backup(server, path, megabytes):
+    """A restorable copy of the baseline database grown by `megabytes` of ballast (a slow upload)."""
+    import sqlite3
+
+    copy_database(server.base / "baseline.sqlite3", path)
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("CREATE TABLE fault_ballast (data BLOB)")
+        for _ in range(megabytes):
+            connection.execute("INSERT INTO fault_ballast VALUES (randomblob(1048576))")
+        connection.commit()
+    finally:
+        connection.close()
+    return path
 
 
 def take_baseline(server) -> dict:

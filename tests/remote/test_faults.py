@@ -290,23 +290,12 @@ def test_the_lock_age_comes_from_its_info(site):
 
 # --- 8, 9: transfers killed half-way ------------------------------------------------------------------
 
-def _big_sqlite(path, megabytes):
-    connection = sqlite3.connect(path)
-    try:
-        connection.execute("CREATE TABLE ballast (data BLOB)")
-        for _ in range(megabytes):
-            connection.execute("INSERT INTO ballast VALUES (randomblob(1048576))")
-        connection.commit()
-    finally:
-        connection.close()
-
-
 @issue9("8: `fab restore` killed during the upload leaves backups/uploaded/*.partial (and the lock) forever")
 def test_a_restore_killed_during_upload_leaves_no_partial_upload(site):
     s = site
     big = s.base / "big-backup.sqlite3"
     if not big.exists():
-        _big_sqlite(big, 300)
+        faults.big_backup(s, big, 300)
     uploaded = s.path / "backups" / "uploaded"
     outcome = faults.inject(s, ("restore", str(big), "--yes", "--unverified"),
                             lambda: any(uploaded.glob("*.partial")), "kill-fab", point_timeout=180)
