@@ -1,0 +1,433 @@
+"""Fault injection against a deployed server of tests/remote/conftest.py, through the real `fab` CLI only:
+kill the local `fab` (SIGKILL or SIGINT), kill the SSH connection (the per-connection sshd processes), or make
+the step itself fail; then judge the server by what it serves and what is on its disk.
+
+Nothing here imports deploytasks: the server package is being refactored, the behaviour must stay.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+META = ".deploytasks-release.json"  # the metadata a finished release carries (its absence marks an orphan)
+SLOW_SECONDS = 6  # how long the slow RunPython sleeps on the live database
+
+
+# --- processes -------------------------------------------------------------------------------------
+
+def _stat(pid):
+    """(comm, state, ppid) of a process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    comm = raw[raw.find(b"(") + 1:raw.rfind(b")")].decode(errors="replace")
+    fields = raw[raw.rfind(b")") + 2:].split()
+    return comm, fields[0].decode(), int(fields[1])
+
+
+def alive(pid) -> bool:
+    stat = pid and _stat(pid)
+    return bool(stat) and stat[1] != "Z"
+
+
+def descendants(root) -> list:
+    """Every live process below `root` (one scan of /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat and stat[1] != "Z":
+                children.setdefault(stat[2], []).append(int(entry))
+    found, pending = [], [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def is_sshd(pid) -> bool:
+    stat = _stat(pid)
+    return bool(stat) and stat[0].startswith("sshd")
+
+
+def server_side(server) -> list:
+    """The commands the server is running for clients right now (below the sshd listener, not sshd itself)."""
+    return [pid for pid in descendants(server.sshd.pid) if not is_sshd(pid)]
+
+
+def kill_connections(server) -> list:
+    """Kill every per-connection sshd process (as a dropped network would end them); returns their PIDs."""
+    pids = [pid for pid in descendants(server.sshd.pid) if is_sshd(pid)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def wait_gone(pids, timeout=90) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(alive(pid) for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def end(pids):
+    """SIGKILL what is left of processes this test caused (orphaned server-side steps)."""
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def wait_until(predicate, timeout=60, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+# --- the repository: commits that open a window for a fault ------------------------------------------
+
+def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLOW_SECONDS):
+    """A commit adding a model (its migration applies at once) and then a RunPython that, on the live
+    database only (not on the rehearsal copy), writes `marker` and sleeps; unapplied, it writes `marker`.back
+    and sleeps. Both are reversible.
+    Returns (sha, the fast migration's name, the slow one's name)."""
+    names = {}
+
+    def edit(work):
+        with open(work / "accounts" / "models.py", "a") as handle:
+            handle.write("\n\nclass SlowThing(models.Model):\n    name = models.CharField(max_length=50)\n")
+        names["fast"] = repo.makemigrations("add_slowthing")
+        number = int(names["fast"][:4]) + 1
+        names["slow"] = f"{number:04d}_slow_data"
+        (work / "accounts" / "migrations" / f"{names['slow']}.py").write_text(
+            "import os\nimport time\n\nfrom django.db import migrations\n\n\n"
+            "def slowly(marker):\n"
+            "    def run(apps, schema_editor):\n"
+            f"        if os.path.realpath(str(schema_editor.connection.settings_dict['NAME'])) == {str(live_db)!r}:\n"
+            "            with open(marker, 'w') as handle:\n"
+            "                handle.write(str(os.getpid()))\n"
+            f"            time.sleep({seconds})\n"
+            "    return run\n\n\n"
+            "class Migration(migrations.Migration):\n"
+            f"    dependencies = [('accounts', {names['fast']!r})]\n"
+            f"    operations = [migrations.RunPython(slowly({str(marker)!r}), slowly({str(marker) + '.back'!r}))]\n"
+        )
+    sha = repo.commit("a model and a slow data migration", edit, branch)
+    return sha, names["fast"], names["slow"]
+
+
+def gated_reload(server, marker: Path, seconds: float) -> str:
+    """A reload command that marks that it started, sleeps, then reloads gunicorn for real."""
+    return f"touch {marker}; sleep {seconds}; {server.gunicorn.reload}"
+
+
+# --- HTTP: a poller, a garbage server ----------------------------------------------------------------
+
+class Poller:
+    """GETs the health URL every 50 ms in a thread and counts what failed (not 200 or no answer)."""
+
+    def __init__(self, url):
+        self.url, self.ok, self.failed = url, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    response.read()
+                    self.ok += 1
+            except Exception:  # noqa: BLE001 - any failure is one failed request
+                self.failed += 1
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class GarbageServer:
+    """A TCP server on the loopback that answers every connection with bytes that are not HTTP."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/health/"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(4096)
+                    conn.sendall(b"SSH-2.0-not-http\r\nthis is not HTTP\r\n\r\n")
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
+# --- the invariant -----------------------------------------------------------------------------------
+
+def health(url, timeout=5) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def lock_holder(server):
+    """None when unlocked, else the lock's info.json (plus "alive": whether its pid runs)."""
+    if not server.lock.exists():
+        return None
+    try:
+        info = json.loads((server.lock / "info.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    info["alive"] = alive(info.get("pid"))
+    return info
+
+
+def orphans(server) -> list:
+    """Release directories without metadata (left half-built)."""
+    return [name for name in server.releases() if not (server.path / "releases" / name / META).exists()]
+
+
+def accounts_applied(server) -> set:
+    try:
+        return {name for app, name in server.applied_migrations() if app == "accounts"}
+    except sqlite3.Error as exc:
+        return {f"<unreadable: {exc}>"}
+
+
+def inconsistencies(server, url=None) -> list:
+    """What breaks the invariant now: the site serves `current`'s revision, whose migration files are
+    exactly the applied ones; no orphan release; the lock free or held by a live process."""
+    problems = []
+    name = server.current_name()
+    if not name or not (server.path / "releases" / name).is_dir():
+        problems.append(f"current points at {server.current()!r}, not a release")
+    else:
+        files = {p.stem for p in (server.path / "releases" / name / "accounts" / "migrations").glob("0*.py")}
+        applied = accounts_applied(server)
+        if files != applied:
+            problems.append(f"schema does not match the code of {name}: applied without code {sorted(applied - files)},"
+                            f" code not applied {sorted(files - applied)}")
+        if url:
+            try:
+                served = health(url).get("revision") or ""
+                revision = server.revision(name)
+                if not served or not revision.startswith(served[:12]):
+                    problems.append(f"the site serves revision {served[:12]!r}, current is {revision[:12]}")
+            except Exception as exc:  # noqa: BLE001 - any failure to answer is the problem
+                problems.append(f"the site does not answer: {exc}")
+    left = orphans(server)
+    if left:
+        problems.append(f"release directories without metadata: {left}")
+    holder = lock_holder(server)
+    if holder is not None and not holder["alive"]:
+        problems.append(f"the lock is held by a process that is gone: {holder}")
+    return problems
+
+
+@dataclass
+class Outcome:
+    """What one injected fault led to."""
+    run: object = None  # the FabRun of the faulted command (None when killed before it could report)
+    problems: list = field(default_factory=list)  # inconsistencies left once the wait was over
+    seconds_to_consistent: float | None = None  # from the fault until the invariant held (None: never)
+    failed_requests: int = 0
+    server_pids: list = field(default_factory=list)
+
+    @property
+    def consistent(self):
+        return not self.problems
+
+
+def wait_consistent(server, url, since, pids, timeout=60, grace=10) -> tuple:
+    """Poll until the server-side processes running at the fault have ended and the invariant holds with
+    the lock free: (seconds since the fault, []); or, `grace` seconds after they ended (at most `timeout`
+    after the fault): (None, the problems left). A state that looks right while an orphaned step still
+    changes the database does not count."""
+    settled = None
+    while True:
+        running = any(alive(pid) for pid in pids)
+        problems = inconsistencies(server, url)
+        if not running and not problems and not server.lock.exists():
+            return round(time.monotonic() - since, 2), []
+        now = time.monotonic()
+        if settled is None and not running:
+            settled = now
+        if now - since > timeout or (settled is not None and now - settled > grace):
+            return None, problems or [f"the lock is still held: {lock_holder(server)}"]
+        time.sleep(0.2)
+
+
+# --- one fault, start to finish ------------------------------------------------------------------------
+
+KINDS = ("kill-fab", "kill-connection", "sigint")
+
+
+def inject(server, args, reached, kind, *, env=None, url=None, timeout=60, point_timeout=120) -> Outcome:
+    """Run `fab *args` in the background; once reached() is true, inject `kind`: SIGKILL the fab process,
+    kill its SSH connection, or SIGINT the fab process. Then wait for the invariant (see wait_consistent).
+    The server-side processes running at the fault are returned too: the caller must wait for (or end) them."""
+    from types import SimpleNamespace
+
+    url = url or (server.gunicorn.url if server.gunicorn else None)
+    with Poller(url) if url else _NoPoller() as poller:
+        proc = server.fab_background(*args, env=env)
+        try:
+            if not wait_until(lambda: reached() or proc.poll() is not None, timeout=point_timeout):
+                raise AssertionError(f"fab {' '.join(args)}: the fault point was not reached in {point_timeout}s")
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"fab {' '.join(args)} ended (rc {proc.returncode}) before the fault point:\n"
+                                     f"{out}\n{err}")
+            pids = server_side(server)
+            started = time.monotonic()
+            if kind == "kill-fab":
+                proc.kill()
+            elif kind == "kill-connection":
+                kill_connections(server)
+            elif kind == "sigint":
+                proc.send_signal(signal.SIGINT)
+            else:
+                raise ValueError(kind)
+            out, err = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        run = SimpleNamespace(args=args, returncode=proc.returncode, stdout=out, stderr=err)
+        seconds, problems = wait_consistent(server, url, started, pids, timeout)
+    return Outcome(run=run, problems=problems, seconds_to_consistent=seconds, failed_requests=poller.failed,
+                   server_pids=pids)
+
+
+class _NoPoller:
+    failed = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+# --- back to a baseline ------------------------------------------------------------------------------
+
+def copy_database(source, target):
+    """Copy one SQLite database into another with SQLite's backup API (safe while others have it open)."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def answers(url) -> bool:
+    try:
+        health(url, timeout=3)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def reset(server, baseline, pids=()):
+    """Put the served server back to `baseline` ({"settings", "snapshot", "main"}): orphaned server-side steps
+    ended, lock and orphan releases removed, the database back to the snapshot, gunicorn up, and main
+    deployed again when anything still differs."""
+    wait_gone(list(pids) + server_side(server), timeout=30)
+    end(list(pids) + server_side(server))
+    import shutil
+
+    shutil.rmtree(server.lock, ignore_errors=True)
+    for partial in [*(server.path / "backups").glob("uploaded/*.partial"),
+                    *(server.project / "backups").glob("*/.incoming-*")]:  # what issue 9's items 8 and 9 leave
+        partial.unlink()
+    relinked = _relink_current(server)
+    for name in orphans(server):
+        shutil.rmtree(server.path / "releases" / name, ignore_errors=True)
+    copy_database(baseline["snapshot"], server.db)
+    server.settings.clear()
+    server.settings.update(baseline["settings"])
+    server.configure()
+    if relinked or not alive(server.gunicorn.pid) or not answers(server.gunicorn.url):
+        server.gunicorn.stop()
+        server.gunicorn.start()
+    if (server.current_name() is None or server.revision() != baseline["main"]
+            or inconsistencies(server, server.gunicorn.url)):
+        server.fab("deploy", "--revision", "main").ok()
+
+
+def _relink_current(server) -> bool:
+    """When `current` points at a missing or half-built release, point it at the newest finished one (as an
+    operator would by hand); True when it did."""
+    name = server.current_name()
+    if name and (server.path / "releases" / name / META).exists():
+        return False
+    finished = [n for n in server.releases() if n != name and (server.path / "releases" / n / META).exists()]
+    temporary = server.path / "current.fault-suite"
+    os.symlink(os.path.join("releases", finished[-1]), temporary)
+    os.replace(temporary, server.path / "current")
+    return True
+
+
+def big_backup(server, path, megabytes):
+    """A restorable copy of the baseline database grown by `megabytes` of ballast (a slow upload)."""
+    import sqlite3
+
+    copy_database(server.base / "baseline.sqlite3", path)
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("CREATE TABLE fault_ballast (data BLOB)")
+        for _ in range(megabytes):
+            connection.execute("INSERT INTO fault_ballast VALUES (randomblob(1048576))")
+        connection.commit()
+    finally:
+        connection.close()
+    return path
+
+
+def take_baseline(server) -> dict:
+    snapshot = server.base / "baseline.sqlite3"
+    copy_database(server.db, snapshot)
+    return {"settings": dict(server.settings), "snapshot": snapshot, "main": server.repo.head("main")}
