@@ -13,10 +13,7 @@ import shutil
 
 import pytest
 
-try:  # works whether or not tests/ is a package
-    from tests.sshd import free_port
-except ImportError:  # pragma: no cover - depends on rootdir/sys.path layout
-    from sshd import free_port
+from tests.sshd import free_port
 
 ADDRESS = "127.0.0.22"
 

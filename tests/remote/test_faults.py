@@ -18,10 +18,7 @@ import time
 
 import pytest
 
-try:
-    from tests.remote import faults
-except ImportError:  # pragma: no cover - depends on rootdir/sys.path layout
-    import faults
+from tests.remote import faults
 
 ADDRESS = "127.0.0.21"
 
