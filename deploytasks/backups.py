@@ -1,5 +1,6 @@
 """Backups: take one, list them, restore one, on whichever side the context runs."""
 import hashlib
+import os
 import posixpath
 
 from . import __version__
@@ -14,6 +15,17 @@ def backup_dir(project, settings) -> str:
     if project.backups:
         return project.backups
     return settings.backups if settings.backups.startswith("/") else project.path(settings.backups)
+
+
+def private_local_dir(directory) -> str:
+    """Create a local backups directory (0700) with a `.gitignore` of `*` inside, as pytest does for its cache:
+    dumps hold password hashes and must never be committed. An existing .gitignore is left as it is."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    ignore = os.path.join(directory, ".gitignore")
+    if not os.path.lexists(ignore):
+        with open(ignore, "x") as handle:
+            handle.write("# created by deploytasks: backups hold password hashes, never commit them\n*\n")
+    return directory
 
 
 def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None):

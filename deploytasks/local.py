@@ -11,6 +11,7 @@ from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .project import local_project
+from .shell import is_dry
 from .settings import DEFAULTS, load
 from .step_tasks import step_tasks
 from .task_help import answer_help_in
@@ -49,7 +50,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
     plan = [
         ("venv", lambda: steps.venv(c, project)),
         ("install", lambda: steps.install(c, project)),
-        ("migrate", lambda: steps.migrate(c, project)),
+        ("migrate", lambda: steps.migrate(c, project, database=settings.database)),
     ]
     if not no_superuser:
         plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
@@ -83,6 +84,8 @@ def backup(c, keep=None, label=None, json=False):
         raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
     if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
         raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
+    if not is_dry(c):
+        backup_store.private_local_dir(backup_store.backup_dir(project, settings))
     manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
     if manifest is None:
         return
@@ -141,6 +144,8 @@ def restore(c, file, yes=False, unverified=False):
     settings, project = _project(c)
     _require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
+    if not is_dry(c):  # the safety backup goes there
+        backup_store.private_local_dir(backup_store.backup_dir(project, settings))
     flows.verify_then_restore(c, project, settings, path, yes=yes, unverified=unverified,
                               what_is_replaced=f"the {settings.database!r} database")
 
