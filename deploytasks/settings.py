@@ -26,6 +26,7 @@ DEFAULTS = {
     "strategy": "mirror",
     "keep_releases": 5,
     "shared_files": [".env"],
+    "shared_sources": {},  # {"name in shared/": "local file"}; default: deploy/<host>/<name>, never the project's own
     "shared_dirs": ["media"],
     "reload": "",
     "healthcheck": "",
@@ -56,6 +57,7 @@ class Settings:
     strategy: str = DEFAULTS["strategy"]
     keep_releases: int = DEFAULTS["keep_releases"]
     shared_files: list = field(default_factory=lambda: list(DEFAULTS["shared_files"]))
+    shared_sources: dict = field(default_factory=dict)
     shared_dirs: list = field(default_factory=lambda: list(DEFAULTS["shared_dirs"]))
     reload: str = DEFAULTS["reload"]
     healthcheck: str = DEFAULTS["healthcheck"]
@@ -92,6 +94,10 @@ def _coerce(key, value, default):
         if isinstance(value, (list, tuple)):
             return [str(item) for item in value]
         raise DeployTasksError(f"deploytasks.{key} must be a list, not {value!r}")
+    if isinstance(default, dict):
+        if hasattr(value, "items"):
+            return {str(name): str(path) for name, path in value.items()}
+        raise DeployTasksError(f"deploytasks.{key} must be a mapping, not {value!r}")
     if value is None:
         return ""
     return str(value)

@@ -12,7 +12,7 @@ ADDRESS = "127.0.0.2"
 
 def test_setup_uploads_the_env_file_private(deployed):
     shared_env = deployed.path / "shared" / ".env"
-    assert shared_env.read_text() == (deployed.project / ".env").read_text()
+    assert shared_env.read_text() == deployed.production_env.read_text()
     assert stat.S_IMODE(shared_env.stat().st_mode) == 0o600
     for name in ("releases", "shared", "backups"):
         assert (deployed.path / name).is_dir()
