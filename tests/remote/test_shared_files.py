@@ -3,7 +3,9 @@ uploads where, `fab shared.diff` compares without showing values, `fab shared.pu
 the old copy. Also: the host named as typed, the known_hosts file actually used, private backups directories."""
 import os
 import re
+import shutil
 import stat
+from pathlib import Path
 
 ADDRESS = "127.0.0.21"
 
@@ -61,6 +63,27 @@ def test_setup_refuses_the_projects_own_env_file_as_productions(server, tmp_path
         server.settings.pop("shared_sources", None)
         server.configure()
         own.unlink()
+
+
+def test_the_example_fabfiles_layout_uploads_the_stage_file_not_the_laptops(server, tmp_path):
+    """fabfile.example.py as shipped (its shared_sources), beside a laptop .env that must stay local."""
+    fresh = tmp_path / "srv"
+    fabfile = server.project / "fabfile.py"
+    ours = fabfile.read_text()
+    own = server.project / ".env"
+    production = server.project / "deploy" / "production" / ".env"
+    production.parent.mkdir(parents=True)
+    production.write_text(f"SECRET_KEY=stage-{server.secret_key}\nDEBUG=false\n")
+    own.write_text("SECRET_KEY=laptop\nDEBUG=true\n")
+    shutil.copyfile(Path(__file__).resolve().parents[2] / "fabfile.example.py", fabfile)
+    try:
+        run = server.fab("setup", env={"FABRIC_DEPLOYTASKS_PATH": str(fresh)}).ok()
+    finally:
+        fabfile.write_text(ours)
+        own.unlink()
+        shutil.rmtree(production.parent.parent / "production")
+    assert f"uploaded deploy/production/.env → {server.sshd.alias}:{fresh}/shared/.env (0600)" in run.stdout, run.stdout
+    assert (fresh / "shared" / ".env").read_text() == f"SECRET_KEY=stage-{server.secret_key}\nDEBUG=false\n"
 
 
 def test_setup_without_a_production_file_says_where_to_put_it(server, tmp_path):
