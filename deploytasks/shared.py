@@ -139,10 +139,10 @@ def upload(c, item, backup=False) -> str:
         what=f"creating shared/{item.name}")
     try:
         if not is_dry(c):
-            c.put(item.local, partial)
+            c.put(item.local, partial, preserve_mode=False)  # Fabric would chmod it to the local mode
         keep = (f"test ! -e {q(saved)} && (umask 077 && cp {q(item.remote)} {q(saved)}) && chmod 600 {q(saved)} && "
                 if saved else "")
-        run(c, f"chmod 600 {q(partial)} && {keep}mv -f {q(partial)} {q(item.remote)}",
+        run(c, f"chmod 600 {q(partial)} && {keep}mv -fT {q(partial)} {q(item.remote)}",
             what=f"replacing shared/{item.name}")
     except BaseException:
         run(c, f"rm -f {q(partial)}", what="removing the partial upload", check=False)
