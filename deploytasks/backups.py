@@ -2,6 +2,7 @@
 import hashlib
 import os
 import posixpath
+from contextlib import contextmanager
 
 from . import __version__
 from .django import DJANGO_PARTS, run_django_script
@@ -17,15 +18,25 @@ def backup_dir(project, settings) -> str:
     return settings.backups if settings.backups.startswith("/") else project.path(settings.backups)
 
 
-def private_local_dir(directory) -> str:
-    """Create a local backups directory (0700) with a `.gitignore` of `*` inside, as pytest does for its cache:
-    dumps hold password hashes and must never be committed. An existing .gitignore is left as it is."""
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    ignore = os.path.join(directory, ".gitignore")
-    if not os.path.lexists(ignore):
-        with open(ignore, "x") as handle:
-            handle.write("# created by deploytasks: backups hold password hashes, never commit them\n*\n")
-    return directory
+@contextmanager
+def ignored_by_git(*directories):
+    """After the block, each of these local backups directories that exists holds a `.gitignore` of `*`, as
+    pytest's cache does: dumps hold password hashes and must never be committed. Nothing is created for a
+    block that created nothing (a refused restore leaves no directory), a failed block touches no directory
+    it did not create, an existing .gitignore is kept, and a directory made in the block is made 0700."""
+    existed = {directory: os.path.isdir(directory) for directory in directories}
+    succeeded = False
+    try:
+        yield
+        succeeded = True
+    finally:
+        for directory in directories:
+            if not existed[directory] and os.path.isdir(directory):
+                os.chmod(directory, 0o700)  # e.g. backups/ made as the parent of backups/<host>/
+            ignore = os.path.join(directory, ".gitignore")
+            if (succeeded or not existed[directory]) and os.path.isdir(directory) and not os.path.lexists(ignore):
+                with open(ignore, "x") as handle:
+                    handle.write("# created by deploytasks: backups hold password hashes, never commit them\n*\n")
 
 
 def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None):

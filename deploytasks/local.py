@@ -84,9 +84,8 @@ def backup(c, keep=None, label=None, json=False):
         raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
     if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
         raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
-    if not is_dry(c):
-        backup_store.private_local_dir(backup_store.backup_dir(project, settings))
-    manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
+    with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
+        manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
     if manifest is None:
         return
     if json:
@@ -144,10 +143,9 @@ def restore(c, file, yes=False, unverified=False):
     settings, project = _project(c)
     _require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
-    if not is_dry(c):  # the safety backup goes there
-        backup_store.private_local_dir(backup_store.backup_dir(project, settings))
-    flows.verify_then_restore(c, project, settings, path, yes=yes, unverified=unverified,
-                              what_is_replaced=f"the {settings.database!r} database")
+    with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
+        flows.verify_then_restore(c, project, settings, path, yes=yes, unverified=unverified,
+                                  what_is_replaced=f"the {settings.database!r} database")  # safety backup there
 
 
 ns = Collection()

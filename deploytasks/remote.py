@@ -175,18 +175,17 @@ def backup(c, download=True, json=False):
             connect(c, settings)
         return manifest
 
-    if download and not is_dry(c):
-        backup_store.private_local_dir(os.path.dirname(local_dir))
-        backup_store.private_local_dir(local_dir)
     if not download or is_dry(c):
         connect(c, settings)
-    manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c), receive=streamed if download else None)
-    if manifest is None:
-        return
-    console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
-    if download and not is_dry(c) and "local_path" not in manifest:
-        connect(c, settings)
-        manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
+    with backup_store.ignored_by_git(*([os.path.dirname(local_dir), local_dir] if download and not is_dry(c) else [])):
+        manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
+                                     receive=streamed if download else None)
+        if manifest is None:
+            return
+        console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
+        if download and not is_dry(c) and "local_path" not in manifest:
+            connect(c, settings)
+            manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
     if "local_path" in manifest:
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
     if json:

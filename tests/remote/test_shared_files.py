@@ -28,6 +28,7 @@ def test_setup_names_the_local_file_it_uploads_and_the_host_as_typed(server):
 
 
 def test_setup_makes_an_existing_backups_directory_private(server):
+    server.fab("setup").ok()
     os.chmod(server.path / "backups", 0o755)
     server.fab("setup").ok()
     assert mode(server.path / "backups") == 0o700
