@@ -1,9 +1,13 @@
-"""deploytasks for your servers. Copy this file to fabfile.py next to manage.py, set the five values, then:
+"""deploytasks for your servers. Copy this file to fabfile.py next to manage.py, set the five values, write
+production's settings in deploy/production/.env (from deploy/production/.env.example; git-ignored, and never
+the project's own .env, which `inv` and manage.py load on your laptop), then:
 
-    fab -H deploy@prod.example.com setup      # once: server layout, checks, uploads shared files (.env)
+    fab -H deploy@prod.example.com setup      # once: server layout, checks, uploads deploy/production/.env
     fab -H deploy@prod.example.com deploy     # every time
     fab -H deploy@prod.example.com rollback   # code *and* schema back to the previous release
     fab -H deploy@prod.example.com backup     # verified dump on the server + checksum-verified local copy
+    fab -H deploy@prod.example.com shared.diff   # production's .env here vs the server's (names, never values)
+    fab -H deploy@prod.example.com shared.push   # upload it (0600; the server's previous copy kept as .bak)
     fab --list                                 # everything else
 
 Host keys are verified against ~/.ssh/known_hosts (and UserKnownHostsFile from ~/.ssh/config);
@@ -29,6 +33,8 @@ ns.configure({
         # 5. a URL the server can GET after the switch; a JSON "revision" in its answer is compared
         #    with the deployed commit, so a reload that kept the old code is caught and rolled back
         "healthcheck": "http://127.0.0.1:8000/health/",
+        # where production's shared files come from on this machine (default: deploy/<host as typed>/<name>)
+        "shared_sources": {".env": "deploy/production/.env"},
 
         # Optional, with their defaults:
         # "python": "python3",                 # interpreter the venvs are built with

@@ -1,6 +1,8 @@
 """Backups: take one, list them, restore one, on whichever side the context runs."""
 import hashlib
+import os
 import posixpath
+from contextlib import contextmanager
 
 from . import __version__
 from .django import DJANGO_PARTS, run_django_script
@@ -14,6 +16,27 @@ def backup_dir(project, settings) -> str:
     if project.backups:
         return project.backups
     return settings.backups if settings.backups.startswith("/") else project.path(settings.backups)
+
+
+@contextmanager
+def ignored_by_git(*directories):
+    """After the block, each of these local backups directories that exists holds a `.gitignore` of `*`, as
+    pytest's cache does: dumps hold password hashes and must never be committed. Nothing is created for a
+    block that created nothing (a refused restore leaves no directory), a failed block touches no directory
+    it did not create, an existing .gitignore is kept, and a directory made in the block is made 0700."""
+    existed = {directory: os.path.isdir(directory) for directory in directories}
+    succeeded = False
+    try:
+        yield
+        succeeded = True
+    finally:
+        for directory in directories:
+            if not existed[directory] and os.path.isdir(directory):
+                os.chmod(directory, 0o700)  # e.g. backups/ made as the parent of backups/<host>/
+            ignore = os.path.join(directory, ".gitignore")
+            if (succeeded or not existed[directory]) and os.path.isdir(directory) and not os.path.lexists(ignore):
+                with open(ignore, "x") as handle:
+                    handle.write("# created by deploytasks: backups hold password hashes, never commit them\n*\n")
 
 
 def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None):

@@ -41,8 +41,15 @@ def known_hosts_files(c, settings) -> list:
     return files
 
 
+def host_name(c) -> str:
+    """The host as the user named it (`fab -H prod`: "prod"), not what ssh_config resolved it to."""
+    return getattr(c, "original_host", None) or c.host
+
+
 def host_label(c) -> str:
-    return c.host if c.port == 22 else f"[{c.host}]:{c.port}"
+    """The host as typed, and the address its key is looked up under when that differs: `prod ([10.0.0.5]:2222)`."""
+    address = c.host if c.port == 22 else f"[{c.host}]:{c.port}"
+    return address if address == host_name(c) else f"{host_name(c)} ({address})"
 
 
 def secure(c, settings) -> None:
@@ -74,6 +81,7 @@ def connect(c, settings) -> None:
     if c.is_connected:
         return
     where = f"{c.user}@{host_label(c)}"
+    files = known_hosts_files(c, settings) or [os.path.expanduser("~/.ssh/known_hosts")]
     try:
         c.open()
     except paramiko.BadHostKeyException:
@@ -83,13 +91,15 @@ def connect(c, settings) -> None:
         ) from None
     except paramiko.AuthenticationException:
         raise DeployTasksError(
-            f"authentication failed for {where}: check the user and key (`ssh {c.user}@{c.host} -p {c.port}` should log in)"
+            f"authentication failed for {where}: check the user and key "
+            f"(`ssh -p {c.port} {shlex.quote(c.user + '@' + host_name(c))}` should log in)"
         ) from None
     except paramiko.SSHException as exc:
         if "known_hosts" in str(exc):
             raise DeployTasksError(
                 f"unknown host key for {host_label(c)}: verify it and add it with "
-                f"`ssh-keyscan -p {c.port} {c.host} >> ~/.ssh/known_hosts`, or set deploytasks.accept_new_hosts: true "
+                f"`ssh-keyscan -p {c.port} {shlex.quote(c.host)} >> {shlex.quote(files[0])}`, "
+                "or set deploytasks.accept_new_hosts: true "
                 "to trust new hosts on first use"
             ) from None
         raise DeployTasksError(f"SSH to {where} failed: {exc}") from None

@@ -12,6 +12,7 @@ from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .project import local_project
+from .shell import is_dry
 from .settings import COLLECTION_CONFIG, load
 from .step_tasks import step_tasks
 from .task_help import answer_help_in
@@ -50,7 +51,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
     plan = [
         ("venv", lambda: steps.venv(c, project)),
         ("install", lambda: steps.install(c, project)),
-        ("migrate", lambda: steps.migrate(c, project)),
+        ("migrate", lambda: steps.migrate(c, project, database=settings.database)),
     ]
     if not no_superuser:
         plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
@@ -84,7 +85,8 @@ def backup(c, keep=None, label=None, json=False):
         raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
     if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
         raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
-    manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
+    with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
+        manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
     if manifest is None:
         return
     if json:
@@ -142,8 +144,9 @@ def restore(c, file, yes=False, unverified=False):
     settings, project = _project(c)
     _require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
-    flows.verify_then_restore(c, project, settings, path, yes=yes, unverified=unverified,
-                              what_is_replaced=f"the {settings.database!r} database")
+    with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
+        flows.verify_then_restore(c, project, settings, path, yes=yes, unverified=unverified,
+                                  what_is_replaced=f"the {settings.database!r} database")  # safety backup there
 
 
 ns = Collection()

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from . import __version__
 from .backups import DUMP_PARTS
+from .connection import host_name
 from .django import run_django_script
 from .errors import DeployTasksError
 from .output import console
@@ -143,7 +144,7 @@ def deploy(c, settings, revision=None) -> dict:
                 c, project, "predeploy",
                 {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                  "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
-                 "version": __version__, "host": c.host},
+                 "version": __version__, "host": host_name(c)},
                 what="pre-deploy checks", include=MIGRATE_PARTS, changes=True,
             )
         report_predeploy(pre)
@@ -260,7 +261,7 @@ def _rollback(c, settings, info, to, yes):
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
     confirm(f"Roll back to {target}?", yes, is_dry(c))
     params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
-                  keep=0, version=__version__, host=c.host)
+                  keep=0, version=__version__, host=host_name(c))
     done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations",
                              include=MIGRATE_PARTS, changes=True)
     if done is None:

@@ -9,7 +9,7 @@ from invoke import Collection
 
 from . import backups as backup_store
 from . import flows, installer, releases
-from .connection import connect, secure
+from .connection import connect, host_name, secure
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
@@ -18,7 +18,7 @@ from .settings import COLLECTION_CONFIG, load
 from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
-from . import transfer
+from . import shared, transfer
 
 
 def _server(c, open_now=True, kind="server"):
@@ -57,15 +57,19 @@ def _checked_in_command(c, project):
 @task
 @reported
 def setup(c):
-    """Create the server layout, check git and python3 (with venv), upload shared files you have locally."""
+    """Create the server layout, check git and python3 (with venv), upload production's shared files (deploy/<host>/)."""
     settings = _server(c)
     path = settings.path
+    files = shared.shared_files(c, settings, path)  # a refused source stops here, before anything changes
     python = q(settings.python)
+    backups = q(path + '/backups')  # dumps hold password hashes: only the deploy user may read them
+    make_layout = (f"mkdir -p {q(path + '/releases')} {q(path + '/shared')} && mkdir -p -m 700 {backups} "
+                   f"&& chmod 700 {backups}")
     probe = (
         f"for p in git tar; do command -v $p >/dev/null 2>&1 || echo missing:$p; done; "
         f"command -v {python} >/dev/null 2>&1 || echo missing:{python}; "
         f"{python} -c 'import venv, ensurepip' 2>/dev/null || echo missing:{python}-venv; "
-        + (f"mkdir -p {q(path + '/releases')} {q(path + '/shared')} {q(path + '/backups')} 2>/dev/null || echo unwritable; "
+        + (f"{{ {make_layout}; }} 2>/dev/null || echo unwritable; "
            f"test -w {q(path)} || echo unwritable" if not is_dry(c) else  # --dry: the nearest existing dir must be writable
            f"d={q(path)}; while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; "
            f"{{ test -d \"$d\" && test -w \"$d\"; }} || echo unwritable")
@@ -75,31 +79,14 @@ def setup(c):
         raise DeployTasksError(f"cannot create or write {path} as {c.user}: create it and give {c.user} ownership")
     missing = [p.split(":", 1)[1] for p in problems if p.startswith("missing:")]
     if missing:
-        raise DeployTasksError(f"missing on {c.host}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install git python3-venv)")
+        raise DeployTasksError(f"missing on {host_name(c)}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install git python3-venv)")
     if is_dry(c):
-        console.print(f"[dim]dry-run:[/] mkdir -p {q(path + '/releases')} {q(path + '/shared')} {q(path + '/backups')}")
+        console.print(f"[dim]dry-run:[/] {make_layout}", highlight=False, soft_wrap=True)
     installer.setup_server_uv(c, settings, path)
-    uploaded, kept = [], []
-    for name in settings.shared_files:
-        local = os.path.join(os.path.abspath(os.path.expanduser(settings.project)), name)
-        if os.path.isfile(local):
-            remote = posixpath.join(path, "shared", name)
-            there = run(c, f"test -e {q(remote)} && echo exists || echo absent", what="looking for shared files",
-                        changes=False).stdout.strip()
-            if there == "exists":  # never replace the server's copy with a (perhaps development) local one
-                kept.append(name)
-                continue
-            if not is_dry(c):
-                # created empty with mode 0600 first, so the secrets are never readable by others, not even briefly
-                run(c, f"mkdir -p {q(posixpath.dirname(remote))} && (umask 077 && : > {q(remote)})",
-                    what="creating shared files")
-                c.put(local, remote)
-                run(c, f"chmod 600 {q(remote)}", what="protecting shared files")
-            uploaded.append(name)
-    console.print(f"[green]✓[/] {c.host}:{path} ready (releases/, shared/, backups/)"
-                  + (f"; uploaded {', '.join(uploaded)} to shared/" if uploaded else "")
-                  + (f"; kept the server's shared/{', shared/'.join(kept)} (edit it there, or remove it to upload yours)"
-                     if kept else ""))
+    report = shared.upload_missing(c, files)
+    console.print(f"[green]✓[/] {host_name(c)}:{path} ready (releases/, shared/, backups/)")
+    for line in report:
+        console.print("  " + line, highlight=False)
 
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)"})
@@ -125,14 +112,14 @@ def list_releases(c, json=False):
     settings = _server(c)
     info = releases.admin(c, settings, "releases")
     if json:
-        print_json(dict(info, host=c.host))
+        print_json(dict(info, host=host_name(c)))
         return
     rows = []
     for r in reversed(info["releases"]):
         marks = ("[green]current[/]" if r["current"] else "") + (" [red]bad[/]" if r.get("status") == "bad" else "")
         rows.append((r["release"], (r.get("revision") or "?")[:12], (r.get("deployed_at") or "?").replace("T", " ").rstrip("Z"),
                      r.get("by", "?"), "yes" if r.get("migrations_changed") else "no", marks.strip()))
-    show(table(f"Releases on {c.host}:{settings.path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
+    show(table(f"Releases on {host_name(c)}:{settings.path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
     if info.get("lock"):
         console.print(f"[yellow]locked[/]: {info['lock'].get('action')} by {info['lock'].get('who')} since {info['lock'].get('since')}")
 
@@ -164,12 +151,12 @@ def check(c, revision=None, live_only=False, json=False):
     settings, project = _live(c, kind="server" if live_only else "deploy")
     sections = []
     if has_live_release(c, project):
-        sections.append(("live", f"live release on {c.host}", introspect(c, project, settings)))
+        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings)))
     elif live_only:
         _require_live(c, project)
     if not live_only:
         with releases.candidate(c, settings, revision) as (prep, candidate):
-            title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {c.host}"
+            title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {host_name(c)}"
             sections.append(("next", title, introspect(c, candidate, settings)))
     flows.show_checklists(sections, json)
 
@@ -191,22 +178,19 @@ def backup(c, download=True, json=False):
 
     if not download or is_dry(c):
         connect(c, settings)
-    manifest = backup_store.take(c, project, settings, dest=remote_dir, host=c.host, receive=streamed if download else None)
-    if manifest is None:
-        return
-    console.print(f"[green]✓[/] {c.host}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
-    if download and not is_dry(c) and "local_path" not in manifest:
-        connect(c, settings)
-        manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
+    with backup_store.ignored_by_git(*([os.path.dirname(local_dir), local_dir] if download and not is_dry(c) else [])):
+        manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
+                                     receive=streamed if download else None)
+        if manifest is None:
+            return
+        console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
+        if download and not is_dry(c) and "local_path" not in manifest:
+            connect(c, settings)
+            manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
     if "local_path" in manifest:
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
     if json:
         print_json(manifest)
-
-
-def host_name(c) -> str:
-    """The host as the user named it (`fab -H prod`: "prod"), not what ssh_config resolved it to."""
-    return getattr(c, "original_host", None) or c.host
 
 
 def local_backup_dir(settings, host):
@@ -229,7 +213,7 @@ def list_backups(c, json=False):
                 with open(os.path.join(local_dir, name)) as handle:
                     local[name[:-5]] = jsonlib.load(handle)
     if json:
-        print_json({"host": c.host, "server": remote, "local": list(local.values()), "local_dir": local_dir})
+        print_json({"host": host_name(c), "server": remote, "local": list(local.values()), "local_dir": local_dir})
         return
     names = sorted({r["file"] for r in remote} | set(local), reverse=True)
     by_name = {r["file"]: r for r in remote}
@@ -238,7 +222,7 @@ def list_backups(c, json=False):
         entry = by_name.get(name) or local.get(name)
         rows.append((name, entry.get("created", "?").replace("T", " ").rstrip("Z"), f"{entry.get('size', 0):,}",
                      "yes" if name in by_name else "-", "yes" if name in local else "-"))
-    show(table(f"Backups of {c.host}", ["file", "created (UTC)", "size", "server", "local"], rows))
+    show(table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "server", "local"], rows))
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",
@@ -266,7 +250,7 @@ def restore(c, file, yes=False, unverified=False):
             received = transfer.upload(c, local, remote, manifest, settings)
             done = flows.verify_then_restore(
                 c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
-                what_is_replaced=f"the live {settings.database!r} database on {c.host}",
+                what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}",
                 safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
             )
         except BaseException:
@@ -300,5 +284,6 @@ for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, lis
               *step_tasks(_live, _checked_in_command, "the live release")):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))
+ns.add_collection(shared.shared_collection(_server))
 answer_help_in(ns, "fab")
 ns.configure(COLLECTION_CONFIG)

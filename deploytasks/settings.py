@@ -12,8 +12,8 @@ KEEP_ALL = 1_000_000  # sent to the server for keep_releases = 0 (see releases_k
 
 def setting(default, help):
     """One config key: its default and its line in the config reference."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
 
 
@@ -40,6 +40,8 @@ class Settings:
     strategy: str = setting("mirror", "mirror: server-side git mirror cache; upload: local git archive uploaded")
     keep_releases: int = setting(5, "releases kept (never the live or previous one); 0 keeps all")
     shared_files: list = setting([".env"], "linked from shared/ into each release when present there")
+    shared_sources: dict = setting({}, "local source of each shared file for fab setup/shared.push "
+                                       "(default: deploy/<host>/<name>; never the project's own env_file)")
     shared_dirs: list = setting(["media"], "created in shared/ and linked into each release")
     reload: str = setting("", "command run on the server after the switch (in {path})")
     healthcheck: str = setting("", "URL GET from the server after the reload")
@@ -95,6 +97,10 @@ def _coerce(key, value, default):
         if isinstance(value, (list, tuple)):
             return [str(item) for item in value]
         raise DeployTasksError(f"deploytasks.{key} must be a list, not {value!r}")
+    if isinstance(default, dict):
+        if hasattr(value, "items"):
+            return {str(name): str(path) for name, path in value.items()}
+        raise DeployTasksError(f"deploytasks.{key} must be a mapping, not {value!r}")
     if value is None:
         return ""
     return str(value)

@@ -30,9 +30,9 @@ def step_tasks(resolve, require, where) -> list:
         console.print(steps.install(c, project, force=force))
 
     def migrate(c):
-        _, project = resolve(c)
+        settings, project = resolve(c)
         require(c, project)
-        console.print(steps.migrate(c, project))
+        console.print(steps.migrate(c, project, database=settings.database))
 
     def createsuperuser(c, username=None, email=None, password=None):
         _, project = resolve(c)

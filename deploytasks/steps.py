@@ -4,8 +4,9 @@ import os
 import posixpath
 import re
 import sys
+from types import SimpleNamespace
 
-from .django import run_django_script
+from .django import introspect, run_django_script
 from .errors import DeployTasksError
 from .installer import STAMP, failure_summary, install_command, local_uv, uv_index_env, venv_command
 from .output import console
@@ -74,8 +75,31 @@ def install(c, project, force=False) -> str:
     return f"{done} {project.requirements} with {tool}"
 
 
-def migrate(c, project, *args) -> str:
-    """Apply migrations (`manage.py migrate --noinput`), reporting how many ran."""
+def would_migrate(c, project, database="default") -> str:
+    """What `migrate` would apply, from a read-only introspection (for --dry)."""
+    probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the virtualenv",
+                changes=False)
+    if probe.stdout.strip() != "yes":
+        return "would apply every migration (no virtualenv yet to ask Django which)"
+    settings = SimpleNamespace(database=database)
+    try:
+        info = introspect(c, project, settings, plan=True, changes=False, checks=False)
+    except DeployTasksError as exc:
+        return f"would apply the pending migrations (Django cannot list them yet: {exc})"
+    if "plan" not in info:
+        reason = "conflicting migrations" if info.get("conflicts") else info["database"].get("error", "unknown")
+        return f"would apply the pending migrations (cannot plan them: {reason})"
+    names = [f"{m['app']}.{m['name']}" for m in info["plan"] if not m["backwards"]]
+    if not names:
+        return "no migrations to apply"
+    shown = ", ".join(names[:3]) + (f", … ({len(names) - 3} more)" if len(names) > 3 else "")
+    return f"would apply {len(names)}: {shown}"
+
+
+def migrate(c, project, *args, database="default") -> str:
+    """Apply migrations (`manage.py migrate --noinput`), reporting how many ran (under --dry: would run)."""
+    if is_dry(c) and not args:
+        return would_migrate(c, project, database)
     result = run(c, project.manage_command("migrate", "--noinput", *args), what="migrate")
     applied = len(re.findall(r"^\s+Applying .+\.\.\. OK", result.stdout, re.M))
     unapplied = len(re.findall(r"^\s+Unapplying .+\.\.\. OK", result.stdout, re.M))
@@ -88,6 +112,8 @@ def migrate(c, project, *args) -> str:
 
 def collectstatic(c, project) -> str:
     """Collect static files (`manage.py collectstatic --noinput`)."""
+    if is_dry(c):
+        return "would collect static files into STATIC_ROOT"
     result = run(c, project.manage_command("collectstatic", "--noinput"), what="collectstatic")
     lines = [line for line in result.stdout.splitlines() if "static file" in line]
     return lines[-1].strip().rstrip(".") if lines else "done"

@@ -50,7 +50,7 @@ def test_backup_is_private_verified_and_fully_described(migrated_site):
     assert mode(dump) == 0o600 and mode(manifest_file) == 0o600
     assert mode(site.root / "backups") == 0o700
     assert backup_names(site) == [manifest["file"]]  # no .partial or .tmp left behind
-    assert sorted(os.listdir(site.root / "backups")) == [manifest["file"], manifest["file"] + ".json"]
+    assert sorted(os.listdir(site.root / "backups")) == [".gitignore", manifest["file"], manifest["file"] + ".json"]
 
     on_disk = json.loads(manifest_file.read_text())
     assert on_disk["engine"] == "sqlite"
@@ -84,7 +84,7 @@ def test_keep_prunes_the_oldest_and_backups_lists_the_rest(migrated_site):
     [four] = [name for name in names if name.endswith("-four.sqlite3")]
     [three] = [name for name in names if name.endswith("-three.sqlite3")]
     assert names == sorted([three, four]), names  # the two newest, even when taken within one second
-    assert len(os.listdir(site.root / "backups")) == 4  # the manifests went with their dumps
+    assert len(os.listdir(site.root / "backups")) == 5  # the manifests went with their dumps (+ .gitignore)
 
     listed = json.loads(site.inv("backups", "--json", "--verify").stdout)["backups"]
     assert [os.path.basename(b["path"]) for b in listed] == [four, three]  # newest first

@@ -72,7 +72,7 @@ class MySite(Site):
 
     def backups(self) -> list:
         directory = self.root / "backups"
-        return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+        return sorted(p.name for p in directory.iterdir() if p.name != ".gitignore") if directory.is_dir() else []
 
 
 @pytest.fixture(scope="session")

@@ -96,7 +96,7 @@ class PgSite(Site):
 
     def backups(self) -> list:
         directory = self.root / "backups"
-        return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+        return sorted(p.name for p in directory.iterdir() if p.name != ".gitignore") if directory.is_dir() else []
 
 
 @pytest.fixture(scope="session")

@@ -173,12 +173,31 @@ def test_dry_setup_prints_the_commands_and_creates_nothing(site):
     dry = [line for line in result.stdout.splitlines() if line.startswith("dry-run:")]
     assert any(re.search(r"( -m venv |uv venv -q --seed )", line) and line.endswith(str(site.venv)) for line in dry), dry
     assert any("pip install" in line and "requirements.txt" in line for line in dry), dry
-    assert any("manage.py migrate --noinput" in line for line in dry), dry
-    assert any("manage.py collectstatic --noinput" in line for line in dry), dry
+    assert re.search(r"migrate\s+.*would apply every migration \(no virtualenv yet", result.stdout), result.stdout
+    assert re.search(r"collectstatic\s+.*would collect static files", result.stdout), result.stdout
+    assert "manage.py" not in "\n".join(dry), dry
     assert not site.venv.exists()
     assert not site.db.exists()
     assert not (site.root / "staticfiles").exists()
     assert sorted(p.name for p in site.root.iterdir()) == before
+
+
+def test_dry_setup_names_the_migrations_it_would_apply_and_changes_nothing(site):
+    fresh = site.inv("--dry", "setup", "--no-superuser")
+    assert fresh.returncode == 0, fresh.stderr + fresh.stdout
+    assert re.search(r"would apply 34: contenttypes\.0001_initial, contenttypes\.0002_remove_content_type_name, auth\.0001_initial, … \(31 more\)", fresh.stdout), fresh.stdout
+    assert "would collect static files" in fresh.stdout
+    assert not site.db.exists()
+    assert not (site.root / "staticfiles").exists()
+
+    assert site.inv("migrate").returncode == 0
+    before = site.fingerprint()
+    again = site.inv("--dry", "setup", "--no-superuser")
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert re.search(r"migrate\s+.*no migrations to apply", again.stdout), again.stdout
+    assert "would collect static files" in again.stdout
+    assert site.fingerprint() == before
+    assert not (site.root / "staticfiles").exists()
 
 
 def test_list_shows_every_task_with_a_one_line_help(site):

@@ -4,7 +4,7 @@ real venvs/pip on the "server" (this machine, reached over ssh) and a real gunic
 
 A test module sets ADDRESS = "127.0.0.N" and uses:
   server    an sshd + deploy dir + local project dir (fabfile.py, fabric.yaml); nothing deployed
-  deployed  the same after `fab setup` (uploading the local .env) and a first `fab deploy`
+  deployed  the same after `fab setup` (uploading deploy/<alias>/.env) and a first `fab deploy`
   served    the same with gunicorn running the live release; reload + healthcheck configured
 """
 from __future__ import annotations
@@ -165,7 +165,7 @@ class FabRun:
 
 class Server:
     """One "server" (an sshd on a loopback address; the deploy dir is on this machine) and the local
-    project dir a user runs `fab` in: fabfile.py, fabric.yaml and a .env for `fab setup` to upload."""
+    project dir a user runs `fab` in: fabfile.py, fabric.yaml and deploy/<alias>/.env for `fab setup` to upload."""
 
     def __init__(self, base: Path, sshd: SSHServer, repo: Repo):
         self.base = base
@@ -179,7 +179,10 @@ class Server:
         self.secret_key = "s3cret-" + secrets.token_hex(16)
         self.database_url = f"sqlite:///{self.path}/shared/db.sqlite3"
         (self.project / "fabfile.py").write_text(FABFILE)
-        (self.project / ".env").write_text(
+        # production's settings, where `fab setup` takes them from (never the project's own .env)
+        self.production_env = self.project / "deploy" / sshd.alias / ".env"
+        self.production_env.parent.mkdir(parents=True)
+        self.production_env.write_text(
             f"DATABASE_URL={self.database_url}\nSECRET_KEY={self.secret_key}\nDEBUG=false\n")
         self.settings = {"path": str(self.path), "repo": str(repo.bare), "healthcheck": "", "reload": ""}
         self.configure()

@@ -40,7 +40,7 @@ def pg_deployed(server):
     admin(f"CREATE DATABASE {name} OWNER {name}")
     try:
         server.repo.requirements_change("psycopg[binary]")
-        (server.project / ".env").write_text(
+        server.production_env.write_text(
             f"DATABASE_URL=postgres://{name}:{password}@127.0.0.1:5432/{name}\nSECRET_KEY={server.secret_key}\n"
             "DEBUG=false\n")
         server.fab("setup").ok()

@@ -67,7 +67,7 @@ def test_changed_host_key_is_refused_even_with_accept_new_hosts(server, tmp_path
 def test_setup_uploads_the_env_file_with_mode_0600(server):
     server.fab("setup").ok()
     shared_env = server.path / "shared" / ".env"
-    assert shared_env.read_text() == (server.project / ".env").read_text()
+    assert shared_env.read_text() == server.production_env.read_text()
     assert stat.S_IMODE(shared_env.stat().st_mode) == 0o600
 
 
@@ -93,11 +93,11 @@ def test_configuration_errors(server):
 
 
 def test_setup_never_replaces_the_servers_env_file(server):
-    """A second `fab setup` with a (development) .env locally keeps the server's production one."""
+    """A second `fab setup` with other settings in deploy/<host>/.env keeps the server's (shared.push replaces it)."""
     server.fab("setup").ok()
     shared_env = server.path / "shared" / ".env"
     production = shared_env.read_text()
-    local = server.project / ".env"
+    local = server.production_env
     local.write_text("DEBUG=true\nSECRET_KEY=dev\n")
     try:
         run = server.fab("setup").ok()

@@ -1,0 +1,232 @@
+"""Production's shared files (`.env` …): where they come from locally, and comparing/uploading them.
+
+They never come from the project's own files (which `inv` and manage.py load on the laptop), but from
+deploy/<host>/<name> beside the fabfile, or the file deploytasks.shared_sources names. Local tasks never
+read them. Contents are never printed: comparisons show checksums and the names of `NAME=` lines only.
+"""
+import difflib
+import hashlib
+import os
+import posixpath
+import re
+import time
+from dataclasses import dataclass
+
+from invoke import Collection, task
+
+from .connection import host_name
+from .errors import DeployTasksError, reported
+from .output import console
+from .prompt import confirm
+from .settings import local_root
+from .shell import is_dry, q, run
+
+MARK = "@@DEPLOYTASKS-SHARED@@"
+KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=")
+# the same names, read on the server so that no value ever travels
+SED_KEYS = r"s/^[[:blank:]]*(export[[:blank:]]+)?([A-Za-z_][A-Za-z0-9_.-]*)[[:blank:]]*=.*/\2/p"
+
+
+@dataclass
+class SharedFile:
+    name: str  # path inside {path}/shared
+    local: str  # absolute local source
+    shown: str  # the local source as shown to the user (relative to the project when inside it)
+    remote: str  # absolute path on the server
+
+    @property
+    def exists(self) -> bool:
+        return os.path.isfile(self.local)
+
+
+def default_source(host, name) -> str:
+    return posixpath.join("deploy", host, name)
+
+
+def _check_name(name):
+    if not name or name.startswith("/") or ".." in name.split("/"):
+        raise DeployTasksError(f"deploytasks.shared_files entry {name!r} must be a path inside shared/ (no '/' start, no '..')")
+
+
+def _is_projects_own(path, root, settings) -> bool:
+    """The project's own env file (or a link to it): what `inv` and manage.py load locally."""
+    if not settings.env_file:
+        return False
+    own = os.path.join(root, os.path.expanduser(settings.env_file))
+    if os.path.realpath(path) == os.path.realpath(own):
+        return True
+    try:
+        return os.path.samefile(path, own)
+    except OSError:
+        return False
+
+
+def shared_files(c, settings, base) -> list:
+    """The shared files with their local sources; refuses a source that is the project's own env file."""
+    host = host_name(c)
+    if host in ("", ".", ".."):
+        raise DeployTasksError(f"cannot name a local folder after the host {host!r}: use a host name with -H")
+    root = local_root(settings)
+    unknown = sorted(set(settings.shared_sources) - set(settings.shared_files))
+    if unknown:
+        raise DeployTasksError(f"deploytasks.shared_sources names {', '.join(unknown)}, not in deploytasks.shared_files")
+    files = []
+    for name in settings.shared_files:
+        _check_name(name)
+        configured = settings.shared_sources.get(name)
+        relative = os.path.expanduser(configured.replace("{host}", host)) if configured else default_source(host, name)
+        local = os.path.normpath(os.path.join(root, relative))
+        shown = os.path.relpath(local, root) if local.startswith(root + os.sep) else local
+        if _is_projects_own(local, root, settings):
+            raise DeployTasksError(
+                f"refusing to upload {shown} as production's shared/{name}: it is this project's own "
+                f"{settings.env_file}, which `inv` and manage.py load locally; put production's in "
+                f"{default_source(host, name)} (kept out of git), or point deploytasks.shared_sources at such a file")
+        if os.path.exists(local) and not os.path.isfile(local):
+            raise DeployTasksError(f"{shown} (the local source of shared/{name}) is not a regular file")
+        files.append(SharedFile(name, local, shown, posixpath.join(base, "shared", name)))
+    return files
+
+
+def keys_of(text) -> list:
+    return [m.group(1) for m in (KEY.match(line) for line in text.splitlines()) if m]
+
+
+def local_state(item) -> dict:
+    with open(item.local, "rb") as handle:
+        data = handle.read()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "keys": keys_of(data.decode("utf-8", "replace"))}
+
+
+def server_state(c, files) -> list:
+    """For each file on the server: None when absent, else its sha256, mode and `NAME=` names (one round trip)."""
+    if not files:
+        return []
+    parts = []
+    for index, item in enumerate(files):
+        f = q(item.remote)
+        parts.append(
+            f"if [ -f {f} ]; then echo {MARK} {index} $(stat -c %a {f}) $(sha256sum < {f} | cut -d ' ' -f 1); "
+            f"sed -n -E {q(SED_KEYS)} {f}; else echo {MARK} {index} absent; fi")
+    out = run(c, "; ".join(parts), what="reading the server's shared files", changes=False).stdout
+    states, current = [None] * len(files), None
+    for line in out.splitlines():
+        words = line.split()
+        if words[:1] == [MARK]:
+            index = int(words[1])
+            if words[2] == "absent":
+                current = None
+                continue
+            if len(words) < 4:
+                raise DeployTasksError(f"cannot read {files[index].remote} on the server: check its owner")
+            current = states[index] = {"mode": words[2], "sha256": words[3], "keys": []}
+        elif current is not None and line.strip():
+            current["keys"].append(line.strip())
+    return states
+
+
+def names_diff(server_keys, local_keys, old, new) -> list:
+    return list(difflib.unified_diff(server_keys, local_keys, old, new, lineterm="", n=1))
+
+
+def upload(c, item, backup=False) -> str:
+    """Upload one file: created 0600 before any byte is written, then renamed into place (the server's copy,
+    if any, is kept first as shared/<name>.<UTC>.bak, 0600). Returns the backup's name or ""."""
+    directory, base = posixpath.split(item.remote)
+    partial = posixpath.join(directory, f".deploytasks-upload.{base}")
+    saved = f"{item.remote}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.bak" if backup else ""
+    run(c, f"mkdir -p {q(directory)} && rm -f {q(partial)} && (umask 077 && : > {q(partial)})",
+        what=f"creating shared/{item.name}")
+    try:
+        if not is_dry(c):
+            c.put(item.local, partial, preserve_mode=False)  # Fabric would chmod it to the local mode
+        keep = (f"test ! -e {q(saved)} && (umask 077 && cp {q(item.remote)} {q(saved)}) && chmod 600 {q(saved)} && "
+                if saved else "")
+        run(c, f"chmod 600 {q(partial)} && {keep}mv -fT {q(partial)} {q(item.remote)}",
+            what=f"replacing shared/{item.name}")
+    except BaseException:
+        run(c, f"rm -f {q(partial)}", what="removing the partial upload", check=False)
+        raise
+    return posixpath.basename(saved)
+
+
+def upload_missing(c, files) -> list:
+    """`fab setup`: upload the files the server lacks; keep the server's copies. Returns the report lines."""
+    states = server_state(c, files)
+    host, lines = host_name(c), []
+    for item, state in zip(files, states):
+        if state is not None:
+            lines.append(f"kept the server's shared/{item.name} (compare: fab -H {host} shared.diff; "
+                         f"replace: fab -H {host} shared.push)")
+        elif item.exists:
+            upload(c, item)
+            lines.append(f"{'would upload' if is_dry(c) else 'uploaded'} {item.shown} → {host}:{item.remote} (0600)")
+        else:
+            lines.append(f"[yellow]shared/{item.name} is on neither side[/]: write production's in {item.shown}, "
+                         f"then `fab -H {host} shared.push`")
+    return lines
+
+
+def shared_collection(server) -> Collection:
+    """`fab shared.diff` and `fab shared.push`; server(c) -> settings, on a verified connection."""
+
+    @task
+    @reported
+    def diff(c):
+        """Compare production's local shared files with the server's (sha256, and the NAME= names; never values)."""
+        settings = server(c)
+        files = shared_files(c, settings, settings.path.rstrip("/"))
+        host = host_name(c)
+        for item, state in zip(files, server_state(c, files)):
+            mine = local_state(item) if item.exists else None
+            if mine is None and state is None:
+                console.print(f"shared/{item.name}: [yellow]on neither side[/] (local source: {item.shown})")
+            elif state is None:
+                console.print(f"shared/{item.name}: [yellow]missing on the server[/] (`fab -H {host} shared.push` uploads {item.shown})")
+            elif mine is None:
+                console.print(f"shared/{item.name}: [yellow]no local copy[/] at {item.shown} (server sha256 {state['sha256'][:12]})")
+            elif mine["sha256"] == state["sha256"]:
+                console.print(f"shared/{item.name}: [green]same[/] as {item.shown} (sha256 {state['sha256'][:12]})")
+            else:
+                lines = names_diff(state["keys"], mine["keys"], f"{host}:{item.remote}", item.shown)
+                console.print(f"shared/{item.name}: [red]differs[/] from {item.shown} (server sha256 "
+                              f"{state['sha256'][:12]}, local {mine['sha256'][:12]})"
+                              + ("" if lines else "; same names, other values"))
+                for line in lines:
+                    console.print("  " + line, highlight=False, markup=False)
+            if state is not None and state["mode"] != "600":
+                console.print(f"  [yellow]mode {state['mode']} on the server[/]: `fab -H {host} shared.push` writes it 0600")
+
+    @task(help={"yes": "do not ask for confirmation"})
+    @reported
+    def push(c, yes=False):
+        """Upload production's local shared files that differ from the server's (0600; the old copy kept as .bak)."""
+        settings = server(c)
+        files = shared_files(c, settings, settings.path.rstrip("/"))
+        host = host_name(c)
+        plan = []
+        for item, state in zip(files, server_state(c, files)):
+            if not item.exists:
+                console.print(f"shared/{item.name}: no local copy at {item.shown}, skipped")
+            elif state is not None and state["sha256"] == local_state(item)["sha256"] and state["mode"] == "600":
+                console.print(f"shared/{item.name}: same as {item.shown}, skipped")
+            else:
+                plan.append((item, state is not None))
+                console.print(f"{item.shown} → {host}:{item.remote}"
+                              + (" (replaces the server's copy, kept as a .bak)" if state is not None else " (new)"))
+        if not plan:
+            return
+        confirm(f"Upload {len(plan)} file(s) to {host}?", yes, is_dry(c))
+        for item, replaces in plan:
+            saved = upload(c, item, backup=replaces)
+            if not is_dry(c):
+                console.print(f"[green]✓[/] shared/{item.name} uploaded (0600)"
+                              + (f"; the previous one is shared/{posixpath.join(posixpath.dirname(item.name), saved)}"
+                                 if saved else ""))
+        if not is_dry(c):
+            console.print("The app server reads them when it next starts or reloads (e.g. on the next `fab deploy`).")
+
+    collection = Collection("shared")
+    collection.add_task(diff)
+    collection.add_task(push)
+    return collection
