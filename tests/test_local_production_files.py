@@ -7,10 +7,7 @@ import os
 import subprocess
 import threading
 
-try:
-    from conftest import backup_json, sqlite_rows
-except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from tests.conftest import backup_json, sqlite_rows
+from tests._util import backup_json, sqlite_rows
 
 
 class Tripwire:

@@ -5,20 +5,25 @@ import subprocess
 from invoke.runners import Result
 
 from deploytasks.shell import MARKER, q, summary
-from deploytasks.steps import STAMP, pip_install_command
+from deploytasks.installer import STAMP, install_command
 
 HOSTILE = "/srv/my site/$(touch /tmp/pwned)`id`;rm -rf ~'\"/requirements.txt"
 
 
-def test_pip_install_command_keeps_every_path_one_word():
-    command = pip_install_command("/srv/a b/python", HOSTILE)
+def test_the_pip_install_command_keeps_every_path_one_word():
+    command = install_command("/srv/a b/python", HOSTILE)
     assert shlex.split(command) == ["/srv/a b/python", "-m", "pip", "install", "--disable-pip-version-check",
                                     "-q", "-r", HOSTILE]
 
 
-def test_pip_install_command_writes_the_stamp_into_the_venv_only_with_a_digest():
-    assert "&&" not in pip_install_command("python", "r.txt", venv="/v")
-    command = pip_install_command("python", "r.txt", venv="/srv/v e n v", digest="abc'; id")
+def test_the_uv_install_command_keeps_every_path_one_word():
+    command = install_command("/srv/a b/python", HOSTILE, uv="/opt/u v/uv")
+    assert shlex.split(command) == ["/opt/u v/uv", "pip", "install", "-q", "--python", "/srv/a b/python", "-r", HOSTILE]
+
+
+def test_the_install_command_writes_the_stamp_into_the_venv_only_with_a_digest():
+    assert "&&" not in install_command("python", "r.txt", venv="/v")
+    command = install_command("python", "r.txt", venv="/srv/v e n v", digest="abc'; id")
     first, second = command.split(" && ")
     assert shlex.split(second) == ["printf", "%s\\n", "abc'; id", ">", f"/srv/v e n v/{STAMP}"]
 
