@@ -6,7 +6,8 @@ channel (every byte deploytasks hands to SSH, before encryption), against a real
     .tooling/bin/python bench/bytes_per_deploy.py --source /tmp/old     # another copy of deploytasks/
 
 Scenarios: first deploy (`fab setup` + `fab deploy`), a no-op redeploy, a redeploy with one new migration
-(backup, rehearsal, migrate). Prints a Markdown table (or JSON with --json); writes nothing.
+(backup, rehearsal, migrate). Prints a Markdown table (or JSON with --json) with each scenario's wall time
+(one run: indicative only); writes nothing.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -108,8 +110,9 @@ def measure() -> list:
                      ("no-op redeploy (again)", lambda: fab(project, server, "deploy"))]
             for label, step in steps:
                 counter.reset()
+                started = time.perf_counter()
                 step()
-                rows.append({"scenario": label, "ssh_commands": counter.commands,
+                rows.append({"scenario": label, "ssh_commands": counter.commands, "seconds": time.perf_counter() - started,
                              "command_bytes": counter.command_bytes, "sent_bytes": counter.sent_bytes})
         finally:
             server.stop()
@@ -131,11 +134,11 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print("| scenario | SSH commands | command lines (bytes) | stdin + uploads (bytes) | total (bytes) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| scenario | SSH commands | command lines (bytes) | stdin + uploads (bytes) | total (bytes) | seconds |")
+    print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
         total = row["command_bytes"] + row["sent_bytes"]
-        print(f"| {row['scenario']} | {row['ssh_commands']} | {row['command_bytes']:,} | {row['sent_bytes']:,} | {total:,} |")
+        print(f"| {row['scenario']} | {row['ssh_commands']} | {row['command_bytes']:,} | {row['sent_bytes']:,} | {total:,} | {row['seconds']:.2f} |")
     return 0
 
 

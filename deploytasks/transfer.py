@@ -69,8 +69,8 @@ def _write_manifest(local, manifest):
 
 
 def stream_backup(c, settings, command, document, local_dir, ship):
-    """Run the backup (`document` on the command's stdin) through the OpenSSH client, its copy's bytes landing in local_dir as the server
-    writes them (one connection, no second pass over the file: SSH authenticates every byte, and the manifest
+    """Run the backup (`document` on the command's stdin) through the OpenSSH client, its copy's bytes landing
+    in local_dir as the server writes them (one connection, no second pass over the file: SSH authenticates every byte, and the manifest
     carries the sha256 the server computed, checked before any restore); the manifest (with local_path when
     its bytes came along), or None when ssh cannot be used. ship(): uploads the server code when the command
     says it is missing (then it runs once more)."""

@@ -1,4 +1,5 @@
 """The server code travels as one zip, shipped into {path}/.deploytasks once per version and reused."""
+import hashlib
 import os
 
 from deploytasks import bundle
@@ -26,4 +27,12 @@ def test_server_code_that_went_missing_is_shipped_again(deployed):
     shipped(deployed).unlink()
     listed = deployed.fab("releases").ok()
     assert deployed.current_name() in listed.stdout
+    assert shipped(deployed).read_bytes() == bundle.current().data
+
+
+def test_a_streamed_backup_ships_missing_server_code_through_fabric_and_runs_again(deployed):
+    shipped(deployed).unlink()
+    manifest = deployed.fab("backup", "--json").ok().json()
+    with open(manifest["local_path"], "rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == manifest["sha256"]
     assert shipped(deployed).read_bytes() == bundle.current().data
