@@ -87,16 +87,23 @@ def locator(tools=None) -> str:
         return f"export DEPLOYTASKS_PYZ={q(local_path())}; "
     name = q(current().name)
     return (f"DEPLOYTASKS_PYZ={q(posixpath.join(tools, current().name))}; "
-            f'[ -e "$DEPLOYTASKS_PYZ" ] || DEPLOYTASKS_PYZ={SERVER_CACHE}/{name}; '
-            f'[ -e "$DEPLOYTASKS_PYZ" ] || exit {MISSING}; export DEPLOYTASKS_PYZ; ')
+            f'if [ ! -e "$DEPLOYTASKS_PYZ" ]; then {_deploy_path_writable(tools)} && exit {MISSING}; '
+            f'DEPLOYTASKS_PYZ={SERVER_CACHE}/{name}; [ -e "$DEPLOYTASKS_PYZ" ] || exit {MISSING}; fi; '
+            "export DEPLOYTASKS_PYZ; ")
+
+
+def _deploy_path_writable(tools) -> str:
+    """Shell test: the deploy path (the parent of `tools`) is a directory this user can write, so the bundle
+    belongs in `tools` (the user's cache stands in only while it is not)."""
+    parent = q(posixpath.dirname(tools.rstrip("/")))
+    return f"[ -d {parent} ] && [ -w {parent} ]"
 
 
 def ship(c, tools) -> str:
     """Upload the bundle over SFTP (a temporary name, then renamed): into `tools` when its parent (the deploy
     path) exists and is writable, else into the SSH user's cache. Returns the bundle's path there."""
     bundle = current()
-    parent = posixpath.dirname(tools.rstrip("/"))
-    made = c.run(f"if [ -d {q(parent)} ] && [ -w {q(parent)} ]; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
+    made = c.run(f"if {_deploy_path_writable(tools)}; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
                  'mkdir -p "$d" && chmod 700 "$d" && printf "%s\\n" "$d"', warn=True, hide=True, in_stream=False,
                  dry=False)
     where = made.stdout.strip()
