@@ -440,11 +440,13 @@ class Bench:
             "mkdir_seconds": mk.seconds, "maxrss_kib": scp.maxrss_kib, "stale_wal": stale_wal, "check": check,
         }
 
-    # -- where a server-side backup spends its time (the functions of scripts/_sqlite.py, in-process)
+    # -- where a server-side backup spends its time (the functions of server/engines/sqlite.py, in-process)
     def server_side_parts(self) -> dict:
-        code = "\n".join((ROOT / "deploytasks" / "scripts" / f"{part}.py").read_text() for part in ("_prelude", "_sqlite"))
-        sqlite_parts: dict = {}
-        exec(compile(code, "_sqlite.py", "exec"), sqlite_parts)
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from deploytasks.server.engines import sqlite as sqlite_engine
+
+        sqlite_parts = vars(sqlite_engine)
         scratch = self.server_backups / "parts.sqlite3"
         parts = {}
         t = time.perf_counter()

@@ -5,11 +5,9 @@ import posixpath
 from contextlib import contextmanager
 
 from . import __version__
-from .django import DJANGO_PARTS, run_django_script
-from .shell import is_dry, run_script, script_text
-
-SQLITE_PARTS = ("_sqlite",)
-DUMP_PARTS = ("_dumps", "_postgres", "_mysql")  # server databases, dumped with their own client tools
+from . import bundle
+from .django import run_django_script
+from .shell import is_dry, request, run_script
 
 
 def backup_dir(project, settings) -> str:
@@ -41,8 +39,9 @@ def ignored_by_git(*directories):
 
 def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None):
     """Dump, verify, checksum and describe the database; returns the manifest (None under --dry).
-    receive(command, script): a way to run the script that also takes the copy's bytes as they are written
-    (the server streams them); when it returns None, the backup is taken the plain way."""
+    receive(command, document, ship): a way to run the backup (`document` on its stdin) that also takes the
+    copy's bytes as they are written (the server streams them), calling ship() to upload the server code when
+    the command exits bundle.MISSING; when it returns None, the backup is taken the plain way."""
     params = {
         "database": settings.database,
         "dest": dest or backup_dir(project, settings),
@@ -52,12 +51,12 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
         "version": __version__,
     }
     if receive is not None and not is_dry(c):
-        script = script_text("backup", dict(params, stream=True), DJANGO_PARTS + SQLITE_PARTS + DUMP_PARTS)
-        manifest = receive(project.settings_script_command(), script)
+        command = bundle.locator(project.tools or None) + project.settings_script_command()
+        manifest = receive(command, request("backup", dict(params, stream=True)), lambda: bundle.ship(c, project.tools))
         if manifest is not None:
             return manifest
     return run_django_script(
-        c, project, "backup", params, what="backup", include=SQLITE_PARTS + DUMP_PARTS, changes=True, settings_only=True,
+        c, project, "backup", params, what="backup", changes=True, settings_only=True,
         description=f"back up the {settings.database!r} database into {params['dest']}",
     )
 
@@ -65,7 +64,7 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
 def listing(c, project, directory, verify=False) -> list:
     params = {"dir": directory, "verify": verify}
     data = run_script(c, project.python_script_command(project.base_python), "list_backups", params,
-                      what="listing backups")
+                      what="listing backups", tools=project.tools or None)
     return data["backups"]
 
 
@@ -89,7 +88,7 @@ def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=
         "version": __version__,
     }
     return run_django_script(
-        c, project, "restore", params, what="restore", include=SQLITE_PARTS + DUMP_PARTS, changes=apply,
+        c, project, "restore", params, what="restore", changes=apply,
         description=f"safety backup, then restore {path}",
     )
 

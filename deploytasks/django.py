@@ -2,21 +2,17 @@
 from .errors import DeployTasksError
 from .shell import run_script
 
-DJANGO_PARTS = ("_django",)
-
-
-def run_django_script(c, project, name, params, *, what, changes=False, include=(), description=None,
-                      settings_only=False):
-    """A script with Django set up; settings_only: settings and connections but no app registry (faster)."""
+def run_django_script(c, project, name, params, *, what, changes=False, description=None, settings_only=False):
+    """An entry point run with Django set up; settings_only: settings and connections but no app registry (faster)."""
     return run_script(
         c,
         project.settings_script_command() if settings_only else project.django_script_command(),
         name,
         params,
         what=what,
-        include=DJANGO_PARTS + tuple(include),
         changes=changes,
         description=description,
+        tools=project.tools or None,
     )
 
 

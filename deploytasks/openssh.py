@@ -193,8 +193,8 @@ def _splice_into(source_fd, target_fd, count, on_progress):
     return moved
 
 
-def receive_stream(c, settings, command, script, handle, on_start, on_progress):
-    """Run `command` over ssh with `script` on its stdin; the bytes it frames with STREAM_MARKER go straight
+def receive_stream(c, settings, command, document, handle, on_start, on_progress):
+    """Run `command` over ssh with `document` on its stdin; the bytes it frames with STREAM_MARKER go straight
     into the file `handle` (SSH authenticates every byte on the way; the server hashes what it sends).
     Returns (header, stdout text, stderr, exit status), or None when ssh cannot be used (not installed, or
     the connection itself failed before anything arrived)."""
@@ -209,7 +209,7 @@ def receive_stream(c, settings, command, script, handle, on_start, on_progress):
 
     def feed():
         try:
-            process.stdin.write(script.encode())
+            process.stdin.write(document.encode())
             process.stdin.close()
         except OSError:  # the remote side exited without reading it: its output says why
             pass

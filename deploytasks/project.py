@@ -3,14 +3,14 @@ import os
 import posixpath
 from dataclasses import dataclass
 
+from .bundle import BOOTSTRAP
 from .shell import q, join
 
-RUN_STDIN = "import sys; exec(sys.stdin.read())"
 # manage.py run for what it sets up (DJANGO_SETTINGS_MODULE, a .env loader, sys.path) but with no command:
 # settings and database connections work, the app registry is not loaded (a third of a start-up).
 SETTINGS_ONLY = ("import runpy, sys; import django.core.management as management; "
                  "management.execute_from_command_line = lambda argv=None: None; "
-                 "runpy.run_path(sys.argv[1], run_name='__main__'); exec(sys.stdin.read())")
+                 "runpy.run_path(sys.argv[1], run_name='__main__'); " + BOOTSTRAP)
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Project:
     backups: str = ""  # where backups go when not deploytasks.backups inside root (servers: {path}/backups)
     installer: str = "pip"  # deploytasks.installer where uv may build the venv (local projects); pip elsewhere
     missing: str = ""  # the error when the venv's python is absent, checked in the same command (no extra round trip)
+    tools: str = ""  # on a server: the directory for deploytasks' server code ({path}/.deploytasks); "": local
 
     @property
     def python(self) -> str:
@@ -49,15 +50,15 @@ class Project:
         return self.guarded(self.shell(join(self.python, self.manage, *args)))
 
     def django_script_command(self) -> str:
-        """A manage.py shell that executes the Python it reads on stdin."""
-        return self.guarded(self.shell(f"{join(self.python, self.manage, 'shell', '-v', '0', '-c', RUN_STDIN)}"))
+        """A manage.py shell that runs the server bundle's request read on stdin."""
+        return self.guarded(self.shell(f"{join(self.python, self.manage, 'shell', '-v', '0', '-c', BOOTSTRAP)}"))
 
     def settings_script_command(self) -> str:
-        """A Python with the project's settings (not its apps) that executes what it reads on stdin."""
+        """A Python with the project's settings (not its apps) that runs the request read on stdin."""
         return self.guarded(self.shell(join(self.python, "-c", SETTINGS_ONLY, self.manage)))
 
     def python_script_command(self, python=None) -> str:
-        return self.shell(f"{q(python or self.python)} -", env_file=False)
+        return self.shell(f'{q(python or self.python)} "$DEPLOYTASKS_PYZ"', env_file=False)
 
 
 def local_project(settings) -> Project:

@@ -9,19 +9,15 @@ import time
 from contextlib import contextmanager
 
 from . import __version__
-from .backups import DUMP_PARTS
 from .connection import host_name
 from .django import run_django_script
 from .errors import DeployTasksError
 from .output import console
 from .project import Project
+from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-
-SERVER_PARTS = ("_server",)
-MIGRATE_PARTS = ("_sqlite", *DUMP_PARTS, "_migrate")  # scripts that back up before they migrate
-
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -35,11 +31,12 @@ def release_project(settings, release_dir) -> Project:
         manage=settings.manage,
         requirements=settings.requirements,
         env_file=settings.env_file,
+        tools=ServerLayout(settings.path).tools,
     )
 
 
 def lock_dir(settings) -> str:
-    """The deploy lock (scripts/_server.py takes it as a directory: mkdir is atomic)."""
+    """The deploy lock (server/lock.py takes it as a directory: mkdir is atomic)."""
     return posixpath.join(settings.path, ".deploy-lock")
 
 
@@ -50,12 +47,13 @@ def live_project(settings) -> Project:
     return project
 
 
-def server_script(c, settings, name, params, *, what, changes=False, include=(), description=None):
-    """Run a server-side script (its parameters, sudo password included, travel on stdin, never argv)."""
+def server_script(c, settings, name, params, *, what, changes=False, description=None):
+    """Run an entry point of the server package with the server's Python (its parameters, sudo password
+    included, travel on stdin, never argv)."""
     params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
                   sudo_password=c.config.get("sudo", {}).get("password"))
-    return run_script(c, f"{q(settings.python)} -", name, params, what=what, changes=changes,
-                      include=SERVER_PARTS + tuple(include), description=description)
+    return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, params, what=what, changes=changes,
+                      description=description, tools=ServerLayout(settings.path).tools)
 
 
 def admin(c, settings, action, **params):
@@ -102,7 +100,7 @@ def prepare(c, settings, revision, what):
     if settings.strategy == "upload" and not is_dry(c):
         params["revision"], params["archive"] = upload_archive(c, settings, revision or settings.branch)
     with console.status("preparing the release …"):
-        return server_script(c, settings, "prepare_release", params, include=("_requirements",), what=what,
+        return server_script(c, settings, "prepare_release", params, what=what,
                              changes=True, description=f"lock, fetch {revision or settings.branch}, unpack a new release")
 
 
@@ -145,7 +143,7 @@ def deploy(c, settings, revision=None) -> dict:
                 {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                  "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
                  "version": __version__, "host": host_name(c)},
-                what="pre-deploy checks", include=MIGRATE_PARTS, changes=True,
+                what="pre-deploy checks", changes=True,
             )
         report_predeploy(pre)
         meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -166,7 +164,7 @@ def deploy(c, settings, revision=None) -> dict:
         if pre["pending"]:
             try:
                 run_django_script(c, project, "migrate_to_state", {"database": settings.database, "state": pre["state_before"]},
-                                  what="unapplying the release's migrations", include=MIGRATE_PARTS, changes=True)
+                                  what="unapplying the release's migrations", changes=True)
                 message += f" and unapplied {len(pre['pending'])} migration(s)"
             except DeployTasksError as exc:
                 message += f"; unapplying its migrations failed ({exc}): restore {pre.get('backup')}"
@@ -255,15 +253,13 @@ def _rollback(c, settings, info, to, yes):
         raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
     project = live_project(settings)
     params = {"database": settings.database, "state": state, "check_only": True}
-    check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback",
-                              include=MIGRATE_PARTS)
+    check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback")
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
     confirm(f"Roll back to {target}?", yes, is_dry(c))
     params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
                   keep=0, version=__version__, host=host_name(c))
-    done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations",
-                             include=MIGRATE_PARTS, changes=True)
+    done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations", changes=True)
     if done is None:
         return {}
     fin = server_script(c, settings, "finalize_release", {

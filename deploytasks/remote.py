@@ -170,8 +170,11 @@ def backup(c, download=True, json=False):
     remote_dir = posixpath.join(settings.path, "backups")
     local_dir = local_backup_dir(settings, host_name(c))
 
-    def streamed(command, script):  # the copy streams down while the server writes it, over OpenSSH's client
-        manifest = transfer.stream_backup(c, settings, command, script, local_dir)
+    def streamed(command, document, ship):  # the copy streams down while the server writes it, over OpenSSH's client
+        def connected_ship():
+            connect(c, settings)
+            ship()
+        manifest = transfer.stream_backup(c, settings, command, document, local_dir, connected_ship)
         if manifest is None:
             connect(c, settings)
         return manifest

@@ -3,8 +3,8 @@ import io
 import json
 import shlex
 from dataclasses import dataclass
-from importlib import resources
 
+from . import bundle
 from .errors import DeployTasksError
 from .output import console
 
@@ -75,13 +75,9 @@ class WholeInput(io.StringIO):
         return super().read(1 << 16)
 
 
-def script_text(name, params, include=()) -> str:
-    """A script from deploytasks/scripts, with its parameters and helper parts prepended."""
-    package = resources.files("deploytasks.scripts")
-    parts = [f"PARAMS = {json.dumps(params)!r}", "PARAMS = __import__('json').loads(PARAMS)"]
-    for part in ("_prelude", *include, name):
-        parts.append(package.joinpath(f"{part}.py").read_text())
-    return "\n".join(parts)
+def request(entry, params) -> str:
+    """The stdin of a server-package command: which entry point to run, and its parameters."""
+    return json.dumps({"entry": entry, "params": params})
 
 
 def parse_marked(result, what):
@@ -99,11 +95,17 @@ def parse_marked_text(stdout, stderr, exited, what):
     raise DeployTasksError(f"{what} failed: {summary(DryResult('', stdout, stderr, exited))}")
 
 
-def run_script(c, command, name, params, *, what, include=(), changes=False, description=None):
-    """Pipe a bundled Python script into `command` (a python or manage.py shell) and read its JSON."""
+def run_script(c, command, name, params, *, what, changes=False, description=None, tools=None):
+    """Run entry point `name` of deploytasks/server (see server/entries.py) with `command`, which runs the
+    bundle that $DEPLOYTASKS_PYZ names; its parameters travel on stdin, never argv; returns its JSON.
+    tools: the server directory for the bundle (None: run locally); when the bundle is not there yet, it is
+    shipped and the command runs once more."""
     if changes and is_dry(c):
         console.print(f"[dim]dry-run:[/] {command} < ({description or name} script)", highlight=False, soft_wrap=True)
         return None
-    text = script_text(name, params, include)
-    result = c.run(command, warn=True, hide=True, in_stream=WholeInput(text), dry=False)
+    document = request(name, params)
+    result = c.run(bundle.locator(tools) + command, warn=True, hide=True, in_stream=WholeInput(document), dry=False)
+    if tools and result.exited == bundle.MISSING:
+        bundle.ship(c, tools)
+        result = c.run(bundle.locator(tools) + command, warn=True, hide=True, in_stream=WholeInput(document), dry=False)
     return parse_marked(result, what)

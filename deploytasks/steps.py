@@ -55,7 +55,7 @@ def requirements_hash(c, project) -> dict:
     }
     return run_script(
         c, project.python_script_command(project.base_python), "requirements_hash", params,
-        what="reading the requirements", include=("_requirements",),
+        what="reading the requirements", tools=project.tools or None,
     )
 
 

@@ -6,7 +6,7 @@ import posixpath
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn, TimeRemainingColumn
 
-from . import openssh
+from . import bundle, openssh
 from .backups import sha256_of
 from .errors import DeployTasksError
 from .shell import parse_marked_text
@@ -68,21 +68,28 @@ def _write_manifest(local, manifest):
         handle.write("\n")
 
 
-def stream_backup(c, settings, command, script, local_dir):
-    """Run the backup script through the OpenSSH client, its copy's bytes landing in local_dir as the server
-    writes them (one connection, no second pass over the file: SSH authenticates every byte, and the manifest
+def stream_backup(c, settings, command, document, local_dir, ship):
+    """Run the backup (`document` on the command's stdin) through the OpenSSH client, its copy's bytes landing
+    in local_dir as the server writes them (one connection, no second pass over the file: SSH authenticates every byte, and the manifest
     carries the sha256 the server computed, checked before any restore); the manifest (with local_path when
-    its bytes came along), or None when ssh cannot be used."""
+    its bytes came along), or None when ssh cannot be used. ship(): uploads the server code when the command
+    says it is missing (then it runs once more)."""
     os.makedirs(local_dir, mode=0o700, exist_ok=True)
     partial = os.path.join(local_dir, f".incoming-{os.getpid()}.partial")
     fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with _progress() as progress, os.fdopen(fd, "wb") as handle:
             bar = []
-            received = openssh.receive_stream(
-                c, settings, command, script, handle,
-                lambda header: bar.append(progress.add_task(f"download {header['file']}", total=header["size"])),
-                lambda done: progress.update(bar[0], completed=done))
+
+            def receive():
+                return openssh.receive_stream(
+                    c, settings, command, document, handle,
+                    lambda header: bar.append(progress.add_task(f"download {header['file']}", total=header["size"])),
+                    lambda done: progress.update(bar[0], completed=done))
+            received = receive()
+            if received is not None and received[0] is None and received[3] == bundle.MISSING:
+                ship()
+                received = receive()
         if received is None:
             os.unlink(partial)
             return None

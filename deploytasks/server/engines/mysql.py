@@ -1,8 +1,16 @@
-# MySQL/MariaDB: mysqldump --single-transaction (a consistent InnoDB snapshot), gzip-compressed, verified by
-# reading it back whole (gzip intact, mysqldump's header and its "Dump completed" line). MySQL cannot roll DDL
-# back, so a restore that fails loads the safety backup back the same way and says so.
+"""MySQL/MariaDB: mysqldump --single-transaction (a consistent InnoDB snapshot), gzip-compressed, verified by
+reading it back whole (gzip intact, mysqldump's header and its "Dump completed" line). MySQL cannot roll DDL
+back, so a restore that fails loads the safety backup back the same way and says so."""
+import contextlib
 import gzip
+import os
+import re
+import subprocess
+import tempfile
 import zlib
+
+from ..errors import ServerError
+from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 
 MYSQL_DUMP_STARTS = (b"-- MySQL dump", b"-- MariaDB dump")
 
@@ -16,14 +24,14 @@ def mysql_name(name):
     return "`%s`" % str(name).replace("`", "``")
 
 
-class MySQL:
+class MySQL(DumpEngine):
     vendor = "mysql"
     suffix = ".sql.gz"
     verified = "gzip read back whole, mysqldump header and completion line"
 
-    def __init__(self, database):
-        self.database = database
-        self.settings = connections[database["alias"]].settings_dict
+    def __init__(self, database, connection=None):
+        super().__init__(database, connection)
+        self.settings = connection.settings_dict if connection is not None else {}
         self.mysqldump = find_tool("mysql", "mysqldump", "mariadb-dump")
         self.mysql = find_tool("mysql", "mysql", "mariadb")
         self.scanned = {}
@@ -87,7 +95,7 @@ class MySQL:
             errors.seek(0)
             text = errors.read().decode("utf-8", "replace")
         if status != 0:
-            fail("mysqldump of %r failed: %s" % (name, error_line(text, "mysqldump")))
+            raise ServerError("mysqldump of %r failed: %s" % (name, error_line(text, "mysqldump")))
 
     def scan(self, path):
         """Read the dump whole: (problem or None, {app: [migration names]} from its django_migrations rows)."""
@@ -129,7 +137,7 @@ class MySQL:
     def load(self, path):
         """Drop every table and view of the live database, then replay the dump, in one client session that
         stops at the first error. None on success, else the error line."""
-        connection = connections[self.database["alias"]]
+        connection = self.connection
         with connection.cursor() as cursor:
             cursor.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = DATABASE()")
             existing = cursor.fetchall()
@@ -168,9 +176,9 @@ class MySQL:
             return
         undo = self.load(safety)
         if undo:
-            fail("restore failed (%s) and loading the safety backup back failed too (%s): restore %s by hand" % (
+            raise ServerError("restore failed (%s) and loading the safety backup back failed too (%s): restore %s by hand" % (
                 problem, undo, safety))
-        fail("restore failed (%s); the safety backup was loaded back, the database is as it was: %s" % (problem, safety))
+        raise ServerError("restore failed (%s); the safety backup was loaded back, the database is as it was: %s" % (problem, safety))
 
 
 def mysql_unescape(value):
@@ -180,5 +188,3 @@ def mysql_unescape(value):
     escapes = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
     return re.sub(r"\\(.)", lambda match: escapes.get(match.group(1), match.group(1)), value)
 
-
-DUMP_ENGINES[MySQL.vendor] = MySQL

@@ -1,4 +1,4 @@
-# Helpers for scripts that run inside `manage.py shell` (Django is set up).
+"""What Django says about the project (imported only by the entries that run with Django set up)."""
 from django.db import connections
 
 
@@ -47,3 +47,11 @@ def full_plan(loader):
 
 def is_reversible(migration):
     return all(getattr(operation, "reversible", True) for operation in migration.operations)
+
+
+def engine_for_alias(alias, unsupported=None):
+    """(database info, its engine) for a Django database alias (see engines.engine_for)."""
+    from .engines import engine_for
+
+    database = database_info(alias)
+    return database, engine_for(database, connections[alias], unsupported)

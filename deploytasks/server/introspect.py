@@ -1,9 +1,14 @@
-# Everything deploytasks needs to know about a project, in one Django start-up.
+"""Entry: everything deploytasks needs to know about a project, in one Django start-up."""
+import os
+import sys
+
 import django
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
+
+from .django_info import database_info, full_plan, is_reversible, load_migrations, migration_files
 
 
-def introspect(params):
+def main(params):
     alias = params.get("database", "default")
     result = {"django": django.get_version(), "python": sys.version.split()[0], "database": database_info(alias)}
     # Connecting to a missing SQLite file creates it: read nothing from it, it has nothing applied.
@@ -98,5 +103,3 @@ def introspect(params):
         ]
     return result
 
-
-emit(introspect(PARAMS))

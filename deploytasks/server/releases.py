@@ -1,103 +1,69 @@
-# Server layout helpers: releases, lock, log, switch. Used by the release scripts.
-import getpass
+"""Releases on a server: their metadata, the `current` switch, the log, reload, health check, pruning."""
+import json
+import os
 import shutil
 import subprocess
 import time
 
-ROOT = PARAMS["path"]
-RELEASES = os.path.join(ROOT, "releases")
-SHARED = os.path.join(ROOT, "shared")
-CURRENT = os.path.join(ROOT, "current")
-LOCK = os.path.join(ROOT, ".deploy-lock")  # releases.lock_dir
-LOG = os.path.join(ROOT, "releases.log")
-META = ".deploytasks-release.json"
+from .files import write_private
+from .layout import RELEASE_META
+from .lock import utcnow
 
 
-def utcnow():
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def current_release():
+def current_release(layout):
     try:
-        return os.path.basename(os.readlink(CURRENT).rstrip("/"))
+        return os.path.basename(os.readlink(layout.current).rstrip("/"))
     except OSError:
         return None
 
 
-def release_meta(name):
+def release_meta(layout, name):
     try:
-        with open(os.path.join(RELEASES, name, META)) as handle:
+        with open(os.path.join(layout.release(name), RELEASE_META)) as handle:
             return json.load(handle)
     except (OSError, ValueError):
         return {"release": name}
 
 
-def save_meta(name, meta):
-    write_private(os.path.join(RELEASES, name, META), json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    os.chmod(os.path.join(RELEASES, name, META), 0o644)
+def save_meta(layout, name, meta):
+    path = os.path.join(layout.release(name), RELEASE_META)
+    write_private(path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.chmod(path, 0o644)
 
 
-def release_names():
+def release_names(layout):
     try:
-        return sorted(n for n in os.listdir(RELEASES) if not n.startswith("."))
+        return sorted(n for n in os.listdir(layout.releases) if not n.startswith("."))
     except OSError:
         return []
 
 
-def lock_info():
-    try:
-        with open(os.path.join(LOCK, "info.json")) as handle:
-            info = json.load(handle)
-    except (OSError, ValueError):
-        info = {}
-    try:
-        info["age"] = int(time.time() - os.stat(LOCK).st_mtime)
-    except OSError:
-        return None
-    return info
+def release_rows(layout, current):
+    return [dict(release_meta(layout, name), release=name, current=name == current) for name in release_names(layout)]
 
 
-def acquire_lock(action):
-    try:
-        os.mkdir(LOCK, 0o755)
-    except FileExistsError:
-        info = lock_info() or {}
-        stale = info.get("age", 0) > PARAMS.get("lock_stale_after", 3600)
-        fail("%s is locked: %s by %s since %s (%ds ago)%s; run `fab unlock --force` only if no deploy is running" % (
-            ROOT, info.get("action", "a deploy"), info.get("who", "someone"), info.get("since", "?"), info.get("age", 0),
-            ", which looks stale" if stale else ""), code=75)
-    write_private(os.path.join(LOCK, "info.json"), json.dumps({
-        "action": action, "who": PARAMS.get("who") or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
-    }))
-
-
-def release_lock():
-    shutil.rmtree(LOCK, ignore_errors=True)
-
-
-def append_log(entry):
+def append_log(layout, entry):
     entry = dict(entry, time=utcnow())
-    fd = os.open(LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(layout.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     with os.fdopen(fd, "a") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
-def switch_to(name):
+def switch_to(layout, name):
     """Point `current` at releases/<name> atomically (temp symlink, then rename over it)."""
-    temporary = "%s.tmp-%d" % (CURRENT, os.getpid())
+    temporary = "%s.tmp-%d" % (layout.current, os.getpid())
     if os.path.lexists(temporary):
         os.unlink(temporary)
     os.symlink(os.path.join("releases", name), temporary)
-    os.replace(temporary, CURRENT)
+    os.replace(temporary, layout.current)
 
 
-def run_reload(command):
+def run_reload(layout, command, password=None):
     """Run the configured reload command in {path}. Its stdin carries Fabric's sudo password (for
     `sudo -S …`) when one is configured, else nothing: it can never wait for input."""
     if not command:
         return None
-    password = PARAMS.get("sudo_password")
-    done = subprocess.run(command, shell=True, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    done = subprocess.run(command, shell=True, cwd=layout.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           input=(password + "\n") * 3 if password else "", universal_newlines=True, timeout=120)
     if done.returncode != 0:
         lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -140,26 +106,26 @@ def health(url, revision, retries, delay):
     return problem
 
 
-def remove_release(name):
-    if name and name != current_release():
-        shutil.rmtree(os.path.join(RELEASES, name), ignore_errors=True)
+def remove_release(layout, name):
+    if name and name != current_release(layout):
+        shutil.rmtree(layout.release(name), ignore_errors=True)
 
 
-def prune(keep, protect):
-    names = release_names()
+def prune(layout, keep, protect):
+    names = release_names(layout)
     removed = []
     for name in names[: max(0, len(names) - keep)]:
         if name in protect:
             continue
-        remove_release(name)
+        remove_release(layout, name)
         removed.append(name)
     return removed
 
 
-def prune_venvs():
+def prune_venvs(layout):
     """Remove venvs in shared/venvs that no release links to any more."""
-    directory = os.path.join(SHARED, "venvs")
-    used = {os.path.realpath(os.path.join(RELEASES, name, ".venv")) for name in release_names()}
+    directory = layout.venvs
+    used = {os.path.realpath(os.path.join(layout.release(name), ".venv")) for name in release_names(layout)}
     removed = []
     for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
         path = os.path.join(directory, name)

@@ -1,9 +1,19 @@
-# SQLite dump/verify/restore used by the backup and restore scripts.
+"""SQLite: a checkpointed snapshot copied (and streamed) while it is held, verified with integrity_check;
+restored by renaming a staged copy over the live file when nobody has it open, else with the backup API."""
 import errno
+import hashlib
+import json
+import os
+import shutil
 import sqlite3
 import threading
 import time
 
+from ..errors import ServerError
+from ..files import sha256_of
+from ..manifests import backup_name, publish_backup
+from .base import Engine
+STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -383,10 +393,8 @@ def _back_to_wal(connection, attempts=100):
         except sqlite3.OperationalError:
             pass
         time.sleep(0.05)
-    fail("the live database was left in rollback-journal mode (others kept it busy): run PRAGMA journal_mode=WAL")
+    raise ServerError("the live database was left in rollback-journal mode (others kept it busy): run PRAGMA journal_mode=WAL")
 
-
-STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 
 
 def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
@@ -394,7 +402,7 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
     the copy's bytes also go there, framed by a STREAM_MARKER line giving their count. check=False skips
     integrity_check (a safety copy of a database about to be replaced is kept even if it is damaged)."""
     if not os.path.exists(db_path):
-        fail("database file %s does not exist: run migrate first" % db_path)
+        raise ServerError("database file %s does not exist: run migrate first" % db_path)
     os.makedirs(dest_dir, mode=0o700, exist_ok=True)
     name = backup_name(dest_dir, os.path.splitext(db_path)[0], params.get("label"), ".sqlite3")
     final = os.path.join(dest_dir, name)
@@ -418,7 +426,7 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
         copied = copy_snapshot(snap, target_fd=fd, stream_fd=stream.fileno() if stream is not None else None,
                                check=check)
         if copied["problem"]:
-            fail("backup copy failed its integrity check (%s); the database may be damaged" % copied["problem"])
+            raise ServerError("backup copy failed its integrity check (%s); the database may be damaged" % copied["problem"])
         manifest = {
             "file": name,
             "engine": "sqlite",
@@ -447,29 +455,145 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
     return manifest
 
 
-def prune_backups(dest_dir, keep, engine_file_suffix=".sqlite3", protect=()):
-    """Delete the oldest backups (with a manifest) beyond `keep`; returns removed names."""
-    if not keep or not os.path.isdir(dest_dir):
-        return []
-    entries = []
-    for entry in os.listdir(dest_dir):
-        if entry.endswith(".json"):
-            dump = os.path.join(dest_dir, entry[:-5])
-            if os.path.exists(dump):
-                try:
-                    with open(os.path.join(dest_dir, entry)) as handle:
-                        created = json.load(handle).get("created", "")
-                    written = os.stat(os.path.join(dest_dir, entry)).st_mtime_ns  # orders same-second backups
-                except (OSError, ValueError):
-                    continue
-                entries.append((created, written, entry[:-5]))
-    entries.sort(reverse=True)
-    removed = []
-    for _, _, name in entries[keep:]:
-        if name in protect:
-            continue
-        for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json")):
-            if os.path.exists(path):
-                os.unlink(path)
-        removed.append(name)
-    return removed
+class SQLite(Engine):
+    vendor = "sqlite"
+    suffix = ".sqlite3"
+
+    @staticmethod
+    def looks_like(head):
+        return head.startswith(SQLITE_HEADER)
+
+    def has_data(self):
+        return os.path.exists(self.database["name"])
+
+    def backup(self, dest_dir, params, extra, stream=None, check=True):
+        self.close()
+        return backup_sqlite(self.database["name"], dest_dir, params, extra, stream=stream, check=check)
+
+    def verify(self, path):
+        if not looks_like_sqlite(path):
+            return "%s is not an SQLite database" % path
+        return integrity_errors(path)
+
+    def migrations_in(self, path):
+        try:
+            return applied_migrations(path)
+        except sqlite3.DatabaseError as exc:
+            raise ServerError("%s failed PRAGMA integrity_check: %s" % (path, exc)) from None
+
+    def check_kind(self, path, manifest):
+        if manifest and manifest.get("engine") != "sqlite":
+            raise ServerError("%s is a %s backup, but the %r database is %s: restore it into a %s database" % (
+                os.path.basename(path), manifest.get("engine"), self.database["alias"], self.database["vendor"],
+                manifest.get("engine")))
+
+    def check_backup(self, path, manifest, params, fingerprint):
+        size = fingerprint[0]
+        digest = {}
+        hasher = None
+        if manifest:
+            if manifest.get("size") is not None and size != manifest["size"]:
+                raise ServerError("%s is %d bytes but its manifest says %d: the file is truncated or changed" % (
+                    path, size, manifest["size"]))
+            received = params.get("received") or {}
+            if received.get("fingerprint") == fingerprint:  # hashed as it arrived, and unchanged since
+                digest["sha256"] = received["sha256"]
+            else:
+                hasher = threading.Thread(target=lambda: digest.update(sha256=sha256_of(path)))
+                hasher.start()
+        if not looks_like_sqlite(path):
+            if hasher:
+                hasher.join()
+            raise ServerError("%s is not an SQLite database" % path)
+        # Restoring over a live database: integrity_check runs beside the safety backup, before anything is replaced.
+        deferred = bool(params.get("apply")) and os.path.exists(self.database["name"])
+        problem = None if deferred else integrity_errors(path)
+        if hasher:
+            hasher.join()
+        if manifest and digest["sha256"] != manifest.get("sha256"):
+            raise ServerError("%s does not match its manifest's sha256 (%s… vs %s…): the file is damaged or not the "
+                              "one backed up" % (path, digest["sha256"][:12], str(manifest.get("sha256"))[:12]))
+        if problem:
+            raise ServerError("%s failed PRAGMA integrity_check: %s" % (path, problem))
+        return deferred
+
+    def restore(self, path, safety):
+        self.close()
+        return replace_live(path, self.database["name"])
+
+    def restore_backup(self, path, params, deferred):
+        self.close()
+        live = self.database["name"]
+        result = {"safety_backup": None}
+        if os.path.exists(live):
+            result.update(self._swap_over_live(path, params, deferred))
+        else:
+            os.makedirs(os.path.dirname(live) or ".", exist_ok=True)
+            restore_into(path, live)
+            result["method"] = "online backup API"
+        if result["method"] != "renamed into place":  # a renamed file is the one integrity_check passed
+            problem = integrity_errors(live, live=True)
+            if problem:
+                raise ServerError("restored database failed its integrity check (%s): restore %s" % (
+                    problem, result["safety_backup"]))
+        return result
+
+    def _swap_over_live(self, path, params, deferred):
+        """The safety backup and the staging of the new file read and write different files: side by side."""
+        live = self.database["name"]
+        taken = {}
+
+        def take_safety():
+            try:
+                taken["manifest"] = backup_sqlite(
+                    live, params["safety_dest"], dict(params, label="pre-restore"),
+                    {"database_alias": self.database["alias"], "reason": "safety backup before restore"}, check=False)
+            except BaseException as exc:
+                taken["error"] = exc
+
+        def flush_upload():  # the upload is about to become the live file: its disk writes start now
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        safety = threading.Thread(target=take_safety)
+        safety.start()
+        flusher = threading.Thread(target=flush_upload)
+        if params.get("consume"):
+            flusher.start()
+        staged = None
+        try:
+            problem = integrity_errors(path) if deferred else None
+            if not problem:
+                staged = stage(path, live, consume=params.get("consume"))
+        finally:
+            safety.join()
+            if flusher.ident:
+                flusher.join()
+        if "error" in taken or problem:
+            if staged and os.path.exists(staged):
+                os.unlink(staged)
+            if problem:
+                for leftover in ([taken["manifest"]["path"], taken["manifest"]["path"] + ".json"] if "manifest" in taken else []):
+                    if os.path.exists(leftover):
+                        os.unlink(leftover)
+                raise ServerError("%s failed PRAGMA integrity_check: %s" % (path, problem))
+            raise taken["error"]
+        try:
+            return {"safety_backup": taken["manifest"]["path"], "method": swap_in(staged, path, live)}
+        finally:
+            if staged and os.path.exists(staged):
+                os.unlink(staged)
+
+    def copy_for_rehearsal(self, backup_path):
+        rehearsal = backup_path + ".rehearsal"
+        shutil.copyfile(backup_path, rehearsal)
+        return {"NAME": rehearsal}
+
+    def drop_copy(self, copy):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if os.path.exists(copy["NAME"] + suffix):
+                os.unlink(copy["NAME"] + suffix)
+

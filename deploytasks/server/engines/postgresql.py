@@ -1,6 +1,15 @@
-# PostgreSQL: pg_dump --format=custom, verified by reading the whole archive back with pg_restore; restored
-# in ONE transaction (psql) that first drops what the live database has, then replays pg_restore's script,
-# so a failure anywhere leaves the live database exactly as it was.
+"""PostgreSQL: pg_dump --format=custom, verified by reading the whole archive back with pg_restore; restored
+in ONE transaction (psql) that first drops what the live database has, then replays pg_restore's script,
+so a failure anywhere leaves the live database exactly as it was."""
+import contextlib
+import os
+import re
+import subprocess
+import tempfile
+
+from ..errors import ServerError
+from .dumptools import DumpEngine, call_tool, error_line, find_tool, private_tempfile, run_tool
+
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
 PG_OPTION_ENV = {
     "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
@@ -37,14 +46,14 @@ def pgpass_escape(value):
     return str(value).replace("\\", "\\\\").replace(":", "\\:")
 
 
-class Postgres:
+class PostgreSQL(DumpEngine):
     vendor = "postgresql"
     suffix = ".dump"
     verified = "pg_restore (whole archive read back)"
 
-    def __init__(self, database):
-        self.database = database
-        self.settings = connections[database["alias"]].settings_dict
+    def __init__(self, database, connection=None):
+        super().__init__(database, connection)
+        self.settings = connection.settings_dict if connection is not None else {}
         self.pg_dump = find_tool("postgresql", "pg_dump")
         self.pg_restore = find_tool("postgresql", "pg_restore")
         self.psql = find_tool("postgresql", "psql")
@@ -109,7 +118,7 @@ class Postgres:
             problem = call_tool([self.pg_restore, "--data-only", "--table=django_migrations", "--file=-", path],
                                 dict(os.environ), stdout=script)
             if problem:
-                fail("cannot read django_migrations from %s: %s" % (path, problem))
+                raise ServerError("cannot read django_migrations from %s: %s" % (path, problem))
             script.seek(0)
             text = script.read().decode("utf-8", "replace")
         rows, columns = [], None
@@ -136,7 +145,7 @@ class Postgres:
         """pg_restore's script for the archive (--clean --if-exists --no-owner --no-acl --single-transaction)
         piped into psql (ON_ERROR_STOP) after a statement dropping what the archive does not recreate; all of it
         one transaction, and its COMMIT (the script's last lines) is held back until pg_restore exited 0."""
-        connections[self.database["alias"]].close()
+        self.close()
         tail_size = 1 << 16
         with self.environment() as env, tempfile.TemporaryFile() as psql_errors, \
                 tempfile.TemporaryFile() as restore_errors:
@@ -187,10 +196,10 @@ class Postgres:
             psql_text = psql_errors.read().decode("utf-8", "replace")
             restore_text = restore_errors.read().decode("utf-8", "replace")
         if psql_status != 0 or broken:
-            fail("restore failed and was rolled back, the database is as it was: %s (safety backup: %s)" % (
+            raise ServerError("restore failed and was rolled back, the database is as it was: %s (safety backup: %s)" % (
                 error_line(psql_text, "psql"), safety))
         if not restored_ok:
-            fail("restore failed and was rolled back, the database is as it was: pg_restore: %s (safety backup: %s)" % (
+            raise ServerError("restore failed and was rolled back, the database is as it was: pg_restore: %s (safety backup: %s)" % (
                 error_line(restore_text, "pg_restore"), safety))
 
 
@@ -201,5 +210,3 @@ def copy_unescape(value):
     escapes = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", "b": "\b", "f": "\f", "v": "\v"}
     return re.sub(r"\\(.)", lambda match: escapes.get(match.group(1), match.group(1)), value)
 
-
-DUMP_ENGINES[Postgres.vendor] = Postgres

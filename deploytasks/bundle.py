@@ -1,0 +1,126 @@
+"""deploytasks/server as one zip (a .pyz) that the target side imports: built in memory, deterministic, named
+by its content, shipped once per version and reused.
+
+Commands find it through $DEPLOYTASKS_PYZ, set by locator() in the same shell command: on a server
+{path}/.deploytasks/<hash16>.pyz (or ~/.cache/deploytasks/shipped/ while the deploy path is not writable);
+locally the per-user cache ~/.cache/deploytasks/. A command whose bundle is not there exits MISSING before it starts Python; the caller ships
+the bundle (ship) and runs it again."""
+import functools
+import hashlib
+import io
+import os
+import posixpath
+import shlex
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DeployTasksError
+
+PACKAGE = "deploytasks_server"  # the server package's name inside the zip
+MISSING = 97  # exit status of a command whose bundle is not on the target yet
+ENTRY = f"from {PACKAGE}.runner import main\nmain()\n"
+# What `manage.py shell -c` (or the settings-only start-up) runs: the same for every command and version.
+BOOTSTRAP = (f"import os, sys; sys.path.insert(0, os.environ['DEPLOYTASKS_PYZ']); "
+             f"from {PACKAGE}.runner import main; main()")
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+# Where a server keeps bundles while the deploy path is not writable (shell words; not the local cache, so
+# a laptop that is also its own server still ships to it).
+SERVER_CACHE = '"${XDG_CACHE_HOME:-$HOME/.cache}/deploytasks/shipped"'
+
+
+@dataclass(frozen=True)
+class Bundle:
+    name: str  # <first 16 hex digits of the sha256 of data>.pyz
+    data: bytes
+
+
+def _entry(archive, name, data):
+    info = zipfile.ZipInfo(name, ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+def build(source=None) -> Bundle:
+    """The zip of every .py file under `source` (deploytasks/server), sorted, with fixed timestamps."""
+    source = Path(source or Path(__file__).with_name("server"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        _entry(archive, "__main__.py", ENTRY)
+        for path in sorted(source.rglob("*.py")):
+            _entry(archive, f"{PACKAGE}/{path.relative_to(source).as_posix()}", path.read_bytes())
+    data = buffer.getvalue()
+    return Bundle(hashlib.sha256(data).hexdigest()[:16] + ".pyz", data)
+
+
+@functools.lru_cache(maxsize=1)
+def current() -> Bundle:
+    return build()
+
+
+def local_cache() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "deploytasks")
+
+
+def local_path() -> str:
+    """The bundle in the per-user cache (mode 0700 directory), written there the first time."""
+    bundle = current()
+    directory = local_cache()
+    path = os.path.join(directory, bundle.name)
+    if not os.path.exists(path):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+        partial = f"{path}.{os.getpid()}.partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(bundle.data)
+        os.replace(partial, path)
+    return path
+
+
+def locator(tools=None) -> str:
+    """Shell that exports DEPLOYTASKS_PYZ (or exits MISSING), to put before a command that runs the bundle.
+    tools: the server directory for bundles; None: run locally (the bundle is written into the cache now)."""
+    if not tools:
+        return f"export DEPLOYTASKS_PYZ={q(local_path())}; "
+    name = q(current().name)
+    return (f"DEPLOYTASKS_PYZ={q(posixpath.join(tools, current().name))}; "
+            f'if [ ! -e "$DEPLOYTASKS_PYZ" ]; then {_deploy_path_writable(tools)} && exit {MISSING}; '
+            f'DEPLOYTASKS_PYZ={SERVER_CACHE}/{name}; [ -e "$DEPLOYTASKS_PYZ" ] || exit {MISSING}; fi; '
+            "export DEPLOYTASKS_PYZ; ")
+
+
+def _deploy_path_writable(tools) -> str:
+    """Shell test: the deploy path (the parent of `tools`) is a directory this user can write, so the bundle
+    belongs in `tools` (the user's cache stands in only while it is not)."""
+    parent = q(posixpath.dirname(tools.rstrip("/")))
+    return f"[ -d {parent} ] && [ -w {parent} ]"
+
+
+def ship(c, tools) -> str:
+    """Upload the bundle over SFTP (a temporary name, then renamed): into `tools` when its parent (the deploy
+    path) exists and is writable, else into the SSH user's cache. Returns the bundle's path there."""
+    bundle = current()
+    made = c.run(f"if {_deploy_path_writable(tools)}; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
+                 'mkdir -p "$d" && chmod 700 "$d" && printf "%s\\n" "$d"', warn=True, hide=True, in_stream=False,
+                 dry=False)
+    where = made.stdout.strip()
+    if made.failed or not where:
+        problem = (made.stderr.strip().splitlines() or [f"exit status {made.exited}"])[-1]
+        raise DeployTasksError(f"cannot create a directory for deploytasks' server code on the server: {problem}")
+    final = posixpath.join(where, bundle.name)
+    partial = f"{final}.partial"
+    sftp = c.sftp()
+    try:
+        sftp.putfo(io.BytesIO(bundle.data), partial)
+        sftp.chmod(partial, 0o600)
+        sftp.posix_rename(partial, final)
+    except OSError as exc:
+        raise DeployTasksError(f"uploading deploytasks' server code to {where} failed: {exc}") from None
+    return final
+
+
+def q(value) -> str:
+    return shlex.quote(str(value))

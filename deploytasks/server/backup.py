@@ -1,0 +1,20 @@
+"""Entry: back up the project's database, verify it, write its manifest, prune. With params["stream"] (SQLite)
+the copy's bytes also go to stdout as they are written, framed by a STREAM_MARKER line."""
+import sys
+
+from .django_info import engine_for_alias
+from .engines import SUPPORTED
+from .manifests import prune_backups
+
+
+def main(params):
+    alias = params.get("database", "default")
+    database, engine = engine_for_alias(
+        alias, "backups of %%s databases are not supported (%s are)" % SUPPORTED)
+    stream = None
+    if params.get("stream"):
+        sys.stdout.flush()
+        stream = sys.stdout.buffer
+    manifest = engine.backup(params["dest"], params, {"database_alias": alias}, stream=stream)
+    manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=(manifest["file"],))
+    return manifest

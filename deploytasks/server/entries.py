@@ -1,0 +1,26 @@
+"""Entry point name -> "module:function" (relative to this package), imported only when it runs, so a
+command loads just what it needs (a SQLite site never imports the PostgreSQL code)."""
+import importlib
+
+ENTRIES = {
+    # run with the interpreter alone
+    "list_backups": "manifests:list_backups",
+    "requirements_hash": "requirements:report",
+    "prepare_release": "prepare_release:main",
+    "finalize_release": "finalize_release:main",
+    "server_admin": "server_admin:main",
+    # run with Django set up (manage.py shell, or settings only)
+    "introspect": "introspect:main",
+    "superuser": "superuser:main",
+    "backup": "backup:main",
+    "restore": "restore:main",
+    "predeploy": "predeploy:main",
+    "migrate_to_state": "migrate:to_state",
+}
+
+
+def resolve(name):
+    """The function of entry `name` (KeyError for an unknown one)."""
+    module_name, function = ENTRIES[name].split(":")
+    module = importlib.import_module("." + module_name, __package__)
+    return getattr(module, function)

@@ -1,0 +1,128 @@
+"""Backup files and the manifests beside them: naming, publishing, reading, listing, pruning."""
+import json
+import os
+import re
+import shutil
+import time
+
+from .errors import ServerError
+from .files import sha256_of, write_private
+
+
+def read_manifest(path, unverified=False):
+    """The backup's manifest beside it (None, with unverified, when there is none); fails on a missing file."""
+    if not os.path.isfile(path):
+        raise ServerError("backup file %s not found" % path)
+    manifest_path = path + ".json"
+    if os.path.isfile(manifest_path):
+        try:
+            with open(manifest_path) as handle:
+                return json.load(handle)
+        except ValueError:
+            raise ServerError("manifest %s is not valid JSON: the backup cannot be verified" % manifest_path) from None
+    if not unverified:
+        raise ServerError("no manifest %s beside the backup, so its checksum cannot be verified: pass --unverified "
+                          "to restore it anyway" % manifest_path)
+    return None
+
+
+def compare_migrations(files, restored):
+    """Per app: how the backup's applied migrations stand against the code's migration files."""
+    comparison = {}
+    for app in sorted(set(files) | set(restored)):
+        known = files.get(app, [])
+        have = restored.get(app, [])
+        comparison[app] = {
+            "backup_applied": len([n for n in have if n in known]),
+            "backup_latest": have[-1] if have else None,
+            "code_latest": known[-1] if known else None,
+            "code_total": len(known),
+            "missing": [n for n in known if n not in have],
+            "unknown": [n for n in have if n not in known],
+        }
+    return comparison
+
+
+def backup_name(dest_dir, database_name, label, suffix):
+    """<database>-<UTC stamp>[-label]<suffix>, never an existing name."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(database_name.rstrip("/"))).strip("._") or "db"
+    base = "%s-%s%s" % (stem, stamp, "-" + label if label else "")
+    name = base + suffix
+    counter = 1
+    while os.path.exists(os.path.join(dest_dir, name)) or os.path.exists(os.path.join(dest_dir, name + ".partial")):
+        counter += 1
+        name = "%s-%d%s" % (base, counter, suffix)
+    return name
+
+
+def publish_backup(partial, final, manifest):
+    """Give a verified backup its name (mode 0600) and write its manifest beside it; manifest["path"] is set."""
+    os.chmod(partial, 0o600)
+    os.replace(partial, final)
+    write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    manifest["path"] = final
+
+
+def finish_restore(params, path, result):
+    """After a restore that succeeded: an upload made for it is removed (consume), and the deploy lock the
+    caller took is released here (lock), saving it a round trip."""
+    if params.get("consume"):
+        for leftover in (path, path + ".json"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    if params.get("lock"):
+        shutil.rmtree(params["lock"], ignore_errors=True)
+        result["unlocked"] = True
+
+
+def prune_backups(dest_dir, keep, protect=()):
+    """Delete the oldest backups (with a manifest) beyond `keep`; returns removed names."""
+    if not keep or not os.path.isdir(dest_dir):
+        return []
+    entries = []
+    for entry in os.listdir(dest_dir):
+        if entry.endswith(".json"):
+            dump = os.path.join(dest_dir, entry[:-5])
+            if os.path.exists(dump):
+                try:
+                    with open(os.path.join(dest_dir, entry)) as handle:
+                        created = json.load(handle).get("created", "")
+                    written = os.stat(os.path.join(dest_dir, entry)).st_mtime_ns  # orders same-second backups
+                except (OSError, ValueError):
+                    continue
+                entries.append((created, written, entry[:-5]))
+    entries.sort(reverse=True)
+    removed = []
+    for _, _, name in entries[keep:]:
+        if name in protect:
+            continue
+        for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json")):
+            if os.path.exists(path):
+                os.unlink(path)
+        removed.append(name)
+    return removed
+
+
+def list_backups(params):
+    """Entry: the backups (dump + manifest pairs) in params["dir"], newest first."""
+    rows = []
+    directory = params["dir"]
+    if os.path.isdir(directory):
+        for entry in sorted(os.listdir(directory)):
+            if not entry.endswith(".json"):
+                continue
+            dump = os.path.join(directory, entry[:-5])
+            try:
+                with open(os.path.join(directory, entry)) as handle:
+                    manifest = json.load(handle)
+                written = os.stat(os.path.join(directory, entry)).st_mtime_ns  # orders same-second backups
+            except (OSError, ValueError):
+                continue
+            manifest["path"] = dump
+            manifest["present"] = os.path.exists(dump)
+            if manifest["present"] and params.get("verify"):
+                manifest["sha256_ok"] = sha256_of(dump) == manifest.get("sha256")
+            rows.append((manifest.get("created", ""), written, manifest))
+    rows.sort(key=lambda row: row[:2], reverse=True)
+    return {"dir": directory, "backups": [manifest for _, _, manifest in rows]}

@@ -1,0 +1,105 @@
+"""Migrating a database to a recorded state ({app: [applied names]}), reversibility checked first; and the
+entry that takes the schema back for a rollback."""
+import io
+
+from django.core.management import call_command
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+
+from .django_info import engine_for_alias, is_reversible, migration_files
+from .errors import ServerError
+
+
+def applied_now(alias):
+    executor = MigrationExecutor(connections[alias])
+    state = {}
+    for app, name in executor.loader.applied_migrations:
+        state.setdefault(app, []).append(name)
+    files = migration_files(executor.loader)
+    return {app: [n for n in files.get(app, []) if n in names] for app, names in state.items()}
+
+
+def targets_for(alias, wanted):
+    """[(app, name|None)] that take each app back to `wanted` (None: zero)."""
+    executor = MigrationExecutor(connections[alias])
+    files = migration_files(executor.loader)
+    targets = []
+    for app, names in sorted(applied_now(alias).items()):
+        keep = wanted.get(app, [])
+        if set(names) <= set(keep):
+            continue
+        ordered = [n for n in files.get(app, []) if n in keep]
+        targets.append((app, ordered[-1] if ordered else None))
+    return targets
+
+
+def backwards_plan(alias, targets):
+    executor = MigrationExecutor(connections[alias])
+    plan = executor.migration_plan(targets)
+    return [(migration, backwards) for migration, backwards in plan if backwards]
+
+
+def irreversible_in(alias, targets):
+    return ["%s.%s" % (m.app_label, m.name) for m, _ in backwards_plan(alias, targets) if not is_reversible(m)]
+
+
+def migrate(alias):
+    call_command("migrate", database=alias, interactive=False, verbosity=0, stdout=io.StringIO())
+
+
+def migrate_to(alias, wanted):
+    """Unapply migrations not in `wanted`; returns the names unapplied."""
+    targets = targets_for(alias, wanted)
+    blocked = irreversible_in(alias, targets)
+    if blocked:
+        raise RuntimeError("%s is irreversible" % blocked[0])
+    undone = ["%s.%s" % (m.app_label, m.name) for m, _ in backwards_plan(alias, targets)]
+    for app, name in targets:
+        call_command("migrate", app, name or "zero", database=alias, interactive=False, verbosity=0,
+                     stdout=io.StringIO())
+    return undone
+
+
+def rehearse(alias, engine, backup_path):
+    """Run all pending migrations on the engine's copy of a backup; raises what migrate raised
+    (engines.base.RehearsalSkipped when the engine cannot make a copy)."""
+    connection = connections[alias]
+    copy = engine.copy_for_rehearsal(backup_path)
+    original = {key: connection.settings_dict.get(key) for key in copy}
+    connection.close()
+    connection.settings_dict.update(copy)
+    try:
+        migrate(alias)
+    finally:
+        connection.close()
+        connection.settings_dict.update(original)
+        engine.drop_copy(copy)
+
+
+def safety_backup(alias, engine, params, label, reason):
+    """A backup into params["backup_dest"] before the schema changes (None when there is nothing to back up)."""
+    if engine is None or not engine.has_data():
+        return None
+    return engine.backup(params["backup_dest"], dict(params, label=label), {"database_alias": alias, "reason": reason})
+
+
+def to_state(params):
+    """Entry: rollback's schema step, run with the code that has the migration files: back up, then unapply
+    migrations down to a recorded state. Refuses when one on the way is irreversible."""
+    alias = params.get("database", "default")
+    database, engine = engine_for_alias(alias)
+    targets = targets_for(alias, params["state"])
+    undo = ["%s.%s" % (m.app_label, m.name) for m, _ in backwards_plan(alias, targets)]
+    blocked = irreversible_in(alias, targets)
+    result = {"unapply": undo, "irreversible": blocked}
+    if blocked:
+        raise ServerError("%s is irreversible, so the schema cannot be rolled back: restore the backup taken before it "
+                          "(`fab restore FILE`) instead" % blocked[0])
+    if params.get("check_only") or not undo:
+        return result
+    if params.get("backup_dest"):
+        manifest = safety_backup(alias, engine, params, "pre-rollback", "before rolling back")
+        if manifest:
+            result["backup"] = manifest["path"]
+    result["unapplied"] = migrate_to(alias, params["state"])
+    return result

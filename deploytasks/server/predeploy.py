@@ -1,0 +1,81 @@
+"""Entry: deploy, part 2, inside the new release (the live one keeps serving): system checks, collectstatic,
+and when migrations are pending: backup, rehearsal on a copy, migrate. Undoes its migrations on failure."""
+import io
+
+from django.core import checks as django_checks
+from django.core.management import call_command
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+
+from .django_info import engine_for_alias
+from .engines.base import RehearsalSkipped
+from .errors import ServerError
+from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
+
+
+def collectstatic():
+    output = io.StringIO()
+    try:
+        call_command("collectstatic", interactive=False, verbosity=1, stdout=output)
+    except Exception as exc:
+        raise ServerError("collectstatic failed in the new release: %s: %s" % (type(exc).__name__, exc)) from None
+    lines = [line for line in output.getvalue().splitlines() if "static file" in line]
+    return lines[-1].strip() if lines else "done"
+
+
+def first_line(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+
+
+def back_up_and_rehearse(alias, engine, params, result):
+    manifest = safety_backup(alias, engine, params, "pre-deploy", "before deploying release %s" % params.get("release"))
+    if manifest is None:
+        result["rehearsed"] = False
+        return
+    result["backup"] = manifest["path"]
+    try:
+        rehearse(alias, engine, manifest["path"])
+    except RehearsalSkipped:
+        result["rehearsed"] = False
+        return
+    except Exception as exc:
+        raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
+            type(exc).__name__, first_line(exc))) from None
+    result["rehearsed"] = True
+
+
+def main(params):
+    alias = params.get("database", "default")
+    database, engine = engine_for_alias(alias)
+    result = {"database": database}
+
+    errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
+    if errors:
+        raise ServerError("system check failed in the new release: %s" % str(errors[0]).splitlines()[0])
+    if params.get("collectstatic", True):
+        result["collectstatic"] = collectstatic()
+
+    executor = MigrationExecutor(connections[alias])
+    conflicts = executor.loader.detect_conflicts()
+    if conflicts:
+        app, names = sorted(conflicts.items())[0]
+        raise ServerError("conflicting migrations in %s (%s): run `manage.py makemigrations --merge` and commit" % (
+            app, ", ".join(sorted(names))))
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    before = applied_now(alias)
+    result["state_before"] = before
+    result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
+    if result["pending"]:
+        back_up_and_rehearse(alias, engine, params, result)
+        try:
+            migrate(alias)
+        except Exception as exc:
+            message = "migrate failed: %s: %s" % (type(exc).__name__, exc)
+            try:
+                migrate_to(alias, before)
+                message += "; the migrations it applied were unapplied"
+            except Exception as undo_exc:
+                message += "; undoing failed too (%s): restore %s" % (undo_exc, result.get("backup"))
+            raise ServerError(message) from None
+    result["state_after"] = applied_now(alias)
+    return result

@@ -1,0 +1,160 @@
+"""Entry: deploy, part 1, on the server: lock, fetch the revision, build the release dir, link shared files,
+find a matching venv. Leaves nothing behind (and unlocks) when it fails."""
+import getpass
+import os
+import shutil
+import subprocess
+import time
+
+from .errors import ServerError
+from .layout import ServerLayout
+from .lock import acquire_for, release_lock
+from .releases import current_release, release_meta, remove_release
+from .requirements import STAMP, read_stamp, requirements_digest
+
+
+def git(*args, **kwargs):
+    done = subprocess.run(("git",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, **kwargs)
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        # git's first fatal:/error: line names the problem; the hints after it ("Please make sure ...") do not
+        errors = [line.split(": ", 1)[1] for line in lines if line.startswith(("fatal: ", "error: "))]
+        raise RuntimeError((errors or lines[-1:] or ["git %s failed" % args[0]])[0])
+    return done.stdout.strip()
+
+
+def discard_upload(params):
+    """The archive uploaded for strategy upload goes, whether a release was built from it or not."""
+    if params.get("archive") and os.path.lexists(params["archive"]):
+        os.unlink(params["archive"])
+
+
+def check_and_lock(layout, params):
+    for directory in (layout.path, layout.releases, layout.shared, layout.venvs, layout.backups):
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise ServerError("cannot create %s (%s): make the deploy path writable by %s" % (
+                directory, exc.strerror, getpass.getuser())) from None
+    if not os.access(layout.path, os.W_OK):
+        raise ServerError("deploy path %s is not writable by %s" % (layout.path, getpass.getuser()))
+    # without them a release runs on defaults (DEBUG, a database inside the release dir that the next deploy leaves behind)
+    missing = [name for name in params["shared_files"] if not os.path.exists(os.path.join(layout.shared, name))]
+    if missing:
+        raise ServerError("%s missing on the server: put production's copy in deploy/<host>/ beside your fabfile and run "
+                          "`fab shared.push`, or create it there (or drop it from deploytasks.shared_files)"
+                          % ", ".join(os.path.join(layout.shared, name) for name in missing))
+    acquire_for(layout, params, "deploy")
+
+
+def source_of(layout, params):
+    """(revision, argv writing its tar to stdout)."""
+    if params["strategy"] != "mirror":
+        return params["revision"], ["cat", params["archive"]]
+    mirror = layout.mirror
+    try:
+        if os.path.isdir(mirror):
+            if git("-C", mirror, "config", "--get", "remote.origin.url") != params["repo"]:
+                git("-C", mirror, "remote", "set-url", "origin", params["repo"])
+            git("-C", mirror, "fetch", "--prune", "--quiet", "origin")
+        else:
+            git("clone", "--mirror", "--quiet", params["repo"], mirror + ".partial")
+            os.rename(mirror + ".partial", mirror)
+    except RuntimeError as exc:
+        shutil.rmtree(mirror + ".partial", ignore_errors=True)
+        raise ServerError("cannot fetch %s: %s" % (params["repo"], exc)) from None
+    wanted = params.get("revision") or "refs/heads/%s" % params["branch"]
+    try:
+        revision = git("-C", mirror, "rev-parse", "--verify", "--quiet", wanted + "^{commit}")
+    except RuntimeError:
+        what = ("revision %r" % params["revision"]) if params.get("revision") else ("branch %r" % params["branch"])
+        raise ServerError("%s does not exist in %s" % (what, params["repo"])) from None
+    return revision, ["git", "-C", mirror, "archive", "--format=tar", revision]
+
+
+def new_release_name(layout):
+    release = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    while os.path.exists(layout.release(release)):
+        time.sleep(1)
+        release = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return release
+
+
+def unpack(source, target):
+    archive = subprocess.Popen(source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    extract = subprocess.run(["tar", "-x", "-C", target], stdin=archive.stdout, stderr=subprocess.PIPE)
+    archive.stdout.close()
+    archive_err = archive.stderr.read().decode(errors="replace")
+    if archive.wait() != 0 or extract.returncode != 0:
+        raise RuntimeError("unpacking the revision failed: %s" % (archive_err or extract.stderr.decode(errors="replace")).strip())
+
+
+def link_shared(layout, params, target):
+    for name in params["shared_dirs"]:
+        shared = os.path.join(layout.shared, name)
+        os.makedirs(shared, exist_ok=True)
+        inside = os.path.join(target, name)
+        if os.path.isdir(inside) and not os.path.islink(inside):
+            shutil.rmtree(inside)
+        elif os.path.lexists(inside):
+            os.unlink(inside)
+        os.makedirs(os.path.dirname(inside), exist_ok=True)
+        os.symlink(shared, inside)
+    linked = []
+    for name in params["shared_files"]:
+        shared = os.path.join(layout.shared, name)
+        inside = os.path.join(target, name)
+        if os.path.lexists(inside):
+            os.unlink(inside)
+        os.symlink(shared, inside)
+        linked.append(name)
+    return linked
+
+
+def build(layout, params):
+    """The release (name, result), its directory left behind for the caller to clean up on failure."""
+    revision, source = source_of(layout, params)
+    release = new_release_name(layout)
+    target = layout.release(release)
+    os.mkdir(target)
+    params["_release"] = release
+    unpack(source, target)
+    discard_upload(params)
+    with open(os.path.join(target, "REVISION"), "w") as handle:
+        handle.write(revision + "\n")
+    linked = link_shared(layout, params, target)
+    digest = requirements_digest(os.path.join(target, params["requirements"]), params.get("python_version"))
+    venv = os.path.join(layout.venvs, digest[:16])
+    os.symlink(venv, os.path.join(target, ".venv"))
+    current = current_release(layout)
+    return {
+        "release": release,
+        "revision": revision,
+        "release_dir": target,
+        "venv": venv,
+        "venv_ready": read_stamp(os.path.join(venv, STAMP)) == digest,
+        "requirements_hash": digest,
+        "linked": linked,
+        "current": current,
+        "current_meta": release_meta(layout, current) if current else None,
+    }
+
+
+def main(params):
+    layout = ServerLayout(params["path"])
+    params = dict(params)
+    try:
+        check_and_lock(layout, params)
+    except ServerError:
+        discard_upload(params)
+        raise
+    try:
+        return build(layout, params)
+    except BaseException as exc:
+        remove_release(layout, params.get("_release"))
+        discard_upload(params)
+        release_lock(layout)
+        if isinstance(exc, ServerError):
+            raise
+        raise ServerError("preparing the release failed: %s" % exc) from None

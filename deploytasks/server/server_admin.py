@@ -1,0 +1,73 @@
+"""Entry: small server-side actions: list releases, inspect/clear the lock, clean up a failed deploy, take the
+lock, reload."""
+import os
+
+from .errors import ServerError
+from .layout import ServerLayout
+from .lock import acquire_for, lock_info, release_lock
+from .releases import append_log, current_release, release_rows, remove_release, run_reload
+
+
+def releases(layout, params):
+    current = current_release(layout)
+    return {"current": current, "releases": release_rows(layout, current),
+            "lock": lock_info(layout) if os.path.isdir(layout.lock) else None}
+
+
+def lock(layout, params):
+    if not os.path.isdir(layout.releases):
+        raise ServerError("%s has no releases: run `fab setup` and `fab deploy` first" % layout.path)
+    required = params.get("require")  # [path, message]: what the task needs before it may act
+    if required and not os.access(required[0], os.X_OK):
+        raise ServerError(required[1])
+    acquire_for(layout, params, params.get("what", "rollback"))
+    current = current_release(layout)
+    result = {"current": current, "releases": release_rows(layout, current)}
+    if params.get("upload"):
+        result["upload"] = fresh_upload_path(params["upload"])
+    return result
+
+
+def fresh_upload_path(wanted):
+    """A path for an upload: its directory made private, a name no earlier upload has."""
+    directory, name = os.path.split(wanted)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    stem, ext = os.path.splitext(name)
+    candidate, counter = name, 1
+    while any(os.path.exists(os.path.join(directory, candidate + suffix)) for suffix in ("", ".json", ".partial")):
+        counter += 1
+        candidate = "%s-%d%s" % (stem, counter, ext)
+    return os.path.join(directory, candidate)
+
+
+def unlock(layout, params):
+    info = lock_info(layout) if os.path.isdir(layout.lock) else None
+    if info and params.get("force"):
+        release_lock(layout)
+    return {"lock": info, "removed": bool(info and params.get("force"))}
+
+
+def abort(layout, params):
+    remove_release(layout, params.get("release"))
+    if params.get("log"):
+        append_log(layout, dict(params["log"], result=params.get("result", "failed")))
+    release_lock(layout)
+    return {"aborted": params.get("release")}
+
+
+def reload(layout, params):
+    problem = run_reload(layout, params.get("reload"), params.get("sudo_password"))
+    if problem:
+        raise ServerError(problem)
+    return {"reloaded": True}
+
+
+ACTIONS = {"releases": releases, "lock": lock, "unlock": unlock, "abort": abort, "reload": reload}
+
+
+def main(params):
+    action = params["action"]
+    if action not in ACTIONS:
+        raise ServerError("unknown action %r" % action)
+    return ACTIONS[action](ServerLayout(params["path"]), params)

@@ -1,0 +1,63 @@
+"""The bundle the client ships: deterministic, importable with zipimport, runnable with a bare interpreter."""
+import json
+import subprocess
+import sys
+import zipfile
+
+from deploytasks import bundle
+from deploytasks.shell import parse_marked_text
+
+
+def test_the_bundle_is_deterministic_and_named_by_its_content():
+    first, second = bundle.build(), bundle.build()
+    assert first.data == second.data and first.name == second.name
+    assert first.name.endswith(".pyz") and len(first.name) == len("0123456789abcdef.pyz")
+
+
+def test_the_bundle_holds_the_whole_server_package_and_nothing_else(tmp_path):
+    path = tmp_path / bundle.current().name
+    path.write_bytes(bundle.current().data)
+    names = zipfile.ZipFile(path).namelist()
+    assert names[0] == "__main__.py"
+    assert "deploytasks_server/runner.py" in names and "deploytasks_server/engines/sqlite.py" in names
+    assert all(name == "__main__.py" or name.startswith("deploytasks_server/") for name in names)
+    assert all(name.endswith(".py") for name in names)
+
+
+def test_the_bundle_runs_an_entry_with_a_bare_interpreter(tmp_path):
+    path = tmp_path / "b.pyz"
+    path.write_bytes(bundle.current().data)
+    (tmp_path / "requirements.txt").write_text("django\n")
+    document = json.dumps({"entry": "requirements_hash", "params": {"requirements": str(tmp_path / "requirements.txt")}})
+    done = subprocess.run([sys.executable, "-I", str(path)], input=document, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert parse_marked_text(done.stdout, done.stderr, 0, "x")["python"].count(".") == 2
+
+
+def test_the_bundle_reports_a_server_error_as_the_error_document(tmp_path):
+    path = tmp_path / "b.pyz"
+    path.write_bytes(bundle.current().data)
+    document = json.dumps({"entry": "server_admin", "params": {"action": "nope", "path": str(tmp_path)}})
+    done = subprocess.run([sys.executable, "-I", str(path)], input=document, capture_output=True, text=True)
+    assert done.returncode == 3
+    assert done.stdout.strip().endswith('{"error": "unknown action \'nope\'"}')
+
+
+def test_the_bootstrap_imports_from_the_zip_named_in_the_environment(tmp_path):
+    path = tmp_path / "b.pyz"
+    path.write_bytes(bundle.current().data)
+    document = json.dumps({"entry": "list_backups", "params": {"dir": str(tmp_path / "none")}})
+    done = subprocess.run([sys.executable, "-I", "-c", bundle.BOOTSTRAP], input=document, capture_output=True,
+                          text=True, env={"DEPLOYTASKS_PYZ": str(path)})
+    assert done.returncode == 0, done.stderr
+    assert parse_marked_text(done.stdout, "", 0, "x") == {"dir": str(tmp_path / "none"), "backups": []}
+
+
+def test_the_local_cache_is_private_and_written_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = bundle.local_path()
+    assert path == str(tmp_path / "deploytasks" / bundle.current().name)
+    assert (tmp_path / "deploytasks").stat().st_mode & 0o777 == 0o700
+    written = (tmp_path / "deploytasks" / bundle.current().name).stat().st_mtime_ns
+    assert bundle.local_path() == path
+    assert (tmp_path / "deploytasks" / bundle.current().name).stat().st_mtime_ns == written
