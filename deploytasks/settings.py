@@ -68,7 +68,8 @@ HELP = {f.name: f.metadata["help"] for f in fields(Settings)}
 # What the task collections configure: every key declared (Invoke maps INVOKE_/FABRIC_DEPLOYTASKS_* env vars only to
 # keys it knows), as None so an env var's text reaches _coerce as typed (Invoke would read "false" as True, and
 # refuse lists); the defaults above apply where nothing set a key.
-COLLECTION_CONFIG = {"deploytasks": dict.fromkeys(DEFAULTS)}
+# Mappings are declared as {} (Invoke cannot merge a mapping from a config file over None).
+COLLECTION_CONFIG = {"deploytasks": {key: {} if isinstance(value, dict) else None for key, value in DEFAULTS.items()}}
 
 
 def _coerce(key, value, default):

@@ -380,10 +380,12 @@ def give_uv(server: Server) -> None:
 
     tools = server.path / ".deploytasks"
     tools.mkdir(parents=True, exist_ok=True)
-    (tools / "uv").symlink_to(uv.find_uv_bin())
+    if not os.path.lexists(tools / "uv"):  # an earlier `fab setup` of the module may have installed one
+        (tools / "uv").symlink_to(uv.find_uv_bin())
     cache = Path(os.environ.get("UV_CACHE_DIR") or Path.home() / ".cache" / "uv")
     cache.mkdir(parents=True, exist_ok=True)
-    (tools / "uv-cache").symlink_to(cache)
+    if not os.path.lexists(tools / "uv-cache"):
+        (tools / "uv-cache").symlink_to(cache)
 
 
 @pytest.fixture(scope="module")

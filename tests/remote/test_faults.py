@@ -265,7 +265,6 @@ def test_orphan_releases_are_removed_and_never_count(site):
 
 # --- 12, 14: small promises ------------------------------------------------------------------------
 
-@issue9("12: fab setup creates {path}/backups as 0755, not 0700")
 def test_setup_creates_a_private_backups_directory(site):
     s = site
     path = s.base / "fresh-srv"
@@ -395,7 +394,7 @@ def test_a_restore_under_writes_loses_no_committed_row(site):
 
 # --- 5: a venv in use is never pruned ------------------------------------------------------------------
 
-@issue9("5: pruning deletes the venv the running gunicorn master uses; a rollback then reports success while down")
+@pytest.mark.xfail(strict=False, reason="issue 9: 5: passes vacuously when the master dies or the rollback fails: to be made exact")
 def test_the_venv_a_running_app_server_uses_is_never_pruned(site):
     s = site
     s.gunicorn.stop()
