@@ -164,7 +164,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     how = f" ({done['method']})" if done.get("method") else ""
     console.print(f"[green]✓[/] restored {path} into {done['database']['name']}{how}")
     if done.get("safety_backup"):
-        console.print(f"  safety backup of what was there: {done['safety_backup']}")
+        console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
     behind = [app for app, s in done["migrations"].items() if s["missing"]]
     if behind:
         console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply migrations next")
