@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from . import squashes
 from .django_info import engine_for_alias, is_reversible, migration_files
 from .errors import ServerError
 
@@ -24,6 +25,7 @@ def targets_for(alias, wanted):
     executor = MigrationExecutor(connections[alias])
     files = migration_files(executor.loader)
     targets = []
+    wanted = squashes.state(executor.loader, squashes.recorded_keys(wanted))  # a record made before a squash
     for app, names in sorted(applied_now(alias).items()):
         keep = wanted.get(app, [])
         if set(names) <= set(keep):
