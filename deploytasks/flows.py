@@ -2,8 +2,8 @@
 import time
 
 from .backups import restore as restore_backup
-from .django import applied_state, pending
-from .checklist import items as checklist_items
+from .checklist import items as checklist_items, pending
+from .django import applied_state
 from .errors import DeployTasksError
 from .output import console, print_json, show, table
 from .prompt import confirm
