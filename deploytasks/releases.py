@@ -18,7 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .deploy_report import report_checklist
+from .deploy_report import report_checklist, report_migrations
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -203,11 +203,7 @@ def report_predeploy(pre):
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
     if pre["pending"]:
-        console.print(f"[green]✓[/] backup {pre.get('backup')}")
-        if pre.get("rehearsed"):
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) rehearsed on a copy, then applied")
-        else:
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) applied")
+        report_migrations(pre)
     else:
         console.print("[green]✓[/] no migrations to apply")
 

@@ -7,11 +7,11 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
-from . import gate
+from . import gate, migrate_failure
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
-from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
+from .migrate import applied_now, migrate, rehearse, safety_backup
 
 
 def collectstatic():
@@ -71,12 +71,6 @@ def main(params):
         try:
             migrate(alias)
         except Exception as exc:
-            message = "migrate failed: %s: %s" % (type(exc).__name__, exc)
-            try:
-                migrate_to(alias, before)
-                message += "; the migrations it applied were unapplied"
-            except Exception as undo_exc:
-                message += "; undoing failed too (%s): restore %s" % (undo_exc, result.get("backup"))
-            raise ServerError(message) from None
+            raise migrate_failure.after(alias, plan, before, exc, result.get("backup"), database["vendor"]) from None
     result["state_after"] = applied_now(alias)
     return result
