@@ -2,12 +2,16 @@
 from .output import console
 
 
-def report_checklist(verdicts):
-    """The checklist's WARN rows (and FAIL rows a --force deploy went past), one line each."""
-    for verdict in verdicts or []:
+def report_notes(pre):
+    """The checklist's WARN rows (and FAIL rows a --force deploy went past), one line each; where the media
+    directory lives, with a warning when nothing keeps it."""
+    for verdict in pre.get("checklist") or []:
         colour = "red" if verdict["verdict"] == "FAIL" else "yellow"
         forced = " (deployed anyway: --force)" if verdict["verdict"] == "FAIL" else ""
         console.print(f"[{colour}]{verdict['verdict']}[/] {verdict['item']}: {verdict['detail']}{forced}", soft_wrap=True)
+    media = pre.get("media") or {}
+    if media.get("warning"):
+        console.print(f"[yellow]WARN[/] media: {media['warning']}", soft_wrap=True)
 
 
 def report_migrations(pre):

@@ -18,7 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .deploy_report import report_checklist, report_migrations
+from .deploy_report import report_migrations, report_notes
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -144,7 +144,8 @@ def deploy(c, settings, revision=None, force=False) -> dict:
                 c, project, "predeploy",
                 {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                  "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
-                 "version": __version__, "host": host_name(c), "force": force},
+                 "version": __version__, "host": host_name(c), "force": force, "path": settings.path,
+                 "shared_dirs": settings.shared_dirs},
                 what="pre-deploy checks", changes=True,
             )
         report_predeploy(pre)
@@ -199,7 +200,7 @@ def build_venv(c, settings, project, prep):
 
 
 def report_predeploy(pre):
-    report_checklist(pre.get("checklist"))
+    report_notes(pre)
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
     if pre["pending"]:

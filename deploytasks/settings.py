@@ -42,7 +42,7 @@ class Settings:
     shared_files: list = setting([".env"], "linked from shared/ into each release when present there")
     shared_sources: dict = setting({}, "local source of each shared file for fab setup/shared.push "
                                        "(default: deploy/<host>/<name>; never the project's own env_file)")
-    shared_dirs: list = setting(["media"], "created in shared/ and linked into each release")
+    shared_dirs: list = setting([], "created in shared/ and linked into each release (MEDIA_ROOT's is, always)")
     reload: str = setting("", "command run on the server after the switch (in {path})")
     healthcheck: str = setting("", "URL GET from the server after the reload")
     healthcheck_retries: int = setting(10, "attempts before the release is declared unhealthy")
