@@ -28,3 +28,9 @@ def report_migrations(pre):
                       f"rehearsals on a copy are not available for {vendor} databases)[/]")
     else:
         console.print(f"[green]✓[/] {count} migration(s) applied (nothing to rehearse on)")
+
+
+def report_marked_bad(prep):
+    """A warning when the revision about to ship was rolled back from, or failed its health check, before."""
+    for mark in prep.get("marked_bad") or []:
+        console.print(f"[yellow]WARN[/] revision {prep['revision'][:12]} was marked bad before: {mark}", soft_wrap=True)

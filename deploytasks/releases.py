@@ -18,7 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .deploy_report import report_migrations, report_notes
+from .deploy_report import report_marked_bad, report_migrations, report_notes
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -132,6 +132,7 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     release = prep["release"]
     console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
+    report_marked_bad(prep)
     project = release_project(settings, prep["release_dir"])
     log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
     try:
