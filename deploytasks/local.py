@@ -9,6 +9,7 @@ from . import backups as backup_store
 from . import flows, steps
 from .django import introspect
 from .migration_tasks import migrations_collection
+from .config_files import project_dir
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .project import local_project
@@ -149,8 +150,22 @@ def restore(c, file, yes=False, unverified=False):
                                   what_is_replaced=f"the {settings.database!r} database")  # safety backup there
 
 
+@task(help={
+    "force": "replace existing files (never deploy/<host>/.env)",
+    "host": "the host as typed after `fab -H`: its env file is deploy/<host>/.env (default: production)",
+    "path": "the deploy directory on the server (default: /srv/<project>)",
+    "bind": "gunicorn's address (default: 127.0.0.1:8000)",
+})
+@reported
+def init(c, force=False, host=None, path=None, bind=None):
+    """Write tasks.py, fabfile.py, the config section, .gitignore lines and deploy/ files inferred from the project."""
+    from .init import initialize
+
+    initialize(project_dir(c.config), force=force, host=host, path=path, bind=bind, dry=is_dry(c))
+
+
 ns = Collection()
-for _task in (setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check, backup,
+for _task in (init, setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check, backup,
               list_backups, restore):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
