@@ -27,6 +27,15 @@ def run(cwd, *args, env=None):
     return done.stdout
 
 
+def alive(pid) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class NewUser:
     """A new user's project (startproject + requirements + git) and the server they deploy to."""
 
@@ -129,7 +138,7 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     head = git(user.work, "rev-parse", "HEAD")
     assert os.readlink(user.srv / "current") != current
     assert (user.srv / "current" / "REVISION").read_text().strip() == head
-    assert user.gunicorn_pid() == master and os.path.exists(f"/proc/{master}")
+    assert user.gunicorn_pid() == master and alive(master)
     assert user.get() == 200, second
 
     # gunicorn gone (a crash, a reboot) and its pid file left behind: the next deploy starts it again
@@ -138,3 +147,14 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     user.fab("deploy").ok()
     restarted = user.gunicorn_pid()
     assert restarted and restarted != master and user.get() == 200
+
+    # a requirements change builds a new venv: a HUP would keep the old interpreter, so the master is restarted
+    with open(user.work / "requirements.txt", "a") as handle:
+        handle.write("# a requirements change\n")
+    git(user.work, "commit", "-q", "-am", "a requirements change")
+    git(user.work, "push", "-q", "origin", "main")
+    user.fab("deploy").ok()
+    venv = os.path.realpath(user.srv / "current" / ".venv")
+    assert (user.srv / "shared" / "gunicorn.venv").read_text().strip() == venv
+    assert user.gunicorn_pid() not in (None, restarted) and user.get() == 200
+    assert not alive(restarted)
