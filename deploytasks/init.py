@@ -108,15 +108,13 @@ def _config(root, facts, choices, force) -> Planned:
         return item
     document = _parse_toml(pyproject, "pyproject.toml")
     has_section = "deploytasks" in document.get("tool", {})
-    item = Planned("pyproject.toml", "", old=pyproject, verb="appended", note="[tool.deploytasks]")
-    if has_section and not force:
-        item.skip = "already has [tool.deploytasks] (--force replaces that section)"
-        item.text = pyproject
-        return item
+    item = Planned("pyproject.toml", "", old=pyproject, verb="replaced" if has_section else "appended",
+                   note="[tool.deploytasks]")
     base = _toml_without_section(pyproject) if has_section else pyproject
     item.text = base.rstrip("\n") + ("\n\n" if base.strip() else "") + templates.render_toml(entries, header)
-    if has_section:
-        item.verb = "replaced"
+    if has_section and not force:
+        item.skip = "already has [tool.deploytasks] (--force replaces that section)"
+        return item
     if _without_ours(_parse_toml(item.text, "pyproject.toml (as init would write it)")) != _without_ours(document):
         raise DeployTasksError("cannot replace [tool.deploytasks] in pyproject.toml without touching the rest: "
                                "remove that section by hand, then run init again")
@@ -213,8 +211,6 @@ def _place(root, items) -> None:
 def _diff(item) -> list:
     if item.secret or item.old is None or item.old == item.text:
         return []
-    if item.path == "pyproject.toml":
-        return []  # the section is shown by `init --dry`; a diff of the whole file says little
     lines = difflib.unified_diff(item.old.splitlines(), item.text.splitlines(), f"{item.path} (yours)",
                                  f"{item.path} (init's)", lineterm="", n=1)
     return ["      " + line for line in lines]

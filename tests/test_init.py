@@ -128,7 +128,12 @@ def test_existing_files_are_kept_and_pyproject_gets_the_section(tmp_path):
         "with secrets", ".venv/", ".env", "deploy/*/.env"]  # /backups was there already
     again = ok(init(root))
     assert "skipped   pyproject.toml: already has [tool.deploytasks]" in again
+    assert "-# what `fab deploy` ships" not in again  # a section the same as init's: nothing to show
     assert (root / "pyproject.toml").read_text() == text
+    edited = text.replace('path = "/srv/mysite"', 'path = "/srv/elsewhere"')
+    (root / "pyproject.toml").write_text(edited)
+    assert '-path = "/srv/elsewhere"\n      +path = "/srv/mysite"' in ok(init(root))  # the diff, not the file
+    assert (root / "pyproject.toml").read_text() == edited
 
 
 def test_force_replaces_files_and_the_section_but_never_the_env_file(tmp_path):
