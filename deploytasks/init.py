@@ -4,6 +4,7 @@ env file — with the values inferred from the project. Existing files are kept 
 nothing is written."""
 import argparse
 import difflib
+import errno
 import os
 import re
 import sys
@@ -181,8 +182,14 @@ def _place(root, items) -> None:
         for temporary, target, item in staged:
             current = item
             if item.old is None:
-                os.link(temporary, target)
-                os.unlink(temporary)
+                try:
+                    os.link(temporary, target)
+                except OSError as exc:
+                    if exc.errno == errno.EEXIST or os.path.lexists(target):
+                        raise
+                    os.replace(temporary, target)  # a file system without hard links
+                else:
+                    os.unlink(temporary)
             else:
                 os.replace(temporary, target)
             placed.append((target, item))

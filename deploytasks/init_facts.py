@@ -283,6 +283,11 @@ def _git(facts):
             return ""
         return done.stdout.strip() if done.returncode == 0 else ""
 
+    top = ask("rev-parse", "--show-toplevel")
+    if top and os.path.realpath(top) != os.path.realpath(facts.root):
+        facts.warnings.append(f"the git repository starts at {top}, above the project: a release is the whole "
+                              "repository, so manage.py would not be at its top; deploytasks expects manage.py at the "
+                              "repository's root")
     facts.repo = ask("remote", "get-url", "origin")
     facts.branch = ask("symbolic-ref", "--short", "-q", "HEAD")
     if not facts.repo:

@@ -247,3 +247,9 @@ def test_dry_run_writes_nothing(tmp_path):
     assert "would write tasks.py" in out and "dry run: nothing written" in out
     assert snapshot(root) == before
     shutil.rmtree(root)
+
+
+def test_a_project_below_the_git_root_is_warned_about(tmp_path):
+    root = startproject(tmp_path)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=clean_env(), capture_output=True)
+    assert "the git repository starts at" in ok(init(root))
