@@ -218,6 +218,7 @@ def env_file(facts, choices) -> str:
         f"# `fab -H {choices.host} setup` uploads this file to {choices.path}/shared/.env; later changes:",
         f"# `fab -H {choices.host} shared.diff` / `shared.push`. manage.py commands on the server and",
         "# deploy/gunicorn.sh read it. Never copy it to the project's own .env (your machine's settings).",
+        "# Edit before `fab setup`: the site's domain names in ALLOWED_HOSTS, the database credentials.",
     ]
     module = production_settings_module(facts)
     if module:
