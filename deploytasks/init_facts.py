@@ -213,11 +213,15 @@ def _read_statically(facts):
 
 def _settings_source(facts):
     """The environment variable names the settings package mentions (to write only what it reads)."""
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", facts.settings_module or "-"):
+        facts.settings_module = ""
     facts.settings_file = _settings_path(facts) if facts.settings_module else ""
     if not facts.name and facts.settings_module:
         facts.name = facts.settings_module.split(".")[0]
-    if not facts.wsgi and facts.name:
-        facts.wsgi = f"{facts.name}.wsgi.application"
+    if not re.fullmatch(r"[A-Za-z_]\w*", facts.name or "-"):
+        facts.name = ""  # it names files (deploy/<name>.service) and goes into a unit: plain identifiers only
+    if not re.fullmatch(r"[A-Za-z_][\w.]*\.\w+", facts.wsgi or "-"):
+        facts.wsgi = f"{facts.name}.wsgi.application" if facts.name else ""
     if not facts.settings_file:
         return
     directory = os.path.dirname(facts.settings_file)

@@ -194,10 +194,13 @@ def render_yaml(entries, header) -> str:
 
 def production_settings_module(facts) -> str:
     """The settings module for production: a settings package's production.py/prod.py when there is one."""
-    if facts.settings_file.endswith("__init__.py"):
+    directory = os.path.dirname(facts.settings_file)
+    package = (facts.settings_module if facts.settings_file.endswith("__init__.py")
+               else facts.settings_module.rpartition(".")[0])
+    if package and "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")):
         for name in ("production", "prod"):
-            if os.path.isfile(os.path.join(os.path.dirname(facts.settings_file), name + ".py")):
-                return f"{facts.settings_module}.{name}"
+            if os.path.isfile(os.path.join(directory, name + ".py")):
+                return f"{package}.{name}"
     return facts.settings_module
 
 

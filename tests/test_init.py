@@ -253,3 +253,18 @@ def test_a_project_below_the_git_root_is_warned_about(tmp_path):
     root = startproject(tmp_path)
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=clean_env(), capture_output=True)
     assert "the git repository starts at" in ok(init(root))
+
+
+def test_a_settings_package_gets_its_production_module_in_the_env_file(tmp_path):
+    root = startproject(tmp_path)
+    package = root / "mysite" / "settings"
+    package.mkdir()
+    (root / "mysite" / "settings.py").rename(package / "base.py")
+    (package / "__init__.py").write_text("")
+    (package / "dev.py").write_text("from .base import *  # noqa\n")
+    (package / "production.py").write_text("from .base import *  # noqa\nDEBUG = False\n")
+    manage = root / "manage.py"
+    manage.write_text(manage.read_text().replace("'mysite.settings'", "'mysite.settings.dev'"))
+    out = ok(init(root))
+    assert "settings module  mysite.settings.dev" in out
+    assert "\nDJANGO_SETTINGS_MODULE=mysite.settings.production\n" in (root / "deploy/production/.env").read_text()
