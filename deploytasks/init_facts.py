@@ -203,7 +203,8 @@ def _read_statically(facts):
         default = next((value for key, value in zip(databases.keys, databases.values)
                         if isinstance(key, ast.Constant) and key.value == "default"), None)
     if isinstance(default, ast.Dict):
-        entries = {key.value: value for key, value in zip(default.keys, default.values) if isinstance(key, ast.Constant)}
+        entries = {key.value: value for key, value in zip(default.keys, default.values)
+                   if isinstance(key, ast.Constant)}
         facts.engine = _literal(entries["ENGINE"], facts.root) or "" if "ENGINE" in entries else ""
         facts.db_name = _literal(entries["NAME"], facts.root) or "" if "NAME" in entries else ""
     if not facts.engine:
@@ -225,7 +226,9 @@ def _settings_source(facts):
     if not facts.settings_file:
         return
     directory = os.path.dirname(facts.settings_file)
-    files = glob.glob(os.path.join(directory, "*.py")) if facts.settings_file.endswith("__init__.py") else [facts.settings_file]
+    package = facts.settings_file.endswith("__init__.py") or (
+        "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")))
+    files = glob.glob(os.path.join(directory, "*.py")) if package else [facts.settings_file]
     for path in files:
         try:
             with open(path, encoding="utf-8") as handle:

@@ -7,9 +7,9 @@ from invoke import Collection, task
 
 from . import backups as backup_store
 from . import flows, steps
+from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
-from .config_files import project_dir
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
 from .project import local_project
@@ -165,8 +165,8 @@ def init(c, force=False, host=None, path=None, bind=None):
 
 
 ns = Collection()
-for _task in (init, setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check, backup,
-              list_backups, restore):
+for _task in (init, setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check,
+              backup, list_backups, restore):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
 answer_help_in(ns, "inv")

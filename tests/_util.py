@@ -16,6 +16,14 @@ IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycac
 TASKS_PY = "from deploytasks.local import ns\n"
 
 
+def deploytasks_command() -> list:
+    """The `deploytasks` console script of this interpreter's environment (its entry point when not reinstalled yet)."""
+    script = Path(sys.executable).parent / "deploytasks"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from deploytasks.init import main; sys.exit(main())"]
+
+
 def copy_example(dest: Path) -> Path:
     shutil.copytree(EXAMPLE, dest, ignore=IGNORED)
     return dest

@@ -13,7 +13,7 @@ import pytest
 
 from deploytasks.config_files import read, tomllib
 from deploytasks.settings import Settings, _check_keys, _coerce, DEFAULTS
-from tests._util import assert_user_error, clean_env, copy_example
+from tests._util import assert_user_error, clean_env, copy_example, deploytasks_command
 
 BIN = Path(sys.executable).parent
 
@@ -32,7 +32,7 @@ def startproject(base: Path, name="mysite") -> Path:
 
 def init(root: Path, *args) -> subprocess.CompletedProcess:
     """The real console script (`deploytasks init`), as a user runs it in the project."""
-    return subprocess.run([str(BIN / "deploytasks"), "init", *args], cwd=root, env=clean_env(), capture_output=True,
+    return subprocess.run([*deploytasks_command(), "init", *args], cwd=root, env=clean_env(), capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=300)
 
 
@@ -262,9 +262,12 @@ def test_a_settings_package_gets_its_production_module_in_the_env_file(tmp_path)
     (root / "mysite" / "settings.py").rename(package / "base.py")
     (package / "__init__.py").write_text("")
     (package / "dev.py").write_text("from .base import *  # noqa\n")
-    (package / "production.py").write_text("from .base import *  # noqa\nDEBUG = False\n")
+    (package / "production.py").write_text("from .base import *  # noqa\nimport os\n"
+                                           "SECRET_KEY = os.environ['SECRET_KEY']\nDEBUG = False\n")
     manage = root / "manage.py"
     manage.write_text(manage.read_text().replace("'mysite.settings'", "'mysite.settings.dev'"))
     out = ok(init(root))
     assert "settings module  mysite.settings.dev" in out
-    assert "\nDJANGO_SETTINGS_MODULE=mysite.settings.production\n" in (root / "deploy/production/.env").read_text()
+    env = (root / "deploy/production/.env").read_text()
+    assert "\nDJANGO_SETTINGS_MODULE=mysite.settings.production\n" in env
+    assert "\nSECRET_KEY=" in env  # production.py reads it, though dev.py is the one manage.py names

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests._util import EXAMPLE, clean_env
+from tests._util import EXAMPLE, clean_env, deploytasks_command
 from tests.remote.conftest import FabRun, git, give_uv, wait_for
 from tests.sshd import SSHServer, free_port
 
@@ -101,7 +101,7 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     git(user.base, "clone", "-q", "--bare", str(user.work), str(bare))
     git(user.work, "remote", "add", "origin", str(bare))
 
-    out = run(user.work, str(BIN / "deploytasks"), "init", "--host", user.sshd.alias, "--path", str(user.srv),
+    out = run(user.work, *deploytasks_command(), "init", "--host", user.sshd.alias, "--path", str(user.srv),
               "--bind", f"127.0.0.1:{user.port}")
     assert f"repo             {bare}" in out, out
     production_env = user.work / "deploy" / user.sshd.alias / ".env"
