@@ -22,11 +22,12 @@ GUNICORN_SH = """#!/bin/sh
 #   as a HUP keeps the old interpreter (shared/gunicorn.venv records the venv it started with);
 # - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP).
 # GUNICORN_BIND / GUNICORN_WORKERS in shared/.env override the defaults below.
-set -eu
+set -e
 root=$(pwd)
+if [ -f "$root/shared/.env" ]; then set -a; . "$root/shared/.env"; set +a; fi
+set -u
 pidfile="$root/shared/gunicorn.pid"
 venvstamp="$root/shared/gunicorn.venv"
-if [ -f "$root/shared/.env" ]; then set -a; . "$root/shared/.env"; set +a; fi
 venv=$(readlink -f "$root/current/.venv" || true)
 
 running() {{ [ -n "$pid" ] && grep -qa gunicorn "/proc/$pid/cmdline" 2>/dev/null; }}
