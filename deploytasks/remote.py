@@ -183,7 +183,7 @@ def backup(c, download=True, json=False):
         connect(c, settings)
     with backup_store.ignored_by_git(*([os.path.dirname(local_dir), local_dir] if download and not is_dry(c) else [])):
         manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
-                                     receive=streamed if download else None)
+                                     receive=streamed if download else None, server_path=settings.path)
         if manifest is None:
             return
         console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
