@@ -102,6 +102,12 @@ def backup(c, keep=None, label=None, json=False):
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
 
 
+def latest_migrations(manifest):
+    """{app: latest applied migration} of a backup, by name: migration names start with their number, and a
+    squashed migration (recorded after the later ones it replaced) must not pass for the latest."""
+    return {app: max(names) for app, names in manifest.get("migrations", {}).items() if names}
+
+
 def backups_table(title, rows):
     grid = table(title, ["file", "created (UTC)", "engine", "size", "sha256", "migrations"], [
         (
@@ -110,7 +116,8 @@ def backups_table(title, rows):
             r.get("engine", "?"),
             f"{r.get('size', 0):,}",
             r.get("sha256", "")[:12] + {True: " ok", False: " [red]MISMATCH[/]"}.get(r.get("sha256_ok"), ""),
-            ", ".join(f"{app} {names[-1][:4]}" for app, names in sorted(r.get("migrations", {}).items()) if names and app not in ("admin", "auth", "contenttypes", "sessions")) or "-",
+            ", ".join(f"{app} {name[:4]}" for app, name in sorted(latest_migrations(r).items())
+                      if app not in ("admin", "auth", "contenttypes", "sessions")) or "-",
         )
         for r in rows
     ])

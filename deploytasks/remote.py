@@ -89,12 +89,13 @@ def setup(c):
         console.print("  " + line, highlight=False)
 
 
-@task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)"})
+@task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
+            "force": "deploy even when the checklist (`fab check`) has a FAIL"})
 @reported
-def deploy(c, revision=None):
-    """Deploy a new release: checks, backup + rehearsed migrations, atomic switch, reload, health check."""
+def deploy(c, revision=None, force=False):
+    """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
     settings = _server(c, kind="deploy")
-    releases.deploy(c, settings, revision)
+    releases.deploy(c, settings, revision, force=force)
 
 
 @task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation"})

@@ -204,3 +204,35 @@ def write_sql(site, sql, params=()):
             connection.execute(sql, params)
     finally:
         connection.close()
+
+
+# --- what a database client tool was started with ----------------------------------------------
+
+ENV_WRAPPER = """#!/bin/sh
+printf '%s %s\\n' "$(basename "$0")" "$(base64 -w0 < /proc/$$/environ)" >> {log}
+exec {real} "$@"
+"""
+TOOL_ENV_BASICS = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+                   "TMPDIR"}
+
+
+def env_recording_tools(directory: Path, log: Path, tools: dict) -> dict:
+    """Wrappers named like the tools ({name: real path}) that append each run's environment (as the tool gets
+    it: /proc/<pid>/environ, unchanged by exec) to `log`; returns the env putting them first on PATH."""
+    directory.mkdir()
+    for name, real in tools.items():
+        (directory / name).write_text(ENV_WRAPPER.format(log=log, real=real))
+        (directory / name).chmod(0o755)
+    return {"PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+def recorded_tool_envs(log: Path) -> list:
+    """[(tool name, {variable: value})] of each recorded run."""
+    import base64
+
+    runs = []
+    for line in log.read_text().splitlines():
+        tool, blob = line.split(" ", 1)
+        items = [item.decode("utf-8", "replace") for item in base64.b64decode(blob).split(b"\0") if item]
+        runs.append((tool, dict(item.split("=", 1) for item in items)))
+    return runs
