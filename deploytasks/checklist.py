@@ -1,5 +1,6 @@
 """The pre-deployment checklist: one verdict per item, from one introspection."""
 from .django import pending
+from .safety_items import items as safety_items
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 
@@ -64,7 +65,7 @@ def items(info) -> list:
         if irreversible:
             detail += f" (irreversible: {', '.join(irreversible)})"
         result.append({"item": "migrate --plan", "verdict": WARN if irreversible else PASS, "detail": detail})
-    return result
+    return result + safety_items(info)
 
 
 def failed(verdicts) -> bool:

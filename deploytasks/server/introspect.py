@@ -6,6 +6,7 @@ import django
 from django.db import DatabaseError, connections
 
 from .django_info import database_info, full_plan, is_reversible, load_migrations, migration_files
+from .migration_lint import lint
 
 
 def main(params):
@@ -57,6 +58,8 @@ def main(params):
         else:
             executor = MigrationExecutor(connections[alias])
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        result["lint"] = lint(loader, plan, result["database"]["vendor"], params.get("safe_migrations") or (),
+                              params.get("strict_migrations"))
         result["plan"] = [
             {
                 "app": migration.app_label,

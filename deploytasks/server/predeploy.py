@@ -11,6 +11,7 @@ from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
+from .migration_lint import enforce
 
 
 def collectstatic():
@@ -65,6 +66,7 @@ def main(params):
     before = applied_now(alias)
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
+    result["lint"] = enforce(executor.loader, plan, database["vendor"], params)
     if result["pending"]:
         back_up_and_rehearse(alias, engine, params, result)
         try:
