@@ -207,7 +207,8 @@ def report_predeploy(pre):
         if pre.get("rehearsed"):
             console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) rehearsed on a copy, then applied")
         else:
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) applied")
+            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) applied"
+                          + (f" [yellow](not rehearsed: {pre['rehearsal_skipped']})[/]" if pre.get("rehearsal_skipped") else ""))
     else:
         console.print("[green]✓[/] no migrations to apply")
 

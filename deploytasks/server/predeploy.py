@@ -36,8 +36,12 @@ def back_up_and_rehearse(alias, engine, params, result):
     result["backup"] = manifest["path"]
     try:
         rehearse(alias, engine, manifest["path"])
-    except RehearsalSkipped:
+    except RehearsalSkipped as exc:
+        if params.get("strict_migrations"):
+            raise ServerError("the rehearsal on a copy could not run (%s) and strict_migrations refuses to migrate "
+                              "without one; nothing was applied" % exc) from None
         result["rehearsed"] = False
+        result["rehearsal_skipped"] = str(exc)
         return
     except Exception as exc:
         raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
