@@ -151,7 +151,7 @@ def check(c, revision=None, live_only=False, json=False):
     settings, project = _live(c, kind="server" if live_only else "deploy")
     sections = []
     if has_live_release(c, project):
-        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings)))
+        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True)))
     elif live_only:
         _require_live(c, project)
     if not live_only:

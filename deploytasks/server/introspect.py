@@ -7,6 +7,7 @@ from django.db import DatabaseError, connections
 
 from .django_info import database_info, full_plan, is_reversible, load_migrations, migration_files
 from .migration_lint import lint
+from .schema_drift import compare
 
 
 def main(params):
@@ -95,6 +96,9 @@ def main(params):
             }
         except Exception as exc:  # reported as a failed check item, not a crash
             result["changes_error"] = "%s: %s" % (type(exc).__name__, exc)
+
+    if params.get("schema") and result["database"].get("reachable") and not conflicts:
+        result["schema"] = compare(alias)
 
     if params.get("checks", True):
         from django.core import checks
