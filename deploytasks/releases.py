@@ -18,7 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .plan import report_lint
+from .lint_output import report_lint
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"

@@ -18,7 +18,8 @@ def column(introspection, cursor, info):
         kind = introspection.get_field_type(info.type_code, info)
     except KeyError:
         kind = str(info.type_code)
-    size = [value for value in (info.internal_size, info.precision, info.scale) if value not in (None, -1, 0)]
+    length = info.internal_size if info.internal_size not in (None, -1) else info.display_size
+    size = [value for value in (length, info.precision, info.scale) if value not in (None, -1, 0)]
     return "%s%s %s" % (kind, "(%s)" % ", ".join(map(str, size)) if size else "", "NULL" if info.null_ok else "NOT NULL")
 
 
