@@ -22,14 +22,19 @@ def test_plan_shows_what_a_deploy_would_do_and_changes_nothing(deployed):
     s = deployed
     live_revision = s.revision()
     s.repo.add_model("Gadget")
-    sha = s.repo.code_change()
+    s.repo.code_change()
+
+    def restyle(work):
+        with open(work / "accounts" / "static" / "accounts" / "css" / "plans.css", "a") as handle:
+            handle.write("\n.gadget { color: red; }\n")
+    sha = s.repo.commit("restyle", restyle)
     before = s.state()
 
     plan = s.fab("plan", "--json").ok().json()
 
     assert s.state() == before  # no release left behind, no lock, database and venvs as they were
     assert plan["revision"] == sha and plan["live"]["revision"] == live_revision
-    assert len(plan["revision_diff"]["commits"]) == 2 and plan["revision_diff"]["files_changed"] >= 3
+    assert len(plan["revision_diff"]["commits"]) == 3 and plan["revision_diff"]["files_changed"] >= 4
     assert plan["revision_diff"]["commits"][0].startswith(sha[:7])
     assert plan["venv"]["action"] == "reuse"
     assert plan["requirements"] == {"added": [], "removed": [], "changed": []}
@@ -38,12 +43,13 @@ def test_plan_shows_what_a_deploy_would_do_and_changes_nothing(deployed):
     assert step["operations"] == ["Create model Gadget"]
     assert 'CREATE TABLE "accounts_gadget"' in step["sql"]
     assert plan["introspection"]["lint"]["findings"] == []
+    assert plan["static"]["changed"] == ["accounts/css/plans.css"] and plan["static"]["new"] == []
     assert plan["ok"] is True
     assert {item["item"]: item["verdict"] for item in plan["checklist"]}["migration safety"] == "PASS"
 
     shown = s.fab("deploy", "--plan").ok().stdout
     assert "Deploy plan for" in shown and "nothing was changed" in shown
-    assert 'CREATE TABLE "accounts_gadget"' in shown and "2 commit(s)" in shown
+    assert 'CREATE TABLE "accounts_gadget"' in shown and "3 commit(s)" in shown and "0 new, 1 changed" in shown
     assert s.state() == before
 
 
