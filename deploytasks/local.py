@@ -68,7 +68,7 @@ def check(c, json=False):
     """Pre-deployment checklist: migrations, model changes, system checks, plan, conflicts."""
     settings, project = _project(c)
     _require_venv(project)
-    info = introspect(c, project, settings)
+    info = introspect(c, project, settings, schema=True)
     flows.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
 
 

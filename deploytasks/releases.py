@@ -19,6 +19,7 @@ from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
 from .deploy_report import report_checklist, report_migrations
+from .lint_output import report_lint
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -144,7 +145,8 @@ def deploy(c, settings, revision=None, force=False) -> dict:
                 c, project, "predeploy",
                 {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                  "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
-                 "version": __version__, "host": host_name(c), "force": force},
+                 "version": __version__, "host": host_name(c), "force": force,
+                 "strict_migrations": settings.strict_migrations, "safe_migrations": settings.safe_migrations},
                 what="pre-deploy checks", changes=True,
             )
         report_predeploy(pre)
@@ -200,6 +202,7 @@ def build_venv(c, settings, project, prep):
 
 def report_predeploy(pre):
     report_checklist(pre.get("checklist"))
+    report_lint(pre.get("lint"))
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
     if pre["pending"]:

@@ -30,6 +30,10 @@ class Settings:
     env_file: str = setting(".env", "sourced (exported) before every manage.py command if it exists")
     database: str = setting("default", "the DATABASES alias to back up / check")
     collectstatic: bool = setting(True, "run collectstatic in setup and deploy")
+    # knowing before you ship
+    strict_migrations: bool = setting(False, "migration lint findings FAIL check and stop deploys; a rehearsal "
+                                             "that cannot run refuses the deploy")
+    safe_migrations: list = setting([], "migrations reviewed as safe, exempt from the lint (app.name or app.0004)")
     # backups
     backups: str = setting("backups", "local backup directory (relative to the project)")
     keep_backups: int = setting(10, "backups kept (locally and on servers); 0 keeps all")

@@ -11,6 +11,7 @@ ENTRIES = {
     "server_admin": "server_admin:main",
     # run with Django set up (manage.py shell, or settings only)
     "introspect": "introspect:main",
+    "deploy_plan": "deploy_plan:main",
     "superuser": "superuser:main",
     "backup": "backup:main",
     "restore": "restore:main",

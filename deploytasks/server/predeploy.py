@@ -12,6 +12,7 @@ from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .migrate import applied_now, migrate, rehearse, safety_backup
+from .migration_lint import enforce
 
 
 def collectstatic():
@@ -36,8 +37,12 @@ def back_up_and_rehearse(alias, engine, params, result):
     result["backup"] = manifest["path"]
     try:
         rehearse(alias, engine, manifest["path"])
-    except RehearsalSkipped:
+    except RehearsalSkipped as exc:
+        if params.get("strict_migrations"):
+            raise ServerError("the rehearsal on a copy could not run (%s) and strict_migrations refuses to migrate "
+                              "without one; nothing was applied" % exc) from None
         result["rehearsed"] = False
+        result["rehearsal_skipped"] = str(exc)
         return
     except Exception as exc:
         raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
@@ -66,6 +71,7 @@ def main(params):
     before = applied_now(alias)
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
+    result["lint"] = enforce(executor.loader, plan, database["vendor"], params)
     if result["pending"]:
         back_up_and_rehearse(alias, engine, params, result)
         try:
