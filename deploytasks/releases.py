@@ -51,7 +51,8 @@ def server_script(c, settings, name, params, *, what, changes=False, description
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""
     params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
-                  sudo_password=c.config.get("sudo", {}).get("password"))
+                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload,
+                  start=settings.start, reload_timeout=settings.reload_timeout)
     return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, params, what=what, changes=changes,
                       description=description, tools=ServerLayout(settings.path).tools)
 

@@ -1,4 +1,5 @@
 """The deploy lock: a directory (mkdir is atomic) holding info.json about who holds it."""
+import calendar
 import getpass
 import json
 import os
@@ -23,10 +24,19 @@ def lock_info(layout):
     except (OSError, ValueError):
         info = {}
     try:
-        info["age"] = int(time.time() - os.stat(layout.lock).st_mtime)
+        mtime = os.stat(layout.lock).st_mtime
     except OSError:
         return None
+    info["age"] = int(time.time() - since_epoch(info.get("since"), mtime))
     return info
+
+
+def since_epoch(since, fallback):
+    """`since` ("%Y-%m-%dT%H:%M:%SZ") in seconds since the epoch; `fallback` when it is absent or unreadable."""
+    try:
+        return calendar.timegm(time.strptime(since, "%Y-%m-%dT%H:%M:%SZ"))
+    except (TypeError, ValueError):
+        return fallback
 
 
 def acquire_lock(layout, action, who=None, stale_after=3600):

@@ -57,7 +57,7 @@ def abort(layout, params):
 
 
 def reload(layout, params):
-    problem = run_reload(layout, params.get("reload"), params.get("sudo_password"))
+    problem = run_reload(layout, params.get("reload"), params.get("sudo_password"), params.get("reload_timeout", 60))
     if problem:
         raise ServerError(problem)
     return {"reloaded": True}

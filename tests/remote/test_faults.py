@@ -171,8 +171,6 @@ def test_a_failing_health_check_switches_back_and_unapplies(site, closed_port):
 
 # --- 4: health checks that raise something else ---------------------------------------------------------
 
-@issue9("4: BadStatusLine / InvalidURL from the health check: `current` left on the new release (whose directory"
-        " is then deleted), migrations applied")
 @pytest.mark.parametrize("endpoint", ["garbage", "space"])
 def test_a_health_check_raising_anything_switches_back(site, endpoint):
     s = site
@@ -221,7 +219,6 @@ def test_sigint_mid_deploy_says_what_was_stopped(site):
     assert outcome.consistent, outcome.problems
 
 
-@issue9("7: a reload command that hangs has no timeout (needs the reload_timeout setting)")
 def test_a_hanging_reload_is_bounded_by_reload_timeout(site):
     s = site
     pidfile = s.base / "hanging-reload.pid"
@@ -242,21 +239,16 @@ def test_a_hanging_reload_is_bounded_by_reload_timeout(site):
 
 # --- 10: orphans and keep_releases -------------------------------------------------------------------
 
-@issue9("10: release directories left by killed deploys count against keep_releases; a good release is pruned")
 def test_orphan_releases_are_removed_and_never_count(site):
     s = site
     s.configure(keep_releases=3)
     s.fab("deploy", "--revision", "main").ok()
     s.fab("deploy", "--revision", "main").ok()
     good = [n for n in s.releases() if n not in faults.orphans(s)]
-    for _ in range(2):  # each killed during collectstatic: the server side finishes its step, nobody cleans up
-        known = set(s.releases())
-        collecting = lambda: any((s.path / "releases" / n / "staticfiles").exists()  # noqa: E731
-                                 for n in set(s.releases()) - known)
-        outcome = faults.inject(s, ("deploy", "--revision", "main"), collecting, "kill-fab")
-        s.fault_pids.extend(outcome.server_pids)
-        faults.wait_gone(outcome.server_pids, timeout=60)
-        s.fab("unlock", "--force").ok()
+    # what a deploy killed with its server (or an older version of the tool) leaves: unpacked, never finished
+    for name in ("29990101T000000Z", "29990101T000001Z"):
+        (s.path / "releases" / name / "accounts").mkdir(parents=True)
+        (s.path / "releases" / name / "REVISION").write_text(s.revision() + "\n")
     assert len(faults.orphans(s)) == 2
     s.fab("deploy", "--revision", "main").ok()
     assert faults.orphans(s) == []
@@ -272,7 +264,6 @@ def test_setup_creates_a_private_backups_directory(site):
     assert oct((path / "backups").stat().st_mode & 0o777) == oct(0o700)
 
 
-@issue9("14: the lock's age comes from the directory's mtime, not `since` in info.json")
 def test_the_lock_age_comes_from_its_info(site):
     s = site
     s.lock.mkdir()
