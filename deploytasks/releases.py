@@ -18,6 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
+from . import supervised
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -129,6 +130,8 @@ def deploy(c, settings, revision=None) -> dict:
                       " switch current, reload, health-check, prune, unlock")
         return {}
     release = prep["release"]
+    if prep.get("recovered"):
+        console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
     console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
     project = release_project(settings, prep["release_dir"])
@@ -138,39 +141,12 @@ def deploy(c, settings, revision=None) -> dict:
             console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
         else:
             build_venv(c, settings, project, prep)
-        with console.status("checks, collectstatic, migrations …"):
-            pre = run_django_script(
-                c, project, "predeploy",
-                {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
-                 "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
-                 "version": __version__, "host": host_name(c)},
-                what="pre-deploy checks", changes=True,
-            )
-        report_predeploy(pre)
-        meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "by": who(), "migrations": pre["state_after"], "migrations_before": pre["state_before"],
-                "migrations_changed": bool(pre["pending"]), "venv": prep["venv"], "backup": pre.get("backup")}
-        with console.status("switching, reloading, health check …"):
-            fin = server_script(c, settings, "finalize_release", {
-                "release": release, "revision": prep["revision"], "reload": settings.reload,
-                "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
-                "healthcheck_delay": settings.healthcheck_delay, "keep_releases": settings.releases_kept,
-                "meta": meta, "log": dict(log, seconds=round(time.monotonic() - started, 2)),
-            }, what="switching to the new release", changes=True)
     except BaseException as exc:
         abort(c, settings, release, dict(log, error=str(exc)))
         raise
-    if fin["status"] == "unhealthy":
-        message = f"the new release failed its health check ({fin['problem']}); switched back to {fin['switched_back_to'] or 'nothing'}"
-        if pre["pending"]:
-            try:
-                run_django_script(c, project, "migrate_to_state", {"database": settings.database, "state": pre["state_before"]},
-                                  what="unapplying the release's migrations", changes=True)
-                message += f" and unapplied {len(pre['pending'])} migration(s)"
-            except DeployTasksError as exc:
-                message += f"; unapplying its migrations failed ({exc}): restore {pre.get('backup')}"
-        abort(c, settings, release, dict(log, error=fin["problem"]), result="unhealthy")
-        raise DeployTasksError(message)
+    done = supervised.on_server(c, settings, prep, project, log, started, server_script)
+    pre, fin = done["predeploy"], done["finalize"]
+    report_predeploy(pre)
     seconds = time.monotonic() - started
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
                   + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))

@@ -5,14 +5,18 @@ switched. Rewritten atomically at each step, so whoever finds it after a crash k
 import json
 import os
 
+from .errors import ServerError
 from .files import write_private
 
 JOURNAL = "journal.json"
 CANCEL = "cancel"
 
 
-class Cancelled(Exception):
+class Cancelled(ServerError):
     """The client asked to stop (Ctrl-C): undo what was done."""
+
+    def __init__(self, phase):
+        super().__init__("interrupted (Ctrl-C) before %s" % phase, 130)
 
 
 def journal_path(layout):

@@ -60,3 +60,15 @@ def release_lock(layout):
 def acquire_for(layout, params, action):
     """acquire_lock with the holder and staleness limit the client sent."""
     acquire_lock(layout, action, params.get("who"), params.get("lock_stale_after", 3600))
+
+
+def hold_as(layout, pid):
+    """Name `pid` as the lock's holder (the process that will free it)."""
+    path = os.path.join(layout.lock, "info.json")
+    try:
+        with open(path) as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):
+        info = {}
+    info["pid"] = pid
+    write_private(path, json.dumps(info))

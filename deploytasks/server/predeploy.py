@@ -10,6 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
+from .journal import note
 from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
 
 
@@ -52,6 +53,7 @@ def main(params):
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:
         raise ServerError("system check failed in the new release: %s" % str(errors[0]).splitlines()[0])
+    note(params, phase="collectstatic")
     if params.get("collectstatic", True):
         result["collectstatic"] = collectstatic()
 
@@ -66,7 +68,10 @@ def main(params):
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
     if result["pending"]:
+        note(params, phase="backup")
         back_up_and_rehearse(alias, engine, params, result)
+        note(params, phase="migrate", backup=result.get("backup"), migrations_before=before)
+        note(params, migrate_started=True)
         try:
             migrate(alias)
         except Exception as exc:

@@ -156,3 +156,19 @@ def prune_venvs(layout):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
     return removed
+
+
+def read_log(layout, last=200):
+    """The last entries of releases.log (oldest first)."""
+    try:
+        with open(layout.log) as handle:
+            lines = handle.readlines()[-last:]
+    except OSError:
+        return []
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries

@@ -2,9 +2,11 @@
 lock, reload."""
 import os
 
+from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
 from .lock import acquire_for, lock_info, release_lock
+from .recovery import recover
 from .releases import append_log, current_release, release_rows, remove_release, run_reload
 
 
@@ -20,9 +22,10 @@ def lock(layout, params):
     required = params.get("require")  # [path, message]: what the task needs before it may act
     if required and not os.access(required[0], os.X_OK):
         raise ServerError(required[1])
+    recovered = recover(layout, params)
     acquire_for(layout, params, params.get("what", "rollback"))
     current = current_release(layout)
-    result = {"current": current, "releases": release_rows(layout, current)}
+    result = {"current": current, "releases": release_rows(layout, current), "recovered": recovered}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
     return result
@@ -43,9 +46,17 @@ def fresh_upload_path(wanted):
 
 def unlock(layout, params):
     info = lock_info(layout) if os.path.isdir(layout.lock) else None
+    journal = journals.read(layout) if info else None
+    if info is not None and journal:
+        info["deploy"] = {"release": journal.get("release"), "phase": journal.get("phase"),
+                          "running": journals.running(journal)}
+        if params.get("force") and journals.running(journal):
+            raise ServerError("the deploy of %s is running (process %s, %s): it frees the lock itself when it ends "
+                              "or undoes itself" % (journal.get("release"), journal.get("pid"), journal.get("phase")))
+    recovered = recover(layout, params) if info and params.get("force") else None
     if info and params.get("force"):
         release_lock(layout)
-    return {"lock": info, "removed": bool(info and params.get("force"))}
+    return {"lock": info, "removed": bool(info and params.get("force")), "recovered": recovered}
 
 
 def abort(layout, params):

@@ -89,21 +89,18 @@ def _reached_first_new_migration(s):
     return lambda: fast in faults.accounts_applied(s)
 
 
-@issue9("1: a connection lost mid-migrate leaves old code live with the schema ahead (the server side migrates on)")
 def test_a_connection_lost_during_migrate_ends_consistent(site):
     s = site
     outcome = faults.inject(s, ("deploy", "--revision", "slow"), _reached_first_new_migration(s), "kill-connection")
     consistent_and_deployable(s, outcome, "slow")
 
 
-@issue9("3: fab SIGKILLed mid-migrate: the migrations complete with no switch, the lock and an orphan stay")
 def test_fab_killed_during_migrate_ends_consistent(site):
     s = site
     outcome = faults.inject(s, ("deploy", "--revision", "slow"), _reached_first_new_migration(s), "kill-fab")
     consistent_and_deployable(s, outcome, "slow")
 
 
-@issue9("13: a lost connection is reported as `exit status -1`, not as a lost connection")
 def test_a_lost_connection_is_reported_as_such(site):
     s = site
     outcome = faults.inject(s, ("deploy", "--revision", "slow"), _reached_first_new_migration(s), "kill-connection")
@@ -148,7 +145,6 @@ def test_a_failing_reload_command_switches_back_and_unapplies(site):
 
 # --- 2: health check -------------------------------------------------------------------------------
 
-@issue9("2: a connection lost during the health check: switched back but the migrations stay applied")
 def test_a_connection_lost_during_the_health_check_ends_consistent(site, closed_port):
     s = site
     before = s.current_name()
@@ -206,7 +202,6 @@ def test_fab_killed_during_reload_ends_consistent(site):
     consistent_and_deployable(s, outcome, "addmodel")
 
 
-@issue9("11: SIGINT mid-deploy exits 1 without a word about what was stopped")
 def test_sigint_mid_deploy_says_what_was_stopped(site):
     s = site
     marker = s.base / "reload-started"
