@@ -200,6 +200,8 @@ def rollback(c, settings, to=None, yes=False) -> dict:
         info = admin(c, settings, "releases")
     else:
         info = admin(c, settings, "lock", what="rollback")
+        if info.get("recovered"):
+            console.print(f"[yellow]![/] {info['recovered']}", highlight=False)
     try:
         return _rollback(c, settings, info, to, yes)
     except BaseException:

@@ -137,10 +137,12 @@ def unlock(c, force=False):
     stale = lock.get("age", 0) > settings.lock_stale_after
     console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} ({lock.get('age')}s ago)"
                   + (" — stale" if stale else ""))
+    flows.show_held_deploy(lock.get("deploy"), info.get("recovered"))
     if info["removed"]:
         console.print("[green]✓[/] lock removed")
     elif not force:
-        console.print("Pass --force to remove it if no deploy is running.")
+        console.print("Pass --force to remove it if no deploy is running"
+                      + (" (it recovers the dead deploy first)." if (lock.get("deploy") or {}).get("running") is False else "."))
 
 
 @task(help={"revision": "the revision about to ship (default: deploytasks.branch)",
@@ -245,8 +247,10 @@ def restore(c, file, yes=False, unverified=False):
         return
     # No deploy migrates the database meanwhile; the same round trip checks for the live release and picks
     # a name no earlier upload has.
-    remote = releases.admin(c, settings, "lock", what="restore", require=[project.python, project.missing],
-                            upload=remote)["upload"]
+    locked = releases.admin(c, settings, "lock", what="restore", require=[project.python, project.missing],
+                            upload=remote)
+    flows.show_held_deploy(None, locked.get("recovered"))
+    remote = locked["upload"]
     unlocked = False
     try:
         try:

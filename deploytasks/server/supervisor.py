@@ -14,8 +14,9 @@ from .errors import ServerError
 from .finalize_release import complete, switch_and_check
 from .layout import ServerLayout
 from .lock import hold_as
-from .recovery import undo
+from .recovery import recover, undo
 from .releases import current_release, read_log
+from .runner import MARKER
 from .subprocess_entry import answer, run_entry
 
 CANCELLED = 130  # exit status of a deploy stopped by Ctrl-C
@@ -38,8 +39,13 @@ def follow(params):
                                    stdout=subprocess.PIPE, stderr=log, cwd=layout.path, start_new_session=True,
                                    close_fds=True)
     out, _ = process.communicate(json.dumps({"entry": "supervisor", "params": params}).encode())
-    return answer(out.decode("utf-8", "replace"), "see %s/supervisor.log" % layout.lock, process.returncode,
-                  "the deploy's server side")
+    text = out.decode("utf-8", "replace")
+    if MARKER not in text:  # it died without answering (killed, say): undo what its journal says it did
+        phase = (journals.read(layout) or {}).get("phase", "?")
+        summary = recover(layout, params)
+        raise ServerError("the deploy's server side (process %d) ended during %s without a result (exit %d)%s" % (
+            process.pid, phase, process.returncode, "; " + summary if summary else ""))
+    return answer(text, "", process.returncode, "the deploy's server side")
 
 
 def supervise(params):

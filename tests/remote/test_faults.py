@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import threading
 import time
@@ -118,6 +119,47 @@ def test_a_connection_lost_during_a_rollback_ends_consistent(site):
     back.unlink(missing_ok=True)
     outcome = faults.inject(s, ("rollback", "--yes"), back.exists, "kill-connection")
     consistent_and_deployable(s, outcome, s.revision())  # whichever way it ended, what is live deploys again
+
+
+def _crash_the_deploy(s, proc):
+    """Every process of the running deploy dies at once, as in a server crash: fab, the SSH command's
+    processes, and the supervisor's session (the migrating Django process included)."""
+    journal = json.loads((s.lock / "journal.json").read_text())
+    pids = faults.server_side(s)
+    for pid in pids:  # frozen first: none of them may see another die and clean up
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(journal["pid"], signal.SIGSTOP)
+    proc.kill()
+    proc.wait()
+    os.killpg(journal["pid"], signal.SIGKILL)
+    faults.end(pids)
+    assert faults.wait_gone([journal["pid"]], timeout=30)
+    return journal
+
+
+@pytest.mark.parametrize("recoverer", [("deploy", "--revision", "slow"), ("unlock", "--force")])
+def test_a_deploy_whose_server_side_died_is_recovered_by_the_next_lock_taker(site, recoverer):
+    s = site
+    before, applied = s.current_name(), faults.accounts_applied(s)
+    proc = s.fab_background("deploy", "--revision", "slow")
+    try:
+        assert faults.wait_until(_reached_first_new_migration(s), timeout=120), "the migration never started"
+        journal = _crash_the_deploy(s, proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert faults.lock_holder(s) and not faults.lock_holder(s)["alive"]
+    assert journal["release"] in s.releases() and faults.accounts_applied(s) != applied
+    shown = s.fab("unlock").ok()
+    assert journal["release"] in shown.stdout
+    run = s.fab(*recoverer).ok()
+    assert f"recovered the deploy of {journal['release']}" in run.stdout
+    entry = [e for e in s.log() if e.get("release") == journal["release"]][-1]
+    assert entry["result"] == "recovered" and entry["unapplied"], entry
+    if recoverer[0] == "unlock":
+        assert s.current_name() == before and faults.accounts_applied(s) == applied
+    assert journal["release"] not in s.releases()
+    assert not faults.inconsistencies(s, s.gunicorn.url) and not s.lock.exists()
 
 
 # --- the step failing (passes today: the client is there to switch back) -----------------------------
