@@ -48,6 +48,17 @@ def live_project(settings) -> Project:
     return project
 
 
+def code_of(settings, live, release_dir):
+    """The live project, or (nothing live) the newest release on disk the server named, said so."""
+    if not release_dir:
+        return live
+    console.print(f"[yellow]![/] no live release: using the code of {posixpath.basename(release_dir)}, the newest "
+                  "release on the server with a venv", highlight=False)
+    project = release_project(settings, release_dir)
+    project.backups, project.missing = live.backups, live.missing
+    return project
+
+
 def server_script(c, settings, name, params, *, what, changes=False, description=None):
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""

@@ -1,4 +1,5 @@
 """Fabric tasks for servers: `from deploytasks.remote import ns` in fabfile.py, then `fab -H prod deploy`."""
+import dataclasses
 import json as jsonlib
 import os
 import posixpath
@@ -209,6 +210,7 @@ def local_backup_dir(settings, host):
 def list_backups(c, json=False):
     """Backups on the server and local copies, side by side."""
     settings, project = _live(c)
+    project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
     remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
     local_dir = local_backup_dir(settings, host_name(c))
     local = {}
@@ -247,9 +249,11 @@ def restore(c, file, yes=False, unverified=False):
         return
     # No deploy migrates the database meanwhile; the same round trip checks for the live release and picks
     # a name no earlier upload has.
-    locked = releases.admin(c, settings, "lock", what="restore", require=[project.python, project.missing],
-                            upload=remote)
+    locked = releases.admin(c, settings, "lock", what="restore", upload=remote, code_fallback=True,
+                            require=[project.python, f"{project.missing} (restore needs the project's code, and no "
+                                                     f"release on the server has a venv)"])
     flows.show_held_deploy(None, locked.get("recovered"))
+    project = releases.code_of(settings, project, locked.get("code_from"))
     remote = locked["upload"]
     unlocked = False
     try:

@@ -18,7 +18,7 @@ def switch_and_check(layout, params, release, previous):
     exception on the way is a problem too (the caller switches back)."""
     switch_to(layout, release)
     try:
-        return reload_or_start(layout, params, first=previous is None) or health(
+        return reload_or_start(layout, params) or health(
             params.get("healthcheck"), params.get("revision"), params.get("healthcheck_retries", 10),
             params.get("healthcheck_delay", 0.5))
     except Exception as exc:  # noqa: BLE001 - whatever failed, the new release is not known to serve

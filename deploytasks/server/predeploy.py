@@ -11,6 +11,7 @@ from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .journal import note
+from .recovery import way_back
 from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
 
 
@@ -80,7 +81,7 @@ def main(params):
                 migrate_to(alias, before)
                 message += "; the migrations it applied were unapplied"
             except Exception as undo_exc:
-                message += "; undoing failed too (%s): restore %s" % (undo_exc, result.get("backup"))
+                message += "; undoing failed too (%s): %s" % (undo_exc, way_back(result))
             raise ServerError(message) from None
     result["state_after"] = applied_now(alias)
     return result

@@ -65,17 +65,15 @@ def run_reload(layout, command, password=None, timeout=60):
     return run_command(layout, command, "reload", password, timeout)
 
 
-def reload_or_start(layout, params, first=False):
-    """Reload the app server; start it instead on a first deploy, or when the reload fails (nothing runs yet)
-    and a `start` command is configured. None or the problem."""
+def reload_or_start(layout, params):
+    """Reload the app server; when that fails (nothing runs yet: a first deploy) or no reload is configured,
+    run the `start` command instead, if there is one. None or the problem."""
     password, timeout = params.get("sudo_password"), params.get("reload_timeout", 60)
-    start = params.get("start")
-    if start and first:
-        return run_command(layout, start, "start", password, timeout)
-    problem = run_reload(layout, params.get("reload"), password, timeout)
-    if problem and start:
+    reload, start = params.get("reload"), params.get("start")
+    problem = run_reload(layout, reload, password, timeout)
+    if start and (problem or not reload):
         started = run_command(layout, start, "start", password, timeout)
-        return started and "%s; %s" % (problem, started)
+        return started and ("%s; then %s" % (problem, started) if problem else started)
     return problem
 
 

@@ -7,7 +7,7 @@ from .errors import ServerError
 from .layout import ServerLayout
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
-from .releases import append_log, current_release, release_rows, remove_release, run_reload
+from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
 
 
 def releases(layout, params):
@@ -20,15 +20,27 @@ def lock(layout, params):
     if not os.path.isdir(layout.releases):
         raise ServerError("%s has no releases: run `fab setup` and `fab deploy` first" % layout.path)
     required = params.get("require")  # [path, message]: what the task needs before it may act
+    code_from = None
     if required and not os.access(required[0], os.X_OK):
-        raise ServerError(required[1])
+        code_from = params.get("code_fallback") and newest_with_venv(layout)
+        if not code_from:
+            raise ServerError(required[1])
     recovered = recover(layout, params)
     acquire_for(layout, params, params.get("what", "rollback"))
     current = current_release(layout)
-    result = {"current": current, "releases": release_rows(layout, current), "recovered": recovered}
+    result = {"current": current, "releases": release_rows(layout, current), "recovered": recovered,
+              "code_from": code_from}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
     return result
+
+
+def newest_with_venv(layout):
+    """The newest release directory with a working venv (the project's code when nothing is live), or None."""
+    for name in reversed(release_names(layout)):
+        if os.access(os.path.join(layout.release(name), ".venv", "bin", "python"), os.X_OK):
+            return layout.release(name)
+    return None
 
 
 def fresh_upload_path(wanted):

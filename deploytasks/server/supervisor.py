@@ -69,6 +69,8 @@ def why(layout, params, exc):
         return ("the deploy of %s was interrupted (Ctrl-C) during %s and stopped" % (params["release"], phase),
                 "cancelled", CANCELLED)
     if isinstance(exc, Unhealthy):
+        if str(exc).startswith(("reload command", "start command")):
+            return "the new release was not taken live: %s" % exc, "unhealthy", 3
         return "the new release failed its health check (%s)" % exc, "unhealthy", 3
     if isinstance(exc, ServerError):
         return exc.message, "failed", 3
