@@ -24,8 +24,9 @@ def report_migrations(pre):
     if pre.get("rehearsed"):
         console.print(f"[green]✓[/] {count} migration(s) rehearsed on a copy, then applied")
     elif pre.get("backup"):
-        console.print(f"[green]✓[/] {count} migration(s) applied [yellow](not rehearsed on {vendor}: "
-                      f"rehearsals on a copy are not available for {vendor} databases)[/]")
+        reason = pre.get("rehearsal_skipped") or f"rehearsals on a copy are not available for {vendor} databases"
+        console.print(f"[green]✓[/] {count} migration(s) applied [yellow](not rehearsed on {vendor}: {reason})[/]",
+                      soft_wrap=True)
     else:
         console.print(f"[green]✓[/] {count} migration(s) applied (nothing to rehearse on)")
 

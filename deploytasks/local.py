@@ -7,6 +7,7 @@ from invoke import Collection, task
 
 from . import backups as backup_store
 from . import flows, steps
+from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
@@ -67,7 +68,7 @@ def check(c, json=False):
     """Pre-deployment checklist: migrations, model changes, system checks, plan, conflicts."""
     settings, project = _project(c)
     _require_venv(project)
-    info = introspect(c, project, settings)
+    info = introspect(c, project, settings, schema=True)
     flows.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
 
 
@@ -156,9 +157,23 @@ def restore(c, file, yes=False, unverified=False):
                                   what_is_replaced=f"the {settings.database!r} database")  # safety backup there
 
 
+@task(help={
+    "force": "replace existing files (never deploy/<host>/.env)",
+    "host": "the host as typed after `fab -H`: its env file is deploy/<host>/.env (default: production)",
+    "path": "the deploy directory on the server (default: /srv/<project>)",
+    "bind": "gunicorn's address (default: 127.0.0.1:8000)",
+})
+@reported
+def init(c, force=False, host=None, path=None, bind=None):
+    """Write tasks.py, fabfile.py, the config section, .gitignore lines and deploy/ files inferred from the project."""
+    from .init import initialize
+
+    initialize(project_dir(c.config), force=force, host=host, path=path, bind=bind, dry=is_dry(c))
+
+
 ns = Collection()
-for _task in (setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check, backup,
-              list_backups, restore):
+for _task in (init, setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check,
+              backup, list_backups, restore):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
 answer_help_in(ns, "inv")

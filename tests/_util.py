@@ -1,19 +1,30 @@
 """Helpers the tests share (imported plainly: `from tests._util import Site, …`); fixtures stay in conftest.py."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example"
 IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
 TASKS_PY = "from deploytasks.local import ns\n"
+
+
+def deploytasks_command() -> list:
+    """The `deploytasks` console script of this interpreter's environment (its entry point when not reinstalled yet)."""
+    script = Path(sys.executable).parent / "deploytasks"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from deploytasks.init import main; sys.exit(main())"]
 
 
 def copy_example(dest: Path) -> Path:
@@ -37,11 +48,50 @@ def clean_env(**extra) -> dict:
 
 
 def sha256_file(path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A real TCP server on the loopback that accepts connections and never answers (a hung index or
+    download); yields its base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    held, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def uv_installs_into(path) -> list:
+    """PIDs of running `uv pip install` processes whose command line names something under `path`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"pip", b"install"] and any(str(path).encode() in arg for arg in argv):
+            found.append(int(entry))
+    return found
 
 
 class Site:

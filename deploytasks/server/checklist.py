@@ -1,6 +1,8 @@
 """The pre-deployment checklist: one verdict per item, from one introspection (the `introspect` entry's answer).
 Standard library only: `inv check`/`fab check` show it and the deploy's predeploy step is gated by it."""
 
+from .safety_items import items as safety_items
+
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 
 
@@ -74,7 +76,7 @@ def items(info) -> list:
         if irreversible:
             detail += f" (irreversible: {', '.join(irreversible)})"
         result.append({"item": "migrate --plan", "verdict": WARN if irreversible else PASS, "detail": detail})
-    return result
+    return result + safety_items(info)
 
 
 def failed(verdicts) -> bool:

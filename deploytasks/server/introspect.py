@@ -7,6 +7,8 @@ from django.db import DatabaseError, connections
 
 from . import squashes
 from .django_info import database_info, full_plan, is_reversible, load_migrations, migration_files
+from .migration_lint import lint
+from .schema_drift import compare
 
 
 def main(params):
@@ -61,6 +63,8 @@ def main(params):
         else:
             executor = MigrationExecutor(connections[alias])
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        result["lint"] = lint(loader, plan, result["database"]["vendor"], params.get("safe_migrations") or (),
+                              params.get("strict_migrations"))
         result["plan"] = [
             {
                 "app": migration.app_label,
@@ -96,6 +100,9 @@ def main(params):
             }
         except Exception as exc:  # reported as a failed check item, not a crash
             result["changes_error"] = "%s: %s" % (type(exc).__name__, exc)
+
+    if params.get("schema") and result["database"].get("reachable") and not conflicts:
+        result["schema"] = compare(alias)
 
     if params.get("checks", True):
         from django.core import checks

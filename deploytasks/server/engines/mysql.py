@@ -10,6 +10,7 @@ import tempfile
 import zlib
 
 from ..errors import ServerError
+from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from .toolenv import tool_env
 
@@ -181,6 +182,12 @@ class MySQL(DumpEngine):
             raise ServerError("restore failed (%s) and loading the safety backup back failed too (%s): restore %s by hand" % (
                 problem, undo, safety))
         raise ServerError("restore failed (%s); the safety backup was loaded back, the database is as it was: %s" % (problem, safety))
+
+    def copy_for_rehearsal(self, backup_path):
+        return scratch.copy_for_rehearsal(self, backup_path)
+
+    def drop_copy(self, copy):
+        scratch.drop(self, copy["NAME"])
 
 
 def mysql_unescape(value):

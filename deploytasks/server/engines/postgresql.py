@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 
 from ..errors import ServerError
+from . import scratch
 from .dumptools import DumpEngine, call_tool, error_line, find_tool, private_tempfile, run_tool
 from .toolenv import tool_env
 
@@ -203,6 +204,12 @@ class PostgreSQL(DumpEngine):
         if not restored_ok:
             raise ServerError("restore failed and was rolled back, the database is as it was: pg_restore: %s (safety backup: %s)" % (
                 error_line(restore_text, "pg_restore"), safety))
+
+    def copy_for_rehearsal(self, backup_path):
+        return scratch.copy_for_rehearsal(self, backup_path)
+
+    def drop_copy(self, copy):
+        scratch.drop(self, copy["NAME"])
 
 
 def copy_unescape(value):
