@@ -50,6 +50,8 @@ class Settings:
     reload: str = setting("", "command run on the server after the switch (in {path})")
     start: str = setting("", "command that starts the app server when none runs (first deploy, or when reload "
                              "fails), in {path}")
+    restart: str = setting("", "command run instead of reload when the release's venv changed (requirements): "
+                               "a reload keeps the running interpreter and packages")
     reload_timeout: float = setting(60.0, "seconds reload/start may take before their process group is killed "
                                           "(then the deploy switches back)")
     healthcheck: str = setting("", "URL GET from the server after the reload")

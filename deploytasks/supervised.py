@@ -7,6 +7,7 @@ import time
 from . import __version__
 from .connection import host_name
 from .errors import ConnectionLost, DeployTasksError
+from .deploy_report import venv_changed
 from .output import console
 
 WAIT_AFTER_INTERRUPT = 600  # seconds to wait for the undo after Ctrl-C (one phase: a slow migration, a reload)
@@ -29,7 +30,7 @@ def on_server(c, settings, prep, project, log, started, script, force=False) -> 
                       "path": settings.path, "shared_dirs": settings.shared_dirs},
         "meta": {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "by": log["by"], "venv": prep["venv"]},
-        "log": log, "client_seconds": round(time.monotonic() - started, 2),
+        "log": log, "client_seconds": round(time.monotonic() - started, 2), "venv_changed": venv_changed(prep),
     }
     try:
         with console.status("checks, collectstatic, migrations, switch, reload, health check …"):
