@@ -1,8 +1,10 @@
 """A PostgreSQL-backed deploy rehearses its migrations on a copy (issue 12 §4), through the real sshd: without
 CREATEDB it says why it did not; with it, a migration failing on existing rows stops on the copy and
 production is untouched; the copy is dropped either way."""
-from tests.remote.test_postgres_backup import admin, pg_deployed, psycopg, rows  # noqa: F401 (fixture)
-from tests.remote.test_postgres_backup import pytestmark  # noqa: F401 (the same skip)
+from tests.remote.postgres import SKIP, admin, psycopg
+from tests.remote.test_postgres_backup import pg_deployed, rows  # noqa: F401 (fixture)
+
+pytestmark = SKIP
 
 ADDRESS = "127.0.0.61"
 
@@ -36,7 +38,7 @@ def test_rehearsals_on_a_postgresql_copy(pg_deployed):
     s = pg_deployed
     s.repo.add_model("Badge")
     first = s.fab("deploy").ok()
-    assert "not rehearsed: the database user" in first.stdout and "CREATEDB" in first.stdout
+    assert "not rehearsed on postgresql: the database user" in first.stdout and "CREATEDB" in first.stdout
 
     admin(f"ALTER ROLE {s.pg['name']} CREATEDB")
     rows(s, "INSERT INTO accounts_badge (name) VALUES ('gold'), ('gold')")
