@@ -31,15 +31,6 @@ def applied_state(info) -> dict:
     }
 
 
-def pending(info) -> list:
-    return [
-        f"{app}.{m['name']}"
-        for app, data in info["apps"].items()
-        for m in data["migrations"]
-        if not m["is_applied"]
-    ]
-
-
 def resolve_target(info, app, target):
     """Validate `migrate APP TARGET`; returns (full name or 'zero', direction)."""
     apps = info["apps"]

@@ -18,7 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .lint_output import report_lint
+from .deploy_report import report_checklist, report_migrations
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -120,8 +120,9 @@ def candidate(c, settings, revision=None):
         admin(c, settings, "abort", release=prep["release"], log=None)
 
 
-def deploy(c, settings, revision=None) -> dict:
-    """Build a release beside the live one, migrate safely, switch, reload, health-check."""
+def deploy(c, settings, revision=None, force=False) -> dict:
+    """Build a release beside the live one, migrate safely, switch, reload, health-check (force: past the
+    checklist's FAILs)."""
     started = time.monotonic()
     prep = prepare(c, settings, revision, "deploy")
     if prep is None:
@@ -143,8 +144,8 @@ def deploy(c, settings, revision=None) -> dict:
                 c, project, "predeploy",
                 {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                  "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
-                 "version": __version__, "host": host_name(c), "strict_migrations": settings.strict_migrations,
-                 "safe_migrations": settings.safe_migrations},
+                 "version": __version__, "host": host_name(c), "force": force,
+                 "strict_migrations": settings.strict_migrations, "safe_migrations": settings.safe_migrations},
                 what="pre-deploy checks", changes=True,
             )
         report_predeploy(pre)
@@ -199,16 +200,11 @@ def build_venv(c, settings, project, prep):
 
 
 def report_predeploy(pre):
-    report_lint(pre.get("lint"))
+    report_checklist(pre.get("checklist"))
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
     if pre["pending"]:
-        console.print(f"[green]✓[/] backup {pre.get('backup')}")
-        if pre.get("rehearsed"):
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) rehearsed on a copy, then applied")
-        else:
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) applied"
-                          + (f" [yellow](not rehearsed: {pre['rehearsal_skipped']})[/]" if pre.get("rehearsal_skipped") else ""))
+        report_migrations(pre)
     else:
         console.print("[green]✓[/] no migrations to apply")
 

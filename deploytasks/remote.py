@@ -91,15 +91,16 @@ def setup(c):
 
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
+            "force": "deploy even when the checklist (`fab check`) has a FAIL",
             "plan": "only show what the deploy would do (as `fab plan`)", "json": "with --plan: print it as JSON"})
 @reported
-def deploy(c, revision=None, plan=False, json=False):
-    """Deploy a new release: checks, backup + rehearsed migrations, atomic switch, reload, health check."""
+def deploy(c, revision=None, force=False, plan=False, json=False):
+    """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
     settings = _server(c, kind="deploy")
     if plan:
         deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
         return
-    releases.deploy(c, settings, revision)
+    releases.deploy(c, settings, revision, force=force)
 
 
 @task(name="plan", help={"revision": "the revision about to ship (default: deploytasks.branch)",
@@ -197,7 +198,7 @@ def backup(c, download=True, json=False):
         connect(c, settings)
     with backup_store.ignored_by_git(*([os.path.dirname(local_dir), local_dir] if download and not is_dry(c) else [])):
         manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
-                                     receive=streamed if download else None)
+                                     receive=streamed if download else None, server_path=settings.path)
         if manifest is None:
             return
         console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")

@@ -252,7 +252,8 @@ def test_restore_renames_a_staged_copy_into_place_keeping_mode_and_wal(migrated_
 
 def test_restore_while_another_process_holds_the_database_writes_through_sqlite(migrated_site, tmp_path):
     """An open connection elsewhere (a worker with persistent connections) would keep reading a renamed-away
-    file: then the backup API writes into the live file instead, and that connection sees the restored data."""
+    file: then one write transaction on the live file replaces its content instead, and that connection sees the
+    restored data."""
     site = migrated_site
     manifest = backup_json(site)
     write_sql(site, "DELETE FROM accounts_plan")
@@ -265,7 +266,7 @@ def test_restore_while_another_process_holds_the_database_writes_through_sqlite(
         inode = os.stat(site.db).st_ino
         result = site.inv("restore", manifest["path"], "--yes")
         assert result.returncode == 0, result.stderr + result.stdout
-        assert "(online backup API)" in result.stdout
+        assert "(replaced in one write transaction)" in result.stdout
         assert os.stat(site.db).st_ino == inode
         out, err = holder.communicate("\n", timeout=30)
     finally:

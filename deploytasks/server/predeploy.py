@@ -7,11 +7,11 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from . import gate, migrate_failure
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
-from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
-from .migration_lint import enforce
+from .migrate import applied_now, migrate, rehearse, safety_backup
 
 
 def collectstatic():
@@ -52,7 +52,7 @@ def back_up_and_rehearse(alias, engine, params, result):
 def main(params):
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
-    result = {"database": database}
+    result = {"database": database, "checklist": gate.run(alias, params)}
 
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:
@@ -70,18 +70,11 @@ def main(params):
     before = applied_now(alias)
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
-    result["lint"] = enforce(executor.loader, plan, database["vendor"], params)
     if result["pending"]:
         back_up_and_rehearse(alias, engine, params, result)
         try:
             migrate(alias)
         except Exception as exc:
-            message = "migrate failed: %s: %s" % (type(exc).__name__, exc)
-            try:
-                migrate_to(alias, before)
-                message += "; the migrations it applied were unapplied"
-            except Exception as undo_exc:
-                message += "; undoing failed too (%s): restore %s" % (undo_exc, result.get("backup"))
-            raise ServerError(message) from None
+            raise migrate_failure.after(alias, plan, before, exc, result.get("backup"), database["vendor"]) from None
     result["state_after"] = applied_now(alias)
     return result

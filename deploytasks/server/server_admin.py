@@ -4,6 +4,7 @@ import os
 
 from .errors import ServerError
 from .layout import ServerLayout
+from .leftovers import remove_uploads_if_unlocked
 from .lock import acquire_for, lock_info, release_lock
 from .releases import append_log, current_release, release_rows, remove_release, run_reload
 
@@ -45,7 +46,8 @@ def unlock(layout, params):
     info = lock_info(layout) if os.path.isdir(layout.lock) else None
     if info and params.get("force"):
         release_lock(layout)
-    return {"lock": info, "removed": bool(info and params.get("force"))}
+    removed = remove_uploads_if_unlocked(layout, params.get("who")) if params.get("force") else []
+    return {"lock": info, "removed": bool(info and params.get("force")), "leftovers": removed}
 
 
 def abort(layout, params):

@@ -369,7 +369,6 @@ def _tokens(path):
         connection.close()
 
 
-@issue9("6: `fab restore` under a writer loses the rows committed between the safety backup and the replace")
 def test_a_restore_under_writes_loses_no_committed_row(site):
     s = site
     s.query("CREATE TABLE fault_writes (id INTEGER PRIMARY KEY, token TEXT UNIQUE)")

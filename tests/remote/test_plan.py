@@ -72,7 +72,8 @@ def test_strict_migrations_fail_the_plan_and_stop_the_deploy_before_anything_cha
     try:
         s.fab("plan").error("the deploy would stop")
         before = s.state()
-        s.fab("deploy").error("strict_migrations", "_one_way", "irreversible", "nothing was changed")
+        s.fab("deploy").error("migration safety", "_one_way", "[irreversible]", "(strict_migrations)",
+                              "nothing was migrated or switched")
         assert s.state() == before
     finally:
         s.configure(strict_migrations=False)

@@ -12,7 +12,9 @@ import zlib
 from ..errors import ServerError
 from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
+from .toolenv import tool_env
 
+MYSQL = ("MYSQL", "MARIADB")  # the client tools' environment variables (MYSQL_HOST, MYSQL_TCP_PORT, …)
 MYSQL_DUMP_STARTS = (b"-- MySQL dump", b"-- MariaDB dump")
 
 
@@ -77,7 +79,7 @@ class MySQL(DumpEngine):
                 os.unlink(path)
 
     def tool_version(self):
-        done = subprocess.run([self.mysqldump, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        done = subprocess.run([self.mysqldump, "--version"], env=tool_env(MYSQL), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               stdin=subprocess.DEVNULL, universal_newlines=True)
         return done.stdout.strip()
 
@@ -88,7 +90,7 @@ class MySQL(DumpEngine):
             child = subprocess.Popen(
                 [self.mysqldump] + options + ["--single-transaction", "--quick", "--no-tablespaces", "--hex-blob",
                                               "--triggers"] + self.target() + ["--", name],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+                env=tool_env(MYSQL), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1 if fast else 6, mtime=0) as packed:
                 for block in iter(lambda: child.stdout.read(1 << 20), b""):
                     packed.write(block)
@@ -153,7 +155,7 @@ class MySQL(DumpEngine):
         with self.options_file() as options, tempfile.TemporaryFile() as errors:
             client = subprocess.Popen([self.mysql] + options + ["--batch", "--silent"] + self.target()
                                       + ["--database=" + self.database["name"]],
-                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+                                      env=tool_env(MYSQL), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             try:
                 client.stdin.write(("\n".join(preamble) + "\n").encode())
                 with gzip.open(path, "rb") as handle:
