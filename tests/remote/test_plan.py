@@ -1,6 +1,7 @@
 """`fab plan` / `fab deploy --plan` (issue 12 §1), the lint in a strict deploy, and `fab check`'s schema item,
 through the real sshd against a deployed example (SQLite)."""
 import sqlite3
+import subprocess
 
 ADDRESS = "127.0.0.60"
 
@@ -91,3 +92,14 @@ def test_check_reports_a_column_added_by_hand_on_the_live_database(deployed):
     assert live["schema"]["verdict"] == "WARN"
     assert live["schema"]["differences"] == [
         "column auth_group.note (CharField(10) NULL) is in the database but not in the migrations"]
+
+
+def test_with_strategy_upload_the_commits_come_from_the_local_repository(deployed):
+    s = deployed
+    checkout = s.upload_checkout()
+    expected = subprocess.run(["git", "log", "--oneline", "--no-decorate", f"{s.revision()}..HEAD"], cwd=checkout,
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+    before = s.state()
+    plan = s.fab("plan", "--json", cwd=checkout).ok().json()
+    assert expected and plan["revision_diff"]["commits"] == expected
+    assert s.state() == before
