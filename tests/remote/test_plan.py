@@ -103,3 +103,13 @@ def test_with_strategy_upload_the_commits_come_from_the_local_repository(deploye
     plan = s.fab("plan", "--json", cwd=checkout).ok().json()
     assert expected and plan["revision_diff"]["commits"] == expected
     assert s.state() == before
+
+
+def test_a_requirements_change_shows_the_pins_and_a_venv_to_build(deployed):
+    s = deployed
+    s.repo.requirements_change("sqlparse>=0.3")
+    live = s.current()
+    plan = s.fab("plan", "--json").ok().json()
+    assert plan["requirements"] == {"added": ["sqlparse >=0.3"], "removed": [], "changed": []}
+    assert plan["venv"]["action"] == "build"
+    assert s.current() == live and not s.lock.exists() and len(s.releases()) == 1
