@@ -20,7 +20,8 @@ def report_migrations(pre):
     if pre.get("rehearsed"):
         console.print(f"[green]✓[/] {count} migration(s) rehearsed on a copy, then applied")
     elif pre.get("backup"):
-        console.print(f"[green]✓[/] {count} migration(s) applied [yellow](not rehearsed on {vendor}: "
-                      f"{pre.get('rehearsal_skipped') or 'no copy could be made'})[/]", soft_wrap=True)
+        reason = pre.get("rehearsal_skipped") or f"rehearsals on a copy are not available for {vendor} databases"
+        console.print(f"[green]✓[/] {count} migration(s) applied [yellow](not rehearsed on {vendor}: {reason})[/]",
+                      soft_wrap=True)
     else:
         console.print(f"[green]✓[/] {count} migration(s) applied (nothing to rehearse on)")

@@ -187,3 +187,12 @@ def _report_verified(path, report):
 
 def state_summary(info):
     return {app: (names[-1] if names else "zero") for app, names in applied_state(info).items()}
+
+
+def show_held_deploy(deploy, recovered):
+    """What `fab unlock` says about the deploy holding the lock (from its journal) and a recovery it made."""
+    if deploy:
+        state = "running" if deploy.get("running") else "its process is gone"
+        console.print(f"  deploy of {deploy.get('release')}, at {deploy.get('phase')}: {state}", highlight=False)
+    if recovered:
+        console.print(f"[yellow]![/] {recovered}", highlight=False)

@@ -1,4 +1,5 @@
 """Fabric tasks for servers: `from deploytasks.remote import ns` in fabfile.py, then `fab -H prod deploy`."""
+import dataclasses
 import json as jsonlib
 import os
 import posixpath
@@ -152,10 +153,12 @@ def unlock(c, force=False):
     stale = lock.get("age", 0) > settings.lock_stale_after
     console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} ({lock.get('age')}s ago)"
                   + (" — stale" if stale else ""))
+    flows.show_held_deploy(lock.get("deploy"), info.get("recovered"))
     if info["removed"]:
         console.print("[green]✓[/] lock removed")
     elif not force:
-        console.print("Pass --force to remove it if no deploy is running.")
+        console.print("Pass --force to remove it if no deploy is running"
+                      + (" (it recovers the dead deploy first)." if (lock.get("deploy") or {}).get("running") is False else "."))
 
 
 @task(help={"revision": "the revision about to ship (default: deploytasks.branch)",
@@ -222,6 +225,7 @@ def local_backup_dir(settings, host):
 def list_backups(c, json=False):
     """Backups on the server and local copies, side by side."""
     settings, project = _live(c)
+    project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
     remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
     local_dir = local_backup_dir(settings, host_name(c))
     local = {}
@@ -260,8 +264,12 @@ def restore(c, file, yes=False, unverified=False):
         return
     # No deploy migrates the database meanwhile; the same round trip checks for the live release and picks
     # a name no earlier upload has.
-    remote = releases.admin(c, settings, "lock", what="restore", require=[project.python, project.missing],
-                            upload=remote)["upload"]
+    locked = releases.admin(c, settings, "lock", what="restore", upload=remote, code_fallback=True,
+                            require=[project.python, f"{project.missing} (restore needs the project's code, and no "
+                                                     f"release on the server has a venv)"])
+    flows.show_held_deploy(None, locked.get("recovered"))
+    project = releases.code_of(settings, project, locked.get("code_from"))
+    remote = locked["upload"]
     unlocked = False
     try:
         try:

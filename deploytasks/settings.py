@@ -48,6 +48,10 @@ class Settings:
                                        "(default: deploy/<host>/<name>; never the project's own env_file)")
     shared_dirs: list = setting(["media"], "created in shared/ and linked into each release")
     reload: str = setting("", "command run on the server after the switch (in {path})")
+    start: str = setting("", "command that starts the app server when none runs (first deploy, or when reload "
+                             "fails), in {path}")
+    reload_timeout: float = setting(60.0, "seconds reload/start may take before their process group is killed "
+                                          "(then the deploy switches back)")
     healthcheck: str = setting("", "URL GET from the server after the reload")
     healthcheck_retries: int = setting(10, "attempts before the release is declared unhealthy")
     healthcheck_delay: float = setting(0.5, "seconds between attempts")

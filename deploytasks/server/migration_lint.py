@@ -158,3 +158,24 @@ def lint(loader, plan, vendor, safe=(), strict=False):
                              "instead": instead})
     return {"findings": findings, "reviewed": reviewed, "strict": bool(strict)}
 
+
+def refusal(report):
+    """The one-line error a strict deploy stops with, or None."""
+    findings = report["findings"]
+    if not (report["strict"] and findings):
+        return None
+    first = findings[0]
+    return ("migration safety lint (strict_migrations): %d finding(s), first %s: %s (%s) — %s; mark it reviewed with "
+            "`%s` in the migration or deploytasks.safe_migrations" % (
+                len(findings), first["migration"], first["operation"], first["rule"], first["instead"], SAFE_MARKER))
+
+
+def enforce(loader, plan, vendor, params):
+    """The lint of a deploy's plan; raises ServerError (nothing done yet) when strict_migrations refuses it."""
+    from .errors import ServerError
+
+    report = lint(loader, plan, vendor, params.get("safe_migrations") or (), params.get("strict_migrations"))
+    problem = refusal(report)
+    if problem:
+        raise ServerError(problem + "; nothing was changed")
+    return report

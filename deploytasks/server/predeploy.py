@@ -11,7 +11,9 @@ from . import gate, migrate_failure
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
+from .journal import note
 from .migrate import applied_now, migrate, rehearse, safety_backup
+from .migration_lint import enforce
 
 
 def collectstatic():
@@ -57,6 +59,7 @@ def main(params):
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:
         raise ServerError("system check failed in the new release: %s" % str(errors[0]).splitlines()[0])
+    note(params, phase="collectstatic")
     if params.get("collectstatic", True):
         result["collectstatic"] = collectstatic()
 
@@ -70,8 +73,12 @@ def main(params):
     before = applied_now(alias)
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
+    result["lint"] = enforce(executor.loader, plan, database["vendor"], params)
     if result["pending"]:
+        note(params, phase="backup")
         back_up_and_rehearse(alias, engine, params, result)
+        note(params, phase="migrate", backup=result.get("backup"), migrations_before=before)
+        note(params, migrate_started=True)
         try:
             migrate(alias)
         except Exception as exc:

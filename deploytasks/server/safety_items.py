@@ -1,6 +1,5 @@
 """Checklist items that say what a deploy would risk: the migration safety lint and schema drift."""
-
-PASS, WARN, FAIL = "PASS", "WARN", "FAIL"  # as in checklist.py, which imports this module
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 
 
 def lint_item(info):
