@@ -1,7 +1,11 @@
 """A deploy's server side after prepare, run by a supervisor on the server (server/supervisor.py) that owns
 the outcome: this client starts it and waits for its answer in one SSH command. Ctrl-C asks it to stop and
 undo; a lost connection is reported with what the server side did (read on a new connection)."""
+import os
 import posixpath
+import signal
+import sys
+import threading
 import time
 
 from . import __version__
@@ -29,13 +33,59 @@ def on_server(c, settings, prep, project, log, started, script) -> dict:
                  "by": log["by"], "venv": prep["venv"]},
         "log": log, "client_seconds": round(time.monotonic() - started, 2),
     }
+    ctrl_c = CtrlC(lambda: script(c, settings, "deploy_outcome", {"release": release, "cancel": True},
+                                  what="stopping the deploy"), release)
     try:
-        with console.status("checks, collectstatic, migrations, switch, reload, health check …"):
-            return script(c, settings, "deploy_supervised", params, what=f"the deploy of {release}", changes=True)
+        with ctrl_c, console.status("checks, collectstatic, migrations, switch, reload, health check …"):
+            done = script(c, settings, "deploy_supervised", params, what=f"the deploy of {release}", changes=True)
     except KeyboardInterrupt:
         raise DeployTasksError(interrupted(c, settings, release, script)) from None
     except ConnectionLost:
         raise DeployTasksError(lost(c, settings, release, script)) from None
+    except DeployTasksError as exc:
+        if ctrl_c.pressed and "interrupted (Ctrl-C)" not in str(exc):
+            raise DeployTasksError(f"interrupted (Ctrl-C): {exc}") from None
+        raise
+    if ctrl_c.pressed:
+        raise DeployTasksError(f"interrupted (Ctrl-C) too late to stop it: the deploy had finished: {release} is live")
+    return done
+
+
+class CtrlC:
+    """While the supervised deploy runs, Ctrl-C asks the server to stop and undo it (over a second channel
+    of the same connection) while this client keeps waiting for the answer, which then says what was undone.
+    A second Ctrl-C stops waiting: the server goes on undoing by itself."""
+
+    def __init__(self, cancel, release):
+        self.cancel, self.release, self.pressed, self._previous = cancel, release, False, None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C keeps its usual meaning
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame):
+        if self.pressed:
+            sys.stderr.write(f"deploytasks: error: interrupted (Ctrl-C) twice: stopped waiting; the server stops and "
+                             f"undoes the deploy of {self.release} by itself and frees the lock (`fab releases` shows "
+                             "the outcome)\n")
+            sys.stderr.flush()
+            os._exit(1)
+        self.pressed = True
+        console.print(f"[yellow]interrupted: asking the server to stop the deploy of {self.release} and undo it …[/]")
+        threading.Thread(target=self._send, daemon=True).start()
+
+    def _send(self):
+        try:
+            self.cancel()
+        except Exception as exc:  # noqa: BLE001 - the main wait reports the outcome either way
+            console.print(f"[red]asking the server to stop failed: {exc}[/]")
 
 
 def interrupted(c, settings, release, script) -> str:

@@ -48,10 +48,14 @@ def cancel(layout):
     return True
 
 
+def cancelled(layout):
+    return os.path.exists(os.path.join(layout.lock, CANCEL))
+
+
 def checkpoint(layout, phase):
     """Record the phase about to start; raise Cancelled if the client asked to stop."""
     update(layout, phase=phase)
-    if os.path.exists(os.path.join(layout.lock, CANCEL)):
+    if cancelled(layout):
         raise Cancelled(phase)
 
 

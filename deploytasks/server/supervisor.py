@@ -64,7 +64,7 @@ def supervise(params):
 def why(layout, params, exc):
     """(reason, releases.log result, exit status) of a deploy that stopped."""
     phase = (journals.read(layout) or {}).get("phase", "?")
-    cancelled = isinstance(exc, journals.Cancelled) or os.path.exists(os.path.join(layout.lock, journals.CANCEL))
+    cancelled = isinstance(exc, journals.Cancelled) or journals.cancelled(layout)
     if cancelled:
         return ("the deploy of %s was interrupted (Ctrl-C) during %s and stopped" % (params["release"], phase),
                 "cancelled", CANCELLED)
@@ -86,11 +86,13 @@ def deploy(layout, params):
                 migrations_changed=bool(pre["pending"]), backup=pre.get("backup"))
     journals.checkpoint(layout, "switch")
     previous = current_release(layout)
-    journals.update(layout, previous=previous, switched=True)
+    journals.update(layout, previous=previous, switched=True, phase="reload and health check")
     problem = switch_and_check(layout, params, release, previous)
     if problem:
         raise Unhealthy(problem)
-    journals.checkpoint(layout, "finalize")
+    if journals.cancelled(layout):  # healthy, but the client asked to stop meanwhile: undo it all the same
+        raise journals.Cancelled("finalize")
+    journals.update(layout, phase="finalize")
     log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2))
     fin = complete(layout, dict(params, meta=meta, log=log), release, previous)
     return {"predeploy": pre, "finalize": fin}
