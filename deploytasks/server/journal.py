@@ -19,6 +19,11 @@ class Cancelled(ServerError):
         super().__init__("interrupted (Ctrl-C) before %s" % phase, 130)
 
 
+def label(kind, release):
+    """"the deploy of R" / "the rollback to R"."""
+    return "the rollback to %s" % release if kind == "rollback" else "the deploy of %s" % release
+
+
 def journal_path(layout):
     return os.path.join(layout.lock, JOURNAL)
 

@@ -112,7 +112,6 @@ def test_a_lost_connection_is_reported_as_such(site):
     assert re.search(r"lost|closed|dropped", line, re.I), line
 
 
-@issue9("a connection lost while a rollback unapplies: the server side unapplies on, nobody switches or unlocks")
 def test_a_connection_lost_during_a_rollback_ends_consistent(site):
     s = site
     s.fab("deploy", "--revision", "slow").ok()
