@@ -214,15 +214,16 @@ def rollback(c, settings, to=None, yes=False) -> dict:
         info = admin(c, settings, "lock", what="rollback")
         if info.get("recovered"):
             console.print(f"[yellow]![/] {info['recovered']}", highlight=False)
+    owned = {}
     try:
-        return _rollback(c, settings, info, to, yes)
+        return _rollback(c, settings, info, to, yes, owned)
     except BaseException:
-        if not is_dry(c):
+        if not is_dry(c) and not owned:
             admin(c, settings, "abort", release=None)
         raise
 
 
-def _rollback(c, settings, info, to, yes):
+def _rollback(c, settings, info, to, yes, owned):
     current = info["current"]
     if not current:
         raise DeployTasksError("nothing is live yet: there is no release to roll back from")
@@ -250,18 +251,11 @@ def _rollback(c, settings, info, to, yes):
     confirm(f"Roll back to {target}?", yes, is_dry(c))
     params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
                   keep=0, version=__version__, host=host_name(c))
-    done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations", changes=True)
+    owned["server"] = True  # from here the server's supervisor owns the lock: it frees it, whatever happens
+    done = supervised.rollback_on_server(c, settings, project, target, current, names, meta, params, who(), server_script)
     if done is None:
         return {}
-    fin = server_script(c, settings, "finalize_release", {
-        "release": target, "revision": meta[target]["revision"], "reload": settings.reload,
-        "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
-        "healthcheck_delay": settings.healthcheck_delay, "keep_releases": max(settings.releases_kept, len(names)),
-        "mark_bad": [current], "log": {"action": "rollback", "from": current, "by": who(), "revision": meta[target]["revision"]},
-    }, what="switching back", changes=True)
-    if fin["status"] == "unhealthy":
-        run(c, project.manage_command("migrate", "--noinput"), what="re-applying migrations")
-        raise DeployTasksError(f"{target} failed its health check ({fin['problem']}); {current} stays live with its migrations re-applied")
+    done = done["migrate"]
     console.print(f"[green]✓[/] {target} is live again; {current} is marked bad"
                   + (f"; unapplied {len(done['unapplied'])} migration(s), backup {done.get('backup')}" if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", []), "backup": done.get("backup")}

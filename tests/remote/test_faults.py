@@ -107,11 +107,11 @@ def test_a_lost_connection_is_reported_as_such(site):
     outcome = faults.inject(s, ("deploy", "--revision", "slow"), _reached_first_new_migration(s), "kill-connection")
     s.fault_pids.extend(outcome.server_pids)
     line = error_line(outcome.run, "connection")
+    print(line)
     assert "exit status -1" not in line
     assert re.search(r"lost|closed|dropped", line, re.I), line
 
 
-@issue9("a connection lost while a rollback unapplies: the server side unapplies on, nobody switches or unlocks")
 def test_a_connection_lost_during_a_rollback_ends_consistent(site):
     s = site
     s.fab("deploy", "--revision", "slow").ok()
@@ -252,6 +252,7 @@ def test_sigint_mid_deploy_says_what_was_stopped(site):
     outcome = faults.inject(s, ("deploy", "--revision", "addmodel"), marker.exists, "sigint")
     s.fault_pids.extend(outcome.server_pids)
     line = error_line(outcome.run, "deploy")
+    print(line)
     assert re.search(r"interrupt|stopped", line, re.I), line
     assert outcome.consistent, outcome.problems
 
