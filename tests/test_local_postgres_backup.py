@@ -245,6 +245,66 @@ def test_restore_brings_the_old_rows_back_and_keeps_a_safety_backup(migrated_pg_
     assert site.fingerprint() == changed and "stray_after_backup" in site.tables()
 
 
+class PgWriter:
+    """One row per transaction (~100 tx/s), a new connection each, as web requests would; remembers every row
+    whose COMMIT returned."""
+
+    def __init__(self, site):
+        self.site, self.committed, self.failed = site, [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            try:
+                with self.site.connect(autocommit=True, connect_timeout=5) as connection:
+                    connection.execute("INSERT INTO fault_writes (token) VALUES (%s)", (f"w{n}",))
+                self.committed.append(f"w{n}")
+            except psycopg.Error:
+                self.failed += 1
+            self._stop.wait(0.01)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def dumped_tokens(path) -> set:
+    """The fault_writes rows in a custom-format dump (its COPY data, read by pg_restore)."""
+    done = subprocess.run(["pg_restore", "--data-only", "--table=fault_writes", "--file=-", str(path)],
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("COPY ")) + 1
+    return {line.split("\t")[1] for line in lines[start:lines.index("\\.", start)]}
+
+
+def test_a_restore_under_writes_loses_no_committed_row(migrated_pg_site):
+    """Every row whose COMMIT returned is in the restored database or in the safety backup (issue 9, item 6)."""
+    site = migrated_pg_site
+    site.execute("CREATE TABLE fault_writes (id serial PRIMARY KEY, token text UNIQUE)")
+    site.execute("CREATE TABLE fault_ballast AS SELECT g AS n, md5(g::text) || repeat('x', 500) AS data "
+                 "FROM generate_series(1, 100000) g")  # a restore that takes a moment, like a real one
+    manifest = backup_json(site, "--label", "good")
+    with PgWriter(site) as writer:
+        time.sleep(1)
+        result = site.inv("restore", manifest["file"], "--yes")
+        time.sleep(1)
+    assert result.returncode == 0, result.stderr + result.stdout
+    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.dump")]
+    present = {token for (token,) in site.query("SELECT token FROM fault_writes")}
+    present |= dumped_tokens(site.root / "backups" / safety)
+    committed = set(writer.committed)
+    lost = committed - present
+    print(f"writer: {len(committed)} committed, {writer.failed} failed, {len(lost)} lost")
+    assert len(committed) > 50 and not lost, f"{len(lost)} of {len(committed)} committed rows are lost"
+
+
 def columns(site, table):
     return [name for (name,) in site.query("SELECT column_name FROM information_schema.columns WHERE table_name = %s"
                                            " ORDER BY ordinal_position", (table,))]

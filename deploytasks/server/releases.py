@@ -8,6 +8,7 @@ import time
 from .files import write_private
 from .layout import RELEASE_META
 from .lock import utcnow
+from .procscan import in_use
 
 
 def current_release(layout):
@@ -112,10 +113,13 @@ def remove_release(layout, name):
 
 
 def prune(layout, keep, protect):
+    """Remove releases beyond the newest `keep`, but never one in `protect` or one a running process uses."""
     names = release_names(layout)
+    candidates = names[: max(0, len(names) - keep)]
+    busy = in_use([layout.release(name) for name in candidates if name not in protect])
     removed = []
-    for name in names[: max(0, len(names) - keep)]:
-        if name in protect:
+    for name in candidates:
+        if name in protect or layout.release(name) in busy:
             continue
         remove_release(layout, name)
         removed.append(name)
@@ -123,13 +127,18 @@ def prune(layout, keep, protect):
 
 
 def prune_venvs(layout):
-    """Remove venvs in shared/venvs that no release links to any more."""
+    """Remove venvs in shared/venvs that no release links to any more and no running process uses (an app
+    server reloaded with HUP keeps the interpreter it started with)."""
     directory = layout.venvs
     used = {os.path.realpath(os.path.join(layout.release(name), ".venv")) for name in release_names(layout)}
+    names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+    unlinked = [os.path.join(directory, name) for name in names
+                if os.path.realpath(os.path.join(directory, name)) not in used]
+    busy = in_use(unlinked)
     removed = []
-    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
-        path = os.path.join(directory, name)
-        if os.path.realpath(path) not in used:
+    for path in unlinked:
+        name = os.path.basename(path)
+        if path not in busy:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
     return removed
