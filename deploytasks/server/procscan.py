@@ -69,3 +69,23 @@ def in_use(directories):
         if len(used) == len(real):
             break
     return {real[root] for root in used}
+
+
+def files_open_under(directory):
+    """Whether any other process has a file inside `directory` open."""
+    root = os.path.realpath(directory) + os.sep
+    if not os.path.isdir("/proc"):
+        return False
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            target = _link(pid, "fd/" + fd)
+            if target and target.startswith(root):
+                return True
+    return False

@@ -5,6 +5,7 @@ import os
 from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
+from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
 from .releases import append_log, current_release, release_rows, remove_release, run_reload
 
@@ -26,6 +27,7 @@ def lock(layout, params):
     result = {"current": current, "releases": release_rows(layout, current)}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
+        result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
     return result
 
 

@@ -286,7 +286,6 @@ def test_the_lock_age_comes_from_its_info(site):
 
 # --- 8, 9: transfers killed half-way ------------------------------------------------------------------
 
-@issue9("8: `fab restore` killed during the upload leaves backups/uploaded/*.partial (and the lock) forever")
 def test_a_restore_killed_during_upload_leaves_no_partial_upload(site):
     s = site
     big = s.base / "big-backup.sqlite3"
@@ -301,7 +300,6 @@ def test_a_restore_killed_during_upload_leaves_no_partial_upload(site):
     assert not list(uploaded.glob("*.partial"))
 
 
-@issue9("9: `fab backup` killed during the download leaves hidden .incoming-*.partial files locally")
 def test_a_backup_killed_during_download_leaves_no_partial_download(site):
     s = site
     connection = sqlite3.connect(s.db)
