@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,44 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tests._util import Site, copy_example  # noqa: E402
+from tests._util import CommitWriter, Site, copy_example, dumped_tokens, sqlite_insert, sqlite_tokens  # noqa: E402
 from harness import write_results  # noqa: E402
 
 BEFORE = "1fc4a24"  # main before issue 9's item 6 was fixed
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
-
-
-class Writer:
-    """Inserts one row per transaction and remembers when each COMMIT returned."""
-
-    def __init__(self, insert):
-        self.insert, self.committed, self.failed = insert, [], 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        n = 0
-        while not self._stop.is_set():
-            n += 1
-            try:
-                self.insert(f"w{n}")
-                self.committed.append((f"w{n}", time.monotonic()))
-            except Exception:  # noqa: BLE001 - a failed transaction commits nothing
-                self.failed += 1
-            self._stop.wait(0.01)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def stall(self, start, end):
-        """The longest time without a commit between start and end."""
-        times = [start] + [t for _, t in self.committed if start < t < end] + [end]
-        return max(b - a for a, b in zip(times, times[1:]))
 
 
 class SqliteCase:
@@ -92,22 +58,10 @@ class SqliteCase:
             connection.close()
 
     def insert(self, token):
-        connection = sqlite3.connect(self.site.db, timeout=5)
-        try:
-            connection.execute("INSERT INTO fault_writes (token) VALUES (?)", (token,))
-            connection.commit()
-        finally:
-            connection.close()
+        sqlite_insert(self.site.db)(token)
 
     def tokens(self, path=None):
-        try:
-            connection = sqlite3.connect(f"file:{path or self.site.db}?mode=ro", uri=True)
-            try:
-                return {t for (t,) in connection.execute("SELECT token FROM fault_writes")}
-            finally:
-                connection.close()
-        except sqlite3.Error:
-            return set()
+        return sqlite_tokens(path or self.site.db)
 
     def close(self):
         pass
@@ -145,14 +99,7 @@ class PostgresCase:
         if path is None:
             with self.connect() as connection:
                 return {t for (t,) in connection.execute("SELECT token FROM fault_writes")}
-        done = subprocess.run(["pg_restore", "--data-only", "--table=fault_writes", "--file=-", str(path)],
-                              capture_output=True, text=True)
-        lines = done.stdout.splitlines()
-        starts = [i for i, line in enumerate(lines) if line.startswith("COPY ")]
-        if not starts:
-            return set()
-        body = lines[starts[0] + 1:]
-        return {line.split("\t")[1] for line in body[:body.index("\\.")]}
+        return dumped_tokens(path)
 
     def close(self):
         self.admin(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
@@ -181,7 +128,7 @@ def one_run(case_class, base, pythonpath):
         done = site.inv("backup", "--json")
         assert done.returncode == 0, done.stderr + done.stdout
         manifest = json.loads(done.stdout[done.stdout.index("{"):])
-        with Writer(case.insert) as writer:
+        with CommitWriter(case.insert) as writer:
             time.sleep(1)
             started = time.monotonic()
             restored = site.inv("restore", manifest["path"], "--yes", env=env, timeout=900)
@@ -189,7 +136,7 @@ def one_run(case_class, base, pythonpath):
             time.sleep(1)
         assert restored.returncode == 0, restored.stderr + restored.stdout
         safety = sorted((site.root / "backups").glob("*pre-restore*[!n]"), key=lambda p: p.stat().st_mtime)[-1]
-        committed = {token for token, _ in writer.committed}
+        committed = set(writer.committed)
         lost = committed - (case.tokens() | case.tokens(safety))
         return {"committed": len(committed), "lost": len(lost), "failed": writer.failed,
                 "stall": writer.stall(started, ended), "restore": ended - started}

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tests._util import (Site, assert_user_error, backup_json, backup_names, copy_example, sqlite_fingerprint,
-                         sqlite_rows, write_sql)
+from tests._util import (CommitWriter, Site, assert_user_error, backup_json, backup_names, copy_example,
+                         sqlite_fingerprint, sqlite_insert, sqlite_rows, sqlite_tokens, write_sql)
 
 WRITER = r'''
 import os, sqlite3, sys, time
@@ -297,49 +297,6 @@ def test_backup_while_an_old_reader_holds_the_wal_falls_back_to_the_backup_api(m
     assert backup_json(site)["method"] == "snapshot"  # once the reader is gone
 
 
-class SqliteWriter:
-    """One row per transaction (~100 tx/s), a new connection each, as web requests would; remembers every row
-    whose COMMIT returned."""
-
-    def __init__(self, db):
-        import threading
-
-        self.db, self.committed, self.failed = db, [], 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        n = 0
-        while not self._stop.is_set():
-            n += 1
-            try:
-                connection = sqlite3.connect(self.db, timeout=5)
-                try:
-                    connection.execute("INSERT INTO fault_writes (token) VALUES (?)", (f"w{n}",))
-                    connection.commit()
-                    self.committed.append(f"w{n}")
-                finally:
-                    connection.close()
-            except sqlite3.Error:
-                self.failed += 1
-            self._stop.wait(0.01)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
-def tokens(path) -> set:
-    try:
-        return {token for (token,) in sqlite_rows(path, "SELECT token FROM fault_writes")}
-    except sqlite3.Error:
-        return set()
-
-
 @pytest.mark.parametrize("held_open", [False, True], ids=["renamed", "one-transaction"])
 def test_a_restore_under_writes_loses_no_committed_row(migrated_site, tmp_path, held_open):
     """Every row whose COMMIT returned is in the restored database or in the safety backup (issue 9, item 6),
@@ -358,7 +315,7 @@ def test_a_restore_under_writes_loses_no_committed_row(migrated_site, tmp_path, 
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
     try:
-        with SqliteWriter(str(site.db)) as writer:
+        with CommitWriter(sqlite_insert(str(site.db)), sqlite3.Error) as writer:
             time.sleep(1)
             result = site.inv("restore", manifest["path"], "--yes")
             time.sleep(1)
@@ -371,6 +328,6 @@ def test_a_restore_under_writes_loses_no_committed_row(migrated_site, tmp_path, 
     assert method in result.stdout, result.stdout
     [safety] = [name for name in backup_names(site) if "-pre-restore" in name]
     committed = set(writer.committed)
-    lost = committed - (tokens(site.db) | tokens(site.root / "backups" / safety))
+    lost = committed - (sqlite_tokens(site.db) | sqlite_tokens(site.root / "backups" / safety))
     print(f"writer: {len(committed)} committed, {writer.failed} failed, {len(lost)} lost")
     assert len(committed) > 50 and not lost, f"{len(lost)} of {len(committed)} committed rows are lost"

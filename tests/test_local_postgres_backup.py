@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._util import Site, assert_user_error, copy_example
+from tests._util import CommitWriter, Site, assert_user_error, copy_example, dumped_tokens
 from tests.sshd import free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
@@ -245,43 +245,12 @@ def test_restore_brings_the_old_rows_back_and_keeps_a_safety_backup(migrated_pg_
     assert site.fingerprint() == changed and "stray_after_backup" in site.tables()
 
 
-class PgWriter:
-    """One row per transaction (~100 tx/s), a new connection each, as web requests would; remembers every row
-    whose COMMIT returned."""
-
-    def __init__(self, site):
-        self.site, self.committed, self.failed = site, [], 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        n = 0
-        while not self._stop.is_set():
-            n += 1
-            try:
-                with self.site.connect(autocommit=True, connect_timeout=5) as connection:
-                    connection.execute("INSERT INTO fault_writes (token) VALUES (%s)", (f"w{n}",))
-                self.committed.append(f"w{n}")
-            except psycopg.Error:
-                self.failed += 1
-            self._stop.wait(0.01)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
-def dumped_tokens(path) -> set:
-    """The fault_writes rows in a custom-format dump (its COPY data, read by pg_restore)."""
-    done = subprocess.run(["pg_restore", "--data-only", "--table=fault_writes", "--file=-", str(path)],
-                          capture_output=True, text=True, check=True)
-    lines = done.stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("COPY ")) + 1
-    return {line.split("\t")[1] for line in lines[start:lines.index("\\.", start)]}
+def pg_insert(site):
+    """An insert(token) for CommitWriter: one row into fault_writes, a connection of its own."""
+    def insert(token):
+        with site.connect(autocommit=True, connect_timeout=5) as connection:
+            connection.execute("INSERT INTO fault_writes (token) VALUES (%s)", (token,))
+    return insert
 
 
 def test_a_restore_under_writes_loses_no_committed_row(migrated_pg_site):
@@ -291,7 +260,7 @@ def test_a_restore_under_writes_loses_no_committed_row(migrated_pg_site):
     site.execute("CREATE TABLE fault_ballast AS SELECT g AS n, md5(g::text) || repeat('x', 500) AS data "
                  "FROM generate_series(1, 100000) g")  # a restore that takes a moment, like a real one
     manifest = backup_json(site, "--label", "good")
-    with PgWriter(site) as writer:
+    with CommitWriter(pg_insert(site), psycopg.Error) as writer:
         time.sleep(1)
         result = site.inv("restore", manifest["file"], "--yes")
         time.sleep(1)
