@@ -113,13 +113,10 @@ def remove_release(layout, name):
 
 
 def prune(layout, keep, protect):
-    """Remove releases beyond the newest `keep`, but never one in `protect` or one a running process uses."""
     names = release_names(layout)
-    candidates = names[: max(0, len(names) - keep)]
-    busy = in_use([layout.release(name) for name in candidates if name not in protect])
     removed = []
-    for name in candidates:
-        if name in protect or layout.release(name) in busy:
+    for name in names[: max(0, len(names) - keep)]:
+        if name in protect:
             continue
         remove_release(layout, name)
         removed.append(name)
