@@ -1,4 +1,4 @@
-"""deploytasks for your servers. Copy this file to fabfile.py next to manage.py, set the five values, write
+"""deploytasks for your servers. Copy this file to fabfile.py next to manage.py, set the six values, write
 production's settings in deploy/production/.env (from deploy/production/.env.example; git-ignored, and never
 the project's own .env, which `inv` and manage.py load on your laptop), then:
 
@@ -30,7 +30,12 @@ ns.configure({
         #    `--chdir {path}/current --pid {path}/shared/gunicorn.pid`, a HUP reloads the new code
         #    with no failed requests (workers are replaced gracefully):
         "reload": "kill -HUP $(cat /srv/mysite/shared/gunicorn.pid)",
-        # 5. a URL the server can GET after the switch; a JSON "revision" in its answer is compared
+        # 5. how to start it when nothing runs yet (the first deploy; or whenever the reload fails), run in
+        #    {path}. Here gunicorn itself with production's settings; with systemd instead:
+        #    "start": "sudo -S systemctl start mysite" (or "reload": "sudo -S systemctl reload-or-restart mysite")
+        "start": "set -a && . ./shared/.env && set +a && exec ./current/.venv/bin/gunicorn --daemon"
+                 " --chdir /srv/mysite/current --pid /srv/mysite/shared/gunicorn.pid --bind 127.0.0.1:8000 mysite.wsgi",
+        # 6. a URL the server can GET after the switch; a JSON "revision" in its answer is compared
         #    with the deployed commit, so a reload that kept the old code is caught and rolled back
         "healthcheck": "http://127.0.0.1:8000/health/",
         # where production's shared files come from on this machine (default: deploy/<host as typed>/<name>)
@@ -43,6 +48,7 @@ ns.configure({
         # "shared_files": [".env"],            # linked from {path}/shared into every release
         # "shared_dirs": ["media"],
         # "requirements": "requirements.txt",
+        # "reload_timeout": 60,                # seconds reload/start may take (then killed: the deploy switches back)
         # "accept_new_hosts": False,           # True: trust unknown host keys on first use
     },
 })

@@ -8,6 +8,10 @@ class DeployTasksError(Exception):
     """A problem the user can fix; reported as one line, without a traceback."""
 
 
+class ConnectionLost(DeployTasksError):
+    """The SSH connection dropped while a server command ran (its exit status never arrived)."""
+
+
 def reported(function):
     """Turn DeployTasksError into a one-line message and exit status 1."""
 

@@ -18,6 +18,9 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
+from .deploy_report import report_checklist, report_migrations
+from .lint_output import report_lint
+from . import supervised
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -47,11 +50,23 @@ def live_project(settings) -> Project:
     return project
 
 
+def code_of(settings, live, release_dir):
+    """The live project, or (nothing live) the newest release on disk the server named, said so."""
+    if not release_dir:
+        return live
+    console.print(f"[yellow]![/] no live release: using the code of {posixpath.basename(release_dir)}, the newest "
+                  "release on the server with a venv", highlight=False)
+    project = release_project(settings, release_dir)
+    project.backups, project.missing = live.backups, live.missing
+    return project
+
+
 def server_script(c, settings, name, params, *, what, changes=False, description=None):
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""
     params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
-                  sudo_password=c.config.get("sudo", {}).get("password"))
+                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload,
+                  start=settings.start, reload_timeout=settings.reload_timeout)
     return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, params, what=what, changes=changes,
                       description=description, tools=ServerLayout(settings.path).tools)
 
@@ -119,8 +134,9 @@ def candidate(c, settings, revision=None):
         admin(c, settings, "abort", release=prep["release"], log=None)
 
 
-def deploy(c, settings, revision=None) -> dict:
-    """Build a release beside the live one, migrate safely, switch, reload, health-check."""
+def deploy(c, settings, revision=None, force=False) -> dict:
+    """Build a release beside the live one, migrate safely, switch, reload, health-check (force: past the
+    checklist's FAILs)."""
     started = time.monotonic()
     prep = prepare(c, settings, revision, "deploy")
     if prep is None:
@@ -128,6 +144,8 @@ def deploy(c, settings, revision=None) -> dict:
                       " switch current, reload, health-check, prune, unlock")
         return {}
     release = prep["release"]
+    if prep.get("recovered"):
+        console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
     console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
     project = release_project(settings, prep["release_dir"])
@@ -137,39 +155,12 @@ def deploy(c, settings, revision=None) -> dict:
             console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
         else:
             build_venv(c, settings, project, prep)
-        with console.status("checks, collectstatic, migrations …"):
-            pre = run_django_script(
-                c, project, "predeploy",
-                {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
-                 "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
-                 "version": __version__, "host": host_name(c)},
-                what="pre-deploy checks", changes=True,
-            )
-        report_predeploy(pre)
-        meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "by": who(), "migrations": pre["state_after"], "migrations_before": pre["state_before"],
-                "migrations_changed": bool(pre["pending"]), "venv": prep["venv"], "backup": pre.get("backup")}
-        with console.status("switching, reloading, health check …"):
-            fin = server_script(c, settings, "finalize_release", {
-                "release": release, "revision": prep["revision"], "reload": settings.reload,
-                "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
-                "healthcheck_delay": settings.healthcheck_delay, "keep_releases": settings.releases_kept,
-                "meta": meta, "log": dict(log, seconds=round(time.monotonic() - started, 2)),
-            }, what="switching to the new release", changes=True)
     except BaseException as exc:
         abort(c, settings, release, dict(log, error=str(exc)))
         raise
-    if fin["status"] == "unhealthy":
-        message = f"the new release failed its health check ({fin['problem']}); switched back to {fin['switched_back_to'] or 'nothing'}"
-        if pre["pending"]:
-            try:
-                run_django_script(c, project, "migrate_to_state", {"database": settings.database, "state": pre["state_before"]},
-                                  what="unapplying the release's migrations", changes=True)
-                message += f" and unapplied {len(pre['pending'])} migration(s)"
-            except DeployTasksError as exc:
-                message += f"; unapplying its migrations failed ({exc}): restore {pre.get('backup')}"
-        abort(c, settings, release, dict(log, error=fin["problem"]), result="unhealthy")
-        raise DeployTasksError(message)
+    done = supervised.on_server(c, settings, prep, project, log, started, server_script, force=force)
+    pre, fin = done["predeploy"], done["finalize"]
+    report_predeploy(pre)
     seconds = time.monotonic() - started
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
                   + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))
@@ -197,14 +188,12 @@ def build_venv(c, settings, project, prep):
 
 
 def report_predeploy(pre):
+    report_checklist(pre.get("checklist"))
+    report_lint(pre.get("lint"))
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
     if pre["pending"]:
-        console.print(f"[green]✓[/] backup {pre.get('backup')}")
-        if pre.get("rehearsed"):
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) rehearsed on a copy, then applied")
-        else:
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) applied")
+        report_migrations(pre)
     else:
         console.print("[green]✓[/] no migrations to apply")
 
@@ -223,6 +212,8 @@ def rollback(c, settings, to=None, yes=False) -> dict:
         info = admin(c, settings, "releases")
     else:
         info = admin(c, settings, "lock", what="rollback")
+        if info.get("recovered"):
+            console.print(f"[yellow]![/] {info['recovered']}", highlight=False)
     try:
         return _rollback(c, settings, info, to, yes)
     except BaseException:

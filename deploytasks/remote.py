@@ -1,4 +1,5 @@
 """Fabric tasks for servers: `from deploytasks.remote import ns` in fabfile.py, then `fab -H prod deploy`."""
+import dataclasses
 import json as jsonlib
 import os
 import posixpath
@@ -19,6 +20,7 @@ from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import shared, transfer
+from . import plan as deploy_plan
 
 
 def _server(c, open_now=True, kind="server"):
@@ -89,12 +91,26 @@ def setup(c):
         console.print("  " + line, highlight=False)
 
 
-@task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)"})
+@task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
+            "force": "deploy even when the checklist (`fab check`) has a FAIL",
+            "plan": "only show what the deploy would do (as `fab plan`)", "json": "with --plan: print it as JSON"})
 @reported
-def deploy(c, revision=None):
-    """Deploy a new release: checks, backup + rehearsed migrations, atomic switch, reload, health check."""
+def deploy(c, revision=None, force=False, plan=False, json=False):
+    """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
     settings = _server(c, kind="deploy")
-    releases.deploy(c, settings, revision)
+    if plan:
+        deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
+        return
+    releases.deploy(c, settings, revision, force=force)
+
+
+@task(name="plan", help={"revision": "the revision about to ship (default: deploytasks.branch)",
+                         "json": "print the plan as JSON"})
+@reported
+def plan_task(c, revision=None, json=False):
+    """What `fab deploy` would do, nothing done: commits, venv, migrations with SQL and lint, static, checklist."""
+    settings = _server(c, kind="deploy")
+    deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
 
 
 @task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation"})
@@ -137,10 +153,12 @@ def unlock(c, force=False):
     stale = lock.get("age", 0) > settings.lock_stale_after
     console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} ({lock.get('age')}s ago)"
                   + (" — stale" if stale else ""))
+    flows.show_held_deploy(lock.get("deploy"), info.get("recovered"))
     if info["removed"]:
         console.print("[green]✓[/] lock removed")
     elif not force:
-        console.print("Pass --force to remove it if no deploy is running.")
+        console.print("Pass --force to remove it if no deploy is running"
+                      + (" (it recovers the dead deploy first)." if (lock.get("deploy") or {}).get("running") is False else "."))
 
 
 @task(help={"revision": "the revision about to ship (default: deploytasks.branch)",
@@ -151,7 +169,7 @@ def check(c, revision=None, live_only=False, json=False):
     settings, project = _live(c, kind="server" if live_only else "deploy")
     sections = []
     if has_live_release(c, project):
-        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings)))
+        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True)))
     elif live_only:
         _require_live(c, project)
     if not live_only:
@@ -207,6 +225,7 @@ def local_backup_dir(settings, host):
 def list_backups(c, json=False):
     """Backups on the server and local copies, side by side."""
     settings, project = _live(c)
+    project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
     remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
     local_dir = local_backup_dir(settings, host_name(c))
     local = {}
@@ -245,8 +264,12 @@ def restore(c, file, yes=False, unverified=False):
         return
     # No deploy migrates the database meanwhile; the same round trip checks for the live release and picks
     # a name no earlier upload has.
-    remote = releases.admin(c, settings, "lock", what="restore", require=[project.python, project.missing],
-                            upload=remote)["upload"]
+    locked = releases.admin(c, settings, "lock", what="restore", upload=remote, code_fallback=True,
+                            require=[project.python, f"{project.missing} (restore needs the project's code, and no "
+                                                     f"release on the server has a venv)"])
+    flows.show_held_deploy(None, locked.get("recovered"))
+    project = releases.code_of(settings, project, locked.get("code_from"))
+    remote = locked["upload"]
     unlocked = False
     try:
         try:
@@ -283,7 +306,7 @@ def manage(c, args):
 
 
 ns = Collection()
-for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
+for _task in (setup, deploy, plan_task, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
               *step_tasks(_live, _checked_in_command, "the live release")):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))

@@ -30,6 +30,10 @@ class Settings:
     env_file: str = setting(".env", "sourced (exported) before every manage.py command if it exists")
     database: str = setting("default", "the DATABASES alias to back up / check")
     collectstatic: bool = setting(True, "run collectstatic in setup and deploy")
+    # knowing before you ship
+    strict_migrations: bool = setting(False, "migration lint findings FAIL check and stop deploys; a rehearsal "
+                                             "that cannot run refuses the deploy")
+    safe_migrations: list = setting([], "migrations reviewed as safe, exempt from the lint (app.name or app.0004)")
     # backups
     backups: str = setting("backups", "local backup directory (relative to the project)")
     keep_backups: int = setting(10, "backups kept (locally and on servers); 0 keeps all")
@@ -44,6 +48,10 @@ class Settings:
                                        "(default: deploy/<host>/<name>; never the project's own env_file)")
     shared_dirs: list = setting(["media"], "created in shared/ and linked into each release")
     reload: str = setting("", "command run on the server after the switch (in {path})")
+    start: str = setting("", "command that starts the app server when none runs (first deploy, or when reload "
+                             "fails), in {path}")
+    reload_timeout: float = setting(60.0, "seconds reload/start may take before their process group is killed "
+                                          "(then the deploy switches back)")
     healthcheck: str = setting("", "URL GET from the server after the reload")
     healthcheck_retries: int = setting(10, "attempts before the release is declared unhealthy")
     healthcheck_delay: float = setting(0.5, "seconds between attempts")

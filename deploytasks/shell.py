@@ -5,7 +5,7 @@ import shlex
 from dataclasses import dataclass
 
 from . import bundle
-from .errors import DeployTasksError
+from .errors import ConnectionLost, DeployTasksError
 from .output import console
 
 MARKER = "@@DEPLOYTASKS@@"
@@ -81,7 +81,10 @@ def request(entry, params) -> str:
 
 
 def parse_marked(result, what):
-    """The JSON a script printed after the marker; its error becomes DeployTasksError."""
+    """The JSON a script printed after the marker; its error becomes DeployTasksError (ConnectionLost when the
+    connection dropped before the command could answer)."""
+    if result.exited == -1 and MARKER not in (result.stdout or ""):
+        raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
     return parse_marked_text(result.stdout, result.stderr, result.exited, what)
 
 

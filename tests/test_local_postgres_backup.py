@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests._util import CommitWriter, Site, assert_user_error, copy_example, dumped_tokens
+from tests._util import (TOOL_ENV_BASICS, CommitWriter, Site, assert_user_error, copy_example, dumped_tokens,
+                         env_recording_tools, recorded_tool_envs)
 from tests.sshd import free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
@@ -561,3 +562,23 @@ def test_password_authentication_works_through_the_private_file(scram_server, tm
     line = assert_user_error(site.inv("backup"), "password authentication failed")
     assert "not-it" not in line
     assert sorted(os.listdir(site.root / "backups")) == before
+
+
+def test_the_tools_get_their_libpq_settings_and_nothing_else_of_the_environment(migrated_pg_site, tmp_path):
+    """Issue 10 §6: DATABASE_URL (the password) and the rest of the project's environment never reach them."""
+    site = migrated_pg_site
+    log = tmp_path / "env.log"
+    env = env_recording_tools(tmp_path / "wrappers", log, {tool: shutil.which(tool) for tool in PG_TOOLS})
+    env.update(SECRET_KEY="project-secret-" + secrets.token_hex(4), PGCONNECT_TIMEOUT="17")
+    backup = site.inv("backup", "--json", env=env)
+    assert backup.returncode == 0, backup.stderr + backup.stdout
+    restore = site.inv("restore", json.loads(backup.stdout)["path"], "--yes", env=env)
+    assert restore.returncode == 0, restore.stderr + restore.stdout
+
+    runs = recorded_tool_envs(log)
+    assert {tool for tool, _ in runs} == set(PG_TOOLS)
+    for tool, environ in runs:
+        assert "DATABASE_URL" not in environ and "SECRET_KEY" not in environ, (tool, sorted(environ))
+        assert set(environ) <= TOOL_ENV_BASICS | {k for k in environ if k.startswith("PG")}, (tool, sorted(environ))
+        assert not [value for value in environ.values() if site.password in value], tool
+        assert environ["PGCONNECT_TIMEOUT"] == "17"

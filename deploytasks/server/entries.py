@@ -9,8 +9,12 @@ ENTRIES = {
     "prepare_release": "prepare_release:main",
     "finalize_release": "finalize_release:main",
     "server_admin": "server_admin:main",
+    "deploy_supervised": "supervisor:follow",
+    "supervisor": "supervisor:supervise",
+    "deploy_outcome": "supervisor:outcome",
     # run with Django set up (manage.py shell, or settings only)
     "introspect": "introspect:main",
+    "deploy_plan": "deploy_plan:main",
     "superuser": "superuser:main",
     "backup": "backup:main",
     "restore": "restore:main",

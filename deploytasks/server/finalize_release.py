@@ -1,30 +1,48 @@
-"""Entry: deploy/rollback, last part: switch `current`, reload, health-check; on success record, prune, log
-and unlock; when unhealthy switch back and reload (the caller then unapplies migrations)."""
+"""Entry: deploy/rollback, last part: switch `current`, reload (or start), health-check; on success record,
+prune, log and unlock; when unhealthy switch back and reload (the caller then unapplies migrations)."""
 import os
 
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
-from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, run_reload, save_meta,
-                       switch_to)
+from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, reload_or_start,
+                       remove_orphans, run_reload, save_meta, switch_to)
 
 
-def main(params):
-    layout = ServerLayout(params["path"])
-    password = params.get("sudo_password")
-    release = params["release"]
-    previous = current_release(layout)
+def first_line(exc):
+    text = str(exc).strip()
+    return "%s: %s" % (type(exc).__name__, text.splitlines()[0] if text else "")
+
+
+def switch_and_check(layout, params, release, previous):
+    """Switch to `release`, reload (or start) the app server and health-check it: None, or the problem. Any
+    exception on the way is a problem too (the caller switches back)."""
     switch_to(layout, release)
-    problem = run_reload(layout, params.get("reload"), password) or health(
-        params.get("healthcheck"), params.get("revision"), params.get("healthcheck_retries", 10),
-        params.get("healthcheck_delay", 0.5))
-    if problem:
-        if previous:
-            switch_to(layout, previous)
-        else:
-            os.unlink(layout.current)
-        reload_problem = run_reload(layout, params.get("reload"), password) if previous else None
-        return {"status": "unhealthy", "problem": problem, "switched_back_to": previous, "reload_problem": reload_problem}
+    try:
+        return reload_or_start(layout, params) or health(
+            params.get("healthcheck"), params.get("revision"), params.get("healthcheck_retries", 10),
+            params.get("healthcheck_delay", 0.5))
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the new release is not known to serve
+        return first_line(exc)
 
+
+def switch_back(layout, params, previous):
+    """`current` back to `previous` (or removed when there was none) and the app server reloaded."""
+    if previous:
+        switch_to(layout, previous)
+    elif os.path.lexists(layout.current):
+        os.unlink(layout.current)
+    reload_problem = None
+    if previous:
+        try:
+            reload_problem = run_reload(layout, params.get("reload"), params.get("sudo_password"),
+                                        params.get("reload_timeout", 60))
+        except Exception as exc:  # noqa: BLE001
+            reload_problem = first_line(exc)
+    return {"switched_back_to": previous, "reload_problem": reload_problem}
+
+
+def complete(layout, params, release, previous):
+    """Record the live release, mark the left one bad (rollback), remove orphans, prune, log, unlock."""
     meta = release_meta(layout, release)
     meta.update(params.get("meta") or {})
     meta.update({"release": release, "status": "live", "live_since": utcnow()})
@@ -33,8 +51,20 @@ def main(params):
         bad = release_meta(layout, name)
         bad.update({"release": name, "status": "bad", "bad_since": utcnow()})
         save_meta(layout, name, bad)
+    orphans = remove_orphans(layout, {release, previous})
     pruned = prune(layout, params.get("keep_releases", 5), {release, previous})
     pruned_venvs = prune_venvs(layout)
     append_log(layout, dict(params.get("log") or {}, release=release, previous=previous, result="ok"))
     release_lock(layout)
-    return {"status": "ok", "previous": previous, "pruned": pruned, "pruned_venvs": pruned_venvs}
+    return {"status": "ok", "previous": previous, "pruned": pruned, "pruned_venvs": pruned_venvs,
+            "orphans_removed": orphans}
+
+
+def main(params):
+    layout = ServerLayout(params["path"])
+    release = params["release"]
+    previous = current_release(layout)
+    problem = switch_and_check(layout, params, release, previous)
+    if problem:
+        return dict(switch_back(layout, params, previous), status="unhealthy", problem=problem)
+    return complete(layout, params, release, previous)

@@ -1,4 +1,5 @@
 """The deploy lock: a directory (mkdir is atomic) holding info.json about who holds it."""
+import calendar
 import getpass
 import json
 import os
@@ -23,9 +24,10 @@ def lock_info(layout):
     except (OSError, ValueError):
         info = {}
     try:
-        info["age"] = int(time.time() - os.stat(layout.lock).st_mtime)
+        mtime = os.stat(layout.lock).st_mtime
     except OSError:
         return None
+    info["age"] = int(time.time() - since_epoch(info.get("since"), mtime))
     return info
 
 
@@ -43,6 +45,14 @@ def write_info(layout, action, who=None):
     write_private(os.path.join(layout.lock, "info.json"), json.dumps({
         "action": action, "who": who or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
     }))
+
+
+def since_epoch(since, fallback):
+    """`since` ("%Y-%m-%dT%H:%M:%SZ") in seconds since the epoch; `fallback` when it is absent or unreadable."""
+    try:
+        return calendar.timegm(time.strptime(since, "%Y-%m-%dT%H:%M:%SZ"))
+    except (TypeError, ValueError):
+        return fallback
 
 
 def acquire_lock(layout, action, who=None, stale_after=3600):
@@ -68,3 +78,15 @@ def release_lock(layout):
 def acquire_for(layout, params, action):
     """acquire_lock with the holder and staleness limit the client sent."""
     acquire_lock(layout, action, params.get("who"), params.get("lock_stale_after", 3600))
+
+
+def hold_as(layout, pid):
+    """Name `pid` as the lock's holder (the process that will free it)."""
+    path = os.path.join(layout.lock, "info.json")
+    try:
+        with open(path) as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):
+        info = {}
+    info["pid"] = pid
+    write_private(path, json.dumps(info))

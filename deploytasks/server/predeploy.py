@@ -7,10 +7,13 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from . import gate, migrate_failure
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
-from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
+from .journal import note
+from .migrate import applied_now, migrate, rehearse, safety_backup
+from .migration_lint import enforce
 
 
 def collectstatic():
@@ -35,8 +38,12 @@ def back_up_and_rehearse(alias, engine, params, result):
     result["backup"] = manifest["path"]
     try:
         rehearse(alias, engine, manifest["path"])
-    except RehearsalSkipped:
+    except RehearsalSkipped as exc:
+        if params.get("strict_migrations"):
+            raise ServerError("the rehearsal on a copy could not run (%s) and strict_migrations refuses to migrate "
+                              "without one; nothing was applied" % exc) from None
         result["rehearsed"] = False
+        result["rehearsal_skipped"] = str(exc)
         return
     except Exception as exc:
         raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
@@ -47,11 +54,12 @@ def back_up_and_rehearse(alias, engine, params, result):
 def main(params):
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
-    result = {"database": database}
+    result = {"database": database, "checklist": gate.run(alias, params)}
 
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:
         raise ServerError("system check failed in the new release: %s" % str(errors[0]).splitlines()[0])
+    note(params, phase="collectstatic")
     if params.get("collectstatic", True):
         result["collectstatic"] = collectstatic()
 
@@ -65,17 +73,15 @@ def main(params):
     before = applied_now(alias)
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
+    result["lint"] = enforce(executor.loader, plan, database["vendor"], params)
     if result["pending"]:
+        note(params, phase="backup")
         back_up_and_rehearse(alias, engine, params, result)
+        note(params, phase="migrate", backup=result.get("backup"), migrations_before=before)
+        note(params, migrate_started=True)
         try:
             migrate(alias)
         except Exception as exc:
-            message = "migrate failed: %s: %s" % (type(exc).__name__, exc)
-            try:
-                migrate_to(alias, before)
-                message += "; the migrations it applied were unapplied"
-            except Exception as undo_exc:
-                message += "; undoing failed too (%s): restore %s" % (undo_exc, result.get("backup"))
-            raise ServerError(message) from None
+            raise migrate_failure.after(alias, plan, before, exc, result.get("backup"), database["vendor"]) from None
     result["state_after"] = applied_now(alias)
     return result

@@ -9,6 +9,7 @@ import time
 from .errors import ServerError
 from .layout import ServerLayout
 from .lock import acquire_for, release_lock
+from .recovery import recover
 from .releases import current_release, release_meta, remove_release
 from .requirements import STAMP, read_stamp, requirements_digest
 
@@ -45,6 +46,7 @@ def check_and_lock(layout, params):
         raise ServerError("%s missing on the server: put production's copy in deploy/<host>/ beside your fabfile and run "
                           "`fab shared.push`, or create it there (or drop it from deploytasks.shared_files)"
                           % ", ".join(os.path.join(layout.shared, name) for name in missing))
+    params["_recovered"] = recover(layout, params)
     acquire_for(layout, params, "deploy")
 
 
@@ -138,6 +140,7 @@ def build(layout, params):
         "linked": linked,
         "current": current,
         "current_meta": release_meta(layout, current) if current else None,
+        "recovered": params.get("_recovered"),
     }
 
 

@@ -2,9 +2,9 @@
 import json
 import os
 import shutil
-import subprocess
 import time
 
+from .commands import run_command
 from .files import write_private
 from .layout import RELEASE_META
 from .lock import utcnow
@@ -59,17 +59,23 @@ def switch_to(layout, name):
     os.replace(temporary, layout.current)
 
 
-def run_reload(layout, command, password=None):
-    """Run the configured reload command in {path}. Its stdin carries Fabric's sudo password (for
-    `sudo -S …`) when one is configured, else nothing: it can never wait for input."""
+def run_reload(layout, command, password=None, timeout=60):
+    """Run the configured reload command in {path} (see commands.run_command); None or the problem."""
     if not command:
         return None
-    done = subprocess.run(command, shell=True, cwd=layout.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          input=(password + "\n") * 3 if password else "", universal_newlines=True, timeout=120)
-    if done.returncode != 0:
-        lines = [line for line in done.stdout.splitlines() if line.strip()]
-        return "reload command failed (exit %d): %s" % (done.returncode, lines[-1] if lines else "no output")
-    return None
+    return run_command(layout, command, "reload", password, timeout)
+
+
+def reload_or_start(layout, params):
+    """Reload the app server; when that fails (nothing runs yet: a first deploy) or no reload is configured,
+    run the `start` command instead, if there is one. None or the problem."""
+    password, timeout = params.get("sudo_password"), params.get("reload_timeout", 60)
+    reload, start = params.get("reload"), params.get("start")
+    problem = run_reload(layout, reload, password, timeout)
+    if start and (problem or not reload):
+        started = run_command(layout, start, "start", password, timeout)
+        return started and ("%s; then %s" % (problem, started) if problem else started)
+    return problem
 
 
 def health(url, revision, retries, delay):
@@ -90,8 +96,10 @@ def health(url, revision, retries, delay):
         except urllib.error.HTTPError as exc:
             problem = "HTTP %d from %s" % (exc.code, url)
             continue
-        except (OSError, ValueError) as exc:
-            problem = "%s: %s" % (url, getattr(exc, "reason", exc))
+        except Exception as exc:  # noqa: BLE001 - BadStatusLine, InvalidURL, ...: the release is not healthy
+            reason = getattr(exc, "reason", None)
+            detail = str(reason) if reason else "%s: %s" % (type(exc).__name__, exc)
+            problem = "%s: %s" % (url, (detail.strip().splitlines() or [""])[0])
             continue
         if status != 200:
             problem = "HTTP %d from %s" % (status, url)
@@ -112,8 +120,21 @@ def remove_release(layout, name):
         shutil.rmtree(layout.release(name), ignore_errors=True)
 
 
+def finished(layout, name):
+    return os.path.exists(os.path.join(layout.release(name), RELEASE_META))
+
+
+def remove_orphans(layout, protect):
+    """Remove release directories without metadata (left half-built by a killed deploy); call under the lock."""
+    orphans = [name for name in release_names(layout) if name not in protect and not finished(layout, name)]
+    for name in orphans:
+        remove_release(layout, name)
+    return orphans
+
+
 def prune(layout, keep, protect):
-    names = release_names(layout)
+    """Remove the oldest finished releases past `keep` (orphans never count: remove_orphans first)."""
+    names = [name for name in release_names(layout) if finished(layout, name)]
     removed = []
     for name in names[: max(0, len(names) - keep)]:
         if name in protect:
@@ -139,3 +160,19 @@ def prune_venvs(layout):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
     return removed
+
+
+def read_log(layout, last=200):
+    """The last entries of releases.log (oldest first)."""
+    try:
+        with open(layout.log) as handle:
+            lines = handle.readlines()[-last:]
+    except OSError:
+        return []
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries

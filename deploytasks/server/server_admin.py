@@ -2,12 +2,14 @@
 lock, reload."""
 import os
 
+from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
 from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
-from .releases import append_log, current_release, release_rows, remove_release, run_reload
+from .recovery import recover
+from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
 
 
 def releases(layout, params):
@@ -20,15 +22,28 @@ def lock(layout, params):
     if not os.path.isdir(layout.releases):
         raise ServerError("%s has no releases: run `fab setup` and `fab deploy` first" % layout.path)
     required = params.get("require")  # [path, message]: what the task needs before it may act
+    code_from = None
     if required and not os.access(required[0], os.X_OK):
-        raise ServerError(required[1])
+        code_from = params.get("code_fallback") and newest_with_venv(layout)
+        if not code_from:
+            raise ServerError(required[1])
+    recovered = recover(layout, params)
     acquire_for(layout, params, params.get("what", "rollback"))
     current = current_release(layout)
-    result = {"current": current, "releases": release_rows(layout, current)}
+    result = {"current": current, "releases": release_rows(layout, current), "recovered": recovered,
+              "code_from": code_from}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
         result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
     return result
+
+
+def newest_with_venv(layout):
+    """The newest release directory with a working venv (the project's code when nothing is live), or None."""
+    for name in reversed(release_names(layout)):
+        if os.access(os.path.join(layout.release(name), ".venv", "bin", "python"), os.X_OK):
+            return layout.release(name)
+    return None
 
 
 def fresh_upload_path(wanted):
@@ -46,10 +61,18 @@ def fresh_upload_path(wanted):
 
 def unlock(layout, params):
     info = lock_info(layout) if os.path.isdir(layout.lock) else None
+    journal = journals.read(layout) if info else None
+    if info is not None and journal:
+        info["deploy"] = {"release": journal.get("release"), "phase": journal.get("phase"),
+                          "running": journals.running(journal)}
+        if params.get("force") and journals.running(journal):
+            raise ServerError("the deploy of %s is running (process %s, %s): it frees the lock itself when it ends "
+                              "or undoes itself" % (journal.get("release"), journal.get("pid"), journal.get("phase")))
+    recovered = recover(layout, params) if info and params.get("force") else None
     if info and params.get("force"):
         release_lock(layout)
     removed = remove_uploads_if_unlocked(layout, params.get("who")) if params.get("force") else []
-    return {"lock": info, "removed": bool(info and params.get("force")), "leftovers": removed}
+    return {"lock": info, "removed": bool(info and params.get("force")), "recovered": recovered, "leftovers": removed}
 
 
 def abort(layout, params):
@@ -61,7 +84,7 @@ def abort(layout, params):
 
 
 def reload(layout, params):
-    problem = run_reload(layout, params.get("reload"), params.get("sudo_password"))
+    problem = run_reload(layout, params.get("reload"), params.get("sudo_password"), params.get("reload_timeout", 60))
     if problem:
         raise ServerError(problem)
     return {"reloaded": True}

@@ -6,7 +6,7 @@ import pytest
 from deploytasks.server.errors import ServerError
 from deploytasks.server.layout import ServerLayout
 from deploytasks.server.lock import LOCKED, acquire_lock, lock_info, release_lock
-from deploytasks.server.releases import prune, release_names, switch_to, current_release
+from deploytasks.server.releases import current_release, prune, release_names, save_meta, switch_to
 
 
 def test_the_layout_names_every_part_of_the_deploy_path():
@@ -33,7 +33,40 @@ def test_switching_and_pruning_keep_the_live_release(tmp_path):
     layout = ServerLayout(str(tmp_path))
     for name in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z"):
         os.makedirs(layout.release(name))
+        save_meta(layout, name, {"revision": "abc"})
     switch_to(layout, "20260101T000000Z")
     assert current_release(layout) == "20260101T000000Z"
     assert prune(layout, 1, {"20260101T000000Z", "20260103T000000Z"}) == ["20260102T000000Z"]
     assert release_names(layout) == ["20260101T000000Z", "20260103T000000Z"]
+
+
+def test_orphans_never_count_and_go_first(tmp_path):
+    from deploytasks.server.releases import remove_orphans
+
+    layout = ServerLayout(str(tmp_path))
+    for name in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z", "20260104T000000Z"):
+        os.makedirs(layout.release(name))
+        if name != "20260103T000000Z":
+            save_meta(layout, name, {"revision": "abc"})
+    assert remove_orphans(layout, {"20260104T000000Z"}) == ["20260103T000000Z"]
+    assert prune(layout, 2, {"20260104T000000Z"}) == ["20260101T000000Z"]
+
+
+def test_the_lock_age_comes_from_since(tmp_path):
+    import json
+
+    layout = ServerLayout(str(tmp_path))
+    os.mkdir(layout.lock)
+    with open(os.path.join(layout.lock, "info.json"), "w") as handle:
+        json.dump({"since": "2020-01-01T00:00:00Z"}, handle)
+    assert lock_info(layout)["age"] > 5 * 365 * 24 * 3600
+
+
+def test_a_hanging_command_is_killed_with_its_group(tmp_path):
+    from deploytasks.server.commands import run_command
+
+    layout = ServerLayout(str(tmp_path))
+    problem = run_command(layout, "sleep 30 & sleep 30", "reload", timeout=0.5)
+    assert problem.startswith("reload command timed out after 0.5s")
+    failed = run_command(layout, "cat /nonexistent/gunicorn.pid; kill -l 999", "reload")
+    assert "No such file" in failed

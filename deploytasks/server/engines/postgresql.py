@@ -8,8 +8,11 @@ import subprocess
 import tempfile
 
 from ..errors import ServerError
+from . import scratch
 from .dumptools import DumpEngine, call_tool, error_line, find_tool, private_tempfile, run_tool
+from .toolenv import tool_env
 
+PG = ("PG",)  # libpq's environment variables
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
 PG_OPTION_ENV = {
     "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
@@ -80,7 +83,7 @@ class PostgreSQL(DumpEngine):
     def environment(self):
         """The client tools' environment: Django's connection OPTIONS as libpq variables and, when settings
         have a PASSWORD, a PGPASSFILE made for this run (mode 0600, removed afterwards)."""
-        env = dict(os.environ, PGAPPNAME="deploytasks")
+        env = tool_env(PG, PGAPPNAME="deploytasks")
         for option, variable in PG_OPTION_ENV.items():
             value = (self.settings.get("OPTIONS") or {}).get(option)
             if value not in (None, ""):
@@ -98,7 +101,7 @@ class PostgreSQL(DumpEngine):
                 os.unlink(passfile)
 
     def tool_version(self):
-        done = subprocess.run([self.pg_dump, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        done = subprocess.run([self.pg_dump, "--version"], env=tool_env(PG), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               stdin=subprocess.DEVNULL, universal_newlines=True)
         return done.stdout.strip()
 
@@ -112,13 +115,13 @@ class PostgreSQL(DumpEngine):
 
     def verify(self, path):
         """None when pg_restore reads every entry of the archive (TOC and all data), else its error."""
-        return call_tool([self.pg_restore, "--file=/dev/null", path], dict(os.environ))
+        return call_tool([self.pg_restore, "--file=/dev/null", path], tool_env(PG))
 
     def migrations_in(self, path):
         """{app: [name, ...]} from the archive's django_migrations data, in the order they were applied."""
         with tempfile.TemporaryFile() as script:
             problem = call_tool([self.pg_restore, "--data-only", "--table=django_migrations", "--file=-", path],
-                                dict(os.environ), stdout=script)
+                                tool_env(PG), stdout=script)
             if problem:
                 raise ServerError("cannot read django_migrations from %s: %s" % (path, problem))
             script.seek(0)
@@ -181,7 +184,7 @@ class PostgreSQL(DumpEngine):
                 psql, psql_errors = session.process, session.errors
             reader = subprocess.Popen([self.pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl",
                                        "--single-transaction", "--exit-on-error", "--file=-", path],
-                                      env=dict(os.environ), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      env=tool_env(PG), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=restore_errors)  # reads the file only: no password for it
             held = b""
             broken = False
@@ -229,6 +232,12 @@ class PostgreSQL(DumpEngine):
         if not restored_ok:
             raise ServerError("restore failed and was rolled back, the database is as it was: pg_restore: %s (safety backup: %s)" % (
                 error_line(restore_text, "pg_restore"), safety))
+
+    def copy_for_rehearsal(self, backup_path):
+        return scratch.copy_for_rehearsal(self, backup_path)
+
+    def drop_copy(self, copy):
+        scratch.drop(self, copy["NAME"])
 
 
 def copy_unescape(value):

@@ -1,0 +1,78 @@
+"""Undoing a deploy from its journal: by its own supervisor when it fails or is cancelled, or by the next
+lock taker (or `fab unlock --force`) when the process that ran it is gone. Switch back if it switched,
+unapply to the migration state before it (never below: a first deploy keeps the database), remove the
+release, log it, unlock."""
+import os
+
+from . import journal as journals
+from .errors import ServerError
+from .finalize_release import switch_back
+from .lock import release_lock
+from .releases import append_log, finished, remove_release
+from .subprocess_entry import run_entry
+
+
+def way_back(journal):
+    """Which backup holds the state before the deploy (never a 0-byte or absent one)."""
+    backup = journal.get("backup")
+    if backup and os.path.isfile(backup) and os.path.getsize(backup) > 0:
+        return "the backup taken before them holds the previous state: %s" % backup
+    return "no backup holds the previous state (the database had no data before this deploy)"
+
+
+def unapply(layout, journal):
+    result = run_entry(journal["unapply_command"], "migrate_to_state",
+                       {"database": journal.get("database", "default"), "state": journal.get("migrations_before") or {},
+                        "path": layout.path}, "unapplying the release's migrations", cwd=layout.path)
+    return result.get("unapplied") or []
+
+
+def undo(layout, journal, params, reason, result="failed"):
+    """Take the server back to before the deploy that `journal` describes; returns {"summary", ...}."""
+    release, previous = journal.get("release"), journal.get("previous")
+    journals.update(layout, phase="undo")
+    done = []
+    if journal.get("switched"):
+        back = switch_back(layout, params, previous)
+        done.append("switched back to %s" % previous if previous else "removed `current` (nothing was live before)")
+        if back["reload_problem"]:
+            done.append("reloading %s failed too (%s)" % (previous, back["reload_problem"]))
+    unapplied = []
+    if journal.get("migrate_started"):
+        if not previous:
+            done.append("kept the database as migrated (no release was live before this first deploy, so nothing "
+                        "is unapplied); the next deploy starts from it")
+        else:
+            try:
+                unapplied = unapply(layout, journal)
+                if unapplied:
+                    done.append("unapplied %d migration(s)" % len(unapplied))
+            except ServerError as exc:
+                done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal)))
+    remove_release(layout, release)
+    if previous and journal.get("switched"):
+        done.append("%s stays live" % previous)
+    summary = "; ".join([reason] + done)
+    append_log(layout, dict(journal.get("log") or {}, release=release, previous=previous, result=result,
+                            error=reason, summary=summary, unapplied=unapplied))
+    release_lock(layout)
+    return {"summary": summary, "unapplied": unapplied, "switched_back_to": previous if journal.get("switched") else None}
+
+
+def recover(layout, params):
+    """When the lock holds the journal of a deploy whose process is gone, undo it; returns its summary (None:
+    nothing to recover)."""
+    if not os.path.isdir(layout.lock):
+        return None
+    journal = journals.read(layout)
+    if not journal or journals.running(journal) or not journal.get("release"):
+        return None
+    if journal.get("phase") == "finalize" and finished(layout, journal["release"]):
+        summary = "recovered the deploy of %s: it was live and healthy; its process %s ended before unlocking" % (
+            journal["release"], journal.get("pid"))
+        append_log(layout, dict(journal.get("log") or {}, release=journal["release"], result="ok", summary=summary))
+        release_lock(layout)
+        return summary
+    reason = "recovered the deploy of %s that stopped during %s (its process %s is gone)" % (
+        journal["release"], journal.get("phase", "?"), journal.get("pid"))
+    return undo(layout, journal, params, reason, result="recovered")["summary"]

@@ -1,0 +1,31 @@
+"""Running an entry point in another process (a release's Django, say) and reading its marked answer."""
+import json
+import subprocess
+
+from .errors import ServerError
+from .runner import MARKER
+
+
+def meaningful(text):
+    """A failed process's telling line: a traceback's last (the exception), else the first (a shell's error)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if any(line.startswith("Traceback") for line in lines) else lines[0]
+
+
+def answer(stdout, stderr, code, what):
+    for line in reversed((stdout or "").splitlines()):
+        if line.startswith(MARKER):
+            data = json.loads(line[len(MARKER):])
+            if isinstance(data, dict) and "error" in data and len(data) == 1:
+                raise ServerError(data["error"], code or 3)
+            return data
+    raise ServerError("%s failed (exit %d): %s" % (what, code, meaningful(stderr) or meaningful(stdout) or "no output"))
+
+
+def run_entry(command, entry, params, what, cwd=None):
+    """Run `command` (a shell command starting the bundle's runner) with the request on its stdin."""
+    done = subprocess.run(command, shell=True, cwd=cwd, input=json.dumps({"entry": entry, "params": params}),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    return answer(done.stdout, done.stderr, done.returncode, what)

@@ -1,0 +1,116 @@
+"""Entries: a deploy's server side after prepare, owned by the server. `deploy_supervised` (the SSH command)
+starts `supervisor` as its own session (setsid; stderr to {lock}/supervisor.log) and relays its answer; the
+supervisor runs predeploy, then switch/reload/health/prune/unlock, or undoes all of it (recovery.undo), so
+losing the client (killed, disconnected) changes nothing. `deploy_outcome` asks to cancel and/or waits for
+the end, for a client that was interrupted or reconnects."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+from . import journal as journals
+from .errors import ServerError
+from .finalize_release import complete, switch_and_check
+from .layout import ServerLayout
+from .lock import hold_as
+from .recovery import recover, undo
+from .releases import current_release, read_log
+from .runner import MARKER
+from .subprocess_entry import answer, run_entry
+
+CANCELLED = 130  # exit status of a deploy stopped by Ctrl-C
+
+
+class Unhealthy(Exception):
+    pass
+
+
+def follow(params):
+    """Entry deploy_supervised: start the supervisor, wait for it, return its answer."""
+    layout = ServerLayout(params["path"])
+    if not os.path.isdir(layout.lock):
+        raise ServerError("the deploy lock of %s is gone: another client removed it (`fab unlock --force`?)" % layout.path)
+    journals.update(layout, release=params["release"], previous=current_release(layout), phase="starting",
+                    unapply_command=params["unapply_command"], database=params.get("database", "default"),
+                    log=params.get("log"), **journals.me())
+    with open(os.path.join(layout.lock, "supervisor.log"), "ab") as log:
+        process = subprocess.Popen([sys.executable, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=log, cwd=layout.path, start_new_session=True,
+                                   close_fds=True)
+    out, _ = process.communicate(json.dumps({"entry": "supervisor", "params": params}).encode())
+    text = out.decode("utf-8", "replace")
+    if MARKER not in text:  # it died without answering (killed, say): undo what its journal says it did
+        phase = (journals.read(layout) or {}).get("phase", "?")
+        summary = recover(layout, params)
+        raise ServerError("the deploy's server side (process %d) ended during %s without a result (exit %d)%s" % (
+            process.pid, phase, process.returncode, "; " + summary if summary else ""))
+    return answer(text, "", process.returncode, "the deploy's server side")
+
+
+def supervise(params):
+    """Entry supervisor: the deploy from predeploy to unlock, or its undo."""
+    layout = ServerLayout(params["path"])
+    journals.update(layout, **journals.me())
+    hold_as(layout, os.getpid())
+    try:
+        return deploy(layout, params)
+    except BaseException as exc:  # noqa: BLE001 - whatever stopped it, the server goes back to before
+        reason, result, code = why(layout, params, exc)
+        outcome = undo(layout, journals.read(layout) or {}, params, reason, result)
+        raise ServerError(outcome["summary"], code) from None
+
+
+def why(layout, params, exc):
+    """(reason, releases.log result, exit status) of a deploy that stopped."""
+    phase = (journals.read(layout) or {}).get("phase", "?")
+    cancelled = isinstance(exc, journals.Cancelled) or os.path.exists(os.path.join(layout.lock, journals.CANCEL))
+    if cancelled:
+        return ("the deploy of %s was interrupted (Ctrl-C) during %s and stopped" % (params["release"], phase),
+                "cancelled", CANCELLED)
+    if isinstance(exc, Unhealthy):
+        if str(exc).startswith(("reload command", "start command")):
+            return "the new release was not taken live: %s" % exc, "unhealthy", 3
+        return "the new release failed its health check (%s)" % exc, "unhealthy", 3
+    if isinstance(exc, ServerError):
+        return exc.message, "failed", 3
+    return "the deploy's server side failed during %s: %s: %s" % (phase, type(exc).__name__, exc), "failed", 3
+
+
+def deploy(layout, params):
+    release, started = params["release"], time.monotonic()
+    journals.checkpoint(layout, "predeploy")
+    pre = run_entry(params["predeploy_command"], "predeploy", dict(params["predeploy"], path=layout.path, journaled=True),
+                    "pre-deploy checks")
+    meta = dict(params.get("meta") or {}, migrations=pre["state_after"], migrations_before=pre["state_before"],
+                migrations_changed=bool(pre["pending"]), backup=pre.get("backup"))
+    journals.checkpoint(layout, "switch")
+    previous = current_release(layout)
+    journals.update(layout, previous=previous, switched=True)
+    problem = switch_and_check(layout, params, release, previous)
+    if problem:
+        raise Unhealthy(problem)
+    journals.checkpoint(layout, "finalize")
+    log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2))
+    fin = complete(layout, dict(params, meta=meta, log=log), release, previous)
+    return {"predeploy": pre, "finalize": fin}
+
+
+def outcome(params):
+    """Entry deploy_outcome: cancel (if asked) the deploy of params["release"], wait up to params["wait"]
+    seconds for it to end, and say how it ended (its releases.log entry) or where it is."""
+    layout, release = ServerLayout(params["path"]), params["release"]
+    if params.get("cancel") and (journals.read(layout) or {}).get("release") == release:
+        journals.cancel(layout)
+    deadline = time.monotonic() + params.get("wait", 0)
+    while True:
+        journal = journals.read(layout)
+        if not journal or journal.get("release") != release:
+            break
+        if not journals.running(journal) and time.monotonic() > deadline:
+            return {"state": "dead", "phase": journal.get("phase")}
+        if time.monotonic() > deadline:
+            return {"state": "running", "phase": journal.get("phase")}
+        time.sleep(0.2)
+    entries = [entry for entry in read_log(layout) if entry.get("release") == release]
+    return {"state": "done", "entry": entries[-1] if entries else None, "current": current_release(layout)}
