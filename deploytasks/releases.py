@@ -18,7 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .deploy_report import report_checklist, report_migrations
+from .deploy_report import report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
 from . import supervised
 
@@ -65,7 +65,7 @@ def server_script(c, settings, name, params, *, what, changes=False, description
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""
     params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
-                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload,
+                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload, restart=settings.restart,
                   start=settings.start, reload_timeout=settings.reload_timeout)
     return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, params, what=what, changes=changes,
                       description=description, tools=ServerLayout(settings.path).tools)
@@ -148,6 +148,7 @@ def deploy(c, settings, revision=None, force=False) -> dict:
         console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
     console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
+    report_marked_bad(prep)
     project = release_project(settings, prep["release_dir"])
     log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
     try:
@@ -161,6 +162,7 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     done = supervised.on_server(c, settings, prep, project, log, started, server_script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
     report_predeploy(pre)
+    report_venv_change(settings, prep)
     seconds = time.monotonic() - started
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
                   + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))
@@ -188,7 +190,7 @@ def build_venv(c, settings, project, prep):
 
 
 def report_predeploy(pre):
-    report_checklist(pre.get("checklist"))
+    report_notes(pre)
     report_lint(pre.get("lint"))
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")

@@ -46,10 +46,12 @@ class Settings:
     shared_files: list = setting([".env"], "linked from shared/ into each release when present there")
     shared_sources: dict = setting({}, "local source of each shared file for fab setup/shared.push "
                                        "(default: deploy/<host>/<name>; never the project's own env_file)")
-    shared_dirs: list = setting(["media"], "created in shared/ and linked into each release")
+    shared_dirs: list = setting([], "created in shared/ and linked into each release (MEDIA_ROOT's is, always)")
     reload: str = setting("", "command run on the server after the switch (in {path})")
     start: str = setting("", "command that starts the app server when none runs (first deploy, or when reload "
                              "fails), in {path}")
+    restart: str = setting("", "command run instead of reload when the release's venv changed (requirements): "
+                               "a reload keeps the running interpreter and packages")
     reload_timeout: float = setting(60.0, "seconds reload/start may take before their process group is killed "
                                           "(then the deploy switches back)")
     healthcheck: str = setting("", "URL GET from the server after the reload")

@@ -2,6 +2,7 @@
 prune, log and unlock; when unhealthy switch back and reload (the caller then unapplies migrations)."""
 import os
 
+from .app_server import reload_command
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
 from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, reload_or_start,
@@ -34,7 +35,7 @@ def switch_back(layout, params, previous):
     reload_problem = None
     if previous:
         try:
-            reload_problem = run_reload(layout, params.get("reload"), params.get("sudo_password"),
+            reload_problem = run_reload(layout, reload_command(params), params.get("sudo_password"),
                                         params.get("reload_timeout", 60))
         except Exception as exc:  # noqa: BLE001
             reload_problem = first_line(exc)

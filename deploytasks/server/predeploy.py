@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
-from . import gate, migrate_failure
+from . import gate, media, migrate_failure
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
@@ -54,7 +54,7 @@ def back_up_and_rehearse(alias, engine, params, result):
 def main(params):
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
-    result = {"database": database, "checklist": gate.run(alias, params)}
+    result = {"database": database, "checklist": gate.run(alias, params), "media": media.share(params)}
 
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:

@@ -4,6 +4,7 @@ import os
 import shutil
 import time
 
+from .app_server import reload_command
 from .commands import run_command
 from .files import write_private
 from .layout import RELEASE_META
@@ -70,7 +71,7 @@ def reload_or_start(layout, params):
     """Reload the app server; when that fails (nothing runs yet: a first deploy) or no reload is configured,
     run the `start` command instead, if there is one. None or the problem."""
     password, timeout = params.get("sudo_password"), params.get("reload_timeout", 60)
-    reload, start = params.get("reload"), params.get("start")
+    reload, start = reload_command(params), params.get("start")
     problem = run_reload(layout, reload, password, timeout)
     if start and (problem or not reload):
         started = run_command(layout, start, "start", password, timeout)
