@@ -5,6 +5,7 @@ import posixpath
 import time
 
 from . import __version__
+from .hooks import for_server
 from .connection import host_name
 from .errors import ConnectionLost, DeployTasksError
 from .output import console
@@ -16,6 +17,7 @@ def on_server(c, settings, prep, project, log, started, script, force=False) -> 
     """{"predeploy", "finalize"} of a deploy that went live; DeployTasksError saying what the server did
     otherwise. `script` is releases.server_script."""
     release = prep["release"]
+    hooks = for_server(project, settings.hooks)
     params = {
         "release": release, "revision": prep["revision"], "database": settings.database,
         "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
@@ -25,18 +27,23 @@ def on_server(c, settings, prep, project, log, started, script, force=False) -> 
         "predeploy": {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                       "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
                       "version": __version__, "host": host_name(c), "force": force,
-                      "strict_migrations": settings.strict_migrations, "safe_migrations": settings.safe_migrations},
+                      "strict_migrations": settings.strict_migrations, "safe_migrations": settings.safe_migrations,
+                      "hooks": hooks},
+        "hooks": hooks, "undo_on_hook_failure": settings.undo_on_hook_failure,
         "meta": {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "by": log["by"], "venv": prep["venv"]},
         "log": log, "client_seconds": round(time.monotonic() - started, 2),
     }
     try:
         with console.status("checks, collectstatic, migrations, switch, reload, health check …"):
-            return script(c, settings, "deploy_supervised", params, what=f"the deploy of {release}", changes=True)
+            done = script(c, settings, "deploy_supervised", params, what=f"the deploy of {release}", changes=True)
     except KeyboardInterrupt:
         raise DeployTasksError(interrupted(c, settings, release, script)) from None
     except ConnectionLost:
         raise DeployTasksError(lost(c, settings, release, script)) from None
+    for problem in (done or {}).get("hook_failures") or []:
+        console.print(f"[yellow]![/] {problem} (after the switch: {release} stays live)", highlight=False)
+    return done
 
 
 def interrupted(c, settings, release, script) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from . import hooks
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import complete, switch_and_check
@@ -69,7 +70,7 @@ def why(layout, params, exc):
         return ("the deploy of %s was interrupted (Ctrl-C) during %s and stopped" % (params["release"], phase),
                 "cancelled", CANCELLED)
     if isinstance(exc, Unhealthy):
-        if str(exc).startswith(("reload command", "start command")):
+        if str(exc).startswith(("reload command", "start command", "hook ")):
             return "the new release was not taken live: %s" % exc, "unhealthy", 3
         return "the new release failed its health check (%s)" % exc, "unhealthy", 3
     if isinstance(exc, ServerError):
@@ -84,6 +85,9 @@ def deploy(layout, params):
                     "pre-deploy checks")
     meta = dict(params.get("meta") or {}, migrations=pre["state_after"], migrations_before=pre["state_before"],
                 migrations_changed=bool(pre["pending"]), backup=pre.get("backup"))
+    if hooks.listed(params, "before", "switch"):
+        journals.checkpoint(layout, "hooks before switch")
+        hooks.run(params, "before", "switch")
     journals.checkpoint(layout, "switch")
     previous = current_release(layout)
     journals.update(layout, previous=previous, switched=True)
@@ -91,9 +95,10 @@ def deploy(layout, params):
     if problem:
         raise Unhealthy(problem)
     journals.checkpoint(layout, "finalize")
-    log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2))
+    log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2),
+               **({"hook_failures": params["hook_failures"]} if params.get("hook_failures") else {}))
     fin = complete(layout, dict(params, meta=meta, log=log), release, previous)
-    return {"predeploy": pre, "finalize": fin}
+    return {"predeploy": pre, "finalize": fin, "hook_failures": params.get("hook_failures") or []}
 
 
 def outcome(params):
