@@ -110,3 +110,30 @@ def test_bad_hooks_config_is_refused_before_anything_changes(deployed):
     finally:
         s.configure(hooks={})
     assert s.state() == before
+
+
+def test_a_failing_hook_before_the_switch_unapplies_the_new_migrations(served):
+    s = served
+    live, tables, applied = s.current_name(), s.tables(), s.applied_migrations()
+    s.configure(hooks={"before": {"switch": ["manage.py check --deploy --fail-level DEBUG"]}})
+    s.repo.add_model("Gadget")
+    try:
+        s.fab("deploy").error("hook 'manage.py check --deploy --fail-level DEBUG' before switch failed (exit 1)",
+                              "unapplied 1 migration(s)")
+    finally:
+        s.configure(hooks={})
+    assert s.current_name() == live and s.gunicorn.health()["revision"] == s.revision(live)
+    assert s.tables() == tables and s.applied_migrations() == applied
+    assert not s.lock.exists()
+
+
+def test_plan_and_dry_deploy_list_the_hooks(deployed):
+    s = deployed
+    s.configure(hooks={"after": {"install": ["manage.py compilemessages"]}, "before": {"switch": ["echo go"]}})
+    try:
+        plan = s.fab("plan").ok()
+        dry = s.fab("--dry", "deploy").ok()
+    finally:
+        s.configure(hooks={})
+    assert "after install: manage.py compilemessages; before switch: echo go" in " ".join(plan.stdout.split())
+    assert "hooks: after install: manage.py compilemessages, before switch: echo go" in " ".join(dry.stdout.split())
