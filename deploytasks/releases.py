@@ -20,7 +20,7 @@ from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
 from .deploy_report import report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
-from . import supervised
+from . import deploy_hooks, supervised
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -141,7 +141,7 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     prep = prepare(c, settings, revision, "deploy")
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
-                      " switch current, reload, health-check, prune, unlock")
+                      " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
         return {}
     release = prep["release"]
     if prep.get("recovered"):
@@ -152,10 +152,11 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     project = release_project(settings, prep["release_dir"])
     log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
     try:
-        if prep["venv_ready"]:
-            console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
-        else:
-            build_venv(c, settings, project, prep)
+        with deploy_hooks.around_build(c, settings, project):
+            if prep["venv_ready"]:
+                console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
+            else:
+                build_venv(c, settings, project, prep)
     except BaseException as exc:
         abort(c, settings, release, dict(log, error=str(exc)))
         raise
