@@ -20,7 +20,7 @@ from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
 from .deploy_report import report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
-from . import supervised
+from . import deploy_hooks, supervised
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -141,7 +141,7 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     prep = prepare(c, settings, revision, "deploy")
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
-                      " switch current, reload, health-check, prune, unlock")
+                      " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
         return {}
     release = prep["release"]
     if prep.get("recovered"):
@@ -152,10 +152,11 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     project = release_project(settings, prep["release_dir"])
     log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
     try:
-        if prep["venv_ready"]:
-            console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
-        else:
-            build_venv(c, settings, project, prep)
+        with deploy_hooks.around_build(c, settings, project):
+            if prep["venv_ready"]:
+                console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
+            else:
+                build_venv(c, settings, project, prep)
     except BaseException as exc:
         abort(c, settings, release, dict(log, error=str(exc)))
         raise
@@ -216,15 +217,16 @@ def rollback(c, settings, to=None, yes=False) -> dict:
         info = admin(c, settings, "lock", what="rollback")
         if info.get("recovered"):
             console.print(f"[yellow]![/] {info['recovered']}", highlight=False)
+    owned = {}
     try:
-        return _rollback(c, settings, info, to, yes)
+        return _rollback(c, settings, info, to, yes, owned)
     except BaseException:
-        if not is_dry(c):
+        if not is_dry(c) and not owned:
             admin(c, settings, "abort", release=None)
         raise
 
 
-def _rollback(c, settings, info, to, yes):
+def _rollback(c, settings, info, to, yes, owned):
     current = info["current"]
     if not current:
         raise DeployTasksError("nothing is live yet: there is no release to roll back from")
@@ -252,18 +254,11 @@ def _rollback(c, settings, info, to, yes):
     confirm(f"Roll back to {target}?", yes, is_dry(c))
     params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
                   keep=0, version=__version__, host=host_name(c))
-    done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations", changes=True)
+    owned["server"] = True  # from here the server's supervisor owns the lock: it frees it, whatever happens
+    done = supervised.rollback_on_server(c, settings, project, target, current, names, meta, params, who(), server_script)
     if done is None:
         return {}
-    fin = server_script(c, settings, "finalize_release", {
-        "release": target, "revision": meta[target]["revision"], "reload": settings.reload,
-        "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
-        "healthcheck_delay": settings.healthcheck_delay, "keep_releases": max(settings.releases_kept, len(names)),
-        "mark_bad": [current], "venv_changed": meta[target].get("venv") != meta[current].get("venv"), "log": {"action": "rollback", "from": current, "by": who(), "revision": meta[target]["revision"]},
-    }, what="switching back", changes=True)
-    if fin["status"] == "unhealthy":
-        run(c, project.manage_command("migrate", "--noinput"), what="re-applying migrations")
-        raise DeployTasksError(f"{target} failed its health check ({fin['problem']}); {current} stays live with its migrations re-applied")
+    done = done["migrate"]
     console.print(f"[green]✓[/] {target} is live again; {current} is marked bad"
                   + (f"; unapplied {len(done['unapplied'])} migration(s), backup {done.get('backup')}" if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", []), "backup": done.get("backup")}
