@@ -165,7 +165,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     if yes:
         _report_verified(path, done)
     how = f" ({done['method']})" if done.get("method") else ""
-    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}{how}")
+    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}{how}", soft_wrap=True)
     if done.get("safety_backup"):
         console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
     behind = [app for app, s in done["migrations"].items() if s["missing"]]
@@ -180,7 +180,8 @@ def _report_verified(path, report):
         f"[green]✓[/] {path} verified: {report['size']:,} bytes"
         + (f", sha256 {manifest['sha256'][:12]}… matches its manifest" if manifest else ", no manifest (unverified)")
         + f", {checked(report)} ok"
-        + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else "")
+        + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else ""),
+        soft_wrap=True,
     )
     describe_restore(report)
 
