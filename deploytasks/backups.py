@@ -37,11 +37,12 @@ def ignored_by_git(*directories):
                     handle.write("# created by deploytasks: backups hold password hashes, never commit them\n*\n")
 
 
-def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None):
+def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None, server_path=None):
     """Dump, verify, checksum and describe the database; returns the manifest (None under --dry).
     receive(command, document, ship): a way to run the backup (`document` on its stdin) that also takes the
     copy's bytes as they are written (the server streams them), calling ship() to upload the server code when
-    the command exits bundle.MISSING; when it returns None, the backup is taken the plain way."""
+    the command exits bundle.MISSING; when it returns None, the backup is taken the plain way. server_path: the
+    server's deploy path, whose stale uploads the backup removes when nobody holds the lock."""
     params = {
         "database": settings.database,
         "dest": dest or backup_dir(project, settings),
@@ -49,6 +50,7 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
         "label": label,
         "host": host,
         "version": __version__,
+        "server_path": server_path,
     }
     if receive is not None and not is_dry(c):
         command = bundle.locator(project.tools or None) + project.settings_script_command()

@@ -16,9 +16,10 @@ def run_django_script(c, project, name, params, *, what, changes=False, descript
     )
 
 
-def introspect(c, project, settings, *, plan=True, changes=True, checks=True):
+def introspect(c, project, settings, *, plan=True, changes=True, checks=True, schema=False):
     """Database (no password), migration files, applied set, leaves, conflicts, plan, model changes, checks."""
-    params = {"database": settings.database, "plan": plan, "changes": changes, "checks": checks}
+    params = {"database": settings.database, "plan": plan, "changes": changes, "checks": checks,
+              "strict_migrations": settings.strict_migrations, "safe_migrations": settings.safe_migrations, "schema": schema}
     return run_django_script(c, project, "introspect", params, what="asking Django about the project")
 
 
@@ -28,15 +29,6 @@ def applied_state(info) -> dict:
         app: [m["name"] for m in data["migrations"] if m["is_applied"]]
         for app, data in info["apps"].items()
     }
-
-
-def pending(info) -> list:
-    return [
-        f"{app}.{m['name']}"
-        for app, data in info["apps"].items()
-        for m in data["migrations"]
-        if not m["is_applied"]
-    ]
 
 
 def resolve_target(info, app, target):

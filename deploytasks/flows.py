@@ -2,8 +2,8 @@
 import time
 
 from .backups import restore as restore_backup
-from .django import applied_state, pending
-from .checklist import items as checklist_items
+from .checklist import items as checklist_items, pending
+from .django import applied_state
 from .errors import DeployTasksError
 from .output import console, print_json, show, table
 from .prompt import confirm
@@ -99,7 +99,8 @@ def show_history(info, as_json, app=None):
 
 def unapply_list(info, app, target):
     """What migrating `app` back to `target` unapplies, as Django does it: the app's later applied
-    migrations and every applied migration (in any app) that depends on them; newest first."""
+    migrations and every applied migration (in any app) that depends on them; in reverse graph order (a
+    squashed migration Django records after the ones it replaced still comes before what depends on it)."""
     by_key = {f"{label}.{m['name']}": m for label, data in info["apps"].items() for m in data["migrations"]}
     names = [m["name"] for m in info["apps"][app]["migrations"]]
     cut = 0 if target == "zero" else names.index(target) + 1
@@ -111,6 +112,8 @@ def unapply_list(info, app, target):
             found.add(key)
             pending.extend(by_key[key].get("children", []))
     applied = [key for key in found if by_key[key]["is_applied"]]
+    if all("order" in by_key[key] for key in applied):
+        return sorted(applied, key=lambda key: by_key[key]["order"], reverse=True), by_key
     return sorted(applied, key=lambda key: (by_key[key]["applied"] or "", key), reverse=True), by_key
 
 

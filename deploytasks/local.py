@@ -6,7 +6,8 @@ from dataclasses import replace
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, steps
+from . import flows, hooks, steps
+from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
@@ -46,7 +47,7 @@ def _require_venv(project):
 })
 @reported
 def setup(c, python=None, no_superuser=False, username=None, email=None, password=None):
-    """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done)."""
+    """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done), with their hooks."""
     settings, project = _project(c, python)
     plan = [
         ("venv", lambda: steps.venv(c, project)),
@@ -57,7 +58,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
         plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
     if settings.collectstatic:
         plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
-    rows = flows.timed_steps(plan)
+    rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
     show(table(f"Setup of {project.root}", ["step", "result", "time"], rows))
 
 
@@ -67,7 +68,7 @@ def check(c, json=False):
     """Pre-deployment checklist: migrations, model changes, system checks, plan, conflicts."""
     settings, project = _project(c)
     _require_venv(project)
-    info = introspect(c, project, settings)
+    info = introspect(c, project, settings, schema=True)
     flows.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
 
 
@@ -101,6 +102,12 @@ def backup(c, keep=None, label=None, json=False):
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
 
 
+def latest_migrations(manifest):
+    """{app: latest applied migration} of a backup, by name: migration names start with their number, and a
+    squashed migration (recorded after the later ones it replaced) must not pass for the latest."""
+    return {app: max(names) for app, names in manifest.get("migrations", {}).items() if names}
+
+
 def backups_table(title, rows):
     grid = table(title, ["file", "created (UTC)", "engine", "size", "sha256", "migrations"], [
         (
@@ -109,7 +116,8 @@ def backups_table(title, rows):
             r.get("engine", "?"),
             f"{r.get('size', 0):,}",
             r.get("sha256", "")[:12] + {True: " ok", False: " [red]MISMATCH[/]"}.get(r.get("sha256_ok"), ""),
-            ", ".join(f"{app} {names[-1][:4]}" for app, names in sorted(r.get("migrations", {}).items()) if names and app not in ("admin", "auth", "contenttypes", "sessions")) or "-",
+            ", ".join(f"{app} {name[:4]}" for app, name in sorted(latest_migrations(r).items())
+                      if app not in ("admin", "auth", "contenttypes", "sessions")) or "-",
         )
         for r in rows
     ])
@@ -149,9 +157,23 @@ def restore(c, file, yes=False, unverified=False):
                                   what_is_replaced=f"the {settings.database!r} database")  # safety backup there
 
 
+@task(help={
+    "force": "replace existing files (never deploy/<host>/.env)",
+    "host": "the host as typed after `fab -H`: its env file is deploy/<host>/.env (default: production)",
+    "path": "the deploy directory on the server (default: /srv/<project>)",
+    "bind": "gunicorn's address (default: 127.0.0.1:8000)",
+})
+@reported
+def init(c, force=False, host=None, path=None, bind=None):
+    """Write tasks.py, fabfile.py, the config section, .gitignore lines and deploy/ files inferred from the project."""
+    from .init import initialize
+
+    initialize(project_dir(c.config), force=force, host=host, path=path, bind=bind, dry=is_dry(c))
+
+
 ns = Collection()
-for _task in (setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check, backup,
-              list_backups, restore):
+for _task in (init, setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check,
+              backup, list_backups, restore):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
 answer_help_in(ns, "inv")

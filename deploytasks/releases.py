@@ -18,7 +18,9 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from . import supervised
+from .deploy_report import report_marked_bad, report_migrations, report_notes, report_venv_change
+from .lint_output import report_lint
+from . import deploy_hooks, supervised
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -63,7 +65,7 @@ def server_script(c, settings, name, params, *, what, changes=False, description
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""
     params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
-                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload,
+                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload, restart=settings.restart,
                   start=settings.start, reload_timeout=settings.reload_timeout)
     return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, params, what=what, changes=changes,
                       description=description, tools=ServerLayout(settings.path).tools)
@@ -132,32 +134,36 @@ def candidate(c, settings, revision=None):
         admin(c, settings, "abort", release=prep["release"], log=None)
 
 
-def deploy(c, settings, revision=None) -> dict:
-    """Build a release beside the live one, migrate safely, switch, reload, health-check."""
+def deploy(c, settings, revision=None, force=False) -> dict:
+    """Build a release beside the live one, migrate safely, switch, reload, health-check (force: past the
+    checklist's FAILs)."""
     started = time.monotonic()
     prep = prepare(c, settings, revision, "deploy")
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
-                      " switch current, reload, health-check, prune, unlock")
+                      " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
         return {}
     release = prep["release"]
     if prep.get("recovered"):
         console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
     console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
+    report_marked_bad(prep)
     project = release_project(settings, prep["release_dir"])
     log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
     try:
-        if prep["venv_ready"]:
-            console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
-        else:
-            build_venv(c, settings, project, prep)
+        with deploy_hooks.around_build(c, settings, project):
+            if prep["venv_ready"]:
+                console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
+            else:
+                build_venv(c, settings, project, prep)
     except BaseException as exc:
         abort(c, settings, release, dict(log, error=str(exc)))
         raise
-    done = supervised.on_server(c, settings, prep, project, log, started, server_script)
+    done = supervised.on_server(c, settings, prep, project, log, started, server_script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
     report_predeploy(pre)
+    report_venv_change(settings, prep)
     seconds = time.monotonic() - started
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
                   + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))
@@ -185,14 +191,12 @@ def build_venv(c, settings, project, prep):
 
 
 def report_predeploy(pre):
+    report_notes(pre)
+    report_lint(pre.get("lint"))
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
     if pre["pending"]:
-        console.print(f"[green]✓[/] backup {pre.get('backup')}")
-        if pre.get("rehearsed"):
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) rehearsed on a copy, then applied")
-        else:
-            console.print(f"[green]✓[/] {len(pre['pending'])} migration(s) applied")
+        report_migrations(pre)
     else:
         console.print("[green]✓[/] no migrations to apply")
 

@@ -20,6 +20,7 @@ from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import shared, transfer
+from . import plan as deploy_plan
 
 
 def _server(c, open_now=True, kind="server"):
@@ -90,12 +91,26 @@ def setup(c):
         console.print("  " + line, highlight=False)
 
 
-@task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)"})
+@task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
+            "force": "deploy even when the checklist (`fab check`) has a FAIL",
+            "plan": "only show what the deploy would do (as `fab plan`)", "json": "with --plan: print it as JSON"})
 @reported
-def deploy(c, revision=None):
-    """Deploy a new release: checks, backup + rehearsed migrations, atomic switch, reload, health check."""
+def deploy(c, revision=None, force=False, plan=False, json=False):
+    """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
     settings = _server(c, kind="deploy")
-    releases.deploy(c, settings, revision)
+    if plan:
+        deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
+        return
+    releases.deploy(c, settings, revision, force=force)
+
+
+@task(name="plan", help={"revision": "the revision about to ship (default: deploytasks.branch)",
+                         "json": "print the plan as JSON"})
+@reported
+def plan_task(c, revision=None, json=False):
+    """What `fab deploy` would do, nothing done: commits, venv, migrations with SQL and lint, static, checklist."""
+    settings = _server(c, kind="deploy")
+    deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
 
 
 @task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation"})
@@ -154,7 +169,7 @@ def check(c, revision=None, live_only=False, json=False):
     settings, project = _live(c, kind="server" if live_only else "deploy")
     sections = []
     if has_live_release(c, project):
-        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings)))
+        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True)))
     elif live_only:
         _require_live(c, project)
     if not live_only:
@@ -186,7 +201,7 @@ def backup(c, download=True, json=False):
         connect(c, settings)
     with backup_store.ignored_by_git(*([os.path.dirname(local_dir), local_dir] if download and not is_dry(c) else [])):
         manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
-                                     receive=streamed if download else None)
+                                     receive=streamed if download else None, server_path=settings.path)
         if manifest is None:
             return
         console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
@@ -291,7 +306,7 @@ def manage(c, args):
 
 
 ns = Collection()
-for _task in (setup, deploy, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
+for _task in (setup, deploy, plan_task, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
               *step_tasks(_live, _checked_in_command, "the live release")):
     ns.add_task(_task)
 ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from .django import introspect, run_django_script
 from .errors import DeployTasksError
+from .migrate_output import failure as migrate_failure
 from .installer import STAMP, failure_summary, install_command, local_uv, uv_index_env, venv_command
 from .output import console
 from .shell import is_dry, q, run, run_script, summary
@@ -81,7 +82,7 @@ def would_migrate(c, project, database="default") -> str:
                 changes=False)
     if probe.stdout.strip() != "yes":
         return "would apply every migration (no virtualenv yet to ask Django which)"
-    settings = SimpleNamespace(database=database)
+    settings = SimpleNamespace(database=database, strict_migrations=False, safe_migrations=[])  # what introspect reads
     try:
         info = introspect(c, project, settings, plan=True, changes=False, checks=False)
     except DeployTasksError as exc:
@@ -100,7 +101,9 @@ def migrate(c, project, *args, database="default") -> str:
     """Apply migrations (`manage.py migrate --noinput`), reporting how many ran (under --dry: would run)."""
     if is_dry(c) and not args:
         return would_migrate(c, project, database)
-    result = run(c, project.manage_command("migrate", "--noinput", *args), what="migrate")
+    result = run(c, project.manage_command("migrate", "--noinput", *args), what="migrate", check=False)
+    if result.failed:
+        raise DeployTasksError(migrate_failure(result.stdout, summary(result)))
     applied = len(re.findall(r"^\s+Applying .+\.\.\. OK", result.stdout, re.M))
     unapplied = len(re.findall(r"^\s+Unapplying .+\.\.\. OK", result.stdout, re.M))
     if is_dry(c):

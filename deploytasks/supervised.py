@@ -9,17 +9,20 @@ import threading
 import time
 
 from . import __version__
+from .hooks import for_server
 from .connection import host_name
 from .errors import ConnectionLost, DeployTasksError
+from .deploy_report import venv_changed
 from .output import console
 
 WAIT_AFTER_INTERRUPT = 600  # seconds to wait for the undo after Ctrl-C (one phase: a slow migration, a reload)
 
 
-def on_server(c, settings, prep, project, log, started, script) -> dict:
+def on_server(c, settings, prep, project, log, started, script, force=False) -> dict:
     """{"predeploy", "finalize"} of a deploy that went live; DeployTasksError saying what the server did
     otherwise. `script` is releases.server_script."""
     release = prep["release"]
+    hooks = for_server(project, settings.hooks)
     params = {
         "release": release, "revision": prep["revision"], "database": settings.database,
         "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
@@ -28,10 +31,13 @@ def on_server(c, settings, prep, project, log, started, script) -> dict:
         "unapply_command": project.django_script_command(),
         "predeploy": {"database": settings.database, "collectstatic": settings.collectstatic, "release": release,
                       "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
-                      "version": __version__, "host": host_name(c)},
+                      "version": __version__, "host": host_name(c), "force": force,
+                      "strict_migrations": settings.strict_migrations, "safe_migrations": settings.safe_migrations,
+                      "path": settings.path, "shared_dirs": settings.shared_dirs, "hooks": hooks},
+        "hooks": hooks, "undo_on_hook_failure": settings.undo_on_hook_failure,
         "meta": {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "by": log["by"], "venv": prep["venv"]},
-        "log": log, "client_seconds": round(time.monotonic() - started, 2),
+        "log": log, "client_seconds": round(time.monotonic() - started, 2), "venv_changed": venv_changed(prep),
     }
     return supervised(c, settings, params, f"the deploy of {release}", script)
 
@@ -43,6 +49,7 @@ def rollback_on_server(c, settings, project, target, current, names, meta, migra
         "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
         "healthcheck_delay": settings.healthcheck_delay, "keep_releases": max(settings.releases_kept, len(names)),
         "mark_bad": [current], "migrate": migrate,
+        "venv_changed": meta[target].get("venv") != meta[current].get("venv"),
         "unapply_command": project.django_script_command(),
         "reapply_command": project.manage_command("migrate", "--noinput"),
         "log": {"action": "rollback", "from": current, "by": by, "revision": meta[target]["revision"]},
@@ -69,6 +76,8 @@ def supervised(c, settings, params, label, script):
         raise
     if ctrl_c.pressed:
         raise DeployTasksError(f"interrupted (Ctrl-C) too late to stop it: {label} had finished: {release} is live")
+    for problem in (done or {}).get("hook_failures") or []:
+        console.print(f"[yellow]![/] {problem} (after the switch: {release} stays live)", highlight=False)
     return done
 
 

@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn, TimeRemainingColumn
 
@@ -29,12 +30,44 @@ class HashingWriter:
         return self.handle.write(data)
 
 
+def incoming_path(local_dir) -> str:
+    """Where this process receives a backup: a hidden name carrying its PID (how a later run knows it is stale)."""
+    return os.path.join(local_dir, f".incoming-{os.getpid()}.partial")
+
+
+def remove_stale_partials(local_dir) -> list:
+    """Remove the partial downloads of `fab` processes that are gone (killed mid-transfer); returns their names."""
+    removed = []
+    for name in os.listdir(local_dir):
+        match = re.fullmatch(r"\.incoming-(\d+)\.partial", name)
+        if match and not _running(int(match.group(1))):
+            try:
+                os.unlink(os.path.join(local_dir, name))
+            except FileNotFoundError:
+                continue
+            removed.append(name)
+    return removed
+
+
+def _running(pid) -> bool:
+    if pid == os.getpid():
+        return False  # an earlier run of this very PID (reused): its transfer is long over
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def download(c, remote, local_dir, manifest, settings=None) -> str:
     """Fetch a backup and its manifest into local_dir; the copy must match the manifest's sha256.
     With settings, the bytes travel through the OpenSSH client when possible, else over SFTP."""
     os.makedirs(local_dir, mode=0o700, exist_ok=True)
+    remove_stale_partials(local_dir)
     local = os.path.join(local_dir, posixpath.basename(remote))
-    partial = local + ".partial"
+    partial = incoming_path(local_dir)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with _progress() as progress, os.fdopen(fd, "wb") as handle:
         bar = progress.add_task(f"download {posixpath.basename(remote)}", total=manifest.get("size") or None)
@@ -75,7 +108,8 @@ def stream_backup(c, settings, command, document, local_dir, ship):
     its bytes came along), or None when ssh cannot be used. ship(): uploads the server code when the command
     says it is missing (then it runs once more)."""
     os.makedirs(local_dir, mode=0o700, exist_ok=True)
-    partial = os.path.join(local_dir, f".incoming-{os.getpid()}.partial")
+    remove_stale_partials(local_dir)
+    partial = incoming_path(local_dir)
     fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with _progress() as progress, os.fdopen(fd, "wb") as handle:

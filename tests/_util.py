@@ -1,19 +1,30 @@
 """Helpers the tests share (imported plainly: `from tests._util import Site, …`); fixtures stay in conftest.py."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example"
 IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
 TASKS_PY = "from deploytasks.local import ns\n"
+
+
+def deploytasks_command() -> list:
+    """The `deploytasks` console script of this interpreter's environment (its entry point when not reinstalled yet)."""
+    script = Path(sys.executable).parent / "deploytasks"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from deploytasks.init import main; sys.exit(main())"]
 
 
 def copy_example(dest: Path) -> Path:
@@ -37,11 +48,50 @@ def clean_env(**extra) -> dict:
 
 
 def sha256_file(path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A real TCP server on the loopback that accepts connections and never answers (a hung index or
+    download); yields its base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    held, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def uv_installs_into(path) -> list:
+    """PIDs of running `uv pip install` processes whose command line names something under `path`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"pip", b"install"] and any(str(path).encode() in arg for arg in argv):
+            found.append(int(entry))
+    return found
 
 
 class Site:
@@ -154,3 +204,110 @@ def write_sql(site, sql, params=()):
             connection.execute(sql, params)
     finally:
         connection.close()
+
+
+class CommitWriter:
+    """Commits one row per transaction (~100 tx/s) with insert(token) in a thread, as a web app's requests would
+    (each opening its own connection); remembers every token whose COMMIT returned, and when."""
+
+    def __init__(self, insert, errors=(Exception,)):
+        import threading
+
+        self.insert, self.errors = insert, errors
+        self.committed, self.times, self.failed = [], [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import time
+
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            try:
+                self.insert(f"w{n}")
+                self.committed.append(f"w{n}")
+                self.times.append(time.monotonic())
+            except self.errors:
+                self.failed += 1
+            self._stop.wait(0.01)
+
+    def stall(self, start, end):
+        """The longest time without a commit between start and end (monotonic seconds)."""
+        times = [start] + [t for t in self.times if start < t < end] + [end]
+        return max(b - a for a, b in zip(times, times[1:]))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def sqlite_insert(db, timeout=5):
+    """An insert(token) for CommitWriter: one row into fault_writes, a connection of its own."""
+    def insert(token):
+        connection = sqlite3.connect(db, timeout=timeout)
+        try:
+            connection.execute("INSERT INTO fault_writes (token) VALUES (?)", (token,))
+            connection.commit()
+        finally:
+            connection.close()
+    return insert
+
+
+def sqlite_tokens(path) -> set:
+    """The fault_writes tokens of an SQLite file (none when it has no such table)."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return {token for (token,) in connection.execute("SELECT token FROM fault_writes")}
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return set()
+
+
+def dumped_tokens(path) -> set:
+    """The fault_writes tokens in a PostgreSQL custom-format dump (its COPY data, read by pg_restore)."""
+    done = subprocess.run(["pg_restore", "--data-only", "--table=fault_writes", "--file=-", str(path)],
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("COPY ")]
+    if not starts:
+        return set()
+    body = lines[starts[0] + 1:]
+    return {line.split("\t")[1] for line in body[:body.index("\\.")]}
+
+# --- what a database client tool was started with ----------------------------------------------
+
+ENV_WRAPPER = """#!/bin/sh
+printf '%s %s\\n' "$(basename "$0")" "$(base64 -w0 < /proc/$$/environ)" >> {log}
+exec {real} "$@"
+"""
+TOOL_ENV_BASICS = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+                   "TMPDIR"}
+
+
+def env_recording_tools(directory: Path, log: Path, tools: dict) -> dict:
+    """Wrappers named like the tools ({name: real path}) that append each run's environment (as the tool gets
+    it: /proc/<pid>/environ, unchanged by exec) to `log`; returns the env putting them first on PATH."""
+    directory.mkdir()
+    for name, real in tools.items():
+        (directory / name).write_text(ENV_WRAPPER.format(log=log, real=real))
+        (directory / name).chmod(0o755)
+    return {"PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+def recorded_tool_envs(log: Path) -> list:
+    """[(tool name, {variable: value})] of each recorded run."""
+    import base64
+
+    runs = []
+    for line in log.read_text().splitlines():
+        tool, blob = line.split(" ", 1)
+        items = [item.decode("utf-8", "replace") for item in base64.b64decode(blob).split(b"\0") if item]
+        runs.append((tool, dict(item.split("=", 1) for item in items)))
+    return runs

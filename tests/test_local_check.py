@@ -5,7 +5,7 @@ import json
 
 from tests._util import assert_user_error
 
-ITEMS = ["migrations", "model changes", "check --database", "conflicts", "migrate --plan"]
+ITEMS = ["migrations", "model changes", "check --database", "conflicts", "migrate --plan", "migration safety", "schema"]
 
 CONFLICT = '''from django.db import migrations
 

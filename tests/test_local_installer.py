@@ -7,12 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from tests._util import assert_user_error, clean_env
+from tests._util import assert_user_error, clean_env, uv_installs_into
+from tests._util import silent_server as util_silent_server
 
 
 def stamp_of(venv):
@@ -87,40 +87,8 @@ def closed_port() -> int:
 
 @pytest.fixture
 def silent_server():
-    """A real TCP server on the loopback that accepts connections and never answers (a hung download)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    held, stop = [], threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                pass
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    listener.close()
-
-
-def uv_installs_into(venv):
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if argv[1:3] == [b"pip", b"install"] and any(str(venv).encode() in arg for arg in argv):
-            found.append(int(entry))
-    return found
+    with util_silent_server() as url:
+        yield url
 
 
 def test_a_uv_install_killed_halfway_is_redone_by_the_next_install(site, silent_server):

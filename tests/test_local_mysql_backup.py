@@ -21,7 +21,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests._util import Site, assert_user_error, copy_example
+from tests._util import (TOOL_ENV_BASICS, Site, assert_user_error, copy_example, env_recording_tools,
+                         recorded_tool_envs)
 
 MYSQL = shutil.which("mysql") or shutil.which("mariadb")
 DUMP = shutil.which("mysqldump") or shutil.which("mariadb-dump")
@@ -254,3 +255,23 @@ def test_the_password_reaches_the_tools_in_a_private_options_file(my_site, tmp_p
         assert not os.path.exists(argv.split()[2].split("=", 1)[1])  # removed afterwards
     for output in (restore.stdout, restore.stderr):
         assert site.password not in output
+
+
+def test_the_tools_get_their_own_settings_and_nothing_else_of_the_environment(my_site, tmp_path):
+    """Issue 10 §6: DATABASE_URL (the password) and the rest of the project's environment never reach them."""
+    site = my_site
+    log = tmp_path / "env.log"
+    env = env_recording_tools(tmp_path / "wrappers", log, {"mysqldump": DUMP, "mysql": MYSQL})
+    env.update(SECRET_KEY="project-secret-" + secrets.token_hex(4), MYSQL_HISTFILE="/dev/null")
+    manifest = backup_json(site, env=env)
+    restore = site.inv("restore", manifest["path"], "--yes", env=env)
+    assert restore.returncode == 0, restore.stderr + restore.stdout
+
+    runs = recorded_tool_envs(log)
+    assert {tool for tool, _ in runs} == {"mysqldump", "mysql"}
+    for tool, environ in runs:
+        assert "DATABASE_URL" not in environ and "SECRET_KEY" not in environ, (tool, sorted(environ))
+        assert set(environ) <= TOOL_ENV_BASICS | {k for k in environ if k.startswith(("MYSQL", "MARIADB"))}, \
+            (tool, sorted(environ))
+        assert not [value for value in environ.values() if site.password in value], tool
+        assert environ["MYSQL_HISTFILE"] == "/dev/null"

@@ -4,6 +4,8 @@ import sys
 
 from .django_info import engine_for_alias
 from .engines import SUPPORTED
+from .layout import ServerLayout
+from .leftovers import remove_uploads_if_unlocked
 from .manifests import prune_backups
 
 
@@ -16,5 +18,7 @@ def main(params):
         sys.stdout.flush()
         stream = sys.stdout.buffer
     manifest = engine.backup(params["dest"], params, {"database_alias": alias}, stream=stream)
+    if params.get("server_path"):  # a server's deploy path: what killed uploads left there goes too
+        manifest["leftovers"] = remove_uploads_if_unlocked(ServerLayout(params["server_path"]), params.get("host"))
     manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=(manifest["file"],))
     return manifest

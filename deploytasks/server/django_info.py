@@ -55,3 +55,9 @@ def engine_for_alias(alias, unsupported=None):
 
     database = database_info(alias)
     return database, engine_for(database, connections[alias], unsupported)
+
+
+def has_tables(alias):
+    """Whether the database holds any table (an SQLite file a connection just created holds none)."""
+    with connections[alias].cursor() as cursor:
+        return bool(connections[alias].introspection.table_names(cursor))

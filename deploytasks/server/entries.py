@@ -14,6 +14,7 @@ ENTRIES = {
     "deploy_outcome": "supervisor:outcome",
     # run with Django set up (manage.py shell, or settings only)
     "introspect": "introspect:main",
+    "deploy_plan": "deploy_plan:main",
     "superuser": "superuser:main",
     "backup": "backup:main",
     "restore": "restore:main",

@@ -5,7 +5,10 @@ import sys
 import django
 from django.db import DatabaseError, connections
 
+from . import squashes
 from .django_info import database_info, full_plan, is_reversible, load_migrations, migration_files
+from .migration_lint import lint
+from .schema_drift import compare
 
 
 def main(params):
@@ -32,6 +35,8 @@ def main(params):
         result["database"]["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
     conflicts = {app: sorted(names) for app, names in loader.detect_conflicts().items()}
+    applied = squashes.applied_at(loader, applied_at)
+    order = {key: index for index, key in enumerate(squashes.graph_order(loader))}
     apps = {}
     for app_label, names in sorted(files.items()):
         migrations = []
@@ -39,14 +44,15 @@ def main(params):
             migration = loader.graph.nodes[(app_label, name)]
             migrations.append({
                 "name": name,
-                "applied": applied_at.get((app_label, name)),
-                "is_applied": (app_label, name) in applied_at,
+                "applied": applied.get((app_label, name)),
+                "is_applied": (app_label, name) in applied,
+                "order": order[(app_label, name)],
                 "reversible": is_reversible(migration),
                 "children": sorted("%s.%s" % child.key for child in loader.graph.node_map[(app_label, name)].children),
             })
         leaves = sorted(name for app, name in loader.graph.leaf_nodes() if app == app_label)
         apps[app_label] = {"migrations": migrations, "leaves": leaves, "conflicts": conflicts.get(app_label, [])}
-    unknown = sorted("%s.%s" % key for key in applied_at if key[1] not in files.get(key[0], []) and key[0] in files)
+    unknown = ["%s.%s" % key for key in squashes.unknown(loader, applied_at)]
     result.update({"apps": apps, "conflicts": conflicts, "unknown_applied": unknown})
 
     if params.get("plan", True) and not conflicts and result["database"].get("reachable"):
@@ -57,6 +63,8 @@ def main(params):
         else:
             executor = MigrationExecutor(connections[alias])
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        result["lint"] = lint(loader, plan, result["database"]["vendor"], params.get("safe_migrations") or (),
+                              params.get("strict_migrations"))
         result["plan"] = [
             {
                 "app": migration.app_label,
@@ -92,6 +100,9 @@ def main(params):
             }
         except Exception as exc:  # reported as a failed check item, not a crash
             result["changes_error"] = "%s: %s" % (type(exc).__name__, exc)
+
+    if params.get("schema") and result["database"].get("reachable") and not conflicts:
+        result["schema"] = compare(alias)
 
     if params.get("checks", True):
         from django.core import checks

@@ -31,6 +31,22 @@ def lock_info(layout):
     return info
 
 
+def try_lock(layout, action, who=None):
+    """Take the lock if it is free: True, else False (nothing waits)."""
+    try:
+        os.mkdir(layout.lock, 0o755)
+    except FileExistsError:
+        return False
+    write_info(layout, action, who)
+    return True
+
+
+def write_info(layout, action, who=None):
+    write_private(os.path.join(layout.lock, "info.json"), json.dumps({
+        "action": action, "who": who or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
+    }))
+
+
 def since_epoch(since, fallback):
     """`since` ("%Y-%m-%dT%H:%M:%SZ") in seconds since the epoch; `fallback` when it is absent or unreadable."""
     try:
@@ -40,6 +56,9 @@ def since_epoch(since, fallback):
 
 
 def acquire_lock(layout, action, who=None, stale_after=3600):
+    """Take the lock or fail with who holds it; what killed transfers left goes at once (leftovers.py)."""
+    from .leftovers import remove_uploads
+
     try:
         os.mkdir(layout.lock, 0o755)
     except FileExistsError:
@@ -48,9 +67,8 @@ def acquire_lock(layout, action, who=None, stale_after=3600):
         raise ServerError("%s is locked: %s by %s since %s (%ds ago)%s; run `fab unlock --force` only if no deploy is running" % (
             layout.path, info.get("action", "a deploy"), info.get("who", "someone"), info.get("since", "?"),
             info.get("age", 0), ", which looks stale" if stale else ""), code=LOCKED) from None
-    write_private(os.path.join(layout.lock, "info.json"), json.dumps({
-        "action": action, "who": who or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
-    }))
+    write_info(layout, action, who)
+    remove_uploads(layout)
 
 
 def release_lock(layout):

@@ -26,19 +26,22 @@ def read_manifest(path, unverified=False):
     return None
 
 
-def compare_migrations(files, restored):
-    """Per app: how the backup's applied migrations stand against the code's migration files."""
+def compare_migrations(files, restored, unknown=None):
+    """Per app: how the backup's applied migrations stand against the code's migration files (the latest is the
+    last in the code's order). `unknown` ({app: [names]}, squashes.unknown's answer) replaces the plain "not a
+    file" test, so that names a squashed migration replaced are not called unknown."""
     comparison = {}
     for app in sorted(set(files) | set(restored)):
         known = files.get(app, [])
         have = restored.get(app, [])
+        known_have = [n for n in known if n in have]
         comparison[app] = {
-            "backup_applied": len([n for n in have if n in known]),
-            "backup_latest": have[-1] if have else None,
+            "backup_applied": len(known_have),
+            "backup_latest": known_have[-1] if known_have else (have[-1] if have else None),
             "code_latest": known[-1] if known else None,
             "code_total": len(known),
             "missing": [n for n in known if n not in have],
-            "unknown": [n for n in have if n not in known],
+            "unknown": [n for n in have if n not in known] if unknown is None else unknown.get(app, []),
         }
     return comparison
 

@@ -6,7 +6,8 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
-from .django_info import engine_for_alias, is_reversible, migration_files
+from . import squashes
+from .django_info import engine_for_alias, has_tables, is_reversible, migration_files
 from .errors import ServerError
 
 
@@ -24,6 +25,7 @@ def targets_for(alias, wanted):
     executor = MigrationExecutor(connections[alias])
     files = migration_files(executor.loader)
     targets = []
+    wanted = squashes.state(executor.loader, squashes.recorded_keys(wanted))  # a record made before a squash
     for app, names in sorted(applied_now(alias).items()):
         keep = wanted.get(app, [])
         if set(names) <= set(keep):
@@ -78,8 +80,8 @@ def rehearse(alias, engine, backup_path):
 
 def safety_backup(alias, engine, params, label, reason):
     """A backup into params["backup_dest"] before the schema changes (None when there is nothing to back up)."""
-    if engine is None or not engine.has_data():
-        return None
+    if engine is None or not engine.has_data() or not has_tables(alias):
+        return None  # a database that does not exist yet, or is empty: nothing to keep (no 0-byte backup)
     return engine.backup(params["backup_dest"], dict(params, label=label), {"database_alias": alias, "reason": reason})
 
 

@@ -7,12 +7,13 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from . import gate, hooks, media, migrate_failure
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .journal import note
-from .recovery import way_back
-from .migrate import applied_now, migrate, migrate_to, rehearse, safety_backup
+from .migrate import applied_now, migrate, rehearse, safety_backup
+from .migration_lint import enforce
 
 
 def collectstatic():
@@ -37,8 +38,12 @@ def back_up_and_rehearse(alias, engine, params, result):
     result["backup"] = manifest["path"]
     try:
         rehearse(alias, engine, manifest["path"])
-    except RehearsalSkipped:
+    except RehearsalSkipped as exc:
+        if params.get("strict_migrations"):
+            raise ServerError("the rehearsal on a copy could not run (%s) and strict_migrations refuses to migrate "
+                              "without one; nothing was applied" % exc) from None
         result["rehearsed"] = False
+        result["rehearsal_skipped"] = str(exc)
         return
     except Exception as exc:
         raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
@@ -49,14 +54,16 @@ def back_up_and_rehearse(alias, engine, params, result):
 def main(params):
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
-    result = {"database": database}
+    result = {"database": database, "checklist": gate.run(alias, params), "media": media.share(params)}
 
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:
         raise ServerError("system check failed in the new release: %s" % str(errors[0]).splitlines()[0])
     note(params, phase="collectstatic")
     if params.get("collectstatic", True):
+        hooks.run(params, "before", "collectstatic")
         result["collectstatic"] = collectstatic()
+        hooks.run(params, "after", "collectstatic")
 
     executor = MigrationExecutor(connections[alias])
     conflicts = executor.loader.detect_conflicts()
@@ -68,6 +75,8 @@ def main(params):
     before = applied_now(alias)
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
+    result["lint"] = enforce(executor.loader, plan, database["vendor"], params)
+    hooks.run(params, "before", "migrate")
     if result["pending"]:
         note(params, phase="backup")
         back_up_and_rehearse(alias, engine, params, result)
@@ -76,12 +85,7 @@ def main(params):
         try:
             migrate(alias)
         except Exception as exc:
-            message = "migrate failed: %s: %s" % (type(exc).__name__, exc)
-            try:
-                migrate_to(alias, before)
-                message += "; the migrations it applied were unapplied"
-            except Exception as undo_exc:
-                message += "; undoing failed too (%s): %s" % (undo_exc, way_back(result))
-            raise ServerError(message) from None
+            raise migrate_failure.after(alias, plan, before, exc, result.get("backup"), database["vendor"]) from None
+    hooks.run(params, "after", "migrate")
     result["state_after"] = applied_now(alias)
     return result

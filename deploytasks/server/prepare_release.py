@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from . import bad_revisions
 from .errors import ServerError
 from .layout import ServerLayout
 from .lock import acquire_for, release_lock
@@ -141,6 +142,7 @@ def build(layout, params):
         "linked": linked,
         "current": current,
         "current_meta": release_meta(layout, current) if current else None,
+        "marked_bad": bad_revisions.marks(layout, revision),
         "recovered": params.get("_recovered"),
     }
 

@@ -1,9 +1,29 @@
 """Entry: verify a backup (and, with apply, take a safety backup and restore it into the live database)."""
 
+import os
+
+from . import squashes
 from .django_info import engine_for_alias, load_migrations, migration_files
 from .engines import SUPPORTED
 from .files import fingerprint as fingerprint_of
+from .lock_guard import register_worker
 from .manifests import compare_migrations, finish_restore, read_manifest
+
+
+def backup_vs_code(loader, recorded):
+    """compare_migrations on a backup's django_migrations rows read as Django reads them (squashes)."""
+    keys = squashes.recorded_keys(recorded)
+    unknown = {}
+    for app, name in squashes.unknown(loader, keys):
+        unknown.setdefault(app, []).append(name)
+    have = squashes.state(loader, keys)
+    for app, names in unknown.items():
+        have.setdefault(app, []).extend(names)
+    files = migration_files(loader)
+    for app, names in recorded.items():
+        if app not in files:  # an app the code no longer has: all its names are unknown
+            have[app] = unknown[app] = list(names)
+    return compare_migrations(files, have, unknown)
 
 
 def main(params):
@@ -17,13 +37,18 @@ def main(params):
     deferred = False
     if params.get("verified") != fingerprint:  # apply right after a check of this very file: not read again
         deferred = engine.check_backup(path, manifest, params, fingerprint)
-    files = migration_files(load_migrations(None))  # offline: verifying must not open (or create) the live file
+    loader = load_migrations(None)  # offline: verifying must not open (or create) the live file
     result = {"file": path, "size": fingerprint[0], "fingerprint": fingerprint, "manifest": manifest,
-              "database": database, "migrations": compare_migrations(files, engine.migrations_in(path))}
+              "database": database, "migrations": backup_vs_code(loader, engine.migrations_in(path))}
     if engine.verified:
         result["verified"] = engine.verified
     if params.get("apply"):
-        result.update(engine.restore_backup(path, params, deferred))
-        result["restored"] = True
-        finish_restore(params, path, result)
+        marker = register_worker(params["lock"]) if params.get("lock") else None  # a lock guard waits for it
+        try:
+            result.update(engine.restore_backup(path, params, deferred))
+            result["restored"] = True
+            finish_restore(params, path, result)
+        finally:
+            if marker and os.path.exists(marker):
+                os.unlink(marker)
     return result

@@ -5,6 +5,8 @@ import os
 from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
+from .leftovers import remove_uploads_if_unlocked
+from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
 from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
@@ -32,6 +34,7 @@ def lock(layout, params):
               "code_from": code_from}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
+        result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
     return result
 
 
@@ -68,7 +71,8 @@ def unlock(layout, params):
     recovered = recover(layout, params) if info and params.get("force") else None
     if info and params.get("force"):
         release_lock(layout)
-    return {"lock": info, "removed": bool(info and params.get("force")), "recovered": recovered}
+    removed = remove_uploads_if_unlocked(layout, params.get("who")) if params.get("force") else []
+    return {"lock": info, "removed": bool(info and params.get("force")), "recovered": recovered, "leftovers": removed}
 
 
 def abort(layout, params):

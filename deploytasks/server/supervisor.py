@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from . import hooks
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import complete, switch_and_check
@@ -74,7 +75,7 @@ def why(layout, params, exc):
     if isinstance(exc, Unhealthy) and kind == "rollback":
         return "%s failed its health check (%s)" % (params["release"], exc), "unhealthy", 3
     if isinstance(exc, Unhealthy):
-        if str(exc).startswith(("reload command", "start command")):
+        if str(exc).startswith(("reload command", "start command", "hook ")):
             return "the new release was not taken live: %s" % exc, "unhealthy", 3
         return "the new release failed its health check (%s)" % exc, "unhealthy", 3
     if isinstance(exc, ServerError):
@@ -89,6 +90,9 @@ def deploy(layout, params):
                     "pre-deploy checks")
     meta = dict(params.get("meta") or {}, migrations=pre["state_after"], migrations_before=pre["state_before"],
                 migrations_changed=bool(pre["pending"]), backup=pre.get("backup"))
+    if hooks.listed(params, "before", "switch"):
+        journals.checkpoint(layout, "hooks before switch")
+        hooks.run(params, "before", "switch")
     journals.checkpoint(layout, "switch")
     previous = current_release(layout)
     journals.update(layout, previous=previous, switched=True, phase="reload and health check")
@@ -98,9 +102,10 @@ def deploy(layout, params):
     if journals.cancelled(layout):  # healthy, but the client asked to stop meanwhile: undo it all the same
         raise journals.Cancelled("finalize")
     journals.update(layout, phase="finalize")
-    log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2))
+    log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2),
+               **({"hook_failures": params["hook_failures"]} if params.get("hook_failures") else {}))
     fin = complete(layout, dict(params, meta=meta, log=log), release, previous)
-    return {"predeploy": pre, "finalize": fin}
+    return {"predeploy": pre, "finalize": fin, "hook_failures": params.get("hook_failures") or []}
 
 
 def rollback(layout, params):

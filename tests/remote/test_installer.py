@@ -2,11 +2,11 @@
 with it (its cache kept between deploys) or with pip; a failed or killed build leaves no venv and the live release."""
 import os
 import signal
-import socket
 import stat
-import threading
 
 import pytest
+
+from tests._util import silent_server, uv_installs_into
 
 ADDRESS = "127.0.0.23"
 SERVER_UV = "own"  # no uv prepared: `fab setup` installs one with the server's Python and pip
@@ -122,44 +122,9 @@ def test_an_unreachable_index_is_one_error_naming_it_and_the_live_release_stays(
 
 @pytest.fixture
 def silent_index():
-    """A real TCP server on the loopback that accepts connections and never answers (a hung package index)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held, stop = [], threading.Event()
-
-    def accept():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                pass
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/simple"
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    listener.close()
-
-
-def uv_installs_into(venvs_dir):
-    """PIDs of `uv pip install` processes whose command line names a venv under `venvs_dir`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if (argv and os.path.basename(argv[0]) == b"uv" and argv[1:3] == [b"pip", b"install"]
-                and any(str(venvs_dir).encode() in arg for arg in argv)):
-            found.append(int(entry))
-    return found
+    """A package index on the loopback that accepts connections and never answers (a hung index)."""
+    with silent_server() as url:
+        yield url + "/simple"
 
 
 def test_a_uv_install_killed_halfway_leaves_no_venv_and_the_live_release_stays(installed, silent_index, waiter):

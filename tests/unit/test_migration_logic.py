@@ -2,7 +2,8 @@
 import pytest
 
 from deploytasks import checklist
-from deploytasks.django import pending, resolve_target
+from deploytasks.checklist import pending
+from deploytasks.django import resolve_target
 from deploytasks.errors import DeployTasksError
 from deploytasks.flows import guard_backwards, unapply_list
 

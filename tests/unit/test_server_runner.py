@@ -1,6 +1,7 @@
 """The runner's wire format, the entry table and the engine table."""
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -71,10 +72,12 @@ def test_sniff_tells_the_engine_from_the_first_bytes(tmp_path):
     assert [sniff(str(tmp_path / n)) for n in "abcd"] == ["sqlite", "postgresql", "mysql", None]
 
 
-def test_server_rehearsal_is_skipped_clearly_for_dump_engines():
-    from deploytasks.server.engines.base import RehearsalSkipped
+def test_scratch_databases_are_named_to_be_found_again_and_fit_the_identifier_limit():
+    from deploytasks.server.engines import scratch
 
-    engine = engine_class("postgresql").__new__(engine_class("postgresql"))
-    Engine.__init__(engine, {"vendor": "postgresql", "alias": "default", "name": "x"})
-    with pytest.raises(RehearsalSkipped, match="not available for postgresql"):
-        engine.copy_for_rehearsal("/nonexistent")
+    name = scratch.new_name({"name": "shop"}, "rehearsal")
+    assert re.fullmatch(r"shop_deploytasks_rehearsal_\d{14}", name)
+    long = scratch.new_name({"name": "x" * 80}, "rehearsal")
+    assert len(long) <= 63 and long.startswith(scratch.prefix({"name": "x" * 80}, "rehearsal"))
+    assert scratch.like_pattern("my_db%") == "my\\_db\\%%"
+    assert scratch.quoted("postgresql", 'a"b') == '"a""b"' and scratch.quoted("mysql", "a`b") == "`a``b`"

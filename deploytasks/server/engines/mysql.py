@@ -10,8 +10,11 @@ import tempfile
 import zlib
 
 from ..errors import ServerError
+from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
+from .toolenv import tool_env
 
+MYSQL = ("MYSQL", "MARIADB")  # the client tools' environment variables (MYSQL_HOST, MYSQL_TCP_PORT, …)
 MYSQL_DUMP_STARTS = (b"-- MySQL dump", b"-- MariaDB dump")
 
 
@@ -76,7 +79,7 @@ class MySQL(DumpEngine):
                 os.unlink(path)
 
     def tool_version(self):
-        done = subprocess.run([self.mysqldump, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        done = subprocess.run([self.mysqldump, "--version"], env=tool_env(MYSQL), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               stdin=subprocess.DEVNULL, universal_newlines=True)
         return done.stdout.strip()
 
@@ -87,7 +90,7 @@ class MySQL(DumpEngine):
             child = subprocess.Popen(
                 [self.mysqldump] + options + ["--single-transaction", "--quick", "--no-tablespaces", "--hex-blob",
                                               "--triggers"] + self.target() + ["--", name],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+                env=tool_env(MYSQL), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1 if fast else 6, mtime=0) as packed:
                 for block in iter(lambda: child.stdout.read(1 << 20), b""):
                     packed.write(block)
@@ -152,7 +155,7 @@ class MySQL(DumpEngine):
         with self.options_file() as options, tempfile.TemporaryFile() as errors:
             client = subprocess.Popen([self.mysql] + options + ["--batch", "--silent"] + self.target()
                                       + ["--database=" + self.database["name"]],
-                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+                                      env=tool_env(MYSQL), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             try:
                 client.stdin.write(("\n".join(preamble) + "\n").encode())
                 with gzip.open(path, "rb") as handle:
@@ -179,6 +182,12 @@ class MySQL(DumpEngine):
             raise ServerError("restore failed (%s) and loading the safety backup back failed too (%s): restore %s by hand" % (
                 problem, undo, safety))
         raise ServerError("restore failed (%s); the safety backup was loaded back, the database is as it was: %s" % (problem, safety))
+
+    def copy_for_rehearsal(self, backup_path):
+        return scratch.copy_for_rehearsal(self, backup_path)
+
+    def drop_copy(self, copy):
+        scratch.drop(self, copy["NAME"])
 
 
 def mysql_unescape(value):

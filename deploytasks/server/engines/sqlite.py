@@ -266,6 +266,14 @@ def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True):
     return results
 
 
+def _fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def restore_into(backup_path, live_path):
     """Replace the live database's content in one transaction (backup API into it)."""
     source = open_readonly(backup_path)
@@ -277,27 +285,16 @@ def restore_into(backup_path, live_path):
         source.close()
 
 
-def replace_live(backup_path, live_path, attempts=20):
-    """Give the live database the backup's content; returns how (see stage and swap_in)."""
+def replace_live(backup_path, live_path):
+    """Give the live database the backup's content (no safety copy); returns how (see sqlite_exclusive)."""
+    from .sqlite_exclusive import swap_exactly
+
     staged = stage(backup_path, live_path)
     try:
-        return swap_in(staged, backup_path, live_path, attempts)
+        return swap_exactly(staged, backup_path, live_path, None)
     finally:
         if staged is not None and os.path.exists(staged):
             os.unlink(staged)
-
-
-def swap_in(staged, backup_path, live_path, attempts=20):
-    """When no other connection has the live database open, rename the staged copy over it under an exclusive
-    lock (atomic, the data written once); otherwise write it into the live database with the backup API in
-    one transaction (every page twice in WAL mode). Returns which."""
-    if staged is not None:
-        for _ in range(attempts):  # a request may hold the database for a moment
-            if _swap(staged, live_path):
-                return "renamed into place"
-            time.sleep(0.05)
-    restore_into(staged or backup_path, live_path)
-    return "online backup API"
 
 
 def stage(backup_path, live_path, consume=False):
@@ -349,52 +346,6 @@ def stage(backup_path, live_path, consume=False):
         os.unlink(staged)
         raise
     return staged
-
-
-def _swap(staged, live_path):
-    """Rename `staged` over the live file while holding it exclusively; False if another connection has it open."""
-    old = os.open(live_path, os.O_RDWR)  # opened before SQLite's connection and closed after it (POSIX locks)
-    connection = None
-    try:
-        connection = sqlite3.connect(live_path, timeout=1, isolation_level=None)
-        left_wal = False
-        try:
-            if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                # leaving WAL mode needs the only connection: the test that nobody else has it open
-                connection.execute("PRAGMA journal_mode=DELETE")
-                left_wal = True
-            connection.execute("BEGIN EXCLUSIVE")
-        except sqlite3.OperationalError:
-            if left_wal:
-                _back_to_wal(connection)
-            return False
-        os.replace(staged, live_path)
-        directory = os.open(os.path.dirname(os.path.abspath(live_path)), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        # A connection that opened the old file just now and waits for the lock gets "file is not a
-        # database", rather than writing into a file nobody will read again.
-        os.pwrite(old, b"\0" * 100, 0)
-        return True
-    finally:
-        if connection is not None:
-            connection.close()
-        os.close(old)
-
-
-def _back_to_wal(connection, attempts=100):
-    """Return a database to WAL mode; that needs a moment when no other connection reads it."""
-    for _ in range(attempts):
-        try:
-            if connection.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
-                return
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.05)
-    raise ServerError("the live database was left in rollback-journal mode (others kept it busy): run PRAGMA journal_mode=WAL")
-
 
 
 def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
@@ -539,53 +490,34 @@ class SQLite(Engine):
         return result
 
     def _swap_over_live(self, path, params, deferred):
-        """The safety backup and the staging of the new file read and write different files: side by side."""
+        """Check and stage the new file, then the safety copy and the swap under one exclusive lock
+        (sqlite_exclusive): a row committed before the lock is in the safety backup, none commits during it."""
+        from .sqlite_exclusive import SafetyCopy, swap_exactly
+
         live = self.database["name"]
-        taken = {}
-
-        def take_safety():
-            try:
-                taken["manifest"] = backup_sqlite(
-                    live, params["safety_dest"], dict(params, label="pre-restore"),
-                    {"database_alias": self.database["alias"], "reason": "safety backup before restore"}, check=False)
-            except BaseException as exc:
-                taken["error"] = exc
-
-        def flush_upload():  # the upload is about to become the live file: its disk writes start now
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-        safety = threading.Thread(target=take_safety)
-        safety.start()
-        flusher = threading.Thread(target=flush_upload)
-        if params.get("consume"):
+        if params.get("consume"):  # the upload is about to become the live file: its disk writes start now
+            flusher = threading.Thread(target=_fsync_file, args=(path,))
             flusher.start()
-        staged = None
         try:
             problem = integrity_errors(path) if deferred else None
-            if not problem:
-                staged = stage(path, live, consume=params.get("consume"))
         finally:
-            safety.join()
-            if flusher.ident:
+            if params.get("consume"):
                 flusher.join()
-        if "error" in taken or problem:
-            if staged and os.path.exists(staged):
-                os.unlink(staged)
-            if problem:
-                for leftover in ([taken["manifest"]["path"], taken["manifest"]["path"] + ".json"] if "manifest" in taken else []):
-                    if os.path.exists(leftover):
-                        os.unlink(leftover)
-                raise ServerError("%s failed PRAGMA integrity_check: %s" % (path, problem))
-            raise taken["error"]
+        if problem:
+            raise ServerError("%s failed PRAGMA integrity_check: %s" % (path, problem))
+        staged = stage(path, live, consume=params.get("consume"))
+        safety = SafetyCopy(live, params["safety_dest"], params,
+                            {"database_alias": self.database["alias"], "reason": "safety backup before restore"})
         try:
-            return {"safety_backup": taken["manifest"]["path"], "method": swap_in(staged, path, live)}
+            method = swap_exactly(staged, path, live, safety)
+            manifest = safety.publish(method)
+        except BaseException:
+            safety.discard()
+            raise
         finally:
             if staged and os.path.exists(staged):
                 os.unlink(staged)
+        return {"safety_backup": manifest["path"], "method": method, "writers_held_seconds": safety.seconds}
 
     def copy_for_rehearsal(self, backup_path):
         rehearsal = backup_path + ".rehearsal"

@@ -1,0 +1,322 @@
+"""What `deploytasks init` can learn about a Django project: from its settings run with the project's own Python
+(manage.py's set-up, no app loading), else read statically; plus its requirements file and git remote."""
+import ast
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from .errors import DeployTasksError
+
+MARK = "@@DEPLOYTASKS-INIT@@"
+# manage.py run for its set-up (DJANGO_SETTINGS_MODULE, sys.path, any .env loader) with execute_from_command_line
+# replaced by a report of the settings init needs. The SECRET_KEY itself never leaves: only whether it is Django's
+# insecure placeholder.
+INTROSPECT = f"""
+import json, os, runpy, sys
+import django
+import django.core.management as management
+found = {{}}
+def report(argv=None):
+    from django.conf import settings
+    database = settings.DATABASES.get("default", {{}})
+    found.update(
+        settings_module=os.environ.get("DJANGO_SETTINGS_MODULE", ""),
+        engine=str(database.get("ENGINE", "")), db_name=str(database.get("NAME", "") or ""),
+        media_root=str(settings.MEDIA_ROOT or ""), static_root=str(settings.STATIC_ROOT or ""),
+        wsgi=str(getattr(settings, "WSGI_APPLICATION", "") or ""), apps=[str(app) for app in settings.INSTALLED_APPS],
+        debug=bool(settings.DEBUG), insecure_secret=str(settings.SECRET_KEY).startswith("django-insecure-"),
+        django=django.get_version(),
+    )
+management.execute_from_command_line = report
+sys.argv = ["manage.py"]
+runpy.run_path("manage.py", run_name="__main__")
+print({MARK!r} + json.dumps(found))
+"""
+SKIP_REQUIREMENTS = re.compile(r"dev|test|local|lint|doc|ci\b|typing", re.I)
+
+
+@dataclass
+class Facts:
+    root: str
+    name: str = ""  # the settings package's top-level name (mysite)
+    settings_module: str = ""
+    settings_file: str = ""
+    how: str = ""  # how the settings were read
+    engine: str = ""  # django.db.backends.sqlite3 …
+    db_name: str = ""
+    media_root: str = ""
+    static_root: str = ""
+    wsgi: str = ""  # mysite.wsgi:application
+    admin: bool = False
+    debug: object = None  # True/False, None: unknown
+    insecure_secret: object = None
+    env_names: set = field(default_factory=set)  # environment variables the settings source names
+    requirements: str = ""
+    other_requirements: list = field(default_factory=list)
+    gunicorn: bool = False  # gunicorn is in the requirements
+    repo: str = ""
+    branch: str = ""
+    venv: str = ".venv"
+    unknown: list = field(default_factory=list)  # what could not be inferred, one phrase each
+    warnings: list = field(default_factory=list)  # what to fix before going live
+
+    @property
+    def vendor(self) -> str:
+        return self.engine.rsplit(".", 1)[-1] if self.engine else ""
+
+    def relative(self, path) -> str:
+        """`path` relative to the project when inside it, else ""."""
+        if not path:
+            return ""
+        absolute = os.path.normpath(os.path.join(self.root, path))
+        return os.path.relpath(absolute, self.root) if absolute.startswith(self.root + os.sep) else ""
+
+
+def gather(root) -> Facts:
+    """Everything init infers about the Django project in `root` (raises DeployTasksError when it is not one)."""
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        raise DeployTasksError(f"{root} is not a directory")
+    manage = os.path.join(root, "manage.py")
+    try:
+        with open(manage, encoding="utf-8") as handle:
+            manage_text = handle.read()
+    except OSError:
+        raise DeployTasksError(f"{root} is not a Django project (no manage.py): run init in the directory holding "
+                               "manage.py") from None
+    if "django" not in manage_text.lower():
+        raise DeployTasksError(f"{manage} does not look like Django's manage.py (it never mentions django)")
+    facts = Facts(root=root)
+    match = re.search(r"DJANGO_SETTINGS_MODULE['\"]\s*,\s*['\"]([\w.]+)['\"]", manage_text)
+    facts.settings_module = match.group(1) if match else ""
+    if not _introspect(facts):
+        _read_statically(facts)
+    _settings_source(facts)
+    _requirements(facts)
+    _git(facts)
+    for venv in (".venv", "venv", "env"):
+        if os.path.isfile(os.path.join(root, venv, "bin", "python")):
+            facts.venv = venv
+            break
+    _judge(facts)
+    return facts
+
+
+def _pythons(root):
+    """The project's own interpreters first (its venv, the active one), then the one running init."""
+    seen = []
+    for candidate in (os.path.join(root, ".venv", "bin", "python"), os.path.join(root, "venv", "bin", "python"),
+                      os.path.join(os.environ.get("VIRTUAL_ENV", "/nonexistent"), "bin", "python"), sys.executable):
+        if candidate and os.path.isfile(candidate) and candidate not in seen:
+            seen.append(candidate)
+    return seen
+
+
+def _introspect(facts) -> bool:
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    problem = ""
+    for python in _pythons(facts.root):
+        try:
+            done = subprocess.run([python, "-c", INTROSPECT], cwd=facts.root, env=env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problem = f"{python}: {exc}"
+            continue
+        answer = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
+        found = json.loads(answer[-1][len(MARK):]) if done.returncode == 0 and answer else {}
+        if found:
+            facts.settings_module = found["settings_module"] or facts.settings_module
+            facts.engine, facts.db_name = found["engine"], found["db_name"]
+            facts.media_root, facts.static_root = found["media_root"], found["static_root"]
+            facts.wsgi = found["wsgi"]
+            facts.admin = "django.contrib.admin" in found["apps"]
+            facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
+            facts.how = f"settings introspected with {python} (Django {found['django']})"
+            return True
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        problem = f"{python}: " + (lines[-1].strip() if lines else f"exit {done.returncode}" if done.returncode
+                                   else "manage.py never called execute_from_command_line")
+    facts.unknown.append(f"could not run the settings ({problem or 'no Python found'}); read them statically instead")
+    return False
+
+
+def _settings_path(facts) -> str:
+    base = os.path.join(facts.root, *facts.settings_module.split("."))
+    for path in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(path):
+            return path
+    return ""
+
+
+def _literal(node, base):
+    """A settings value written as a string, BASE_DIR / "x", os.path.join(BASE_DIR, "x"), str(…); else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bool)):
+        return node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "str" and len(node.args) == 1:
+        return _literal(node.args[0], base)
+    if isinstance(node, ast.Name) and node.id.endswith("DIR"):
+        return base
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        left, right = _literal(node.left, base), _literal(node.right, base)
+        return os.path.join(left, right) if isinstance(left, str) and isinstance(right, str) else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" and node.args:
+        parts = [_literal(arg, base) for arg in node.args]
+        return os.path.join(*parts) if all(isinstance(part, str) for part in parts) else None
+    return None
+
+
+def _read_statically(facts):
+    path = _settings_path(facts) if facts.settings_module else ""
+    if not path:
+        facts.unknown.append("the settings module (no DJANGO_SETTINGS_MODULE default in manage.py, or its file is "
+                             "missing)")
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), path)
+    except (OSError, SyntaxError, ValueError) as exc:
+        facts.unknown.append(f"the settings in {os.path.relpath(path, facts.root)} ({exc})")
+        return
+    facts.how = f"{os.path.relpath(path, facts.root)} read statically (BASE_DIR taken as the project directory)"
+    values = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = node.value
+    found = {name: _literal(values[name], facts.root) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
+                                                                   "DEBUG", "SECRET_KEY") if name in values}
+    facts.media_root = found.get("MEDIA_ROOT") or ""
+    facts.static_root = found.get("STATIC_ROOT") or ""
+    facts.wsgi = found.get("WSGI_APPLICATION") or ""
+    facts.debug = found.get("DEBUG") if isinstance(found.get("DEBUG"), bool) else None
+    secret = found.get("SECRET_KEY")
+    facts.insecure_secret = secret.startswith("django-insecure-") if isinstance(secret, str) else None
+    for name in ("MEDIA_ROOT", "STATIC_ROOT"):
+        if name in values and not found.get(name):
+            facts.unknown.append(f"{name} (not a plain path in {os.path.relpath(path, facts.root)})")
+    databases = values.get("DATABASES")
+    default = None
+    if isinstance(databases, ast.Dict):
+        default = next((value for key, value in zip(databases.keys, databases.values)
+                        if isinstance(key, ast.Constant) and key.value == "default"), None)
+    if isinstance(default, ast.Dict):
+        entries = {key.value: value for key, value in zip(default.keys, default.values)
+                   if isinstance(key, ast.Constant)}
+        facts.engine = _literal(entries["ENGINE"], facts.root) or "" if "ENGINE" in entries else ""
+        facts.db_name = _literal(entries["NAME"], facts.root) or "" if "NAME" in entries else ""
+    if not facts.engine:
+        facts.unknown.append("the database engine (DATABASES['default'] is not a literal)")
+    facts.admin = "django.contrib.admin" in ast.dump(values.get("INSTALLED_APPS", ast.List(elts=[])))
+
+
+def _settings_source(facts):
+    """The environment variable names the settings package mentions (to write only what it reads)."""
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", facts.settings_module or "-"):
+        facts.settings_module = ""
+    facts.settings_file = _settings_path(facts) if facts.settings_module else ""
+    if not facts.name and facts.settings_module:
+        facts.name = facts.settings_module.split(".")[0]
+    if not re.fullmatch(r"[A-Za-z_]\w*", facts.name or "-"):
+        facts.name = ""  # it names files (deploy/<name>.service) and goes into a unit: plain identifiers only
+    if not re.fullmatch(r"[A-Za-z_][\w.]*\.\w+", facts.wsgi or "-"):
+        facts.wsgi = f"{facts.name}.wsgi.application" if facts.name else ""
+    if not facts.settings_file:
+        return
+    directory = os.path.dirname(facts.settings_file)
+    package = facts.settings_file.endswith("__init__.py") or (
+        "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")))
+    files = glob.glob(os.path.join(directory, "*.py")) if package else [facts.settings_file]
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                facts.env_names.update(re.findall(r"['\"]([A-Z][A-Z0-9_]+)['\"]", handle.read()))
+        except OSError:
+            pass
+
+
+def _requirements(facts):
+    found = sorted({os.path.relpath(path, facts.root) for pattern in ("requirements*.txt", "requirements/*.txt")
+                    for path in glob.glob(os.path.join(facts.root, pattern))})
+
+    def rank(path):
+        stem = os.path.splitext(os.path.basename(path))[0].lower()
+        if re.search(r"prod|deploy|server", stem):
+            return 0
+        if path == "requirements.txt":
+            return 1
+        if SKIP_REQUIREMENTS.search(stem):
+            return 3
+        return 2
+
+    if not found:
+        facts.unknown.append("a requirements file (none of requirements.txt, requirements/*.txt): write one with "
+                             "Django and gunicorn")
+        return
+    found.sort(key=lambda path: (rank(path), path))
+    facts.requirements, facts.other_requirements = found[0], found[1:]
+    facts.gunicorn = _requires(os.path.join(facts.root, facts.requirements), "gunicorn", set())
+
+
+def _requires(path, package, seen) -> bool:
+    """Whether the requirements file (with its -r/-c includes) names `package`."""
+    if path in seen:
+        return False
+    seen.add(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        include = re.match(r"(?:-r|--requirement)[=\s]*(\S+)", line)
+        if include:
+            if _requires(os.path.join(os.path.dirname(path), include.group(1)), package, seen):
+                return True
+        elif re.match(rf"{package}\b(?!-)", line, re.I):
+            return True
+    return False
+
+
+def _git(facts):
+    def ask(*args):
+        try:
+            done = subprocess.run(["git", "-C", facts.root, *args], capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    top = ask("rev-parse", "--show-toplevel")
+    if top and os.path.realpath(top) != os.path.realpath(facts.root):
+        facts.warnings.append(f"the git repository starts at {top}, above the project: a release is the whole "
+                              "repository, so manage.py would not be at its top; deploytasks expects manage.py at the "
+                              "repository's root")
+    facts.repo = ask("remote", "get-url", "origin")
+    facts.branch = ask("symbolic-ref", "--short", "-q", "HEAD")
+    if not facts.repo:
+        facts.unknown.append("repo (no git remote 'origin'): set it to the URL the server clones")
+
+
+def _judge(facts):
+    """What stands between these settings and a production server, one sentence each."""
+    if facts.vendor == "sqlite3" and facts.relative(facts.db_name) and "DATABASE_URL" not in facts.env_names:
+        facts.warnings.append(
+            f"the SQLite database {facts.relative(facts.db_name)} is inside the project: on the server each release "
+            "would get its own, empty one. Make the settings read its path from the environment and set it in the "
+            "production env file (e.g. {path}/shared/db.sqlite3)")
+    if facts.insecure_secret and "SECRET_KEY" not in facts.env_names:
+        facts.warnings.append("SECRET_KEY is Django's django-insecure-… placeholder written in the settings: read it "
+                              "from the environment (the production env file has a fresh one)")
+    if facts.debug and "DEBUG" not in facts.env_names:
+        facts.warnings.append("DEBUG = True is written in the settings: read it from the environment and set "
+                              "DEBUG=false in production")
+    if not facts.static_root and facts.how:
+        facts.warnings.append("STATIC_ROOT is not set, so collectstatic cannot run: it is switched off "
+                              "(collectstatic = false) until you set STATIC_ROOT")
+    if facts.requirements and not facts.gunicorn:
+        facts.warnings.append(f"gunicorn is not in {facts.requirements}: add it (deploy/gunicorn.sh runs the "
+                              "release's gunicorn)")

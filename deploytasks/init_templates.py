@@ -1,0 +1,246 @@
+"""The files `deploytasks init` writes, as text: tasks.py, fabfile.py, the config section (TOML or YAML), the
+production env file, deploy/gunicorn.sh (start or reload) and a systemd unit."""
+import json
+import os
+import secrets
+import shlex
+from dataclasses import dataclass
+
+TASKS_PY = '''"""Local tasks (`inv --list`): set-up, checks, backups and migrations of this Django project."""
+from deploytasks.local import ns
+'''
+
+FABFILE_PY = '''"""Server tasks (`fab --list`). Settings: {config}. First time: `fab -H HOST setup`, then `fab -H HOST deploy`."""
+from deploytasks.remote import ns
+'''
+
+GUNICORN_SH = """#!/bin/sh
+# Start gunicorn for this site, or reload it when it already runs (written by `deploytasks init`).
+# deploytasks runs it after every switch, in the deploy directory ({path}): reload = "sh current/deploy/gunicorn.sh".
+# - runs (shared/gunicorn.pid names a live gunicorn): HUP, so new workers load the new release while the old
+#   ones finish their requests; when current/.venv changed (new requirements) the master is restarted instead,
+#   as a HUP keeps the old interpreter (shared/gunicorn.venv records the venv it started with);
+# - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP).
+# GUNICORN_BIND / GUNICORN_WORKERS in shared/.env override the defaults below.
+set -e
+root=$(pwd)
+if [ -f "$root/shared/.env" ]; then set -a; . "$root/shared/.env"; set +a; fi
+set -u
+pidfile="$root/shared/gunicorn.pid"
+venvstamp="$root/shared/gunicorn.venv"
+venv=$(readlink -f "$root/current/.venv" || true)
+
+running() {{ [ -n "$pid" ] && grep -qa gunicorn "/proc/$pid/cmdline" 2>/dev/null; }}
+
+pid=$(cat "$pidfile" 2>/dev/null || true)
+if running; then
+    if [ ! -f "$venvstamp" ] || [ "$(cat "$venvstamp")" = "$venv" ]; then
+        kill -HUP "$pid"
+        echo "gunicorn $pid reloaded (HUP)"
+        exit 0
+    fi
+    echo "current/.venv changed: restarting gunicorn $pid"
+    kill -TERM "$pid"
+    i=0
+    while running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+if [ ! -x "$root/current/.venv/bin/gunicorn" ]; then
+    echo "no gunicorn in $root/current/.venv: add gunicorn to the requirements" >&2
+    exit 1
+fi
+rm -f "$pidfile"
+"$root/current/.venv/bin/gunicorn" --chdir "$root/current" --pid "$pidfile" \\
+    --bind "${{GUNICORN_BIND:-{bind}}}" --workers "${{GUNICORN_WORKERS:-2}}" \\
+    --error-logfile "$root/shared/gunicorn.log" --daemon {wsgi}
+printf '%s\\n' "$venv" > "$venvstamp"
+i=0
+while [ ! -s "$pidfile" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+echo "gunicorn started on ${{GUNICORN_BIND:-{bind}}} (pid $(cat "$pidfile" 2>/dev/null || echo '?'); log shared/gunicorn.log)"
+"""
+
+SYSTEMD_UNIT = """# systemd unit for {name} (written by `deploytasks init`), instead of deploy/gunicorn.sh. As root on the server:
+#   cp deploy/{name}.service /etc/systemd/system/ && systemctl daemon-reload && systemctl enable --now {name}
+# then set reload = "sudo -S systemctl reload {name}" in the deploytasks settings (the deploy user needs sudo for
+# that one command; fab sends the sudo password on stdin). Set User/Group to the user fab logs in as.
+# EnvironmentFile takes NAME=value lines (no `export`, no shell expansion).
+[Unit]
+Description={name} (gunicorn)
+After=network.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+User=deploy
+Group=deploy
+WorkingDirectory={path}/current
+EnvironmentFile=-{path}/shared/.env
+ExecStart={path}/current/.venv/bin/gunicorn --chdir {path}/current --pid {path}/shared/gunicorn.pid --bind {bind} --workers 2 {wsgi}
+ExecReload=/bin/kill -s HUP $MAINPID
+KillMode=mixed
+TimeoutStopSec=30
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@dataclass(frozen=True)
+class Choices:
+    host: str  # the production host's folder: deploy/<host>/.env
+    path: str  # the deploy directory on the server
+    bind: str  # gunicorn's address
+
+
+@dataclass
+class Entry:
+    comment: str
+    key: str
+    value: object
+    active: bool = True
+
+
+def wsgi_target(facts) -> str:
+    module, _, attribute = facts.wsgi.rpartition(".")
+    return f"{module}:{attribute}" if module else "wsgi:application"
+
+
+def healthcheck_url(facts, choices) -> str:
+    host, _, port = choices.bind.rpartition(":")
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "*") else host
+    return f"http://{host}:{port}/" + ("admin/login/" if facts.admin else "")
+
+
+def env_source(choices) -> str:
+    return f"deploy/{choices.host}/.env"
+
+
+def config_entries(facts, choices) -> list:
+    requirements_note = (f"found {facts.requirements}" + (f" (also there: {', '.join(facts.other_requirements)})"
+                                                          if facts.other_requirements else "")
+                         if facts.requirements else "none found: write it, with Django and gunicorn")
+    entries = [
+        Entry("absolute deploy directory on the server: releases/, shared/, current, backups/", "path", choices.path),
+        Entry("the git URL the server clones" + (" (from `git remote get-url origin`)" if facts.repo
+                                                  else ": not inferred (no git remote 'origin'), set it"),
+              "repo", facts.repo or "git@example.com:you/project.git", active=bool(facts.repo)),
+        Entry("what `fab deploy` ships without --revision", "branch", facts.branch or "main"),
+        Entry(f"requirements file: {requirements_note}", "requirements", facts.requirements or "requirements.txt"),
+        Entry("after the switch: HUP gunicorn, or start it when it does not run (deploy/gunicorn.sh, shipped in each "
+              "release).\n  With systemd (deploy/*.service installed): reload = \"sudo -S systemctl reload "
+              f"{facts.name or 'mysite'}\"", "reload", "sh current/deploy/gunicorn.sh"),
+        Entry("a URL the server GETs after the reload; 200 means healthy (a view answering JSON {\"revision\": …} also "
+              "proves the new code is served)", "healthcheck", healthcheck_url(facts, choices)),
+        Entry("gunicorn's first start boots Django before it answers: allow it some time", "healthcheck_retries", 40),
+        Entry("production's settings come from this file here, uploaded by `fab setup` to {path}/shared/.env (0600); "
+              "never the project's own .env", "shared_sources", {".env": env_source(choices)}),
+    ]
+    media = facts.relative(facts.media_root)
+    entries.append(Entry(
+        f"uploads: MEDIA_ROOT is {media}/ in the project, kept in {{path}}/shared/{media} and linked into every release"
+        if media else "uploads: MEDIA_ROOT " + ("is outside the project: nothing to link" if facts.media_root
+                                                else "is not set: set it to a directory inside the project (e.g. "
+                                                     "BASE_DIR / \"media\") and add that here to keep uploads across "
+                                                     "releases"),
+        "shared_dirs", [media] if media else [], active=True))
+    if not facts.static_root:
+        entries.append(Entry("STATIC_ROOT is not set in the settings" + ("" if facts.how else " (or not readable)") +
+                             ": collectstatic cannot run. Set STATIC_ROOT, then remove this line", "collectstatic",
+                             False))
+    else:
+        shown = facts.relative(facts.static_root) or facts.static_root
+        entries.append(Entry(f"collectstatic into STATIC_ROOT ({shown}) on setup and deploy", "collectstatic", True))
+    if facts.venv != ".venv":
+        entries.append(Entry("the local venv found in the project", "venv", facts.venv))
+    return entries
+
+
+def header(facts) -> str:
+    """The section's opening comment: where the values came from, and what the server needs for the database."""
+    engine = facts.vendor or "unknown"
+    tools = {"postgresql": "; the server needs pg_dump/pg_restore/psql (apt-get install postgresql-client)",
+             "mysql": "; the server needs mysqldump/mysql (apt-get install default-mysql-client)"}.get(engine, "")
+    return (f"Written by `deploytasks init`: {facts.how or 'settings not readable'}.\n"
+            f"Settings module {facts.settings_module or '?'}, database engine {engine}{tools}.\n"
+            "Every key and its default, and stages: README, Configuration.")
+
+
+def _comment(text, mark="#") -> list:
+    return [f"{mark} {line.strip()}" for line in text.split("\n")]
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)  # strings, numbers and lists of strings: JSON's spelling is TOML's
+
+
+def render_toml(entries, header) -> str:
+    lines = ["[tool.deploytasks]", *_comment(header)]
+    for entry in entries:
+        lines += _comment(entry.comment)
+        lines.append(("" if entry.active else "# ") + f"{entry.key} = {_toml_value(entry.value)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_yaml(entries, header) -> str:
+    lines = [*_comment(header), "deploytasks:"]
+    for entry in entries:
+        lines += _comment(entry.comment, "  #")
+        lines.append(("  # " if not entry.active else "  ") + f"{entry.key}: {json.dumps(entry.value)}")
+    return "\n".join(lines) + "\n"
+
+
+def production_settings_module(facts) -> str:
+    """The settings module for production: a settings package's production.py/prod.py when there is one."""
+    directory = os.path.dirname(facts.settings_file)
+    package = (facts.settings_module if facts.settings_file.endswith("__init__.py")
+               else facts.settings_module.rpartition(".")[0])
+    if package and "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")):
+        for name in ("production", "prod"):
+            if os.path.isfile(os.path.join(directory, name + ".py")):
+                return f"{package}.{name}"
+    return facts.settings_module
+
+
+def env_file(facts, choices) -> str:
+    """Production's env file: the names the settings read are set; the others are commented out, with why."""
+    host = choices.bind.rpartition(":")[0]
+    database = (f"sqlite:///{choices.path}/shared/db.sqlite3" if facts.vendor in ("", "sqlite3")
+                else "postgres://USER:PASSWORD@HOST:5432/NAME" if facts.vendor == "postgresql"
+                else "mysql://USER:PASSWORD@HOST:3306/NAME")
+    values = [
+        ("SECRET_KEY", secrets.token_urlsafe(50)),
+        ("DEBUG", "false"),
+        ("ALLOWED_HOSTS", "127.0.0.1" if host in ("", "0.0.0.0", "*") else host),
+        ("DATABASE_URL", database),
+    ]
+    lines = [
+        f"# Production's settings for {choices.host} (written by `deploytasks init`; mode 0600, git-ignored).",
+        f"# `fab -H {choices.host} setup` uploads this file to {choices.path}/shared/.env; later changes:",
+        f"# `fab -H {choices.host} shared.diff` / `shared.push`. manage.py commands on the server and",
+        "# deploy/gunicorn.sh read it. Never copy it to the project's own .env (your machine's settings).",
+        "# Edit before `fab setup`: the site's domain names in ALLOWED_HOSTS, the database credentials.",
+    ]
+    module = production_settings_module(facts)
+    if module:
+        lines.append(f"DJANGO_SETTINGS_MODULE={module}")
+    lines += [f"{name}={value}" for name, value in values if name in facts.env_names]
+    unread = [(name, value) for name, value in values if name not in facts.env_names]
+    if unread:
+        lines.append("# The settings do not read these from the environment yet; uncomment each once they do:")
+        lines += [f"# {name}={value}" for name, value in unread]
+    lines.append(f"# GUNICORN_BIND={choices.bind}")
+    return "\n".join(lines) + "\n"
+
+
+def gunicorn_script(facts, choices) -> str:
+    return GUNICORN_SH.format(path=choices.path, bind=choices.bind,
+                              wsgi=shlex.quote(wsgi_target(facts)))
+
+
+def systemd_unit(facts, choices) -> str:
+    return SYSTEMD_UNIT.format(name=facts.name or "mysite", path=choices.path, bind=choices.bind,
+                               wsgi=wsgi_target(facts))

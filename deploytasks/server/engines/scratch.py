@@ -1,0 +1,121 @@
+"""Scratch databases beside the live one on its server (PostgreSQL, MySQL/MariaDB): made by the live
+connection's role, named <db>_deploytasks_<kind>_<UTC stamp> so one a killed run left behind is found and
+dropped by the next run of the same kind."""
+import gzip
+import subprocess
+import tempfile
+import time
+
+from ..errors import ServerError
+from .base import RehearsalSkipped
+from .dumptools import call_tool, error_line
+
+MAX_NAME = 63  # PostgreSQL's identifier limit (MySQL's is 64)
+QUOTES = {"postgresql": '"', "mysql": "`"}
+LISTING = {
+    "postgresql": "SELECT datname FROM pg_database WHERE datname LIKE %s",
+    "mysql": "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+}
+DENIED = ("permission denied", "access denied", "must be owner", "insufficient privilege")
+
+
+def prefix(database, kind):
+    marker = "_deploytasks_%s_" % kind
+    return database["name"][:MAX_NAME - len(marker) - 14] + marker
+
+
+def new_name(database, kind):
+    return prefix(database, kind) + time.strftime("%Y%m%d%H%M%S", time.gmtime())
+
+
+def quoted(vendor, name):
+    quote = QUOTES[vendor]
+    return quote + name.replace(quote, quote * 2) + quote
+
+
+def like_pattern(text):
+    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+
+def execute(engine, sql, params=None):
+    with engine.connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def leftovers(engine, kind):
+    """Scratch databases of `kind` for this database that a killed run left behind."""
+    rows = execute(engine, LISTING[engine.vendor], [like_pattern(prefix(engine.database, kind))])
+    return sorted(row[0] for row in rows)
+
+
+def drop(engine, name):
+    execute(engine, "DROP DATABASE IF EXISTS %s" % quoted(engine.vendor, name))
+
+
+def create(engine, kind, template=None):
+    """A new empty scratch database (or a copy of `template`), after dropping leftovers of the same kind;
+    RehearsalSkipped with the reason when the role may not create databases."""
+    vendor = engine.vendor
+    try:
+        for name in leftovers(engine, kind):
+            drop(engine, name)
+        name = new_name(engine.database, kind)
+        sql = "CREATE DATABASE %s" % quoted(vendor, name)
+        if template:
+            sql += " TEMPLATE %s" % quoted(vendor, template)
+        execute(engine, sql)
+    except Exception as exc:
+        if "DatabaseError" not in [cls.__name__ for cls in type(exc).__mro__]:
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if any(word in text.lower() for word in DENIED):
+            raise RehearsalSkipped("the database user %r cannot create a scratch database (%s): grant it CREATEDB "
+                                   "(PostgreSQL) or CREATE on `%s%%` (MySQL)" % (
+                                       engine.database["user"], text, prefix(engine.database, kind))) from None
+        raise
+    return name
+
+
+def load_postgresql(engine, path, name):
+    """pg_restore the custom-format dump into the scratch database `name`, in one transaction."""
+    argv = [engine.pg_restore, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
+    argv += [arg for arg in engine.target() if not arg.startswith("--dbname=")] + ["--dbname=" + name, path]
+    with engine.environment() as env:
+        problem = call_tool(argv, env)
+    if problem:
+        raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
+
+
+def load_mysql(engine, path, name):
+    """Replay the gzipped mysqldump into the scratch database `name`."""
+    with engine.options_file() as options, tempfile.TemporaryFile() as errors:
+        client = subprocess.Popen([engine.mysql] + options + ["--batch", "--silent"] + engine.target()
+                                  + ["--database=" + name], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=errors)
+        try:
+            with gzip.open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    client.stdin.write(block)
+            client.stdin.close()
+        except BrokenPipeError:  # the client stopped at an error: its stderr says which
+            pass
+        status = client.wait()
+        errors.seek(0)
+        text = errors.read().decode("utf-8", "replace")
+    if status != 0:
+        raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, error_line(text, "mysql")))
+
+
+LOADERS = {"postgresql": load_postgresql, "mysql": load_mysql}
+
+
+def copy_for_rehearsal(engine, backup_path):
+    """A scratch database holding the dump's content: Django settings pointing a connection at it."""
+    name = create(engine, "rehearsal")
+    try:
+        LOADERS[engine.vendor](engine, backup_path, name)
+    except BaseException:
+        drop(engine, name)
+        raise
+    return {"NAME": name}

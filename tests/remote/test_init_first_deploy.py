@@ -1,0 +1,160 @@
+"""From `django-admin startproject` to a first successful `fab deploy` on a real sshd using only `deploytasks init`
+and the README's steps (a requirements file, git, `fab setup`, `fab deploy`), with the generated reload starting
+gunicorn on the first deploy and HUPping it on the next."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests._util import EXAMPLE, clean_env, deploytasks_command
+from tests.remote.conftest import FabRun, git, give_uv, wait_for
+from tests.sshd import SSHServer, free_port
+
+ADDRESS = "127.0.0.70"
+BIN = Path(sys.executable).parent
+
+
+def run(cwd, *args, env=None):
+    done = subprocess.run(list(args), cwd=cwd, env=env or clean_env(), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=600)
+    assert done.returncode == 0, f"{args}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def alive(pid) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class NewUser:
+    """A new user's project (startproject + requirements + git) and the server they deploy to."""
+
+    def __init__(self, base: Path, sshd: SSHServer):
+        self.base, self.sshd = base, sshd
+        self.work = base / "mysite"
+        self.srv = base / "srv"
+        self.home = base / "home"
+        self.home.mkdir()
+        self.port = free_port("127.0.0.1")
+
+    def fab(self, *args) -> FabRun:
+        done = subprocess.run([sys.executable, "-m", "fabric", "-S", str(self.sshd.ssh_config), "-H", self.sshd.alias,
+                               *args], cwd=self.work, env=clean_env(HOME=str(self.home)), capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=600)
+        return FabRun(args, done.returncode, done.stdout, done.stderr)
+
+    def get(self, path="/admin/login/"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+            return response.status
+
+    def gunicorn_pid(self):
+        try:
+            return int((self.srv / "shared" / "gunicorn.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop_gunicorn(self):
+        """Stop the master the generated script started (by the PID it wrote); it takes its workers with it."""
+        pid = self.gunicorn_pid()
+        if not pid:
+            return
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"gunicorn" not in handle.read():
+                    return
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ProcessLookupError):
+            return
+        if not wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    base = tmp_path_factory.mktemp("init-first-deploy")
+    with SSHServer(base / "sshd", host=ADDRESS) as sshd:
+        new_user = NewUser(base, sshd)
+        try:
+            yield new_user
+        finally:
+            new_user.stop_gunicorn()
+
+
+def test_startproject_to_first_deploy_with_init_and_the_readme(user):
+    # a brand-new project, its requirements (with gunicorn), in git with a remote the server can clone
+    run(user.base, str(BIN / "django-admin"), "startproject", "mysite")
+    (user.work / "requirements.txt").write_text((EXAMPLE / "requirements.txt").read_text())  # Django + gunicorn
+    bare = user.base / "mysite.git"
+    git(user.work, "init", "-q", "-b", "main")
+    git(user.work, "add", "-A")
+    git(user.work, "commit", "-q", "-m", "startproject")
+    git(user.base, "clone", "-q", "--bare", str(user.work), str(bare))
+    git(user.work, "remote", "add", "origin", str(bare))
+
+    out = run(user.work, *deploytasks_command(), "init", "--host", user.sshd.alias, "--path", str(user.srv),
+              "--bind", f"127.0.0.1:{user.port}")
+    assert f"repo             {bare}" in out, out
+    production_env = user.work / "deploy" / user.sshd.alias / ".env"
+    assert production_env.is_file()
+
+    # README: commit what init wrote (its .gitignore keeps production's env file out), push, fab setup, fab deploy
+    git(user.work, "add", "-A")
+    git(user.work, "commit", "-q", "-m", "deploytasks init")
+    git(user.work, "push", "-q", "origin", "main")
+    committed = git(user.work, "ls-files").splitlines()
+    assert {"tasks.py", "fabfile.py", "deploytasks.yaml", ".gitignore", "deploy/gunicorn.sh"} <= set(committed)
+    assert f"deploy/{user.sshd.alias}/.env" not in committed
+    give_uv(SimpleNamespace(path=user.srv))  # the uv + cache every remote test shares (as `fab setup` would install)
+
+    setup = user.fab("setup").ok()
+    assert f"uploaded deploy/{user.sshd.alias}/.env" in setup.stdout, setup
+    assert (user.srv / "shared" / ".env").read_text() == production_env.read_text()
+
+    first = user.fab("deploy").ok()
+    assert "is live" in first.stdout, first
+    head = git(user.work, "rev-parse", "HEAD")
+    current = os.readlink(user.srv / "current")
+    assert (user.srv / current / "REVISION").read_text().strip() == head
+    master = user.gunicorn_pid()
+    assert master and user.get() == 200
+    assert json.loads((user.srv / "releases.log").read_text().splitlines()[-1])["revision"] == head
+
+    # the next deploy reloads the running gunicorn (HUP) instead of starting another one
+    with open(user.work / "mysite" / "urls.py", "a") as handle:
+        handle.write("\n# a code change\n")
+    git(user.work, "commit", "-q", "-am", "a code change")
+    git(user.work, "push", "-q", "origin", "main")
+    second = user.fab("deploy").ok()
+    head = git(user.work, "rev-parse", "HEAD")
+    assert os.readlink(user.srv / "current") != current
+    assert (user.srv / "current" / "REVISION").read_text().strip() == head
+    assert user.gunicorn_pid() == master and alive(master)
+    assert user.get() == 200, second
+
+    # gunicorn gone (a crash, a reboot) and its pid file left behind: the next deploy starts it again
+    user.stop_gunicorn()
+    (user.srv / "shared" / "gunicorn.pid").write_text(f"{master}\n")  # stale: that process is gone
+    user.fab("deploy").ok()
+    restarted = user.gunicorn_pid()
+    assert restarted and restarted != master and user.get() == 200
+
+    # a requirements change builds a new venv: a HUP would keep the old interpreter, so the master is restarted
+    with open(user.work / "requirements.txt", "a") as handle:
+        handle.write("# a requirements change\n")
+    git(user.work, "commit", "-q", "-am", "a requirements change")
+    git(user.work, "push", "-q", "origin", "main")
+    user.fab("deploy").ok()
+    venv = os.path.realpath(user.srv / "current" / ".venv")
+    assert (user.srv / "shared" / "gunicorn.venv").read_text().strip() == venv
+    assert user.gunicorn_pid() not in (None, restarted) and user.get() == 200
+    assert not alive(restarted)

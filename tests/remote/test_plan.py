@@ -1,0 +1,115 @@
+"""`fab plan` / `fab deploy --plan` (issue 12 §1), the lint in a strict deploy, and `fab check`'s schema item,
+through the real sshd against a deployed example (SQLite)."""
+import sqlite3
+import subprocess
+
+ADDRESS = "127.0.0.60"
+
+
+def irreversible_migration(s):
+    """A commit adding a RunPython migration without a reverse (the lint's "irreversible" rule)."""
+    def edit(work):
+        previous = s.repo.latest_migration()
+        number = int(previous[:4]) + 1
+        (work / "accounts" / "migrations" / f"{number:04d}_one_way.py").write_text(
+            "from django.db import migrations\n\n\ndef forwards(apps, schema_editor):\n    pass\n\n\n"
+            "class Migration(migrations.Migration):\n"
+            f"    dependencies = [('accounts', {previous!r})]\n"
+            "    operations = [migrations.RunPython(forwards)]\n")
+    return s.repo.commit("a one-way data migration", edit)
+
+
+def test_plan_shows_what_a_deploy_would_do_and_changes_nothing(deployed):
+    s = deployed
+    live_revision = s.revision()
+    s.repo.add_model("Gadget")
+    s.repo.code_change()
+
+    def restyle(work):
+        with open(work / "accounts" / "static" / "accounts" / "css" / "plans.css", "a") as handle:
+            handle.write("\n.gadget { color: red; }\n")
+    sha = s.repo.commit("restyle", restyle)
+    before = s.state()
+
+    plan = s.fab("plan", "--json").ok().json()
+
+    assert s.state() == before  # no release left behind, no lock, database and venvs as they were
+    assert plan["revision"] == sha and plan["live"]["revision"] == live_revision
+    assert len(plan["revision_diff"]["commits"]) == 3 and plan["revision_diff"]["files_changed"] >= 4
+    assert plan["revision_diff"]["commits"][0].startswith(sha[:7])
+    assert plan["venv"]["action"] == "reuse"
+    assert plan["requirements"] == {"added": [], "removed": [], "changed": []}
+    (step,) = [step for step in plan["introspection"]["plan"] if not step["backwards"]]
+    assert step["name"].endswith("_add_gadget") and step["reversible"]
+    assert step["operations"] == ["Create model Gadget"]
+    assert 'CREATE TABLE "accounts_gadget"' in step["sql"]
+    assert plan["introspection"]["lint"]["findings"] == []
+    assert plan["static"]["changed"] == ["accounts/css/plans.css"] and plan["static"]["new"] == []
+    assert plan["ok"] is True
+    assert {item["item"]: item["verdict"] for item in plan["checklist"]}["migration safety"] == "PASS"
+
+    shown = s.fab("deploy", "--plan").ok().stdout
+    assert "Deploy plan for" in shown and "nothing was changed" in shown
+    assert 'CREATE TABLE "accounts_gadget"' in shown and "3 commit(s)" in shown and "0 new, 1 changed" in shown
+    assert s.state() == before
+
+
+def test_a_revision_that_does_not_exist_is_one_line_and_changes_nothing(deployed):
+    s = deployed
+    before = s.state()
+    s.fab("plan", "--revision", "no-such-branch").error("no-such-branch")
+    assert s.state() == before
+
+
+def test_strict_migrations_fail_the_plan_and_stop_the_deploy_before_anything_changes(deployed):
+    s = deployed
+    irreversible_migration(s)
+    plan = s.fab("plan", "--json")
+    assert plan.returncode == 0, str(plan)  # WARN by default
+    findings = plan.json()["introspection"]["lint"]["findings"]
+    assert [f["rule"] for f in findings] == ["irreversible"] and findings[0]["migration"].endswith("_one_way")
+
+    s.configure(strict_migrations=True)
+    try:
+        s.fab("plan").error("the deploy would stop")
+        before = s.state()
+        s.fab("deploy").error("migration safety", "_one_way", "[irreversible]", "(strict_migrations)",
+                              "nothing was migrated or switched")
+        assert s.state() == before
+    finally:
+        s.configure(strict_migrations=False)
+
+
+def test_check_reports_a_column_added_by_hand_on_the_live_database(deployed):
+    s = deployed
+    live = {item["item"]: item for item in s.fab("check", "--live-only", "--json").ok().json()["items"]}
+    assert live["schema"]["verdict"] == "PASS", live["schema"]
+    connection = sqlite3.connect(s.db)
+    with connection:
+        connection.execute("ALTER TABLE auth_group ADD COLUMN note varchar(10) NULL")
+    connection.close()
+    live = {item["item"]: item for item in s.fab("check", "--live-only", "--json").ok().json()["items"]}
+    assert live["schema"]["verdict"] == "WARN"
+    assert live["schema"]["differences"] == [
+        "column auth_group.note (CharField(10) NULL) is in the database but not in the migrations"]
+
+
+def test_with_strategy_upload_the_commits_come_from_the_local_repository(deployed):
+    s = deployed
+    checkout = s.upload_checkout()
+    expected = subprocess.run(["git", "log", "--oneline", "--no-decorate", f"{s.revision()}..HEAD"], cwd=checkout,
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+    before = s.state()
+    plan = s.fab("plan", "--json", cwd=checkout).ok().json()
+    assert expected and plan["revision_diff"]["commits"] == expected
+    assert s.state() == before
+
+
+def test_a_requirements_change_shows_the_pins_and_a_venv_to_build(deployed):
+    s = deployed
+    s.repo.requirements_change("sqlparse>=0.3")
+    live = s.current()
+    plan = s.fab("plan", "--json").ok().json()
+    assert plan["requirements"] == {"added": ["sqlparse >=0.3"], "removed": [], "changed": []}
+    assert plan["venv"]["action"] == "build"
+    assert s.current() == live and not s.lock.exists() and len(s.releases()) == 1

@@ -1,0 +1,273 @@
+"""`deploytasks init` and `inv init` on real projects: a bare `django-admin startproject` with a requirements/ dir,
+the bundled example, existing files (kept, with a diff), --force, and bad input (one line, nothing written)."""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploytasks.config_files import read, tomllib
+from deploytasks.settings import Settings, _check_keys, _coerce, DEFAULTS
+from tests._util import assert_user_error, clean_env, copy_example, deploytasks_command
+
+BIN = Path(sys.executable).parent
+
+
+def startproject(base: Path, name="mysite") -> Path:
+    done = subprocess.run([str(BIN / "django-admin"), "startproject", name], cwd=base, env=clean_env(),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert done.returncode == 0, done.stderr
+    root = base / name
+    (root / "requirements").mkdir()
+    (root / "requirements" / "base.txt").write_text("Django>=5.2\n")
+    (root / "requirements" / "production.txt").write_text("-r base.txt\ngunicorn\n")
+    (root / "requirements" / "dev.txt").write_text("-r base.txt\npytest\n")
+    return root
+
+
+def init(root: Path, *args) -> subprocess.CompletedProcess:
+    """The real console script (`deploytasks init`), as a user runs it in the project."""
+    return subprocess.run([*deploytasks_command(), "init", *args], cwd=root, env=clean_env(), capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=300)
+
+
+def ok(result) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.stdout
+
+
+def snapshot(root: Path) -> dict:
+    """Every file under root with its bytes and mode (what a refused init must leave as it was)."""
+    return {str(p.relative_to(root)): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def settings_of(path: Path) -> Settings:
+    """The section init wrote, read and validated the way inv and fab read it."""
+    values = read(str(path))
+    _check_keys(values)
+    return Settings(**{key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()})
+
+
+def test_bare_startproject_gets_a_complete_setup(tmp_path):
+    root = startproject(tmp_path)
+    out = ok(init(root, "--host", "web1", "--path", "/srv/shop", "--bind", "127.0.0.1:8123"))
+    for name in ("tasks.py", "fabfile.py", "deploytasks.yaml", ".gitignore", "deploy/gunicorn.sh",
+                 "deploy/mysite.service", "deploy/web1/.env"):
+        assert (root / name).is_file(), name
+        assert f"wrote     {name}" in out, out
+    settings = settings_of(root / "deploytasks.yaml")
+    assert settings.path == "/srv/shop"
+    assert settings.requirements == "requirements/production.txt"  # over base.txt and dev.txt
+    assert settings.reload == "sh current/deploy/gunicorn.sh"
+    assert settings.healthcheck == "http://127.0.0.1:8123/admin/login/"
+    assert settings.shared_sources == {".env": "deploy/web1/.env"}
+    assert settings.collectstatic is False  # startproject sets no STATIC_ROOT
+    assert settings.repo == ""  # no git remote: said, not guessed
+    assert "repo (no git remote 'origin')" in out
+    assert "settings introspected with" in out and "mysite.settings" in out and "sqlite3" in out
+    assert "STATIC_ROOT is not set" in out and "SQLite database db.sqlite3 is inside the project" in out
+    assert "(also there: requirements/base.txt, requirements/dev.txt)" in (root / "deploytasks.yaml").read_text()
+    assert (root / "tasks.py").read_text().endswith("from deploytasks.local import ns\n")
+    assert (root / "fabfile.py").read_text().endswith("from deploytasks.remote import ns\n")
+    assert (root / ".gitignore").read_text().splitlines()[1:] == [".venv/", "backups/", ".env", "deploy/*/.env"]
+    env = root / "deploy" / "web1" / ".env"
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    text = env.read_text()
+    assert "DJANGO_SETTINGS_MODULE=mysite.settings\n" in text
+    assert "\n# SECRET_KEY=" in text  # startproject's settings do not read it: offered, commented out
+    assert not (root / ".env").exists()  # never the laptop's env file
+    script = root / "deploy" / "gunicorn.sh"
+    assert os.access(script, os.X_OK)
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    assert "mysite.wsgi:application" in script.read_text() and "127.0.0.1:8123" in script.read_text()
+    assert "--chdir /srv/shop/current" in (root / "deploy" / "mysite.service").read_text()
+    listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=root, env=clean_env(),
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0 and "backup" in listing.stdout, listing.stderr
+
+
+def test_second_run_changes_nothing(tmp_path):
+    root = startproject(tmp_path)
+    ok(init(root))
+    before = snapshot(root)
+    out = ok(init(root))
+    assert snapshot(root) == before  # the env file's fresh SECRET_KEY included
+    assert "wrote" not in out
+    assert "skipped   tasks.py: exists, the same" in out
+    assert "skipped   .gitignore: has the lines already" in out
+    assert "skipped   deploy/production/.env: exists: kept even with --force" in out
+
+
+def test_existing_files_are_kept_and_pyproject_gets_the_section(tmp_path):
+    root = startproject(tmp_path)
+    (root / "tasks.py").write_text("from invoke import task\n\n@task\ndef hello(c):\n    print('hi')\n")
+    pyproject = '[project]\nname = "mysite"\nversion = "1.0"\n\n[tool.black]\nline-length = 100\n'
+    (root / "pyproject.toml").write_text(pyproject)
+    (root / ".gitignore").write_text("*.pyc\n/backups\n")
+    out = ok(init(root))
+    assert (root / "tasks.py").read_text().startswith("from invoke import task")
+    assert "skipped   tasks.py: exists (--force replaces it)" in out
+    assert "+from deploytasks.local import ns" in out  # the diff is shown
+    text = (root / "pyproject.toml").read_text()
+    assert text.startswith(pyproject)
+    document = tomllib.loads(text)
+    assert document["tool"]["black"] == {"line-length": 100} and document["project"]["version"] == "1.0"
+    assert settings_of(root / "pyproject.toml").requirements == "requirements/production.txt"
+    assert not (root / "deploytasks.yaml").exists()
+    assert "appended  pyproject.toml: [tool.deploytasks]" in out
+    assert "[tool.deploytasks] in pyproject.toml" in (root / "fabfile.py").read_text()
+    assert (root / ".gitignore").read_text().splitlines() == [
+        "*.pyc", "/backups", "", "# deploytasks: the local venv, backups (dumps hold password hashes), settings "
+        "with secrets", ".venv/", ".env", "deploy/*/.env"]  # /backups was there already
+    again = ok(init(root))
+    assert "skipped   pyproject.toml: already has [tool.deploytasks]" in again
+    assert "-# what `fab deploy` ships" not in again  # a section the same as init's: nothing to show
+    assert (root / "pyproject.toml").read_text() == text
+    edited = text.replace('path = "/srv/mysite"', 'path = "/srv/elsewhere"')
+    (root / "pyproject.toml").write_text(edited)
+    assert '-path = "/srv/elsewhere"\n      +path = "/srv/mysite"' in ok(init(root))  # the diff, not the file
+    assert (root / "pyproject.toml").read_text() == edited
+
+
+def test_force_replaces_files_and_the_section_but_never_the_env_file(tmp_path):
+    root = startproject(tmp_path)
+    (root / "pyproject.toml").write_text('[tool.deploytasks]\npath = "/srv/old"\n\n[tool.deploytasks.stages.x]\n'
+                                         'branch = "x"\n\n[tool.ruff]\nline-length = 90\n')
+    (root / "tasks.py").write_text("# mine\n")
+    env = root / "deploy" / "production" / ".env"
+    env.parent.mkdir(parents=True)
+    env.write_text("SECRET_KEY=keep-me\n")
+    out = ok(init(root, "--force", "--path", "/srv/new"))
+    assert (root / "tasks.py").read_text().endswith("from deploytasks.local import ns\n")
+    assert "replaced  tasks.py" in out and "replaced  pyproject.toml" in out
+    document = tomllib.loads((root / "pyproject.toml").read_text())
+    assert document["tool"]["ruff"] == {"line-length": 90}
+    assert document["tool"]["deploytasks"]["path"] == "/srv/new" and "stages" not in document["tool"]["deploytasks"]
+    assert env.read_text() == "SECRET_KEY=keep-me\n"
+    assert "keep-me" not in out  # secrets are never shown as a diff
+    assert "skipped   deploy/production/.env: exists: kept even with --force" in out
+
+
+def test_inv_init_after_the_readme_one_line_tasks_file(tmp_path):
+    root = startproject(tmp_path)
+    (root / "tasks.py").write_text("from deploytasks.local import ns\n")
+    done = subprocess.run([sys.executable, "-m", "invoke", "init", "--host", "prod"], cwd=root, env=clean_env(),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+    out = ok(done)
+    assert "skipped   tasks.py: exists (--force replaces it)" in out
+    assert (root / "deploy" / "prod" / ".env").is_file() and (root / "fabfile.py").is_file()
+    assert settings_of(root / "deploytasks.yaml").shared_sources == {".env": "deploy/prod/.env"}
+
+
+def test_example_project_settings_reading_the_environment(tmp_path):
+    root = copy_example(tmp_path / "example")
+    out = ok(init(root))
+    settings = settings_of(root / "deploytasks.yaml")
+    assert settings.shared_dirs == ["media"] and settings.collectstatic is True
+    assert settings.requirements == "requirements.txt"
+    env = (root / "deploy" / "production" / ".env").read_text()
+    # the example reads these from the environment: set, not commented out
+    assert "\nDATABASE_URL=sqlite:////srv/mysite/shared/db.sqlite3\n" in env and "\nDEBUG=false\n" in env
+    assert "\nSECRET_KEY=" in env
+    assert "Before going live" not in out  # nothing to fix in the example's settings
+    assert (root / "deploy" / "production" / ".env.example").is_file()
+
+
+def test_settings_that_cannot_run_are_read_statically(tmp_path):
+    root = startproject(tmp_path)
+    settings = root / "mysite" / "settings.py"
+    settings.write_text("import nosuchmodule_for_init_test\n" + settings.read_text()
+                        + "\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\nMEDIA_ROOT = BASE_DIR / 'uploads'\n")
+    out = ok(init(root))
+    assert "could not run the settings" in out and "nosuchmodule_for_init_test" in out
+    assert "mysite/settings.py read statically" in out
+    values = settings_of(root / "deploytasks.yaml")
+    assert values.shared_dirs == ["uploads"] and values.collectstatic is True
+    assert "database engine  django.db.backends.sqlite3" in out
+
+
+def test_not_a_django_project_writes_nothing(tmp_path):
+    (tmp_path / "README").write_text("hello\n")
+    before = snapshot(tmp_path)
+    assert_user_error(init(tmp_path), "is not a Django project (no manage.py)")
+    assert snapshot(tmp_path) == before
+    (tmp_path / "manage.py").write_text("print('hello')\n")
+    assert_user_error(init(tmp_path), "does not look like Django's manage.py")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--path", "srv/relative"), "--path must be an absolute directory"),
+    (("--path", "/srv/a b"), "--path must be an absolute directory"),
+    (("--host", "../etc"), "--host must be a host name"),
+    (("--bind", "8000"), "--bind must be HOST:PORT"),
+    (("--nonsense",), "unrecognized arguments: --nonsense"),
+])
+def test_bad_options_write_nothing(tmp_path, args, fragment):
+    root = startproject(tmp_path)
+    before = snapshot(root)
+    assert_user_error(init(root, *args), fragment)
+    assert snapshot(root) == before
+
+
+def test_unreadable_pyproject_writes_nothing(tmp_path):
+    root = startproject(tmp_path)
+    (root / "pyproject.toml").write_text("[project\nname = 1\n")
+    before = snapshot(root)
+    assert_user_error(init(root), "cannot read pyproject.toml")
+    assert snapshot(root) == before
+
+
+def test_unwritable_directory_writes_nothing(tmp_path):
+    root = startproject(tmp_path)
+    (root / "deploy").mkdir()
+    before = snapshot(root)
+    locked = root / "deploy"
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        os.chmod(locked, 0o555)  # not root: permissions are enough
+    try:
+        line = assert_user_error(init(root), "cannot write deploy/", "nothing was written")
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], capture_output=True)
+        os.chmod(locked, 0o755)
+    assert snapshot(root) == before, line
+    assert sorted(p.name for p in root.iterdir()) == ["deploy", "manage.py", "mysite", "requirements"]
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    root = startproject(tmp_path)
+    before = snapshot(root)
+    out = ok(init(root, "--dry"))
+    assert "would write tasks.py" in out and "dry run: nothing written" in out
+    assert snapshot(root) == before
+    shutil.rmtree(root)
+
+
+def test_a_project_below_the_git_root_is_warned_about(tmp_path):
+    root = startproject(tmp_path)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=clean_env(), capture_output=True)
+    assert "the git repository starts at" in ok(init(root))
+
+
+def test_a_settings_package_gets_its_production_module_in_the_env_file(tmp_path):
+    root = startproject(tmp_path)
+    package = root / "mysite" / "settings"
+    package.mkdir()
+    (root / "mysite" / "settings.py").rename(package / "base.py")
+    (package / "__init__.py").write_text("")
+    (package / "dev.py").write_text("from .base import *  # noqa\n")
+    (package / "production.py").write_text("from .base import *  # noqa\nimport os\n"
+                                           "SECRET_KEY = os.environ['SECRET_KEY']\nDEBUG = False\n")
+    manage = root / "manage.py"
+    manage.write_text(manage.read_text().replace("'mysite.settings'", "'mysite.settings.dev'"))
+    out = ok(init(root))
+    assert "settings module  mysite.settings.dev" in out
+    env = (root / "deploy/production/.env").read_text()
+    assert "\nDJANGO_SETTINGS_MODULE=mysite.settings.production\n" in env
+    assert "\nSECRET_KEY=" in env  # production.py reads it, though dev.py is the one manage.py names

@@ -1,0 +1,70 @@
+"""Rehearsals on PostgreSQL and MariaDB/MySQL: the deploy's server step migrates a scratch copy restored from
+the pre-deploy dump first, drops it whatever happened, and leaves production untouched when the copy fails."""
+from __future__ import annotations
+
+import pytest
+
+from deploytasks.errors import DeployTasksError
+from tests._rehearsal_app import add_app, add_unique, predeploy
+from tests._server_dbs import MariaDB, Postgres
+from tests.test_local_mysql_backup import mysql_venv, server_reachable as mysql_reachable  # noqa: F401 (fixture)
+from tests.test_local_postgres_backup import pg_venv, server_reachable as pg_reachable  # noqa: F401 (fixture)
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def db(request, tmp_path):
+    if request.param == "postgresql":
+        if not pg_reachable():
+            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+        engine = Postgres(tmp_path, request.getfixturevalue("pg_venv"))
+    else:
+        if not mysql_reachable():
+            pytest.skip("no MariaDB/MySQL server on 127.0.0.1:3306")
+        engine = MariaDB(tmp_path, request.getfixturevalue("mysql_venv"))
+    try:
+        add_app(engine.site.root)
+        migrated = engine.site.inv("migrate")
+        assert migrated.returncode == 0, migrated.stderr + migrated.stdout
+        yield engine
+    finally:
+        engine.close()
+
+
+def test_pending_migrations_are_rehearsed_on_a_copy_that_is_dropped_afterwards(db):
+    db.grant_createdb()
+    db.insert("one", "two")
+    leftover = db.name + "_deploytasks_rehearsal_20200101000000"  # what a killed rehearsal left behind
+    db.make_leftover(leftover)
+    add_unique(db.site.root)
+    result = predeploy(db.site)
+    assert result["pending"] == ["rehearse.0002_unique"]
+    assert result["rehearsed"] is True and "rehearsal_skipped" not in result
+    assert result["state_after"]["rehearse"] == ["0001_initial", "0002_unique"]
+    assert db.scratch() == []
+
+
+def test_a_migration_failing_on_existing_data_is_caught_on_the_copy_and_production_is_untouched(db):
+    db.grant_createdb()
+    db.insert("same", "same")
+    add_unique(db.site.root)
+    before = db.fingerprint()
+    with pytest.raises(DeployTasksError, match="migration failed in the rehearsal on a copy of the database, nothing was applied"):
+        predeploy(db.site)
+    assert db.fingerprint() == before
+    assert db.scratch() == []
+
+
+def test_without_the_right_to_create_databases_the_rehearsal_is_skipped_with_the_reason(db):
+    add_unique(db.site.root)
+    result = predeploy(db.site)
+    assert result["rehearsed"] is False
+    assert "cannot create a scratch database" in result["rehearsal_skipped"]
+    assert result["state_after"]["rehearse"] == ["0001_initial", "0002_unique"]
+
+
+def test_strict_migrations_refuse_to_migrate_without_a_rehearsal(db):
+    add_unique(db.site.root)
+    before = db.fingerprint()
+    with pytest.raises(DeployTasksError, match="strict_migrations refuses to migrate without one; nothing was applied"):
+        predeploy(db.site, strict_migrations=True, safe_migrations=["rehearse.0002"])
+    assert db.fingerprint() == before
