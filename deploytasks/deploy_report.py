@@ -14,6 +14,12 @@ def report_notes(pre):
         console.print(f"[yellow]WARN[/] media: {media['warning']}", soft_wrap=True)
 
 
+def checklist_outcome(pre) -> str:
+    """"check passed", or how many FAILs a --force deploy went past."""
+    forced = [v for v in pre.get("checklist") or [] if v["verdict"] == "FAIL"]
+    return f"checks passed except {len(forced)} FAIL(s) forced past" if forced else "check passed"
+
+
 def report_migrations(pre):
     """The backup taken before migrating and whether the migrations were rehearsed on a copy of it first."""
     count, vendor = len(pre["pending"]), (pre.get("database") or {}).get("vendor", "?")

@@ -18,7 +18,7 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .deploy_report import report_marked_bad, report_migrations, report_notes, report_venv_change
+from .deploy_report import checklist_outcome, report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
 from . import deploy_hooks, supervised
 
@@ -194,7 +194,7 @@ def report_predeploy(pre):
     report_notes(pre)
     report_lint(pre.get("lint"))
     if pre.get("collectstatic"):
-        console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
+        console.print(f"[green]✓[/] {checklist_outcome(pre)}; {pre['collectstatic']}")
     if pre["pending"]:
         report_migrations(pre)
     else:

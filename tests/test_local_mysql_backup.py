@@ -275,3 +275,18 @@ def test_the_tools_get_their_own_settings_and_nothing_else_of_the_environment(my
             (tool, sorted(environ))
         assert not [value for value in environ.values() if site.password in value], tool
         assert environ["MYSQL_HISTFILE"] == "/dev/null"
+
+
+def test_a_failed_migrate_on_mysql_names_the_migration_and_what_stayed(my_site):
+    """Issue 10 §6: MySQL DDL is not transactional; the error says which migration failed and what stayed applied."""
+    from tests.test_local_failed_migrate import add_failing_migrations
+
+    site = my_site
+    add_failing_migrations(site.root)
+    line = assert_user_error(site.inv("migrate"), "migrate failed at accounts.0018_boom",
+                             "deliberate failure in a test migration",
+                             "the 1 migration(s) this run applied before it stayed applied (accounts.0017_note)",
+                             "may be partly applied on MySQL/MariaDB")
+    applied = [name for (name,) in site.query(
+        "SELECT name FROM django_migrations WHERE app = 'accounts' ORDER BY id")]
+    assert applied[-1] == "0017_note", line

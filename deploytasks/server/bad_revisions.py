@@ -1,25 +1,11 @@
 """Why a revision is known bad, from releases.log: a rollback marked its release bad, or its deploy failed the
 health check. Read when the same revision is about to be deployed again."""
-import json
-import os
-
-
-def log_entries(layout):
-    if not os.path.exists(layout.log):
-        return []
-    entries = []
-    with open(layout.log) as handle:
-        for line in handle:
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                continue
-    return entries
+from .releases import read_log
 
 
 def marks(layout, revision):
     """["<when>: <why>"] for each time `revision` was rolled back from or failed its health check."""
-    entries = log_entries(layout)
+    entries = read_log(layout, last=100000)
     revision_of = {e.get("release"): e.get("revision") for e in entries
                    if e.get("action") == "deploy" and e.get("result") == "ok"}
     found = []

@@ -1,6 +1,7 @@
 """Small file helpers: checksums and private atomic writes."""
 import hashlib
 import os
+import shutil
 
 
 def sha256_of(path, blocksize=1 << 20):
@@ -26,3 +27,15 @@ def fingerprint(path):
     """[size, mtime_ns, inode]: a file unchanged since it was last checked has the same one."""
     status = os.stat(path)
     return [status.st_size, status.st_mtime_ns, status.st_ino]
+
+
+def link_directory(shared, inside):
+    """Make `inside` (a path in a release) a symlink to the directory `shared` (created), replacing whatever
+    the checkout had there."""
+    os.makedirs(shared, exist_ok=True)
+    if os.path.isdir(inside) and not os.path.islink(inside):
+        shutil.rmtree(inside)
+    elif os.path.lexists(inside):
+        os.unlink(inside)
+    os.makedirs(os.path.dirname(inside), exist_ok=True)
+    os.symlink(shared, inside)

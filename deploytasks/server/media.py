@@ -2,24 +2,13 @@
 is linked to the same path under shared/, so uploads outlive releases; outside the deploy path it is a warning
 (deploytasks neither keeps nor shares it)."""
 import os
-import shutil
 
+from .files import link_directory
 from .layout import ServerLayout
 
 
 def inside(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-
-
-def link(shared, target):
-    """Make `target` (a path in the release) a symlink to `shared` (created), replacing what the checkout had."""
-    os.makedirs(shared, exist_ok=True)
-    if os.path.isdir(target) and not os.path.islink(target):
-        shutil.rmtree(target)
-    elif os.path.lexists(target):
-        os.unlink(target)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    os.symlink(shared, target)
 
 
 def share(params):
@@ -38,7 +27,7 @@ def share(params):
         relative = os.path.relpath(media, release)
         shared = os.path.join(layout.shared, relative)
         if relative not in (params.get("shared_dirs") or []):
-            link(shared, media)
+            link_directory(shared, media)
         return {"media_root": root, "shared": shared}
     if inside(media, os.path.realpath(params["path"])):
         return {"media_root": root, "shared": media}

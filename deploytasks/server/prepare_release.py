@@ -9,6 +9,7 @@ import time
 
 from . import bad_revisions
 from .errors import ServerError
+from .files import link_directory
 from .layout import ServerLayout
 from .lock import acquire_for, release_lock
 from .recovery import recover
@@ -96,15 +97,7 @@ def unpack(source, target):
 
 def link_shared(layout, params, target):
     for name in params["shared_dirs"]:
-        shared = os.path.join(layout.shared, name)
-        os.makedirs(shared, exist_ok=True)
-        inside = os.path.join(target, name)
-        if os.path.isdir(inside) and not os.path.islink(inside):
-            shutil.rmtree(inside)
-        elif os.path.lexists(inside):
-            os.unlink(inside)
-        os.makedirs(os.path.dirname(inside), exist_ok=True)
-        os.symlink(shared, inside)
+        link_directory(os.path.join(layout.shared, name), os.path.join(target, name))
     linked = []
     for name in params["shared_files"]:
         shared = os.path.join(layout.shared, name)

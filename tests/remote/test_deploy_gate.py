@@ -22,6 +22,7 @@ def test_a_model_change_without_its_migration_stops_the_deploy_until_forced(depl
 
     forced = s.fab("deploy", "--force").ok()
     assert "FAIL model changes" in forced.stdout and "--force" in forced.stdout, forced.stdout
+    assert "check passed" not in forced.stdout and "1 FAIL(s) forced past" in forced.stdout
     assert s.revision() == sha and s.current_name() != live
 
 

@@ -2,54 +2,26 @@
 server with the password in a private PGPASSFILE, downloaded and verified, and restored in one transaction."""
 import json
 import os
-import secrets
-import shutil
 import stat
 
 import pytest
 
-psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
+from tests.remote.postgres import PG, SKIP, own_database, psycopg, use_postgres
 
 ADDRESS = "127.0.0.7"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
-
-
-def reachable():
-    try:
-        psycopg.connect(**PG, connect_timeout=3).close()
-        return True
-    except psycopg.Error:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not (shutil.which("pg_dump") and reachable()),
-                                reason="needs the PostgreSQL client tools and a server on 127.0.0.1:5432")
-
-
-def admin(sql):
-    with psycopg.connect(**PG, autocommit=True) as connection:
-        connection.execute(sql)
+pytestmark = SKIP
 
 
 @pytest.fixture(scope="module")
 def pg_deployed(server):
     """The example deployed with DATABASE_URL naming a PostgreSQL database and role of its own (psycopg added to
     the requirements in a commit, as a project moving to PostgreSQL would)."""
-    name, password = "dt_" + secrets.token_hex(6), "pw-" + secrets.token_hex(12)
-    admin(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
-    admin(f"CREATE DATABASE {name} OWNER {name}")
-    try:
-        server.repo.requirements_change("psycopg[binary]")
-        server.production_env.write_text(
-            f"DATABASE_URL=postgres://{name}:{password}@127.0.0.1:5432/{name}\nSECRET_KEY={server.secret_key}\n"
-            "DEBUG=false\n")
+    with own_database() as (name, password):
+        use_postgres(server, name, password)
         server.fab("setup").ok()
         server.fab("deploy").ok()
         server.pg = {"name": name, "password": password}
         yield server
-    finally:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin(f"DROP ROLE IF EXISTS {name}")
 
 
 def rows(s, sql):

@@ -1,50 +1,25 @@
 """Deploys onto PostgreSQL (issue 10 §6): a deploy with migrations says they were not rehearsed (PostgreSQL
 has no rehearsal on a copy yet); a migration failing in the real migrate is named, with what stayed applied."""
-import secrets
-import shutil
+import os
+import threading
+from contextlib import contextmanager
 
 import pytest
 
-psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
+from tests.remote.postgres import PG, SKIP, own_database, psycopg, use_postgres
 
 ADDRESS = "127.0.0.53"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
-
-
-def reachable():
-    try:
-        psycopg.connect(**PG, connect_timeout=3).close()
-        return True
-    except psycopg.Error:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not (shutil.which("pg_dump") and reachable()),
-                                reason="needs the PostgreSQL client tools and a server on 127.0.0.1:5432")
-
-
-def admin(sql):
-    with psycopg.connect(**PG, autocommit=True) as connection:
-        connection.execute(sql)
+pytestmark = SKIP
 
 
 @pytest.fixture(scope="module")
 def pg_deployed(server):
-    name, password = "dt_" + secrets.token_hex(6), "pw-" + secrets.token_hex(12)
-    admin(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
-    admin(f"CREATE DATABASE {name} OWNER {name}")
-    try:
-        server.repo.requirements_change("psycopg[binary]")
-        server.production_env.write_text(
-            f"DATABASE_URL=postgres://{name}:{password}@127.0.0.1:5432/{name}\nSECRET_KEY={server.secret_key}\n"
-            "DEBUG=false\n")
+    with own_database() as (name, password):
+        use_postgres(server, name, password)
         server.fab("setup").ok()
         first = server.fab("deploy").ok()
-        server.pg = {"name": name, "first": first}
+        server.pg = {"name": name, "password": password, "first": first}
         yield server
-    finally:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin(f"DROP ROLE IF EXISTS {name}")
 
 
 def applied(s):
@@ -76,3 +51,45 @@ def test_a_failing_migration_is_named_and_what_it_applied_is_unapplied(pg_deploy
                                          "(accounts.0018_add_gadget)")
     assert "restore" not in line
     assert applied(s) == before and s.current_name() == live
+
+
+@contextmanager
+def tool_environments(names):
+    """[(name, {variable: value})] read from /proc/<pid>/environ of every process called one of `names` that
+    runs on this machine (client or server side) while the block runs."""
+    seen, done = {}, threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or pid in seen:
+                    continue
+                try:
+                    with open(f"/proc/{pid}/comm") as handle:
+                        name = handle.read().strip()
+                    if name in names:
+                        with open(f"/proc/{pid}/environ", "rb") as handle:
+                            items = [i.decode(errors="replace") for i in handle.read().split(b"\0") if b"=" in i]
+                        seen[pid] = (name, dict(item.split("=", 1) for item in items))
+                except OSError:
+                    pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    runs = []
+    try:
+        yield runs
+    finally:
+        done.set()
+        watcher.join()
+        runs.extend(seen.values())
+
+
+def test_the_server_side_dump_tools_never_get_the_database_url(pg_deployed):
+    s = pg_deployed
+    with tool_environments({"pg_dump", "pg_restore", "psql"}) as runs:
+        s.fab("backup", "--json").ok()
+    assert "pg_dump" in {name for name, _ in runs}, runs
+    for name, environ in runs:
+        assert "DATABASE_URL" not in environ and "SECRET_KEY" not in environ, (name, sorted(environ))
+        assert not [value for value in environ.values() if s.pg["password"] in value], name

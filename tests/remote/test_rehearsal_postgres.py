@@ -1,8 +1,10 @@
 """A PostgreSQL-backed deploy rehearses its migrations on a copy (issue 12 §4), through the real sshd: without
 CREATEDB it says why it did not; with it, a migration failing on existing rows stops on the copy and
 production is untouched; the copy is dropped either way."""
-from tests.remote.test_postgres_backup import admin, pg_deployed, psycopg, rows  # noqa: F401 (fixture)
-from tests.remote.test_postgres_backup import pytestmark  # noqa: F401 (the same skip)
+from tests.remote.postgres import SKIP, admin, psycopg
+from tests.remote.test_postgres_backup import pg_deployed, rows  # noqa: F401 (fixture)
+
+pytestmark = SKIP
 
 ADDRESS = "127.0.0.61"
 

@@ -12,9 +12,8 @@ import zlib
 from ..errors import ServerError
 from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
-from .toolenv import tool_env
+from .toolenv import MYSQL, tool_env
 
-MYSQL = ("MYSQL", "MARIADB")  # the client tools' environment variables (MYSQL_HOST, MYSQL_TCP_PORT, …)
 MYSQL_DUMP_STARTS = (b"-- MySQL dump", b"-- MariaDB dump")
 
 

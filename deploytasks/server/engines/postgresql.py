@@ -10,9 +10,8 @@ import tempfile
 from ..errors import ServerError
 from . import scratch
 from .dumptools import DumpEngine, call_tool, error_line, find_tool, private_tempfile, run_tool
-from .toolenv import tool_env
+from .toolenv import PG, tool_env
 
-PG = ("PG",)  # libpq's environment variables
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
 PG_OPTION_ENV = {
     "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",

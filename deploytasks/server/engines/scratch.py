@@ -9,6 +9,7 @@ import time
 from ..errors import ServerError
 from .base import RehearsalSkipped
 from .dumptools import call_tool, error_line
+from .toolenv import MYSQL, tool_env
 
 MAX_NAME = 63  # PostgreSQL's identifier limit (MySQL's is 64)
 QUOTES = {"postgresql": '"', "mysql": "`"}
@@ -91,8 +92,8 @@ def load_mysql(engine, path, name):
     """Replay the gzipped mysqldump into the scratch database `name`."""
     with engine.options_file() as options, tempfile.TemporaryFile() as errors:
         client = subprocess.Popen([engine.mysql] + options + ["--batch", "--silent"] + engine.target()
-                                  + ["--database=" + name], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                  stderr=errors)
+                                  + ["--database=" + name], env=tool_env(MYSQL), stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=errors)
         try:
             with gzip.open(path, "rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):

@@ -2,6 +2,8 @@
 settings (PG*, MYSQL*), never the rest of the project's environment (a DATABASE_URL holds the password)."""
 import os
 
+PG = ("PG",)  # libpq's variables
+MYSQL = ("MYSQL", "MARIADB")  # the MySQL/MariaDB clients' (MYSQL_HOST, MYSQL_TCP_PORT, …)
 BASICS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR")
 
 
