@@ -1,0 +1,58 @@
+"""`backup --media` / `restore --media`: MEDIA_ROOT archived beside the dump, restored by a directory swap
+(server/media_archive.py does the work where the project runs)."""
+from .django import run_django_script
+from .output import console
+
+
+def back_up(c, project, manifest, quiet=False):
+    """Archive MEDIA_ROOT beside the dump `manifest` describes (just taken); prints and returns the media entry."""
+    media = run_django_script(c, project, "media_backup", {"dump": manifest["path"]}, what="archiving MEDIA_ROOT",
+                              changes=True, settings_only=True, description="archive MEDIA_ROOT beside the dump")
+    if media is None:
+        return None
+    manifest["media"] = media
+    if not quiet:
+        console.print(f"[green]✓[/] media {media['path']}\n  {media['files']:,} files, {media['bytes']:,} bytes of "
+                      f"{media['media_root']}, sha256 {media['sha256'][:16]}…", highlight=False, soft_wrap=True)
+    return media
+
+
+def prepare(c, project, dump):
+    """Verify the dump's media archive (sha256, every member inside MEDIA_ROOT) and extract it beside MEDIA_ROOT;
+    the live media is untouched. None under --dry."""
+    return run_django_script(c, project, "media_restore", {"action": "prepare", "dump": dump},
+                             what="checking the media archive", changes=True, settings_only=True,
+                             description="verify the media archive and extract it beside MEDIA_ROOT")
+
+
+def restored_with(c, project, prepared, restore, keep):
+    """Run restore() (the database's); then swap the staged media in, or remove it when restore failed or did
+    nothing (refused, --dry)."""
+    try:
+        done = restore()
+    except BaseException:
+        if prepared:
+            discard(c, project, prepared["staging"])
+        raise
+    if prepared and done is None:
+        discard(c, project, prepared["staging"])
+    elif prepared:
+        swap(c, project, prepared, keep)
+    return done
+
+
+def discard(c, project, staging):
+    run_django_script(c, project, "media_restore", {"action": "discard", "staging": staging},
+                      what="removing the staged media", changes=True, settings_only=True)
+
+
+def swap(c, project, prepared, keep):
+    """The staged media becomes MEDIA_ROOT; the replaced directory is kept as the safety copy."""
+    done = run_django_script(c, project, "media_restore", {"action": "swap", "staging": prepared["staging"],
+                                                             "keep": keep},
+                             what="swapping the media directory", changes=True, settings_only=True)
+    console.print(f"[green]✓[/] restored media into {done['media_root']} ({prepared['files']:,} files)",
+                  highlight=False, soft_wrap=True)
+    if done.get("safety"):
+        console.print(f"  safety copy of the replaced media: {done['safety']}", highlight=False, soft_wrap=True)
+    return done
