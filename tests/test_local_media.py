@@ -124,3 +124,12 @@ def test_restore_media_of_a_backup_without_media_is_one_line(migrated_site):
     assert "media" not in manifest
     assert_user_error(site.inv("restore", os.path.basename(manifest["path"]), "--media", "--yes"),
                       "has no media archive", "backup --media")
+
+
+def test_retention_removes_a_media_archive_with_its_dump(migrated_site):
+    site = migrated_site
+    fill_media(site.root)
+    first = backup_json(site, "--media", "--label", "first")
+    second = backup_json(site, "--keep", "1", "--label", "second")
+    assert os.path.basename(first["path"]) in second["pruned"]
+    assert sorted(p.name for p in (site.root / "backups").iterdir() if p.name.endswith(".media.tar")) == []

@@ -22,7 +22,7 @@ def media_root():
     root = str(getattr(settings, "MEDIA_ROOT", "") or "")
     if not root:
         raise ServerError("MEDIA_ROOT is not set in the project's settings: there is no media directory to back up")
-    return os.path.abspath(root)
+    return os.path.realpath(root)  # on servers release/media links to shared/media: archive and swap that
 
 
 def read_manifest(dump):
@@ -62,15 +62,7 @@ def backup(params):
                          "bytes": size, "size": os.path.getsize(archive), "media_root": root,
                          "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     write_private(dump + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    remove_orphans(os.path.dirname(dump))
     return dict(manifest["media"], path=archive)
-
-
-def remove_orphans(directory):
-    """Media archives whose dump was pruned go with it."""
-    for name in os.listdir(directory):
-        if name.endswith(SUFFIX) and not os.path.exists(os.path.join(directory, name[:-len(SUFFIX)])):
-            os.unlink(os.path.join(directory, name))
 
 
 def escapes(name):
