@@ -1,5 +1,8 @@
 """`backup --media` / `restore --media`: MEDIA_ROOT archived beside the dump, restored by a directory swap
 (server/media_archive.py does the work where the project runs)."""
+import json
+import os
+
 from .django import run_django_script
 from .output import console
 
@@ -56,3 +59,24 @@ def swap(c, project, prepared, keep):
     if done.get("safety"):
         console.print(f"  safety copy of the replaced media: {done['safety']}", highlight=False, soft_wrap=True)
     return done
+
+
+def fetch(c, settings, manifest, local_dir):
+    """Download the server's media archive of `manifest` (a server backup whose local copy is in local_dir),
+    verified by its sha256, and record it in the local copy's manifest."""
+    from .transfer import download
+
+    media = manifest["media"]
+    local = download(c, media["path"], local_dir, {"sha256": media["sha256"], "size": media["size"]}, settings)
+    os.unlink(local + ".json")  # download writes a manifest beside each file; the archive's is in the dump's
+    manifest_path = manifest["local_path"] + ".json"
+    with open(manifest_path) as handle:
+        local_manifest = json.load(handle)
+    local_manifest["media"] = {key: value for key, value in media.items() if key != "path"}
+    fd = os.open(manifest_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(local_manifest, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(manifest_path + ".tmp", manifest_path)
+    console.print(f"[green]✓[/] downloaded {local} (sha256 {media['sha256'][:12]}…)", highlight=False, soft_wrap=True)
+    return local

@@ -10,6 +10,7 @@ from invoke import Collection
 
 from . import backups as backup_store
 from . import flows, installer, releases
+from . import media as media_dir
 from .connection import connect, host_name, secure
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -180,10 +181,11 @@ def check(c, revision=None, live_only=False, json=False):
 
 
 @task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
-            "json": "print the manifest as JSON"})
+            "json": "print the manifest as JSON",
+            "media": "also archive the shared media (MEDIA_ROOT) beside the dump (default: deploytasks.backup_media)"})
 @reported
-def backup(c, download=True, json=False):
-    """Back up the live database on the server, verify it, and download a checksum-verified copy."""
+def backup(c, download=True, json=False, media=False):
+    """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
     settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
     remote_dir = posixpath.join(settings.path, "backups")
     local_dir = local_backup_dir(settings, host_name(c))
@@ -210,6 +212,10 @@ def backup(c, download=True, json=False):
             manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
     if "local_path" in manifest:
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
+    if media or settings.backup_media:
+        connect(c, settings)
+        if media_dir.back_up(c, project, manifest) and "local_path" in manifest:
+            media_dir.fetch(c, settings, manifest, local_dir)
     if json:
         print_json(manifest)
 
