@@ -61,7 +61,7 @@ def swap(c, project, prepared, keep):
     return done
 
 
-def fetch(c, settings, manifest, local_dir):
+def fetch(c, settings, manifest, local_dir, quiet=False):
     """Download the server's media archive of `manifest` (a server backup whose local copy is in local_dir),
     verified by its sha256, and record it in the local copy's manifest."""
     from .transfer import download
@@ -78,5 +78,22 @@ def fetch(c, settings, manifest, local_dir):
         json.dump(local_manifest, handle, indent=2, sort_keys=True)
         handle.write("\n")
     os.replace(manifest_path + ".tmp", manifest_path)
-    console.print(f"[green]✓[/] downloaded {local} (sha256 {media['sha256'][:12]}…)", highlight=False, soft_wrap=True)
+    if not quiet:
+        console.print(f"[green]✓[/] downloaded {local} (sha256 {media['sha256'][:12]}…)", highlight=False,
+                      soft_wrap=True)
     return local
+
+
+def described(manifest) -> str:
+    """'1,234 bytes, 42 files, 3s after the dump' for a backup listing ('-' without media)."""
+    from datetime import datetime
+
+    media = manifest.get("media")
+    if not media:
+        return "-"
+    try:
+        stamps = [datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ") for value in (manifest["created"], media["created"])]
+        age = f"{int((stamps[1] - stamps[0]).total_seconds())}s after the dump"
+    except (KeyError, ValueError):
+        age = f"taken {media.get('created', '?')}"
+    return f"{media.get('size', 0):,} bytes, {media.get('files', 0):,} files, {age}"

@@ -214,8 +214,8 @@ def backup(c, download=True, json=False, media=False):
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
     if media or settings.backup_media:
         connect(c, settings)
-        if media_dir.back_up(c, project, manifest) and "local_path" in manifest:
-            media_dir.fetch(c, settings, manifest, local_dir)
+        if media_dir.back_up(c, project, manifest, quiet=json) and "local_path" in manifest:
+            media_dir.fetch(c, settings, manifest, local_dir, quiet=json)
     if json:
         print_json(manifest)
 
@@ -249,8 +249,8 @@ def list_backups(c, json=False):
     for name in names:
         entry = by_name.get(name) or local.get(name)
         rows.append((name, entry.get("created", "?").replace("T", " ").rstrip("Z"), f"{entry.get('size', 0):,}",
-                     "yes" if name in by_name else "-", "yes" if name in local else "-"))
-    show(table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "server", "local"], rows))
+                     media_dir.described(entry), "yes" if name in by_name else "-", "yes" if name in local else "-"))
+    show(table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "media", "server", "local"], rows))
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",
