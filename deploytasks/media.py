@@ -2,6 +2,7 @@
 (server/media_archive.py does the work where the project runs)."""
 import json
 import os
+import posixpath
 
 from .django import run_django_script
 from .output import console
@@ -30,29 +31,65 @@ def prepare(c, project, dump):
 
 def restored_with(c, project, prepared, restore, keep):
     """Run restore() (the database's); then swap the staged media in, or remove it when restore failed or did
-    nothing (refused, --dry)."""
+    nothing (refused, --dry). An archive uploaded for it (prepared["uploaded"]) goes either way."""
     try:
         done = restore()
     except BaseException:
         if prepared:
-            discard(c, project, prepared["staging"])
+            discard(c, project, prepared["staging"], prepared.get("uploaded"))
         raise
     if prepared and done is None:
-        discard(c, project, prepared["staging"])
+        discard(c, project, prepared["staging"], prepared.get("uploaded"))
     elif prepared:
         swap(c, project, prepared, keep)
     return done
 
 
-def discard(c, project, staging):
-    run_django_script(c, project, "media_restore", {"action": "discard", "staging": staging},
+def local_archive(local, manifest):
+    """The media archive beside a local backup, per its manifest (DeployTasksError when there is none)."""
+    from .errors import DeployTasksError
+
+    media = (manifest or {}).get("media")
+    if not media:
+        raise DeployTasksError(f"backup {local} has no media archive in its manifest (take one with `backup --media`)")
+    archive = os.path.join(os.path.dirname(local), media["file"])
+    if not os.path.isfile(archive):
+        raise DeployTasksError(f"media archive {archive} not found beside the backup")
+    return archive
+
+
+def uploaded_files(manifest, remote, wanted) -> str:
+    """Shell words naming the media archive a restore uploads beside `remote` (and its partial), for removal."""
+    from .shell import q
+
+    media = (manifest or {}).get("media") if wanted else None
+    if not media:
+        return ""
+    archive = posixpath.join(posixpath.dirname(remote), media["file"])
+    return f" {q(archive)} {q(archive + '.partial')}"
+
+
+def send(c, project, settings, local, manifest, remote):
+    """Upload the backup's media archive beside the uploaded dump `remote` and prepare it there (the server
+    checks its sha256 and members, and extracts it beside MEDIA_ROOT)."""
+    from .transfer import upload
+
+    archive = local_archive(local, manifest)
+    uploaded = posixpath.join(posixpath.dirname(remote), manifest["media"]["file"])
+    upload(c, archive, uploaded, None, settings)
+    prepared = prepare(c, project, remote)
+    return prepared and dict(prepared, uploaded=uploaded)
+
+
+def discard(c, project, staging, uploaded=None):
+    run_django_script(c, project, "media_restore", {"action": "discard", "staging": staging, "uploaded": uploaded},
                       what="removing the staged media", changes=True, settings_only=True)
 
 
 def swap(c, project, prepared, keep):
     """The staged media becomes MEDIA_ROOT; the replaced directory is kept as the safety copy."""
     done = run_django_script(c, project, "media_restore", {"action": "swap", "staging": prepared["staging"],
-                                                             "keep": keep},
+                                                             "keep": keep, "uploaded": prepared.get("uploaded")},
                              what="swapping the media directory", changes=True, settings_only=True)
     console.print(f"[green]✓[/] restored media into {done['media_root']} ({prepared['files']:,} files)",
                   highlight=False, soft_wrap=True)

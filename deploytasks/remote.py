@@ -254,13 +254,17 @@ def list_backups(c, json=False):
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",
-            "unverified": "allow a file without a manifest"})
+            "unverified": "allow a file without a manifest",
+            "media": "also restore the media archived with it (default: deploytasks.backup_media)"})
 @reported
-def restore(c, file, yes=False, unverified=False):
-    """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload."""
+def restore(c, file, yes=False, unverified=False, media=False):
+    """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload (--media: and MEDIA_ROOT)."""
     settings, project = _live(c)
+    media_wanted = media or settings.backup_media
     local = os.path.abspath(os.path.expanduser(file))
     manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
+    if media_wanted:
+        media_dir.local_archive(local, manifest)
     remote_dir = posixpath.join(settings.path, "backups", "uploaded")
     remote = posixpath.join(remote_dir, os.path.basename(local))
     if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
@@ -280,15 +284,17 @@ def restore(c, file, yes=False, unverified=False):
     try:
         try:
             received = transfer.upload(c, local, remote, manifest, settings)
-            done = flows.verify_then_restore(
+            prepared = media_dir.send(c, project, settings, local, manifest, remote) if media_wanted else None
+            done = media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
                 c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
-                what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}",
+                what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
+                                 + (" and its media" if prepared else ""),
                 safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
-            )
+            ), settings.keep_backups)
         except BaseException:
             # a rejected (or unconfirmed) upload does not stay on the server
-            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}", what="removing the upload",
-                check=False)
+            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
+                + media_dir.uploaded_files(manifest, remote, media_wanted), what="removing the upload", check=False)
             raise
         unlocked = bool(done and done.get("unlocked"))
         if done:

@@ -161,6 +161,8 @@ def restore(params):
     if action == "prepare":
         staging, media = prepare(root, params["dump"])
         return {"staging": staging, "media_root": root, "files": media["files"], "bytes": media["bytes"]}
+    if params.get("uploaded") and params["uploaded"].endswith(SUFFIX) and os.path.isfile(params["uploaded"]):
+        os.unlink(params["uploaded"])  # an archive uploaded for this restore goes, whatever the outcome
     staging = params["staging"]
     if os.path.dirname(staging) != os.path.dirname(root) or not os.path.basename(staging).startswith(
             os.path.basename(root) + STAGING):

@@ -35,3 +35,42 @@ def test_fab_backup_media_archives_the_shared_media_and_downloads_it_verified(de
     assert len(listed["local"]) == 1
     table = s.fab("backups", env={"COLUMNS": "220"}).ok().stdout
     assert f"{entry['size']:,} bytes, 2 files" in " ".join(table.split()), table
+
+
+def tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_fab_restore_media_puts_the_archived_media_back_and_keeps_the_replaced(deployed):
+    s = deployed
+    media = s.path / "shared" / "media"
+    (media / "uploads").mkdir(parents=True, exist_ok=True)
+    (media / "uploads" / "kept.bin").write_bytes(os.urandom(3000))
+    s.fab("backup", "--media").ok()
+    local_dir = s.project / "backups" / s.sshd.alias
+    [local] = sorted(p for p in local_dir.glob("*.sqlite3"))[-1:]
+    archived = tree(media)
+    (media / "uploads" / "kept.bin").unlink()
+    (media / "after-backup.txt").write_text("uploaded later\n")
+    replaced = tree(media)
+
+    run = s.fab("restore", str(local), "--media", "--yes").ok()
+    assert tree(media) == archived
+    [safety] = [p for p in media.parent.iterdir() if p.name.startswith("media.before-restore-")]
+    assert tree(safety) == replaced
+    assert "restored media" in run.stdout
+    assert not [p for p in media.parent.iterdir() if ".restoring-" in p.name]
+    uploaded = s.path / "backups" / "uploaded"
+    assert not uploaded.exists() or not list(uploaded.iterdir())
+    assert (s.path / "current" / "media").resolve() == media
+    assert not s.lock.exists()
+
+
+def test_fab_restore_media_of_a_backup_without_media_is_refused_before_anything_moves(deployed):
+    s = deployed
+    s.fab("backup").ok()
+    local_dir = s.project / "backups" / s.sshd.alias
+    newest = max(local_dir.glob("*.sqlite3"), key=lambda p: p.stat().st_mtime_ns)
+    before = s.state()
+    s.fab("restore", str(newest), "--media", "--yes").error("has no media archive", "backup --media")
+    assert s.state() == before
