@@ -250,7 +250,9 @@ def list_backups(c, json=False):
         entry = by_name.get(name) or local.get(name)
         rows.append((name, entry.get("created", "?").replace("T", " ").rstrip("Z"), f"{entry.get('size', 0):,}",
                      media_dir.described(entry), "yes" if name in by_name else "-", "yes" if name in local else "-"))
-    show(table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "media", "server", "local"], rows))
+    grid = table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "media", "server", "local"], rows)
+    grid.columns[0].no_wrap = True  # the name is what `fab restore` takes: never cut it
+    show(grid)
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",

@@ -33,6 +33,7 @@ def test_fab_backup_media_archives_the_shared_media_and_downloads_it_verified(de
     listed = s.fab("backups", "--json").ok().json()
     assert [b["file"] for b in listed["server"]] == [dump.name]
     assert len(listed["local"]) == 1
+    assert dump.name in s.fab("backups").ok().stdout  # at the default width the name stays whole
     table = s.fab("backups", env={"COLUMNS": "220"}).ok().stdout
     assert f"{entry['size']:,} bytes, 2 files" in " ".join(table.split()), table
 
