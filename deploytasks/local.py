@@ -90,7 +90,7 @@ def backup(c, keep=None, label=None, json=False, media=False):
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
         manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
         if manifest is not None and (media or settings.backup_media):
-            media_dir.back_up(c, project, manifest, quiet=json)
+            media_dir.back_up(c, project, manifest, quiet=True)  # reported below, after the dump
     if manifest is None:
         return
     if json:
@@ -101,6 +101,8 @@ def backup(c, keep=None, label=None, json=False, media=False):
         f"  {manifest['size']:,} bytes, sha256 {manifest['sha256'][:16]}…, {flows.checked(manifest)} ok, "
         f"{manifest['seconds']}s"
     )
+    if manifest.get("media"):
+        media_dir.report(manifest["media"])
     if manifest["pruned"]:
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
 

@@ -16,9 +16,13 @@ def back_up(c, project, manifest, quiet=False):
         return None
     manifest["media"] = media
     if not quiet:
-        console.print(f"[green]✓[/] media {media['path']}\n  {media['files']:,} files, {media['bytes']:,} bytes of "
-                      f"{media['media_root']}, sha256 {media['sha256'][:16]}…", highlight=False, soft_wrap=True)
+        report(media)
     return media
+
+
+def report(media):
+    console.print(f"[green]✓[/] media {media['path']}\n  {media['files']:,} files, {media['bytes']:,} bytes of "
+                  f"{media['media_root']}, sha256 {media['sha256'][:16]}…", highlight=False, soft_wrap=True)
 
 
 def prepare(c, project, dump):
