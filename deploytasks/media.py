@@ -40,7 +40,10 @@ def restored_with(c, project, prepared, restore, keep):
         done = restore()
     except BaseException:
         if prepared:
-            discard(c, project, prepared["staging"], prepared.get("uploaded"))
+            try:
+                discard(c, project, prepared["staging"], prepared.get("uploaded"))
+            except Exception:  # noqa: BLE001 - the restore's own error is the one to report
+                pass
         raise
     if prepared and done is None:
         discard(c, project, prepared["staging"], prepared.get("uploaded"))

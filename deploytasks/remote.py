@@ -207,15 +207,16 @@ def backup(c, download=True, json=False, media=False):
         if manifest is None:
             return
         console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
+        if media or settings.backup_media:  # right after the dump, before any download
+            connect(c, settings)
+            media_dir.back_up(c, project, manifest, quiet=json)
         if download and not is_dry(c) and "local_path" not in manifest:
             connect(c, settings)
             manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
     if "local_path" in manifest:
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
-    if media or settings.backup_media:
-        connect(c, settings)
-        if media_dir.back_up(c, project, manifest, quiet=json) and "local_path" in manifest:
-            media_dir.fetch(c, settings, manifest, local_dir, quiet=json)
+    if manifest.get("media") and "local_path" in manifest:
+        media_dir.fetch(c, settings, manifest, local_dir, quiet=json)
     if json:
         print_json(manifest)
 
