@@ -6,7 +6,7 @@ from dataclasses import replace
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, hooks, steps
+from . import flows, hooks, media as media_dir, steps
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -76,10 +76,11 @@ def check(c, json=False):
     "keep": "keep this many newest backups (default: deploytasks.keep_backups; 0 keeps all)",
     "label": "a word added to the file name, e.g. before-upgrade",
     "json": "print the manifest as JSON",
+    "media": "also archive MEDIA_ROOT beside the dump (default: deploytasks.backup_media)",
 })
 @reported
-def backup(c, keep=None, label=None, json=False):
-    """Back up the database (SQLite backup API, pg_dump, mysqldump), verify it and write its manifest."""
+def backup(c, keep=None, label=None, json=False, media=False):
+    """Back up the database (SQLite backup API, pg_dump, mysqldump), verify it and write its manifest (--media: and MEDIA_ROOT)."""
     settings, project = _project(c)
     _require_venv(project)
     if keep is not None and not re.fullmatch(r"\d+", keep):
@@ -88,6 +89,8 @@ def backup(c, keep=None, label=None, json=False):
         raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
         manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
+        if manifest is not None and (media or settings.backup_media):
+            media_dir.back_up(c, project, manifest, quiet=True)  # reported below, after the dump
     if manifest is None:
         return
     if json:
@@ -98,6 +101,8 @@ def backup(c, keep=None, label=None, json=False):
         f"  {manifest['size']:,} bytes, sha256 {manifest['sha256'][:16]}…, {flows.checked(manifest)} ok, "
         f"{manifest['seconds']}s"
     )
+    if manifest.get("media"):
+        media_dir.report(manifest["media"])
     if manifest["pruned"]:
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
 
@@ -145,16 +150,20 @@ def list_backups(c, json=False, verify=False):
     "file": "the backup: a path, or a file name in deploytasks.backups",
     "yes": "do not ask for confirmation",
     "unverified": "allow a file that has no manifest (no checksum to verify)",
+    "media": "also restore the media archived with it (default: deploytasks.backup_media)",
 })
 @reported
-def restore(c, file, yes=False, unverified=False):
-    """Restore a backup: verify it, take a safety backup, confirm, replace the database atomically."""
+def restore(c, file, yes=False, unverified=False, media=False):
+    """Restore a backup: verify it, take a safety backup, confirm, replace the database atomically (--media: and MEDIA_ROOT)."""
     settings, project = _project(c)
     _require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
-        flows.verify_then_restore(c, project, settings, path, yes=yes, unverified=unverified,
-                                  what_is_replaced=f"the {settings.database!r} database")  # safety backup there
+        prepared = media_dir.prepare(c, project, path) if media or settings.backup_media else None
+        media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
+            c, project, settings, path, yes=yes, unverified=unverified,
+            what_is_replaced=f"the {settings.database!r} database" + (" and MEDIA_ROOT" if prepared else "")),
+            settings.keep_backups)  # safety backups there
 
 
 @task(help={

@@ -10,6 +10,7 @@ from invoke import Collection
 
 from . import backups as backup_store
 from . import flows, installer, releases
+from . import media as media_dir
 from .connection import connect, host_name, secure
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -180,10 +181,11 @@ def check(c, revision=None, live_only=False, json=False):
 
 
 @task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
-            "json": "print the manifest as JSON"})
+            "json": "print the manifest as JSON",
+            "media": "also archive the shared media (MEDIA_ROOT) beside the dump (default: deploytasks.backup_media)"})
 @reported
-def backup(c, download=True, json=False):
-    """Back up the live database on the server, verify it, and download a checksum-verified copy."""
+def backup(c, download=True, json=False, media=False):
+    """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
     settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
     remote_dir = posixpath.join(settings.path, "backups")
     local_dir = local_backup_dir(settings, host_name(c))
@@ -205,11 +207,16 @@ def backup(c, download=True, json=False):
         if manifest is None:
             return
         console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
+        if media or settings.backup_media:  # right after the dump, before any download
+            connect(c, settings)
+            media_dir.back_up(c, project, manifest, quiet=json)
         if download and not is_dry(c) and "local_path" not in manifest:
             connect(c, settings)
             manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
     if "local_path" in manifest:
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
+    if manifest.get("media") and "local_path" in manifest:
+        media_dir.fetch(c, settings, manifest, local_dir, quiet=json)
     if json:
         print_json(manifest)
 
@@ -243,18 +250,24 @@ def list_backups(c, json=False):
     for name in names:
         entry = by_name.get(name) or local.get(name)
         rows.append((name, entry.get("created", "?").replace("T", " ").rstrip("Z"), f"{entry.get('size', 0):,}",
-                     "yes" if name in by_name else "-", "yes" if name in local else "-"))
-    show(table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "server", "local"], rows))
+                     media_dir.described(entry), "yes" if name in by_name else "-", "yes" if name in local else "-"))
+    grid = table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "media", "server", "local"], rows)
+    grid.columns[0].no_wrap = True  # the name is what `fab restore` takes: never cut it
+    show(grid)
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",
-            "unverified": "allow a file without a manifest"})
+            "unverified": "allow a file without a manifest",
+            "media": "also restore the media archived with it (default: deploytasks.backup_media)"})
 @reported
-def restore(c, file, yes=False, unverified=False):
-    """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload."""
+def restore(c, file, yes=False, unverified=False, media=False):
+    """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload (--media: and MEDIA_ROOT)."""
     settings, project = _live(c)
+    media_wanted = media or settings.backup_media
     local = os.path.abspath(os.path.expanduser(file))
     manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
+    if media_wanted:
+        media_dir.local_archive(local, manifest)
     remote_dir = posixpath.join(settings.path, "backups", "uploaded")
     remote = posixpath.join(remote_dir, os.path.basename(local))
     if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
@@ -274,15 +287,17 @@ def restore(c, file, yes=False, unverified=False):
     try:
         try:
             received = transfer.upload(c, local, remote, manifest, settings)
-            done = flows.verify_then_restore(
+            prepared = media_dir.send(c, project, settings, local, manifest, remote) if media_wanted else None
+            done = media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
                 c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
-                what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}",
+                what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
+                                 + (" and its media" if prepared else ""),
                 safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
-            )
+            ), settings.keep_backups)
         except BaseException:
             # a rejected (or unconfirmed) upload does not stay on the server
-            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}", what="removing the upload",
-                check=False)
+            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
+                + media_dir.uploaded_files(manifest, remote, media_wanted), what="removing the upload", check=False)
             raise
         unlocked = bool(done and done.get("unlocked"))
         if done:

@@ -44,6 +44,7 @@ class Settings:
     # backups
     backups: str = setting("backups", "local backup directory (relative to the project)")
     keep_backups: int = setting(10, "backups kept (locally and on servers); 0 keeps all")
+    backup_media: bool = setting(False, "inv backup/restore include MEDIA_ROOT (as --media does)")
     # servers (Fabric tasks)
     path: str = setting("", "absolute deploy directory on the server (required for fab)")
     repo: str = setting("", "git URL the server fetches from (required for fab deploy with strategy mirror)")

@@ -20,6 +20,8 @@ ENTRIES = {
     "restore": "restore:main",
     "predeploy": "predeploy:main",
     "migrate_to_state": "migrate:to_state",
+    "media_backup": "media_archive:backup",
+    "media_restore": "media_archive:restore",
 }
 
 

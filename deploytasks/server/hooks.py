@@ -2,11 +2,16 @@
 built each shell command (deploytasks/hooks.py); params["hooks"] is {when: {step: [[hook, command], ...]}}.
 Before the switch a failing hook raises ServerError (the deploy undoes itself, nothing switched); after it,
 failures are collected for the report unless params["undo_on_hook_failure"] makes them the deploy's problem."""
+import os
 import subprocess
 import tempfile
 
 from .commands import kill_group
 from .errors import ServerError
+from .journal import CANCEL, Cancelled
+from .layout import ServerLayout
+
+POLL = 0.2  # seconds between looks for a cancel request (Ctrl-C on the client) while a hook runs
 
 
 def first_error(stderr, stdout):
@@ -27,14 +32,28 @@ def listed(params, when, step):
     return ((params.get("hooks") or {}).get(when) or {}).get(step) or []
 
 
-def run_one(hook, command, when, step):
+def cancel_file(params):
+    return os.path.join(ServerLayout(params["path"]).lock, CANCEL) if params.get("path") else None
+
+
+def finished(process, cancel, what):
+    """The exit status; a cancel request (Ctrl-C on the client) raises Cancelled instead of waiting on."""
+    while True:
+        try:
+            return process.wait(timeout=POLL if cancel else None)
+        except subprocess.TimeoutExpired:
+            if os.path.exists(cancel):
+                raise Cancelled(what) from None
+
+
+def run_one(hook, command, when, step, cancel=None):
     """None when the hook's command exits 0, else the one-line problem. Its own process group: stopping the
-    deploy (Ctrl-C, a signal) stops the hook with everything it started."""
+    deploy (Ctrl-C, a signal, a cancel request in the file `cancel`) stops the hook with everything it started."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                    start_new_session=True)
         try:
-            code = process.wait()
+            code = finished(process, cancel, "the end of hook %r %s %s" % (hook, when, step))
         except BaseException:
             kill_group(process.pid)
             process.wait()
@@ -51,7 +70,7 @@ def run(params, when, step):
     """Run the hooks of `when` `step` in order; the first that fails raises ServerError. Returns the hooks run."""
     ran = []
     for hook, command in listed(params, when, step):
-        problem = run_one(hook, command, when, step)
+        problem = run_one(hook, command, when, step, cancel_file(params))
         if problem:
             raise ServerError(problem)
         ran.append(hook)
@@ -64,7 +83,7 @@ def after_switch(params, *moments):
     params["hook_failures"] and the deploy goes on."""
     for when, step in moments:
         for hook, command in listed(params, when, step):
-            problem = run_one(hook, command, when, step)
+            problem = run_one(hook, command, when, step, cancel_file(params))
             if problem and params.get("undo_on_hook_failure"):
                 return problem
             if problem:

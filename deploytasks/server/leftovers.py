@@ -1,26 +1,53 @@
-"""What a killed transfer leaves on the server: uploads (whole or `.partial`) in backups/uploaded/. Nobody else
-uploads while the caller holds the deploy lock (restores upload under it), so everything there is stale."""
+"""What a killed transfer leaves on the server: uploads (whole or `.partial`) in backups/uploaded/ (nobody else
+uploads while the caller holds the deploy lock: restores upload under it, so everything there is stale), and
+backups/*.partial of a backup killed mid-dump (backups take no lock: only those nobody has open and nobody
+wrote to for a while)."""
 import os
+import time
 
 from .lock import release_lock, try_lock
+from .procscan import files_open
+
+IDLE_SECONDS = 600  # a partial backup untouched this long, and open nowhere, was left by a killed backup
 
 
 def remove_uploads(layout):
-    """Remove every file in backups/uploaded/ (call it holding the lock); returns their names."""
+    """Remove every file in backups/uploaded/ and the stale backups/*.partial (call it holding the lock);
+    returns their names (relative to backups/)."""
+    removed = []
+    for name in _files(layout.uploaded):
+        if _unlink(os.path.join(layout.uploaded, name)):
+            removed.append(os.path.join("uploaded", name))
+    partials = [os.path.join(layout.backups, name) for name in _files(layout.backups) if name.endswith(".partial")]
+    idle = [path for path in partials if _idle(path)]
+    busy = files_open(idle) if idle else set()
+    for path in idle:
+        if path not in busy and _unlink(path):
+            removed.append(os.path.basename(path))
+    return removed
+
+
+def _files(directory):
     try:
-        names = sorted(os.listdir(layout.uploaded))
+        return sorted(name for name in os.listdir(directory)
+                      if os.path.isfile(os.path.join(directory, name)) or os.path.islink(os.path.join(directory, name)))
     except OSError:
         return []
-    removed = []
-    for name in names:
-        path = os.path.join(layout.uploaded, name)
-        if os.path.isfile(path) or os.path.islink(path):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                continue
-            removed.append(name)
-    return removed
+
+
+def _idle(path):
+    try:
+        return time.time() - os.stat(path).st_mtime > IDLE_SECONDS
+    except OSError:
+        return False
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def remove_uploads_if_unlocked(layout, who=None):

@@ -100,7 +100,8 @@ def prune_backups(dest_dir, keep, protect=()):
     for _, _, name in entries[keep:]:
         if name in protect:
             continue
-        for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json")):
+        for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json"),
+                     os.path.join(dest_dir, name + ".media.tar")):  # media_archive.SUFFIX
             if os.path.exists(path):
                 os.unlink(path)
         removed.append(name)

@@ -4,6 +4,7 @@ import getpass
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 from . import bad_revisions
@@ -139,6 +140,17 @@ def build(layout, params):
     }
 
 
+def client_gone():
+    """True when nobody reads our answer any more (fab killed, connection dropped): the release and the lock
+    then go at once instead of waiting for a client that will not come back."""
+    try:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return False
+    except OSError:
+        return True
+
+
 def main(params):
     layout = ServerLayout(params["path"])
     params = dict(params)
@@ -148,7 +160,10 @@ def main(params):
         discard_upload(params)
         raise
     try:
-        return build(layout, params)
+        prepared = build(layout, params)
+        if client_gone():
+            raise ServerError("the client went away while the release was prepared")
+        return prepared
     except BaseException as exc:
         remove_release(layout, params.get("_release"))
         discard_upload(params)

@@ -71,11 +71,10 @@ def in_use(directories):
     return {real[root] for root in used}
 
 
-def files_open_under(directory):
-    """Whether any other process has a file inside `directory` open."""
-    root = os.path.realpath(directory) + os.sep
+def _open_files():
+    """Every path another process has open (a generator: stop early when the answer is known)."""
     if not os.path.isdir("/proc"):
-        return False
+        return
     me = str(os.getpid())
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or pid == me:
@@ -86,6 +85,17 @@ def files_open_under(directory):
             continue
         for fd in fds:
             target = _link(pid, "fd/" + fd)
-            if target and target.startswith(root):
-                return True
-    return False
+            if target:
+                yield target
+
+
+def files_open_under(directory):
+    """Whether any other process has a file inside `directory` open."""
+    root = os.path.realpath(directory) + os.sep
+    return any(target.startswith(root) for target in _open_files())
+
+
+def files_open(paths):
+    """The paths (as given) some other process has open."""
+    real = {os.path.realpath(path): path for path in paths}
+    return {real[target] for target in _open_files() if target in real}

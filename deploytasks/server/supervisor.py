@@ -21,6 +21,7 @@ from .runner import MARKER
 from .subprocess_entry import answer, run_entry
 
 CANCELLED = 130  # exit status of a deploy stopped by Ctrl-C
+DEAD_GRACE = 30  # seconds a journal whose process is gone may wait for its follower to undo it
 
 
 class Unhealthy(Exception):
@@ -133,13 +134,16 @@ def outcome(params):
     if params.get("cancel") and (journals.read(layout) or {}).get("release") == release:
         journals.cancel(layout)
     deadline = time.monotonic() + params.get("wait", 0)
+    dead_since = None
     while True:
         journal = journals.read(layout)
         if not journal or journal.get("release") != release:
             break
-        if not journals.running(journal) and time.monotonic() > deadline:
+        now = time.monotonic()
+        dead_since = None if journals.running(journal) else dead_since or now
+        if dead_since is not None and (now - dead_since > DEAD_GRACE or now > deadline):  # nobody recovers it now
             return {"state": "dead", "phase": journal.get("phase")}
-        if time.monotonic() > deadline:
+        if now > deadline:
             return {"state": "running", "phase": journal.get("phase")}
         time.sleep(0.2)
     entries = [entry for entry in read_log(layout) if entry.get("release") == release]

@@ -137,3 +137,34 @@ def test_plan_and_dry_deploy_list_the_hooks(deployed):
         s.configure(hooks={})
     assert "after install: manage.py compilemessages; before switch: echo go" in " ".join(plan.stdout.split())
     assert "hooks: after install: manage.py compilemessages, before switch: echo go" in " ".join(dry.stdout.split())
+
+
+def test_ctrl_c_during_a_long_hook_stops_it_and_undoes_the_deploy(served):
+    import os
+    import signal
+    import time
+
+    s = served
+    live, serving = s.current_name(), s.gunicorn.health()["revision"]
+    pidfile = s.base / "long-hook.pid"
+    pidfile.unlink(missing_ok=True)
+    s.configure(hooks={"before": {"switch": [f"echo $$ > {pidfile}; exec sleep 300"]}})
+    s.repo.code_change()
+    try:
+        proc = s.fab_background("deploy")
+        deadline = time.monotonic() + 180
+        while not pidfile.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pidfile.exists(), proc.communicate()
+        while b"sleep" not in open(f"/proc/{int(pidfile.read_text())}/cmdline", "rb").read():
+            time.sleep(0.05)  # the pid is written before exec: wait until sleep runs as it
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        s.configure(hooks={})
+    assert proc.returncode == 1, out + err
+    assert "interrupted" in err and "before switch" in err, err
+    hook = int(pidfile.read_text())
+    assert not os.path.exists(f"/proc/{hook}") or open(f"/proc/{hook}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    assert s.current_name() == live and s.gunicorn.health()["revision"] == serving
+    assert not s.lock.exists()

@@ -1,0 +1,174 @@
+"""Entries: the project's MEDIA_ROOT beside a database backup. `media_backup` archives it (tar) next to the dump
+and records the archive in the dump's manifest (sha256, file count, bytes); `media_restore` verifies an archive
+(hash, every member inside MEDIA_ROOT) and extracts it beside the live directory (prepare), swaps the two
+(swap: the replaced directory stays as the safety copy), or removes what prepare made (discard)."""
+import json
+import os
+import shutil
+import tarfile
+import time
+
+from .errors import ServerError
+from .files import sha256_of, write_private
+
+SUFFIX = ".media.tar"
+SAFETY = ".before-restore-"
+STAGING = ".restoring-"
+
+
+def media_root():
+    from django.conf import settings
+
+    root = str(getattr(settings, "MEDIA_ROOT", "") or "")
+    if not root:
+        raise ServerError("MEDIA_ROOT is not set in the project's settings: there is no media directory to back up")
+    return os.path.realpath(root)  # on servers release/media links to shared/media: archive and swap that
+
+
+def read_manifest(dump):
+    try:
+        with open(dump + ".json") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        raise ServerError("no readable manifest %s.json beside the backup" % dump) from None
+
+
+def backup(params):
+    """Entry media_backup: archive MEDIA_ROOT beside params["dump"] and add it to the dump's manifest."""
+    dump, root = params["dump"], media_root()
+    manifest = read_manifest(dump)
+    archive = dump + SUFFIX
+    partial = archive + ".partial"
+    files = size = 0
+    try:
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+            if os.path.isdir(root):
+                tar.add(root, arcname=".", recursive=False)
+            for directory, subdirs, names in os.walk(root):
+                subdirs.sort()
+                for name in sorted(subdirs) + sorted(names):
+                    path = os.path.join(directory, name)
+                    tar.add(path, arcname=os.path.relpath(path, root), recursive=False)
+                    if os.path.isfile(path) and not os.path.islink(path):
+                        files += 1
+                        size += os.path.getsize(path)
+        os.chmod(partial, 0o600)
+        os.replace(partial, archive)
+    except OSError as exc:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise ServerError("archiving MEDIA_ROOT %s failed: %s" % (root, exc)) from None
+    manifest["media"] = {"file": os.path.basename(archive), "sha256": sha256_of(archive), "files": files,
+                         "bytes": size, "size": os.path.getsize(archive), "media_root": root,
+                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    write_private(dump + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return dict(manifest["media"], path=archive)
+
+
+def escapes(name):
+    normal = os.path.normpath(name)
+    return name.startswith("/") or normal == ".." or normal.startswith("../")
+
+
+def check_members(tar, archive):
+    """Every member a plain file, directory or link that stays inside MEDIA_ROOT, else ServerError."""
+    for member in tar.getmembers():
+        why = None
+        if escapes(member.name):
+            why = "its path leaves MEDIA_ROOT"
+        elif member.issym() and (member.linkname.startswith("/") or
+                                 escapes(os.path.join(os.path.dirname(member.name), member.linkname))):
+            why = "it is a symlink pointing out of MEDIA_ROOT (to %s)" % member.linkname
+        elif member.islnk() and escapes(member.linkname):
+            why = "it is a hard link to %s, outside MEDIA_ROOT" % member.linkname
+        elif not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            why = "it is not a file, directory or link"
+        if why:
+            raise ServerError("refusing %s: member %r: %s; the live media is untouched" % (archive, member.name, why))
+
+
+def verified_archive(dump):
+    manifest = read_manifest(dump)
+    media = manifest.get("media")
+    if not media:
+        raise ServerError("backup %s has no media archive in its manifest (take one with `backup --media`)" % dump)
+    archive = os.path.join(os.path.dirname(dump), media["file"])
+    if not os.path.isfile(archive):
+        raise ServerError("media archive %s not found beside the backup" % archive)
+    if sha256_of(archive) != media["sha256"]:
+        raise ServerError("media archive %s does not match its manifest's sha256: damaged or not the one backed up; "
+                          "the live media is untouched" % archive)
+    return archive, media
+
+
+def prepare(root, dump):
+    """Verify the archive and extract it into a staging directory beside MEDIA_ROOT; returns the staging path."""
+    archive, media = verified_archive(dump)
+    staging = "%s%s%d" % (root, STAGING, os.getpid())
+    os.makedirs(os.path.dirname(root), exist_ok=True)
+    try:
+        with tarfile.open(archive) as tar:
+            check_members(tar, archive)
+            shutil.rmtree(staging, ignore_errors=True)
+            os.mkdir(staging, 0o755)
+            kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(staging, **kwargs)
+    except (OSError, tarfile.TarError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ServerError("extracting %s failed (%s); the live media is untouched" % (archive, exc)) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    found = sum(1 for directory, _, names in os.walk(staging) for name in names
+                if not os.path.islink(os.path.join(directory, name)))
+    if found != media["files"]:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ServerError("%s holds %d files, its manifest says %d; the live media is untouched" % (
+            archive, found, media["files"]))
+    return staging, media
+
+
+def swap(root, staging, keep):
+    """The staged directory becomes MEDIA_ROOT; the replaced one stays as <MEDIA_ROOT>.before-restore-<UTC>."""
+    safety = None
+    if os.path.lexists(root):
+        safety = root + SAFETY + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        os.rename(root, safety)
+    try:
+        os.rename(staging, root)
+    except OSError:
+        if safety:
+            os.rename(safety, root)
+        raise
+    return safety, prune_safety(root, keep, safety)
+
+
+def prune_safety(root, keep, protect):
+    parent, base = os.path.split(root)
+    copies = sorted(os.path.join(parent, n) for n in os.listdir(parent) if n.startswith(base + SAFETY))
+    removed = []
+    for path in copies[:max(0, len(copies) - keep)] if keep else []:
+        if path != protect:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def restore(params):
+    """Entry media_restore: action prepare (verify + extract beside), swap, or discard."""
+    root = media_root()
+    action = params["action"]
+    if action == "prepare":
+        staging, media = prepare(root, params["dump"])
+        return {"staging": staging, "media_root": root, "files": media["files"], "bytes": media["bytes"]}
+    if params.get("uploaded") and params["uploaded"].endswith(SUFFIX) and os.path.isfile(params["uploaded"]):
+        os.unlink(params["uploaded"])  # an archive uploaded for this restore goes, whatever the outcome
+    staging = params["staging"]
+    if os.path.dirname(staging) != os.path.dirname(root) or not os.path.basename(staging).startswith(
+            os.path.basename(root) + STAGING):
+        raise ServerError("%s is not a staged media directory of %s" % (staging, root))
+    if action == "discard":
+        shutil.rmtree(staging, ignore_errors=True)
+        return {"discarded": staging}
+    safety, pruned = swap(root, staging, params.get("keep", 0))
+    return {"media_root": root, "safety": safety, "pruned": pruned}

@@ -1,0 +1,66 @@
+"""The deploy journal and recovery from it (server/journal.py, server/recovery.py), on a deploy path in tmp."""
+import json
+import os
+import subprocess
+import sys
+
+from deploytasks.server import journal as journals
+from deploytasks.server.layout import ServerLayout
+from deploytasks.server.lock import acquire_lock, lock_info
+from deploytasks.server.recovery import recover, way_back
+from deploytasks.server.releases import current_release, save_meta, switch_to
+
+
+def dead_process():
+    """The pid and start time of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = journals.started_at(child.pid)
+    child.wait()
+    return {"pid": child.pid, "started": started}
+
+
+def deploy_path(tmp_path):
+    layout = ServerLayout(str(tmp_path))
+    for name in ("20260101T000000Z", "20260102T000000Z"):
+        os.makedirs(layout.release(name))
+    save_meta(layout, "20260101T000000Z", {"revision": "abc"})
+    switch_to(layout, "20260102T000000Z")  # the crashed deploy had switched
+    acquire_lock(layout, "deploy", "ann@laptop")
+    return layout
+
+
+def test_the_journal_knows_whether_its_process_runs(tmp_path):
+    layout = deploy_path(tmp_path)
+    journals.update(layout, release="20260102T000000Z", **journals.me())
+    assert journals.running(journals.read(layout))
+    journals.update(layout, **dead_process())
+    assert not journals.running(journals.read(layout))
+
+
+def test_a_dead_deploy_is_switched_back_removed_logged_and_unlocked(tmp_path):
+    layout = deploy_path(tmp_path)
+    journals.update(layout, release="20260102T000000Z", previous="20260101T000000Z", switched=True, phase="health",
+                    log={"action": "deploy"}, **dead_process())
+    summary = recover(layout, {})
+    assert summary.startswith("recovered the deploy of 20260102T000000Z that stopped during health")
+    assert "switched back to 20260101T000000Z" in summary
+    assert current_release(layout) == "20260101T000000Z"
+    assert not os.path.exists(layout.release("20260102T000000Z")) and lock_info(layout) is None
+    with open(layout.log) as handle:
+        assert json.loads(handle.readlines()[-1])["result"] == "recovered"
+
+
+def test_a_running_deploy_is_left_alone(tmp_path):
+    layout = deploy_path(tmp_path)
+    journals.update(layout, release="20260102T000000Z", previous="20260101T000000Z", switched=True, **journals.me())
+    assert recover(layout, {}) is None
+    assert lock_info(layout) is not None
+
+
+def test_the_way_back_is_never_an_empty_backup(tmp_path):
+    empty = tmp_path / "db-pre-deploy.sqlite3"
+    empty.write_bytes(b"")
+    assert "no backup holds the previous state" in way_back({"backup": str(empty)})
+    assert "no backup holds the previous state" in way_back({})
+    empty.write_bytes(b"SQLite format 3\0")
+    assert str(empty) in way_back({"backup": str(empty)})

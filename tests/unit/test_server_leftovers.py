@@ -1,0 +1,121 @@
+"""What killed transfers leave (issue 9, items 5, 8, 9): stale uploads and partial backups on the server,
+partial downloads on the laptop, and the directories running processes use. Real files and processes."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from deploytasks.server.layout import ServerLayout
+from deploytasks.server.leftovers import IDLE_SECONDS, remove_uploads, remove_uploads_if_unlocked
+from deploytasks.server.lock import acquire_lock, release_lock
+from deploytasks.server.procscan import files_open, in_use
+from deploytasks.transfer import remove_stale_partials
+
+HOLD_OPEN = "import sys, time; handle = open(sys.argv[1]); print('ready', flush=True); time.sleep(60)"
+
+
+@pytest.fixture
+def holder():
+    """holder(path=None, cwd=None): a process with `path` open and/or `cwd` as its directory, until the test ends."""
+    started = []
+
+    def start(path=os.devnull, cwd=None):
+        process = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(path)], cwd=cwd, stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout.readline().strip() == "ready"
+        return process
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def _layout(tmp_path):
+    layout = ServerLayout(str(tmp_path))
+    os.makedirs(layout.uploaded)
+    return layout
+
+
+def _aged(path):
+    old = time.time() - IDLE_SECONDS - 60
+    os.utime(path, (old, old))
+    return path
+
+
+def test_taking_the_lock_removes_every_upload_and_only_idle_partial_backups_nobody_has_open(tmp_path, holder):
+    layout = _layout(tmp_path)
+    for name in ("db.sqlite3.partial", "db.sqlite3", "db.sqlite3.json"):
+        (tmp_path / "backups" / "uploaded" / name).write_text("x")
+    idle = tmp_path / "backups" / "db-1.sqlite3.partial"
+    idle.write_text("x")
+    _aged(idle)
+    recent = tmp_path / "backups" / "db-2.sqlite3.partial"
+    recent.write_text("x")
+    held = tmp_path / "backups" / "db-3.dump.partial"
+    held.write_text("x")
+    _aged(held)
+    holder(held)
+    kept = tmp_path / "backups" / "db-0.sqlite3"
+    kept.write_text("x")
+
+    acquire_lock(layout, "deploy", "ann@laptop")
+    try:
+        assert os.listdir(layout.uploaded) == []
+        assert not idle.exists() and recent.exists() and held.exists() and kept.exists()
+    finally:
+        release_lock(layout)
+
+
+def test_a_backup_removes_uploads_only_when_nobody_holds_the_lock(tmp_path):
+    layout = _layout(tmp_path)
+    acquire_lock(layout, "restore", "ann@laptop")
+    upload = tmp_path / "backups" / "uploaded" / "db.sqlite3.partial"
+    upload.write_text("x")
+    assert remove_uploads_if_unlocked(layout) == [] and upload.exists()  # ann's upload may be on its way
+    release_lock(layout)
+    assert remove_uploads_if_unlocked(layout) == ["uploaded/db.sqlite3.partial"]
+    assert not upload.exists() and not os.path.exists(layout.lock)
+
+
+def test_remove_uploads_without_a_backups_directory_is_a_no_op(tmp_path):
+    assert remove_uploads(ServerLayout(str(tmp_path / "missing"))) == []
+
+
+def test_partial_downloads_of_fab_runs_that_are_gone_are_removed(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f".incoming-{gone.pid}.partial"
+    running = tmp_path / f".incoming-{os.getppid()}.partial"
+    other = tmp_path / "db.sqlite3"
+    for path in (stale, running, other):
+        path.write_text("x")
+    assert remove_stale_partials(str(tmp_path)) == [stale.name]
+    assert running.exists() and other.exists()
+
+
+def test_in_use_sees_a_process_working_directory_and_open_files(tmp_path, holder):
+    used, unused = tmp_path / "venv-a", tmp_path / "venv-b"
+    used.mkdir()
+    unused.mkdir()
+    holder(cwd=used)
+    assert in_use([str(used), str(unused)]) == {str(used)}
+    target = unused / "file"
+    target.write_text("x")
+    assert files_open([str(target)]) == set()
+    holder(target)
+    assert files_open([str(target)]) == {str(target)}
+
+
+def test_in_use_sees_a_venv_interpreter_by_the_path_it_was_started_with(tmp_path):
+    venv = tmp_path / "venvs" / "abc"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    process = subprocess.Popen([str(venv / "bin" / "python"), "-c", "import time; time.sleep(60)"], cwd="/")
+    try:
+        time.sleep(0.3)
+        assert in_use([str(venv)]) == {str(venv)}
+    finally:
+        process.kill()
+        process.wait()
+    assert in_use([str(venv)]) == set()
