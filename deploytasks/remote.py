@@ -20,6 +20,7 @@ from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import shared, transfer
+from . import fleet_deploy, fleet_hosts
 from . import plan as deploy_plan
 
 
@@ -93,10 +94,16 @@ def setup(c):
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
             "force": "deploy even when the checklist (`fab check`) has a FAIL",
-            "plan": "only show what the deploy would do (as `fab plan`)", "json": "with --plan: print it as JSON"})
+            "plan": "only show what the deploy would do (as `fab plan`)",
+            "json": "with --plan, or with several hosts (-H a,b): print the plan / the fleet's outcome as JSON"})
 @reported
 def deploy(c, revision=None, force=False, plan=False, json=False):
     """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
+    hosts, coordinator = fleet_hosts.fleet_of(c, "deploy")
+    if hosts and not plan:  # -H a,b,c: the first call deploys all of them as one (fleet_deploy.py)
+        if coordinator:
+            fleet_deploy.deploy(c, hosts, revision, force=force, as_json=json)
+        return
     settings = _server(c, kind="deploy")
     if plan:
         deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)

@@ -1,0 +1,53 @@
+"""Entry fleet_step: one host's part of a deploy to several hosts (deploytasks/fleet_deploy.py coordinates):
+`switch` (switch, reload, health-check, nothing finalized), `complete` (record, prune, log, unlock), `undo`
+(switch back if switched, unapply on the host that migrated, remove the release, log, unlock). Each runs
+under the lock the host's prepare_release took."""
+import os
+import time
+
+from . import journal as journals
+from .errors import ServerError
+from .finalize_release import complete, switch_and_check
+from .layout import ServerLayout
+from .recovery import undo
+from .releases import current_release
+
+
+def held(layout, release):
+    if not os.path.isdir(layout.lock) or not os.path.isdir(layout.release(release)):
+        raise ServerError("the deploy lock of %s or release %s is gone: another client removed it (`fab unlock "
+                          "--force`?)" % (layout.path, release))
+
+
+def switch(layout, params):
+    release = params["release"]
+    held(layout, release)
+    previous = current_release(layout)
+    journals.update(layout, release=release, previous=previous, switched=True, phase="switch")
+    switched_at = time.time()
+    problem = switch_and_check(layout, params, release, previous)
+    return {"previous": previous, "problem": problem, "switched_at": switched_at, "checked_at": time.time()}
+
+
+def finish(layout, params):
+    release = params["release"]
+    held(layout, release)
+    return complete(layout, params, release, params.get("previous"))
+
+
+def take_back(layout, params):
+    """The deploy of params["release"] undone on this host (the journal predeploy kept says what it migrated)."""
+    journal = dict(journals.read(layout) or {})
+    journal.update(release=params["release"], previous=params.get("previous"), switched=params.get("switched", False),
+                   unapply_command=params["unapply_command"], database=params.get("database", "default"),
+                   log=params.get("log"))
+    if not params.get("migrated"):
+        journal["migrate_started"] = False
+    return undo(layout, journal, params, params["reason"], params.get("result", "failed"))
+
+
+ACTIONS = {"switch": switch, "complete": finish, "undo": take_back}
+
+
+def main(params):
+    return ACTIONS[params["action"]](ServerLayout(params["path"]), params)
