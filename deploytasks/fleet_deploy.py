@@ -18,15 +18,18 @@ from .releases import admin, prepare_request, release_project, server_script, wh
 from .shell import is_dry, run, summary
 
 
+def migrate_host_name(names, settings) -> str:
+    """The host (of the -H list) that works on the shared database: deploytasks.migrate_host, or the first."""
+    wanted = settings.migrate_host or names[0]
+    if wanted not in names:
+        raise DeployTasksError(f"deploytasks.migrate_host {wanted!r} is not one of the hosts after -H "
+                               f"({', '.join(names)})")
+    return wanted
+
+
 def migrate_host(hosts):
-    wanted = hosts[0].settings.migrate_host
-    if not wanted:
-        return hosts[0]
-    for host in hosts:
-        if wanted == host.name:
-            return host
-    raise DeployTasksError(f"deploytasks.migrate_host {wanted!r} is not one of the hosts of this deploy "
-                           f"({', '.join(h.name for h in hosts)})")
+    wanted = migrate_host_name([h.name for h in hosts], hosts[0].settings)
+    return next(host for host in hosts if host.name == wanted)
 
 
 def deploy(c, names, revision=None, force=False, as_json=False) -> dict:

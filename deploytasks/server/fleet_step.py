@@ -1,16 +1,18 @@
 """Entry fleet_step: one host's part of a deploy to several hosts (deploytasks/fleet_deploy.py coordinates):
 `switch` (switch, reload, health-check, nothing finalized), `complete` (record, prune, log, unlock), `undo`
-(switch back if switched, unapply on the host that migrated, remove the release, log, unlock). Each runs
+(switch back if switched, unapply on the host that migrated, remove the release, log, unlock), `back` (a
+fleet rollback that did not go through: switch back, log, unlock). Each runs
 under the lock the host's prepare_release took."""
 import os
 import time
 
 from . import journal as journals
 from .errors import ServerError
-from .finalize_release import complete, switch_and_check
+from .finalize_release import complete, switch_and_check, switch_back
 from .layout import ServerLayout
 from .recovery import undo
-from .releases import current_release
+from .lock import release_lock
+from .releases import append_log, current_release
 
 
 def held(layout, release):
@@ -23,7 +25,6 @@ def switch(layout, params):
     release = params["release"]
     held(layout, release)
     previous = current_release(layout)
-    journals.update(layout, release=release, previous=previous, switched=True, phase="switch")
     switched_at = time.time()
     problem = switch_and_check(layout, params, release, previous)
     return {"previous": previous, "problem": problem, "switched_at": switched_at, "checked_at": time.time()}
@@ -46,7 +47,16 @@ def take_back(layout, params):
     return undo(layout, journal, params, params["reason"], params.get("result", "failed"))
 
 
-ACTIONS = {"switch": switch, "complete": finish, "undo": take_back}
+def back(layout, params):
+    """A rollback that did not go through: `current` back to params["previous"], logged, unlocked (the release
+    switched to stays: it is an older one)."""
+    done = switch_back(layout, params, params["previous"]) if params.get("switched") else {}
+    append_log(layout, dict(params.get("log") or {}, result="failed", error=params["reason"]))
+    release_lock(layout)
+    return done
+
+
+ACTIONS = {"switch": switch, "complete": finish, "undo": take_back, "back": back}
 
 
 def main(params):

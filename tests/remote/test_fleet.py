@@ -132,3 +132,47 @@ def test_one_host_unreachable_from_the_start_changes_nothing(fleet):
     line = fleet.fab("web1,web9,web2", "deploy").error("web9", "nothing was changed on any host")
     assert "cannot reach" in line
     assert fleet.states() == before
+
+
+def test_rollback_moves_every_host_to_the_same_release_unapplying_once(fleet):
+    before = fleet.currents()
+    [current] = set(before.values())
+    releases = fleet.hosts["web1"].releases()
+    target = releases[releases.index(current) - 1]
+    backups = {name: host.backups() for name, host in fleet.hosts.items()}
+    run = fleet.fab(fleet.names(), "rollback", "--yes").ok()
+    assert set(fleet.currents().values()) == {target}, run
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == host.revision(target)
+        assert not host.lock.exists()
+        assert host.log()[-1]["action"] == "rollback" and host.log()[-1]["result"] == "ok"
+    assert "accounts_unhealthy" not in fleet.hosts["web1"].tables()  # unapplied, once, on web1
+    assert [b for b in fleet.hosts["web1"].backups() if b not in backups["web1"] and "pre-rollback" in b]
+    assert fleet.hosts["web2"].backups() == backups["web2"] and fleet.hosts["web3"].backups() == backups["web3"]
+    assert f"{target} is live again on 3 hosts" in run.stdout
+
+
+def test_releases_side_by_side_flag_drift_and_rollback_refuses_hosts_that_disagree(fleet):
+    [shared] = set(fleet.currents().values())
+    run = fleet.fab(fleet.names(), "releases").ok()
+    assert f"all 3 hosts on {shared}" in run.stdout and "drift" not in run.stdout
+    fleet.fab("web2", "deploy").ok()  # one host deployed on its own: the fleet drifts
+    drifted = fleet.currents()["web2"]
+    assert drifted != shared
+    run = fleet.fab(fleet.names(), "releases").ok()
+    assert "drift" in run.stdout and f"web2 on {drifted}" in run.stdout
+    document = fleet.fab(fleet.names(), "releases", "--json").ok().json()
+    assert document["drift"] is True and document["current"]["web2"] == drifted
+    before = fleet.states()
+    run = fleet.fab(fleet.names(), "rollback", "--yes")
+    run.error("hosts are not on the same release")
+    assert "The hosts disagree" in run.stdout and drifted in run.stdout
+    assert fleet.states() == before  # nothing moved, every lock freed
+
+
+def test_backup_runs_once_on_the_migrate_host(fleet):
+    backups = {name: host.backups() for name, host in fleet.hosts.items()}
+    run = fleet.fab(fleet.names(), "backup", "--no-download").ok()
+    assert "web2: no backup: the hosts share one database, backed up once on web1" in run.stdout
+    assert fleet.hosts["web1"].backups() != backups["web1"]
+    assert fleet.hosts["web2"].backups() == backups["web2"] and fleet.hosts["web3"].backups() == backups["web3"]
