@@ -14,9 +14,7 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -26,34 +24,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from harness import write_results  # noqa: E402
 from tests.remote._fleet import make_fleet  # noqa: E402
+from tests.remote.faults import Poller  # noqa: E402
 
 ADDRESSES = [f"127.0.0.{n}" for n in (81, 82, 83, 85, 86, 87, 88, 89)]
-
-
-class Poller:
-    """GETs one host's page in a loop while a deploy runs; counts the answers that are not 200."""
-
-    def __init__(self, url):
-        self.url, self.ok, self.failed, self.done = url, 0, 0, threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-
-    def loop(self):
-        while not self.done.is_set():
-            try:
-                with urllib.request.urlopen(self.url, timeout=10) as response:
-                    response.read()
-                    self.ok += response.status == 200
-                    self.failed += response.status != 200
-            except Exception:  # noqa: BLE001 - any failed request counts
-                self.failed += 1
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join()
 
 
 def measure(count, runs, base):
@@ -126,7 +99,7 @@ def main(argv=None) -> int:
             " deploy` (stage all at once, migrate once, switch all). Median (min-max) of wall time per code-change"
             " redeploy (venv reused, no migrations). SSH sessions = exec/sftp sessions the busiest host's sshd"
             " started during one deploy. Failed requests = non-200 answers or errors seen by one poller per host"
-            " looping on its /health/ page during the deploy. First → last switch = spread of the moments each"
+            " GETting its /health/ page every 50 ms during the deploy. First → last switch = spread of the moments each"
             " server switched `current` (its own clock: one clock here).\n"
         )
         write_results("Several servers: fab -H a,b,c deploy", table + notes)
