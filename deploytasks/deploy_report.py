@@ -2,12 +2,16 @@
 from .output import console
 
 
-def report_checklist(verdicts):
-    """The checklist's WARN rows (and FAIL rows a --force deploy went past), one line each."""
-    for verdict in verdicts or []:
+def report_notes(pre):
+    """The checklist's WARN rows (and FAIL rows a --force deploy went past), one line each; where the media
+    directory lives, with a warning when nothing keeps it."""
+    for verdict in pre.get("checklist") or []:
         colour = "red" if verdict["verdict"] == "FAIL" else "yellow"
         forced = " (deployed anyway: --force)" if verdict["verdict"] == "FAIL" else ""
         console.print(f"[{colour}]{verdict['verdict']}[/] {verdict['item']}: {verdict['detail']}{forced}", soft_wrap=True)
+    media = pre.get("media") or {}
+    if media.get("warning"):
+        console.print(f"[yellow]WARN[/] media: {media['warning']}", soft_wrap=True)
 
 
 def report_migrations(pre):
@@ -25,3 +29,27 @@ def report_migrations(pre):
                       soft_wrap=True)
     else:
         console.print(f"[green]✓[/] {count} migration(s) applied (nothing to rehearse on)")
+
+
+def report_marked_bad(prep):
+    """A warning when the revision about to ship was rolled back from, or failed its health check, before."""
+    for mark in prep.get("marked_bad") or []:
+        console.print(f"[yellow]WARN[/] revision {prep['revision'][:12]} was marked bad before: {mark}", soft_wrap=True)
+
+
+def venv_changed(prep) -> bool:
+    """Whether the release runs from another venv than the live one (its requirements changed)."""
+    live = (prep.get("current_meta") or {}).get("venv")
+    return bool(prep.get("current")) and bool(live) and live != prep["venv"]
+
+
+def report_venv_change(settings, prep):
+    """After a requirements change: restarted, or a warning that the app server still runs the old venv."""
+    if not venv_changed(prep):
+        return
+    if settings.restart:
+        console.print("[green]✓[/] restarted the app server (`restart`): the venv changed")
+    elif settings.reload or settings.start:
+        console.print("[yellow]WARN[/] the venv changed (requirements), but a reload keeps the app server's old "
+                      "interpreter and packages (gunicorn's master does): restart it, or set deploytasks.restart "
+                      "to a command that does (e.g. `sudo -S systemctl restart mysite`)", soft_wrap=True)

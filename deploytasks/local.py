@@ -6,7 +6,7 @@ from dataclasses import replace
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, steps
+from . import flows, hooks, steps
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -47,7 +47,7 @@ def _require_venv(project):
 })
 @reported
 def setup(c, python=None, no_superuser=False, username=None, email=None, password=None):
-    """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done)."""
+    """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done), with their hooks."""
     settings, project = _project(c, python)
     plan = [
         ("venv", lambda: steps.venv(c, project)),
@@ -58,7 +58,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
         plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
     if settings.collectstatic:
         plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
-    rows = flows.timed_steps(plan)
+    rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
     show(table(f"Setup of {project.root}", ["step", "result", "time"], rows))
 
 

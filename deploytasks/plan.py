@@ -5,6 +5,7 @@ from .checklist import failed, items as checklist_items
 from .connection import host_name
 from .django import run_django_script
 from .errors import DeployTasksError
+from .hooks import DEPLOY_STEPS, described
 from .output import console, print_json, show, table
 from .releases import candidate
 
@@ -37,6 +38,7 @@ def deploy_plan(c, settings, revision=None) -> dict:
         "host": host_name(c), "revision": prep["revision"], "asked": revision or settings.branch,
         "live": {"release": prep["current"], "revision": live_meta.get("revision")},
         "venv": {"path": prep["venv"], "action": "reuse" if prep["venv_ready"] else "build"},
+        "hooks": described(settings.hooks, DEPLOY_STEPS),
     })
     if settings.strategy == "upload" and live_meta.get("revision"):
         document["revision_diff"] = local_commits(live_meta["revision"], prep["revision"])
@@ -67,6 +69,8 @@ def summary_rows(document):
         rows.append(("static files", f"not compared: {static['skipped']}"))
     elif static:
         rows.append(("static files", f"{len(static['new'])} new, {len(static['changed'])} changed of {static['files']}"))
+    if document.get("hooks"):
+        rows.append(("hooks", "; ".join(document["hooks"])))
     verdict = "FAIL" if not document["ok"] else "WARN" if any(i["verdict"] == "WARN" for i in document["checklist"]) else "PASS"
     rows.append(("checklist", f"[{COLOUR[verdict]}]{verdict}[/]"))
     return rows, pending

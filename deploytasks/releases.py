@@ -18,9 +18,9 @@ from .server.layout import ServerLayout
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .deploy_report import report_checklist, report_migrations
+from .deploy_report import report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
-from . import supervised
+from . import deploy_hooks, supervised
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -65,7 +65,7 @@ def server_script(c, settings, name, params, *, what, changes=False, description
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""
     params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
-                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload,
+                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload, restart=settings.restart,
                   start=settings.start, reload_timeout=settings.reload_timeout)
     return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, params, what=what, changes=changes,
                       description=description, tools=ServerLayout(settings.path).tools)
@@ -147,26 +147,29 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     prep = prepare(c, settings, revision, "deploy")
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
-                      " switch current, reload, health-check, prune, unlock")
+                      " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
         return {}
     release = prep["release"]
     if prep.get("recovered"):
         console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
     console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
+    report_marked_bad(prep)
     project = release_project(settings, prep["release_dir"])
     log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
     try:
-        if prep["venv_ready"]:
-            console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
-        else:
-            build_venv(c, settings, project, prep)
+        with deploy_hooks.around_build(c, settings, project):
+            if prep["venv_ready"]:
+                console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
+            else:
+                build_venv(c, settings, project, prep)
     except BaseException as exc:
         abort(c, settings, release, dict(log, error=str(exc)))
         raise
     done = supervised.on_server(c, settings, prep, project, log, started, server_script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
     report_predeploy(pre)
+    report_venv_change(settings, prep)
     seconds = time.monotonic() - started
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
                   + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))
@@ -194,7 +197,7 @@ def build_venv(c, settings, project, prep):
 
 
 def report_predeploy(pre):
-    report_checklist(pre.get("checklist"))
+    report_notes(pre)
     report_lint(pre.get("lint"))
     if pre.get("collectstatic"):
         console.print(f"[green]✓[/] check passed; {pre['collectstatic']}")
@@ -220,15 +223,16 @@ def rollback(c, settings, to=None, yes=False) -> dict:
         info = admin(c, settings, "lock", what="rollback")
         if info.get("recovered"):
             console.print(f"[yellow]![/] {info['recovered']}", highlight=False)
+    owned = {}
     try:
-        return _rollback(c, settings, info, to, yes)
+        return _rollback(c, settings, info, to, yes, owned)
     except BaseException:
-        if not is_dry(c):
+        if not is_dry(c) and not owned:
             admin(c, settings, "abort", release=None)
         raise
 
 
-def _rollback(c, settings, info, to, yes):
+def _rollback(c, settings, info, to, yes, owned):
     current = info["current"]
     if not current:
         raise DeployTasksError("nothing is live yet: there is no release to roll back from")
@@ -256,18 +260,11 @@ def _rollback(c, settings, info, to, yes):
     confirm(f"Roll back to {target}?", yes, is_dry(c))
     params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
                   keep=0, version=__version__, host=host_name(c))
-    done = run_django_script(c, project, "migrate_to_state", params, what="unapplying migrations", changes=True)
+    owned["server"] = True  # from here the server's supervisor owns the lock: it frees it, whatever happens
+    done = supervised.rollback_on_server(c, settings, project, target, current, names, meta, params, who(), server_script)
     if done is None:
         return {}
-    fin = server_script(c, settings, "finalize_release", {
-        "release": target, "revision": meta[target]["revision"], "reload": settings.reload,
-        "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,
-        "healthcheck_delay": settings.healthcheck_delay, "keep_releases": max(settings.releases_kept, len(names)),
-        "mark_bad": [current], "log": {"action": "rollback", "from": current, "by": who(), "revision": meta[target]["revision"]},
-    }, what="switching back", changes=True)
-    if fin["status"] == "unhealthy":
-        run(c, project.manage_command("migrate", "--noinput"), what="re-applying migrations")
-        raise DeployTasksError(f"{target} failed its health check ({fin['problem']}); {current} stays live with its migrations re-applied")
+    done = done["migrate"]
     console.print(f"[green]✓[/] {target} is live again; {current} is marked bad"
                   + (f"; unapplied {len(done['unapplied'])} migration(s), backup {done.get('backup')}" if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", []), "backup": done.get("backup")}

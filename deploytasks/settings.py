@@ -4,17 +4,20 @@ import os
 from dataclasses import MISSING, dataclass, field, fields
 
 from . import config_files
+from .hooks import coerce as read_hooks
 from .errors import DeployTasksError
 
 KINDS = ("local", "server", "deploy")  # what the loading task needs: a project; + a server path; + something to ship
 KEEP_ALL = 1_000_000  # sent to the server for keep_releases = 0 (see releases_kept)
 
 
-def setting(default, help):
-    """One config key: its default and its line in the config reference."""
+def setting(default, help, coerce=None):
+    """One config key: its default, its line in the config reference, and (when the default's type is not
+    enough) the function that reads and validates what a user set."""
+    metadata = {"help": help, **({"coerce": coerce} if coerce else {})}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class Settings:
     env_file: str = setting(".env", "sourced (exported) before every manage.py command if it exists")
     database: str = setting("default", "the DATABASES alias to back up / check")
     collectstatic: bool = setting(True, "run collectstatic in setup and deploy")
+    hooks: dict = setting({}, "commands before/after steps: {after: {install: [\"manage.py compilemessages\"]}} "
+                              "(see Hooks)", coerce=read_hooks)
+    undo_on_hook_failure: bool = setting(False, "a hook failing after the switch undoes the deploy (default: "
+                                                "reported, the healthy release stays live)")
     # knowing before you ship
     strict_migrations: bool = setting(False, "migration lint findings FAIL check and stop deploys; a rehearsal "
                                              "that cannot run refuses the deploy")
@@ -46,10 +53,12 @@ class Settings:
     shared_files: list = setting([".env"], "linked from shared/ into each release when present there")
     shared_sources: dict = setting({}, "local source of each shared file for fab setup/shared.push "
                                        "(default: deploy/<host>/<name>; never the project's own env_file)")
-    shared_dirs: list = setting(["media"], "created in shared/ and linked into each release")
+    shared_dirs: list = setting([], "created in shared/ and linked into each release (MEDIA_ROOT's is, always)")
     reload: str = setting("", "command run on the server after the switch (in {path})")
     start: str = setting("", "command that starts the app server when none runs (first deploy, or when reload "
                              "fails), in {path}")
+    restart: str = setting("", "command run instead of reload when the release's venv changed (requirements): "
+                               "a reload keeps the running interpreter and packages")
     reload_timeout: float = setting(60.0, "seconds reload/start may take before their process group is killed "
                                           "(then the deploy switches back)")
     healthcheck: str = setting("", "URL GET from the server after the reload")
@@ -75,6 +84,7 @@ def _default(f):
 
 DEFAULTS = {f.name: _default(f) for f in fields(Settings)}
 HELP = {f.name: f.metadata["help"] for f in fields(Settings)}
+COERCE = {f.name: f.metadata["coerce"] for f in fields(Settings) if "coerce" in f.metadata}
 # What the task collections configure: every key declared (Invoke maps INVOKE_/FABRIC_DEPLOYTASKS_* env vars only to
 # keys it knows), as None so an env var's text reaches _coerce as typed (Invoke would read "false" as True, and
 # refuse lists); the defaults above apply where nothing set a key.
@@ -84,6 +94,8 @@ COLLECTION_CONFIG = {"deploytasks": {key: {} if isinstance(value, dict) else Non
 
 def _coerce(key, value, default):
     """Config values from env vars arrive as strings; bring them to the default's type."""
+    if key in COERCE:
+        return COERCE[key](value)
     if isinstance(default, bool):
         if isinstance(value, str):
             lowered = value.strip().lower()

@@ -50,6 +50,12 @@ def summary(result) -> str:
     return f"exit status {result.exited}"
 
 
+def connection_lost(result) -> bool:
+    """The command got no exit status because the SSH connection went away (not: killed by a signal)."""
+    connection = getattr(result, "connection", None)
+    return result.exited == -1 and connection is not None and not getattr(connection, "is_connected", True)
+
+
 def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=False, pty=False, env=None):
     """Run a shell command; a failure becomes DeployTasksError naming `what`.
 
@@ -63,6 +69,8 @@ def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=F
     if env:
         kwargs["env"] = env
     result = c.run(command, **kwargs)
+    if check and connection_lost(result):
+        raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
     if check and result.failed:
         raise DeployTasksError(f"{what} failed: {summary(result)}")
     return result
@@ -83,7 +91,7 @@ def request(entry, params) -> str:
 def parse_marked(result, what):
     """The JSON a script printed after the marker; its error becomes DeployTasksError (ConnectionLost when the
     connection dropped before the command could answer)."""
-    if result.exited == -1 and MARKER not in (result.stdout or ""):
+    if connection_lost(result) and MARKER not in (result.stdout or ""):
         raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
     return parse_marked_text(result.stdout, result.stderr, result.exited, what)
 

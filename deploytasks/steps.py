@@ -82,7 +82,7 @@ def would_migrate(c, project, database="default") -> str:
                 changes=False)
     if probe.stdout.strip() != "yes":
         return "would apply every migration (no virtualenv yet to ask Django which)"
-    settings = SimpleNamespace(database=database)
+    settings = SimpleNamespace(database=database, strict_migrations=False, safe_migrations=[])  # what introspect reads
     try:
         info = introspect(c, project, settings, plan=True, changes=False, checks=False)
     except DeployTasksError as exc:

@@ -206,6 +206,81 @@ def write_sql(site, sql, params=()):
         connection.close()
 
 
+class CommitWriter:
+    """Commits one row per transaction (~100 tx/s) with insert(token) in a thread, as a web app's requests would
+    (each opening its own connection); remembers every token whose COMMIT returned, and when."""
+
+    def __init__(self, insert, errors=(Exception,)):
+        import threading
+
+        self.insert, self.errors = insert, errors
+        self.committed, self.times, self.failed = [], [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import time
+
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            try:
+                self.insert(f"w{n}")
+                self.committed.append(f"w{n}")
+                self.times.append(time.monotonic())
+            except self.errors:
+                self.failed += 1
+            self._stop.wait(0.01)
+
+    def stall(self, start, end):
+        """The longest time without a commit between start and end (monotonic seconds)."""
+        times = [start] + [t for t in self.times if start < t < end] + [end]
+        return max(b - a for a, b in zip(times, times[1:]))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def sqlite_insert(db, timeout=5):
+    """An insert(token) for CommitWriter: one row into fault_writes, a connection of its own."""
+    def insert(token):
+        connection = sqlite3.connect(db, timeout=timeout)
+        try:
+            connection.execute("INSERT INTO fault_writes (token) VALUES (?)", (token,))
+            connection.commit()
+        finally:
+            connection.close()
+    return insert
+
+
+def sqlite_tokens(path) -> set:
+    """The fault_writes tokens of an SQLite file (none when it has no such table)."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return {token for (token,) in connection.execute("SELECT token FROM fault_writes")}
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return set()
+
+
+def dumped_tokens(path) -> set:
+    """The fault_writes tokens in a PostgreSQL custom-format dump (its COPY data, read by pg_restore)."""
+    done = subprocess.run(["pg_restore", "--data-only", "--table=fault_writes", "--file=-", str(path)],
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("COPY ")]
+    if not starts:
+        return set()
+    body = lines[starts[0] + 1:]
+    return {line.split("\t")[1] for line in body[:body.index("\\.")]}
+
 # --- what a database client tool was started with ----------------------------------------------
 
 ENV_WRAPPER = """#!/bin/sh

@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 
-from tests._util import (Site, assert_user_error, backup_json, backup_names, copy_example, sqlite_fingerprint,
-                         sqlite_rows, write_sql)
+import pytest
+
+from tests._util import (CommitWriter, Site, assert_user_error, backup_json, backup_names, copy_example,
+                         sqlite_fingerprint, sqlite_insert, sqlite_rows, sqlite_tokens, write_sql)
 
 WRITER = r'''
 import os, sqlite3, sys, time
@@ -293,3 +295,39 @@ def test_backup_while_an_old_reader_holds_the_wal_falls_back_to_the_backup_api(m
     assert sqlite_rows(manifest["path"], "SELECT count(*) FROM accounts_plan WHERE name LIKE '%(renamed)'") == [(3,)]
     assert sha256_of_file(manifest["path"]) == manifest["sha256"]
     assert backup_json(site)["method"] == "snapshot"  # once the reader is gone
+
+
+@pytest.mark.parametrize("held_open", [False, True], ids=["renamed", "one-transaction"])
+def test_a_restore_under_writes_loses_no_committed_row(migrated_site, tmp_path, held_open):
+    """Every row whose COMMIT returned is in the restored database or in the safety backup (issue 9, item 6),
+    whether the restore renames a file in or (another connection holding the database open) writes through."""
+    site = migrated_site
+    write_sql(site, "CREATE TABLE fault_writes (id INTEGER PRIMARY KEY, token TEXT UNIQUE)")
+    write_sql(site, "CREATE TABLE fault_ballast (data BLOB)")
+    write_sql(site, "INSERT INTO fault_ballast SELECT randomblob(1048576) FROM (WITH RECURSIVE n(i) AS "
+                    "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) SELECT i FROM n)")
+    manifest = backup_json(site)
+    holder = None
+    if held_open:
+        script = tmp_path / "holder.py"
+        script.write_text(HOLDER)
+        holder = subprocess.Popen([sys.executable, str(script), str(site.db)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+    try:
+        with CommitWriter(sqlite_insert(str(site.db)), sqlite3.Error) as writer:
+            time.sleep(1)
+            result = site.inv("restore", manifest["path"], "--yes")
+            time.sleep(1)
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+    assert result.returncode == 0, result.stderr + result.stdout
+    method = "(replaced in one write transaction)" if held_open else "(renamed into place)"
+    assert method in result.stdout, result.stdout
+    [safety] = [name for name in backup_names(site) if "-pre-restore" in name]
+    committed = set(writer.committed)
+    lost = committed - (sqlite_tokens(site.db) | sqlite_tokens(site.root / "backups" / safety))
+    print(f"writer: {len(committed)} committed, {writer.failed} failed, {len(lost)} lost")
+    assert len(committed) > 50 and not lost, f"{len(lost)} of {len(committed)} committed rows are lost"

@@ -2,6 +2,8 @@
 prune, log and unlock; when unhealthy switch back and reload (the caller then unapplies migrations)."""
 import os
 
+from .app_server import reload_command
+from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
 from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, reload_or_start,
@@ -18,9 +20,10 @@ def switch_and_check(layout, params, release, previous):
     exception on the way is a problem too (the caller switches back)."""
     switch_to(layout, release)
     try:
-        return reload_or_start(layout, params) or health(
-            params.get("healthcheck"), params.get("revision"), params.get("healthcheck_retries", 10),
-            params.get("healthcheck_delay", 0.5))
+        return (after_switch(params, ("after", "switch"), ("before", "reload")) or reload_or_start(layout, params)
+                or health(params.get("healthcheck"), params.get("revision"), params.get("healthcheck_retries", 10),
+                          params.get("healthcheck_delay", 0.5))
+                or after_switch(params, ("after", "reload")))
     except Exception as exc:  # noqa: BLE001 - whatever failed, the new release is not known to serve
         return first_line(exc)
 
@@ -34,7 +37,7 @@ def switch_back(layout, params, previous):
     reload_problem = None
     if previous:
         try:
-            reload_problem = run_reload(layout, params.get("reload"), params.get("sudo_password"),
+            reload_problem = run_reload(layout, reload_command(params), params.get("sudo_password"),
                                         params.get("reload_timeout", 60))
         except Exception as exc:  # noqa: BLE001
             reload_problem = first_line(exc)

@@ -19,6 +19,11 @@ class Cancelled(ServerError):
         super().__init__("interrupted (Ctrl-C) before %s" % phase, 130)
 
 
+def label(kind, release):
+    """"the deploy of R" / "the rollback to R"."""
+    return "the rollback to %s" % release if kind == "rollback" else "the deploy of %s" % release
+
+
 def journal_path(layout):
     return os.path.join(layout.lock, JOURNAL)
 
@@ -48,10 +53,14 @@ def cancel(layout):
     return True
 
 
+def cancelled(layout):
+    return os.path.exists(os.path.join(layout.lock, CANCEL))
+
+
 def checkpoint(layout, phase):
     """Record the phase about to start; raise Cancelled if the client asked to stop."""
     update(layout, phase=phase)
-    if os.path.exists(os.path.join(layout.lock, CANCEL)):
+    if cancelled(layout):
         raise Cancelled(phase)
 
 

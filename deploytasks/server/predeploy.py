@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
-from . import gate, migrate_failure
+from . import gate, hooks, media, migrate_failure
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
@@ -54,14 +54,16 @@ def back_up_and_rehearse(alias, engine, params, result):
 def main(params):
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
-    result = {"database": database, "checklist": gate.run(alias, params)}
+    result = {"database": database, "checklist": gate.run(alias, params), "media": media.share(params)}
 
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:
         raise ServerError("system check failed in the new release: %s" % str(errors[0]).splitlines()[0])
     note(params, phase="collectstatic")
     if params.get("collectstatic", True):
+        hooks.run(params, "before", "collectstatic")
         result["collectstatic"] = collectstatic()
+        hooks.run(params, "after", "collectstatic")
 
     executor = MigrationExecutor(connections[alias])
     conflicts = executor.loader.detect_conflicts()
@@ -74,6 +76,7 @@ def main(params):
     result["state_before"] = before
     result["pending"] = ["%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards]
     result["lint"] = enforce(executor.loader, plan, database["vendor"], params)
+    hooks.run(params, "before", "migrate")
     if result["pending"]:
         note(params, phase="backup")
         back_up_and_rehearse(alias, engine, params, result)
@@ -83,5 +86,6 @@ def main(params):
             migrate(alias)
         except Exception as exc:
             raise migrate_failure.after(alias, plan, before, exc, result.get("backup"), database["vendor"]) from None
+    hooks.run(params, "after", "migrate")
     result["state_after"] = applied_now(alias)
     return result

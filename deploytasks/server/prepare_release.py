@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 
+from . import bad_revisions
 from .errors import ServerError
 from .layout import ServerLayout
 from .lock import acquire_for, release_lock
@@ -142,6 +143,7 @@ def build(layout, params):
         "linked": linked,
         "current": current,
         "current_meta": release_meta(layout, current) if current else None,
+        "marked_bad": bad_revisions.marks(layout, revision),
         "recovered": params.get("_recovered"),
     }
 

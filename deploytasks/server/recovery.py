@@ -3,13 +3,14 @@ lock taker (or `fab unlock --force`) when the process that ran it is gone. Switc
 unapply to the migration state before it (never below: a first deploy keeps the database), remove the
 release, log it, unlock."""
 import os
+import subprocess
 
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import switch_back
 from .lock import release_lock
 from .releases import append_log, finished, remove_release
-from .subprocess_entry import run_entry
+from .subprocess_entry import meaningful, run_entry
 
 
 def way_back(journal):
@@ -38,6 +39,8 @@ def undo(layout, journal, params, reason, result="failed"):
         if back["reload_problem"]:
             done.append("reloading %s failed too (%s)" % (previous, back["reload_problem"]))
     unapplied = []
+    if journal.get("kind") == "rollback":
+        return undo_rollback(layout, journal, reason, result, done)
     if journal.get("migrate_started"):
         if not previous:
             done.append("kept the database as migrated (no release was live before this first deploy, so nothing "
@@ -59,6 +62,25 @@ def undo(layout, journal, params, reason, result="failed"):
     return {"summary": summary, "unapplied": unapplied, "switched_back_to": previous if journal.get("switched") else None}
 
 
+def undo_rollback(layout, journal, reason, result, done):
+    """A rollback stopped: the release it left stays live (switched back above), its migrations re-applied."""
+    previous = journal.get("previous")
+    if journal.get("migrate_started") and journal.get("reapply_command"):
+        reapplied = subprocess.run(journal["reapply_command"], shell=True, cwd=layout.path, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, universal_newlines=True)
+        if reapplied.returncode == 0:
+            done.append("re-applied the migrations of %s" % previous)
+        else:
+            done.append("re-applying the migrations of %s failed (%s): %s" % (
+                previous, meaningful(reapplied.stdout), way_back(journal)))
+    done.append("%s stays live" % previous)
+    summary = "; ".join([reason] + done)
+    append_log(layout, dict(journal.get("log") or {}, release=journal.get("release"), previous=previous,
+                            result=result, error=reason, summary=summary, unapplied=[]))
+    release_lock(layout)
+    return {"summary": summary, "unapplied": [], "switched_back_to": previous}
+
+
 def recover(layout, params):
     """When the lock holds the journal of a deploy whose process is gone, undo it; returns its summary (None:
     nothing to recover)."""
@@ -73,6 +95,6 @@ def recover(layout, params):
         append_log(layout, dict(journal.get("log") or {}, release=journal["release"], result="ok", summary=summary))
         release_lock(layout)
         return summary
-    reason = "recovered the deploy of %s that stopped during %s (its process %s is gone)" % (
-        journal["release"], journal.get("phase", "?"), journal.get("pid"))
+    reason = "recovered %s that stopped during %s (its process %s is gone)" % (
+        journals.label(journal.get("kind"), journal["release"]), journal.get("phase", "?"), journal.get("pid"))
     return undo(layout, journal, params, reason, result="recovered")["summary"]

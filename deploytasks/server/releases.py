@@ -4,10 +4,12 @@ import os
 import shutil
 import time
 
+from .app_server import reload_command
 from .commands import run_command
 from .files import write_private
 from .layout import RELEASE_META
 from .lock import utcnow
+from .procscan import in_use
 
 
 def current_release(layout):
@@ -69,7 +71,7 @@ def reload_or_start(layout, params):
     """Reload the app server; when that fails (nothing runs yet: a first deploy) or no reload is configured,
     run the `start` command instead, if there is one. None or the problem."""
     password, timeout = params.get("sudo_password"), params.get("reload_timeout", 60)
-    reload, start = params.get("reload"), params.get("start")
+    reload, start = reload_command(params), params.get("start")
     problem = run_reload(layout, reload, password, timeout)
     if start and (problem or not reload):
         started = run_command(layout, start, "start", password, timeout)
@@ -144,13 +146,18 @@ def prune(layout, keep, protect):
 
 
 def prune_venvs(layout):
-    """Remove venvs in shared/venvs that no release links to any more."""
+    """Remove venvs in shared/venvs that no release links to any more and no running process uses (an app
+    server reloaded with HUP keeps the interpreter it started with)."""
     directory = layout.venvs
     used = {os.path.realpath(os.path.join(layout.release(name), ".venv")) for name in release_names(layout)}
+    names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+    unlinked = [os.path.join(directory, name) for name in names
+                if os.path.realpath(os.path.join(directory, name)) not in used]
+    busy = in_use(unlinked)
     removed = []
-    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
-        path = os.path.join(directory, name)
-        if os.path.realpath(path) not in used:
+    for path in unlinked:
+        name = os.path.basename(path)
+        if path not in busy:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
     return removed

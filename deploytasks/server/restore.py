@@ -1,9 +1,12 @@
 """Entry: verify a backup (and, with apply, take a safety backup and restore it into the live database)."""
 
+import os
+
 from . import squashes
 from .django_info import engine_for_alias, load_migrations, migration_files
 from .engines import SUPPORTED
 from .files import fingerprint as fingerprint_of
+from .lock_guard import register_worker
 from .manifests import compare_migrations, finish_restore, read_manifest
 
 
@@ -40,7 +43,12 @@ def main(params):
     if engine.verified:
         result["verified"] = engine.verified
     if params.get("apply"):
-        result.update(engine.restore_backup(path, params, deferred))
-        result["restored"] = True
-        finish_restore(params, path, result)
+        marker = register_worker(params["lock"]) if params.get("lock") else None  # a lock guard waits for it
+        try:
+            result.update(engine.restore_backup(path, params, deferred))
+            result["restored"] = True
+            finish_restore(params, path, result)
+        finally:
+            if marker and os.path.exists(marker):
+                os.unlink(marker)
     return result

@@ -15,7 +15,8 @@ def lint_item(info):
     shown = "; ".join(f"{f['migration']}: {f['operation']} [{f['rule']}]" for f in findings[:4])
     more = f" … ({len(findings)} in all)" if len(findings) > 4 else ""
     return {"item": "migration safety", "verdict": FAIL if report["strict"] else WARN,
-            "detail": shown + more + reviewed + " — see `fab plan` for why and what to do instead",
+            "detail": shown + more + reviewed + (" (strict_migrations)" if report["strict"] else "")
+                      + " — see `fab plan` for why and what to do instead",
             "findings": findings}
 
 

@@ -6,6 +6,7 @@ from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
+from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
 from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
@@ -33,6 +34,7 @@ def lock(layout, params):
               "code_from": code_from}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
+        result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
     return result
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from . import hooks
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import complete, switch_and_check
@@ -32,7 +33,8 @@ def follow(params):
     if not os.path.isdir(layout.lock):
         raise ServerError("the deploy lock of %s is gone: another client removed it (`fab unlock --force`?)" % layout.path)
     journals.update(layout, release=params["release"], previous=current_release(layout), phase="starting",
-                    unapply_command=params["unapply_command"], database=params.get("database", "default"),
+                    kind=params.get("kind", "deploy"), unapply_command=params["unapply_command"],
+                    reapply_command=params.get("reapply_command"), database=params.get("database", "default"),
                     log=params.get("log"), **journals.me())
     with open(os.path.join(layout.lock, "supervisor.log"), "ab") as log:
         process = subprocess.Popen([sys.executable, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
@@ -54,7 +56,7 @@ def supervise(params):
     journals.update(layout, **journals.me())
     hold_as(layout, os.getpid())
     try:
-        return deploy(layout, params)
+        return (rollback if params.get("kind") == "rollback" else deploy)(layout, params)
     except BaseException as exc:  # noqa: BLE001 - whatever stopped it, the server goes back to before
         reason, result, code = why(layout, params, exc)
         outcome = undo(layout, journals.read(layout) or {}, params, reason, result)
@@ -64,12 +66,15 @@ def supervise(params):
 def why(layout, params, exc):
     """(reason, releases.log result, exit status) of a deploy that stopped."""
     phase = (journals.read(layout) or {}).get("phase", "?")
-    cancelled = isinstance(exc, journals.Cancelled) or os.path.exists(os.path.join(layout.lock, journals.CANCEL))
+    cancelled = isinstance(exc, journals.Cancelled) or journals.cancelled(layout)
+    kind = params.get("kind", "deploy")
     if cancelled:
-        return ("the deploy of %s was interrupted (Ctrl-C) during %s and stopped" % (params["release"], phase),
+        return ("%s was interrupted (Ctrl-C) during %s and stopped" % (journals.label(kind, params["release"]), phase),
                 "cancelled", CANCELLED)
+    if isinstance(exc, Unhealthy) and kind == "rollback":
+        return "%s failed its health check (%s)" % (params["release"], exc), "unhealthy", 3
     if isinstance(exc, Unhealthy):
-        if str(exc).startswith(("reload command", "start command")):
+        if str(exc).startswith(("reload command", "start command", "hook ")):
             return "the new release was not taken live: %s" % exc, "unhealthy", 3
         return "the new release failed its health check (%s)" % exc, "unhealthy", 3
     if isinstance(exc, ServerError):
@@ -84,16 +89,41 @@ def deploy(layout, params):
                     "pre-deploy checks")
     meta = dict(params.get("meta") or {}, migrations=pre["state_after"], migrations_before=pre["state_before"],
                 migrations_changed=bool(pre["pending"]), backup=pre.get("backup"))
+    if hooks.listed(params, "before", "switch"):
+        journals.checkpoint(layout, "hooks before switch")
+        hooks.run(params, "before", "switch")
     journals.checkpoint(layout, "switch")
     previous = current_release(layout)
-    journals.update(layout, previous=previous, switched=True)
+    journals.update(layout, previous=previous, switched=True, phase="reload and health check")
     problem = switch_and_check(layout, params, release, previous)
     if problem:
         raise Unhealthy(problem)
-    journals.checkpoint(layout, "finalize")
-    log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2))
+    if journals.cancelled(layout):  # healthy, but the client asked to stop meanwhile: undo it all the same
+        raise journals.Cancelled("finalize")
+    journals.update(layout, phase="finalize")
+    log = dict(params.get("log") or {}, seconds=round(params.get("client_seconds", 0) + time.monotonic() - started, 2),
+               **({"hook_failures": params["hook_failures"]} if params.get("hook_failures") else {}))
     fin = complete(layout, dict(params, meta=meta, log=log), release, previous)
-    return {"predeploy": pre, "finalize": fin}
+    return {"predeploy": pre, "finalize": fin, "hook_failures": params.get("hook_failures") or []}
+
+
+def rollback(layout, params):
+    """Unapply down to the target's recorded state with the live code, then switch to it (marking the live
+    one bad); its undo switches back and re-applies (recovery.undo)."""
+    target, current = params["release"], current_release(layout)
+    journals.checkpoint(layout, "unapply")
+    journals.update(layout, migrate_started=True)
+    done = run_entry(params["unapply_command"], "migrate_to_state", params["migrate"], "unapplying migrations")
+    journals.update(layout, backup=done.get("backup"))
+    journals.checkpoint(layout, "switch")
+    journals.update(layout, previous=current, switched=True, phase="reload and health check")
+    problem = switch_and_check(layout, params, target, current)
+    if problem:
+        raise Unhealthy(problem)
+    if journals.cancelled(layout):
+        raise journals.Cancelled("finalize")
+    journals.update(layout, phase="finalize")
+    return {"migrate": done, "finalize": complete(layout, params, target, current)}
 
 
 def outcome(params):

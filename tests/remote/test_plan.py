@@ -1,6 +1,7 @@
 """`fab plan` / `fab deploy --plan` (issue 12 §1), the lint in a strict deploy, and `fab check`'s schema item,
 through the real sshd against a deployed example (SQLite)."""
 import sqlite3
+import subprocess
 
 ADDRESS = "127.0.0.60"
 
@@ -72,7 +73,8 @@ def test_strict_migrations_fail_the_plan_and_stop_the_deploy_before_anything_cha
     try:
         s.fab("plan").error("the deploy would stop")
         before = s.state()
-        s.fab("deploy").error("strict_migrations", "_one_way", "irreversible", "nothing was changed")
+        s.fab("deploy").error("migration safety", "_one_way", "[irreversible]", "(strict_migrations)",
+                              "nothing was migrated or switched")
         assert s.state() == before
     finally:
         s.configure(strict_migrations=False)
@@ -90,3 +92,24 @@ def test_check_reports_a_column_added_by_hand_on_the_live_database(deployed):
     assert live["schema"]["verdict"] == "WARN"
     assert live["schema"]["differences"] == [
         "column auth_group.note (CharField(10) NULL) is in the database but not in the migrations"]
+
+
+def test_with_strategy_upload_the_commits_come_from_the_local_repository(deployed):
+    s = deployed
+    checkout = s.upload_checkout()
+    expected = subprocess.run(["git", "log", "--oneline", "--no-decorate", f"{s.revision()}..HEAD"], cwd=checkout,
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+    before = s.state()
+    plan = s.fab("plan", "--json", cwd=checkout).ok().json()
+    assert expected and plan["revision_diff"]["commits"] == expected
+    assert s.state() == before
+
+
+def test_a_requirements_change_shows_the_pins_and_a_venv_to_build(deployed):
+    s = deployed
+    s.repo.requirements_change("sqlparse>=0.3")
+    live = s.current()
+    plan = s.fab("plan", "--json").ok().json()
+    assert plan["requirements"] == {"added": ["sqlparse >=0.3"], "removed": [], "changed": []}
+    assert plan["venv"]["action"] == "build"
+    assert s.current() == live and not s.lock.exists() and len(s.releases()) == 1

@@ -36,7 +36,7 @@ def test_rehearsals_on_a_postgresql_copy(pg_deployed):
     s = pg_deployed
     s.repo.add_model("Badge")
     first = s.fab("deploy").ok()
-    assert "not rehearsed: the database user" in first.stdout and "CREATEDB" in first.stdout
+    assert "(not rehearsed on postgresql: the database user" in first.stdout and "CREATEDB" in first.stdout
 
     admin(f"ALTER ROLE {s.pg['name']} CREATEDB")
     rows(s, "INSERT INTO accounts_badge (name) VALUES ('gold'), ('gold')")

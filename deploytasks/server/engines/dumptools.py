@@ -86,8 +86,9 @@ class DumpEngine(Engine):
     """An engine whose backups are dumps made by its client tools. Subclasses: dump(path, fast), verify,
     migrations_in, restore(path, safety), tool_version(), looks_like(head)."""
 
-    def backup(self, dest_dir, params, extra, stream=None, check=True):
-        """Dump into dest_dir, verify and checksum it, write the manifest (not streamed: the client downloads it)."""
+    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None):
+        """Dump into dest_dir, verify and checksum it, write the manifest (not streamed: the client downloads it).
+        snapshot: an exported snapshot the dump reads (PostgreSQL)."""
         database = self.database
         self.close()
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
@@ -100,7 +101,7 @@ class DumpEngine(Engine):
             # Safety dumps (pre-restore, pre-deploy, pre-rollback) stand in the way of what the user asked for:
             # light compression makes them several times faster.
             fast = str(params.get("label") or "").startswith("pre-")
-            self.dump(partial, fast=fast)
+            self.dump(partial, fast=fast, **({"snapshot": snapshot} if snapshot else {}))
             sha256, problem = hashed_and_checked(partial, self.verify)
             if problem:
                 raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (self.verified, problem))

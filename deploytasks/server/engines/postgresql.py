@@ -105,11 +105,13 @@ class PostgreSQL(DumpEngine):
                               stdin=subprocess.DEVNULL, universal_newlines=True)
         return done.stdout.strip()
 
-    def dump(self, path, fast=False):
-        """fast: zlib level 1 (about 3x faster than pg_dump's default level, a somewhat larger file)."""
+    def dump(self, path, fast=False, snapshot=None):
+        """fast: zlib level 1 (about 3x faster than pg_dump's default level, a somewhat larger file); snapshot:
+        the exported snapshot to read (that of the session holding the write locks)."""
         with self.environment() as env:
             run_tool([self.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--file=" + path]
-                     + (["--compress=1"] if fast else []) + self.target(), env, "pg_dump of %r" % self.database["name"])
+                     + (["--compress=1"] if fast else []) + (["--snapshot=" + snapshot] if snapshot else [])
+                     + self.target(), env, "pg_dump of %r" % self.database["name"])
 
     def verify(self, path):
         """None when pg_restore reads every entry of the archive (TOC and all data), else its error."""
@@ -144,16 +146,42 @@ class PostgreSQL(DumpEngine):
             state.setdefault(app, []).append(name)
         return state
 
-    def restore(self, path, safety):
+    def psql_argv(self):
+        return [self.psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1"] + self.target()
+
+    def restore_backup(self, path, params, deferred):
+        """The safety dump and the restore under one session's write locks (pg_locked): no committed row lost."""
+        from .pg_locked import LockedSession
+
+        self.close()
+        with self.environment() as env:
+            session = LockedSession(self.psql_argv(), env)
+            try:
+                snapshot = session.start()
+                safety = self.backup(params["safety_dest"], dict(params, label="pre-restore"),
+                                     {"database_alias": self.database["alias"], "reason": "safety backup before restore",
+                                      "consistent_with": "the restore (taken under the same write locks)"},
+                                     snapshot=snapshot)
+                self.restore(path, safety["path"], session=session)
+            finally:
+                session.close()
+        return {"safety_backup": safety["path"]}
+
+    def restore(self, path, safety, session=None):
         """pg_restore's script for the archive (--clean --if-exists --no-owner --no-acl --single-transaction)
         piped into psql (ON_ERROR_STOP) after a statement dropping what the archive does not recreate; all of it
-        one transaction, and its COMMIT (the script's last lines) is held back until pg_restore exited 0."""
+        one transaction, and its COMMIT (the script's last lines) is held back until pg_restore exited 0.
+        session: a pg_locked.LockedSession whose open transaction the script joins (its BEGIN then only warns)."""
         self.close()
         tail_size = 1 << 16
-        with self.environment() as env, tempfile.TemporaryFile() as psql_errors, \
+        with self.environment() as env, tempfile.TemporaryFile() as own_errors, \
                 tempfile.TemporaryFile() as restore_errors:
-            psql = subprocess.Popen([self.psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1"] + self.target(),
-                                    env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_errors)
+            if session is None:
+                psql_errors = own_errors
+                psql = subprocess.Popen(self.psql_argv(), env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        stderr=psql_errors)
+            else:
+                psql, psql_errors = session.process, session.errors
             reader = subprocess.Popen([self.pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl",
                                        "--single-transaction", "--exit-on-error", "--file=-", path],
                                       env=tool_env(PG), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

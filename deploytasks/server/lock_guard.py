@@ -1,0 +1,117 @@
+"""A restore's lock outlives the `fab` that took it only as long as something works under it: a guard process,
+detached from the SSH session, holds the lock (its PID in info.json) while the client's connection lives.
+Once that connection is gone (fab killed, network lost) it waits for the work it left (an upload still
+arriving, a restore entry still running: lock/worker-<pid>), then removes the uploads and frees the lock.
+A client that finishes releases the lock itself; the guard then just ends."""
+import json
+import os
+import time
+
+from .leftovers import remove_uploads
+from .lock import release_lock
+from .procscan import files_open_under
+
+WORKER_PREFIX = "worker-"
+
+
+def _stat(pid):
+    """(comm, ppid) of a process, or None when it is gone or a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    if fields[0] == b"Z":
+        return None
+    return raw[raw.find(b"(") + 1:raw.rfind(b")")].decode("utf-8", "replace"), int(fields[1])
+
+
+def session_process():
+    """The nearest sshd ancestor of this process (the client's connection), or None (not under sshd, no /proc)."""
+    pid = os.getppid()
+    while pid > 1:
+        stat = _stat(pid)
+        if stat is None:
+            return None
+        if stat[0].startswith("sshd"):
+            return pid
+        pid = stat[1]
+    return None
+
+
+def register_worker(lock_dir):
+    """Mark this process as working under the lock (the guard waits for it); returns the marker's path."""
+    marker = os.path.join(lock_dir, WORKER_PREFIX + str(os.getpid()))
+    try:
+        with open(marker, "w"):
+            pass
+    except OSError:
+        return None
+    return marker
+
+
+def _workers_alive(lock_dir):
+    try:
+        names = os.listdir(lock_dir)
+    except OSError:
+        return False
+    return any(name.startswith(WORKER_PREFIX) and _stat(int(name[len(WORKER_PREFIX):])) is not None
+               for name in names if name[len(WORKER_PREFIX):].isdigit())
+
+
+def _still_mine(layout, pid):
+    try:
+        with open(os.path.join(layout.lock, "info.json")) as handle:
+            return json.load(handle).get("pid") == pid
+    except (OSError, ValueError):
+        return False
+
+
+def start_guard(layout):
+    """Fork the guard (detached: its own session, no stdio) and make it the lock's holder; returns its PID, or
+    None when there is no client connection to watch (the caller then keeps the lock as before)."""
+    session = session_process()
+    if session is None:
+        return None
+    info_path = os.path.join(layout.lock, "info.json")
+    with open(info_path) as handle:
+        info = json.load(handle)
+    read, write = os.pipe()
+    child = os.fork()
+    if child:
+        os.close(write)
+        os.read(read, 1)  # the guard is detached and owns the lock before the client goes on
+        os.close(read)
+        os.waitpid(child, 0)
+        with open(info_path) as handle:
+            return json.load(handle).get("pid")
+    try:
+        os.close(read)
+        os.setsid()
+        if os.fork():  # the guard is the grandchild: never a zombie of the admin process
+            os._exit(0)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        info["pid"] = os.getpid()
+        tmp = info_path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(info, handle)
+        os.replace(tmp, info_path)
+        os.write(write, b"x")
+        os.close(write)
+        watch(layout, session, os.getpid())
+    finally:
+        os._exit(0)
+
+
+def watch(layout, session, pid, interval=0.5):
+    """While the lock is ours: once the session is gone and nothing works under the lock, clean up, free it."""
+    while _still_mine(layout, pid):
+        if _stat(session) is None and not _workers_alive(layout.lock) and not files_open_under(layout.uploaded):
+            if _still_mine(layout, pid):
+                remove_uploads(layout)
+                release_lock(layout)
+            return
+        time.sleep(interval)

@@ -1,0 +1,91 @@
+"""Which directories running processes use (Linux /proc): a venv or release an app server runs from must not be
+deleted under it. A process uses a directory when its executable, its working directory, a file it has mapped
+(a shared library, an extension module) or, for a Python process, a path on its command line (the interpreter
+a venv script's shebang names, the script) lies inside it. Only processes this user may inspect are seen (all
+of them as root); where /proc does not exist nothing is reported in use."""
+import os
+
+
+def _inside(path, roots):
+    """The roots `path` lies in (roots: real paths)."""
+    return {root for root in roots if path == root or path.startswith(root + os.sep)}
+
+
+def _link(pid, name):
+    try:
+        return os.readlink("/proc/%s/%s" % (pid, name))
+    except OSError:
+        return None
+
+
+def _mapped(pid):
+    try:
+        with open("/proc/%s/maps" % pid, "rb") as handle:
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return set()
+    return {line.split(None, 5)[5].replace(" (deleted)", "") for line in lines if len(line.split(None, 5)) == 6}
+
+
+def _python_arguments(pid, exe):
+    """Absolute paths on a Python process's command line: as written (a venv's interpreter is named by the path
+    it was started with, its executable being the base Python's) and resolved."""
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as handle:
+            argv = [arg.decode("utf-8", "replace") for arg in handle.read().split(b"\0") if arg]
+    except OSError:
+        return set()
+    if not argv or "python" not in os.path.basename(exe or argv[0]):
+        return set()
+    paths = set()
+    for arg in argv:
+        if arg.startswith("/"):
+            paths.add(os.path.normpath(arg))
+            paths.add(os.path.realpath(arg))
+    return paths
+
+
+def paths_of(pid):
+    """Every path process `pid` is seen to use (empty when it is gone or not ours to inspect)."""
+    exe = _link(pid, "exe")
+    found = {path for path in (exe, _link(pid, "cwd")) if path}
+    found |= _mapped(pid)
+    found |= _python_arguments(pid, exe)
+    return {path.replace(" (deleted)", "") for path in found}
+
+
+def in_use(directories):
+    """The directories (as given) that some other running process uses."""
+    real = {os.path.realpath(directory): directory for directory in directories}
+    if not real or not os.path.isdir("/proc"):
+        return set()
+    used = set()
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        for path in paths_of(pid):
+            used |= _inside(path, real)
+        if len(used) == len(real):
+            break
+    return {real[root] for root in used}
+
+
+def files_open_under(directory):
+    """Whether any other process has a file inside `directory` open."""
+    root = os.path.realpath(directory) + os.sep
+    if not os.path.isdir("/proc"):
+        return False
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            target = _link(pid, "fd/" + fd)
+            if target and target.startswith(root):
+                return True
+    return False
