@@ -9,9 +9,11 @@ import time
 from . import __version__
 from . import fleet
 from .connection import host_name
-from .deploy_report import report_checklist, report_migrations
+from .deploy_hooks import around_build
+from .deploy_report import report_migrations, report_notes, venv_changed
 from .django import run_django_script
 from .errors import DeployTasksError
+from .hooks import for_server
 from .installer import failure_summary, server_build_command
 from .output import console
 from .releases import admin, prepare_request, release_project, server_script, who
@@ -92,15 +94,18 @@ def stage(host, revision, name):
     fleet.say(host, f"[green]✓[/] release {prep['release']} from {prep['revision'][:12]}"
               + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
     host.data["project"] = project = release_project(host.settings, prep["release_dir"])
+    host.data["hooks"] = for_server(project, host.settings.hooks)
     host.phase = "venv"
-    if prep["venv_ready"]:
-        fleet.say(host, f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused")
-    else:
-        build_venv(host, project, prep)
+    with around_build(host.c, host.settings, project):
+        if prep["venv_ready"]:
+            fleet.say(host, f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused")
+        else:
+            build_venv(host, project, prep)
     host.phase = "checks"
-    done = run_django_script(host.c, project, "fleet_stage", {"database": host.settings.database,
-                                                                "collectstatic": host.settings.collectstatic},
-                             what="system checks and collectstatic", changes=True)
+    done = run_django_script(host.c, project, "fleet_stage", {
+        "database": host.settings.database, "collectstatic": host.settings.collectstatic, "release": prep["release"],
+        "path": host.settings.path, "shared_dirs": host.settings.shared_dirs, "hooks": host.data["hooks"],
+    }, what="system checks and collectstatic", changes=True)
     fleet.say(host, "[green]✓[/] check passed" + (f"; {done['collectstatic']}" if done.get("collectstatic") else ""))
     host.phase = "staged"
 
@@ -122,13 +127,14 @@ def migrate(host, force) -> dict:
               "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
               "version": __version__, "host": host_name(host.c), "force": force, "path": settings.path,
               "journaled": True, "strict_migrations": settings.strict_migrations,
-              "safe_migrations": settings.safe_migrations}
+              "safe_migrations": settings.safe_migrations, "shared_dirs": settings.shared_dirs,
+              "hooks": host.data["hooks"]}
     pre = run_django_script(host.c, host.data["project"], "predeploy", params,
                             what="the checklist, backup, rehearsal and migrations", changes=True)
     host.data["migrated"] = bool(pre["pending"])
     if host.quiet:
         return pre
-    report_checklist(pre.get("checklist"))
+    report_notes(pre)
     if pre["pending"]:
         fleet.say(host, f"migrations of the shared database, once, here ({len(pre['pending'])}):")
         report_migrations(pre)
@@ -143,7 +149,10 @@ def switch(host):
     done = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
                                        "healthcheck_retries": host.settings.healthcheck_retries,
                                        "healthcheck_delay": host.settings.healthcheck_delay,
-                                       "revision": host.data["prep"]["revision"]}, "switching and health-checking")
+                                       "revision": host.data["prep"]["revision"], "hooks": host.data["hooks"],
+                                       "undo_on_hook_failure": host.settings.undo_on_hook_failure,
+                                       "venv_changed": venv_changed(host.data["prep"])},
+                      "switching and health-checking")
     host.data["switch"] = done
     if done["problem"]:
         raise DeployTasksError(f"{host.release} failed its health check ({done['problem']})")
@@ -189,7 +198,7 @@ def take_back(host, migrator, reason, log):
     done = fleet_step(host, "undo", {"previous": prep["current"], "switched": bool(host.data.get("switched")),
                                      "migrated": host is migrator, "reason": reason,
                                      "unapply_command": host.data["project"].django_script_command(),
-                                     "database": host.settings.database,
+                                     "database": host.settings.database, "venv_changed": venv_changed(prep),
                                      "log": dict(log, revision=prep["revision"])}, "undoing the deploy")
     host.data["unapplied"] = done.get("unapplied") or []
     if not host.error:
