@@ -14,6 +14,8 @@ from .recovery import undo
 from .lock import release_lock
 from .releases import append_log, current_release
 
+MAX_WAIT = 10  # seconds a host waits for the agreed switching moment (a client clock far ahead is not obeyed)
+
 
 def held(layout, release):
     if not os.path.isdir(layout.lock) or not os.path.isdir(layout.release(release)):
@@ -25,6 +27,9 @@ def switch(layout, params):
     release = params["release"]
     held(layout, release)
     previous = current_release(layout)
+    wait = params.get("at", 0) - time.time()  # every host switches at the moment the client named (clocks in sync)
+    if wait > 0:
+        time.sleep(min(wait, MAX_WAIT))
     switched_at = time.time()
     problem = switch_and_check(layout, params, release, previous)
     return {"previous": previous, "problem": problem, "switched_at": switched_at, "checked_at": time.time()}
