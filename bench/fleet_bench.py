@@ -60,7 +60,8 @@ def measure(count, runs, base):
 def spread_of(values, digits=2, unit="s"):
     values = list(values)
     middle = statistics.median(values)
-    return f"{middle:.{digits}f} {unit} ({min(values):.{digits}f}-{max(values):.{digits}f})".strip()
+    unit = f" {unit}" if unit else ""
+    return f"{middle:.{digits}f}{unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def main(argv=None) -> int:

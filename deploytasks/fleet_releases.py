@@ -1,12 +1,14 @@
 """`fab -H a,b releases` (the fleet side by side, drift flagged) and `fab -H a,b rollback` (every host to the
 same earlier release, the schema taken back once on the migrate host; refused with a table when the hosts
 disagree)."""
+import time
+
 from . import __version__
 from . import fleet
 from .connection import host_name
 from .django import run_django_script
 from .errors import DeployTasksError
-from .fleet_deploy import fleet_step, migrate_host
+from .fleet_deploy import SWITCH_LEAD, SWITCH_LEAD_PER_HOST, fleet_step, migrate_host
 from .output import console, print_json, show, table
 from .prompt import confirm
 from .releases import admin, live_project, who
@@ -110,7 +112,8 @@ def rollback(c, names, to=None, yes=False) -> dict:
         raise
     for host in hosts:
         host.release = target
-    if fleet.on_all(hosts, lambda host: switched(host, meta), "switch"):
+    at = time.time() + SWITCH_LEAD + SWITCH_LEAD_PER_HOST * len(hosts)
+    if fleet.on_all(hosts, lambda host: switched(host, meta, at), "switch"):
         reason = "the health check failed on " + ", ".join(h.name for h in hosts if h.error)
         fleet.on_all(hosts, lambda host: fleet_step(host, "back", {"previous": current, "switched": True,
                                                                    "reason": reason, "log": log}, "switching back"),
@@ -148,11 +151,11 @@ def agreed(hosts, to):
                            "them all again")
 
 
-def switched(host, meta):
+def switched(host, meta, at):
     done = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
                                        "healthcheck_retries": host.settings.healthcheck_retries,
                                        "healthcheck_delay": host.settings.healthcheck_delay,
-                                       "revision": meta["revision"]}, "switching and health-checking")
+                                       "revision": meta["revision"], "at": at}, "switching and health-checking")
     host.data["switched"] = True
     if done["problem"]:
         raise DeployTasksError(f"{host.release} failed its health check ({done['problem']})")
