@@ -134,6 +134,17 @@ def test_one_host_unreachable_from_the_start_changes_nothing(fleet):
     assert fleet.states() == before
 
 
+def test_a_migration_failing_on_the_migrate_host_switches_nothing_and_takes_the_schema_back(fleet):
+    before = fleet.states()
+    tables = fleet.hosts["web1"].tables()
+    fleet.repo.failing_migration("HalfDone", "boom")
+    line = fleet.fab(fleet.names(), "deploy", "--revision", "boom").error("web1", "nothing was switched")
+    assert "deliberate failure in a test migration" in line
+    assert fleet.states() == before  # same live releases, staged ones removed, all unlocked
+    assert fleet.hosts["web1"].tables() == tables  # the migration that applied before the failing one is undone
+    assert fleet.hosts["web2"].log()[-1]["result"] == "failed"
+
+
 def test_rollback_moves_every_host_to_the_same_release_unapplying_once(fleet):
     before = fleet.currents()
     [current] = set(before.values())
