@@ -145,6 +145,23 @@ def test_a_migration_failing_on_the_migrate_host_switches_nothing_and_takes_the_
     assert fleet.hosts["web2"].log()[-1]["result"] == "failed"
 
 
+def test_a_rollback_unhealthy_on_one_host_leaves_every_host_where_it_was(fleet, closed_port):
+    before = fleet.currents()
+    tables = fleet.hosts["web1"].tables()
+    healthy = fleet.per_host["web2"]["healthcheck"]
+    fleet.host("web2", healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=2)
+    try:
+        run = fleet.fab(fleet.names(), "rollback", "--yes")
+    finally:
+        fleet.host("web2", healthcheck=healthy, healthcheck_retries=60)
+    run.error("web2", "every host stays on", "migrations re-applied")
+    assert fleet.currents() == before
+    assert fleet.hosts["web1"].tables() == tables  # unapplied for the rollback, then applied again
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == host.revision(before[name])
+        assert not host.lock.exists()
+
+
 def test_rollback_moves_every_host_to_the_same_release_unapplying_once(fleet):
     before = fleet.currents()
     [current] = set(before.values())
