@@ -105,8 +105,8 @@ def upload_archive(c, settings, revision) -> tuple:
     return sha, remote
 
 
-def prepare(c, settings, revision, what):
-    """Lock, fetch and unpack a new release beside the live one (one server round trip)."""
+def prepare_request(c, settings, revision) -> dict:
+    """The parameters of prepare_release (for strategy upload, the archive is uploaded first)."""
     params = {
         "repo": settings.repo, "branch": settings.branch, "revision": revision, "strategy": settings.strategy,
         "shared_files": settings.shared_files, "shared_dirs": settings.shared_dirs,
@@ -114,6 +114,12 @@ def prepare(c, settings, revision, what):
     }
     if settings.strategy == "upload" and not is_dry(c):
         params["revision"], params["archive"] = upload_archive(c, settings, revision or settings.branch)
+    return params
+
+
+def prepare(c, settings, revision, what):
+    """Lock, fetch and unpack a new release beside the live one (one server round trip)."""
+    params = prepare_request(c, settings, revision)
     with console.status("preparing the release …"):
         return server_script(c, settings, "prepare_release", params, what=what,
                              changes=True, description=f"lock, fetch {revision or settings.branch}, unpack a new release")

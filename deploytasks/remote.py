@@ -21,6 +21,7 @@ from .step_tasks import step_tasks
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import shared, transfer
+from . import fleet_deploy, fleet_hosts, fleet_releases
 from . import plan as deploy_plan
 
 
@@ -94,10 +95,16 @@ def setup(c):
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
             "force": "deploy even when the checklist (`fab check`) has a FAIL",
-            "plan": "only show what the deploy would do (as `fab plan`)", "json": "with --plan: print it as JSON"})
+            "plan": "only show what the deploy would do (as `fab plan`)",
+            "json": "with --plan, or with several hosts (-H a,b): print the plan / the fleet's outcome as JSON"})
 @reported
 def deploy(c, revision=None, force=False, plan=False, json=False):
     """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
+    hosts, coordinator = fleet_hosts.fleet_of(c, "deploy")
+    if hosts and not plan:  # -H a,b,c: the first call deploys all of them as one (fleet_deploy.py)
+        if coordinator:
+            fleet_deploy.deploy(c, hosts, revision, force=force, as_json=json)
+        return
     settings = _server(c, kind="deploy")
     if plan:
         deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
@@ -118,6 +125,11 @@ def plan_task(c, revision=None, json=False):
 @reported
 def rollback(c, to=None, yes=False):
     """Roll code and schema back to the previous release (unapplies migrations with the current code)."""
+    hosts, coordinator = fleet_hosts.fleet_of(c, "rollback")
+    if hosts:  # -H a,b: every host to the same release, the schema once (fleet_releases.py)
+        if coordinator:
+            fleet_releases.rollback(c, hosts, to=to, yes=yes)
+        return
     settings = _server(c)
     releases.rollback(c, settings, to=to, yes=yes)
 
@@ -126,6 +138,11 @@ def rollback(c, to=None, yes=False):
 @reported
 def list_releases(c, json=False):
     """The releases on the server: revision, deployed at, by, migrations changed, current/bad."""
+    hosts, coordinator = fleet_hosts.fleet_of(c, "releases")
+    if hosts:  # -H a,b: side by side, drift flagged
+        if coordinator:
+            fleet_releases.listing(c, hosts, json)
+        return
     settings = _server(c)
     info = releases.admin(c, settings, "releases")
     if json:
@@ -187,6 +204,11 @@ def check(c, revision=None, live_only=False, json=False):
 def backup(c, download=True, json=False, media=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
     settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
+    hosts, _ = fleet_hosts.fleet_of(c, "backup")
+    if hosts and host_name(c) != fleet_deploy.migrate_host_name(hosts, settings):  # the database is shared
+        console.print(f"{host_name(c)}: no backup: the hosts share one database, backed up once on "
+                      f"{fleet_deploy.migrate_host_name(hosts, settings)}", highlight=False)
+        return
     remote_dir = posixpath.join(settings.path, "backups")
     local_dir = local_backup_dir(settings, host_name(c))
 

@@ -68,6 +68,8 @@ class Settings:
     lock_stale_after: int = setting(3600, "seconds after which a held lock is reported as stale")
     accept_new_hosts: bool = setting(False, "trust unknown SSH host keys on first use")
     known_hosts: list = setting(["~/.ssh/known_hosts"], "extra known_hosts files")
+    migrate_host: str = setting("", "with several hosts (fab -H a,b deploy): the one that backs up and migrates the "
+                                    "shared database (default: the first)")
     # stages
     stage: str = setting("", "the stage whose settings apply (default: the one named like the host after -H)")
 

@@ -12,6 +12,7 @@ ENTRIES = {
     "deploy_supervised": "supervisor:follow",
     "supervisor": "supervisor:supervise",
     "deploy_outcome": "supervisor:outcome",
+    "fleet_step": "fleet_step:main",
     # run with Django set up (manage.py shell, or settings only)
     "introspect": "introspect:main",
     "deploy_plan": "deploy_plan:main",
@@ -19,6 +20,7 @@ ENTRIES = {
     "backup": "backup:main",
     "restore": "restore:main",
     "predeploy": "predeploy:main",
+    "fleet_stage": "fleet_stage:main",
     "migrate_to_state": "migrate:to_state",
     "media_backup": "media_archive:backup",
     "media_restore": "media_archive:restore",

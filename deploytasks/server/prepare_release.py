@@ -112,7 +112,9 @@ def link_shared(layout, params, target):
 def build(layout, params):
     """The release (name, result), its directory left behind for the caller to clean up on failure."""
     revision, source = source_of(layout, params)
-    release = new_release_name(layout)
+    release = params.get("release_name") or new_release_name(layout)  # a fleet deploy names it (one name on all hosts)
+    if os.path.exists(layout.release(release)):
+        raise ServerError("release %s already exists on the server" % release)
     target = layout.release(release)
     os.mkdir(target)
     params["_release"] = release

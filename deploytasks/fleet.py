@@ -1,0 +1,111 @@
+"""Several hosts at once: one Fabric Connection per host (verified like a single-host task's), plain threads
+running a step on all of them, each host's lines prefixed with its name, and the closing table/JSON."""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+from fabric import Connection
+
+from .connection import connect, host_name
+from .errors import DeployTasksError
+from .output import console, print_json, show, table
+from .settings import load
+
+_printing = threading.Lock()
+
+
+@dataclass
+class Host:
+    """One host of the fleet and how far it got."""
+    name: str
+    c: object
+    settings: object = None
+    phase: str = "connect"
+    result: str = "not started"
+    release: str = ""
+    error: str = ""
+    started: float = field(default_factory=time.monotonic)
+    ended: float = 0.0
+    data: dict = field(default_factory=dict)
+    quiet: bool = False  # --json: the document is the only output
+
+    @property
+    def seconds(self) -> float:
+        return round((self.ended or time.monotonic()) - self.started, 1)
+
+
+def say(host, message) -> None:
+    if host.quiet:
+        return
+    with _printing:
+        console.print(f"[bold]\\[{host.name}][/] {message}", highlight=False, soft_wrap=True)
+
+
+def hosts_for(c, names, kind, quiet=False) -> list:
+    """A Host per name: the task's own connection for its host, a new Connection (same config) for the others."""
+    hosts = []
+    for name in names:
+        conn = c if name == host_name(c) else Connection(name, config=c.config.clone())
+        hosts.append(Host(name, conn, quiet=quiet))
+    for host in hosts:  # a bad setting for any host stops everything before a connection
+        try:
+            host.settings = load(host.c, kind)
+        except DeployTasksError as exc:
+            raise DeployTasksError(f"{host.name}: {exc}") from None
+    return hosts
+
+
+@contextmanager
+def no_live_status():
+    """console.status draws one live line; threads running per-host steps must not each start one."""
+    original = console.status
+    console.status = lambda *args, **kwargs: nullcontext()
+    try:
+        yield
+    finally:
+        console.status = original
+
+
+def on_all(hosts, step, phase):
+    """Run step(host) on every host at once; a DeployTasksError (or any error) becomes the host's failure.
+    Returns the hosts that failed."""
+    def one(host):
+        host.phase = phase
+        try:
+            step(host)
+        except Exception as exc:  # noqa: BLE001 - one host's failure is reported with the fleet, not raised
+            host.error = str(exc) if isinstance(exc, DeployTasksError) else f"{type(exc).__name__}: {exc}"
+            host.result = "failed"
+            say(host, f"[red]✗ {phase}: {host.error}[/]")
+    if not hosts:
+        return []
+    with no_live_status(), ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        list(pool.map(one, hosts))
+    return [host for host in hosts if host.error]
+
+
+def connect_all(hosts) -> list:
+    """Open every connection (host keys verified) before anything changes; returns the hosts that failed."""
+    def opened(host):
+        connect(host.c, host.settings)
+    failed = on_all(hosts, opened, "connect")
+    for host in failed:
+        host.result = "unreachable"
+    return failed
+
+
+def report(title, hosts, as_json, extra=None) -> None:
+    """The closing table (host, phase reached, release, time, result) or the JSON document."""
+    for host in hosts:
+        host.ended = host.ended or time.monotonic()
+    if as_json:
+        print_json(dict(extra or {}, hosts=[{"host": h.name, "phase": h.phase, "release": h.release or None,
+                                             "seconds": h.seconds, "result": h.result, "error": h.error or None}
+                                            for h in hosts]))
+        return
+    colour = {"ok": "green", "live": "green"}
+    rows = [(h.name, h.phase, h.release or "-", f"{h.seconds:.1f}s",
+             f"[{colour.get(h.result, 'red')}]{h.result}[/]" + (f": {h.error}" if h.error else "")) for h in hosts]
+    show(table(title, ["host", "phase", "release", "time", "result"], rows))

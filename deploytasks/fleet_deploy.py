@@ -1,0 +1,226 @@
+"""`fab -H a,b,c deploy`: one coordinated deploy of several hosts sharing one database. Phase 1 on all hosts at
+once: lock, fetch/unpack, venv, checks, collectstatic (any failure: every staged release removed, every lock
+freed, nothing switched). Phase 2 once, on the migrate host: the checklist, backup, rehearsal, migrate. Phase
+3 on all hosts at once: switch, reload, health check; all healthy: each records and unlocks; else every host
+switches back and the migrate host unapplies this release's migrations (once)."""
+import posixpath
+import time
+
+from . import __version__
+from . import fleet
+from .connection import host_name
+from .deploy_hooks import around_build
+from .deploy_report import report_migrations, report_notes, venv_changed
+from .django import run_django_script
+from .errors import DeployTasksError
+from .hooks import for_server
+from .installer import failure_summary, server_build_command
+from .output import console
+from .releases import admin, prepare_request, release_project, server_script, who
+from .shell import is_dry, run, summary
+
+# Phase 3 names a moment a little ahead at which every host switches (each waits for it after its SSH command
+# started): the hosts switch together however far apart their commands started (tested: up to ~2 s apart for
+# 8 hosts on 2 cores).
+SWITCH_LEAD, SWITCH_LEAD_PER_HOST = 0.5, 0.4
+
+
+def migrate_host_name(names, settings) -> str:
+    """The host (of the -H list) that works on the shared database: deploytasks.migrate_host, or the first."""
+    wanted = settings.migrate_host or names[0]
+    if wanted not in names:
+        raise DeployTasksError(f"deploytasks.migrate_host {wanted!r} is not one of the hosts after -H "
+                               f"({', '.join(names)})")
+    return wanted
+
+
+def migrate_host(hosts):
+    wanted = migrate_host_name([h.name for h in hosts], hosts[0].settings)
+    return next(host for host in hosts if host.name == wanted)
+
+
+def deploy(c, names, revision=None, force=False, as_json=False) -> dict:
+    """Deploy `revision` to every host of `names` (the -H list) as one release: all switch, or none."""
+    hosts = fleet.hosts_for(c, names, "deploy", quiet=as_json)
+    migrator = migrate_host(hosts)
+    if is_dry(c):
+        console.print(f"[dim]dry-run:[/] lock and stage on {', '.join(names)} at once; checklist, backup, rehearsal and "
+                      f"migrate once on {migrator.name}; switch, reload and health-check all; all healthy or all back")
+        return {}
+    log = {"action": "deploy", "by": who(), "tool": __version__, "fleet": names, "migrate_host": migrator.name}
+    outcome = run_phases(hosts, migrator, revision, force, log)
+    spread = switch_spread(hosts)
+    fleet.report(f"Deploy of {len(hosts)} hosts", hosts, as_json,
+                 {"result": outcome, "migrate_host": migrator.name, "switch_spread_seconds": spread})
+    failed = [h for h in hosts if h.error]
+    if outcome != "ok":
+        first = failed[0] if failed else hosts[0]
+        raise DeployTasksError(f"the deploy to {len(hosts)} hosts stopped: {first.name}: {first.error or outcome}; "
+                               f"{outcome}")
+    if not as_json:
+        console.print(f"[green]✓[/] {hosts[0].release} is live on {len(hosts)} hosts"
+                      + (f" (switched within {spread:.2f}s)" if spread is not None else ""))
+    return {"hosts": {h.name: h.release for h in hosts}, "switch_spread_seconds": spread}
+
+
+def run_phases(hosts, migrator, revision, force, log) -> str:
+    """The outcome: "ok", or what the fleet was left as."""
+    if fleet.connect_all(hosts):
+        for host in hosts:
+            host.result = "unreachable" if host.error else "not started"
+        return "nothing was changed on any host"
+    name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())  # one release name on every host
+    if fleet.on_all(hosts, lambda host: stage(host, revision, name), "stage"):
+        undo_all(hosts, None, "staging failed on " + ", ".join(h.name for h in hosts if h.error), log)
+        return "nothing was switched; every staged release was removed and every lock freed"
+    for host in hosts:
+        host.result = "staged"
+    try:
+        predeploy = migrate(migrator, force)
+    except Exception as exc:  # noqa: BLE001 - every host goes back, then the failure is reported
+        migrator.error, migrator.result = str(exc), "failed"
+        fleet.say(migrator, f"[red]✗ migrate: {exc}[/]")
+        undo_all(hosts, migrator, f"migrating on {migrator.name} failed", log)
+        return "nothing was switched; " + undone(migrator)
+    at = time.time() + SWITCH_LEAD + SWITCH_LEAD_PER_HOST * len(hosts)
+    if fleet.on_all(hosts, lambda host: switch(host, at), "switch"):
+        undo_all(hosts, migrator, "the health check failed on " + ", ".join(h.name for h in hosts if h.error), log)
+        return "every host switched back; " + undone(migrator)
+    fleet.on_all(hosts, lambda host: complete(host, migrator, predeploy, log), "finalize")
+    return "ok" if not any(h.error for h in hosts) else "live, but finalizing failed on some hosts (see the table)"
+
+
+def stage(host, revision, name):
+    """Lock, fetch/unpack, venv, system checks and collectstatic in the new release."""
+    host.phase = "lock"
+    params = dict(prepare_request(host.c, host.settings, revision), release_name=name)
+    prep = server_script(host.c, host.settings, "prepare_release", params,
+                         what=f"preparing the release on {host.name}", changes=True)
+    host.data["prep"], host.release = prep, prep["release"]
+    fleet.say(host, f"[green]✓[/] release {prep['release']} from {prep['revision'][:12]}"
+              + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
+    host.data["project"] = project = release_project(host.settings, prep["release_dir"])
+    host.data["hooks"] = for_server(project, host.settings.hooks)
+    host.phase = "venv"
+    with around_build(host.c, host.settings, project):
+        if prep["venv_ready"]:
+            fleet.say(host, f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused")
+        else:
+            build_venv(host, project, prep)
+    host.phase = "checks"
+    done = run_django_script(host.c, project, "fleet_stage", {
+        "database": host.settings.database, "collectstatic": host.settings.collectstatic, "release": prep["release"],
+        "path": host.settings.path, "shared_dirs": host.settings.shared_dirs, "hooks": host.data["hooks"],
+    }, what="system checks and collectstatic", changes=True)
+    fleet.say(host, "[green]✓[/] check passed" + (f"; {done['collectstatic']}" if done.get("collectstatic") else ""))
+    host.phase = "staged"
+
+
+def build_venv(host, project, prep):
+    command = server_build_command(host.settings, host.settings.path, prep["venv"],
+                                   project.path(host.settings.requirements), prep["requirements_hash"])
+    result = run(host.c, command, what="building the venv", check=False)
+    if result.failed:
+        raise DeployTasksError(f"building the venv failed: {failure_summary(result.stderr) or summary(result)}")
+    fleet.say(host, f"[green]✓[/] venv {posixpath.basename(prep['venv'])} built")
+
+
+def migrate(host, force) -> dict:
+    """Phase 2 on the migrate host: the checklist, then (when migrations are pending) backup, rehearsal, migrate."""
+    host.phase = "migrate"
+    settings, release = host.settings, host.release
+    params = {"database": settings.database, "collectstatic": False, "release": release,
+              "backup_dest": posixpath.join(settings.path, "backups"), "keep": settings.keep_backups,
+              "version": __version__, "host": host_name(host.c), "force": force, "path": settings.path,
+              "journaled": True, "strict_migrations": settings.strict_migrations,
+              "safe_migrations": settings.safe_migrations, "shared_dirs": settings.shared_dirs,
+              "hooks": host.data["hooks"]}
+    pre = run_django_script(host.c, host.data["project"], "predeploy", params,
+                            what="the checklist, backup, rehearsal and migrations", changes=True)
+    host.data["migrated"] = bool(pre["pending"])
+    if host.quiet:
+        return pre
+    report_notes(pre)
+    if pre["pending"]:
+        fleet.say(host, f"migrations of the shared database, once, here ({len(pre['pending'])}):")
+        report_migrations(pre)
+    else:
+        fleet.say(host, "[green]✓[/] no migrations to apply")
+    return pre
+
+
+def switch(host, at):
+    host.phase = "switch"
+    host.data["switched"] = True
+    done = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
+                                       "healthcheck_retries": host.settings.healthcheck_retries,
+                                       "healthcheck_delay": host.settings.healthcheck_delay,
+                                       "revision": host.data["prep"]["revision"], "hooks": host.data["hooks"], "at": at,
+                                       "undo_on_hook_failure": host.settings.undo_on_hook_failure,
+                                       "venv_changed": venv_changed(host.data["prep"])},
+                      "switching and health-checking")
+    host.data["switch"] = done
+    if done["problem"]:
+        raise DeployTasksError(f"{host.release} failed its health check ({done['problem']})")
+    fleet.say(host, f"[green]✓[/] switched to {host.release}, reloaded, healthy")
+
+
+def complete(host, migrator, pre, log):
+    prep = host.data["prep"]
+    meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "by": log["by"], "venv": prep["venv"], "migrations": pre["state_after"],
+            "migrations_before": pre["state_before"], "migrations_changed": bool(pre["pending"]),
+            "backup": pre.get("backup") if host is migrator else None}
+    fin = fleet_step(host, "complete", {"previous": prep["current"], "meta": meta, "keep_releases":
+                                        host.settings.releases_kept, "log": dict(log, revision=prep["revision"],
+                                                                                 seconds=host.seconds)},
+                     "recording the release and unlocking")
+    host.phase, host.result = "live", "ok"
+    if fin["pruned"]:
+        fleet.say(host, f"pruned {len(fin['pruned'])} old release(s)")
+
+
+def fleet_step(host, action, params, what):
+    return server_script(host.c, host.settings, "fleet_step", dict(params, action=action, release=host.release),
+                         what=f"{what} on {host.name}", changes=True)
+
+
+def undo_all(hosts, migrator, reason, log):
+    """Every staged host back to before: the others first, the migrate host last (it unapplies, once, when no
+    host serves the new release any more)."""
+    staged = [h for h in hosts if h.data.get("prep")]
+    others = [h for h in staged if h is not migrator]
+    fleet.on_all(others, lambda host: take_back(host, migrator, reason, log), "undo")
+    if migrator in staged:
+        fleet.on_all([migrator], lambda host: take_back(host, migrator, reason, log), "undo")
+
+
+def take_back(host, migrator, reason, log):
+    prep = host.data["prep"]
+    if not host.data.get("project"):
+        admin(host.c, host.settings, "abort", release=prep["release"], log=dict(log, error=reason), result="failed")
+        host.result = host.result if host.error else "removed"
+        return
+    done = fleet_step(host, "undo", {"previous": prep["current"], "switched": bool(host.data.get("switched")),
+                                     "migrated": host is migrator, "reason": reason,
+                                     "unapply_command": host.data["project"].django_script_command(),
+                                     "database": host.settings.database, "venv_changed": venv_changed(prep),
+                                     "log": dict(log, revision=prep["revision"])}, "undoing the deploy")
+    host.data["unapplied"] = done.get("unapplied") or []
+    if not host.error:
+        host.result = "switched back" if host.data.get("switched") else "removed"
+    fleet.say(host, "[yellow]↩[/] " + done["summary"].split("; ", 1)[-1])
+
+
+def undone(migrator) -> str:
+    unapplied = migrator.data.get("unapplied") or []
+    return (f"{len(unapplied)} migration(s) unapplied once on {migrator.name}" if unapplied
+            else "no migrations were unapplied")
+
+
+def switch_spread(hosts):
+    """Seconds between the first and the last host switching (server clocks), None unless all switched."""
+    moments = [h.data["switch"]["switched_at"] for h in hosts if h.data.get("switch")]
+    if len(moments) != len(hosts):
+        return None
+    return round(max(moments) - min(moments), 3)

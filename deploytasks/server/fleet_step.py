@@ -1,0 +1,68 @@
+"""Entry fleet_step: one host's part of a deploy to several hosts (deploytasks/fleet_deploy.py coordinates):
+`switch` (switch, reload, health-check, nothing finalized), `complete` (record, prune, log, unlock), `undo`
+(switch back if switched, unapply on the host that migrated, remove the release, log, unlock), `back` (a
+fleet rollback that did not go through: switch back, log, unlock). Each runs
+under the lock the host's prepare_release took."""
+import os
+import time
+
+from . import journal as journals
+from .errors import ServerError
+from .finalize_release import complete, switch_and_check, switch_back
+from .layout import ServerLayout
+from .recovery import undo
+from .lock import release_lock
+from .releases import append_log, current_release
+
+MAX_WAIT = 10  # seconds a host waits for the agreed switching moment (a client clock far ahead is not obeyed)
+
+
+def held(layout, release):
+    if not os.path.isdir(layout.lock) or not os.path.isdir(layout.release(release)):
+        raise ServerError("the deploy lock of %s or release %s is gone: another client removed it (`fab unlock "
+                          "--force`?)" % (layout.path, release))
+
+
+def switch(layout, params):
+    release = params["release"]
+    held(layout, release)
+    previous = current_release(layout)
+    wait = params.get("at", 0) - time.time()  # every host switches at the moment the client named (clocks in sync)
+    if wait > 0:
+        time.sleep(min(wait, MAX_WAIT))
+    switched_at = time.time()
+    problem = switch_and_check(layout, params, release, previous)
+    return {"previous": previous, "problem": problem, "switched_at": switched_at, "checked_at": time.time()}
+
+
+def finish(layout, params):
+    release = params["release"]
+    held(layout, release)
+    return complete(layout, params, release, params.get("previous"))
+
+
+def take_back(layout, params):
+    """The deploy of params["release"] undone on this host (the journal predeploy kept says what it migrated)."""
+    journal = dict(journals.read(layout) or {})
+    journal.update(release=params["release"], previous=params.get("previous"), switched=params.get("switched", False),
+                   unapply_command=params["unapply_command"], database=params.get("database", "default"),
+                   log=params.get("log"))
+    if not params.get("migrated"):
+        journal["migrate_started"] = False
+    return undo(layout, journal, params, params["reason"], params.get("result", "failed"))
+
+
+def back(layout, params):
+    """A rollback that did not go through: `current` back to params["previous"], logged, unlocked (the release
+    switched to stays: it is an older one)."""
+    done = switch_back(layout, params, params["previous"]) if params.get("switched") else {}
+    append_log(layout, dict(params.get("log") or {}, result="failed", error=params["reason"]))
+    release_lock(layout)
+    return done
+
+
+ACTIONS = {"switch": switch, "complete": finish, "undo": take_back, "back": back}
+
+
+def main(params):
+    return ACTIONS[params["action"]](ServerLayout(params["path"]), params)

@@ -1,0 +1,206 @@
+"""`fab -H web1,web2,web3 deploy` over three real sshds (127.0.0.80-82) sharing one SQLite database: staged
+on all hosts at once, migrated once, switched on all or none; a failure on one host anywhere leaves every
+host as it was. Each host has its own deploy path (a stage named like it), gunicorn and health check."""
+import json
+from contextlib import ExitStack
+
+import pytest
+
+from tests.remote._fleet import make_fleet
+
+ADDRESS = "127.0.0.80"
+ADDRESSES = ["127.0.0.80", "127.0.0.81", "127.0.0.82"]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    with ExitStack() as stack:
+        fleet = make_fleet(tmp_path_factory.mktemp("fleet"), ADDRESSES, stack)
+        stack.callback(fleet.stop)
+        for name in fleet.hosts:
+            fleet.fab(name, "setup").ok()
+        run = fleet.fab(fleet.names(), "deploy").ok()
+        assert len(set(fleet.currents().values())) == 1, run
+        fleet.serve()
+        yield fleet
+
+
+def migration_rows(fleet, name):
+    return fleet.hosts["web1"].query("SELECT count(*) FROM django_migrations WHERE name = ?", (name,))[0][0]
+
+
+def test_all_healthy_stages_everywhere_migrates_once_and_switches_all(fleet):
+    before = fleet.currents()
+    sha = fleet.repo.add_model("Fleetwide")
+    migration = fleet.repo.latest_migration()
+    run = fleet.fab(fleet.names(), "deploy").ok()
+
+    names = set(fleet.currents().values())
+    assert len(names) == 1 and names != set(before.values()), run
+    [release] = names
+    for name, host in fleet.hosts.items():
+        assert host.revision() == sha
+        assert host.gunicorn.health()["revision"] == sha
+        assert not host.lock.exists()
+        assert host.log()[-1]["result"] == "ok" and host.log()[-1]["release"] == release
+        assert f"[{name}] ✓ release {release}" in run.stdout
+    assert migration_rows(fleet, migration) == 1
+    assert "accounts_fleetwide" in fleet.hosts["web1"].tables()
+    # the backup and the migration ran on the migrate host only (the first): only it has a pre-deploy backup
+    backups = {name: [b for b in host.backups() if "pre-deploy" in b] for name, host in fleet.hosts.items()}
+    assert backups["web1"] and not backups["web2"] and not backups["web3"], backups
+    assert run.stdout.count("migrations of the shared database, once, here") == 1
+    assert "[web1] migrations of the shared database" in run.stdout
+    for column in ("host", "phase", "release", "time", "result"):
+        assert column in run.stdout
+    assert "is live on 3 hosts (switched within" in run.stdout
+
+
+def test_json_outcome(fleet):
+    fleet.repo.code_change()
+    document = fleet.fab(fleet.names(), "deploy", "--json").ok().json()
+    assert document["result"] == "ok" and document["migrate_host"] == "web1"
+    assert [h["host"] for h in document["hosts"]] == ["web1", "web2", "web3"]
+    assert {h["result"] for h in document["hosts"]} == {"ok"}
+    assert len({h["release"] for h in document["hosts"]}) == 1
+    assert document["switch_spread_seconds"] >= 0
+
+
+def test_one_host_failing_to_stage_switches_nothing_anywhere(fleet):
+    before = fleet.states()
+    fingerprint = fleet.hosts["web1"].fingerprint()
+    fleet.repo.add_model("NeverStaged")
+    fleet.host("web2", requirements="no-such-requirements.txt")
+    try:
+        run = fleet.fab(fleet.names(), "deploy")
+    finally:
+        fleet.host("web2", requirements=None)
+    line = run.error("web2", "nothing was switched")
+    assert "staged release was removed" in line
+    assert fleet.states() == before  # same current, same releases (the staged ones removed), unlocked, same venvs
+    assert fleet.hosts["web1"].fingerprint() == fingerprint
+    assert "│ web2" in run.stdout or "web2 " in run.stdout
+    for name in ("web1", "web3"):
+        assert fleet.hosts[name].log()[-1]["result"] == "failed"
+
+
+def test_one_host_locked_stops_the_deploy_before_any_change(fleet):
+    before = fleet.states()
+    locked = fleet.hosts["web3"].lock
+    locked.mkdir()
+    (locked / "info.json").write_text(json.dumps({"action": "deploy", "who": "someone@else", "since": "2026-01-01T00:00:00Z"}))
+    try:
+        line = fleet.fab(fleet.names(), "deploy").error("web3", "is locked")
+        assert locked.exists()  # someone else's lock stays
+    finally:
+        import shutil
+        shutil.rmtree(locked)
+    assert fleet.states() == before
+
+
+def test_one_unhealthy_host_switches_all_back_and_unapplies_once(fleet, closed_port):
+    before = fleet.currents()
+    revisions = {name: host.revision() for name, host in fleet.hosts.items()}
+    fleet.repo.add_model("Unhealthy")
+    migration = fleet.repo.latest_migration()
+    healthy = fleet.per_host["web3"]["healthcheck"]
+    fleet.host("web3", healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=2)
+    try:
+        run = fleet.fab(fleet.names(), "deploy")
+    finally:
+        fleet.host("web3", healthcheck=healthy, healthcheck_retries=60)
+    line = run.error("web3", "every host switched back")
+    unapplied = fleet.hosts["web1"].log()[-1]["unapplied"]
+    assert f"accounts.{migration}" in unapplied  # (with the one of the commit that never staged before it)
+    assert f"{len(unapplied)} migration(s) unapplied once on web1" in line
+    assert fleet.currents() == before
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == revisions[name]
+        assert not host.lock.exists()
+        assert host.releases()[-1] == before[name]  # the new release is gone
+    assert migration_rows(fleet, migration) == 0
+    assert "accounts_unhealthy" not in fleet.hosts["web1"].tables()
+    assert fleet.hosts["web2"].log()[-1]["unapplied"] == []
+    # the fleet is healthy again: the next deploy of the same code goes through
+    fleet.fab(fleet.names(), "deploy").ok()
+    assert migration_rows(fleet, migration) == 1
+
+
+def test_one_host_unreachable_from_the_start_changes_nothing(fleet):
+    before = fleet.states()
+    fleet.repo.code_change()
+    line = fleet.fab("web1,web9,web2", "deploy").error("web9", "nothing was changed on any host")
+    assert "cannot reach" in line
+    assert fleet.states() == before
+
+
+def test_a_migration_failing_on_the_migrate_host_switches_nothing_and_takes_the_schema_back(fleet):
+    before = fleet.states()
+    tables = fleet.hosts["web1"].tables()
+    fleet.repo.failing_migration("HalfDone", "boom")
+    line = fleet.fab(fleet.names(), "deploy", "--revision", "boom").error("web1", "nothing was switched")
+    assert "deliberate failure in a test migration" in line
+    assert fleet.states() == before  # same live releases, staged ones removed, all unlocked
+    assert fleet.hosts["web1"].tables() == tables  # the migration that applied before the failing one is undone
+    assert fleet.hosts["web2"].log()[-1]["result"] == "failed"
+
+
+def test_a_rollback_unhealthy_on_one_host_leaves_every_host_where_it_was(fleet, closed_port):
+    before = fleet.currents()
+    tables = fleet.hosts["web1"].tables()
+    healthy = fleet.per_host["web2"]["healthcheck"]
+    fleet.host("web2", healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=2)
+    try:
+        run = fleet.fab(fleet.names(), "rollback", "--yes")
+    finally:
+        fleet.host("web2", healthcheck=healthy, healthcheck_retries=60)
+    run.error("web2", "every host stays on", "migrations re-applied")
+    assert fleet.currents() == before
+    assert fleet.hosts["web1"].tables() == tables  # unapplied for the rollback, then applied again
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == host.revision(before[name])
+        assert not host.lock.exists()
+
+
+def test_rollback_moves_every_host_to_the_same_release_unapplying_once(fleet):
+    before = fleet.currents()
+    [current] = set(before.values())
+    releases = fleet.hosts["web1"].releases()
+    target = releases[releases.index(current) - 1]
+    backups = {name: host.backups() for name, host in fleet.hosts.items()}
+    run = fleet.fab(fleet.names(), "rollback", "--yes").ok()
+    assert set(fleet.currents().values()) == {target}, run
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == host.revision(target)
+        assert not host.lock.exists()
+        assert host.log()[-1]["action"] == "rollback" and host.log()[-1]["result"] == "ok"
+    assert "accounts_unhealthy" not in fleet.hosts["web1"].tables()  # unapplied, once, on web1
+    assert [b for b in fleet.hosts["web1"].backups() if b not in backups["web1"] and "pre-rollback" in b]
+    assert fleet.hosts["web2"].backups() == backups["web2"] and fleet.hosts["web3"].backups() == backups["web3"]
+    assert f"{target} is live again on 3 hosts" in run.stdout
+
+
+def test_releases_side_by_side_flag_drift_and_rollback_refuses_hosts_that_disagree(fleet):
+    [shared] = set(fleet.currents().values())
+    run = fleet.fab(fleet.names(), "releases").ok()
+    assert f"all 3 hosts on {shared}" in run.stdout and "drift" not in run.stdout
+    fleet.fab("web2", "deploy").ok()  # one host deployed on its own: the fleet drifts
+    drifted = fleet.currents()["web2"]
+    assert drifted != shared
+    run = fleet.fab(fleet.names(), "releases").ok()
+    assert "drift" in run.stdout and f"web2 on {drifted}" in run.stdout
+    document = fleet.fab(fleet.names(), "releases", "--json").ok().json()
+    assert document["drift"] is True and document["current"]["web2"] == drifted
+    before = fleet.states()
+    run = fleet.fab(fleet.names(), "rollback", "--yes")
+    run.error("hosts are not on the same release")
+    assert "The hosts disagree" in run.stdout and drifted in run.stdout
+    assert fleet.states() == before  # nothing moved, every lock freed
+
+
+def test_backup_runs_once_on_the_migrate_host(fleet):
+    backups = {name: host.backups() for name, host in fleet.hosts.items()}
+    run = fleet.fab(fleet.names(), "backup", "--no-download").ok()
+    assert "web2: no backup: the hosts share one database, backed up once on web1" in run.stdout
+    assert fleet.hosts["web1"].backups() != backups["web1"]
+    assert fleet.hosts["web2"].backups() == backups["web2"] and fleet.hosts["web3"].backups() == backups["web3"]
