@@ -21,7 +21,7 @@ ADMIN = {
 }
 
 TASKS = [
-    "backup", "backups", "check", "collectstatic", "createsuperuser", "install", "migrate", "restore", "setup",
+    "backup", "backups", "check", "collectstatic", "createsuperuser", "init", "install", "migrate", "restore", "setup",
     "venv", "migrations.history", "migrations.migrate", "migrations.plan", "migrations.reset", "migrations.sql",
     "migrations.status",
 ]
