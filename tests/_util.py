@@ -206,17 +206,33 @@ def write_sql(site, sql, params=()):
         connection.close()
 
 
-class CommitWriter:
+class Background:
+    """Runs self._run on a thread for the length of a `with` block; _run loops until self._stop is set."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class CommitWriter(Background):
     """Commits one row per transaction (~100 tx/s) with insert(token) in a thread, as a web app's requests would
     (each opening its own connection); remembers every token whose COMMIT returned, and when."""
 
     def __init__(self, insert, errors=(Exception,)):
-        import threading
-
+        super().__init__()
         self.insert, self.errors = insert, errors
         self.committed, self.times, self.failed = [], [], 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         import time
@@ -236,14 +252,6 @@ class CommitWriter:
         """The longest time without a commit between start and end (monotonic seconds)."""
         times = [start] + [t for t in self.times if start < t < end] + [end]
         return max(b - a for a, b in zip(times, times[1:]))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def sqlite_insert(db, timeout=5):

@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests._util import Background
+
 META = ".deploytasks-release.json"  # the metadata a finished release carries (its absence marks an orphan)
 SLOW_SECONDS = 6  # how long the slow RunPython sleeps on the live database
 
@@ -144,13 +146,12 @@ def gated_reload(server, marker: Path, seconds: float) -> str:
 
 # --- HTTP: a poller, a garbage server ----------------------------------------------------------------
 
-class Poller:
+class Poller(Background):
     """GETs the health URL every 50 ms in a thread and counts what failed (not 200 or no answer)."""
 
     def __init__(self, url):
+        super().__init__()
         self.url, self.ok, self.failed = url, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
@@ -161,14 +162,6 @@ class Poller:
             except Exception:  # noqa: BLE001 - any failure is one failed request
                 self.failed += 1
             self._stop.wait(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 class GarbageServer:
