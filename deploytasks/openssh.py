@@ -20,6 +20,7 @@ def ssh_argv(c, settings):
     strict = "accept-new" if settings.accept_new_hosts else "yes"
     argv = [ssh, "-T", "-x", "-o", "BatchMode=yes", "-o", f"StrictHostKeyChecking={strict}",
             "-o", f"ConnectTimeout={int(c.connect_timeout or 15)}", "-p", str(c.port), "-l", c.user]
+    # Fabric keeps `fab -S FILE` in Config._runtime_ssh_path and offers no public getter.
     config_path = getattr(c.config, "_runtime_ssh_path", None) or c.config.get("ssh_config_path")
     if config_path:
         argv += ["-F", config_path]
