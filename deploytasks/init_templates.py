@@ -49,7 +49,12 @@ if [ ! -x "$root/current/.venv/bin/gunicorn" ]; then
     exit 1
 fi
 rm -f "$pidfile"
-"$root/current/.venv/bin/gunicorn" --chdir "$root/current" --pid "$pidfile" \\
+# gunicorn >= 25.1 opens a control socket (for gunicornc) shared by every site of the user: give this site its own
+set --
+if "$root/current/.venv/bin/gunicorn" --help 2>/dev/null | grep -q -- --control-socket; then
+    set -- --control-socket "$root/shared/gunicorn.ctl"
+fi
+"$root/current/.venv/bin/gunicorn" "$@" --chdir "$root/current" --pid "$pidfile" \\
     --bind "${{GUNICORN_BIND:-{bind}}}" --workers "${{GUNICORN_WORKERS:-2}}" \\
     --error-logfile "$root/shared/gunicorn.log" --daemon {wsgi}
 printf '%s\\n' "$venv" > "$venvstamp"
@@ -63,6 +68,8 @@ SYSTEMD_UNIT = """# systemd unit for {name} (written by `deploytasks init`), ins
 # then set reload = "sudo -S systemctl reload {name}" in the deploytasks settings (the deploy user needs sudo for
 # that one command; fab sends the sudo password on stdin). Set User/Group to the user fab logs in as.
 # EnvironmentFile takes NAME=value lines (no `export`, no shell expansion).
+# gunicorn >= 25.1 opens one control socket per user (~/.gunicorn/gunicorn.ctl): when several sites run as one
+# user, add --control-socket {path}/shared/gunicorn.ctl to ExecStart (older versions refuse the option).
 [Unit]
 Description={name} (gunicorn)
 After=network.target

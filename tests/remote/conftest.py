@@ -310,6 +310,13 @@ class Server:
         return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")) if directory.is_dir() else []
 
 
+def no_control_socket(binary: str) -> list:
+    """gunicorn >= 25.1 opens a control socket shared by every master of the user ($XDG_RUNTIME_DIR/gunicorn.ctl or
+    ~/.gunicorn/gunicorn.ctl), so masters of different tests would take it from each other: the tests need none."""
+    usage = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30, env=clean_env()).stdout
+    return ["--no-control-socket"] if "--no-control-socket" in usage else []
+
+
 class Gunicorn:
     """gunicorn serving `current`, started the documented way: --chdir {path}/current --pid shared/gunicorn.pid."""
 
@@ -329,8 +336,9 @@ class Gunicorn:
                 key, value = line.split("=", 1)
                 env[key.strip()] = value.strip()
         log = self.server.base / "gunicorn.log"
+        binary = str(path / "current" / ".venv" / "bin" / "gunicorn")
         subprocess.run(
-            [str(path / "current" / ".venv" / "bin" / "gunicorn"), "--chdir", str(path / "current"),
+            [binary, "--chdir", str(path / "current"), *no_control_socket(binary),
              "--pid", str(self.pidfile), "--bind", f"127.0.0.1:{self.port}", "--daemon",
              "--error-logfile", str(log), "mysite.wsgi"],
             env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
