@@ -7,11 +7,12 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 from . import __version__
 from .connection import host_name
 from .django import run_django_script
-from .errors import DeployTasksError
+from .errors import ConnectionLost, DeployTasksError
 from .output import console
 from .project import Project
 from .server.layout import ServerLayout
@@ -162,9 +163,10 @@ def deploy(c, settings, revision=None, force=False) -> dict:
             if prep["venv_ready"]:
                 console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
             else:
-                build_venv(c, settings, project, prep)
+                build_venv(c, settings, project, prep, log)
     except BaseException as exc:
-        abort(c, settings, release, dict(log, error=str(exc)))
+        if not isinstance(exc, ConnectionLost):  # the server side cleans up after a lost connection itself
+            abort(c, settings, release, dict(log, error=str(exc)))
         raise
     done = supervised.on_server(c, settings, prep, project, log, started, server_script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
@@ -177,20 +179,28 @@ def deploy(c, settings, revision=None, force=False) -> dict:
             "pruned": fin["pruned"], "seconds": round(seconds, 2)}
 
 
-def build_venv(c, settings, project, prep):
+def build_venv(c, settings, project, prep, log=None):
     """Build the release's venv at shared/venvs/<hash> with uv (kept cache) or pip; complete or absent."""
     venv = prep["venv"]
     command = server_build_command(settings, settings.path, venv, project.path(settings.requirements),
                                    prep["requirements_hash"])
     with console.status(f"building venv {posixpath.basename(venv)} (install -r {settings.requirements}) …"):
-        result = run(c, command, what="building the venv", check=False)
-    builder = next((line.split(":", 1)[1].strip() for line in result.stdout.splitlines()
+        if is_dry(c):
+            run(c, command, what="building the venv", check=False)
+            return
+        try:
+            result = server_script(c, settings, "venv_build", {"command": command, "venv": venv,
+                                                                "release": prep["release"], "log": log},
+                                   what="building the venv")
+        except ConnectionLost:
+            raise ConnectionLost(f"the connection to {host_name(c)} was lost while the venv was built: the server "
+                                   f"side removes the release {prep['release']} and frees the lock itself") from None
+    builder = next((line.split(":", 1)[1].strip() for line in result["stdout"].splitlines()
                     if line.startswith("builder:")), "pip")
-    if result.failed:
-        detail = failure_summary(result.stderr) or summary(result)
+    if result["returncode"]:
+        detail = failure_summary(result["stderr"]) or summary(SimpleNamespace(
+            stdout=result["stdout"], stderr=result["stderr"], exited=result["returncode"]))
         raise DeployTasksError(f"building the venv ({builder}) failed: {detail}")
-    if is_dry(c):
-        return
     how = builder if builder.startswith("uv") else "pip (no uv on the server: `fab setup` installs it)" \
         if settings.installer == "auto" else "pip"
     console.print(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}")

@@ -1,0 +1,92 @@
+"""Entry: build a release's venv under the deploy lock, safe to lose its client.
+
+The build (deploytasks.installer.server_build_command: complete or absent) runs in its own process group while
+this process watches the client's SSH connection. Should it go (fab killed, connection dropped), the build is
+stopped, its half venv removed, the unswitched release removed, the failure logged and the lock freed: nothing
+waits for a client that will not come back. A client still there gets the build's output to report."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from .layout import ServerLayout
+from .lock import hold_as, release_lock
+from .lock_guard import _stat, session_process
+from .releases import append_log, remove_release
+from .requirements import STAMP
+
+POLL_SECONDS = 0.25
+
+
+def stop(process):
+    """Stop the build and everything it started (uv, pip, compilers)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def complete(venv):
+    """A venv is complete once stamped (the stamp is written last)."""
+    return os.path.exists(os.path.join(venv, STAMP))
+
+
+def give_up(layout, params, reason):
+    """The client is gone: leave the server as before the deploy (a complete venv stays for the next one)."""
+    venv = params.get("venv")
+    if venv and not complete(venv):
+        shutil.rmtree(venv, ignore_errors=True)
+    remove_release(layout, params.get("release"))
+    if params.get("log"):
+        append_log(layout, dict(params["log"], release=params.get("release"), result="failed", error=reason))
+    release_lock(layout)
+
+
+def main(params):
+    layout = ServerLayout(params["path"])
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped session must not stop the cleanup below
+    session = session_process()
+    hold_as(layout, os.getpid())
+    process = subprocess.Popen(["/bin/sh", "-c", params["command"]], cwd=params.get("cwd") or layout.path,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, start_new_session=True)
+    output = {}
+    reader = _Reader(process, output)
+    while process.poll() is None:
+        if session is not None and _stat(session) is None:
+            stop(process)
+            give_up(layout, params, "the client went away while the venv was built")
+            return {"gone": True}
+        time.sleep(POLL_SECONDS)
+    reader.join()
+    if session is not None and _stat(session) is None:
+        give_up(layout, params, "the client went away while the venv was built")
+        return {"gone": True}
+    return {"returncode": process.returncode, "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}
+
+
+class _Reader:
+    """Drains the build's output in threads (a full pipe would stall it)."""
+
+    def __init__(self, process, into):
+        import threading
+
+        self.threads = [threading.Thread(target=self._drain, args=(stream, name, into), daemon=True)
+                        for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))]
+        for thread in self.threads:
+            thread.start()
+
+    @staticmethod
+    def _drain(stream, name, into):
+        into[name] = stream.read()
+
+    def join(self):
+        for thread in self.threads:
+            thread.join()
