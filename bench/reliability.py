@@ -54,6 +54,7 @@ class Matrix:
         s.slow = faults.slow_migration(s.repo, os.path.realpath(s.db), base / "slow-migration-started")
         s.repo.add_model("Widget", branch="addmodel")
         s.repo.failing_migration("Boomer", branch="boom")
+        s.repo.requirements_change("# a requirements change: a new venv", branch="newvenv")
         self.baseline = faults.take_baseline(s)
         self.big = base / "big-upload.sqlite3"
 
@@ -70,7 +71,7 @@ class Matrix:
             outcome, check = getattr(self, f"{operation}_{point.replace(' ', '_').replace('-', '_')}")(kind)
             survived, note = outcome.consistent, "; ".join(outcome.problems)
             if survived and not check():
-                survived, note = False, "a partial transfer file was left behind"
+                survived, note = False, "a partial file was left behind (upload, download or venv)"
             if survived:
                 s.settings.clear()
                 s.settings.update(self.baseline["settings"])
@@ -114,6 +115,16 @@ class Matrix:
         count = len(s.releases())
         return self._fault(("deploy", "--revision", "main"), lambda: len(s.releases()) > count, kind,
                            failing={"repo": str(self.base / "no-such-repo.git")}), lambda: True
+
+    def deploy_venv_build(self, kind):
+        s = self.server
+        marker = self.base / "venv-build-started"
+        restore = faults.slow_uv(s, marker, fail=kind == "step-fails")
+        try:
+            outcome = self._fault(("deploy", "--revision", "newvenv"), marker.exists, kind)
+        finally:
+            restore()
+        return outcome, lambda: not faults.half_venvs(s)
 
     def deploy_migrate(self, kind):
         s = self.server
@@ -194,7 +205,7 @@ def healthy(s):
     s.configure(reload=s.gunicorn.reload, healthcheck=s.gunicorn.url, healthcheck_retries=60, healthcheck_delay=0.25)
 
 
-POINTS = [("deploy", "prepare"), ("deploy", "migrate"), ("deploy", "reload"), ("deploy", "health check"),
+POINTS = [("deploy", "prepare"), ("deploy", "venv build"), ("deploy", "migrate"), ("deploy", "reload"), ("deploy", "health check"),
           ("deploy", "health non-HTTP"), ("rollback", "reload"), ("restore", "upload"), ("backup", "download")]
 
 
@@ -216,11 +227,12 @@ def write(rows, seconds):
         "",
         "Each cell injects one fault into a real `fab` run against a real sshd and a gunicorn-served release:",
         "`kill-fab` SIGKILLs the local `fab` process, `kill-connection` kills the per-connection sshd processes,",
-        "`step-fails` makes the step fail by itself (repo missing, a migration raising, a reload exiting 3, a",
-        "health check failing or answering non-HTTP, a file that is not a backup). **Survived** means: within one",
-        "phase the site serves `current`'s revision, the applied migrations are exactly that release's files, no",
-        "release directory lacks metadata, the lock is free (partial uploads/downloads gone where that applies),",
-        "and the next `fab deploy` succeeds. Failed requests: a poller GETs /health/ every 50 ms meanwhile.",
+        "`step-fails` makes the step fail by itself (repo missing, the venv install failing, a migration raising,",
+        "a reload exiting 3, a health check failing or answering non-HTTP, a file that is not a backup). The venv",
+        "build is faulted between `uv venv` and `uv pip install` (a half venv on disk). **Survived** means: within",
+        "one phase the site serves `current`'s revision, the applied migrations are exactly that release's files, no",
+        "release directory lacks metadata, the lock is free (partial uploads, downloads and venvs gone where that",
+        "applies), and the next `fab deploy` succeeds. Failed requests: a poller GETs /health/ every 50 ms meanwhile.",
         "Time to consistent: from the fault until the invariant held (— when it never did).",
         "",
         f"**{survived} of {len(rows)} survived.** The goal of issue 9 is all of them.",

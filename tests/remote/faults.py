@@ -424,3 +424,32 @@ def take_baseline(server) -> dict:
     snapshot = server.base / "baseline.sqlite3"
     copy_database(server.db, snapshot)
     return {"settings": dict(server.settings), "snapshot": snapshot, "main": server.repo.head("main")}
+
+
+def slow_uv(server, marker: Path, fail=False):
+    """The next venv builds stop between `uv venv` and `uv pip install` (a half venv on disk), touching `marker`,
+    for 20 s, or (fail) fail there: the build sources {path}/.deploytasks/uv.env, which here names a wrapper of
+    uv. Returns the function that puts uv.env back."""
+    import uv
+
+    marker.unlink(missing_ok=True)
+    wrapper = marker.with_name(marker.name + ".uv")
+    pause = "echo 'error: the install failed (injected)' >&2; exit 1" if fail else "sleep 20"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = pip ]; then touch {marker}; {pause}; fi\nexec {uv.find_uv_bin()} "$@"\n')
+    wrapper.chmod(0o755)
+    env_file = server.path / ".deploytasks" / "uv.env"
+    saved = env_file.read_text() if env_file.exists() else None
+    env_file.write_text((saved or "") + f"\nuv={wrapper}\n")
+
+    def restore():
+        if saved is None:
+            env_file.unlink(missing_ok=True)
+        else:
+            env_file.write_text(saved)
+    return restore
+
+
+def half_venvs(server) -> list:
+    """Venvs without the stamp their build writes last (never to be used)."""
+    venvs = server.path / "shared" / "venvs"
+    return [name for name in server.venvs() if not (venvs / name / ".deploytasks-requirements").exists()]

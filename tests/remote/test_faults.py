@@ -398,40 +398,14 @@ def test_the_venv_a_running_app_server_uses_is_never_pruned(site):
 
 # --- a fault while the venv is built (after a requirements change) ----------------------------------------
 
-def slow_build(s):
-    """The next venv build stops for a while between `uv venv` and `uv pip install` (a half venv on disk): the
-    build sources {path}/.deploytasks/uv.env, which here names a uv that sleeps before installing."""
-    import uv
-
-    marker = s.base / "venv-build-started"
-    marker.unlink(missing_ok=True)
-    wrapper = s.base / "slow-uv"
-    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = pip ]; then touch {marker}; sleep 20; fi\nexec {uv.find_uv_bin()} "$@"\n')
-    wrapper.chmod(0o755)
-    env_file = s.path / ".deploytasks" / "uv.env"
-    saved = env_file.read_text() if env_file.exists() else None
-    env_file.write_text((saved or "") + f"\nuv={wrapper}\n")
-
-    def restore():
-        if saved is None:
-            env_file.unlink(missing_ok=True)
-        else:
-            env_file.write_text(saved)
-    return marker, restore
-
-
-def half_venvs(s) -> list:
-    """Venvs without the stamp their build writes last (never to be used)."""
-    return [name for name in s.venvs() if not (s.path / "shared" / "venvs" / name / ".deploytasks-requirements").exists()]
-
-
 @pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
 def test_a_fault_while_the_venv_is_built_leaves_no_lock_release_or_half_venv(site, kind):
     s = site
     live, venvs_before = s.current_name(), set(s.venvs())
     branch = f"venv-{kind}"
     s.repo.requirements_change(f"# a requirements change ({kind})", branch=branch)
-    marker, restore = slow_build(s)
+    marker = s.base / "venv-build-started"
+    restore = faults.slow_uv(s, marker)
     try:
         outcome = faults.inject(s, ("deploy", "--revision", branch), marker.exists, kind)
     finally:
@@ -441,7 +415,7 @@ def test_a_fault_while_the_venv_is_built_leaves_no_lock_release_or_half_venv(sit
           f"time to consistent: {outcome.seconds_to_consistent}")
     assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
     assert s.current_name() == live
-    assert not half_venvs(s), set(s.venvs()) - venvs_before
+    assert not faults.half_venvs(s), set(s.venvs()) - venvs_before
     assert s.log()[-1]["result"] == "failed"
     if kind == "kill-connection":
         line = error_line(outcome.run, "connection")
