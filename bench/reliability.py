@@ -256,9 +256,12 @@ NOTES = [
     "  `fab` reliably during collectstatic instead: the lock and a release without metadata stay.",
     "- Failed requests count answers from /health/, which does not use the new tables: a schema that does not",
     "  match the serving code shows in the last column, not as failed requests.",
-    "- Not in this matrix but in tests/remote/test_faults.py (strict xfails today): a hanging reload (issue 9",
-    "  item 7), SIGINT (11), pruning the venv gunicorn runs from (5), restore under a 100 tx/s writer (6), a",
-    "  rollback losing its connection while it unapplies, health checks raising BadStatusLine/InvalidURL (4).",
+    "- Not in this matrix but in tests/remote/test_faults.py (passing): a hanging reload bounded by",
+    "  reload_timeout (issue 9 item 7), SIGINT saying what was stopped (11), the venv a running gunicorn uses never",
+    "  pruned (5), a restore under a 100 tx/s writer losing no committed row (6), a rollback losing its connection",
+    "  while it unapplies, health checks raising BadStatusLine/InvalidURL (4), a server side killed outright and",
+    "  recovered by the next lock taker, a venv build losing its client (fab killed, connection killed).",
+    "- Figures were taken on a shared machine with other work running: seconds vary between runs.",
 ]
 
 
