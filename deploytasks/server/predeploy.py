@@ -51,6 +51,19 @@ def back_up_and_rehearse(alias, engine, params, result):
     result["rehearsed"] = True
 
 
+def load_wsgi_application():
+    """Load the new release's WSGI application, middleware included, as the app server will: a release that
+    cannot load it is refused before it takes traffic (system checks do not import middleware)."""
+    from django.core.servers.basehttp import get_internal_wsgi_application
+
+    try:
+        get_internal_wsgi_application()
+    except Exception as exc:  # noqa: BLE001 - whatever stops the app server stops the deploy
+        cause = exc.__cause__ or exc  # ImproperlyConfigured wraps the import error that says what is wrong
+        raise ServerError("the WSGI application of the new release does not load (it would answer no request): "
+                          "%s: %s" % (type(cause).__name__, first_line(cause))) from None
+
+
 def main(params):
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
@@ -59,6 +72,7 @@ def main(params):
     errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
     if errors:
         raise ServerError("system check failed in the new release: %s" % str(errors[0]).splitlines()[0])
+    load_wsgi_application()
     note(params, phase="collectstatic")
     if params.get("collectstatic", True):
         hooks.run(params, "before", "collectstatic")

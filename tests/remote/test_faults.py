@@ -421,3 +421,25 @@ def test_a_fault_while_the_venv_is_built_leaves_no_lock_release_or_half_venv(sit
         line = error_line(outcome.run, "connection")
         assert "venv" in line and "frees the lock" in line, line
     consistent_and_deployable(s, outcome, branch)
+
+
+# --- a release that cannot serve is refused before it takes traffic -------------------------------------
+
+def test_a_release_whose_wsgi_application_does_not_load_never_takes_traffic(site):
+    """System checks pass, but a middleware that does not import would make every request fail after the
+    switch (until the health check switched back): predeploy loads the WSGI application first."""
+    s = site
+    live, before = s.current_name(), s.fingerprint()
+
+    def broken_middleware(work):
+        settings = work / "mysite" / "settings.py"
+        settings.write_text(settings.read_text() + '\nMIDDLEWARE = MIDDLEWARE + ["no_such_module.Middleware"]\n')
+    s.repo.commit("a middleware that does not import", broken_middleware, branch="badmiddleware")
+    with faults.Poller(s.gunicorn.url) as poller:
+        run = s.fab("deploy", "--revision", "badmiddleware")
+    line = error_line(run, "WSGI application", "does not load")
+    print(line, f"; failed requests: {poller.failed}")
+    assert "no_such_module" in line, line
+    assert poller.failed == 0
+    assert s.current_name() == live and s.fingerprint() == before
+    assert not faults.inconsistencies(s, s.gunicorn.url)
