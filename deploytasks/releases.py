@@ -118,9 +118,10 @@ def prepare_request(c, settings, revision) -> dict:
     return params
 
 
-def prepare(c, settings, revision, what):
-    """Lock, fetch and unpack a new release beside the live one (one server round trip)."""
-    params = prepare_request(c, settings, revision)
+def prepare(c, settings, revision, what, guard=False):
+    """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
+    release go with this client's connection until the supervisor takes over (server/lock_guard.py)."""
+    params = dict(prepare_request(c, settings, revision), guard=guard)
     with console.status("preparing the release …"):
         return server_script(c, settings, "prepare_release", params, what=what,
                              changes=True, description=f"lock, fetch {revision or settings.branch}, unpack a new release")
@@ -145,7 +146,7 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     """Build a release beside the live one, migrate safely, switch, reload, health-check (force: past the
     checklist's FAILs)."""
     started = time.monotonic()
-    prep = prepare(c, settings, revision, "deploy")
+    prep = prepare(c, settings, revision, "deploy", guard=True)
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
                       " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))

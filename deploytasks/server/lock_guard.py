@@ -2,13 +2,16 @@
 detached from the SSH session, holds the lock (its PID in info.json) while the client's connection lives.
 Once that connection is gone (fab killed, network lost) it waits for the work it left (an upload still
 arriving, a restore entry still running: lock/worker-<pid>), then removes the uploads and frees the lock.
-A client that finishes releases the lock itself; the guard then just ends."""
+A client that finishes releases the lock itself; the guard then just ends.
+A deploy's guard (started by prepare_release with the new release's name) also removes that release while it
+has no metadata; it ends when the deploy's supervisor names itself the lock's holder."""
 import json
 import os
 import time
 
 from .leftovers import remove_uploads
 from .lock import release_lock
+from .releases import finished, remove_release
 from .procscan import files_open_under
 
 WORKER_PREFIX = "worker-"
@@ -68,7 +71,7 @@ def _still_mine(layout, pid):
         return False
 
 
-def start_guard(layout):
+def start_guard(layout, release=None):
     """Fork the guard (detached: its own session, no stdio) and make it the lock's holder; returns its PID, or
     None when there is no client connection to watch (the caller then keeps the lock as before)."""
     session = session_process()
@@ -101,17 +104,19 @@ def start_guard(layout):
         os.replace(tmp, info_path)
         os.write(write, b"x")
         os.close(write)
-        watch(layout, session, os.getpid())
+        watch(layout, session, os.getpid(), release)
     finally:
         os._exit(0)
 
 
-def watch(layout, session, pid, interval=0.5):
+def watch(layout, session, pid, release=None, interval=0.5):
     """While the lock is ours: once the session is gone and nothing works under the lock, clean up, free it."""
     while _still_mine(layout, pid):
         if _stat(session) is None and not _workers_alive(layout.lock) and not files_open_under(layout.uploaded):
             if _still_mine(layout, pid):
                 remove_uploads(layout)
+                if release and not finished(layout, release):
+                    remove_release(layout, release)
                 release_lock(layout)
             return
         time.sleep(interval)

@@ -9,6 +9,7 @@ import time
 
 from . import bad_revisions
 from .errors import ServerError
+from .lock_guard import start_guard
 from .files import link_directory
 from .layout import ServerLayout
 from .lock import acquire_for, release_lock
@@ -165,6 +166,8 @@ def main(params):
         prepared = build(layout, params)
         if client_gone():
             raise ServerError("the client went away while the release was prepared")
+        if params.get("guard"):  # until the supervisor takes the lock, it goes with the client (lock_guard.py)
+            prepared["guard"] = start_guard(layout, release=prepared["release"])
         return prepared
     except BaseException as exc:
         remove_release(layout, params.get("_release"))

@@ -11,8 +11,8 @@ import subprocess
 import time
 
 from .layout import ServerLayout
-from .lock import hold_as, release_lock
-from .lock_guard import _stat, session_process
+from .lock import release_lock
+from .lock_guard import _stat, register_worker, session_process
 from .releases import append_log, remove_release
 from .requirements import STAMP
 
@@ -53,7 +53,7 @@ def main(params):
     layout = ServerLayout(params["path"])
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped session must not stop the cleanup below
     session = session_process()
-    hold_as(layout, os.getpid())
+    register_worker(layout.lock)  # a deploy's lock guard waits for this build
     process = subprocess.Popen(["/bin/sh", "-c", params["command"]], cwd=params.get("cwd") or layout.path,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                universal_newlines=True, start_new_session=True)

@@ -443,3 +443,21 @@ def test_a_release_whose_wsgi_application_does_not_load_never_takes_traffic(site
     assert poller.failed == 0
     assert s.current_name() == live and s.fingerprint() == before
     assert not faults.inconsistencies(s, s.gunicorn.url)
+
+
+@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
+def test_a_fault_between_prepare_and_the_supervisor_frees_the_lock_and_the_release(site, kind):
+    """After prepare answered, before the server's supervisor takes the lock (here: a `before venv` hook, run
+    over SSH by fab): the lock guard prepare started removes the release and frees the lock once the client's
+    connection is gone."""
+    s = site
+    live = s.current_name()
+    marker = s.base / "before-venv-hook-started"
+    marker.unlink(missing_ok=True)
+    s.configure(hooks={"before": {"venv": [f"touch {marker} && sleep 15"]}})
+    try:
+        outcome = faults.inject(s, ("deploy", "--revision", "addmodel"), marker.exists, kind)
+    finally:
+        s.configure(hooks={})
+    assert s.current_name() == live
+    consistent_and_deployable(s, outcome, "addmodel")
