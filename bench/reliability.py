@@ -194,7 +194,8 @@ class Matrix:
         faults.wait_gone(outcome.server_pids, timeout=60)
         s.query("DROP TABLE fault_ballast")
         s.query("VACUUM")
-        return outcome, lambda: not list(local.glob(".incoming-*"))
+        # a SIGKILLed fab cannot remove its own partial download: the next `fab backup` does (README)
+        return outcome, lambda: s.fab("backup").returncode == 0 and not list(local.glob(".incoming-*"))
 
 
 class NotApplicable(Exception):
@@ -252,8 +253,13 @@ NOTES = [
     "Notes:",
     "",
     "- `prepare`: the fault lands when the new release directory appears, inside the short prepare step or just",
-    "  after it, so this row can differ between runs. `test_orphan_releases_are_removed_and_never_count` kills",
-    "  `fab` reliably during collectstatic instead: the lock and a release without metadata stay.",
+    "  after it. Inside, prepare notices that its answer cannot be written; after it, the lock guard prepare",
+    "  started frees the lock and removes the release once the connection is gone (also tested with a `before",
+    "  venv` hook holding that window open: test_a_fault_between_prepare_and_the_supervisor_…).",
+    "- `backup`/`download`: a SIGKILLed `fab` cannot remove its own partial download; the cell counts as survived",
+    "  when the next `fab backup` succeeds and leaves no `.incoming-*.partial` (they are never listed).",
+    "- `venv build` (after a requirements change): the server's venv_build process watches the client's",
+    "  connection; a lost client stops the build, removes the half venv and the release, frees the lock.",
     "- Failed requests count answers from /health/, which does not use the new tables: a schema that does not",
     "  match the serving code shows in the last column, not as failed requests.",
     "- Not in this matrix but in tests/remote/test_faults.py (passing): a hanging reload bounded by",
