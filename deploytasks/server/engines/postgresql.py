@@ -14,7 +14,9 @@ from ..errors import ServerError
 from ..manifests import backup_name, publish_backup
 from . import scratch
 from .dumptools import DumpEngine, call_tool, error_line, find_tool, private_tempfile
-from .pg_stream import CUSTOM_MAGIC, END_FRAME, ZSTD_MAGIC, ArchiveSource, dump_streamed, find_zstd, write_all
+from ..files import fingerprint
+from .pg_stream import (CUSTOM_MAGIC, END_FRAME, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd,
+                        write_all)
 from .toolenv import PG, tool_env
 
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
@@ -64,6 +66,7 @@ class PostgreSQL(DumpEngine):
         self.pg_dump = find_tool("postgresql", "pg_dump")
         self.pg_restore = find_tool("postgresql", "pg_restore")
         self.psql = find_tool("postgresql", "psql")
+        self.read_migrations = {}  # {file fingerprint: migrations} of archives verify() read whole
 
     @staticmethod
     def looks_like(head):
@@ -166,12 +169,18 @@ class PostgreSQL(DumpEngine):
         return manifest
 
     def read_archive(self, argv, path, stdout=None):
-        """Run pg_restore `argv` on the backup at `path` (zstd-compressed or plain); None or its error line."""
+        """Run pg_restore `argv` on the backup at `path` (zstd-compressed or plain); None or its error line.
+        stdout: a file, or a function called with each block pg_restore writes."""
+        scan = stdout if callable(stdout) else None
         with ArchiveSource(path) as source:
             with tempfile.TemporaryFile() as errors:
-                reader = subprocess.Popen(argv + source.argv, env=tool_env(PG), stdin=source.stdin,
-                                          stdout=stdout if stdout is not None else subprocess.DEVNULL, stderr=errors)
+                reader = subprocess.Popen(argv + source.argv, env=tool_env(PG), stdin=source.stdin, stderr=errors,
+                                          stdout=subprocess.PIPE if scan else stdout or subprocess.DEVNULL)
                 source.started()
+                if scan:
+                    for block in iter(lambda: reader.stdout.read(1 << 20), b""):
+                        scan(block)
+                    reader.stdout.close()
                 status = reader.wait()
                 errors.seek(0)
                 text = errors.read().decode("utf-8", "replace")
@@ -179,11 +188,19 @@ class PostgreSQL(DumpEngine):
             return corrupt or (error_line(text, "pg_restore") if status != 0 else None)
 
     def verify(self, path):
-        """None when pg_restore reads every entry of the archive (TOC and all data), else its error."""
-        return self.read_archive([self.pg_restore, "--file=/dev/null"], path)
+        """None when pg_restore reads every entry of the archive (TOC and all data), else its error. The same
+        read keeps the django_migrations rows it passes, for migrations_in (no second read of the file)."""
+        scanner = MigrationsScanner()
+        problem = self.read_archive([self.pg_restore, "--file=-"], path, stdout=scanner.feed)
+        if not problem:
+            self.read_migrations[tuple(fingerprint(path))] = parse_migrations_copy(scanner.text())
+        return problem
 
     def migrations_in(self, path):
         """{app: [name, ...]} from the archive's django_migrations data, in the order they were applied."""
+        known = self.read_migrations.get(tuple(fingerprint(path)))
+        if known is not None:
+            return known
         with tempfile.TemporaryFile() as script:
             problem = self.read_archive([self.pg_restore, "--data-only", "--table=django_migrations", "--file=-"],
                                         path, stdout=script)
