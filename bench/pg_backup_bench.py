@@ -76,7 +76,7 @@ def listable(path) -> bool:
     with open(path, "rb") as handle:
         zstd = handle.read(4) == ZSTD_MAGIC
     command = f"zstd -dc {shlex.quote(str(path))} | pg_restore --list" if zstd else f"pg_restore --list {shlex.quote(str(path))}"
-    return subprocess.run(["bash", "-o", "pipefail", "-c", command], stdout=subprocess.DEVNULL,
+    return subprocess.run(["bash", "-c", command], stdout=subprocess.DEVNULL,  # pg_restore's status (zstd: SIGPIPE)
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
@@ -157,9 +157,12 @@ class PgBench(Bench):
         _commit_change(self.repo, add_psycopg)
         self.project.mkdir(parents=True)
         (self.project / "fabfile.py").write_text("from deploytasks.remote import ns\n")
-        (self.project / ".env").write_text(
-            f"DATABASE_URL=postgres://{self.name}:{self.password}@{PG['host']}:{PG['port']}/{self.name}\n"
-            "SECRET_KEY=bench-pg-backup\nDEBUG=false\nALLOWED_HOSTS=localhost\n")
+        production = self.project / "deploy" / ALIAS / ".env"  # what `fab setup` uploads to shared/.env
+        production.parent.mkdir(parents=True)
+        for env_file in (self.project / ".env", production):
+            env_file.write_text(
+                f"DATABASE_URL=postgres://{self.name}:{self.password}@{PG['host']}:{PG['port']}/{self.name}\n"
+                "SECRET_KEY=bench-pg-backup\nDEBUG=false\nALLOWED_HOSTS=localhost\n")
         (self.project / "fabric.yaml").write_text(f"deploytasks:\n  path: {self.path}\n  repo: {self.repo}\n")
         self.fab("setup", label="setup")
         self.fab("deploy", label="deploy")
