@@ -292,6 +292,22 @@ class PgBench(Bench):
 
 
 # ------------------------------------------------------------------ report
+def goal_rows(ours_b, base_b, same_b, ours_r, base_r) -> list[str]:
+    def pair_ratio(ours, base, key="seconds"):
+        return median([a[key] / b[key] for a, b in zip(ours, base)]) if ours and base else float("nan")
+
+    rss = max(mib(r["maxrss_kib"]) for r in ours_b + ours_r) if ours_b + ours_r else float("nan")
+    goals = [
+        ("PostgreSQL backup + download vs `ssh pg_dump > file` (its defaults)", "<= 0.3x", pair_ratio(ours_b, base_b), 0.3),
+        ("PostgreSQL backup + download vs the same dump settings by hand", "<= 1.05x", pair_ratio(ours_b, same_b), 1.05),
+        ("size of the file vs pg_dump's defaults (realistic data)", "<= 1.2x", pair_ratio(ours_b, base_b, "size"), 1.2),
+        ("PostgreSQL restore vs `scp` + `pg_restore` (no safety)", "<= 1.5x", pair_ratio(ours_r, base_r), 1.5),
+    ]
+    rows = [f"| {name} | {goal} | {value:.2f}x | {'yes' if value <= limit else 'no'} |" for name, goal, value, limit in goals]
+    rows.append(f"| peak RSS of `fab backup` / `restore` | < 100 MiB | {rss:.0f} MiB (largest run) | {'yes' if rss < 100 else 'no'} |")
+    return rows
+
+
 def report(args, db, backups, restores, parts, versions, total) -> tuple[str, bool]:
     ours_b = [r["ours"] for r in backups if "ours" in r]
     base_b = [r["baseline"] for r in backups if "baseline" in r]
@@ -330,6 +346,12 @@ def report(args, db, backups, restores, parts, versions, total) -> tuple[str, bo
         f"| restore | `fab restore --yes`: {secs(ours_r)} | `scp` + `ssh 'zstd -dc | pg_restore --clean --if-exists -d'` (the same file): {secs(base_r)} | {ratio(ours_r, base_r)} |",
         f"| peak RSS, backup | fab: {rss(ours_b)} | sh + ssh: {rss(base_b)} | |",
         f"| peak RSS, restore | fab: {rss(ours_r)} | scp (incl. its ssh) / ssh: {rss(base_r)} | |",
+        "",
+        "Against the goals of issue 11 (medians of the pairwise ratios above):",
+        "",
+        "| figure | goal | measured | met |",
+        "| --- | --- | --- | --- |",
+        *goal_rows(ours_b, base_b, same_b, ours_r, base_r),
         "",
         "Checks, every run:",
         "",

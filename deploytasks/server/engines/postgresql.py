@@ -13,7 +13,7 @@ import time
 from ..errors import ServerError
 from ..manifests import backup_name, publish_backup
 from . import scratch
-from .dumptools import DumpEngine, call_tool, error_line, find_tool, private_tempfile
+from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from ..files import fingerprint
 from .pg_stream import (CUSTOM_MAGIC, END_FRAME, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd,
                         write_all)
@@ -116,10 +116,14 @@ class PostgreSQL(DumpEngine):
         """Dump into dest_dir in one pass (pg_stream.dump_streamed): written, hashed, streamed (`stream`, after a
         STREAM_MARKER header saying its chunks are framed) and read back whole by pg_restore, all at once; then
         the manifest. snapshot: an exported snapshot the dump reads (the restore's safety dump)."""
+        self.close()
+        return self.dump_backup(dest_dir, params, extra, stream=stream, snapshot=snapshot)
+
+    def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None):
+        """backup() without closing Django's connection first (which only its own thread may do)."""
         from .sqlite import STREAM_MARKER
 
         database = self.database
-        self.close()
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
         suffix = self.suffix if find_zstd() else ".dump"
         name = backup_name(dest_dir, database["name"], params.get("label"), suffix)
@@ -212,22 +216,67 @@ class PostgreSQL(DumpEngine):
     def psql_argv(self):
         return [self.psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1"] + self.target()
 
-    def restore_backup(self, path, params, deferred):
-        """The safety dump and the restore under one session's write locks (pg_locked): no committed row lost."""
+    def prepare_restore(self, params):
+        """Start the safety dump while the upload is still being checked (restore.main calls this before
+        check_backup): one psql session takes the write locks and exports its snapshot, and the safety backup of
+        that snapshot is made in a thread. restore_backup then replays in that session; abandon_restore (the
+        check failed) rolls the session back and removes the safety backup, leaving everything as it was."""
+        import threading
+
         from .pg_locked import LockedSession
 
         self.close()
-        with self.environment() as env:
-            session = LockedSession(self.psql_argv(), env)
+        prepared = self.prepared = {"session": None, "safety": None, "error": None}
+
+        def take():
             try:
-                snapshot = session.start()
-                safety = self.backup(params["safety_dest"], dict(params, label="pre-restore"),
-                                     {"database_alias": self.database["alias"], "reason": "safety backup before restore",
-                                      "consistent_with": "the restore (taken under the same write locks)"},
-                                     snapshot=snapshot)
-                self.restore(path, safety["path"], session=session)
-            finally:
-                session.close()
+                with self.environment() as env:
+                    prepared["session"] = LockedSession(self.psql_argv(), env)
+                    snapshot = prepared["session"].start()
+                prepared["safety"] = self.dump_backup(
+                    params["safety_dest"], dict(params, label="pre-restore"),
+                    {"database_alias": self.database["alias"], "reason": "safety backup before restore",
+                     "consistent_with": "the restore (taken under the same write locks)"}, snapshot=snapshot)
+            except BaseException as exc:  # noqa: BLE001 - handed to restore_backup / abandon_restore
+                prepared["error"] = exc
+        prepared["thread"] = threading.Thread(target=take, daemon=True)
+        prepared["thread"].start()
+
+    def prepared_safety(self):
+        """The safety backup prepare_restore started, once it is made (its error raised, the locks released)."""
+        prepared = self.prepared
+        prepared["thread"].join()
+        if prepared["error"] is not None:
+            if prepared["session"] is not None:
+                prepared["session"].close()
+            raise prepared["error"]
+        return prepared["session"], prepared["safety"]
+
+    def abandon_restore(self):
+        prepared = getattr(self, "prepared", None)
+        if prepared is None:
+            return
+        prepared["thread"].join()
+        if prepared["session"] is not None:
+            prepared["session"].close()
+        safety = prepared["safety"]
+        if safety:
+            for leftover in (safety["path"], safety["path"] + ".json"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+        self.prepared = None
+
+    def restore_backup(self, path, params, deferred):
+        """The safety dump and the restore under one session's write locks (pg_locked): no committed row lost.
+        The safety dump is the one prepare_restore started, or one taken now."""
+        if getattr(self, "prepared", None) is None:
+            self.prepare_restore(params)
+        session, safety = self.prepared_safety()
+        self.prepared = None
+        try:
+            self.restore(path, safety["path"], session=session)
+        finally:
+            session.close()
         return {"safety_backup": safety["path"]}
 
     def restore(self, path, safety, session=None):
