@@ -101,6 +101,8 @@ def backup(c, keep=None, label=None, json=False, media=False):
         f"  {manifest['size']:,} bytes, sha256 {manifest['sha256'][:16]}…, {flows.checked(manifest)} ok, "
         f"{manifest['seconds']}s"
     )
+    if manifest.get("notice"):
+        console.print(f"  [yellow]note:[/] {manifest['notice']}", highlight=False)
     if manifest.get("media"):
         media_dir.report(manifest["media"])
     if manifest["pruned"]:

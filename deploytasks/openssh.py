@@ -194,9 +194,45 @@ def _splice_into(source_fd, target_fd, count, on_progress):
     return moved
 
 
+def _read_exactly(fd, count) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        block = os.read(fd, count - len(data))
+        if not block:
+            raise OSError(f"the stream ended after {len(data):,} of {count:,} bytes of a chunk")
+        data += block
+    return bytes(data)
+
+
+def _receive_chunks(source_fd, target_fd, on_progress) -> str:
+    """Copy a chunk-framed stream (each chunk after its size as 8 hex digits and a newline; size 0 ends it)
+    into a file; returns the sha256 of what was written."""
+    import hashlib
+
+    digest, moved = hashlib.sha256(), 0
+    while True:
+        frame = _read_exactly(source_fd, 9)
+        try:
+            count = int(frame[:8], 16) if frame[8:] == b"\n" else -1
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise OSError(f"the stream is damaged after {moved:,} bytes (bad chunk frame {frame[:9]!r})")
+        if count == 0:
+            return digest.hexdigest()
+        block = _read_exactly(source_fd, count)
+        digest.update(block)
+        view = memoryview(block)
+        while view:
+            view = view[os.write(target_fd, view):]
+        moved += count
+        on_progress(moved)
+
+
 def receive_stream(c, settings, command, document, handle, on_start, on_progress):
     """Run `command` over ssh with `document` on its stdin; the bytes it frames with STREAM_MARKER go straight
-    into the file `handle` (SSH authenticates every byte on the way; the server hashes what it sends).
+    into the file `handle` (SSH authenticates every byte on the way; the server hashes what it sends): a
+    counted run of bytes (header "size"), or chunks (header "chunked": their sha256 is then header["sha256"]).
     Returns (header, stdout text, stderr, exit status), or None when ssh cannot be used (not installed, or
     the connection itself failed before anything arrived)."""
     argv = ssh_argv(c, settings)
@@ -230,7 +266,10 @@ def receive_stream(c, settings, command, document, handle, on_start, on_progress
             text += line
         if header is not None:
             on_start(header)
-            _splice_into(out, handle.fileno(), header["size"], on_progress)
+            if header.get("chunked"):
+                header["sha256"] = _receive_chunks(out, handle.fileno(), on_progress)
+            else:
+                _splice_into(out, handle.fileno(), header["size"], on_progress)
         while True:
             block = os.read(out, 1 << 16)
             if not block:

@@ -229,6 +229,8 @@ def backup(c, download=True, json=False, media=False):
         if manifest is None:
             return
         console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
+        if manifest.get("notice"):
+            console.print(f"  [yellow]note:[/] {manifest['notice']}", highlight=False)
         if media or settings.backup_media:  # right after the dump, before any download
             connect(c, settings)
             media_dir.back_up(c, project, manifest, quiet=json)

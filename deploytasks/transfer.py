@@ -116,9 +116,15 @@ def stream_backup(c, settings, command, document, local_dir, ship):
             bar = []
 
             def receive():
+                try:
+                    return stream()
+                except OSError as exc:
+                    raise DeployTasksError(f"backup download failed: {exc}; try again") from None
+
+            def stream():
                 return openssh.receive_stream(
                     c, settings, command, document, handle,
-                    lambda header: bar.append(progress.add_task(f"download {header['file']}", total=header["size"])),
+                    lambda header: bar.append(progress.add_task(f"download {header['file']}", total=header.get("size"))),
                     lambda done: progress.update(bar[0], completed=done))
             received = receive()
             if received is not None and received[0] is None and received[3] == bundle.MISSING:
@@ -134,6 +140,9 @@ def stream_backup(c, settings, command, document, local_dir, ship):
             return manifest
         if os.path.getsize(partial) != manifest["size"]:
             raise DeployTasksError("backup failed: the server did not send the whole copy; try again")
+        if header.get("sha256") and header["sha256"] != manifest["sha256"]:
+            raise DeployTasksError("backup failed: the copy received does not match the sha256 the server computed; "
+                                   "try again")
     except BaseException:
         if os.path.exists(partial):
             os.unlink(partial)

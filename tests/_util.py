@@ -278,10 +278,25 @@ def sqlite_tokens(path) -> set:
         return set()
 
 
+def pg_restore_run(path, *args) -> subprocess.CompletedProcess:
+    """`pg_restore ARGS` reading a backup: a zstd-compressed one (as deploytasks makes) through `zstd -dc`,
+    a plain custom-format .dump directly; text output, not checked."""
+    with open(path, "rb") as handle:
+        zstd = handle.read(4) == b"\x28\xb5\x2f\xfd"
+    if not zstd:
+        return subprocess.run(["pg_restore", *args, str(path)], capture_output=True, text=True)
+    unpack = subprocess.Popen(["zstd", "-dc", "--", str(path)], stdout=subprocess.PIPE)
+    try:
+        return subprocess.run(["pg_restore", *args], stdin=unpack.stdout, capture_output=True, text=True)
+    finally:
+        unpack.stdout.close()
+        unpack.wait()
+
+
 def dumped_tokens(path) -> set:
     """The fault_writes tokens in a PostgreSQL custom-format dump (its COPY data, read by pg_restore)."""
-    done = subprocess.run(["pg_restore", "--data-only", "--table=fault_writes", "--file=-", str(path)],
-                          capture_output=True, text=True, check=True)
+    done = pg_restore_run(path, "--data-only", "--table=fault_writes", "--file=-")
+    done.check_returncode()
     lines = done.stdout.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("COPY ")]
     if not starts:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests._util import (TOOL_ENV_BASICS, CommitWriter, Site, assert_user_error, copy_example, dumped_tokens,
-                         env_recording_tools, recorded_tool_envs)
+                         env_recording_tools, pg_restore_run, recorded_tool_envs)
 from tests.sshd import free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is in the test extras: pip install -e '.[test]'")
@@ -162,11 +162,13 @@ def test_backup_is_a_private_verified_custom_format_dump_with_a_manifest(migrate
     site = migrated_pg_site
     manifest = backup_json(site)
     dump = site.root / "backups" / manifest["file"]
-    assert manifest["file"].startswith(site.name + "-") and manifest["file"].endswith(".dump")
+    assert manifest["file"].startswith(site.name + "-") and manifest["file"].endswith(".dump.zst")
     assert manifest["path"] == str(dump)
     assert site.backups() == [manifest["file"], manifest["file"] + ".json"]  # no .partial, no temp files
     assert mode(dump) == 0o600 and mode(str(dump) + ".json") == 0o600 and mode(site.root / "backups") == 0o700
-    assert dump.read_bytes()[:5] == b"PGDMP"
+    assert dump.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd around the custom-format archive
+    inner = subprocess.run(["zstd", "-dc", str(dump)], stdout=subprocess.PIPE, check=True).stdout
+    assert inner[:5] == b"PGDMP"
 
     on_disk = json.loads((site.root / "backups" / (manifest["file"] + ".json")).read_text())
     assert on_disk["engine"] == "postgresql"
@@ -183,7 +185,7 @@ def test_backup_is_a_private_verified_custom_format_dump_with_a_manifest(migrate
     assert on_disk["tool"].startswith("deploytasks ")
     assert "password" not in json.dumps(on_disk).lower() and site.password not in json.dumps(on_disk)
 
-    listing = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True)
+    listing = pg_restore_run(dump, "--list")
     assert listing.returncode == 0 and "TABLE DATA public accounts_plan" in listing.stdout
     assert " ACL " not in listing.stdout  # --no-acl: no GRANTs naming this server's roles
 
@@ -206,12 +208,12 @@ def test_keep_prunes_dumps_and_backups_lists_them(migrated_pg_site):
     result = site.inv("backup", "--keep", "2", "--label", "four")
     assert result.returncode == 0, result.stderr
     assert "removed 2 old backup(s)" in result.stdout
-    dumps = [name for name in site.backups() if name.endswith(".dump")]
-    assert sorted(name.rsplit("-", 1)[-1] for name in dumps) == ["four.dump", "three.dump"]
+    dumps = [name for name in site.backups() if name.endswith(".dump.zst")]
+    assert sorted(name.rsplit("-", 1)[-1] for name in dumps) == ["four.dump.zst", "three.dump.zst"]
     assert len(site.backups()) == 4
 
     listed = json.loads(site.inv("backups", "--json", "--verify").stdout)["backups"]
-    assert [os.path.basename(b["path"]).rsplit("-", 1)[-1] for b in listed] == ["four.dump", "three.dump"]
+    assert [os.path.basename(b["path"]).rsplit("-", 1)[-1] for b in listed] == ["four.dump.zst", "three.dump.zst"]
     assert all(b["sha256_ok"] and b["present"] and b["engine"] == "postgresql" for b in listed)
 
 
@@ -233,11 +235,11 @@ def test_restore_brings_the_old_rows_back_and_keeps_a_safety_backup(migrated_pg_
     assert "stray_after_backup" not in site.tables()
     assert site.fingerprint() == original
 
-    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.dump")]
+    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.dump.zst")]
     assert f"safety backup of what was there: {site.root / 'backups' / safety}" in result.stdout
     safety_manifest = json.loads((site.root / "backups" / (safety + ".json")).read_text())
     assert safety_manifest["reason"] == "safety backup before restore" and safety_manifest["engine"] == "postgresql"
-    listing = subprocess.run(["pg_restore", "--list", str(site.root / "backups" / safety)], capture_output=True, text=True)
+    listing = pg_restore_run(site.root / "backups" / safety, "--list")
     assert "stray_after_backup" in listing.stdout  # the safety backup holds what was there
 
     # and the safety backup puts that state back
@@ -266,7 +268,7 @@ def test_a_restore_under_writes_loses_no_committed_row(migrated_pg_site):
         result = site.inv("restore", manifest["file"], "--yes")
         time.sleep(1)
     assert result.returncode == 0, result.stderr + result.stdout
-    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.dump")]
+    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.dump.zst")]
     present = {token for (token,) in site.query("SELECT token FROM fault_writes")}
     present |= dumped_tokens(site.root / "backups" / safety)
     committed = set(writer.committed)
@@ -407,7 +409,7 @@ def fails_cleanly_except_safety(site, manifest):
     line = assert_user_error(site.inv("restore", manifest["path"], "--yes"))
     assert site.fingerprint() == before
     added = sorted(set(site.backups()) - set(backups_before))
-    assert len(added) == 2 and added[0].endswith("-pre-restore.dump")  # the safety backup was taken first
+    assert len(added) == 2 and added[0].endswith("-pre-restore.dump.zst")  # the safety backup was taken first
     assert added[0] in line
     return line
 

@@ -34,21 +34,29 @@ def main(params):
     manifest = read_manifest(path, params.get("unverified"))
     engine.check_kind(path, manifest)
     fingerprint = fingerprint_of(path)
-    deferred = False
-    if params.get("verified") != fingerprint:  # apply right after a check of this very file: not read again
-        deferred = engine.check_backup(path, manifest, params, fingerprint)
-    loader = load_migrations(None)  # offline: verifying must not open (or create) the live file
-    result = {"file": path, "size": fingerprint[0], "fingerprint": fingerprint, "manifest": manifest,
-              "database": database, "migrations": backup_vs_code(loader, engine.migrations_in(path))}
-    if engine.verified:
-        result["verified"] = engine.verified
-    if params.get("apply"):
-        marker = register_worker(params["lock"]) if params.get("lock") else None  # a lock guard waits for it
+    marker = register_worker(params["lock"]) if params.get("apply") and params.get("lock") else None  # a lock guard waits for it
+    try:
+        early = params.get("apply") and hasattr(engine, "prepare_restore")
+        if early:  # the safety dump runs while the upload is checked (PostgreSQL)
+            engine.prepare_restore(params)
         try:
+            deferred = False
+            if params.get("verified") != fingerprint:  # apply right after a check of this very file: not read again
+                deferred = engine.check_backup(path, manifest, params, fingerprint)
+            loader = load_migrations(None)  # offline: verifying must not open (or create) the live file
+            result = {"file": path, "size": fingerprint[0], "fingerprint": fingerprint, "manifest": manifest,
+                      "database": database, "migrations": backup_vs_code(loader, engine.migrations_in(path))}
+        except BaseException:
+            if early:
+                engine.abandon_restore()
+            raise
+        if engine.verified:
+            result["verified"] = engine.verified
+        if params.get("apply"):
             result.update(engine.restore_backup(path, params, deferred))
             result["restored"] = True
             finish_restore(params, path, result)
-        finally:
-            if marker and os.path.exists(marker):
-                os.unlink(marker)
+    finally:
+        if marker and os.path.exists(marker):
+            os.unlink(marker)
     return result

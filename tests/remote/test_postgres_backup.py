@@ -38,7 +38,7 @@ def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, ar
         backup = s.fab("backup", "--json").ok()
     manifest = backup.json()
     remote = manifest["path"]
-    assert os.path.dirname(remote) == str(s.path / "backups") and remote.endswith(".dump")
+    assert os.path.dirname(remote) == str(s.path / "backups") and remote.endswith(".dump.zst")
     assert manifest["engine"] == "postgresql" and manifest["database"] == s.pg["name"]
     assert stat.S_IMODE(os.stat(remote).st_mode) == 0o600 and sha256(remote) == manifest["sha256"]
     assert len(manifest["migrations"]["accounts"]) == 16
@@ -50,10 +50,10 @@ def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, ar
     with argv_watch() as seen_restore:
         restore = s.fab("restore", local, "--yes").ok()
     assert rows(s, "SELECT id, name FROM accounts_plan ORDER BY id") == plans
-    safety = [name for name in os.listdir(s.path / "backups") if name.endswith("-pre-restore.dump")]
+    safety = [name for name in os.listdir(s.path / "backups") if name.endswith("-pre-restore.dump.zst")]
     assert len(safety) == 1 and safety[0] in restore.stdout
     safety_manifest = json.loads((s.path / "backups" / (safety[0] + ".json")).read_text())
-    assert safety_manifest["compression"] == "fast"  # a safety dump stands in the way: zlib level 1
+    assert safety_manifest["compression"] == "zstd -1"  # pg_dump --compress=0 piped through zstd, as every dump
     assert not os.listdir(s.path / "backups" / "uploaded")  # the upload is gone once restored
     assert not s.lock.exists()
 
@@ -69,7 +69,7 @@ def test_deploy_and_rollback_back_the_postgresql_database_up_before_migrating(pg
     s.repo.add_model("Voucher")
     before = set(os.listdir(s.path / "backups"))
     deploy = s.fab("deploy").ok()
-    [pre_deploy] = [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-deploy.dump")]
+    [pre_deploy] = [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-deploy.dump.zst")]
     assert pre_deploy in deploy.stdout and "applied" in deploy.stdout
     manifest = json.loads((s.path / "backups" / (pre_deploy + ".json")).read_text())
     assert manifest["engine"] == "postgresql" and "accounts_voucher" not in json.dumps(manifest["migrations"])
@@ -78,5 +78,5 @@ def test_deploy_and_rollback_back_the_postgresql_database_up_before_migrating(pg
 
     before = set(os.listdir(s.path / "backups"))
     s.fab("rollback", "--yes").ok()
-    assert [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-rollback.dump")]
+    assert [name for name in set(os.listdir(s.path / "backups")) - before if name.endswith("-pre-rollback.dump.zst")]
     assert rows(s, "SELECT to_regclass('public.accounts_voucher')") == [(None,)]  # unapplied

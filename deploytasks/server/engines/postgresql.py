@@ -1,15 +1,22 @@
-"""PostgreSQL: pg_dump --format=custom, verified by reading the whole archive back with pg_restore; restored
+"""PostgreSQL: pg_dump --format=custom compressed by zstd (pg_pipeline), verified by reading the whole archive
+back with pg_restore as it is written; earlier versions' plain .dump files (pg_dump's zlib) read too. Restored
 in ONE transaction (psql) that first drops what the live database has, then replays pg_restore's script,
 so a failure anywhere leaves the live database exactly as it was."""
 import contextlib
+import json
 import os
 import re
 import subprocess
 import tempfile
+import time
 
 from ..errors import ServerError
+from ..manifests import backup_name, publish_backup
 from . import scratch
-from .dumptools import DumpEngine, call_tool, error_line, find_tool, private_tempfile, run_tool
+from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
+from ..files import fingerprint
+from .pg_stream import (CUSTOM_MAGIC, END_FRAME, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd,
+                        write_all)
 from .toolenv import PG, tool_env
 
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
@@ -50,7 +57,7 @@ def pgpass_escape(value):
 
 class PostgreSQL(DumpEngine):
     vendor = "postgresql"
-    suffix = ".dump"
+    suffix = ".dump.zst"  # ".dump" (custom format, zlib inside) when the server has no zstd
     verified = "pg_restore (whole archive read back)"
 
     def __init__(self, database, connection=None):
@@ -59,10 +66,11 @@ class PostgreSQL(DumpEngine):
         self.pg_dump = find_tool("postgresql", "pg_dump")
         self.pg_restore = find_tool("postgresql", "pg_restore")
         self.psql = find_tool("postgresql", "psql")
+        self.read_migrations = {}  # {file fingerprint: migrations} of archives verify() read whole
 
     @staticmethod
     def looks_like(head):
-        return head.startswith(b"PGDMP")
+        return head.startswith(CUSTOM_MAGIC) or head.startswith(ZSTD_MAGIC)
 
     def target(self):
         """Connection argv: each value its own word (no shell sees them); never the password."""
@@ -104,66 +112,171 @@ class PostgreSQL(DumpEngine):
                               stdin=subprocess.DEVNULL, universal_newlines=True)
         return done.stdout.strip()
 
-    def dump(self, path, fast=False, snapshot=None):
-        """fast: zlib level 1 (about 3x faster than pg_dump's default level, a somewhat larger file); snapshot:
-        the exported snapshot to read (that of the session holding the write locks)."""
-        with self.environment() as env:
-            run_tool([self.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--file=" + path]
-                     + (["--compress=1"] if fast else []) + (["--snapshot=" + snapshot] if snapshot else [])
-                     + self.target(), env, "pg_dump of %r" % self.database["name"])
+    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None):
+        """Dump into dest_dir in one pass (pg_stream.dump_streamed): written, hashed, streamed (`stream`, after a
+        STREAM_MARKER header saying its chunks are framed) and read back whole by pg_restore, all at once; then
+        the manifest. snapshot: an exported snapshot the dump reads (the restore's safety dump)."""
+        self.close()
+        return self.dump_backup(dest_dir, params, extra, stream=stream, snapshot=snapshot)
+
+    def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None):
+        """backup() without closing Django's connection first (which only its own thread may do)."""
+        from .sqlite import STREAM_MARKER
+
+        database = self.database
+        os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+        suffix = self.suffix if find_zstd() else ".dump"
+        name = backup_name(dest_dir, database["name"], params.get("label"), suffix)
+        final = os.path.join(dest_dir, name)
+        partial = final + ".partial"
+        started = time.time()
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            try:
+                if stream is not None:
+                    stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "chunked": True}))).encode())
+                    stream.flush()
+                with self.environment() as env:
+                    made = dump_streamed(self, env, fd, stream, snapshot=snapshot)
+            finally:
+                os.close(fd)
+                if stream is not None:
+                    write_all(stream.fileno(), END_FRAME)
+            if made["problem"]:
+                raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (
+                    self.verified, made["problem"]))
+            manifest = {
+                "file": name,
+                "engine": self.vendor,
+                "database": database["name"],
+                "db_host": database["host"] or "localhost",
+                "db_port": database["port"] or None,
+                "host": params.get("host") or os.uname().nodename,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "size": made["size"],
+                "sha256": made["sha256"],
+                "migrations": parse_migrations_copy(made["migrations_copy"]),
+                "verified": self.verified,
+                "compression": made["compression"],
+                "dump_tool": self.tool_version(),
+                "tool": "deploytasks " + params.get("version", "?"),
+                "seconds": round(time.time() - started, 3),
+            }
+            if made["notice"]:
+                manifest["notice"] = made["notice"]
+            manifest.update(extra)
+            publish_backup(partial, final, manifest)
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        return manifest
+
+    def read_archive(self, argv, path, stdout=None):
+        """Run pg_restore `argv` on the backup at `path` (zstd-compressed or plain); None or its error line.
+        stdout: a file, or a function called with each block pg_restore writes."""
+        scan = stdout if callable(stdout) else None
+        with ArchiveSource(path) as source:
+            with tempfile.TemporaryFile() as errors:
+                reader = subprocess.Popen(argv + source.argv, env=tool_env(PG), stdin=source.stdin, stderr=errors,
+                                          stdout=subprocess.PIPE if scan else stdout or subprocess.DEVNULL)
+                source.started()
+                if scan:
+                    for block in iter(lambda: reader.stdout.read(1 << 20), b""):
+                        scan(block)
+                    reader.stdout.close()
+                status = reader.wait()
+                errors.seek(0)
+                text = errors.read().decode("utf-8", "replace")
+            corrupt = source.problem()  # zstd's word on a damaged file is clearer than pg_restore's
+            return corrupt or (error_line(text, "pg_restore") if status != 0 else None)
 
     def verify(self, path):
-        """None when pg_restore reads every entry of the archive (TOC and all data), else its error."""
-        return call_tool([self.pg_restore, "--file=/dev/null", path], tool_env(PG))
+        """None when pg_restore reads every entry of the archive (TOC and all data), else its error. The same
+        read keeps the django_migrations rows it passes, for migrations_in (no second read of the file)."""
+        scanner = MigrationsScanner()
+        problem = self.read_archive([self.pg_restore, "--file=-"], path, stdout=scanner.feed)
+        if not problem:
+            self.read_migrations[tuple(fingerprint(path))] = parse_migrations_copy(scanner.text())
+        return problem
 
     def migrations_in(self, path):
         """{app: [name, ...]} from the archive's django_migrations data, in the order they were applied."""
+        known = self.read_migrations.get(tuple(fingerprint(path)))
+        if known is not None:
+            return known
         with tempfile.TemporaryFile() as script:
-            problem = call_tool([self.pg_restore, "--data-only", "--table=django_migrations", "--file=-", path],
-                                tool_env(PG), stdout=script)
+            problem = self.read_archive([self.pg_restore, "--data-only", "--table=django_migrations", "--file=-"],
+                                        path, stdout=script)
             if problem:
                 raise ServerError("cannot read django_migrations from %s: %s" % (path, problem))
             script.seek(0)
-            text = script.read().decode("utf-8", "replace")
-        rows, columns = [], None
-        for line in text.splitlines():
-            if columns is None:
-                match = re.match(r"COPY \S*django_migrations\S* \(([^)]*)\) FROM stdin;", line)
-                if match:
-                    columns = [column.strip().strip('"') for column in match.group(1).split(",")]
-                continue
-            if line == "\\.":
-                break
-            values = dict(zip(columns, line.split("\t")))
-            try:
-                order = int(values.get("id", len(rows)))
-            except ValueError:
-                order = len(rows)
-            rows.append((order, copy_unescape(values.get("app", "")), copy_unescape(values.get("name", ""))))
-        state = {}
-        for _, app, name in sorted(rows):
-            state.setdefault(app, []).append(name)
-        return state
+            return parse_migrations_copy(script.read().decode("utf-8", "replace"))
 
     def psql_argv(self):
         return [self.psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1"] + self.target()
 
-    def restore_backup(self, path, params, deferred):
-        """The safety dump and the restore under one session's write locks (pg_locked): no committed row lost."""
+    def prepare_restore(self, params):
+        """Start the safety dump while the upload is still being checked (restore.main calls this before
+        check_backup): one psql session takes the write locks and exports its snapshot, and the safety backup of
+        that snapshot is made in a thread. restore_backup then replays in that session; abandon_restore (the
+        check failed) rolls the session back and removes the safety backup, leaving everything as it was."""
+        import threading
+
         from .pg_locked import LockedSession
 
         self.close()
-        with self.environment() as env:
-            session = LockedSession(self.psql_argv(), env)
+        prepared = self.prepared = {"session": None, "safety": None, "error": None}
+
+        def take():
             try:
-                snapshot = session.start()
-                safety = self.backup(params["safety_dest"], dict(params, label="pre-restore"),
-                                     {"database_alias": self.database["alias"], "reason": "safety backup before restore",
-                                      "consistent_with": "the restore (taken under the same write locks)"},
-                                     snapshot=snapshot)
-                self.restore(path, safety["path"], session=session)
-            finally:
-                session.close()
+                with self.environment() as env:
+                    prepared["session"] = LockedSession(self.psql_argv(), env)
+                    snapshot = prepared["session"].start()
+                prepared["safety"] = self.dump_backup(
+                    params["safety_dest"], dict(params, label="pre-restore"),
+                    {"database_alias": self.database["alias"], "reason": "safety backup before restore",
+                     "consistent_with": "the restore (taken under the same write locks)"}, snapshot=snapshot)
+            except BaseException as exc:  # noqa: BLE001 - handed to restore_backup / abandon_restore
+                prepared["error"] = exc
+        prepared["thread"] = threading.Thread(target=take, daemon=True)
+        prepared["thread"].start()
+
+    def prepared_safety(self):
+        """The safety backup prepare_restore started, once it is made (its error raised, the locks released)."""
+        prepared = self.prepared
+        prepared["thread"].join()
+        if prepared["error"] is not None:
+            if prepared["session"] is not None:
+                prepared["session"].close()
+            raise prepared["error"]
+        return prepared["session"], prepared["safety"]
+
+    def abandon_restore(self):
+        prepared = getattr(self, "prepared", None)
+        if prepared is None:
+            return
+        prepared["thread"].join()
+        if prepared["session"] is not None:
+            prepared["session"].close()
+        safety = prepared["safety"]
+        if safety:
+            for leftover in (safety["path"], safety["path"] + ".json"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
+        self.prepared = None
+
+    def restore_backup(self, path, params, deferred):
+        """The safety dump and the restore under one session's write locks (pg_locked): no committed row lost.
+        The safety dump is the one prepare_restore started, or one taken now."""
+        if getattr(self, "prepared", None) is None:
+            self.prepare_restore(params)
+        session, safety = self.prepared_safety()
+        self.prepared = None
+        try:
+            self.restore(path, safety["path"], session=session)
+        finally:
+            session.close()
         return {"safety_backup": safety["path"]}
 
     def restore(self, path, safety, session=None):
@@ -174,7 +287,7 @@ class PostgreSQL(DumpEngine):
         self.close()
         tail_size = 1 << 16
         with self.environment() as env, tempfile.TemporaryFile() as own_errors, \
-                tempfile.TemporaryFile() as restore_errors:
+                tempfile.TemporaryFile() as restore_errors, ArchiveSource(path) as source:
             if session is None:
                 psql_errors = own_errors
                 psql = subprocess.Popen(self.psql_argv(), env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -182,9 +295,10 @@ class PostgreSQL(DumpEngine):
             else:
                 psql, psql_errors = session.process, session.errors
             reader = subprocess.Popen([self.pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl",
-                                       "--single-transaction", "--exit-on-error", "--file=-", path],
-                                      env=tool_env(PG), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       "--single-transaction", "--exit-on-error", "--file=-"] + source.argv,
+                                      env=tool_env(PG), stdin=source.stdin, stdout=subprocess.PIPE,
                                       stderr=restore_errors)  # reads the file only: no password for it
+            source.started()
             held = b""
             broken = False
             try:
@@ -208,7 +322,7 @@ class PostgreSQL(DumpEngine):
                         psql.stdin.write(held[:-tail_size])
                         held = held[-tail_size:]
                 reader.stdout.close()
-                restored_ok = reader.wait() == 0 and not first
+                restored_ok = reader.wait() == 0 and not first and source.problem() is None
                 if restored_ok:
                     psql.stdin.write(held)
             except BrokenPipeError:  # psql stopped at an error: the transaction is rolled back
@@ -246,3 +360,27 @@ def copy_unescape(value):
     escapes = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\", "b": "\b", "f": "\f", "v": "\v"}
     return re.sub(r"\\(.)", lambda match: escapes.get(match.group(1), match.group(1)), value)
 
+
+
+def parse_migrations_copy(text):
+    """{app: [name, ...]} in the order applied, from pg_restore script text holding django_migrations' COPY block
+    (None or no block: {})."""
+    rows, columns = [], None
+    for line in (text or "").splitlines():
+        if columns is None:
+            match = re.match(r"COPY \S*django_migrations\S* \(([^)]*)\) FROM stdin;", line)
+            if match:
+                columns = [column.strip().strip('"') for column in match.group(1).split(",")]
+            continue
+        if line == "\\.":
+            break
+        values = dict(zip(columns, line.split("\t")))
+        try:
+            order = int(values.get("id", len(rows)))
+        except ValueError:
+            order = len(rows)
+        rows.append((order, copy_unescape(values.get("app", "")), copy_unescape(values.get("name", ""))))
+    state = {}
+    for _, app, name in sorted(rows):
+        state.setdefault(app, []).append(name)
+    return state

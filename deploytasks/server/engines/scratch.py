@@ -79,11 +79,16 @@ def create(engine, kind, template=None):
 
 
 def load_postgresql(engine, path, name):
-    """pg_restore the custom-format dump into the scratch database `name`, in one transaction."""
+    """pg_restore the custom-format dump (zstd-compressed or plain) into the scratch database `name`, in one
+    transaction."""
+    from .pg_stream import ArchiveSource
+
     argv = [engine.pg_restore, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
-    argv += [arg for arg in engine.target() if not arg.startswith("--dbname=")] + ["--dbname=" + name, path]
-    with engine.environment() as env:
-        problem = call_tool(argv, env)
+    argv += [arg for arg in engine.target() if not arg.startswith("--dbname=")] + ["--dbname=" + name]
+    with engine.environment() as env, ArchiveSource(path) as source:
+        problem = call_tool(argv + source.argv, env, stdin=source.stdin)
+        source.started()
+        problem = problem or source.problem()
     if problem:
         raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
 
