@@ -13,6 +13,7 @@ ENTRIES = {
     "supervisor": "supervisor:supervise",
     "deploy_outcome": "supervisor:outcome",
     "fleet_step": "fleet_step:main",
+    "media_delta": "media_delta:main",
     # run with Django set up (manage.py shell, or settings only)
     "introspect": "introspect:main",
     "deploy_plan": "deploy_plan:main",

@@ -33,25 +33,32 @@ def read_manifest(dump):
         raise ServerError("no readable manifest %s.json beside the backup" % dump) from None
 
 
+def write_archive(root, archive):
+    """Tar `root` into `archive` in sorted order (members in the same order every time, which lets a later
+    archive be sent as a delta of an earlier one); returns (files, bytes of the files)."""
+    files = size = 0
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        if os.path.isdir(root):
+            tar.add(root, arcname=".", recursive=False)
+        for directory, subdirs, names in os.walk(root):
+            subdirs.sort()
+            for name in sorted(subdirs) + sorted(names):
+                path = os.path.join(directory, name)
+                tar.add(path, arcname=os.path.relpath(path, root), recursive=False)
+                if os.path.isfile(path) and not os.path.islink(path):
+                    files += 1
+                    size += os.path.getsize(path)
+    return files, size
+
+
 def backup(params):
     """Entry media_backup: archive MEDIA_ROOT beside params["dump"] and add it to the dump's manifest."""
     dump, root = params["dump"], media_root()
     manifest = read_manifest(dump)
     archive = dump + SUFFIX
     partial = archive + ".partial"
-    files = size = 0
     try:
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-            if os.path.isdir(root):
-                tar.add(root, arcname=".", recursive=False)
-            for directory, subdirs, names in os.walk(root):
-                subdirs.sort()
-                for name in sorted(subdirs) + sorted(names):
-                    path = os.path.join(directory, name)
-                    tar.add(path, arcname=os.path.relpath(path, root), recursive=False)
-                    if os.path.isfile(path) and not os.path.islink(path):
-                        files += 1
-                        size += os.path.getsize(path)
+        files, size = write_archive(root, partial)
         os.chmod(partial, 0o600)
         os.replace(partial, archive)
     except OSError as exc:
