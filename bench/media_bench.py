@@ -1,7 +1,8 @@
 """A second media backup (issue 14 §1): 1 GiB of media, 1 % of the files changed since the first backup.
 What crosses the wire and how long it takes, over a real sshd on 127.0.0.131, in the same run:
 
-- deploytasks: the local copy of the earlier archive names its contents (size + sha256 per file), the server
+- deploytasks: the local copy of the earlier archive names its contents (size + sha256 per file; hashed in
+  the first run, read from the `.contents` file the rebuild wrote in the next ones), the server
   writes a delta of the new archive (server/media_delta.py), `ssh cat` brings it down, the archive is rebuilt
   and checked against its sha256 (what `fab backup --media` does after its first run);
 - rsync by hand: `rsync -a` of the media directory into a local copy of its earlier state;
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import ROOT, fmt_summary, machine_description, median, start_server, timed, write_results  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
+from deploytasks import media_fetch  # noqa: E402
 from deploytasks.server import media_delta  # noqa: E402
 from deploytasks.server.media_archive import write_archive  # noqa: E402
 
@@ -92,7 +94,7 @@ def main():
             sent = {}
 
             def ours():
-                known = media_delta.contents(str(previous))
+                known = media_fetch.contents(str(previous))  # from the .contents file a rebuild wrote
                 request = json.dumps({"archive": str(second), "known": sorted(known)})
                 code = ("import json, sys; sys.path.insert(0, %r); from deploytasks.server import media_delta; "
                         "print(json.dumps(media_delta.main(json.loads(sys.stdin.read()))))" % str(ROOT))
@@ -101,8 +103,9 @@ def main():
                 local_delta = local_dir / "delta"
                 with open(local_delta, "wb") as out:
                     subprocess.run(ssh + ["cat", delta["path"]], stdout=out, check=True)
-                media_delta.assemble(str(local_delta), str(previous), known, str(rebuilt))
+                found = media_delta.assemble(str(local_delta), str(previous), known, str(rebuilt))
                 assert sha256(rebuilt) == expected, "rebuilt archive differs"
+                media_fetch.remember(str(rebuilt), found)
                 sent["ours"] = os.path.getsize(local_delta)
                 os.unlink(local_delta)
                 os.unlink(delta["path"])
@@ -124,6 +127,7 @@ def main():
                 results[name].append((seconds, sent[name]))
                 print(f"  {name}: {seconds:.2f} s, {sent[name]:,} bytes", flush=True)
             os.replace(rebuilt, previous)  # the next run builds on this backup, as the next fab backup would
+            os.replace(str(rebuilt) + media_fetch.CONTENTS, str(previous) + media_fetch.CONTENTS)
             os.replace(second, first)
         table = report(results, args, count, changed, first.stat().st_size)
         print(table)

@@ -60,8 +60,9 @@ def contents(archive):
 
 
 def steps(archive, known, literal):
-    """The steps rebuilding `archive` from `known` member contents; literal bytes are written to `literal`."""
-    plan, pos = [], 0
+    """The steps rebuilding `archive` from `known` member contents, and the archive's own contents();
+    literal bytes are written to `literal`."""
+    plan, pos, found = [], 0, {}
 
     def take(offset, size):
         if size:
@@ -74,12 +75,13 @@ def steps(archive, known, literal):
     with open(archive, "rb") as source:
         for offset, size in data_ranges(archive):
             digest = range_sha256(source, offset, size)
+            found.setdefault(key(size, digest), offset)
             if key(size, digest) in known:
                 take(pos, offset - pos)
                 plan.append(["C", size, digest])
                 pos = offset + size
         take(pos, os.path.getsize(archive) - pos)
-    return plan
+    return plan, found
 
 
 def write(archive, known, delta):
@@ -87,10 +89,10 @@ def write(archive, known, delta):
     body = delta + ".body"
     try:
         with open(body, "wb") as literal:
-            plan = steps(archive, known, literal)
+            plan, found = steps(archive, known, literal)
         fd = os.open(delta, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out, open(body, "rb") as literal:
-            out.write(json.dumps({"steps": plan}).encode() + b"\n")
+            out.write(json.dumps({"steps": plan, "contents": found}).encode() + b"\n")
             shutil.copyfileobj(literal, out, BLOCK)
     finally:
         if os.path.exists(body):
@@ -100,10 +102,12 @@ def write(archive, known, delta):
 
 
 def assemble(delta, previous, known, target):
-    """Rebuild the archive from `delta` and the receiver's `previous` archive (`known`: its contents())."""
+    """Rebuild the archive from `delta` and the receiver's `previous` archive (`known`: its contents());
+    returns the rebuilt archive's contents() as the sender computed them."""
     with open(delta, "rb") as source, open(previous, "rb") as old, open(target, "wb") as out:
         try:
-            plan = json.loads(source.readline())["steps"]
+            header = json.loads(source.readline())
+            plan, found = header["steps"], header["contents"]
         except (ValueError, KeyError, TypeError):
             raise ServerError("%s is not a media delta" % delta) from None
         for step in plan:
@@ -113,6 +117,7 @@ def assemble(delta, previous, known, target):
                 copy_range(old, known[key(step[1], step[2])], step[1], out)
             else:
                 raise ServerError("%s asks for content %s that %s does not hold" % (delta, step[2][:12], previous))
+    return found
 
 
 class _Limited:

@@ -2,6 +2,7 @@
 the local archive is rebuilt byte for byte (the manifest's sha256) and restores like a whole download."""
 import json
 import os
+import tarfile
 
 ADDRESS = "127.0.0.130"
 
@@ -24,7 +25,7 @@ def test_second_media_backup_transfers_the_changed_files_and_restores(deployed, 
     second = s.fab("backup", "--media", "--json").ok().json()
     entry = second["media"]
     assert entry["sha256"] != first["media"]["sha256"] and entry["files"] == 41
-    assert entry["transferred"] < 120_000 + 41 * 2048 + 8192  # the changed and new file, headers, the step list
+    assert entry["transferred"] < 120_000 + 41 * (2048 + 128) + 8192  # changed + new file, headers, steps, contents
     local_dir = s.project / "backups" / s.sshd.alias
     assert sha256(local_dir / entry["file"]) == entry["sha256"]
     local_manifest = json.loads((local_dir / (os.path.basename(second["path"]) + ".json")).read_text())
@@ -38,7 +39,7 @@ def test_second_media_backup_transfers_the_changed_files_and_restores(deployed, 
     assert tree(media.parent) == archived
 
 
-def test_a_damaged_earlier_local_archive_lends_nothing_and_the_archive_comes_whole(deployed, sha256):
+def test_damaged_local_copies_lend_nothing_wrong(deployed, sha256):
     s = deployed
     media = s.path / "shared" / "media"
     media.mkdir(parents=True, exist_ok=True)
@@ -46,10 +47,23 @@ def test_a_damaged_earlier_local_archive_lends_nothing_and_the_archive_comes_who
     first = s.fab("backup", "--media", "--json").ok().json()
     local_dir = s.project / "backups" / s.sshd.alias
     earlier = local_dir / first["media"]["file"]
+    with tarfile.open(earlier) as tar:
+        offset = tar.getmember("a.bin").offset_data
     data = bytearray(earlier.read_bytes())
-    data[1024:1100] = b"x" * 76  # inside a.bin's data: the delta would rebuild a wrong archive
+    data[offset:offset + 76] = b"x" * 76
     earlier.write_bytes(bytes(data))
+    contents = local_dir / (first["media"]["file"] + ".contents")
+    contents.unlink()  # hashed afresh: the damaged a.bin matches nothing on the server
     (media / "b.bin").write_bytes(os.urandom(1000))
     second = s.fab("backup", "--media", "--json").ok().json()
     assert sha256(local_dir / second["media"]["file"]) == second["media"]["sha256"]
-    assert second["media"]["transferred"] == second["media"]["size"]
+    assert 60_000 < second["media"]["transferred"] < second["media"]["size"] // 4  # a.bin sent again, the rest not
+
+    contents = local_dir / (second["media"]["file"] + ".contents")
+    lying = json.loads(contents.read_text())
+    lying["contents"] = {name: 0 for name in lying["contents"]}  # every file "at offset 0"
+    contents.write_text(json.dumps(lying))
+    (media / "c.bin").write_bytes(os.urandom(1000))
+    third = s.fab("backup", "--media", "--json").ok().json()
+    assert sha256(local_dir / third["media"]["file"]) == third["media"]["sha256"]
+    assert third["media"]["transferred"] == third["media"]["size"]  # the rebuilt archive failed its sha256

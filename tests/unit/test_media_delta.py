@@ -34,7 +34,7 @@ def test_second_archive_travels_as_the_changed_files_and_rebuilds_exactly(tmp_pa
     assert result["literal"] == os.path.getsize(second) - result["copied"]
     assert result["size"] < 64_000 + 10_000 + 40 * 1536  # changed + added data, headers, the steps line
     rebuilt = tmp_path / "rebuilt.media.tar"
-    media_delta.assemble(result["path"], str(first), known, str(rebuilt))
+    assert media_delta.assemble(result["path"], str(first), known, str(rebuilt)) == media_delta.contents(str(second))
     assert digest(rebuilt) == digest(second)
 
     media_delta.main({"archive": str(second), "remove": True})
