@@ -13,6 +13,7 @@ from .errors import ServerError
 
 SUFFIX = ".media.tar"  # media_archive.SUFFIX
 DELTA = ".delta"
+CONTENTS = ".contents"  # media_archive.CONTENTS
 BLOCK = 1 << 20
 
 
@@ -59,10 +60,23 @@ def contents(archive):
     return found
 
 
+def recorded(archive):
+    """{data offset: "size:sha256"} from the `.contents` file written with the archive ({} without one)."""
+    try:
+        with open(archive + CONTENTS) as handle:
+            cached = json.load(handle)
+        if cached["size"] == os.path.getsize(archive):
+            return {offset: name for name, offset in cached["contents"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {}
+
+
 def steps(archive, known, literal):
     """The steps rebuilding `archive` from `known` member contents, and the archive's own contents();
-    literal bytes are written to `literal`."""
-    plan, pos, found = [], 0, {}
+    literal bytes are written to `literal`. Files the archive's `.contents` names are not hashed again (were
+    it wrong, the receiver's rebuilt archive fails its sha256 and is downloaded whole)."""
+    plan, pos, found, hashed = [], 0, {}, recorded(archive)
 
     def take(offset, size):
         if size:
@@ -74,9 +88,12 @@ def steps(archive, known, literal):
 
     with open(archive, "rb") as source:
         for offset, size in data_ranges(archive):
-            digest = range_sha256(source, offset, size)
-            found.setdefault(key(size, digest), offset)
-            if key(size, digest) in known:
+            name = hashed.get(offset, "")
+            if not name.startswith("%d:" % size):
+                name = key(size, range_sha256(source, offset, size))
+            digest = name.split(":", 1)[1]
+            found.setdefault(name, offset)
+            if name in known:
                 take(pos, offset - pos)
                 plan.append(["C", size, digest])
                 pos = offset + size

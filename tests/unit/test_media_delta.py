@@ -26,7 +26,9 @@ def test_second_archive_travels_as_the_changed_files_and_rebuilds_exactly(tmp_pa
     (media / "uploads" / "f07.bin").unlink()  # removed
     os.rename(media / "uploads" / "f09.bin", media / "uploads" / "renamed.bin")  # same content, new name
     second = tmp_path / "second.media.tar"
-    write_archive(str(media), str(second))
+    recorded = {}
+    assert write_archive(str(media), str(second), recorded) == (20, 19 * 64_000 + 10_000)
+    assert recorded == media_delta.contents(str(second))  # hashed while tarring, at the right offsets
 
     known = media_delta.contents(str(first))
     result = media_delta.main({"archive": str(second), "known": sorted(known)})
