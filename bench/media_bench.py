@@ -32,7 +32,7 @@ from harness import ROOT, fmt_summary, machine_description, median, start_server
 sys.path.insert(0, str(ROOT))
 from deploytasks import media_fetch  # noqa: E402
 from deploytasks.server import media_delta  # noqa: E402
-from deploytasks.server.media_archive import write_archive  # noqa: E402
+from deploytasks.server.media_archive import CONTENTS, write_archive  # noqa: E402
 
 HOST = "127.0.0.131"
 FILE_SIZE = 1 << 20
@@ -44,6 +44,13 @@ def sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def archive(media, path):
+    """The server's archive and its `.contents`, as media_archive.backup writes them (not timed)."""
+    contents = {}
+    write_archive(str(media), str(path), contents)
+    Path(str(path) + CONTENTS).write_text(json.dumps({"size": path.stat().st_size, "contents": contents}))
 
 
 def fill(media, count):
@@ -79,7 +86,7 @@ def main():
         local_dir.mkdir()
         fill(media, count)
         first = server_dir / "first.media.tar"
-        write_archive(str(media), str(first))
+        archive(media, first)
         shutil.copy(first, local_dir / first.name)  # the first backup's local copy
         rsync_copy = local_dir / "media"
         subprocess.run(["cp", "-a", str(media), str(rsync_copy)], check=True)
@@ -87,7 +94,7 @@ def main():
             print(f"run {run + 1}/{args.runs}: changing {changed} of {count} files", flush=True)
             change(media, count, changed, run)
             second = server_dir / f"second-{run}.media.tar"
-            write_archive(str(media), str(second))
+            archive(media, second)
             expected = sha256(second)
             previous = local_dir / first.name
             rebuilt = local_dir / second.name
@@ -129,6 +136,7 @@ def main():
             os.replace(rebuilt, previous)  # the next run builds on this backup, as the next fab backup would
             os.replace(str(rebuilt) + media_fetch.CONTENTS, str(previous) + media_fetch.CONTENTS)
             os.replace(second, first)
+            os.replace(str(second) + CONTENTS, str(first) + CONTENTS)
         table = report(results, args, count, changed, first.stat().st_size)
         print(table)
         if not args.no_write:
