@@ -105,25 +105,35 @@ def swap(c, project, prepared, keep):
     return done
 
 
-def fetch(c, settings, manifest, local_dir, quiet=False):
+def fetch(c, project, settings, manifest, local_dir, quiet=False):
     """Download the server's media archive of `manifest` (a server backup whose local copy is in local_dir),
-    verified by its sha256, and record it in the local copy's manifest."""
+    verified by its sha256, and record it in the local copy's manifest. Files an earlier local media archive
+    holds are not sent again (media_fetch.py); without one, the whole archive comes down."""
+    from .media_fetch import incremental
     from .transfer import download
 
     media = manifest["media"]
-    local = download(c, media["path"], local_dir, {"sha256": media["sha256"], "size": media["size"]}, settings)
-    os.unlink(local + ".json")  # download writes a manifest beside each file; the archive's is in the dump's
+    fetched = incremental(c, project, settings, media, local_dir)
+    if fetched:
+        local, sent = fetched
+    else:
+        local = download(c, media["path"], local_dir, {"sha256": media["sha256"], "size": media["size"]}, settings)
+        os.unlink(local + ".json")  # download writes a manifest beside each file; the archive's is in the dump's
+        sent = media["size"]
     manifest_path = manifest["local_path"] + ".json"
     with open(manifest_path) as handle:
         local_manifest = json.load(handle)
-    local_manifest["media"] = {key: value for key, value in media.items() if key != "path"}
+    local_manifest["media"] = dict({key: value for key, value in media.items() if key != "path"}, transferred=sent)
+    manifest["media"]["transferred"] = sent
     fd = os.open(manifest_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(local_manifest, handle, indent=2, sort_keys=True)
         handle.write("\n")
     os.replace(manifest_path + ".tmp", manifest_path)
     if not quiet:
-        console.print(f"[green]✓[/] downloaded {local} (sha256 {media['sha256'][:12]}…)", highlight=False,
+        how = (f"{sent:,} of {media['size']:,} bytes sent, the rest from the earlier local archive"
+               if fetched else f"{sent:,} bytes")
+        console.print(f"[green]✓[/] downloaded {local} ({how}; sha256 {media['sha256'][:12]}…)", highlight=False,
                       soft_wrap=True)
     return local
 

@@ -240,7 +240,7 @@ def backup(c, download=True, json=False, media=False):
     if "local_path" in manifest:
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
     if manifest.get("media") and "local_path" in manifest:
-        media_dir.fetch(c, settings, manifest, local_dir, quiet=json)
+        media_dir.fetch(c, project, settings, manifest, local_dir, quiet=json)
     if json:
         print_json(manifest)
 

@@ -14,6 +14,7 @@ ENTRIES = {
     "deploy_outcome": "supervisor:outcome",
     "fleet_step": "fleet_step:main",
     "venv_build": "venv_build:main",
+    "media_delta": "media_delta:main",
     # run with Django set up (manage.py shell, or settings only)
     "introspect": "introspect:main",
     "deploy_plan": "deploy_plan:main",

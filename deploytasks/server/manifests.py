@@ -101,7 +101,9 @@ def prune_backups(dest_dir, keep, protect=()):
         if name in protect:
             continue
         for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json"),
-                     os.path.join(dest_dir, name + ".media.tar")):  # media_archive.SUFFIX
+                     os.path.join(dest_dir, name + ".media.tar"),  # media_archive.SUFFIX
+                     os.path.join(dest_dir, name + ".media.tar.contents"),  # media_archive.CONTENTS
+                     os.path.join(dest_dir, name + ".media.tar.delta")):  # media_delta.DELTA, if interrupted
             if os.path.exists(path):
                 os.unlink(path)
         removed.append(name)

@@ -2,6 +2,7 @@
 and records the archive in the dump's manifest (sha256, file count, bytes); `media_restore` verifies an archive
 (hash, every member inside MEDIA_ROOT) and extracts it beside the live directory (prepare), swaps the two
 (swap: the replaced directory stays as the safety copy), or removes what prepare made (discard)."""
+import hashlib
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ from .errors import ServerError
 from .files import sha256_of, write_private
 
 SUFFIX = ".media.tar"
+CONTENTS = ".contents"  # beside an archive: size + sha256 -> data offset of its files (media_delta)
 SAFETY = ".before-restore-"
 STAGING = ".restoring-"
 
@@ -33,27 +35,62 @@ def read_manifest(dump):
         raise ServerError("no readable manifest %s.json beside the backup" % dump) from None
 
 
+class HashingReader:
+    """A file read through, hashed on the way (the archive's files are hashed as they are tarred)."""
+
+    def __init__(self, handle):
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def read(self, n=-1):
+        block = self.handle.read(n)
+        self.digest.update(block)
+        return block
+
+
+def write_archive(root, archive, contents=None):
+    """Tar `root` into `archive` in sorted order (members in the same order every time, which lets a later
+    archive be sent as a delta of an earlier one); returns (files, bytes of the files). `contents`, a dict, gets
+    media_delta.contents() of the archive, computed while writing it."""
+    files = size = 0
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        if os.path.isdir(root):
+            tar.add(root, arcname=".", recursive=False)
+        for directory, subdirs, names in os.walk(root):
+            subdirs.sort()
+            for name in sorted(subdirs) + sorted(names):
+                path = os.path.join(directory, name)
+                info = tar.gettarinfo(path, arcname=os.path.relpath(path, root))
+                if info is None:  # a socket: not archived (as tar.add does)
+                    continue
+                if not info.isreg():
+                    tar.addfile(info)
+                    if info.islnk():  # a second name of a file: extracted as a file
+                        files += 1
+                        size += os.path.getsize(path)
+                    continue
+                with open(path, "rb") as handle:
+                    reader = HashingReader(handle)
+                    tar.addfile(info, reader)
+                files += 1
+                size += info.size
+                if info.size and contents is not None:
+                    data_offset = tar.offset - -(-info.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+                    contents.setdefault("%d:%s" % (info.size, reader.digest.hexdigest()), data_offset)
+    return files, size
+
+
 def backup(params):
     """Entry media_backup: archive MEDIA_ROOT beside params["dump"] and add it to the dump's manifest."""
     dump, root = params["dump"], media_root()
     manifest = read_manifest(dump)
     archive = dump + SUFFIX
     partial = archive + ".partial"
-    files = size = 0
     try:
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-            if os.path.isdir(root):
-                tar.add(root, arcname=".", recursive=False)
-            for directory, subdirs, names in os.walk(root):
-                subdirs.sort()
-                for name in sorted(subdirs) + sorted(names):
-                    path = os.path.join(directory, name)
-                    tar.add(path, arcname=os.path.relpath(path, root), recursive=False)
-                    if os.path.isfile(path) and not os.path.islink(path):
-                        files += 1
-                        size += os.path.getsize(path)
+        contents = {}
+        files, size = write_archive(root, partial, contents)
         os.chmod(partial, 0o600)
         os.replace(partial, archive)
+        write_private(archive + CONTENTS, json.dumps({"size": os.path.getsize(archive), "contents": contents}))
     except OSError as exc:
         if os.path.exists(partial):
             os.unlink(partial)
