@@ -1,0 +1,105 @@
+"""`inv backup --offsite`, `inv backups --offsite`, `inv restore --from-offsite` (issue 14 §2) through the real rclone,
+its `local` backend standing in for cloud storage (tests/remote/test_offsite_sftp.py uses a real SFTP server)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests._util import assert_user_error, backup_json, sha256_file
+
+
+@pytest.fixture
+def offsite(migrated_site, tmp_path):
+    """The site configured with an rclone.conf of its own (remote `vault`, the local backend) and keep_offsite 2."""
+    store = tmp_path / "vault"
+    conf = tmp_path / "rclone.conf"
+    conf.write_text("[vault]\ntype = local\n")
+    migrated_site.configure(offsite=f"vault:{store}/mysite", offsite_config=str(conf), keep_offsite=2)
+    return migrated_site, store / "mysite"
+
+
+def listed(site):
+    result = site.inv("backups", "--offsite", "--json")
+    assert result.returncode == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)["backups"]
+
+
+def test_backup_offsite_uploads_dump_and_manifest_verified_and_lists_it(offsite):
+    site, store = offsite
+    manifest = backup_json(site, "--offsite")
+    name = os.path.basename(manifest["path"])
+    assert manifest["offsite"]["verified"] == "sha256 on the remote"
+    assert sha256_file(store / name) == manifest["sha256"]
+    uploaded = json.loads((store / (name + ".json")).read_text())
+    assert uploaded["sha256"] == manifest["sha256"] and uploaded["file"] == name
+    assert "path" not in uploaded  # no paths of either side travel
+    assert not [p for p in store.iterdir() if p.name.startswith(".partial-")]
+    [row] = listed(site)
+    assert row["file"] == name and row["present"] is True
+    table = site.inv("backups", "--offsite", env={"COLUMNS": "200"})
+    assert table.returncode == 0 and name in table.stdout
+
+
+def test_keep_offsite_prunes_the_oldest_copies_manifest_first(offsite):
+    site, store = offsite
+    names = [os.path.basename(backup_json(site, "--offsite", "--label", f"n{i}")["path"]) for i in range(3)]
+    assert [row["file"] for row in listed(site)] == names[::-1][:2]
+    assert not (store / names[0]).exists() and not (store / (names[0] + ".json")).exists()
+
+
+def test_backup_offsite_config_switch_and_media_archive_travel_together(offsite):
+    site, store = offsite
+    site.configure(offsite=f"vault:{store}", offsite_config=str(store.parent.parent / "rclone.conf"), backup_offsite=True)
+    media = site.root / "media"
+    media.mkdir(exist_ok=True)
+    (media / "photo.jpg").write_bytes(os.urandom(20_000))
+    manifest = backup_json(site, "--media")
+    archive = store / manifest["media"]["file"]
+    assert sha256_file(archive) == manifest["media"]["sha256"]
+    [row] = listed(site)
+    assert row["media"]["sha256"] == manifest["media"]["sha256"] and row["present"]
+
+
+def test_restore_from_offsite_fetches_verified_and_restores(offsite):
+    site, store = offsite
+    manifest = backup_json(site, "--offsite")
+    name = os.path.basename(manifest["path"])
+    for path in (site.root / "backups").glob(name + "*"):
+        path.unlink()  # the laptop lost its copy
+    site.manage("shell", "-c", "from accounts.models import Plan; Plan.objects.all().delete()")
+    result = site.inv("restore", "--from-offsite", name, "--yes")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "fetched" in result.stdout and "restored" in result.stdout
+    assert sha256_file(site.root / "backups" / name) == manifest["sha256"]
+    assert not [p for p in (site.root / "backups").iterdir() if p.name.startswith(".offsite-")]
+
+
+def test_a_tampered_offsite_object_is_refused_and_the_database_untouched(offsite):
+    site, store = offsite
+    manifest = backup_json(site, "--offsite")
+    name = os.path.basename(manifest["path"])
+    (site.root / "backups" / name).unlink()
+    (site.root / "backups" / (name + ".json")).unlink()
+    data = bytearray((store / name).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    (store / name).write_bytes(bytes(data))
+    before = sha256_file(site.root / "db.sqlite3")
+    assert_user_error(site.inv("restore", "--from-offsite", name, "--yes"), "does not match its manifest's sha256")
+    assert sha256_file(site.root / "db.sqlite3") == before
+    leftovers = [p.name for p in (site.root / "backups").iterdir() if name in p.name or p.name.startswith(".offsite-")]
+    assert leftovers == []
+
+
+def test_an_unknown_offsite_name_and_bad_settings_are_one_line(offsite):
+    site, store = offsite
+    assert_user_error(site.inv("restore", "--from-offsite", "nope.sqlite3", "--yes"), "no off-site backup nope.sqlite3")
+    site.configure(offsite=":sftp,host=x,pass=secret:/backups")
+    assert_user_error(site.inv("backup", "--offsite"), "deploytasks.offsite")
+    site.configure(offsite="vault:/x", offsite_from="cloud")
+    assert_user_error(site.inv("backups", "--offsite"), "offsite_from")
+    site.configure()
+    assert_user_error(site.inv("backup", "--offsite"), "set deploytasks.offsite")
+    assert not (site.root / "backups").exists() or not [
+        p for p in (site.root / "backups").iterdir() if p.name.endswith(".sqlite3")]
