@@ -175,7 +175,7 @@ def restore(c, file, yes=False, unverified=False, media=False, from_offsite=Fals
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
         if from_offsite:
-            path = offsite_copies.fetch_for_restore(offsite_copies.Rclone(c, settings, "local"), file,
+            path, _ = offsite_copies.fetch_for_restore(offsite_copies.Rclone(c, settings, "local"), file,
                                                     backup_store.backup_dir(project, settings),
                                                     media or settings.backup_media, unverified)
             if path is None:  # --dry

@@ -311,8 +311,8 @@ def show_listing(rclone, as_json):
 
 
 def fetch_for_restore(rclone, name, directory, media, unverified=False):
-    """`restore --from-offsite NAME` on rclone's side: the backup fetched verified into `directory` (its path there),
-    or None under --dry after saying what it would fetch."""
+    """`restore --from-offsite NAME` on rclone's side: the backup fetched verified into `directory` (its path there,
+    and its manifest), or None under --dry after saying what it would fetch."""
     from .output import console
 
     if unverified:
@@ -321,11 +321,11 @@ def fetch_for_restore(rclone, name, directory, media, unverified=False):
     if is_dry(rclone.c):
         console.print(f"[dim]dry-run:[/] fetch {manifest['object']} into {directory}, check its sha256, restore it",
                       highlight=False, soft_wrap=True)
-        return None
+        return None, manifest
     path = fetch(rclone, manifest, directory, media=media, sha256_of=lambda path: remote_sha256(rclone, path))
     console.print(f"[green]✓[/] fetched {manifest['object']} → {path} (sha256 {manifest['sha256'][:12]}… matches)",
                   highlight=False, soft_wrap=True)
-    return path
+    return path, manifest
 
 
 def remote_sha256(rclone, path) -> str:
