@@ -103,3 +103,54 @@ def test_an_unknown_offsite_name_and_bad_settings_are_one_line(offsite):
     assert_user_error(site.inv("backup", "--offsite"), "set deploytasks.offsite")
     assert not (site.root / "backups").exists() or not [
         p for p in (site.root / "backups").iterdir() if p.name.endswith(".sqlite3")]
+
+
+def test_inv_and_rclone_both_killed_mid_upload_leave_nothing_listed(offsite, tmp_path):
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from tests._util import clean_env
+
+    site, store = offsite
+    connection = sqlite3.connect(site.root / "db.sqlite3")
+    connection.execute("CREATE TABLE ballast (data BLOB)")
+    connection.execute("INSERT INTO ballast VALUES (randomblob(8000000))")
+    connection.commit()
+    connection.close()
+    inv = subprocess.Popen([sys.executable, "-m", "invoke", "backup", "--offsite"], cwd=site.root,
+                           env=clean_env(RCLONE_BWLIMIT="1M"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    copying = []
+    while time.monotonic() < deadline and not copying:
+        if any(p.stat().st_size > 0 for p in store.glob(".partial-*")) if store.is_dir() else False:
+            copying = rclone_copying(store)
+        time.sleep(0.05)
+    assert copying, "the upload never started"
+    os.kill(inv.pid, signal.SIGKILL)  # the task first: nobody is left to clean up
+    for pid in copying:
+        os.kill(pid, signal.SIGKILL)
+    inv.wait(timeout=30)
+    assert list(store.glob(".partial-*"))  # what the dead upload left …
+    assert listed(site) == []  # … is not a backup
+    manifest = backup_json(site, "--offsite")
+    assert [row["file"] for row in listed(site)] == [os.path.basename(manifest["path"])]
+
+
+def rclone_copying(directory):
+    """PIDs of rclone copyto processes writing into `directory` (started by this test's inv)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    words = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if words and words[0].endswith(b"rclone") and b"copyto" in words and any(
+                    str(directory).encode() in word for word in words):
+                found.append(int(entry))
+    return found
