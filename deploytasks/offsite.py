@@ -18,7 +18,7 @@ from .shell import WholeInput, is_dry, join, run
 
 PARTIAL = ".partial-"
 HASH_PREFERENCE = ("sha256", "sha1", "md5")  # sha256 is the manifest's own: no second read of the source
-STALE_PARTIALS = "1d"  # `.partial-*` objects older than this are an upload that died: removed by the next one
+MEDIA_SUFFIX = ".media.tar"  # server/media_archive.SUFFIX
 
 
 def check_remote(remote) -> str:
@@ -61,7 +61,14 @@ class Rclone:
                    in_stream=WholeInput(stdin) if stdin is not None else False)
 
     def require(self):
-        """One clear line when rclone is missing on its side."""
+        """One clear line when rclone is missing on its side (here: no process needed to know)."""
+        if self.where == "local":
+            import shutil
+
+            if shutil.which("rclone"):
+                return
+            raise DeployTasksError("rclone is not installed on this machine: apt-get install -y rclone "
+                                   "(off-site copies go through it)")
         probe = run(self.c, "command -v rclone >/dev/null 2>&1 && echo yes || echo no", what="looking for rclone",
                     changes=False)
         if probe.stdout.strip() != "yes":
@@ -71,14 +78,14 @@ class Rclone:
 
     # --- reading ---------------------------------------------------------------------------------
     def objects(self) -> dict:
-        """{name: size} of the files directly under the remote path ({} when the path does not exist yet)."""
+        """{name: (size, modified)} of the files directly under the remote path ({} when it does not exist yet)."""
         done = self.run("lsjson", "--files-only", "--no-mimetype", self.remote, what="listing the off-site copies",
                         check=False)
         if done.failed:
             if "directory not found" in (done.stderr or ""):
                 return {}
             raise DeployTasksError(f"listing {self.remote} failed: {_last_line(done)}")
-        return {entry["Name"]: entry["Size"] for entry in json.loads(done.stdout or "[]")}
+        return {entry["Name"]: (entry["Size"], entry.get("ModTime", "")) for entry in json.loads(done.stdout or "[]")}
 
     def cat(self, name) -> str:
         return self.run("cat", self.object(name), what=f"reading {self.object(name)}").stdout
@@ -198,8 +205,9 @@ def listing(rclone) -> list:
         if not isinstance(manifest, dict) or manifest.get("file") != object_name[:-5]:
             continue
         media = manifest.get("media") or {}
-        manifest["present"] = objects.get(manifest["file"]) == manifest.get("size") and (
-            not media or objects.get(media.get("file")) == media.get("size"))
+        sizes = {name: size for name, (size, _) in objects.items()}
+        manifest["present"] = sizes.get(manifest["file"]) == manifest.get("size") and (
+            not media or sizes.get(media.get("file")) == media.get("size"))
         manifest["object"] = rclone.object(manifest["file"])
         rows.append(manifest)
     rows.sort(key=lambda row: (row.get("created", ""), row["file"]), reverse=True)
@@ -208,18 +216,24 @@ def listing(rclone) -> list:
 
 def prune(rclone, keep, protect=None) -> list:
     """Remove the oldest off-site backups beyond `keep` (0 keeps all), manifest first so that a backup stops
-    being listed before its objects go; and `.partial-*` objects an upload left that died a day ago or more."""
-    rclone.run("delete", "--max-depth", "1", "--min-age", STALE_PARTIALS, "--include", PARTIAL + "*", rclone.remote,
-               what="removing stale partial uploads", check=False, changes=True)
+    being listed before its objects go, and `.partial-*` objects of an upload that died a day ago or more. One
+    listing: manifests are ordered by when they were stored (the last object of each upload)."""
+    from datetime import datetime, timedelta, timezone
+
+    objects = rclone.objects()
+    day_ago = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    rclone.delete(*[name for name, (_, modified) in objects.items()
+                    if name.startswith(PARTIAL) and modified and modified[:19] < day_ago])
     if not keep:
         return []
+    manifests = sorted(((modified, name[:-5]) for name, (_, modified) in objects.items()
+                        if name.endswith(".json") and not name.startswith(PARTIAL) and name[:-5] != protect),
+                       reverse=True)
     removed = []
-    for row in listing(rclone)[keep:]:
-        if row["file"] == protect:
-            continue
-        media = (row.get("media") or {}).get("file")
-        rclone.delete(row["file"] + ".json", row["file"], *([media] if media else []))
-        removed.append(row["file"])
+    for _, name in manifests[max(keep - 1, 0):]:  # `protect`, just uploaded, is the newest
+        media = name + MEDIA_SUFFIX
+        rclone.delete(name + ".json", name, *([media] if media in objects else []))
+        removed.append(name)
     return removed
 
 
