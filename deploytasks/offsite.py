@@ -12,6 +12,7 @@ import json
 import os
 import posixpath
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .errors import DeployTasksError
 from .shell import WholeInput, is_dry, join, run
@@ -123,14 +124,16 @@ class Rclone:
         for name in names:
             self.run("deletefile", self.object(name), what=f"removing {self.object(name)}", check=False, changes=True)
 
-    def verify(self, source, name, sha256) -> str:
+    def verify(self, source, name, sha256, source_hash=None) -> str:
         """Check the uploaded object against the source: the remote's own strongest hash against the same hash of
-        the source (sha256: the manifest's), or a download hashed when the remote computes none. Returns the
-        method used; raises on a mismatch."""
+        the source (sha256: the manifest's; else `source_hash`, a future computing it during the upload, or
+        computed now), or a download hashed when the remote computes none. Returns the method used; raises on a
+        mismatch."""
         kind = self.hash_type()
         actual = self.hashsum(kind, self.object(name)) if kind else ""
         if actual:
-            expected = sha256 if kind == "sha256" else self.hashsum(kind, source)
+            expected = sha256 if kind == "sha256" else (
+                source_hash.result() if source_hash else self.hashsum(kind, source))
             method = f"{kind} on the remote"
         else:
             kind, expected, method = "sha256", sha256, "sha256 of a download"
@@ -171,10 +174,13 @@ def upload(rclone, manifest, dump, media_archive=None, keep=0):
     written = []
     try:
         methods = []
-        for source, object_name, sha256 in files:
-            written += [PARTIAL + object_name, object_name]
-            rclone.upload_file(source, object_name)
-            methods.append(rclone.verify(source, object_name, sha256))
+        kind = rclone.hash_type()
+        with ThreadPoolExecutor(max_workers=1) as hasher:  # the source's hash is read while the upload runs
+            for source, object_name, sha256 in files:
+                source_hash = hasher.submit(rclone.hashsum, kind, source) if kind not in ("", "sha256") else None
+                written += [PARTIAL + object_name, object_name]
+                rclone.upload_file(source, object_name)
+                methods.append(rclone.verify(source, object_name, sha256, source_hash))
         document = dict(offsite_manifest(manifest), offsite={
             "uploaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "verified": methods[0]})
         written += [PARTIAL + name + ".json"]
