@@ -127,9 +127,10 @@ def main():
         "| remote | deploytasks upload + verify | `rclone copyto` | ratio |\n|---|---:|---:|---:|\n"
         f"{rows}\n\n"
         "What the difference buys: the hash check reads the stored object again (the local backend computes "
-        "sha256 of the copy; the SFTP store runs `sha1sum` over SSH, and the source's sha1 is computed by rclone "
-        "on the sending side), plus five more short rclone commands (rename, features, manifest upload and "
-        "rename, retention listing), each a process start and, over SFTP, an SSH connection. A bare `copyto` "
+        "sha256 of the copy; the SFTP store runs `sha1sum` over SSH, while rclone hashes the source on the "
+        "sending side during the upload), plus six more short rclone commands (rename, hash features, remote "
+        "hash, manifest upload and rename, the retention listing), each a process start and, over SFTP, an SSH "
+        "connection: a fixed cost of about a second locally, a few over SFTP, whatever the size. A bare `copyto` "
         "checks nothing after the transfer and leaves a partial object under the final name when it dies.\n"
         "Figures taken on a shared 2-CPU machine with other work running: indicative, not exact.\n\n"
         + machine_description()
