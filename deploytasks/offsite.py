@@ -11,6 +11,7 @@ manifests, so an interrupted upload is never listed as a backup."""
 import json
 import os
 import posixpath
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -103,8 +104,7 @@ class Rclone:
         """`rclone hashsum` of one file or object; "" when the backend could not compute it."""
         words = ["hashsum", kind, *(["--download"] if download else []), target]
         done = self.run(*words, what=f"hashing {target}")
-        first = (done.stdout or "").split()
-        return first[0].lower() if first and len(first[0]) >= 8 and first[0] != "UNSUPPORTED" else ""
+        return first_hash(done.stdout)
 
     # --- writing ---------------------------------------------------------------------------------
     def upload_file(self, source, name):
@@ -142,6 +142,13 @@ class Rclone:
             raise DeployTasksError(f"the off-site copy {self.object(name)} does not match its source ({kind} "
                                    f"{actual or 'unavailable'} != {expected}): it was removed; try again")
         return method
+
+
+def first_hash(hashsum_output) -> str:
+    """The hash on `rclone hashsum`'s first line; "" when the backend left it blank or wrote UNSUPPORTED."""
+    line = (hashsum_output or "").splitlines()[:1]
+    match = re.match(r"([0-9a-fA-F]{8,})  ", line[0]) if line else None
+    return match.group(1).lower() if match else ""
 
 
 def _last_line(result) -> str:

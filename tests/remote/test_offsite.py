@@ -61,3 +61,21 @@ def test_offsite_checks_come_before_any_backup(deployed, vault):
     s.configure(offsite=f"vault:{vault}")
     s.fab("backup", "--offsite", env={"PATH": "/nonexistent-bin"}).error("rclone is not installed")
     assert s.backups() == before
+
+
+def test_from_the_server_the_media_archive_goes_from_the_servers_copy_and_comes_back(deployed, vault, sha256):
+    s = deployed
+    s.configure(offsite_from="server")
+    media = s.path / "shared" / "media"
+    (media / "uploads").mkdir(parents=True, exist_ok=True)
+    (media / "uploads" / "server.bin").write_bytes(os.urandom(10_000))
+    try:
+        manifest = s.fab("backup", "--media", "--offsite", "--no-download", "--json").ok().json()
+        assert sha256(vault / manifest["media"]["file"]) == manifest["media"]["sha256"]
+        archived = tree(media)
+        (media / "uploads" / "server.bin").unlink()
+        s.fab("restore", "--from-offsite", manifest["file"], "--media", "--yes").ok()
+    finally:
+        s.configure(offsite_from="local")
+    assert tree(media) == archived
+    assert not (s.path / "backups" / "offsite-fetched").exists()

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from deploytasks.errors import DeployTasksError
-from deploytasks.offsite import PARTIAL, Rclone, check_remote, offsite_manifest
+from deploytasks.offsite import PARTIAL, Rclone, check_remote, first_hash, offsite_manifest
 from deploytasks.settings import DEFAULTS, Settings, validate
 
 
@@ -54,3 +54,14 @@ def test_the_travelling_manifest_has_no_paths():
     assert document == {"file": "db.sqlite3", "sha256": "ab", "media": {"file": "db.sqlite3.media.tar", "sha256": "cd"}}
     assert manifest["media"]["path"] == "/srv/x"  # the caller's manifest is not changed
     assert PARTIAL.startswith(".")
+
+
+
+@pytest.mark.parametrize("stdout, expected", [
+    ("da39a3ee5e6b4b0d3255bfef95601890afd80709  db.sqlite3\n", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+    ("                                          db.sqlite3\n", ""),  # the backend could not compute it
+    ("UNSUPPORTED  db.sqlite3\n", ""),
+    ("", ""),
+])
+def test_hashsum_output_without_a_hash_is_no_hash(stdout, expected):
+    assert first_hash(stdout) == expected
