@@ -154,3 +154,22 @@ def rclone_copying(directory):
                     str(directory).encode() in word for word in words):
                 found.append(int(entry))
     return found
+
+
+def test_a_remote_without_hashes_is_verified_by_downloading_the_copy(migrated_site, tmp_path):
+    """rclone's crypt backend (over local) computes no hash of what it stores: the check downloads and hashes it."""
+    import subprocess
+
+    site = migrated_site
+    password = subprocess.run(["rclone", "obscure", "not-a-real-secret"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(f"[vault]\ntype = local\n\n[sealed]\ntype = crypt\nremote = vault:{tmp_path / 'sealed'}\n"
+                    f"password = {password}\n")
+    site.configure(offsite="sealed:mysite", offsite_config=str(conf))
+    manifest = backup_json(site, "--offsite")
+    assert manifest["offsite"]["verified"] == "sha256 of a download"
+    [row] = listed(site)
+    assert row["file"] == os.path.basename(manifest["path"]) and row["present"]
+    stored = [p for p in (tmp_path / "sealed").rglob("*") if p.is_file()]
+    assert len(stored) == 2 and all(manifest["sha256"] not in p.read_bytes().decode(errors="replace") for p in stored)
