@@ -6,7 +6,7 @@ from dataclasses import replace
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, hooks, media as media_dir, steps
+from . import flows, hooks, media as media_dir, offsite as offsite_copies, steps
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -77,9 +77,11 @@ def check(c, json=False):
     "label": "a word added to the file name, e.g. before-upgrade",
     "json": "print the manifest as JSON",
     "media": "also archive MEDIA_ROOT beside the dump (default: deploytasks.backup_media)",
+    "offsite": "also copy it (and its media) to deploytasks.offsite with rclone, verified by hash "
+               "(default: deploytasks.backup_offsite)",
 })
 @reported
-def backup(c, keep=None, label=None, json=False, media=False):
+def backup(c, keep=None, label=None, json=False, media=False, offsite=False):
     """Back up the database (SQLite backup API, pg_dump, mysqldump), verify it and write its manifest (--media: and MEDIA_ROOT)."""
     settings, project = _project(c)
     _require_venv(project)
@@ -87,12 +89,18 @@ def backup(c, keep=None, label=None, json=False, media=False):
         raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
     if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
         raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
+    rclone = offsite_copies.Rclone(c, settings, "local") if offsite or settings.backup_offsite else None
+    if rclone and not is_dry(c):
+        rclone.require()  # before the backup: one line, nothing taken
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
         manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
         if manifest is not None and (media or settings.backup_media):
             media_dir.back_up(c, project, manifest, quiet=True)  # reported below, after the dump
     if manifest is None:
         return
+    if rclone:
+        manifest["offsite"] = offsite_copies.upload(
+            rclone, manifest, manifest["path"], (manifest.get("media") or {}).get("path"), keep=settings.keep_offsite)
     if json:
         print_json(manifest)
         return
@@ -107,6 +115,8 @@ def backup(c, keep=None, label=None, json=False, media=False):
         media_dir.report(manifest["media"])
     if manifest["pruned"]:
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
+    if manifest.get("offsite"):
+        offsite_copies.report(manifest["offsite"])
 
 
 def latest_migrations(manifest):
@@ -133,11 +143,15 @@ def backups_table(title, rows):
     return grid
 
 
-@task(name="backups", help={"json": "print the list as JSON", "verify": "re-check every file's sha256"})
+@task(name="backups", help={"json": "print the list as JSON", "verify": "re-check every file's sha256",
+                            "offsite": "list the off-site copies in deploytasks.offsite instead"})
 @reported
-def list_backups(c, json=False, verify=False):
-    """List the backups in deploytasks.backups, newest first."""
+def list_backups(c, json=False, verify=False, offsite=False):
+    """List the backups in deploytasks.backups (--offsite: those in deploytasks.offsite), newest first."""
     settings, project = _project(c)
+    if offsite:
+        offsite_copies.show_listing(offsite_copies.Rclone(c, settings, "local"), json)
+        return
     directory = backup_store.backup_dir(project, settings)
     rows = backup_store.listing(c, project, directory, verify=verify)
     if json:
@@ -149,18 +163,25 @@ def list_backups(c, json=False, verify=False):
 
 
 @task(help={
-    "file": "the backup: a path, or a file name in deploytasks.backups",
+    "file": "the backup: a path, or a file name in deploytasks.backups (with --from-offsite: an off-site name)",
+    "from-offsite": "FILE is an off-site backup's name (`inv backups --offsite`): fetch it verified, then restore",
     "yes": "do not ask for confirmation",
     "unverified": "allow a file that has no manifest (no checksum to verify)",
     "media": "also restore the media archived with it (default: deploytasks.backup_media)",
 })
 @reported
-def restore(c, file, yes=False, unverified=False, media=False):
+def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
     """Restore a backup: verify it, take a safety backup, confirm, replace the database atomically (--media: and MEDIA_ROOT)."""
     settings, project = _project(c)
     _require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
+        if from_offsite:
+            path, _ = offsite_copies.fetch_for_restore(offsite_copies.Rclone(c, settings, "local"), file,
+                                                    backup_store.backup_dir(project, settings),
+                                                    media or settings.backup_media, unverified)
+            if path is None:  # --dry
+                return
         prepared = media_dir.prepare(c, project, path) if media or settings.backup_media else None
         media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
             c, project, settings, path, yes=yes, unverified=unverified,

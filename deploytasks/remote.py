@@ -6,11 +6,12 @@ import posixpath
 import shlex
 
 from fabric import task
-from invoke import Collection
+from invoke import Collection, Context
 
 from . import backups as backup_store
 from . import flows, installer, releases
 from . import media as media_dir
+from . import offsite as offsite_copies
 from .connection import connect, host_name, secure
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -197,11 +198,26 @@ def check(c, revision=None, live_only=False, json=False):
     flows.show_checklists(sections, json)
 
 
+def _offsite_side(c, settings):
+    """The rclone that reaches deploytasks.offsite: on this machine, or on the server (deploytasks.offsite_from),
+    checked to be installed there."""
+    if settings.offsite_from == "server":
+        connect(c, settings)
+        rclone = offsite_copies.Rclone(c, settings, host_name(c))
+    else:
+        rclone = offsite_copies.Rclone(Context(config=c.config), settings, "local")
+    if not is_dry(c):
+        rclone.require()
+    return rclone
+
+
 @task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
+            "offsite": "also copy it (and its media) to deploytasks.offsite with rclone, verified by hash, from "
+                       "deploytasks.offsite_from (default: deploytasks.backup_offsite)",
             "json": "print the manifest as JSON",
             "media": "also archive the shared media (MEDIA_ROOT) beside the dump (default: deploytasks.backup_media)"})
 @reported
-def backup(c, download=True, json=False, media=False):
+def backup(c, download=True, json=False, media=False, offsite=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
     settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
     hosts, _ = fleet_hosts.fleet_of(c, "backup")
@@ -211,6 +227,12 @@ def backup(c, download=True, json=False, media=False):
         return
     remote_dir = posixpath.join(settings.path, "backups")
     local_dir = local_backup_dir(settings, host_name(c))
+    rclone = None
+    if offsite or settings.backup_offsite:  # checked before anything is taken
+        if settings.offsite_from == "local" and not download:
+            raise DeployTasksError("--no-download leaves no local copy to send off-site: drop it, or set "
+                                   "deploytasks.offsite_from: server")
+        rclone = _offsite_side(c, settings)
 
     def streamed(command, document, ship):  # the copy streams down while the server writes it, over OpenSSH's client
         def connected_ship():
@@ -241,6 +263,15 @@ def backup(c, download=True, json=False, media=False):
         console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
     if manifest.get("media") and "local_path" in manifest:
         media_dir.fetch(c, project, settings, manifest, local_dir, quiet=json)
+    if rclone and not is_dry(c):
+        local = settings.offsite_from == "local"
+        archive = (manifest.get("media") or {}).get("file")
+        manifest["offsite"] = offsite_copies.upload(
+            rclone, manifest, manifest["local_path"] if local else manifest["path"],
+            archive and (os.path.join(local_dir, archive) if local else manifest["media"]["path"]),
+            keep=settings.keep_offsite)
+        if not json:
+            offsite_copies.report(manifest["offsite"])
     if json:
         print_json(manifest)
 
@@ -251,10 +282,15 @@ def local_backup_dir(settings, host):
     return os.path.join(base, host)
 
 
-@task(name="backups", help={"json": "print as JSON"})
+@task(name="backups", help={"json": "print as JSON",
+                            "offsite": "list the off-site copies in deploytasks.offsite instead"})
 @reported
-def list_backups(c, json=False):
-    """Backups on the server and local copies, side by side."""
+def list_backups(c, json=False, offsite=False):
+    """Backups on the server and local copies, side by side (--offsite: those in deploytasks.offsite)."""
+    if offsite:
+        settings = _server(c, open_now=False)
+        offsite_copies.show_listing(_offsite_side(c, settings), json)
+        return
     settings, project = _live(c)
     project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
     remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
@@ -280,15 +316,21 @@ def list_backups(c, json=False):
     show(grid)
 
 
-@task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",
+@task(help={"file": "local backup file (with its .json manifest beside it); with --from-offsite an off-site name",
+            "from-offsite": "FILE is an off-site backup's name (`fab backups --offsite`): fetch it verified, restore it",
+            "yes": "do not ask for confirmation",
             "unverified": "allow a file without a manifest",
             "media": "also restore the media archived with it (default: deploytasks.backup_media)"})
 @reported
-def restore(c, file, yes=False, unverified=False, media=False):
+def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
     """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload (--media: and MEDIA_ROOT)."""
     settings, project = _live(c)
     media_wanted = media or settings.backup_media
     local = os.path.abspath(os.path.expanduser(file))
+    if from_offsite:
+        local = _fetch_offsite(c, settings, file, media_wanted, unverified)
+        if local is None:  # --dry
+            return
     manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
     if media_wanted:
         media_dir.local_archive(local, manifest)
@@ -329,6 +371,31 @@ def restore(c, file, yes=False, unverified=False, media=False):
     finally:
         if not unlocked:
             releases.admin(c, settings, "abort", release=None)
+
+
+def _fetch_offsite(c, settings, name, media, unverified):
+    """An off-site backup fetched verified into backups/<host>/ (through the server when offsite_from is server:
+    fetched and checked there, then downloaded checked again); its local path, or None under --dry."""
+    rclone = _offsite_side(c, settings)
+    local_dir = local_backup_dir(settings, host_name(c))
+    if settings.offsite_from == "local":
+        with backup_store.ignored_by_git(*([] if is_dry(c) else [os.path.dirname(local_dir), local_dir])):
+            return offsite_copies.fetch_for_restore(rclone, name, local_dir, media, unverified)[0]
+    staging = posixpath.join(settings.path, "backups", "offsite-fetched")
+    fetched, manifest = offsite_copies.fetch_for_restore(rclone, name, staging, media, unverified)
+    if fetched is None:
+        return None
+    try:
+        with backup_store.ignored_by_git(os.path.dirname(local_dir), local_dir):
+            local = transfer.download(c, fetched, local_dir, manifest, settings)
+            if media:
+                entry = manifest["media"]
+                archive = transfer.download(c, posixpath.join(staging, entry["file"]), local_dir,
+                                            {"sha256": entry["sha256"], "size": entry["size"]}, settings)
+                os.unlink(archive + ".json")  # the archive is described in the dump's manifest
+    finally:
+        run(c, f"rm -rf {q(staging)}", what="removing the fetched copy on the server", check=False)
+    return local
 
 
 @task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})

@@ -45,6 +45,14 @@ class Settings:
     backups: str = setting("backups", "local backup directory (relative to the project)")
     keep_backups: int = setting(10, "backups kept (locally and on servers); 0 keeps all")
     backup_media: bool = setting(False, "inv backup/restore include MEDIA_ROOT (as --media does)")
+    offsite: str = setting("", "rclone remote and path for off-site copies, e.g. \"myremote:bucket/mysite\" "
+                               "(the remote defined in your rclone.conf)")
+    offsite_from: str = setting("local", "where rclone runs for fab: local (this machine, from the downloaded copy) "
+                                         "or server (the server, from its own copy)")
+    offsite_config: str = setting("", "rclone.conf to use (rclone --config; default: rclone's own) on the side "
+                                      "rclone runs")
+    backup_offsite: bool = setting(False, "every backup is also copied off-site (as --offsite does)")
+    keep_offsite: int = setting(10, "off-site backups kept; 0 keeps all")
     # servers (Fabric tasks)
     path: str = setting("", "absolute deploy directory on the server (required for fab)")
     repo: str = setting("", "git URL the server fetches from (required for fab deploy with strategy mirror)")
@@ -194,6 +202,12 @@ def validate(settings: Settings, kind="local") -> None:
         raise DeployTasksError(f"deploytasks.strategy must be 'mirror' or 'upload', not {settings.strategy!r}")
     if settings.installer not in ("auto", "uv", "pip"):
         raise DeployTasksError(f"deploytasks.installer must be 'auto', 'uv' or 'pip', not {settings.installer!r}")
+    if settings.offsite_from not in ("local", "server"):
+        raise DeployTasksError(f"deploytasks.offsite_from must be 'local' or 'server', not {settings.offsite_from!r}")
+    if settings.offsite:
+        from .offsite import check_remote
+
+        check_remote(settings.offsite)
     if kind in ("server", "deploy") and not settings.path.startswith("/"):
         raise DeployTasksError("set deploytasks.path to the absolute deploy directory on the server (e.g. /srv/mysite)")
     if kind == "deploy" and settings.strategy == "mirror" and not settings.repo:

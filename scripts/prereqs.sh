@@ -14,6 +14,7 @@ command -v zstd >/dev/null 2>&1 || missing+=(zstd)  # PostgreSQL backups are zst
 if [ "${DEPLOYTASKS_NEED_SSHD:-0}" = 1 ]; then
     [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+    command -v rclone >/dev/null 2>&1 || missing+=(rclone)  # off-site copies (tests: SFTP and local remotes)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
