@@ -26,11 +26,10 @@ SWITCH_LEAD, SWITCH_LEAD_PER_HOST = 0.5, 0.4
 
 
 def migrate_host_name(names, settings) -> str:
-    """The host (of the -H list) that works on the shared database: deploytasks.migrate_host, or the first."""
+    """The host (of the fleet) that works on the shared database: deploytasks.migrate_host, or the first."""
     wanted = settings.migrate_host or names[0]
     if wanted not in names:
-        raise DeployTasksError(f"deploytasks.migrate_host {wanted!r} is not one of the hosts after -H "
-                               f"({', '.join(names)})")
+        raise DeployTasksError(f"deploytasks.migrate_host {wanted!r} is not one of the hosts ({', '.join(names)})")
     return wanted
 
 
