@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -106,13 +107,27 @@ class Fleet:
                 host.gunicorn.stop()
 
 
-def make_fleet(base: Path, addresses: list, stack, unreachable_address="127.0.0.84") -> Fleet:
+def in_own_mount(path: str) -> list:
+    """A command prefix that runs the rest in a new mount namespace with a private tmpfs on `path`: a "server"
+    with its own `path`, which nothing else on this machine sees (the test reads it via /proc/PID/root)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'mkdir -p {shlex.quote(path)} && mount -t tmpfs tmpfs {shlex.quote(path)} && exec "$0" "$@"']
+
+
+def make_fleet(base: Path, addresses: list, stack, unreachable_address="127.0.0.84", private_path=None) -> Fleet:
+    """One sshd per address; private_path: each in its own mount namespace, every host deploying to that one
+    path (set as the common `path`), else each host its own deploy path (a stage named like it)."""
     sshds = []
     for index, address in enumerate(addresses, start=1):
-        sshd = SSHServer(base / f"sshd{index}", host=address)
+        sshd = SSHServer(base / f"sshd{index}", host=address, wrap=in_own_mount(private_path) if private_path else ())
         sshd.alias = f"web{index}"
         sshds.append(stack.enter_context(sshd))
     fleet = Fleet(base, sshds, Repo(base), unreachable_address)
+    if private_path:
+        for name, host in fleet.hosts.items():
+            host.path = Path(f"/proc/{host.sshd.proc.pid}/root{private_path}")  # the host's own mount, from here
+            fleet.per_host[name].pop("path")
+        fleet.configure(path=private_path)
     for host in fleet.hosts.values():
         give_uv(host)
     return fleet

@@ -1,7 +1,10 @@
-"""The fleet from the config file, on one shared PostgreSQL database: `fab deploy` without -H deploys the
+"""The fleet from the config file, on one shared PostgreSQL database, each host's sshd in its own mount namespace
+(a private tmpfs on the one deploy path): `fab deploy` without -H deploys the
 config's `hosts` (migrating once, on `migrate_host`), `fab -H pair …` the hosts a stage lists; a second deploy
 while one runs is refused on every host; bad fleet settings are one line and change nothing. Two sshds on
 127.0.0.140-141 (127.0.0.149: a host nobody answers for)."""
+import os
+import secrets
 import threading
 import time
 from contextlib import ExitStack
@@ -14,13 +17,16 @@ from tests.remote.postgres import PG, SKIP, own_database, psycopg
 ADDRESS = "127.0.0.140"
 ADDRESSES = ["127.0.0.140", "127.0.0.141"]
 UNREACHABLE = "127.0.0.149"
+PRIVATE_PATH = f"/srv/deploytasks-fleet-{secrets.token_hex(4)}"  # every host's `path`, each in its own mount
 pytestmark = SKIP
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     with own_database() as (name, password), ExitStack() as stack:
-        fleet = make_fleet(tmp_path_factory.mktemp("fleet-config"), ADDRESSES, stack, UNREACHABLE)
+        stack.callback(lambda: os.path.isdir(PRIVATE_PATH) and os.rmdir(PRIVATE_PATH))  # the mount point, last
+        fleet = make_fleet(tmp_path_factory.mktemp("fleet-config"), ADDRESSES, stack, UNREACHABLE,
+                           private_path=PRIVATE_PATH)
         stack.callback(fleet.stop)
         fleet.repo.requirements_change("psycopg[binary]")
         url = f"postgres://{name}:{password}@127.0.0.1:5432/{name}"
@@ -57,6 +63,17 @@ def test_fab_deploy_without_h_deploys_the_configured_hosts_migrating_once_on_the
     assert [b for b in fleet.hosts["web2"].backups() if "pre-deploy" in b]
     assert not [b for b in fleet.hosts["web1"].backups() if "pre-deploy" in b]
     assert "is live on 2 hosts" in run.stdout
+
+
+
+def test_each_host_has_its_own_deploy_path(fleet):
+    """One `path` for all, each host's in its own mount namespace: this machine sees an empty mount point."""
+    assert os.listdir(PRIVATE_PATH) == []
+    web1, web2 = fleet.hosts["web1"], fleet.hosts["web2"]
+    assert web1.path != web2.path and web1.releases() and web1.releases() == web2.releases()
+    (web1.path / "only-on-web1").write_text("x")
+    assert not (web2.path / "only-on-web1").exists()
+    (web1.path / "only-on-web1").unlink()
 
 
 def test_a_stage_listing_hosts_is_the_fleet_after_h(fleet):
