@@ -2,7 +2,9 @@
 once: lock, fetch/unpack, venv, checks, collectstatic (any failure: every staged release removed, every lock
 freed, nothing switched). Phase 2 once, on the migrate host: the checklist, backup, rehearsal, migrate. Phase
 3 on all hosts at once: switch, reload, health check; all healthy: each records and unlocks; else every host
-switches back and the migrate host unapplies this release's migrations (once)."""
+switches back and the migrate host unapplies this release's migrations (once). Three SSH commands per host:
+prepare; staging (the migrate host's waits, then migrates); switching (waits, then records or undoes): see
+conversation.py."""
 import posixpath
 import time
 
