@@ -63,10 +63,19 @@ class Conversation:
         finally:
             self.answers.put(ENDED)
 
+    @property
+    def started(self) -> bool:
+        return self.thread.is_alive() or self.result is not None or self.failure is not None
+
+    @property
+    def can_ask(self) -> bool:
+        """Not started yet, or waiting for the next request."""
+        return self.open or not self.started
+
     def ask(self, entry, params, then=False, what=None) -> dict:
         """The answer to one request; then: the command waits for another after answering."""
         self.stdin.lines.put(json.dumps({"entry": entry, "params": params, "then": then}) + "\n")
-        if not self.thread.is_alive() and self.result is None and self.failure is None:
+        if not self.started:
             self.thread.start()
         answer = self.answers.get()
         what = what or self.what

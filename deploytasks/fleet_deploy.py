@@ -144,7 +144,7 @@ def migrate(host, force) -> dict:
               "hooks": host.data["hooks"]}
     what = "the checklist, backup, rehearsal and migrations"
     talk = host.data.get("staging")
-    if talk is not None and talk.open:  # the staging command, waiting for this
+    if talk is not None and talk.open:  # the staging command, waiting for this (else: a command of its own)
         pre = talk.ask("predeploy", params, what=what)
     else:
         pre = run_django_script(host.c, host.data["project"], "predeploy", params, what=what, changes=True)
@@ -197,7 +197,7 @@ def fleet_step(host, action, params, what, talk=None, then=False):
     """One fleet_step action on the host: asked of `talk` (the host's switching command) while it waits, else
     in a command of its own."""
     params = dict(params, action=action, release=host.release)
-    if talk is not None and (talk.open or not talk.thread.is_alive() and talk.result is None and talk.failure is None):
+    if talk is not None and talk.can_ask:
         return talk.ask("fleet_step", server_params(host.c, host.settings, params), then=then,
                         what=f"{what} on {host.name}")
     return server_script(host.c, host.settings, "fleet_step", params, what=f"{what} on {host.name}", changes=True)
