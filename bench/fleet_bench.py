@@ -52,8 +52,13 @@ def measure(count, runs, base):
             per_host = max(host.sshd.session_count() - sessions[name] for name, host in fleet.hosts.items())
             samples.append((seconds, per_host, sum(p.failed for p in pollers), sum(p.ok + p.failed for p in pollers),
                             spread))
+            reasons = {}
+            for poller in pollers:
+                for reason, n in poller.reasons.items():
+                    reasons[reason] = reasons.get(reason, 0) + n
             print(f"{count} host(s): {seconds:.1f}s, {per_host} sessions/host, "
-                  f"{samples[-1][2]}/{samples[-1][3]} failed requests, switch spread {spread:.3f}s", flush=True)
+                  f"{samples[-1][2]}/{samples[-1][3]} failed requests {reasons or ''}, switch spread {spread:.3f}s",
+                  flush=True)
     return samples
 
 

@@ -46,8 +46,9 @@ def say(host, message) -> None:
 def hosts_for(c, names, kind, quiet=False) -> list:
     """A Host per name: the task's own connection for its host, a new Connection (same config) for the others."""
     hosts = []
+    own = host_name(c) if isinstance(c, Connection) else None  # no -H: Fabric gave the task a plain Context
     for name in names:
-        conn = c if name == host_name(c) else Connection(name, config=c.config.clone())
+        conn = c if name == own else Connection(name, config=c.config.clone())
         hosts.append(Host(name, conn, quiet=quiet))
     for host in hosts:  # a bad setting for any host stops everything before a connection
         try:

@@ -2,12 +2,15 @@
 once: lock, fetch/unpack, venv, checks, collectstatic (any failure: every staged release removed, every lock
 freed, nothing switched). Phase 2 once, on the migrate host: the checklist, backup, rehearsal, migrate. Phase
 3 on all hosts at once: switch, reload, health check; all healthy: each records and unlocks; else every host
-switches back and the migrate host unapplies this release's migrations (once)."""
+switches back and the migrate host unapplies this release's migrations (once). Three SSH commands per host:
+prepare; staging (the migrate host's waits, then migrates); switching (waits, then records or undoes): see
+conversation.py."""
 import posixpath
 import time
 
 from . import __version__
-from . import fleet
+from . import bundle, fleet
+from .conversation import Conversation
 from .connection import host_name
 from .deploy_hooks import around_build
 from .deploy_report import report_migrations, report_notes, venv_changed
@@ -16,7 +19,7 @@ from .errors import DeployTasksError
 from .hooks import for_server
 from .installer import failure_summary, server_build_command
 from .output import console
-from .releases import admin, prepare_request, release_project, server_script, who
+from .releases import admin, prepare_request, release_project, server_command, server_params, server_script, who
 from .shell import is_dry, run, summary
 
 # Phase 3 names a moment a little ahead at which every host switches (each waits for it after its SSH command
@@ -26,17 +29,18 @@ SWITCH_LEAD, SWITCH_LEAD_PER_HOST = 0.5, 0.4
 
 
 def migrate_host_name(names, settings) -> str:
-    """The host (of the -H list) that works on the shared database: deploytasks.migrate_host, or the first."""
+    """The host (of the fleet) that works on the shared database: deploytasks.migrate_host, or the first."""
     wanted = settings.migrate_host or names[0]
     if wanted not in names:
-        raise DeployTasksError(f"deploytasks.migrate_host {wanted!r} is not one of the hosts after -H "
-                               f"({', '.join(names)})")
+        raise DeployTasksError(f"deploytasks.migrate_host {wanted!r} is not one of the hosts ({', '.join(names)})")
     return wanted
 
 
 def migrate_host(hosts):
     wanted = migrate_host_name([h.name for h in hosts], hosts[0].settings)
-    return next(host for host in hosts if host.name == wanted)
+    migrator = next(host for host in hosts if host.name == wanted)
+    migrator.data["migrates"] = True
+    return migrator
 
 
 def deploy(c, names, revision=None, force=False, as_json=False) -> dict:
@@ -108,10 +112,13 @@ def stage(host, revision, name):
         else:
             build_venv(host, project, prep)
     host.phase = "checks"
-    done = run_django_script(host.c, project, "fleet_stage", {
+    talk = Conversation(host.c, bundle.locator(project.tools or None) + project.django_script_command(),
+                        "system checks and collectstatic")
+    host.data["staging"] = talk  # the migrate host's command stays, to migrate once every host has staged
+    done = talk.ask("fleet_stage", {
         "database": host.settings.database, "collectstatic": host.settings.collectstatic, "release": prep["release"],
         "path": host.settings.path, "shared_dirs": host.settings.shared_dirs, "hooks": host.data["hooks"],
-    }, what="system checks and collectstatic", changes=True)
+    }, then=host.data.get("migrates", False))
     fleet.say(host, "[green]✓[/] check passed" + (f"; {done['collectstatic']}" if done.get("collectstatic") else ""))
     host.phase = "staged"
 
@@ -135,8 +142,12 @@ def migrate(host, force) -> dict:
               "journaled": True, "strict_migrations": settings.strict_migrations,
               "safe_migrations": settings.safe_migrations, "shared_dirs": settings.shared_dirs,
               "hooks": host.data["hooks"]}
-    pre = run_django_script(host.c, host.data["project"], "predeploy", params,
-                            what="the checklist, backup, rehearsal and migrations", changes=True)
+    what = "the checklist, backup, rehearsal and migrations"
+    talk = host.data.get("staging")
+    if talk is not None and talk.open:  # the staging command, waiting for this (else: a command of its own)
+        pre = talk.ask("predeploy", params, what=what)
+    else:
+        pre = run_django_script(host.c, host.data["project"], "predeploy", params, what=what, changes=True)
     host.data["migrated"] = bool(pre["pending"])
     if host.quiet:
         return pre
@@ -152,13 +163,15 @@ def migrate(host, force) -> dict:
 def switch(host, at):
     host.phase = "switch"
     host.data["switched"] = True
+    talk = host.data["switching"] = Conversation(host.c, server_command(host.settings),
+                                                 f"switching and health-checking on {host.name}")
     done = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
                                        "healthcheck_retries": host.settings.healthcheck_retries,
                                        "healthcheck_delay": host.settings.healthcheck_delay,
                                        "revision": host.data["prep"]["revision"], "hooks": host.data["hooks"], "at": at,
                                        "undo_on_hook_failure": host.settings.undo_on_hook_failure,
                                        "venv_changed": venv_changed(host.data["prep"])},
-                      "switching and health-checking")
+                      "switching and health-checking", talk=talk, then=True)
     host.data["switch"] = done
     if done["problem"]:
         raise DeployTasksError(f"{host.release} failed its health check ({done['problem']})")
@@ -174,20 +187,28 @@ def complete(host, migrator, pre, log):
     fin = fleet_step(host, "complete", {"previous": prep["current"], "meta": meta, "keep_releases":
                                         host.settings.releases_kept, "log": dict(log, revision=prep["revision"],
                                                                                  seconds=host.seconds)},
-                     "recording the release and unlocking")
+                     "recording the release and unlocking", talk=host.data.get("switching"))
     host.phase, host.result = "live", "ok"
     if fin["pruned"]:
         fleet.say(host, f"pruned {len(fin['pruned'])} old release(s)")
 
 
-def fleet_step(host, action, params, what):
-    return server_script(host.c, host.settings, "fleet_step", dict(params, action=action, release=host.release),
-                         what=f"{what} on {host.name}", changes=True)
+def fleet_step(host, action, params, what, talk=None, then=False):
+    """One fleet_step action on the host: asked of `talk` (the host's switching command) while it waits, else
+    in a command of its own."""
+    params = dict(params, action=action, release=host.release)
+    if talk is not None and talk.can_ask:
+        return talk.ask("fleet_step", server_params(host.c, host.settings, params), then=then,
+                        what=f"{what} on {host.name}")
+    return server_script(host.c, host.settings, "fleet_step", params, what=f"{what} on {host.name}", changes=True)
 
 
 def undo_all(hosts, migrator, reason, log):
     """Every staged host back to before: the others first, the migrate host last (it unapplies, once, when no
     host serves the new release any more)."""
+    for host in hosts:  # a staging command still waiting (the migrate host's) is not needed any more
+        if host.data.get("staging") is not None:
+            host.data["staging"].close()
     staged = [h for h in hosts if h.data.get("prep")]
     others = [h for h in staged if h is not migrator]
     fleet.on_all(others, lambda host: take_back(host, migrator, reason, log), "undo")
@@ -205,7 +226,8 @@ def take_back(host, migrator, reason, log):
                                      "migrated": host is migrator, "reason": reason,
                                      "unapply_command": host.data["project"].django_script_command(),
                                      "database": host.settings.database, "venv_changed": venv_changed(prep),
-                                     "log": dict(log, revision=prep["revision"])}, "undoing the deploy")
+                                     "log": dict(log, revision=prep["revision"])}, "undoing the deploy",
+                      talk=host.data.get("switching"))
     host.data["unapplied"] = done.get("unapplied") or []
     if not host.error:
         host.result = "switched back" if host.data.get("switched") else "removed"

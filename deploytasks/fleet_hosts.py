@@ -1,12 +1,17 @@
-"""Which hosts one `fab -H a,b,c TASK` names, seen from inside the task Fabric calls once per host: the
-Executor running the task holds the parsed core arguments (fabric.executor.Executor.expand_calls reads
-the same `hosts` value to make one call per host). The first call of a task coordinates all of them; the
-later calls of the same invocation find that done and do nothing."""
+"""Which hosts one `fab TASK` works on, seen from inside the task Fabric calls once per host: the hosts after
+-H (the Executor running the task holds the parsed core arguments; fabric.executor.Executor.expand_calls reads
+the same `hosts` value to make one call per host), or, when -H names none, the config's `hosts` (of the
+selected stage, or top-level), or, when -H names one stage that lists hosts, that stage's. The first call of a
+task coordinates all of them; the later calls of the same invocation find that done and do nothing."""
 import sys
+from dataclasses import dataclass
 
 import invoke
+from fabric import Connection
 
 from .connection import host_name
+from .errors import DeployTasksError
+from .settings import load, stage_hosts
 
 
 def running_executor():
@@ -43,3 +48,40 @@ def fleet_of(c, task) -> tuple:
         return hosts, False
     done.add(task)
     return hosts, True
+
+
+@dataclass
+class Invocation:
+    """What one call of a fleet-aware task works on: `hosts` (several: the fleet; empty: the one host of
+    `context`), whether this call coordinates, and `context`: the one host's Connection, or what the fleet's
+    connections are made from (with the stage that listed the hosts selected: its settings, then each host's
+    own stage on top)."""
+    hosts: list
+    coordinator: bool
+    context: object
+
+
+def resolve(c, task) -> Invocation:
+    """The hosts of this call of `task`: -H a,b,c; -H STAGE where that stage lists hosts; or, with no -H, the
+    config's `hosts`."""
+    if isinstance(c, Connection):
+        hosts, coordinator = fleet_of(c, task)
+        if hosts:
+            return Invocation(hosts, coordinator, c)
+        listed = stage_hosts(c.config, host_name(c))  # -H prod, where stages: {prod: [web1, web2]}
+        if not listed:
+            return Invocation([], True, c)
+        stage = host_name(c)
+    else:  # no -H: Fabric called the task once, with a plain Context
+        settings = load(c)
+        listed, stage = settings.hosts, settings.stage
+        if not listed:
+            raise DeployTasksError("no host: name it with -H HOST, or list the fleet in the config "
+                                   "(deploytasks.hosts, or a stage's hosts)")
+    config = c.config.clone()
+    if stage:
+        config.deploytasks.stage = stage
+    hosts = list(dict.fromkeys(listed))
+    if len(hosts) == 1:
+        return Invocation([], True, Connection(hosts[0], config=config))
+    return Invocation(hosts, True, invoke.Context(config=config))

@@ -21,7 +21,7 @@ from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
 from .deploy_report import checklist_outcome, report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
-from . import deploy_hooks, supervised
+from . import bundle, deploy_hooks, supervised
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -65,11 +65,20 @@ def code_of(settings, live, release_dir):
 def server_script(c, settings, name, params, *, what, changes=False, description=None):
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""
-    params = dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
-                  sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload, restart=settings.restart,
-                  start=settings.start, reload_timeout=settings.reload_timeout)
-    return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, params, what=what, changes=changes,
-                      description=description, tools=ServerLayout(settings.path).tools)
+    return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, server_params(c, settings, params),
+                      what=what, changes=changes, description=description, tools=ServerLayout(settings.path).tools)
+
+
+def server_params(c, settings, params) -> dict:
+    """`params` with what every server-package entry run by server_script is given."""
+    return dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
+                sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload, restart=settings.restart,
+                start=settings.start, reload_timeout=settings.reload_timeout)
+
+
+def server_command(settings) -> str:
+    """The shell command that runs the server package with the server's Python (the bundle located first)."""
+    return bundle.locator(ServerLayout(settings.path).tools) + f'{q(settings.python)} "$DEPLOYTASKS_PYZ"'
 
 
 def admin(c, settings, action, **params):

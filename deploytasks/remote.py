@@ -5,7 +5,7 @@ import os
 import posixpath
 import shlex
 
-from fabric import task
+from fabric import Connection, task
 from invoke import Collection, Context
 
 from . import backups as backup_store
@@ -29,6 +29,8 @@ from . import plan as deploy_plan
 def _server(c, open_now=True, kind="server"):
     """Settings with a deploy path (and a repo for `kind` "deploy"), on a verified connection (opened now, or on
     first use)."""
+    if not isinstance(c, Connection):  # `fab TASK` without -H: Fabric passes a plain Context
+        raise DeployTasksError("no host: this task runs on the hosts after -H (fab -H HOST TASK)")
     settings = load(c, kind)
     if open_now:
         connect(c, settings)
@@ -101,11 +103,14 @@ def setup(c):
 @reported
 def deploy(c, revision=None, force=False, plan=False, json=False):
     """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
-    hosts, coordinator = fleet_hosts.fleet_of(c, "deploy")
-    if hosts and not plan:  # -H a,b,c: the first call deploys all of them as one (fleet_deploy.py)
-        if coordinator:
-            fleet_deploy.deploy(c, hosts, revision, force=force, as_json=json)
+    fleet = fleet_hosts.resolve(c, "deploy")
+    if fleet.hosts and not plan:  # -H a,b,c (or the config's hosts): the first call deploys all as one (fleet_deploy.py)
+        if fleet.coordinator:
+            fleet_deploy.deploy(fleet.context, fleet.hosts, revision, force=force, as_json=json)
         return
+    if fleet.hosts:
+        raise DeployTasksError("--plan shows one host: name it with -H HOST")
+    c = fleet.context
     settings = _server(c, kind="deploy")
     if plan:
         deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
@@ -126,11 +131,12 @@ def plan_task(c, revision=None, json=False):
 @reported
 def rollback(c, to=None, yes=False):
     """Roll code and schema back to the previous release (unapplies migrations with the current code)."""
-    hosts, coordinator = fleet_hosts.fleet_of(c, "rollback")
-    if hosts:  # -H a,b: every host to the same release, the schema once (fleet_releases.py)
-        if coordinator:
-            fleet_releases.rollback(c, hosts, to=to, yes=yes)
+    fleet = fleet_hosts.resolve(c, "rollback")
+    if fleet.hosts:  # -H a,b: every host to the same release, the schema once (fleet_releases.py)
+        if fleet.coordinator:
+            fleet_releases.rollback(fleet.context, fleet.hosts, to=to, yes=yes)
         return
+    c = fleet.context
     settings = _server(c)
     releases.rollback(c, settings, to=to, yes=yes)
 
@@ -139,11 +145,12 @@ def rollback(c, to=None, yes=False):
 @reported
 def list_releases(c, json=False):
     """The releases on the server: revision, deployed at, by, migrations changed, current/bad."""
-    hosts, coordinator = fleet_hosts.fleet_of(c, "releases")
-    if hosts:  # -H a,b: side by side, drift flagged
-        if coordinator:
-            fleet_releases.listing(c, hosts, json)
+    fleet = fleet_hosts.resolve(c, "releases")
+    if fleet.hosts:  # -H a,b: side by side, drift flagged
+        if fleet.coordinator:
+            fleet_releases.listing(fleet.context, fleet.hosts, json)
         return
+    c = fleet.context
     settings = _server(c)
     info = releases.admin(c, settings, "releases")
     if json:
@@ -219,12 +226,18 @@ def _offsite_side(c, settings):
 @reported
 def backup(c, download=True, json=False, media=False, offsite=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
+    fleet = fleet_hosts.resolve(c, "backup")
+    c = fleet.context
+    if fleet.hosts:  # the database is shared: backed up once, on the migrate host
+        migrator = fleet_deploy.migrate_host_name(fleet.hosts, load(c))
+        if isinstance(c, Connection) and host_name(c) in fleet.hosts:  # -H a,b: Fabric calls this once per host
+            if host_name(c) != migrator:
+                console.print(f"{host_name(c)}: no backup: the hosts share one database, backed up once on "
+                              f"{migrator}", highlight=False)
+                return
+        else:  # the config's hosts: this is the only call
+            c = Connection(migrator, config=c.config.clone())
     settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
-    hosts, _ = fleet_hosts.fleet_of(c, "backup")
-    if hosts and host_name(c) != fleet_deploy.migrate_host_name(hosts, settings):  # the database is shared
-        console.print(f"{host_name(c)}: no backup: the hosts share one database, backed up once on "
-                      f"{fleet_deploy.migrate_host_name(hosts, settings)}", highlight=False)
-        return
     remote_dir = posixpath.join(settings.path, "backups")
     local_dir = local_backup_dir(settings, host_name(c))
     rclone = None

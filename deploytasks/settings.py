@@ -76,6 +76,8 @@ class Settings:
     lock_stale_after: int = setting(3600, "seconds after which a held lock is reported as stale")
     accept_new_hosts: bool = setting(False, "trust unknown SSH host keys on first use")
     known_hosts: list = setting(["~/.ssh/known_hosts"], "extra known_hosts files")
+    hosts: list = setting([], "the hosts deploy, rollback, releases and backup work on as one fleet when -H names "
+                              "none (or names a stage that lists them); see Several servers")
     migrate_host: str = setting("", "with several hosts (fab -H a,b deploy): the one that backs up and migrates the "
                                     "shared database (default: the first)")
     # stages
@@ -154,10 +156,9 @@ def _check_keys(values, prefix="deploytasks."):
             raise DeployTasksError(f"unknown config key {prefix}{key}{suggestion}")
 
 
-def layered(config, host=None) -> dict:
-    """The deploytasks values, lowest precedence first: the defaults, the config file (pyproject.toml's
-    [tool.deploytasks], deploytasks.yaml), its stage, then everything Invoke/Fabric read themselves
-    (invoke.yaml/fabric.yaml, ~/.invoke.yaml, -f FILE, INVOKE_/FABRIC_DEPLOYTASKS_* env vars)."""
+def _layers(config):
+    """(collection values, config file values, Invoke/Fabric values, stages): the stages taken out of the others,
+    a stage given as a list of hosts read as {hosts: [...]}."""
     merged = _plain(config.get("deploytasks", None) or {})  # the collection's defaults under Invoke's own layers
     above = config.clone()
     above.load_collection({})  # the same layers without the collection's: what the user set through Invoke/Fabric
@@ -169,24 +170,50 @@ def layered(config, host=None) -> dict:
     layers = [_plain(from_file.pop("stages", None) or {}), _plain(explicit.pop("stages", None) or {})]
     merged.pop("stages", None)
     for layer in layers:
-        if not isinstance(layer, dict) or not all(isinstance(section, dict) for section in layer.values()):
+        if not isinstance(layer, dict):
             raise DeployTasksError("deploytasks.stages must map stage names to tables of settings")
+        for name, section in layer.items():
+            if isinstance(section, (list, tuple)):  # stages: {prod: [web1, web2]}
+                layer[name] = {"hosts": list(section)}
+            elif not isinstance(section, dict):
+                raise DeployTasksError(f"deploytasks.stages.{name} must be a table of settings or a list of hosts")
     stages = {name: {**layers[0].get(name, {}), **layers[1].get(name, {})} for name in {*layers[0], *layers[1]}}
-    name = {**merged, **from_file, **explicit}.get("stage") or ""
+    return merged, from_file, explicit, stages
+
+
+def stage_hosts(config, name) -> list:
+    """The hosts the stage `name` lists (empty when there is no such stage, or it lists none)."""
+    stage = _layers(config)[3].get(name) or {}
+    return _coerce("hosts", stage["hosts"], []) if "hosts" in stage else []
+
+
+def layered(config, host=None, stage=None) -> dict:
+    """The deploytasks values, lowest precedence first: the defaults, the config file (pyproject.toml's
+    [tool.deploytasks], deploytasks.yaml), its stage, then everything Invoke/Fabric read themselves
+    (invoke.yaml/fabric.yaml, ~/.invoke.yaml, -f FILE, INVOKE_/FABRIC_DEPLOYTASKS_* env vars). The stage is
+    `stage` (a fleet's), else the `stage` key, else the one named like the host; a host that the selected stage
+    lists in its `hosts` also gets the stage named like it, on top."""
+    merged, from_file, explicit, stages = _layers(config)
+    name = stage or {**merged, **from_file, **explicit}.get("stage") or ""
     if name and name not in stages:
         known = ", ".join(sorted(stages)) or "none defined"
         raise DeployTasksError(f"deploytasks.stage {name!r} is not a stage in deploytasks.stages ({known})")
     if not name and host in stages:
         name = host
-    stage = stages.get(name, {})
-    _check_keys(stage, prefix=f"deploytasks.stages.{name}.")
+    selected = stages.get(name, {})
+    _check_keys(selected, prefix=f"deploytasks.stages.{name}.")
+    own = {}
+    if host and host != name and host in stages and host in _coerce("hosts", selected.get("hosts", []), []):
+        own = stages[host]
+        _check_keys(own, prefix=f"deploytasks.stages.{host}.")
+        own = {key: value for key, value in own.items() if key != "hosts"}
     merged = {key: value for key, value in merged.items() if value is not None}  # None: declared, not set
-    return {**merged, **from_file, **stage, **explicit, **({"stage": name} if name else {})}
+    return {**merged, **from_file, **selected, **own, **explicit, **({"stage": name} if name else {})}
 
 
-def load(c, kind="local") -> Settings:
-    """Read and validate the `deploytasks` settings for a task of `kind` (see KINDS)."""
-    values = layered(c.config, host=getattr(c, "original_host", None))
+def load(c, kind="local", stage=None) -> Settings:
+    """Read and validate the `deploytasks` settings for a task of `kind` (see KINDS); `stage`: the fleet's."""
+    values = layered(c.config, host=getattr(c, "original_host", None), stage=stage)
     _check_keys(values)
     coerced = {key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()}
     if coerced.get("path", "").startswith("/"):

@@ -98,7 +98,7 @@ def _child_pids(pid: int) -> list[int]:
 class SSHServer:
     """A real OpenSSH server on a loopback address, with throwaway keys."""
 
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None, wrap=()):
         if not _is_loopback(host):
             raise ValueError(f"SSHServer only listens on 127.0.0.0/8, not {host!r}")
         self.workdir = Path(workdir).resolve()
@@ -122,6 +122,7 @@ class SSHServer:
 
         self.proc: subprocess.Popen | None = None
         self._log_file = None
+        self.wrap = list(wrap)  # a command that execs sshd (its argv follows), e.g. one entering a mount namespace
 
     # ------------------------------------------------------------------ API
     @property
@@ -314,7 +315,7 @@ class SSHServer:
         self._log_file.write(f"=== starting sshd on {self.host}:{self.port}\n".encode())
         log_offset = self._log_file.tell()
         self.proc = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(self.sshd_config)],
+            [*self.wrap, SSHD, "-D", "-e", "-f", str(self.sshd_config)],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=self._log_file,

@@ -1,4 +1,4 @@
-"""Runs one entry point: reads {"entry": NAME, "params": {...}} on stdin, prints MARKER + the JSON result.
+"""Runs one entry point: reads {"entry": NAME, "params": {...}} (one line) on stdin, prints MARKER + the JSON result.
 
 A ServerError becomes {"error": message} and its exit code, the document deploytasks.shell.parse_marked_text
 reads. Anything else is a bug: its traceback goes to stderr and the process exits 1."""
@@ -26,7 +26,17 @@ def run(document):
 
 
 def main():
-    result, code = run(json.loads(sys.stdin.read()))
-    emit(result)
+    """One request; or, while a request says "then", the next one read after answering (a conversation: the
+    client sends it once it has read this answer; EOF or an empty line ends it)."""
+    document = json.loads(sys.stdin.readline())
+    while True:
+        result, code = run(document)
+        emit(result)
+        if not document.get("then"):
+            break
+        line = sys.stdin.readline()
+        if not line.strip():
+            break
+        document = json.loads(line)
     if code:
         raise SystemExit(code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,7 @@ class Host(Server):
 
 
 class Fleet:
-    def __init__(self, base: Path, sshds: list, repo: Repo):
+    def __init__(self, base: Path, sshds: list, repo: Repo, unreachable_address="127.0.0.84"):
         self.base, self.repo = base, repo
         self.project = base / "project"
         self.home = base / "home"
@@ -46,7 +47,7 @@ class Fleet:
             env.write_text(f"DATABASE_URL={host.database_url}\nSECRET_KEY={host.secret_key}\nDEBUG=false\n")
             self.hosts[sshd.alias] = host
         # a host nobody answers for: an alias on an address and port no sshd listens on
-        unreachable = (f"Host web9\n    HostName 127.0.0.84\n    Port {free_port('127.0.0.84')}\n"
+        unreachable = (f"Host web9\n    HostName {unreachable_address}\n    Port {free_port(unreachable_address)}\n"
                        f"    User {sshds[0].user}\n    ConnectTimeout 3\n")
         self.ssh_config = base / "ssh_config"
         self.ssh_config.write_text("\n".join(s.ssh_config.read_text() for s in sshds) + "\n" + unreachable)
@@ -55,11 +56,13 @@ class Fleet:
         self.common = {"repo": str(repo.bare)}
         self.per_host = {name: {"path": str(host.path)} for name, host in self.hosts.items()}
         self.per_host["web9"] = {"path": str(base / "web9-srv")}
+        self.groups = {}  # stages that list hosts: {name: [host, ...]}
         self.configure()
 
     def configure(self, **common):
         self.common.update(common)
         stages = {name: values for name, values in self.per_host.items()}
+        stages.update(self.groups)
         document = {"deploytasks": dict(self.common, stages=stages)}
         (self.project / "fabric.yaml").write_text(json.dumps(document, indent=2) + "\n")  # JSON is YAML
 
@@ -72,9 +75,12 @@ class Fleet:
                 self.per_host[name][key] = value
         self.configure()
 
-    def fab(self, hosts, *args, timeout=600) -> FabRun:
-        done = subprocess.run([sys.executable, "-m", "fabric", "-S", str(self.ssh_config), "-H", hosts, *args],
-                              cwd=self.project, env=clean_env(HOME=str(self.home)), stdin=subprocess.DEVNULL,
+    def fab(self, hosts, *args, timeout=600, env=None) -> FabRun:
+        """`fab -H hosts ARGS` (hosts None: no -H, the config's hosts)."""
+        named = ["-H", hosts] if hosts else []
+        done = subprocess.run([sys.executable, "-m", "fabric", "-S", str(self.ssh_config), *named, *args],
+                              cwd=self.project, env=clean_env(HOME=str(self.home), **(env or {})),
+                              stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout)
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
@@ -101,13 +107,27 @@ class Fleet:
                 host.gunicorn.stop()
 
 
-def make_fleet(base: Path, addresses: list, stack) -> Fleet:
+def in_own_mount(path: str) -> list:
+    """A command prefix that runs the rest in a new mount namespace with a private tmpfs on `path`: a "server"
+    with its own `path`, which nothing else on this machine sees (the test reads it via /proc/PID/root)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'mkdir -p {shlex.quote(path)} && mount -t tmpfs tmpfs {shlex.quote(path)} && exec "$0" "$@"']
+
+
+def make_fleet(base: Path, addresses: list, stack, unreachable_address="127.0.0.84", private_path=None) -> Fleet:
+    """One sshd per address; private_path: each in its own mount namespace, every host deploying to that one
+    path (set as the common `path`), else each host its own deploy path (a stage named like it)."""
     sshds = []
     for index, address in enumerate(addresses, start=1):
-        sshd = SSHServer(base / f"sshd{index}", host=address)
+        sshd = SSHServer(base / f"sshd{index}", host=address, wrap=in_own_mount(private_path) if private_path else ())
         sshd.alias = f"web{index}"
         sshds.append(stack.enter_context(sshd))
-    fleet = Fleet(base, sshds, Repo(base))
+    fleet = Fleet(base, sshds, Repo(base), unreachable_address)
+    if private_path:
+        for name, host in fleet.hosts.items():
+            host.path = Path(f"/proc/{host.sshd.proc.pid}/root{private_path}")  # the host's own mount, from here
+            fleet.per_host[name].pop("path")
+        fleet.configure(path=private_path)
     for host in fleet.hosts.values():
         give_uv(host)
     return fleet

@@ -152,6 +152,7 @@ class Poller(Background):
     def __init__(self, url):
         super().__init__()
         self.url, self.ok, self.failed = url, 0, 0
+        self.reasons = {}  # what failed: exception class or HTTP status -> count
 
     def _run(self):
         while not self._stop.is_set():
@@ -159,8 +160,10 @@ class Poller(Background):
                 with urllib.request.urlopen(self.url, timeout=2) as response:
                     response.read()
                     self.ok += 1
-            except Exception:  # noqa: BLE001 - any failure is one failed request
+            except Exception as exc:  # noqa: BLE001 - any failure is one failed request
                 self.failed += 1
+                reason = str(getattr(exc, "code", "") or type(getattr(exc, "reason", None) or exc).__name__)
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
             self._stop.wait(0.05)
 
 

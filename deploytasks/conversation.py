@@ -1,0 +1,99 @@
+"""One SSH command that answers several server-package requests in turn: the next request is sent (on the
+command's stdin) only after the client has read the previous answer. A deploy to several hosts keeps a host's
+command waiting between phases this way (staged, then migrate; switched, then record or undo) instead of
+opening a new session per phase."""
+import json
+import queue
+import threading
+
+from invoke.watchers import StreamWatcher
+
+from . import bundle
+from .errors import DeployTasksError
+from .server.runner import MARKER
+from .shell import parse_marked_text
+
+ENDED = object()
+
+
+class _Requests:
+    """The command's stdin: the request lines queued so far; None ends it (EOF)."""
+
+    def __init__(self):
+        self.lines = queue.Queue()
+
+    def read(self, size=-1):
+        try:
+            line = self.lines.get(timeout=0.05)
+        except queue.Empty:
+            return None  # nothing to send yet (Invoke asks again)
+        return "" if line is None else line
+
+
+class _Answers(StreamWatcher):
+    """Every complete marker line the command printed, in order, onto a queue."""
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers, self.seen = answers, 0
+
+    def submit(self, stream):
+        lines = [line for line in stream.splitlines(keepends=True) if line.startswith(MARKER) and line.endswith("\n")]
+        for line in lines[self.seen:]:
+            self.answers.put(line)
+        self.seen = max(self.seen, len(lines))
+        return []
+
+
+class Conversation:
+    """`command` (a bundle runner) on connection `c`, asked request after request; `open` while it waits."""
+
+    def __init__(self, c, command, what):
+        self.c, self.command, self.what = c, command, what
+        self.stdin, self.answers = _Requests(), queue.Queue()
+        self.result, self.failure, self.open = None, None, False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            self.result = self.c.run(self.command, warn=True, hide=True, in_stream=self.stdin,
+                                     watchers=[_Answers(self.answers)], dry=False)
+        except Exception as exc:  # noqa: BLE001 - reported by ask() as the command's failure
+            self.failure = exc
+        finally:
+            self.answers.put(ENDED)
+
+    @property
+    def started(self) -> bool:
+        return self.thread.is_alive() or self.result is not None or self.failure is not None
+
+    @property
+    def can_ask(self) -> bool:
+        """Not started yet, or waiting for the next request."""
+        return self.open or not self.started
+
+    def ask(self, entry, params, then=False, what=None) -> dict:
+        """The answer to one request; then: the command waits for another after answering."""
+        self.stdin.lines.put(json.dumps({"entry": entry, "params": params, "then": then}) + "\n")
+        if not self.started:
+            self.thread.start()
+        answer = self.answers.get()
+        what = what or self.what
+        if answer is ENDED:
+            self.open = False
+            if self.failure is not None:
+                raise DeployTasksError(f"{what} failed: {self.failure}")
+            if self.result.exited == bundle.MISSING:
+                raise DeployTasksError(f"{what} failed: the deploytasks server bundle is missing on the server")
+            return parse_marked_text(self.result.stdout, self.result.stderr, self.result.exited, what)
+        self.open = then
+        if not then:
+            self.close()
+        return parse_marked_text(answer, "", 0, what)
+
+    def close(self):
+        """End the command's stdin (it stops waiting) and wait for it to end."""
+        self.open = False
+        if self.thread.is_alive():
+            self.stdin.lines.put(None)
+            self.thread.join()
