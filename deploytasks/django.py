@@ -31,8 +31,8 @@ def applied_state(info) -> dict:
     }
 
 
-def resolve_target(info, app, target):
-    """Validate `migrate APP TARGET`; returns (full name or 'zero', direction)."""
+def resolve_target(info, app, target, cli="inv"):
+    """Validate `migrate APP TARGET`; returns (full name or 'zero', direction). `cli` names the program in the hint."""
     apps = info["apps"]
     if app not in apps:
         known = ", ".join(sorted(apps)) or "none"
@@ -48,7 +48,7 @@ def resolve_target(info, app, target):
         matches = [target]
     if not matches:
         raise DeployTasksError(
-            f"{app} has no migration {target!r}: run `inv migrations.status` to see its migrations"
+            f"{app} has no migration {target!r}: run `{cli} migrations.status` to see its migrations"
         )
     if len(matches) > 1:
         raise DeployTasksError(f"{target!r} matches several {app} migrations ({', '.join(matches)}): be more specific")

@@ -1,7 +1,6 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
 import os
 import re
-from dataclasses import replace
 
 from invoke import Collection, task
 
@@ -12,30 +11,11 @@ from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
-from .project import local_project
 from .shell import is_dry
-from .settings import COLLECTION_CONFIG, load
+from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
+from .target import local_settings_and_project, require_venv
 from .task_help import answer_help_in
-
-
-def _project(c, python=None):
-    settings = load(c)
-    if python:
-        settings = replace(settings, python=python)
-    project = local_project(settings)
-    if not os.path.isdir(project.root):
-        raise DeployTasksError(f"project directory {project.root} does not exist: set deploytasks.project")
-    if not os.path.isfile(project.path(project.manage)):
-        raise DeployTasksError(
-            f"no {project.manage} in {project.root}: set deploytasks.project to the directory holding manage.py"
-        )
-    return settings, project
-
-
-def _require_venv(project):
-    if project.venv and not os.path.exists(project.python):
-        raise DeployTasksError(f"no virtualenv at {project.venv}: run `inv setup` (or `inv venv install`) first")
 
 
 @task(help={
@@ -48,7 +28,7 @@ def _require_venv(project):
 @reported
 def setup(c, python=None, no_superuser=False, username=None, email=None, password=None):
     """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done), with their hooks."""
-    settings, project = _project(c, python)
+    settings, project = local_settings_and_project(c, python)
     plan = [
         ("venv", lambda: steps.venv(c, project)),
         ("install", lambda: steps.install(c, project)),
@@ -66,8 +46,8 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
 @reported
 def check(c, json=False):
     """Pre-deployment checklist: migrations, model changes, system checks, plan, conflicts."""
-    settings, project = _project(c)
-    _require_venv(project)
+    settings, project = local_settings_and_project(c)
+    require_venv(project)
     info = introspect(c, project, settings, schema=True)
     flows.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
 
@@ -81,8 +61,8 @@ def check(c, json=False):
 @reported
 def backup(c, keep=None, label=None, json=False, media=False):
     """Back up the database (SQLite backup API, pg_dump, mysqldump), verify it and write its manifest (--media: and MEDIA_ROOT)."""
-    settings, project = _project(c)
-    _require_venv(project)
+    settings, project = local_settings_and_project(c)
+    require_venv(project)
     if keep is not None and not re.fullmatch(r"\d+", keep):
         raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
     if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
@@ -135,7 +115,7 @@ def backups_table(title, rows):
 @reported
 def list_backups(c, json=False, verify=False):
     """List the backups in deploytasks.backups, newest first."""
-    settings, project = _project(c)
+    settings, project = local_settings_and_project(c)
     directory = backup_store.backup_dir(project, settings)
     rows = backup_store.listing(c, project, directory, verify=verify)
     if json:
@@ -155,8 +135,8 @@ def list_backups(c, json=False, verify=False):
 @reported
 def restore(c, file, yes=False, unverified=False, media=False):
     """Restore a backup: verify it, take a safety backup, confirm, replace the database atomically (--media: and MEDIA_ROOT)."""
-    settings, project = _project(c)
-    _require_venv(project)
+    settings, project = local_settings_and_project(c)
+    require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
         prepared = media_dir.prepare(c, project, path) if media or settings.backup_media else None
@@ -181,9 +161,9 @@ def init(c, force=False, host=None, path=None, bind=None):
 
 
 ns = Collection()
-for _task in (init, setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check,
+for _task in (init, setup, *step_tasks("the project"), check,
               backup, list_backups, restore):
     ns.add_task(_task)
-ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
+ns.add_collection(migrations_collection("inv"))
 answer_help_in(ns, "inv")
 ns.configure(COLLECTION_CONFIG)

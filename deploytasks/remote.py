@@ -11,13 +11,14 @@ from invoke import Collection
 from . import backups as backup_store
 from . import flows, installer, releases
 from . import media as media_dir
-from .connection import connect, host_name, secure
+from .connection import connect, host_name
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
-from .settings import COLLECTION_CONFIG, load
+from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
+from .target import has_live_release, live, require_live, server
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import shared, transfer
@@ -25,44 +26,11 @@ from . import fleet_deploy, fleet_hosts, fleet_releases
 from . import plan as deploy_plan
 
 
-def _server(c, open_now=True, kind="server"):
-    """Settings with a deploy path (and a repo for `kind` "deploy"), on a verified connection (opened now, or on
-    first use)."""
-    settings = load(c, kind)
-    if open_now:
-        connect(c, settings)
-    else:
-        secure(c, settings)
-    return settings
-
-
-def _live(c, open_now=True, kind="server"):
-    """Settings, and the live release as a Project, on a verified connection."""
-    settings = _server(c, open_now, kind)
-    return settings, releases.live_project(settings)
-
-
-def has_live_release(c, project) -> bool:
-    probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the live release",
-                changes=False)
-    return probe.stdout.strip() == "yes"
-
-
-def _require_live(c, project):
-    """Raise unless the live release has a venv (one round trip: for tasks that must know before acting)."""
-    if not has_live_release(c, project):
-        raise DeployTasksError(project.missing)
-
-
-def _checked_in_command(c, project):
-    """Tasks that only run manage.py need no probe: the live project's commands check for the venv themselves."""
-
-
 @task
 @reported
 def setup(c):
     """Create the server layout, check git and python3 (with venv), upload production's shared files (deploy/<host>/)."""
-    settings = _server(c)
+    settings = server(c)
     path = settings.path
     files = shared.shared_files(c, settings, path)  # a refused source stops here, before anything changes
     python = q(settings.python)
@@ -105,7 +73,7 @@ def deploy(c, revision=None, force=False, plan=False, json=False):
         if coordinator:
             fleet_deploy.deploy(c, hosts, revision, force=force, as_json=json)
         return
-    settings = _server(c, kind="deploy")
+    settings = server(c, kind="deploy")
     if plan:
         deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
         return
@@ -117,7 +85,7 @@ def deploy(c, revision=None, force=False, plan=False, json=False):
 @reported
 def plan_task(c, revision=None, json=False):
     """What `fab deploy` would do, nothing done: commits, venv, migrations with SQL and lint, static, checklist."""
-    settings = _server(c, kind="deploy")
+    settings = server(c, kind="deploy")
     deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
 
 
@@ -130,7 +98,7 @@ def rollback(c, to=None, yes=False):
         if coordinator:
             fleet_releases.rollback(c, hosts, to=to, yes=yes)
         return
-    settings = _server(c)
+    settings = server(c)
     releases.rollback(c, settings, to=to, yes=yes)
 
 
@@ -143,7 +111,7 @@ def list_releases(c, json=False):
         if coordinator:
             fleet_releases.listing(c, hosts, json)
         return
-    settings = _server(c)
+    settings = server(c)
     info = releases.admin(c, settings, "releases")
     if json:
         print_json(dict(info, host=host_name(c)))
@@ -162,7 +130,7 @@ def list_releases(c, json=False):
 @reported
 def unlock(c, force=False):
     """Show who holds the deploy lock; --force removes it."""
-    settings = _server(c)
+    settings = server(c)
     info = releases.admin(c, settings, "unlock", force=force and not is_dry(c))
     lock = info["lock"]
     if not lock:
@@ -184,12 +152,12 @@ def unlock(c, force=False):
 @reported
 def check(c, revision=None, live_only=False, json=False):
     """The pre-deployment checklist for the live release and for the revision about to ship."""
-    settings, project = _live(c, kind="server" if live_only else "deploy")
+    settings, project = live(c, kind="server" if live_only else "deploy")
     sections = []
     if has_live_release(c, project):
         sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True)))
     elif live_only:
-        _require_live(c, project)
+        require_live(c, project)
     if not live_only:
         with releases.candidate(c, settings, revision) as (prep, candidate):
             title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {host_name(c)}"
@@ -203,7 +171,7 @@ def check(c, revision=None, live_only=False, json=False):
 @reported
 def backup(c, download=True, json=False, media=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
-    settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
+    settings, project = live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
     hosts, _ = fleet_hosts.fleet_of(c, "backup")
     if hosts and host_name(c) != fleet_deploy.migrate_host_name(hosts, settings):  # the database is shared
         console.print(f"{host_name(c)}: no backup: the hosts share one database, backed up once on "
@@ -253,7 +221,7 @@ def local_backup_dir(settings, host):
 @reported
 def list_backups(c, json=False):
     """Backups on the server and local copies, side by side."""
-    settings, project = _live(c)
+    settings, project = live(c)
     project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
     remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
     local_dir = local_backup_dir(settings, host_name(c))
@@ -284,7 +252,7 @@ def list_backups(c, json=False):
 @reported
 def restore(c, file, yes=False, unverified=False, media=False):
     """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload (--media: and MEDIA_ROOT)."""
-    settings, project = _live(c)
+    settings, project = live(c)
     media_wanted = media or settings.backup_media
     local = os.path.abspath(os.path.expanduser(file))
     manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
@@ -293,7 +261,7 @@ def restore(c, file, yes=False, unverified=False, media=False):
     remote_dir = posixpath.join(settings.path, "backups", "uploaded")
     remote = posixpath.join(remote_dir, os.path.basename(local))
     if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
-        _require_live(c, project)
+        require_live(c, project)
         console.print(f"[dim]dry-run:[/] upload {local} to {remote_dir}/, verify it there, back up the live database,"
                       f" restore{', reload' if settings.reload else ''}", highlight=False, soft_wrap=True)
         return
@@ -333,8 +301,8 @@ def restore(c, file, yes=False, unverified=False, media=False):
 @reported
 def manage(c, args):
     """Run any manage.py command in the live release: fab -H prod manage "showmigrations accounts"."""
-    settings, project = _live(c)
-    _require_live(c, project)  # its output streams: check first, so a missing release is one line
+    settings, project = live(c)
+    require_live(c, project)  # its output streams: check first, so a missing release is one line
     words = shlex.split(args)
     if not words:
         raise DeployTasksError("name a management command, e.g. fab manage \"showmigrations\"")
@@ -344,9 +312,9 @@ def manage(c, args):
 
 ns = Collection()
 for _task in (setup, deploy, plan_task, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
-              *step_tasks(_live, _checked_in_command, "the live release")):
+              *step_tasks("the live release")):
     ns.add_task(_task)
-ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))
-ns.add_collection(shared.shared_collection(_server))
+ns.add_collection(migrations_collection("fab"))
+ns.add_collection(shared.shared_collection(server))
 answer_help_in(ns, "fab")
 ns.configure(COLLECTION_CONFIG)
