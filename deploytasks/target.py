@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from fabric import Connection
+from fabric import Config as FabricConfig, Connection
 
 from . import releases
 from .connection import connect, host_name, secure
@@ -30,8 +30,8 @@ class Target:
 
 
 def target_for(c, python=None) -> Target:
-    """The server's live release for a Fabric connection, the local project otherwise."""
-    return server_target(c) if isinstance(c, Connection) else local_target(c, python)
+    """The server's live release under `fab` (Fabric's config, with or without -H), the local project under `inv`."""
+    return server_target(c) if isinstance(c.config, FabricConfig) else local_target(c, python)
 
 
 def local_target(c, python=None) -> Target:
@@ -68,6 +68,8 @@ def require_venv(project):
 def server(c, open_now=True, kind="server"):
     """Settings with a deploy path (and a repo for `kind` "deploy"), on a verified connection (opened now, or on
     first use)."""
+    if not isinstance(c, Connection):  # `fab TASK` without -H: Fabric passes a plain Context
+        raise DeployTasksError("no host: this task runs on the hosts after -H (fab -H HOST TASK)")
     settings = load(c, kind)
     if open_now:
         connect(c, settings)
