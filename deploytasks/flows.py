@@ -1,13 +1,10 @@
 """Task-level building blocks shared by the local (Invoke) and remote (Fabric) collections."""
 import time
 
-from .backups import restore as restore_backup
 from .checklist import items as checklist_items, pending
 from .django import applied_state
 from .errors import DeployTasksError
 from .output import console, print_json, show, table
-from .prompt import confirm
-from .shell import is_dry
 
 
 def timed_steps(steps):
@@ -129,61 +126,9 @@ def guard_backwards(info, app, target):
     return to_unapply
 
 
-def describe_restore(report):
-    comparison = report["migrations"]
-    rows = []
-    behind = []
-    for app, state in comparison.items():
-        note = "same as code"
-        if state["unknown"]:
-            note = f"[red]{len(state['unknown'])} unknown to this code[/]"
-        elif state["missing"]:
-            note = f"[yellow]{len(state['missing'])} to apply[/]"
-            behind.append(app)
-        rows.append((app, state["backup_latest"] or "zero", state["code_latest"] or "-", note))
-    show(table("Migration state: backup vs code", ["app", "backup at", "code at", "after restore"], rows))
-    return behind
-
-
 def checked(report) -> str:
     """What verified a backup, as its manifest or a restore check names it."""
     return {"PRAGMA integrity_check": "integrity_check"}.get(report.get("verified"), report.get("verified") or "integrity_check")
-
-
-def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
-                        received=None, consume=False, lock=None):
-    """Shared restore flow: verify, describe, confirm, safety-backup + restore, report. With --yes the
-    verification and the restore are one script run (one Django start-up)."""
-    if not yes or is_dry(c):
-        report = restore_backup(c, project, settings, path, apply=False, unverified=unverified, received=received)
-        _report_verified(path, report)
-        confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
-    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
-                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume, lock=lock)
-    if done is None:
-        return None
-    if yes:
-        _report_verified(path, done)
-    how = f" ({done['method']})" if done.get("method") else ""
-    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}{how}", soft_wrap=True)
-    if done.get("safety_backup"):
-        console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
-    behind = [app for app, s in done["migrations"].items() if s["missing"]]
-    if behind:
-        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply migrations next")
-    return done
-
-
-def _report_verified(path, report):
-    manifest = report.get("manifest") or {}
-    console.print(
-        f"[green]✓[/] {path} verified: {report['size']:,} bytes"
-        + (f", sha256 {manifest['sha256'][:12]}… matches its manifest" if manifest else ", no manifest (unverified)")
-        + f", {checked(report)} ok"
-        + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else ""),
-        soft_wrap=True,
-    )
-    describe_restore(report)
 
 
 def state_summary(info):

@@ -5,7 +5,7 @@ import re
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, hooks, media as media_dir, steps
+from . import flows, hooks, media as media_dir, restores, steps
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -139,11 +139,8 @@ def restore(c, file, yes=False, unverified=False, media=False):
     require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
-        prepared = media_dir.prepare(c, project, path) if media or settings.backup_media else None
-        media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
-            c, project, settings, path, yes=yes, unverified=unverified,
-            what_is_replaced=f"the {settings.database!r} database" + (" and MEDIA_ROOT" if prepared else "")),
-            settings.keep_backups)  # safety backups there
+        restores.in_project(c, project, settings, path, yes=yes, unverified=unverified,
+                            media=media or settings.backup_media)
 
 
 @task(help={

@@ -9,7 +9,7 @@ from fabric import task
 from invoke import Collection
 
 from . import backups as backup_store
-from . import flows, installer, releases
+from . import flows, installer, releases, restores
 from . import media as media_dir
 from .connection import connect, host_name
 from .django import introspect
@@ -253,48 +253,8 @@ def list_backups(c, json=False):
 def restore(c, file, yes=False, unverified=False, media=False):
     """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload (--media: and MEDIA_ROOT)."""
     settings, project = live(c)
-    media_wanted = media or settings.backup_media
     local = os.path.abspath(os.path.expanduser(file))
-    manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
-    if media_wanted:
-        media_dir.local_archive(local, manifest)
-    remote_dir = posixpath.join(settings.path, "backups", "uploaded")
-    remote = posixpath.join(remote_dir, os.path.basename(local))
-    if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
-        require_live(c, project)
-        console.print(f"[dim]dry-run:[/] upload {local} to {remote_dir}/, verify it there, back up the live database,"
-                      f" restore{', reload' if settings.reload else ''}", highlight=False, soft_wrap=True)
-        return
-    # No deploy migrates the database meanwhile; the same round trip checks for the live release and picks
-    # a name no earlier upload has.
-    locked = releases.admin(c, settings, "lock", what="restore", upload=remote, code_fallback=True,
-                            require=[project.python, f"{project.missing} (restore needs the project's code, and no "
-                                                     f"release on the server has a venv)"])
-    flows.show_held_deploy(None, locked.get("recovered"))
-    project = releases.code_of(settings, project, locked.get("code_from"))
-    remote = locked["upload"]
-    unlocked = False
-    try:
-        try:
-            received = transfer.upload(c, local, remote, manifest, settings)
-            prepared = media_dir.send(c, project, settings, local, manifest, remote) if media_wanted else None
-            done = media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
-                c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
-                what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
-                                 + (" and its media" if prepared else ""),
-                safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
-            ), settings.keep_backups)
-        except BaseException:
-            # a rejected (or unconfirmed) upload does not stay on the server
-            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
-                + media_dir.uploaded_files(manifest, remote, media_wanted), what="removing the upload", check=False)
-            raise
-        unlocked = bool(done and done.get("unlocked"))
-        if done:
-            releases.reload(c, settings)
-    finally:
-        if not unlocked:
-            releases.admin(c, settings, "abort", release=None)
+    restores.on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media or settings.backup_media)
 
 
 @task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})
