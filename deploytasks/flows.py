@@ -2,7 +2,7 @@
 import time
 
 from .checklist import items as checklist_items, pending
-from .django import applied_state
+from .migration_graph import status_rows
 from .errors import DeployTasksError
 from .output import console, print_json, show, table
 
@@ -42,22 +42,6 @@ def show_checklists(sections, as_json):
         raise DeployTasksError(f"the checklist has failures in {', '.join(failed)} (see the FAIL rows)")
 
 
-def status_rows(info):
-    rows = []
-    for app, data in info["apps"].items():
-        migrations = data["migrations"]
-        applied = sum(1 for m in migrations if m["is_applied"])
-        rows.append({
-            "app": app,
-            "files": len(migrations),
-            "applied": applied,
-            "pending": len(migrations) - applied,
-            "leaf": ", ".join(data["leaves"]),
-            "conflicts": ", ".join(data["conflicts"]) or "",
-        })
-    return rows
-
-
 def show_status(info, as_json, title="Migrations"):
     rows = status_rows(info)
     if as_json:
@@ -94,45 +78,9 @@ def show_history(info, as_json, app=None):
                [((r["applied"] or "?")[:19].replace("T", " "), r["app"], r["migration"]) for r in rows]))
 
 
-def unapply_list(info, app, target):
-    """What migrating `app` back to `target` unapplies, as Django does it: the app's later applied
-    migrations and every applied migration (in any app) that depends on them; in reverse graph order (a
-    squashed migration Django records after the ones it replaced still comes before what depends on it)."""
-    by_key = {f"{label}.{m['name']}": m for label, data in info["apps"].items() for m in data["migrations"]}
-    names = [m["name"] for m in info["apps"][app]["migrations"]]
-    cut = 0 if target == "zero" else names.index(target) + 1
-    pending = [f"{app}.{name}" for name in names[cut:]]
-    found = set()
-    while pending:
-        key = pending.pop()
-        if key not in found and key in by_key:
-            found.add(key)
-            pending.extend(by_key[key].get("children", []))
-    applied = [key for key in found if by_key[key]["is_applied"]]
-    if all("order" in by_key[key] for key in applied):
-        return sorted(applied, key=lambda key: by_key[key]["order"], reverse=True), by_key
-    return sorted(applied, key=lambda key: (by_key[key]["applied"] or "", key), reverse=True), by_key
-
-
-def guard_backwards(info, app, target):
-    """Raise if a migration to unapply is irreversible; returns the app.name list to unapply."""
-    to_unapply, by_key = unapply_list(info, app, target)
-    irreversible = [key for key in to_unapply if not by_key[key]["reversible"]]
-    if irreversible:
-        raise DeployTasksError(
-            f"{irreversible[0]} is irreversible, so {app} cannot migrate back to {target}: "
-            "restore a backup taken before it instead"
-        )
-    return to_unapply
-
-
 def checked(report) -> str:
     """What verified a backup, as its manifest or a restore check names it."""
     return {"PRAGMA integrity_check": "integrity_check"}.get(report.get("verified"), report.get("verified") or "integrity_check")
-
-
-def state_summary(info):
-    return {app: (names[-1] if names else "zero") for app, names in applied_state(info).items()}
 
 
 def show_held_deploy(deploy, recovered):

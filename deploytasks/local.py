@@ -8,6 +8,7 @@ from . import backups as backup_store
 from . import flows, hooks, media as media_dir, restores, steps
 from .config_files import project_dir
 from .django import introspect
+from .migration_graph import latest_migrations
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show, table
@@ -85,12 +86,6 @@ def backup(c, keep=None, label=None, json=False, media=False):
         media_dir.report(manifest["media"])
     if manifest["pruned"]:
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
-
-
-def latest_migrations(manifest):
-    """{app: latest applied migration} of a backup, by name: migration names start with their number, and a
-    squashed migration (recorded after the later ones it replaced) must not pass for the latest."""
-    return {app: max(names) for app, names in manifest.get("migrations", {}).items() if names}
 
 
 def backups_table(title, rows):

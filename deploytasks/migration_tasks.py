@@ -3,7 +3,8 @@ from invoke import Collection, task
 
 from . import backups as backup_store
 from . import flows, steps
-from .django import introspect, resolve_target
+from .django import introspect
+from .migration_graph import guard_backwards, resolve_target, state_summary
 from .errors import reported
 from .output import console
 from .prompt import confirm
@@ -78,7 +79,7 @@ def migrate(c, app, target, yes=False, fake_initial=False, run_syncdb=False, fak
         console.print(f"{app} is already at {name}; nothing to do.")
         return
     if direction == "backwards":
-        names = flows.guard_backwards(info, app, name)
+        names = guard_backwards(info, app, name)
         console.print(f"Migrating {app} backwards to {name} unapplies {len(names)} migration(s): {', '.join(names)}")
         console.print("Their schema changes are undone and data in dropped columns/tables is lost; a backup is taken first.")
         confirm(f"Unapply {len(names)} migration(s)?", yes, is_dry(c))
@@ -91,7 +92,7 @@ def reset(c, app, yes=False):
     target, info = ready(c, plan=False, changes=False, checks=False)
     project = target.project
     resolve_target(info, app, "zero", target.cli)
-    names = flows.guard_backwards(info, app, "zero")
+    names = guard_backwards(info, app, "zero")
     console.print(
         f"reset {app}: back up the database, unapply {len(names)} migration(s) (its tables and their data go),"
         f" then apply all {len(info['apps'][app]['migrations'])} again on empty tables."
@@ -121,8 +122,8 @@ def reapply_dependents(c, project, settings, before, app):
     model's app): migrate those apps back to where they were."""
     if is_dry(c):
         return
-    was = flows.state_summary(before)
-    now = flows.state_summary(introspect(c, project, settings, plan=False, changes=False, checks=False))
+    was = state_summary(before)
+    now = state_summary(introspect(c, project, settings, plan=False, changes=False, checks=False))
     for other, latest in was.items():
         if other != app and latest != "zero" and now.get(other) != latest:
             console.print(f"{other} (depends on {app}): {steps.migrate(c, project, other, latest)}")

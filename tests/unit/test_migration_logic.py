@@ -3,9 +3,8 @@ import pytest
 
 from deploytasks import checklist
 from deploytasks.checklist import pending
-from deploytasks.django import resolve_target
 from deploytasks.errors import DeployTasksError
-from deploytasks.flows import guard_backwards, unapply_list
+from deploytasks.migration_graph import guard_backwards, resolve_target, unapply_list
 
 
 def migration(name, applied=None, reversible=True, children=()):
