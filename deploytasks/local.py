@@ -5,13 +5,12 @@ import re
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, hooks, media as media_dir, restores, steps
+from . import flows, hooks, media as media_dir, restores, steps, tables
 from .config_files import project_dir
 from .django import introspect
-from .migration_graph import latest_migrations
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
-from .output import console, print_json, show, table
+from .output import console, print_json, show
 from .shell import is_dry
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
@@ -40,7 +39,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
     if settings.collectstatic:
         plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
     rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
-    show(table(f"Setup of {project.root}", ["step", "result", "time"], rows))
+    show(tables.steps_table(f"Setup of {project.root}", rows))
 
 
 @task(help={"json": "print the verdicts as JSON"})
@@ -50,7 +49,7 @@ def check(c, json=False):
     settings, project = local_settings_and_project(c)
     require_venv(project)
     info = introspect(c, project, settings, schema=True)
-    flows.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
+    tables.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
 
 
 @task(help={
@@ -88,24 +87,6 @@ def backup(c, keep=None, label=None, json=False, media=False):
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
 
 
-def backups_table(title, rows):
-    grid = table(title, ["file", "created (UTC)", "engine", "size", "sha256", "migrations"], [
-        (
-            os.path.basename(r["path"]) + ("" if r.get("present", True) else " [red](missing)[/]"),
-            r.get("created", "?").replace("T", " ").rstrip("Z"),
-            r.get("engine", "?"),
-            f"{r.get('size', 0):,}",
-            r.get("sha256", "")[:12] + {True: " ok", False: " [red]MISMATCH[/]"}.get(r.get("sha256_ok"), ""),
-            ", ".join(f"{app} {name[:4]}" for app, name in sorted(latest_migrations(r).items())
-                      if app not in ("admin", "auth", "contenttypes", "sessions")) or "-",
-        )
-        for r in rows
-    ])
-    grid.columns[0].no_wrap = True  # the name is what `inv restore` takes: never cut it
-    grid.columns[0].min_width = max(len(os.path.basename(r["path"])) for r in rows)
-    return grid
-
-
 @task(name="backups", help={"json": "print the list as JSON", "verify": "re-check every file's sha256"})
 @reported
 def list_backups(c, json=False, verify=False):
@@ -118,7 +99,7 @@ def list_backups(c, json=False, verify=False):
     elif not rows:
         console.print(f"No backups in {directory}.")
     else:
-        show(backups_table(f"Backups in {directory}", rows))
+        show(tables.backups_table(f"Backups in {directory}", rows))
 
 
 @task(help={

@@ -2,7 +2,7 @@
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, steps
+from . import steps, tables
 from .django import introspect
 from .migration_graph import guard_backwards, resolve_target, state_summary
 from .errors import reported
@@ -37,13 +37,13 @@ def backup_before(c, target, label):
 def status(c, json=False):
     """Per app: migration files, applied, pending, leaf and conflicts."""
     _, info = ready(c, plan=False, changes=False, checks=False)
-    flows.show_status(info, json)
+    tables.show_status(info, json)
 
 
 def plan(c, json=False):
     """What `migrate` would run, in order, with reversibility."""
     _, info = ready(c, changes=False, checks=False)
-    flows.show_plan(info, json)
+    tables.show_plan(info, json)
 
 
 def sql(c, app, migration, backwards=False):
@@ -57,7 +57,7 @@ def sql(c, app, migration, backwards=False):
 def history(c, app=None, json=False):
     """Applied migrations with the date each was applied."""
     _, info = ready(c, plan=False, changes=False, checks=False)
-    flows.show_history(info, json, app)
+    tables.show_history(info, json, app)
 
 
 def migrate(c, app, target, yes=False, fake_initial=False, run_syncdb=False, fake=False):

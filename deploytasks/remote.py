@@ -9,13 +9,13 @@ from fabric import task
 from invoke import Collection
 
 from . import backups as backup_store
-from . import flows, installer, releases, restores
+from . import flows, installer, releases, restores, tables
 from . import media as media_dir
 from .connection import connect, host_name
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
-from .output import console, print_json, show, table
+from .output import console, print_json, show
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import has_live_release, live, require_live, server
@@ -116,12 +116,7 @@ def list_releases(c, json=False):
     if json:
         print_json(dict(info, host=host_name(c)))
         return
-    rows = []
-    for r in reversed(info["releases"]):
-        marks = ("[green]current[/]" if r["current"] else "") + (" [red]bad[/]" if r.get("status") == "bad" else "")
-        rows.append((r["release"], (r.get("revision") or "?")[:12], (r.get("deployed_at") or "?").replace("T", " ").rstrip("Z"),
-                     r.get("by", "?"), "yes" if r.get("migrations_changed") else "no", marks.strip()))
-    show(table(f"Releases on {host_name(c)}:{settings.path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
+    show(tables.releases_table(f"Releases on {host_name(c)}:{settings.path}", info["releases"]))
     if info.get("lock"):
         console.print(f"[yellow]locked[/]: {info['lock'].get('action')} by {info['lock'].get('who')} since {info['lock'].get('since')}")
 
@@ -162,7 +157,7 @@ def check(c, revision=None, live_only=False, json=False):
         with releases.candidate(c, settings, revision) as (prep, candidate):
             title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {host_name(c)}"
             sections.append(("next", title, introspect(c, candidate, settings)))
-    flows.show_checklists(sections, json)
+    tables.show_checklists(sections, json)
 
 
 @task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
@@ -234,16 +229,7 @@ def list_backups(c, json=False):
     if json:
         print_json({"host": host_name(c), "server": remote, "local": list(local.values()), "local_dir": local_dir})
         return
-    names = sorted({r["file"] for r in remote} | set(local), reverse=True)
-    by_name = {r["file"]: r for r in remote}
-    rows = []
-    for name in names:
-        entry = by_name.get(name) or local.get(name)
-        rows.append((name, entry.get("created", "?").replace("T", " ").rstrip("Z"), f"{entry.get('size', 0):,}",
-                     media_dir.described(entry), "yes" if name in by_name else "-", "yes" if name in local else "-"))
-    grid = table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "media", "server", "local"], rows)
-    grid.columns[0].no_wrap = True  # the name is what `fab restore` takes: never cut it
-    show(grid)
+    show(tables.server_backups_table(f"Backups of {host_name(c)}", remote, local))
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it)", "yes": "do not ask for confirmation",

@@ -4,11 +4,11 @@ import os
 import posixpath
 
 from . import media as media_dir
-from . import releases, transfer
+from . import releases, tables, transfer
 from .backups import restore as restore_backup, verify_local
 from .connection import host_name
 from .flows import checked, show_held_deploy
-from .output import console, show, table
+from .output import console
 from .prompt import confirm
 from .shell import is_dry, q, run
 from .target import require_live
@@ -104,20 +104,4 @@ def report_verified(path, report):
         + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else ""),
         soft_wrap=True,
     )
-    describe_restore(report)
-
-
-def describe_restore(report):
-    comparison = report["migrations"]
-    rows = []
-    behind = []
-    for app, state in comparison.items():
-        note = "same as code"
-        if state["unknown"]:
-            note = f"[red]{len(state['unknown'])} unknown to this code[/]"
-        elif state["missing"]:
-            note = f"[yellow]{len(state['missing'])} to apply[/]"
-            behind.append(app)
-        rows.append((app, state["backup_latest"] or "zero", state["code_latest"] or "-", note))
-    show(table("Migration state: backup vs code", ["app", "backup at", "code at", "after restore"], rows))
-    return behind
+    tables.describe_restore(report)
