@@ -9,9 +9,8 @@ from fabric import task
 from invoke import Collection
 
 from . import backups as backup_store
-from . import flows, installer, releases, restores, tables
-from . import media as media_dir
-from .connection import connect, host_name
+from . import flows, releases, restores, server_backups, server_setup, tables
+from .connection import host_name
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
@@ -20,8 +19,8 @@ from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import has_live_release, live, require_live, server
 from .task_help import answer_help_in
-from .shell import is_dry, q, run
-from . import shared, transfer
+from .shell import is_dry, run
+from . import shared
 from . import fleet_deploy, fleet_hosts, fleet_releases
 from . import plan as deploy_plan
 
@@ -30,35 +29,7 @@ from . import plan as deploy_plan
 @reported
 def setup(c):
     """Create the server layout, check git and python3 (with venv), upload production's shared files (deploy/<host>/)."""
-    settings = server(c)
-    path = settings.path
-    files = shared.shared_files(c, settings, path)  # a refused source stops here, before anything changes
-    python = q(settings.python)
-    backups = q(path + '/backups')  # dumps hold password hashes: only the deploy user may read them
-    make_layout = (f"mkdir -p {q(path + '/releases')} {q(path + '/shared')} && mkdir -p -m 700 {backups} "
-                   f"&& chmod 700 {backups}")
-    probe = (
-        f"for p in git tar; do command -v $p >/dev/null 2>&1 || echo missing:$p; done; "
-        f"command -v {python} >/dev/null 2>&1 || echo missing:{python}; "
-        f"{python} -c 'import venv, ensurepip' 2>/dev/null || echo missing:{python}-venv; "
-        + (f"{{ {make_layout}; }} 2>/dev/null || echo unwritable; "
-           f"test -w {q(path)} || echo unwritable" if not is_dry(c) else  # --dry: the nearest existing dir must be writable
-           f"d={q(path)}; while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; "
-           f"{{ test -d \"$d\" && test -w \"$d\"; }} || echo unwritable")
-    )
-    problems = run(c, probe, what="checking the server", changes=False).stdout.split()
-    if "unwritable" in problems:
-        raise DeployTasksError(f"cannot create or write {path} as {c.user}: create it and give {c.user} ownership")
-    missing = [p.split(":", 1)[1] for p in problems if p.startswith("missing:")]
-    if missing:
-        raise DeployTasksError(f"missing on {host_name(c)}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install git python3-venv)")
-    if is_dry(c):
-        console.print(f"[dim]dry-run:[/] {make_layout}", highlight=False, soft_wrap=True)
-    installer.setup_server_uv(c, settings, path)
-    report = shared.upload_missing(c, files)
-    console.print(f"[green]✓[/] {host_name(c)}:{path} ready (releases/, shared/, backups/)")
-    for line in report:
-        console.print("  " + line, highlight=False)
+    server_setup.prepare(c, server(c))
 
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
@@ -172,44 +143,10 @@ def backup(c, download=True, json=False, media=False):
         console.print(f"{host_name(c)}: no backup: the hosts share one database, backed up once on "
                       f"{fleet_deploy.migrate_host_name(hosts, settings)}", highlight=False)
         return
-    remote_dir = posixpath.join(settings.path, "backups")
-    local_dir = local_backup_dir(settings, host_name(c))
-
-    def streamed(command, document, ship):  # the copy streams down while the server writes it, over OpenSSH's client
-        def connected_ship():
-            connect(c, settings)
-            ship()
-        manifest = transfer.stream_backup(c, settings, command, document, local_dir, connected_ship)
-        if manifest is None:
-            connect(c, settings)
-        return manifest
-
-    if not download or is_dry(c):
-        connect(c, settings)
-    with backup_store.ignored_by_git(*([os.path.dirname(local_dir), local_dir] if download and not is_dry(c) else [])):
-        manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
-                                     receive=streamed if download else None, server_path=settings.path)
-        if manifest is None:
-            return
-        console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
-        if media or settings.backup_media:  # right after the dump, before any download
-            connect(c, settings)
-            media_dir.back_up(c, project, manifest, quiet=json)
-        if download and not is_dry(c) and "local_path" not in manifest:
-            connect(c, settings)
-            manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
-    if "local_path" in manifest:
-        console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
-    if manifest.get("media") and "local_path" in manifest:
-        media_dir.fetch(c, settings, manifest, local_dir, quiet=json)
-    if json:
+    manifest = server_backups.take(c, settings, project, download=download, media=media or settings.backup_media,
+                                   quiet=json)
+    if json and manifest:
         print_json(manifest)
-
-
-def local_backup_dir(settings, host):
-    base = settings.backups if settings.backups.startswith("/") else os.path.join(
-        os.path.abspath(os.path.expanduser(settings.project)), settings.backups)
-    return os.path.join(base, host)
 
 
 @task(name="backups", help={"json": "print as JSON"})
@@ -219,7 +156,7 @@ def list_backups(c, json=False):
     settings, project = live(c)
     project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
     remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
-    local_dir = local_backup_dir(settings, host_name(c))
+    local_dir = server_backups.local_dir(settings, host_name(c))
     local = {}
     if os.path.isdir(local_dir):
         for name in os.listdir(local_dir):
