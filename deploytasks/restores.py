@@ -2,10 +2,12 @@
 share, a local restore, and a restore on the server (upload under the deploy lock, restore, reload)."""
 import os
 import posixpath
+from typing import Optional
 
 from . import media as media_dir
 from . import releases, tables, transfer
 from .backups import restore as restore_backup, verify_local
+from .server.results import RestoreResult
 from .connection import host_name
 from .flows import checked, show_held_deploy
 from .output import console
@@ -72,7 +74,7 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
 
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
-                        received=None, consume=False, lock=None):
+                        received=None, consume=False, lock=None) -> Optional[RestoreResult]:
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up)."""
     if not yes or is_dry(c):
