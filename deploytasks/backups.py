@@ -3,10 +3,12 @@ import hashlib
 import os
 import posixpath
 from contextlib import contextmanager
+from typing import Optional
 
 from . import __version__
 from . import bundle
 from .django import run_django_script
+from .server.results import RestoreResult
 from .shell import is_dry, request, run_script
 
 
@@ -71,7 +73,7 @@ def listing(c, project, directory, verify=False) -> list:
 
 
 def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None, received=None,
-            consume=False, lock=None):
+            consume=False, lock=None) -> Optional[RestoreResult]:
     """Verify a backup on the side `c` runs; with apply, back up the live database and restore.
     `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read.
     `received`: {"fingerprint", "sha256"} of an upload hashed as it arrived: its checksum is not recomputed.

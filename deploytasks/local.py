@@ -1,41 +1,21 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
 import os
 import re
-from dataclasses import replace
 
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, hooks, media as media_dir, offsite as offsite_copies, steps
+from . import flows, hooks, media as media_dir, offsite as offsite_copies, restores, steps, tables
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
-from .output import console, print_json, show, table
-from .project import local_project
+from .output import console, print_json, show
 from .shell import is_dry
-from .settings import COLLECTION_CONFIG, load
+from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
+from .target import local_settings_and_project, require_venv
 from .task_help import answer_help_in
-
-
-def _project(c, python=None):
-    settings = load(c)
-    if python:
-        settings = replace(settings, python=python)
-    project = local_project(settings)
-    if not os.path.isdir(project.root):
-        raise DeployTasksError(f"project directory {project.root} does not exist: set deploytasks.project")
-    if not os.path.isfile(project.path(project.manage)):
-        raise DeployTasksError(
-            f"no {project.manage} in {project.root}: set deploytasks.project to the directory holding manage.py"
-        )
-    return settings, project
-
-
-def _require_venv(project):
-    if project.venv and not os.path.exists(project.python):
-        raise DeployTasksError(f"no virtualenv at {project.venv}: run `inv setup` (or `inv venv install`) first")
 
 
 @task(help={
@@ -48,7 +28,7 @@ def _require_venv(project):
 @reported
 def setup(c, python=None, no_superuser=False, username=None, email=None, password=None):
     """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done), with their hooks."""
-    settings, project = _project(c, python)
+    settings, project = local_settings_and_project(c, python)
     plan = [
         ("venv", lambda: steps.venv(c, project)),
         ("install", lambda: steps.install(c, project)),
@@ -59,17 +39,17 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
     if settings.collectstatic:
         plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
     rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
-    show(table(f"Setup of {project.root}", ["step", "result", "time"], rows))
+    show(tables.steps_table(f"Setup of {project.root}", rows))
 
 
 @task(help={"json": "print the verdicts as JSON"})
 @reported
 def check(c, json=False):
     """Pre-deployment checklist: migrations, model changes, system checks, plan, conflicts."""
-    settings, project = _project(c)
-    _require_venv(project)
+    settings, project = local_settings_and_project(c)
+    require_venv(project)
     info = introspect(c, project, settings, schema=True)
-    flows.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
+    tables.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")
 
 
 @task(help={
@@ -83,8 +63,8 @@ def check(c, json=False):
 @reported
 def backup(c, keep=None, label=None, json=False, media=False, offsite=False):
     """Back up the database (SQLite backup API, pg_dump, mysqldump), verify it and write its manifest (--media: and MEDIA_ROOT)."""
-    settings, project = _project(c)
-    _require_venv(project)
+    settings, project = local_settings_and_project(c)
+    require_venv(project)
     if keep is not None and not re.fullmatch(r"\d+", keep):
         raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
     if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
@@ -119,36 +99,12 @@ def backup(c, keep=None, label=None, json=False, media=False, offsite=False):
         offsite_copies.report(manifest["offsite"])
 
 
-def latest_migrations(manifest):
-    """{app: latest applied migration} of a backup, by name: migration names start with their number, and a
-    squashed migration (recorded after the later ones it replaced) must not pass for the latest."""
-    return {app: max(names) for app, names in manifest.get("migrations", {}).items() if names}
-
-
-def backups_table(title, rows):
-    grid = table(title, ["file", "created (UTC)", "engine", "size", "sha256", "migrations"], [
-        (
-            os.path.basename(r["path"]) + ("" if r.get("present", True) else " [red](missing)[/]"),
-            r.get("created", "?").replace("T", " ").rstrip("Z"),
-            r.get("engine", "?"),
-            f"{r.get('size', 0):,}",
-            r.get("sha256", "")[:12] + {True: " ok", False: " [red]MISMATCH[/]"}.get(r.get("sha256_ok"), ""),
-            ", ".join(f"{app} {name[:4]}" for app, name in sorted(latest_migrations(r).items())
-                      if app not in ("admin", "auth", "contenttypes", "sessions")) or "-",
-        )
-        for r in rows
-    ])
-    grid.columns[0].no_wrap = True  # the name is what `inv restore` takes: never cut it
-    grid.columns[0].min_width = max(len(os.path.basename(r["path"])) for r in rows)
-    return grid
-
-
 @task(name="backups", help={"json": "print the list as JSON", "verify": "re-check every file's sha256",
                             "offsite": "list the off-site copies in deploytasks.offsite instead"})
 @reported
 def list_backups(c, json=False, verify=False, offsite=False):
     """List the backups in deploytasks.backups (--offsite: those in deploytasks.offsite), newest first."""
-    settings, project = _project(c)
+    settings, project = local_settings_and_project(c)
     if offsite:
         offsite_copies.show_listing(offsite_copies.Rclone(c, settings, "local"), json)
         return
@@ -159,7 +115,7 @@ def list_backups(c, json=False, verify=False, offsite=False):
     elif not rows:
         console.print(f"No backups in {directory}.")
     else:
-        show(backups_table(f"Backups in {directory}", rows))
+        show(tables.backups_table(f"Backups in {directory}", rows))
 
 
 @task(help={
@@ -172,8 +128,8 @@ def list_backups(c, json=False, verify=False, offsite=False):
 @reported
 def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
     """Restore a backup: verify it, take a safety backup, confirm, replace the database atomically (--media: and MEDIA_ROOT)."""
-    settings, project = _project(c)
-    _require_venv(project)
+    settings, project = local_settings_and_project(c)
+    require_venv(project)
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
         if from_offsite:
@@ -182,11 +138,8 @@ def restore(c, file, yes=False, unverified=False, media=False, from_offsite=Fals
                                                     media or settings.backup_media, unverified)
             if path is None:  # --dry
                 return
-        prepared = media_dir.prepare(c, project, path) if media or settings.backup_media else None
-        media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
-            c, project, settings, path, yes=yes, unverified=unverified,
-            what_is_replaced=f"the {settings.database!r} database" + (" and MEDIA_ROOT" if prepared else "")),
-            settings.keep_backups)  # safety backups there
+        restores.in_project(c, project, settings, path, yes=yes, unverified=unverified,
+                            media=media or settings.backup_media)
 
 
 @task(help={
@@ -204,9 +157,9 @@ def init(c, force=False, host=None, path=None, bind=None):
 
 
 ns = Collection()
-for _task in (init, setup, *step_tasks(_project, lambda c, project: _require_venv(project), "the project"), check,
+for _task in (init, setup, *step_tasks("the project"), check,
               backup, list_backups, restore):
     ns.add_task(_task)
-ns.add_collection(migrations_collection(lambda c: _project(c), lambda c, project: _require_venv(project), cli="inv"))
+ns.add_collection(migrations_collection("inv"))
 answer_help_in(ns, "inv")
 ns.configure(COLLECTION_CONFIG)

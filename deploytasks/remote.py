@@ -9,16 +9,16 @@ from fabric import Connection, task
 from invoke import Collection, Context
 
 from . import backups as backup_store
-from . import flows, installer, releases
-from . import media as media_dir
+from . import flows, releases, restores, server_backups, server_setup, tables
 from . import offsite as offsite_copies
-from .connection import connect, host_name, secure
+from .connection import connect, host_name
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
-from .output import console, print_json, show, table
+from .output import console, print_json, show
 from .settings import COLLECTION_CONFIG, load
 from .step_tasks import step_tasks
+from .target import has_live_release, live, require_live, server
 from .task_help import answer_help_in
 from .shell import is_dry, q, run
 from . import shared, transfer
@@ -26,74 +26,11 @@ from . import fleet_deploy, fleet_hosts, fleet_releases
 from . import plan as deploy_plan
 
 
-def _server(c, open_now=True, kind="server"):
-    """Settings with a deploy path (and a repo for `kind` "deploy"), on a verified connection (opened now, or on
-    first use)."""
-    if not isinstance(c, Connection):  # `fab TASK` without -H: Fabric passes a plain Context
-        raise DeployTasksError("no host: this task runs on the hosts after -H (fab -H HOST TASK)")
-    settings = load(c, kind)
-    if open_now:
-        connect(c, settings)
-    else:
-        secure(c, settings)
-    return settings
-
-
-def _live(c, open_now=True, kind="server"):
-    """Settings, and the live release as a Project, on a verified connection."""
-    settings = _server(c, open_now, kind)
-    return settings, releases.live_project(settings)
-
-
-def has_live_release(c, project) -> bool:
-    probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the live release",
-                changes=False)
-    return probe.stdout.strip() == "yes"
-
-
-def _require_live(c, project):
-    """Raise unless the live release has a venv (one round trip: for tasks that must know before acting)."""
-    if not has_live_release(c, project):
-        raise DeployTasksError(project.missing)
-
-
-def _checked_in_command(c, project):
-    """Tasks that only run manage.py need no probe: the live project's commands check for the venv themselves."""
-
-
 @task
 @reported
 def setup(c):
     """Create the server layout, check git and python3 (with venv), upload production's shared files (deploy/<host>/)."""
-    settings = _server(c)
-    path = settings.path
-    files = shared.shared_files(c, settings, path)  # a refused source stops here, before anything changes
-    python = q(settings.python)
-    backups = q(path + '/backups')  # dumps hold password hashes: only the deploy user may read them
-    make_layout = (f"mkdir -p {q(path + '/releases')} {q(path + '/shared')} && mkdir -p -m 700 {backups} "
-                   f"&& chmod 700 {backups}")
-    probe = (
-        f"for p in git tar; do command -v $p >/dev/null 2>&1 || echo missing:$p; done; "
-        f"command -v {python} >/dev/null 2>&1 || echo missing:{python}; "
-        f"{python} -c 'import venv, ensurepip' 2>/dev/null || echo missing:{python}-venv; "
-        + (f"{{ {make_layout}; }} 2>/dev/null || echo unwritable; "
-           f"test -w {q(path)} || echo unwritable" if not is_dry(c) else  # --dry: the nearest existing dir must be writable
-           f"d={q(path)}; while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; "
-           f"{{ test -d \"$d\" && test -w \"$d\"; }} || echo unwritable")
-    )
-    problems = run(c, probe, what="checking the server", changes=False).stdout.split()
-    if "unwritable" in problems:
-        raise DeployTasksError(f"cannot create or write {path} as {c.user}: create it and give {c.user} ownership")
-    missing = [p.split(":", 1)[1] for p in problems if p.startswith("missing:")]
-    if missing:
-        raise DeployTasksError(f"missing on {host_name(c)}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install git python3-venv)")
-    if is_dry(c):
-        console.print(f"[dim]dry-run:[/] {make_layout}", highlight=False, soft_wrap=True)
-    installer.setup_server_uv(c, settings, path)
-    report = shared.upload_missing(c, files)
-    console.print(f"[green]✓[/] {host_name(c)}:{path} ready (releases/, shared/, backups/)")
-    for line in report:
-        console.print("  " + line, highlight=False)
+    server_setup.prepare(c, server(c))
 
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
@@ -111,7 +48,7 @@ def deploy(c, revision=None, force=False, plan=False, json=False):
     if fleet.hosts:
         raise DeployTasksError("--plan shows one host: name it with -H HOST")
     c = fleet.context
-    settings = _server(c, kind="deploy")
+    settings = server(c, kind="deploy")
     if plan:
         deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
         return
@@ -123,7 +60,7 @@ def deploy(c, revision=None, force=False, plan=False, json=False):
 @reported
 def plan_task(c, revision=None, json=False):
     """What `fab deploy` would do, nothing done: commits, venv, migrations with SQL and lint, static, checklist."""
-    settings = _server(c, kind="deploy")
+    settings = server(c, kind="deploy")
     deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
 
 
@@ -137,7 +74,7 @@ def rollback(c, to=None, yes=False):
             fleet_releases.rollback(fleet.context, fleet.hosts, to=to, yes=yes)
         return
     c = fleet.context
-    settings = _server(c)
+    settings = server(c)
     releases.rollback(c, settings, to=to, yes=yes)
 
 
@@ -151,17 +88,12 @@ def list_releases(c, json=False):
             fleet_releases.listing(fleet.context, fleet.hosts, json)
         return
     c = fleet.context
-    settings = _server(c)
+    settings = server(c)
     info = releases.admin(c, settings, "releases")
     if json:
         print_json(dict(info, host=host_name(c)))
         return
-    rows = []
-    for r in reversed(info["releases"]):
-        marks = ("[green]current[/]" if r["current"] else "") + (" [red]bad[/]" if r.get("status") == "bad" else "")
-        rows.append((r["release"], (r.get("revision") or "?")[:12], (r.get("deployed_at") or "?").replace("T", " ").rstrip("Z"),
-                     r.get("by", "?"), "yes" if r.get("migrations_changed") else "no", marks.strip()))
-    show(table(f"Releases on {host_name(c)}:{settings.path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
+    show(tables.releases_table(f"Releases on {host_name(c)}:{settings.path}", info["releases"]))
     if info.get("lock"):
         console.print(f"[yellow]locked[/]: {info['lock'].get('action')} by {info['lock'].get('who')} since {info['lock'].get('since')}")
 
@@ -170,7 +102,7 @@ def list_releases(c, json=False):
 @reported
 def unlock(c, force=False):
     """Show who holds the deploy lock; --force removes it."""
-    settings = _server(c)
+    settings = server(c)
     info = releases.admin(c, settings, "unlock", force=force and not is_dry(c))
     lock = info["lock"]
     if not lock:
@@ -192,17 +124,17 @@ def unlock(c, force=False):
 @reported
 def check(c, revision=None, live_only=False, json=False):
     """The pre-deployment checklist for the live release and for the revision about to ship."""
-    settings, project = _live(c, kind="server" if live_only else "deploy")
+    settings, project = live(c, kind="server" if live_only else "deploy")
     sections = []
     if has_live_release(c, project):
         sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True)))
     elif live_only:
-        _require_live(c, project)
+        require_live(c, project)
     if not live_only:
         with releases.candidate(c, settings, revision) as (prep, candidate):
             title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {host_name(c)}"
             sections.append(("next", title, introspect(c, candidate, settings)))
-    flows.show_checklists(sections, json)
+    tables.show_checklists(sections, json)
 
 
 def _offsite_side(c, settings):
@@ -237,62 +169,27 @@ def backup(c, download=True, json=False, media=False, offsite=False):
                 return
         else:  # the config's hosts: this is the only call
             c = Connection(migrator, config=c.config.clone())
-    settings, project = _live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
-    remote_dir = posixpath.join(settings.path, "backups")
-    local_dir = local_backup_dir(settings, host_name(c))
+    settings, project = live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
     rclone = None
     if offsite or settings.backup_offsite:  # checked before anything is taken
         if settings.offsite_from == "local" and not download:
             raise DeployTasksError("--no-download leaves no local copy to send off-site: drop it, or set "
                                    "deploytasks.offsite_from: server")
         rclone = _offsite_side(c, settings)
-
-    def streamed(command, document, ship):  # the copy streams down while the server writes it, over OpenSSH's client
-        def connected_ship():
-            connect(c, settings)
-            ship()
-        manifest = transfer.stream_backup(c, settings, command, document, local_dir, connected_ship)
-        if manifest is None:
-            connect(c, settings)
-        return manifest
-
-    if not download or is_dry(c):
-        connect(c, settings)
-    with backup_store.ignored_by_git(*([os.path.dirname(local_dir), local_dir] if download and not is_dry(c) else [])):
-        manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
-                                     receive=streamed if download else None, server_path=settings.path)
-        if manifest is None:
-            return
-        console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {flows.checked(manifest)} ok)")
-        if manifest.get("notice"):
-            console.print(f"  [yellow]note:[/] {manifest['notice']}", highlight=False)
-        if media or settings.backup_media:  # right after the dump, before any download
-            connect(c, settings)
-            media_dir.back_up(c, project, manifest, quiet=json)
-        if download and not is_dry(c) and "local_path" not in manifest:
-            connect(c, settings)
-            manifest["local_path"] = transfer.download(c, manifest["path"], local_dir, manifest, settings)
-    if "local_path" in manifest:
-        console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
-    if manifest.get("media") and "local_path" in manifest:
-        media_dir.fetch(c, project, settings, manifest, local_dir, quiet=json)
-    if rclone and not is_dry(c):
+    manifest = server_backups.take(c, settings, project, download=download, media=media or settings.backup_media,
+                                   quiet=json)
+    if manifest and rclone and not is_dry(c):
         local = settings.offsite_from == "local"
         archive = (manifest.get("media") or {}).get("file")
+        copies = server_backups.local_dir(settings, host_name(c))
         manifest["offsite"] = offsite_copies.upload(
             rclone, manifest, manifest["local_path"] if local else manifest["path"],
-            archive and (os.path.join(local_dir, archive) if local else manifest["media"]["path"]),
+            archive and (os.path.join(copies, archive) if local else manifest["media"]["path"]),
             keep=settings.keep_offsite)
         if not json:
             offsite_copies.report(manifest["offsite"])
-    if json:
+    if json and manifest:
         print_json(manifest)
-
-
-def local_backup_dir(settings, host):
-    base = settings.backups if settings.backups.startswith("/") else os.path.join(
-        os.path.abspath(os.path.expanduser(settings.project)), settings.backups)
-    return os.path.join(base, host)
 
 
 @task(name="backups", help={"json": "print as JSON",
@@ -301,13 +198,13 @@ def local_backup_dir(settings, host):
 def list_backups(c, json=False, offsite=False):
     """Backups on the server and local copies, side by side (--offsite: those in deploytasks.offsite)."""
     if offsite:
-        settings = _server(c, open_now=False)
+        settings = server(c, open_now=False)
         offsite_copies.show_listing(_offsite_side(c, settings), json)
         return
-    settings, project = _live(c)
+    settings, project = live(c)
     project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
     remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
-    local_dir = local_backup_dir(settings, host_name(c))
+    local_dir = server_backups.local_dir(settings, host_name(c))
     local = {}
     if os.path.isdir(local_dir):
         for name in os.listdir(local_dir):
@@ -317,16 +214,7 @@ def list_backups(c, json=False, offsite=False):
     if json:
         print_json({"host": host_name(c), "server": remote, "local": list(local.values()), "local_dir": local_dir})
         return
-    names = sorted({r["file"] for r in remote} | set(local), reverse=True)
-    by_name = {r["file"]: r for r in remote}
-    rows = []
-    for name in names:
-        entry = by_name.get(name) or local.get(name)
-        rows.append((name, entry.get("created", "?").replace("T", " ").rstrip("Z"), f"{entry.get('size', 0):,}",
-                     media_dir.described(entry), "yes" if name in by_name else "-", "yes" if name in local else "-"))
-    grid = table(f"Backups of {host_name(c)}", ["file", "created (UTC)", "size", "media", "server", "local"], rows)
-    grid.columns[0].no_wrap = True  # the name is what `fab restore` takes: never cut it
-    show(grid)
+    show(tables.server_backups_table(f"Backups of {host_name(c)}", remote, local))
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it); with --from-offsite an off-site name",
@@ -337,60 +225,21 @@ def list_backups(c, json=False, offsite=False):
 @reported
 def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
     """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload (--media: and MEDIA_ROOT)."""
-    settings, project = _live(c)
-    media_wanted = media or settings.backup_media
+    settings, project = live(c)
     local = os.path.abspath(os.path.expanduser(file))
+    media_wanted = media or settings.backup_media
     if from_offsite:
         local = _fetch_offsite(c, settings, file, media_wanted, unverified)
         if local is None:  # --dry
             return
-    manifest = backup_store.verify_local(local, unverified, full=False)  # the server hashes what it receives
-    if media_wanted:
-        media_dir.local_archive(local, manifest)
-    remote_dir = posixpath.join(settings.path, "backups", "uploaded")
-    remote = posixpath.join(remote_dir, os.path.basename(local))
-    if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
-        _require_live(c, project)
-        console.print(f"[dim]dry-run:[/] upload {local} to {remote_dir}/, verify it there, back up the live database,"
-                      f" restore{', reload' if settings.reload else ''}", highlight=False, soft_wrap=True)
-        return
-    # No deploy migrates the database meanwhile; the same round trip checks for the live release and picks
-    # a name no earlier upload has.
-    locked = releases.admin(c, settings, "lock", what="restore", upload=remote, code_fallback=True,
-                            require=[project.python, f"{project.missing} (restore needs the project's code, and no "
-                                                     f"release on the server has a venv)"])
-    flows.show_held_deploy(None, locked.get("recovered"))
-    project = releases.code_of(settings, project, locked.get("code_from"))
-    remote = locked["upload"]
-    unlocked = False
-    try:
-        try:
-            received = transfer.upload(c, local, remote, manifest, settings)
-            prepared = media_dir.send(c, project, settings, local, manifest, remote) if media_wanted else None
-            done = media_dir.restored_with(c, project, prepared, lambda: flows.verify_then_restore(
-                c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
-                what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
-                                 + (" and its media" if prepared else ""),
-                safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
-            ), settings.keep_backups)
-        except BaseException:
-            # a rejected (or unconfirmed) upload does not stay on the server
-            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
-                + media_dir.uploaded_files(manifest, remote, media_wanted), what="removing the upload", check=False)
-            raise
-        unlocked = bool(done and done.get("unlocked"))
-        if done:
-            releases.reload(c, settings)
-    finally:
-        if not unlocked:
-            releases.admin(c, settings, "abort", release=None)
+    restores.on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media_wanted)
 
 
 def _fetch_offsite(c, settings, name, media, unverified):
     """An off-site backup fetched verified into backups/<host>/ (through the server when offsite_from is server:
     fetched and checked there, then downloaded checked again); its local path, or None under --dry."""
     rclone = _offsite_side(c, settings)
-    local_dir = local_backup_dir(settings, host_name(c))
+    local_dir = server_backups.local_dir(settings, host_name(c))
     if settings.offsite_from == "local":
         with backup_store.ignored_by_git(*([] if is_dry(c) else [os.path.dirname(local_dir), local_dir])):
             return offsite_copies.fetch_for_restore(rclone, name, local_dir, media, unverified)[0]
@@ -415,8 +264,8 @@ def _fetch_offsite(c, settings, name, media, unverified):
 @reported
 def manage(c, args):
     """Run any manage.py command in the live release: fab -H prod manage "showmigrations accounts"."""
-    settings, project = _live(c)
-    _require_live(c, project)  # its output streams: check first, so a missing release is one line
+    settings, project = live(c)
+    require_live(c, project)  # its output streams: check first, so a missing release is one line
     words = shlex.split(args)
     if not words:
         raise DeployTasksError("name a management command, e.g. fab manage \"showmigrations\"")
@@ -426,9 +275,9 @@ def manage(c, args):
 
 ns = Collection()
 for _task in (setup, deploy, plan_task, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
-              *step_tasks(_live, _checked_in_command, "the live release")):
+              *step_tasks("the live release")):
     ns.add_task(_task)
-ns.add_collection(migrations_collection(_live, _checked_in_command, cli="fab"))
-ns.add_collection(shared.shared_collection(_server))
+ns.add_collection(migrations_collection("fab"))
+ns.add_collection(shared.shared_collection(server))
 answer_help_in(ns, "fab")
 ns.configure(COLLECTION_CONFIG)

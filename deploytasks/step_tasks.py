@@ -1,4 +1,5 @@
-"""The step tasks (venv, install, migrate, createsuperuser, collectstatic), built once for both sides."""
+"""The step tasks (venv, install, migrate, createsuperuser, collectstatic): plain functions over the target
+(`target_for(c)`: the local project under `inv`, the live release under `fab`), made tasks for each side."""
 from dataclasses import replace
 
 from invoke import task
@@ -6,6 +7,7 @@ from invoke import task
 from . import steps
 from .errors import reported
 from .output import console
+from .target import target_for
 
 SUPERUSER_HELP = {
     "username": "superuser name (or DJANGO_SUPERUSER_USERNAME)",
@@ -15,45 +17,53 @@ SUPERUSER_HELP = {
 }
 
 
-def step_tasks(resolve, require, where) -> list:
-    """resolve(c) -> (settings, project); require(c, project) raises when the project cannot run yet;
-    `where` names the place in the help texts ("the project", "the live release")."""
+def venv(c, python=None):
+    """Create the virtualenv of {where} unless it exists."""
+    target = target_for(c)
+    project = replace(target.project, base_python=python) if python else target.project
+    console.print(steps.venv(c, project))
 
-    def venv(c, python=None):
-        _, project = resolve(c)
-        if python:
-            project = replace(project, base_python=python)
-        console.print(steps.venv(c, project))
 
-    def install(c, force=False):
-        _, project = resolve(c)
-        console.print(steps.install(c, project, force=force))
+def install(c, force=False):
+    """pip install the requirements into the venv of {where}; skipped when they have not changed."""
+    target = target_for(c)
+    console.print(steps.install(c, target.project, force=force, cli=target.cli))
 
-    def migrate(c):
-        settings, project = resolve(c)
-        require(c, project)
-        console.print(steps.migrate(c, project, database=settings.database))
 
-    def createsuperuser(c, username=None, email=None, password=None):
-        _, project = resolve(c)
-        require(c, project)
-        console.print(steps.createsuperuser(c, project, username, email, password))
+def migrate(c):
+    """Apply all pending migrations in {where} (`manage.py migrate`)."""
+    target = target_for(c)
+    target.require()
+    console.print(steps.migrate(c, target.project, database=target.settings.database))
 
-    def collectstatic(c):
-        _, project = resolve(c)
-        require(c, project)
-        console.print(steps.collectstatic(c, project))
 
-    venv.__doc__ = f"Create the virtualenv of {where} unless it exists."
-    install.__doc__ = f"pip install the requirements into the venv of {where}; skipped when they have not changed."
-    migrate.__doc__ = f"Apply all pending migrations in {where} (`manage.py migrate`)."
-    createsuperuser.__doc__ = (f"Create a superuser in {where} unless it exists; prompts on a TTY, "
-                               "skips with a hint without one.")
-    collectstatic.__doc__ = f"Collect static files in {where} into STATIC_ROOT."
+def createsuperuser(c, username=None, email=None, password=None):
+    """Create a superuser in {where} unless it exists; prompts on a TTY, skips with a hint without one."""
+    target = target_for(c)
+    target.require()
+    console.print(steps.createsuperuser(c, target.project, username, email, password))
+
+
+def collectstatic(c):
+    """Collect static files in {where} into STATIC_ROOT."""
+    target = target_for(c)
+    target.require()
+    console.print(steps.collectstatic(c, target.project))
+
+
+def side_task(function, where, **options):
+    """`function` as a task of one side, its docstring naming the side's place ("the project", "the live release")."""
+    body = reported(function)
+    body.__doc__ = function.__doc__.format(where=where)
+    return task(**options)(body)
+
+
+def step_tasks(where) -> list:
+    """The step tasks of one side; `where` names its place in the help texts."""
     return [
-        task(help={"python": "interpreter to create the venv with (default: deploytasks.python)"})(reported(venv)),
-        task(help={"force": "install even if the requirements are unchanged since the last install"})(reported(install)),
-        task(name="migrate")(reported(migrate)),
-        task(help=SUPERUSER_HELP)(reported(createsuperuser)),
-        task(reported(collectstatic)),
+        side_task(venv, where, help={"python": "interpreter to create the venv with (default: deploytasks.python)"}),
+        side_task(install, where, help={"force": "install even if the requirements are unchanged since the last install"}),
+        side_task(migrate, where, name="migrate"),
+        side_task(createsuperuser, where, help=SUPERUSER_HELP),
+        side_task(collectstatic, where),
     ]

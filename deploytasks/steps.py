@@ -60,11 +60,13 @@ def requirements_hash(c, project) -> dict:
     )
 
 
-def install(c, project, force=False) -> str:
-    """Install the requirements (uv, else pip), unless they are unchanged since the last install."""
+def install(c, project, force=False, cli="inv") -> str:
+    """Install the requirements (uv, else pip), unless they are unchanged since the last install; `cli` is the
+    program the user typed, for the hint."""
     state = requirements_hash(c, project)
     if project.venv and not state["venv_ok"] and not is_dry(c):
-        raise DeployTasksError(f"no virtualenv at {project.venv}: run the venv task first (or `inv setup`)")
+        raise DeployTasksError(f"no virtualenv at {project.venv}: run `{cli} venv` first"
+                               + (" (or `inv setup`)" if cli == "inv" else ""))
     if not force and state["stamp"] == state["hash"]:
         return "requirements unchanged, skipped"
     uv = local_uv(project.installer) if project.venv else ""  # uv installs into a venv, not a bare interpreter

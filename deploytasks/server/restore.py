@@ -8,6 +8,7 @@ from .engines import SUPPORTED
 from .files import fingerprint as fingerprint_of
 from .lock_guard import register_worker
 from .manifests import compare_migrations, finish_restore, read_manifest
+from .results import RestoreResult
 
 
 def backup_vs_code(loader, recorded):
@@ -26,7 +27,7 @@ def backup_vs_code(loader, recorded):
     return compare_migrations(files, have, unknown)
 
 
-def main(params):
+def main(params) -> RestoreResult:
     alias = params.get("database", "default")
     database, engine = engine_for_alias(
         alias, "restores into %%s databases are not supported (%s are)" % SUPPORTED)
@@ -44,7 +45,7 @@ def main(params):
             if params.get("verified") != fingerprint:  # apply right after a check of this very file: not read again
                 deferred = engine.check_backup(path, manifest, params, fingerprint)
             loader = load_migrations(None)  # offline: verifying must not open (or create) the live file
-            result = {"file": path, "size": fingerprint[0], "fingerprint": fingerprint, "manifest": manifest,
+            result: RestoreResult = {"file": path, "size": fingerprint[0], "fingerprint": fingerprint, "manifest": manifest,
                       "database": database, "migrations": backup_vs_code(loader, engine.migrations_in(path))}
         except BaseException:
             if early:

@@ -3,9 +3,8 @@ import pytest
 
 from deploytasks import checklist
 from deploytasks.checklist import pending
-from deploytasks.django import resolve_target
 from deploytasks.errors import DeployTasksError
-from deploytasks.flows import guard_backwards, unapply_list
+from deploytasks.migration_graph import guard_backwards, resolve_target, unapply_list
 
 
 def migration(name, applied=None, reversible=True, children=()):
@@ -69,8 +68,13 @@ def test_an_unknown_app_lists_the_apps_with_migrations():
 
 
 def test_an_unknown_migration_points_at_migrations_status():
-    with pytest.raises(DeployTasksError, match="accounts has no migration '0009'"):
+    with pytest.raises(DeployTasksError, match="accounts has no migration '0009': run `inv migrations.status`"):
         resolve_target(introspection(), "accounts", "0009")
+
+
+def test_the_migrations_status_hint_names_the_program_the_user_typed():
+    with pytest.raises(DeployTasksError, match="run `fab migrations.status`"):
+        resolve_target(introspection(), "accounts", "0009", "fab")
 
 
 def test_going_back_unapplies_the_dependants_in_other_apps_newest_first():

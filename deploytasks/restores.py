@@ -1,0 +1,109 @@
+"""Restore orchestration, beside deploy and rollback (releases.py): the verify-confirm-restore flow both sides
+share, a local restore, and a restore on the server (upload under the deploy lock, restore, reload)."""
+import os
+import posixpath
+from typing import Optional
+
+from . import media as media_dir
+from . import releases, tables, transfer
+from .backups import restore as restore_backup, verify_local
+from .server.results import RestoreResult
+from .connection import host_name
+from .flows import checked, show_held_deploy
+from .output import console
+from .prompt import confirm
+from .shell import is_dry, q, run
+from .target import require_live
+
+
+def in_project(c, project, settings, path, *, yes, unverified, media):
+    """Restore `path` into the local project's database (and MEDIA_ROOT with `media`)."""
+    prepared = media_dir.prepare(c, project, path) if media else None
+    media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
+        c, project, settings, path, yes=yes, unverified=unverified,
+        what_is_replaced=f"the {settings.database!r} database" + (" and MEDIA_ROOT" if prepared else "")),
+        settings.keep_backups)  # safety backups there
+
+
+def on_server(c, settings, project, local, *, yes, unverified, media):
+    """Restore the local backup `local` on the server: verify it here, upload it under the deploy lock (which
+    no deploy migrates past), verify it there, take a safety backup, restore, reload; the lock is released on
+    every way out."""
+    manifest = verify_local(local, unverified, full=False)  # the server hashes what it receives
+    if media:
+        media_dir.local_archive(local, manifest)
+    remote_dir = posixpath.join(settings.path, "backups", "uploaded")
+    remote = posixpath.join(remote_dir, os.path.basename(local))
+    if is_dry(c):  # the server-side checks need the upload, which a dry run does not make
+        require_live(c, project)
+        console.print(f"[dim]dry-run:[/] upload {local} to {remote_dir}/, verify it there, back up the live database,"
+                      f" restore{', reload' if settings.reload else ''}", highlight=False, soft_wrap=True)
+        return
+    # The same round trip checks for the live release and picks a name no earlier upload has.
+    locked = releases.admin(c, settings, "lock", what="restore", upload=remote, code_fallback=True,
+                            require=[project.python, f"{project.missing} (restore needs the project's code, and no "
+                                                     f"release on the server has a venv)"])
+    show_held_deploy(None, locked.get("recovered"))
+    project = releases.code_of(settings, project, locked.get("code_from"))
+    done = None
+    try:
+        done = _upload_and_restore(c, settings, project, local, manifest, locked["upload"], yes=yes,
+                                   unverified=unverified, media=media)
+        if done:
+            releases.reload(c, settings)
+    finally:
+        if not (done and done.get("unlocked")):  # the server script releases the lock when it restored
+            releases.admin(c, settings, "abort", release=None)
+
+
+def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, unverified, media):
+    """Upload, verify, confirm and restore; a rejected (or unconfirmed) upload does not stay on the server."""
+    try:
+        received = transfer.upload(c, local, remote, manifest, settings)
+        prepared = media_dir.send(c, project, settings, local, manifest, remote) if media else None
+        return media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
+            c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
+            what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
+                             + (" and its media" if prepared else ""),
+            safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
+        ), settings.keep_backups)
+    except BaseException:
+        run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
+            + media_dir.uploaded_files(manifest, remote, media), what="removing the upload", check=False)
+        raise
+
+
+def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
+                        received=None, consume=False, lock=None) -> Optional[RestoreResult]:
+    """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
+    verification and the restore are one script run (one Django start-up)."""
+    if not yes or is_dry(c):
+        report = restore_backup(c, project, settings, path, apply=False, unverified=unverified, received=received)
+        report_verified(path, report)
+        confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
+    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
+                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume, lock=lock)
+    if done is None:
+        return None
+    if yes:
+        report_verified(path, done)
+    how = f" ({done['method']})" if done.get("method") else ""
+    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}{how}", soft_wrap=True)
+    if done.get("safety_backup"):
+        console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
+    behind = [app for app, s in done["migrations"].items() if s["missing"]]
+    if behind:
+        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply migrations next")
+    return done
+
+
+def report_verified(path, report):
+    manifest = report.get("manifest") or {}
+    console.print(
+        f"[green]✓[/] {path} verified: {report['size']:,} bytes"
+        + (f", sha256 {manifest['sha256'][:12]}… matches its manifest" if manifest else ", no manifest (unverified)")
+        + f", {checked(report)} ok"
+        + (f"; taken {manifest.get('created')} from {manifest.get('host')}" if manifest else ""),
+        soft_wrap=True,
+    )
+    tables.describe_restore(report)

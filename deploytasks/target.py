@@ -1,0 +1,96 @@
+"""Where a task runs: the project on this machine (`inv`) or the live release on a server (`fab`).
+
+`target_for(c)` gives a Target for either, so a task shared by both sides is written once over it."""
+import os
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from fabric import Config as FabricConfig, Connection
+
+from . import releases
+from .connection import connect, host_name, secure
+from .errors import DeployTasksError
+from .project import Project, local_project
+from .settings import Settings, load
+from .shell import q, run
+
+
+@dataclass(frozen=True)
+class Target:
+    """Settings and project of one side, the program its users type (`cli`) and a label for messages."""
+    settings: Settings
+    project: Project
+    cli: str
+    label: str
+    check: Callable[[], None]
+
+    def require(self):
+        """Raise (one line) unless the project can run manage.py yet."""
+        self.check()
+
+
+def target_for(c, python=None) -> Target:
+    """The server's live release under `fab` (Fabric's config, with or without -H), the local project under `inv`."""
+    return server_target(c) if isinstance(c.config, FabricConfig) else local_target(c, python)
+
+
+def local_target(c, python=None) -> Target:
+    settings, project = local_settings_and_project(c, python)
+    return Target(settings, project, cli="inv", label=project.root, check=lambda: require_venv(project))
+
+
+def server_target(c) -> Target:
+    settings, project = live(c)
+    # the live project's commands check for its venv themselves: no probe needed before them
+    return Target(settings, project, cli="fab", label=f"{host_name(c)}:{settings.path}", check=lambda: None)
+
+
+def local_settings_and_project(c, python=None):
+    """Settings and the local project, which must hold manage.py."""
+    settings = load(c)
+    if python:
+        settings = replace(settings, python=python)
+    project = local_project(settings)
+    if not os.path.isdir(project.root):
+        raise DeployTasksError(f"project directory {project.root} does not exist: set deploytasks.project")
+    if not os.path.isfile(project.path(project.manage)):
+        raise DeployTasksError(
+            f"no {project.manage} in {project.root}: set deploytasks.project to the directory holding manage.py"
+        )
+    return settings, project
+
+
+def require_venv(project):
+    if project.venv and not os.path.exists(project.python):
+        raise DeployTasksError(f"no virtualenv at {project.venv}: run `inv setup` (or `inv venv install`) first")
+
+
+def server(c, open_now=True, kind="server"):
+    """Settings with a deploy path (and a repo for `kind` "deploy"), on a verified connection (opened now, or on
+    first use)."""
+    if not isinstance(c, Connection):  # `fab TASK` without -H: Fabric passes a plain Context
+        raise DeployTasksError("no host: this task runs on the hosts after -H (fab -H HOST TASK)")
+    settings = load(c, kind)
+    if open_now:
+        connect(c, settings)
+    else:
+        secure(c, settings)
+    return settings
+
+
+def live(c, open_now=True, kind="server"):
+    """Settings, and the live release as a Project, on a verified connection."""
+    settings = server(c, open_now, kind)
+    return settings, releases.live_project(settings)
+
+
+def has_live_release(c, project) -> bool:
+    probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the live release",
+                changes=False)
+    return probe.stdout.strip() == "yes"
+
+
+def require_live(c, project):
+    """Raise unless the live release has a venv (one round trip: for tasks that must know before acting)."""
+    if not has_live_release(c, project):
+        raise DeployTasksError(project.missing)
