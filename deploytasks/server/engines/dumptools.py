@@ -106,13 +106,7 @@ class DumpEngine(Engine):
             if problem:
                 raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (self.verified, problem))
             manifest = {
-                "file": name,
-                "engine": self.vendor,
-                "database": database["name"],
-                "db_host": database["host"] or "localhost",
-                "db_port": database["port"] or None,
-                "host": params.get("host") or os.uname().nodename,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **self.manifest_head(name, database, params),
                 "size": os.path.getsize(partial),
                 "sha256": sha256,
                 "migrations": self.migrations_in(partial),
@@ -129,6 +123,18 @@ class DumpEngine(Engine):
                 os.unlink(partial)
             raise
         return manifest
+
+    def manifest_head(self, name, database, params) -> dict:
+        """The fields every dump's manifest starts with: which file, of which database, taken where and when."""
+        return {
+            "file": name,
+            "engine": self.vendor,
+            "database": database["name"],
+            "db_host": database["host"] or "localhost",
+            "db_port": database["port"] or None,
+            "host": params.get("host") or os.uname().nodename,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
 
     def check_kind(self, path, manifest):
         from . import sniff

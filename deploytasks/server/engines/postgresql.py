@@ -146,13 +146,7 @@ class PostgreSQL(DumpEngine):
                 raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (
                     self.verified, made["problem"]))
             manifest = {
-                "file": name,
-                "engine": self.vendor,
-                "database": database["name"],
-                "db_host": database["host"] or "localhost",
-                "db_port": database["port"] or None,
-                "host": params.get("host") or os.uname().nodename,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **self.manifest_head(name, database, params),
                 "size": made["size"],
                 "sha256": made["sha256"],
                 "migrations": parse_migrations_copy(made["migrations_copy"]),
