@@ -1,15 +1,14 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
 import os
-import re
 
 from invoke import Collection, task
 
 from . import backups as backup_store
-from . import flows, hooks, media as media_dir, offsite as offsite_copies, restores, steps, tables
+from . import flows, hooks, local_backups, offsite as offsite_copies, restores, steps, tables
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
-from .errors import DeployTasksError, reported
+from .errors import reported
 from .output import console, print_json, show
 from .shell import is_dry
 from .settings import COLLECTION_CONFIG
@@ -65,38 +64,7 @@ def backup(c, keep=None, label=None, json=False, media=False, offsite=False):
     """Back up the database (SQLite backup API, pg_dump, mysqldump), verify it and write its manifest (--media: and MEDIA_ROOT)."""
     settings, project = local_settings_and_project(c)
     require_venv(project)
-    if keep is not None and not re.fullmatch(r"\d+", keep):
-        raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
-    if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
-        raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
-    rclone = offsite_copies.Rclone(c, settings, "local") if offsite or settings.backup_offsite else None
-    if rclone and not is_dry(c):
-        rclone.require()  # before the backup: one line, nothing taken
-    with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
-        manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
-        if manifest is not None and (media or settings.backup_media):
-            media_dir.back_up(c, project, manifest, quiet=True)  # reported below, after the dump
-    if manifest is None:
-        return
-    if rclone:
-        manifest["offsite"] = offsite_copies.upload(
-            rclone, manifest, manifest["path"], (manifest.get("media") or {}).get("path"), keep=settings.keep_offsite)
-    if json:
-        print_json(manifest)
-        return
-    console.print(
-        f"[green]✓[/] backup {manifest['path']}\n"
-        f"  {manifest['size']:,} bytes, sha256 {manifest['sha256'][:16]}…, {flows.checked(manifest)} ok, "
-        f"{manifest['seconds']}s"
-    )
-    if manifest.get("notice"):
-        console.print(f"  [yellow]note:[/] {manifest['notice']}", highlight=False)
-    if manifest.get("media"):
-        media_dir.report(manifest["media"])
-    if manifest["pruned"]:
-        console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
-    if manifest.get("offsite"):
-        offsite_copies.report(manifest["offsite"])
+    local_backups.backup(c, settings, project, keep=keep, label=label, as_json=json, media=media, offsite=offsite)
 
 
 @task(name="backups", help={"json": "print the list as JSON", "verify": "re-check every file's sha256",

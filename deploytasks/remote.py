@@ -5,23 +5,23 @@ import os
 import posixpath
 import shlex
 
-from fabric import Connection, task
-from invoke import Collection, Context
+from fabric import task
+from invoke import Collection
 
 from . import backups as backup_store
 from . import flows, releases, restores, server_backups, server_setup, tables
 from . import offsite as offsite_copies
-from .connection import connect, host_name
+from .connection import host_name
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show
-from .settings import COLLECTION_CONFIG, load
+from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import has_live_release, live, require_live, server
 from .task_help import answer_help_in
-from .shell import is_dry, q, run
-from . import shared, transfer
+from .shell import is_dry, run
+from . import shared
 from . import fleet_deploy, fleet_hosts, fleet_releases
 from . import plan as deploy_plan
 
@@ -137,19 +137,6 @@ def check(c, revision=None, live_only=False, json=False):
     tables.show_checklists(sections, json)
 
 
-def _offsite_side(c, settings):
-    """The rclone that reaches deploytasks.offsite: on this machine, or on the server (deploytasks.offsite_from),
-    checked to be installed there."""
-    if settings.offsite_from == "server":
-        connect(c, settings)
-        rclone = offsite_copies.Rclone(c, settings, host_name(c))
-    else:
-        rclone = offsite_copies.Rclone(Context(config=c.config), settings, "local")
-    if not is_dry(c):
-        rclone.require()
-    return rclone
-
-
 @task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
             "offsite": "also copy it (and its media) to deploytasks.offsite with rclone, verified by hash, from "
                        "deploytasks.offsite_from (default: deploytasks.backup_offsite)",
@@ -158,38 +145,7 @@ def _offsite_side(c, settings):
 @reported
 def backup(c, download=True, json=False, media=False, offsite=False):
     """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
-    fleet = fleet_hosts.resolve(c, "backup")
-    c = fleet.context
-    if fleet.hosts:  # the database is shared: backed up once, on the migrate host
-        migrator = fleet_deploy.migrate_host_name(fleet.hosts, load(c))
-        if isinstance(c, Connection) and host_name(c) in fleet.hosts:  # -H a,b: Fabric calls this once per host
-            if host_name(c) != migrator:
-                console.print(f"{host_name(c)}: no backup: the hosts share one database, backed up once on "
-                              f"{migrator}", highlight=False)
-                return
-        else:  # the config's hosts: this is the only call
-            c = Connection(migrator, config=c.config.clone())
-    settings, project = live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
-    rclone = None
-    if offsite or settings.backup_offsite:  # checked before anything is taken
-        if settings.offsite_from == "local" and not download:
-            raise DeployTasksError("--no-download leaves no local copy to send off-site: drop it, or set "
-                                   "deploytasks.offsite_from: server")
-        rclone = _offsite_side(c, settings)
-    manifest = server_backups.take(c, settings, project, download=download, media=media or settings.backup_media,
-                                   quiet=json)
-    if manifest and rclone and not is_dry(c):
-        local = settings.offsite_from == "local"
-        archive = (manifest.get("media") or {}).get("file")
-        copies = server_backups.local_dir(settings, host_name(c))
-        manifest["offsite"] = offsite_copies.upload(
-            rclone, manifest, manifest["local_path"] if local else manifest["path"],
-            archive and (os.path.join(copies, archive) if local else manifest["media"]["path"]),
-            keep=settings.keep_offsite)
-        if not json:
-            offsite_copies.report(manifest["offsite"])
-    if json and manifest:
-        print_json(manifest)
+    server_backups.backup(c, download=download, as_json=json, media=media, offsite=offsite)
 
 
 @task(name="backups", help={"json": "print as JSON",
@@ -199,7 +155,7 @@ def list_backups(c, json=False, offsite=False):
     """Backups on the server and local copies, side by side (--offsite: those in deploytasks.offsite)."""
     if offsite:
         settings = server(c, open_now=False)
-        offsite_copies.show_listing(_offsite_side(c, settings), json)
+        offsite_copies.show_listing(server_backups.offsite_side(c, settings), json)
         return
     settings, project = live(c)
     project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
@@ -229,35 +185,10 @@ def restore(c, file, yes=False, unverified=False, media=False, from_offsite=Fals
     local = os.path.abspath(os.path.expanduser(file))
     media_wanted = media or settings.backup_media
     if from_offsite:
-        local = _fetch_offsite(c, settings, file, media_wanted, unverified)
+        local = server_backups.fetch_offsite(c, settings, file, media_wanted, unverified)
         if local is None:  # --dry
             return
     restores.on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media_wanted)
-
-
-def _fetch_offsite(c, settings, name, media, unverified):
-    """An off-site backup fetched verified into backups/<host>/ (through the server when offsite_from is server:
-    fetched and checked there, then downloaded checked again); its local path, or None under --dry."""
-    rclone = _offsite_side(c, settings)
-    local_dir = server_backups.local_dir(settings, host_name(c))
-    if settings.offsite_from == "local":
-        with backup_store.ignored_by_git(*([] if is_dry(c) else [os.path.dirname(local_dir), local_dir])):
-            return offsite_copies.fetch_for_restore(rclone, name, local_dir, media, unverified)[0]
-    staging = posixpath.join(settings.path, "backups", "offsite-fetched")
-    fetched, manifest = offsite_copies.fetch_for_restore(rclone, name, staging, media, unverified)
-    if fetched is None:
-        return None
-    try:
-        with backup_store.ignored_by_git(os.path.dirname(local_dir), local_dir):
-            local = transfer.download(c, fetched, local_dir, manifest, settings)
-            if media:
-                entry = manifest["media"]
-                archive = transfer.download(c, posixpath.join(staging, entry["file"]), local_dir,
-                                            {"sha256": entry["sha256"], "size": entry["size"]}, settings)
-                os.unlink(archive + ".json")  # the archive is described in the dump's manifest
-    finally:
-        run(c, f"rm -rf {q(staging)}", what="removing the fetched copy on the server", check=False)
-    return local
 
 
 @task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})

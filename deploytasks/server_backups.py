@@ -1,15 +1,72 @@
 """A server's backup from the laptop: taken there (streamed down while it is written, over OpenSSH's client),
-its media archived beside it, downloaded and verified into backups/<host>/."""
+its media archived beside it, downloaded and verified into backups/<host>/, copied off-site; and an off-site
+backup fetched back into backups/<host>/ for `fab restore --from-offsite`."""
 import os
 import posixpath
 
+from fabric import Connection
+from invoke import Context
+
 from . import backups as backup_store
+from . import fleet_deploy, fleet_hosts, transfer
 from . import media as media_dir
-from . import transfer
+from . import offsite as offsite_copies
 from .connection import connect, host_name
+from .errors import DeployTasksError
 from .flows import checked
-from .output import console
-from .shell import is_dry
+from .output import console, print_json
+from .settings import load
+from .shell import is_dry, q, run
+from .target import live
+
+
+def backup(c, *, download, as_json, media, offsite):
+    """`fab backup`: the live database backed up (on the migrate host when -H names several: they share it),
+    downloaded unless told not to, copied off-site with `offsite` or deploytasks.backup_offsite."""
+    c = _backup_host(c)
+    if c is None:
+        return
+    settings, project = live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
+    rclone = None
+    if offsite or settings.backup_offsite:  # checked before anything is taken
+        if settings.offsite_from == "local" and not download:
+            raise DeployTasksError("--no-download leaves no local copy to send off-site: drop it, or set "
+                                   "deploytasks.offsite_from: server")
+        rclone = offsite_side(c, settings)
+    manifest = take(c, settings, project, download=download, media=media or settings.backup_media, quiet=as_json)
+    if manifest and rclone and not is_dry(c):
+        manifest["offsite"] = _upload_offsite(c, settings, rclone, manifest)
+        if not as_json:
+            offsite_copies.report(manifest["offsite"])
+    if as_json and manifest:
+        print_json(manifest)
+
+
+def _backup_host(c):
+    """The context to back up from; None on a host of -H a,b that is not the migrate host (said so)."""
+    fleet = fleet_hosts.resolve(c, "backup")
+    c = fleet.context
+    if not fleet.hosts:
+        return c
+    migrator = fleet_deploy.migrate_host_name(fleet.hosts, load(c))
+    if isinstance(c, Connection) and host_name(c) in fleet.hosts:  # -H a,b: Fabric calls this once per host
+        if host_name(c) != migrator:
+            console.print(f"{host_name(c)}: no backup: the hosts share one database, backed up once on "
+                          f"{migrator}", highlight=False)
+            return None
+        return c
+    return Connection(migrator, config=c.config.clone())  # the config's hosts: this is the only call
+
+
+def _upload_offsite(c, settings, rclone, manifest):
+    """The backup copied off-site from rclone's side: the local copy, or the server's file."""
+    local = settings.offsite_from == "local"
+    archive = (manifest.get("media") or {}).get("file")
+    copies = local_dir(settings, host_name(c))
+    return offsite_copies.upload(
+        rclone, manifest, manifest["local_path"] if local else manifest["path"],
+        archive and (os.path.join(copies, archive) if local else manifest["media"]["path"]),
+        keep=settings.keep_offsite)
 
 
 def take(c, settings, project, *, download, media, quiet):
@@ -55,3 +112,41 @@ def local_dir(settings, host):
     base = settings.backups if settings.backups.startswith("/") else os.path.join(
         os.path.abspath(os.path.expanduser(settings.project)), settings.backups)
     return os.path.join(base, host)
+
+
+def offsite_side(c, settings):
+    """The rclone that reaches deploytasks.offsite: on this machine, or on the server (deploytasks.offsite_from),
+    checked to be installed there."""
+    if settings.offsite_from == "server":
+        connect(c, settings)
+        rclone = offsite_copies.Rclone(c, settings, host_name(c))
+    else:
+        rclone = offsite_copies.Rclone(Context(config=c.config), settings, "local")
+    if not is_dry(c):
+        rclone.require()
+    return rclone
+
+
+def fetch_offsite(c, settings, name, media, unverified):
+    """An off-site backup fetched verified into backups/<host>/ (through the server when offsite_from is server:
+    fetched and checked there, then downloaded checked again); its local path, or None under --dry."""
+    rclone = offsite_side(c, settings)
+    copies = local_dir(settings, host_name(c))
+    if settings.offsite_from == "local":
+        with backup_store.ignored_by_git(*([] if is_dry(c) else [os.path.dirname(copies), copies])):
+            return offsite_copies.fetch_for_restore(rclone, name, copies, media, unverified)[0]
+    staging = posixpath.join(settings.path, "backups", "offsite-fetched")
+    fetched, manifest = offsite_copies.fetch_for_restore(rclone, name, staging, media, unverified)
+    if fetched is None:
+        return None
+    try:
+        with backup_store.ignored_by_git(os.path.dirname(copies), copies):
+            local = transfer.download(c, fetched, copies, manifest, settings)
+            if media:
+                entry = manifest["media"]
+                archive = transfer.download(c, posixpath.join(staging, entry["file"]), copies,
+                                            {"sha256": entry["sha256"], "size": entry["size"]}, settings)
+                os.unlink(archive + ".json")  # the archive is described in the dump's manifest
+    finally:
+        run(c, f"rm -rf {q(staging)}", what="removing the fetched copy on the server", check=False)
+    return local
