@@ -1,5 +1,4 @@
 """Invoke tasks for the developer's machine: `from deploytasks.local import ns` in tasks.py."""
-import os
 
 from invoke import Collection, task
 
@@ -98,16 +97,8 @@ def restore(c, file, yes=False, unverified=False, media=False, from_offsite=Fals
     """Restore a backup: verify it, take a safety backup, confirm, replace the database atomically (--media: and MEDIA_ROOT)."""
     settings, project = local_settings_and_project(c)
     require_venv(project)
-    path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
-    with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
-        if from_offsite:
-            path, _ = offsite_copies.fetch_for_restore(offsite_copies.Rclone(c, settings, "local"), file,
-                                                    backup_store.backup_dir(project, settings),
-                                                    media or settings.backup_media, unverified)
-            if path is None:  # --dry
-                return
-        restores.in_project(c, project, settings, path, yes=yes, unverified=unverified,
-                            media=media or settings.backup_media)
+    restores.named_in_project(c, project, settings, file, from_offsite=from_offsite, yes=yes, unverified=unverified,
+                              media=media or settings.backup_media)
 
 
 @task(help={

@@ -182,13 +182,8 @@ def list_backups(c, json=False, offsite=False):
 def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
     """Restore a local backup on the server: verify, upload, verify again, safety backup, restore, reload (--media: and MEDIA_ROOT)."""
     settings, project = live(c)
-    local = os.path.abspath(os.path.expanduser(file))
-    media_wanted = media or settings.backup_media
-    if from_offsite:
-        local = server_backups.fetch_offsite(c, settings, file, media_wanted, unverified)
-        if local is None:  # --dry
-            return
-    restores.on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media_wanted)
+    restores.named_on_server(c, settings, project, file, from_offsite=from_offsite, yes=yes, unverified=unverified,
+                             media=media or settings.backup_media)
 
 
 @task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})

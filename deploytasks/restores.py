@@ -1,11 +1,14 @@
 """Restore orchestration, beside deploy and rollback (releases.py): the verify-confirm-restore flow both sides
-share, a local restore, and a restore on the server (upload under the deploy lock, restore, reload)."""
+share, a local restore, and a restore on the server (upload under the deploy lock, restore, reload); each from
+a file named as the user typed it, or from an off-site backup fetched verified first."""
 import os
 import posixpath
 from typing import Optional
 
 from . import media as media_dir
-from . import releases, tables, transfer
+from . import releases, server_backups, tables, transfer
+from . import backups as backup_store
+from . import offsite as offsite_copies
 from .backups import restore as restore_backup, verify_local
 from .server.results import RestoreResult
 from .connection import host_name
@@ -14,6 +17,31 @@ from .output import console
 from .prompt import confirm
 from .shell import is_dry, q, run
 from .target import require_live
+
+
+def named_in_project(c, project, settings, file, *, from_offsite, yes, unverified, media):
+    """`inv restore FILE`: a path, or a file name in deploytasks.backups (`from_offsite`: an off-site backup's
+    name, fetched verified into deploytasks.backups first), restored into the local project."""
+    path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
+    directory = backup_store.backup_dir(project, settings)
+    with backup_store.ignored_by_git(*([] if is_dry(c) else [directory])):
+        if from_offsite:
+            path, _ = offsite_copies.fetch_for_restore(offsite_copies.Rclone(c, settings, "local"), file, directory,
+                                                       media, unverified)
+            if path is None:  # --dry
+                return
+        in_project(c, project, settings, path, yes=yes, unverified=unverified, media=media)
+
+
+def named_on_server(c, settings, project, file, *, from_offsite, yes, unverified, media):
+    """`fab restore FILE`: a local backup file (`from_offsite`: an off-site backup's name, fetched verified into
+    backups/<host>/ first) restored on the server."""
+    local = os.path.abspath(os.path.expanduser(file))
+    if from_offsite:
+        local = server_backups.fetch_offsite(c, settings, file, media, unverified)
+        if local is None:  # --dry
+            return
+    on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media)
 
 
 def in_project(c, project, settings, path, *, yes, unverified, media):
