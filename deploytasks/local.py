@@ -2,13 +2,12 @@
 
 from invoke import Collection, task
 
-from . import backups as backup_store
-from . import flows, hooks, local_backups, offsite as offsite_copies, restores, steps, tables
+from . import flows, hooks, local_backups, restores, steps, tables
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import reported
-from .output import console, print_json, show
+from .output import show
 from .shell import is_dry
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
@@ -72,17 +71,7 @@ def backup(c, keep=None, label=None, json=False, media=False, offsite=False):
 def list_backups(c, json=False, verify=False, offsite=False):
     """List the backups in deploytasks.backups (--offsite: those in deploytasks.offsite), newest first."""
     settings, project = local_settings_and_project(c)
-    if offsite:
-        offsite_copies.show_listing(offsite_copies.Rclone(c, settings, "local"), json)
-        return
-    directory = backup_store.backup_dir(project, settings)
-    rows = backup_store.listing(c, project, directory, verify=verify)
-    if json:
-        print_json({"dir": directory, "backups": rows})
-    elif not rows:
-        console.print(f"No backups in {directory}.")
-    else:
-        show(tables.backups_table(f"Backups in {directory}", rows))
+    local_backups.show_listing(c, settings, project, as_json=json, verify=verify, offsite=offsite)
 
 
 @task(help={

@@ -1,13 +1,14 @@
 """`inv backup`: the local project's database backed up (options checked first), its media archived beside it,
-copied off-site, then reported."""
+copied off-site, then reported; `inv backups`: the local (or off-site) backups listed."""
 import re
 
 from . import backups as backup_store
 from . import media as media_dir
 from . import offsite as offsite_copies
+from . import tables
 from .errors import DeployTasksError
 from .flows import checked
-from .output import console, print_json
+from .output import console, print_json, show
 from .shell import is_dry
 
 
@@ -51,3 +52,19 @@ def report(manifest):
         console.print(f"  removed {len(manifest['pruned'])} old backup(s): {', '.join(manifest['pruned'])}")
     if manifest.get("offsite"):
         offsite_copies.report(manifest["offsite"])
+
+
+def show_listing(c, settings, project, *, as_json, verify, offsite):
+    """`inv backups`: the backups in deploytasks.backups, newest first (`verify`: every file's sha256 re-checked;
+    `offsite`: those in deploytasks.offsite instead), as a table or JSON."""
+    if offsite:
+        offsite_copies.show_listing(offsite_copies.Rclone(c, settings, "local"), as_json)
+        return
+    directory = backup_store.backup_dir(project, settings)
+    rows = backup_store.listing(c, project, directory, verify=verify)
+    if as_json:
+        print_json({"dir": directory, "backups": rows})
+    elif not rows:
+        console.print(f"No backups in {directory}.")
+    else:
+        show(tables.backups_table(f"Backups in {directory}", rows))

@@ -1,16 +1,10 @@
 """Fabric tasks for servers: `from deploytasks.remote import ns` in fabfile.py, then `fab -H prod deploy`."""
-import dataclasses
-import json as jsonlib
-import os
-import posixpath
 import shlex
 
 from fabric import task
 from invoke import Collection
 
-from . import backups as backup_store
 from . import flows, releases, restores, server_backups, server_setup, tables
-from . import offsite as offsite_copies
 from .connection import host_name
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -153,24 +147,7 @@ def backup(c, download=True, json=False, media=False, offsite=False):
 @reported
 def list_backups(c, json=False, offsite=False):
     """Backups on the server and local copies, side by side (--offsite: those in deploytasks.offsite)."""
-    if offsite:
-        settings = server(c, open_now=False)
-        offsite_copies.show_listing(server_backups.offsite_side(c, settings), json)
-        return
-    settings, project = live(c)
-    project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
-    remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
-    local_dir = server_backups.local_dir(settings, host_name(c))
-    local = {}
-    if os.path.isdir(local_dir):
-        for name in os.listdir(local_dir):
-            if name.endswith(".json"):
-                with open(os.path.join(local_dir, name)) as handle:
-                    local[name[:-5]] = jsonlib.load(handle)
-    if json:
-        print_json({"host": host_name(c), "server": remote, "local": list(local.values()), "local_dir": local_dir})
-        return
-    show(tables.server_backups_table(f"Backups of {host_name(c)}", remote, local))
+    server_backups.show_listing(c, as_json=json, offsite=offsite)
 
 
 @task(help={"file": "local backup file (with its .json manifest beside it); with --from-offsite an off-site name",

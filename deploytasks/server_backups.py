@@ -1,6 +1,8 @@
 """A server's backup from the laptop: taken there (streamed down while it is written, over OpenSSH's client),
 its media archived beside it, downloaded and verified into backups/<host>/, copied off-site; and an off-site
 backup fetched back into backups/<host>/ for `fab restore --from-offsite`."""
+import dataclasses
+import json
 import os
 import posixpath
 
@@ -8,16 +10,16 @@ from fabric import Connection
 from invoke import Context
 
 from . import backups as backup_store
-from . import fleet_deploy, fleet_hosts, transfer
+from . import fleet_deploy, fleet_hosts, tables, transfer
 from . import media as media_dir
 from . import offsite as offsite_copies
 from .connection import connect, host_name
 from .errors import DeployTasksError
 from .flows import checked
-from .output import console, print_json
+from .output import console, print_json, show
 from .settings import load
 from .shell import is_dry, q, run
-from .target import live
+from .target import live, server
 
 
 def backup(c, *, download, as_json, media, offsite):
@@ -105,6 +107,29 @@ def take(c, settings, project, *, download, media, quiet):
     if manifest.get("media") and "local_path" in manifest:
         media_dir.fetch(c, project, settings, manifest, copies, quiet=quiet)
     return manifest
+
+
+def show_listing(c, *, as_json, offsite):
+    """`fab backups`: the server's backups beside their local copies in backups/<host>/ (`offsite`: the
+    off-site copies instead), as a table or JSON."""
+    if offsite:
+        settings = server(c, open_now=False)
+        offsite_copies.show_listing(offsite_side(c, settings), as_json)
+        return
+    settings, project = live(c)
+    project = dataclasses.replace(project, root=settings.path)  # listing needs no release, only the server's Python
+    remote = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
+    copies = local_dir(settings, host_name(c))
+    local = {}
+    if os.path.isdir(copies):
+        for name in os.listdir(copies):
+            if name.endswith(".json"):
+                with open(os.path.join(copies, name)) as handle:
+                    local[name[:-5]] = json.load(handle)
+    if as_json:
+        print_json({"host": host_name(c), "server": remote, "local": list(local.values()), "local_dir": copies})
+        return
+    show(tables.server_backups_table(f"Backups of {host_name(c)}", remote, local))
 
 
 def local_dir(settings, host):
