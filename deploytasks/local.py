@@ -2,12 +2,11 @@
 
 from invoke import Collection, task
 
-from . import flows, hooks, local_backups, restores, steps, tables
+from . import local_backups, local_setup, restores, tables
 from .config_files import project_dir
 from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import reported
-from .output import show
 from .shell import is_dry
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
@@ -26,17 +25,8 @@ from .task_help import answer_help_in
 def setup(c, python=None, no_superuser=False, username=None, email=None, password=None):
     """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done), with their hooks."""
     settings, project = local_settings_and_project(c, python)
-    plan = [
-        ("venv", lambda: steps.venv(c, project)),
-        ("install", lambda: steps.install(c, project)),
-        ("migrate", lambda: steps.migrate(c, project, database=settings.database)),
-    ]
-    if not no_superuser:
-        plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
-    if settings.collectstatic:
-        plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
-    rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
-    show(tables.steps_table(f"Setup of {project.root}", rows))
+    local_setup.setup(c, settings, project, superuser=not no_superuser, username=username, email=email,
+                      password=password)
 
 
 @task(help={"json": "print the verdicts as JSON"})

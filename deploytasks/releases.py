@@ -13,6 +13,7 @@ from . import __version__
 from .connection import host_name
 from .django import run_django_script
 from .errors import ConnectionLost, DeployTasksError
+from .flows import show_held_deploy
 from .output import console
 from .project import Project
 from .server.layout import ServerLayout
@@ -288,3 +289,21 @@ def _rollback(c, settings, info, to, yes, owned):
     console.print(f"[green]✓[/] {target} is live again; {current} is marked bad"
                   + (f"; unapplied {len(done['unapplied'])} migration(s), backup {done.get('backup')}" if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", []), "backup": done.get("backup")}
+
+
+def unlock(c, settings, *, force):
+    """`fab unlock`: who holds the deploy lock (and the deploy it holds); with `force`, the lock removed."""
+    info = admin(c, settings, "unlock", force=force and not is_dry(c))
+    lock = info["lock"]
+    if not lock:
+        console.print("Not locked.")
+        return
+    stale = lock.get("age", 0) > settings.lock_stale_after
+    console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} ({lock.get('age')}s ago)"
+                  + (" — stale" if stale else ""))
+    show_held_deploy(lock.get("deploy"), info.get("recovered"))
+    if info["removed"]:
+        console.print("[green]✓[/] lock removed")
+    elif not force:
+        console.print("Pass --force to remove it if no deploy is running"
+                      + (" (it recovers the dead deploy first)." if (lock.get("deploy") or {}).get("running") is False else "."))

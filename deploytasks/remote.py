@@ -4,7 +4,7 @@ import shlex
 from fabric import task
 from invoke import Collection
 
-from . import flows, releases, restores, server_backups, server_setup, tables
+from . import releases, restores, server_backups, server_setup, tables
 from .connection import host_name
 from .django import introspect
 from .migration_tasks import migrations_collection
@@ -14,7 +14,7 @@ from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import has_live_release, live, require_live, server
 from .task_help import answer_help_in
-from .shell import is_dry, run
+from .shell import run
 from . import shared
 from . import fleet_deploy, fleet_hosts, fleet_releases
 from . import plan as deploy_plan
@@ -96,21 +96,7 @@ def list_releases(c, json=False):
 @reported
 def unlock(c, force=False):
     """Show who holds the deploy lock; --force removes it."""
-    settings = server(c)
-    info = releases.admin(c, settings, "unlock", force=force and not is_dry(c))
-    lock = info["lock"]
-    if not lock:
-        console.print("Not locked.")
-        return
-    stale = lock.get("age", 0) > settings.lock_stale_after
-    console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} ({lock.get('age')}s ago)"
-                  + (" — stale" if stale else ""))
-    flows.show_held_deploy(lock.get("deploy"), info.get("recovered"))
-    if info["removed"]:
-        console.print("[green]✓[/] lock removed")
-    elif not force:
-        console.print("Pass --force to remove it if no deploy is running"
-                      + (" (it recovers the dead deploy first)." if (lock.get("deploy") or {}).get("running") is False else "."))
+    releases.unlock(c, server(c), force=force)
 
 
 @task(help={"revision": "the revision about to ship (default: deploytasks.branch)",
