@@ -1,13 +1,15 @@
-"""What a deploy would do, shown before it does it: `fab plan` / `fab deploy --plan`."""
+"""What a deploy would do, shown before it does it: `fab plan` / `fab deploy --plan`; `fab check`'s checklists."""
 import subprocess
 
 from .checklist import failed, items as checklist_items
 from .connection import host_name
-from .django import run_django_script
+from .django import introspect, run_django_script
 from .errors import DeployTasksError
 from .hooks import DEPLOY_STEPS, described
 from .output import console, print_json, show, table
 from .releases import candidate
+from .tables import show_checklists
+from .target import has_live_release, require_live
 
 COLOUR = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
 
@@ -101,3 +103,18 @@ def show_plan(document, as_json) -> None:
                    [(i["item"], f"[{COLOUR[i['verdict']]}]{i['verdict']}[/]", i["detail"]) for i in document["checklist"]]))
     if not document["ok"]:
         raise DeployTasksError("the deploy would stop: the checklist has failures (see the FAIL rows)")
+
+
+def show_checks(c, settings, project, revision, *, live_only, as_json):
+    """`fab check`: the checklist of the live release (if any) and, unless `live_only`, of `revision` prepared
+    beside it, nothing switched."""
+    sections = []
+    if has_live_release(c, project):
+        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True)))
+    elif live_only:
+        require_live(c, project)
+    if not live_only:
+        with candidate(c, settings, revision) as (prep, next_release):
+            title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {host_name(c)}"
+            sections.append(("next", title, introspect(c, next_release, settings)))
+    show_checklists(sections, as_json)

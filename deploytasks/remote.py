@@ -6,13 +6,12 @@ from invoke import Collection
 
 from . import releases, restores, server_backups, server_setup, tables
 from .connection import host_name
-from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
 from .output import console, print_json, show
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
-from .target import has_live_release, live, require_live, server
+from .target import live, require_live, server
 from .task_help import answer_help_in
 from .shell import run
 from . import shared
@@ -105,16 +104,7 @@ def unlock(c, force=False):
 def check(c, revision=None, live_only=False, json=False):
     """The pre-deployment checklist for the live release and for the revision about to ship."""
     settings, project = live(c, kind="server" if live_only else "deploy")
-    sections = []
-    if has_live_release(c, project):
-        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True)))
-    elif live_only:
-        require_live(c, project)
-    if not live_only:
-        with releases.candidate(c, settings, revision) as (prep, candidate):
-            title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {host_name(c)}"
-            sections.append(("next", title, introspect(c, candidate, settings)))
-    tables.show_checklists(sections, json)
+    deploy_plan.show_checks(c, settings, project, revision, live_only=live_only, as_json=json)
 
 
 @task(help={"download": "copy the backup to backups/<host>/ locally (default: yes)",
