@@ -64,6 +64,10 @@ def link_unchanged(new_dir, live_dir):
     return linked
 
 
+def with_links(summary, linked):
+    return "%s (%d unchanged: hard-linked to the live release's)" % (summary, linked) if linked else summary
+
+
 def point_to_current(shared_root, layout, live, name):
     """Make the shared STATIC_ROOT path a symlink to current/<name>. A real directory there (today's layout) is
     first hard-linked into the live release's <name>, so the live release keeps serving the same files."""
@@ -114,7 +118,7 @@ def collect(params):
         relative = os.path.relpath(in_release_dir, release)
         summary = run_collectstatic(in_release_dir)
         linked = link_unchanged(in_release_dir, live and os.path.join(live, relative))
-        return {"collectstatic": summary, "static_root": root, "collected_into": in_release_dir, "linked": linked}
+        return {"collectstatic": with_links(summary, linked), "static_root": root, "collected_into": in_release_dir, "linked": linked}
     shared_root = None if os.path.islink(in_release_dir) and inside(in_release_dir, release) else in_release_dir
     if shared_root and not inside(shared_root, os.path.realpath(params["path"])):
         return {"collectstatic": run_collectstatic(root), "static_root": root, "collected_into": root,
@@ -129,5 +133,5 @@ def collect(params):
     summary = run_collectstatic(own)
     linked = link_unchanged(own, live and os.path.join(live, name))
     point_to_current(shared_root, layout, live, name)
-    return {"collectstatic": summary, "static_root": root, "collected_into": own, "linked": linked,
+    return {"collectstatic": with_links(summary, linked), "static_root": root, "collected_into": own, "linked": linked,
             "served_from": os.path.join(layout.current, name)}

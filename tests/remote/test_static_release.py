@@ -61,6 +61,7 @@ def test_static_files_follow_the_release(deployed):
     assert os.path.samefile(new / "staticfiles" / "js" / "site.js", live / "staticfiles" / "js" / "site.js")
     assert not os.path.samefile(new / "staticfiles" / "css" / "site.css", live / "staticfiles" / "css" / "site.css")
     assert "WARN static" not in run.stdout
+    assert "unchanged: hard-linked to the live release's" in " ".join(run.stdout.split()), run.stdout
 
     # rollback: current/staticfiles serves the old file again
     s.fab("rollback", "--yes").ok()
@@ -82,8 +83,6 @@ def test_shared_static_root_becomes_per_release(deployed):
         s.repo.code_change()
         s.fab("deploy").ok()
         first = s.path / "releases" / s.current_name()
-        assert os.readlink(shared_static) == str(s.path / "current" / "collected_static")
-        assert (first / "collected_static" / "css" / "site.css").is_file()
         before = served_css(s, shared_static)
 
         broken = f"broken-{secrets.token_hex(4)}"
@@ -91,6 +90,8 @@ def test_shared_static_root_becomes_per_release(deployed):
         s.fab("deploy", "--revision", "sharedstaticboom").error("deliberate failure")
         assert s.current_name() == first.name
         assert served_css(s, shared_static) == before and broken not in before
+        assert os.readlink(shared_static) == str(s.path / "current" / "collected_static")
+        assert (first / "collected_static" / "css" / "site.css").is_file()
 
         fixed = f"fixed-{secrets.token_hex(4)}"
         change_css(s.repo, fixed)
