@@ -69,7 +69,7 @@ def test_static_files_follow_the_release(deployed):
     assert served_css(s, current_static) == before
 
 
-def test_shared_static_root_becomes_per_release(deployed):
+def test_shared_static_root_becomes_per_release(deployed, closed_port):
     s = deployed
     env_file = s.path / "shared" / ".env"
     shared_static = s.path / "shared" / "static"
@@ -92,6 +92,20 @@ def test_shared_static_root_becomes_per_release(deployed):
         assert served_css(s, shared_static) == before and broken not in before
         assert os.readlink(shared_static) == str(s.path / "current" / "collected_static")
         assert (first / "collected_static" / "css" / "site.css").is_file()
+
+        # a failing health check: switched to the new release, then back; its static files go back with it
+        unhealthy = f"unhealthy-{secrets.token_hex(4)}"
+        change_css(s.repo, unhealthy)
+        s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=2, healthcheck_delay=0.1)
+        try:
+            s.fab("deploy").error("health check")
+        finally:
+            s.configure(healthcheck="")
+            s.settings.pop("healthcheck_retries")
+            s.settings.pop("healthcheck_delay")
+            s.configure()
+        assert s.current_name() == first.name
+        assert served_css(s, shared_static) == before
 
         fixed = f"fixed-{secrets.token_hex(4)}"
         change_css(s.repo, fixed)
