@@ -133,3 +133,29 @@ def test_static_root_outside_the_deploy_path_is_a_warning(deployed, tmp_path):
         env_file.write_text(original)
     assert f"WARN static: STATIC_ROOT {outside} is outside the deploy path" in run.stdout, run.stdout
     assert (outside / "css" / "site.css").is_file()
+
+
+def test_static_root_listed_in_shared_dirs_is_kept_per_release(deployed):
+    s = deployed
+    shared = s.path / "shared" / "staticfiles"
+    s.configure(shared_dirs=["media", "staticfiles"])
+    try:
+        s.repo.code_change()
+        s.fab("deploy").ok()
+        first = s.path / "releases" / s.current_name()
+        assert (first / "staticfiles").is_dir() and not (first / "staticfiles").is_symlink()
+        assert os.readlink(shared) == str(s.path / "current" / "staticfiles")
+        before = served_css(s, shared)
+
+        broken = f"broken-{secrets.token_hex(4)}"
+        change_css(s.repo, broken, failing_model="SharedDirsBoom")
+        s.fab("deploy", "--revision", "shareddirsboom").error("deliberate failure")
+        assert s.current_name() == first.name and served_css(s, shared) == before
+
+        fixed = f"fixed-{secrets.token_hex(4)}"
+        change_css(s.repo, fixed)
+        s.fab("deploy").ok()
+        assert fixed in served_css(s, shared) and served_css(s, first / "staticfiles") == before
+    finally:
+        s.settings.pop("shared_dirs")
+        s.configure()
