@@ -4,7 +4,7 @@ from .output import console
 
 def report_notes(pre):
     """The checklist's WARN rows (and FAIL rows a --force deploy went past), one line each; where the media
-    directory lives, with a warning when nothing keeps it."""
+    directory lives, with a warning when nothing keeps it; a STATIC_ROOT outside the deploy path."""
     for verdict in pre.get("checklist") or []:
         colour = "red" if verdict["verdict"] == "FAIL" else "yellow"
         forced = " (deployed anyway: --force)" if verdict["verdict"] == "FAIL" else ""
@@ -12,6 +12,9 @@ def report_notes(pre):
     media = pre.get("media") or {}
     if media.get("warning"):
         console.print(f"[yellow]WARN[/] media: {media['warning']}", soft_wrap=True)
+    static = pre.get("static") or {}
+    if static.get("warning"):
+        console.print(f"[yellow]WARN[/] static: {static['warning']}", soft_wrap=True)
 
 
 def checklist_outcome(pre) -> str:

@@ -3,9 +3,8 @@ checks, the media directory, collectstatic with its hooks (the host that migrate
 once)."""
 from django.core import checks as django_checks
 
-from . import hooks, media
+from . import hooks, media, static_files
 from .errors import ServerError
-from .predeploy import collectstatic
 
 
 def main(params):
@@ -16,6 +15,7 @@ def main(params):
     result = {"media": media.share(params), "collectstatic": None}
     if params.get("collectstatic", True):
         hooks.run(params, "before", "collectstatic")
-        result["collectstatic"] = collectstatic()
+        result["static"] = static_files.collect(params)
+        result["collectstatic"] = result["static"]["collectstatic"]
         hooks.run(params, "after", "collectstatic")
     return result

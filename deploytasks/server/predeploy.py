@@ -1,29 +1,16 @@
 """Entry: deploy, part 2, inside the new release (the live one keeps serving): system checks, collectstatic,
 and when migrations are pending: backup, rehearsal on a copy, migrate. Undoes its migrations on failure."""
-import io
-
 from django.core import checks as django_checks
-from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
-from . import gate, hooks, media, migrate_failure
+from . import gate, hooks, media, migrate_failure, static_files
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .journal import note
 from .migrate import applied_now, migrate, rehearse, safety_backup
 from .migration_lint import enforce
-
-
-def collectstatic():
-    output = io.StringIO()
-    try:
-        call_command("collectstatic", interactive=False, verbosity=1, stdout=output)
-    except Exception as exc:
-        raise ServerError("collectstatic failed in the new release: %s: %s" % (type(exc).__name__, exc)) from None
-    lines = [line for line in output.getvalue().splitlines() if "static file" in line]
-    return lines[-1].strip() if lines else "done"
 
 
 def first_line(exc):
@@ -76,7 +63,8 @@ def main(params):
     note(params, phase="collectstatic")
     if params.get("collectstatic", True):
         hooks.run(params, "before", "collectstatic")
-        result["collectstatic"] = collectstatic()
+        result["static"] = static_files.collect(params)
+        result["collectstatic"] = result["static"]["collectstatic"]
         hooks.run(params, "after", "collectstatic")
 
     executor = MigrationExecutor(connections[alias])

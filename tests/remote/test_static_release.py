@@ -1,0 +1,161 @@
+"""Static files per release (issue 9, "Also noticed"): collectstatic writes into the new release's own directory,
+so a deploy that fails after it never changes what the live release serves, the path a web server serves
+follows the switch, and a rollback serves the old release's files again. Covered for STATIC_ROOT inside the
+release (the example's BASE_DIR / "staticfiles") and for a shared one ({path}/shared/static)."""
+import os
+import secrets
+
+ADDRESS = "127.0.0.150"
+
+SITE_CSS = ("static", "css", "site.css")
+
+
+def change_css(repo, marker, failing_model=None):
+    """A commit appending `marker` to static/css/site.css; with failing_model, on its own branch (named after the
+    model) together with a model whose migration applies and a migration that raises."""
+    def edit(work):
+        with open(work.joinpath(*SITE_CSS), "a") as handle:
+            handle.write(f"\n/* {marker} */\n")
+        if failing_model:
+            with open(work / "accounts" / "models.py", "a") as handle:
+                handle.write(f"\n\nclass {failing_model}(models.Model):\n    name = models.CharField(max_length=50)\n")
+            previous = repo.makemigrations(f"add_{failing_model.lower()}")
+            (work / "accounts" / "migrations" / f"{int(previous[:4]) + 1:04d}_boom.py").write_text(
+                "from django.db import migrations\n\n\n"
+                "def boom(apps, schema_editor):\n"
+                "    raise RuntimeError('deliberate failure in a test migration')\n\n\n"
+                "class Migration(migrations.Migration):\n"
+                f"    dependencies = [('accounts', {previous!r})]\n"
+                "    operations = [migrations.RunPython(boom, migrations.RunPython.noop)]\n")
+    return repo.commit(f"css {marker}", edit, branch=failing_model.lower() if failing_model else "main")
+
+
+def served_css(s, root):
+    return (root / "css" / "site.css").read_text()
+
+
+def test_static_files_follow_the_release(deployed):
+    s = deployed
+    current_static = s.path / "current" / "staticfiles"
+    live = s.path / "releases" / s.current_name()
+    assert (live / "staticfiles").is_dir() and not (live / "staticfiles").is_symlink()
+    before = served_css(s, current_static)
+    live_inode = os.stat(live / "staticfiles" / "css" / "site.css").st_ino
+
+    # a deploy that fails after collectstatic (its migration raises) with a changed site.css
+    broken = f"broken-{secrets.token_hex(4)}"
+    change_css(s.repo, broken, failing_model="StaticBoom")
+    s.fab("deploy", "--revision", "staticboom").error("deliberate failure")
+    assert s.current_name() == live.name
+    assert served_css(s, current_static) == before and broken not in before
+    assert os.stat(live / "staticfiles" / "css" / "site.css").st_ino == live_inode
+
+    # a successful deploy: current/staticfiles serves the new file; unchanged files are hard links, not copies
+    fixed = f"fixed-{secrets.token_hex(4)}"
+    change_css(s.repo, fixed)
+    run = s.fab("deploy").ok()
+    new = s.path / "releases" / s.current_name()
+    assert new != live
+    assert fixed in served_css(s, current_static)
+    assert served_css(s, live / "staticfiles") == before  # the previous release keeps its own copy
+    assert os.path.samefile(new / "staticfiles" / "js" / "site.js", live / "staticfiles" / "js" / "site.js")
+    assert not os.path.samefile(new / "staticfiles" / "css" / "site.css", live / "staticfiles" / "css" / "site.css")
+    assert "WARN static" not in run.stdout
+    assert "unchanged: hard-linked to the live release's" in " ".join(run.stdout.split()), run.stdout
+
+    # rollback: current/staticfiles serves the old file again
+    s.fab("rollback", "--yes").ok()
+    assert s.current_name() == live.name
+    assert served_css(s, current_static) == before
+
+
+def test_shared_static_root_becomes_per_release(deployed, closed_port):
+    s = deployed
+    env_file = s.path / "shared" / ".env"
+    shared_static = s.path / "shared" / "static"
+    original = env_file.read_text()
+    env_file.write_text(original + f"STATIC_ROOT={shared_static}\n")
+    try:
+        # today's layout: a real directory collected in place (as an older deploytasks, or by hand, left it)
+        shared_static.mkdir(parents=True, exist_ok=True)
+        (shared_static / "css").mkdir(exist_ok=True)
+        (shared_static / "css" / "site.css").write_text("old shared css\n")
+        s.repo.code_change()
+        s.fab("deploy").ok()
+        first = s.path / "releases" / s.current_name()
+        before = served_css(s, shared_static)
+
+        broken = f"broken-{secrets.token_hex(4)}"
+        change_css(s.repo, broken, failing_model="SharedStaticBoom")
+        s.fab("deploy", "--revision", "sharedstaticboom").error("deliberate failure")
+        assert s.current_name() == first.name
+        assert served_css(s, shared_static) == before and broken not in before
+        assert os.readlink(shared_static) == str(s.path / "current" / "collected_static")
+        assert (first / "collected_static" / "css" / "site.css").is_file()
+
+        # a failing health check: switched to the new release, then back; its static files go back with it
+        unhealthy = f"unhealthy-{secrets.token_hex(4)}"
+        change_css(s.repo, unhealthy)
+        s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=2, healthcheck_delay=0.1)
+        try:
+            s.fab("deploy").error("health check")
+        finally:
+            s.configure(healthcheck="")
+            s.settings.pop("healthcheck_retries")
+            s.settings.pop("healthcheck_delay")
+            s.configure()
+        assert s.current_name() == first.name
+        assert served_css(s, shared_static) == before
+
+        fixed = f"fixed-{secrets.token_hex(4)}"
+        change_css(s.repo, fixed)
+        s.fab("deploy").ok()
+        assert s.current_name() != first.name
+        assert fixed in served_css(s, shared_static)
+
+        s.fab("rollback", "--yes").ok()
+        assert s.current_name() == first.name
+        assert served_css(s, shared_static) == before
+    finally:
+        env_file.write_text(original)
+
+
+def test_static_root_outside_the_deploy_path_is_a_warning(deployed, tmp_path):
+    s = deployed
+    env_file = s.path / "shared" / ".env"
+    outside = tmp_path / "elsewhere-static"
+    original = env_file.read_text()
+    env_file.write_text(original + f"STATIC_ROOT={outside}\n")
+    try:
+        s.repo.code_change()
+        run = s.fab("deploy").ok()
+    finally:
+        env_file.write_text(original)
+    assert f"WARN static: STATIC_ROOT {outside} is outside the deploy path" in run.stdout, run.stdout
+    assert (outside / "css" / "site.css").is_file()
+
+
+def test_static_root_listed_in_shared_dirs_is_kept_per_release(deployed):
+    s = deployed
+    shared = s.path / "shared" / "staticfiles"
+    s.configure(shared_dirs=["media", "staticfiles"])
+    try:
+        s.repo.code_change()
+        s.fab("deploy").ok()
+        first = s.path / "releases" / s.current_name()
+        assert (first / "staticfiles").is_dir() and not (first / "staticfiles").is_symlink()
+        assert os.readlink(shared) == str(s.path / "current" / "staticfiles")
+        before = served_css(s, shared)
+
+        broken = f"broken-{secrets.token_hex(4)}"
+        change_css(s.repo, broken, failing_model="SharedDirsBoom")
+        s.fab("deploy", "--revision", "shareddirsboom").error("deliberate failure")
+        assert s.current_name() == first.name and served_css(s, shared) == before
+
+        fixed = f"fixed-{secrets.token_hex(4)}"
+        change_css(s.repo, fixed)
+        s.fab("deploy").ok()
+        assert fixed in served_css(s, shared) and served_css(s, first / "staticfiles") == before
+    finally:
+        s.settings.pop("shared_dirs")
+        s.configure()
