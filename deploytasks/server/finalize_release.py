@@ -6,7 +6,7 @@ from .app_server import reload_command
 from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
-from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, reload_or_start,
+from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, release_revision, reload_or_start,
                        remove_orphans, run_reload, save_meta, switch_to)
 
 
@@ -29,7 +29,9 @@ def switch_and_check(layout, params, release, previous):
 
 
 def switch_back(layout, params, previous):
-    """`current` back to `previous` (or removed when there was none) and the app server reloaded."""
+    """`current` back to `previous` (or removed when there was none), the app server reloaded, and (with a health
+    check) waited for until it serves `previous` again: until then workers of the left release may still answer,
+    or still be starting from its directory, which the caller is about to remove."""
     if previous:
         switch_to(layout, previous)
     elif os.path.lexists(layout.current):
@@ -41,7 +43,14 @@ def switch_back(layout, params, previous):
                                         params.get("reload_timeout", 60))
         except Exception as exc:  # noqa: BLE001
             reload_problem = first_line(exc)
-    return {"switched_back_to": previous, "reload_problem": reload_problem}
+    health_problem = None
+    if previous and not reload_problem:
+        try:
+            health_problem = health(params.get("healthcheck"), release_revision(layout, previous),
+                                    params.get("healthcheck_retries", 10), params.get("healthcheck_delay", 0.5))
+        except Exception as exc:  # noqa: BLE001
+            health_problem = first_line(exc)
+    return {"switched_back_to": previous, "reload_problem": reload_problem, "health_problem": health_problem}
 
 
 def complete(layout, params, release, previous):

@@ -54,15 +54,32 @@ def paths_of(pid):
     return {path.replace(" (deleted)", "") for path in found}
 
 
+def _parent(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return None
+
+
+def ourselves():
+    """This process and its ancestors (a `cd release && python …` shell that started us is us, not a user)."""
+    pids, pid = set(), str(os.getpid())
+    while pid and pid not in pids and pid != "0":
+        pids.add(pid)
+        pid = _parent(pid)
+    return pids
+
+
 def in_use(directories):
     """The directories (as given) that some other running process uses."""
     real = {os.path.realpath(directory): directory for directory in directories}
     if not real or not os.path.isdir("/proc"):
         return set()
     used = set()
-    me = str(os.getpid())
+    us = ourselves()
     for pid in os.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
+        if not pid.isdigit() or pid in us:
             continue
         for path in paths_of(pid):
             used |= _inside(path, real)

@@ -38,6 +38,8 @@ def undo(layout, journal, params, reason, result="failed"):
         done.append("switched back to %s" % previous if previous else "removed `current` (nothing was live before)")
         if back["reload_problem"]:
             done.append("reloading %s failed too (%s)" % (previous, back["reload_problem"]))
+        elif back.get("health_problem"):
+            done.append("%s fails its health check too (%s)" % (previous, back["health_problem"]))
     unapplied = []
     if journal.get("kind") == "rollback":
         return undo_rollback(layout, journal, reason, result, done)
@@ -52,7 +54,10 @@ def undo(layout, journal, params, reason, result="failed"):
                     done.append("unapplied %d migration(s)" % len(unapplied))
             except ServerError as exc:
                 done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal)))
-    remove_release(layout, release)
+    # after a switch back the app server may still be reloading out of the release: wait for it to leave
+    if not remove_release(layout, release, wait=params.get("reload_timeout", 60) if journal.get("switched") else 0):
+        if release and os.path.isdir(layout.release(release)):
+            done.append("kept %s: a running process still works in it (the next deploy removes it)" % release)
     if previous and journal.get("switched"):
         done.append("%s stays live" % previous)
     summary = "; ".join([reason] + done)

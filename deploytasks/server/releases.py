@@ -116,9 +116,29 @@ def health(url, revision, retries, delay):
     return problem
 
 
-def remove_release(layout, name):
-    if name and name != current_release(layout):
-        shutil.rmtree(layout.release(name), ignore_errors=True)
+def release_revision(layout, name):
+    """The commit a release was built from (its REVISION file), or None."""
+    try:
+        with open(os.path.join(layout.release(name), "REVISION")) as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def remove_release(layout, name, wait=0):
+    """Remove releases/<name> unless it is live or a running process works in it (an app server master still
+    reloading out of it: gunicorn re-reads its working directory on HUP and exits when that is gone), waiting
+    up to `wait` seconds for that to end. False when it stays."""
+    if not name or name == current_release(layout):
+        return False
+    path = layout.release(name)
+    deadline = time.monotonic() + wait
+    while os.path.isdir(path) and in_use([path]):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    shutil.rmtree(path, ignore_errors=True)
+    return True
 
 
 def finished(layout, name):
@@ -128,9 +148,7 @@ def finished(layout, name):
 def remove_orphans(layout, protect):
     """Remove release directories without metadata (left half-built by a killed deploy); call under the lock."""
     orphans = [name for name in release_names(layout) if name not in protect and not finished(layout, name)]
-    for name in orphans:
-        remove_release(layout, name)
-    return orphans
+    return [name for name in orphans if remove_release(layout, name)]
 
 
 def prune(layout, keep, protect):
@@ -138,10 +156,8 @@ def prune(layout, keep, protect):
     names = [name for name in release_names(layout) if finished(layout, name)]
     removed = []
     for name in names[: max(0, len(names) - keep)]:
-        if name in protect:
-            continue
-        remove_release(layout, name)
-        removed.append(name)
+        if name not in protect and remove_release(layout, name):
+            removed.append(name)
     return removed
 
 

@@ -11,6 +11,7 @@ from deploytasks.server.layout import ServerLayout
 from deploytasks.server.leftovers import IDLE_SECONDS, remove_uploads, remove_uploads_if_unlocked
 from deploytasks.server.lock import acquire_lock, release_lock
 from deploytasks.server.procscan import files_open, in_use
+from deploytasks.server.releases import prune, release_names, remove_release, save_meta, switch_to
 from deploytasks.transfer import remove_stale_partials
 
 HOLD_OPEN = "import sys, time; handle = open(sys.argv[1]); print('ready', flush=True); time.sleep(60)"
@@ -119,3 +120,54 @@ def test_in_use_sees_a_venv_interpreter_by_the_path_it_was_started_with(tmp_path
         process.kill()
         process.wait()
     assert in_use([str(venv)]) == set()
+
+
+def _release(layout, name):
+    os.makedirs(layout.release(name))
+    with open(os.path.join(layout.release(name), "REVISION"), "w") as handle:
+        handle.write("abc\n")
+    return layout.release(name)
+
+
+def test_a_release_a_process_works_in_is_kept_and_removed_once_that_process_leaves(tmp_path, holder):
+    """gunicorn's master re-reads its working directory on HUP and exits when it is gone: a switched-back
+    release is removed only once the reload took the master out of it."""
+    layout = ServerLayout(str(tmp_path))
+    left = _release(layout, "20260101T000000Z")
+    _release(layout, "20260102T000000Z")
+    switch_to(layout, "20260102T000000Z")
+    master = holder(cwd=left)
+    assert remove_release(layout, "20260101T000000Z") is False
+    assert os.path.isdir(left)
+    subprocess.Popen(["sh", "-c", "sleep 0.5; kill %d" % master.pid])
+    started = time.monotonic()
+    assert remove_release(layout, "20260101T000000Z", wait=20) is True
+    assert not os.path.exists(left) and time.monotonic() - started < 15
+
+
+def test_the_live_release_and_the_caller_s_own_directory_do_not_block_removal(tmp_path):
+    layout = ServerLayout(str(tmp_path))
+    live = _release(layout, "20260101T000000Z")
+    switch_to(layout, "20260101T000000Z")
+    assert remove_release(layout, "20260101T000000Z") is False and os.path.isdir(live)
+    other = _release(layout, "20260102T000000Z")
+    # a shell that cd'ed into the release and started us is one of our ancestors, not a user of it
+    code = ("import sys; sys.path.insert(0, %r); from deploytasks.server.layout import ServerLayout; "
+            "from deploytasks.server.releases import remove_release; "
+            "print(remove_release(ServerLayout(%r), '20260102T000000Z'))" % (os.getcwd(), str(tmp_path)))
+    run = subprocess.run(["sh", "-c", 'cd "$1" && "$2" -c "$3"; true', "sh", other, sys.executable, code],
+                         capture_output=True, text=True, timeout=30)
+    assert run.stdout.strip() == "True", run.stderr
+    assert not os.path.exists(other)
+
+
+def test_pruning_skips_an_old_release_a_process_still_runs_from(tmp_path, holder):
+    layout = ServerLayout(str(tmp_path))
+    names = ["2026010%dT000000Z" % day for day in range(1, 5)]
+    for name in names:
+        _release(layout, name)
+        save_meta(layout, name, {"release": name, "status": "live"})
+    switch_to(layout, names[-1])
+    holder(cwd=layout.release(names[0]))
+    assert prune(layout, 1, {names[-1]}) == names[1:3]
+    assert release_names(layout) == [names[0], names[-1]]
