@@ -55,7 +55,7 @@ def undo(layout, journal, params, reason, result="failed"):
             except ServerError as exc:
                 done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal)))
     # after a switch back the app server may still be reloading out of the release: wait for it to leave
-    if not remove_release(layout, release, wait=params.get("reload_timeout", 60) if journal.get("switched") else 0):
+    if not remove_release(layout, release, wait=params.get("reload_timeout", 60) if journal.get("switched") else None):
         if release and os.path.isdir(layout.release(release)):
             done.append("kept %s: a running process still works in it (the next deploy removes it)" % release)
     if previous and journal.get("switched"):

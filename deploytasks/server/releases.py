@@ -125,18 +125,20 @@ def release_revision(layout, name):
         return None
 
 
-def remove_release(layout, name, wait=0):
-    """Remove releases/<name> unless it is live or a running process works in it (an app server master still
-    reloading out of it: gunicorn re-reads its working directory on HUP and exits when that is gone), waiting
-    up to `wait` seconds for that to end. False when it stays."""
+def remove_release(layout, name, wait=None):
+    """Remove releases/<name> unless it is live. With `wait` (seconds) a release a running process works in stays
+    until that process leaves or the time is up: an app server master that served the release re-reads its
+    working directory on its next HUP and exits when it is gone. A release that never went live needs no
+    wait (a hook a lost client left running in it dies with it). False when the release stays."""
     if not name or name == current_release(layout):
         return False
     path = layout.release(name)
-    deadline = time.monotonic() + wait
-    while os.path.isdir(path) and in_use([path]):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
+    if wait is not None:
+        deadline = time.monotonic() + wait
+        while os.path.isdir(path) and in_use([path]):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
     shutil.rmtree(path, ignore_errors=True)
     return True
 
@@ -156,7 +158,7 @@ def prune(layout, keep, protect):
     names = [name for name in release_names(layout) if finished(layout, name)]
     removed = []
     for name in names[: max(0, len(names) - keep)]:
-        if name not in protect and remove_release(layout, name):
+        if name not in protect and remove_release(layout, name, wait=0):
             removed.append(name)
     return removed
 

@@ -137,7 +137,7 @@ def test_a_release_a_process_works_in_is_kept_and_removed_once_that_process_leav
     _release(layout, "20260102T000000Z")
     switch_to(layout, "20260102T000000Z")
     master = holder(cwd=left)
-    assert remove_release(layout, "20260101T000000Z") is False
+    assert remove_release(layout, "20260101T000000Z", wait=0) is False
     assert os.path.isdir(left)
     subprocess.Popen(["sh", "-c", "sleep 0.5; kill %d" % master.pid])
     started = time.monotonic()
@@ -154,7 +154,7 @@ def test_the_live_release_and_the_caller_s_own_directory_do_not_block_removal(tm
     # a shell that cd'ed into the release and started us is one of our ancestors, not a user of it
     code = ("import sys; sys.path.insert(0, %r); from deploytasks.server.layout import ServerLayout; "
             "from deploytasks.server.releases import remove_release; "
-            "print(remove_release(ServerLayout(%r), '20260102T000000Z'))" % (os.getcwd(), str(tmp_path)))
+            "print(remove_release(ServerLayout(%r), '20260102T000000Z', wait=0))" % (os.getcwd(), str(tmp_path)))
     run = subprocess.run(["sh", "-c", 'cd "$1" && "$2" -c "$3"; true', "sh", other, sys.executable, code],
                          capture_output=True, text=True, timeout=30)
     assert run.stdout.strip() == "True", run.stderr
