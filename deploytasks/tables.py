@@ -87,14 +87,21 @@ def backups_table(title, rows):
     return grid
 
 
-def releases_table(title, releases):
-    """`fab releases`: newest first, the live one and bad ones marked."""
+def show_releases(info, as_json, host, path):
+    """`fab releases` of one host: newest first, the live one and bad ones marked, and who holds the lock
+    (or the listing as JSON)."""
+    if as_json:
+        print_json(dict(info, host=host))
+        return
     rows = []
-    for r in reversed(releases):
+    for r in reversed(info["releases"]):
         marks = ("[green]current[/]" if r["current"] else "") + (" [red]bad[/]" if r.get("status") == "bad" else "")
         rows.append((r["release"], (r.get("revision") or "?")[:12], (r.get("deployed_at") or "?").replace("T", " ").rstrip("Z"),
                      r.get("by", "?"), "yes" if r.get("migrations_changed") else "no", marks.strip()))
-    return table(title, ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows)
+    show(table(f"Releases on {host}:{path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
+    lock = info.get("lock")
+    if lock:
+        console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
 
 
 def server_backups_table(title, remote, local):
