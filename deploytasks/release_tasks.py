@@ -4,6 +4,7 @@ from . import fleet_deploy, fleet_hosts, fleet_releases, releases, tables
 from . import plan as deploy_plan
 from .connection import host_name
 from .errors import DeployTasksError
+from .server.results import ReleaseListing
 from .target import server
 
 
@@ -18,14 +19,14 @@ class OneHost:
 
     def plan(self, revision, as_json):
         settings = server(self.c, kind="deploy")
-        deploy_plan.show_plan(deploy_plan.deploy_plan(self.c, settings, revision), as_json)
+        tables.show_deploy_plan(deploy_plan.deploy_plan(self.c, settings, revision), as_json)
 
     def rollback(self, to, yes):
         releases.rollback(self.c, server(self.c), to=to, yes=yes)
 
     def releases(self, as_json):
         settings = server(self.c)
-        info = releases.admin(self.c, settings, "releases")
+        info: ReleaseListing = releases.admin(self.c, settings, "releases")
         tables.show_releases(info, as_json, host_name(self.c), settings.path)
 
 
