@@ -46,11 +46,11 @@ def target_of(info: ReleaseListing, to):
     return current, (earlier[-1] if earlier else None), (None if earlier else "no previous release")
 
 
-def rollback(c, names, to=None, yes=False) -> dict:
+def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
     """Every host back to the same earlier release: locks on all, the hosts must agree on where they are and
     where they go; the schema goes back once (backed up) on the migrate host, then all switch; any unhealthy
     host: all switch back and the migrations are applied again."""
-    hosts = connected(c, names)
+    hosts = connected(c, names, quiet=as_json)
     migrator = migrate_host(hosts)
     if is_dry(c):
         console.print(f"[dim]dry-run:[/] lock {', '.join(names)}, unapply once on {migrator.name}, switch all back")
@@ -59,22 +59,24 @@ def rollback(c, names, to=None, yes=False) -> dict:
     fleet.on_all(hosts, lambda host: host.data.update(info=admin(host.c, host.settings, "lock", what="rollback")),
                  "lock")
     try:
-        plan = agreed(hosts, to)
+        plan = agreed(hosts, to, as_json)
         current, target, meta = plan
         project = live_project(migrator.settings)
         state = meta.get("migrations")
         if state is None:
             raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
         params = {"database": migrator.settings.database, "state": state, "check_only": True}
-        check: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params, what="planning the schema rollback")
-        console.print(f"Roll back {len(hosts)} hosts {current} → {target} ({meta['revision'][:12]}): "
-                      + (f"unapply {', '.join(check['unapply'])} once on {migrator.name}" if check["unapply"]
-                         else "no migrations to unapply"))
+        check: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
+                                                  what="planning the schema rollback")
+        if not as_json:
+            console.print(f"Roll back {len(hosts)} hosts {current} → {target} ({meta['revision'][:12]}): "
+                          + (f"unapply {', '.join(check['unapply'])} once on {migrator.name}" if check["unapply"]
+                             else "no migrations to unapply"))
         confirm(f"Roll back {', '.join(names)} to {target}?", yes, False)
         params.update(check_only=False, backup_dest=f"{migrator.settings.path}/backups", keep=0, version=__version__,
                       host=host_name(migrator.c))
-        done: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params, what="unapplying migrations",
-                                 changes=True)
+        done: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
+                                                 what="unapplying migrations", changes=True)
     except BaseException:
         fleet.on_all([h for h in hosts if h.data.get("info")],
                      lambda host: admin(host.c, host.settings, "abort", release=None), "unlock")
@@ -88,17 +90,21 @@ def rollback(c, names, to=None, yes=False) -> dict:
                                                                    "reason": reason, "log": log}, "switching back"),
                      "switch back")
         run(migrator.c, project.manage_command("migrate", "--noinput"), what="re-applying migrations")
-        fleet.report(f"Rollback of {len(hosts)} hosts", hosts, False)
+        fleet.report(f"Rollback of {len(hosts)} hosts", hosts, as_json,
+                     {"result": "switched back", "release": current, "from": current, "to": target})
         raise DeployTasksError(f"{reason}; every host stays on {current} with its migrations re-applied")
     fleet.on_all(hosts, lambda host: finished(host, current, log, meta), "finalize")
-    fleet.report(f"Rollback of {len(hosts)} hosts", hosts, False)
-    console.print(f"[green]✓[/] {target} is live again on {len(hosts)} hosts; {current} is marked bad"
-                  + (f"; unapplied {len(done['unapplied'])} migration(s) once, backup {done.get('backup')}"
-                     if done.get("unapplied") else ""))
+    fleet.report(f"Rollback of {len(hosts)} hosts", hosts, as_json,
+                 {"result": "ok", "release": target, "from": current, "to": target,
+                  "unapplied": done.get("unapplied", []), "backup": done.get("backup")})
+    if not as_json:
+        console.print(f"[green]✓[/] {target} is live again on {len(hosts)} hosts; {current} is marked bad"
+                      + (f"; unapplied {len(done['unapplied'])} migration(s) once, backup {done.get('backup')}"
+                         if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", [])}
 
 
-def agreed(hosts, to):
+def agreed(hosts, to, as_json=False):
     """(current, target, target's metadata) when every host is on the same release and goes to the same one;
     else a table of what each host has, and an error."""
     plans = {h.name: target_of(h.data["info"], to) for h in hosts}
@@ -113,7 +119,7 @@ def agreed(hosts, to):
             raise DeployTasksError(f"{target} is already live")
         meta = next(r for r in hosts[0].data["info"]["releases"] if r["release"] == target)
         return current, target, meta
-    tables.show_rollback_disagreement(plans)
+    tables.show_rollback_disagreement(plans, as_json)
     raise DeployTasksError("the hosts are not on the same release or would not go back to the same one (see the "
                            "table): roll back each host on its own (fab -H HOST rollback --to RELEASE) or deploy "
                            "them all again")

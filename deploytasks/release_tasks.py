@@ -21,7 +21,7 @@ class OneHost:
         settings = server(self.c, kind="deploy")
         tables.show_deploy_plan(deploy_plan.deploy_plan(self.c, settings, revision), as_json)
 
-    def rollback(self, to, yes):
+    def rollback(self, to, yes, as_json):
         releases.rollback(self.c, server(self.c), to=to, yes=yes)
 
     def releases(self, as_json):
@@ -44,8 +44,8 @@ class Fleet:
     def plan(self, revision, as_json):
         raise DeployTasksError("--plan shows one host: name it with -H HOST")
 
-    def rollback(self, to, yes):
-        fleet_releases.rollback(self.c, self.names, to=to, yes=yes)
+    def rollback(self, to, yes, as_json):
+        fleet_releases.rollback(self.c, self.names, to=to, yes=yes, as_json=as_json)
 
     def releases(self, as_json):
         fleet_releases.listing(self.c, self.names, as_json)
@@ -57,7 +57,7 @@ class FleetDone(Fleet):
     def deploy(self, revision, force, as_json):
         pass
 
-    def rollback(self, to, yes):
+    def rollback(self, to, yes, as_json):
         pass
 
     def releases(self, as_json):
@@ -84,8 +84,8 @@ def plan(c, revision=None, as_json=False):
     OneHost(c).plan(revision, as_json)
 
 
-def rollback(c, to=None, yes=False):
-    hosts_of(c, "rollback").rollback(to, yes)
+def rollback(c, to=None, yes=False, as_json=False):
+    hosts_of(c, "rollback").rollback(to, yes, as_json)
 
 
 def listing(c, as_json=False):

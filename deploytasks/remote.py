@@ -41,11 +41,12 @@ def plan_task(c, revision=None, json=False):
     release_tasks.plan(c, revision, as_json=json)
 
 
-@task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation"})
+@task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation",
+            "json": "with several hosts (-H a,b): print the fleet's outcome as JSON"})
 @reported
-def rollback(c, to=None, yes=False):
+def rollback(c, to=None, yes=False, json=False):
     """Roll code and schema back to the previous release (unapplies migrations with the current code)."""
-    release_tasks.rollback(c, to=to, yes=yes)
+    release_tasks.rollback(c, to=to, yes=yes, as_json=json)
 
 
 @task(name="releases", help={"json": "print as JSON"})

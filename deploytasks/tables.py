@@ -251,8 +251,12 @@ def fleet_release_mark(row) -> str:
     return "[red]bad[/]" if row.get("status") == "bad" else "present"
 
 
-def show_rollback_disagreement(plans):
-    """`fab -H a,b rollback` refused: {host: (live release, rollback target, why none)} as a table."""
+def show_rollback_disagreement(plans, as_json=False):
+    """`fab -H a,b rollback` refused: {host: (live release, rollback target, why none)} as a table (or JSON)."""
+    if as_json:
+        print_json({"result": "refused", "hosts": [{"host": name, "live": current, "target": target, "problem": problem}
+                                                   for name, (current, target, problem) in plans.items()]})
+        return
     show(table("The hosts disagree", ["host", "live", "rollback target"],
                [(name, current or "-", target or f"[red]{problem}[/]")
                 for name, (current, target, problem) in plans.items()]))

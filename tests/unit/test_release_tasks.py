@@ -50,4 +50,4 @@ def test_a_fleet_refuses_plan_in_every_call_and_its_later_calls_do_nothing():
             fleet.plan(None, False)
     done = FleetDone(None, ["web1", "web2"])  # no context: anything it tried would fail
     assert done.deploy(None, False, False) is None
-    assert done.rollback(None, False) is None and done.releases(False) is None
+    assert done.rollback(None, False, False) is None and done.releases(False) is None
