@@ -73,6 +73,7 @@ def hosts_of(c, task):
 
 
 def deploy(c, revision=None, force=False, plan=False, as_json=False):
+    """`fab deploy` (`--plan`: one host's plan, refused for a fleet)."""
     hosts = hosts_of(c, "deploy")
     if plan:
         hosts.plan(revision, as_json)
@@ -81,12 +82,15 @@ def deploy(c, revision=None, force=False, plan=False, as_json=False):
 
 
 def plan(c, revision=None, as_json=False):
+    """`fab plan`: the host Fabric called the task for (each host of -H a,b in turn)."""
     OneHost(c).plan(revision, as_json)
 
 
 def rollback(c, to=None, yes=False, as_json=False):
+    """`fab rollback`: one host, or every host of a fleet to the same release."""
     hosts_of(c, "rollback").rollback(to, yes, as_json)
 
 
 def listing(c, as_json=False):
+    """`fab releases`: one host's, or a fleet's side by side."""
     hosts_of(c, "releases").releases(as_json)
