@@ -1,8 +1,9 @@
 """What a deploy prints about the release it ships, beyond the steps' ticks."""
 from .output import console
+from .server.results import PredeployResult, PreparedRelease
 
 
-def report_notes(pre):
+def report_notes(pre: PredeployResult):
     """The checklist's WARN rows (and FAIL rows a --force deploy went past), one line each; where the media
     directory lives, with a warning when nothing keeps it; a STATIC_ROOT outside the deploy path."""
     for verdict in pre.get("checklist") or []:
@@ -17,13 +18,13 @@ def report_notes(pre):
         console.print(f"[yellow]WARN[/] static: {static['warning']}", soft_wrap=True)
 
 
-def checklist_outcome(pre) -> str:
+def checklist_outcome(pre: PredeployResult) -> str:
     """"check passed", or how many FAILs a --force deploy went past."""
     forced = [v for v in pre.get("checklist") or [] if v["verdict"] == "FAIL"]
     return f"checks passed except {len(forced)} FAIL(s) forced past" if forced else "check passed"
 
 
-def report_migrations(pre):
+def report_migrations(pre: PredeployResult):
     """The backup taken before migrating and whether the migrations were rehearsed on a copy of it first."""
     count, vendor = len(pre["pending"]), (pre.get("database") or {}).get("vendor", "?")
     if pre.get("backup"):
@@ -40,19 +41,19 @@ def report_migrations(pre):
         console.print(f"[green]✓[/] {count} migration(s) applied (nothing to rehearse on)")
 
 
-def report_marked_bad(prep):
+def report_marked_bad(prep: PreparedRelease):
     """A warning when the revision about to ship was rolled back from, or failed its health check, before."""
     for mark in prep.get("marked_bad") or []:
         console.print(f"[yellow]WARN[/] revision {prep['revision'][:12]} was marked bad before: {mark}", soft_wrap=True)
 
 
-def venv_changed(prep) -> bool:
+def venv_changed(prep: PreparedRelease) -> bool:
     """Whether the release runs from another venv than the live one (its requirements changed)."""
     live = (prep.get("current_meta") or {}).get("venv")
     return bool(prep.get("current")) and bool(live) and live != prep["venv"]
 
 
-def report_venv_change(settings, prep):
+def report_venv_change(settings, prep: PreparedRelease):
     """After a requirements change: restarted, or a warning that the app server still runs the old venv."""
     if not venv_changed(prep):
         return

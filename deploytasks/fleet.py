@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from fabric import Connection
 
+from . import tables
 from .connection import connect, host_name
 from .errors import DeployTasksError
-from .output import console, print_json, show, table
+from .output import console
 from .settings import load
 
 _printing = threading.Lock()
@@ -101,12 +102,6 @@ def report(title, hosts, as_json, extra=None) -> None:
     """The closing table (host, phase reached, release, time, result) or the JSON document."""
     for host in hosts:
         host.ended = host.ended or time.monotonic()
-    if as_json:
-        print_json(dict(extra or {}, hosts=[{"host": h.name, "phase": h.phase, "release": h.release or None,
-                                             "seconds": h.seconds, "result": h.result, "error": h.error or None}
-                                            for h in hosts]))
-        return
-    colour = {"ok": "green", "live": "green"}
-    rows = [(h.name, h.phase, h.release or "-", f"{h.seconds:.1f}s",
-             f"[{colour.get(h.result, 'red')}]{h.result}[/]" + (f": {h.error}" if h.error else "")) for h in hosts]
-    show(table(title, ["host", "phase", "release", "time", "result"], rows))
+    tables.show_fleet_outcome(title, [{"host": h.name, "phase": h.phase, "release": h.release or None,
+                                       "seconds": h.seconds, "result": h.result, "error": h.error or None}
+                                      for h in hosts], as_json, extra)

@@ -4,14 +4,15 @@ disagree)."""
 import time
 
 from . import __version__
-from . import fleet
+from . import fleet, tables
 from .connection import host_name
 from .django import run_django_script
 from .errors import DeployTasksError
 from .fleet_deploy import SWITCH_LEAD, SWITCH_LEAD_PER_HOST, fleet_step, migrate_host
-from .output import console, print_json, show, table
+from .output import console
 from .prompt import confirm
 from .releases import admin, live_project, who
+from .server.results import ReleaseListing, SchemaRollback, SwitchResult
 from .shell import is_dry, run
 
 
@@ -30,42 +31,10 @@ def listing(c, names, as_json=False) -> dict:
     failed = [h for h in hosts if h.error]
     if failed:
         raise DeployTasksError(f"{failed[0].name}: {failed[0].error}")
-    currents = {h.name: h.data["info"]["current"] for h in hosts}
-    drift = len(set(currents.values())) > 1
-    if as_json:
-        print_json({"hosts": {h.name: h.data["info"] for h in hosts}, "current": currents, "drift": drift})
-        return currents
-    metas = {}
-    for host in hosts:
-        for row in host.data["info"]["releases"]:
-            metas.setdefault(row["release"], {})[host.name] = row
-    rows = []
-    for name in sorted(metas, reverse=True):
-        first = next(iter(metas[name].values()))
-        cells = [mark(metas[name].get(h.name)) for h in hosts]
-        rows.append((name, (first.get("revision") or "?")[:12], *cells))
-    show(table(f"Releases on {len(hosts)} hosts", ["release", "revision", *[h.name for h in hosts]], rows))
-    for host in hosts:
-        lock = host.data["info"].get("lock")
-        if lock:
-            console.print(f"[yellow]{host.name} locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
-    if drift:
-        console.print("[red]drift[/]: the hosts are not on the same release: "
-                      + ", ".join(f"{name} on {current or 'nothing'}" for name, current in currents.items()))
-    else:
-        console.print(f"[green]✓[/] all {len(hosts)} hosts on {next(iter(currents.values()))}")
-    return currents
+    return tables.show_fleet_releases({h.name: h.data["info"] for h in hosts}, as_json)
 
 
-def mark(row) -> str:
-    if row is None:
-        return "-"
-    if row["current"]:
-        return "[green]current[/]"
-    return "[red]bad[/]" if row.get("status") == "bad" else "present"
-
-
-def target_of(info, to):
+def target_of(info: ReleaseListing, to):
     """(current, target, why not) from one host's release listing, as the single-host rollback picks it."""
     current = info["current"]
     meta = {r["release"]: r for r in info["releases"]}
@@ -77,11 +46,11 @@ def target_of(info, to):
     return current, (earlier[-1] if earlier else None), (None if earlier else "no previous release")
 
 
-def rollback(c, names, to=None, yes=False) -> dict:
+def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
     """Every host back to the same earlier release: locks on all, the hosts must agree on where they are and
     where they go; the schema goes back once (backed up) on the migrate host, then all switch; any unhealthy
     host: all switch back and the migrations are applied again."""
-    hosts = connected(c, names)
+    hosts = connected(c, names, quiet=as_json)
     migrator = migrate_host(hosts)
     if is_dry(c):
         console.print(f"[dim]dry-run:[/] lock {', '.join(names)}, unapply once on {migrator.name}, switch all back")
@@ -90,22 +59,24 @@ def rollback(c, names, to=None, yes=False) -> dict:
     fleet.on_all(hosts, lambda host: host.data.update(info=admin(host.c, host.settings, "lock", what="rollback")),
                  "lock")
     try:
-        plan = agreed(hosts, to)
+        plan = agreed(hosts, to, as_json)
         current, target, meta = plan
         project = live_project(migrator.settings)
         state = meta.get("migrations")
         if state is None:
             raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
         params = {"database": migrator.settings.database, "state": state, "check_only": True}
-        check = run_django_script(migrator.c, project, "migrate_to_state", params, what="planning the schema rollback")
-        console.print(f"Roll back {len(hosts)} hosts {current} → {target} ({meta['revision'][:12]}): "
-                      + (f"unapply {', '.join(check['unapply'])} once on {migrator.name}" if check["unapply"]
-                         else "no migrations to unapply"))
+        check: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
+                                                  what="planning the schema rollback")
+        if not as_json:
+            console.print(f"Roll back {len(hosts)} hosts {current} → {target} ({meta['revision'][:12]}): "
+                          + (f"unapply {', '.join(check['unapply'])} once on {migrator.name}" if check["unapply"]
+                             else "no migrations to unapply"))
         confirm(f"Roll back {', '.join(names)} to {target}?", yes, False)
         params.update(check_only=False, backup_dest=f"{migrator.settings.path}/backups", keep=0, version=__version__,
                       host=host_name(migrator.c))
-        done = run_django_script(migrator.c, project, "migrate_to_state", params, what="unapplying migrations",
-                                 changes=True)
+        done: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
+                                                 what="unapplying migrations", changes=True)
     except BaseException:
         fleet.on_all([h for h in hosts if h.data.get("info")],
                      lambda host: admin(host.c, host.settings, "abort", release=None), "unlock")
@@ -119,17 +90,21 @@ def rollback(c, names, to=None, yes=False) -> dict:
                                                                    "reason": reason, "log": log}, "switching back"),
                      "switch back")
         run(migrator.c, project.manage_command("migrate", "--noinput"), what="re-applying migrations")
-        fleet.report(f"Rollback of {len(hosts)} hosts", hosts, False)
+        fleet.report(f"Rollback of {len(hosts)} hosts", hosts, as_json,
+                     {"result": "switched back", "release": current, "from": current, "to": target})
         raise DeployTasksError(f"{reason}; every host stays on {current} with its migrations re-applied")
     fleet.on_all(hosts, lambda host: finished(host, current, log, meta), "finalize")
-    fleet.report(f"Rollback of {len(hosts)} hosts", hosts, False)
-    console.print(f"[green]✓[/] {target} is live again on {len(hosts)} hosts; {current} is marked bad"
-                  + (f"; unapplied {len(done['unapplied'])} migration(s) once, backup {done.get('backup')}"
-                     if done.get("unapplied") else ""))
+    fleet.report(f"Rollback of {len(hosts)} hosts", hosts, as_json,
+                 {"result": "ok", "release": target, "from": current, "to": target,
+                  "unapplied": done.get("unapplied", []), "backup": done.get("backup")})
+    if not as_json:
+        console.print(f"[green]✓[/] {target} is live again on {len(hosts)} hosts; {current} is marked bad"
+                      + (f"; unapplied {len(done['unapplied'])} migration(s) once, backup {done.get('backup')}"
+                         if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", [])}
 
 
-def agreed(hosts, to):
+def agreed(hosts, to, as_json=False):
     """(current, target, target's metadata) when every host is on the same release and goes to the same one;
     else a table of what each host has, and an error."""
     plans = {h.name: target_of(h.data["info"], to) for h in hosts}
@@ -144,15 +119,14 @@ def agreed(hosts, to):
             raise DeployTasksError(f"{target} is already live")
         meta = next(r for r in hosts[0].data["info"]["releases"] if r["release"] == target)
         return current, target, meta
-    show(table("The hosts disagree", ["host", "live", "rollback target"],
-               [(name, current or "-", target or f"[red]{problem}[/]") for name, (current, target, problem) in plans.items()]))
+    tables.show_rollback_disagreement(plans, as_json)
     raise DeployTasksError("the hosts are not on the same release or would not go back to the same one (see the "
                            "table): roll back each host on its own (fab -H HOST rollback --to RELEASE) or deploy "
                            "them all again")
 
 
 def switched(host, meta, at):
-    done = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
+    done: SwitchResult = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
                                        "healthcheck_retries": host.settings.healthcheck_retries,
                                        "healthcheck_delay": host.settings.healthcheck_delay,
                                        "revision": meta["revision"], "at": at}, "switching and health-checking")

@@ -1,17 +1,14 @@
-"""What a deploy would do, shown before it does it: `fab plan` / `fab deploy --plan`; `fab check`'s checklists."""
+"""What a deploy would do, found before it does it: `fab plan` / `fab deploy --plan` (shown by
+tables.show_deploy_plan); `fab check`'s checklists."""
 import subprocess
 
 from .checklist import failed, items as checklist_items
 from .connection import host_name
 from .django import introspect, run_django_script
-from .errors import DeployTasksError
 from .hooks import DEPLOY_STEPS, described
-from .output import console, print_json, show, table
 from .releases import candidate
 from .tables import show_checklists
 from .target import has_live_release, require_live
-
-COLOUR = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
 
 
 def local_commits(old, new) -> dict:
@@ -47,62 +44,6 @@ def deploy_plan(c, settings, revision=None) -> dict:
     document["checklist"] = checklist_items(document["introspection"])
     document["ok"] = not failed(document["checklist"])
     return document
-
-
-def summary_rows(document):
-    live = document["live"]
-    rows = [("revision", f"{document['asked']} @ {document['revision'][:12]}"
-             + (f" (live: {live['release']} @ {(live['revision'] or '?')[:12]})" if live["release"] else " (first deploy)"))]
-    diff = document.get("revision_diff")
-    if diff and "error" in diff:
-        rows.append(("commits", f"unknown: {diff['error']}"))
-    elif diff:
-        rows.append(("commits", f"{len(diff['commits'])} commit(s), {diff['files_changed']} file(s) changed"))
-    requirements = document["requirements"]
-    changes = [f"+{x}" for x in requirements["added"]] + [f"-{x}" for x in requirements["removed"]] \
-        + [f"~{x}" for x in requirements["changed"]]
-    venv = document["venv"]
-    rows.append(("venv", ("reuse " if venv["action"] == "reuse" else "build ") + venv["path"].rsplit("/", 1)[-1]
-                 + (f": {', '.join(changes)}" if changes else "")))
-    pending = [step for step in document["introspection"].get("plan") or [] if not step["backwards"]]
-    rows.append(("migrations", f"{len(pending)} to apply" if pending else "none to apply"))
-    static = document.get("static") or {}
-    if "skipped" in static:
-        rows.append(("static files", f"not compared: {static['skipped']}"))
-    elif static:
-        rows.append(("static files", f"{len(static['new'])} new, {len(static['changed'])} changed of {static['files']}"))
-    if document.get("hooks"):
-        rows.append(("hooks", "; ".join(document["hooks"])))
-    verdict = "FAIL" if not document["ok"] else "WARN" if any(i["verdict"] == "WARN" for i in document["checklist"]) else "PASS"
-    rows.append(("checklist", f"[{COLOUR[verdict]}]{verdict}[/]"))
-    return rows, pending
-
-
-def show_plan(document, as_json) -> None:
-    """The plan as tables (or JSON); raises when the checklist has a failure (the deploy would stop)."""
-    if as_json:
-        print_json(document)
-    else:
-        rows, pending = summary_rows(document)
-        show(table(f"Deploy plan for {document['host']} (nothing was changed)", ["what", "detail"], rows))
-        commits = (document.get("revision_diff") or {}).get("commits") or []
-        if commits:
-            show(table("Commits", ["commit"], [(line,) for line in commits[:20]]
-                       + ([(f"… {len(commits) - 20} more",)] if len(commits) > 20 else [])))
-        findings = {}
-        for finding in (document["introspection"].get("lint") or {}).get("findings", []):
-            findings.setdefault(finding["migration"], []).append(finding["rule"])
-        if pending:
-            show(table("Migrations, in order", ["migration", "operations", "reversible", "lint"], [
-                (f"{s['app']}.{s['name']}", "; ".join(s["operations"]), "yes" if s["reversible"] else "[red]no[/]",
-                 ", ".join(findings.get(f"{s['app']}.{s['name']}", [])) or "-") for s in pending]))
-            for step in pending:
-                console.print(f"[bold]-- {step['app']}.{step['name']}[/]\n{step.get('sql') or '-- no SQL'}",
-                              highlight=False, soft_wrap=True)
-        show(table("Checklist of the new release", ["check", "verdict", "detail"],
-                   [(i["item"], f"[{COLOUR[i['verdict']]}]{i['verdict']}[/]", i["detail"]) for i in document["checklist"]]))
-    if not document["ok"]:
-        raise DeployTasksError("the deploy would stop: the checklist has failures (see the FAIL rows)")
 
 
 def show_checks(c, settings, project, revision, *, live_only, as_json):

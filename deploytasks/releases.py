@@ -8,6 +8,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Optional
 
 from . import __version__
 from .connection import host_name
@@ -17,6 +18,7 @@ from .flows import show_held_deploy
 from .output import console
 from .project import Project
 from .server.layout import ServerLayout
+from .server.results import PreparedRelease, ReleaseListing
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
@@ -128,7 +130,7 @@ def prepare_request(c, settings, revision) -> dict:
     return params
 
 
-def prepare(c, settings, revision, what, guard=False):
+def prepare(c, settings, revision, what, guard=False) -> Optional[PreparedRelease]:
     """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
     release go with this client's connection until the supervisor takes over (server/lock_guard.py)."""
     params = dict(prepare_request(c, settings, revision), guard=guard)
@@ -253,7 +255,7 @@ def rollback(c, settings, to=None, yes=False) -> dict:
         raise
 
 
-def _rollback(c, settings, info, to, yes, owned):
+def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
     current = info["current"]
     if not current:
         raise DeployTasksError("nothing is live yet: there is no release to roll back from")

@@ -4,18 +4,15 @@ import shlex
 from fabric import task
 from invoke import Collection
 
-from . import releases, restores, server_backups, server_setup, tables
-from .connection import host_name
+from . import release_tasks, releases, restores, server_backups, server_setup
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
-from .output import console, print_json, show
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import live, require_live, server
 from .task_help import answer_help_in
 from .shell import run
 from . import shared
-from . import fleet_deploy, fleet_hosts, fleet_releases
 from . import plan as deploy_plan
 
 
@@ -33,19 +30,7 @@ def setup(c):
 @reported
 def deploy(c, revision=None, force=False, plan=False, json=False):
     """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
-    fleet = fleet_hosts.resolve(c, "deploy")
-    if fleet.hosts and not plan:  # -H a,b,c (or the config's hosts): the first call deploys all as one (fleet_deploy.py)
-        if fleet.coordinator:
-            fleet_deploy.deploy(fleet.context, fleet.hosts, revision, force=force, as_json=json)
-        return
-    if fleet.hosts:
-        raise DeployTasksError("--plan shows one host: name it with -H HOST")
-    c = fleet.context
-    settings = server(c, kind="deploy")
-    if plan:
-        deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
-        return
-    releases.deploy(c, settings, revision, force=force)
+    release_tasks.deploy(c, revision, force=force, plan=plan, as_json=json)
 
 
 @task(name="plan", help={"revision": "the revision about to ship (default: deploytasks.branch)",
@@ -53,42 +38,22 @@ def deploy(c, revision=None, force=False, plan=False, json=False):
 @reported
 def plan_task(c, revision=None, json=False):
     """What `fab deploy` would do, nothing done: commits, venv, migrations with SQL and lint, static, checklist."""
-    settings = server(c, kind="deploy")
-    deploy_plan.show_plan(deploy_plan.deploy_plan(c, settings, revision), json)
+    release_tasks.plan(c, revision, as_json=json)
 
 
-@task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation"})
+@task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation",
+            "json": "with several hosts (-H a,b): print the fleet's outcome as JSON"})
 @reported
-def rollback(c, to=None, yes=False):
+def rollback(c, to=None, yes=False, json=False):
     """Roll code and schema back to the previous release (unapplies migrations with the current code)."""
-    fleet = fleet_hosts.resolve(c, "rollback")
-    if fleet.hosts:  # -H a,b: every host to the same release, the schema once (fleet_releases.py)
-        if fleet.coordinator:
-            fleet_releases.rollback(fleet.context, fleet.hosts, to=to, yes=yes)
-        return
-    c = fleet.context
-    settings = server(c)
-    releases.rollback(c, settings, to=to, yes=yes)
+    release_tasks.rollback(c, to=to, yes=yes, as_json=json)
 
 
 @task(name="releases", help={"json": "print as JSON"})
 @reported
 def list_releases(c, json=False):
     """The releases on the server: revision, deployed at, by, migrations changed, current/bad."""
-    fleet = fleet_hosts.resolve(c, "releases")
-    if fleet.hosts:  # -H a,b: side by side, drift flagged
-        if fleet.coordinator:
-            fleet_releases.listing(fleet.context, fleet.hosts, json)
-        return
-    c = fleet.context
-    settings = server(c)
-    info = releases.admin(c, settings, "releases")
-    if json:
-        print_json(dict(info, host=host_name(c)))
-        return
-    show(tables.releases_table(f"Releases on {host_name(c)}:{settings.path}", info["releases"]))
-    if info.get("lock"):
-        console.print(f"[yellow]locked[/]: {info['lock'].get('action')} by {info['lock'].get('who')} since {info['lock'].get('since')}")
+    release_tasks.listing(c, as_json=json)
 
 
 @task(help={"force": "remove the lock (only when no deploy is running)"})

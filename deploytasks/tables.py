@@ -1,12 +1,16 @@
 """Every table the tasks print (with the JSON some print instead): checklists, migrations, setup steps,
-backups, releases, a restore's migration state."""
+backups, releases (one host or a fleet), a restore's migration state, a deploy's plan, a fleet's outcome."""
 import os
+from typing import Dict
 
 from .checklist import items as checklist_items, pending
 from .errors import DeployTasksError
 from .media import described as described_media
 from .migration_graph import latest_migrations, status_rows
 from .output import console, print_json, show, table
+from .server.results import ReleaseListing
+
+VERDICT_COLOUR = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
 
 
 def show_checklist(info, as_json, title):
@@ -24,10 +28,9 @@ def show_checklists(sections, as_json):
                      for key, title, verdicts in results}
         print_json(next(iter(documents.values())) if len(results) == 1 else documents)
     else:
-        colour = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
         for _, title, verdicts in results:
             show(table(title, ["check", "verdict", "detail"],
-                       [(v["item"], f"[{colour[v['verdict']]}]{v['verdict']}[/]", v["detail"]) for v in verdicts]))
+                       [(v["item"], f"[{VERDICT_COLOUR[v['verdict']]}]{v['verdict']}[/]", v["detail"]) for v in verdicts]))
     if failed:
         raise DeployTasksError(f"the checklist has failures in {', '.join(failed)} (see the FAIL rows)")
 
@@ -87,14 +90,21 @@ def backups_table(title, rows):
     return grid
 
 
-def releases_table(title, releases):
-    """`fab releases`: newest first, the live one and bad ones marked."""
+def show_releases(info: ReleaseListing, as_json, host, path):
+    """`fab releases` of one host: newest first, the live one and bad ones marked, and who holds the lock
+    (or the listing as JSON)."""
+    if as_json:
+        print_json(dict(info, host=host))
+        return
     rows = []
-    for r in reversed(releases):
+    for r in reversed(info["releases"]):
         marks = ("[green]current[/]" if r["current"] else "") + (" [red]bad[/]" if r.get("status") == "bad" else "")
         rows.append((r["release"], (r.get("revision") or "?")[:12], (r.get("deployed_at") or "?").replace("T", " ").rstrip("Z"),
                      r.get("by", "?"), "yes" if r.get("migrations_changed") else "no", marks.strip()))
-    return table(title, ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows)
+    show(table(f"Releases on {host}:{path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
+    lock = info.get("lock")
+    if lock:
+        console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
 
 
 def server_backups_table(title, remote, local):
@@ -131,3 +141,122 @@ def describe_restore(report):
         rows.append((app, state["backup_latest"] or "zero", state["code_latest"] or "-", note))
     show(table("Migration state: backup vs code", ["app", "backup at", "code at", "after restore"], rows))
     return behind
+
+
+def deploy_plan_rows(document):
+    """The summary rows of `fab plan` (what, detail) and the migrations it would apply."""
+    live = document["live"]
+    rows = [("revision", f"{document['asked']} @ {document['revision'][:12]}"
+             + (f" (live: {live['release']} @ {(live['revision'] or '?')[:12]})" if live["release"] else " (first deploy)"))]
+    diff = document.get("revision_diff")
+    if diff and "error" in diff:
+        rows.append(("commits", f"unknown: {diff['error']}"))
+    elif diff:
+        rows.append(("commits", f"{len(diff['commits'])} commit(s), {diff['files_changed']} file(s) changed"))
+    requirements = document["requirements"]
+    changes = [f"+{x}" for x in requirements["added"]] + [f"-{x}" for x in requirements["removed"]] \
+        + [f"~{x}" for x in requirements["changed"]]
+    venv = document["venv"]
+    rows.append(("venv", ("reuse " if venv["action"] == "reuse" else "build ") + venv["path"].rsplit("/", 1)[-1]
+                 + (f": {', '.join(changes)}" if changes else "")))
+    pending = [step for step in document["introspection"].get("plan") or [] if not step["backwards"]]
+    rows.append(("migrations", f"{len(pending)} to apply" if pending else "none to apply"))
+    static = document.get("static") or {}
+    if "skipped" in static:
+        rows.append(("static files", f"not compared: {static['skipped']}"))
+    elif static:
+        rows.append(("static files", f"{len(static['new'])} new, {len(static['changed'])} changed of {static['files']}"))
+    if document.get("hooks"):
+        rows.append(("hooks", "; ".join(document["hooks"])))
+    verdict = "FAIL" if not document["ok"] else "WARN" if any(i["verdict"] == "WARN" for i in document["checklist"]) else "PASS"
+    rows.append(("checklist", f"[{VERDICT_COLOUR[verdict]}]{verdict}[/]"))
+    return rows, pending
+
+
+def show_deploy_plan(document, as_json) -> None:
+    """`fab plan`: the plan as tables (or JSON); raises when the checklist has a failure (the deploy would stop)."""
+    if as_json:
+        print_json(document)
+    else:
+        rows, pending = deploy_plan_rows(document)
+        show(table(f"Deploy plan for {document['host']} (nothing was changed)", ["what", "detail"], rows))
+        commits = (document.get("revision_diff") or {}).get("commits") or []
+        if commits:
+            show(table("Commits", ["commit"], [(line,) for line in commits[:20]]
+                       + ([(f"… {len(commits) - 20} more",)] if len(commits) > 20 else [])))
+        findings = {}
+        for finding in (document["introspection"].get("lint") or {}).get("findings", []):
+            findings.setdefault(finding["migration"], []).append(finding["rule"])
+        if pending:
+            show(table("Migrations, in order", ["migration", "operations", "reversible", "lint"], [
+                (f"{s['app']}.{s['name']}", "; ".join(s["operations"]), "yes" if s["reversible"] else "[red]no[/]",
+                 ", ".join(findings.get(f"{s['app']}.{s['name']}", [])) or "-") for s in pending]))
+            for step in pending:
+                console.print(f"[bold]-- {step['app']}.{step['name']}[/]\n{step.get('sql') or '-- no SQL'}",
+                              highlight=False, soft_wrap=True)
+        show(table("Checklist of the new release", ["check", "verdict", "detail"],
+                   [(i["item"], f"[{VERDICT_COLOUR[i['verdict']]}]{i['verdict']}[/]", i["detail"]) for i in document["checklist"]]))
+    if not document["ok"]:
+        raise DeployTasksError("the deploy would stop: the checklist has failures (see the FAIL rows)")
+
+
+def show_fleet_outcome(title, hosts, as_json, extra=None):
+    """`fab -H a,b deploy`/`rollback`: per host {host, phase, release, seconds, result, error} as the closing
+    table, or with `extra` as one JSON document."""
+    if as_json:
+        print_json(dict(extra or {}, hosts=hosts))
+        return
+    colour = {"ok": "green", "live": "green"}
+    rows = [(h["host"], h["phase"], h["release"] or "-", f"{h['seconds']:.1f}s",
+             f"[{colour.get(h['result'], 'red')}]{h['result']}[/]" + (f": {h['error']}" if h["error"] else ""))
+            for h in hosts]
+    show(table(title, ["host", "phase", "release", "time", "result"], rows))
+
+
+def show_fleet_releases(listings: Dict[str, ReleaseListing], as_json):
+    """`fab -H a,b releases`: each host's listing ({host: ReleaseListing}) side by side, locks and drift (hosts
+    not on the same live release) flagged, or all as JSON. Returns {host: its live release}."""
+    currents = {name: info["current"] for name, info in listings.items()}
+    drift = len(set(currents.values())) > 1
+    if as_json:
+        print_json({"hosts": listings, "current": currents, "drift": drift})
+        return currents
+    by_release = {}
+    for name, info in listings.items():
+        for row in info["releases"]:
+            by_release.setdefault(row["release"], {})[name] = row
+    rows = []
+    for release in sorted(by_release, reverse=True):
+        first = next(iter(by_release[release].values()))
+        rows.append((release, (first.get("revision") or "?")[:12],
+                     *[fleet_release_mark(by_release[release].get(name)) for name in listings]))
+    show(table(f"Releases on {len(listings)} hosts", ["release", "revision", *listings], rows))
+    for name, info in listings.items():
+        lock = info.get("lock")
+        if lock:
+            console.print(f"[yellow]{name} locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
+    if drift:
+        console.print("[red]drift[/]: the hosts are not on the same release: "
+                      + ", ".join(f"{name} on {current or 'nothing'}" for name, current in currents.items()))
+    else:
+        console.print(f"[green]✓[/] all {len(listings)} hosts on {next(iter(currents.values()))}")
+    return currents
+
+
+def fleet_release_mark(row) -> str:
+    if row is None:
+        return "-"
+    if row["current"]:
+        return "[green]current[/]"
+    return "[red]bad[/]" if row.get("status") == "bad" else "present"
+
+
+def show_rollback_disagreement(plans, as_json=False):
+    """`fab -H a,b rollback` refused: {host: (live release, rollback target, why none)} as a table (or JSON)."""
+    if as_json:
+        print_json({"result": "refused", "hosts": [{"host": name, "live": current, "target": target, "problem": problem}
+                                                   for name, (current, target, problem) in plans.items()]})
+        return
+    show(table("The hosts disagree", ["host", "live", "rollback target"],
+               [(name, current or "-", target or f"[red]{problem}[/]")
+                for name, (current, target, problem) in plans.items()]))

@@ -13,6 +13,7 @@ from .layout import ServerLayout
 from .recovery import undo
 from .lock import release_lock
 from .releases import append_log, current_release
+from .results import SwitchResult
 
 MAX_WAIT = 10  # seconds a host waits for the agreed switching moment (a client clock far ahead is not obeyed)
 
@@ -23,7 +24,7 @@ def held(layout, release):
                           "--force`?)" % (layout.path, release))
 
 
-def switch(layout, params):
+def switch(layout, params) -> SwitchResult:
     release = params["release"]
     held(layout, release)
     previous = current_release(layout)

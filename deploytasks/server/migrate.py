@@ -9,6 +9,7 @@ from django.db.migrations.executor import MigrationExecutor
 from . import squashes
 from .django_info import engine_for_alias, has_tables, is_reversible, migration_files
 from .errors import ServerError
+from .results import SchemaRollback
 
 
 def applied_now(alias):
@@ -85,7 +86,7 @@ def safety_backup(alias, engine, params, label, reason):
     return engine.backup(params["backup_dest"], dict(params, label=label), {"database_alias": alias, "reason": reason})
 
 
-def to_state(params):
+def to_state(params) -> SchemaRollback:
     """Entry: rollback's schema step, run with the code that has the migration files: back up, then unapply
     migrations down to a recorded state. Refuses when one on the way is irreversible."""
     alias = params.get("database", "default")

@@ -11,6 +11,7 @@ from .errors import ServerError
 from .journal import note
 from .migrate import applied_now, migrate, rehearse, safety_backup
 from .migration_lint import enforce
+from .results import PredeployResult
 
 
 def first_line(exc):
@@ -51,7 +52,7 @@ def load_wsgi_application():
                           "%s: %s" % (type(cause).__name__, first_line(cause))) from None
 
 
-def main(params):
+def main(params) -> PredeployResult:
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
     result = {"database": database, "checklist": gate.run(alias, params), "media": media.share(params)}

@@ -15,6 +15,7 @@ from .layout import ServerLayout
 from .lock import acquire_for, release_lock
 from .recovery import recover
 from .releases import current_release, release_meta, remove_release
+from .results import PreparedRelease
 from .requirements import STAMP, read_stamp, requirements_digest
 
 
@@ -110,7 +111,7 @@ def link_shared(layout, params, target):
     return linked
 
 
-def build(layout, params):
+def build(layout, params) -> PreparedRelease:
     """The release (name, result), its directory left behind for the caller to clean up on failure."""
     revision, source = source_of(layout, params)
     release = params.get("release_name") or new_release_name(layout)  # a fleet deploy names it (one name on all hosts)
@@ -154,7 +155,7 @@ def client_gone():
         return True
 
 
-def main(params):
+def main(params) -> PreparedRelease:
     layout = ServerLayout(params["path"])
     params = dict(params)
     try:

@@ -1,6 +1,8 @@
 """The shapes of entry results the client reads by key (typing only: the runner sends plain JSON objects)."""
 from typing import Dict, List, Optional, TypedDict
 
+MigrationState = Dict[str, List[str]]  # app label -> its applied migrations, in file order
+
 
 class MigrationComparison(TypedDict):
     """One app of a backup against the code it is restored under (manifests.compare_migrations)."""
@@ -26,3 +28,88 @@ class RestoreResult(TypedDict, total=False):
     safety_backup: Optional[str]
     writers_held_seconds: float
     unlocked: bool
+
+
+class ReleaseMeta(TypedDict, total=False):
+    """A release's metadata (release.json): what finalize_release recorded, or just {"release"} without it."""
+    release: str
+    revision: str
+    deployed_at: str
+    by: str
+    venv: str
+    migrations: MigrationState
+    migrations_before: MigrationState
+    migrations_changed: bool
+    backup: Optional[str]
+    status: str
+    live_since: str
+    bad_since: str
+
+
+class ReleaseRow(ReleaseMeta, total=False):
+    """One release of a listing: its metadata, and whether it is live."""
+    current: bool
+
+
+class LockInfo(TypedDict, total=False):
+    """Who holds the deploy lock (lock.lock_info)."""
+    action: str
+    who: str
+    since: str
+    pid: int
+    age: int
+
+
+class ReleaseListing(TypedDict):
+    """server_admin "releases": the live release, every release (oldest first), the lock if held."""
+    current: Optional[str]
+    releases: List[ReleaseRow]
+    lock: Optional[LockInfo]
+
+
+class PreparedRelease(TypedDict, total=False):
+    """prepare_release.main: the new release beside the live one, under the lock."""
+    release: str
+    revision: str
+    release_dir: str
+    venv: str
+    venv_ready: bool
+    requirements_hash: str
+    linked: list
+    current: Optional[str]
+    current_meta: Optional[ReleaseMeta]
+    marked_bad: List[str]
+    recovered: Optional[str]
+    guard: dict
+
+
+class PredeployResult(TypedDict, total=False):
+    """predeploy.main: the new release checked, static collected, the database backed up, rehearsed, migrated."""
+    database: dict
+    checklist: list
+    media: dict
+    static: dict
+    collectstatic: str
+    state_before: MigrationState
+    pending: List[str]
+    lint: dict
+    backup: str
+    rehearsed: bool
+    rehearsal_skipped: str
+    state_after: MigrationState
+
+
+class SchemaRollback(TypedDict, total=False):
+    """migrate.to_state: the migrations to unapply (check_only), and what was backed up and unapplied."""
+    unapply: List[str]
+    irreversible: List[str]
+    backup: str
+    unapplied: List[str]
+
+
+class SwitchResult(TypedDict):
+    """fleet_step "switch": the switch and health check of one fleet host (`problem` None when healthy)."""
+    previous: Optional[str]
+    problem: Optional[str]
+    switched_at: float
+    checked_at: float

@@ -9,10 +9,11 @@ from .leftovers import remove_uploads_if_unlocked
 from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
+from .results import ReleaseListing
 from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
 
 
-def releases(layout, params):
+def releases(layout, params) -> ReleaseListing:
     current = current_release(layout)
     return {"current": current, "releases": release_rows(layout, current),
             "lock": lock_info(layout) if os.path.isdir(layout.lock) else None}

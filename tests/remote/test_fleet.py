@@ -151,10 +151,14 @@ def test_a_rollback_unhealthy_on_one_host_leaves_every_host_where_it_was(fleet, 
     healthy = fleet.per_host["web2"]["healthcheck"]
     fleet.host("web2", healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=2)
     try:
-        run = fleet.fab(fleet.names(), "rollback", "--yes")
+        run = fleet.fab(fleet.names(), "rollback", "--yes", "--json")
     finally:
         fleet.host("web2", healthcheck=healthy, healthcheck_retries=60)
     run.error("web2", "every host stays on", "migrations re-applied")
+    document = run.json()  # --json: the outcome is one document, then the error line
+    assert document["result"] == "switched back" and document["release"] == document["from"] == before["web1"]
+    assert [h["host"] for h in document["hosts"]] == ["web1", "web2", "web3"]
+    assert {h["host"]: h["result"] for h in document["hosts"]}["web2"] == "failed"
     assert fleet.currents() == before
     assert fleet.hosts["web1"].tables() == tables  # unapplied for the rollback, then applied again
     for name, host in fleet.hosts.items():
@@ -195,6 +199,11 @@ def test_releases_side_by_side_flag_drift_and_rollback_refuses_hosts_that_disagr
     run = fleet.fab(fleet.names(), "rollback", "--yes")
     run.error("hosts are not on the same release")
     assert "The hosts disagree" in run.stdout and drifted in run.stdout
+    refused = fleet.fab(fleet.names(), "rollback", "--yes", "--json")
+    refused.error("hosts are not on the same release")
+    document = refused.json()
+    assert document["result"] == "refused"
+    assert {h["host"]: h["live"] for h in document["hosts"]} == {"web1": shared, "web2": drifted, "web3": shared}
     assert fleet.states() == before  # nothing moved, every lock freed
 
 
