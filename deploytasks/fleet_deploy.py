@@ -79,13 +79,16 @@ def run_phases(hosts, migrator, revision, force, log) -> str:
         return "nothing was switched; every staged release was removed and every lock freed"
     for host in hosts:
         host.result = "staged"
+    began = time.monotonic()
     try:
         predeploy = migrate(migrator, force)
     except Exception as exc:  # noqa: BLE001 - every host goes back, then the failure is reported
+        fleet.timed(migrator, "migrate", began)
         migrator.error, migrator.result = str(exc), "failed"
         fleet.say(migrator, f"[red]✗ migrate: {exc}[/]")
         undo_all(hosts, migrator, f"migrating on {migrator.name} failed", log)
         return "nothing was switched; " + undone(migrator)
+    fleet.timed(migrator, "migrate", began)
     at = time.time() + SWITCH_LEAD + SWITCH_LEAD_PER_HOST * len(hosts)
     if fleet.on_all(hosts, lambda host: switch(host, at), "switch"):
         undo_all(hosts, migrator, "the health check failed on " + ", ".join(h.name for h in hosts if h.error), log)
