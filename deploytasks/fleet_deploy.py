@@ -90,7 +90,8 @@ def run_phases(hosts, migrator, revision, force, log) -> str:
     fleet.timed(migrator, "migrate", began)
     at = switch_moment(hosts)
     if at is None or fleet.on_all(hosts, lambda host: switch(host, at), "switch"):
-        undo_all(hosts, migrator, "the health check failed on " + ", ".join(h.name for h in hosts if h.error), log)
+        failed = ", ".join(h.name for h in hosts if h.error)
+        undo_all(hosts, migrator, f"{'the health check' if at else 'getting ready to switch'} failed on {failed}", log)
         return "every host switched back; " + undone(migrator)
     fleet.on_all(hosts, lambda host: complete(host, migrator, predeploy, log), "finalize")
     return "ok" if not any(h.error for h in hosts) else "live, but finalizing failed on some hosts (see the table)"
