@@ -72,9 +72,8 @@ class Conversation:
         """Not started yet, or waiting for the next request."""
         return self.open or not self.started
 
-    def ask(self, entry, params, then=False, what=None, wait=True) -> dict:
-        """The answer to one request; then: the command waits for another after answering; else it ends (wait:
-        for its exit; not: its answer was all that was needed, and the process ends on its own)."""
+    def ask(self, entry, params, then=False, what=None) -> dict:
+        """The answer to one request; then: the command waits for another after answering."""
         self.stdin.lines.put(json.dumps({"entry": entry, "params": params, "then": then}) + "\n")
         if not self.started:
             self.thread.start()
@@ -89,13 +88,12 @@ class Conversation:
             return parse_marked_text(self.result.stdout, self.result.stderr, self.result.exited, what)
         self.open = then
         if not then:
-            self.close(wait)
+            self.close()
         return parse_marked_text(answer, "", 0, what)
 
-    def close(self, wait=True):
-        """End the command's stdin (it stops waiting) and (wait) wait for it to end."""
+    def close(self):
+        """End the command's stdin (it stops waiting) and wait for it to end."""
         self.open = False
         if self.thread.is_alive():
             self.stdin.lines.put(None)
-            if wait:
-                self.thread.join()
+            self.thread.join()

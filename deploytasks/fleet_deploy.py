@@ -206,19 +206,19 @@ def complete(host, migrator, pre, log):
     fin = fleet_step(host, "complete", {"previous": prep["current"], "meta": meta, "keep_releases":
                                         host.settings.releases_kept, "log": dict(log, revision=prep["revision"],
                                                                                  seconds=host.seconds)},
-                     "recording the release and unlocking", talk=talk_of(host), wait=False)
+                     "recording the release and unlocking", talk=talk_of(host))
     host.phase, host.result = "live", "ok"
     if fin["pruned"]:
         fleet.say(host, f"pruned {len(fin['pruned'])} old release(s)")
 
 
-def fleet_step(host, action, params, what, talk=None, then=False, wait=True):
-    """One fleet_step action on the host: asked of `talk` (the host's waiting command) while it waits, else
-    in a command of its own (wait: for the command's exit after its last answer)."""
+def fleet_step(host, action, params, what, talk=None, then=False):
+    """One fleet_step action on the host: asked of `talk` (the host's switching command) while it waits, else
+    in a command of its own."""
     params = dict(params, action=action, release=host.release)
     if talk is not None and talk.can_ask:
         return talk.ask("fleet_step", server_params(host.c, host.settings, params), then=then,
-                        what=f"{what} on {host.name}", wait=wait)
+                        what=f"{what} on {host.name}")
     return server_script(host.c, host.settings, "fleet_step", params, what=f"{what} on {host.name}", changes=True)
 
 
