@@ -101,6 +101,8 @@ def deploy_once(fleet, kind):
         else:
             run = fleet.fab(fleet.names(), "deploy").ok()
         seconds = time.perf_counter() - started
+    if run.stderr.strip():
+        print(f"stderr of fab: {run.stderr.strip()[:500]}", flush=True)
     client = client_cpu() - client_before
     app = [tree_cpu(h.gunicorn.pid) - before for h, before in zip(hosts, app_before)]
     settle(fleet)
