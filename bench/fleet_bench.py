@@ -225,7 +225,7 @@ def main(argv=None) -> int:
             " GETting its /health/ page every 50 ms during the deploy. First → last switch = spread of the moments each"
             " server switched `current` (its own clock: one clock here). CPU: server side = user + system seconds of"
             " everything a host's sshd ran for the deploy (from /proc: the sshd's own and reaped children's times);"
-            " gunicorn = its master and workers (the reload's new worker); client = the `fab` process; all CPU / cores"
+            " gunicorn = its master and workers (the reload's new worker, and the poller's requests); client = the `fab` process; all CPU / cores"
             " = the least wall time this machine could do that work in. Phase times: the slowest host's, from"
             " `deploy --json` (`phases`).\n"
         )
