@@ -1,7 +1,7 @@
 """One SSH command that answers several server-package requests in turn: the next request is sent (on the
 command's stdin) only after the client has read the previous answer. A deploy to several hosts keeps a host's
-command waiting between phases this way (staged, then migrate; switched, then record or undo) instead of
-opening a new session per phase."""
+command waiting between phases this way (staged; then migrated, on one host; ready; switched; then recorded or
+undone) instead of opening a new session per phase."""
 import json
 import queue
 import threading

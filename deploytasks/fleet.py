@@ -30,6 +30,7 @@ class Host:
     started: float = field(default_factory=time.monotonic)
     ended: float = 0.0
     data: dict = field(default_factory=dict)
+    phases: dict = field(default_factory=dict)  # seconds each phase took on this host (JSON: "phases")
     quiet: bool = False  # --json: the document is the only output
 
     @property
@@ -75,17 +76,24 @@ def on_all(hosts, step, phase):
     Returns the hosts that failed."""
     def one(host):
         host.phase = phase
+        began = time.monotonic()
         try:
             step(host)
         except Exception as exc:  # noqa: BLE001 - one host's failure is reported with the fleet, not raised
             host.error = str(exc) if isinstance(exc, DeployTasksError) else f"{type(exc).__name__}: {exc}"
             host.result = "failed"
             say(host, f"[red]✗ {phase}: {host.error}[/]")
+        finally:
+            timed(host, phase, began)
     if not hosts:
         return []
     with no_live_status(), ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         list(pool.map(one, hosts))
     return [host for host in hosts if host.error]
+
+
+def timed(host, phase, began) -> None:
+    host.phases[phase] = round(host.phases.get(phase, 0) + time.monotonic() - began, 3)
 
 
 def connect_all(hosts) -> list:
@@ -103,5 +111,5 @@ def report(title, hosts, as_json, extra=None) -> None:
     for host in hosts:
         host.ended = host.ended or time.monotonic()
     tables.show_fleet_outcome(title, [{"host": h.name, "phase": h.phase, "release": h.release or None,
-                                       "seconds": h.seconds, "result": h.result, "error": h.error or None}
-                                      for h in hosts], as_json, extra)
+                                       "seconds": h.seconds, "phases": h.phases, "result": h.result,
+                                       "error": h.error or None} for h in hosts], as_json, extra)

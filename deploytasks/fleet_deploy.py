@@ -2,9 +2,9 @@
 once: lock, fetch/unpack, venv, checks, collectstatic (any failure: every staged release removed, every lock
 freed, nothing switched). Phase 2 once, on the migrate host: the checklist, backup, rehearsal, migrate. Phase
 3 on all hosts at once: switch, reload, health check; all healthy: each records and unlocks; else every host
-switches back and the migrate host unapplies this release's migrations (once). Three SSH commands per host:
-prepare; staging (the migrate host's waits, then migrates); switching (waits, then records or undoes): see
-conversation.py."""
+switches back and the migrate host unapplies this release's migrations (once). Two SSH commands per host, as
+for one host: prepare; then one that stages, waits (the migrate host's migrates), waits again, switches, waits,
+and records or undoes: see conversation.py."""
 import posixpath
 import time
 
@@ -17,15 +17,14 @@ from .deploy_report import report_migrations, report_notes, venv_changed
 from .django import run_django_script
 from .errors import DeployTasksError
 from .hooks import for_server
-from .installer import failure_summary, server_build_command
 from .output import console
-from .releases import admin, prepare_request, release_project, server_command, server_params, server_script, who
-from .shell import is_dry, run, summary
+from .releases import (admin, build_venv, prepare_request, release_project, server_command, server_params, server_script,
+                       who)
+from .shell import is_dry
 
-# Phase 3 names a moment a little ahead at which every host switches (each waits for it after its SSH command
-# started): the hosts switch together however far apart their commands started (tested: up to ~2 s apart for
-# 8 hosts on 2 cores).
-SWITCH_LEAD, SWITCH_LEAD_PER_HOST = 0.5, 0.4
+# Phase 3 names a moment a little ahead at which every host switches, once every host's command has answered
+# a `ready` request (timed): far enough ahead for one more message to reach the slowest host twice over.
+SWITCH_MARGIN, SWITCH_LEAD_MAX = 0.1, 5.0
 
 
 def migrate_host_name(names, settings) -> str:
@@ -74,27 +73,31 @@ def run_phases(hosts, migrator, revision, force, log) -> str:
             host.result = "unreachable" if host.error else "not started"
         return "nothing was changed on any host"
     name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())  # one release name on every host
-    if fleet.on_all(hosts, lambda host: stage(host, revision, name), "stage"):
+    if fleet.on_all(hosts, lambda host: stage(host, revision, name, log), "stage"):
         undo_all(hosts, None, "staging failed on " + ", ".join(h.name for h in hosts if h.error), log)
         return "nothing was switched; every staged release was removed and every lock freed"
     for host in hosts:
         host.result = "staged"
+    began = time.monotonic()
     try:
         predeploy = migrate(migrator, force)
     except Exception as exc:  # noqa: BLE001 - every host goes back, then the failure is reported
+        fleet.timed(migrator, "migrate", began)
         migrator.error, migrator.result = str(exc), "failed"
         fleet.say(migrator, f"[red]✗ migrate: {exc}[/]")
         undo_all(hosts, migrator, f"migrating on {migrator.name} failed", log)
         return "nothing was switched; " + undone(migrator)
-    at = time.time() + SWITCH_LEAD + SWITCH_LEAD_PER_HOST * len(hosts)
-    if fleet.on_all(hosts, lambda host: switch(host, at), "switch"):
-        undo_all(hosts, migrator, "the health check failed on " + ", ".join(h.name for h in hosts if h.error), log)
+    fleet.timed(migrator, "migrate", began)
+    at = switch_moment(hosts)
+    if at is None or fleet.on_all(hosts, lambda host: switch(host, at), "switch"):
+        failed = ", ".join(h.name for h in hosts if h.error)
+        undo_all(hosts, migrator, f"{'the health check' if at else 'getting ready to switch'} failed on {failed}", log)
         return "every host switched back; " + undone(migrator)
     fleet.on_all(hosts, lambda host: complete(host, migrator, predeploy, log), "finalize")
     return "ok" if not any(h.error for h in hosts) else "live, but finalizing failed on some hosts (see the table)"
 
 
-def stage(host, revision, name):
+def stage(host, revision, name, log):
     """Lock, fetch/unpack, venv, system checks and collectstatic in the new release."""
     host.phase = "lock"
     params = dict(prepare_request(host.c, host.settings, revision), release_name=name)
@@ -110,26 +113,18 @@ def stage(host, revision, name):
         if prep["venv_ready"]:
             fleet.say(host, f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused")
         else:
-            build_venv(host, project, prep)
+            build_venv(host.c, host.settings, project, prep, dict(log, revision=prep["revision"]),
+                       say=lambda message: fleet.say(host, message))
     host.phase = "checks"
-    talk = Conversation(host.c, bundle.locator(project.tools or None) + project.django_script_command(),
-                        "system checks and collectstatic")
-    host.data["staging"] = talk  # the migrate host's command stays, to migrate once every host has staged
+    # the command stays, waiting: to migrate (the migrate host), then to switch, then to record or undo
+    talk = host.data["talk"] = Conversation(
+        host.c, bundle.locator(project.tools or None) + project.django_script_command(), "system checks and collectstatic")
     done = talk.ask("fleet_stage", {
         "database": host.settings.database, "collectstatic": host.settings.collectstatic, "release": prep["release"],
         "path": host.settings.path, "shared_dirs": host.settings.shared_dirs, "hooks": host.data["hooks"],
-    }, then=host.data.get("migrates", False))
+    }, then=True)
     fleet.say(host, "[green]✓[/] check passed" + (f"; {done['collectstatic']}" if done.get("collectstatic") else ""))
     host.phase = "staged"
-
-
-def build_venv(host, project, prep):
-    command = server_build_command(host.settings, host.settings.path, prep["venv"],
-                                   project.path(host.settings.requirements), prep["requirements_hash"])
-    result = run(host.c, command, what="building the venv", check=False)
-    if result.failed:
-        raise DeployTasksError(f"building the venv failed: {failure_summary(result.stderr) or summary(result)}")
-    fleet.say(host, f"[green]✓[/] venv {posixpath.basename(prep['venv'])} built")
 
 
 def migrate(host, force) -> dict:
@@ -143,9 +138,9 @@ def migrate(host, force) -> dict:
               "safe_migrations": settings.safe_migrations, "shared_dirs": settings.shared_dirs,
               "hooks": host.data["hooks"]}
     what = "the checklist, backup, rehearsal and migrations"
-    talk = host.data.get("staging")
+    talk = host.data.get("talk")
     if talk is not None and talk.open:  # the staging command, waiting for this (else: a command of its own)
-        pre = talk.ask("predeploy", params, what=what)
+        pre = talk.ask("fleet_predeploy", params, then=True, what=what)
     else:
         pre = run_django_script(host.c, host.data["project"], "predeploy", params, what=what, changes=True)
     host.data["migrated"] = bool(pre["pending"])
@@ -160,11 +155,35 @@ def migrate(host, force) -> dict:
     return pre
 
 
+def talk_of(host):
+    """The host's command waiting for its next request (the staging one), else a new one (server package)."""
+    talk = host.data.get("talk")
+    if talk is None or not talk.can_ask:
+        talk = host.data["talk"] = Conversation(host.c, server_command(host.settings), f"the deploy on {host.name}")
+    return talk
+
+
+def switch_moment(hosts):
+    """When every host is to switch (time.time()), once each host's command answered `ready`; None when one
+    did not (its lock or release gone)."""
+    trips = {}
+
+    def ready(host):
+        talk = talk_of(host)
+        if not talk.started:  # a new command: started first, so the timed round trip is one message each way
+            fleet_step(host, "ready", {}, "getting ready to switch", talk=talk, then=True)
+        began = time.monotonic()
+        fleet_step(host, "ready", {}, "getting ready to switch", talk=talk, then=True)
+        trips[host.name] = time.monotonic() - began
+    if fleet.on_all(hosts, ready, "switch"):
+        return None
+    return time.time() + min(SWITCH_LEAD_MAX, SWITCH_MARGIN + 2 * max(trips.values()))
+
+
 def switch(host, at):
     host.phase = "switch"
     host.data["switched"] = True
-    talk = host.data["switching"] = Conversation(host.c, server_command(host.settings),
-                                                 f"switching and health-checking on {host.name}")
+    talk = talk_of(host)
     done = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
                                        "healthcheck_retries": host.settings.healthcheck_retries,
                                        "healthcheck_delay": host.settings.healthcheck_delay,
@@ -187,7 +206,7 @@ def complete(host, migrator, pre, log):
     fin = fleet_step(host, "complete", {"previous": prep["current"], "meta": meta, "keep_releases":
                                         host.settings.releases_kept, "log": dict(log, revision=prep["revision"],
                                                                                  seconds=host.seconds)},
-                     "recording the release and unlocking", talk=host.data.get("switching"))
+                     "recording the release and unlocking", talk=talk_of(host))
     host.phase, host.result = "live", "ok"
     if fin["pruned"]:
         fleet.say(host, f"pruned {len(fin['pruned'])} old release(s)")
@@ -206,9 +225,6 @@ def fleet_step(host, action, params, what, talk=None, then=False):
 def undo_all(hosts, migrator, reason, log):
     """Every staged host back to before: the others first, the migrate host last (it unapplies, once, when no
     host serves the new release any more)."""
-    for host in hosts:  # a staging command still waiting (the migrate host's) is not needed any more
-        if host.data.get("staging") is not None:
-            host.data["staging"].close()
     staged = [h for h in hosts if h.data.get("prep")]
     others = [h for h in staged if h is not migrator]
     fleet.on_all(others, lambda host: take_back(host, migrator, reason, log), "undo")
@@ -227,7 +243,7 @@ def take_back(host, migrator, reason, log):
                                      "unapply_command": host.data["project"].django_script_command(),
                                      "database": host.settings.database, "venv_changed": venv_changed(prep),
                                      "log": dict(log, revision=prep["revision"])}, "undoing the deploy",
-                      talk=host.data.get("switching"))
+                      talk=talk_of(host))
     host.data["unapplied"] = done.get("unapplied") or []
     if not host.error:
         host.result = "switched back" if host.data.get("switched") else "removed"

@@ -1,14 +1,13 @@
 """`fab -H a,b releases` (the fleet side by side, drift flagged) and `fab -H a,b rollback` (every host to the
 same earlier release, the schema taken back once on the migrate host; refused with a table when the hosts
 disagree)."""
-import time
 
 from . import __version__
 from . import fleet, tables
 from .connection import host_name
 from .django import run_django_script
 from .errors import DeployTasksError
-from .fleet_deploy import SWITCH_LEAD, SWITCH_LEAD_PER_HOST, fleet_step, migrate_host
+from .fleet_deploy import fleet_step, migrate_host, switch_moment, talk_of
 from .output import console
 from .prompt import confirm
 from .releases import admin, live_project, who
@@ -83,11 +82,13 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
         raise
     for host in hosts:
         host.release = target
-    at = time.time() + SWITCH_LEAD + SWITCH_LEAD_PER_HOST * len(hosts)
-    if fleet.on_all(hosts, lambda host: switched(host, meta, at), "switch"):
-        reason = "the health check failed on " + ", ".join(h.name for h in hosts if h.error)
+    at = switch_moment(hosts)
+    if at is None or fleet.on_all(hosts, lambda host: switched(host, meta, at), "switch"):
+        reason = "the health check failed on " + ", ".join(h.name for h in hosts if h.error) if at else \
+            "getting ready to switch failed on " + ", ".join(h.name for h in hosts if h.error)
         fleet.on_all(hosts, lambda host: fleet_step(host, "back", {"previous": current, "switched": True,
-                                                                   "reason": reason, "log": log}, "switching back"),
+                                                                   "reason": reason, "log": log}, "switching back",
+                                                    talk=talk_of(host)),
                      "switch back")
         run(migrator.c, project.manage_command("migrate", "--noinput"), what="re-applying migrations")
         fleet.report(f"Rollback of {len(hosts)} hosts", hosts, as_json,
@@ -129,7 +130,8 @@ def switched(host, meta, at):
     done: SwitchResult = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
                                        "healthcheck_retries": host.settings.healthcheck_retries,
                                        "healthcheck_delay": host.settings.healthcheck_delay,
-                                       "revision": meta["revision"], "at": at}, "switching and health-checking")
+                                       "revision": meta["revision"], "at": at}, "switching and health-checking",
+                      talk=talk_of(host), then=True)
     host.data["switched"] = True
     if done["problem"]:
         raise DeployTasksError(f"{host.release} failed its health check ({done['problem']})")
@@ -140,5 +142,5 @@ def finished(host, current, log, meta):
     fleet_step(host, "complete", {"previous": current, "mark_bad": [current], "keep_releases":
                                   max(host.settings.releases_kept, len(host.data["info"]["releases"])),
                                   "log": dict(log, revision=meta["revision"], **{"from": current})},
-               "recording the rollback and unlocking")
+               "recording the rollback and unlocking", talk=talk_of(host))
     host.phase, host.result = "live", "ok"

@@ -192,8 +192,9 @@ def deploy(c, settings, revision=None, force=False) -> dict:
             "pruned": fin["pruned"], "seconds": round(seconds, 2)}
 
 
-def build_venv(c, settings, project, prep, log=None):
-    """Build the release's venv at shared/venvs/<hash> with uv (kept cache) or pip; complete or absent."""
+def build_venv(c, settings, project, prep, log=None, say=None):
+    """Build the release's venv at shared/venvs/<hash> with uv (kept cache) or pip; complete or absent. The server
+    side (server/venv_build.py) stops the build, removes the release and frees the lock if the client goes."""
     venv = prep["venv"]
     command = server_build_command(settings, settings.path, venv, project.path(settings.requirements),
                                    prep["requirements_hash"])
@@ -216,7 +217,7 @@ def build_venv(c, settings, project, prep, log=None):
         raise DeployTasksError(f"building the venv ({builder}) failed: {detail}")
     how = builder if builder.startswith("uv") else "pip (no uv on the server: `fab setup` installs it)" \
         if settings.installer == "auto" else "pip"
-    console.print(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}")
+    (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}")
 
 
 def report_predeploy(pre):

@@ -23,6 +23,7 @@ ENTRIES = {
     "restore": "restore:main",
     "predeploy": "predeploy:main",
     "fleet_stage": "fleet_stage:main",
+    "fleet_predeploy": "fleet_stage:migrate",
     "migrate_to_state": "migrate:to_state",
     "media_backup": "media_archive:backup",
     "media_restore": "media_archive:restore",

@@ -1,4 +1,5 @@
 """Entry fleet_step: one host's part of a deploy to several hosts (deploytasks/fleet_deploy.py coordinates):
+`ready` (the lock and the release are there; answered at once, so the client can time the round trip),
 `switch` (switch, reload, health-check, nothing finalized), `complete` (record, prune, log, unlock), `undo`
 (switch back if switched, unapply on the host that migrated, remove the release, log, unlock), `back` (a
 fleet rollback that did not go through: switch back, log, unlock). Each runs
@@ -22,6 +23,11 @@ def held(layout, release):
     if not os.path.isdir(layout.lock) or not os.path.isdir(layout.release(release)):
         raise ServerError("the deploy lock of %s or release %s is gone: another client removed it (`fab unlock "
                           "--force`?)" % (layout.path, release))
+
+
+def ready(layout, params):
+    held(layout, params["release"])
+    return {"time": time.time()}
 
 
 def switch(layout, params) -> SwitchResult:
@@ -62,8 +68,10 @@ def back(layout, params):
     return done
 
 
-ACTIONS = {"switch": switch, "complete": finish, "undo": take_back, "back": back}
+ACTIONS = {"ready": ready, "switch": switch, "complete": finish, "undo": take_back, "back": back}
 
 
 def main(params):
-    return ACTIONS[params["action"]](ServerLayout(params["path"]), params)
+    layout = ServerLayout(params["path"])
+    os.chdir(layout.path)  # as the one-host deploy's supervisor: commands and hooks never work in a release
+    return ACTIONS[params["action"]](layout, params)

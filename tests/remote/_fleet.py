@@ -84,6 +84,12 @@ class Fleet:
                               capture_output=True, text=True, timeout=timeout)
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
+    def fab_background(self, hosts, *args) -> subprocess.Popen:
+        """`fab -H hosts ARGS` started, not waited for."""
+        return subprocess.Popen([sys.executable, "-m", "fabric", "-S", str(self.ssh_config), "-H", hosts, *args],
+                                cwd=self.project, env=clean_env(HOME=str(self.home)), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
     def names(self) -> str:
         return ",".join(self.hosts)
 

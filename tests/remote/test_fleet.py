@@ -6,6 +6,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from tests.remote import faults
 from tests.remote._fleet import make_fleet
 
 ADDRESS = "127.0.0.80"
@@ -213,3 +214,31 @@ def test_backup_runs_once_on_the_migrate_host(fleet):
     assert "web2: no backup: the hosts share one database, backed up once on web1" in run.stdout
     assert fleet.hosts["web1"].backups() != backups["web1"]
     assert fleet.hosts["web2"].backups() == backups["web2"] and fleet.hosts["web3"].backups() == backups["web3"]
+
+
+def test_a_client_lost_while_one_host_builds_its_venv_leaves_that_host_unlocked_with_no_release_or_half_venv(fleet):
+    """A fleet host's venv build is guarded as the one-host deploy's (server/venv_build.py): with `fab` killed while
+    web2 builds, web2 stops the build and removes the half venv and the staged release, logs the failure and frees
+    its lock by itself."""
+    web2 = fleet.hosts["web2"]
+    before = web2.state()
+    fleet.repo.requirements_change("# a venv build whose client goes away", branch="venvloss")
+    marker = fleet.base / "fleet-venv-build-started"
+    restore = faults.slow_uv(web2, marker)
+    try:
+        proc = fleet.fab_background(fleet.names(), "deploy", "--revision", "venvloss")
+        try:
+            assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=180)
+            assert proc.poll() is None, proc.communicate()
+        finally:
+            proc.kill()
+            proc.communicate()
+        freed = faults.wait_until(lambda: not web2.lock.exists(), timeout=30)
+    finally:
+        restore()
+        for name in ("web1", "web3"):  # they may keep theirs (README: a fleet deploy's limits)
+            fleet.fab(name, "unlock", "--force")
+    assert freed, "web2 kept its lock after its client went away"
+    assert not faults.half_venvs(web2)
+    assert web2.state() == before  # same live release, the staged one removed, unlocked, same venvs
+    assert web2.log()[-1]["result"] == "failed" and "went away while the venv was built" in web2.log()[-1]["error"]
