@@ -474,7 +474,8 @@ def test_the_password_reaches_the_tools_in_a_private_file_never_argv(migrated_pg
     calls = log.read_text().splitlines()
     by_tool = {tool: [line for line in calls if line.startswith(f"argv: {wrappers / tool} ")
                           and " --version " not in line] for tool in PG_TOOLS}
-    assert len(by_tool["pg_dump"]) == 2 and len(by_tool["psql"]) == 1  # backup, safety backup; the restore
+    # pg_dump: the backup, the safety backup; psql: the snapshot sessions of both (their migrations), the restore
+    assert len(by_tool["pg_dump"]) == 2 and len(by_tool["psql"]) == 3
     connecting = by_tool["pg_dump"] + by_tool["psql"]
     for line in connecting:
         argv, env, passfile = line.split(" || ")

@@ -12,7 +12,7 @@ from .manifests import prune_backups
 def main(params):
     alias = params.get("database", "default")
     database, engine = engine_for_alias(
-        alias, "backups of %%s databases are not supported (%s are)" % SUPPORTED)
+        alias, "backups of %%s databases are not supported (%s are)" % SUPPORTED, settings_only=True)
     stream = None
     if params.get("stream"):
         sys.stdout.flush()

@@ -1,8 +1,10 @@
 """A PostgreSQL dump made in one pass: `pg_dump --format=custom --compress=0` piped through `zstd -1 -T0`
 (pg_dump's own zlib is the slow part of a dump), and the compressed bytes, as they come, written to the
 backup file, hashed, sent down the stream (chunk-framed: the size is not known in advance) and fed to the
-verifier (`zstd -dc | pg_restore --file=-`, the whole archive read back, its django_migrations rows kept
-for the manifest). Without zstd on the server, pg_dump compresses at zlib level 1 itself."""
+verifier (`zstd -dc | pg_restore --file=/dev/null`: the whole archive read back). The manifest's django_migrations
+rows are selected in the snapshot the dump reads (pg_snapshot); where that cannot be done they are kept from
+pg_restore's script as it passes this process instead. Without zstd on the server, pg_dump compresses at zlib
+level 1 itself."""
 import hashlib
 import os
 import re
@@ -14,6 +16,7 @@ import threading
 
 from ..errors import ServerError
 from .dumptools import error_line
+from .pg_snapshot import SnapshotSession
 from .toolenv import PG, tool_env
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -84,10 +87,11 @@ class MigrationsScanner:
 
 
 class Verifier:
-    """`[zstd -dc |] pg_restore --file=-` reading the archive's bytes from write(); finish() -> (error or None,
-    django_migrations COPY text or None)."""
+    """`[zstd -dc |] pg_restore` reading the archive's bytes from write(); finish() -> (error or None,
+    django_migrations COPY text or None). scan: pg_restore's script passes through this process, its
+    django_migrations rows kept; else it goes to /dev/null."""
 
-    def __init__(self, pg_restore, zstd):
+    def __init__(self, pg_restore, zstd, scan=True):
         self.errors = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
         self.decompress = None
         if zstd:
@@ -97,16 +101,17 @@ class Verifier:
         else:
             source = subprocess.PIPE
         self.reader = subprocess.Popen([pg_restore, "--file=-"], env=tool_env(PG), stdin=source,
-                                       stdout=subprocess.PIPE, stderr=self.errors[0])
+                                       stdout=subprocess.PIPE if scan else subprocess.DEVNULL, stderr=self.errors[0])
         if self.decompress:
             self.decompress.stdout.close()
             self.input = self.decompress.stdin
         else:
             self.input = self.reader.stdin
         widen_pipe(self.input.fileno())
-        self.scanner = MigrationsScanner()
-        self.thread = threading.Thread(target=self.scan, daemon=True)
-        self.thread.start()
+        self.scanner = MigrationsScanner() if scan else None
+        self.thread = threading.Thread(target=self.scan, daemon=True) if scan else None
+        if self.thread:
+            self.thread.start()
         self.broken = False
 
     def scan(self):
@@ -133,7 +138,8 @@ class Verifier:
         statuses = []
         if self.decompress and self.decompress.wait() != -signal.SIGPIPE:  # SIGPIPE: pg_restore stopped first
             statuses.append(("zstd", self.decompress.returncode, self.errors[1]))
-        self.thread.join()
+        if self.thread:
+            self.thread.join()
         statuses.insert(0, ("pg_restore", self.reader.wait(), self.errors[0]))
         problem = None
         for tool, status, errors in statuses:
@@ -142,7 +148,7 @@ class Verifier:
                 problem = "%s: %s" % (tool, error_line(errors.read().decode("utf-8", "replace"), tool))
         for errors in self.errors:
             errors.close()
-        return problem, self.scanner.text()
+        return problem, self.scanner.text() if self.scanner else None
 
     def kill(self):
         for process in (self.decompress, self.reader):
@@ -154,10 +160,25 @@ class Verifier:
 def dump_streamed(engine, env, fd, stream, snapshot=None):
     """Dump `engine`'s database into the open file `fd` (and `stream`, chunk-framed, when given: the caller
     writes END_FRAME after it, also on failure); returns
-    {"sha256", "size", "problem" (verifier's error or None), "migrations_copy", "compression", "notice"}."""
+    {"sha256", "size", "problem" (verifier's error or None), "migrations_copy", "compression", "notice"}.
+    snapshot: one the caller holds exported (else this function exports one, see pg_snapshot)."""
     zstd = find_zstd()
+    session = SnapshotSession(engine.psql_argv(), env, imported=snapshot)
+    selected = session.start()
+    if selected is not None:
+        snapshot, migrations_copy = selected
     argv = [engine.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--compress=%d" % (0 if zstd else 1)]
     argv += (["--snapshot=" + snapshot] if snapshot else []) + engine.target()
+    try:
+        made = _dump(engine, env, argv, zstd, fd, stream, scan=selected is None)
+    finally:
+        session.close()
+    if selected is not None:
+        made["migrations_copy"] = migrations_copy
+    return made
+
+
+def _dump(engine, env, argv, zstd, fd, stream, scan):
     dump_errors, zstd_errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     dumper = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=dump_errors)
     compressor = None
@@ -171,7 +192,7 @@ def dump_streamed(engine, env, fd, stream, snapshot=None):
         source = compressor.stdout
     else:
         source = dumper.stdout
-    verifier = Verifier(engine.pg_restore, zstd)
+    verifier = Verifier(engine.pg_restore, zstd, scan=scan)
     digest, size = hashlib.sha256(), 0
     stream_fd = stream.fileno() if stream is not None else None
     out = source.fileno()

@@ -67,6 +67,7 @@ class PostgreSQL(DumpEngine):
         self.pg_restore = find_tool("postgresql", "pg_restore")
         self.psql = find_tool("postgresql", "psql")
         self.read_migrations = {}  # {file fingerprint: migrations} of archives verify() read whole
+        self.described = {}  # {file fingerprint: migrations} from a manifest check_backup compares the file with
 
     @staticmethod
     def looks_like(head):
@@ -185,13 +186,27 @@ class PostgreSQL(DumpEngine):
             corrupt = source.problem()  # zstd's word on a damaged file is clearer than pg_restore's
             return corrupt or (error_line(text, "pg_restore") if status != 0 else None)
 
+    def check_backup(self, path, manifest, params, fingerprint):
+        """A file with a manifest is read whole by pg_restore without its script passing through this process:
+        its migrations are the manifest's, which check_backup fails unless the file matches (sha256)."""
+        if manifest and isinstance(manifest.get("migrations"), dict):
+            self.described[tuple(fingerprint)] = manifest["migrations"]
+        return super().check_backup(path, manifest, params, fingerprint)
+
     def verify(self, path):
         """None when pg_restore reads every entry of the archive (TOC and all data), else its error. The same
-        read keeps the django_migrations rows it passes, for migrations_in (no second read of the file)."""
+        read keeps the django_migrations rows it passes, for migrations_in (no second read of the file), unless
+        a manifest describing the file has them (then pg_restore writes to /dev/null)."""
+        key = tuple(fingerprint(path))
+        if key in self.described:
+            problem = self.read_archive([self.pg_restore, "--file=/dev/null"], path)
+            if not problem:
+                self.read_migrations[key] = self.described[key]
+            return problem
         scanner = MigrationsScanner()
         problem = self.read_archive([self.pg_restore, "--file=-"], path, stdout=scanner.feed)
         if not problem:
-            self.read_migrations[tuple(fingerprint(path))] = parse_migrations_copy(scanner.text())
+            self.read_migrations[key] = parse_migrations_copy(scanner.text())
         return problem
 
     def migrations_in(self, path):
@@ -274,12 +289,12 @@ class PostgreSQL(DumpEngine):
         return {"safety_backup": safety["path"]}
 
     def restore(self, path, safety, session=None):
-        """pg_restore's script for the archive (--clean --if-exists --no-owner --no-acl --single-transaction)
-        piped into psql (ON_ERROR_STOP) after a statement dropping what the archive does not recreate; all of it
-        one transaction, and its COMMIT (the script's last lines) is held back until pg_restore exited 0.
-        session: a pg_locked.LockedSession whose open transaction the script joins (its BEGIN then only warns)."""
+        """pg_restore's script for the archive (--clean --if-exists --no-owner --no-acl) straight into psql
+        (ON_ERROR_STOP; no copy through this process) after a BEGIN and a statement dropping what the archive does
+        not recreate; all of it one transaction, whose COMMIT this process adds once pg_restore exited 0 (the
+        script has none: no --single-transaction). session: a pg_locked.LockedSession whose open transaction
+        the script joins."""
         self.close()
-        tail_size = 1 << 16
         with self.environment() as env, tempfile.TemporaryFile() as own_errors, \
                 tempfile.TemporaryFile() as restore_errors, ArchiveSource(path) as source:
             if session is None:
@@ -288,42 +303,22 @@ class PostgreSQL(DumpEngine):
                                         stderr=psql_errors)
             else:
                 psql, psql_errors = session.process, session.errors
-            reader = subprocess.Popen([self.pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl",
-                                       "--single-transaction", "--exit-on-error", "--file=-"] + source.argv,
-                                      env=tool_env(PG), stdin=source.stdin, stdout=subprocess.PIPE,
-                                      stderr=restore_errors)  # reads the file only: no password for it
-            source.started()
-            held = b""
             broken = False
+            restored_ok = False
             try:
-                first = True
-                while True:
-                    block = reader.stdout.read(1 << 20)
-                    if not block:
-                        break
-                    held += block
-                    if first:  # the drop runs inside the script's transaction: after its BEGIN
-                        marker = held.find(b"\nBEGIN;\n")
-                        if marker < 0:
-                            if len(held) < (1 << 20):
-                                continue
-                            break  # no BEGIN in the first MiB: not a single-transaction script
-                        cut = marker + len(b"\nBEGIN;\n")
-                        psql.stdin.write(held[:cut] + PG_DROP_ALL.encode() + b"\n")
-                        held = held[cut:]
-                        first = False
-                    if len(held) > tail_size:
-                        psql.stdin.write(held[:-tail_size])
-                        held = held[-tail_size:]
-                reader.stdout.close()
-                restored_ok = reader.wait() == 0 and not first and source.problem() is None
+                psql.stdin.write((b"" if session else b"BEGIN;\n") + PG_DROP_ALL.encode() + b"\n")
+                psql.stdin.flush()
+                reader = subprocess.Popen([self.pg_restore, "--clean", "--if-exists", "--no-owner", "--no-acl",
+                                           "--exit-on-error", "--file=-"] + source.argv,
+                                          env=tool_env(PG), stdin=source.stdin, stdout=psql.stdin.fileno(),
+                                          stderr=restore_errors)  # reads the file only: no password for it
+                source.started()
+                restored_ok = reader.wait() == 0 and source.problem() is None
                 if restored_ok:
-                    psql.stdin.write(held)
+                    psql.stdin.write(b"\nCOMMIT;\n")
             except BrokenPipeError:  # psql stopped at an error: the transaction is rolled back
                 broken = True
                 restored_ok = False
-                reader.kill()
-                reader.wait()
             try:
                 psql.stdin.close()
             except BrokenPipeError:
