@@ -68,14 +68,19 @@ class LockedSession:
 
     def close(self):
         """End the session; a transaction not committed yet is rolled back (the locks go with it)."""
-        if self.process is not None and self.process.poll() is None:
-            try:
-                self.process.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_session(self.process)
         self.errors.close()
+
+
+def end_session(process):
+    """End a psql session fed on stdin: close its input, wait for it (killed after 30 s)."""
+    if process is not None and process.poll() is None:
+        try:
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

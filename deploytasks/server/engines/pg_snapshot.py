@@ -7,6 +7,8 @@ import subprocess
 import tempfile
 import threading
 
+from .pg_locked import end_session
+
 SNAPSHOT_MARK = "deploytasks-snapshot="
 ROWS_MARK = "deploytasks-migrations"
 END_MARK = "deploytasks-end"
@@ -70,16 +72,7 @@ class SnapshotSession:
 
     def close(self):
         """End the session (its read-only transaction with it)."""
-        if self.process is not None and self.process.poll() is None:
-            try:
-                self.process.stdin.close()
-            except BrokenPipeError:
-                pass
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_session(self.process)
         if self.process is not None:
             self.process.stdout.close()
         self.errors.close()
