@@ -12,12 +12,13 @@ from .migrate_output import failure as migrate_failure
 from .installer import STAMP, failure_summary, install_command, local_uv, uv_index_env, venv_command
 from .output import console
 from .shell import is_dry, q, run, run_script, summary
+from .step_result import StepResult, done, dry, kept, skipped
 
 
-def venv(c, project) -> str:
+def venv(c, project) -> StepResult:
     """Create the project's virtualenv unless it is there already."""
     if not project.venv:
-        return "skipped (use_venv is off)"
+        return skipped("skipped (use_venv is off)")
     python = q(project.base_python)
     command = (
         f"if [ -x {q(project.python)} ]; then echo present; "
@@ -26,7 +27,7 @@ def venv(c, project) -> str:
     )
     state = run(c, command, what="looking for the virtualenv", changes=False).stdout.strip()
     if state == "present":
-        return "present, kept"
+        return kept("present, kept")
     if state == "missing-python":
         raise DeployTasksError(
             f"Python {project.base_python!r} not found: set deploytasks.python (or pass --python) to an installed interpreter"
@@ -36,7 +37,9 @@ def venv(c, project) -> str:
     build_with(c, venv_command(project.base_python, project.venv, uv), uv,
                what=f"creating the virtualenv with {project.base_python} ({builder})")
     note = " (no uv found: pip install uv for faster installs)" if not uv and project.installer == "auto" else ""
-    return (f"would create {project.venv} with {builder}" if is_dry(c) else f"created {project.venv} with {builder}") + note
+    if is_dry(c):
+        return dry(f"would create {project.venv} with {builder}{note}")
+    return done(f"created {project.venv} with {builder}{note}")
 
 
 def build_with(c, command, uv, *, what):
@@ -60,7 +63,7 @@ def requirements_hash(c, project) -> dict:
     )
 
 
-def install(c, project, force=False, cli="inv") -> str:
+def install(c, project, force=False, cli="inv") -> StepResult:
     """Install the requirements (uv, else pip), unless they are unchanged since the last install; `cli` is the
     program the user typed, for the hint."""
     state = requirements_hash(c, project)
@@ -68,38 +71,39 @@ def install(c, project, force=False, cli="inv") -> str:
         raise DeployTasksError(f"no virtualenv at {project.venv}: run `{cli} venv` first"
                                + (" (or `inv setup`)" if cli == "inv" else ""))
     if not force and state["stamp"] == state["hash"]:
-        return "requirements unchanged, skipped"
+        return kept("requirements unchanged, skipped")
     uv = local_uv(project.installer) if project.venv else ""  # uv installs into a venv, not a bare interpreter
     command = install_command(project.python, project.path(project.requirements), project.venv, state["hash"], uv)
     tool = "uv pip" if uv else "pip"
     with console.status(f"{tool} install -r {project.requirements} …"):
         build_with(c, project.shell(command, env_file=False), uv, what=f"{tool} install")
-    done = "would install" if is_dry(c) else "installed"
-    return f"{done} {project.requirements} with {tool}"
+    if is_dry(c):
+        return dry(f"would install {project.requirements} with {tool}")
+    return done(f"installed {project.requirements} with {tool}")
 
 
-def would_migrate(c, project, database="default") -> str:
+def would_migrate(c, project, database="default") -> StepResult:
     """What `migrate` would apply, from a read-only introspection (for --dry)."""
     probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the virtualenv",
                 changes=False)
     if probe.stdout.strip() != "yes":
-        return "would apply every migration (no virtualenv yet to ask Django which)"
+        return dry("would apply every migration (no virtualenv yet to ask Django which)")
     settings = SimpleNamespace(database=database, strict_migrations=False, safe_migrations=[])  # what introspect reads
     try:
         info = introspect(c, project, settings, plan=True, changes=False, checks=False)
     except DeployTasksError as exc:
-        return f"would apply the pending migrations (Django cannot list them yet: {exc})"
+        return dry(f"would apply the pending migrations (Django cannot list them yet: {exc})")
     if "plan" not in info:
         reason = "conflicting migrations" if info.get("conflicts") else info["database"].get("error", "unknown")
-        return f"would apply the pending migrations (cannot plan them: {reason})"
+        return dry(f"would apply the pending migrations (cannot plan them: {reason})")
     names = [f"{m['app']}.{m['name']}" for m in info["plan"] if not m["backwards"]]
     if not names:
-        return "no migrations to apply"
+        return dry("no migrations to apply")
     shown = ", ".join(names[:3]) + (f", … ({len(names) - 3} more)" if len(names) > 3 else "")
-    return f"would apply {len(names)}: {shown}"
+    return dry(f"would apply {len(names)}: {shown}")
 
 
-def migrate(c, project, *args, database="default") -> str:
+def migrate(c, project, *args, database="default") -> StepResult:
     """Apply migrations (`manage.py migrate --noinput`), reporting how many ran (under --dry: would run)."""
     if is_dry(c) and not args:
         return would_migrate(c, project, database)
@@ -109,19 +113,19 @@ def migrate(c, project, *args, database="default") -> str:
     applied = len(re.findall(r"^\s+Applying .+\.\.\. OK", result.stdout, re.M))
     unapplied = len(re.findall(r"^\s+Unapplying .+\.\.\. OK", result.stdout, re.M))
     if is_dry(c):
-        return "dry run"
+        return dry("dry run")
     if unapplied:
-        return f"{unapplied} unapplied"
-    return f"{applied} applied" if applied else "no migrations to apply"
+        return done(f"{unapplied} unapplied")
+    return done(f"{applied} applied") if applied else kept("no migrations to apply")
 
 
-def collectstatic(c, project) -> str:
+def collectstatic(c, project) -> StepResult:
     """Collect static files (`manage.py collectstatic --noinput`)."""
     if is_dry(c):
-        return "would collect static files into STATIC_ROOT"
+        return dry("would collect static files into STATIC_ROOT")
     result = run(c, project.manage_command("collectstatic", "--noinput"), what="collectstatic")
     lines = [line for line in result.stdout.splitlines() if "static file" in line]
-    return lines[-1].strip().rstrip(".") if lines else "done"
+    return done(lines[-1].strip().rstrip(".") if lines else "done")
 
 
 def superuser_credentials(username=None, email=None, password=None):
@@ -149,19 +153,19 @@ def superuser_credentials(username=None, email=None, password=None):
     return (username, email, password) if username else None
 
 
-def createsuperuser(c, project, username=None, email=None, password=None) -> str:
+def createsuperuser(c, project, username=None, email=None, password=None) -> StepResult:
     """Create a superuser unless one with that username exists; never hangs without a TTY."""
     if is_dry(c):  # the look-up would open, and so create, an SQLite database
-        return "dry run: would create a superuser unless one exists"
+        return dry("dry run: would create a superuser unless one exists")
     existing = run_django_script(c, project, "superuser", {"username": username}, what="looking for superusers")
     if existing is not None and existing.get("exists"):
-        return f"{username} exists, kept"
+        return kept(f"{username} exists, kept")
     credentials = superuser_credentials(username, email, password)
     if credentials is None:
         if existing and existing["superusers"]:
-            return f"{existing['superusers']} superuser(s) exist, kept"
-        return ("skipped: no credentials (pass --username/--password or set "
-                "DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD)")
+            return kept(f"{existing['superusers']} superuser(s) exist, kept")
+        return skipped("skipped: no credentials (pass --username/--password or set "
+                        "DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD)")
     username, email, password = credentials
     params = {"username": username, "email": email, "password": password, "create": True}
     result = run_django_script(
@@ -169,5 +173,5 @@ def createsuperuser(c, project, username=None, email=None, password=None) -> str
         description=f"create superuser {username!r}",
     )
     if result is None:
-        return f"would create {username}"
-    return f"created {username}" if result.get("created") else f"{username} exists, kept"
+        return dry(f"would create {username}")
+    return done(f"created {username}") if result.get("created") else kept(f"{username} exists, kept")

@@ -9,6 +9,7 @@ from .media import described as described_media
 from .migration_graph import latest_migrations, status_rows
 from .output import console, print_json, show, table
 from .server.results import ReleaseListing
+from .step_result import marked
 
 VERDICT_COLOUR = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
 
@@ -122,8 +123,8 @@ def server_backups_table(title, remote, local):
 
 
 def steps_table(title, rows):
-    """`inv setup`: (step, result, time) rows."""
-    return table(title, ["step", "result", "time"], rows)
+    """`inv setup`: (step, result, time) rows, each result coloured by its status (done, kept, skipped, dry)."""
+    return table(title, ["step", "result", "time"], [(name, marked(outcome), seconds) for name, outcome, seconds in rows])
 
 
 def describe_restore(report):
