@@ -6,6 +6,7 @@ from .app_server import reload_command
 from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
+from .results import Completed, SwitchBack
 from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, release_revision, reload_or_start,
                        remove_orphans, run_reload, save_meta, switch_to)
 
@@ -28,7 +29,7 @@ def switch_and_check(layout, params, release, previous):
         return first_line(exc)
 
 
-def switch_back(layout, params, previous):
+def switch_back(layout, params, previous) -> SwitchBack:
     """`current` back to `previous` (or removed when there was none), the app server reloaded, and (with a health
     check) waited for until it serves `previous` again: until then workers of the left release may still answer,
     or still be starting from its directory, which the caller is about to remove."""
@@ -53,7 +54,7 @@ def switch_back(layout, params, previous):
     return {"switched_back_to": previous, "reload_problem": reload_problem, "health_problem": health_problem}
 
 
-def complete(layout, params, release, previous):
+def complete(layout, params, release, previous) -> Completed:
     """Record the live release, mark the left one bad (rollback), remove orphans, prune, log, unlock."""
     meta = release_meta(layout, release)
     meta.update(params.get("meta") or {})

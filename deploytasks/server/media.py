@@ -5,13 +5,14 @@ import os
 
 from .files import link_directory
 from .layout import ServerLayout
+from .results import SharedMedia
 
 
 def inside(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def share(params):
+def share(params) -> SharedMedia:
     """{"media_root", "shared" (the shared/ directory it lives in) or "warning"} for the release params["release"]
     under params["path"]; links it into the release unless shared_dirs already did."""
     from django.conf import settings

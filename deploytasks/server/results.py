@@ -113,3 +113,57 @@ class SwitchResult(TypedDict):
     problem: Optional[str]
     switched_at: float
     checked_at: float
+
+
+class SwitchBack(TypedDict):
+    """finalize_release.switch_back: `current` back on `previous`; a reload or its health check may have failed."""
+    switched_back_to: Optional[str]
+    reload_problem: Optional[str]
+    health_problem: Optional[str]
+
+
+class Completed(TypedDict):
+    """finalize_release.complete: the release recorded live, what pruning removed, the lock freed."""
+    status: str
+    previous: Optional[str]
+    pruned: List[str]
+    pruned_venvs: List[str]
+    orphans_removed: List[str]
+
+
+class SupervisedDeploy(TypedDict):
+    """supervisor deploy: predeploy's result, then finalize's."""
+    predeploy: PredeployResult
+    finalize: Completed
+    hook_failures: list
+
+
+class SupervisedRollback(TypedDict):
+    """supervisor rollback: what was unapplied (and backed up), then finalize's result."""
+    migrate: SchemaRollback
+    finalize: Completed
+
+
+class DeployOutcome(TypedDict, total=False):
+    """deploy_outcome: `state` running or dead (with the journal's `phase`), or done (with its releases.log
+    `entry` and the live release)."""
+    state: str
+    phase: Optional[str]
+    entry: Optional[dict]
+    current: Optional[str]
+
+
+class Unlocked(TypedDict):
+    """server_admin "unlock": who held the lock (and the deploy under it), whether it was removed, what a dead
+    holder's journal was recovered to, and the stale uploads removed."""
+    lock: Optional[LockInfo]
+    removed: bool
+    recovered: Optional[str]
+    leftovers: List[str]
+
+
+class SharedMedia(TypedDict, total=False):
+    """media.share: MEDIA_ROOT and the shared directory it lives in, or a warning when it is outside the deploy path."""
+    media_root: str
+    shared: str
+    warning: str

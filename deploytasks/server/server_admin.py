@@ -9,7 +9,7 @@ from .leftovers import remove_uploads_if_unlocked
 from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
-from .results import ReleaseListing
+from .results import ReleaseListing, Unlocked
 from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
 
 
@@ -60,7 +60,7 @@ def fresh_upload_path(wanted):
     return os.path.join(directory, candidate)
 
 
-def unlock(layout, params):
+def unlock(layout, params) -> Unlocked:
     info = lock_info(layout) if os.path.isdir(layout.lock) else None
     journal = journals.read(layout) if info else None
     if info is not None and journal:

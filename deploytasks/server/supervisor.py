@@ -17,6 +17,7 @@ from .layout import ServerLayout
 from .lock import hold_as
 from .recovery import recover, undo
 from .releases import current_release, read_log
+from .results import DeployOutcome, SupervisedDeploy, SupervisedRollback
 from .runner import MARKER
 from .subprocess_entry import answer, run_entry
 
@@ -83,7 +84,7 @@ def why(layout, params, exc):
     return "the deploy's server side failed during %s: %s: %s" % (phase, type(exc).__name__, exc), "failed", 3
 
 
-def deploy(layout, params):
+def deploy(layout, params) -> SupervisedDeploy:
     release, started = params["release"], time.monotonic()
     journals.checkpoint(layout, "predeploy")
     pre = run_entry(params["predeploy_command"], "predeploy", dict(params["predeploy"], path=layout.path, journaled=True),
@@ -108,7 +109,7 @@ def deploy(layout, params):
     return {"predeploy": pre, "finalize": fin, "hook_failures": params.get("hook_failures") or []}
 
 
-def rollback(layout, params):
+def rollback(layout, params) -> SupervisedRollback:
     """Unapply down to the target's recorded state with the live code, then switch to it (marking the live
     one bad); its undo switches back and re-applies (recovery.undo)."""
     target, current = params["release"], current_release(layout)
@@ -127,7 +128,7 @@ def rollback(layout, params):
     return {"migrate": done, "finalize": complete(layout, params, target, current)}
 
 
-def outcome(params):
+def outcome(params) -> DeployOutcome:
     """Entry deploy_outcome: cancel (if asked) the deploy of params["release"], wait up to params["wait"]
     seconds for it to end, and say how it ended (its releases.log entry) or where it is."""
     layout, release = ServerLayout(params["path"]), params["release"]
