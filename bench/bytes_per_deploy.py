@@ -55,8 +55,10 @@ def project_dir(workdir: Path, server, repo: Path, path: Path) -> Path:
     project = workdir / "project"
     project.mkdir()
     (project / "fabfile.py").write_text("from deploytasks.remote import ns\n")
-    (project / ".env").write_text(f"DATABASE_URL=sqlite:///{path}/shared/db.sqlite3\nSECRET_KEY=bench\nDEBUG=false\n"
-                                  "ALLOWED_HOSTS=localhost\n")
+    production = project / "deploy" / "testhost" / ".env"  # production's shared files come from deploy/<host>/
+    production.parent.mkdir(parents=True)
+    production.write_text(f"DATABASE_URL=sqlite:///{path}/shared/db.sqlite3\nSECRET_KEY=bench\nDEBUG=false\n"
+                          "ALLOWED_HOSTS=localhost\n")
     (project / "fabric.yaml").write_text(f"deploytasks:\n  path: {path}\n  repo: {repo}\n")
     return project
 
@@ -70,6 +72,10 @@ def fab(project: Path, server, task: str) -> None:
         program.run(["fab", "-S", str(server.ssh_config), "-H", "testhost", task], exit=False)
     finally:
         os.chdir(before)
+    if task == "deploy":
+        log = (project.parent / "srv" / "releases.log").read_text().splitlines() if (project.parent / "srv").is_dir() else []
+        if not log or json.loads(log[-1]).get("result") != "ok":
+            raise SystemExit(f"bench: `fab deploy` failed (releases.log: {log[-1] if log else 'empty'}): figures not written")
 
 
 def commit_migration(repo: Path, number: int) -> None:
