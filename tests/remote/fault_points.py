@@ -196,6 +196,7 @@ def run(s, point, kind, url=None) -> faults.Outcome:
     wrong exit (a step that did not fail, a success reported as a failure) and the plan's own check."""
     p = globals()["plan_" + point.replace(" ", "_")](s, kind)
     url = url or s.gunicorn.url
+    live = s.current_name()
     try:
         if kind == "step-fails":
             outcome = faults.fail_step(s, p.args, url)
@@ -210,6 +211,7 @@ def run(s, point, kind, url=None) -> faults.Outcome:
             outcome = faults.inject(s, p.args, p.reached, kind, url=url, freeze=p.freeze)
         if p.check:
             outcome.problems.extend(p.check())
+        outcome.live_before = live  # what was live when the faulted command started
     finally:
         s.configure(hooks={})
         s.settings.pop("undo_on_hook_failure", None)

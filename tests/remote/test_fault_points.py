@@ -41,7 +41,6 @@ def site(baseline, served):
 @pytest.mark.parametrize("point,kind", CASES, ids=[f"{p.replace(' ', '-')}-{k}" for p, k in CASES])
 def test_a_fault_at_each_later_point_ends_consistent_and_the_next_deploy_succeeds(site, point, kind):
     s = site
-    before = s.current_name()
     outcome = fault_points.run(s, point, kind)
     s.fault_pids.extend(outcome.server_pids)
     print(f"{point} / {kind}: rc {outcome.run.returncode if outcome.run else None}; failed requests "
@@ -49,7 +48,7 @@ def test_a_fault_at_each_later_point_ends_consistent_and_the_next_deploy_succeed
     assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
     assert not s.lock.exists()
     if kind == "step-fails" and point not in ("prune",):
-        assert s.current_name() == before, "a step that failed left its release live"
+        assert s.current_name() == outcome.live_before, "a step that failed changed what is live"
     if (point, kind) == ("unlock", "kill-connection"):
         assert "is live" in outcome.run.stderr, outcome.run.stderr  # reconnected: the deploy had finished
     fault_points.clear_ballast(s)
