@@ -223,7 +223,8 @@ def healthy(s):
 POINTS = [("deploy", "prepare"), ("deploy", "venv build"), ("deploy", "collectstatic"), ("deploy", "backup"),
           ("deploy", "rehearsal"), ("deploy", "migrate"), ("deploy", "switch"), ("deploy", "reload"),
           ("deploy", "health check"), ("deploy", "health non-HTTP"), ("deploy", "prune"), ("deploy", "unlock"),
-          ("rollback", "unapply"), ("rollback", "reload"), ("restore", "upload"), ("backup", "download")]
+          ("rollback", "unapply"), ("rollback", "reload"), ("restore", "upload"), ("restore", "apply"),
+          ("backup", "download")]
 
 
 def readable(note):
@@ -289,7 +290,9 @@ NOTES = [
     "  journal says `finalize`; fails: a process works in that release (it is kept, the deploy succeeds). `unlock`:",
     "  fab is stopped (SIGSTOP) from the health check on, the fault once the server has unlocked (removing its own",
     "  lock directory cannot fail by itself: no step-fails cell). `rollback`/`unapply`: a RunPython that sleeps",
-    "  when unapplied; fails: a reverse that raises. After these cells the next deploy is of the live revision.",
+    "  when unapplied; fails: a reverse that raises. `restore`/`apply`: a 300 MB backup, the fault once the restore",
+    "  entry works under the lock (verify, safety backup, replace); fails: a file cut short after 1 MB. After these",
+    "  cells the next deploy is of the live revision.",
     "- Failed requests count answers from /health/, which does not use the new tables: a schema that does not",
     "  match the serving code shows in the last column, not as failed requests.",
     "- Not in this matrix but in tests/remote/test_faults.py (passing): a hanging reload bounded by",

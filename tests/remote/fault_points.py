@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from tests.remote import faults
 
 KINDS = ("kill-fab", "kill-connection", "step-fails")
-POINTS = ("collectstatic", "backup", "rehearsal", "switch", "prune", "unlock")
+POINTS = ("collectstatic", "backup", "rehearsal", "switch", "prune", "unlock")  # and "rollback unapply", "restore apply"
 NOT_APPLICABLE = {
     ("unlock", "step-fails"): "removing the lock directory it owns cannot fail by itself",
 }
@@ -175,6 +175,31 @@ def plan_rollback_unapply(s, kind):
     return Plan(("rollback", "--yes"), back.exists)
 
 
+def plan_restore_apply(s, kind):
+    """A restore after its upload, while the server verifies, takes the safety backup and replaces the database
+    (a 300 MB backup makes that take a moment); fails: a file that starts like SQLite but is cut short."""
+    big = s.base / "big-upload.sqlite3"
+    if not big.exists():
+        faults.big_backup(s, big, 300)
+    if kind == "step-fails":
+        cut = s.base / "cut-short.sqlite3"
+        with open(big, "rb") as source, open(cut, "wb") as target:
+            target.write(source.read(1 << 20))
+        return Plan(("restore", str(cut), "--yes", "--unverified"), expect="",
+                    check=lambda: leftover_uploads(s))
+
+    def applying():
+        return s.lock.exists() and any(p.name.startswith("worker-") for p in s.lock.iterdir())
+    return Plan(("restore", str(big), "--yes", "--unverified"), applying, check=lambda: leftover_uploads(s))
+
+
+def leftover_uploads(s):
+    uploaded = s.path / "backups" / "uploaded"
+    faults.wait_until(lambda: not any(uploaded.glob("*")), timeout=10)
+    left = sorted(p.name for p in uploaded.glob("*")) if uploaded.is_dir() else []
+    return [f"uploads left in backups/uploaded: {left}"] if left else []
+
+
 def bad_reverse(repo):
     """A commit adding a model and a migration whose reverse raises (it says it is reversible)."""
     def edit(work):
@@ -203,7 +228,7 @@ def run(s, point, kind, url=None) -> faults.Outcome:
             lines = [line for line in outcome.run.stderr.splitlines() if line.strip()]
             if p.expect is None and outcome.run.returncode != 0:
                 outcome.problems.append(f"fab failed: {outcome.run.stderr.strip()[-200:]}")
-            elif p.expect and not (outcome.run.returncode == 1 and len(lines) == 1
+            elif p.expect is not None and not (outcome.run.returncode == 1 and len(lines) == 1
                                    and lines[0].startswith("deploytasks: error: ") and p.expect in lines[0]):
                 outcome.problems.append(f"not one error line naming {p.expect!r}: rc {outcome.run.returncode}, "
                                         f"{outcome.run.stderr.strip()[-300:]}")
