@@ -44,7 +44,8 @@ def test_a_fault_at_each_later_point_ends_consistent_and_the_next_deploy_succeed
     outcome = fault_points.run(s, point, kind)
     s.fault_pids.extend(outcome.server_pids)
     print(f"{point} / {kind}: rc {outcome.run.returncode if outcome.run else None}; failed requests "
-          f"{outcome.failed_requests}; time to consistent {outcome.seconds_to_consistent}")
+          f"{outcome.failed_requests}; time to consistent {outcome.seconds_to_consistent}; "
+          f"{(outcome.run.stderr.strip().splitlines() or [''])[-1] if outcome.run else ''}")
     assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
     assert not s.lock.exists()
     if kind == "step-fails" and point not in ("prune",):
