@@ -28,6 +28,7 @@ for path in (ROOT, ROOT / "tests", ROOT / "tests" / "remote"):
         sys.path.insert(0, str(path))
 
 import faults  # noqa: E402  (tests/remote/faults.py)
+from tests.remote import fault_points  # noqa: E402
 from sshd import SSHServer  # noqa: E402  (tests/sshd.py)
 
 _spec = importlib.util.spec_from_file_location("remote_fixtures", ROOT / "tests" / "remote" / "conftest.py")
@@ -42,9 +43,9 @@ KINDS = ("kill-fab", "kill-connection", "step-fails")
 class Matrix:
     """One served server and the branches the faults deploy."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, address="127.0.0.23"):
         self.base = base
-        self.sshd = SSHServer(base / "sshd", host="127.0.0.23").start()
+        self.sshd = SSHServer(base / "sshd", host=address).start()
         s = self.server = fixtures.Server(base, self.sshd, fixtures.Repo(base))
         s.fab("setup").ok()
         s.fab("deploy").ok()
@@ -52,8 +53,8 @@ class Matrix:
         s.configure(reload=s.gunicorn.reload, healthcheck=s.gunicorn.url, healthcheck_retries=60,
                     healthcheck_delay=0.25)
         s.slow = faults.slow_migration(s.repo, os.path.realpath(s.db), base / "slow-migration-started")
-        s.repo.add_model("Widget", branch="addmodel")
-        s.repo.failing_migration("Boomer", branch="boom")
+        s.fault_branches = {"addmodel": s.repo.add_model("Widget", branch="addmodel"),
+                            "boom": s.repo.failing_migration("Boomer", branch="boom")}
         s.repo.requirements_change("# a requirements change: a new venv", branch="newvenv")
         self.baseline = faults.take_baseline(s)
         self.big = base / "big-upload.sqlite3"
@@ -68,7 +69,9 @@ class Matrix:
         s = self.server
         started = time.monotonic()
         try:
-            outcome, check = getattr(self, f"{operation}_{point.replace(' ', '_').replace('-', '_')}")(kind)
+            own = getattr(self, f"{operation}_{point.replace(' ', '_').replace('-', '_')}", None)
+            later = own is None or (operation, point, kind) == ("deploy", "migrate", "step-fails")
+            outcome, check = self.later(operation, point, kind) if later else own(kind)
             survived, note = outcome.consistent, "; ".join(outcome.problems)
             if survived and not check():
                 survived, note = False, "a partial file was left behind (upload, download or venv)"
@@ -77,7 +80,8 @@ class Matrix:
                 s.settings.update(self.baseline["settings"])
                 s.configure()
                 revision = "addmodel" if operation == "deploy" and point != "prepare" else "main"
-                run = s.fab("deploy", "--revision", revision)
+                fault_points.clear_ballast(s)
+                run = s.fab("deploy", "--revision", s.revision() if later else revision)
                 if run.returncode != 0:
                     survived, note = False, "the next deploy failed: " + run.stderr.strip()[-160:]
             row = {"survived": survived, "failed": outcome.failed_requests, "seconds": outcome.seconds_to_consistent,
@@ -91,6 +95,16 @@ class Matrix:
             self.pids = []
         row.update(operation=operation, point=point, kind=kind, took=round(time.monotonic() - started, 1))
         return row
+
+    def later(self, operation, point, kind):
+        """A point of tests/remote/fault_points.py (the deploy's later steps, a rollback's unapply)."""
+        name = point if operation == "deploy" else f"{operation} {point}"
+        if (name, kind) in fault_points.NOT_APPLICABLE:
+            raise NotApplicable
+        outcome = fault_points.run(self.server, name, kind)
+        self.pids = outcome.server_pids
+        healthy(self.server)
+        return outcome, lambda: True
 
     def _fault(self, args, reached, kind, failing=None, **inject):
         """Inject `kind` at reached(); for step-fails, apply `failing` (config changes) and run to the end."""
@@ -206,8 +220,11 @@ def healthy(s):
     s.configure(reload=s.gunicorn.reload, healthcheck=s.gunicorn.url, healthcheck_retries=60, healthcheck_delay=0.25)
 
 
-POINTS = [("deploy", "prepare"), ("deploy", "venv build"), ("deploy", "migrate"), ("deploy", "reload"), ("deploy", "health check"),
-          ("deploy", "health non-HTTP"), ("rollback", "reload"), ("restore", "upload"), ("backup", "download")]
+POINTS = [("deploy", "prepare"), ("deploy", "venv build"), ("deploy", "collectstatic"), ("deploy", "backup"),
+          ("deploy", "rehearsal"), ("deploy", "migrate"), ("deploy", "switch"), ("deploy", "reload"),
+          ("deploy", "health check"), ("deploy", "health non-HTTP"), ("deploy", "prune"), ("deploy", "unlock"),
+          ("rollback", "unapply"), ("rollback", "reload"), ("restore", "upload"), ("restore", "apply"),
+          ("backup", "download")]
 
 
 def readable(note):
@@ -228,9 +245,11 @@ def write(rows, seconds):
         "",
         "Each cell injects one fault into a real `fab` run against a real sshd and a gunicorn-served release:",
         "`kill-fab` SIGKILLs the local `fab` process, `kill-connection` kills the per-connection sshd processes,",
-        "`step-fails` makes the step fail by itself (repo missing, the venv install failing, a migration raising,",
-        "a reload exiting 3, a health check failing or answering non-HTTP, a file that is not a backup). The venv",
-        "build is faulted between `uv venv` and `uv pip install` (a half venv on disk). **Survived** means: within",
+        "`step-fails` makes the step fail by itself (repo missing, the venv install failing, collectstatic failing",
+        "on a missing file, the backup on a full disk, a migration raising in the rehearsal or on the live database",
+        "only, a hook failing after the switch, a reload exiting 3, a health check failing or answering non-HTTP, a",
+        "process working in the release to prune, a migration whose reverse raises, a file that is not a backup).",
+        "The venv build is faulted between `uv venv` and `uv pip install` (a half venv on disk). **Survived** means: within",
         "one phase the site serves `current`'s revision, the applied migrations are exactly that release's files, no",
         "release directory lacks metadata, the lock is free (partial uploads, downloads and venvs gone where that",
         "applies), and the next `fab deploy` succeeds. Failed requests: a poller GETs /health/ every 50 ms meanwhile.",
@@ -260,6 +279,20 @@ NOTES = [
     "  when the next `fab backup` succeeds and leaves no `.incoming-*.partial` (they are never listed).",
     "- `venv build` (after a requirements change): the server's venv_build process watches the client's",
     "  connection; a lost client stops the build, removes the half venv and the release, frees the lock.",
+    "- Later deploy points (tests/remote/fault_points.py, also run by tests/remote/test_fault_points.py):",
+    "  `collectstatic`: an `after collectstatic` hook sleeps (the fault lands just after the release's files",
+    "  were collected and the STATIC_ROOT link set); fails: ManifestStaticFilesStorage and a stylesheet naming a",
+    "  missing image. `backup`: 150 MB of ballast, the fault when the backup's `.partial` appears; fails: `backups/`",
+    "  on a 16 kB tmpfs. `rehearsal`: a RunPython that sleeps on the copy only; fails: a migration that raises.",
+    "  `migrate` step-fails: a RunPython that raises on the live database only (the rehearsal passes).",
+    "  `switch`: an `after switch` hook sleeps (current switched, nothing reloaded); fails: that hook exits 1 with",
+    "  `undo_on_hook_failure`. `prune`: 20,000 files in the release this deploy prunes, the fault once the",
+    "  journal says `finalize`; fails: a process works in that release (it is kept, the deploy succeeds). `unlock`:",
+    "  fab is stopped (SIGSTOP) from the health check on, the fault once the server has unlocked (removing its own",
+    "  lock directory cannot fail by itself: no step-fails cell). `rollback`/`unapply`: a RunPython that sleeps",
+    "  when unapplied; fails: a reverse that raises. `restore`/`apply`: a 300 MB backup, the fault once the restore",
+    "  entry works under the lock (verify, safety backup, replace); fails: a file cut short after 1 MB. After these",
+    "  cells the next deploy is of the live revision.",
     "- Failed requests count answers from /health/, which does not use the new tables: a schema that does not",
     "  match the serving code shows in the last column, not as failed requests.",
     "- Not in this matrix but in tests/remote/test_faults.py (passing): a hanging reload bounded by",
@@ -275,11 +308,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", help="a point (or operation) to run, e.g. migrate; repeatable")
     parser.add_argument("--no-write", action="store_true", help="print the rows, leave docs/reliability.md alone")
+    parser.add_argument("--address", default="127.0.0.23", help="the loopback address of the bench's sshd")
     options = parser.parse_args()
     started = time.monotonic()
     rows = []
     with tempfile.TemporaryDirectory(prefix="deploytasks-reliability-") as tmp:
-        matrix = Matrix(Path(tmp))
+        matrix = Matrix(Path(tmp), options.address)
         try:
             for operation, point in POINTS:
                 if options.only and point not in options.only and operation not in options.only:

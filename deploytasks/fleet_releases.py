@@ -10,7 +10,7 @@ from .errors import DeployTasksError
 from .fleet_deploy import fleet_step, migrate_host, switch_moment, talk_of
 from .output import console
 from .prompt import confirm
-from .releases import admin, live_project, who
+from .releases import admin, live_project, release_project, who
 from .server.results import ReleaseListing, SchemaRollback, SwitchResult
 from .shell import is_dry, run
 
@@ -72,6 +72,9 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
                           + (f"unapply {', '.join(check['unapply'])} once on {migrator.name}" if check["unapply"]
                              else "no migrations to unapply"))
         confirm(f"Roll back {', '.join(names)} to {target}?", yes, False)
+        if fleet.on_all(hosts, lambda host: collect_static(host, target), "static files"):
+            failed = next(h for h in hosts if h.error)
+            raise DeployTasksError(f"{failed.name}: {failed.error}; nothing was unapplied or switched")
         params.update(check_only=False, backup_dest=f"{migrator.settings.path}/backups", keep=0, version=__version__,
                       host=host_name(migrator.c))
         done: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
@@ -103,6 +106,15 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
                       + (f"; unapplied {len(done['unapplied'])} migration(s) once, backup {done.get('backup')}"
                          if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", [])}
+
+
+def collect_static(host, target):
+    """The target release's static files collected into it when it has none of its own (static_files.ensure)."""
+    if not host.settings.collectstatic:
+        return
+    project = release_project(host.settings, f"{host.settings.path}/releases/{target}")
+    run_django_script(host.c, project, "collect_static", {"path": host.settings.path, "release": target},
+                      what=f"collecting the static files of {target}", changes=True)
 
 
 def agreed(hosts, to, as_json=False):

@@ -52,9 +52,20 @@ def rollback_on_server(c, settings, project, target, current, names, meta, migra
         "venv_changed": meta[target].get("venv") != meta[current].get("venv"),
         "unapply_command": project.django_script_command(),
         "reapply_command": project.manage_command("migrate", "--noinput"),
+        "static_command": static_command(settings, target),
         "log": {"action": "rollback", "from": current, "by": by, "revision": meta[target]["revision"]},
     }
     return supervised(c, settings, params, f"the rollback to {target}", script)
+
+
+def static_command(settings, release):
+    """The command that runs an entry in `release`'s own Django (its code, its venv), for its static files;
+    None when collectstatic is off."""
+    if not settings.collectstatic:
+        return None
+    from .releases import release_project
+
+    return release_project(settings, posixpath.join(settings.path, "releases", release)).django_script_command()
 
 
 def supervised(c, settings, params, label, script):

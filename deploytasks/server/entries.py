@@ -22,6 +22,7 @@ ENTRIES = {
     "backup": "backup:main",
     "restore": "restore:main",
     "predeploy": "predeploy:main",
+    "collect_static": "static_files:ensure",
     "fleet_stage": "fleet_stage:main",
     "fleet_predeploy": "fleet_stage:migrate",
     "migrate_to_state": "migrate:to_state",

@@ -16,6 +16,7 @@ from .lock import acquire_for, release_lock
 from .recovery import recover
 from .releases import current_release, release_meta, remove_release
 from .results import PreparedRelease
+from .static_files import unlink_dangling
 from .requirements import STAMP, read_stamp, requirements_digest
 
 
@@ -99,6 +100,7 @@ def unpack(source, target):
 
 def link_shared(layout, params, target):
     for name in params["shared_dirs"]:
+        unlink_dangling(layout, os.path.join(layout.shared, name))  # a first deploy's static link, left by a crash
         link_directory(os.path.join(layout.shared, name), os.path.join(target, name))
     linked = []
     for name in params["shared_files"]:

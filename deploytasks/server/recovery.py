@@ -10,6 +10,7 @@ from .errors import ServerError
 from .finalize_release import switch_back
 from .lock import release_lock
 from .releases import append_log, finished, remove_release
+from .static_files import unlink_dangling
 from .subprocess_entry import meaningful, run_entry
 
 
@@ -58,6 +59,8 @@ def undo(layout, journal, params, reason, result="failed"):
     if not remove_release(layout, release, wait=params.get("reload_timeout", 60) if journal.get("switched") else None):
         if release and os.path.isdir(layout.release(release)):
             done.append("kept %s: a running process still works in it (the next deploy removes it)" % release)
+    if not previous:
+        unlink_dangling(layout, journal.get("static_link"))
     if previous and journal.get("switched"):
         done.append("%s stays live" % previous)
     summary = "; ".join([reason] + done)

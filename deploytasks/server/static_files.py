@@ -14,6 +14,7 @@ import shutil
 
 from .errors import ServerError
 from .files import sha256_of
+from .journal import note
 from .layout import ServerLayout
 from .media import inside
 
@@ -99,6 +100,23 @@ def point_to_current(shared_root, layout, live, name):
     os.replace(tmp, shared_root)
 
 
+def destination(root, params):
+    """Where the release params["release"] keeps its static files, as (kind, own, shared_root): kind "in release"
+    (a real directory inside it), "outside" (STATIC_ROOT outside the deploy path: `own` is STATIC_ROOT), "shared dir"
+    (a release path that shared_dirs links into shared/) or "shared" (`own` is {release}/collected_static);
+    shared_root is the path that becomes a symlink to current/<name> (None for the first two)."""
+    layout = ServerLayout(params["path"])
+    release = os.path.realpath(layout.release(params["release"]))
+    in_release_dir = resolved(os.path.abspath(root))  # the parent resolved, the last part kept: a shared_dirs link stays a link
+    if inside(in_release_dir, release) and in_release_dir != release and not os.path.islink(in_release_dir):
+        return "in release", in_release_dir, None
+    if os.path.islink(in_release_dir) and inside(in_release_dir, release):
+        return "shared dir", in_release_dir, os.path.join(layout.shared, os.path.relpath(in_release_dir, release))
+    if not inside(in_release_dir, os.path.realpath(params["path"])):
+        return "outside", root, None
+    return "shared", os.path.join(release, PER_RELEASE), in_release_dir
+
+
 def collect(params):
     """{"collectstatic": summary, "static_root", "collected_into", "linked" (files shared with the live release),
     "warning"?} for the release params["release"] under params["path"]."""
@@ -108,30 +126,48 @@ def collect(params):
     if not root or not params.get("path") or not params.get("release"):
         return {"collectstatic": run_collectstatic(root or None)}
     layout = ServerLayout(params["path"])
-    release_path = layout.release(params["release"])
-    release = os.path.realpath(release_path)
+    release = os.path.realpath(layout.release(params["release"]))
     live = os.path.realpath(layout.current) if os.path.islink(layout.current) else None
     live = live if live != release else None
-    configured = os.path.abspath(root)
-    in_release_dir = resolved(configured)  # the parent resolved, the last part kept: a shared_dirs link stays a link
-    if inside(in_release_dir, release) and in_release_dir != release and not os.path.islink(in_release_dir):
-        relative = os.path.relpath(in_release_dir, release)
-        summary = run_collectstatic(in_release_dir)
-        linked = link_unchanged(in_release_dir, live and os.path.join(live, relative))
-        return {"collectstatic": with_links(summary, linked), "static_root": root, "collected_into": in_release_dir, "linked": linked}
-    shared_root = None if os.path.islink(in_release_dir) and inside(in_release_dir, release) else in_release_dir
-    if shared_root and not inside(shared_root, os.path.realpath(params["path"])):
+    kind, own, shared_root = destination(root, params)
+    if kind == "outside":
         return {"collectstatic": run_collectstatic(root), "static_root": root, "collected_into": root,
                 "warning": "STATIC_ROOT %s is outside the deploy path %s: collectstatic writes there as before, "
                            "so a failed deploy can change the live static files" % (root, params["path"])}
-    if shared_root is None:  # a release path that shared_dirs linked into shared/: a real directory per release
-        relative = os.path.relpath(in_release_dir, release)
-        os.unlink(in_release_dir)
-        shared_root, own, name = os.path.join(layout.shared, relative), in_release_dir, relative
-    else:
-        own, name = os.path.join(release, PER_RELEASE), PER_RELEASE
+    name = os.path.relpath(own, release)
+    if kind == "shared dir":  # a real directory per release instead of the link into shared/
+        os.unlink(own)
     summary = run_collectstatic(own)
     linked = link_unchanged(own, live and os.path.join(live, name))
-    point_to_current(shared_root, layout, live, name)
-    return {"collectstatic": with_links(summary, linked), "static_root": root, "collected_into": own, "linked": linked,
-            "served_from": os.path.join(layout.current, name)}
+    result = {"collectstatic": with_links(summary, linked), "static_root": root, "collected_into": own, "linked": linked}
+    if shared_root:
+        note(params, static_link=shared_root)  # a first deploy undone removes the link again (recovery.undo)
+        point_to_current(shared_root, layout, live, name)
+        result["served_from"] = os.path.join(layout.current, name)
+    return result
+
+
+def ensure(params):
+    """Entry collect_static, run in a release about to be switched to again (a rollback): collect its static files
+    into it when it has none of its own (a release made before static files were per release: the shared
+    STATIC_ROOT now follows `current`, so without them it would serve 404s). Nothing when it has them."""
+    from django.conf import settings
+
+    root = str(getattr(settings, "STATIC_ROOT", "") or "")
+    if not root:
+        return {"collectstatic": None}
+    kind, own, _shared = destination(root, params)
+    if kind == "outside" or (os.path.isdir(own) and not os.path.islink(own)):
+        return {"collectstatic": None}
+    return collect(params)
+
+
+def unlink_dangling(layout, link):
+    """Remove `link` when it is a symlink into `current` that leads nowhere (nothing is live): what a first deploy
+    that was undone leaves. True when it did."""
+    if not link or not os.path.islink(link) or os.path.exists(link):
+        return False
+    if not os.readlink(link).startswith(layout.current + os.sep):
+        return False
+    os.unlink(link)
+    return True

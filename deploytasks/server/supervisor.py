@@ -110,9 +110,14 @@ def deploy(layout, params) -> SupervisedDeploy:
 
 
 def rollback(layout, params) -> SupervisedRollback:
-    """Unapply down to the target's recorded state with the live code, then switch to it (marking the live
-    one bad); its undo switches back and re-applies (recovery.undo)."""
+    """Collect the target's static files if it has none of its own (static_files.ensure), unapply down to its
+    recorded state with the live code, then switch to it (marking the live one bad); its undo switches back and
+    re-applies (recovery.undo)."""
     target, current = params["release"], current_release(layout)
+    if params.get("static_command"):
+        journals.checkpoint(layout, "collectstatic")
+        run_entry(params["static_command"], "collect_static", {"path": layout.path, "release": target},
+                  "collecting the static files of %s" % target)
     journals.checkpoint(layout, "unapply")
     journals.update(layout, migrate_started=True)
     done = run_entry(params["unapply_command"], "migrate_to_state", params["migrate"], "unapplying migrations")

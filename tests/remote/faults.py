@@ -109,10 +109,10 @@ def wait_until(predicate, timeout=60, interval=0.02):
 
 # --- the repository: commits that open a window for a fault ------------------------------------------
 
-def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLOW_SECONDS):
+def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLOW_SECONDS, on_copy=False):
     """A commit adding a model (its migration applies at once) and then a RunPython that, on the live
-    database only (not on the rehearsal copy), writes `marker` and sleeps; unapplied, it writes `marker`.back
-    and sleeps. Both are reversible.
+    database only (not on the rehearsal copy; on_copy: on the copy only), writes `marker` and sleeps; unapplied,
+    it writes `marker`.back and sleeps. Both are reversible.
     Returns (sha, the fast migration's name, the slow one's name)."""
     names = {}
 
@@ -126,7 +126,8 @@ def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLO
             "import os\nimport time\n\nfrom django.db import migrations\n\n\n"
             "def slowly(marker):\n"
             "    def run(apps, schema_editor):\n"
-            f"        if os.path.realpath(str(schema_editor.connection.settings_dict['NAME'])) == {str(live_db)!r}:\n"
+            f"        if (os.path.realpath(str(schema_editor.connection.settings_dict['NAME'])) == {str(live_db)!r})"
+            f" != {on_copy!r}:\n"
             "            with open(marker, 'w') as handle:\n"
             "                handle.write(str(os.getpid()))\n"
             f"            time.sleep({seconds})\n"
@@ -137,6 +138,39 @@ def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLO
         )
     sha = repo.commit("a model and a slow data migration", edit, branch)
     return sha, names["fast"], names["slow"]
+
+
+def live_failing_migration(repo, live_db: Path, branch="liveboom"):
+    """A commit adding a model and then a RunPython that raises on the live database only: the rehearsal on a
+    copy passes, `migrate` fails after the model's migration was applied. Returns (sha, the model's migration)."""
+    names = {}
+
+    def edit(work):
+        with open(work / "accounts" / "models.py", "a") as handle:
+            handle.write("\n\nclass LiveBoom(models.Model):\n    name = models.CharField(max_length=50)\n")
+        names["fast"] = repo.makemigrations("add_liveboom")
+        (work / "accounts" / "migrations" / f"{int(names['fast'][:4]) + 1:04d}_live_boom.py").write_text(
+            "import os\n\nfrom django.db import migrations\n\n\n"
+            "def boom(apps, schema_editor):\n"
+            f"    if os.path.realpath(str(schema_editor.connection.settings_dict['NAME'])) == {str(live_db)!r}:\n"
+            "        raise RuntimeError('deliberate failure on the live database')\n\n\n"
+            "class Migration(migrations.Migration):\n"
+            f"    dependencies = [('accounts', {names['fast']!r})]\n"
+            "    operations = [migrations.RunPython(boom, migrations.RunPython.noop)]\n")
+    sha = repo.commit("a model and a migration that fails on the live database only", edit, branch)
+    return sha, names["fast"]
+
+
+def failing_collectstatic(repo, branch="badstatic"):
+    """A commit whose collectstatic fails (ManifestStaticFilesStorage, a stylesheet naming an image that does not
+    exist: the commonest real collectstatic failure); system checks pass."""
+    def edit(work):
+        with open(work / "mysite" / "settings.py", "a") as handle:
+            handle.write('\nSTORAGES = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},'
+                         ' "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}\n')
+        with open(work / "static" / "css" / "site.css", "a") as handle:
+            handle.write('\nbody { background: url("no-such-image.png"); }\n')
+    return repo.commit("a stylesheet naming an image that does not exist", edit, branch)
 
 
 def gated_reload(server, marker: Path, seconds: float) -> str:
@@ -298,17 +332,30 @@ def wait_consistent(server, url, since, pids, timeout=60, grace=10) -> tuple:
 KINDS = ("kill-fab", "kill-connection", "sigint")
 
 
-def inject(server, args, reached, kind, *, env=None, url=None, timeout=60, point_timeout=120) -> Outcome:
+def inject(server, args, reached, kind, *, env=None, url=None, timeout=60, point_timeout=120, freeze=None) -> Outcome:
     """Run `fab *args` in the background; once reached() is true, inject `kind`: SIGKILL the fab process,
     kill its SSH connection, or SIGINT the fab process. Then wait for the invariant (see wait_consistent).
+    With `freeze`, fab is stopped (SIGSTOP) once freeze() is true and reached() is asked only then: a point
+    after the server's last step (the unlock) that fab would otherwise pass in a few milliseconds; it
+    continues (SIGCONT) after the fault.
     The server-side processes running at the fault are returned too: the caller must wait for (or end) them."""
     from types import SimpleNamespace
 
     url = url or (server.gunicorn.url if server.gunicorn else None)
+    frozen = []
+
+    def point():
+        if freeze and not frozen:
+            if not freeze():
+                return False
+            proc.send_signal(signal.SIGSTOP)
+            frozen.append(True)
+        return reached()
+
     with Poller(url) if url else _NoPoller() as poller:
         proc = server.fab_background(*args, env=env)
         try:
-            if not wait_until(lambda: reached() or proc.poll() is not None, timeout=point_timeout):
+            if not wait_until(lambda: point() or proc.poll() is not None, timeout=point_timeout):
                 raise AssertionError(f"fab {' '.join(args)}: the fault point was not reached in {point_timeout}s")
             if proc.poll() is not None:
                 out, err = proc.communicate()
@@ -324,6 +371,8 @@ def inject(server, args, reached, kind, *, env=None, url=None, timeout=60, point
                 proc.send_signal(signal.SIGINT)
             else:
                 raise ValueError(kind)
+            if frozen:
+                proc.send_signal(signal.SIGCONT)
             out, err = proc.communicate(timeout=180)
         finally:
             if proc.poll() is None:
@@ -456,3 +505,24 @@ def half_venvs(server) -> list:
     """Venvs without the stamp their build writes last (never to be used)."""
     venvs = server.path / "shared" / "venvs"
     return [name for name in server.venvs() if not (venvs / name / ".deploytasks-requirements").exists()]
+
+
+def fill_disk(directory: Path, kilobytes=16):
+    """Mount a tmpfs of `kilobytes` on `directory` (a full disk for what writes there); returns the function that
+    unmounts it. Needs root."""
+    import subprocess
+
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k,mode=0700", "tmpfs", str(directory)],
+                   check=True, capture_output=True, timeout=30)
+    return lambda: subprocess.run(["umount", "-l", str(directory)], capture_output=True, timeout=30)
+
+
+def fail_step(server, args, url=None) -> Outcome:
+    """Run `fab *args` (a step made to fail by itself) with the poller on; then wait for the invariant."""
+    url = url or (server.gunicorn.url if server.gunicorn else None)
+    with Poller(url) if url else _NoPoller() as poller:
+        run = server.fab(*args)
+        started = time.monotonic()  # the step failed by itself: time from the end of the command
+        seconds, problems = wait_consistent(server, url, started, [], grace=2)
+    return Outcome(run=run, problems=problems, seconds_to_consistent=seconds, failed_requests=poller.failed)

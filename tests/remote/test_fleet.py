@@ -2,6 +2,7 @@
 on all hosts at once, migrated once, switched on all or none; a failure on one host anywhere leaves every
 host as it was. Each host has its own deploy path (a stage named like it), gunicorn and health check."""
 import json
+import shutil
 from contextlib import ExitStack
 
 import pytest
@@ -173,8 +174,11 @@ def test_rollback_moves_every_host_to_the_same_release_unapplying_once(fleet):
     releases = fleet.hosts["web1"].releases()
     target = releases[releases.index(current) - 1]
     backups = {name: host.backups() for name, host in fleet.hosts.items()}
+    # web2's target made before per-release static (here: its collected files gone): collected again first
+    shutil.rmtree(fleet.hosts["web2"].path / "releases" / target / "staticfiles")
     run = fleet.fab(fleet.names(), "rollback", "--yes").ok()
     assert set(fleet.currents().values()) == {target}, run
+    assert (fleet.hosts["web2"].path / "current" / "staticfiles" / "css" / "site.css").is_file()
     for name, host in fleet.hosts.items():
         assert host.gunicorn.health()["revision"] == host.revision(target)
         assert not host.lock.exists()

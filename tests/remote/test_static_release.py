@@ -4,6 +4,7 @@ follows the switch, and a rollback serves the old release's files again. Covered
 release (the example's BASE_DIR / "staticfiles") and for a shared one ({path}/shared/static)."""
 import os
 import secrets
+import shutil
 
 ADDRESS = "127.0.0.150"
 
@@ -156,6 +157,107 @@ def test_static_root_listed_in_shared_dirs_is_kept_per_release(deployed):
         change_css(s.repo, fixed)
         s.fab("deploy").ok()
         assert fixed in served_css(s, shared) and served_css(s, first / "staticfiles") == before
+    finally:
+        s.settings.pop("shared_dirs")
+        s.configure()
+
+
+def test_a_rollback_to_a_release_made_before_per_release_static_serves_its_files(deployed):
+    """The target release has no collected_static of its own (it was made when the shared STATIC_ROOT was a real
+    directory), and that path now follows current/collected_static: the rollback collects into it first."""
+    s = deployed
+    env_file = s.path / "shared" / ".env"
+    shared_static = s.path / "shared" / "static"
+    original = env_file.read_text()
+    env_file.write_text(original + f"STATIC_ROOT={shared_static}\n")
+    try:
+        old = f"old-{secrets.token_hex(4)}"
+        change_css(s.repo, old)
+        s.fab("deploy").ok()
+        first = s.path / "releases" / s.current_name()
+        change_css(s.repo, f"new-{secrets.token_hex(4)}")
+        s.fab("deploy").ok()
+        assert os.readlink(shared_static) == str(s.path / "current" / "collected_static")
+        # what a release made before per-release static looks like: nothing collected inside it
+        shutil.rmtree(first / "collected_static")
+        s.fab("rollback", "--to", first.name, "--yes").ok()
+        assert s.current_name() == first.name
+        assert old in served_css(s, shared_static)
+        assert (first / "collected_static" / "css" / "site.css").is_file()
+    finally:
+        env_file.write_text(original)
+
+
+def test_a_rollback_to_a_release_whose_static_dir_was_a_shared_link_serves_its_files(deployed):
+    """Older releases had the static dir listed in shared_dirs linked into shared/, which now links to
+    current/staticfiles: switched to as they are, the path would loop. The rollback gives it its own copy."""
+    s = deployed
+    shared = s.path / "shared" / "staticfiles"
+    s.configure(shared_dirs=["media", "staticfiles"])
+    try:
+        old = f"old-{secrets.token_hex(4)}"
+        change_css(s.repo, old)
+        s.fab("deploy").ok()
+        first = s.path / "releases" / s.current_name()
+        change_css(s.repo, f"new-{secrets.token_hex(4)}")
+        s.fab("deploy").ok()
+        shutil.rmtree(first / "staticfiles")
+        (first / "staticfiles").symlink_to(shared)  # as an older deploytasks linked it
+        s.fab("rollback", "--to", first.name, "--yes").ok()
+        assert s.current_name() == first.name
+        assert not (first / "staticfiles").is_symlink()
+        assert old in served_css(s, shared)
+    finally:
+        s.settings.pop("shared_dirs")
+        s.configure()
+
+
+def fresh_path(s, fresh):
+    """A second deploy path on the same server, set up (with the module's uv) and with its own database: the env
+    that points fab at it."""
+    tools = fresh / ".deploytasks"
+    tools.mkdir(parents=True)
+    for name in ("uv", "uv-cache"):
+        if os.path.lexists(s.path / ".deploytasks" / name):
+            (tools / name).symlink_to(os.readlink(s.path / ".deploytasks" / name))
+    env = {"FABRIC_DEPLOYTASKS_PATH": str(fresh)}
+    s.fab("setup", env=env).ok()
+    env_file = fresh / "shared" / ".env"
+    env_file.write_text(env_file.read_text().replace(str(s.path), str(fresh)))
+    return env
+
+
+def test_a_failed_first_deploy_with_the_static_dir_in_shared_dirs_leaves_no_dangling_link(deployed, tmp_path):
+    """A first deploy collects, points shared/staticfiles at current/staticfiles, then fails: with nothing live
+    the link would lead nowhere (and the next deploy's prepare could not link it)."""
+    s = deployed
+    fresh = tmp_path / "fresh-srv"
+    env = fresh_path(s, fresh)
+    s.configure(shared_dirs=["media", "staticfiles"])
+    try:
+        change_css(s.repo, f"first-{secrets.token_hex(4)}", failing_model="FirstStaticBoom")
+        s.fab("deploy", "--revision", "firststaticboom", env=env).error("deliberate failure")
+        shared = fresh / "shared" / "staticfiles"
+        assert not os.path.lexists(fresh / "current")
+        assert not (os.path.islink(shared) and not os.path.exists(shared)), f"{shared} -> {os.readlink(shared)}"
+        s.fab("deploy", "--revision", "main", env=env).ok()
+        assert os.readlink(shared) == str(fresh / "current" / "staticfiles")
+        assert (shared / "css" / "site.css").is_file()
+    finally:
+        s.settings.pop("shared_dirs")
+        s.configure()
+
+
+def test_the_next_deploy_repairs_a_dangling_static_link_left_by_a_crash(deployed, tmp_path):
+    """The link left by a first deploy whose server side died before it could undo anything."""
+    s = deployed
+    fresh = tmp_path / "crashed-srv"
+    env = fresh_path(s, fresh)
+    (fresh / "shared" / "staticfiles").symlink_to(fresh / "current" / "staticfiles")
+    s.configure(shared_dirs=["media", "staticfiles"])
+    try:
+        s.fab("deploy", "--revision", "main", env=env).ok()
+        assert (fresh / "shared" / "staticfiles" / "css" / "site.css").is_file()
     finally:
         s.settings.pop("shared_dirs")
         s.configure()
