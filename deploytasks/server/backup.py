@@ -7,9 +7,10 @@ from .engines import SUPPORTED
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
 from .manifests import prune_backups
+from .results import BackupManifest
 
 
-def main(params):
+def main(params) -> BackupManifest:
     alias = params.get("database", "default")
     database, engine = engine_for_alias(
         alias, "backups of %%s databases are not supported (%s are)" % SUPPORTED, settings_only=True)

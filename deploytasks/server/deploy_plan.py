@@ -12,6 +12,7 @@ from django.core.management import call_command
 from . import introspect
 from .layout import ServerLayout
 from .requirements import requirement_files
+from .results import DeployPlan
 
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
 
@@ -100,7 +101,7 @@ def static_changes(release_dir, live_dir):
     return {"files": len(seen), "new": sorted(new), "changed": sorted(changed)}
 
 
-def main(params):
+def main(params) -> DeployPlan:
     alias = params.get("database", "default")
     info = introspect.main(dict(params, schema=False))
     for step in info.get("plan") or []:

@@ -1,12 +1,13 @@
 """Entry: deploy/rollback, last part: switch `current`, reload (or start), health-check; on success record,
 prune, log and unlock; when unhealthy switch back and reload (the caller then unapplies migrations)."""
 import os
+from typing import Union
 
 from .app_server import reload_command
 from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
-from .results import Completed, SwitchBack
+from .results import Completed, SwitchBack, Unhealthy
 from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, release_revision, reload_or_start,
                        remove_orphans, run_reload, save_meta, switch_to)
 
@@ -73,7 +74,7 @@ def complete(layout, params, release, previous) -> Completed:
             "orphans_removed": orphans}
 
 
-def main(params):
+def main(params) -> Union[Completed, Unhealthy]:
     layout = ServerLayout(params["path"])
     release = params["release"]
     previous = current_release(layout)

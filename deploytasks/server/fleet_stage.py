@@ -8,9 +8,10 @@ from django.db import connections
 
 from . import hooks, media, predeploy, static_files
 from .errors import ServerError
+from .results import FleetStaged, PredeployResult
 
 
-def main(params):
+def main(params) -> FleetStaged:
     try:
         alias = params.get("database", "default")
         errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
@@ -28,7 +29,7 @@ def main(params):
         connections.close_all()
 
 
-def migrate(params):
+def migrate(params) -> PredeployResult:
     try:
         return predeploy.main(dict(params, checked=True))
     finally:

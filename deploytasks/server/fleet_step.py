@@ -6,6 +6,7 @@ fleet rollback that did not go through: switch back, log, unlock). Each runs
 under the lock the host's prepare_release took."""
 import os
 import time
+from typing import Union
 
 from . import journal as journals
 from .errors import ServerError
@@ -14,7 +15,7 @@ from .layout import ServerLayout
 from .recovery import undo
 from .lock import release_lock
 from .releases import append_log, current_release
-from .results import SwitchResult
+from .results import Completed, Ready, SwitchBack, SwitchResult, Undone
 
 MAX_WAIT = 10  # seconds a host waits for the agreed switching moment (a client clock far ahead is not obeyed)
 
@@ -25,7 +26,7 @@ def held(layout, release):
                           "--force`?)" % (layout.path, release))
 
 
-def ready(layout, params):
+def ready(layout, params) -> Ready:
     held(layout, params["release"])
     return {"time": time.time()}
 
@@ -42,13 +43,13 @@ def switch(layout, params) -> SwitchResult:
     return {"previous": previous, "problem": problem, "switched_at": switched_at, "checked_at": time.time()}
 
 
-def finish(layout, params):
+def finish(layout, params) -> Completed:
     release = params["release"]
     held(layout, release)
     return complete(layout, params, release, params.get("previous"))
 
 
-def take_back(layout, params):
+def take_back(layout, params) -> Undone:
     """The deploy of params["release"] undone on this host (the journal predeploy kept says what it migrated)."""
     journal = dict(journals.read(layout) or {})
     journal.update(release=params["release"], previous=params.get("previous"), switched=params.get("switched", False),
@@ -59,7 +60,7 @@ def take_back(layout, params):
     return undo(layout, journal, params, params["reason"], params.get("result", "failed"))
 
 
-def back(layout, params):
+def back(layout, params) -> Union[SwitchBack, dict]:
     """A rollback that did not go through: `current` back to params["previous"], logged, unlocked (the release
     switched to stays: it is an older one)."""
     done = switch_back(layout, params, params["previous"]) if params.get("switched") else {}

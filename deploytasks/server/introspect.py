@@ -8,10 +8,11 @@ from django.db import DatabaseError, connections
 from . import squashes
 from .django_info import database_info, full_plan, is_reversible, load_migrations, migration_files
 from .migration_lint import lint
+from .results import Introspection
 from .schema_drift import compare
 
 
-def main(params):
+def main(params) -> Introspection:
     alias = params.get("database", "default")
     result = {"django": django.get_version(), "python": sys.version.split()[0], "database": database_info(alias)}
     # Connecting to a missing SQLite file creates it: read nothing from it, it has nothing applied.

@@ -7,6 +7,7 @@ import time
 
 from .errors import ServerError
 from .files import sha256_of, write_private
+from .results import BackupListing
 
 
 def read_manifest(path, unverified=False):
@@ -110,7 +111,7 @@ def prune_backups(dest_dir, keep, protect=()):
     return removed
 
 
-def list_backups(params):
+def list_backups(params) -> BackupListing:
     """Entry: the backups (dump + manifest pairs) in params["dir"], newest first."""
     rows = []
     directory = params["dir"]

@@ -11,6 +11,7 @@ import time
 
 from .errors import ServerError
 from .files import sha256_of, write_private
+from .results import MediaInBackup, MediaRestored
 
 SUFFIX = ".media.tar"
 CONTENTS = ".contents"  # beside an archive: size + sha256 -> data offset of its files (media_delta)
@@ -79,7 +80,7 @@ def write_archive(root, archive, contents=None):
     return files, size
 
 
-def backup(params):
+def backup(params) -> MediaInBackup:
     """Entry media_backup: archive MEDIA_ROOT beside params["dump"] and add it to the dump's manifest."""
     dump, root = params["dump"], media_root()
     manifest = read_manifest(dump)
@@ -191,7 +192,7 @@ def prune_safety(root, keep, protect):
     return removed
 
 
-def restore(params):
+def restore(params) -> MediaRestored:
     """Entry media_restore: action prepare (verify + extract beside), swap, or discard."""
     root = media_root()
     action = params["action"]

@@ -10,6 +10,7 @@ import shutil
 import tarfile
 
 from .errors import ServerError
+from .results import MediaDelta
 
 SUFFIX = ".media.tar"  # media_archive.SUFFIX
 DELTA = ".delta"
@@ -152,7 +153,7 @@ class _Limited:
         return block
 
 
-def main(params):
+def main(params) -> MediaDelta:
     """Entry media_delta: write params["archive"]'s delta for a receiver holding params["known"] ("size:sha256"
     keys) beside it; returns its path, size, sha256 and the bytes copied / sent."""
     from .files import sha256_of

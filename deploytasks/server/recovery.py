@@ -10,6 +10,7 @@ from .errors import ServerError
 from .finalize_release import switch_back
 from .lock import release_lock
 from .releases import append_log, finished, remove_release
+from .results import Undone
 from .static_files import unlink_dangling
 from .subprocess_entry import meaningful, run_entry
 
@@ -29,7 +30,7 @@ def unapply(layout, journal):
     return result.get("unapplied") or []
 
 
-def undo(layout, journal, params, reason, result="failed"):
+def undo(layout, journal, params, reason, result="failed") -> Undone:
     """Take the server back to before the deploy that `journal` describes; returns {"summary", ...}."""
     release, previous = journal.get("release"), journal.get("previous")
     journals.update(layout, phase="undo")

@@ -5,6 +5,7 @@ import re
 import sys
 
 from .errors import ServerError
+from .results import RequirementsReport
 
 STAMP = ".deploytasks-requirements"
 
@@ -46,7 +47,7 @@ def read_stamp(path):
         return None
 
 
-def report(params):
+def report(params) -> RequirementsReport:
     """Entry: whether the venv's install stamp matches the current requirements."""
     return {
         "hash": requirements_digest(params["requirements"]),

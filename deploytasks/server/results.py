@@ -1,7 +1,190 @@
 """The shapes of entry results the client reads by key (typing only: the runner sends plain JSON objects)."""
-from typing import Dict, List, Optional, TypedDict
+from typing import Dict, List, Optional, TypedDict, Union
 
 MigrationState = Dict[str, List[str]]  # app label -> its applied migrations, in file order
+
+
+class DatabaseInfo(TypedDict, total=False):
+    """django_info.database_info: one DATABASES entry as the client sees it (never its password)."""
+    alias: str
+    engine: str
+    vendor: str
+    name: str
+    host: str
+    port: str
+    user: str
+    exists: bool  # SQLite: the file is there
+    reachable: bool
+    error: str
+
+
+class MigrationFile(TypedDict):
+    """One migration file of an app in introspection."""
+    name: str
+    applied: Optional[str]
+    is_applied: bool
+    order: int
+    reversible: bool
+    children: List[str]
+
+
+class AppMigrations(TypedDict):
+    migrations: List[MigrationFile]
+    leaves: List[str]
+    conflicts: List[str]
+
+
+class PlanStep(TypedDict, total=False):
+    """One migration `migrate` would run, in order."""
+    app: str
+    name: str
+    backwards: bool
+    reversible: bool
+    operations: List[str]
+    sql: str  # deploy_plan only
+
+
+class CheckMessage(TypedDict):
+    level: str
+    id: str
+    message: str
+
+
+class Introspection(TypedDict, total=False):
+    """introspect: everything the checklist, status and plans read, from one Django start-up."""
+    django: str
+    python: str
+    database: DatabaseInfo
+    apps: Dict[str, AppMigrations]
+    conflicts: Dict[str, List[str]]
+    unknown_applied: List[str]
+    lint: dict
+    plan: List[PlanStep]
+    changes: Dict[str, List[dict]]
+    changes_error: str
+    schema: dict
+    checks: List[CheckMessage]
+
+
+class DeployPlan(TypedDict, total=False):
+    """deploy_plan: what a deploy of a staged release would change, before it changes anything."""
+    introspection: Introspection
+    requirements: dict
+    revision_diff: list
+    static: dict
+
+
+class MediaInBackup(TypedDict, total=False):
+    """A backup manifest's "media": the MEDIA_ROOT archive beside the dump."""
+    file: str
+    sha256: str
+    files: int
+    bytes: int
+    size: int
+    media_root: str
+    created: str
+    path: str  # media_backup's answer only: the archive's full path
+
+
+class BackupManifest(TypedDict, total=False):
+    """The manifest written beside every backup (<dump>.json), and the backup entry's answer."""
+    file: str
+    path: str
+    engine: str
+    database: str
+    db_host: str
+    db_port: Optional[str]
+    host: str
+    created: str
+    size: int
+    sha256: str
+    migrations: MigrationState
+    verified: str
+    method: str
+    compression: str
+    dump_tool: str
+    tool: str
+    seconds: float
+    notice: str
+    database_alias: str
+    reason: str  # safety backups: why it was taken
+    media: MediaInBackup
+    leftovers: List[str]
+    pruned: List[str]
+    present: bool  # list_backups: the dump is there
+    sha256_ok: bool  # list_backups with verify
+
+
+class BackupListing(TypedDict):
+    """list_backups: the backups of a directory, newest first."""
+    dir: str
+    backups: List[BackupManifest]
+
+
+class RequirementsReport(TypedDict):
+    """requirements_hash: whether the venv's install stamp matches the requirements."""
+    hash: str
+    python: str
+    stamp: Optional[str]
+    venv_ok: bool
+
+
+class SuperuserResult(TypedDict, total=False):
+    superusers: int
+    created: bool
+    exists: bool
+
+
+class VenvBuilt(TypedDict):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class VenvAbandoned(TypedDict):
+    gone: bool  # the client went away: the build was stopped and its venv removed
+
+
+VenvBuild = Union[VenvBuilt, VenvAbandoned]
+
+
+class StaticCollected(TypedDict, total=False):
+    """static_files.collect / the collect_static entry (collectstatic None: nothing to collect)."""
+    collectstatic: Optional[str]
+    static_root: str
+    collected_into: str
+    linked: int
+    served_from: str
+    warning: str
+
+
+class FleetStaged(TypedDict, total=False):
+    """fleet_stage: a staged release checked and its static files collected, the database untouched."""
+    media: "SharedMedia"
+    collectstatic: Optional[str]
+    static: StaticCollected
+
+
+class MediaRestored(TypedDict, total=False):
+    """media_restore: prepare (staging, media_root, files, bytes), discard (discarded) or swap (media_root,
+    safety, pruned)."""
+    staging: str
+    media_root: str
+    files: int
+    bytes: int
+    discarded: str
+    safety: str
+    pruned: List[str]
+
+
+class MediaDelta(TypedDict, total=False):
+    """media_delta: the delta written beside an archive (or, with remove, the one removed)."""
+    path: str
+    size: int
+    sha256: str
+    copied: int
+    literal: int
+    removed: str
 
 
 class MigrationComparison(TypedDict):
@@ -167,3 +350,39 @@ class SharedMedia(TypedDict, total=False):
     media_root: str
     shared: str
     warning: str
+
+
+class Undone(TypedDict, total=False):
+    """recovery.undo (the fleet's undo action): a deploy or rollback taken back."""
+    summary: str
+    unapplied: List[str]
+    switched_back_to: Optional[str]
+
+
+class Unhealthy(SwitchBack):
+    """finalize_release when the new release failed its health check: switched back."""
+    status: str  # "unhealthy"
+    problem: str
+
+
+class Ready(TypedDict):
+    """fleet_step ready: the server's clock when the host was ready to switch."""
+    time: float
+
+
+class Locked(TypedDict, total=False):
+    """server_admin lock: the lock taken for a rollback, restore or upload."""
+    current: Optional[str]
+    releases: List[ReleaseRow]
+    recovered: Optional[str]
+    code_from: Optional[str]
+    upload: str
+    guard: dict
+
+
+class Aborted(TypedDict):
+    aborted: Optional[str]
+
+
+class Reloaded(TypedDict):
+    reloaded: bool

@@ -9,7 +9,7 @@ from .leftovers import remove_uploads_if_unlocked
 from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
-from .results import ReleaseListing, Unlocked
+from .results import Aborted, Locked, ReleaseListing, Reloaded, Unlocked
 from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
 
 
@@ -19,7 +19,7 @@ def releases(layout, params) -> ReleaseListing:
             "lock": lock_info(layout) if os.path.isdir(layout.lock) else None}
 
 
-def lock(layout, params):
+def lock(layout, params) -> Locked:
     if not os.path.isdir(layout.releases):
         raise ServerError("%s has no releases: run `fab setup` and `fab deploy` first" % layout.path)
     required = params.get("require")  # [path, message]: what the task needs before it may act
@@ -76,7 +76,7 @@ def unlock(layout, params) -> Unlocked:
     return {"lock": info, "removed": bool(info and params.get("force")), "recovered": recovered, "leftovers": removed}
 
 
-def abort(layout, params):
+def abort(layout, params) -> Aborted:
     remove_release(layout, params.get("release"))
     if params.get("log"):
         append_log(layout, dict(params["log"], result=params.get("result", "failed")))
@@ -84,7 +84,7 @@ def abort(layout, params):
     return {"aborted": params.get("release")}
 
 
-def reload(layout, params):
+def reload(layout, params) -> Reloaded:
     problem = run_reload(layout, params.get("reload"), params.get("sudo_password"), params.get("reload_timeout", 60))
     if problem:
         raise ServerError(problem)

@@ -17,6 +17,7 @@ from .files import sha256_of
 from .journal import note
 from .layout import ServerLayout
 from .media import inside
+from .results import StaticCollected
 
 PER_RELEASE = "collected_static"
 
@@ -117,7 +118,7 @@ def destination(root, params):
     return "shared", os.path.join(release, PER_RELEASE), in_release_dir
 
 
-def collect(params):
+def collect(params) -> StaticCollected:
     """{"collectstatic": summary, "static_root", "collected_into", "linked" (files shared with the live release),
     "warning"?} for the release params["release"] under params["path"]."""
     from django.conf import settings
@@ -147,7 +148,7 @@ def collect(params):
     return result
 
 
-def ensure(params):
+def ensure(params) -> StaticCollected:
     """Entry collect_static, run in a release about to be switched to again (a rollback): collect its static files
     into it when it has none of its own (a release made before static files were per release: the shared
     STATIC_ROOT now follows `current`, so without them it would serve 404s). Nothing when it has them."""

@@ -1,7 +1,8 @@
 """Entry: whether a superuser exists, and one created when asked (the password arrives on stdin, never argv)."""
+from .results import SuperuserResult
 
 
-def main(params):
+def main(params) -> SuperuserResult:
     from django.contrib.auth import get_user_model
 
     User = get_user_model()

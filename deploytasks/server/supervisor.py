@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Union
 
 from . import hooks
 from . import journal as journals
@@ -29,7 +30,7 @@ class Unhealthy(Exception):
     pass
 
 
-def follow(params):
+def follow(params) -> Union[SupervisedDeploy, SupervisedRollback]:
     """Entry deploy_supervised: start the supervisor, wait for it, return its answer."""
     layout = ServerLayout(params["path"])
     if not os.path.isdir(layout.lock):
@@ -52,7 +53,7 @@ def follow(params):
     return answer(text, "", process.returncode, "the deploy's server side")
 
 
-def supervise(params):
+def supervise(params) -> Union[SupervisedDeploy, SupervisedRollback]:
     """Entry supervisor: the deploy from predeploy to unlock, or its undo."""
     layout = ServerLayout(params["path"])
     journals.update(layout, **journals.me())

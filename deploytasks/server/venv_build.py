@@ -15,6 +15,7 @@ from .lock import release_lock
 from .lock_guard import _stat, register_worker, session_process
 from .releases import append_log, remove_release
 from .requirements import STAMP
+from .results import VenvBuild
 
 POLL_SECONDS = 0.25
 
@@ -49,7 +50,7 @@ def give_up(layout, params, reason):
     release_lock(layout)
 
 
-def main(params):
+def main(params) -> VenvBuild:
     layout = ServerLayout(params["path"])
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped session must not stop the cleanup below
     session = session_process()
