@@ -92,7 +92,7 @@ def deploy_once(fleet, kind):
     app_before = [tree_cpu(h.gunicorn.pid) for h in hosts]
     client_before = client_cpu()
     with ExitStack() as polling:
-        pollers = [polling.enter_context(Poller(host.gunicorn.url)) for host in hosts]
+        pollers = [polling.enter_context(Poller(host.gunicorn.url, timeout=POLL_TIMEOUT)) for host in hosts]
         started = time.perf_counter()
         if kind == "fleet path":
             run = fleet.fab(fleet.names(), "-c", "fleetpath", "deploy").ok()
@@ -117,6 +117,7 @@ def deploy_once(fleet, kind):
     sample = {
         "seconds": seconds, "sessions": max(h.sshd.session_count() - sessions[n] for n, h in fleet.hosts.items()),
         "failed": sum(p.failed for p in pollers), "requests": sum(p.ok + p.failed for p in pollers),
+        "slowest": max(p.slowest for p in pollers),
         "spread": document.get("switch_spread_seconds"), "server": server, "app": app, "client": client,
         "phases": phases,
     }
@@ -157,10 +158,13 @@ def median(values) -> float:
     return statistics.median(list(values))
 
 
+POLL_TIMEOUT = 10.0
+
+
 def tables(results, cores) -> str:
     one = results.get("1")
     lines = ["| hosts | code-change redeploy | vs 1 host (run by run) | SSH sessions per host | failed requests | "
-             "first → last switch |", "| --- | --- | --- | --- | --- | --- |"]
+             "slowest answer | first → last switch |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, samples in results.items():
         ratio = "-"
         if one and label != "1":
@@ -169,7 +173,7 @@ def tables(results, cores) -> str:
         spreads = [s["spread"] for s in samples if s["spread"] is not None]
         lines.append(f"| {label} | {spread_of(s['seconds'] for s in samples)} | {ratio} | "
                      f"{spread_of((s['sessions'] for s in samples), 0, '')} | {sum(s['failed'] for s in samples)} of "
-                     f"{sum(s['requests'] for s in samples)} | "
+                     f"{sum(s['requests'] for s in samples)} | {max(s['slowest'] for s in samples):.2f} s | "
                      + (spread_of(spreads, 3) if spreads and label != "1, fleet path" else "-") + " |")
     lines += ["", "Where the time and the CPU went (medians of the runs):", "",
               "| hosts | wall | CPU: server side per host | CPU: gunicorn per host | CPU: client (fab) | "
@@ -221,8 +225,9 @@ def main(argv=None) -> int:
             " web1,…,webN deploy` (stage all at once, migrate once, switch all); 1, fleet path = that fleet deploy's"
             " code run on one host (bench/fleet_bench.py's `fleetpath` task). Median (min-max) of wall time per"
             " code-change redeploy (venv reused, no migrations). SSH sessions = exec/sftp sessions the busiest host's"
-            " sshd started during one deploy. Failed requests = non-200 answers or errors seen by one poller per host"
-            " GETting its /health/ page every 50 ms during the deploy. First → last switch = spread of the moments each"
+            " sshd started during one deploy. Failed requests = non-200 answers, errors or no answer within"
+            f" {POLL_TIMEOUT:.0f} s (a load balancer's patience; nginx waits 60 s) seen by one poller per host GETting its"
+            " /health/ page every 50 ms during the deploy; slowest answer = the longest one of them took. First → last switch = spread of the moments each"
             " server switched `current` (its own clock: one clock here). CPU: server side = user + system seconds of"
             " everything a host's sshd ran for the deploy (from /proc: the sshd's own and reaped children's times);"
             " gunicorn = its master and workers (the reload's new worker, and the poller's requests); client = the `fab` process; all CPU / cores"

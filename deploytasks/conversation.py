@@ -5,6 +5,7 @@ undone) instead of opening a new session per phase."""
 import json
 import queue
 import threading
+import time
 
 from invoke.watchers import StreamWatcher
 
@@ -14,19 +15,27 @@ from .server.runner import MARKER
 from .shell import parse_marked_text
 
 ENDED = object()
+PING_EVERY = 2.0  # seconds between pings while there is nothing to ask: the host's proof that fab is still there
+PING = json.dumps({"ping": True}) + "\n"
 
 
 class _Requests:
-    """The command's stdin: the request lines queued so far; None ends it (EOF)."""
+    """The command's stdin: the request lines queued so far; while the command waits for the next one (`idle`), a
+    ping every PING_EVERY seconds; None ends it (EOF)."""
 
     def __init__(self):
         self.lines = queue.Queue()
+        self.sent = time.monotonic()
+        self.idle = False
 
     def read(self, size=-1):
         try:
             line = self.lines.get(timeout=0.05)
         except queue.Empty:
-            return None  # nothing to send yet (Invoke asks again)
+            if not self.idle or time.monotonic() - self.sent < PING_EVERY:
+                return None  # nothing to send yet (Invoke asks again)
+            line = PING
+        self.sent = time.monotonic()
         return "" if line is None else line
 
 
@@ -48,8 +57,8 @@ class _Answers(StreamWatcher):
 class Conversation:
     """`command` (a bundle runner) on connection `c`, asked request after request; `open` while it waits."""
 
-    def __init__(self, c, command, what):
-        self.c, self.command, self.what = c, command, what
+    def __init__(self, c, command, what, silence_limit=None):
+        self.c, self.command, self.what, self.silence_limit = c, command, what, silence_limit
         self.stdin, self.answers = _Requests(), queue.Queue()
         self.result, self.failure, self.open = None, None, False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -74,7 +83,9 @@ class Conversation:
 
     def ask(self, entry, params, then=False, what=None) -> dict:
         """The answer to one request; then: the command waits for another after answering."""
-        self.stdin.lines.put(json.dumps({"entry": entry, "params": params, "then": then}) + "\n")
+        self.stdin.idle = False
+        self.stdin.lines.put(json.dumps({"entry": entry, "params": params, "then": then,
+                                           "silence_limit": self.silence_limit}) + "\n")
         if not self.started:
             self.thread.start()
         answer = self.answers.get()
@@ -86,7 +97,7 @@ class Conversation:
             if self.result.exited == bundle.MISSING:
                 raise DeployTasksError(f"{what} failed: the deploytasks server bundle is missing on the server")
             return parse_marked_text(self.result.stdout, self.result.stderr, self.result.exited, what)
-        self.open = then
+        self.open = self.stdin.idle = then
         if not then:
             self.close()
         return parse_marked_text(answer, "", 0, what)

@@ -88,19 +88,25 @@ def run_phases(hosts, migrator, revision, force, log) -> str:
         undo_all(hosts, migrator, f"migrating on {migrator.name} failed", log)
         return "nothing was switched; " + undone(migrator)
     fleet.timed(migrator, "migrate", began)
-    at = switch_moment(hosts)
-    if at is None or fleet.on_all(hosts, lambda host: switch(host, at), "switch"):
+    at = switch_moment(hosts, extra_trips=1)
+    if at is not None:
+        for host in hosts:
+            host.data["switch_params"] = switch_params(host, migrator, predeploy, log, at)
+        if fleet.on_all([migrator], lambda host: commit(host, host.data["switch_params"]), "switch"):
+            at = None
+    if at is None or fleet.on_all(hosts, lambda host: switch(host, host.data["switch_params"]), "switch"):
         failed = ", ".join(h.name for h in hosts if h.error)
         undo_all(hosts, migrator, f"{'the health check' if at else 'getting ready to switch'} failed on {failed}", log)
         return "every host switched back; " + undone(migrator)
-    fleet.on_all(hosts, lambda host: complete(host, migrator, predeploy, log), "finalize")
+    fleet.on_all(hosts, complete, "finalize")
     return "ok" if not any(h.error for h in hosts) else "live, but finalizing failed on some hosts (see the table)"
 
 
 def stage(host, revision, name, log):
     """Lock, fetch/unpack, venv, system checks and collectstatic in the new release."""
     host.phase = "lock"
-    params = dict(prepare_request(host.c, host.settings, revision), release_name=name)
+    # until the staging command holds the lock, it goes with this client's connection (server/lock_guard.py)
+    params = dict(prepare_request(host.c, host.settings, revision), release_name=name, guard=True)
     prep = server_script(host.c, host.settings, "prepare_release", params,
                          what=f"preparing the release on {host.name}", changes=True)
     host.data["prep"], host.release = prep, prep["release"]
@@ -118,13 +124,24 @@ def stage(host, revision, name, log):
     host.phase = "checks"
     # the command stays, waiting: to migrate (the migrate host), then to switch, then to record or undo
     talk = host.data["talk"] = Conversation(
-        host.c, bundle.locator(project.tools or None) + project.django_script_command(), "system checks and collectstatic")
+        host.c, bundle.locator(project.tools or None) + project.django_script_command(), "system checks and collectstatic",
+        silence_limit=host.settings.client_timeout)
     done = talk.ask("fleet_stage", {
         "database": host.settings.database, "collectstatic": host.settings.collectstatic, "release": prep["release"],
         "path": host.settings.path, "shared_dirs": host.settings.shared_dirs, "hooks": host.data["hooks"],
+        "undo": undo_params(host, log),  # what the host undoes alone if this client goes away (server/fleet_host.py)
     }, then=True)
     fleet.say(host, "[green]✓[/] check passed" + (f"; {done['collectstatic']}" if done.get("collectstatic") else ""))
     host.phase = "staged"
+
+
+def undo_params(host, log) -> dict:
+    """What the host's `undo` step is given, but for `switched`, `migrated` and `reason`."""
+    prep = host.data["prep"]
+    return server_params(host.c, host.settings, {
+        "previous": prep["current"], "unapply_command": host.data["project"].django_script_command(),
+        "database": host.settings.database, "venv_changed": venv_changed(prep),
+        "log": dict(log, revision=prep["revision"])})
 
 
 def migrate(host, force) -> dict:
@@ -163,9 +180,9 @@ def talk_of(host):
     return talk
 
 
-def switch_moment(hosts):
+def switch_moment(hosts, extra_trips=0):
     """When every host is to switch (time.time()), once each host's command answered `ready`; None when one
-    did not (its lock or release gone)."""
+    did not (its lock or release gone). extra_trips: round trips the caller makes before asking to switch."""
     trips = {}
 
     def ready(host):
@@ -177,36 +194,49 @@ def switch_moment(hosts):
         trips[host.name] = time.monotonic() - began
     if fleet.on_all(hosts, ready, "switch"):
         return None
-    return time.time() + min(SWITCH_LEAD_MAX, SWITCH_MARGIN + 2 * max(trips.values()))
+    return time.time() + min(SWITCH_LEAD_MAX, SWITCH_MARGIN + (2 + extra_trips) * max(trips.values()))
 
 
-def switch(host, at):
+def switch_params(host, migrator, pre, log, at) -> dict:
+    """The switch request of a host: what switching and checking needs, and how to record the release (which
+    the host does alone if this client goes away after the switch)."""
+    return {"healthcheck": host.settings.healthcheck, "healthcheck_retries": host.settings.healthcheck_retries,
+            "healthcheck_delay": host.settings.healthcheck_delay, "revision": host.data["prep"]["revision"],
+            "hooks": host.data["hooks"], "at": at, "undo_on_hook_failure": host.settings.undo_on_hook_failure,
+            "venv_changed": venv_changed(host.data["prep"]), "complete": completion(host, migrator, pre, log)}
+
+
+def commit(host, params):
+    """The migrate host told the switching moment before any host is asked to switch (server/fleet_host.py)."""
+    fleet_step(host, "commit", params, "getting ready to switch", talk=talk_of(host), then=True)
+
+
+def switch(host, params):
     host.phase = "switch"
     host.data["switched"] = True
     talk = talk_of(host)
-    done = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
-                                       "healthcheck_retries": host.settings.healthcheck_retries,
-                                       "healthcheck_delay": host.settings.healthcheck_delay,
-                                       "revision": host.data["prep"]["revision"], "hooks": host.data["hooks"], "at": at,
-                                       "undo_on_hook_failure": host.settings.undo_on_hook_failure,
-                                       "venv_changed": venv_changed(host.data["prep"])},
-                      "switching and health-checking", talk=talk, then=True)
+    done = fleet_step(host, "switch", params, "switching and health-checking", talk=talk, then=True)
     host.data["switch"] = done
     if done["problem"]:
         raise DeployTasksError(f"{host.release} failed its health check ({done['problem']})")
     fleet.say(host, f"[green]✓[/] switched to {host.release}, reloaded, healthy")
 
 
-def complete(host, migrator, pre, log):
+def completion(host, migrator, pre, log) -> dict:
+    """The `complete` request of a host (record, prune, log, unlock)."""
     prep = host.data["prep"]
     meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "by": log["by"], "venv": prep["venv"], "migrations": pre["state_after"],
             "migrations_before": pre["state_before"], "migrations_changed": bool(pre["pending"]),
             "backup": pre.get("backup") if host is migrator else None}
-    fin = fleet_step(host, "complete", {"previous": prep["current"], "meta": meta, "keep_releases":
-                                        host.settings.releases_kept, "log": dict(log, revision=prep["revision"],
-                                                                                 seconds=host.seconds)},
-                     "recording the release and unlocking", talk=talk_of(host))
+    return {"previous": prep["current"], "meta": meta, "keep_releases": host.settings.releases_kept,
+            "log": dict(log, revision=prep["revision"], seconds=host.seconds)}
+
+
+def complete(host):
+    done = dict(host.data["switch_params"]["complete"])
+    done["log"] = dict(done["log"], seconds=host.seconds)
+    fin = fleet_step(host, "complete", done, "recording the release and unlocking", talk=talk_of(host))
     host.phase, host.result = "live", "ok"
     if fin["pruned"]:
         fleet.say(host, f"pruned {len(fin['pruned'])} old release(s)")

@@ -80,6 +80,8 @@ class Settings:
                               "none (or names a stage that lists them); see Several servers")
     migrate_host: str = setting("", "with several hosts (fab -H a,b deploy): the one that backs up and migrates the "
                                     "shared database (default: the first)")
+    client_timeout: float = setting(60.0, "with several hosts: seconds a host waits hearing nothing from fab (it pings "
+                                          "every 2 s) before it finishes or undoes its part alone")
     # stages
     stage: str = setting("", "the stage whose settings apply (default: the one named like the host after -H)")
 

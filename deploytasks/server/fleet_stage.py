@@ -6,12 +6,13 @@ unapplies migrations."""
 from django.core import checks as django_checks
 from django.db import connections
 
-from . import hooks, media, predeploy, static_files
+from . import fleet_host, hooks, media, predeploy, static_files
 from .errors import ServerError
 from .results import FleetStaged, PredeployResult
 
 
 def main(params) -> FleetStaged:
+    fleet_host.begin(params)
     try:
         alias = params.get("database", "default")
         errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]
@@ -30,6 +31,7 @@ def main(params) -> FleetStaged:
 
 
 def migrate(params) -> PredeployResult:
+    fleet_host.migrating()
     try:
         return predeploy.main(dict(params, checked=True))
     finally:

@@ -1,6 +1,7 @@
 """Entry fleet_step: one host's part of a deploy to several hosts (deploytasks/fleet_deploy.py coordinates):
 `ready` (the lock and the release are there; answered at once, so the client can time the round trip),
-`switch` (switch, reload, health-check, nothing finalized), `complete` (record, prune, log, unlock), `undo`
+`commit` (the migrate host only, before any host is asked to switch: from now on it goes forward alone if the
+client goes away, see fleet_host.py), `switch` (switch, reload, health-check, nothing finalized), `complete` (record, prune, log, unlock), `undo`
 (switch back if switched, unapply on the host that migrated, remove the release, log, unlock), `back` (a
 fleet rollback that did not go through: switch back, log, unlock). Each runs
 under the lock the host's prepare_release took."""
@@ -8,6 +9,7 @@ import os
 import time
 from typing import Union
 
+from . import fleet_host
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import complete, switch_and_check, switch_back
@@ -31,6 +33,12 @@ def ready(layout, params) -> Ready:
     return {"time": time.time()}
 
 
+def commit(layout, params) -> Ready:
+    held(layout, params["release"])
+    fleet_host.committed(params)
+    return {"time": time.time()}
+
+
 def switch(layout, params) -> SwitchResult:
     release = params["release"]
     held(layout, release)
@@ -40,10 +48,12 @@ def switch(layout, params) -> SwitchResult:
         time.sleep(min(wait, MAX_WAIT))
     switched_at = time.time()
     problem = switch_and_check(layout, params, release, previous)
+    fleet_host.switched(params, problem)
     return {"previous": previous, "problem": problem, "switched_at": switched_at, "checked_at": time.time()}
 
 
 def finish(layout, params) -> Completed:
+    fleet_host.ended()
     release = params["release"]
     held(layout, release)
     return complete(layout, params, release, params.get("previous"))
@@ -51,6 +61,7 @@ def finish(layout, params) -> Completed:
 
 def take_back(layout, params) -> Undone:
     """The deploy of params["release"] undone on this host (the journal predeploy kept says what it migrated)."""
+    fleet_host.ended()
     journal = dict(journals.read(layout) or {})
     journal.update(release=params["release"], previous=params.get("previous"), switched=params.get("switched", False),
                    unapply_command=params["unapply_command"], database=params.get("database", "default"),
@@ -69,7 +80,7 @@ def back(layout, params) -> Union[SwitchBack, dict]:
     return done
 
 
-ACTIONS = {"ready": ready, "switch": switch, "complete": finish, "undo": take_back, "back": back}
+ACTIONS = {"ready": ready, "commit": commit, "switch": switch, "complete": finish, "undo": take_back, "back": back}
 
 
 def main(params):

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from . import client_link
 from .entries import resolve
 from .errors import ServerError
 
@@ -28,21 +29,35 @@ def run(document):
 
 def main():
     """One request; or, while a request says "then", the next one read after answering (a conversation: the
-    client sends it once it has read this answer; EOF or an empty line ends it)."""
+    client sends it once it has read this answer). A conversation whose client is gone (stdin's end, silence
+    past the request's `silence_limit`, an answer that cannot be written) runs what its entries asked for
+    (client_link.when_lost) and ends."""
     document = json.loads(sys.stdin.readline())
-    conversation = bool(document.get("then"))
-    while True:
+    if not document.get("then"):
         result, code = run(document)
         emit(result)
+        if code:
+            raise SystemExit(code)
+        return
+    requests = client_link.Requests()
+    while True:
+        result, code = run(document)
+        try:
+            emit(result)
+        except OSError:
+            client_link.lost("fab went away before it read the answer")
+            break
         if not document.get("then"):
             break
-        line = sys.stdin.readline()
-        if not line.strip():
+        document, gone = requests.next(document.get("silence_limit"))
+        if document is None:
+            client_link.lost(gone)
             break
-        document = json.loads(line)
-    if conversation:  # a fleet host's command (often a whole Django): its answers are out, nothing is left open
-        sys.stdout.flush()  # that needs the interpreter's teardown, which takes a busy server ~0.2 s
-        sys.stderr.flush()
-        os._exit(code)
-    if code:
-        raise SystemExit(code)
+    # a fleet host's command (often a whole Django): its answers are out, nothing is left open that needs the
+    # interpreter's teardown, which takes a busy server ~0.2 s
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass
+    os._exit(code)

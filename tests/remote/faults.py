@@ -181,19 +181,22 @@ def gated_reload(server, marker: Path, seconds: float) -> str:
 # --- HTTP: a poller, a garbage server ----------------------------------------------------------------
 
 class Poller(Background):
-    """GETs the health URL every 50 ms in a thread and counts what failed (not 200 or no answer)."""
+    """GETs the health URL every 50 ms in a thread and counts what failed (not 200, or no answer within `timeout`
+    seconds); `slowest`: the longest a request took."""
 
-    def __init__(self, url):
+    def __init__(self, url, timeout=2):
         super().__init__()
-        self.url, self.ok, self.failed = url, 0, 0
+        self.url, self.ok, self.failed, self.timeout, self.slowest = url, 0, 0, timeout, 0.0
         self.reasons = {}  # what failed: exception class or HTTP status -> count
 
     def _run(self):
         while not self._stop.is_set():
+            began = time.monotonic()
             try:
-                with urllib.request.urlopen(self.url, timeout=2) as response:
+                with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
                     response.read()
                     self.ok += 1
+                    self.slowest = max(self.slowest, time.monotonic() - began)
             except Exception as exc:  # noqa: BLE001 - any failure is one failed request
                 self.failed += 1
                 reason = str(getattr(exc, "code", "") or type(getattr(exc, "reason", None) or exc).__name__)

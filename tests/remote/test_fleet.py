@@ -2,6 +2,7 @@
 on all hosts at once, migrated once, switched on all or none; a failure on one host anywhere leaves every
 host as it was. Each host has its own deploy path (a stage named like it), gunicorn and health check."""
 import json
+import signal
 import shutil
 from contextlib import ExitStack
 
@@ -246,3 +247,98 @@ def test_a_client_lost_while_one_host_builds_its_venv_leaves_that_host_unlocked_
     assert not faults.half_venvs(web2)
     assert web2.state() == before  # same live release, the staged one removed, unlocked, same venvs
     assert web2.log()[-1]["result"] == "failed" and "went away while the venv was built" in web2.log()[-1]["error"]
+
+
+def kill_fab_when(fleet, marker, *args):
+    """`fab deploy` of the fleet killed (SIGKILL: no goodbye to any host) once `marker` exists."""
+    proc = fleet.fab_background(fleet.names(), "deploy", *args)
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def unlocked_everywhere(fleet, timeout=60):
+    return faults.wait_until(lambda: not any(h.lock.exists() for h in fleet.hosts.values()), timeout=timeout)
+
+
+def test_fab_killed_after_the_migration_every_host_undoes_its_part_and_the_migration_is_unapplied(fleet):
+    """Killed while the migrate host runs an `after migrate` hook: the other hosts, waiting, see their command's
+    stdin end and remove their staged release; web1 finishes the hook, cannot send its answer, and unapplies
+    what it migrated (no host was asked to switch): every host as before, every lock freed, by the hosts alone."""
+    before = fleet.states()
+    fleet.repo.add_model("Orphaned")
+    migration = fleet.repo.latest_migration()
+    marker = fleet.base / "after-migrate-hook"
+    fleet.configure(hooks={"after": {"migrate": [f"touch {marker} && sleep 4"]}})
+    try:
+        kill_fab_when(fleet, marker)
+        freed = unlocked_everywhere(fleet)
+    finally:
+        fleet.configure(hooks={})
+        marker.unlink(missing_ok=True)
+    assert freed, {name: host.lock.exists() for name, host in fleet.hosts.items()}
+    assert fleet.states() == before
+    assert migration_rows(fleet, migration) == 0
+    for name, host in fleet.hosts.items():
+        entry = host.log()[-1]
+        assert entry["result"] == "failed" and "fab went away" in entry["error"], (name, entry)
+    assert f"accounts.{migration}" in fleet.hosts["web1"].log()[-1]["unapplied"]
+    fleet.fab(fleet.names(), "deploy").ok()  # nothing is left locked or half done
+    assert migration_rows(fleet, migration) == 1
+
+
+def test_fab_killed_after_every_host_switched_each_host_records_the_release_alone(fleet):
+    """Killed while every host runs an `after reload` hook (switched, healthy): past the migrate host's commit the
+    fleet goes forward, so each host records the new release as live and frees its lock without fab."""
+    fleet.repo.code_change()
+    fleet.configure(hooks={"after": {"reload": ["touch ../../after-reload-hook && sleep 3"]}})
+    markers = [host.path / "after-reload-hook" for host in fleet.hosts.values()]
+
+    class AllMarkers:
+        def exists(self):
+            return all(m.exists() for m in markers)
+    try:
+        kill_fab_when(fleet, AllMarkers())
+        freed = unlocked_everywhere(fleet)
+    finally:
+        fleet.configure(hooks={})
+        for marker in markers:
+            marker.unlink(missing_ok=True)
+    assert freed
+    currents = fleet.currents()
+    assert len(set(currents.values())) == 1
+    for name, host in fleet.hosts.items():
+        assert host.releases()[-1] == currents[name]
+        assert (host.path / "releases" / currents[name] / ".deploytasks-release.json").exists()
+        entry = host.log()[-1]
+        assert entry["result"] == "ok" and "recorded the release alone" in entry["note"], (name, entry)
+        assert host.gunicorn.health()["revision"] == fleet.repo.head()
+    fleet.fab(fleet.names(), "deploy").ok()
+
+
+def test_fab_silent_past_client_timeout_counts_as_gone(fleet):
+    """fab stopped (SIGSTOP: its connections stay open, it just goes quiet, as a closed laptop lid) while the
+    hosts wait for the migrate host: after `client_timeout` seconds without a ping each host undoes its part."""
+    before = fleet.states()
+    fleet.repo.code_change()
+    marker = fleet.base / "before-migrate-hook"
+    fleet.configure(client_timeout=3, hooks={"before": {"migrate": [f"touch {marker}"]}})
+    proc = fleet.fab_background(fleet.names(), "deploy")
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGSTOP)
+        freed = unlocked_everywhere(fleet, timeout=60)
+    finally:
+        proc.kill()
+        proc.communicate()
+        fleet.common.pop("client_timeout")
+        fleet.configure(hooks={})
+        marker.unlink(missing_ok=True)
+    assert freed
+    assert fleet.states() == before
+    for name, host in fleet.hosts.items():
+        assert "fab sent nothing for 3s" in host.log()[-1]["error"], name

@@ -1,13 +1,16 @@
 """One server-package command asked request after request (deploytasks/conversation.py with server/runner.py):
 the next request goes in only after the previous answer came out; EOF ends a command that waits."""
+import io
 import shlex
 import sys
 
 import invoke
 import pytest
 
+from deploytasks import conversation as conversation_module
 from deploytasks.conversation import Conversation
 from deploytasks.errors import DeployTasksError
+from deploytasks.server import client_link
 from deploytasks.server.runner import MARKER
 
 RUNNER = f"{shlex.quote(sys.executable)} -c 'from deploytasks.server.runner import main; main()'"
@@ -43,3 +46,43 @@ def test_a_command_that_ends_without_answering_is_one_error():
     conversation = Conversation(invoke.Context(), "echo nothing here; exit 4", "a test conversation")
     with pytest.raises(DeployTasksError, match="a test conversation failed"):
         conversation.ask("requirements_hash", {"requirements": "x"})
+
+
+ARMED = ("import sys; from deploytasks.server import client_link, runner\n"
+         "def arm(params):\n"
+         "    client_link.when_lost(lambda why: open(params['out'], 'w').write(why))\n"
+         "    return {'armed': True}\n"
+         "runner.resolve = lambda name: arm\n"
+         "runner.main()\n")
+
+
+def armed(silence_limit):
+    """A command whose entry asks to write why into params['out'] if its client goes away."""
+    return Conversation(invoke.Context(), f"{shlex.quote(sys.executable)} -c {shlex.quote(ARMED)}", "armed",
+                        silence_limit=silence_limit)
+
+
+def test_a_waiting_command_that_hears_nothing_past_its_silence_limit_takes_the_client_as_gone(tmp_path):
+    out = tmp_path / "why"
+    conversation = armed(silence_limit=1)  # less than the pings' 2 s
+    assert conversation.ask("arm", {"out": str(out)}, then=True) == {"armed": True}
+    conversation.thread.join(timeout=30)
+    assert not conversation.thread.is_alive()
+    assert out.read_text() == "fab sent nothing for 1s (its connection lost?)"
+
+
+def test_pings_keep_a_waiting_command_and_the_end_of_its_input_counts_as_the_client_gone(tmp_path, monkeypatch):
+    monkeypatch.setattr(conversation_module, "PING_EVERY", 0.2)
+    out = tmp_path / "why"
+    conversation = armed(silence_limit=1)
+    conversation.ask("arm", {"out": str(out)}, then=True)
+    conversation.thread.join(timeout=2.5)  # silent for more than the limit but for the pings
+    assert conversation.thread.is_alive() and not out.exists()
+    conversation.close()
+    assert out.read_text() == "fab went away (its connection closed)"
+
+
+def test_the_request_reader_skips_pings_and_reports_the_end():
+    requests = client_link.Requests(io.StringIO('{"ping": true}\n{"entry": "x", "params": {}}\n'))
+    assert requests.next(5) == ({"entry": "x", "params": {}}, None)
+    assert requests.next(5) == (None, "fab went away (its connection closed)")

@@ -1,0 +1,90 @@
+"""What a fleet host does alone when `fab` goes away in the middle of a deploy to several hosts (killed, its
+connection lost, silent past the limit): its command, waiting between phases, finishes or undoes its own part and
+frees its lock, so no host stays locked by a process that is gone.
+
+The migrate host's `commit` (the moment before any host is asked to switch) is the fleet's point of no return:
+- before it, every host removes its staged release and unlocks, the migrate host unapplying what it migrated
+  (no host was asked to switch);
+- after it, the migrate host switches at the agreed moment and records the release; a host that was asked to
+  switch and is healthy records it too; a host that was not asked, or is unhealthy, goes back to its previous
+  release, and the schema stays migrated.
+A loss inside the few milliseconds of the switch round can leave hosts on two releases over the new schema
+(`fab releases` shows the drift); it never leaves new code over the old schema."""
+import os
+
+from . import client_link
+from . import journal as journals
+from .layout import ServerLayout
+from .lock import hold_as
+from .releases import append_log, current_release
+
+HOST = {}
+
+
+def begin(params):
+    """Staging starts on this host: this process holds the lock from now on (the prepare's guard ends) and the
+    journal names it, so the next deploy undoes this one if the process dies; losing fab undoes it at once."""
+    layout = ServerLayout(params["path"])
+    undo = dict(params.get("undo") or {})
+    HOST.clear()
+    HOST.update(path=layout.path, release=params["release"], undo=undo, phase="staged", migrates=False)
+    if os.path.isdir(layout.lock):
+        hold_as(layout, os.getpid())
+        journals.update(layout, release=params["release"], previous=current_release(layout), kind="deploy",
+                        phase="staged", unapply_command=undo.get("unapply_command"),
+                        database=params.get("database", "default"), log=undo.get("log"), **journals.me())
+    client_link.when_lost(client_lost)
+
+
+def migrating():
+    HOST["migrates"] = True
+
+
+def committed(params):
+    HOST.update(phase="committed", switch=params)
+
+
+def switched(params, problem):
+    if not HOST:  # a rollback's command (nothing staged in it)
+        return
+    HOST.update(phase="switched", switch=params, problem=problem)
+    layout = ServerLayout(HOST["path"])
+    if os.path.isdir(layout.lock):
+        journals.update(layout, switched=True, phase="switched")
+
+
+def ended():
+    """The client asked for the last step (record or undo): nothing is left to do alone."""
+    client_link.when_lost(None)
+
+
+def client_lost(reason):
+    layout = ServerLayout(HOST["path"])
+    if not os.path.isdir(layout.lock):
+        return
+    try:
+        go_on_alone(layout, reason)
+    except Exception as exc:  # noqa: BLE001 - nobody reads this command's stderr any more: the deploy log says it
+        append_log(layout, dict(HOST["undo"].get("log") or {}, release=HOST["release"], result="failed",
+                                error="%s; finishing or undoing on this host failed: %s" % (reason, exc)))
+
+
+def go_on_alone(layout, reason):
+    from . import fleet_step
+    phase = HOST["phase"]
+    if phase == "committed":
+        done = fleet_step.switch(layout, HOST["switch"])
+        phase, HOST["problem"] = "switched", done["problem"]
+    if phase == "switched" and HOST["problem"] is None:
+        finish = dict(HOST["switch"]["complete"], path=layout.path, release=HOST["release"])
+        finish["log"] = dict(finish.get("log") or {}, note="%s after the switch; this host recorded the release "
+                                                           "alone" % reason)
+        fleet_step.finish(layout, finish)
+        return
+    back = "this host switched back" if phase == "switched" else "nothing was switched here"
+    params = dict(HOST["undo"])
+    params.update(HOST.get("switch") or {})
+    params.update(path=layout.path, release=HOST["release"], previous=HOST["undo"].get("previous"),
+                  switched=phase == "switched", migrated=HOST["migrates"] and phase == "staged",
+                  reason="%s during the deploy to several hosts; %s" % (reason, back))
+    fleet_step.take_back(layout, params)
