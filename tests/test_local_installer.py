@@ -116,3 +116,32 @@ def test_a_uv_install_killed_halfway_is_redone_by_the_next_install(site, silent_
     assert "would install requirements.txt" in site.inv("--dry", "install").stdout, "so the next install redoes it"
     (site.root / "requirements.txt").write_text((site.root / "requirements.txt").read_text().rsplit("sqlparse @", 1)[0])
     assert "requirements unchanged, skipped" in site.inv("install").stdout
+
+
+def install_server_uv(tmp_path, python):
+    """`fab setup`'s uv install command (installer.server_uv_command) run by sh, with no uv on PATH."""
+    from types import SimpleNamespace
+
+    from deploytasks.installer import server_uv_command
+
+    path = tmp_path / "srv"
+    command = server_uv_command(SimpleNamespace(python=str(python)), str(path))
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=300,
+                          env=clean_env(PATH="/usr/bin:/bin"))
+    assert done.returncode == 0, done.stderr
+    assert "uv-installed" in done.stdout, (done.stdout, (path / ".deploytasks" / "uv-install.log").read_text())
+    uv = path / ".deploytasks" / "uv"
+    assert subprocess.run([str(uv), "--version"], capture_output=True, timeout=60).returncode == 0
+    return path / ".deploytasks" / "uv-venv"
+
+
+def test_setup_installs_server_uv_with_the_pythons_own_pip_into_a_venv_without_one(tmp_path):
+    tool_venv = install_server_uv(tmp_path, sys.executable)  # this Python has pip
+    assert not (tool_venv / "bin" / "pip").exists(), "the fast path: no pip bootstrapped into uv's own venv"
+
+
+def test_setup_installs_server_uv_with_a_venvs_pip_when_the_python_has_none(tmp_path):
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    tool_venv = install_server_uv(tmp_path, bare / "bin" / "python")
+    assert (tool_venv / "bin" / "pip").exists(), "fell back to a venv with pip"
