@@ -313,7 +313,9 @@ class Bench:
     def deploy(self) -> None:
         self.project.mkdir(parents=True)
         (self.project / "fabfile.py").write_text("from deploytasks.remote import ns\n")
-        (self.project / ".env").write_text(
+        production = self.project / "deploy" / ALIAS / ".env"  # what `fab setup` puts in shared/.env
+        production.parent.mkdir(parents=True)
+        production.write_text(
             f"DATABASE_URL=sqlite:///{self.db}\nSECRET_KEY=bench-backup\nDEBUG=false\nALLOWED_HOSTS=localhost\n")
         (self.project / "fabric.yaml").write_text(
             f"deploytasks:\n  path: {self.path}\n  repo: {self.repo}\n")

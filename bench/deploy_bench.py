@@ -37,7 +37,9 @@ class DeployTasks(Contender):
             project.mkdir(parents=True)
             (project / "fabfile.py").write_text("from deploytasks.remote import ns\n")
             host = self.ctx.http_host
-            (project / ".env").write_text(
+            production = project / "deploy" / "testhost" / ".env"  # what `fab setup` puts in shared/.env
+            production.parent.mkdir(parents=True)
+            production.write_text(
                 f"DATABASE_URL=sqlite:///{path}/shared/db.sqlite3\nSECRET_KEY=bench-{path.name}\nDEBUG=false\n"
                 f"ALLOWED_HOSTS={host},localhost,127.0.0.1\n"
             )
@@ -128,7 +130,9 @@ def main(argv=None) -> int:
     table = results_table(results, args.runs) + ratio_rows(results, args.runs)
     total = time.perf_counter() - started
     print(table)
-    if not args.no_write:
+    if any(r.error for r in results):
+        print("a contender failed: docs/benchmarks.md left as it was", file=sys.stderr)
+    elif not args.no_write:
         notes = (
             f"\nHow: `python3 bench/deploy_bench.py --runs {args.runs}` (contenders: {', '.join(names)}), total "
             f"{total:.0f} s. deploytasks: `fab setup` + `fab deploy` for the first deploy, `fab deploy` after; its"
