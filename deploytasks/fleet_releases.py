@@ -55,8 +55,9 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
         console.print(f"[dim]dry-run:[/] lock {', '.join(names)}, unapply once on {migrator.name}, switch all back")
         return {}
     log = {"action": "rollback", "by": who(), "tool": __version__, "fleet": names}
-    fleet.on_all(hosts, lambda host: host.data.update(info=admin(host.c, host.settings, "lock", what="rollback")),
-                 "lock")
+    # each lock goes with this client's connection (server/lock_guard.py) until the host's command holds it
+    fleet.on_all(hosts, lambda host: host.data.update(info=admin(host.c, host.settings, "lock", what="rollback",
+                                                                 guard=True)), "lock")
     try:
         plan = agreed(hosts, to, as_json)
         current, target, meta = plan
@@ -75,16 +76,20 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
         if fleet.on_all(hosts, lambda host: collect_static(host, target), "static files"):
             failed = next(h for h in hosts if h.error)
             raise DeployTasksError(f"{failed.name}: {failed.error}; nothing was unapplied or switched")
+        for host in hosts:
+            host.release = target
+        if fleet.on_all(hosts, lambda host: hold(host, current, target, meta, check, log), "lock"):
+            failed = next(h for h in hosts if h.error)
+            raise DeployTasksError(f"{failed.name}: {failed.error}; nothing was unapplied or switched")
         params.update(check_only=False, backup_dest=f"{migrator.settings.path}/backups", keep=0, version=__version__,
                       host=host_name(migrator.c))
-        done: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
-                                                 what="unapplying migrations", changes=True)
+        done: SchemaRollback = fleet_step(migrator, "unapply", {"unapply_command": project.django_script_command(),
+                                                                "request": params}, "unapplying migrations",
+                                          talk=talk_of(migrator), then=True)
     except BaseException:
         fleet.on_all([h for h in hosts if h.data.get("info")],
                      lambda host: admin(host.c, host.settings, "abort", release=None), "unlock")
         raise
-    for host in hosts:
-        host.release = target
     at = switch_moment(hosts)
     if at is None or fleet.on_all(hosts, lambda host: switched(host, meta, at), "switch"):
         reason = "the health check failed on " + ", ".join(h.name for h in hosts if h.error) if at else \
@@ -138,12 +143,30 @@ def agreed(hosts, to, as_json=False):
                            "them all again")
 
 
+def hold(host, current, target, meta, check, log):
+    """The host's command started, holding its lock, told what to do alone if this client goes away
+    (server/fleet_host.py): the switch to `target` and how to record it."""
+    forward = dict(switch_request(host, meta, 0), complete=completion(host, current, log, meta))
+    fleet_step(host, "hold", {"forward": forward, "plan": check["unapply"], "state": meta.get("migrations"),
+                              "check_command": live_project(host.settings).django_script_command(),
+                              "database": host.settings.database, "log": dict(log, revision=meta["revision"])},
+               "taking over the lock", talk=talk_of(host), then=True)
+
+
+def switch_request(host, meta, at) -> dict:
+    return {"healthcheck": host.settings.healthcheck, "healthcheck_retries": host.settings.healthcheck_retries,
+            "healthcheck_delay": host.settings.healthcheck_delay, "revision": meta["revision"], "at": at}
+
+
+def completion(host, current, log, meta) -> dict:
+    return {"previous": current, "mark_bad": [current], "keep_releases":
+            max(host.settings.releases_kept, len(host.data["info"]["releases"])),
+            "log": dict(log, revision=meta["revision"], **{"from": current})}
+
+
 def switched(host, meta, at):
-    done: SwitchResult = fleet_step(host, "switch", {"healthcheck": host.settings.healthcheck,
-                                       "healthcheck_retries": host.settings.healthcheck_retries,
-                                       "healthcheck_delay": host.settings.healthcheck_delay,
-                                       "revision": meta["revision"], "at": at}, "switching and health-checking",
-                      talk=talk_of(host), then=True)
+    done: SwitchResult = fleet_step(host, "switch", switch_request(host, meta, at), "switching and health-checking",
+                                    talk=talk_of(host), then=True)
     host.data["switched"] = True
     if done["problem"]:
         raise DeployTasksError(f"{host.release} failed its health check ({done['problem']})")
@@ -151,8 +174,6 @@ def switched(host, meta, at):
 
 
 def finished(host, current, log, meta):
-    fleet_step(host, "complete", {"previous": current, "mark_bad": [current], "keep_releases":
-                                  max(host.settings.releases_kept, len(host.data["info"]["releases"])),
-                                  "log": dict(log, revision=meta["revision"], **{"from": current})},
-               "recording the rollback and unlocking", talk=talk_of(host))
+    fleet_step(host, "complete", completion(host, current, log, meta), "recording the rollback and unlocking",
+               talk=talk_of(host))
     host.phase, host.result = "live", "ok"

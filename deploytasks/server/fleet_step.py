@@ -17,7 +17,8 @@ from .layout import ServerLayout
 from .recovery import undo
 from .lock import release_lock
 from .releases import append_log, current_release
-from .results import Completed, Ready, SwitchBack, SwitchResult, Undone
+from .results import Completed, Ready, SchemaRollback, SwitchBack, SwitchResult, Undone
+from .subprocess_entry import run_entry
 
 MAX_WAIT = 10  # seconds a host waits for the agreed switching moment (a client clock far ahead is not obeyed)
 
@@ -31,6 +32,26 @@ def held(layout, release):
 def ready(layout, params) -> Ready:
     held(layout, params["release"])
     return {"time": time.time()}
+
+
+def hold(layout, params) -> Ready:
+    """A fleet rollback's host command takes over its lock (see fleet_host.py)."""
+    held(layout, params["release"])
+    fleet_host.begin_rollback(layout, params)
+    return {"time": time.time()}
+
+
+def unapply(layout, params) -> SchemaRollback:
+    """The migrate host's part of a fleet rollback: the schema back to the target's state, with the live release's
+    code (backed up first)."""
+    held(layout, params["release"])
+    fleet_host.unapplying()
+    try:
+        return run_entry(params["unapply_command"], "migrate_to_state", params["request"], "unapplying migrations",
+                         cwd=layout.path)
+    except ServerError:
+        fleet_host.unapply_failed()
+        raise
 
 
 def commit(layout, params) -> Ready:
@@ -74,13 +95,14 @@ def take_back(layout, params) -> Undone:
 def back(layout, params) -> Union[SwitchBack, dict]:
     """A rollback that did not go through: `current` back to params["previous"], logged, unlocked (the release
     switched to stays: it is an older one)."""
+    fleet_host.ended()
     done = switch_back(layout, params, params["previous"]) if params.get("switched") else {}
     append_log(layout, dict(params.get("log") or {}, result="failed", error=params["reason"]))
     release_lock(layout)
     return done
 
 
-ACTIONS = {"ready": ready, "commit": commit, "switch": switch, "complete": finish, "undo": take_back, "back": back}
+ACTIONS = {"ready": ready, "hold": hold, "unapply": unapply, "commit": commit, "switch": switch, "complete": finish, "undo": take_back, "back": back}
 
 
 def main(params):

@@ -35,6 +35,7 @@ def lock(layout, params) -> Locked:
               "code_from": code_from}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
+    if params.get("upload") or params.get("guard"):
         result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
     return result
 

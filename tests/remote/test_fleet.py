@@ -342,3 +342,53 @@ def test_fab_silent_past_client_timeout_counts_as_gone(fleet):
     assert fleet.states() == before
     for name, host in fleet.hosts.items():
         assert "fab sent nothing for 3s" in host.log()[-1]["error"], name
+
+
+def slow_to_unapply(fleet, marker) -> str:
+    """A commit adding a migration whose reverse touches `marker`, then takes 4 s."""
+    def edit(work):
+        previous = fleet.repo.latest_migration()
+        number = int(previous[:4]) + 1
+        (work / "accounts" / "migrations" / f"{number:04d}_slow_reverse.py").write_text(
+            "import pathlib, time\n"
+            "from django.db import migrations\n\n\n"
+            "def slowly(apps, schema_editor):\n"
+            f"    pathlib.Path({str(marker)!r}).touch()\n"
+            "    time.sleep(4)\n\n\n"
+            "class Migration(migrations.Migration):\n"
+            f"    dependencies = [('accounts', {previous!r})]\n"
+            "    operations = [migrations.RunPython(migrations.RunPython.noop, slowly)]\n"
+        )
+    fleet.repo.commit("a migration slow to unapply", edit)
+    return fleet.repo.latest_migration()
+
+
+def test_fab_killed_while_a_rollback_unapplies_every_host_switches_to_the_target_alone(fleet):
+    """Killed while web1 unapplies a migration (the rollback's point of no return): web1 finishes it and switches;
+    web2 and web3 see the shared schema move towards the target's state and switch too; each records the
+    rollback, marks the left release bad and frees its lock, without fab."""
+    marker = fleet.base / "unapplying"
+    [target] = set(fleet.currents().values())
+    migration = slow_to_unapply(fleet, marker)
+    fleet.fab(fleet.names(), "deploy").ok()
+    [left] = set(fleet.currents().values())
+    proc = fleet.fab_background(fleet.names(), "rollback", "--yes")
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        proc.kill()
+        proc.communicate()
+        freed = unlocked_everywhere(fleet, timeout=90)
+        marker.unlink(missing_ok=True)
+    assert freed, {name: host.lock.exists() for name, host in fleet.hosts.items()}
+    assert set(fleet.currents().values()) == {target}
+    assert migration_rows(fleet, migration) == 0
+    for name, host in fleet.hosts.items():
+        entry = host.log()[-1]
+        assert entry["action"] == "rollback" and entry["result"] == "ok", (name, entry)
+        assert "recorded the rollback alone" in entry["note"], (name, entry)
+        assert host.gunicorn.health()["revision"] == host.revision(target)
+        meta = json.loads((host.path / "releases" / left / ".deploytasks-release.json").read_text())
+        assert meta["status"] == "bad", (name, meta)
+    fleet.fab(fleet.names(), "deploy").ok()  # nothing left locked: the fleet deploys again
