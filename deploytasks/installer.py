@@ -183,8 +183,9 @@ def pip_settings(environ, keys) -> dict:
 
 
 def server_uv_command(settings, path) -> str:
-    """uv on the server's PATH, else installed into {path}/.deploytasks/uv with the server's Python and pip; then
-    {path}/.deploytasks/uv.env (0600) from the server's pip index settings. Prints what it found."""
+    """uv on the server's PATH, else installed into {path}/.deploytasks/uv with the server's Python and pip; the uv
+    cache shared by the user's deploy paths on one file system; then {path}/.deploytasks/uv.env (0600) from the
+    server's pip index settings. Prints what it found."""
     tools = posixpath.join(path, ".deploytasks")
     installed, env, log = (q(posixpath.join(tools, name)) for name in ("uv", "uv-venv", "uv-install.log"))
     python = q(settings.python)
@@ -214,7 +215,15 @@ def server_uv_command(settings, path) -> str:
         + "        handle.write(f'{name}={shlex.quote(value)}\\n')\n"
         + "os.replace(target + '.tmp', target)\n"
     )
-    return f"{{ {find_or_install}; }} </dev/null; {python} -c {q(write_env)}"
+    # one uv cache for every deploy path of this user on the same file system (uv hardlinks from it), so a second
+    # site or stage starts warm; elsewhere (or when the path has one already) the path keeps its own
+    cache = q(posixpath.join(tools, "uv-cache"))
+    share_cache = (
+        f'shared="${{HOME:-/nonexistent}}/.cache/deploytasks/uv-cache"; '
+        f'if [ ! -e {cache} ] && [ ! -L {cache} ] && (umask 077 && mkdir -p "$shared") 2>/dev/null && '
+        f'[ "$(stat -c %d "$shared")" = "$(stat -c %d {q(tools)})" ]; then ln -s "$shared" {cache}; fi'
+    )
+    return f"{{ {find_or_install}; }} </dev/null; {share_cache}; {python} -c {q(write_env)}"
 
 
 def setup_server_uv(c, settings, path) -> None:

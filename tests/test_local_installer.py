@@ -145,3 +145,26 @@ def test_setup_installs_server_uv_with_a_venvs_pip_when_the_python_has_none(tmp_
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
     tool_venv = install_server_uv(tmp_path, bare / "bin" / "python")
     assert (tool_venv / "bin" / "pip").exists(), "fell back to a venv with pip"
+
+
+def test_setup_shares_one_uv_cache_among_the_deploy_paths_of_a_user_on_one_file_system(tmp_path):
+    from types import SimpleNamespace
+
+    from deploytasks.installer import server_uv_command
+
+    bin_dir, home = tmp_path / "bin", tmp_path / "home"
+    bin_dir.mkdir()
+    (bin_dir / "uv").write_text("#!/bin/sh\necho uv 0.0\n")
+    (bin_dir / "uv").chmod(0o755)
+    own = tmp_path / "own" / ".deploytasks" / "uv-cache"
+    own.mkdir(parents=True)  # a deploy path that has its own cache keeps it
+    for site in ("staging", "production", "own"):
+        command = server_uv_command(SimpleNamespace(python=sys.executable), str(tmp_path / site))
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120,
+                              env=clean_env(PATH=f"{bin_dir}:/usr/bin:/bin", HOME=str(home)))
+        assert done.returncode == 0 and "uv-on-path:" in done.stdout, done.stderr
+    shared = home / ".cache" / "deploytasks" / "uv-cache"
+    for site in ("staging", "production"):
+        assert (tmp_path / site / ".deploytasks" / "uv-cache").resolve() == shared
+    assert (shared.parent.stat().st_mode & 0o777) == 0o700
+    assert own.is_dir() and not own.is_symlink()
