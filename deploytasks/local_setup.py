@@ -1,19 +1,71 @@
 """`inv setup`: the local project's steps in order (venv, install, migrate, createsuperuser, collectstatic), each
-skipped when done, with their hooks, timed and shown as one table."""
+skipped when done, with their hooks, timed and shown as one table. collectstatic needs no database, so it runs
+beside migrate (two Django start-ups at once) unless a hook of those steps asks for an order."""
+import threading
+import time
+
 from . import flows, hooks, steps, tables
 from .output import show
+from .shell import is_dry
+from .step_result import StepResult
+
+ORDERED = ("migrate", "createsuperuser", "collectstatic")
+
+
+class Beside:
+    """A step run on a thread from `start` on; `result` waits for it and returns (or raises) what it did."""
+
+    def __init__(self, step):
+        self.step, self.outcome, self.failure, self.seconds = step, None, None, 0.0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        began = time.monotonic()
+        try:
+            self.outcome = self.step()
+        except BaseException as exc:  # noqa: BLE001 - raised again by result()
+            self.failure = exc
+        self.seconds = time.monotonic() - began
+
+    def start(self):
+        self.thread.start()
+
+    def wait(self):
+        if self.thread.ident is not None:  # started
+            self.thread.join()
+
+    def result(self):
+        self.wait()
+        if self.failure is not None:
+            raise self.failure
+        return StepResult(self.outcome.status, f"{self.outcome} (beside migrate, {self.seconds:.1f}s)")
 
 
 def setup(c, settings, project, *, superuser, username, email, password):
     """Run the setup steps (createsuperuser only with `superuser`, collectstatic when deploytasks.collectstatic)."""
+    configured = settings.hooks or {}
+    ordered = any(step in (configured.get(when) or {}) for when in configured for step in ORDERED)
+    beside = Beside(lambda: steps.collectstatic(c, project)) \
+        if settings.collectstatic and not ordered and not is_dry(c) else None
+
+    def migrate():
+        if beside is not None:
+            beside.start()
+        try:
+            return steps.migrate(c, project, database=settings.database)
+        except BaseException:
+            if beside is not None:
+                beside.wait()  # no collectstatic left running behind a failed setup
+            raise
+
     plan = [
         ("venv", lambda: steps.venv(c, project)),
         ("install", lambda: steps.install(c, project)),
-        ("migrate", lambda: steps.migrate(c, project, database=settings.database)),
+        ("migrate", migrate),
     ]
     if superuser:
         plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
     if settings.collectstatic:
-        plan.append(("collectstatic", lambda: steps.collectstatic(c, project)))
+        plan.append(("collectstatic", beside.result if beside is not None else lambda: steps.collectstatic(c, project)))
     rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
     show(tables.steps_table(f"Setup of {project.root}", rows))

@@ -113,6 +113,7 @@ def test_setup_with_the_shared_venv_skips_install_and_collects_static(site):
     assert "requirements unchanged, skipped" in result.stdout
     assert "34 applied" in result.stdout
     assert (site.root / "staticfiles" / "accounts" / "css" / "plans.css").exists()
+    assert "static files copied" in result.stdout and "(beside migrate, " in result.stdout  # no hook orders them
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
     assert [row.split("│")[1].strip() for row in rows if row.split("│")[1].strip()] == [
         "venv", "install", "migrate", "createsuperuser", "collectstatic"]

@@ -290,6 +290,35 @@ def test_fab_killed_after_the_migration_every_host_undoes_its_part_and_the_migra
     assert migration_rows(fleet, migration) == 1
 
 
+def test_ctrl_c_during_a_fleet_deploy_ends_fab_and_every_host_undoes_its_part(fleet):
+    """Ctrl-C (SIGINT) while the migrate host runs an `after migrate` hook: fab stops with one line, no traceback;
+    every host takes it as gone, removes its staged release, the migration is unapplied, every lock is freed."""
+    before = fleet.states()
+    fleet.repo.add_model("Interrupted")
+    migration = fleet.repo.latest_migration()
+    marker = fleet.base / "interrupted-migrate-hook"
+    fleet.configure(hooks={"after": {"migrate": [f"touch {marker} && sleep 3"]}})
+    proc = fleet.fab_background(fleet.names(), "deploy")
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        freed = unlocked_everywhere(fleet)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        fleet.configure(hooks={})
+        marker.unlink(missing_ok=True)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert freed
+    assert fleet.states() == before
+    assert migration_rows(fleet, migration) == 0
+    fleet.fab(fleet.names(), "deploy").ok()
+    assert migration_rows(fleet, migration) == 1
+
+
 def test_fab_killed_after_every_host_switched_each_host_records_the_release_alone(fleet):
     """Killed while every host runs an `after reload` hook (switched, healthy): past the migrate host's commit the
     fleet goes forward, so each host records the new release as live and frees its lock without fab."""
