@@ -225,12 +225,18 @@ def load(c, kind="local", stage=None) -> Settings:
     return settings
 
 
+MIN_CLIENT_TIMEOUT = 3.0
+
+
 def validate(settings: Settings, kind="local") -> None:
     """The checks a task of `kind` needs before it starts (raises DeployTasksError)."""
     if settings.strategy not in ("mirror", "upload"):
         raise DeployTasksError(f"deploytasks.strategy must be 'mirror' or 'upload', not {settings.strategy!r}")
     if settings.installer not in ("auto", "uv", "pip"):
         raise DeployTasksError(f"deploytasks.installer must be 'auto', 'uv' or 'pip', not {settings.installer!r}")
+    if settings.client_timeout < MIN_CLIENT_TIMEOUT:
+        raise DeployTasksError(f"deploytasks.client_timeout must be at least {MIN_CLIENT_TIMEOUT:g} seconds (fab pings a "
+                               f"waiting host every 2 s), not {settings.client_timeout:g}")
     if settings.offsite_from not in ("local", "server"):
         raise DeployTasksError(f"deploytasks.offsite_from must be 'local' or 'server', not {settings.offsite_from!r}")
     if settings.offsite:

@@ -125,3 +125,9 @@ def test_deploying_from_a_mirror_needs_a_repo_but_an_upload_does_not():
 def test_keep_releases_0_keeps_all_releases_as_keep_backups_0_keeps_all_backups():
     assert Settings(keep_releases=0).releases_kept == KEEP_ALL
     assert Settings(keep_releases=3).releases_kept == 3
+
+
+def test_a_client_timeout_shorter_than_the_pings_allow_is_refused():
+    with pytest.raises(DeployTasksError, match=r"^deploytasks.client_timeout must be at least 3 seconds .* not 0$"):
+        validate(Settings(client_timeout=0.0), "deploy")
+    validate(Settings(client_timeout=3.0), "local")
