@@ -221,6 +221,17 @@ def test_backup_runs_once_on_the_migrate_host(fleet):
     assert fleet.hosts["web2"].backups() == backups["web2"] and fleet.hosts["web3"].backups() == backups["web3"]
 
 
+def kill_fab_when(fleet, marker, *args):
+    """`fab ARGS` on the fleet killed (SIGKILL: no goodbye to any host) once `marker` exists."""
+    proc = fleet.fab_background(fleet.names(), *args)
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
 def test_a_client_lost_while_one_host_builds_its_venv_leaves_that_host_unlocked_with_no_release_or_half_venv(fleet):
     """A fleet host's venv build is guarded as the one-host deploy's (server/venv_build.py): with `fab` killed while
     web2 builds, web2 stops the build and removes the half venv and the staged release, logs the failure and frees
@@ -231,13 +242,7 @@ def test_a_client_lost_while_one_host_builds_its_venv_leaves_that_host_unlocked_
     marker = fleet.base / "fleet-venv-build-started"
     restore = faults.slow_uv(web2, marker)
     try:
-        proc = fleet.fab_background(fleet.names(), "deploy", "--revision", "venvloss")
-        try:
-            assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=180)
-            assert proc.poll() is None, proc.communicate()
-        finally:
-            proc.kill()
-            proc.communicate()
+        kill_fab_when(fleet, marker, "deploy", "--revision", "venvloss")
         freed = faults.wait_until(lambda: not web2.lock.exists(), timeout=30)
     finally:
         restore()
@@ -247,17 +252,6 @@ def test_a_client_lost_while_one_host_builds_its_venv_leaves_that_host_unlocked_
     assert not faults.half_venvs(web2)
     assert web2.state() == before  # same live release, the staged one removed, unlocked, same venvs
     assert web2.log()[-1]["result"] == "failed" and "went away while the venv was built" in web2.log()[-1]["error"]
-
-
-def kill_fab_when(fleet, marker, *args):
-    """`fab deploy` of the fleet killed (SIGKILL: no goodbye to any host) once `marker` exists."""
-    proc = fleet.fab_background(fleet.names(), "deploy", *args)
-    try:
-        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
-        assert proc.poll() is None, proc.communicate()
-    finally:
-        proc.kill()
-        proc.communicate()
 
 
 def unlocked_everywhere(fleet, timeout=60):
@@ -274,7 +268,7 @@ def test_fab_killed_after_the_migration_every_host_undoes_its_part_and_the_migra
     marker = fleet.base / "after-migrate-hook"
     fleet.configure(hooks={"after": {"migrate": [f"touch {marker} && sleep 4"]}})
     try:
-        kill_fab_when(fleet, marker)
+        kill_fab_when(fleet, marker, "deploy")
         freed = unlocked_everywhere(fleet)
     finally:
         fleet.configure(hooks={})
@@ -330,7 +324,7 @@ def test_fab_killed_after_every_host_switched_each_host_records_the_release_alon
         def exists(self):
             return all(m.exists() for m in markers)
     try:
-        kill_fab_when(fleet, AllMarkers())
+        kill_fab_when(fleet, AllMarkers(), "deploy")
         freed = unlocked_everywhere(fleet)
     finally:
         fleet.configure(hooks={})
@@ -401,13 +395,9 @@ def test_fab_killed_while_a_rollback_unapplies_every_host_switches_to_the_target
     migration = slow_to_unapply(fleet, marker)
     fleet.fab(fleet.names(), "deploy").ok()
     [left] = set(fleet.currents().values())
-    proc = fleet.fab_background(fleet.names(), "rollback", "--yes")
     try:
-        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
-        assert proc.poll() is None, proc.communicate()
+        kill_fab_when(fleet, marker, "rollback", "--yes")
     finally:
-        proc.kill()
-        proc.communicate()
         freed = unlocked_everywhere(fleet, timeout=90)
         marker.unlink(missing_ok=True)
     assert freed, {name: host.lock.exists() for name, host in fleet.hosts.items()}
