@@ -233,7 +233,8 @@ def setup_server_uv(c, settings, path) -> None:
         return
     if is_dry(c):  # the command holds the pip-settings reader's source: say what it does instead
         console.print(f"[dim]dry-run:[/] find uv on PATH, else install it into {path}/.deploytasks/uv "
-                      f"({settings.python} -m venv + pip install uv, with {settings.python}'s own pip when it has one); write {path}/.deploytasks/uv.env", highlight=False)
+                      f"({settings.python} -m venv + pip install uv, with {settings.python}'s own pip when it has "
+                      f"one); write {path}/.deploytasks/uv.env", highlight=False)
         return
     result = run(c, server_uv_command(settings, path), what="looking for uv on the server")
     lines = result.stdout.splitlines()

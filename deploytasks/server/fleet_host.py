@@ -74,11 +74,11 @@ def committed(params):
 
 
 def switched(params, problem):
-    if not HOST:  # a rollback's command (nothing staged in it)
+    if not HOST:  # neither staging nor a rollback's hold began in this command
         return
     HOST.update(phase="switched", switch=dict(HOST.get("switch") or {}, **params), problem=problem)
     layout = ServerLayout(HOST["path"])
-    if os.path.isdir(layout.lock):
+    if HOST.get("kind") != "rollback" and os.path.isdir(layout.lock):  # the journal is a deploy's
         journals.update(layout, switched=True, phase="switched")
 
 
@@ -100,21 +100,30 @@ def client_lost(reason):
                                     reason, type(exc).__name__, exc)))
 
 
+def forward(layout, phase, note):
+    """Past the point of no return: switch (unless done), and record the release when healthy. True when recorded."""
+    from . import fleet_step
+
+    if phase == "committed":
+        HOST["problem"] = fleet_step.switch(layout, HOST["switch"])["problem"]
+    if HOST["problem"] is not None:
+        return False
+    finish = dict(HOST["switch"]["complete"], path=layout.path, release=HOST["release"])
+    finish["log"] = dict(finish.get("log") or {}, note=note)
+    fleet_step.finish(layout, finish)
+    return True
+
+
 def go_on_alone(layout, reason):
     from . import fleet_step
 
     if HOST.get("kind") == "rollback":
         return rollback_alone(layout, reason)
     phase = HOST["phase"]
-    if phase == "committed":
-        done = fleet_step.switch(layout, HOST["switch"])
-        phase, HOST["problem"] = "switched", done["problem"]
-    if phase == "switched" and HOST["problem"] is None:
-        finish = dict(HOST["switch"]["complete"], path=layout.path, release=HOST["release"])
-        finish["log"] = dict(finish.get("log") or {}, note="%s after the switch; this host recorded the release "
-                                                           "alone" % reason)
-        fleet_step.finish(layout, finish)
-        return
+    if phase in ("committed", "switched"):
+        if forward(layout, phase, "%s after the switch; this host recorded the release alone" % reason):
+            return
+        phase = "switched"
     back = "this host switched back" if phase == "switched" else "nothing was switched here"
     params = dict(HOST["undo"])
     params.update(HOST.get("switch") or {})
@@ -140,25 +149,16 @@ def schema_moved():
 
 
 def rollback_alone(layout, reason):
-    from . import fleet_step
-
     phase = HOST["phase"]
     if phase == "held":
-        forward = not HOST["migrates"] and HOST["plan"] and schema_moved()
-        if not forward:
+        if HOST["migrates"] or not HOST["plan"] or not schema_moved():
             append_log(layout, dict(HOST["log"], release=HOST["release"], result="failed",
                                     error="%s before the rollback changed anything; nothing was switched" % reason))
             release_lock(layout)
             return
         phase = "committed"
-    if phase == "committed":
-        done = fleet_step.switch(layout, HOST["switch"])
-        phase, HOST["problem"] = "switched", done["problem"]
-    if HOST["problem"] is None:
-        finish = dict(HOST["switch"]["complete"], path=layout.path, release=HOST["release"])
-        finish["log"] = dict(finish.get("log") or {}, note="%s after the schema went back; this host switched and "
-                                                           "recorded the rollback alone" % reason)
-        fleet_step.finish(layout, finish)
+    if forward(layout, phase, "%s after the schema went back; this host switched and recorded the rollback alone"
+               % reason):
         return
     append_log(layout, dict(HOST["log"], release=HOST["release"], result="failed",
                             error="%s; %s stays live (its schema is back) but fails its health check (%s)" % (

@@ -1,10 +1,11 @@
 """Entry fleet_step: one host's part of a deploy to several hosts (deploytasks/fleet_deploy.py coordinates):
 `ready` (the lock and the release are there; answered at once, so the client can time the round trip),
 `commit` (the migrate host only, before any host is asked to switch: from now on it goes forward alone if the
-client goes away, see fleet_host.py), `switch` (switch, reload, health-check, nothing finalized), `complete` (record, prune, log, unlock), `undo`
-(switch back if switched, unapply on the host that migrated, remove the release, log, unlock), `back` (a
-fleet rollback that did not go through: switch back, log, unlock). Each runs
-under the lock the host's prepare_release took."""
+client goes away, see fleet_host.py), `switch` (switch, reload, health-check, nothing finalized), `complete`
+(record, prune, log, unlock), `undo` (switch back if switched, unapply on the host that migrated, remove the
+release, log, unlock); for a fleet rollback `hold` (the command takes over the lock), `unapply` (the migrate host:
+the schema back to the target's state) and `back` (a rollback that did not go through: switch back, log, unlock).
+Each runs under the lock the host's prepare_release (or the rollback's lock) took."""
 import os
 import time
 from typing import Union
@@ -102,7 +103,8 @@ def back(layout, params) -> Union[SwitchBack, dict]:
     return done
 
 
-ACTIONS = {"ready": ready, "hold": hold, "unapply": unapply, "commit": commit, "switch": switch, "complete": finish, "undo": take_back, "back": back}
+ACTIONS = {"ready": ready, "hold": hold, "unapply": unapply, "commit": commit, "switch": switch, "complete": finish,
+           "undo": take_back, "back": back}
 
 
 def main(params):
