@@ -110,22 +110,31 @@ class Repo:
             self.makemigrations(f"add_{model.lower()}")
         return self.commit(f"add {model}", edit, branch)
 
+    def write_migration(self, name, code, operations) -> None:
+        """(In a commit's edit) accounts/migrations/<next number>_<name>.py after the latest migration: `code` (its
+        functions) above a Migration class whose operations are `operations` (Python source)."""
+        previous = self.latest_migration()
+        number = int(previous[:4]) + 1
+        (self.work / "accounts" / "migrations" / f"{number:04d}_{name}.py").write_text(
+            "from django.db import migrations\n\n\n" + code + "\n\n"
+            "class Migration(migrations.Migration):\n"
+            f"    dependencies = [('accounts', {previous!r})]\n"
+            f"    operations = {operations}\n"
+        )
+
+    def write_failing_model(self, model) -> None:
+        """(In a commit's edit) a model (its migration applies fine), then a migration whose RunPython raises."""
+        with open(self.work / "accounts" / "models.py", "a") as handle:
+            handle.write(f"\n\nclass {model}(models.Model):\n    name = models.CharField(max_length=50)\n")
+        self.makemigrations(f"add_{model.lower()}")
+        self.write_migration("boom", "def boom(apps, schema_editor):\n"
+                                     "    raise RuntimeError('deliberate failure in a test migration')\n",
+                             "[migrations.RunPython(boom, migrations.RunPython.noop)]")
+
     def failing_migration(self, model, branch) -> str:
         """A commit adding a model (its migration applies fine) and then a migration whose RunPython raises."""
-        def edit(work):
-            with open(work / "accounts" / "models.py", "a") as handle:
-                handle.write(f"\n\nclass {model}(models.Model):\n    name = models.CharField(max_length=50)\n")
-            previous = self.makemigrations(f"add_{model.lower()}")
-            number = int(previous[:4]) + 1
-            (work / "accounts" / "migrations" / f"{number:04d}_boom.py").write_text(
-                "from django.db import migrations\n\n\n"
-                "def boom(apps, schema_editor):\n"
-                "    raise RuntimeError('deliberate failure in a test migration')\n\n\n"
-                "class Migration(migrations.Migration):\n"
-                f"    dependencies = [('accounts', {previous!r})]\n"
-                "    operations = [migrations.RunPython(boom, migrations.RunPython.noop)]\n"
-            )
-        return self.commit(f"add {model} and a migration that raises", edit, branch)
+        return self.commit(f"add {model} and a migration that raises", lambda work: self.write_failing_model(model),
+                           branch)
 
 
 # --- running the real fab ----------------------------------------------------------------------

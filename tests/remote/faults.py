@@ -149,14 +149,13 @@ def live_failing_migration(repo, live_db: Path, branch="liveboom"):
         with open(work / "accounts" / "models.py", "a") as handle:
             handle.write("\n\nclass LiveBoom(models.Model):\n    name = models.CharField(max_length=50)\n")
         names["fast"] = repo.makemigrations("add_liveboom")
-        (work / "accounts" / "migrations" / f"{int(names['fast'][:4]) + 1:04d}_live_boom.py").write_text(
-            "import os\n\nfrom django.db import migrations\n\n\n"
+        repo.write_migration(
+            "live_boom",
             "def boom(apps, schema_editor):\n"
+            "    import os\n\n"
             f"    if os.path.realpath(str(schema_editor.connection.settings_dict['NAME'])) == {str(live_db)!r}:\n"
-            "        raise RuntimeError('deliberate failure on the live database')\n\n\n"
-            "class Migration(migrations.Migration):\n"
-            f"    dependencies = [('accounts', {names['fast']!r})]\n"
-            "    operations = [migrations.RunPython(boom, migrations.RunPython.noop)]\n")
+            "        raise RuntimeError('deliberate failure on the live database')\n",
+            "[migrations.RunPython(boom, migrations.RunPython.noop)]")
     sha = repo.commit("a model and a migration that fails on the live database only", edit, branch)
     return sha, names["fast"]
 

@@ -370,18 +370,11 @@ def test_fab_silent_past_client_timeout_counts_as_gone(fleet):
 def slow_to_unapply(fleet, marker) -> str:
     """A commit adding a migration whose reverse touches `marker`, then takes 4 s."""
     def edit(work):
-        previous = fleet.repo.latest_migration()
-        number = int(previous[:4]) + 1
-        (work / "accounts" / "migrations" / f"{number:04d}_slow_reverse.py").write_text(
-            "import pathlib, time\n"
-            "from django.db import migrations\n\n\n"
-            "def slowly(apps, schema_editor):\n"
-            f"    pathlib.Path({str(marker)!r}).touch()\n"
-            "    time.sleep(4)\n\n\n"
-            "class Migration(migrations.Migration):\n"
-            f"    dependencies = [('accounts', {previous!r})]\n"
-            "    operations = [migrations.RunPython(migrations.RunPython.noop, slowly)]\n"
-        )
+        fleet.repo.write_migration("slow_reverse", "def slowly(apps, schema_editor):\n"
+                                                   "    import pathlib, time\n"
+                                                   f"    pathlib.Path({str(marker)!r}).touch()\n"
+                                                   "    time.sleep(4)\n",
+                                   "[migrations.RunPython(migrations.RunPython.noop, slowly)]")
     fleet.repo.commit("a migration slow to unapply", edit)
     return fleet.repo.latest_migration()
 

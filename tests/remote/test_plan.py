@@ -9,13 +9,8 @@ ADDRESS = "127.0.0.60"
 def irreversible_migration(s):
     """A commit adding a RunPython migration without a reverse (the lint's "irreversible" rule)."""
     def edit(work):
-        previous = s.repo.latest_migration()
-        number = int(previous[:4]) + 1
-        (work / "accounts" / "migrations" / f"{number:04d}_one_way.py").write_text(
-            "from django.db import migrations\n\n\ndef forwards(apps, schema_editor):\n    pass\n\n\n"
-            "class Migration(migrations.Migration):\n"
-            f"    dependencies = [('accounts', {previous!r})]\n"
-            "    operations = [migrations.RunPython(forwards)]\n")
+        s.repo.write_migration("one_way", "def forwards(apps, schema_editor):\n    pass\n",
+                               "[migrations.RunPython(forwards)]")
     return s.repo.commit("a one-way data migration", edit)
 
 

@@ -18,16 +18,7 @@ def change_css(repo, marker, failing_model=None):
         with open(work.joinpath(*SITE_CSS), "a") as handle:
             handle.write(f"\n/* {marker} */\n")
         if failing_model:
-            with open(work / "accounts" / "models.py", "a") as handle:
-                handle.write(f"\n\nclass {failing_model}(models.Model):\n    name = models.CharField(max_length=50)\n")
-            previous = repo.makemigrations(f"add_{failing_model.lower()}")
-            (work / "accounts" / "migrations" / f"{int(previous[:4]) + 1:04d}_boom.py").write_text(
-                "from django.db import migrations\n\n\n"
-                "def boom(apps, schema_editor):\n"
-                "    raise RuntimeError('deliberate failure in a test migration')\n\n\n"
-                "class Migration(migrations.Migration):\n"
-                f"    dependencies = [('accounts', {previous!r})]\n"
-                "    operations = [migrations.RunPython(boom, migrations.RunPython.noop)]\n")
+            repo.write_failing_model(failing_model)
     return repo.commit(f"css {marker}", edit, branch=failing_model.lower() if failing_model else "main")
 
 
