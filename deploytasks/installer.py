@@ -7,6 +7,9 @@ from .output import console
 from .shell import is_dry, q, run
 
 STAMP = ".deploytasks-requirements"
+# the server user's own cache (shell words): uv's cache and a copy of the uv `fab setup` installed, for all the
+# user's deploy paths
+USER_DIR = '"${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/deploytasks"'
 NO_UV = "no uv found (pip install uv, or set deploytasks.installer: pip)"
 
 
@@ -183,23 +186,32 @@ def pip_settings(environ, keys) -> dict:
 
 
 def server_uv_command(settings, path) -> str:
-    """uv on the server's PATH, else installed into {path}/.deploytasks/uv with the server's Python and pip; the uv
-    cache shared by the user's deploy paths on one file system; then {path}/.deploytasks/uv.env (0600) from the
-    server's pip index settings. Prints what it found."""
+    """uv on the server's PATH, else the copy a former `fab setup` of this user kept in ~/.cache/deploytasks/uv
+    (hard-linked, else copied, into {path}/.deploytasks/uv), else installed there with the server's Python and pip
+    and a copy kept for the user's next deploy paths; the uv cache shared by the user's deploy paths on one file
+    system; then {path}/.deploytasks/uv.env (0600) from the server's pip index settings. Prints what it found."""
     tools = posixpath.join(path, ".deploytasks")
     installed, env, log = (q(posixpath.join(tools, name)) for name in ("uv", "uv-venv", "uv-install.log"))
     python = q(settings.python)
+    user_dir = USER_DIR
+    # the uv wheel's binary stands alone: copies of it work anywhere
+    keep_for_user = (f'(umask 077 && mkdir -p {user_dir}) 2>/dev/null && cp {env}/bin/uv {user_dir}/uv.$$ '
+                     f'2>/dev/null && mv -f {user_dir}/uv.$$ {user_dir}/uv || rm -f {user_dir}/uv.$$')
+    from_user = (f'[ -x {user_dir}/uv ] && {user_dir}/uv --version >/dev/null 2>&1 && '
+                 f'{{ ln -f {user_dir}/uv {installed}.new 2>/dev/null || cp {user_dir}/uv {installed}.new; }} && '
+                 f'mv -f {installed}.new {installed}')
     find_or_install = (
         f"mkdir -p {q(tools)} || exit 1; "
         f"if command -v uv >/dev/null 2>&1; then echo \"uv-on-path: $(command -v uv)\"; "
         f"elif [ -x {installed} ]; then echo uv-kept; "
-        f"else rm -rf {env}; "
+        f"elif {from_user}; then echo uv-copied; "
+        f"else rm -rf {env} {installed}.new; "
         # the Python's own pip into a venv without one (0.1 s instead of ensurepip's 2 s), else the venv's pip
         f"if {{ {{ {python} -m venv --without-pip {env} && {python} -m pip --python {env}/bin/python install "
         f"--disable-pip-version-check -q uv; }} || {{ rm -rf {env} && {python} -m venv {env} && "
         f"{env}/bin/python -m pip install --disable-pip-version-check -q uv; }}; }} "
         f">{log} 2>&1 && ln -sfn uv-venv/bin/uv {installed}; "
-        f"then echo uv-installed; "
+        f"then echo uv-installed; {keep_for_user}; "
         f"else rm -rf {env}; echo \"no-uv: $(tail -n 1 {log})\"; fi; fi"
     )
     import inspect
@@ -219,7 +231,7 @@ def server_uv_command(settings, path) -> str:
     # site or stage starts warm; elsewhere (or when the path has one already) the path keeps its own
     cache = q(posixpath.join(tools, "uv-cache"))
     share_cache = (
-        f'shared="${{HOME:-/nonexistent}}/.cache/deploytasks/uv-cache"; '
+        f'shared={USER_DIR[:-1]}/uv-cache"; '
         f'if [ ! -e {cache} ] && [ ! -L {cache} ] && (umask 077 && mkdir -p "$shared") 2>/dev/null && '
         f'[ "$(stat -c %d "$shared")" = "$(stat -c %d {q(tools)})" ]; then ln -s "$shared" {cache}; fi'
     )
@@ -239,9 +251,13 @@ def setup_server_uv(c, settings, path) -> None:
     result = run(c, server_uv_command(settings, path), what="looking for uv on the server")
     lines = result.stdout.splitlines()
     tools = posixpath.join(path, ".deploytasks", "uv")
-    found = next((line for line in lines if line.startswith(("uv-on-path:", "uv-kept", "uv-installed", "no-uv:"))), "")
+    found = next((line for line in lines
+                  if line.startswith(("uv-on-path:", "uv-kept", "uv-copied", "uv-installed", "no-uv:"))), "")
     if found.startswith("uv-on-path:"):
         console.print(f"[green]✓[/] venvs are built with uv: {found.split(':', 1)[1].strip()} (on PATH)")
+    elif found == "uv-copied":
+        console.print(f"[green]✓[/] venvs are built with uv: {tools}, copied from ~/.cache/deploytasks/uv "
+                      "(installed by an earlier `fab setup` of this user; no uv on PATH)")
     elif found.startswith(("uv-kept", "uv-installed")):
         done = "installed" if found == "uv-installed" else "kept"
         console.print(f"[green]✓[/] venvs are built with uv: {done} {tools} (no uv on PATH)")

@@ -199,6 +199,22 @@ class SSHServer:
                 self._kill_proc()
         raise SSHDError(f"could not start sshd on {self.host}: {last_error}")
 
+    def set_env(self, **variables: str) -> None:
+        """Give the sessions started from now on these variables (sshd_config SetEnv, on top of the configuration
+        it started with; none: back to that). sshd re-executes itself on SIGHUP; this returns once it listens."""
+        if not hasattr(self, "_started_config"):
+            self._started_config = self.sshd_config.read_text()
+        extra = "".join(f"SetEnv {name}={_quote(value)}\n" for name, value in variables.items())
+        self.sshd_config.write_text(self._started_config.rstrip("\n") + "\n" + extra)
+        offset = self.log_path.stat().st_size
+        os.kill(self.pid, signal.SIGHUP)
+        listening = f"Server listening on {self.host} port {self.port}"
+        deadline = time.monotonic() + START_TIMEOUT
+        while listening not in self.log_path.read_bytes()[offset:].decode(errors="replace") or not self._banner_ok():
+            if time.monotonic() > deadline or not self.running:
+                raise SSHDError(f"sshd on {self.host}:{self.port} did not restart after SIGHUP:\n{self.log()}")
+            time.sleep(0.02)
+
     def stop(self) -> None:
         """Terminate our sshd (and the per-connection sshd children it forked)."""
         atexit.unregister(self.stop)

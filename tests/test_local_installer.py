@@ -118,26 +118,48 @@ def test_a_uv_install_killed_halfway_is_redone_by_the_next_install(site, silent_
     assert "requirements unchanged, skipped" in site.inv("install").stdout
 
 
-def install_server_uv(tmp_path, python):
-    """`fab setup`'s uv install command (installer.server_uv_command) run by sh, with no uv on PATH."""
+def server_uv_setup(tmp_path, python, site="srv"):
+    """`fab setup`'s uv command (installer.server_uv_command) for deploy path tmp_path/site, run by sh with no uv on
+    PATH and tmp_path/home as the server user's home; returns what it printed."""
     from types import SimpleNamespace
 
     from deploytasks.installer import server_uv_command
 
-    path = tmp_path / "srv"
-    command = server_uv_command(SimpleNamespace(python=str(python)), str(path))
+    command = server_uv_command(SimpleNamespace(python=str(python)), str(tmp_path / site))
     done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=300,
-                          env=clean_env(PATH="/usr/bin:/bin"))
+                          env=clean_env(PATH="/usr/bin:/bin", HOME=str(tmp_path / "home")))
     assert done.returncode == 0, done.stderr
-    assert "uv-installed" in done.stdout, (done.stdout, (path / ".deploytasks" / "uv-install.log").read_text())
-    uv = path / ".deploytasks" / "uv"
-    assert subprocess.run([str(uv), "--version"], capture_output=True, timeout=60).returncode == 0
+    uv = tmp_path / site / ".deploytasks" / "uv"
+    assert subprocess.run([str(uv), "--version"], capture_output=True, timeout=60).returncode == 0, done.stdout
+    return done.stdout
+
+
+def install_server_uv(tmp_path, python):
+    """`fab setup`'s uv install (no uv on PATH, none kept for the user yet); returns the venv it made for uv."""
+    printed = server_uv_setup(tmp_path, python)
+    path = tmp_path / "srv"
+    assert "uv-installed" in printed, (printed, (path / ".deploytasks" / "uv-install.log").read_text())
     return path / ".deploytasks" / "uv-venv"
 
 
 def test_setup_installs_server_uv_with_the_pythons_own_pip_into_a_venv_without_one(tmp_path):
     tool_venv = install_server_uv(tmp_path, sys.executable)  # this Python has pip
     assert not (tool_venv / "bin" / "pip").exists(), "the fast path: no pip bootstrapped into uv's own venv"
+
+
+def test_setup_gives_the_users_next_deploy_paths_the_uv_it_installed_without_pip(tmp_path):
+    install_server_uv(tmp_path, sys.executable)
+    kept = tmp_path / "home" / ".cache" / "deploytasks" / "uv"
+    assert os.access(kept, os.X_OK) and (kept.parent.stat().st_mode & 0o777) == 0o700
+    printed = server_uv_setup(tmp_path, sys.executable, site="staging")
+    assert "uv-copied" in printed, printed
+    tools = tmp_path / "staging" / ".deploytasks"
+    assert not (tools / "uv-venv").exists() and not (tools / "uv-install.log").exists(), "pip did not run"
+    assert not (tools / "uv").is_symlink(), "a file of its own: the path keeps working if the user's copy goes"
+    kept.unlink()
+    kept.write_text("#!/bin/sh\nexit 1\n")  # a broken copy is not handed on: pip installs a fresh one
+    kept.chmod(0o755)
+    assert "uv-installed" in server_uv_setup(tmp_path, sys.executable, site="production")
 
 
 def test_setup_installs_server_uv_with_a_venvs_pip_when_the_python_has_none(tmp_path):

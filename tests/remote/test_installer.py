@@ -14,7 +14,9 @@ SERVER_UV = "own"  # no uv prepared: `fab setup` installs one with the server's 
 
 @pytest.fixture(scope="module")
 def installed(server):
-    """The server after a real `fab setup` (which installs uv) and a first deploy."""
+    """The server after a real `fab setup` (which installs uv: its user has no copy kept from an earlier one) and a
+    first deploy."""
+    server.sshd.set_env(XDG_CACHE_HOME=str(server.base / "user-cache"))
     server.setup_run = server.fab("setup").ok()
     server.fab("deploy").ok()
     return server
@@ -36,6 +38,7 @@ def test_setup_installs_uv_into_the_deploy_dir_and_the_first_deploy_builds_with_
     [venv] = venv_dirs(s).values()
     assert (venv / "bin" / "pip").exists(), "pip stays available in a uv-built venv"
     assert any((tools(s) / "uv-cache").iterdir()), "the uv cache is kept on the server"
+    assert os.access(s.base / "user-cache" / "deploytasks" / "uv", os.X_OK), "and a uv for the user's next paths"
     again = s.fab("setup").ok()
     assert f"venvs are built with uv: kept {tools(s)}/uv" in again.stdout
 

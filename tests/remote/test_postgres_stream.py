@@ -99,27 +99,18 @@ def test_a_tampered_backup_is_refused_and_the_database_unchanged(pg_deployed, tm
 
 @pytest.fixture
 def server_without_zstd(pg_deployed, tmp_path):
-    """The sshd's sessions get a PATH holding everything /usr/bin has except zstd (sshd_config SetEnv; sshd
-    rereads its configuration on SIGHUP); restored afterwards."""
+    """The sshd's sessions get a PATH holding everything /usr/bin has except zstd; restored afterwards."""
     s = pg_deployed
     bare = tmp_path / "bin-without-zstd"
     bare.mkdir()
     for name in os.listdir("/usr/bin"):
         if not name.startswith(("zstd", "unzstd", "zstdcat", "pzstd")):
             os.symlink(os.path.join("/usr/bin", name), bare / name)
-    sshd = s.sshd
-    original = sshd.sshd_config.read_text()
-
-    def configure(text):
-        sshd.sshd_config.write_text(text)
-        os.kill(sshd.pid, signal.SIGHUP)
-        time.sleep(1)  # sshd re-executes itself, then listens again
-
-    configure(original + f"SetEnv PATH=/usr/local/bin:{bare}\n")
+    s.sshd.set_env(PATH=f"/usr/local/bin:{bare}")
     try:
         yield s
     finally:
-        configure(original)
+        s.sshd.set_env()
 
 
 def test_a_server_without_zstd_falls_back_to_pg_dumps_compression_and_says_so(server_without_zstd):
