@@ -102,7 +102,6 @@ def _deploy_path_writable(tools) -> str:
 def ship(c, tools) -> str:
     """Upload the bundle over SFTP (a temporary name, then renamed): into `tools` when its parent (the deploy
     path) exists and is writable, else into the SSH user's cache. Returns the bundle's path there."""
-    bundle = current()
     made = c.run(f"if {_deploy_path_writable(tools)}; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
                  'mkdir -p "$d" && chmod 700 "$d" && printf "%s\\n" "$d"', warn=True, hide=True, in_stream=False,
                  dry=False)
@@ -110,6 +109,12 @@ def ship(c, tools) -> str:
     if made.failed or not where:
         problem = (made.stderr.strip().splitlines() or [f"exit status {made.exited}"])[-1]
         raise DeployTasksError(f"cannot create a directory for deploytasks' server code on the server: {problem}")
+    return put(c, where)
+
+
+def put(c, where) -> str:
+    """Upload the bundle over SFTP into the existing directory `where` (a temporary name, then renamed)."""
+    bundle = current()
     final = posixpath.join(where, bundle.name)
     partial = f"{final}.partial"
     sftp = c.sftp()

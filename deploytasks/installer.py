@@ -248,8 +248,14 @@ def setup_server_uv(c, settings, path) -> None:
                       f"({settings.python} -m venv + pip install uv, with {settings.python}'s own pip when it has "
                       f"one); write {path}/.deploytasks/uv.env", highlight=False)
         return
-    result = run(c, server_uv_command(settings, path), what="looking for uv on the server")
-    lines = result.stdout.splitlines()
+    report_server_uv(c, settings, path, run(c, server_uv_command(settings, path),
+                                            what="looking for uv on the server").stdout)
+
+
+def report_server_uv(c, settings, path, printed) -> None:
+    """Say in one line which uv deploys will use, from what server_uv_command printed (its fault: an error when
+    deploytasks.installer is uv, else a warning that pip builds until then)."""
+    lines = printed.splitlines()
     tools = posixpath.join(path, ".deploytasks", "uv")
     found = next((line for line in lines
                   if line.startswith(("uv-on-path:", "uv-kept", "uv-copied", "uv-installed", "no-uv:"))), "")

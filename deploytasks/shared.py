@@ -4,6 +4,7 @@ They never come from the project's own files (which `inv` and manage.py load on 
 deploy/<host>/<name> beside the fabfile, or the file deploytasks.shared_sources names. Local tasks never
 read them. Contents are never printed: comparisons show checksums and the names of `NAME=` lines only.
 """
+import base64
 import difflib
 import hashlib
 import os
@@ -19,7 +20,7 @@ from .errors import DeployTasksError, reported
 from .output import console
 from .prompt import confirm
 from .settings import local_root
-from .shell import is_dry, q, run
+from .shell import WholeInput, is_dry, q, run
 
 MARK = "@@DEPLOYTASKS-SHARED@@"
 KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=")
@@ -102,13 +103,23 @@ def server_state(c, files) -> list:
     """For each file on the server: None when absent, else its sha256, mode and `NAME=` names (one round trip)."""
     if not files:
         return []
+    out = run(c, state_command(files), what="reading the server's shared files", changes=False).stdout
+    return parse_state(out, files)
+
+
+def state_command(files) -> str:
+    """Shell that prints, for each file, a MARK line (absent, or mode and sha256) and then its `NAME=` names."""
     parts = []
     for index, item in enumerate(files):
         f = q(item.remote)
         parts.append(
             f"if [ -f {f} ]; then echo {MARK} {index} $(stat -c %a {f}) $(sha256sum < {f} | cut -d ' ' -f 1); "
             f"sed -n -E {q(SED_KEYS)} {f}; else echo {MARK} {index} absent; fi")
-    out = run(c, "; ".join(parts), what="reading the server's shared files", changes=False).stdout
+    return "; ".join(parts)
+
+
+def parse_state(out, files) -> list:
+    """What state_command printed, per file: None when absent, else {mode, sha256, keys}."""
     states, current = [None] * len(files), None
     for line in out.splitlines():
         words = line.split()
@@ -130,29 +141,28 @@ def names_diff(server_keys, local_keys, old, new) -> list:
 
 
 def upload(c, item, backup=False) -> str:
-    """Upload one file: created 0600 before any byte is written, then renamed into place (the server's copy,
-    if any, is kept first as shared/<name>.<UTC>.bak, 0600). Returns the backup's name or ""."""
+    """Upload one file in one round trip: its bytes (base64) on the command's stdin into a file created 0600 before
+    any byte is written, checked against their sha256 (a connection lost mid-way leaves a short file, which is
+    removed), then renamed into place (the server's copy, if any, is kept first as shared/<name>.<UTC>.bak,
+    0600). Returns the backup's name or ""."""
     directory, base = posixpath.split(item.remote)
-    partial = posixpath.join(directory, f".deploytasks-upload.{base}")
+    partial = q(posixpath.join(directory, f".deploytasks-upload.{base}"))
     saved = f"{item.remote}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.bak" if backup else ""
-    run(c, f"mkdir -p {q(directory)} && rm -f {q(partial)} && (umask 077 && : > {q(partial)})",
-        what=f"creating shared/{item.name}")
-    try:
-        if not is_dry(c):
-            c.put(item.local, partial, preserve_mode=False)  # Fabric would chmod it to the local mode
-        keep = (f"test ! -e {q(saved)} && (umask 077 && cp {q(item.remote)} {q(saved)}) && chmod 600 {q(saved)} && "
-                if saved else "")
-        run(c, f"chmod 600 {q(partial)} && {keep}mv -fT {q(partial)} {q(item.remote)}",
-            what=f"replacing shared/{item.name}")
-    except BaseException:
-        run(c, f"rm -f {q(partial)}", what="removing the partial upload", check=False)
-        raise
+    with open(item.local, "rb") as handle:
+        data = handle.read()
+    keep = (f"test ! -e {q(saved)} && (umask 077 && cp {q(item.remote)} {q(saved)}) && chmod 600 {q(saved)} && "
+            if saved else "")
+    command = (f"mkdir -p {q(directory)} && rm -f {partial} && (umask 077 && base64 -d > {partial}) && "
+               f"test \"$(sha256sum < {partial} | cut -d ' ' -f 1)\" = {hashlib.sha256(data).hexdigest()} && "
+               f"chmod 600 {partial} && {keep}mv -fT {partial} {q(item.remote)} "
+               f"|| {{ status=$?; rm -f {partial}; exit $status; }}")
+    run(c, command, what=f"uploading shared/{item.name}", in_stream=WholeInput(base64.b64encode(data).decode()))
     return posixpath.basename(saved)
 
 
-def upload_missing(c, files) -> list:
-    """`fab setup`: upload the files the server lacks; keep the server's copies. Returns the report lines."""
-    states = server_state(c, files)
+def upload_missing(c, files, states) -> list:
+    """`fab setup`: upload the files the server lacks (states: server_state's); keep the server's copies. Returns
+    the report lines."""
     host, lines = host_name(c), []
     for item, state in zip(files, states):
         if state is not None:

@@ -6,6 +6,8 @@ import stat
 
 import pytest
 
+from deploytasks import bundle
+
 from tests._util import silent_server, uv_installs_into
 
 ADDRESS = "127.0.0.23"
@@ -17,7 +19,10 @@ def installed(server):
     """The server after a real `fab setup` (which installs uv: its user has no copy kept from an earlier one) and a
     first deploy."""
     server.sshd.set_env(XDG_CACHE_HOME=str(server.base / "user-cache"))
+    before = server.sshd.session_count()
     server.setup_run = server.fab("setup").ok()
+    server.setup_sessions = server.sshd.session_count() - before
+    server.shipped_by_setup = (server.path / ".deploytasks" / bundle.current().name).exists()
     server.fab("deploy").ok()
     return server
 
@@ -41,6 +46,13 @@ def test_setup_installs_uv_into_the_deploy_dir_and_the_first_deploy_builds_with_
     assert os.access(s.base / "user-cache" / "deploytasks" / "uv", os.X_OK), "and a uv for the user's next paths"
     again = s.fab("setup").ok()
     assert f"venvs are built with uv: kept {tools(s)}/uv" in again.stdout
+
+
+def test_setup_checks_installs_uv_and_reads_the_shared_files_in_one_command_and_ships_the_server_code(installed):
+    s = installed
+    assert s.shipped_by_setup, "the first deploy needs no upload of the server code"
+    # the command, the server code over SFTP, production's .env (one command: its bytes on stdin)
+    assert s.setup_sessions == 3, s.setup_sessions
 
 
 def test_a_requirements_change_is_built_with_the_servers_uv(installed):
