@@ -15,6 +15,12 @@ def around_build(c, settings, project):
         run_local(c, project, settings.hooks, "after", step)
 
 
+def around_build_listed(settings) -> bool:
+    """Whether a hook runs before or after the venv or install step (the build then is a round trip of its own)."""
+    hooks = settings.hooks or {}
+    return any(step in (hooks.get(when) or {}) for when in ("before", "after") for step in ("venv", "install"))
+
+
 def dry(settings) -> str:
     """'; hooks: after install: …, before switch: …' for the dry-run line ('' without hooks)."""
     lines = described(settings.hooks, DEPLOY_STEPS)

@@ -19,6 +19,7 @@ from .output import console
 from .project import Project
 from .server.layout import ServerLayout
 from .server.results import PreparedRelease, ReleaseListing
+from .server.venv_build import DIGEST, VENV
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
@@ -130,10 +131,11 @@ def prepare_request(c, settings, revision) -> dict:
     return params
 
 
-def prepare(c, settings, revision, what, guard=False) -> Optional[PreparedRelease]:
+def prepare(c, settings, revision, what, guard=False, build=None) -> Optional[PreparedRelease]:
     """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
-    release go with this client's connection until the supervisor takes over (server/lock_guard.py)."""
-    params = dict(prepare_request(c, settings, revision), guard=guard)
+    release go with this client's connection until the supervisor takes over (server/lock_guard.py); build
+    (build_request's): build its venv in the same round trip when it is not ready."""
+    params = dict(prepare_request(c, settings, revision), guard=guard, **({"build": build} if build else {}))
     with console.status("preparing the release …"):
         return server_script(c, settings, "prepare_release", params, what=what,
                              changes=True, description=f"lock, fetch {revision or settings.branch}, unpack a new release")
@@ -158,7 +160,14 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     """Build a release beside the live one, migrate safely, switch, reload, health-check (force: past the
     checklist's FAILs)."""
     started = time.monotonic()
-    prep = prepare(c, settings, revision, "deploy", guard=True)
+    log = {"action": "deploy", "by": who(), "tool": __version__}
+    build = None if deploy_hooks.around_build_listed(settings) else build_request(settings, log)
+    try:
+        prep = prepare(c, settings, revision, "deploy", guard=True, build=build)
+    except ConnectionLost:
+        raise ConnectionLost(f"the connection to {host_name(c)} was lost while the release was prepared"
+                             + (" and its venv built" if build else "") + ": the server side removes the release "
+                             "and frees the lock itself") from None
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
                       " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
@@ -170,11 +179,13 @@ def deploy(c, settings, revision=None, force=False) -> dict:
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
     report_marked_bad(prep)
     project = release_project(settings, prep["release_dir"])
-    log = {"action": "deploy", "revision": prep["revision"], "by": who(), "tool": __version__}
+    log["revision"] = prep["revision"]
     try:
         with deploy_hooks.around_build(c, settings, project):
             if prep["venv_ready"]:
                 console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
+            elif "venv_build" in prep:
+                report_build(settings, prep, prep["venv_build"])
             else:
                 build_venv(c, settings, project, prep, log)
     except BaseException as exc:
@@ -209,6 +220,19 @@ def build_venv(c, settings, project, prep, log=None, say=None):
         except ConnectionLost:
             raise ConnectionLost(f"the connection to {host_name(c)} was lost while the venv was built: the server "
                                    f"side removes the release {prep['release']} and frees the lock itself") from None
+    report_build(settings, prep, result, say)
+
+
+def build_request(settings, log) -> dict:
+    """prepare's `build`: the venv build command with placeholders for what only the new release tells (its
+    requirements hash, and the venv's path named after it), run in the release's directory."""
+    return {"command": server_build_command(settings, settings.path, VENV, settings.requirements, DIGEST),
+            "log": log}
+
+
+def report_build(settings, prep, result, say=None):
+    """Say which tool built the venv; a failed build becomes DeployTasksError with uv's or pip's reason."""
+    venv = prep["venv"]
     builder = next((line.split(":", 1)[1].strip() for line in result["stdout"].splitlines()
                     if line.startswith("builder:")), "pip")
     if result["returncode"]:

@@ -2,12 +2,13 @@
 find a matching venv. Leaves nothing behind (and unlocks) when it fails."""
 import getpass
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 
-from . import bad_revisions
+from . import bad_revisions, venv_build
 from .errors import ServerError
 from .lock_guard import start_guard
 from .files import link_directory
@@ -17,6 +18,7 @@ from .recovery import recover
 from .releases import current_release, release_meta, remove_release
 from .results import PreparedRelease
 from .static_files import unlink_dangling
+from .venv_build import DIGEST, VENV
 from .requirements import STAMP, read_stamp, requirements_digest
 
 
@@ -146,6 +148,16 @@ def build(layout, params) -> PreparedRelease:
     }
 
 
+def build_venv(layout, build, prepared):
+    """The release's venv built in the same command (a deploy without hooks around the build): the client's
+    command has placeholders for the venv's path and the requirements hash, which only the release tells."""
+    command = build["command"].replace(VENV, shlex.quote(prepared["venv"])).replace(
+        DIGEST, prepared["requirements_hash"])
+    log = dict(build["log"], revision=prepared["revision"]) if build.get("log") else None
+    return venv_build.build(layout, {"command": command, "venv": prepared["venv"], "release": prepared["release"],
+                                     "log": log, "cwd": prepared["release_dir"]})
+
+
 def client_gone():
     """True when nobody reads our answer any more (fab killed, connection dropped): the release and the lock
     then go at once instead of waiting for a client that will not come back."""
@@ -167,6 +179,10 @@ def main(params) -> PreparedRelease:
         raise
     try:
         prepared = build(layout, params)
+        if params.get("build") and not prepared["venv_ready"]:
+            prepared["venv_build"] = build_venv(layout, params["build"], prepared)
+            if prepared["venv_build"].get("gone"):  # the release is removed and the lock freed: nobody reads this
+                return prepared
         if client_gone():
             raise ServerError("the client went away while the release was prepared")
         if params.get("guard"):  # until the supervisor takes the lock, it goes with the client (lock_guard.py)

@@ -264,6 +264,7 @@ class PreparedRelease(TypedDict, total=False):
     marked_bad: List[str]
     recovered: Optional[str]
     guard: dict
+    venv_build: VenvBuild  # when the request asked for the build and the venv was not ready
 
 
 class PredeployResult(TypedDict, total=False):

@@ -18,6 +18,9 @@ from .requirements import STAMP
 from .results import VenvBuild
 
 POLL_SECONDS = 0.25
+# in a build command sent before the release is made (prepare_release.build_venv), replaced by the values it has
+DIGEST = "@@DEPLOYTASKS-REQUIREMENTS-HASH@@"
+VENV = "/@@DEPLOYTASKS-VENV@@"  # a path that shell quoting leaves bare, replaced by the quoted venv path
 
 
 def stop(process):
@@ -51,7 +54,11 @@ def give_up(layout, params, reason):
 
 
 def main(params) -> VenvBuild:
-    layout = ServerLayout(params["path"])
+    return build(ServerLayout(params["path"]), params)
+
+
+def build(layout, params) -> VenvBuild:
+    """Run params["command"] (in params["cwd"], else the deploy path) while watching the client's connection."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped session must not stop the cleanup below
     session = session_process()
     register_worker(layout.lock)  # a deploy's lock guard waits for this build
