@@ -93,7 +93,7 @@ def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=
     }
     return run_django_script(
         c, project, "restore", params, what="restore", changes=apply,
-        description=f"safety backup, then restore {path}",
+        description=f"safety backup, then restore {path}", settings_only=True,
     )
 
 

@@ -16,6 +16,16 @@ def database_info(alias):
     }
 
 
+def set_up_apps():
+    """The app registry for an entry started with settings only (it started slow work first, e.g. a dump)."""
+    from django.apps import apps
+
+    if not apps.ready:
+        import django
+
+        django.setup()
+
+
 def load_migrations(alias):
     """The migration graph, with the applied set read from `alias` (None: offline, nothing applied)."""
     from django.db.migrations.loader import MigrationLoader

@@ -3,7 +3,7 @@
 import os
 
 from . import squashes
-from .django_info import engine_for_alias, load_migrations, migration_files
+from .django_info import engine_for_alias, load_migrations, migration_files, set_up_apps
 from .engines import SUPPORTED
 from .files import fingerprint as fingerprint_of
 from .lock_guard import register_worker
@@ -38,8 +38,9 @@ def main(params) -> RestoreResult:
     marker = register_worker(params["lock"]) if params.get("apply") and params.get("lock") else None  # a lock guard waits for it
     try:
         early = params.get("apply") and hasattr(engine, "prepare_restore")
-        if early:  # the safety dump runs while the upload is checked (PostgreSQL)
+        if early:  # the safety dump runs while Django loads its apps and the upload is checked (PostgreSQL)
             engine.prepare_restore(params)
+        set_up_apps()  # started with settings only, so that the safety dump starts first
         try:
             deferred = False
             if params.get("verified") != fingerprint:  # apply right after a check of this very file: not read again
