@@ -60,6 +60,14 @@ class Project:
     def python_script_command(self, python=None) -> str:
         return self.shell(f'{q(python or self.python)} "$DEPLOYTASKS_PYZ"', env_file=False)
 
+    def tool_script_command(self) -> str:
+        """The bundle run by the venv's Python once the venv exists (a real interpreter: no version manager's shim
+        in between), else by the base Python."""
+        if not self.venv:
+            return self.python_script_command(self.base_python)
+        return self.shell(f'py={q(self.python)}; [ -x "$py" ] || py={q(self.base_python)}; "$py" "$DEPLOYTASKS_PYZ"',
+                          env_file=False)
+
 
 def local_project(settings) -> Project:
     from .settings import local_root

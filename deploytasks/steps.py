@@ -51,14 +51,15 @@ def build_with(c, command, uv, *, what):
 
 
 def requirements_hash(c, project) -> dict:
-    """Hash of the requirements (+ includes, + Python version) and the venv's install stamp."""
+    """Hash of the requirements (+ includes, + the version of the venv's Python, else the base Python's) and the
+    venv's install stamp."""
     params = {
         "requirements": project.path(project.requirements),
         "stamp": posixpath.join(project.venv, STAMP) if project.venv else "",
         "venv_python": project.python if project.venv else "",
     }
     return run_script(
-        c, project.python_script_command(project.base_python), "requirements_hash", params,
+        c, project.tool_script_command(), "requirements_hash", params,
         what="reading the requirements", tools=project.tools or None,
     )
 
