@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, fmt_summary, make_example_repo, median, start_server, write_results  # noqa: E402
+from harness import ROOT, byte_compile_checkout, fmt_summary, make_example_repo, median, start_server, write_results  # noqa: E402
 
 HOST = "127.0.0.3"
 ALIAS = "testhost"
@@ -649,6 +649,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args(argv)
     args.load = os.getloadavg()
+    byte_compile_checkout()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-backup-"))
     free = shutil.disk_usage(workdir).free

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines import HTTP_HOST, Capistrano, InPlace  # noqa: E402
 from harness import (  # noqa: E402
-    SCENARIOS, BenchContext, Contender, make_example_repo, results_table, run_contender, start_server, write_results,
+    SCENARIOS, BenchContext, Contender, byte_compile_checkout, make_example_repo, results_table, run_contender,
+    start_server, write_results,
 )
 
 
@@ -109,6 +110,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     names = args.only or list(CONTENDERS)
+    byte_compile_checkout()
     workdir = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
     server = None
     results = []

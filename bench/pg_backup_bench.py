@@ -46,7 +46,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from backup_bench import MIB, Bench, fmt_t, mib, ratio_cell, run_measured, sha256_file  # noqa: E402
-from harness import (ROOT, _commit_change, fmt_summary, machine_description, make_example_repo, median,  # noqa: E402
+from harness import (ROOT, _commit_change, byte_compile_checkout, fmt_summary, machine_description, make_example_repo, median,  # noqa: E402
                      start_server, write_results)
 
 HOST = "127.0.0.111"
@@ -457,10 +457,7 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     args.load = wait_for_quiet()
-    # As a pip-installed deploytasks has them: bytecode for the checkout's modules, which fab otherwise compiles on
-    # every start when PYTHONDONTWRITEBYTECODE is set (it is on this machine).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "deploytasks")], check=True,
-                   stdout=subprocess.DEVNULL)
+    byte_compile_checkout()
     workdir = Path(tempfile.mkdtemp(prefix="bench-pg-backup-"))
     name, password = "dt_bench_" + secrets.token_hex(6), "pw-" + secrets.token_hex(12)
     versions = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True).stdout.strip()

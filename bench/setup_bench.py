@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import fmt_summary, median, timed, write_results  # noqa: E402
+from harness import byte_compile_checkout, fmt_summary, median, timed, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example"
@@ -62,6 +62,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     contestants = (("inv setup", inv_setup), ("hand checklist", checklist), ("uv checklist", uv_checklist))
+    byte_compile_checkout()
     results = {name: ([], []) for name, _ in contestants}
     with tempfile.TemporaryDirectory(prefix="setup-bench-") as tmp:
         base = Path(tmp)
