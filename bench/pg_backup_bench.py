@@ -46,7 +46,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from backup_bench import MIB, Bench, fmt_t, mib, ratio_cell, run_measured, sha256_file  # noqa: E402
-from harness import (ROOT, _commit_change, byte_compile_checkout, fmt_summary, machine_description, make_example_repo, median,  # noqa: E402
+from harness import (_commit_change, byte_compile_checkout, fmt_summary, machine_description, make_example_repo, median,  # noqa: E402
                      start_server, write_results)
 
 HOST = "127.0.0.111"

@@ -5,9 +5,7 @@ and says so once."""
 import json
 import os
 import shutil
-import signal
 import subprocess
-import time
 
 import pytest
 
