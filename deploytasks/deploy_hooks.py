@@ -2,7 +2,7 @@
 the server side takes over), and the list --dry shows. The later steps' hooks run on the server (server/hooks.py)."""
 from contextlib import contextmanager
 
-from .hooks import DEPLOY_STEPS, described, run_local
+from .hooks import DEPLOY_STEPS, any_around, described, run_local
 
 
 @contextmanager
@@ -17,8 +17,7 @@ def around_build(c, settings, project):
 
 def around_build_listed(settings) -> bool:
     """Whether a hook runs before or after the venv or install step (the build then is a round trip of its own)."""
-    hooks = settings.hooks or {}
-    return any(step in (hooks.get(when) or {}) for when in ("before", "after") for step in ("venv", "install"))
+    return any_around(settings.hooks, ("venv", "install"))
 
 
 def dry(settings) -> str:

@@ -110,6 +110,11 @@ def for_server(project, hooks) -> dict:
             for when, steps in hooks.items()}
 
 
+def any_around(hooks, steps) -> bool:
+    """Whether a hook runs before or after one of `steps`."""
+    return bool(described(hooks or {}, steps))
+
+
 def described(hooks, steps) -> list:
     """'after install: manage.py compilemessages' lines, in step order (for --dry and reports)."""
     return [f"{when} {step}: {hook}" for step in steps for when in WHEN

@@ -7,9 +7,9 @@ from .output import console
 from .shell import is_dry, q, run
 
 STAMP = ".deploytasks-requirements"
-# the server user's own cache (shell words): uv's cache and a copy of the uv `fab setup` installed, for all the
+# the server user's own cache (shell text): uv's cache and a copy of the uv `fab setup` installed, for all the
 # user's deploy paths
-USER_DIR = '"${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/deploytasks"'
+USER_DIR = "${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/deploytasks"  # used inside double quotes
 NO_UV = "no uv found (pip install uv, or set deploytasks.installer: pip)"
 
 
@@ -193,12 +193,12 @@ def server_uv_command(settings, path) -> str:
     tools = posixpath.join(path, ".deploytasks")
     installed, env, log = (q(posixpath.join(tools, name)) for name in ("uv", "uv-venv", "uv-install.log"))
     python = q(settings.python)
-    user_dir = USER_DIR
     # the uv wheel's binary stands alone: copies of it work anywhere
-    keep_for_user = (f'(umask 077 && mkdir -p {user_dir}) 2>/dev/null && cp {env}/bin/uv {user_dir}/uv.$$ '
-                     f'2>/dev/null && mv -f {user_dir}/uv.$$ {user_dir}/uv || rm -f {user_dir}/uv.$$')
-    from_user = (f'[ -x {user_dir}/uv ] && {user_dir}/uv --version >/dev/null 2>&1 && '
-                 f'{{ ln -f {user_dir}/uv {installed}.new 2>/dev/null || cp {user_dir}/uv {installed}.new; }} && '
+    kept, partial = f'"{USER_DIR}/uv"', f'"{USER_DIR}/uv.$$"'
+    keep_for_user = (f'(umask 077 && mkdir -p "{USER_DIR}") 2>/dev/null && cp {env}/bin/uv {partial} 2>/dev/null && '
+                     f'mv -f {partial} {kept} || rm -f {partial}')
+    from_user = (f'[ -x {kept} ] && {kept} --version >/dev/null 2>&1 && '
+                 f'{{ ln -f {kept} {installed}.new 2>/dev/null || cp {kept} {installed}.new; }} && '
                  f'mv -f {installed}.new {installed}')
     find_or_install = (
         f"mkdir -p {q(tools)} || exit 1; "
@@ -231,7 +231,7 @@ def server_uv_command(settings, path) -> str:
     # site or stage starts warm; elsewhere (or when the path has one already) the path keeps its own
     cache = q(posixpath.join(tools, "uv-cache"))
     share_cache = (
-        f'shared={USER_DIR[:-1]}/uv-cache"; '
+        f'shared="{USER_DIR}/uv-cache"; '
         f'if [ ! -e {cache} ] && [ ! -L {cache} ] && (umask 077 && mkdir -p "$shared") 2>/dev/null && '
         f'[ "$(stat -c %d "$shared")" = "$(stat -c %d {q(tools)})" ]; then ln -s "$shared" {cache}; fi'
     )

@@ -43,8 +43,7 @@ class Beside:
 
 def setup(c, settings, project, *, superuser, username, email, password):
     """Run the setup steps (createsuperuser only with `superuser`, collectstatic when deploytasks.collectstatic)."""
-    configured = settings.hooks or {}
-    ordered = any(step in (configured.get(when) or {}) for when in configured for step in ORDERED)
+    ordered = hooks.any_around(settings.hooks, ORDERED)
     beside = Beside(lambda: steps.collectstatic(c, project)) \
         if settings.collectstatic and not ordered and not is_dry(c) else None
 

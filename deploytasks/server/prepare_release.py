@@ -18,7 +18,6 @@ from .recovery import recover
 from .releases import current_release, release_meta, remove_release
 from .results import PreparedRelease
 from .static_files import unlink_dangling
-from .venv_build import DIGEST, VENV
 from .requirements import STAMP, read_stamp, requirements_digest
 
 
@@ -151,8 +150,8 @@ def build(layout, params) -> PreparedRelease:
 def build_venv(layout, build, prepared):
     """The release's venv built in the same command (a deploy without hooks around the build): the client's
     command has placeholders for the venv's path and the requirements hash, which only the release tells."""
-    command = build["command"].replace(VENV, shlex.quote(prepared["venv"])).replace(
-        DIGEST, prepared["requirements_hash"])
+    command = build["command"].replace(venv_build.VENV, shlex.quote(prepared["venv"])).replace(
+        venv_build.DIGEST, prepared["requirements_hash"])
     log = dict(build["log"], revision=prepared["revision"]) if build.get("log") else None
     return venv_build.build(layout, {"command": command, "venv": prepared["venv"], "release": prepared["release"],
                                      "log": log, "cwd": prepared["release_dir"]})
