@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DeployTasksError
+from .server.runner import RESOLVED_LINK
 
 PACKAGE = "deploytasks_server"  # the server package's name inside the zip
 MISSING = 97  # exit status of a command whose bundle is not on the target yet
@@ -90,6 +91,23 @@ def locator(tools=None) -> str:
             f'if [ ! -e "$DEPLOYTASKS_PYZ" ]; then {_deploy_path_writable(tools)} && exit {MISSING}; '
             f'DEPLOYTASKS_PYZ={SERVER_CACHE}/{name}; [ -e "$DEPLOYTASKS_PYZ" ] || exit {MISSING}; fi; '
             "export DEPLOYTASKS_PYZ; ")
+
+
+def run_with(python) -> str:
+    """Shell running the located bundle with `python`. A bare name (`python3`) is resolved by the shell on the
+    first run only: the bundle then links `<name>.resolved` beside itself to the interpreter it ran in
+    (RESOLVED_LINK), and later commands start that directly. A version manager's shim (pyenv's takes ~0.07 s) is
+    paid once, not on every command. A link that no longer runs is resolved again; `fab setup` removes it."""
+    if "/" in str(python):
+        return f'{q(python)} "$DEPLOYTASKS_PYZ"'
+    link = q(f"{python}.resolved")
+    return (f'py="${{DEPLOYTASKS_PYZ%/*}}"/{link}; if [ -x "$py" ]; then "$py" "$DEPLOYTASKS_PYZ"; '
+            f'else {RESOLVED_LINK}="$py" {q(python)} "$DEPLOYTASKS_PYZ"; fi')
+
+
+def resolved_links(tools) -> str:
+    """Shell removing the interpreter links beside the bundles in `tools` (run_with resolves them again)."""
+    return f"rm -f {q(tools)}/*.resolved"
 
 
 def _deploy_path_writable(tools) -> str:

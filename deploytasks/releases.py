@@ -69,7 +69,7 @@ def code_of(settings, live, release_dir):
 def server_script(c, settings, name, params, *, what, changes=False, description=None):
     """Run an entry point of the server package with the server's Python (its parameters, sudo password
     included, travel on stdin, never argv)."""
-    return run_script(c, f'{q(settings.python)} "$DEPLOYTASKS_PYZ"', name, server_params(c, settings, params),
+    return run_script(c, bundle.run_with(settings.python), name, server_params(c, settings, params),
                       what=what, changes=changes, description=description, tools=ServerLayout(settings.path).tools)
 
 
@@ -82,7 +82,7 @@ def server_params(c, settings, params) -> dict:
 
 def server_command(settings) -> str:
     """The shell command that runs the server package with the server's Python (the bundle located first)."""
-    return bundle.locator(ServerLayout(settings.path).tools) + f'{q(settings.python)} "$DEPLOYTASKS_PYZ"'
+    return bundle.locator(ServerLayout(settings.path).tools) + bundle.run_with(settings.python)
 
 
 def admin(c, settings, action, **params):

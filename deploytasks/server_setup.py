@@ -25,7 +25,7 @@ def prepare(c, settings):
     uv = settings.installer != "pip"
     command = (
         f'problems=$({probe(settings)}); if [ -n "$problems" ]; then echo "$problems"; exit 0; fi; echo {READY}; '
-        f"mkdir -p {q(tools)} && chmod 700 {q(tools)} || exit 1; "
+        f"mkdir -p {q(tools)} && chmod 700 {q(tools)} || exit 1; {bundle.resolved_links(tools)}; "
         f"if [ -e {q(posixpath.join(tools, bundle.current().name))} ]; then echo {HAS_BUNDLE}; fi; "
         + (f"{{ {installer.server_uv_command(settings, path)}; }} || exit 1; echo {UV_DONE}; " if uv else "")
         + (shared.state_command(files) if files else ":")

@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 from deploytasks import bundle
 from deploytasks.shell import parse_marked_text
@@ -61,3 +62,33 @@ def test_the_local_cache_is_private_and_written_once(tmp_path, monkeypatch):
     written = (tmp_path / "deploytasks" / bundle.current().name).stat().st_mtime_ns
     assert bundle.local_path() == path
     assert (tmp_path / "deploytasks" / bundle.current().name).stat().st_mtime_ns == written
+
+
+def test_a_bare_interpreter_name_is_looked_up_once_then_started_through_its_link(tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / bundle.current().name).write_bytes(bundle.current().data)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    shim = bin_dir / "pyshim"  # stands in for a version manager's shim: a script that execs the interpreter
+    shim.write_text(f'#!/bin/sh\necho called >> "{calls}"\nexec "{sys.executable}" "$@"\n')
+    shim.chmod(0o755)
+    (tmp_path / "requirements.txt").write_text("django\n")
+    document = json.dumps({"entry": "requirements_hash", "params": {"requirements": str(tmp_path / "requirements.txt")}})
+    command = bundle.locator(str(tools)) + bundle.run_with("pyshim")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def run():
+        done = subprocess.run(["sh", "-c", command], input=document, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return parse_marked_text(done.stdout, done.stderr, 0, "x")["hash"]
+
+    first = run()
+    link = tools / "pyshim.resolved"
+    assert link.is_symlink() and link.resolve() == Path(sys.executable).resolve()
+    assert run() == first and calls.read_text().count("called") == 1  # the second run did not go through the shim
+    link.unlink()
+    link.symlink_to(tmp_path / "gone")  # the interpreter it named was removed: looked up again, linked again
+    assert run() == first and calls.read_text().count("called") == 2
+    assert link.resolve() == Path(sys.executable).resolve()
+    assert not list(tools.glob("*.partial"))

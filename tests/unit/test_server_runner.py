@@ -50,6 +50,15 @@ def test_a_plain_entry_runs_in_a_fresh_interpreter_through_stdin(tmp_path):
     assert len(parse_marked_text(done.stdout, done.stderr, 0, "x")["hash"]) == 64
 
 
+def test_a_refused_request_exits_with_its_code_after_its_answer(tmp_path):
+    document = json.dumps({"entry": "requirements_hash", "params": {"requirements": str(tmp_path / "missing.txt")}})
+    done = subprocess.run([sys.executable, "-c", "from deploytasks.server.runner import main; main()"],
+                          input=document, capture_output=True, text=True)
+    assert done.returncode == 3 and done.stderr == ""
+    with pytest.raises(DeployTasksError, match="missing.txt not found"):
+        parse_marked_text(done.stdout, done.stderr, done.returncode, "x")
+
+
 def test_engines_are_found_by_vendor_and_share_the_interface():
     assert set(ENGINES) == {"sqlite", "postgresql", "mysql"}
     for vendor in ENGINES:
