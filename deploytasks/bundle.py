@@ -101,8 +101,8 @@ def run_with(python) -> str:
     if "/" in str(python):
         return f'{q(python)} "$DEPLOYTASKS_PYZ"'
     link = q(f"{python}.resolved")
-    return (f'py="${{DEPLOYTASKS_PYZ%/*}}"/{link}; if [ -x "$py" ]; then "$py" "$DEPLOYTASKS_PYZ"; '
-            f'else {RESOLVED_LINK}="$py" {q(python)} "$DEPLOYTASKS_PYZ"; fi')
+    return (f'py="${{DEPLOYTASKS_PYZ%/*}}"/{link}; if [ -x "$py" ]; then exec "$py" "$DEPLOYTASKS_PYZ"; '
+            f'else export {RESOLVED_LINK}="$py"; exec {q(python)} "$DEPLOYTASKS_PYZ"; fi')
 
 
 def resolved_links(tools) -> str:

@@ -305,7 +305,7 @@ def test_ctrl_c_during_a_fleet_deploy_ends_fab_and_every_host_undoes_its_part(fl
             proc.communicate()
         fleet.configure(hooks={})
         marker.unlink(missing_ok=True)
-    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert proc.returncode != 0 and "Traceback" not in err, (proc.returncode, out, err)
     assert freed
     assert fleet.states() == before
     assert migration_rows(fleet, migration) == 0
