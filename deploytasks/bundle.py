@@ -105,6 +105,14 @@ def run_with(python) -> str:
             f'else export {RESOLVED_LINK}="$py"; exec {q(python)} "$DEPLOYTASKS_PYZ"; fi')
 
 
+def linked_python(python, tools) -> str:
+    """Shell setting $py to the interpreter `python` was resolved to in `tools` (run_with), else `python` itself:
+    for a plain `"$py" -c …` that needs no bundle."""
+    if "/" in str(python):
+        return f"py={q(python)}; "
+    return f'py={q(posixpath.join(tools, f"{python}.resolved"))}; [ -x "$py" ] || py={q(python)}; '
+
+
 def resolved_links(tools) -> str:
     """Shell removing the interpreter links beside the bundles in `tools` (run_with resolves them again)."""
     return f"rm -f {q(tools)}/*.resolved"

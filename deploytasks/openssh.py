@@ -9,7 +9,9 @@ import subprocess
 import threading
 import time
 
+from . import bundle
 from .connection import known_hosts_files
+from .server.layout import ServerLayout
 from .shell import q
 
 def ssh_argv(c, settings):
@@ -125,7 +127,8 @@ def send(c, settings, local, remote, progress):
     argv = ssh_argv(c, settings)
     if argv is None:
         return None
-    command = f"umask 077 && {q(settings.python)} -c {q(RECEIVER)} {q(remote)}"
+    python = bundle.linked_python(settings.python, ServerLayout(settings.path).tools)
+    command = f'umask 077 && {python}"$py" -c {q(RECEIVER)} {q(remote)}'
     with open(local, "rb") as source:
         process = subprocess.Popen(argv + [command], stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         reported = []

@@ -92,3 +92,9 @@ def test_a_bare_interpreter_name_is_looked_up_once_then_started_through_its_link
     assert run() == first and calls.read_text().count("called") == 2
     assert link.resolve() == Path(sys.executable).resolve()
     assert not list(tools.glob("*.partial"))
+    plain = bundle.linked_python("pyshim", str(tools)) + '"$py" -c "print(42)"'  # an upload's receiver, say
+    assert subprocess.run(["sh", "-c", plain], capture_output=True, text=True, env=env).stdout == "42\n"
+    assert calls.read_text().count("called") == 2
+    link.unlink()
+    assert subprocess.run(["sh", "-c", plain], capture_output=True, text=True, env=env).stdout == "42\n"
+    assert calls.read_text().count("called") == 3
