@@ -5,6 +5,7 @@ import os
 import posixpath
 from typing import Optional
 
+from . import __version__, bundle
 from . import media as media_dir
 from . import releases, server_backups, tables, transfer
 from . import backups as backup_store
@@ -70,7 +71,8 @@ def on_server(c, settings, project, local, *, yes, unverified, media):
     # The same round trip checks for the live release and picks a name no earlier upload has.
     locked = releases.admin(c, settings, "lock", what="restore", upload=remote, code_fallback=True,
                             require=[project.python, f"{project.missing} (restore needs the project's code, and no "
-                                                     f"release on the server has a venv)"])
+                                                     f"release on the server has a venv)"],
+                            early_safety=early_safety(c, settings, project, manifest))
     show_held_deploy(None, locked.get("recovered"))
     project = releases.code_of(settings, project, locked.get("code_from"))
     done = None
@@ -82,6 +84,15 @@ def on_server(c, settings, project, local, *, yes, unverified, media):
     finally:
         if not (done and done.get("unlocked")):  # the server script releases the lock when it restored
             releases.admin(c, settings, "abort", release=None)
+
+
+def early_safety(c, settings, project, manifest):
+    """What the `lock` starts for a PostgreSQL backup: the live database's safety dump, taken while the upload
+    arrives; the restore keeps it when nothing wrote before its write locks (server/early_safety.py)."""
+    if (manifest or {}).get("engine") != "postgresql":
+        return None
+    return {"command": bundle.locator(project.tools) + project.settings_script_command(),
+            "params": {"database": settings.database, "version": __version__, "host": host_name(c)}}
 
 
 def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, unverified, media):

@@ -21,6 +21,7 @@ ENTRIES = {
     "superuser": "superuser:main",
     "backup": "backup:main",
     "restore": "restore:main",
+    "early_safety": "early_safety:main",
     "predeploy": "predeploy:main",
     "collect_static": "static_files:ensure",
     "fleet_stage": "fleet_stage:main",

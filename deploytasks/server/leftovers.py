@@ -1,13 +1,16 @@
 """What a killed transfer leaves on the server: uploads (whole or `.partial`) in backups/uploaded/ (nobody else
-uploads while the caller holds the deploy lock: restores upload under it, so everything there is stale), and
+uploads while the caller holds the deploy lock: restores upload under it, so everything there is stale, a
+restore's early safety dump included), and
 backups/*.partial of a backup killed mid-dump (backups take no lock: only those nobody has open and nobody
 wrote to for a while)."""
 import os
+import shutil
 import time
 
 from .lock import release_lock, try_lock
 from .procscan import files_open
 
+EARLY_SAFETY_PREFIX = "early-safety-"  # backups/uploaded/<this><pid>/: a restore's early safety dump (early_safety)
 IDLE_SECONDS = 600  # a partial backup untouched this long, and open nowhere, was left by a killed backup
 
 
@@ -18,6 +21,9 @@ def remove_uploads(layout):
     for name in _files(layout.uploaded):
         if _unlink(os.path.join(layout.uploaded, name)):
             removed.append(os.path.join("uploaded", name))
+    for name in _early_dumps(layout.uploaded):
+        shutil.rmtree(os.path.join(layout.uploaded, name), ignore_errors=True)
+        removed.append(os.path.join("uploaded", name))
     partials = [os.path.join(layout.backups, name) for name in _files(layout.backups) if name.endswith(".partial")]
     idle = [path for path in partials if _idle(path)]
     busy = files_open(idle) if idle else set()
@@ -25,6 +31,14 @@ def remove_uploads(layout):
         if path not in busy and _unlink(path):
             removed.append(os.path.basename(path))
     return removed
+
+
+def _early_dumps(directory):
+    try:
+        return sorted(name for name in os.listdir(directory) if name.startswith(EARLY_SAFETY_PREFIX)
+                      and os.path.isdir(os.path.join(directory, name)) and not os.path.islink(os.path.join(directory, name)))
+    except OSError:
+        return []
 
 
 def _files(directory):

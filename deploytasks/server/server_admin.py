@@ -2,6 +2,7 @@
 lock, reload."""
 import os
 
+from . import early_safety
 from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
@@ -37,6 +38,8 @@ def lock(layout, params) -> Locked:
         result["upload"] = fresh_upload_path(params["upload"])
     if params.get("upload") or params.get("guard"):
         result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
+    if params.get("early_safety"):  # a PostgreSQL restore's safety dump, taken while the upload arrives
+        early_safety.start(layout, params["early_safety"])
     return result
 
 
@@ -72,6 +75,7 @@ def unlock(layout, params) -> Unlocked:
                               "or undoes itself" % (journal.get("release"), journal.get("pid"), journal.get("phase")))
     recovered = recover(layout, params) if info and params.get("force") else None
     if info and params.get("force"):
+        early_safety.discard(layout.lock)
         release_lock(layout)
     removed = remove_uploads_if_unlocked(layout, params.get("who")) if params.get("force") else []
     return {"lock": info, "removed": bool(info and params.get("force")), "recovered": recovered, "leftovers": removed}
@@ -81,6 +85,7 @@ def abort(layout, params) -> Aborted:
     remove_release(layout, params.get("release"))
     if params.get("log"):
         append_log(layout, dict(params["log"], result=params.get("result", "failed")))
+    early_safety.discard(layout.lock)  # a restore that stopped before its safety dump: its early one goes too
     release_lock(layout)
     return {"aborted": params.get("release")}
 

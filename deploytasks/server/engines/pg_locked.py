@@ -40,6 +40,7 @@ class LockedSession:
         self.argv, self.env, self.lock_timeout = psql_argv, env, lock_timeout
         self.errors = tempfile.TemporaryFile()
         self.process = None
+        self.txids = None  # txid_current_snapshot() once the locks are held (early_safety.unchanged compares it)
 
     def start(self):
         self.process = subprocess.Popen(self.argv + ["--tuples-only", "--no-align"], env=self.env,
@@ -47,7 +48,8 @@ class LockedSession:
         # READ COMMITTED: the snapshot exported is taken when the export runs, after every lock is held (a
         # REPEATABLE READ transaction would take it at its first statement, the one that waits for the locks).
         script = ("SET lock_timeout = '%s';\nBEGIN ISOLATION LEVEL READ COMMITTED;\n%s\n"
-                  "SELECT '%s' || pg_catalog.pg_export_snapshot();\n") % (self.lock_timeout, LOCK_ALL, SNAPSHOT_MARK)
+                  "SELECT '%s' || pg_catalog.pg_export_snapshot() || ' ' || pg_catalog.txid_current_snapshot();\n") % (
+                      self.lock_timeout, LOCK_ALL, SNAPSHOT_MARK)
         try:
             self.process.stdin.write(script.encode())
             self.process.stdin.flush()
@@ -60,7 +62,8 @@ class LockedSession:
                               "nothing was changed" % self.error_text())
         # the restore script's few result rows must never fill the pipe
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
-        return line[len(SNAPSHOT_MARK):]
+        snapshot, self.txids = line[len(SNAPSHOT_MARK):].split(" ", 1)
+        return snapshot
 
     def error_text(self):
         self.errors.seek(0)

@@ -232,22 +232,28 @@ class PostgreSQL(DumpEngine):
         check failed) rolls the session back and removes the safety backup, leaving everything as it was."""
         import threading
 
+        from .. import early_safety
         from .pg_locked import LockedSession
 
         self.close()
-        prepared = self.prepared = {"session": None, "safety": None, "error": None}
+        prepared = self.prepared = {"session": None, "safety": None, "error": None, "lock": params.get("lock")}
 
         def take():
             try:
                 with self.environment() as env:
                     prepared["session"] = LockedSession(self.psql_argv(), env)
                     snapshot = prepared["session"].start()
+                prepared["safety"] = early_safety.adopt(params, prepared["session"].txids)
+                if prepared["safety"] is not None:
+                    return
                 prepared["safety"] = self.dump_backup(
                     params["safety_dest"], dict(params, label="pre-restore"),
                     {"database_alias": self.database["alias"], "reason": "safety backup before restore",
                      "consistent_with": "the restore (taken under the same write locks)"}, snapshot=snapshot)
             except BaseException as exc:  # noqa: BLE001 - handed to restore_backup / abandon_restore
                 prepared["error"] = exc
+                if prepared["lock"]:
+                    early_safety.discard(prepared["lock"])
         prepared["thread"] = threading.Thread(target=take, daemon=True)
         prepared["thread"].start()
 
@@ -268,6 +274,10 @@ class PostgreSQL(DumpEngine):
         prepared["thread"].join()
         if prepared["session"] is not None:
             prepared["session"].close()
+        if prepared["lock"]:
+            from .. import early_safety
+
+            early_safety.discard(prepared["lock"])
         safety = prepared["safety"]
         if safety:
             for leftover in (safety["path"], safety["path"] + ".json"):

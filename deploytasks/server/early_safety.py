@@ -1,0 +1,202 @@
+"""A PostgreSQL restore's safety dump taken early: started by the `lock` a server restore takes first, it dumps
+the live database while the upload arrives, without holding any lock. The restore keeps it only when no
+transaction wrote between its snapshot and the moment the restore holds the write locks (`unchanged`: no
+transaction id was handed out meanwhile, and none was running at the snapshot); otherwise it is discarded and
+the dump is taken under the locks, as it always was. Either way a row committed before the locks is in the
+safety backup.
+
+Its files: {lock}/early-safety.json (what it is doing), the dump in backups/uploaded/early-safety-<pid>/ until a
+restore moves it to backups/ (a client that vanished leaves it to the lock guard's clean-up of uploaded/)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from .errors import ServerError
+from .leftovers import EARLY_SAFETY_PREFIX
+from .lock_guard import register_worker
+
+STATUS = "early-safety.json"
+SNAPSHOT_MARK = "deploytasks-snapshot="
+REASON = "safety backup before restore"
+KEPT = "the restore: taken just before its write locks, with no transaction writing in between"
+
+
+def start(layout, spec):
+    """Start the early dump (spec: {"command", "params"}) detached from this command; it reports in the lock."""
+    with open(os.path.join(layout.lock, "early-safety.log"), "ab") as log:
+        process = subprocess.Popen(spec["command"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=log, cwd=layout.path, start_new_session=True, close_fds=True)
+    request = {"entry": "early_safety", "params": dict(spec["params"], lock=layout.lock, uploaded=layout.uploaded)}
+    try:
+        process.stdin.write((json.dumps(request) + "\n").encode())
+        process.stdin.close()
+    except BrokenPipeError:
+        pass
+
+
+def main(params):
+    """Entry early_safety: dump the live PostgreSQL database (a settings-only start in the live release)."""
+    from .django_info import engine_for_alias
+
+    lock = params["lock"]
+    marker = register_worker(lock)  # the lock guard waits for this dump before it cleans up
+    directory = os.path.join(params["uploaded"], EARLY_SAFETY_PREFIX + str(os.getpid()))
+    report(lock, state="running", pid=os.getpid(), group=os.getpgid(0), directory=directory)
+    try:
+        database, engine = engine_for_alias(params.get("database", "default"))
+        if database["vendor"] != "postgresql":
+            report(lock, state="skipped")
+            return {}
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with engine.environment() as env:
+            session = ExportedSnapshot(engine.psql_argv(), env)
+            snapshot, txids = session.start()
+            report(lock, state="running", pid=os.getpid(), group=os.getpgid(0), directory=directory, txids=txids)
+            try:
+                manifest = engine.dump_backup(directory, dict(params, label="pre-restore"),
+                                              {"database_alias": database["alias"], "reason": REASON,
+                                               "consistent_with": KEPT}, snapshot=snapshot)
+            finally:
+                session.close()
+        report(lock, state="done", directory=directory, path=manifest["path"], txids=txids)
+        return {}
+    except BaseException as exc:  # noqa: BLE001 - the restore then dumps under its locks, as before
+        report(lock, state="failed", directory=directory, error="%s: %s" % (type(exc).__name__, exc))
+        shutil.rmtree(directory, ignore_errors=True)
+        return {}
+    finally:
+        if marker and os.path.exists(marker):
+            os.unlink(marker)
+
+
+def report(lock, **status):
+    path = os.path.join(lock, STATUS)
+    temporary = "%s.%d" % (path, os.getpid())
+    try:
+        with open(temporary, "w") as handle:
+            json.dump(status, handle)
+        os.replace(temporary, path)
+    except OSError:  # the lock is gone (the restore ended, or was aborted): nobody waits for this report
+        pass
+
+
+def read(lock):
+    try:
+        with open(os.path.join(lock, STATUS)) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+class ExportedSnapshot:
+    """A read-only REPEATABLE READ session exporting its snapshot (which pg_dump reads with --snapshot) and saying
+    its transaction ids (txid_current_snapshot: xmin:xmax:in-progress), until close()."""
+
+    def __init__(self, psql_argv, env):
+        self.argv, self.env, self.process = psql_argv, env, None
+
+    def start(self):
+        self.process = subprocess.Popen(self.argv + ["--tuples-only", "--no-align"], env=self.env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        script = ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT '%s' || pg_catalog.pg_export_snapshot()"
+                  " || ' ' || pg_catalog.txid_current_snapshot();\n" % SNAPSHOT_MARK)
+        self.process.stdin.write(script.encode())
+        self.process.stdin.flush()
+        line = self.process.stdout.readline().decode("utf-8", "replace").strip()
+        if not line.startswith(SNAPSHOT_MARK):
+            self.close()
+            raise ServerError("could not export a snapshot of the live database")
+        snapshot, txids = line[len(SNAPSHOT_MARK):].split(" ", 1)
+        return snapshot, txids
+
+    def close(self):
+        from .engines.pg_locked import end_session
+
+        end_session(self.process)
+
+
+def unchanged(early, locked):
+    """Whether no transaction can have written between snapshot `early` and snapshot `locked` (both as
+    txid_current_snapshot prints them): none was in progress at `early`, and no transaction id was handed out
+    after it (xmax, the next id to hand out, is the same). Any write takes an id; ids are cluster-wide, so a
+    write to another database counts too (the early dump is then not kept: safe, only slower)."""
+    try:
+        _, early_xmax, early_running = early.split(":")
+        _, locked_xmax, _ = locked.split(":")
+    except (AttributeError, ValueError):
+        return False
+    return early_running == "" and early_xmax == locked_xmax
+
+
+def adopt(params, locked_txids):
+    """The early dump's manifest, moved into params["safety_dest"], when it may stand for a dump under the write
+    locks taken at `locked_txids`; else None (discarded, its process stopped). Called holding the locks."""
+    lock = params.get("lock")
+    status = read(lock) if lock else None
+    if status is None:
+        return None
+    status = wait_for(lock, status, lambda s: unchanged(s.get("txids"), locked_txids))
+    if status.get("state") != "done" or not unchanged(status.get("txids"), locked_txids):
+        discard(lock)
+        return None
+    source, dest = status["path"], params["safety_dest"]
+    final = os.path.join(dest, os.path.basename(source))
+    if os.path.exists(final) or os.path.exists(final + ".json"):
+        discard(lock)
+        return None
+    os.replace(source + ".json", final + ".json")
+    os.replace(source, final)
+    shutil.rmtree(status["directory"], ignore_errors=True)
+    with open(final + ".json") as handle:
+        manifest = json.load(handle)
+    manifest["path"] = final
+    return manifest
+
+
+def wait_for(lock, status, still_useful):
+    """The status once the dump is no longer running (done, failed, or its process gone); a dump whose snapshot
+    is already known to be stale is not waited for."""
+    while status.get("state") == "running" and alive(status.get("pid")):
+        if status.get("txids") is not None and not still_useful(status):
+            return status
+        time.sleep(0.05)
+        status = read(lock) or {}
+    return status
+
+
+def discard(lock):
+    """Stop the early dump (its whole process group) if it still runs and remove what it wrote."""
+    status = read(lock) or {}
+    group = status.get("group")
+    if status.get("state") == "running" and alive(status.get("pid")) and group:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except OSError:
+            pass
+        deadline = time.monotonic() + 5
+        while alive(status.get("pid")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    if status.get("directory"):
+        shutil.rmtree(status["directory"], ignore_errors=True)
+    try:
+        os.unlink(os.path.join(lock, STATUS))
+    except OSError:
+        pass
+
+
+def alive(pid):
+    if not pid:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] != b"Z"
