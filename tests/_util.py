@@ -334,3 +334,12 @@ def recorded_tool_envs(log: Path) -> list:
         items = [item.decode("utf-8", "replace") for item in base64.b64decode(blob).split(b"\0") if item]
         runs.append((tool, dict(item.split("=", 1) for item in items)))
     return runs
+
+
+def ctrl_c_reaches_it():
+    """Popen's preexec_fn for a fab a test will Ctrl-C: SIGINT back to its default. A suite started in the
+    background of a shell without job control inherits SIGINT ignored, and a Python started so ignores it too."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+

@@ -17,6 +17,7 @@ import time
 from .errors import ServerError
 from .leftovers import EARLY_SAFETY_PREFIX
 from .lock_guard import register_worker
+from .results import EarlySafety
 
 STATUS = "early-safety.json"
 SNAPSHOT_MARK = "deploytasks-snapshot="
@@ -37,7 +38,7 @@ def start(layout, spec):
         pass
 
 
-def main(params):
+def main(params) -> EarlySafety:
     """Entry early_safety: dump the live PostgreSQL database (a settings-only start in the live release)."""
     from .django_info import engine_for_alias
 
@@ -49,7 +50,7 @@ def main(params):
         database, engine = engine_for_alias(params.get("database", "default"))
         if database["vendor"] != "postgresql":
             report(lock, state="skipped")
-            return {}
+            return {"state": "skipped"}
         os.makedirs(directory, mode=0o700, exist_ok=True)
         with engine.environment() as env:
             session = ExportedSnapshot(engine.psql_argv(), env)
@@ -62,11 +63,11 @@ def main(params):
             finally:
                 session.close()
         report(lock, state="done", directory=directory, path=manifest["path"], txids=txids)
-        return {}
+        return {"state": "done", "path": manifest["path"]}
     except BaseException as exc:  # noqa: BLE001 - the restore then dumps under its locks, as before
         report(lock, state="failed", directory=directory, error="%s: %s" % (type(exc).__name__, exc))
         shutil.rmtree(directory, ignore_errors=True)
-        return {}
+        return {"state": "failed"}
     finally:
         if marker and os.path.exists(marker):
             os.unlink(marker)

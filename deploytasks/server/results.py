@@ -197,6 +197,12 @@ class MigrationComparison(TypedDict):
     unknown: List[str]
 
 
+class EarlySafety(TypedDict, total=False):
+    """early_safety.main (its answer goes nowhere: the restore reads {lock}/early-safety.json): how it ended."""
+    state: str  # done, skipped (not PostgreSQL) or failed
+    path: str
+
+
 class RestoreResult(TypedDict, total=False):
     """restore.main: the check of a backup, and with apply what the restore did."""
     file: str

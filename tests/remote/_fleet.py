@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests._util import clean_env
+from tests._util import clean_env, ctrl_c_reaches_it
 from tests.remote.conftest import FABFILE, FabRun, Gunicorn, Repo, Server, give_uv
 from tests.sshd import SSHServer, free_port
 
@@ -88,7 +88,8 @@ class Fleet:
         """`fab -H hosts ARGS` started, not waited for."""
         return subprocess.Popen([sys.executable, "-m", "fabric", "-S", str(self.ssh_config), "-H", hosts, *args],
                                 cwd=self.project, env=clean_env(HOME=str(self.home)), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=ctrl_c_reaches_it)
 
     def names(self) -> str:
         return ",".join(self.hosts)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._util import EXAMPLE, IGNORED, clean_env, sha256_file
+from tests._util import EXAMPLE, IGNORED, clean_env, ctrl_c_reaches_it, sha256_file
 from tests.sshd import SSHServer, free_port
 
 FABFILE = "from deploytasks.remote import ns\n"
@@ -228,7 +228,7 @@ class Server:
 
     def fab_background(self, *args, env=None) -> subprocess.Popen:
         return subprocess.Popen(self.command(*args), cwd=self.project, env=self.env(env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
 
     def ssh_config_variant(self, name, **options) -> Path:
         """A copy of the sshd's ssh_config with some options replaced, e.g. User="nosuchuser"."""
