@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 from .errors import ServerError
@@ -52,6 +53,9 @@ def main(params) -> EarlySafety:
             report(lock, state="skipped")
             return {"state": "skipped"}
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        # its temporary files (the password file pg_dump and psql read, above all) live in that private directory,
+        # which whoever stops this dump removes: a killed process cannot delete them itself
+        tempfile.tempdir = directory
         with engine.environment() as env:
             session = ExportedSnapshot(engine.psql_argv(), env)
             snapshot, txids = session.start()

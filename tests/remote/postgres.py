@@ -1,5 +1,5 @@
-"""The shared PostgreSQL server (127.0.0.1:5432, trust) for remote test modules: reachability, admin SQL, and a
-database with its own login role made for a module and dropped afterwards."""
+"""The shared PostgreSQL server (127.0.0.1:5432, trust) for remote test modules: reachability, admin SQL, a
+database with its own login role made for a module and dropped afterwards, and the example deployed onto it."""
 import secrets
 import shutil
 from contextlib import contextmanager
@@ -47,3 +47,23 @@ def use_postgres(server, name, password):
     server.production_env.write_text(
         f"DATABASE_URL=postgres://{name}:{password}@127.0.0.1:5432/{name}\nSECRET_KEY={server.secret_key}\n"
         "DEBUG=false\n")
+
+
+@contextmanager
+def deployed_on_postgres(server):
+    """The module's server with the example set up and deployed onto a database of its own (`server.pg`: its
+    name, password, and the first deploy's run)."""
+    with own_database() as (name, password):
+        use_postgres(server, name, password)
+        server.fab("setup").ok()
+        first = server.fab("deploy").ok()
+        server.pg = {"name": name, "password": password, "first": first}
+        yield server
+
+
+def rows(s, sql, *args):
+    """The rows of `sql` (with %s `args`) in the module's database, as its own role."""
+    with psycopg.connect(**dict(PG, user=s.pg["name"], dbname=s.pg["name"]), autocommit=True) as connection:
+        cursor = connection.execute(sql, args or None)
+        return cursor.fetchall() if cursor.description else []
+

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from tests.remote.postgres import PG, SKIP, own_database, psycopg, use_postgres
+from tests.remote.postgres import SKIP, deployed_on_postgres, rows
 
 ADDRESS = "127.0.0.7"
 pytestmark = SKIP
@@ -14,20 +14,9 @@ pytestmark = SKIP
 
 @pytest.fixture(scope="module")
 def pg_deployed(server):
-    """The example deployed with DATABASE_URL naming a PostgreSQL database and role of its own (psycopg added to
-    the requirements in a commit, as a project moving to PostgreSQL would)."""
-    with own_database() as (name, password):
-        use_postgres(server, name, password)
-        server.fab("setup").ok()
-        server.fab("deploy").ok()
-        server.pg = {"name": name, "password": password}
-        yield server
+    with deployed_on_postgres(server) as deployed:
+        yield deployed
 
-
-def rows(s, sql):
-    with psycopg.connect(**dict(PG, user=s.pg["name"], dbname=s.pg["name"]), autocommit=True) as connection:
-        cursor = connection.execute(sql)
-        return cursor.fetchall() if cursor.description else []
 
 
 def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, argv_watch):

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.remote.postgres import PG, SKIP, own_database, psycopg, use_postgres
+from tests.remote.postgres import PG, SKIP, deployed_on_postgres, psycopg
 
 ADDRESS = "127.0.0.53"
 pytestmark = SKIP
@@ -14,12 +14,8 @@ pytestmark = SKIP
 
 @pytest.fixture(scope="module")
 def pg_deployed(server):
-    with own_database() as (name, password):
-        use_postgres(server, name, password)
-        server.fab("setup").ok()
-        first = server.fab("deploy").ok()
-        server.pg = {"name": name, "password": password, "first": first}
-        yield server
+    with deployed_on_postgres(server) as deployed:
+        yield deployed
 
 
 def applied(s):

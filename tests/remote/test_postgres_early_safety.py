@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests._util import CommitWriter, dumped_tokens
-from tests.remote.postgres import PG, SKIP, own_database, psycopg, use_postgres
+from tests.remote.postgres import SKIP, deployed_on_postgres, psycopg, rows
 
 ADDRESS = "127.0.0.190"
 pytestmark = SKIP
@@ -17,21 +17,11 @@ EARLY = "the restore: taken just before its write locks, with no transaction wri
 
 @pytest.fixture(scope="module")
 def pg_deployed(server):
-    with own_database() as (name, password):
-        use_postgres(server, name, password)
-        server.fab("setup").ok()
-        server.fab("deploy").ok()
-        server.pg = {"name": name, "password": password}
-        query(server, "CREATE TABLE fault_writes (id serial PRIMARY KEY, token text UNIQUE)")
-        query(server, "CREATE TABLE fault_ballast AS SELECT g AS n, md5(g::text) || repeat('x', 500) AS data "
-                      "FROM generate_series(1, 100000) g")  # a dump and an upload that take a moment
-        yield server
-
-
-def query(s, sql, *args):
-    with psycopg.connect(**dict(PG, user=s.pg["name"], dbname=s.pg["name"]), autocommit=True) as connection:
-        cursor = connection.execute(sql, args or None)
-        return cursor.fetchall() if cursor.description else []
+    with deployed_on_postgres(server) as deployed:
+        rows(deployed, "CREATE TABLE fault_writes (id serial PRIMARY KEY, token text UNIQUE)")
+        rows(deployed, "CREATE TABLE fault_ballast AS SELECT g AS n, md5(g::text) || repeat('x', 500) AS data "
+                        "FROM generate_series(1, 100000) g")  # a dump and an upload that take a moment
+        yield deployed
 
 
 def backed_up(s):
@@ -56,9 +46,9 @@ def test_with_nothing_writing_the_dump_taken_during_the_upload_is_the_safety_bac
     local = backed_up(s)
     for attempt in range(6):
         token = f"after the backup {attempt}"
-        query(s, "INSERT INTO fault_writes (token) VALUES (%s)", token)
+        rows(s, "INSERT INTO fault_writes (token) VALUES (%s)", token)
         restored = s.fab("restore", local, "--yes").ok()
-        assert query(s, "SELECT token FROM fault_writes") == []  # the backup's data is back
+        assert rows(s, "SELECT token FROM fault_writes") == []  # the backup's data is back
         path, manifest = safety_backup(s, restored)
         assert dumped_tokens(path) == {token}  # what the restore replaced is in the safety backup, either way
         assert leftovers(s) == [] and not s.lock.exists()
@@ -73,7 +63,7 @@ def test_under_writes_the_early_dump_is_discarded_and_no_committed_row_is_lost(p
     local = backed_up(s)
 
     def insert(token):
-        query(s, "INSERT INTO fault_writes (token) VALUES (%s)", token)
+        rows(s, "INSERT INTO fault_writes (token) VALUES (%s)", token)
 
     with CommitWriter(insert, psycopg.Error) as writer:
         time.sleep(1)
@@ -81,7 +71,7 @@ def test_under_writes_the_early_dump_is_discarded_and_no_committed_row_is_lost(p
         time.sleep(1)
     path, manifest = safety_backup(s, restored)
     assert manifest["consistent_with"] != EARLY  # taken again under the write locks
-    present = {token for (token,) in query(s, "SELECT token FROM fault_writes")} | dumped_tokens(path)
+    present = {token for (token,) in rows(s, "SELECT token FROM fault_writes")} | dumped_tokens(path)
     committed = set(writer.committed)
     lost = committed - present
     print(f"writer: {len(committed)} committed, {writer.failed} failed, {len(lost)} lost")

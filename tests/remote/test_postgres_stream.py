@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.remote.postgres import PG, SKIP, own_database, psycopg, use_postgres
+from tests.remote.postgres import SKIP, deployed_on_postgres, rows
 
 ADDRESS = "127.0.0.110"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -18,18 +18,9 @@ pytestmark = [SKIP, pytest.mark.skipif(not shutil.which("zstd"), reason="needs z
 
 @pytest.fixture(scope="module")
 def pg_deployed(server):
-    with own_database() as (name, password):
-        use_postgres(server, name, password)
-        server.fab("setup").ok()
-        server.fab("deploy").ok()
-        server.pg = {"name": name, "password": password}
-        yield server
+    with deployed_on_postgres(server) as deployed:
+        yield deployed
 
-
-def rows(s, sql):
-    with psycopg.connect(**dict(PG, user=s.pg["name"], dbname=s.pg["name"]), autocommit=True) as connection:
-        cursor = connection.execute(sql)
-        return cursor.fetchall() if cursor.description else []
 
 
 def plans(s):
