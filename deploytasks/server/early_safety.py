@@ -23,6 +23,7 @@ from .results import EarlySafety
 STATUS = "early-safety.json"
 SNAPSHOT_MARK = "deploytasks-snapshot="
 REASON = "safety backup before restore"
+STALLED_AFTER = 15  # seconds without a byte written after which the restore stops waiting for the early dump
 KEPT = "the restore: taken just before its write locks, with no transaction writing in between"
 
 
@@ -161,15 +162,29 @@ def adopt(params, locked_txids):
     return manifest
 
 
-def wait_for(lock, status, still_useful):
+def wait_for(lock, status, still_useful, stalled_after=STALLED_AFTER):
     """The status once the dump is no longer running (done, failed, or its process gone); a dump whose snapshot
-    is already known to be stale is not waited for."""
+    is already known to be stale is not waited for, nor one that wrote nothing for `stalled_after` seconds (its
+    pg_dump may wait behind a lock that waits behind the restore's own: the restore must not wait forever)."""
+    written, since = -1, time.monotonic()
     while status.get("state") == "running" and alive(status.get("pid")):
         if status.get("txids") is not None and not still_useful(status):
             return status
+        size = bytes_in(status.get("directory"))
+        if size != written:
+            written, since = size, time.monotonic()
+        elif time.monotonic() - since > stalled_after:
+            return dict(status, state="stalled")
         time.sleep(0.05)
         status = read(lock) or {}
     return status
+
+
+def bytes_in(directory):
+    try:
+        return sum(entry.stat().st_size for entry in os.scandir(directory) if entry.is_file())
+    except (OSError, TypeError):
+        return 0
 
 
 def discard(lock):
