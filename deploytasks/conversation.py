@@ -6,13 +6,14 @@ import json
 import queue
 import threading
 import time
+from typing import NamedTuple
 
 from invoke.watchers import StreamWatcher
 
 from . import bundle
-from .errors import DeployTasksError
+from .errors import ConnectionLost, DeployTasksError
 from .server.runner import MARKER
-from .shell import parse_marked_text
+from .shell import connection_lost, parse_marked_text
 
 ENDED = object()
 PING_EVERY = 2.0  # seconds between pings while there is nothing to ask: the host's proof that fab is still there
@@ -47,11 +48,21 @@ class _Answers(StreamWatcher):
         self.answers, self.seen = answers, 0
 
     def submit(self, stream):
-        lines = [line for line in stream.splitlines(keepends=True) if line.startswith(MARKER) and line.endswith("\n")]
+        lines = [Answer(text, number) for number, text in enumerate(stream.splitlines(keepends=True))
+                 if text.startswith(MARKER) and text.endswith("\n")]
         for line in lines[self.seen:]:
             self.answers.put(line)
         self.seen = max(self.seen, len(lines))
         return []
+
+
+class Answer(NamedTuple):
+    text: str
+    line: int  # its line number in the command's output
+
+
+class BundleMissing(DeployTasksError):
+    """The command found no server bundle to run (the caller ships it and starts a new conversation)."""
 
 
 class Conversation:
@@ -61,6 +72,7 @@ class Conversation:
         self.c, self.command, self.what, self.silence_limit = c, command, what, silence_limit
         self.stdin, self.answers = _Requests(), queue.Queue()
         self.result, self.failure, self.open = None, None, False
+        self.answered_lines = 0  # output lines up to the last answer read: what an ended command said after them
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
@@ -95,16 +107,25 @@ class Conversation:
             if self.failure is not None:
                 raise DeployTasksError(f"{what} failed: {self.failure}")
             if self.result.exited == bundle.MISSING:
-                raise DeployTasksError(f"{what} failed: the deploytasks server bundle is missing on the server")
-            return parse_marked_text(self.result.stdout, self.result.stderr, self.result.exited, what)
+                raise BundleMissing(f"{what} failed: the deploytasks server bundle is missing on the server")
+            if connection_lost(self.result):
+                raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
+            unanswered = "".join(self.result.stdout.splitlines(keepends=True)[self.answered_lines:])
+            return parse_marked_text(unanswered, self.result.stderr, self.result.exited, what)
+        self.answered_lines = answer.line + 1
         self.open = self.stdin.idle = then
         if not then:
             self.close()
-        return parse_marked_text(answer, "", 0, what)
+        return parse_marked_text(answer.text, "", 0, what)
 
     def close(self):
         """End the command's stdin (it stops waiting) and wait for it to end."""
+        self.abandon()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def abandon(self):
+        """End the command's stdin, not waiting for the command to end."""
         self.open = False
         if self.thread.is_alive():
             self.stdin.lines.put(None)
-            self.thread.join()

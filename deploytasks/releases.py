@@ -26,6 +26,7 @@ from .installer import failure_summary, server_build_command
 from .deploy_report import checklist_outcome, report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
 from . import bundle, deploy_hooks, supervised
+from .conversation import BundleMissing, Conversation
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -131,14 +132,54 @@ def prepare_request(c, settings, revision) -> dict:
     return params
 
 
-def prepare(c, settings, revision, what, guard=False, build=None) -> Optional[PreparedRelease]:
+def prepare(c, settings, revision, what, guard=False, build=None, command=None) -> Optional[PreparedRelease]:
     """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
     release go with this client's connection until the supervisor takes over (server/lock_guard.py); build
-    (build_request's): build its venv in the same round trip when it is not ready."""
+    (build_request's): build its venv in the same round trip when it is not ready; command: a DeployCommand
+    whose SSH command then stays open for the supervised deploy."""
     params = dict(prepare_request(c, settings, revision), guard=guard, **({"build": build} if build else {}))
     with console.status("preparing the release …"):
+        if command is not None and not is_dry(c):
+            return command.prepare(params, what)
         return server_script(c, settings, "prepare_release", params, what=what,
                              changes=True, description=f"lock, fetch {revision or settings.branch}, unpack a new release")
+
+
+class DeployCommand:
+    """A deploy's server side in one SSH command: prepare_release, then, once this client has reported the release
+    (and built its venv apart, if a hook runs around the build), deploy_supervised; the command waits in between
+    (conversation.py), so the second step costs no session, no shell and no interpreter start."""
+
+    def __init__(self, c, settings):
+        self.c, self.settings = c, settings
+        self.talk = self._conversation()
+
+    def _conversation(self):
+        return Conversation(self.c, server_command(self.settings), "the deploy",
+                            silence_limit=self.settings.client_timeout)
+
+    def prepare(self, params, what):
+        request = server_params(self.c, self.settings, params)
+        try:
+            return self.talk.ask("prepare_release", request, then=True, what=what)
+        except BundleMissing:
+            bundle.ship(self.c, ServerLayout(self.settings.path).tools)
+            self.talk = self._conversation()
+            return self.talk.ask("prepare_release", request, then=True, what=what)
+
+    def script(self, c, settings, name, params, *, what, changes=False, description=None):
+        """server_script, with deploy_supervised asked in this command while it waits for it."""
+        if name == "deploy_supervised" and self.talk.open:
+            return self.talk.ask(name, server_params(c, settings, params), what=what)
+        return server_script(c, settings, name, params, what=what, changes=changes, description=description)
+
+    def close(self):
+        self.talk.close()
+
+    def abandon(self):
+        """End the command's input without waiting for it (Ctrl-C, a failure): the server side ends, or cleans up
+        after this client, by itself."""
+        self.talk.abandon()
 
 
 @contextmanager
@@ -162,8 +203,20 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     started = time.monotonic()
     log = {"action": "deploy", "by": who(), "tool": __version__}
     build = None if deploy_hooks.around_build_listed(settings) else build_request(settings, log)
+    command = DeployCommand(c, settings)
     try:
-        prep = prepare(c, settings, revision, "deploy", guard=True, build=build)
+        done = deploy_in(c, settings, command, revision, force, started, log, build)
+    except BaseException:
+        command.abandon()
+        raise
+    command.close()
+    return done
+
+
+def deploy_in(c, settings, command, revision, force, started, log, build) -> dict:
+    """deploy's steps, its server side asked through `command` (a DeployCommand)."""
+    try:
+        prep = prepare(c, settings, revision, "deploy", guard=True, build=build, command=command)
     except ConnectionLost:
         raise ConnectionLost(f"the connection to {host_name(c)} was lost while the release was prepared"
                              + (" and its venv built" if build else "") + ": the server side removes the release "
@@ -192,7 +245,7 @@ def deploy(c, settings, revision=None, force=False) -> dict:
         if not isinstance(exc, ConnectionLost):  # the server side cleans up after a lost connection itself
             abort(c, settings, release, dict(log, error=str(exc)))
         raise
-    done = supervised.on_server(c, settings, prep, project, log, started, server_script, force=force)
+    done = supervised.on_server(c, settings, prep, project, log, started, command.script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
     report_predeploy(pre)
     report_venv_change(settings, prep)

@@ -128,14 +128,14 @@ def test_the_sudo_password_reaches_the_reload_on_stdin_never_argv(served, argv_w
     assert not [line for line in seen if password in line]
 
 
-def test_redeploy_of_the_same_revision_takes_the_two_ssh_sessions_the_readme_promises(served):
+def test_redeploy_of_the_same_revision_takes_the_one_ssh_session_the_readme_promises(served):
     s = served
     revision = s.revision()
     before = s.sshd.session_count()
     s.fab("deploy").ok()
     sessions = s.sshd.session_count() - before
     assert s.revision() == revision
-    assert sessions == 2, sessions  # README: two SSH commands on one connection for a redeploy
+    assert sessions == 1, sessions  # README: one SSH command for a redeploy
 
 
 def test_dry_deploy_changes_nothing(served):

@@ -48,6 +48,29 @@ def test_a_command_that_ends_without_answering_is_one_error():
         conversation.ask("requirements_hash", {"requirements": "x"})
 
 
+DIES_AFTER_ONE = ("import os, sys; from deploytasks.server import runner\n"
+                  "runner.resolve = lambda name: (lambda params: {'answered': name})\n"
+                  "runner.emit = (lambda emit: lambda result: (emit(result), os._exit(5) if result['answered'] == 'second'"
+                  " else None))(runner.emit)\n"
+                  "print('dying', file=sys.stderr)\n"
+                  "runner.main()\n")
+
+
+def test_a_command_that_dies_before_its_next_answer_is_not_answered_by_the_one_before():
+    conversation = Conversation(invoke.Context(), f"{shlex.quote(sys.executable)} -c {shlex.quote(DIES_AFTER_ONE)}",
+                                "a test conversation")
+    assert conversation.ask("first", {}, then=True) == {"answered": "first"}
+    assert conversation.ask("second", {}, then=True) == {"answered": "second"}
+    with pytest.raises(DeployTasksError, match="a test conversation failed"):
+        conversation.ask("third", {})
+
+
+def test_a_command_without_its_bundle_says_so_by_its_own_error():
+    conversation = Conversation(invoke.Context(), f"exit {conversation_module.bundle.MISSING}", "a test conversation")
+    with pytest.raises(conversation_module.BundleMissing):
+        conversation.ask("requirements_hash", {"requirements": "x"})
+
+
 ARMED = ("import sys; from deploytasks.server import client_link, runner\n"
          "def arm(params):\n"
          "    client_link.when_lost(lambda why: open(params['out'], 'w').write(why))\n"
