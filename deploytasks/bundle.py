@@ -100,7 +100,7 @@ def run_with(python) -> str:
     paid once, not on every command. A link that no longer runs is resolved again; `fab setup` removes it."""
     if "/" in str(python):
         return f'{q(python)} "$DEPLOYTASKS_PYZ"'
-    link = q(f"{python}.resolved")
+    link = q(resolved_name(python))
     return (f'py="${{DEPLOYTASKS_PYZ%/*}}"/{link}; if [ -x "$py" ]; then exec "$py" "$DEPLOYTASKS_PYZ"; '
             f'else export {RESOLVED_LINK}="$py"; exec {q(python)} "$DEPLOYTASKS_PYZ"; fi')
 
@@ -110,7 +110,12 @@ def linked_python(python, tools) -> str:
     for a plain `"$py" -c …` that needs no bundle."""
     if "/" in str(python):
         return f"py={q(python)}; "
-    return f'py={q(posixpath.join(tools, f"{python}.resolved"))}; [ -x "$py" ] || py={q(python)}; '
+    return f'py={q(posixpath.join(tools, resolved_name(python)))}; [ -x "$py" ] || py={q(python)}; '
+
+
+def resolved_name(python) -> str:
+    """The link's name beside the bundles: what the bare name `python` resolved to."""
+    return f"{python}.resolved"
 
 
 def resolved_links(tools) -> str:

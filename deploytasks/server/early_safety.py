@@ -15,13 +15,14 @@ import subprocess
 import tempfile
 import time
 
+from .engines.pg_locked import SNAPSHOT_MARK, end_session
 from .errors import ServerError
+from .files import write_private
 from .leftovers import EARLY_SAFETY_PREFIX
-from .lock_guard import register_worker
+from .lock_guard import _stat, register_worker
 from .results import EarlySafety
 
 STATUS = "early-safety.json"
-SNAPSHOT_MARK = "deploytasks-snapshot="
 REASON = "safety backup before restore"
 STALLED_AFTER = 15  # seconds without a byte written after which the restore stops waiting for the early dump
 KEPT = "the restore: taken just before its write locks, with no transaction writing in between"
@@ -79,12 +80,8 @@ def main(params) -> EarlySafety:
 
 
 def report(lock, **status):
-    path = os.path.join(lock, STATUS)
-    temporary = "%s.%d" % (path, os.getpid())
     try:
-        with open(temporary, "w") as handle:
-            json.dump(status, handle)
-        os.replace(temporary, path)
+        write_private(os.path.join(lock, STATUS), json.dumps(status))
     except OSError:  # the lock is gone (the restore ended, or was aborted): nobody waits for this report
         pass
 
@@ -119,8 +116,6 @@ class ExportedSnapshot:
         return snapshot, txids
 
     def close(self):
-        from .engines.pg_locked import end_session
-
         end_session(self.process)
 
 
@@ -208,15 +203,4 @@ def discard(lock):
 
 
 def alive(pid):
-    if not pid:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-    return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] != b"Z"
+    return bool(pid) and _stat(pid) is not None
