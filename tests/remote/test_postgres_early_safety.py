@@ -91,3 +91,32 @@ def test_a_restore_refused_at_its_confirmation_leaves_no_early_dump(pg_deployed)
         time.sleep(0.1)
     assert leftovers(s) == [] and not s.lock.exists()
     assert sorted(os.listdir(s.path / "backups")) == before
+
+
+def test_fab_killed_while_the_early_dump_runs_leaves_the_database_as_it_was_and_frees_the_lock(pg_deployed):
+    """SIGKILL of fab once the early dump has started: the lock guard waits for the dump, then removes it with the
+    upload and frees the lock; nothing was restored."""
+    s = pg_deployed
+    local = backed_up(s)
+    rows(s, "INSERT INTO fault_writes (token) VALUES ('still here')")
+    before = rows(s, "SELECT token FROM fault_writes ORDER BY id")
+    uploaded = s.path / "backups" / "uploaded"
+    proc = s.fab_background("restore", local, "--yes")
+    try:
+        deadline = time.monotonic() + 120
+        while not list(uploaded.glob("early-safety-*")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()
+        proc.kill()
+        proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    deadline = time.monotonic() + 60
+    while (s.lock.exists() or leftovers(s)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not s.lock.exists() and leftovers(s) == []
+    assert rows(s, "SELECT token FROM fault_writes ORDER BY id") == before and ("still here",) in before
+    assert not [line for line in os.popen("ps -eo args").read().splitlines() if "early_safety" in line]
+    s.fab("restore", local, "--yes").ok()  # nothing is left locked or half done
