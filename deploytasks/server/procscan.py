@@ -116,3 +116,29 @@ def files_open(paths):
     """The paths (as given) some other process has open."""
     real = {os.path.realpath(path): path for path in paths}
     return {real[target] for target in _open_files() if target in real}
+
+
+def inode_open_elsewhere(device, inode):
+    """Whether another process has the file (device, inode) open, whatever path it was opened by: True, False,
+    or None when some process's open files could not be inspected (another user's, when not root)."""
+    if not os.path.isdir("/proc"):
+        return None
+    me, unknown = str(os.getpid()), False
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid == me:
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            unknown = True
+            continue
+        for fd in fds:
+            try:
+                found = os.stat("/proc/%s/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if found.st_ino == inode and found.st_dev == device:
+                return True
+    return None if unknown else False

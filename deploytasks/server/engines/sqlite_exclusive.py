@@ -2,8 +2,9 @@
 happen under ONE exclusive lock on the live database, so no write can commit between them (writers wait, then
 see the restored content, or fail with "file is not a database" if they had opened the old file).
 
-Two ways, the first that works: rename the staged file over the live one (the live file copied into the safety
-backup first, while the lock is held: the only connection, in rollback-journal mode); or, when other
+Two ways, the first that works: rename the staged file over the live one, the live file kept as the safety
+backup while the lock is held (the only connection, in rollback-journal mode): the replaced file itself under a
+second name when no other process has it open after the rename, else a copy; or, when other
 connections keep the database open, one write transaction on it that copies it into the safety backup
 (read by a second connection while the first holds the write lock) and then replaces every table with the
 restored file's."""
@@ -13,6 +14,7 @@ import time
 
 from ..errors import ServerError
 from ..manifests import backup_name, publish_backup
+from ..procscan import inode_open_elsewhere
 from .sqlite import Snapshot, _copy_range, copy_snapshot
 
 RENAMED = "renamed into place"
@@ -30,6 +32,7 @@ class SafetyCopy:
         self.final = os.path.join(dest_dir, self.name)
         self.partial = self.final + ".partial"
         self.seconds = None
+        self.linked = False  # the replaced file itself, renamed aside, rather than a copy
 
     def publish(self, method):
         snap = Snapshot.of_file(self.partial)
@@ -90,20 +93,49 @@ def rename_under_lock(staged, live, safety):
                 _back_to_wal(connection)
             return False
         started = time.monotonic()
-        if safety is not None:
-            _copy_file(old, safety.partial)  # rollback mode, exclusive lock, no journal: the file IS the database
+        # rollback mode, exclusive lock, no journal: the file IS the database
+        linked = safety is not None and _link_safety(old, live, safety.partial)
+        if safety is not None and not linked:
+            _copy_file(old, safety.partial)
         os.replace(staged, live)
         _fsync(os.path.dirname(os.path.abspath(live)), directory=True)
-        # A connection that opened the old file and waits for the lock gets "file is not a database" rather
-        # than committing into a file nobody reads again.
-        os.pwrite(old, b"\0" * 100, 0)
+        if linked and inode_open_elsewhere(*_identity(old)) is not False:
+            os.unlink(safety.partial)  # a connection that may write into it once the lock is freed: copy it
+            _copy_file(old, safety.partial)
+            linked = False
+        if not linked:
+            # A connection that opened the old file and waits for the lock gets "file is not a database"
+            # rather than committing into a file nobody reads again.
+            os.pwrite(old, b"\0" * 100, 0)
         if safety is not None:
             safety.seconds = round(time.monotonic() - started, 3)
+            safety.linked = linked
         return True
     finally:
         if connection is not None:
             connection.close()
         os.close(old)
+
+
+def _identity(fd):
+    found = os.fstat(fd)
+    return found.st_dev, found.st_ino
+
+
+def _link_safety(old, live, target):
+    """The live file itself as the safety backup (a second name for it, in no time): once the staged file is
+    renamed over the live path, nothing else reaches the old file unless a connection already had it open,
+    which the caller checks after the rename. False when the backups are on another file system."""
+    os.fsync(old)
+    try:
+        os.link(live, target)
+    except OSError:
+        return False
+    if _identity(old)[1] != os.stat(target).st_ino:
+        os.unlink(target)
+        return False
+    _fsync(os.path.dirname(os.path.abspath(target)), directory=True)
+    return True
 
 
 def _back_to_wal(connection, attempts=100):
