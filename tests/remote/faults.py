@@ -20,7 +20,7 @@ from pathlib import Path
 from tests._util import Background
 
 META = ".deploytasks-release.json"  # the metadata a finished release carries (its absence marks an orphan)
-SLOW_SECONDS = 6  # how long the slow RunPython sleeps on the live database
+SLOW_SECONDS = 3  # how long the slow RunPython sleeps on the live database
 
 
 # --- processes -------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def test_a_failing_reload_command_switches_back_and_unapplies(site):
 def test_a_connection_lost_during_the_health_check_ends_consistent(site, closed_port):
     s = site
     before = s.current_name()
-    s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=60, healthcheck_delay=0.25)
+    s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=16, healthcheck_delay=0.25)
     outcome = faults.inject(s, ("deploy", "--revision", "addmodel"), lambda: s.current_name() != before,
                             "kill-connection", url=s.gunicorn.url)
     healthy_config(s)
@@ -454,7 +454,7 @@ def test_a_fault_between_prepare_and_the_supervisor_frees_the_lock_and_the_relea
     live = s.current_name()
     marker = s.base / "before-venv-hook-started"
     marker.unlink(missing_ok=True)
-    s.configure(hooks={"before": {"venv": [f"touch {marker} && sleep 15"]}})
+    s.configure(hooks={"before": {"venv": [f"touch {marker} && sleep 5"]}})
     try:
         outcome = faults.inject(s, ("deploy", "--revision", "addmodel"), marker.exists, kind)
     finally:
