@@ -45,7 +45,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, byte_compile_checkout, fmt_summary, make_example_repo, median, start_server, write_results  # noqa: E402
+from harness import (ROOT, ShapedLink, byte_compile_checkout, fmt_summary, make_example_repo, median,  # noqa: E402
+                     start_server, write_results)
 
 HOST = "127.0.0.3"
 ALIAS = "testhost"
@@ -183,9 +184,28 @@ class Writer:
 
 
 # ------------------------------------------------------------------ sqlite
-def grow_database(db: Path, size_mib: int) -> dict:
-    """Add bench_rows (random blobs) until the database is --size-mib, then bench_writer; checkpoint."""
+def text_rows():
+    """Rows as an app's tables hold them: a title and a body of words, numbers, a date, a JSON document (about
+    700 bytes each), as bench/pg_backup_bench.py makes them."""
+    import random
+
+    from pg_backup_bench import WORDS
+
+    rng = random.Random(11)
+    sentences = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 16))) for _ in range(4000)]
+    n = 0
+    while True:
+        doc = {"sku": f"SKU-{rng.randrange(10**6):06d}", "tags": rng.sample(WORDS, 3), "price": round(rng.uniform(1, 500), 2),
+               "customer": {"id": rng.randrange(10**5), "city": rng.choice(WORDS)}, "lines": rng.randint(1, 9)}
+        yield (f"order {n} {rng.choice(sentences)[:40]} | {' '.join(rng.sample(sentences, 5))} | "
+               f"{rng.uniform(0, 10000):.2f} | 2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} | {json.dumps(doc)}")
+        n += 1
+
+
+def grow_database(db: Path, size_mib: int, data: str = "random") -> dict:
+    """Add bench_rows (random blobs, or text) until the database is --size-mib, then bench_writer; checkpoint."""
     started = time.perf_counter()
+    texts = text_rows() if data == "text" else None
     con = sqlite3.connect(db, timeout=30, isolation_level=None)
     try:
         con.execute("PRAGMA journal_mode=WAL")
@@ -197,7 +217,8 @@ def grow_database(db: Path, size_mib: int) -> dict:
         while con.execute("PRAGMA page_count").fetchone()[0] * page_size < target:
             con.execute("BEGIN")
             con.executemany("INSERT INTO bench_rows(payload, note) VALUES (?, ?)",
-                            ((os.urandom(ROW_BYTES), f"bench row {rows + i}") for i in range(GROW_BATCH)))
+                            ((next(texts) if texts else os.urandom(ROW_BYTES), f"bench row {rows + i}")
+                             for i in range(GROW_BATCH)))
             con.execute("COMMIT")
             rows += GROW_BATCH
         # created last, so its pages (and those it grows into) sit at the end of the file
@@ -529,7 +550,8 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
     size = db_info["bytes"]
     lines = [
         f"Database: {size / MIB:,.0f} MiB ({size:,} bytes; Django tables + {db_info['rows']:,} rows of "
-        f"{ROW_BYTES}-byte random blobs), WAL mode. Medians (min-max) of {args.runs} runs, alternating which"
+        + ("text as an app's tables hold it: a title and a body of words, numbers, a date, a JSON document, about"
+           " 700 bytes each" if args.data == "text" else f"{ROW_BYTES}-byte random blobs") + "), WAL mode. Medians (min-max) of {args.runs} runs, alternating which"
         " side goes first; ratios are taken pair by pair (run i against run i).",
         "",
         "| | deploytasks | baseline | ratio deploytasks / baseline |",
@@ -626,9 +648,15 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
         lines += [f"| {name} | {secs:.2f} |" for name, secs in parts.items()]
     lines += [
         "",
-        f"How: `python3 bench/backup_bench.py --runs {args.runs} --size-mib {args.size_mib}`, total {total:.0f} s."
+        f"How: `python3 bench/backup_bench.py --runs {args.runs} --size-mib {args.size_mib}"
+        f"{f' --data {args.data}' if args.data != 'random' else ''}"
+        f"{f' --link-mbit {args.link_mbit}' if args.link_mbit else ''}`, total {total:.0f} s."
         f" One sshd on {HOST} (the \"server\" is this machine: same disk, same page cache, so neither side pays"
-        " for real disk reads or a real network). The example project is deployed once with `fab setup` +"
+        " for real disk reads"
+        + (f"; its traffic, both ways, limited to {args.link_mbit} Mbit/s by an htb class on the loopback device,"
+           " as a network link between laptop and server would limit it)" if args.link_mbit else
+           " or a real network)")
+        + ". The example project is deployed once with `fab setup` +"
         " `fab deploy`; the database is `<path>/shared/db.sqlite3`. Peak RSS is ru_maxrss from wait4 on the"
         " command (for scp that includes the `ssh` it starts). The baseline checks nothing; `fab restore` also"
         " verifies the upload and keeps a safety backup of the database it replaces. Copies and uploads are"
@@ -647,6 +675,10 @@ def main(argv=None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    parser.add_argument("--data", choices=("random", "text"), default="random",
+                        help="what fills the database: random blobs (nothing compresses) or text; its own section")
+    parser.add_argument("--link-mbit", type=int, help="limit the server's traffic to this many Mbit/s (tc on the "
+                        "loopback device, root only), as a network link would; its own section of the results")
     args = parser.parse_args(argv)
     args.load = os.getloadavg()
     byte_compile_checkout()
@@ -665,6 +697,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     started = time.perf_counter()
     server = None
+    link = None
     writer = None
     failed = None
     backups: list = []
@@ -674,12 +707,14 @@ def main(argv=None) -> int:
     db_info: dict = {}
     try:
         server = start_server(workdir, host=HOST)
+        if args.link_mbit:
+            link = ShapedLink(HOST, args.link_mbit).__enter__()
         (workdir / "repo").mkdir()
         bench = Bench(workdir, server, make_example_repo(workdir / "repo"), args.size_mib)
         print(f"deploying the example project to {bench.path} over ssh://{HOST}:{server.port} …", flush=True)
         bench.deploy()
         print(f"growing {bench.db} to {args.size_mib} MiB …", flush=True)
-        db_info = grow_database(bench.db, args.size_mib)
+        db_info = grow_database(bench.db, args.size_mib, args.data)
         print(f"  {db_info['bytes']:,} bytes, {db_info['rows']:,} rows in {db_info['seconds']:.1f} s", flush=True)
 
         # ---- backup + download, writer running
@@ -745,6 +780,8 @@ def main(argv=None) -> int:
     finally:
         if writer is not None:
             writer_stats.append(writer.stop())
+        if link is not None:
+            link.__exit__()
         if server is not None:
             server.stop()
         keep = args.keep or failed is not None
@@ -763,7 +800,9 @@ def main(argv=None) -> int:
     print(text)
     if not args.no_write:
         size_name = "1 GiB" if args.size_mib == 1024 else f"{args.size_mib} MiB"
-        path = write_results(f"Backup and restore of a {size_name} SQLite database", text)
+        over = f" over a {args.link_mbit} Mbit/s link" if args.link_mbit else ""
+        of = " of text" if args.data == "text" else ""
+        path = write_results(f"Backup and restore of a {size_name} SQLite database{of}{over}", text)
         print(f"written to {path}")
     return 0 if (failed is None and all_ok) else 1
 

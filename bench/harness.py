@@ -150,6 +150,39 @@ def start_server(tmpdir: Path, host: str = "127.0.0.2") -> SSHServer:
 
 
 # ------------------------------------------------------------------ setup
+class ShapedLink:
+    """Traffic to and from `host` on the loopback device limited to `mbit` Mbit/s (tc, an htb class; every
+    other loopback address keeps full speed), as a real network link between laptop and server would be.
+    A context manager: the loopback device's qdisc is put back as it was (none) on the way out."""
+
+    def __init__(self, host: str, mbit: int):
+        self.host, self.mbit = host, mbit
+
+    def _tc(self, *args: str) -> None:
+        subprocess.run(["tc", *args], check=True, capture_output=True, text=True)
+
+    def __enter__(self) -> "ShapedLink":
+        shown = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], check=True, capture_output=True, text=True)
+        if not shown.stdout.startswith("qdisc noqueue"):
+            raise RuntimeError(f"the loopback device is already shaped ({shown.stdout.strip()}): not touching it")
+        rate, burst = f"{self.mbit}mbit", "1mb"
+        self._tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
+        try:
+            self._tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "100gbit")
+            self._tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:30", "htb", "rate", rate, "ceil", rate,
+                     "burst", burst, "cburst", burst)
+            for direction in ("dst", "src"):
+                self._tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+                         "match", "ip", direction, f"{self.host}/32", "flowid", "1:30")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+
+
 def byte_compile_checkout() -> None:
     """Bytecode for the checkout's modules, as a pip-installed deploytasks has it: with PYTHONDONTWRITEBYTECODE set
     (it is on this machine), inv and fab would otherwise compile them on every start (about 0.1-0.2 s)."""

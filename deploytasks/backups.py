@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Optional
 
 from . import __version__
-from . import bundle
+from . import bundle, openssh
 from .django import run_django_script
 from .server.results import RestoreResult
 from .shell import is_dry, request, run_script
@@ -56,7 +56,8 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
     }
     if receive is not None and not is_dry(c):
         command = bundle.locator(project.tools or None) + project.settings_script_command()
-        manifest = receive(command, request("backup", dict(params, stream=True)), lambda: bundle.ship(c, project.tools))
+        streamed = dict(params, stream=True, stream_compression=openssh.can_decompress())
+        manifest = receive(command, request("backup", streamed), lambda: bundle.ship(c, project.tools))
         if manifest is not None:
             return manifest
     return run_django_script(

@@ -207,12 +207,31 @@ def _read_exactly(fd, count) -> bytes:
     return bytes(data)
 
 
-def _receive_chunks(source_fd, target_fd, on_progress) -> str:
+def _decompressor(codec):
+    """What turns a stream's chunks back into the file's bytes: identity, or a zstd decompressor."""
+    if not codec:
+        return lambda block: block
+    if codec != "zstd":
+        raise OSError(f"the stream is compressed with {codec!r}, which this deploytasks cannot read")
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj(read_across_frames=True).decompress
+
+
+def can_decompress():
+    """The stream compression this client reads (the server compresses only when told), or None."""
+    import importlib.util
+
+    return "zstd" if importlib.util.find_spec("zstandard") else None
+
+
+def _receive_chunks(source_fd, target_fd, on_progress, codec=None) -> str:
     """Copy a chunk-framed stream (each chunk after its size as 8 hex digits and a newline; size 0 ends it)
-    into a file; returns the sha256 of what was written."""
+    into a file, decompressed when the server compressed it (codec); returns the sha256 of what was written and
+    how many bytes came down for it."""
     import hashlib
 
-    digest, moved = hashlib.sha256(), 0
+    digest, moved, sent, decompress = hashlib.sha256(), 0, 0, _decompressor(codec)
     while True:
         frame = _read_exactly(source_fd, 9)
         try:
@@ -222,13 +241,14 @@ def _receive_chunks(source_fd, target_fd, on_progress) -> str:
         if count < 0:
             raise OSError(f"the stream is damaged after {moved:,} bytes (bad chunk frame {frame[:9]!r})")
         if count == 0:
-            return digest.hexdigest()
-        block = _read_exactly(source_fd, count)
+            return digest.hexdigest(), sent
+        sent += count
+        block = decompress(_read_exactly(source_fd, count))
         digest.update(block)
         view = memoryview(block)
         while view:
             view = view[os.write(target_fd, view):]
-        moved += count
+        moved += len(block)
         on_progress(moved)
 
 
@@ -270,7 +290,8 @@ def receive_stream(c, settings, command, document, handle, on_start, on_progress
         if header is not None:
             on_start(header)
             if header.get("chunked"):
-                header["sha256"] = _receive_chunks(out, handle.fileno(), on_progress)
+                header["sha256"], header["sent_bytes"] = _receive_chunks(out, handle.fileno(), on_progress,
+                                                                         header.get("compression"))
             else:
                 _splice_into(out, handle.fileno(), header["size"], on_progress)
         while True:

@@ -103,7 +103,10 @@ def take(c, settings, project, *, download, media, quiet):
             connect(c, settings)
             manifest["local_path"] = transfer.download(c, manifest["path"], copies, manifest, settings)
     if "local_path" in manifest:
-        console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…)")
+        sent = manifest.get("sent")
+        on_the_way = f"; {sent['compression']} on the way: {sent['bytes']:,} bytes sent" if sent else ""
+        console.print(f"[green]✓[/] downloaded to {manifest['local_path']} (sha256 {manifest['sha256'][:12]}…"
+                      f"{on_the_way})", highlight=False)
     if manifest.get("media") and "local_path" in manifest:
         media_dir.fetch(c, project, settings, manifest, copies, quiet=quiet)
     return manifest

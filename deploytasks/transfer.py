@@ -94,7 +94,7 @@ def download(c, remote, local_dir, manifest, settings=None) -> str:
 
 
 def _write_manifest(local, manifest):
-    clean = {k: v for k, v in manifest.items() if k not in ("path", "pruned")}
+    clean = {k: v for k, v in manifest.items() if k not in ("path", "pruned", "sent")}
     fd = os.open(local + ".json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(clean, handle, indent=2, sort_keys=True)
@@ -151,6 +151,8 @@ def stream_backup(c, settings, command, document, local_dir, ship):
     os.replace(partial, local)
     _write_manifest(local, manifest)
     manifest["local_path"] = local
+    if header.get("compression"):
+        manifest["sent"] = {"compression": header["compression"], "bytes": header["sent_bytes"]}
     return manifest
 
 

@@ -38,6 +38,10 @@ def test_backup_on_the_server_and_a_verified_local_copy(deployed, downloaded, sh
     local_manifest = json.loads(open(local + ".json").read())
     assert local_manifest["sha256"] == manifest["sha256"] and local_manifest["file"] == os.path.basename(remote)
     assert not [name for name in os.listdir(os.path.dirname(local)) if name.endswith(".partial")]
+    # the copy came down compressed (this server has zstd; a Django database's pages compress), and only the
+    # command's answer says so: the manifest describes the file, not how it travelled
+    assert manifest["sent"]["compression"] == "zstd" and manifest["sent"]["bytes"] < manifest["size"] / 2
+    assert "sent" not in local_manifest
 
 
 def test_backup_without_download_and_the_listing(deployed, downloaded):

@@ -13,6 +13,7 @@ from ..errors import ServerError
 from ..files import sha256_of
 from ..manifests import backup_name, publish_backup
 from .base import Engine
+from .sqlite_stream import CODEC, compressor_for, send_compressed
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -226,9 +227,10 @@ def widen_pipe(fd, size=1 << 20):
         pass
 
 
-def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True):
+def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True, compress=None):
     """Write the snapshot into target_fd and/or stream_fd while hashing it and running integrity_check, side
-    by side (each of these releases the GIL); returns {"sha256", "problem"}."""
+    by side (each of these releases the GIL); returns {"sha256", "problem"}. compress: the zstd that the
+    stream's bytes go through (chunk-framed, see sqlite_stream), or None."""
     first = snap.first_page()
     results = {}
     jobs = [lambda: results.update(sha256=_sha256_range(snap.fd, first, len(first), snap.size))]
@@ -255,8 +257,11 @@ def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True):
     try:
         if stream_fd is not None:
             widen_pipe(stream_fd)
-            _write_all(stream_fd, first)
-            _send_range(snap.fd, stream_fd, len(first), snap.size)
+            if compress:
+                send_compressed(snap.fd, first, snap.size, stream_fd, compress)
+            else:
+                _write_all(stream_fd, first)
+                _send_range(snap.fd, stream_fd, len(first), snap.size)
     finally:
         for thread in threads:
             thread.join()
@@ -371,11 +376,16 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
             snap = Snapshot.of_file(partial)
             method = "online backup API"
         migrations = snap.migrations()
+        zstd = None
         if stream is not None:
-            stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "size": snap.size}))).encode())
+            header = {"file": name, "size": snap.size}
+            zstd = compressor_for(params, snap.fd, snap.size)
+            if zstd:
+                header.update(chunked=True, compression=CODEC)
+            stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps(header))).encode())
             stream.flush()
         copied = copy_snapshot(snap, target_fd=fd, stream_fd=stream.fileno() if stream is not None else None,
-                               check=check)
+                               check=check, compress=zstd)
         if copied["problem"]:
             raise ServerError("backup copy failed its integrity check (%s); the database may be damaged" % copied["problem"])
         manifest = {

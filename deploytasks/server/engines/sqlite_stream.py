@@ -1,0 +1,106 @@
+"""An SQLite snapshot sent down the backup's stream compressed by `zstd -1 -T0`, as chunk frames (each chunk after
+its size as 8 hex digits and a newline; size 0 ends it), when the client can decompress it, the server has zstd
+and the data compresses: the client writes and hashes the file as it was (the manifest's sha256 checks it). Text,
+numbers and JSON in SQLite pages shrink several times, which a link between laptop and server is the limit for;
+random bytes do not, and are sent as they are."""
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import zlib
+
+from ..errors import ServerError
+
+CODEC = "zstd"
+END_FRAME = b"%08x\n" % 0
+SAMPLE = 1 << 20
+WORTH_IT = 0.8  # compressed sample size over its size at which compressing pays for its CPU
+
+
+def compressor_for(params, source_fd, size):
+    """The zstd to compress the stream with, or None (the client cannot decompress, the server has no zstd, or
+    samples from the file do not compress)."""
+    if params.get("stream_compression") != CODEC:
+        return None
+    zstd = shutil.which("zstd")
+    if zstd is None or not compresses(source_fd, size):
+        return None
+    return zstd
+
+
+def compresses(source_fd, size):
+    """Whether 1 MiB samples at a third and two thirds of the file shrink (zlib level 1 standing for zstd)."""
+    samples = [os.pread(source_fd, SAMPLE, size * part // 3) for part in (1, 2)] if size > 4 * SAMPLE else \
+        [os.pread(source_fd, size, 0)]
+    raw = sum(len(sample) for sample in samples)
+    return raw > 0 and sum(len(zlib.compress(sample, 1)) for sample in samples) <= WORTH_IT * raw
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _feed(pipe, source_fd, first, size, failures):
+    """The first page as given, then the file from there, into zstd's stdin (spliced in the kernel when it can)."""
+    try:
+        target = pipe.fileno()
+        _write_all(target, first)
+        offset = len(first)
+        splice = getattr(os, "splice", None)
+        while offset < size:
+            moved = None
+            if splice is not None:
+                try:
+                    moved = splice(source_fd, target, min(1 << 20, size - offset), offset_src=offset)
+                except OSError:
+                    splice = None
+            if moved is None:
+                block = os.pread(source_fd, min(1 << 20, size - offset), offset)
+                _write_all(target, block)
+                moved = len(block)
+            if not moved:
+                raise OSError("the database file shrank while it was sent")
+            offset += moved
+    except BaseException as exc:  # reported by the sending thread
+        failures.append(exc)
+    finally:
+        pipe.close()
+
+
+def send_compressed(source_fd, first, size, stream_fd, zstd):
+    """The snapshot's bytes through `zstd -1 -T0` into chunk frames on stream_fd, then END_FRAME (also when it
+    fails, so the client stops reading; the missing bytes then fail its size check)."""
+    errors = tempfile.TemporaryFile()
+    process = subprocess.Popen([zstd, "-1", "-T0", "-q", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=errors)
+    failures = []
+    feeder = threading.Thread(target=_feed, args=(process.stdin, source_fd, first, size, failures))
+    feeder.start()
+    try:
+        out = process.stdout.fileno()
+        while True:
+            block = os.read(out, 1 << 20)
+            if not block:
+                break
+            _write_all(stream_fd, b"%08x\n" % len(block))
+            _write_all(stream_fd, block)
+    except BaseException:
+        process.kill()  # the feeder's next write then fails and it stops
+        raise
+    finally:
+        feeder.join()
+        code = process.wait()
+        process.stdout.close()
+        try:
+            _write_all(stream_fd, END_FRAME)
+        except OSError:  # the client is gone
+            pass
+    if failures:
+        raise failures[0]
+    if code != 0:
+        errors.seek(0)
+        raise ServerError("zstd failed while compressing the backup's stream (exit %d): %s" % (
+            code, errors.read().decode("utf-8", "replace").strip()[:200]))
