@@ -551,7 +551,7 @@ def report(args, db_info, backups, restores, parts, writer_stats, total) -> tupl
     lines = [
         f"Database: {size / MIB:,.0f} MiB ({size:,} bytes; Django tables + {db_info['rows']:,} rows of "
         + ("text as an app's tables hold it: a title and a body of words, numbers, a date, a JSON document, about"
-           " 700 bytes each" if args.data == "text" else f"{ROW_BYTES}-byte random blobs") + "), WAL mode. Medians (min-max) of {args.runs} runs, alternating which"
+           " 700 bytes each" if args.data == "text" else f"{ROW_BYTES}-byte random blobs") + f"), WAL mode. Medians (min-max) of {args.runs} runs, alternating which"
         " side goes first; ratios are taken pair by pair (run i against run i).",
         "",
         "| | deploytasks | baseline | ratio deploytasks / baseline |",
