@@ -99,15 +99,22 @@ def fetch(c, settings, remote, handle, progress):
 
 
 RECEIVER = """
-import fcntl, hashlib, json, os, sys
+import fcntl, hashlib, json, os, shutil, subprocess, sys
 try:
     fcntl.fcntl(0, 1031, 1 << 20)  # F_SETPIPE_SZ: a 1 MiB pipe from sshd, far fewer wake-ups
 except OSError:
     pass
+source, decompressor = 0, None
+if sys.argv[2:] == ["zstd"]:
+    zstd = shutil.which("zstd")
+    if zstd is None:
+        sys.exit(97)
+    decompressor = subprocess.Popen([zstd, "-dcq"], stdin=0, stdout=subprocess.PIPE)
+    source = decompressor.stdout.fileno()
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 digest = hashlib.sha256()
 while True:
-    block = os.read(0, 1 << 20)
+    block = os.read(source, 1 << 20)
     if not block:
         break
     digest.update(block)
@@ -116,35 +123,101 @@ while True:
         view = view[os.write(fd, view):]
 status = os.fstat(fd)
 os.close(fd)
+if decompressor is not None and decompressor.wait() != 0:
+    os.unlink(sys.argv[1])
+    sys.exit("zstd could not decompress what arrived")
 print(json.dumps({"sha256": digest.hexdigest(), "fingerprint": [status.st_size, status.st_mtime_ns, status.st_ino]}))
 """
+NO_ZSTD_THERE = 97  # the receiver's exit status when asked to decompress without a zstd on the server
 
 
-def send(c, settings, local, remote, progress):
+class _Counted:
+    """A file's write() that counts what went through it."""
+
+    def __init__(self, target):
+        self.target, self.count = target, 0
+
+    def write(self, data):
+        self.count += len(data)
+        return self.target.write(data)
+
+
+def _feed_compressed(local, stdin, done):
+    """The local file through zstd (level 1, every core) into the ssh command's stdin; done[0]: bytes read,
+    done[1]: bytes sent."""
+    import zstandard
+
+    counted = _Counted(stdin)
+    try:
+        with open(local, "rb") as source:
+            writer = zstandard.ZstdCompressor(level=1, threads=-1).stream_writer(counted, closefd=False)
+            while block := source.read(1 << 20):
+                writer.write(block)
+                done[0] += len(block)
+            writer.flush(zstandard.FLUSH_FRAME)
+    except OSError:  # the receiver exited (no zstd there, or a failure its status tells)
+        pass
+    finally:
+        done[1] = counted.count
+        try:
+            stdin.close()
+        except OSError:
+            pass
+
+
+def worth_compressing(local):
+    """Whether a file is sent compressed: this client can compress and samples of it shrink enough."""
+    from .server.engines.sqlite_stream import compresses
+
+    if can_decompress() is None:  # zstandard is what compresses too
+        return False
+    fd = os.open(local, os.O_RDONLY)
+    try:
+        return compresses(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+def send(c, settings, local, remote, progress, compress=None):
     """Send a local file to `remote` (mode 0600) through `ssh`, hashed on the server as it arrives (so the
-    server need not read it again): {"sha256", "fingerprint"} of what was written, or None when ssh cannot
-    be used."""
+    server need not read it again), compressed on the way when that pays and the server has zstd:
+    {"sha256", "fingerprint"} of what was written, or None when ssh cannot be used."""
     argv = ssh_argv(c, settings)
     if argv is None:
         return None
+    if compress is None:
+        compress = worth_compressing(local)
     python = bundle.linked_python(settings.python, ServerLayout(settings.path).tools)
-    command = f'umask 077 && {python}"$py" -c {q(RECEIVER)} {q(remote)}'
+    command = f'umask 077 && {python}"$py" -c {q(RECEIVER)} {q(remote)}' + (" zstd" if compress else "")
     with open(local, "rb") as source:
-        process = subprocess.Popen(argv + [command], stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(argv + [command], stdin=subprocess.PIPE if compress else source,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         reported = []
         reader = threading.Thread(target=_drain, args=(process.stdout, reported), daemon=True)
         reader.start()
-        code = _watch(process, lambda: _stdin_position(process.pid), progress)
+        if compress:
+            done = [0, 0]
+            feeder = threading.Thread(target=_feed_compressed, args=(local, process.stdin, done), daemon=True)
+            feeder.start()
+            code = _watch(process, lambda: done[0], progress)
+            feeder.join()
+        else:
+            code = _watch(process, lambda: _stdin_position(process.pid), progress)
         reader.join()
     if code == 255:  # ssh itself failed: the caller sends the file over SFTP instead
         return None
+    if compress and code == NO_ZSTD_THERE:
+        return send(c, settings, local, remote, progress, compress=False)
     if code != 0:
         raise _failure(process, f"ssh upload to {remote}")
     progress(os.path.getsize(local))
     try:
-        return json.loads(reported[0].decode().strip().splitlines()[-1])
+        received = json.loads(reported[0].decode().strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise OSError(f"ssh upload to {remote}: the server did not report what it received") from None
+    if compress:
+        received["sent"] = {"compression": "zstd", "bytes": done[1]}
+    return received
 
 
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"

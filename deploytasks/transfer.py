@@ -10,6 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from . import bundle, openssh
 from .backups import sha256_of
 from .errors import DeployTasksError
+from .output import console
 from .shell import parse_marked_text
 
 
@@ -172,6 +173,10 @@ def upload(c, local, remote, manifest, settings=None):
             received = None
             sftp.put(local, remote + ".partial", callback=lambda done, total: progress.update(bar, completed=done, total=total))
             sftp.chmod(remote + ".partial", 0o600)
+    sent = (received or {}).pop("sent", None)
+    if sent:
+        console.print(f"  {os.path.basename(local)}: {sent['compression']} on the way, {sent['bytes']:,} of "
+                      f"{os.path.getsize(local):,} bytes sent", highlight=False)
     sftp.posix_rename(remote + ".partial", remote)
     if manifest:
         with sftp.open(remote + ".json", "w") as handle:

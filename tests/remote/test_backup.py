@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -84,6 +85,8 @@ def test_restore_brings_deleted_rows_back_and_keeps_a_safety_backup(deployed, do
     assert s.query("SELECT id, name FROM accounts_plan ORDER BY id") == plans
     assert s.fingerprint() == fingerprint
     assert "(renamed into place)" in run.stdout  # nothing held the database open
+    sent = re.search(r"zstd on the way, ([\d,]+) of ([\d,]+) bytes sent", run.stdout)  # SQLite pages compress
+    assert sent and int(sent[1].replace(",", "")) < int(sent[2].replace(",", "")) / 2, run.stdout
     assert s.query("PRAGMA journal_mode") == [("wal",)]
     assert not os.listdir(s.path / "backups" / "uploaded")  # the upload itself became the live file
     assert not s.lock.exists()  # released by the restore script itself
@@ -235,3 +238,30 @@ def test_a_damaged_live_database_fails_mid_stream_and_leaves_no_copy(deployed, d
     finally:
         s.db.write_bytes(saved)
     assert s.query("PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.fixture
+def server_without_zstd(deployed, tmp_path):
+    """The sshd's sessions get a PATH holding everything /usr/bin has except zstd; restored afterwards."""
+    bare = tmp_path / "bin-without-zstd"
+    bare.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if not name.startswith(("zstd", "unzstd", "zstdcat", "pzstd")):
+            os.symlink(os.path.join("/usr/bin", name), bare / name)
+    deployed.sshd.set_env(PATH=f"/usr/local/bin:{bare}")
+    try:
+        yield deployed
+    finally:
+        deployed.sshd.set_env()
+
+
+def test_a_server_without_zstd_sends_and_takes_the_copy_as_it_is(server_without_zstd, sha256):
+    s = server_without_zstd
+    manifest = s.fab("backup", "--json").ok().json()
+    assert "sent" not in manifest and sha256(manifest["local_path"]) == manifest["sha256"]
+    plans = s.query("SELECT id, name FROM accounts_plan ORDER BY id")
+    s.query("DELETE FROM accounts_plan")
+    run = s.fab("restore", manifest["local_path"], "--yes").ok()  # the compressed upload is refused, sent again
+    assert "on the way" not in run.stdout
+    assert s.query("SELECT id, name FROM accounts_plan ORDER BY id") == plans
+    assert not os.listdir(s.path / "backups" / "uploaded")
