@@ -343,3 +343,19 @@ def ctrl_c_reaches_it():
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
+
+
+@contextlib.contextmanager
+def sessions_without_zstd(sshd, directory: Path):
+    """The sshd's sessions get a PATH holding everything /usr/bin has except zstd (links in `directory`), as on
+    a server without it; its own configuration back afterwards."""
+    bare = directory / "bin-without-zstd"
+    bare.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if not name.startswith(("zstd", "unzstd", "zstdcat", "pzstd")):
+            os.symlink(os.path.join("/usr/bin", name), bare / name)
+    sshd.set_env(PATH=f"/usr/local/bin:{bare}")
+    try:
+        yield
+    finally:
+        sshd.set_env()

@@ -9,6 +9,8 @@ import stat
 
 import pytest
 
+from tests._util import sessions_without_zstd
+
 ADDRESS = "127.0.0.5"
 
 
@@ -242,17 +244,9 @@ def test_a_damaged_live_database_fails_mid_stream_and_leaves_no_copy(deployed, d
 
 @pytest.fixture
 def server_without_zstd(deployed, tmp_path):
-    """The sshd's sessions get a PATH holding everything /usr/bin has except zstd; restored afterwards."""
-    bare = tmp_path / "bin-without-zstd"
-    bare.mkdir()
-    for name in os.listdir("/usr/bin"):
-        if not name.startswith(("zstd", "unzstd", "zstdcat", "pzstd")):
-            os.symlink(os.path.join("/usr/bin", name), bare / name)
-    deployed.sshd.set_env(PATH=f"/usr/local/bin:{bare}")
-    try:
+    """A server without zstd (see sessions_without_zstd)."""
+    with sessions_without_zstd(deployed.sshd, tmp_path):
         yield deployed
-    finally:
-        deployed.sshd.set_env()
 
 
 def test_a_server_without_zstd_sends_and_takes_the_copy_as_it_is(server_without_zstd, sha256):

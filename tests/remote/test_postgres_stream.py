@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from tests._util import sessions_without_zstd
 from tests.remote.postgres import SKIP, deployed_on_postgres, rows
 
 ADDRESS = "127.0.0.110"
@@ -88,18 +89,9 @@ def test_a_tampered_backup_is_refused_and_the_database_unchanged(pg_deployed, tm
 
 @pytest.fixture
 def server_without_zstd(pg_deployed, tmp_path):
-    """The sshd's sessions get a PATH holding everything /usr/bin has except zstd; restored afterwards."""
-    s = pg_deployed
-    bare = tmp_path / "bin-without-zstd"
-    bare.mkdir()
-    for name in os.listdir("/usr/bin"):
-        if not name.startswith(("zstd", "unzstd", "zstdcat", "pzstd")):
-            os.symlink(os.path.join("/usr/bin", name), bare / name)
-    s.sshd.set_env(PATH=f"/usr/local/bin:{bare}")
-    try:
-        yield s
-    finally:
-        s.sshd.set_env()
+    """A server without zstd (see sessions_without_zstd)."""
+    with sessions_without_zstd(pg_deployed.sshd, tmp_path):
+        yield pg_deployed
 
 
 def test_a_server_without_zstd_falls_back_to_pg_dumps_compression_and_says_so(server_without_zstd):
