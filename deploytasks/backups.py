@@ -56,7 +56,8 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
     }
     if receive is not None and not is_dry(c):
         command = bundle.locator(project.tools or None) + project.settings_script_command()
-        streamed = dict(params, stream=True, stream_compression=openssh.can_decompress())
+        streamed = dict(params, stream=True,
+                        stream_compression=openssh.can_decompress() if settings.compress_transfers else None)
         manifest = receive(command, request("backup", streamed), lambda: bundle.ship(c, project.tools))
         if manifest is not None:
             return manifest

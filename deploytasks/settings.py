@@ -45,6 +45,8 @@ class Settings:
     backups: str = setting("backups", "local backup directory (relative to the project)")
     keep_backups: int = setting(10, "backups kept (locally and on servers); 0 keeps all")
     backup_media: bool = setting(False, "inv backup/restore include MEDIA_ROOT (as --media does)")
+    compress_transfers: bool = setting(True, "fab backup/restore send a file that shrinks compressed (zstd); false: "
+                                             "as it is (a fast LAN, or no server CPU to spare)")
     offsite: str = setting("", "rclone remote and path for off-site copies, e.g. \"myremote:bucket/mysite\" "
                                "(the remote defined in your rclone.conf)")
     offsite_from: str = setting("local", "where rclone runs for fab: local (this machine, from the downloaded copy) "

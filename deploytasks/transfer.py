@@ -166,7 +166,8 @@ def upload(c, local, remote, manifest, settings=None):
         bar = progress.add_task(f"upload {os.path.basename(local)}", total=os.path.getsize(local))
         try:
             received = settings is not None and openssh.send(
-                c, settings, local, remote + ".partial", lambda done: progress.update(bar, completed=done))
+                c, settings, local, remote + ".partial", lambda done: progress.update(bar, completed=done),
+                compress=None if settings.compress_transfers else False)
         except OSError as exc:
             raise DeployTasksError(f"uploading {local} failed: {exc}") from None
         if not received:

@@ -259,3 +259,12 @@ def test_a_server_without_zstd_sends_and_takes_the_copy_as_it_is(server_without_
     assert "on the way" not in run.stdout
     assert s.query("SELECT id, name FROM accounts_plan ORDER BY id") == plans
     assert not os.listdir(s.path / "backups" / "uploaded")
+
+
+def test_compress_transfers_false_sends_files_as_they_are(deployed, sha256):
+    s = deployed
+    plain = {"FABRIC_DEPLOYTASKS_COMPRESS_TRANSFERS": "false"}
+    manifest = s.fab("backup", "--json", env=plain).ok().json()
+    assert "sent" not in manifest and sha256(manifest["local_path"]) == manifest["sha256"]
+    run = s.fab("restore", manifest["local_path"], "--yes", env=plain).ok()
+    assert "on the way" not in run.stdout
