@@ -298,31 +298,53 @@ def can_decompress():
     return "zstd" if importlib.util.find_spec("zstandard") else None
 
 
-def _receive_chunks(source_fd, target_fd, on_progress, codec=None) -> str:
+def _receive_chunks(source_fd, target_fd, on_progress, codec=None) -> tuple:
     """Copy a chunk-framed stream (each chunk after its size as 8 hex digits and a newline; size 0 ends it)
     into a file, decompressed when the server compressed it (codec); returns the sha256 of what was written and
-    how many bytes came down for it."""
+    how many bytes came down for it. Hashing and writing run beside the reading and decompressing."""
     import hashlib
+    import queue
 
-    digest, moved, sent, decompress = hashlib.sha256(), 0, 0, _decompressor(codec)
-    while True:
-        frame = _read_exactly(source_fd, 9)
+    digest, decompress = hashlib.sha256(), _decompressor(codec)
+    blocks, failures = queue.Queue(maxsize=8), []
+
+    def hash_and_write():
         try:
-            count = int(frame[:8], 16) if frame[8:] == b"\n" else -1
-        except ValueError:
-            count = -1
-        if count < 0:
-            raise OSError(f"the stream is damaged after {moved:,} bytes (bad chunk frame {frame[:9]!r})")
-        if count == 0:
-            return digest.hexdigest(), sent
-        sent += count
-        block = decompress(_read_exactly(source_fd, count))
-        digest.update(block)
-        view = memoryview(block)
-        while view:
-            view = view[os.write(target_fd, view):]
-        moved += len(block)
-        on_progress(moved)
+            while (block := blocks.get()) is not None:
+                digest.update(block)
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(target_fd, view):]
+        except BaseException as exc:  # raised by the reading thread
+            failures.append(exc)
+            while blocks.get() is not None:  # so that the reading thread never waits on a full queue
+                pass
+
+    writer = threading.Thread(target=hash_and_write, daemon=True)
+    writer.start()
+    moved = sent = 0
+    try:
+        while not failures:
+            frame = _read_exactly(source_fd, 9)
+            try:
+                count = int(frame[:8], 16) if frame[8:] == b"\n" else -1
+            except ValueError:
+                count = -1
+            if count < 0:
+                raise OSError(f"the stream is damaged after {moved:,} bytes (bad chunk frame {frame[:9]!r})")
+            if count == 0:
+                break
+            sent += count
+            block = decompress(_read_exactly(source_fd, count))
+            blocks.put(block)
+            moved += len(block)
+            on_progress(moved)
+    finally:
+        blocks.put(None)
+        writer.join()
+    if failures:
+        raise failures[0]
+    return digest.hexdigest(), sent
 
 
 def receive_stream(c, settings, command, document, handle, on_start, on_progress):
