@@ -10,7 +10,7 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 fi
-command -v zstd >/dev/null 2>&1 || missing+=(zstd)  # PostgreSQL backups are zstd-compressed
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)  # PostgreSQL backups are zstd-compressed; so are transfers that shrink
 if [ "${DEPLOYTASKS_NEED_SSHD:-0}" = 1 ]; then
     [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
