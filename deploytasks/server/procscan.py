@@ -88,8 +88,9 @@ def in_use(directories):
     return {real[root] for root in used}
 
 
-def _open_files():
-    """Every path another process has open (a generator: stop early when the answer is known)."""
+def _descriptors(unreadable=None):
+    """/proc/<pid>/fd/<n> of every other process (a generator); the pids whose open files this user may not
+    inspect are appended to `unreadable`."""
     if not os.path.isdir("/proc"):
         return
     me = str(os.getpid())
@@ -98,12 +99,23 @@ def _open_files():
             continue
         try:
             fds = os.listdir("/proc/%s/fd" % pid)
+        except FileNotFoundError:
+            continue
         except OSError:
+            if unreadable is not None:
+                unreadable.append(pid)
             continue
         for fd in fds:
-            target = _link(pid, "fd/" + fd)
-            if target:
-                yield target
+            yield "/proc/%s/fd/%s" % (pid, fd)
+
+
+def _open_files():
+    """Every path another process has open (a generator: stop early when the answer is known)."""
+    for descriptor in _descriptors():
+        try:
+            yield os.readlink(descriptor)
+        except OSError:
+            continue
 
 
 def files_open_under(directory):
@@ -123,22 +135,12 @@ def inode_open_elsewhere(device, inode):
     or None when some process's open files could not be inspected (another user's, when not root)."""
     if not os.path.isdir("/proc"):
         return None
-    me, unknown = str(os.getpid()), False
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or pid == me:
-            continue
+    unreadable = []
+    for descriptor in _descriptors(unreadable):
         try:
-            fds = os.listdir("/proc/%s/fd" % pid)
-        except FileNotFoundError:
-            continue
+            found = os.stat(descriptor)
         except OSError:
-            unknown = True
             continue
-        for fd in fds:
-            try:
-                found = os.stat("/proc/%s/fd/%s" % (pid, fd))
-            except OSError:
-                continue
-            if found.st_ino == inode and found.st_dev == device:
-                return True
-    return None if unknown else False
+        if found.st_ino == inode and found.st_dev == device:
+            return True
+    return None if unreadable else False
