@@ -1,4 +1,5 @@
 """The SQLite engine on real temp databases: backup, verify, restore, rehearsal copy."""
+import io
 import json
 import os
 import sqlite3
@@ -107,16 +108,20 @@ def test_the_rehearsal_copy_is_a_separate_file_that_drop_copy_removes(tmp_path, 
     assert os.path.exists(manifest["path"])
 
 
+class Stream(io.BytesIO):
+    """sys.stdout.buffer as the backup sees it: the header written through it, the bytes to its fileno()."""
+
+    def __init__(self, fd):
+        super().__init__()
+        self.fd = fd
+
+    def fileno(self):
+        return self.fd
+
+
 def test_a_streamed_backup_frames_exactly_the_bytes_it_keeps(tmp_path, live):
-    import io
-
-    class Stream(io.BytesIO):
-        def fileno(self):
-            return self.fd
-
     read_fd, write_fd = os.pipe()
-    stream = Stream()
-    stream.fd = write_fd
+    stream = Stream(write_fd)
     import threading
 
     received = bytearray()

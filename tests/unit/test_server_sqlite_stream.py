@@ -1,6 +1,5 @@
 """A streamed SQLite backup compressed by zstd on the way (when the client asks, the server has zstd and the data
 compresses): the client's reader turns the chunks back into exactly the bytes the server kept."""
-import io
 import json
 import os
 import random
@@ -13,20 +12,9 @@ import pytest
 from deploytasks import openssh
 from deploytasks.server.engines.sqlite_stream import compresses
 
-from .test_server_sqlite import engine
+from .test_server_sqlite import Stream, engine
 
 needs_zstd = pytest.mark.skipif(shutil.which("zstd") is None, reason="no zstd on this machine")
-
-
-class Stream(io.BytesIO):
-    """sys.stdout.buffer as the backup sees it: the header written through it, the bytes to its fileno()."""
-
-    def __init__(self, fd):
-        super().__init__()
-        self.fd = fd
-
-    def fileno(self):
-        return self.fd
 
 
 def text_database(path, rows=20000):

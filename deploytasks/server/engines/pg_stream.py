@@ -17,12 +17,11 @@ import threading
 from ..errors import ServerError
 from .dumptools import error_line
 from .pg_snapshot import SnapshotSession
+from .pipes import BLOCK, widen_pipe, write_all, write_frame
 from .toolenv import PG, tool_env
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CUSTOM_MAGIC = b"PGDMP"
-BLOCK = 1 << 20
-END_FRAME = b"%08x\n" % 0
 NO_ZSTD = ("zstd not found on the server: pg_dump compressed the dump itself (zlib level 1), several times "
            "slower; install zstd there (apt-get install zstd / dnf install zstd)")
 MIGRATIONS_COPY = re.compile(rb'\nCOPY (?:[^\s.]+\.)?"?django_migrations"? \(([^)]*)\) FROM stdin;\n')
@@ -36,20 +35,6 @@ def find_zstd():
 def is_zstd(path):
     with open(path, "rb") as handle:
         return handle.read(4) == ZSTD_MAGIC
-
-
-def widen_pipe(fd):
-    try:
-        import fcntl
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), BLOCK)
-    except (ImportError, OSError):
-        pass
-
-
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class MigrationsScanner:
@@ -206,7 +191,7 @@ def _dump(engine, env, argv, zstd, fd, stream, scan):
             size += len(block)
             write_all(fd, block)
             if stream_fd is not None:
-                write_all(stream_fd, b"%08x\n" % len(block) + block)
+                write_frame(stream_fd, block)
             verifier.write(block)
         source.close()
         failed = None

@@ -15,8 +15,8 @@ from ..manifests import backup_name, publish_backup
 from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from ..files import fingerprint
-from .pg_stream import (CUSTOM_MAGIC, END_FRAME, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd,
-                        write_all)
+from .pg_stream import CUSTOM_MAGIC, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd
+from .pipes import END_FRAME, write_all
 from .toolenv import PG, tool_env
 
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.

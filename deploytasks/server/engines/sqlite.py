@@ -13,6 +13,7 @@ from ..errors import ServerError
 from ..files import sha256_of
 from ..manifests import backup_name, publish_backup
 from .base import Engine
+from .pipes import widen_pipe, write_all
 from .sqlite_stream import CODEC, compressor_for, send_compressed
 STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -163,12 +164,6 @@ def _close(reader, fd):
     os.close(fd)
 
 
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _copy_range(source_fd, target_fd, start, end):
     """Bytes start..end of source into target at the same offsets, inside the kernel when it can."""
     offset = start
@@ -185,7 +180,7 @@ def _copy_range(source_fd, target_fd, start, end):
         if not block:
             raise OSError("%s shrank while it was copied" % source_fd)
         os.lseek(target_fd, offset, os.SEEK_SET)
-        _write_all(target_fd, block)
+        write_all(target_fd, block)
         offset += len(block)
 
 
@@ -202,7 +197,7 @@ def _send_range(source_fd, stream_fd, start, end):
             raise
     while offset < end:
         block = os.pread(source_fd, min(1 << 20, end - offset), offset)
-        _write_all(stream_fd, block)
+        write_all(stream_fd, block)
         offset += len(block)
 
 
@@ -218,15 +213,6 @@ def _sha256_range(source_fd, first, start, end):
     return digest.hexdigest()
 
 
-def widen_pipe(fd, size=1 << 20):
-    """A 1 MiB pipe buffer instead of 64 KiB: far fewer wake-ups between this process and sshd (Linux)."""
-    try:
-        import fcntl
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
-    except (ImportError, OSError):  # not a pipe, not Linux, or above pipe-max-size: keep the default
-        pass
-
-
 def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True, compress=None):
     """Write the snapshot into target_fd and/or stream_fd while hashing it and running integrity_check, side
     by side (each of these releases the GIL); returns {"sha256", "problem"}. compress: the zstd that the
@@ -238,7 +224,7 @@ def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True, compress=Non
         jobs.append(lambda: results.update(problem=snap.integrity_errors()))
     if target_fd is not None:
         def copy():
-            _write_all(target_fd, first)
+            write_all(target_fd, first)
             _copy_range(snap.fd, target_fd, len(first), snap.size)
             os.ftruncate(target_fd, snap.size)
             os.fsync(target_fd)  # here, so the disk writes overlap whatever else is still running
@@ -257,11 +243,13 @@ def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True, compress=Non
     try:
         if stream_fd is not None:
             widen_pipe(stream_fd)
+            def send(fd):
+                write_all(fd, first)
+                _send_range(snap.fd, fd, len(first), snap.size)
             if compress:
-                send_compressed(snap.fd, first, snap.size, stream_fd, compress)
+                send_compressed(send, stream_fd, compress)
             else:
-                _write_all(stream_fd, first)
-                _send_range(snap.fd, stream_fd, len(first), snap.size)
+                send(stream_fd)
     finally:
         for thread in threads:
             thread.join()

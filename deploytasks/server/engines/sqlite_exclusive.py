@@ -53,8 +53,9 @@ class SafetyCopy:
         return manifest
 
     def discard(self):
-        if os.path.exists(self.partial):
-            os.unlink(self.partial)
+        for path in (self.partial, self.partial + ".copy"):
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 def _fsync(path, directory=False):
@@ -100,8 +101,10 @@ def rename_under_lock(staged, live, safety):
         os.replace(staged, live)
         _fsync(os.path.dirname(os.path.abspath(live)), directory=True)
         if linked and inode_open_elsewhere(*_identity(old)) is not False:
-            os.unlink(safety.partial)  # a connection that may write into it once the lock is freed: copy it
-            _copy_file(old, safety.partial)
+            # a connection may write into it once the lock is freed: a copy replaces the second name (renamed
+            # over it, so the replaced content always has a name in backups/)
+            _copy_file(old, safety.partial + ".copy")
+            os.replace(safety.partial + ".copy", safety.partial)
             linked = False
         if not linked:
             # A connection that opened the old file and waits for the lock gets "file is not a database"

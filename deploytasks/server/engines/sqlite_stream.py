@@ -11,9 +11,9 @@ import threading
 import zlib
 
 from ..errors import ServerError
+from .pipes import BLOCK, END_FRAME, write_all, write_frame
 
 CODEC = "zstd"
-END_FRAME = b"%08x\n" % 0
 SAMPLE = 1 << 20
 WORTH_IT = 0.7  # compressed sample size over its size at which its CPU (about 3 CPU-s per GiB) pays off
 
@@ -37,56 +37,32 @@ def compresses(source_fd, size):
     return raw > 0 and sum(len(zlib.compress(sample, 1)) for sample in samples) <= WORTH_IT * raw
 
 
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _feed(pipe, source_fd, first, size, failures):
-    """The first page as given, then the file from there, into zstd's stdin (spliced in the kernel when it can)."""
+def _feed(pipe, write, failures):
+    """write(fd) into zstd's stdin, then close it; what fails is kept for the sending thread to raise."""
     try:
-        target = pipe.fileno()
-        _write_all(target, first)
-        offset = len(first)
-        splice = getattr(os, "splice", None)
-        while offset < size:
-            moved = None
-            if splice is not None:
-                try:
-                    moved = splice(source_fd, target, min(1 << 20, size - offset), offset_src=offset)
-                except OSError:
-                    splice = None
-            if moved is None:
-                block = os.pread(source_fd, min(1 << 20, size - offset), offset)
-                _write_all(target, block)
-                moved = len(block)
-            if not moved:
-                raise OSError("the database file shrank while it was sent")
-            offset += moved
-    except BaseException as exc:  # reported by the sending thread
+        write(pipe.fileno())
+    except BaseException as exc:
         failures.append(exc)
     finally:
         pipe.close()
 
 
-def send_compressed(source_fd, first, size, stream_fd, zstd):
-    """The snapshot's bytes through `zstd -1 -T0` into chunk frames on stream_fd, then END_FRAME (also when it
-    fails, so the client stops reading; the missing bytes then fail its size check)."""
+def send_compressed(write, stream_fd, zstd):
+    """What write(fd) writes (the snapshot's bytes) through `zstd -1 -T0` into chunk frames on stream_fd, then
+    END_FRAME (also when it fails, so the client stops reading; the missing bytes then fail its size check)."""
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen([zstd, "-1", "-T0", "-q", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=errors)
     failures = []
-    feeder = threading.Thread(target=_feed, args=(process.stdin, source_fd, first, size, failures))
+    feeder = threading.Thread(target=_feed, args=(process.stdin, write, failures))
     feeder.start()
     try:
         out = process.stdout.fileno()
         while True:
-            block = os.read(out, 1 << 20)
+            block = os.read(out, BLOCK)
             if not block:
                 break
-            _write_all(stream_fd, b"%08x\n" % len(block))
-            _write_all(stream_fd, block)
+            write_frame(stream_fd, block)
     except BaseException:
         process.kill()  # the feeder's next write then fails and it stops
         raise
@@ -95,7 +71,7 @@ def send_compressed(source_fd, first, size, stream_fd, zstd):
         code = process.wait()
         process.stdout.close()
         try:
-            _write_all(stream_fd, END_FRAME)
+            write_all(stream_fd, END_FRAME)
         except OSError:  # the client is gone
             pass
     if failures:
