@@ -449,7 +449,9 @@ class Contender:
             raise DeployFailed(f"{self.name} {label}: exit {result.returncode} (log {log}):\n{tail}")
 
 
-SCENARIOS = ("first deploy", "no-op redeploy", "code change", "requirements change")
+SCENARIOS = ("first deploy", "no-op redeploy", "no-op redeploy, forced", "code change", "requirements change")
+# what a forced no-op is compared with: the baselines have no way to skip, so their no-op is their forced one
+FORCED_NOOP = {"no-op redeploy, forced": "no-op redeploy"}
 
 
 @dataclass
@@ -467,7 +469,7 @@ class ContenderResult:
 
 
 def run_contender(contender: Contender, runs: int, verbose: bool = True) -> ContenderResult:
-    """Measure ``contender`` on the four scenarios, ``runs`` times each.
+    """Measure ``contender`` on the four scenarios (five, with a forced no-op), ``runs`` times each.
 
     First deploys go to fresh directories (the app server of all but the last is
     stopped right away); redeploys all target the last one. Before each code /
@@ -504,6 +506,9 @@ def run_contender(contender: Contender, runs: int, verbose: bool = True) -> Cont
         target = paths[-1]
         for _ in range(runs):
             measure("no-op redeploy", lambda: contender.redeploy(target), target)
+        if hasattr(contender, "redeploy_forced"):  # a contender that skips a no-op: the same deploy done anyway
+            for _ in range(runs):
+                measure("no-op redeploy, forced", lambda: contender.redeploy_forced(target), target)
         for _ in range(runs):
             _sha, marker = commit_code_change(ctx.repo)
             measure("code change", lambda: contender.redeploy(target), target, marker)

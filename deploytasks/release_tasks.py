@@ -14,8 +14,8 @@ class OneHost:
     def __init__(self, c):
         self.c = c
 
-    def deploy(self, revision, force, as_json):
-        releases.deploy(self.c, server(self.c, kind="deploy"), revision, force=force)
+    def deploy(self, revision, force, as_json, again=False):
+        releases.deploy(self.c, server(self.c, kind="deploy"), revision, force=force, again=again)
 
     def plan(self, revision, as_json):
         settings = server(self.c, kind="deploy")
@@ -38,7 +38,7 @@ class Fleet:
         self.c = c
         self.names = names
 
-    def deploy(self, revision, force, as_json):
+    def deploy(self, revision, force, as_json, again=False):
         fleet_deploy.deploy(self.c, self.names, revision, force=force, as_json=as_json)
 
     def plan(self, revision, as_json):
@@ -54,7 +54,7 @@ class Fleet:
 class FleetDone(Fleet):
     """A later call of a fleet task (Fabric calls a task once per host after -H): the first call did them all."""
 
-    def deploy(self, revision, force, as_json):
+    def deploy(self, revision, force, as_json, again=False):
         pass
 
     def rollback(self, to, yes, as_json):
@@ -72,13 +72,13 @@ def hosts_of(c, task):
     return (Fleet if invocation.coordinator else FleetDone)(invocation.context, invocation.hosts)
 
 
-def deploy(c, revision=None, force=False, plan=False, as_json=False):
-    """`fab deploy` (`--plan`: one host's plan, refused for a fleet)."""
+def deploy(c, revision=None, force=False, again=False, plan=False, as_json=False):
+    """`fab deploy` (`--plan`: one host's plan, refused for a fleet; a fleet deploys even an unchanged revision)."""
     hosts = hosts_of(c, "deploy")
     if plan:
         hosts.plan(revision, as_json)
     else:
-        hosts.deploy(revision, force, as_json)
+        hosts.deploy(revision, force, as_json, again=again)
 
 
 def plan(c, revision=None, as_json=False):

@@ -1,5 +1,8 @@
 """Deploy and rollback on a server: releases, lock, atomic switch, code-and-schema rollback."""
+import dataclasses
 import getpass
+import hashlib
+import json
 import os
 import posixpath
 import socket
@@ -132,12 +135,23 @@ def prepare_request(c, settings, revision) -> dict:
     return params
 
 
-def prepare(c, settings, revision, what, guard=False, build=None, command=None) -> Optional[PreparedRelease]:
+def settings_digest(settings) -> str:
+    """sha256 of the deploy settings and the tool's version: with the commit and the shared files, what a release
+    is built from (server/live_match.py)."""
+    document = json.dumps([__version__, dataclasses.asdict(settings)], sort_keys=True, default=str)
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+def prepare(c, settings, revision, what, guard=False, build=None, command=None,
+            again=None) -> Optional[PreparedRelease]:
     """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
     release go with this client's connection until the supervisor takes over (server/lock_guard.py); build
     (build_request's): build its venv in the same round trip when it is not ready; command: a DeployCommand
-    whose SSH command then stays open for the supervised deploy."""
+    whose SSH command then stays open for the supervised deploy; again (a deploy's): False lets the server skip
+    a deploy that would rebuild the healthy live release, True prepares a new one all the same."""
     params = dict(prepare_request(c, settings, revision), guard=guard, **({"build": build} if build else {}))
+    if again is not None:
+        params.update(settings_digest=settings_digest(settings), healthcheck=settings.healthcheck, again=again)
     with console.status("preparing the release …"):
         if command is not None and not is_dry(c):
             return command.prepare(params, what)
@@ -197,15 +211,16 @@ def candidate(c, settings, revision=None):
         admin(c, settings, "abort", release=prep["release"], log=None)
 
 
-def deploy(c, settings, revision=None, force=False) -> dict:
+def deploy(c, settings, revision=None, force=False, again=False) -> dict:
     """Build a release beside the live one, migrate safely, switch, reload, health-check (force: past the
-    checklist's FAILs)."""
+    checklist's FAILs); nothing when the live release already serves the revision as it would be built, unless
+    `again`."""
     started = time.monotonic()
     log = {"action": "deploy", "by": who(), "tool": __version__}
     build = None if deploy_hooks.around_build_listed(settings) else build_request(settings, log)
     command = DeployCommand(c, settings)
     try:
-        done = deploy_in(c, settings, command, revision, force, started, log, build)
+        done = deploy_in(c, settings, command, revision, force, started, log, build, again)
     except BaseException:
         command.abandon()
         raise
@@ -213,10 +228,10 @@ def deploy(c, settings, revision=None, force=False) -> dict:
     return done
 
 
-def deploy_in(c, settings, command, revision, force, started, log, build) -> dict:
+def deploy_in(c, settings, command, revision, force, started, log, build, again=False) -> dict:
     """deploy's steps, its server side asked through `command` (a DeployCommand)."""
     try:
-        prep = prepare(c, settings, revision, "deploy", guard=True, build=build, command=command)
+        prep = prepare(c, settings, revision, "deploy", guard=True, build=build, command=command, again=again)
     except ConnectionLost:
         raise ConnectionLost(f"the connection to {host_name(c)} was lost while the release was prepared"
                              + (" and its venv built" if build else "") + ": the server side removes the release "
@@ -225,9 +240,11 @@ def deploy_in(c, settings, command, revision, force, started, log, build) -> dic
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
                       " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
         return {}
-    release = prep["release"]
     if prep.get("recovered"):
         console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
+    if prep.get("unchanged"):
+        return report_unchanged(prep, started)
+    release = prep["release"]
     console.print(f"[green]✓[/] release {release} from {prep['revision'][:12]}"
                   + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
     report_marked_bad(prep)
@@ -254,6 +271,17 @@ def deploy_in(c, settings, command, revision, force, started, log, build) -> dic
                   + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))
     return {"release": release, "revision": prep["revision"], "previous": fin["previous"], "predeploy": pre,
             "pruned": fin["pruned"], "seconds": round(seconds, 2)}
+
+
+def report_unchanged(prep, started) -> dict:
+    """What a skipped deploy says and returns: the live release, which already serves this revision."""
+    live = prep["release"]
+    since = (prep.get("current_meta") or {}).get("live_since", "")
+    console.print(f"[green]✓[/] {live} already serves {prep['revision'][:12]}" + (f" (live since {since})" if since else "")
+                  + ", built with these settings and shared files, and answers its health check: nothing to deploy "
+                  "(`fab deploy --again` deploys it anew)", highlight=False)
+    return {"release": live, "revision": prep["revision"], "previous": None, "unchanged": True,
+            "seconds": round(time.monotonic() - started, 2)}
 
 
 def build_venv(c, settings, project, prep, log=None, say=None):

@@ -25,12 +25,13 @@ def setup(c):
 
 @task(help={"revision": "branch, tag or commit to deploy (default: deploytasks.branch)",
             "force": "deploy even when the checklist (`fab check`) has a FAIL",
+            "again": "deploy even when the live release already serves this revision, built the same way",
             "plan": "only show what the deploy would do (as `fab plan`)",
             "json": "with --plan, or with several hosts (-H a,b): print the plan / the fleet's outcome as JSON"})
 @reported
-def deploy(c, revision=None, force=False, plan=False, json=False):
+def deploy(c, revision=None, force=False, again=False, plan=False, json=False):
     """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
-    release_tasks.deploy(c, revision, force=force, plan=plan, as_json=json)
+    release_tasks.deploy(c, revision, force=force, again=again, plan=plan, as_json=json)
 
 
 @task(name="plan", help={"revision": "the revision about to ship (default: deploytasks.branch)",

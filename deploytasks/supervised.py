@@ -36,7 +36,7 @@ def on_server(c, settings, prep, project, log, started, script, force=False) -> 
                       "path": settings.path, "shared_dirs": settings.shared_dirs, "hooks": hooks},
         "hooks": hooks, "undo_on_hook_failure": settings.undo_on_hook_failure,
         "meta": {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "by": log["by"], "venv": prep["venv"]},
+                 "by": log["by"], "venv": prep["venv"], "deploy_digest": prep.get("deploy_digest")},
         "log": log, "client_seconds": round(time.monotonic() - started, 2), "venv_changed": venv_changed(prep),
     }
     return supervised(c, settings, params, f"the deploy of {release}", script)

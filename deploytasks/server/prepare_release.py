@@ -9,6 +9,7 @@ import sys
 import time
 
 from . import bad_revisions, venv_build
+from .live_match import deploy_digest, serving_unchanged
 from .errors import ServerError
 from .lock_guard import start_guard
 from .files import link_directory
@@ -117,6 +118,11 @@ def link_shared(layout, params, target):
 def build(layout, params) -> PreparedRelease:
     """The release (name, result), its directory left behind for the caller to clean up on failure."""
     revision, source = source_of(layout, params)
+    built_as = deploy_digest(layout, params) if params.get("settings_digest") else None
+    serving = serving_unchanged(layout, params, revision, built_as)
+    if serving:
+        return {"unchanged": True, "release": serving, "revision": revision, "current": serving,
+                "current_meta": release_meta(layout, serving), "recovered": params.get("_recovered")}
     release = params.get("release_name") or new_release_name(layout)  # a fleet deploy names it (one name on all hosts)
     if os.path.exists(layout.release(release)):
         raise ServerError("release %s already exists on the server" % release)
@@ -144,6 +150,7 @@ def build(layout, params) -> PreparedRelease:
         "current_meta": release_meta(layout, current) if current else None,
         "marked_bad": bad_revisions.marks(layout, revision),
         "recovered": params.get("_recovered"),
+        "deploy_digest": built_as,
     }
 
 
@@ -178,6 +185,10 @@ def main(params) -> PreparedRelease:
         raise
     try:
         prepared = build(layout, params)
+        if prepared.get("unchanged"):
+            discard_upload(params)
+            release_lock(layout)
+            return prepared
         if params.get("build") and not prepared["venv_ready"]:
             prepared["venv_build"] = build_venv(layout, params["build"], prepared)
             if prepared["venv_build"].get("gone"):  # the release is removed and the lock freed: nobody reads this

@@ -271,6 +271,8 @@ class PreparedRelease(TypedDict, total=False):
     recovered: Optional[str]
     guard: dict
     venv_build: VenvBuild  # when the request asked for the build and the venv was not ready
+    deploy_digest: Optional[str]  # live_match.deploy_digest, kept in the release's meta once it is live
+    unchanged: bool  # the live release already serves this revision as it would be built: nothing was prepared
 
 
 class PredeployResult(TypedDict, total=False):

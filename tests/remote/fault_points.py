@@ -69,11 +69,11 @@ def plan(s, point, kind) -> Plan:
 
 def plan_collectstatic(s, kind):
     if kind == "step-fails":
-        return Plan(("deploy", "--revision", branch(s, "badstatic", lambda: faults.failing_collectstatic(s.repo))),
+        return Plan(("deploy", "--again", "--revision", branch(s, "badstatic", lambda: faults.failing_collectstatic(s.repo))),
                     expect="collectstatic failed")
     started = marker(s, "collectstatic")
     hook(s, "after", "collectstatic", f"touch {started} && sleep 4")
-    return Plan(("deploy", "--revision", addmodel(s)), started.exists)
+    return Plan(("deploy", "--again", "--revision", addmodel(s)), started.exists)
 
 
 def plan_backup(s, kind):
@@ -90,23 +90,23 @@ def plan_backup(s, kind):
             backups.unlink()
             unmount()
             os.rename(aside, backups)
-        return Plan(("deploy", "--revision", addmodel(s)), expect="No space left", cleanup=[put_back])
+        return Plan(("deploy", "--again", "--revision", addmodel(s)), expect="No space left", cleanup=[put_back])
     s.query("CREATE TABLE IF NOT EXISTS fault_ballast (data BLOB)")
     s.query("INSERT INTO fault_ballast SELECT randomblob(1048576) FROM (WITH RECURSIVE n(i) AS "
             "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150) SELECT i FROM n)")
-    return Plan(("deploy", "--revision", addmodel(s)), lambda: any(backups.glob("*.partial")))
+    return Plan(("deploy", "--again", "--revision", addmodel(s)), lambda: any(backups.glob("*.partial")))
 
 
 def plan_rehearsal(s, kind):
     """Migrations rehearsed on a copy: a RunPython that sleeps on the copy only; or one that raises."""
     if kind == "step-fails":
-        return Plan(("deploy", "--revision", branch(s, "boom", lambda: s.repo.failing_migration("Boomer", "boom"))),
+        return Plan(("deploy", "--again", "--revision", branch(s, "boom", lambda: s.repo.failing_migration("Boomer", "boom"))),
                     expect="in the rehearsal on a copy")
     started = s.base / "fault-rehearsal-started"
     name = branch(s, "slowcopy", lambda: faults.slow_migration(s.repo, os.path.realpath(s.db), started,
                                                                  branch="slowcopy", seconds=4, on_copy=True))
     started.unlink(missing_ok=True)
-    return Plan(("deploy", "--revision", name), started.exists)
+    return Plan(("deploy", "--again", "--revision", name), started.exists)
 
 
 def plan_migrate(s, kind):
@@ -115,17 +115,17 @@ def plan_migrate(s, kind):
     if kind != "step-fails":
         raise ValueError("the migrate point's kills are in test_faults.py and the bench's own cells")
     name = branch(s, "liveboom", lambda: faults.live_failing_migration(s.repo, os.path.realpath(s.db)))
-    return Plan(("deploy", "--revision", name), expect="deliberate failure on the live database")
+    return Plan(("deploy", "--again", "--revision", name), expect="deliberate failure on the live database")
 
 
 def plan_switch(s, kind):
     """`current` switched, nothing reloaded yet: an `after switch` hook sleeps; or fails (undo_on_hook_failure)."""
     if kind == "step-fails":
         hook(s, "after", "switch", "echo the switch failed >&2; exit 1", undo_on_hook_failure=True)
-        return Plan(("deploy", "--revision", addmodel(s)), expect="the switch failed")
+        return Plan(("deploy", "--again", "--revision", addmodel(s)), expect="the switch failed")
     started = marker(s, "switch")
     hook(s, "after", "switch", f"touch {started} && sleep 4")
-    return Plan(("deploy", "--revision", addmodel(s)), started.exists)
+    return Plan(("deploy", "--again", "--revision", addmodel(s)), started.exists)
 
 
 def plan_prune(s, kind):
@@ -145,18 +145,18 @@ def plan_prune(s, kind):
         def kept():
             return [] if oldest.is_dir() and (oldest / faults.META).exists() else [
                 f"{oldest.name} was removed (or lost its metadata) while a process worked in it"]
-        return Plan(("deploy", "--revision", "main"), check=kept, cleanup=[stop])
+        return Plan(("deploy", "--again", "--revision", "main"), check=kept, cleanup=[stop])
     ballast = oldest / "fault-ballast"
     ballast.mkdir(exist_ok=True)
     for i in range(20000):
         (ballast / str(i)).touch()
-    return Plan(("deploy", "--revision", "main"), lambda: journal_phase(s) == "finalize",
+    return Plan(("deploy", "--again", "--revision", "main"), lambda: journal_phase(s) == "finalize",
                 check=lambda: [f"{oldest.name} was not pruned"] if oldest.exists() else [])
 
 
 def plan_unlock(s, kind):
     """After the server unlocked, before fab reported: fab is stopped while the server finishes."""
-    return Plan(("deploy", "--revision", addmodel(s)), lambda: not s.lock.exists(),
+    return Plan(("deploy", "--again", "--revision", addmodel(s)), lambda: not s.lock.exists(),
                 freeze=lambda: journal_phase(s) in ("reload and health check", "finalize"))
 
 
@@ -165,12 +165,12 @@ def plan_rollback_unapply(s, kind):
     migration whose reverse raises."""
     if kind == "step-fails":
         name = branch(s, "badreverse", lambda: bad_reverse(s.repo))
-        s.fab("deploy", "--revision", name).ok()
+        s.fab("deploy", "--again", "--revision", name).ok()
         return Plan(("rollback", "--yes"), expect="deliberate failure while unapplying")
     back = s.base / "fault-rollback-slow.back"
     name = branch(s, "slowback", lambda: faults.slow_migration(
         s.repo, os.path.realpath(s.db), s.base / "fault-rollback-slow", branch="slowback", seconds=4))
-    s.fab("deploy", "--revision", name).ok()
+    s.fab("deploy", "--again", "--revision", name).ok()
     back.unlink(missing_ok=True)
     return Plan(("rollback", "--yes"), back.exists)
 

@@ -442,7 +442,7 @@ def reset(server, baseline, pids=()):
         server.gunicorn.start()
     if (server.current_name() is None or server.revision() != baseline["main"]
             or inconsistencies(server, server.gunicorn.url)):
-        server.fab("deploy", "--revision", "main").ok()
+        server.fab("deploy", "--again", "--revision", "main").ok()
 
 
 def _relink_current(server) -> bool:

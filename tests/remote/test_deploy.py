@@ -108,7 +108,7 @@ def test_deploy_never_puts_secrets_on_a_command_line(served, argv_watch):
     """Watch every process's argv on this machine (client, sshd, server side) during a deploy."""
     s = served
     with argv_watch() as seen:
-        run = s.fab("--echo", "deploy").ok()
+        run = s.fab("--echo", "deploy", "--again").ok()
     assert any("manage.py" in line and str(s.path) in line for line in seen), "the watcher saw the deploy's commands"
     for secret in (s.secret_key, s.database_url):
         assert secret not in run.stdout + run.stderr
@@ -130,12 +130,43 @@ def test_the_sudo_password_reaches_the_reload_on_stdin_never_argv(served, argv_w
 
 def test_redeploy_of_the_same_revision_takes_the_one_ssh_session_the_readme_promises(served):
     s = served
-    revision = s.revision()
+    revision, live = s.revision(), s.current_name()
     before = s.sshd.session_count()
-    s.fab("deploy").ok()
+    s.fab("deploy", "--again").ok()
     sessions = s.sshd.session_count() - before
-    assert s.revision() == revision
+    assert s.revision() == revision and s.current_name() != live
     assert sessions == 1, sessions  # README: one SSH command for a redeploy
+
+
+def test_a_deploy_of_what_already_serves_is_skipped_until_something_changes(served):
+    """README: the same commit, settings and shared files, with the site answering its health check with that
+    commit, is nothing to deploy; a changed .env or --again deploys."""
+    s = served
+    s.fab("deploy", "--again").ok()  # a live release deployed with these settings
+    live, releases, log, venvs = s.current_name(), s.releases(), s.log(), s.venvs()
+    before = s.sshd.session_count()
+    run = s.fab("deploy").ok()
+    assert f"{live} already serves {s.revision()[:12]}" in run.stdout and "nothing to deploy" in run.stdout
+    assert s.sshd.session_count() - before == 1
+    assert (s.current_name(), s.releases(), s.log(), s.venvs()) == (live, releases, log, venvs)
+    assert not s.lock.exists()
+    assert s.gunicorn.health()["revision"] == s.revision()
+
+    env = s.path / "shared" / ".env"
+    env.write_text(env.read_text() + "# edited on the server\n")  # the app reads it at start: a new release applies it
+    run = s.fab("deploy").ok()
+    assert "nothing to deploy" not in run.stdout and s.current_name() != live
+    live = s.current_name()
+    assert "nothing to deploy" in s.fab("deploy").ok().stdout
+    s.configure(keep_backups=7)  # any deploy setting
+    try:
+        assert "nothing to deploy" not in s.fab("deploy").ok().stdout and s.current_name() != live
+    finally:
+        del s.settings["keep_backups"]
+        s.configure()
+    live = s.current_name()
+    s.fab("deploy", "--again").ok()
+    assert s.current_name() != live and s.revision() == s.revision(live)
 
 
 def test_dry_deploy_changes_nothing(served):

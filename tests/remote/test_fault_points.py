@@ -56,5 +56,5 @@ def test_a_fault_at_each_later_point_ends_consistent_and_the_next_deploy_succeed
         told = outcome.run.stdout if outcome.run.returncode == 0 else outcome.run.stderr
         assert "is live" in told, (outcome.run.stdout, outcome.run.stderr)
     fault_points.clear_ballast(s)
-    s.fab("deploy", "--revision", s.revision()).ok()  # whichever way it ended, what is live deploys again
+    s.fab("deploy", "--again", "--revision", s.revision()).ok()  # whichever way it ended, what is live deploys again
     assert not faults.inconsistencies(s, s.gunicorn.url)

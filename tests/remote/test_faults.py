@@ -280,15 +280,15 @@ def test_a_hanging_reload_is_bounded_by_reload_timeout(site):
 def test_orphan_releases_are_removed_and_never_count(site):
     s = site
     s.configure(keep_releases=3)
-    s.fab("deploy", "--revision", "main").ok()
-    s.fab("deploy", "--revision", "main").ok()
+    s.fab("deploy", "--again", "--revision", "main").ok()
+    s.fab("deploy", "--again", "--revision", "main").ok()
     good = [n for n in s.releases() if n not in faults.orphans(s)]
     # what a deploy killed with its server (or an older version of the tool) leaves: unpacked, never finished
     for name in ("29990101T000000Z", "29990101T000001Z"):
         (s.path / "releases" / name / "accounts").mkdir(parents=True)
         (s.path / "releases" / name / "REVISION").write_text(s.revision() + "\n")
     assert len(faults.orphans(s)) == 2
-    s.fab("deploy", "--revision", "main").ok()
+    s.fab("deploy", "--again", "--revision", "main").ok()
     assert faults.orphans(s) == []
     assert good[-2] in s.releases(), "the release before the last good one was pruned, orphans were kept"
 
@@ -386,7 +386,7 @@ def test_the_venv_a_running_app_server_uses_is_never_pruned(site):
     s.repo.requirements_change("# fault suite: a new venv", branch="reqs")
     s.fab("deploy", "--revision", "reqs").ok()
     second = s.current_name()
-    s.fab("deploy", "--revision", "reqs").ok()
+    s.fab("deploy", "--again", "--revision", "reqs").ok()
     assert faults.alive(s.gunicorn.pid), "the gunicorn master died"
     assert os.path.isdir(in_use), f"{in_use} was pruned while gunicorn {s.gunicorn.pid} uses it"
     s.fab("rollback", "--yes").ok()

@@ -1,0 +1,103 @@
+"""server/live_match.py on a real release tree and a real HTTP health endpoint: a deploy is skipped only when
+the live release was built from the same commit, settings and shared files, and answers with that commit."""
+import http.server
+import json
+import os
+import threading
+
+import pytest
+
+from deploytasks.server.layout import ServerLayout
+from deploytasks.server.live_match import deploy_digest, serving_unchanged
+from deploytasks.server.releases import save_meta
+
+REVISION = "a" * 40
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    revision = REVISION
+
+    def do_GET(self):
+        body = json.dumps({"revision": self.server.revision}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def site():
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    server.revision = REVISION
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A server tree whose live release R1 was deployed from REVISION with settings digest "s1"."""
+    layout = ServerLayout(str(tmp_path))
+    os.makedirs(layout.release("R1"))
+    os.makedirs(layout.shared)
+    with open(os.path.join(layout.shared, ".env"), "w") as handle:
+        handle.write("DEBUG=0\n")
+    with open(os.path.join(layout.release("R1"), "REVISION"), "w") as handle:
+        handle.write(REVISION + "\n")
+    os.symlink("releases/R1", layout.current)
+    params = {"settings_digest": "s1", "shared_files": [".env"]}
+    save_meta(layout, "R1", {"release": "R1", "status": "live", "deploy_digest": deploy_digest(layout, params)})
+    return layout, params
+
+
+def request(site, params, **more):
+    return dict(params, healthcheck="http://127.0.0.1:%d/health/" % site.server_port, **more)
+
+
+def test_the_same_commit_settings_and_shared_files_on_a_healthy_site_are_skipped(live, site):
+    layout, params = live
+    params = request(site, params)
+    assert serving_unchanged(layout, params, REVISION, deploy_digest(layout, params)) == "R1"
+
+
+def test_again_a_new_commit_or_new_settings_deploy(live, site):
+    layout, params = live
+    params = request(site, params)
+    digest = deploy_digest(layout, params)
+    assert serving_unchanged(layout, dict(params, again=True), REVISION, digest) is None
+    assert serving_unchanged(layout, params, "b" * 40, digest) is None
+    changed = dict(params, settings_digest="s2")
+    assert serving_unchanged(layout, changed, REVISION, deploy_digest(layout, changed)) is None
+
+
+def test_a_changed_shared_file_deploys(live, site):
+    layout, params = live
+    params = request(site, params)
+    with open(os.path.join(layout.shared, ".env"), "a") as handle:
+        handle.write("NEW=1\n")
+    assert serving_unchanged(layout, params, REVISION, deploy_digest(layout, params)) is None
+
+
+def test_a_site_that_is_down_or_serves_another_commit_deploys(live, site, tmp_path):
+    layout, params = live
+    params = request(site, params)
+    digest = deploy_digest(layout, params)
+    site.revision = "c" * 40
+    assert serving_unchanged(layout, params, REVISION, digest) is None
+    site.revision = REVISION
+    assert serving_unchanged(layout, dict(params, healthcheck=""), REVISION, digest) is None  # nothing proves it
+    site.shutdown()
+    site.server_close()
+    assert serving_unchanged(layout, params, REVISION, digest) is None
+
+
+def test_a_release_deployed_before_digests_were_kept_deploys(live, site):
+    layout, params = live
+    params = request(site, params)
+    save_meta(layout, "R1", {"release": "R1", "status": "live"})
+    assert serving_unchanged(layout, params, REVISION, deploy_digest(layout, params)) is None
