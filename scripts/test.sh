@@ -5,4 +5,7 @@
 # loopback address) stay in one worker. DEPLOYTASKS_TEST_WORKERS=0 runs everything in this process.
 export DEPLOYTASKS_NEED_SSHD=1 DEPLOYTASKS_EXTRAS="[test]"
 source "$(dirname "$0")/prereqs.sh"
+# bytecode for the checkout, as a pip-installed deploytasks has it: where PYTHONDONTWRITEBYTECODE is set, every inv and
+# fab the tests start would compile the package again
+python -m compileall -q -j 0 deploytasks >/dev/null
 exec python -m pytest -q -n "${DEPLOYTASKS_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._util import Site, copy_example
+from tests._util import Site, compile_bytecode, copy_example
 
 UNIT = Path(__file__).resolve().parent / "unit"
 
@@ -26,6 +26,7 @@ def shared_venv(tmp_path_factory) -> Path:
     for task in ("venv", "install"):
         result = site.inv(task)
         assert result.returncode == 0, result.stderr + result.stdout
+    compile_bytecode(venv)
     return venv
 
 
