@@ -47,6 +47,21 @@ def clean_env(**extra) -> dict:
     return env
 
 
+def installed_venv(base: Path, extra_requirements: str = "") -> Path:
+    """A real venv at base/venv with the example's requirements (and `extra_requirements`, lines), installed by the
+    real `inv venv install`, with bytecode (compile_bytecode)."""
+    venv = base / "venv"
+    site = Site(copy_example(base / "site"), venv)
+    if extra_requirements:
+        (site.root / "requirements-extra.txt").write_text("-r requirements.txt\n" + extra_requirements)
+        site.configure(requirements="requirements-extra.txt")
+    for task in ("venv", "install"):
+        result = site.inv(task)
+        assert result.returncode == 0, result.stderr + result.stdout
+    compile_bytecode(venv)
+    return venv
+
+
 def compile_bytecode(venv: Path) -> None:
     """Bytecode for a venv uv built (uv writes none): this machine sets PYTHONDONTWRITEBYTECODE, under which every
     Django start-up in it would compile Django again (about 2 s a start here), as no user's machine does."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._util import Site, compile_bytecode, copy_example
+from tests._util import Site, copy_example, installed_venv
 
 UNIT = Path(__file__).resolve().parent / "unit"
 
@@ -20,14 +20,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def shared_venv(tmp_path_factory) -> Path:
     """One real venv with the example's requirements, installed by the real `inv venv install`."""
-    base = tmp_path_factory.mktemp("shared")
-    venv = base / "venv"
-    site = Site(copy_example(base / "site"), venv)
-    for task in ("venv", "install"):
-        result = site.inv(task)
-        assert result.returncode == 0, result.stderr + result.stdout
-    compile_bytecode(venv)
-    return venv
+    return installed_venv(tmp_path_factory.mktemp("shared"))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests._util import (TOOL_ENV_BASICS, Site, assert_user_error, copy_example, env_recording_tools,
+from tests._util import (TOOL_ENV_BASICS, Site, installed_venv, assert_user_error, copy_example, env_recording_tools,
                          recorded_tool_envs)
 
 MYSQL = shutil.which("mysql") or shutil.which("mariadb")
@@ -78,15 +78,7 @@ class MySite(Site):
 
 @pytest.fixture(scope="session")
 def mysql_venv(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("mysql-shared")
-    venv = base / "venv"
-    site = Site(copy_example(base / "site"), venv)
-    (site.root / "requirements-mysql.txt").write_text("-r requirements.txt\nPyMySQL\n")
-    site.configure(requirements="requirements-mysql.txt")
-    for task in ("venv", "install"):
-        result = site.inv(task)
-        assert result.returncode == 0, result.stderr + result.stdout
-    return venv
+    return installed_venv(tmp_path_factory.mktemp("mysql-shared"), "PyMySQL\n")
 
 
 @pytest.fixture

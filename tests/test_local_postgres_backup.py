@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._util import (TOOL_ENV_BASICS, CommitWriter, Site, assert_user_error, copy_example, dumped_tokens,
+from tests._util import (TOOL_ENV_BASICS, CommitWriter, Site, installed_venv, assert_user_error, copy_example, dumped_tokens,
                          env_recording_tools, pg_restore_run, recorded_tool_envs)
 from tests.sshd import free_port
 
@@ -103,15 +103,7 @@ class PgSite(Site):
 @pytest.fixture(scope="session")
 def pg_venv(tmp_path_factory) -> Path:
     """One real venv with the example's requirements and psycopg, installed by the real `inv venv install`."""
-    base = tmp_path_factory.mktemp("pg-shared")
-    venv = base / "venv"
-    site = Site(copy_example(base / "site"), venv)
-    (site.root / "requirements-pg.txt").write_text("-r requirements.txt\npsycopg[binary]\n")
-    site.configure(requirements="requirements-pg.txt")
-    for task in ("venv", "install"):
-        result = site.inv(task)
-        assert result.returncode == 0, result.stderr + result.stdout
-    return venv
+    return installed_venv(tmp_path_factory.mktemp("pg-shared"), "psycopg[binary]\n")
 
 
 def new_database():
