@@ -30,7 +30,9 @@ def setup(c):
             "json": "with --plan, or with several hosts (-H a,b): print the plan / the fleet's outcome as JSON"})
 @reported
 def deploy(c, revision=None, force=False, again=False, plan=False, json=False):
-    """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check."""
+    """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check.
+
+    Nothing is deployed when the live release already serves the revision, built the same way (--again deploys)."""
     release_tasks.deploy(c, revision, force=force, again=again, plan=plan, as_json=json)
 
 
