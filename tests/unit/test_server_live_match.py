@@ -1,5 +1,7 @@
 """server/live_match.py on a real release tree and a real HTTP health endpoint: a deploy is skipped only when
-the live release was built from the same commit, settings and shared files, and answers with that commit."""
+the live release was built from the same commit, settings and shared files, and answers with that commit; and
+the client's digest of the settings."""
+import dataclasses
 import http.server
 import json
 import os
@@ -7,9 +9,11 @@ import threading
 
 import pytest
 
+from deploytasks import releases
 from deploytasks.server.layout import ServerLayout
 from deploytasks.server.live_match import deploy_digest, serving_unchanged
 from deploytasks.server.releases import save_meta
+from deploytasks.settings import Settings
 
 REVISION = "a" * 40
 
@@ -101,3 +105,27 @@ def test_a_release_deployed_before_digests_were_kept_deploys(live, site):
     params = request(site, params)
     save_meta(layout, "R1", {"release": "R1", "status": "live"})
     assert serving_unchanged(layout, params, REVISION, deploy_digest(layout, params)) is None
+
+
+def test_the_settings_digest_is_the_same_for_equal_settings_and_changes_with_any_key_or_the_version(monkeypatch):
+    base = Settings(path="/srv/site", repo="git@example.org:site.git", hooks={"after": {"install": ["echo hi"]}})
+    assert releases.settings_digest(base) == releases.settings_digest(dataclasses.replace(base))
+    changed = {field.name: releases.settings_digest(dataclasses.replace(base, **{field.name: value}))
+               for field, value in ((f, other_value(getattr(base, f.name))) for f in dataclasses.fields(Settings))}
+    assert releases.settings_digest(base) not in changed.values(), [k for k, v in changed.items()
+                                                                     if v == releases.settings_digest(base)]
+    before = releases.settings_digest(base)
+    monkeypatch.setattr(releases, "__version__", "0.0.0-other")
+    assert releases.settings_digest(base) != before
+
+
+def other_value(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, list):
+        return value + ["other"]
+    if isinstance(value, dict):
+        return dict(value, other={"x": ["y"]})
+    return value + "-other"
