@@ -11,6 +11,7 @@ import time
 
 from . import bundle
 from .connection import known_hosts_files
+from .server.engines.pipes import STREAM_MARKER, widen_pipe, write_all
 from .server.layout import ServerLayout
 from .shell import q
 
@@ -220,18 +221,6 @@ def send(c, settings, local, remote, progress, compress=None):
     return received
 
 
-STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
-
-
-def widen_pipe(fd, size=1 << 20):
-    """A 1 MiB pipe buffer instead of 64 KiB: far fewer wake-ups between ssh and this process (Linux)."""
-    try:
-        import fcntl
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
-    except (ImportError, OSError):  # not Linux, not a pipe, or above pipe-max-size: keep the default
-        pass
-
-
 def _read_line(fd) -> bytes:
     """One line from an unbuffered pipe, byte by byte (so no bulk data after it is consumed)."""
     line = bytearray()
@@ -260,9 +249,7 @@ def _splice_into(source_fd, target_fd, count, on_progress):
         if n is None:
             block = os.read(source_fd, min(1 << 20, count - moved))
             n = len(block)
-            view = memoryview(block)
-            while view:
-                view = view[os.write(target_fd, view):]
+            write_all(target_fd, block)
         if not n:
             raise OSError(f"the stream ended after {moved:,} of {count:,} bytes")
         moved += n
@@ -312,9 +299,7 @@ def _receive_chunks(source_fd, target_fd, on_progress, codec=None) -> tuple:
         try:
             while (block := blocks.get()) is not None:
                 digest.update(block)
-                view = memoryview(block)
-                while view:
-                    view = view[os.write(target_fd, view):]
+                write_all(target_fd, block)
         except BaseException as exc:  # raised by the reading thread
             failures.append(exc)
             while blocks.get() is not None:  # so that the reading thread never waits on a full queue

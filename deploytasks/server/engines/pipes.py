@@ -1,7 +1,9 @@
-"""Writing a backup's bytes to pipes: whole writes, a 1 MiB pipe buffer, and the chunk frames of a stream whose
-length is not known in advance (each chunk after its size as 8 hex digits and a newline; size 0 ends it)."""
+"""Writing a backup's bytes to pipes: whole writes, a 1 MiB pipe buffer, the line that starts a stream (STREAM_MARKER
+and its JSON header), and the chunk frames of a stream whose length is not known in advance (each chunk after its
+size as 8 hex digits and a newline; size 0 ends it). The client (openssh.py) reads with the same pieces."""
 import os
 
+STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 BLOCK = 1 << 20
 END_FRAME = b"%08x\n" % 0
 

@@ -16,7 +16,7 @@ from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from ..files import fingerprint
 from .pg_stream import CUSTOM_MAGIC, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd
-from .pipes import END_FRAME, write_all
+from .pipes import END_FRAME, STREAM_MARKER, write_all
 from .toolenv import PG, tool_env
 
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
@@ -122,8 +122,6 @@ class PostgreSQL(DumpEngine):
 
     def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None):
         """backup() without closing Django's connection first (which only its own thread may do)."""
-        from .sqlite import STREAM_MARKER
-
         database = self.database
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
         suffix = self.suffix if find_zstd() else ".dump"

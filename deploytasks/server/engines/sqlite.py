@@ -13,9 +13,8 @@ from ..errors import ServerError
 from ..files import sha256_of
 from ..manifests import backup_name, publish_backup
 from .base import Engine
-from .pipes import widen_pipe, write_all
+from .pipes import STREAM_MARKER, widen_pipe, write_all
 from .sqlite_stream import CODEC, compressor_for, send_compressed
-STREAM_MARKER = "@@DEPLOYTASKS-STREAM@@"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
