@@ -74,7 +74,7 @@ class Settings:
                                           "(then the deploy switches back)")
     healthcheck: str = setting("", "URL GET from the server after the reload")
     healthcheck_retries: int = setting(10, "attempts before the release is declared unhealthy")
-    healthcheck_delay: float = setting(0.5, "seconds between attempts")
+    healthcheck_delay: float = setting(0.5, "seconds between attempts (the URL is probed every 0.05 s in between; a failed probe is not an attempt)")
     lock_stale_after: int = setting(3600, "seconds after which a held lock is reported as stale")
     accept_new_hosts: bool = setting(False, "trust unknown SSH host keys on first use")
     known_hosts: list = setting(["~/.ssh/known_hosts"], "extra known_hosts files")

@@ -79,41 +79,63 @@ def reload_or_start(layout, params):
     return problem
 
 
-def health(url, revision, retries, delay):
-    """None when `url` answers 200 (and reports `revision`, if it reports one), else the last problem."""
-    import urllib.error
-    import urllib.request
+PROBE_EVERY = 0.05  # seconds between the extra probes inside a health check's wait
 
+
+def health(url, revision, retries, delay):
+    """None when `url` answers 200 (and reports `revision`, if it reports one), else the last problem: `retries`
+    attempts `delay` seconds apart, each waiting up to 5 s for its answer. Between two attempts the URL is
+    probed every PROBE_EVERY seconds as well, so a release that starts serving mid-wait is seen at once; a probe
+    waits only for what is left of that wait, and a probe's failure does not count as an attempt."""
     if not url:
         return None
     problem = "no answer"
     for attempt in range(max(1, int(retries))):
-        if attempt:
-            time.sleep(delay)
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                body = response.read(65536).decode("utf-8", "replace")
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            problem = "HTTP %d from %s" % (exc.code, url)
-            continue
-        except Exception as exc:  # noqa: BLE001 - BadStatusLine, InvalidURL, ...: the release is not healthy
-            reason = getattr(exc, "reason", None)
-            detail = str(reason) if reason else "%s: %s" % (type(exc).__name__, exc)
-            problem = "%s: %s" % (url, (detail.strip().splitlines() or [""])[0])
-            continue
-        if status != 200:
-            problem = "HTTP %d from %s" % (status, url)
-            continue
-        try:
-            served = json.loads(body).get("revision")
-        except (ValueError, AttributeError):
-            served = None
-        if served and revision and not (revision.startswith(served) or served.startswith(revision)):
-            problem = "%s still serves revision %s, not %s (did the reload load the new release?)" % (url, served, revision[:12])
-            continue
-        return None
+        if attempt and probed_healthy(url, revision, delay):
+            return None
+        problem = health_problem(url, revision, 5)
+        if problem is None:
+            return None
     return problem
+
+
+def probed_healthy(url, revision, wait):
+    """Whether `url` serves `revision` at one of the probes made during `wait` seconds (which this takes)."""
+    end = time.monotonic() + wait
+    while True:
+        left = end - time.monotonic()
+        if left <= PROBE_EVERY:
+            time.sleep(max(0.0, left))
+            return False
+        time.sleep(PROBE_EVERY)
+        if health_problem(url, revision, max(PROBE_EVERY, end - time.monotonic())) is None:
+            return True
+
+
+def health_problem(url, revision, timeout):
+    """One request: None when `url` answers 200 (with `revision`, if it reports one), else what was wrong."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = response.read(65536).decode("utf-8", "replace")
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        return "HTTP %d from %s" % (exc.code, url)
+    except Exception as exc:  # noqa: BLE001 - BadStatusLine, InvalidURL, ...: the release is not healthy
+        reason = getattr(exc, "reason", None)
+        detail = str(reason) if reason else "%s: %s" % (type(exc).__name__, exc)
+        return "%s: %s" % (url, (detail.strip().splitlines() or [""])[0])
+    if status != 200:
+        return "HTTP %d from %s" % (status, url)
+    try:
+        served = json.loads(body).get("revision")
+    except (ValueError, AttributeError):
+        served = None
+    if served and revision and not (revision.startswith(served) or served.startswith(revision)):
+        return "%s still serves revision %s, not %s (did the reload load the new release?)" % (url, served, revision[:12])
+    return None
 
 
 def release_revision(layout, name):

@@ -235,6 +235,46 @@ class GarbageServer:
         self.sock.close()
 
 
+class SlowHealth:
+    """A health endpoint on the loopback that holds every request `delay` seconds, then answers what `url` (the
+    real one) answers: a window in which a deploy waits on its health check. `asked` is set at each request."""
+
+    def __init__(self, url, delay):
+        import http.server
+
+        real, pause, asked = url, delay, threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                asked.set()
+                time.sleep(pause)
+                try:
+                    with urllib.request.urlopen(real, timeout=5) as response:
+                        status, body = response.status, response.read()
+                except Exception:  # noqa: BLE001 - the real site is down: so is this one
+                    status, body = 503, b"down"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.asked = asked
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # --- the invariant -----------------------------------------------------------------------------------
 
 def health(url, timeout=5) -> dict:

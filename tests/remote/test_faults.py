@@ -461,3 +461,26 @@ def test_a_fault_between_prepare_and_the_supervisor_frees_the_lock_and_the_relea
         s.configure(hooks={})
     assert s.current_name() == live
     consistent_and_deployable(s, outcome, "addmodel")
+
+
+@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
+def test_a_fault_while_a_skipped_deploy_asks_the_health_check_changes_nothing(site, kind):
+    """A deploy of what already serves holds the lock from its start to the health check that proves the live
+    release serves (README: nothing to deploy); the client gone meanwhile, the server side frees the lock and
+    leaves the releases as they were."""
+    s = site
+    with faults.SlowHealth(s.gunicorn.url, delay=3) as slow:
+        s.configure(reload=s.gunicorn.reload, healthcheck=slow.url)
+        try:
+            s.fab("deploy", "--again").ok()  # the live release, built with these settings
+            live, releases, log = s.current_name(), s.releases(), s.log()
+            slow.asked.clear()
+            outcome = faults.inject(s, ("deploy",), slow.asked.is_set, kind, url=s.gunicorn.url)
+        finally:
+            healthy_config(s)
+    s.fault_pids.extend(outcome.server_pids)
+    assert outcome.run.returncode != 0, outcome.run.stdout  # the fault came before the skip was reported
+    assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
+    assert (s.current_name(), s.releases(), s.log()) == (live, releases, log)
+    assert not s.lock.exists()
+    assert "nothing to deploy" not in s.fab("deploy").ok().stdout  # the settings changed back: a deploy
