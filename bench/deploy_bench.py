@@ -57,7 +57,6 @@ class DeployTasks(Contender):
                 f"  repo: {self.ctx.repo}\n"
                 f"  reload: '{reload}'\n"
                 f"  healthcheck: {self.ctx.url_for(path)}\n"
-                "  healthcheck_delay: 0.2\n"
                 "  healthcheck_retries: 50\n"
             )
         return project

@@ -43,16 +43,23 @@ def install_command(python, requirements, venv="", digest=None, uv="") -> str:
     return command
 
 
-def venv_command(base_python, venv, uv="") -> str:
-    """Create a venv with pip in it (uv seeds pip so that users keep it)."""
+def venv_command(base_python, venv, uv="", seed=True) -> str:
+    """Create a venv with pip in it (uv seeds pip so that users keep it; seed=False: the caller adds pip later,
+    with pip_command)."""
     if uv:
-        return uv_venv_command(q(uv), base_python, venv)
+        return uv_venv_command(q(uv), base_python, venv, seed)
     return f"{q(base_python)} -m venv {q(venv)}"
 
 
-def uv_venv_command(uv_shell, base_python, venv) -> str:
+def uv_venv_command(uv_shell, base_python, venv, seed=True) -> str:
     """`uv venv --seed` with `uv_shell` (shell text naming the binary: a quoted path or "$uv")."""
-    return f"{uv_shell} venv -q --seed --python \"$(command -v {q(base_python)})\" {q(venv)}"
+    return f"{uv_shell} venv -q{' --seed' if seed else ''} --python \"$(command -v {q(base_python)})\" {q(venv)}"
+
+
+def pip_command(uv, venv) -> str:
+    """Add pip to a venv uv built without it; prints "present" or "added"."""
+    pip, python = posixpath.join(venv, "bin", "pip"), posixpath.join(venv, "bin", "python")
+    return f"if [ -x {q(pip)} ]; then echo present; else {q(uv)} pip install -q --python {q(python)} pip && echo added; fi"
 
 
 def server_build_command(settings, path, venv, requirements, digest) -> str:

@@ -1,10 +1,14 @@
 """`inv setup`: the local project's steps in order (venv, install, migrate, createsuperuser, collectstatic), each
 skipped when done, with their hooks, timed and shown as one table. collectstatic needs no database, so it runs
-beside migrate (two Django start-ups at once) unless a hook of those steps asks for an order."""
+beside migrate (two Django start-ups at once) unless a hook of those steps asks for an order. A venv uv builds
+gets its pip beside migrate too (`uv venv --seed` would hold up the install), unless a hook of the venv or the
+install might want pip there already."""
+import os
 import threading
 import time
 
 from . import flows, hooks, steps, tables
+from .installer import local_uv
 from .output import show
 from .shell import is_dry
 from .step_result import StepResult
@@ -46,25 +50,36 @@ def setup(c, settings, project, *, superuser, username, email, password):
     ordered = hooks.any_around(settings.hooks, ORDERED)
     beside = Beside(lambda: steps.collectstatic(c, project)) \
         if settings.collectstatic and not ordered and not is_dry(c) else None
+    pip_later = Beside(lambda: steps.add_pip(c, project)) if pip_beside_migrate(c, settings, project) else None
+    alongside = [step for step in (beside, pip_later) if step is not None]
 
     def migrate():
-        if beside is not None:
-            beside.start()
+        for step in alongside:
+            step.start()
         try:
             return steps.migrate(c, project, database=settings.database)
         except BaseException:
-            if beside is not None:
-                beside.wait()  # no collectstatic left running behind a failed setup
+            for step in alongside:
+                step.wait()  # nothing left running behind a failed setup
             raise
 
     plan = [
-        ("venv", lambda: steps.venv(c, project)),
+        ("venv", lambda: steps.venv(c, project, seed=pip_later is None)),
         ("install", lambda: steps.install(c, project)),
         ("migrate", migrate),
     ]
+    if pip_later is not None:
+        plan.append(("pip", pip_later.result))
     if superuser:
         plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
     if settings.collectstatic:
         plan.append(("collectstatic", beside.result if beside is not None else lambda: steps.collectstatic(c, project)))
     rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
     show(tables.steps_table(f"Setup of {project.root}", rows))
+
+
+def pip_beside_migrate(c, settings, project) -> bool:
+    """Whether the venv's pip is added beside migrate: uv builds a new venv and no hook of the venv or the install
+    step might run pip."""
+    return bool(project.venv and not os.path.exists(project.python) and not is_dry(c)
+                and not hooks.any_around(settings.hooks, ("venv", "install")) and local_uv(project.installer))

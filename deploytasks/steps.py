@@ -9,14 +9,15 @@ from types import SimpleNamespace
 from .django import introspect, run_django_script
 from .errors import DeployTasksError
 from .migrate_output import failure as migrate_failure
-from .installer import STAMP, failure_summary, install_command, local_uv, uv_index_env, venv_command
+from .installer import STAMP, failure_summary, install_command, local_uv, pip_command, uv_index_env, venv_command
 from .output import console
 from .shell import is_dry, q, run, run_script, summary
 from .step_result import StepResult, done, dry, kept, skipped
 
 
-def venv(c, project) -> StepResult:
-    """Create the project's virtualenv unless it is there already."""
+def venv(c, project, seed=True) -> StepResult:
+    """Create the project's virtualenv unless it is there already (seed=False: a uv-built one without pip yet,
+    which add_pip adds)."""
     if not project.venv:
         return skipped("skipped (use_venv is off)")
     python = q(project.base_python)
@@ -34,12 +35,19 @@ def venv(c, project) -> StepResult:
         )
     uv = local_uv(project.installer)
     builder = "uv" if uv else "python -m venv"
-    build_with(c, venv_command(project.base_python, project.venv, uv), uv,
+    build_with(c, venv_command(project.base_python, project.venv, uv, seed), uv,
                what=f"creating the virtualenv with {project.base_python} ({builder})")
     note = " (no uv found: pip install uv for faster installs)" if not uv and project.installer == "auto" else ""
     if is_dry(c):
         return dry(f"would create {project.venv} with {builder}{note}")
     return done(f"created {project.venv} with {builder}{note}")
+
+
+def add_pip(c, project) -> StepResult:
+    """Put pip into the project's uv-built venv unless it has it (users keep pip in their venv)."""
+    uv = local_uv(project.installer)
+    state = build_with(c, pip_command(uv, project.venv), uv, what="adding pip to the virtualenv").stdout.strip()
+    return kept("present, kept") if state == "present" else done(f"added to {project.venv}")
 
 
 def build_with(c, command, uv, *, what):

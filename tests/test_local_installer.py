@@ -45,6 +45,17 @@ def test_venv_and_install_build_with_uv_and_keep_pip_in_the_venv(site):
     assert "installed requirements.txt with uv pip" in forced.stdout and stamp_of(site.venv) == stamp
 
 
+def test_a_hook_after_venv_finds_pip_in_the_venv_setup_builds(site, tmp_path):
+    """inv setup adds pip beside migrate (uv venv without --seed holds up nothing); a hook of the venv or the
+    install step may run pip, so then the venv is seeded at once."""
+    site.venv = site.root / "hooked-venv"
+    seen = tmp_path / "pip-in-hook"
+    site.configure(hooks={"after": {"venv": [f"test -x {site.venv}/bin/pip && touch {seen}"]}})
+    result = site.inv("setup", "--no-superuser")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert seen.exists() and "pip:" not in result.stdout
+
+
 def test_installer_pip_builds_with_python_venv_and_pip(site):
     site.venv = site.root / "pip-venv"
     (site.root / "small-requirements.txt").write_text("sqlparse\n")  # one small wheel: pip is slow enough

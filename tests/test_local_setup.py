@@ -71,6 +71,8 @@ def test_setup_builds_a_working_site_then_a_second_setup_does_no_install_work(si
     assert "created admin" in result.stdout
     assert "installed requirements.txt with uv pip" in result.stdout, "uv (the default builder) did the install"
     assert (site.venv / "bin" / "gunicorn").exists()
+    assert f"pip: added to {site.venv} (beside migrate" in result.stdout  # uv built the venv without it, first
+    assert (site.venv / "bin" / "pip").exists(), "users keep pip in the venv setup built"
     assert (site.root / "staticfiles" / "css" / "site.css").exists()
     assert (site.root / "staticfiles" / "admin").is_dir()
     [(name, is_superuser, password)] = superusers(site)
@@ -98,7 +100,7 @@ def test_setup_builds_a_working_site_then_a_second_setup_does_no_install_work(si
     before = (stamp.stat().st_mtime_ns, packages.stat().st_mtime_ns, sorted(p.name for p in packages.iterdir()))
     again = site.inv("setup", env={**ADMIN, "PIP_LOG": str(second_log)})
     assert again.returncode == 0, again.stderr + again.stdout
-    assert "present, kept" in again.stdout
+    assert "venv: present, kept" in again.stdout and "pip:" not in again.stdout
     assert "requirements unchanged, skipped" in again.stdout
     assert "no migrations to apply" in again.stdout
     assert "admin exists, kept" in again.stdout
