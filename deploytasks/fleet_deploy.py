@@ -19,12 +19,13 @@ from .errors import DeployTasksError
 from .hooks import for_server
 from .output import console
 from .releases import (admin, build_venv, prepare_request, release_project, server_command, server_params, server_script,
-                       who)
+                       settings_digest, who)
 from .shell import is_dry
 
 # Phase 3 names a moment a little ahead at which every host switches, once every host's command has answered
 # a `ready` request (timed): far enough ahead for one more message to reach the slowest host twice over.
 SWITCH_MARGIN, SWITCH_LEAD_MAX = 0.1, 5.0
+UNCHANGED = "unchanged"  # run_phases' outcome when every host already serves the revision
 
 
 def migrate_host_name(names, settings) -> str:
@@ -42,8 +43,9 @@ def migrate_host(hosts):
     return migrator
 
 
-def deploy(c, names, revision=None, force=False, as_json=False) -> dict:
-    """Deploy `revision` to every host of `names` (the -H list) as one release: all switch, or none."""
+def deploy(c, names, revision=None, force=False, as_json=False, again=False) -> dict:
+    """Deploy `revision` to every host of `names` (the -H list) as one release: all switch, or none; nothing when
+    every host's live release already serves it as this deploy would build it, unless `again`."""
     hosts = fleet.hosts_for(c, names, "deploy", quiet=as_json)
     migrator = migrate_host(hosts)
     if is_dry(c):
@@ -51,7 +53,9 @@ def deploy(c, names, revision=None, force=False, as_json=False) -> dict:
                       f"migrate once on {migrator.name}; switch, reload and health-check all; all healthy or all back")
         return {}
     log = {"action": "deploy", "by": who(), "tool": __version__, "fleet": names, "migrate_host": migrator.name}
-    outcome = run_phases(hosts, migrator, revision, force, log)
+    outcome = run_phases(hosts, migrator, revision, force, log, again)
+    if outcome == UNCHANGED:
+        return report_unchanged(hosts, as_json)
     spread = switch_spread(hosts)
     fleet.report(f"Deploy of {len(hosts)} hosts", hosts, as_json,
                  {"result": outcome, "migrate_host": migrator.name, "switch_spread_seconds": spread})
@@ -66,14 +70,20 @@ def deploy(c, names, revision=None, force=False, as_json=False) -> dict:
     return {"hosts": {h.name: h.release for h in hosts}, "switch_spread_seconds": spread}
 
 
-def run_phases(hosts, migrator, revision, force, log) -> str:
-    """The outcome: "ok", or what the fleet was left as."""
+def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
+    """The outcome: "ok", UNCHANGED, or what the fleet was left as."""
     if fleet.connect_all(hosts):
         for host in hosts:
             host.result = "unreachable" if host.error else "not started"
         return "nothing was changed on any host"
     name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())  # one release name on every host
-    if fleet.on_all(hosts, lambda host: stage(host, revision, name, log), "stage"):
+    failed = fleet.on_all(hosts, lambda host: stage(host, revision, name, log, again), "stage")
+    serving = [host for host in hosts if "unchanged" in host.data]
+    if not failed and len(serving) == len(hosts):
+        return UNCHANGED
+    if serving and not failed:  # the others deploy: these stage the same release anew (all switch, or none)
+        failed = fleet.on_all(serving, lambda host: stage(host, revision, name, log, True), "stage")
+    if failed:
         undo_all(hosts, None, "staging failed on " + ", ".join(h.name for h in hosts if h.error), log)
         return "nothing was switched; every staged release was removed and every lock freed"
     for host in hosts:
@@ -102,13 +112,19 @@ def run_phases(hosts, migrator, revision, force, log) -> str:
     return "ok" if not any(h.error for h in hosts) else "live, but finalizing failed on some hosts (see the table)"
 
 
-def stage(host, revision, name, log):
-    """Lock, fetch/unpack, venv, system checks and collectstatic in the new release."""
+def stage(host, revision, name, log, again=False):
+    """Lock, fetch/unpack, venv, system checks and collectstatic in the new release; or, when the host's live
+    release already serves the revision as it would be built (and not `again`), nothing: host.data["unchanged"]."""
     host.phase = "lock"
+    host.data.pop("unchanged", None)
     # until the staging command holds the lock, it goes with this client's connection (server/lock_guard.py)
-    params = dict(prepare_request(host.c, host.settings, revision), release_name=name, guard=True)
+    params = dict(prepare_request(host.c, host.settings, revision), release_name=name, guard=True,
+                  settings_digest=settings_digest(host.settings), healthcheck=host.settings.healthcheck, again=again)
     prep = server_script(host.c, host.settings, "prepare_release", params,
                          what=f"preparing the release on {host.name}", changes=True)
+    if prep.get("unchanged"):
+        host.data["unchanged"], host.release, host.phase = prep, prep["release"], "unchanged"
+        return
     host.data["prep"], host.release = prep, prep["release"]
     fleet.say(host, f"[green]✓[/] release {prep['release']} from {prep['revision'][:12]}"
               + (f" (live: {prep['current']})" if prep["current"] else " (first deploy)"))
@@ -133,6 +149,19 @@ def stage(host, revision, name, log):
     }, then=True)
     fleet.say(host, "[green]✓[/] check passed" + (f"; {done['collectstatic']}" if done.get("collectstatic") else ""))
     host.phase = "staged"
+
+
+def report_unchanged(hosts, as_json) -> dict:
+    """What a fleet deploy that had nothing to do says and returns: every host's live release serves the revision."""
+    for host in hosts:
+        host.result = "unchanged"
+    revision = hosts[0].data["unchanged"]["revision"]
+    fleet.report(f"Deploy of {len(hosts)} hosts", hosts, as_json, {"result": "unchanged"})
+    if not as_json:
+        console.print(f"[green]✓[/] every host already serves {revision[:12]}, built with these settings and shared "
+                      "files, and answers its health check: nothing to deploy (`fab deploy --again` deploys it anew)",
+                      highlight=False)
+    return {"hosts": {h.name: h.release for h in hosts}, "unchanged": True}
 
 
 def undo_params(host, log) -> dict:
@@ -228,7 +257,7 @@ def completion(host, migrator, pre, log) -> dict:
     meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "by": log["by"], "venv": prep["venv"], "migrations": pre["state_after"],
             "migrations_before": pre["state_before"], "migrations_changed": bool(pre["pending"]),
-            "backup": pre.get("backup") if host is migrator else None}
+            "backup": pre.get("backup") if host is migrator else None, "deploy_digest": prep.get("deploy_digest")}
     return {"previous": prep["current"], "meta": meta, "keep_releases": host.settings.releases_kept,
             "log": dict(log, revision=prep["revision"], seconds=host.seconds)}
 

@@ -39,7 +39,7 @@ class Fleet:
         self.names = names
 
     def deploy(self, revision, force, as_json, again=False):
-        fleet_deploy.deploy(self.c, self.names, revision, force=force, as_json=as_json)
+        fleet_deploy.deploy(self.c, self.names, revision, force=force, as_json=as_json, again=again)
 
     def plan(self, revision, as_json):
         raise DeployTasksError("--plan shows one host: name it with -H HOST")

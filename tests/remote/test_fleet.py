@@ -59,6 +59,31 @@ def test_all_healthy_stages_everywhere_migrates_once_and_switches_all(fleet):
     assert "is live on 3 hosts (switched within" in run.stdout
 
 
+def test_a_fleet_deploy_of_what_every_host_serves_does_nothing_until_one_host_differs(fleet):
+    """README (Several servers): nothing to deploy when every host's live release already serves the revision
+    as it would be built; one host's changed .env deploys every host as one release; --again deploys all."""
+    fleet.repo.code_change()
+    fleet.fab(fleet.names(), "deploy").ok()
+    before, logs = fleet.currents(), {name: host.log() for name, host in fleet.hosts.items()}
+    run = fleet.fab(fleet.names(), "deploy").ok()
+    assert f"every host already serves {fleet.repo.head()[:12]}" in run.stdout and "nothing to deploy" in run.stdout
+    assert fleet.currents() == before and {n: h.log() for n, h in fleet.hosts.items()} == logs
+    assert not any(host.lock.exists() for host in fleet.hosts.values())
+    document = fleet.fab(fleet.names(), "deploy", "--json").ok().json()
+    assert document["result"] == "unchanged" and {h["result"] for h in document["hosts"]} == {"unchanged"}
+
+    env = fleet.hosts["web3"].path / "shared" / ".env"
+    env.write_text(env.read_text() + "# edited on web3 only\n")
+    run = fleet.fab(fleet.names(), "deploy").ok()
+    assert "nothing to deploy" not in run.stdout and "is live on 3 hosts" in run.stdout
+    names = set(fleet.currents().values())
+    assert len(names) == 1 and not names & set(before.values()), run
+    again = fleet.currents()
+    assert "nothing to deploy" in fleet.fab(fleet.names(), "deploy").ok().stdout
+    fleet.fab(fleet.names(), "deploy", "--again").ok()
+    assert len(set(fleet.currents().values())) == 1 and fleet.currents() != again
+
+
 def test_json_outcome(fleet):
     fleet.repo.code_change()
     document = fleet.fab(fleet.names(), "deploy", "--json").ok().json()
@@ -194,7 +219,7 @@ def test_releases_side_by_side_flag_drift_and_rollback_refuses_hosts_that_disagr
     [shared] = set(fleet.currents().values())
     run = fleet.fab(fleet.names(), "releases").ok()
     assert f"all 3 hosts on {shared}" in run.stdout and "drift" not in run.stdout
-    fleet.fab("web2", "deploy").ok()  # one host deployed on its own: the fleet drifts
+    fleet.fab("web2", "deploy", "--again").ok()  # one host deployed on its own: the fleet drifts
     drifted = fleet.currents()["web2"]
     assert drifted != shared
     run = fleet.fab(fleet.names(), "releases").ok()
