@@ -228,6 +228,49 @@ def write_sql(site, sql, params=()):
         connection.close()
 
 
+class HealthEndpoint:
+    """An app's health URL on the loopback, answering 200 with {"revision": revision_for(n)} to its n-th request
+    (n from 1); `requests` counts them. A context manager; `stop()` ends it early (the site goes down)."""
+
+    def __init__(self, revision_for):
+        import http.server
+
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with endpoint._count:
+                    endpoint.requests += 1
+                    number = endpoint.requests
+                body = json.dumps({"revision": revision_for(number)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.requests, self._count = 0, threading.Lock()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/health/" % self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._stopped = False
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        if not self._stopped:
+            self._stopped = True
+            self.server.shutdown()
+            self.server.server_close()
+
+
 class Background:
     """Runs self._run on a thread for the length of a `with` block; _run loops until self._stop is set."""
 

@@ -2,10 +2,7 @@
 the live release was built from the same commit, settings and shared files, and answers with that commit; and
 the client's digest of the settings."""
 import dataclasses
-import http.server
-import json
 import os
-import threading
 
 import pytest
 
@@ -14,33 +11,17 @@ from deploytasks.server.layout import ServerLayout
 from deploytasks.server.live_match import deploy_digest, serving_unchanged
 from deploytasks.server.releases import save_meta
 from deploytasks.settings import Settings
+from tests._util import HealthEndpoint
 
 REVISION = "a" * 40
 
 
-class Health(http.server.BaseHTTPRequestHandler):
-    revision = REVISION
-
-    def do_GET(self):
-        body = json.dumps({"revision": self.server.revision}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def site():
-    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
-    server.revision = REVISION
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    """The live site's health URL; it answers with site.revision (REVISION unless a test changes it)."""
+    with HealthEndpoint(lambda n: endpoint.revision) as endpoint:
+        endpoint.revision = REVISION
+        yield endpoint
 
 
 @pytest.fixture
@@ -60,7 +41,7 @@ def live(tmp_path):
 
 
 def request(site, params, **more):
-    return dict(params, healthcheck="http://127.0.0.1:%d/health/" % site.server_port, **more)
+    return dict(params, healthcheck=site.url, **more)
 
 
 def test_the_same_commit_settings_and_shared_files_on_a_healthy_site_are_skipped(live, site):
@@ -95,8 +76,7 @@ def test_a_site_that_is_down_or_serves_another_commit_deploys(live, site, tmp_pa
     assert serving_unchanged(layout, params, REVISION, digest) is None
     site.revision = REVISION
     assert serving_unchanged(layout, dict(params, healthcheck=""), REVISION, digest) is None  # nothing proves it
-    site.shutdown()
-    site.server_close()
+    site.stop()
     assert serving_unchanged(layout, params, REVISION, digest) is None
 
 
