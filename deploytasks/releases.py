@@ -22,6 +22,7 @@ from .output import console
 from .project import Project
 from .server.layout import ServerLayout
 from .server.results import PreparedRelease, ReleaseListing
+from .server.standby import RELEASE_SLOT
 from .server.venv_build import DIGEST, VENV
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
@@ -143,13 +144,18 @@ def settings_digest(settings) -> str:
 
 
 def prepare(c, settings, revision, what, guard=False, build=None, command=None,
-            again=None) -> Optional[PreparedRelease]:
+            again=None, standby=False) -> Optional[PreparedRelease]:
     """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
     release go with this client's connection until the supervisor takes over (server/lock_guard.py); build
     (build_request's): build its venv in the same round trip when it is not ready; command: a DeployCommand
     whose SSH command then stays open for the supervised deploy; again (a deploy's): False lets the server skip
-    a deploy that would rebuild the healthy live release, True prepares a new one all the same."""
+    a deploy that would rebuild the healthy live release, True prepares a new one all the same; standby (a
+    deploy's): the server starts the supervisor and the new release's pre-deploy Django while this client reads
+    the answer (server/standby.py)."""
     params = dict(prepare_request(c, settings, revision), guard=guard, **({"build": build} if build else {}))
+    if standby:
+        template = release_project(settings, posixpath.join(settings.path, "releases", RELEASE_SLOT))
+        params["standby"] = {"predeploy_command": template.django_script_command()}
     if again is not None:
         params.update(settings_digest=settings_digest(settings), healthcheck=settings.healthcheck, again=again)
     with console.status("preparing the release …"):
@@ -231,7 +237,8 @@ def deploy(c, settings, revision=None, force=False, again=False) -> dict:
 def deploy_in(c, settings, command, revision, force, started, log, build, again=False) -> dict:
     """deploy's steps, its server side asked through `command` (a DeployCommand)."""
     try:
-        prep = prepare(c, settings, revision, "deploy", guard=True, build=build, command=command, again=again)
+        prep = prepare(c, settings, revision, "deploy", guard=True, build=build, command=command, again=again,
+                       standby=build is not None)  # no hook runs between prepare and the supervisor
     except ConnectionLost:
         raise ConnectionLost(f"the connection to {host_name(c)} was lost while the release was prepared"
                              + (" and its venv built" if build else "") + ": the server side removes the release "

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from . import bad_revisions, venv_build
+from . import bad_revisions, standby, venv_build
 from .live_match import deploy_digest, serving_unchanged
 from .errors import ServerError
 from .lock_guard import start_guard
@@ -197,6 +197,9 @@ def main(params) -> PreparedRelease:
             raise ServerError("the client went away while the release was prepared")
         if params.get("guard"):  # until the supervisor takes the lock, it goes with the client (lock_guard.py)
             prepared["guard"] = start_guard(layout, release=prepared["release"])
+        if params.get("standby"):  # the supervisor and the new release's Django start while the client reads this
+            venv_ready = prepared["venv_ready"] or "venv_build" in prepared
+            standby.start(layout, prepared["release"], params["standby"]["predeploy_command"] if venv_ready else None)
         return prepared
     except BaseException as exc:
         remove_release(layout, params.get("_release"))

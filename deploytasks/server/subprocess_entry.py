@@ -24,8 +24,13 @@ def answer(stdout, stderr, code, what):
     raise ServerError("%s failed (exit %d): %s" % (what, code, meaningful(stderr) or meaningful(stdout) or "no output"))
 
 
-def run_entry(command, entry, params, what, cwd=None):
-    """Run `command` (a shell command starting the bundle's runner) with the request on its stdin."""
-    done = subprocess.run(command, shell=True, cwd=cwd, input=json.dumps({"entry": entry, "params": params}),
+def run_entry(command, entry, params, what, cwd=None, started=None):
+    """Run `command` (a shell command starting the bundle's runner) with the request on its stdin. started: that
+    command already running (a text-mode Popen with pipes), waiting for its request."""
+    request = json.dumps({"entry": entry, "params": params})
+    if started is not None:
+        stdout, stderr = started.communicate(request)
+        return answer(stdout, stderr, started.returncode, what)
+    done = subprocess.run(command, shell=True, cwd=cwd, input=request,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     return answer(done.stdout, done.stderr, done.returncode, what)

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Union
 
-from . import hooks
+from . import hooks, standby
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import complete, switch_and_check
@@ -39,11 +39,19 @@ def follow(params) -> Union[SupervisedDeploy, SupervisedRollback]:
                     kind=params.get("kind", "deploy"), unapply_command=params["unapply_command"],
                     reapply_command=params.get("reapply_command"), database=params.get("database", "default"),
                     log=params.get("log"), **journals.me())
-    with open(os.path.join(layout.lock, "supervisor.log"), "ab") as log:
-        process = subprocess.Popen([sys.executable, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=log, cwd=layout.path, start_new_session=True,
-                                   close_fds=True)
-    out, _ = process.communicate(json.dumps({"entry": "supervisor", "params": params}).encode())
+    process = standby.take()  # started by prepare_release in this command: it is waiting for this request
+    if process is not None:
+        try:
+            process.stdin.write((json.dumps(params) + "\n").encode())
+            out, _ = process.communicate()
+        except OSError:  # it is gone (it died waiting): what it answered, if anything, is below
+            out, _ = process.communicate()
+    else:
+        with open(os.path.join(layout.lock, "supervisor.log"), "ab") as log:
+            process = subprocess.Popen([sys.executable, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=log, cwd=layout.path, start_new_session=True,
+                                       close_fds=True)
+        out, _ = process.communicate(json.dumps({"entry": "supervisor", "params": params}).encode())
     text = out.decode("utf-8", "replace")
     if MARKER not in text:  # it died without answering (killed, say): undo what its journal says it did
         phase = (journals.read(layout) or {}).get("phase", "?")
@@ -53,17 +61,22 @@ def follow(params) -> Union[SupervisedDeploy, SupervisedRollback]:
     return answer(text, "", process.returncode, "the deploy's server side")
 
 
-def supervise(params) -> Union[SupervisedDeploy, SupervisedRollback]:
-    """Entry supervisor: the deploy from predeploy to unlock, or its undo."""
+def supervise(params, warm=None) -> Union[SupervisedDeploy, SupervisedRollback]:
+    """Entry supervisor: the deploy from predeploy to unlock, or its undo. warm: the new release's pre-deploy
+    Django, started by the standby (standby.py) and waiting for its request."""
     layout = ServerLayout(params["path"])
     journals.update(layout, **journals.me())
     hold_as(layout, os.getpid())
     try:
-        return (rollback if params.get("kind") == "rollback" else deploy)(layout, params)
+        if params.get("kind") == "rollback":
+            return rollback(layout, params)
+        return deploy(layout, params, warm)
     except BaseException as exc:  # noqa: BLE001 - whatever stopped it, the server goes back to before
         reason, result, code = why(layout, params, exc)
         outcome = undo(layout, journals.read(layout) or {}, params, reason, result)
         raise ServerError(outcome["summary"], code) from None
+    finally:
+        standby.end(warm)
 
 
 def why(layout, params, exc):
@@ -85,11 +98,12 @@ def why(layout, params, exc):
     return "the deploy's server side failed during %s: %s: %s" % (phase, type(exc).__name__, exc), "failed", 3
 
 
-def deploy(layout, params) -> SupervisedDeploy:
+def deploy(layout, params, warm=None) -> SupervisedDeploy:
     release, started = params["release"], time.monotonic()
     journals.checkpoint(layout, "predeploy")
+    ready = warm if warm is not None and warm.args == params["predeploy_command"] else None
     pre = run_entry(params["predeploy_command"], "predeploy", dict(params["predeploy"], path=layout.path, journaled=True),
-                    "pre-deploy checks")
+                    "pre-deploy checks", started=ready)
     meta = dict(params.get("meta") or {}, migrations=pre["state_after"], migrations_before=pre["state_before"],
                 migrations_changed=bool(pre["pending"]), backup=pre.get("backup"))
     if hooks.listed(params, "before", "switch"):

@@ -484,3 +484,33 @@ def test_a_fault_while_a_skipped_deploy_asks_the_health_check_changes_nothing(si
     assert (s.current_name(), s.releases(), s.log()) == (live, releases, log)
     assert not s.lock.exists()
     assert "nothing to deploy" not in s.fab("deploy").ok().stdout  # the settings changed back: a deploy
+
+
+def _running(server, fragment) -> bool:
+    """Whether a process the server runs for a client has `fragment` in its command line."""
+    for pid in faults.server_side(server):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if fragment in handle.read().replace(b"\0", b" ").decode(errors="replace"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
+def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its_django(site, kind):
+    """Prepare starts the supervisor and the new release's Django while fab reads its answer (server/standby.py).
+    fab stopped before it reads the answer, then killed (or its connection): the standby never gets its request,
+    so it and its Django end, the lock guard removes the release and frees the lock, nothing went live."""
+    s = site
+    live, known = s.current_name(), set(s.releases())
+    new = lambda: [name for name in s.releases() if name not in known]  # noqa: E731
+    outcome = faults.inject(s, ("deploy", "--revision", "addmodel"),
+                            lambda: bool(new()) and _running(s, f"releases/{new()[0]}") and _running(s, "manage.py shell"),
+                            kind, freeze=lambda: bool(new()))
+    s.fault_pids.extend(outcome.server_pids)
+    assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
+    assert s.current_name() == live and set(s.releases()) == known
+    assert not s.lock.exists()
+    consistent_and_deployable(s, outcome, "addmodel")
