@@ -20,9 +20,19 @@ from .server.runner import RESOLVED_LINK
 
 PACKAGE = "deploytasks_server"  # the server package's name inside the zip
 MISSING = 97  # exit status of a command whose bundle is not on the target yet
-ENTRY = f"from {PACKAGE}.runner import main\nmain()\n"
+# Both start-ups import the server package from the bundle's compiled twin when there is one: the same sources
+# with their bytecode for this interpreter, <bundle>.<cache tag>.pyz, written beside it by the first run
+# (server/runner.py compile_beside; zipimport would compile every module again at every start).
+ENTRY = ("import os, sys\n"
+         "bundle = os.environ.get('DEPLOYTASKS_PYZ', '')\n"
+         "twin = bundle[:-4] + '.' + str(sys.implementation.cache_tag) + '.pyz'\n"
+         "if bundle.endswith('.pyz') and os.path.exists(twin):\n"
+         "    sys.path[0] = twin\n"
+         f"from {PACKAGE}.runner import main\n"
+         "main()\n")
 # What `manage.py shell -c` (or the settings-only start-up) runs: the same for every command and version.
-BOOTSTRAP = (f"import os, sys; sys.path.insert(0, os.environ['DEPLOYTASKS_PYZ']); "
+BOOTSTRAP = ("import os, sys; b = os.environ['DEPLOYTASKS_PYZ']; t = b[:-4] + '.' + str(sys.implementation.cache_tag) "
+             "+ '.pyz'; sys.path.insert(0, t if b.endswith('.pyz') and os.path.exists(t) else b); "
              f"from {PACKAGE}.runner import main; main()")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 # Where a server keeps bundles while the deploy path is not writable (shell words; not the local cache, so

@@ -34,6 +34,7 @@ def main():
     past the request's `silence_limit`, an answer that cannot be written) runs what its entries asked for
     (client_link.when_lost) and ends."""
     link_interpreter(os.environ.pop(RESOLVED_LINK, None))
+    compile_beside(os.environ.get("DEPLOYTASKS_PYZ", ""))
     document = json.loads(sys.stdin.readline())
     if not document.get("then"):
         result, code = run(document)
@@ -70,6 +71,57 @@ def link_interpreter(link):
             os.unlink(partial)
         except OSError:
             pass
+
+
+def twin_of(bundle):
+    """The compiled twin of the bundle at `bundle`: its sources and their bytecode for this interpreter."""
+    return "%s.%s.pyz" % (bundle[:-len(".pyz")], sys.implementation.cache_tag)
+
+
+def compile_beside(bundle):
+    """Write the bundle's compiled twin beside it (bundle.ENTRY and BOOTSTRAP import from it when it is there),
+    once per bundle and interpreter version: unchecked hash-based .pyc files (PEP 552) beside the same .py files,
+    stored. It appears whole or not at all (written under a temporary name, then linked); none is written where
+    bytecode is not wanted (PYTHONDONTWRITEBYTECODE) or the directory is not writable: the sources serve."""
+    if sys.dont_write_bytecode or not bundle.endswith(".pyz") or not sys.implementation.cache_tag:
+        return
+    twin = twin_of(bundle)
+    if os.path.exists(twin):
+        return
+    partial = "%s.%d.partial" % (twin, os.getpid())
+    try:
+        write_twin(bundle, partial, twin)
+        try:
+            os.link(partial, twin)
+        except FileExistsError:  # another command made it meanwhile: the same bytes
+            pass
+    except Exception:  # noqa: BLE001 - bytecode only saves time: without it, the sources serve as before
+        pass
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def write_twin(bundle, path, twin):
+    """The twin of `bundle` written at `path` (new), its code objects naming the files at `twin`."""
+    import importlib.util
+    import marshal
+    import zipfile
+
+    header = importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little")  # hash-based, source not checked
+    with zipfile.ZipFile(bundle) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as target:
+            for info, data in entries:
+                target.writestr(zipfile.ZipInfo(info.filename, info.date_time), data)
+                if info.filename.endswith(".py") and info.filename != "__main__.py":
+                    code = compile(data, "%s/%s" % (twin, info.filename), "exec", dont_inherit=True)
+                    pyc = header + importlib.util.source_hash(data) + marshal.dumps(code)
+                    target.writestr(zipfile.ZipInfo(info.filename[:-3] + ".pyc", info.date_time), pyc)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def end(code):

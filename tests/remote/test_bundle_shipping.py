@@ -14,6 +14,8 @@ def test_a_deploy_ships_the_server_code_once_into_a_private_directory(deployed):
     assert path.read_bytes() == bundle.current().data
     assert (path.parent.stat().st_mode & 0o777) == 0o700
     assert not [name for name in os.listdir(path.parent) if name.endswith(".partial")]
+    twins = [name for name in os.listdir(path.parent) if name.startswith(path.name[:-4] + ".cpython-")]
+    assert len(twins) == 1, os.listdir(path.parent)  # its bytecode for the server's Python, written by its first run
 
 
 def test_a_redeploy_reuses_the_shipped_code(deployed):

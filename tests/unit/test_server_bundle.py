@@ -98,3 +98,42 @@ def test_a_bare_interpreter_name_is_looked_up_once_then_started_through_its_link
     link.unlink()
     assert subprocess.run(["sh", "-c", plain], capture_output=True, text=True, env=env).stdout == "42\n"
     assert calls.read_text().count("called") == 3
+
+
+def _run_bundle(path, env_extra=None):
+    (path.parent / "requirements.txt").write_text("django\n")
+    document = json.dumps({"entry": "requirements_hash", "params": {"requirements": str(path.parent / "requirements.txt")}})
+    env = {"DEPLOYTASKS_PYZ": str(path), **(env_extra or {})}
+    done = subprocess.run([sys.executable, str(path)], input=document, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return parse_marked_text(done.stdout, done.stderr, 0, "x")["hash"]
+
+
+def test_the_first_run_writes_a_compiled_twin_that_later_starts_import_from(tmp_path):
+    """zipimport compiles every module at every start: the first run writes <bundle>.<tag>.pyz beside the bundle
+    (its sources and their bytecode), once; ENTRY and BOOTSTRAP import from it."""
+    path = tmp_path / bundle.current().name
+    path.write_bytes(bundle.current().data)
+    first = _run_bundle(path)
+    twin = tmp_path / f"{path.name[:-4]}.{sys.implementation.cache_tag}.pyz"
+    assert twin.exists() and twin.stat().st_mode & 0o777 == 0o600
+    names = zipfile.ZipFile(twin).namelist()
+    sources = zipfile.ZipFile(path).namelist()
+    assert set(sources) <= set(names)
+    assert {n for n in names if n.endswith(".pyc")} == {n[:-3] + ".pyc" for n in sources if n != "__main__.py"}
+    for name in sources:
+        assert zipfile.ZipFile(twin).read(name) == zipfile.ZipFile(path).read(name)
+    made = twin.stat()
+    assert _run_bundle(path) == first
+    assert (twin.stat().st_ino, twin.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)  # written once
+    assert not list(tmp_path.glob("*.partial"))
+    where = bundle.BOOTSTRAP.replace("main()", "print(sys.modules['deploytasks_server.runner'].__spec__.origin)")
+    done = subprocess.run([sys.executable, "-c", where], capture_output=True, text=True, env={"DEPLOYTASKS_PYZ": str(path)})
+    assert done.stdout.strip() == f"{twin}/deploytasks_server/runner.pyc", done.stderr
+
+
+def test_no_twin_is_written_where_bytecode_is_not_wanted_and_the_sources_serve(tmp_path):
+    path = tmp_path / bundle.current().name
+    path.write_bytes(bundle.current().data)
+    assert _run_bundle(path, {"PYTHONDONTWRITEBYTECODE": "1"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "requirements.txt"])
