@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 import time
 
-from .engines.pg_locked import SNAPSHOT_MARK, end_session
+from .engines.pg_locked import SNAPSHOT_MARK
+from .subprocess_entry import end_fed
 from .errors import ServerError
 from .files import write_private
 from .leftovers import EARLY_SAFETY_PREFIX
@@ -116,7 +117,7 @@ class ExportedSnapshot:
         return snapshot, txids
 
     def close(self):
-        end_session(self.process)
+        end_fed(self.process)
 
 
 def unchanged(early, locked):

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+from .subprocess_entry import end_fed
+
 RELEASE_SLOT = "@RELEASE@"  # in the client's pre-deploy command: the release's name, which only prepare knows
 ENTRY = "supervisor_standby"
 
@@ -65,10 +67,4 @@ def supervise_when_asked(params):
 
 def end(warm):
     """Stop a pre-deploy Django that will not be asked anything: its stdin's end makes it exit."""
-    if warm is None or warm.poll() is not None:
-        return
-    try:
-        warm.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        warm.kill()
-        warm.communicate()
+    end_fed(warm, timeout=60)

@@ -34,3 +34,19 @@ def run_entry(command, entry, params, what, cwd=None, started=None):
     done = subprocess.run(command, shell=True, cwd=cwd, input=request,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     return answer(done.stdout, done.stderr, done.returncode, what)
+
+
+def end_fed(process, timeout=30):
+    """End a process fed on stdin that will be sent nothing more (a psql session, a Django waiting for its
+    request): its input closed, which ends it, waited for; killed after `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        process.stdin.close()
+    except BrokenPipeError:
+        pass
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -8,6 +8,7 @@ import tempfile
 import threading
 
 from ..errors import ServerError
+from ..subprocess_entry import end_fed
 from .dumptools import error_line
 
 # Every relation PG_DROP_ALL would drop that holds rows (tables, partitioned tables), not an extension's.
@@ -71,19 +72,5 @@ class LockedSession:
 
     def close(self):
         """End the session; a transaction not committed yet is rolled back (the locks go with it)."""
-        end_session(self.process)
+        end_fed(self.process)
         self.errors.close()
-
-
-def end_session(process):
-    """End a psql session fed on stdin: close its input, wait for it (killed after 30 s)."""
-    if process is not None and process.poll() is None:
-        try:
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import threading
 
-from .pg_locked import end_session
+from ..subprocess_entry import end_fed
 
 SNAPSHOT_MARK = "deploytasks-snapshot="
 ROWS_MARK = "deploytasks-migrations"
@@ -72,7 +72,7 @@ class SnapshotSession:
 
     def close(self):
         """End the session (its read-only transaction with it)."""
-        end_session(self.process)
+        end_fed(self.process)
         if self.process is not None:
             self.process.stdout.close()
         self.errors.close()
