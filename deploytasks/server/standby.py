@@ -9,7 +9,9 @@ import json
 import os
 import subprocess
 import sys
+from typing import Union
 
+from .results import SupervisedDeploy, SupervisedRollback
 from .subprocess_entry import end_fed
 
 RELEASE_SLOT = "@RELEASE@"  # in the client's pre-deploy command: the release's name, which only prepare knows
@@ -46,7 +48,7 @@ def take():
     return process
 
 
-def supervise_when_asked(params):
+def supervise_when_asked(params) -> Union[SupervisedDeploy, SupervisedRollback]:
     """Entry supervisor_standby: start the pre-deploy Django (params["warm"]) first, then load the supervisor
     and wait for its request: the supervisor's answer; at stdin's end, end both without one."""
     warm = None
@@ -54,7 +56,7 @@ def supervise_when_asked(params):
         warm = subprocess.Popen(params["warm"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, universal_newlines=True)
     try:
-        from .supervisor import supervise
+        from .supervisor import supervise_with
     except BaseException:
         end(warm)
         raise
@@ -62,7 +64,7 @@ def supervise_when_asked(params):
     if not line.strip():
         end(warm)
         os._exit(0)  # nobody reads an answer: the command that started this one has ended
-    return supervise(json.loads(line), warm)
+    return supervise_with(json.loads(line), warm)
 
 
 def end(warm):

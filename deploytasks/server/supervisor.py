@@ -61,9 +61,14 @@ def follow(params) -> Union[SupervisedDeploy, SupervisedRollback]:
     return answer(text, "", process.returncode, "the deploy's server side")
 
 
-def supervise(params, warm=None) -> Union[SupervisedDeploy, SupervisedRollback]:
-    """Entry supervisor: the deploy from predeploy to unlock, or its undo. warm: the new release's pre-deploy
-    Django, started by the standby (standby.py) and waiting for its request."""
+def supervise(params) -> Union[SupervisedDeploy, SupervisedRollback]:
+    """Entry supervisor: the deploy from predeploy to unlock, or its undo."""
+    return supervise_with(params)
+
+
+def supervise_with(params, warm=None) -> Union[SupervisedDeploy, SupervisedRollback]:
+    """supervise, with the new release's pre-deploy Django already started by the standby (standby.py) and
+    waiting for its request (`warm`), or not (None)."""
     layout = ServerLayout(params["path"])
     journals.update(layout, **journals.me())
     hold_as(layout, os.getpid())
