@@ -143,6 +143,12 @@ def settings_digest(settings) -> str:
     return hashlib.sha256(document.encode()).hexdigest()
 
 
+def predeploy_command_template(settings) -> str:
+    """The pre-deploy Django's command of a release yet unnamed: RELEASE_SLOT where its name goes (the server's
+    standby fills it in; the supervisor uses what it started only if it equals the command asked for)."""
+    return release_project(settings, posixpath.join(settings.path, "releases", RELEASE_SLOT)).django_script_command()
+
+
 def prepare(c, settings, revision, what, guard=False, build=None, command=None,
             again=None, standby=False) -> Optional[PreparedRelease]:
     """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
@@ -153,9 +159,8 @@ def prepare(c, settings, revision, what, guard=False, build=None, command=None,
     deploy's): the server starts the supervisor and the new release's pre-deploy Django while this client reads
     the answer (server/standby.py)."""
     params = dict(prepare_request(c, settings, revision), guard=guard, **({"build": build} if build else {}))
-    if standby:
-        template = release_project(settings, posixpath.join(settings.path, "releases", RELEASE_SLOT))
-        params["standby"] = {"predeploy_command": template.django_script_command()}
+    if standby and command is not None and not is_dry(c):  # only a command that stays open keeps the standby
+        params["standby"] = {"predeploy_command": predeploy_command_template(settings)}
     if again is not None:
         params.update(settings_digest=settings_digest(settings), healthcheck=settings.healthcheck, again=again)
     with console.status("preparing the release …"):
