@@ -469,7 +469,7 @@ def test_a_fault_while_a_skipped_deploy_asks_the_health_check_changes_nothing(si
     release serves (README: nothing to deploy); the client gone meanwhile, the server side frees the lock and
     leaves the releases as they were."""
     s = site
-    with faults.SlowHealth(s.gunicorn.url, delay=3) as slow:
+    with faults.SlowHealth(s.gunicorn.url, delay=1.5) as slow:
         s.configure(reload=s.gunicorn.reload, healthcheck=slow.url)
         try:
             s.fab("deploy", "--again").ok()  # the live release, built with these settings
