@@ -81,7 +81,7 @@ class Matrix:
                 s.configure()
                 revision = "addmodel" if operation == "deploy" and point != "prepare" else "main"
                 fault_points.clear_ballast(s)
-                run = s.fab("deploy", "--revision", s.revision() if later else revision)
+                run = s.fab("deploy", "--again", "--revision", s.revision() if later else revision)  # a real one
                 if run.returncode != 0:
                     survived, note = False, "the next deploy failed: " + run.stderr.strip()[-160:]
             row = {"survived": survived, "failed": outcome.failed_requests, "seconds": outcome.seconds_to_consistent,
@@ -127,7 +127,7 @@ class Matrix:
     def deploy_prepare(self, kind):
         s = self.server
         count = len(s.releases())
-        return self._fault(("deploy", "--revision", "main"), lambda: len(s.releases()) > count, kind,
+        return self._fault(("deploy", "--again", "--revision", "main"), lambda: len(s.releases()) > count, kind,
                            failing={"repo": str(self.base / "no-such-repo.git")}), lambda: True
 
     def deploy_venv_build(self, kind):
@@ -252,7 +252,7 @@ def write(rows, seconds):
         "The venv build is faulted between `uv venv` and `uv pip install` (a half venv on disk). **Survived** means: within",
         "one phase the site serves `current`'s revision, the applied migrations are exactly that release's files, no",
         "release directory lacks metadata, the lock is free (partial uploads, downloads and venvs gone where that",
-        "applies), and the next `fab deploy` succeeds. Failed requests: a poller GETs /health/ every 50 ms meanwhile.",
+        "applies), and the next `fab deploy --again` (a full deploy, never the no-op skip) succeeds. Failed requests: a poller GETs /health/ every 50 ms meanwhile.",
         "Time to consistent: from the fault until the invariant held (— when it never did).",
         "",
         f"**{survived} of {len(rows)} survived.** The goal of issue 9 is all of them.",
