@@ -130,6 +130,21 @@ class Matrix:
         return self._fault(("deploy", "--again", "--revision", "main"), lambda: len(s.releases()) > count, kind,
                            failing={"repo": str(self.base / "no-such-repo.git")}), lambda: True
 
+    def deploy_standby(self, kind):
+        """Between prepare's answer and fab's request for the supervisor (server/standby.py): fab stopped as soon
+        as the new release appears, so it never reads the answer; the fault once the standby's Django runs."""
+        if kind == "step-fails":
+            raise NotApplicable  # nothing runs there that could fail by itself
+        s = self.server
+        known = set(s.releases())
+
+        def new():
+            return [name for name in s.releases() if name not in known]
+
+        return self._fault(("deploy", "--revision", "addmodel"),
+                           lambda: bool(new()) and faults.runs(s, f"releases/{new()[0]}") and faults.runs(s, "manage.py shell"),
+                           kind, freeze=lambda: bool(new())), lambda: True
+
     def deploy_venv_build(self, kind):
         s = self.server
         marker = self.base / "venv-build-started"
@@ -220,7 +235,7 @@ def healthy(s):
     s.configure(reload=s.gunicorn.reload, healthcheck=s.gunicorn.url, healthcheck_retries=60, healthcheck_delay=0.25)
 
 
-POINTS = [("deploy", "prepare"), ("deploy", "venv build"), ("deploy", "collectstatic"), ("deploy", "backup"),
+POINTS = [("deploy", "prepare"), ("deploy", "venv build"), ("deploy", "standby"), ("deploy", "collectstatic"), ("deploy", "backup"),
           ("deploy", "rehearsal"), ("deploy", "migrate"), ("deploy", "switch"), ("deploy", "reload"),
           ("deploy", "health check"), ("deploy", "health non-HTTP"), ("deploy", "prune"), ("deploy", "unlock"),
           ("rollback", "unapply"), ("rollback", "reload"), ("restore", "upload"), ("restore", "apply"),
@@ -249,7 +264,9 @@ def write(rows, seconds):
         "on a missing file, the backup on a full disk, a migration raising in the rehearsal or on the live database",
         "only, a hook failing after the switch, a reload exiting 3, a health check failing or answering non-HTTP, a",
         "process working in the release to prune, a migration whose reverse raises, a file that is not a backup).",
-        "The venv build is faulted between `uv venv` and `uv pip install` (a half venv on disk). **Survived** means: within",
+        "The venv build is faulted between `uv venv` and `uv pip install` (a half venv on disk). At `standby`, `fab` is",
+        "stopped before it reads prepare's answer, then faulted while the supervisor and the new release's Django that",
+        "prepare started wait for a request that never comes (it has no `step-fails`). **Survived** means: within",
         "one phase the site serves `current`'s revision, the applied migrations are exactly that release's files, no",
         "release directory lacks metadata, the lock is free (partial uploads, downloads and venvs gone where that",
         "applies), and the next `fab deploy --again` (a full deploy, never the no-op skip) succeeds. Failed requests: a poller GETs /health/ every 50 ms meanwhile.",

@@ -68,6 +68,18 @@ def server_side(server) -> list:
     return [pid for pid in descendants(server.sshd.pid) if not is_sshd(pid)]
 
 
+def runs(server, fragment) -> bool:
+    """Whether a command the server runs for a client has `fragment` in its command line."""
+    for pid in server_side(server):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if fragment in handle.read().replace(b"\0", b" ").decode(errors="replace"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def kill_connections(server) -> list:
     """Kill every per-connection sshd process (as a dropped network would end them); returns their PIDs."""
     pids = [pid for pid in descendants(server.sshd.pid) if is_sshd(pid)]

@@ -486,18 +486,6 @@ def test_a_fault_while_a_skipped_deploy_asks_the_health_check_changes_nothing(si
     assert "nothing to deploy" not in s.fab("deploy").ok().stdout  # the settings changed back: a deploy
 
 
-def _running(server, fragment) -> bool:
-    """Whether a process the server runs for a client has `fragment` in its command line."""
-    for pid in faults.server_side(server):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if fragment in handle.read().replace(b"\0", b" ").decode(errors="replace"):
-                    return True
-        except OSError:
-            pass
-    return False
-
-
 @pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
 def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its_django(site, kind):
     """Prepare starts the supervisor and the new release's Django while fab reads its answer (server/standby.py).
@@ -507,7 +495,7 @@ def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its
     live, known = s.current_name(), set(s.releases())
     new = lambda: [name for name in s.releases() if name not in known]  # noqa: E731
     outcome = faults.inject(s, ("deploy", "--revision", "addmodel"),
-                            lambda: bool(new()) and _running(s, f"releases/{new()[0]}") and _running(s, "manage.py shell"),
+                            lambda: bool(new()) and faults.runs(s, f"releases/{new()[0]}") and faults.runs(s, "manage.py shell"),
                             kind, freeze=lambda: bool(new()))
     s.fault_pids.extend(outcome.server_pids)
     assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
