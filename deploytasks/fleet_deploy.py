@@ -19,7 +19,7 @@ from .errors import DeployTasksError
 from .hooks import for_server
 from .output import console
 from .releases import (admin, build_venv, prepare_request, release_project, server_command, server_params, server_script,
-                       settings_digest, who)
+                       skip_request, who)
 from .shell import is_dry
 
 # Phase 3 names a moment a little ahead at which every host switches, once every host's command has answered
@@ -119,7 +119,7 @@ def stage(host, revision, name, log, again=False):
     host.data.pop("unchanged", None)
     # until the staging command holds the lock, it goes with this client's connection (server/lock_guard.py)
     params = dict(prepare_request(host.c, host.settings, revision), release_name=name, guard=True,
-                  settings_digest=settings_digest(host.settings), healthcheck=host.settings.healthcheck, again=again)
+                  **skip_request(host.settings, again))
     prep = server_script(host.c, host.settings, "prepare_release", params,
                          what=f"preparing the release on {host.name}", changes=True)
     if prep.get("unchanged"):

@@ -143,6 +143,12 @@ def settings_digest(settings) -> str:
     return hashlib.sha256(document.encode()).hexdigest()
 
 
+def skip_request(settings, again) -> dict:
+    """What prepare_release compares with the live release to skip a deploy that would rebuild it
+    (server/live_match.py): the settings digest and the health check; `again` deploys all the same."""
+    return {"settings_digest": settings_digest(settings), "healthcheck": settings.healthcheck, "again": again}
+
+
 def predeploy_command_template(settings) -> str:
     """The pre-deploy Django's command of a release yet unnamed: RELEASE_SLOT where its name goes (the server's
     standby fills it in; the supervisor uses what it started only if it equals the command asked for)."""
@@ -162,7 +168,7 @@ def prepare(c, settings, revision, what, guard=False, build=None, command=None,
     if standby and command is not None and not is_dry(c):  # only a command that stays open keeps the standby
         params["standby"] = {"predeploy_command": predeploy_command_template(settings)}
     if again is not None:
-        params.update(settings_digest=settings_digest(settings), healthcheck=settings.healthcheck, again=again)
+        params.update(skip_request(settings, again))
     with console.status("preparing the release …"):
         if command is not None and not is_dry(c):
             return command.prepare(params, what)

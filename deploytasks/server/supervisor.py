@@ -43,9 +43,9 @@ def follow(params) -> Union[SupervisedDeploy, SupervisedRollback]:
     if process is not None:
         try:
             process.stdin.write((json.dumps(params) + "\n").encode())
-            out, _ = process.communicate()
-        except OSError:  # it is gone (it died waiting): what it answered, if anything, is below
-            out, _ = process.communicate()
+        except OSError:  # it is gone (it died waiting): what it answered, if anything, is read below
+            pass
+        out, _ = process.communicate()
     else:
         with open(os.path.join(layout.lock, "supervisor.log"), "ab") as log:
             process = subprocess.Popen([sys.executable, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,

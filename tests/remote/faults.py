@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests._util import Background
+from tests._util import Background, HealthEndpoint
 
 META = ".deploytasks-release.json"  # the metadata a finished release carries (its absence marks an orphan)
 SLOW_SECONDS = 3  # how long the slow RunPython sleeps on the live database
@@ -247,44 +247,20 @@ class GarbageServer:
         self.sock.close()
 
 
-class SlowHealth:
-    """A health endpoint on the loopback that holds every request `delay` seconds, then answers what `url` (the
-    real one) answers: a window in which a deploy waits on its health check. `asked` is set at each request."""
+class SlowHealth(HealthEndpoint):
+    """A health endpoint on the loopback that holds every request `delay` seconds, then answers with the revision
+    `url` (the real one) reports: a window in which a deploy waits on its health check. `asked` is set at each
+    request."""
 
     def __init__(self, url, delay):
-        import http.server
+        self.asked = threading.Event()
 
-        real, pause, asked = url, delay, threading.Event()
+        def revision_for(_number):
+            self.asked.set()
+            time.sleep(delay)
+            return health(url)["revision"]  # the real site down: no answer here either
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                asked.set()
-                time.sleep(pause)
-                try:
-                    with urllib.request.urlopen(real, timeout=5) as response:
-                        status, body = response.status, response.read()
-                except Exception:  # noqa: BLE001 - the real site is down: so is this one
-                    status, body = 503, b"down"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.asked = asked
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health/"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(revision_for)
 
 
 # --- the invariant -----------------------------------------------------------------------------------
