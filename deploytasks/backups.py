@@ -75,12 +75,13 @@ def listing(c, project, directory, verify=False) -> list:
 
 
 def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None, received=None,
-            consume=False, lock=None) -> Optional[RestoreResult]:
+            consume=False, lock=None, started=None) -> Optional[RestoreResult]:
     """Verify a backup on the side `c` runs; with apply, back up the live database and restore.
     `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read.
     `received`: {"fingerprint", "sha256"} of an upload hashed as it arrived: its checksum is not recomputed.
     `consume`: the file is an upload that may itself become the live database (moved, not copied).
-    `lock`: a deploy lock the caller holds, released by a restore that succeeded (reported as "unlocked")."""
+    `lock`: a deploy lock the caller holds, released by a restore that succeeded (reported as "unlocked").
+    `started`: the restore's server command, already running (restores.WarmRestore)."""
     params = {
         "consume": consume,
         "lock": lock if apply else None,
@@ -95,7 +96,7 @@ def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=
     }
     return run_django_script(
         c, project, "restore", params, what="restore", changes=apply,
-        description=f"safety backup, then restore {path}", settings_only=True,
+        description=f"safety backup, then restore {path}", settings_only=True, started=started,
     )
 
 

@@ -1,8 +1,10 @@
 """Asking Django about a project: one `manage.py shell` start-up returns everything as JSON."""
 from .shell import run_script
 
-def run_django_script(c, project, name, params, *, what, changes=False, description=None, settings_only=False):
-    """An entry point run with Django set up; settings_only: settings and connections but no app registry (faster)."""
+def run_django_script(c, project, name, params, *, what, changes=False, description=None, settings_only=False,
+                      started=None):
+    """An entry point run with Django set up; settings_only: settings and connections but no app registry (faster).
+    started: that command already running, waiting for a request (shell.run_script)."""
     return run_script(
         c,
         project.settings_script_command() if settings_only else project.django_script_command(),
@@ -12,6 +14,7 @@ def run_django_script(c, project, name, params, *, what, changes=False, descript
         changes=changes,
         description=description,
         tools=project.tools or None,
+        started=started,
     )
 
 

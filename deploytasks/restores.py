@@ -3,6 +3,7 @@ share, a local restore, and a restore on the server (upload under the deploy loc
 a file named as the user typed it, or from an off-site backup fetched verified first."""
 import os
 import posixpath
+import threading
 from typing import Optional
 
 from . import __version__, bundle
@@ -13,6 +14,8 @@ from . import offsite as offsite_copies
 from .backups import restore as restore_backup, verify_local
 from .server.results import RestoreResult
 from .connection import host_name
+from .conversation import Conversation
+from .errors import DeployTasksError
 from .flows import checked, show_held_deploy
 from .output import console
 from .prompt import confirm
@@ -97,6 +100,7 @@ def early_safety(c, settings, project, manifest):
 
 def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, unverified, media):
     """Upload, verify, confirm and restore; a rejected (or unconfirmed) upload does not stay on the server."""
+    warm = WarmRestore(c, settings, project)
     try:
         received = transfer.upload(c, local, remote, manifest, settings)
         prepared = media_dir.send(c, project, settings, local, manifest, remote) if media else None
@@ -105,23 +109,62 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
             what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
                              + (" and its media" if prepared else ""),
             safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
+            started=warm.ready(),
         ), settings.keep_backups)
     except BaseException:
         run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
             + media_dir.uploaded_files(manifest, remote, media), what="removing the upload", check=False)
         raise
+    finally:
+        warm.end()
+
+
+class WarmRestore:
+    """The restore's server command, started beside the upload: its Django loads the project's settings and apps
+    while the file travels (entry restore_warm), then waits for the restore request, which costs no new session,
+    shell or Django start-up once the upload is in. It takes no lock and changes nothing; a client that vanishes
+    ends its stdin, and the command ends."""
+
+    def __init__(self, c, settings, project):
+        self.conversation = Conversation(c, bundle.locator(project.tools) + project.settings_script_command(),
+                                         "loading the project on the server", silence_limit=settings.client_timeout)
+        self.loaded = self.ended = False
+        self.thread = threading.Thread(target=self._load, args=(settings.database,), daemon=True)
+        self.thread.start()
+
+    def _load(self, database):
+        try:
+            self.conversation.ask("restore_warm", {"database": database}, then=True)
+            self.loaded = True
+        except DeployTasksError:  # the restore request, run as its own command, then says what is wrong
+            pass
+        if self.ended:  # ended while it loaded
+            self.conversation.abandon()
+
+    def ready(self):
+        """The waiting command (None when it could not load: the restore then runs as a command of its own)."""
+        self.thread.join()
+        return self.conversation if self.loaded and self.conversation.can_ask else None
+
+    def end(self):
+        """Stop it waiting, if it still does (the restore did not happen)."""
+        self.ended = True
+        self.conversation.abandon()
 
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
-                        received=None, consume=False, lock=None) -> Optional[RestoreResult]:
+                        received=None, consume=False, lock=None, started=None) -> Optional[RestoreResult]:
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
-    verification and the restore are one script run (one Django start-up)."""
+    verification and the restore are one script run (one Django start-up). started: the restore's server command,
+    already running (WarmRestore), for the first of these runs."""
     if not yes or is_dry(c):
-        report = restore_backup(c, project, settings, path, apply=False, unverified=unverified, received=received)
+        report = restore_backup(c, project, settings, path, apply=False, unverified=unverified, received=received,
+                                started=started)
         report_verified(path, report)
         confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
     done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
-                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume, lock=lock)
+                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume, lock=lock,
+                          started=started)
     if done is None:
         return None
     if yes:

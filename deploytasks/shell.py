@@ -106,14 +106,17 @@ def parse_marked_text(stdout, stderr, exited, what):
     raise DeployTasksError(f"{what} failed: {summary(DryResult('', stdout, stderr, exited))}")
 
 
-def run_script(c, command, name, params, *, what, changes=False, description=None, tools=None):
+def run_script(c, command, name, params, *, what, changes=False, description=None, tools=None, started=None):
     """Run entry point `name` of deploytasks/server (see server/entries.py) with `command`, which runs the
     bundle that $DEPLOYTASKS_PYZ names; its parameters travel on stdin, never argv; returns its JSON.
     tools: the server directory for the bundle (None: run locally); when the bundle is not there yet, it is
-    shipped and the command runs once more."""
+    shipped and the command runs once more. started: a conversation.Conversation already running that command
+    and waiting for a request: asked instead of starting it again."""
     if changes and is_dry(c):
         console.print(f"[dim]dry-run:[/] {command} < ({description or name} script)", highlight=False, soft_wrap=True)
         return None
+    if started is not None and started.can_ask:
+        return started.ask(name, params, what=what)
     document = request(name, params)
     result = c.run(bundle.locator(tools) + command, warn=True, hide=True, in_stream=WholeInput(document), dry=False)
     if tools and result.exited == bundle.MISSING:

@@ -22,6 +22,7 @@ ENTRIES = {
     "superuser": "superuser:main",
     "backup": "backup:main",
     "restore": "restore:main",
+    "restore_warm": "restore:warm",
     "early_safety": "early_safety:main",
     "predeploy": "predeploy:main",
     "collect_static": "static_files:ensure",

@@ -1,5 +1,6 @@
 """Entry: verify a backup (and, with apply, take a safety backup and restore it into the live database)."""
 
+import importlib
 import os
 
 from . import squashes
@@ -8,7 +9,7 @@ from .engines import SUPPORTED
 from .files import fingerprint as fingerprint_of
 from .lock_guard import register_worker
 from .manifests import compare_migrations, finish_restore, read_manifest
-from .results import RestoreResult
+from .results import Ready, RestoreResult
 
 
 def backup_vs_code(loader, recorded):
@@ -25,6 +26,16 @@ def backup_vs_code(loader, recorded):
         if app not in files:  # an app the code no longer has: all its names are unknown
             have[app] = unknown[app] = list(names)
     return compare_migrations(files, have, unknown)
+
+
+def warm(params) -> Ready:
+    """Entry restore_warm, the first request of a server restore's command, sent while the upload arrives: load
+    what the restore request (sent once the upload is in) would load first, the project's settings and apps, the
+    database engine and the migration loader, and take no lock."""
+    engine_for_alias(params.get("database", "default"), "restores into %%s databases are not supported (%s are)" % SUPPORTED)
+    set_up_apps()
+    importlib.import_module("django.db.migrations.loader")  # used by the restore
+    return {"ready": True}
 
 
 def main(params) -> RestoreResult:

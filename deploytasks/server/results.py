@@ -203,6 +203,11 @@ class EarlySafety(TypedDict, total=False):
     path: str
 
 
+class Ready(TypedDict):
+    """restore.warm: the project is loaded; the command waits for the restore request."""
+    ready: bool
+
+
 class RestoreResult(TypedDict, total=False):
     """restore.main: the check of a backup, and with apply what the restore did."""
     file: str

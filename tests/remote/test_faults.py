@@ -315,18 +315,64 @@ def test_the_lock_age_comes_from_its_info(site):
 
 # --- 8, 9: transfers killed half-way ------------------------------------------------------------------
 
-def test_a_restore_killed_during_upload_leaves_no_partial_upload(site):
-    s = site
+SETTINGS_ONLY_START = "execute_from_command_line = lambda"  # project.SETTINGS_ONLY: the restore's Django
+
+
+def big_upload(s):
     big = s.base / "big-backup.sqlite3"
     if not big.exists():
         faults.big_backup(s, big, 300)
+    return big
+
+
+@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
+def test_a_restore_killed_during_upload_leaves_no_partial_upload_and_no_waiting_command(site, kind):
+    """Killed while the upload arrives and the restore's command (started beside it) waits for its request:
+    the partial upload is removed, that command ends, the lock is freed, the database is as it was."""
+    s = site
+    big = big_upload(s)
     uploaded = s.path / "backups" / "uploaded"
     outcome = faults.inject(s, ("restore", str(big), "--yes", "--unverified"),
-                            lambda: any(uploaded.glob("*.partial")), "kill-fab", point_timeout=180)
+                            lambda: any(uploaded.glob("*.partial")) and faults.runs(s, SETTINGS_ONLY_START),
+                            kind, point_timeout=180)
     s.fault_pids.extend(outcome.server_pids)
     assert outcome.consistent, outcome.problems
+    assert faults.wait_gone(outcome.server_pids, timeout=60)
+    assert "fault_ballast" not in {name for (name,) in s.query("SELECT name FROM sqlite_master")}
     s.fab("deploy", "--revision", "main").ok()
     assert not list(uploaded.glob("*.partial"))
+
+
+def test_the_restore_loads_the_project_on_the_server_while_the_upload_arrives(site):
+    """One Django start-up on the server, begun before the upload was in, answers the restore request: the
+    restore does not wait for a session, a shell and Django after its upload (restores.WarmRestore)."""
+    s = site
+    big = big_upload(s)
+    uploaded = s.path / "backups" / "uploaded"
+    seen, upload_done = {}, []
+
+    def watch():
+        for pid in faults.server_side(s):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    argv = handle.read().decode(errors="replace").split("\0")
+                if os.path.basename(argv[0]).startswith("python") and SETTINGS_ONLY_START in " ".join(argv):
+                    seen.setdefault(pid, bool(upload_done))
+            except OSError:
+                pass
+        if not upload_done and any(path.suffix == ".sqlite3" for path in uploaded.glob("*")):
+            upload_done.append(True)
+
+    proc = s.fab_background("restore", str(big), "--yes", "--unverified")
+    while proc.poll() is None:
+        watch()
+        time.sleep(0.01)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, f"{out}\n{err}"
+    assert "restored" in out and upload_done
+    assert list(seen.values()) == [False], seen  # one Django start-up, seen before the upload was in
+    assert "fault_ballast" in {name for (name,) in s.query("SELECT name FROM sqlite_master")}
+    assert not s.lock.exists()
 
 
 def test_a_backup_killed_during_download_leaves_no_partial_download(site):
