@@ -9,7 +9,7 @@ from .engines import SUPPORTED
 from .files import fingerprint as fingerprint_of
 from .lock_guard import register_worker
 from .manifests import compare_migrations, finish_restore, read_manifest
-from .results import Ready, RestoreResult
+from .results import Loaded, RestoreResult
 
 
 def backup_vs_code(loader, recorded):
@@ -28,14 +28,14 @@ def backup_vs_code(loader, recorded):
     return compare_migrations(files, have, unknown)
 
 
-def warm(params) -> Ready:
+def warm(params) -> Loaded:
     """Entry restore_warm, the first request of a server restore's command, sent while the upload arrives: load
     what the restore request (sent once the upload is in) would load first, the project's settings and apps, the
     database engine and the migration loader, and take no lock."""
     engine_for_alias(params.get("database", "default"), "restores into %%s databases are not supported (%s are)" % SUPPORTED)
     set_up_apps()
     importlib.import_module("django.db.migrations.loader")  # used by the restore
-    return {"ready": True}
+    return {"loaded": True}
 
 
 def main(params) -> RestoreResult:

@@ -203,9 +203,9 @@ class EarlySafety(TypedDict, total=False):
     path: str
 
 
-class Ready(TypedDict):
+class Loaded(TypedDict):
     """restore.warm: the project is loaded; the command waits for the restore request."""
-    ready: bool
+    loaded: bool
 
 
 class RestoreResult(TypedDict, total=False):
