@@ -109,9 +109,14 @@ class PostgreSQL(DumpEngine):
                 os.unlink(passfile)
 
     def tool_version(self):
-        done = subprocess.run([self.pg_dump, "--version"], env=tool_env(PG), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              stdin=subprocess.DEVNULL, universal_newlines=True)
-        return done.stdout.strip()
+        return self.started_tool_version()()
+
+    def started_tool_version(self):
+        """`pg_dump --version` started now, its answer read when the result is called: Debian's pg_dump is a Perl
+        wrapper whose start-up runs beside a dump this way, not after it, before the manifest."""
+        process = subprocess.Popen([self.pg_dump, "--version"], env=tool_env(PG), stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, universal_newlines=True)
+        return lambda: process.communicate()[0].strip()
 
     def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None):
         """Dump into dest_dir in one pass (pg_stream.dump_streamed): written, hashed, streamed (`stream`, after a
@@ -129,6 +134,7 @@ class PostgreSQL(DumpEngine):
         final = os.path.join(dest_dir, name)
         partial = final + ".partial"
         started = time.time()
+        dump_tool = self.started_tool_version()
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
@@ -151,7 +157,7 @@ class PostgreSQL(DumpEngine):
                 "migrations": parse_migrations_copy(made["migrations_copy"]),
                 "verified": self.verified,
                 "compression": made["compression"],
-                "dump_tool": self.tool_version(),
+                "dump_tool": dump_tool(),
                 "tool": "deploytasks " + params.get("version", "?"),
                 "seconds": round(time.time() - started, 3),
             }
