@@ -122,8 +122,8 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
 class WarmRestore:
     """The restore's server command, started beside the upload: its Django loads the project's settings and apps
     while the file travels (entry restore_warm), then waits for the restore request, which costs no new session,
-    shell or Django start-up once the upload is in. It takes no lock and changes nothing; a client that vanishes
-    ends its stdin, and the command ends."""
+    shell or Django start-up once the upload is in (nor after the user confirms the restore a check showed). It takes
+    no lock and changes nothing; a client that vanishes ends its stdin, and the command ends."""
 
     def __init__(self, c, settings, project):
         self.conversation = Conversation(c, bundle.locator(project.tools) + project.settings_script_command(),
@@ -142,9 +142,18 @@ class WarmRestore:
             self.conversation.abandon()
 
     def ready(self):
-        """The waiting command (None when it could not load: the restore then runs as a command of its own)."""
+        """This waiting command (None when it could not load: the restore then runs as a command of its own)."""
         self.thread.join()
-        return self.conversation if self.loaded and self.conversation.can_ask else None
+        return self if self.loaded and self.conversation.can_ask else None
+
+    @property
+    def can_ask(self) -> bool:
+        return self.conversation.can_ask
+
+    def ask(self, entry, params, what=None):
+        """One request (shell.run_script): a check without apply leaves the command waiting for the restore that
+        follows it once the user confirms; the restore ends it."""
+        return self.conversation.ask(entry, params, then=not params.get("apply"), what=what)
 
     def end(self):
         """Stop it waiting, if it still does (the restore did not happen)."""
@@ -156,7 +165,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
                         received=None, consume=False, lock=None, started=None) -> Optional[RestoreResult]:
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up). started: the restore's server command,
-    already running (WarmRestore), for the first of these runs."""
+    already running (WarmRestore), which answers both."""
     if not yes or is_dry(c):
         report = restore_backup(c, project, settings, path, apply=False, unverified=unverified, received=received,
                                 started=started)

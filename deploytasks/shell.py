@@ -110,8 +110,8 @@ def run_script(c, command, name, params, *, what, changes=False, description=Non
     """Run entry point `name` of deploytasks/server (see server/entries.py) with `command`, which runs the
     bundle that $DEPLOYTASKS_PYZ names; its parameters travel on stdin, never argv; returns its JSON.
     tools: the server directory for the bundle (None: run locally); when the bundle is not there yet, it is
-    shipped and the command runs once more. started: a conversation.Conversation already running that command
-    and waiting for a request: asked instead of starting it again."""
+    shipped and the command runs once more. started: that command already running and waiting for a request (an
+    object with can_ask and ask(entry, params, what), e.g. restores.WarmRestore): asked instead of starting it again."""
     if changes and is_dry(c):
         console.print(f"[dim]dry-run:[/] {command} < ({description or name} script)", highlight=False, soft_wrap=True)
         return None

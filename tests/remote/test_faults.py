@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import signal
 import sqlite3
+import subprocess
+import threading
 import time
 
 import pytest
@@ -343,34 +346,80 @@ def test_a_restore_killed_during_upload_leaves_no_partial_upload_and_no_waiting_
     assert not list(uploaded.glob("*.partial"))
 
 
+def restore_djangos(s) -> set:
+    """The server's Python processes that run a restore's Django (a settings-only start) right now."""
+    found = set()
+    for pid in faults.server_side(s):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]).startswith("python") and SETTINGS_ONLY_START in " ".join(argv):
+            found.add(pid)
+    return found
+
+
+def watched_restore(s, proc, on_line=None) -> tuple:
+    """Wait for a `fab restore` run: its output, and {pid: whether the upload was in} for each restore Django
+    seen on the server, with the time it was first seen."""
+    uploaded = s.path / "backups" / "uploaded"
+    seen, upload_done, lines = {}, [], []
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        for pid in restore_djangos(s):
+            seen.setdefault(pid, bool(upload_done))
+        if not upload_done and any(path.suffix == ".sqlite3" for path in uploaded.glob("*")):
+            upload_done.append(True)
+        time.sleep(0.01)
+    reader.join(10)
+    err = proc.stderr.read()
+    assert proc.returncode == 0, f"{''.join(lines)}\n{err}"
+    assert upload_done
+    return "".join(lines), seen
+
+
 def test_the_restore_loads_the_project_on_the_server_while_the_upload_arrives(site):
     """One Django start-up on the server, begun before the upload was in, answers the restore request: the
     restore does not wait for a session, a shell and Django after its upload (restores.WarmRestore)."""
     s = site
-    big = big_upload(s)
-    uploaded = s.path / "backups" / "uploaded"
-    seen, upload_done = {}, []
-
-    def watch():
-        for pid in faults.server_side(s):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    argv = handle.read().decode(errors="replace").split("\0")
-                if os.path.basename(argv[0]).startswith("python") and SETTINGS_ONLY_START in " ".join(argv):
-                    seen.setdefault(pid, bool(upload_done))
-            except OSError:
-                pass
-        if not upload_done and any(path.suffix == ".sqlite3" for path in uploaded.glob("*")):
-            upload_done.append(True)
-
-    proc = s.fab_background("restore", str(big), "--yes", "--unverified")
-    while proc.poll() is None:
-        watch()
-        time.sleep(0.01)
-    out, err = proc.communicate()
-    assert proc.returncode == 0, f"{out}\n{err}"
-    assert "restored" in out and upload_done
+    out, seen = watched_restore(s, s.fab_background("restore", str(big_upload(s)), "--yes", "--unverified"))
+    assert "restored" in out
     assert list(seen.values()) == [False], seen  # one Django start-up, seen before the upload was in
+    assert "fault_ballast" in {name for (name,) in s.query("SELECT name FROM sqlite_master")}
+    assert not s.lock.exists()
+
+
+def test_a_confirmed_restore_is_checked_and_restored_by_the_one_command_started_beside_the_upload(site):
+    """`fab restore FILE` at a terminal: the check it shows and, once the user says y, the restore are answered by
+    the same server command (no Django start-up after the answer)."""
+    s = site
+    big = big_upload(s)
+    controller, terminal = pty.openpty()
+    answered = []
+
+    def answer(line):
+        if "verified:" in line and not answered:
+            answered.append(True)
+            os.write(controller, b"y\n")
+
+    proc = subprocess.Popen(s.command("restore", str(big), "--unverified"), cwd=s.project, env=s.env(),
+                            stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, seen = watched_restore(s, proc, answer)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert answered and "restored" in out
+    assert list(seen.values()) == [False], seen
     assert "fault_ballast" in {name for (name,) in s.query("SELECT name FROM sqlite_master")}
     assert not s.lock.exists()
 
