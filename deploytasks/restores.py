@@ -15,7 +15,6 @@ from .backups import restore as restore_backup, verify_local
 from .server.results import RestoreResult
 from .connection import host_name
 from .conversation import Conversation
-from .errors import DeployTasksError
 from .flows import checked, show_held_deploy
 from .output import console
 from .prompt import confirm
@@ -136,7 +135,7 @@ class WarmRestore:
         try:
             self.conversation.ask("restore_warm", {"database": database}, then=True)
             self.loaded = True
-        except DeployTasksError:  # the restore request, run as its own command, then says what is wrong
+        except Exception:  # noqa: BLE001 - the restore request, run as its own command, then says what is wrong
             pass
         if self.ended:  # ended while it loaded
             self.conversation.abandon()

@@ -137,6 +137,24 @@ def test_restore_is_refused_while_a_deploy_holds_the_lock(deployed, downloaded):
     assert not s.lock.exists()  # a restore releases the lock it took
 
 
+def test_a_restore_whose_project_settings_fail_on_the_server_says_why_and_changes_nothing(deployed, downloaded):
+    """The restore's Django, started beside the upload, cannot load the settings: the restore request, run as a
+    command of its own, reports the settings' error in one line; the upload is removed and the lock freed."""
+    s = deployed
+    shared_env = s.path / "shared" / ".env"
+    good = shared_env.read_text()
+    shared_env.write_text(good + "DATABASE_URL=bogus://nowhere\n")
+    try:
+        before, backups = s.state(), s.backups()
+        s.fab("restore", downloaded["local_path"], "--yes").error("unsupported scheme 'bogus'")
+        assert s.state() == before and not s.lock.exists()
+        assert [name for name in s.backups() if name != "uploaded"] == [name for name in backups if name != "uploaded"]
+        assert not list((s.path / "backups" / "uploaded").iterdir())  # the upload's private directory, empty
+    finally:
+        shared_env.write_text(good)
+    s.fab("restore", downloaded["local_path"], "--yes").ok()
+
+
 # --- corrupt, truncated or mismatched backups change nothing on the server ------------------------
 
 def copy_backup(downloaded, tmp_path, name="copy.sqlite3"):
