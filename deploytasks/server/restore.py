@@ -1,6 +1,5 @@
 """Entry: verify a backup (and, with apply, take a safety backup and restore it into the live database)."""
 
-import importlib
 import os
 
 from . import squashes
@@ -31,10 +30,10 @@ def backup_vs_code(loader, recorded):
 def warm(params) -> Loaded:
     """Entry restore_warm, the first request of a server restore's command, sent while the upload arrives: load
     what the restore request (sent once the upload is in) would load first, the project's settings and apps, the
-    database engine and the migration loader, and take no lock."""
+    database engine and the migration files (read offline), and take no lock."""
     engine_for_alias(params.get("database", "default"), "restores into %%s databases are not supported (%s are)" % SUPPORTED)
     set_up_apps()
-    importlib.import_module("django.db.migrations.loader")  # used by the restore
+    load_migrations(None)  # imports the migration files, which the restore compares the backup with
     return {"loaded": True}
 
 
