@@ -10,6 +10,8 @@ from .lock_guard import register_worker
 from .manifests import compare_migrations, finish_restore, read_manifest
 from .results import Loaded, RestoreResult
 
+UNSUPPORTED = "restores into %%s databases are not supported (%s are)" % SUPPORTED
+
 
 def backup_vs_code(loader, recorded):
     """compare_migrations on a backup's django_migrations rows read as Django reads them (squashes)."""
@@ -31,7 +33,7 @@ def warm(params) -> Loaded:
     """Entry restore_warm, the first request of a server restore's command, sent while the upload arrives: load
     what the restore request (sent once the upload is in) would load first, the project's settings and apps, the
     database engine and the migration files (read offline), and take no lock."""
-    engine_for_alias(params.get("database", "default"), "restores into %%s databases are not supported (%s are)" % SUPPORTED)
+    engine_for_alias(params.get("database", "default"), UNSUPPORTED)
     set_up_apps()
     load_migrations(None)  # imports the migration files, which the restore compares the backup with
     return {"loaded": True}
@@ -40,7 +42,7 @@ def warm(params) -> Loaded:
 def main(params) -> RestoreResult:
     alias = params.get("database", "default")
     database, engine = engine_for_alias(
-        alias, "restores into %%s databases are not supported (%s are)" % SUPPORTED)
+        alias, UNSUPPORTED)
     path = params["file"]
     manifest = read_manifest(path, params.get("unverified"))
     engine.check_kind(path, manifest)
