@@ -151,7 +151,8 @@ def adopt(params, locked_txids):
     if status is None:
         return None
     status = wait_for(lock, status, lambda s: unchanged(s.get("txids"), locked_txids))
-    if status.get("state") not in ("dumped", "done") or not unchanged(status.get("txids"), locked_txids):
+    usable = status.get("state") == "done" or (status.get("state") == "dumped" and alive(status.get("pid")))
+    if not usable or not unchanged(status.get("txids"), locked_txids):
         discard(lock)
         return None
     final = os.path.join(params["safety_dest"], os.path.basename(status["path"]))

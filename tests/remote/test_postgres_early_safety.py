@@ -3,6 +3,7 @@ and keeps it only when no transaction wrote before the restore's write locks; un
 taken under the locks, and no committed row is lost either way."""
 import json
 import os
+import signal
 import time
 
 import pytest
@@ -32,6 +33,12 @@ def safety_backup(s, restored):
     [line] = [line for line in restored.stdout.splitlines() if "safety backup of what was there:" in line]
     path = line.split(":", 1)[1].strip()
     return path, json.loads(open(path + ".json").read())
+
+
+def dump_tools_running(s):
+    """pg_dump/pg_restore processes still at this module's database or backups (an early dump not stopped)."""
+    return [line for line in os.popen("ps -eo args").read().splitlines()
+            if any(word.endswith(("pg_dump", "pg_restore")) for word in line.split()[:2]) and (s.pg["name"] in line or str(s.path) in line)]
 
 
 def leftovers(s):
@@ -77,7 +84,7 @@ def test_under_writes_the_early_dump_is_discarded_and_no_committed_row_is_lost(p
     print(f"writer: {len(committed)} committed, {writer.failed} failed, {len(lost)} lost")
     assert len(committed) > 50 and not lost, f"{len(lost)} of {len(committed)} committed rows are lost"
     assert leftovers(s) == [] and not s.lock.exists()
-    assert not [line for line in os.popen("ps -eo args").read().splitlines() if "early_safety" in line and "pytest" not in line]
+    assert dump_tools_running(s) == []
 
 
 def test_a_restore_refused_at_its_confirmation_leaves_no_early_dump(pg_deployed):
@@ -118,5 +125,71 @@ def test_fab_killed_while_the_early_dump_runs_leaves_the_database_as_it_was_and_
         time.sleep(0.2)
     assert not s.lock.exists() and leftovers(s) == []
     assert rows(s, "SELECT token FROM fault_writes ORDER BY id") == before and ("still here",) in before
-    assert not [line for line in os.popen("ps -eo args").read().splitlines() if "early_safety" in line and "pytest" not in line]
+    assert dump_tools_running(s) == []
     s.fab("restore", local, "--yes").ok()  # nothing is left locked or half done
+
+
+def restore_stopping_the_read_back(s, local):
+    """`fab restore` of `local`, whose early dump's read-back is stopped as soon as it starts and killed once the
+    restore holds its write locks and has started the replay. Returns (the finished fab process, its output,
+    whether the read-back was killed)."""
+    status_file = s.lock / "early-safety.json"
+    replaying = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+                 "pg_backend_pid() AND xact_start IS NOT NULL AND query NOT LIKE '%pg_export_snapshot%'")
+    proc = s.fab_background("restore", local, "--yes")
+    group, killed = None, False
+    try:
+        deadline = time.monotonic() + 120
+        while group is None and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                status = json.loads(status_file.read_text())
+            except (OSError, ValueError):
+                status = {}
+            if status.get("state") == "dumped":
+                group = status["group"]
+                try:
+                    os.killpg(group, signal.SIGSTOP)
+                except ProcessLookupError:  # discarded already: the transaction ids moved
+                    group = None
+                    break
+            time.sleep(0.002)
+        while group and rows(s, replaying) != [(1,)] and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the write locks' last statement is the snapshot export; then comes the replay
+        time.sleep(0.5)
+        if group and proc.poll() is None:
+            try:
+                os.killpg(group, signal.SIGKILL)
+                killed = True
+            except ProcessLookupError:
+                pass
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc, out + err, killed
+
+
+def test_a_safety_dump_whose_read_back_dies_during_the_replay_rolls_the_restore_back(pg_deployed):
+    """The replay starts once the early dump's pg_dump has ended, while the dump is read back; its COMMIT waits for
+    that read-back. Here the read-back dies during the replay: the restore is rolled back, says so in one line,
+    and the database, the backups and the lock are as before. Transaction ids are the cluster's (another test's
+    writes make the restore dump again under its locks, where nothing is killed), so this tries a few times."""
+    s = pg_deployed
+    local = backed_up(s)
+    for attempt in range(6):
+        rows(s, "INSERT INTO fault_writes (token) VALUES (%s)", f"kept {attempt}")
+        before = rows(s, "SELECT token FROM fault_writes ORDER BY id")
+        backups_before = sorted(os.listdir(s.path / "backups"))
+        proc, output, killed = restore_stopping_the_read_back(s, local)
+        if proc.returncode != 0 or killed:
+            break
+        time.sleep(2)  # restored with a dump under the locks: try again
+    assert killed and proc.returncode != 0, output
+    [line] = [line for line in output.splitlines() if "rolled back" in line]
+    assert "the database is as it was" in line and "not read back whole" in line
+    assert "Traceback" not in output
+    assert rows(s, "SELECT token FROM fault_writes ORDER BY id") == before
+    assert sorted(os.listdir(s.path / "backups")) == backups_before and leftovers(s) == [] and not s.lock.exists()
+    s.fab("restore", local, "--yes").ok()
+    assert (f"kept {attempt}",) not in rows(s, "SELECT token FROM fault_writes")  # written after the backup

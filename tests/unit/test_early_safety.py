@@ -95,3 +95,13 @@ def test_a_dump_whose_process_died_during_its_read_back_is_not_confirmed(tmp_pat
     with pytest.raises(ServerError, match="not read back whole"):
         adopted.confirm()
     assert os.listdir(dest) == [] and not directory.exists()
+
+
+def test_a_dump_whose_read_back_died_before_the_locks_is_not_adopted(tmp_path):
+    """The restore then dumps under its locks, as it does without an early dump, rather than failing later."""
+    params, directory, dest = early_dump(tmp_path, "100:105:", state="dumped")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    early_safety.report(params["lock"], **dict(early_safety.read(params["lock"]), pid=gone.pid))
+    assert early_safety.adopt(params, "105:105:") is None
+    assert os.listdir(dest) == [] and not directory.exists()
