@@ -64,19 +64,11 @@ def main(params) -> EarlySafety:
             snapshot, txids = session.start()
             report(lock, state="running", pid=os.getpid(), group=os.getpgid(0), directory=directory, txids=txids)
             try:
-                dumped = engine.dump_backup(directory, dict(params, label="pre-restore"),
-                                            {"database_alias": database["alias"], "reason": REASON,
-                                             "consistent_with": KEPT}, snapshot=snapshot, read_back_later=True)
+                manifest = engine.dump_backup(directory, dict(params, label="pre-restore"),
+                                              {"database_alias": database["alias"], "reason": REASON,
+                                               "consistent_with": KEPT}, snapshot=snapshot)
             finally:
                 session.close()
-        if isinstance(dumped, dict):  # read back as it was written (its migrations came from pg_restore's script)
-            manifest = dumped
-        else:
-            # pg_dump has ended and its locks are free: a restore may start replaying now, and commits only once
-            # this read-back has published the manifest (Adopted.confirm)
-            report(lock, state="dumped", pid=os.getpid(), group=os.getpgid(0), directory=directory,
-                   path=dumped.final, txids=txids)
-            manifest = dumped.read_back()
         report(lock, state="done", directory=directory, path=manifest["path"], txids=txids)
         return {"state": "done", "path": manifest["path"]}
     except BaseException as exc:  # noqa: BLE001 - the restore then dumps under its locks, as before
@@ -142,59 +134,28 @@ def unchanged(early, locked):
 
 
 def adopt(params, locked_txids):
-    """The early dump, as an Adopted safety backup, when it may stand for a dump under the write locks taken at
-    `locked_txids`; else None (discarded, its process stopped). Called holding the locks. A dump still being
-    read back is adopted as soon as pg_dump has ended: the restore may replay meanwhile (pg_dump's locks are
-    free) and commits only after Adopted.confirm()."""
+    """The early dump's manifest, moved into params["safety_dest"], when it may stand for a dump under the write
+    locks taken at `locked_txids`; else None (discarded, its process stopped). Called holding the locks."""
     lock = params.get("lock")
     status = read(lock) if lock else None
     if status is None:
         return None
     status = wait_for(lock, status, lambda s: unchanged(s.get("txids"), locked_txids))
-    usable = status.get("state") == "done" or (status.get("state") == "dumped" and alive(status.get("pid")))
-    if not usable or not unchanged(status.get("txids"), locked_txids):
+    if status.get("state") != "done" or not unchanged(status.get("txids"), locked_txids):
         discard(lock)
         return None
-    final = os.path.join(params["safety_dest"], os.path.basename(status["path"]))
+    source, dest = status["path"], params["safety_dest"]
+    final = os.path.join(dest, os.path.basename(source))
     if os.path.exists(final) or os.path.exists(final + ".json"):
         discard(lock)
         return None
-    adopted = Adopted(lock, final)
-    if status["state"] == "done":
-        adopted.confirm()
-    return adopted
-
-
-class Adopted(dict):
-    """The early dump as the restore's safety backup: {"path": where it is (or will be) in the backups}, and its
-    manifest once confirmed. confirm() waits until it has been read back whole, moves it and its manifest there and returns the
-    manifest; raises ServerError (the dump discarded) when it was not found whole."""
-
-    def __init__(self, lock, final):
-        super().__init__(path=final)
-        self.lock, self.confirmed = lock, None
-
-    def confirm(self):
-        if self.confirmed is not None:
-            return self.confirmed
-        status = read(self.lock) or {}
-        while status.get("state") == "dumped" and alive(status.get("pid")):
-            time.sleep(0.01)
-            status = read(self.lock) or {}
-        if status.get("state") != "done":
-            discard(self.lock)
-            raise ServerError("the safety backup of the live database was not read back whole (%s)" % (
-                status.get("error") or "its check stopped"))
-        source = status["path"]
-        os.replace(source + ".json", self["path"] + ".json")
-        os.replace(source, self["path"])
-        shutil.rmtree(status["directory"], ignore_errors=True)
-        with open(self["path"] + ".json") as handle:
-            manifest = json.load(handle)
-        manifest["path"] = self["path"]
-        self.update(manifest)
-        self.confirmed = manifest
-        return manifest
+    os.replace(source + ".json", final + ".json")
+    os.replace(source, final)
+    shutil.rmtree(status["directory"], ignore_errors=True)
+    with open(final + ".json") as handle:
+        manifest = json.load(handle)
+    manifest["path"] = final
+    return manifest
 
 
 def wait_for(lock, status, still_useful, stalled_after=STALLED_AFTER):
@@ -226,7 +187,7 @@ def discard(lock):
     """Stop the early dump (its whole process group) if it still runs and remove what it wrote."""
     status = read(lock) or {}
     group = status.get("group")
-    if status.get("state") in ("running", "dumped") and alive(status.get("pid")) and group:
+    if status.get("state") == "running" and alive(status.get("pid")) and group:
         try:
             os.killpg(group, signal.SIGKILL)
         except OSError:

@@ -3,7 +3,6 @@ and keeps it only when no transaction wrote before the restore's write locks; un
 taken under the locks, and no committed row is lost either way."""
 import json
 import os
-import signal
 import time
 
 import pytest
@@ -127,69 +126,3 @@ def test_fab_killed_while_the_early_dump_runs_leaves_the_database_as_it_was_and_
     assert rows(s, "SELECT token FROM fault_writes ORDER BY id") == before and ("still here",) in before
     assert dump_tools_running(s) == []
     s.fab("restore", local, "--yes").ok()  # nothing is left locked or half done
-
-
-def restore_stopping_the_read_back(s, local):
-    """`fab restore` of `local`, whose early dump's read-back is stopped as soon as it starts and killed once the
-    restore holds its write locks and has started the replay. Returns (the finished fab process, its output,
-    whether the read-back was killed)."""
-    status_file = s.lock / "early-safety.json"
-    replaying = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
-                 "pg_backend_pid() AND xact_start IS NOT NULL AND query NOT LIKE '%pg_export_snapshot%'")
-    proc = s.fab_background("restore", local, "--yes")
-    group, killed = None, False
-    try:
-        deadline = time.monotonic() + 120
-        while group is None and proc.poll() is None and time.monotonic() < deadline:
-            try:
-                status = json.loads(status_file.read_text())
-            except (OSError, ValueError):
-                status = {}
-            if status.get("state") == "dumped":
-                group = status["group"]
-                try:
-                    os.killpg(group, signal.SIGSTOP)
-                except ProcessLookupError:  # discarded already: the transaction ids moved
-                    group = None
-                    break
-            time.sleep(0.002)
-        while group and rows(s, replaying) != [(1,)] and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # the write locks' last statement is the snapshot export; then comes the replay
-        time.sleep(0.5)
-        if group and proc.poll() is None:
-            try:
-                os.killpg(group, signal.SIGKILL)
-                killed = True
-            except ProcessLookupError:
-                pass
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc, out + err, killed
-
-
-def test_a_safety_dump_whose_read_back_dies_during_the_replay_rolls_the_restore_back(pg_deployed):
-    """The replay starts once the early dump's pg_dump has ended, while the dump is read back; its COMMIT waits for
-    that read-back. Here the read-back dies during the replay: the restore is rolled back, says so in one line,
-    and the database, the backups and the lock are as before. Transaction ids are the cluster's (another test's
-    writes make the restore dump again under its locks, where nothing is killed), so this tries a few times."""
-    s = pg_deployed
-    local = backed_up(s)
-    for attempt in range(6):
-        rows(s, "INSERT INTO fault_writes (token) VALUES (%s)", f"kept {attempt}")
-        before = rows(s, "SELECT token FROM fault_writes ORDER BY id")
-        backups_before = sorted(os.listdir(s.path / "backups"))
-        proc, output, killed = restore_stopping_the_read_back(s, local)
-        if proc.returncode != 0 or killed:
-            break
-        time.sleep(2)  # restored with a dump under the locks: try again
-    assert killed and proc.returncode != 0, output
-    [line] = [line for line in output.splitlines() if "rolled back" in line]
-    assert "the database is as it was" in line and "not read back whole" in line
-    assert "Traceback" not in output
-    assert rows(s, "SELECT token FROM fault_writes ORDER BY id") == before
-    assert sorted(os.listdir(s.path / "backups")) == backups_before and leftovers(s) == [] and not s.lock.exists()
-    s.fab("restore", local, "--yes").ok()
-    assert (f"kept {attempt}",) not in rows(s, "SELECT token FROM fault_writes")  # written after the backup

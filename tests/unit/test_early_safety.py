@@ -2,12 +2,8 @@
 write locks, and what adopting or discarding it does to the files (the dump itself runs in the remote tests)."""
 import json
 import os
-import subprocess
-
-import pytest
 
 from deploytasks.server import early_safety
-from deploytasks.server.errors import ServerError
 
 
 def test_only_a_snapshot_with_nothing_running_and_no_id_handed_out_since_is_unchanged():
@@ -59,49 +55,3 @@ def test_a_running_dump_that_writes_nothing_is_not_waited_for_forever(tmp_path):
     status = early_safety.wait_for(params["lock"], early_safety.read(params["lock"]), lambda s: True,
                                    stalled_after=0.3)
     assert status["state"] == "stalled"
-
-
-def test_a_dump_still_being_read_back_is_adopted_and_moved_in_only_once_it_is_found_whole(tmp_path):
-    params, directory, dest = early_dump(tmp_path, "100:105:", state="dumped")
-    adopted = early_safety.adopt(params, "105:105:")
-    assert adopted["path"] == str(dest / "db-20261204T000000Z-pre-restore.dump.zst")
-    assert os.listdir(dest) == [] and directory.exists()  # not yet: the read-back has not said it is whole
-    status = early_safety.read(params["lock"])
-    early_safety.report(params["lock"], **dict(status, state="done"))
-    manifest = adopted.confirm()
-    assert manifest["consistent_with"] == early_safety.KEPT and adopted["consistent_with"] == early_safety.KEPT
-    assert sorted(os.listdir(dest)) == ["db-20261204T000000Z-pre-restore.dump.zst",
-                                         "db-20261204T000000Z-pre-restore.dump.zst.json"]
-    assert not directory.exists()
-    assert adopted.confirm() is manifest
-
-
-def test_a_dump_whose_read_back_fails_is_not_confirmed_and_is_removed(tmp_path):
-    params, directory, dest = early_dump(tmp_path, "100:105:", state="dumped")
-    adopted = early_safety.adopt(params, "105:105:")
-    early_safety.report(params["lock"], state="failed", directory=str(directory), error="ServerError: truncated")
-    with pytest.raises(ServerError, match="not read back whole.*truncated"):
-        adopted.confirm()
-    assert os.listdir(dest) == [] and not directory.exists()
-
-
-def test_a_dump_whose_process_died_during_its_read_back_is_not_confirmed(tmp_path):
-    params, directory, dest = early_dump(tmp_path, "100:105:", state="dumped")
-    adopted = early_safety.adopt(params, "105:105:")
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    status = early_safety.read(params["lock"])
-    early_safety.report(params["lock"], **dict(status, pid=gone.pid))
-    with pytest.raises(ServerError, match="not read back whole"):
-        adopted.confirm()
-    assert os.listdir(dest) == [] and not directory.exists()
-
-
-def test_a_dump_whose_read_back_died_before_the_locks_is_not_adopted(tmp_path):
-    """The restore then dumps under its locks, as it does without an early dump, rather than failing later."""
-    params, directory, dest = early_dump(tmp_path, "100:105:", state="dumped")
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    early_safety.report(params["lock"], **dict(early_safety.read(params["lock"]), pid=gone.pid))
-    assert early_safety.adopt(params, "105:105:") is None
-    assert os.listdir(dest) == [] and not directory.exists()

@@ -142,12 +142,11 @@ class Verifier:
                 process.wait()
 
 
-def dump_streamed(engine, env, fd, stream, snapshot=None, read_back=True):
+def dump_streamed(engine, env, fd, stream, snapshot=None):
     """Dump `engine`'s database into the open file `fd` (and `stream`, chunk-framed, when given: the caller
     writes END_FRAME after it, also on failure); returns
-    {"sha256", "size", "problem" (verifier's error or None), "unread", "migrations_copy", "compression", "notice"}.
-    snapshot: one the caller holds exported (else this function exports one, see pg_snapshot). read_back=False:
-    no verifier beside the dump ("unread": True), unless the migrations must come from pg_restore's script."""
+    {"sha256", "size", "problem" (verifier's error or None), "migrations_copy", "compression", "notice"}.
+    snapshot: one the caller holds exported (else this function exports one, see pg_snapshot)."""
     zstd = find_zstd()
     session = SnapshotSession(engine.psql_argv(), env, imported=snapshot)
     selected = session.start()
@@ -156,8 +155,7 @@ def dump_streamed(engine, env, fd, stream, snapshot=None, read_back=True):
     argv = [engine.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--compress=%d" % (0 if zstd else 1)]
     argv += (["--snapshot=" + snapshot] if snapshot else []) + engine.target()
     try:
-        made = _dump(engine, env, argv, zstd, fd, stream, scan=selected is None,
-                     read_back=read_back or selected is None)
+        made = _dump(engine, env, argv, zstd, fd, stream, scan=selected is None)
     finally:
         session.close()
     if selected is not None:
@@ -165,7 +163,7 @@ def dump_streamed(engine, env, fd, stream, snapshot=None, read_back=True):
     return made
 
 
-def _dump(engine, env, argv, zstd, fd, stream, scan, read_back=True):
+def _dump(engine, env, argv, zstd, fd, stream, scan):
     dump_errors, zstd_errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     dumper = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=dump_errors)
     compressor = None
@@ -179,7 +177,7 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, read_back=True):
         source = compressor.stdout
     else:
         source = dumper.stdout
-    verifier = Verifier(engine.pg_restore, zstd, scan=scan) if read_back else None
+    verifier = Verifier(engine.pg_restore, zstd, scan=scan)
     digest, size = hashlib.sha256(), 0
     stream_fd = stream.fileno() if stream is not None else None
     out = source.fileno()
@@ -194,8 +192,7 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, read_back=True):
             write_all(fd, block)
             if stream_fd is not None:
                 write_frame(stream_fd, block)
-            if verifier is not None:
-                verifier.write(block)
+            verifier.write(block)
         source.close()
         failed = None
         for process, tool, errors in ((dumper, "pg_dump", dump_errors), (compressor, "zstd", zstd_errors)):
@@ -203,22 +200,20 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, read_back=True):
                 errors.seek(0)
                 failed = "%s of %r failed: %s" % (tool, engine.database["name"],
                                                   error_line(errors.read().decode("utf-8", "replace"), tool))
-        problem, migrations_copy = verifier.finish() if verifier is not None else (None, None)
+        problem, migrations_copy = verifier.finish()
     except BaseException:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        if verifier is not None:
-            verifier.kill()
+        verifier.kill()
         raise
     finally:
         dump_errors.close()
         zstd_errors.close()
     if failed:
         raise ServerError(failed)
-    return {"sha256": digest.hexdigest(), "size": size, "problem": problem, "unread": verifier is None,
-            "migrations_copy": migrations_copy,
+    return {"sha256": digest.hexdigest(), "size": size, "problem": problem, "migrations_copy": migrations_copy,
             "compression": "zstd -1" if zstd else "pg_dump zlib level 1",
             "notice": None if zstd else NO_ZSTD}
 

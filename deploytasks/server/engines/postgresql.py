@@ -51,29 +51,6 @@ $deploytasks$;
 """
 
 
-class DumpedBackup:
-    """A dump written and hashed but not yet read back (dump_backup's read_back_later): `final` is where it goes."""
-
-    def __init__(self, engine, partial, final, manifest, started):
-        self.engine, self.partial, self.final, self.manifest, self.started = engine, partial, final, manifest, started
-
-    def read_back(self):
-        """Read the archive whole with pg_restore, then publish it with its manifest; on a failed read it is
-        removed and ServerError raised."""
-        try:
-            problem = self.engine.read_archive([self.engine.pg_restore, "--file=/dev/null"], self.partial)
-            if problem:
-                raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (
-                    self.engine.verified, problem))
-            self.manifest["seconds"] = round(time.time() - self.started, 3)
-            publish_backup(self.partial, self.final, self.manifest)
-        except BaseException:
-            if os.path.exists(self.partial):
-                os.unlink(self.partial)
-            raise
-        return self.manifest
-
-
 def pgpass_escape(value):
     return str(value).replace("\\", "\\\\").replace(":", "\\:")
 
@@ -148,10 +125,8 @@ class PostgreSQL(DumpEngine):
         self.close()
         return self.dump_backup(dest_dir, params, extra, stream=stream, snapshot=snapshot)
 
-    def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None, read_back_later=False):
-        """backup() without closing Django's connection first (which only its own thread may do).
-        read_back_later: the dump is not read back as it is written; the answer is then a DumpedBackup, whose
-        read_back() reads the archive whole and publishes the manifest (pg_dump has ended, its locks are free)."""
+    def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None):
+        """backup() without closing Django's connection first (which only its own thread may do)."""
         database = self.database
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
         suffix = self.suffix if find_zstd() else ".dump"
@@ -167,7 +142,7 @@ class PostgreSQL(DumpEngine):
                     stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "chunked": True}))).encode())
                     stream.flush()
                 with self.environment() as env:
-                    made = dump_streamed(self, env, fd, stream, snapshot=snapshot, read_back=not read_back_later)
+                    made = dump_streamed(self, env, fd, stream, snapshot=snapshot)
             finally:
                 os.close(fd)
                 if stream is not None:
@@ -189,8 +164,6 @@ class PostgreSQL(DumpEngine):
             if made["notice"]:
                 manifest["notice"] = made["notice"]
             manifest.update(extra)
-            if made["unread"]:
-                return DumpedBackup(self, partial, final, manifest, started)
             publish_backup(partial, final, manifest)
         except BaseException:
             if os.path.exists(partial):
@@ -323,27 +296,18 @@ class PostgreSQL(DumpEngine):
             self.prepare_restore(params)
         session, safety = self.prepared_safety()
         self.prepared = None
-        confirm = getattr(safety, "confirm", None)  # an early dump still being read back (early_safety.Adopted)
         try:
-            self.restore(path, safety["path"], session=session, before_commit=confirm)
-        except ServerError:
-            if confirm is not None:  # the error names the safety backup: it must be there, if it is whole
-                try:
-                    confirm()
-                except ServerError:
-                    pass
-            raise
+            self.restore(path, safety["path"], session=session)
         finally:
             session.close()
         return {"safety_backup": safety["path"]}
 
-    def restore(self, path, safety, session=None, before_commit=None):
+    def restore(self, path, safety, session=None):
         """pg_restore's script for the archive (--clean --if-exists --no-owner --no-acl) straight into psql
         (ON_ERROR_STOP; no copy through this process) after a BEGIN and a statement dropping what the archive does
         not recreate; all of it one transaction, whose COMMIT this process adds once pg_restore exited 0 (the
         script has none: no --single-transaction). session: a pg_locked.LockedSession whose open transaction
-        the script joins. before_commit: called once the script has gone in, before the COMMIT; its ServerError
-        rolls the transaction back instead."""
+        the script joins."""
         self.close()
         with self.environment() as env, tempfile.TemporaryFile() as own_errors, \
                 tempfile.TemporaryFile() as restore_errors, ArchiveSource(path) as source:
@@ -355,7 +319,6 @@ class PostgreSQL(DumpEngine):
                 psql, psql_errors = session.process, session.errors
             broken = False
             restored_ok = False
-            refused = None
             try:
                 psql.stdin.write((b"" if session else b"BEGIN;\n") + PG_DROP_ALL.encode() + b"\n")
                 psql.stdin.flush()
@@ -365,11 +328,6 @@ class PostgreSQL(DumpEngine):
                                           stderr=restore_errors)  # reads the file only: no password for it
                 source.started()
                 restored_ok = reader.wait() == 0 and source.problem() is None
-                if restored_ok and before_commit is not None:
-                    try:
-                        before_commit()
-                    except ServerError as exc:
-                        refused, restored_ok = exc, False
                 if restored_ok:
                     psql.stdin.write(b"\nCOMMIT;\n")
             except BrokenPipeError:  # psql stopped at an error: the transaction is rolled back
@@ -384,9 +342,6 @@ class PostgreSQL(DumpEngine):
             restore_errors.seek(0)
             psql_text = psql_errors.read().decode("utf-8", "replace")
             restore_text = restore_errors.read().decode("utf-8", "replace")
-        if refused is not None:
-            raise ServerError("restore rolled back, the database is as it was: %s; nothing was restored, run it "
-                              "again" % refused)
         if psql_status != 0 or broken:
             raise ServerError("restore failed and was rolled back, the database is as it was: %s (safety backup: %s)" % (
                 error_line(psql_text, "psql"), safety))
