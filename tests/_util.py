@@ -102,18 +102,20 @@ def silent_server():
         listener.close()
 
 
-def uv_installs_into(path) -> list:
-    """PIDs of running `uv pip install` processes whose command line names something under `path`."""
-    found = []
+def command_lines():
+    """(pid, argv as bytes) of every process on this machine, one scan of /proc."""
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().split(b"\0")
-        except OSError:
+                yield int(entry), handle.read().split(b"\0")
+        except OSError:  # ended meanwhile
             continue
-        if argv[1:3] == [b"pip", b"install"] and any(str(path).encode() in arg for arg in argv):
-            found.append(int(entry))
-    return found
+
+
+def uv_installs_into(path) -> list:
+    """PIDs of running `uv pip install` processes whose command line names something under `path`."""
+    return [pid for pid, argv in command_lines()
+            if argv[1:3] == [b"pip", b"install"] and any(str(path).encode() in arg for arg in argv)]
 
 
 class Site:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests._util import CommitWriter, dumped_tokens
+from tests._util import CommitWriter, command_lines, dumped_tokens
 from tests.remote.postgres import SKIP, deployed_on_postgres, psycopg, rows
 
 ADDRESS = "127.0.0.190"
@@ -35,9 +35,12 @@ def safety_backup(s, restored):
 
 
 def dump_tools_running(s):
-    """pg_dump/pg_restore processes still at this module's database or backups (an early dump not stopped)."""
-    return [line for line in os.popen("ps -eo args").read().splitlines()
-            if any(word.endswith(("pg_dump", "pg_restore")) for word in line.split()[:2]) and (s.pg["name"] in line or str(s.path) in line)]
+    """PIDs of pg_dump/pg_restore processes still at this module's database or deploy path (an early dump not
+    stopped). Debian's pg_dump is a Perl wrapper: the tool's name may be the second word."""
+    names = (s.pg["name"].encode(), str(s.path).encode())
+    return [pid for pid, argv in command_lines()
+            if any(word.endswith((b"pg_dump", b"pg_restore")) for word in argv[:2])
+            and any(name in arg for arg in argv for name in names)]
 
 
 def leftovers(s):
