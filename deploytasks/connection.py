@@ -7,6 +7,7 @@ import paramiko
 from paramiko.ssh_exception import NoValidConnectionsError
 
 from .errors import DeployTasksError
+from .host_names import host_label, host_name, known_hosts_files
 
 SYSTEM_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts",)
 
@@ -31,25 +32,6 @@ class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
         os.makedirs(os.path.dirname(self.save_to) or ".", mode=0o700, exist_ok=True)
         with open(self.save_to, "a") as handle:
             handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-def known_hosts_files(c, settings) -> list:
-    files = [os.path.expanduser(path) for path in settings.known_hosts]
-    from_ssh_config = c.ssh_config.get("userknownhostsfile")
-    if from_ssh_config:
-        files = [os.path.expanduser(path) for path in shlex.split(from_ssh_config)] + files
-    return files
-
-
-def host_name(c) -> str:
-    """The host as the user named it (`fab -H prod`: "prod"), not what ssh_config resolved it to."""
-    return getattr(c, "original_host", None) or c.host
-
-
-def host_label(c) -> str:
-    """The host as typed, and the address its key is looked up under when that differs: `prod ([10.0.0.5]:2222)`."""
-    address = c.host if c.port == 22 else f"[{c.host}]:{c.port}"
-    return address if address == host_name(c) else f"{host_name(c)} ({address})"
 
 
 def secure(c, settings) -> None:

@@ -11,12 +11,12 @@ import time
 from . import __version__
 from . import bundle, fleet
 from .conversation import Conversation
-from .connection import host_name
 from .deploy_hooks import around_build
 from .deploy_report import report_migrations, report_notes, venv_changed
 from .django import run_django_script
 from .errors import DeployTasksError
 from .hooks import for_server
+from .host_names import host_name
 from .output import console
 from .releases import (admin, build_venv, prepare_request, release_project, server_command, server_params, server_script,
                        skip_request, who)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import invoke
 from fabric import Connection
 
-from .connection import host_name
 from .errors import DeployTasksError
+from .host_names import host_name
 from .settings import load, stage_hosts
 
 

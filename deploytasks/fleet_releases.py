@@ -4,10 +4,10 @@ disagree)."""
 
 from . import __version__
 from . import fleet, tables
-from .connection import host_name
 from .django import run_django_script
 from .errors import DeployTasksError
 from .fleet_deploy import fleet_step, migrate_host, switch_moment, talk_of
+from .host_names import host_name
 from .output import console
 from .prompt import confirm
 from .releases import admin, live_project, release_project, who

@@ -10,7 +10,7 @@ import threading
 import time
 
 from . import bundle
-from .connection import known_hosts_files
+from .host_names import known_hosts_files
 from .server.engines.pipes import STREAM_MARKER, widen_pipe, write_all
 from .server.layout import ServerLayout
 from .shell import q

@@ -3,7 +3,6 @@ import json
 import sys
 
 from rich.console import Console
-from rich.table import Table
 
 console = Console(highlight=False)
 if not console.is_terminal:
@@ -19,7 +18,10 @@ def print_json(data) -> None:
     sys.stdout.flush()
 
 
-def table(title, columns, rows) -> Table:
+def table(title, columns, rows):
+    """A rich Table (imported here: most commands draw none)."""
+    from rich.table import Table
+
     grid = Table(title=title, title_justify="left", show_lines=False)
     for index, column in enumerate(columns):
         grid.add_column(column, no_wrap=index == 0)

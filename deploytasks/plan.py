@@ -3,9 +3,9 @@ tables.show_deploy_plan); `fab check`'s checklists."""
 import subprocess
 
 from .checklist import failed, items as checklist_items
-from .connection import host_name
 from .django import introspect, run_django_script
 from .hooks import DEPLOY_STEPS, described
+from .host_names import host_name
 from .releases import candidate
 from .tables import show_checklists
 from .target import has_live_release, require_live

@@ -2,8 +2,8 @@
 (releases.py, plan.py) or a fleet (-H a,b,c: fleet_deploy.py, fleet_releases.py), chosen once by `hosts_of`."""
 from . import fleet_deploy, fleet_hosts, fleet_releases, releases, tables
 from . import plan as deploy_plan
-from .connection import host_name
 from .errors import DeployTasksError
+from .host_names import host_name
 from .server.results import ReleaseListing
 from .target import server
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Optional
 
 from . import __version__
-from .connection import host_name
+from .host_names import host_name
 from .django import run_django_script
 from .errors import ConnectionLost, DeployTasksError
 from .flows import show_held_deploy

@@ -8,12 +8,12 @@ from typing import Optional
 
 from . import __version__, bundle
 from . import media as media_dir
-from . import releases, server_backups, tables, transfer
+from . import releases, tables, transfer
 from . import backups as backup_store
 from . import offsite as offsite_copies
 from .backups import restore as restore_backup, verify_local
 from .server.results import RestoreResult
-from .connection import host_name
+from .host_names import host_name
 from .conversation import Conversation
 from .flows import checked, show_held_deploy
 from .output import console
@@ -41,6 +41,8 @@ def named_on_server(c, settings, project, file, *, from_offsite, yes, unverified
     backups/<host>/ first) restored on the server."""
     local = os.path.abspath(os.path.expanduser(file))
     if from_offsite:
+        from . import server_backups  # Fabric's side: `inv` does not import it
+
         local = server_backups.fetch_offsite(c, settings, file, media, unverified)
         if local is None:  # --dry
             return

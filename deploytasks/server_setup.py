@@ -4,8 +4,8 @@ all but the uploads (one each)."""
 import posixpath
 
 from . import bundle, installer, shared
-from .connection import host_name
 from .errors import DeployTasksError
+from .host_names import host_name
 from .output import console
 from .shell import is_dry, q, run
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from invoke import Collection, task
 
-from .connection import host_name
 from .errors import DeployTasksError, reported
+from .host_names import host_name
 from .output import console
 from .prompt import confirm
 from .settings import local_root

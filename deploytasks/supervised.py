@@ -10,9 +10,9 @@ import time
 
 from . import __version__
 from .hooks import for_server
-from .connection import host_name
 from .errors import ConnectionLost, DeployTasksError
 from .deploy_report import venv_changed
+from .host_names import host_name
 from .output import console
 
 WAIT_AFTER_INTERRUPT = 600  # seconds to wait for the undo after Ctrl-C (one phase: a slow migration, a reload)

@@ -2,14 +2,13 @@
 
 `target_for(c)` gives a Target for either, so a task shared by both sides is written once over it."""
 import os
+import sys
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from fabric import Config as FabricConfig, Connection
-
 from . import releases
-from .connection import connect, host_name, secure
 from .errors import DeployTasksError
+from .host_names import host_name
 from .project import Project, local_project
 from .settings import Settings, load
 from .shell import q, run
@@ -31,7 +30,14 @@ class Target:
 
 def target_for(c, python=None) -> Target:
     """The server's live release under `fab` (Fabric's config, with or without -H), the local project under `inv`."""
-    return server_target(c) if isinstance(c.config, FabricConfig) else local_target(c, python)
+    return server_target(c) if under_fabric(c) else local_target(c, python)
+
+
+def under_fabric(c) -> bool:
+    """True under `fab` (Fabric's config). `inv` never imports Fabric (paramiko and Fabric are a third of its start),
+    so when it is not loaded, `c` cannot be Fabric's."""
+    fabric = sys.modules.get("fabric")
+    return fabric is not None and isinstance(c.config, fabric.Config)
 
 
 def local_target(c, python=None) -> Target:
@@ -68,6 +74,10 @@ def require_venv(project):
 def server(c, open_now=True, kind="server"):
     """Settings with a deploy path (and a repo for `kind` "deploy"), on a verified connection (opened now, or on
     first use)."""
+    from fabric import Connection
+
+    from .connection import connect, secure
+
     if not isinstance(c, Connection):  # `fab TASK` without -H: Fabric passes a plain Context
         raise DeployTasksError("no host: this task runs on the hosts after -H (fab -H HOST TASK)")
     settings = load(c, kind)

@@ -5,8 +5,6 @@ import os
 import posixpath
 import re
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn, TimeRemainingColumn
-
 from . import bundle, openssh
 from .backups import sha256_of
 from .errors import DeployTasksError
@@ -15,6 +13,8 @@ from .shell import parse_marked_text
 
 
 def _progress():
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn, TimeRemainingColumn
+
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                     TimeRemainingColumn(), transient=True)
 

@@ -1,7 +1,7 @@
 """Which known_hosts files a connection trusts: ~/.ssh/config's UserKnownHostsFile first, then deploytasks'."""
 import fabric
 
-from deploytasks.connection import known_hosts_files
+from deploytasks.host_names import known_hosts_files
 from deploytasks.settings import Settings
 
 
