@@ -1,5 +1,6 @@
 """The bundle the client ships: deterministic, importable with zipimport, runnable with a bare interpreter."""
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -137,3 +138,34 @@ def test_no_twin_is_written_where_bytecode_is_not_wanted_and_the_sources_serve(t
     path.write_bytes(bundle.current().data)
     assert _run_bundle(path, {"PYTHONDONTWRITEBYTECODE": "1"})
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "requirements.txt"])
+
+
+def server_sources(tmp_path):
+    source = tmp_path / "server"
+    shutil.copytree(bundle.SOURCE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    return source
+
+
+def test_the_cache_hands_back_the_bundle_it_built_for_the_same_sources_without_building_it(tmp_path, monkeypatch):
+    source, cache = server_sources(tmp_path), tmp_path / "cache"
+    first = bundle.cached(source, str(cache))
+    assert first == bundle.build(source)
+    assert (cache / first.name).read_bytes() == first.data and (cache / "index").stat().st_mode & 0o777 == 0o700
+
+    def no_build(*args):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(bundle, "build", no_build)
+    assert bundle.cached(source, str(cache)) == first
+
+
+def test_an_edited_source_gets_a_new_bundle_and_a_damaged_cached_one_is_built_again(tmp_path):
+    source, cache = server_sources(tmp_path), tmp_path / "cache"
+    first = bundle.cached(source, str(cache))
+    with open(source / "errors.py", "a") as handle:
+        handle.write("# edited\n")
+    edited = bundle.cached(source, str(cache))
+    assert edited.name != first.name and edited == bundle.build(source)
+    (cache / edited.name).write_bytes(first.data)  # the file no longer matches its name
+    assert bundle.cached(source, str(cache)) == edited
+    assert (cache / edited.name).read_bytes() == edited.data
