@@ -28,8 +28,11 @@ class _Requests:
         self.lines = queue.Queue()
         self.sent = time.monotonic()
         self.idle = False
+        self.ended = False
 
     def read(self, size=-1):
+        if self.ended:  # EOF again at once: Invoke's stdin loop ends within its 10 ms nap of the command's end,
+            return ""   # not after another 50 ms wait for a line (every command ended up to 60 ms late)
         try:
             line = self.lines.get(timeout=0.05)
         except queue.Empty:
@@ -37,7 +40,10 @@ class _Requests:
                 return None  # nothing to send yet (Invoke asks again)
             line = PING
         self.sent = time.monotonic()
-        return "" if line is None else line
+        if line is None:
+            self.ended = True
+            return ""
+        return line
 
 
 class _Answers(StreamWatcher):

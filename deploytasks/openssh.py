@@ -4,6 +4,7 @@ connection; anything it cannot mirror (a gateway, no `ssh` binary) falls back to
 import functools
 import json
 import os
+import select
 import shutil
 import subprocess
 import threading
@@ -56,11 +57,28 @@ def has_aes_instructions() -> bool:
 
 
 def _watch(process, position, progress):
-    """Report position() to progress while the process runs; returns its exit status."""
-    while process.poll() is None:
-        progress(position())
-        time.sleep(0.1)
-    return process.returncode
+    """Report position() to progress every 0.1 s while the process runs; returns its exit status as soon as it
+    ends (a pidfd wakes us; without one, within 0.1 s)."""
+    ended = _exit_fd(process.pid)
+    try:
+        while process.poll() is None:
+            progress(position())
+            if ended is None:
+                time.sleep(0.1)
+            else:
+                select.select([ended], [], [], 0.1)
+        return process.returncode
+    finally:
+        if ended is not None:
+            os.close(ended)
+
+
+def _exit_fd(pid):
+    """A file descriptor that becomes readable when process `pid` ends (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _stdin_position(pid):

@@ -109,3 +109,15 @@ def test_the_request_reader_skips_pings_and_reports_the_end():
     requests = client_link.Requests(io.StringIO('{"ping": true}\n{"entry": "x", "params": {}}\n'))
     assert requests.next(5) == ({"entry": "x", "params": {}}, None)
     assert requests.next(5) == (None, "fab went away (its connection closed)")
+
+
+def test_once_ended_the_requests_stream_answers_eof_at_once_without_taking_another_line():
+    """Invoke's stdin loop reads until the command has ended: after the end it must not wait for a line each time."""
+    requests = conversation_module._Requests()
+    requests.lines.put('{"entry": "x"}\n')
+    requests.lines.put(None)
+    assert requests.read() == '{"entry": "x"}\n'
+    assert requests.read() == ""
+    requests.lines.put("late\n")
+    assert requests.read() == "" and requests.read() == ""
+    assert requests.lines.get_nowait() == "late\n"
