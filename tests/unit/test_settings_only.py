@@ -1,0 +1,69 @@
+"""project.SETTINGS_PREAMBLE: manage.py run for its set-up only (the settings-only start of backups, the restore's
+safety dump), with a stand-in for django.core.management unless manage.py needs more of it."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from deploytasks.project import SETTINGS_PREAMBLE
+
+STANDARD = """
+import os, sys
+
+def main():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+    try:
+        from django.core.management import execute_from_command_line
+    except ImportError as exc:
+        raise ImportError("Couldn't import Django.") from exc
+    execute_from_command_line(sys.argv)
+
+if __name__ == "__main__":
+    main()
+"""
+VARIANTS = {
+    "dotted": """
+        import os, sys
+        import django.core.management
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+        django.core.management.execute_from_command_line(sys.argv)
+        """,
+    "runserver's port": """
+        import os, sys
+        from django.core.management import execute_from_command_line
+        from django.core.management.commands.runserver import Command as runserver
+        runserver.default_port = "8080"
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+        execute_from_command_line(sys.argv)
+        """,
+    "call_command": """
+        import os, sys
+        from django.core.management import call_command, execute_from_command_line
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_settings")
+        assert callable(call_command)
+        execute_from_command_line(sys.argv)
+        """,
+}
+REPORT = ("from django.conf import settings; import json; print(json.dumps([settings.SITE_NAME, "
+          "'django.core.management' in sys.modules, 'django.urls' in sys.modules]))")
+
+
+def settings_only(tmp_path, manage):
+    (tmp_path / "site_settings.py").write_text("SITE_NAME = 'example'\nSECRET_KEY = 'x'\n")
+    (tmp_path / "manage.py").write_text(textwrap.dedent(manage))
+    done = subprocess.run([sys.executable, "-c", SETTINGS_PREAMBLE + REPORT, "manage.py"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_standard_manage_py_sets_the_settings_up_without_loading_the_management_package(tmp_path):
+    assert settings_only(tmp_path, STANDARD) == '["example", false, false]'
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_manage_py_that_needs_more_of_the_management_package_gets_it_and_runs_no_command(tmp_path, variant):
+    name, in_modules, _ = settings_only(tmp_path, VARIANTS[variant]).strip("[]").split(", ")
+    assert name == '"example"'
+    assert in_modules == ("false" if variant == "dotted" else "true")  # the real package once it is used
