@@ -31,9 +31,12 @@ ENTRY = ("import os, sys\n"
          f"from {PACKAGE}.runner import main\n"
          "main()\n")
 # What `manage.py shell -c` (or the settings-only start-up) runs: the same for every command and version.
-BOOTSTRAP = ("import os, sys; b = os.environ['DEPLOYTASKS_PYZ']; t = b[:-4] + '.' + str(sys.implementation.cache_tag) "
-             "+ '.pyz'; sys.path.insert(0, t if b.endswith('.pyz') and os.path.exists(t) else b); "
-             f"from {PACKAGE}.runner import main; main()")
+ON_PATH = ("import os, sys; b = os.environ['DEPLOYTASKS_PYZ']; t = b[:-4] + '.' + str(sys.implementation.cache_tag) "
+           "+ '.pyz'; sys.path.insert(0, t if b.endswith('.pyz') and os.path.exists(t) else b); ")
+BOOTSTRAP = ON_PATH + f"from {PACKAGE}.runner import main; main()"
+# The settings-only start-up: manage.py (its path in argv[1]) run for its set-up, then the request
+SETTINGS_BOOTSTRAP = (ON_PATH + f"from {PACKAGE}.settings_only import set_up; set_up(sys.argv[1]); "
+                      f"from {PACKAGE}.runner import main; main()")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 SOURCE = Path(__file__).with_name("server")
 # Where a server keeps bundles while the deploy path is not writable (shell words; not the local cache, so

@@ -3,39 +3,8 @@ import os
 import posixpath
 from dataclasses import dataclass
 
-from .bundle import BOOTSTRAP
+from .bundle import BOOTSTRAP, SETTINGS_BOOTSTRAP
 from .shell import q, join
-
-# manage.py run for what it sets up (DJANGO_SETTINGS_MODULE, a .env loader, sys.path) but with no command:
-# settings and database connections work, the app registry is not loaded (a third of a start-up). manage.py gets a
-# stand-in for django.core.management whose execute_from_command_line does nothing: importing the real one (URL
-# resolvers, HTTP responses, serializers: about 40 ms) would delay the backup's pg_dump and the restore's safety
-# dump. Any other name manage.py takes from it (call_command, ...) loads the real module; its submodules import
-# as usual (the stand-in has the package's path), and the real package is loaded after them.
-SETTINGS_PREAMBLE = (
-    "import importlib, importlib.util, runpy, sys, types, django.core\n"
-    "_name = 'django.core.management'\n"
-    "_stub = types.ModuleType(_name)\n"
-    "_stub.__path__ = list(importlib.util.find_spec(_name).submodule_search_locations)\n"
-    "_stub.execute_from_command_line = lambda argv=None: None\n"
-    "def _real(attribute):\n"
-    "    if sys.modules.get(_name) is _stub:\n"
-    "        del sys.modules[_name]\n"
-    "    module = importlib.import_module(_name)\n"
-    "    module.execute_from_command_line = _stub.execute_from_command_line\n"
-    "    return getattr(module, attribute)\n"
-    "_stub.__getattr__ = _real\n"
-    "sys.modules[_name] = django.core.management = _stub\n"
-    "runpy.run_path(sys.argv[1], run_name='__main__')\n"
-    "if sys.modules.get(_name) is _stub:\n"
-    "    del sys.modules[_name], django.core.management\n"
-    "    _children = {k.rpartition('.')[2]: m for k, m in list(sys.modules.items()) if k.rpartition('.')[0] == _name}\n"
-    "    if _children:  # manage.py imported its submodules: the real package holds them from now on\n"
-    "        _package = importlib.import_module(_name)\n"
-    "        for _child, _module in _children.items():\n"
-    "            setattr(_package, _child, _module)\n"
-)
-SETTINGS_ONLY = SETTINGS_PREAMBLE + BOOTSTRAP
 
 
 @dataclass
@@ -80,7 +49,7 @@ class Project:
 
     def settings_script_command(self) -> str:
         """A Python with the project's settings (not its apps) that runs the request read on stdin."""
-        return self.guarded(self.shell(join(self.python, "-c", SETTINGS_ONLY, self.manage)))
+        return self.guarded(self.shell(join(self.python, "-c", SETTINGS_BOOTSTRAP, self.manage)))
 
     def python_script_command(self, python=None) -> str:
         return self.shell(f'{q(python or self.python)} "$DEPLOYTASKS_PYZ"', env_file=False)

@@ -318,7 +318,7 @@ def test_the_lock_age_comes_from_its_info(site):
 
 # --- 8, 9: transfers killed half-way ------------------------------------------------------------------
 
-SETTINGS_ONLY_START = "execute_from_command_line = lambda"  # project.SETTINGS_ONLY: the restore's Django
+SETTINGS_ONLY_START = "settings_only import set_up"  # bundle.SETTINGS_BOOTSTRAP: the restore's Django
 
 
 def big_upload(s):

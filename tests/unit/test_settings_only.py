@@ -1,12 +1,15 @@
-"""project.SETTINGS_PREAMBLE: manage.py run for its set-up only (the settings-only start of backups, the restore's
+"""server/settings_only.py: manage.py run for its set-up only (the settings-only start of backups, the restore's
 safety dump), with a stand-in for django.core.management unless manage.py needs more of it."""
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from deploytasks.project import SETTINGS_PREAMBLE
+from deploytasks.bundle import SETTINGS_BOOTSTRAP
+
+ROOT = Path(__file__).resolve().parents[2]
 
 STANDARD = """
 import os, sys
@@ -52,7 +55,8 @@ REPORT = ("from django.conf import settings; import json; print(json.dumps([sett
 def settings_only(tmp_path, manage):
     (tmp_path / "site_settings.py").write_text("SITE_NAME = 'example'\nSECRET_KEY = 'x'\n")
     (tmp_path / "manage.py").write_text(textwrap.dedent(manage))
-    done = subprocess.run([sys.executable, "-c", SETTINGS_PREAMBLE + REPORT, "manage.py"], cwd=tmp_path,
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from deploytasks.server.settings_only import set_up; "
+    done = subprocess.run([sys.executable, "-c", code + "set_up(sys.argv[1]); " + REPORT, "manage.py"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -67,3 +71,8 @@ def test_manage_py_that_needs_more_of_the_management_package_gets_it_and_runs_no
     name, in_modules, _ = settings_only(tmp_path, VARIANTS[variant]).strip("[]").split(", ")
     assert name == '"example"'
     assert in_modules == ("false" if variant == "dotted" else "true")  # the real package once it is used
+
+
+def test_the_settings_only_start_is_one_line_for_dry_runs_and_runs_set_up_before_the_request():
+    assert "\n" not in SETTINGS_BOOTSTRAP
+    assert SETTINGS_BOOTSTRAP.index("set_up(sys.argv[1])") < SETTINGS_BOOTSTRAP.index("runner import main")
