@@ -118,10 +118,9 @@ def test_one_host_locked_stops_the_deploy_before_any_change(fleet):
     locked.mkdir()
     (locked / "info.json").write_text(json.dumps({"action": "deploy", "who": "someone@else", "since": "2026-01-01T00:00:00Z"}))
     try:
-        line = fleet.fab(fleet.names(), "deploy").error("web3", "is locked")
+        fleet.fab(fleet.names(), "deploy").error("web3", "is locked")
         assert locked.exists()  # someone else's lock stays
     finally:
-        import shutil
         shutil.rmtree(locked)
     assert fleet.states() == before
 
