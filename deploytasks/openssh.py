@@ -4,16 +4,15 @@ connection; anything it cannot mirror (a gateway, no `ssh` binary) falls back to
 import functools
 import json
 import os
-import select
 import shutil
 import subprocess
 import threading
-import time
 
 from . import bundle
 from .host_names import known_hosts_files
 from .server.engines.pipes import STREAM_MARKER, widen_pipe, write_all
 from .server.layout import ServerLayout
+from .server.process_end import exit_fd, wait_a_while
 from .shell import q
 
 def ssh_argv(c, settings):
@@ -59,26 +58,15 @@ def has_aes_instructions() -> bool:
 def _watch(process, position, progress):
     """Report position() to progress every 0.1 s while the process runs; returns its exit status as soon as it
     ends (a pidfd wakes us; without one, within 0.1 s)."""
-    ended = _exit_fd(process.pid)
+    ended = exit_fd(process.pid)
     try:
         while process.poll() is None:
             progress(position())
-            if ended is None:
-                time.sleep(0.1)
-            else:
-                select.select([ended], [], [], 0.1)
+            wait_a_while(ended, 0.1)
         return process.returncode
     finally:
         if ended is not None:
             os.close(ended)
-
-
-def _exit_fd(pid):
-    """A file descriptor that becomes readable when process `pid` ends (Linux 5.3+), else None."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
 
 
 def _stdin_position(pid):

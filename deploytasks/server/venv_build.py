@@ -8,11 +8,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 from .layout import ServerLayout
 from .lock import release_lock
 from .lock_guard import _stat, register_worker, session_process
+from .process_end import exit_fd, wait_a_while
 from .releases import append_log, remove_release
 from .requirements import STAMP
 from .results import VenvBuild
@@ -67,12 +67,17 @@ def build(layout, params) -> VenvBuild:
                                universal_newlines=True, start_new_session=True)
     output = {}
     reader = _Reader(process, output)
-    while process.poll() is None:
-        if session is not None and _stat(session) is None:
-            stop(process)
-            give_up(layout, params, "the client went away while the venv was built")
-            return {"gone": True}
-        time.sleep(POLL_SECONDS)
+    ended = exit_fd(process.pid)  # the build's end is seen at once, not at the next look at the client
+    try:
+        while process.poll() is None:
+            if session is not None and _stat(session) is None:
+                stop(process)
+                give_up(layout, params, "the client went away while the venv was built")
+                return {"gone": True}
+            wait_a_while(ended, POLL_SECONDS)
+    finally:
+        if ended is not None:
+            os.close(ended)
     reader.join()
     if session is not None and _stat(session) is None:
         give_up(layout, params, "the client went away while the venv was built")
