@@ -95,8 +95,8 @@ def cached(source, cache) -> Bundle:
         pass
     bundle = build(source)
     try:
-        write_private(cache, bundle.name, bundle.data)
-        write_private(os.path.dirname(index), os.path.basename(index), bundle.name.encode())
+        cache_file(cache, bundle.name, bundle.data)
+        cache_file(os.path.dirname(index), os.path.basename(index), bundle.name.encode())
     except OSError:  # a read-only home: build again next time
         pass
     return bundle
@@ -123,11 +123,11 @@ def local_path() -> str:
     directory = local_cache()
     path = os.path.join(directory, bundle.name)
     if not os.path.exists(path):
-        write_private(directory, bundle.name, bundle.data)
+        cache_file(directory, bundle.name, bundle.data)
     return path
 
 
-def write_private(directory, name, data) -> None:
+def cache_file(directory, name, data) -> None:
     """`data` into directory/name (a 0700 directory, a 0600 file) through a temporary name."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
     os.chmod(directory, 0o700)

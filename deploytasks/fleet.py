@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from fabric import Connection
 
 from . import tables
-from .connection import connect, host_name
+from .connection import connect
 from .errors import DeployTasksError
+from .host_names import host_name
 from .output import console
 from .settings import load
 

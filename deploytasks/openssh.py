@@ -12,7 +12,7 @@ from . import bundle
 from .host_names import known_hosts_files
 from .server.engines.pipes import STREAM_MARKER, widen_pipe, write_all
 from .server.layout import ServerLayout
-from .server.process_end import exit_fd, wait_a_while
+from .server.process_end import end_watch
 from .shell import q
 
 def ssh_argv(c, settings):
@@ -58,15 +58,11 @@ def has_aes_instructions() -> bool:
 def _watch(process, position, progress):
     """Report position() to progress every 0.1 s while the process runs; returns its exit status as soon as it
     ends (a pidfd wakes us; without one, within 0.1 s)."""
-    ended = exit_fd(process.pid)
-    try:
+    with end_watch(process.pid) as wait:
         while process.poll() is None:
             progress(position())
-            wait_a_while(ended, 0.1)
-        return process.returncode
-    finally:
-        if ended is not None:
-            os.close(ended)
+            wait(0.1)
+    return process.returncode
 
 
 def _stdin_position(pid):

@@ -13,9 +13,10 @@ from . import backups as backup_store
 from . import fleet_deploy, fleet_hosts, tables, transfer
 from . import media as media_dir
 from . import offsite as offsite_copies
-from .connection import connect, host_name
+from .connection import connect
 from .errors import DeployTasksError
 from .flows import checked
+from .host_names import host_name
 from .output import console, print_json, show
 from .settings import load
 from .shell import is_dry, q, run

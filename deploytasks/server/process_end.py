@@ -3,6 +3,7 @@ when the process ends; without one, the wait is a plain sleep and the end is see
 import os
 import select
 import time
+from contextlib import contextmanager
 
 
 def exit_fd(pid):
@@ -13,9 +14,19 @@ def exit_fd(pid):
         return None
 
 
-def wait_a_while(fd, seconds):
-    """Sleep `seconds`, or less when the process behind `fd` (from exit_fd; None: no pidfd) ends first."""
-    if fd is None:
-        time.sleep(seconds)
-    else:
-        select.select([fd], [], [], seconds)
+@contextmanager
+def end_watch(pid):
+    """wait(seconds): sleeps `seconds`, or less when process `pid` ends first (its pidfd closed on the way out)."""
+    fd = exit_fd(pid)
+
+    def wait(seconds):
+        if fd is None:
+            time.sleep(seconds)
+        else:
+            select.select([fd], [], [], seconds)
+
+    try:
+        yield wait
+    finally:
+        if fd is not None:
+            os.close(fd)

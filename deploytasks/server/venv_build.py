@@ -12,7 +12,7 @@ import subprocess
 from .layout import ServerLayout
 from .lock import release_lock
 from .lock_guard import _stat, register_worker, session_process
-from .process_end import exit_fd, wait_a_while
+from .process_end import end_watch
 from .releases import append_log, remove_release
 from .requirements import STAMP
 from .results import VenvBuild
@@ -67,17 +67,13 @@ def build(layout, params) -> VenvBuild:
                                universal_newlines=True, start_new_session=True)
     output = {}
     reader = _Reader(process, output)
-    ended = exit_fd(process.pid)  # the build's end is seen at once, not at the next look at the client
-    try:
+    with end_watch(process.pid) as wait:  # the build's end is seen at once, not at the next look at the client
         while process.poll() is None:
             if session is not None and _stat(session) is None:
                 stop(process)
                 give_up(layout, params, "the client went away while the venv was built")
                 return {"gone": True}
-            wait_a_while(ended, POLL_SECONDS)
-    finally:
-        if ended is not None:
-            os.close(ended)
+            wait(POLL_SECONDS)
     reader.join()
     if session is not None and _stat(session) is None:
         give_up(layout, params, "the client went away while the venv was built")
