@@ -374,16 +374,19 @@ def test_fab_killed_after_every_host_switched_each_host_records_the_release_alon
 
 def test_fab_silent_past_client_timeout_counts_as_gone(fleet):
     """fab stopped (SIGSTOP: its connections stay open, it just goes quiet, as a closed laptop lid) while the
-    hosts wait for the migrate host: after `client_timeout` seconds without a ping each host undoes its part."""
+    hosts wait for the migrate host: after `client_timeout` seconds without a ping each host undoes its part.
+    The hook holds the migrate host until fab is stopped: without it, fab could be stopped inside the switch round."""
     before = fleet.states()
     fleet.repo.code_change()
     marker = fleet.base / "before-migrate-hook"
-    fleet.configure(client_timeout=3, hooks={"before": {"migrate": [f"touch {marker}"]}})
+    hold = f"touch {marker} && while [ -e {marker} ]; do sleep 0.02; done"
+    fleet.configure(client_timeout=3, hooks={"before": {"migrate": [hold]}})
     proc = fleet.fab_background(fleet.names(), "deploy")
     try:
         assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGSTOP)
+        marker.unlink()
         freed = unlocked_everywhere(fleet, timeout=60)
     finally:
         proc.kill()
