@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import DeployTasksError
-from .server.runner import RESOLVED_LINK
+from .server.runner import NO_SITE, RESOLVED_LINK
 
 PACKAGE = "deploytasks_server"  # the server package's name inside the zip
 MISSING = 97  # exit status of a command whose bundle is not on the target yet
@@ -157,10 +157,10 @@ def run_with(python) -> str:
     (RESOLVED_LINK), and later commands start that directly. A version manager's shim (pyenv's takes ~0.07 s) is
     paid once, not on every command. A link that no longer runs is resolved again; `fab setup` removes it."""
     if "/" in str(python):
-        return f'{q(python)} "$DEPLOYTASKS_PYZ"'
+        return f'{q(python)} {NO_SITE} "$DEPLOYTASKS_PYZ"'
     link = q(resolved_name(python))
-    return (f'py="${{DEPLOYTASKS_PYZ%/*}}"/{link}; if [ -x "$py" ]; then exec "$py" "$DEPLOYTASKS_PYZ"; '
-            f'else export {RESOLVED_LINK}="$py"; exec {q(python)} "$DEPLOYTASKS_PYZ"; fi')
+    return (f'py="${{DEPLOYTASKS_PYZ%/*}}"/{link}; if [ -x "$py" ]; then exec "$py" {NO_SITE} "$DEPLOYTASKS_PYZ"; '
+            f'else export {RESOLVED_LINK}="$py"; exec {q(python)} {NO_SITE} "$DEPLOYTASKS_PYZ"; fi')
 
 
 def linked_python(python, tools) -> str:

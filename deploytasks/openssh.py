@@ -13,6 +13,7 @@ from .host_names import known_hosts_files
 from .server.engines.pipes import STREAM_MARKER, widen_pipe, write_all
 from .server.layout import ServerLayout
 from .server.process_end import end_watch
+from .server.runner import NO_SITE
 from .shell import q
 
 def ssh_argv(c, settings):
@@ -191,7 +192,7 @@ def send(c, settings, local, remote, progress, compress=None):
     if compress is None:
         compress = worth_compressing(local)
     python = bundle.linked_python(settings.python, ServerLayout(settings.path).tools)
-    command = f'umask 077 && {python}"$py" -c {q(RECEIVER)} {q(remote)}' + (" zstd" if compress else "")
+    command = f'umask 077 && {python}"$py" {NO_SITE} -c {q(RECEIVER)} {q(remote)}' + (" zstd" if compress else "")
     with open(local, "rb") as source:
         process = subprocess.Popen(argv + [command], stdin=subprocess.PIPE if compress else source,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)

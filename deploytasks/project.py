@@ -4,6 +4,7 @@ import posixpath
 from dataclasses import dataclass
 
 from .bundle import BOOTSTRAP, SETTINGS_BOOTSTRAP
+from .server.runner import NO_SITE
 from .shell import q, join
 
 
@@ -52,14 +53,14 @@ class Project:
         return self.guarded(self.shell(join(self.python, "-c", SETTINGS_BOOTSTRAP, self.manage)))
 
     def python_script_command(self, python=None) -> str:
-        return self.shell(f'{q(python or self.python)} "$DEPLOYTASKS_PYZ"', env_file=False)
+        return self.shell(f'{q(python or self.python)} {NO_SITE} "$DEPLOYTASKS_PYZ"', env_file=False)
 
     def tool_script_command(self) -> str:
         """The bundle run by the venv's Python once the venv exists (a real interpreter: no version manager's shim
         in between), else by the base Python."""
         if not self.venv:
             return self.python_script_command(self.base_python)
-        return self.shell(f'py={q(self.python)}; [ -x "$py" ] || py={q(self.base_python)}; "$py" "$DEPLOYTASKS_PYZ"',
+        return self.shell(f'py={q(self.python)}; [ -x "$py" ] || py={q(self.base_python)}; "$py" {NO_SITE} "$DEPLOYTASKS_PYZ"',
                           env_file=False)
 
 

@@ -12,6 +12,9 @@ from .errors import ServerError
 
 MARKER = "@@DEPLOYTASKS@@"
 RESOLVED_LINK = "DEPLOYTASKS_RESOLVED_LINK"  # env: where to link the interpreter this runs in (bundle.run_with)
+# The bundle needs the standard library alone: started without `site`, it skips the interpreter's site-packages and
+# their .pth files (a faster start; a broken .pth or sitecustomize on a server cannot stop a deploy).
+NO_SITE = "-S"
 
 
 def emit(result, out=None):

@@ -12,6 +12,7 @@ import sys
 from typing import Union
 
 from .results import SupervisedDeploy, SupervisedRollback
+from .runner import NO_SITE
 from .subprocess_entry import end_fed
 
 RELEASE_SLOT = "@RELEASE@"  # in the client's pre-deploy command: the release's name, which only prepare knows
@@ -26,7 +27,7 @@ def start(layout, release, command_template):
     warm = command_template.replace(RELEASE_SLOT, release) if command_template and release_name_ok(release) else None
     try:
         with open(os.path.join(layout.lock, "supervisor.log"), "ab") as log:
-            process = subprocess.Popen([sys.executable, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
+            process = subprocess.Popen([sys.executable, NO_SITE, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=log, cwd=layout.path, start_new_session=True,
                                        close_fds=True)
         process.stdin.write((json.dumps({"entry": ENTRY, "params": {"warm": warm}}) + "\n").encode())

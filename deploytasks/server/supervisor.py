@@ -19,7 +19,7 @@ from .lock import hold_as
 from .recovery import recover, undo
 from .releases import current_release, read_log
 from .results import DeployOutcome, SupervisedDeploy, SupervisedRollback
-from .runner import MARKER
+from .runner import MARKER, NO_SITE
 from .subprocess_entry import answer, run_entry
 
 CANCELLED = 130  # exit status of a deploy stopped by Ctrl-C
@@ -48,7 +48,7 @@ def follow(params) -> Union[SupervisedDeploy, SupervisedRollback]:
         out, _ = process.communicate()
     else:
         with open(os.path.join(layout.lock, "supervisor.log"), "ab") as log:
-            process = subprocess.Popen([sys.executable, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
+            process = subprocess.Popen([sys.executable, NO_SITE, os.environ["DEPLOYTASKS_PYZ"]], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=log, cwd=layout.path, start_new_session=True,
                                        close_fds=True)
         out, _ = process.communicate(json.dumps({"entry": "supervisor", "params": params}).encode())

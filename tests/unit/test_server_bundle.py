@@ -169,3 +169,23 @@ def test_an_edited_source_gets_a_new_bundle_and_a_damaged_cached_one_is_built_ag
     (cache / edited.name).write_bytes(first.data)  # the file no longer matches its name
     assert bundle.cached(source, str(cache)) == edited
     assert (cache / edited.name).read_bytes() == edited.data
+
+
+def test_the_server_command_runs_the_bundle_without_the_interpreters_site(tmp_path):
+    """The bundle needs the standard library alone: a sitecustomize (or .pth) of the server's Python is not run,
+    so one that fails, or takes time, does not stop or slow a deploy's commands."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / bundle.current().name).write_bytes(bundle.current().data)
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "sitecustomize.py").write_text("raise SystemExit('a broken sitecustomize ran')\n")
+    (tmp_path / "requirements.txt").write_text("django\n")
+    document = json.dumps({"entry": "requirements_hash", "params": {"requirements": str(tmp_path / "requirements.txt")}})
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(site_dir)}
+    broken = subprocess.run([sys.executable, "-c", "pass"], capture_output=True, text=True, env=env)
+    assert "a broken sitecustomize ran" in broken.stderr  # what any Python with `site` would do here
+    command = bundle.locator(str(tools)) + bundle.run_with(sys.executable)
+    done = subprocess.run(["sh", "-c", command], input=document, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(parse_marked_text(done.stdout, done.stderr, 0, "x")["hash"]) == 64
