@@ -11,7 +11,6 @@ ENTRIES = {
     "server_admin": "server_admin:main",
     "deploy_supervised": "supervisor:follow",
     "supervisor": "supervisor:supervise",
-    "supervisor_standby": "standby:supervise_when_asked",
     "deploy_outcome": "supervisor:outcome",
     "fleet_step": "fleet_step:main",
     "venv_build": "venv_build:main",

@@ -585,13 +585,14 @@ def test_a_fault_while_a_skipped_deploy_asks_the_health_check_changes_nothing(si
 def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its_django(site, kind):
     """Prepare starts the supervisor and the new release's Django while fab reads its answer (server/standby.py).
     fab stopped before it reads the answer, then killed (or its connection): the standby never gets its request,
-    so it and its Django end, the lock guard removes the release and frees the lock, nothing went live."""
+    so it and its Django end, the lock guard removes the release and frees the lock, nothing went live.
+    fab is stopped once the lock is taken: prepare answers within milliseconds of the release's appearance."""
     s = site
     live, known = s.current_name(), set(s.releases())
     new = lambda: [name for name in s.releases() if name not in known]  # noqa: E731
     outcome = faults.inject(s, ("deploy", "--revision", "addmodel"),
                             lambda: bool(new()) and faults.runs(s, f"releases/{new()[0]}") and faults.runs(s, "manage.py shell"),
-                            kind, freeze=lambda: bool(new()))
+                            kind, freeze=s.lock.exists)
     s.fault_pids.extend(outcome.server_pids)
     assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
     assert s.current_name() == live and set(s.releases()) == known
