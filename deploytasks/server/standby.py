@@ -61,11 +61,11 @@ def _standby(layout, warm, request_fd, answer_fd, log_fd, close):
 
         with open(0, "r", closefd=False) as requests, open(1, "w", closefd=False) as answers:
             try:
-                result = supervise_when_asked({"warm": warm}, requests)
-                code = 0
+                result, status = supervise_when_asked({"warm": warm}, requests), 0
             except ServerError as exc:
-                result, code = {"error": exc.message}, exc.code
+                result, status = {"error": exc.message}, exc.code
             emit(result, answers)
+            code = status
     except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the log, as the runner's would
         import traceback
 
