@@ -25,8 +25,13 @@ def emit(result, out=None):
 
 def run(document):
     """(result document, exit status) of one request."""
+    return called(lambda params: resolve(document["entry"])(params), document.get("params") or {})
+
+
+def called(function, params):
+    """(result document, exit status) of function(params): a ServerError is {"error": message} and its code."""
     try:
-        return resolve(document["entry"])(document.get("params") or {}), 0
+        return function(params), 0
     except ServerError as exc:
         return {"error": exc.message}, exc.code
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from typing import Union
 
-from .errors import ServerError
 from .results import SupervisedDeploy, SupervisedRollback
 from .subprocess_entry import end_fed
 
@@ -57,13 +56,10 @@ def _standby(layout, warm, request_fd, answer_fd, log_fd, close):
         for fd in (request_fd, answer_fd, log_fd, *close):
             os.close(fd)
         os.chdir(layout.path)
-        from .runner import emit
+        from .runner import called, emit
 
         with open(0, "r", closefd=False) as requests, open(1, "w", closefd=False) as answers:
-            try:
-                result, status = supervise_when_asked({"warm": warm}, requests), 0
-            except ServerError as exc:
-                result, status = {"error": exc.message}, exc.code
+            result, status = called(lambda params: supervise_when_asked(params, requests), {"warm": warm})
             emit(result, answers)
             code = status
     except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the log, as the runner's would
