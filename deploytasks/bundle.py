@@ -34,6 +34,8 @@ ENTRY = ("import os, sys\n"
 ON_PATH = ("import os, sys; b = os.environ['DEPLOYTASKS_PYZ']; t = b[:-4] + '.' + str(sys.implementation.cache_tag) "
            "+ '.pyz'; sys.path.insert(0, t if b.endswith('.pyz') and os.path.exists(t) else b); ")
 BOOTSTRAP = ON_PATH + f"from {PACKAGE}.runner import main; main()"
+# A Python of the live venv started before the new release exists, to become its pre-deploy Django (server/warm_start.py)
+WARM_BOOT = ON_PATH + f"from {PACKAGE}.warm_start import main; main()"
 # The settings-only start-up: manage.py (its path in argv[1]) run for its set-up, then the request
 SETTINGS_BOOTSTRAP = (ON_PATH + f"from {PACKAGE}.settings_only import set_up; set_up(sys.argv[1]); "
                       f"from {PACKAGE}.runner import main; main()")

@@ -7,6 +7,8 @@ from .bundle import BOOTSTRAP, SETTINGS_BOOTSTRAP
 from .server.runner import NO_SITE
 from .shell import q, join
 
+DJANGO_SCRIPT_ARGS = ("shell", "-v", "0", "-c", BOOTSTRAP)  # manage.py's: the bundle's runner in a Django shell
+
 
 @dataclass
 class Project:
@@ -46,7 +48,7 @@ class Project:
 
     def django_script_command(self) -> str:
         """A manage.py shell that runs the server bundle's request read on stdin."""
-        return self.guarded(self.shell(f"{join(self.python, self.manage, 'shell', '-v', '0', '-c', BOOTSTRAP)}"))
+        return self.guarded(self.shell(join(self.python, self.manage, *DJANGO_SCRIPT_ARGS)))
 
     def settings_script_command(self) -> str:
         """A Python with the project's settings (not its apps) that runs the request read on stdin."""

@@ -19,7 +19,8 @@ from .django import run_django_script
 from .errors import ConnectionLost, DeployTasksError
 from .flows import show_held_deploy
 from .output import console
-from .project import Project
+from .bundle import WARM_BOOT
+from .project import DJANGO_SCRIPT_ARGS, Project
 from .server.layout import ServerLayout
 from .server.results import PreparedRelease, ReleaseListing
 from .server.standby import RELEASE_SLOT
@@ -155,6 +156,16 @@ def predeploy_command_template(settings) -> str:
     return release_project(settings, posixpath.join(settings.path, "releases", RELEASE_SLOT)).django_script_command()
 
 
+def standby_request(settings) -> dict:
+    """prepare's `standby`: the pre-deploy command, and the same command in parts for a Python of the live venv
+    that becomes it (server/warm_start.py): its shell's cd and .env ending in `exec`, its directory, manage.py
+    and its arguments."""
+    project = release_project(settings, posixpath.join(settings.path, "releases", RELEASE_SLOT))
+    return {"predeploy_command": project.django_script_command(),
+            "warm": {"exec_prefix": project.shell("exec"), "root": project.root, "manage": project.manage,
+                     "args": list(DJANGO_SCRIPT_ARGS), "boot": WARM_BOOT}}
+
+
 def prepare(c, settings, revision, what, guard=False, build=None, command=None,
             again=None, standby=False) -> Optional[PreparedRelease]:
     """Lock, fetch and unpack a new release beside the live one (one server round trip); guard: the lock and the
@@ -166,7 +177,7 @@ def prepare(c, settings, revision, what, guard=False, build=None, command=None,
     the answer (server/standby.py)."""
     params = dict(prepare_request(c, settings, revision), guard=guard, **({"build": build} if build else {}))
     if standby and command is not None and not is_dry(c):  # only a command that stays open keeps the standby
-        params["standby"] = {"predeploy_command": predeploy_command_template(settings)}
+        params["standby"] = standby_request(settings)
     if again is not None:
         params.update(skip_request(settings, again))
     with console.status("preparing the release …"):

@@ -97,6 +97,9 @@ def start_guard(layout, release=None):
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
+        # nothing else of the admin process's: a pipe held open here (the standby's requests) would never end
+        os.closerange(3, write)
+        os.closerange(write + 1, os.sysconf("SC_OPEN_MAX"))
         info["pid"] = os.getpid()
         tmp = info_path + ".tmp"
         with open(tmp, "w") as handle:

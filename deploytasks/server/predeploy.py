@@ -4,7 +4,7 @@ from django.core import checks as django_checks
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
-from . import gate, hooks, media, migrate_failure, static_files
+from . import gate, hooks, media, migrate_failure, static_files, warm_start
 from .django_info import engine_for_alias
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
@@ -55,7 +55,8 @@ def load_wsgi_application():
 def main(params) -> PredeployResult:
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
-    result = {"database": database, "checklist": gate.run(alias, params), "media": media.share(params)}
+    result = {"database": database, "checklist": gate.run(alias, params), "media": media.share(params),
+              "warm_start": warm_start.started_early}
 
     if not params.get("checked"):  # a fleet host's staging (fleet_stage) checked this release in this process
         errors = [m for m in django_checks.run_checks(databases=[alias]) if m.is_serious() and not m.is_silenced()]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from . import bad_revisions, standby, venv_build
+from . import bad_revisions, standby, venv_build, warm_start
 from .live_match import deploy_digest, serving_unchanged
 from .errors import ServerError
 from .lock_guard import start_guard
@@ -184,24 +184,30 @@ def main(params) -> PreparedRelease:
         discard_upload(params)
         raise
     try:
+        if params.get("standby"):  # the supervisor, and Django in a Python of the live venv, load during the fetch
+            live = current_release(layout)
+            standby.start(layout, warm_start.live_spec(layout, params["standby"].get("warm"), live))
         prepared = build(layout, params)
         if prepared.get("unchanged"):
+            standby.dismiss()
             discard_upload(params)
             release_lock(layout)
             return prepared
         if params.get("build") and not prepared["venv_ready"]:
             prepared["venv_build"] = build_venv(layout, params["build"], prepared)
             if prepared["venv_build"].get("gone"):  # the release is removed and the lock freed: nobody reads this
+                standby.dismiss()
                 return prepared
         if client_gone():
             raise ServerError("the client went away while the release was prepared")
         if params.get("guard"):  # until the supervisor takes the lock, it goes with the client (lock_guard.py)
             prepared["guard"] = start_guard(layout, release=prepared["release"])
-        if params.get("standby"):  # the supervisor and the new release's Django start while the client reads this
+        if params.get("standby"):  # the new release's Django starts while the client reads this
             venv_ready = prepared["venv_ready"] or "venv_build" in prepared
-            standby.start(layout, prepared["release"], params["standby"]["predeploy_command"] if venv_ready else None)
+            standby.commission(prepared, params["standby"], venv_ready)
         return prepared
     except BaseException as exc:
+        standby.dismiss()
         remove_release(layout, params.get("_release"))
         discard_upload(params)
         release_lock(layout)

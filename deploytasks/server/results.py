@@ -294,6 +294,7 @@ class PredeployResult(TypedDict, total=False):
     rehearsed: bool
     rehearsal_skipped: str
     state_after: MigrationState
+    warm_start: bool  # this Django was a Python of the live venv started during the fetch (warm_start.py)
 
 
 class SchemaRollback(TypedDict, total=False):

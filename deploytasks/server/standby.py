@@ -1,16 +1,17 @@
-"""A deploy's supervisor started early: prepare_release forks it once the release is ready, while the client
-reads prepare's answer; it starts the new release's pre-deploy Django meanwhile, then waits for its request on
-stdin, which `follow` (supervisor.py) writes. Neither start-up waits for the client any more.
-Without a request (the client went away and the deploy's command ended: stdin's end) both end at once; the lock
-guard removes the release and frees the lock as before.
+"""A deploy's supervisor started early: prepare_release forks it once it holds the lock, before the revision is
+fetched, and tells it the release once that is ready (commission); it starts the new release's pre-deploy Django
+(from a Python of the live venv already importing Django meanwhile: warm_start.py), then waits for its request
+on stdin, which `follow` (supervisor.py) writes. Neither start-up waits for the client any more.
+Without an order or a request (prepare failed, nothing to deploy, the client went away: stdin's end) it and its
+Django end at once; the lock guard removes the release and frees the lock as before.
 
 Only the process that prepared the release (the deploy's one SSH command) holds a standby; `take` hands it over."""
 import json
 import os
-import subprocess
 import sys
 from typing import Union
 
+from . import warm_start
 from .results import SupervisedDeploy, SupervisedRollback
 from .subprocess_entry import end_fed
 
@@ -19,11 +20,9 @@ RELEASE_SLOT = "@RELEASE@"  # in the client's pre-deploy command: the release's 
 _held = {}
 
 
-def start(layout, release, command_template):
-    """Start the standby supervisor for `release`, its pre-deploy Django being `command_template` with the
-    release's name in RELEASE_SLOT (None: no pre-deploy Django started early). It is forked from this process,
-    whose modules are loaded: the pre-deploy Django starts at once, not after a new interpreter's start."""
-    warm = command_template.replace(RELEASE_SLOT, release) if command_template and release_name_ok(release) else None
+def start(layout, zygote=None):
+    """Fork the standby supervisor now, from this process, whose modules are loaded; zygote: how to start a
+    Python of the live venv importing Django meanwhile (warm_start.live_spec), or None."""
     try:
         log = os.open(os.path.join(layout.lock, "supervisor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     except OSError:  # no standby: follow starts a supervisor as before
@@ -38,13 +37,45 @@ def start(layout, release, command_template):
             os.close(fd)
         return
     if pid == 0:
-        _standby(layout, warm, requests[0], answers[1], log, close=(requests[1], answers[0]))
+        _standby(layout, zygote, requests[0], answers[1], log, close=(requests[1], answers[0]))
     for fd in (log, requests[0], answers[1]):
         os.close(fd)
     _held["process"] = Forked(pid, requests[1], answers[0])
 
 
-def _standby(layout, warm, request_fd, answer_fd, log_fd, close):
+def commission(prepared, request, venv_ready):
+    """Tell the standby the release prepared: its pre-deploy Django starts (when its venv is ready)."""
+    process = _held.get("process")
+    if process is None:
+        return
+    release = prepared["release"]
+    fill = lambda template: template.replace(RELEASE_SLOT, release)  # noqa: E731
+    order = {"command": None}
+    if venv_ready and release_name_ok(release):
+        warm = request.get("warm") or {}
+        order = {"command": fill(request["predeploy_command"]), "venv": prepared["venv"]}
+        if warm:
+            order.update(exec_prefix=fill(warm["exec_prefix"]), root=fill(warm["root"]), manage=warm["manage"],
+                         args=warm["args"])
+    try:
+        process.stdin.write((json.dumps(order) + "\n").encode())
+        process.stdin.flush()
+    except OSError:  # it is gone: follow starts a supervisor as before
+        dismiss()
+
+
+def dismiss():
+    """End the standby without an order (prepare failed, or there is nothing to deploy): its stdin's end."""
+    process = _held.pop("process", None)
+    if process is not None:
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+        process.stdout.close()
+
+
+def _standby(layout, zygote, request_fd, answer_fd, log_fd, close):
     """In the forked child: its own session, the request pipe as stdin, the answer pipe as stdout, the log as
     stderr; supervise_when_asked as the runner would run it; never returns. The parent's sys.stdin is not
     touched: its reader thread (a conversation's) may hold its lock, and that thread is not in this process."""
@@ -59,7 +90,7 @@ def _standby(layout, warm, request_fd, answer_fd, log_fd, close):
         from .runner import called, emit
 
         with open(0, "r", closefd=False) as requests, open(1, "w", closefd=False) as answers:
-            result, status = called(lambda params: supervise_when_asked(params, requests), {"warm": warm})
+            result, status = called(lambda params: supervise_when_asked(params, requests), {"zygote": zygote})
             emit(result, answers)
             code = status
     except BaseException:  # noqa: BLE001 - a bug: its traceback goes to the log, as the runner's would
@@ -114,19 +145,25 @@ def take():
 
 
 def supervise_when_asked(params, requests=None) -> Union[SupervisedDeploy, SupervisedRollback]:
-    """The standby's work: start the pre-deploy Django (params["warm"]) first, then load the supervisor
-    and wait for its request on `requests` (stdin): the supervisor's answer; at its end, end both without one."""
-    warm = None
-    if params.get("warm"):
-        warm = subprocess.Popen(params["warm"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, universal_newlines=True)
+    """The standby's work: start the zygote (params["zygote"]) and load the supervisor, then read prepare's
+    order and start the pre-deploy Django it names, then wait for the supervisor's request on `requests`
+    (stdin): the supervisor's answer; at the end of either, end both without one."""
+    requests = requests or sys.stdin
+    zygote, warm = warm_start.spawn(params.get("zygote")), None
     try:
         from .supervisor import supervise_with
+
+        order = requests.readline()
+        line = ""
+        if order.strip():
+            warm, zygote = warm_start.commission(zygote, json.loads(order)), None
+            line = requests.readline()
     except BaseException:
+        warm_start.discard(zygote)
         end(warm)
         raise
-    line = (requests or sys.stdin).readline()
     if not line.strip():
+        warm_start.discard(zygote)
         end(warm)
         os._exit(0)  # nobody reads an answer: the command that started this one has ended
     return supervise_with(json.loads(line), warm)

@@ -80,6 +80,17 @@ def runs(server, fragment) -> bool:
     return False
 
 
+def works_in(server, directory) -> bool:
+    """Whether a command the server runs for a client has `directory` as its working directory."""
+    for pid in server_side(server):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == str(directory):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def kill_connections(server) -> list:
     """Kill every per-connection sshd process (as a dropped network would end them); returns their PIDs."""
     pids = [pid for pid in descendants(server.sshd.pid) if is_sshd(pid)]

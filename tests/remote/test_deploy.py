@@ -52,6 +52,29 @@ def test_second_deploy_reuses_the_venv_and_serves_the_new_revision(served):
     assert not s.lock.exists()
 
 
+def test_a_code_change_s_django_was_started_from_the_live_venv_while_the_revision_was_fetched(served):
+    """A code change keeps the venv: the pre-deploy Django is the Python of the live venv that prepare started
+    before the fetch (server/warm_start.py), become the new release's `manage.py shell`; it checks the new code.
+    A hook before collectstatic runs under that Django: the nearest Python above it is the one to look at."""
+    s = served
+    seen = s.path / "shared" / "predeploy-process"
+    seen.unlink(missing_ok=True)
+    nearest_python = "p=$PPID; until readlink /proc/$p/exe | grep -q python; do p=$(cut -d' ' -f4 /proc/$p/stat); done"
+    s.configure(hooks={"before": {"collectstatic": [f"{nearest_python}; {{ tr '\\0' ' ' < /proc/$p/cmdline; echo; "
+                                                    f"readlink /proc/$p/cwd; }} > {seen}"]}})
+    sha = s.repo.code_change()
+    try:
+        s.fab("deploy").ok()
+    finally:
+        s.configure(hooks={})
+    [venv] = s.venvs()
+    command, cwd = seen.read_text().splitlines()
+    assert command.startswith(f"{s.path}/shared/venvs/{venv}/bin/python -c ") and "warm_start" in command
+    assert cwd == str(s.path / "releases" / s.current_name())
+    assert s.revision() == sha and s.gunicorn.health()["revision"] == sha
+    assert not s.lock.exists()
+
+
 def test_no_request_fails_during_a_deploy(served):
     """Clients hammer the site while a code change is deployed: every request is answered 200, first by
     the old revision, then by the new one (gunicorn's HUP replaces workers gracefully)."""
@@ -109,7 +132,7 @@ def test_deploy_never_puts_secrets_on_a_command_line(served, argv_watch):
     s = served
     with argv_watch() as seen:
         run = s.fab("--echo", "deploy", "--again").ok()
-    assert any("manage.py" in line and str(s.path) in line for line in seen), "the watcher saw the deploy's commands"
+    assert any("warm_start" in line and str(s.path) in line for line in seen), "the watcher saw the deploy's commands"
     for secret in (s.secret_key, s.database_url):
         assert secret not in run.stdout + run.stderr
         assert not [line for line in seen if secret in line]
