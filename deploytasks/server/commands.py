@@ -2,7 +2,6 @@
 import os
 import signal
 import subprocess
-import tempfile
 
 
 def meaningful_line(text):
@@ -15,6 +14,8 @@ def run_command(layout, command, what, password=None, timeout=60):
     """None when `command` exits 0, else a one-line problem. Its stdin carries Fabric's sudo password (for
     `sudo -S …`) when one is configured, else nothing; on timeout its whole process group is killed. Output
     goes to a file, so a server it starts in the background cannot keep us waiting."""
+    import tempfile  # only a command run needs it, not every entry that imports this module
+
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as stdin:
         if password:
             stdin.write(((password + "\n") * 3).encode())

@@ -4,7 +4,6 @@ Before the switch a failing hook raises ServerError (the deploy undoes itself, n
 failures are collected for the report unless params["undo_on_hook_failure"] makes them the deploy's problem."""
 import os
 import subprocess
-import tempfile
 
 from .commands import kill_group
 from .errors import ServerError
@@ -49,6 +48,8 @@ def finished(process, cancel, what):
 def run_one(hook, command, when, step, cancel=None):
     """None when the hook's command exits 0, else the one-line problem. Its own process group: stopping the
     deploy (Ctrl-C, a signal, a cancel request in the file `cancel`) stops the hook with everything it started."""
+    import tempfile  # only a hook run needs it, not every entry that imports this module
+
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                    start_new_session=True)

@@ -1,13 +1,26 @@
 """The names of a deploy path's parts on a server, in one place."""
 import os
-from dataclasses import dataclass
 
 RELEASE_META = ".deploytasks-release.json"
 
 
-@dataclass(frozen=True)
 class ServerLayout:
-    path: str
+    """A plain class, not a dataclass: every server command imports this, and dataclasses (inspect, ast, dis and
+    tokenize with it) was the largest part of the deploy command's imports."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __eq__(self, other):
+        return isinstance(other, ServerLayout) and other.path == self.path
+
+    def __hash__(self):
+        return hash(self.path)
+
+    def __repr__(self):
+        return "ServerLayout(path=%r)" % self.path
 
     def _join(self, *parts):
         return os.path.join(self.path, *parts)

@@ -1,5 +1,4 @@
 """The deploy lock: a directory (mkdir is atomic) holding info.json about who holds it."""
-import calendar
 import getpass
 import json
 import os
@@ -50,6 +49,8 @@ def write_info(layout, action, who=None):
 def since_epoch(since, fallback):
     """`since` ("%Y-%m-%dT%H:%M:%SZ") in seconds since the epoch; `fallback` when it is absent or unreadable."""
     try:
+        import calendar  # with datetime: only a held lock's age needs it
+
         return calendar.timegm(time.strptime(since, "%Y-%m-%dT%H:%M:%SZ"))
     except (TypeError, ValueError):
         return fallback

@@ -54,7 +54,7 @@ def commission(prepared, request, venv_ready):
     if venv_ready and release_name_ok(release):
         warm = request.get("warm") or {}
         order = {"command": fill(request["predeploy_command"]), "venv": prepared["venv"]}
-        if warm:
+        if warm and prepared["venv_ready"]:  # a venv built just now may be one the live venv's Python has read
             order.update(exec_prefix=fill(warm["exec_prefix"]), root=fill(warm["root"]), manage=warm["manage"],
                          args=warm["args"])
     try:

@@ -123,6 +123,7 @@ def framework_imported(ours):
             except ModuleNotFoundError as exc:
                 if exc.name != name:
                     return False
+        importlib.import_module(".predeploy", __package__)  # the entry this Django will be asked to run
         from django.apps import apps
         from django.conf import settings
 

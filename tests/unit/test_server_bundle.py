@@ -189,3 +189,16 @@ def test_the_server_command_runs_the_bundle_without_the_interpreters_site(tmp_pa
     done = subprocess.run(["sh", "-c", command], input=document, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert len(parse_marked_text(done.stdout, done.stderr, 0, "x")["hash"]) == 64
+
+
+def test_the_deploy_command_loads_none_of_the_slow_standard_modules_it_does_not_use(tmp_path):
+    """Every deploy waits for prepare_release's imports before the lock: dataclasses (with inspect, ast, dis),
+    calendar (with datetime) and tempfile are loaded only where they are used, not by the deploy's first step."""
+    zipped = tmp_path / "bundle.pyz"
+    zipped.write_bytes(bundle.current().data)
+    probe = (f"import sys; sys.path.insert(0, {str(zipped)!r}); import {bundle.PACKAGE}.runner, "
+             f"{bundle.PACKAGE}.prepare_release; print(' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert f"{bundle.PACKAGE}.prepare_release" in loaded and "subprocess" in loaded
+    assert not loaded & {"dataclasses", "inspect", "ast", "calendar", "datetime", "tempfile"}
