@@ -2,6 +2,7 @@
 
 from invoke import Collection, task
 
+from .quick_exit import skip_final_collection
 from . import local_backups, local_setup, restores, tables
 from .config_files import project_dir
 from .django import introspect
@@ -12,6 +13,9 @@ from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import local_settings_and_project, require_venv
 from .task_help import answer_help_in
+
+
+skip_final_collection()  # `fab`/`inv` end 40 ms sooner (quick_exit.py)
 
 
 @task(help={

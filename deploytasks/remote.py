@@ -4,6 +4,7 @@ import shlex
 from fabric import task
 from invoke import Collection
 
+from .quick_exit import skip_final_collection
 from . import release_tasks, releases, restores, server_backups, server_setup
 from .migration_tasks import migrations_collection
 from .errors import DeployTasksError, reported
@@ -14,6 +15,9 @@ from .task_help import answer_help_in
 from .shell import run
 from . import shared
 from . import plan as deploy_plan
+
+
+skip_final_collection()  # `fab`/`inv` end 40 ms sooner (quick_exit.py)
 
 
 @task
