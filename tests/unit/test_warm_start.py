@@ -25,9 +25,9 @@ ARGS = ["shell", "-v", "0", "-c", PROBE]
 VENV = os.path.realpath(sys.prefix)
 
 
-def release(root: Path, secret: str) -> Path:
-    root.mkdir(parents=True)
-    (root / "manage.py").write_text(textwrap.dedent("""\
+def release(root: Path, secret: str, manage="manage.py") -> Path:
+    (root / manage).parent.mkdir(parents=True, exist_ok=True)
+    (root / manage).write_text(textwrap.dedent("""\
         import os
         import sys
 
@@ -36,7 +36,7 @@ def release(root: Path, secret: str) -> Path:
 
         execute_from_command_line(sys.argv)
     """))
-    (root / "sitesettings.py").write_text('import os\nSECRET_KEY = os.environ["SECRET"]\nINSTALLED_APPS = []\n'
+    ((root / manage).parent / "sitesettings.py").write_text('import os\nSECRET_KEY = os.environ["SECRET"]\nINSTALLED_APPS = []\n'
                                           'DATABASES = {}\nUSE_TZ = True\n')
     (root / ".env").write_text(f"SECRET={secret}\n")
     return root
@@ -48,10 +48,10 @@ def zygote_in(live: Path, boot=BOOT):
                              "venv": VENV})
 
 
-def order_for(root: Path, venv=VENV) -> dict:
-    project = Project(root=str(root), base_python=sys.executable)
-    return {"command": project.shell(join(sys.executable, "manage.py", *ARGS)), "venv": venv,
-            "exec_prefix": project.shell("exec"), "root": str(root), "manage": "manage.py", "args": ARGS}
+def order_for(root: Path, venv=VENV, manage="manage.py") -> dict:
+    project = Project(root=str(root), base_python=sys.executable, manage=manage)
+    return {"command": project.shell(join(sys.executable, manage, *ARGS)), "venv": venv,
+            "exec_prefix": project.shell("exec"), "root": str(root), "manage": manage, "args": ARGS}
 
 
 def seen(process) -> dict:
@@ -72,6 +72,14 @@ def test_the_python_of_the_live_venv_becomes_manage_py_shell_in_the_new_release(
     assert django.args == order["command"]  # what the supervisor compares with the command it runs
     assert seen(django) == {"early": True, "secret": "s3cret", "path0": str(new), "argv": ["manage.py"] + ARGS,
                             "cwd": str(new), "request": "the request\n", "settings": str(new / "sitesettings.py")}
+
+
+def test_a_manage_py_in_a_subdirectory_puts_that_directory_first_on_sys_path(tmp_path):
+    live = release(tmp_path / "releases" / "live", "s3cret", manage="src/manage.py")
+    new = release(tmp_path / "releases" / "new", "s3cret", manage="src/manage.py")
+    answer = seen(warm_start.commission(zygote_in(live), order_for(new, manage="src/manage.py")))
+    assert answer["early"] is True and answer["argv"][0] == "src/manage.py" and answer["cwd"] == str(new)
+    assert answer["path0"] == str(new / "src") and answer["settings"] == str(new / "src" / "sitesettings.py")
 
 
 def test_a_release_whose_environment_differs_gets_the_command_itself(releases):
