@@ -150,16 +150,11 @@ def skip_request(settings, again) -> dict:
     return {"settings_digest": settings_digest(settings), "healthcheck": settings.healthcheck, "again": again}
 
 
-def predeploy_command_template(settings) -> str:
-    """The pre-deploy Django's command of a release yet unnamed: RELEASE_SLOT where its name goes (the server's
-    standby fills it in; the supervisor uses what it started only if it equals the command asked for)."""
-    return release_project(settings, posixpath.join(settings.path, "releases", RELEASE_SLOT)).django_script_command()
-
-
 def standby_request(settings) -> dict:
-    """prepare's `standby`: the pre-deploy command, and the same command in parts for a Python of the live venv
-    that becomes it (server/warm_start.py): its shell's cd and .env ending in `exec`, its directory, manage.py
-    and its arguments."""
+    """prepare's `standby`: the pre-deploy Django's command of a release yet unnamed, RELEASE_SLOT where its name
+    goes (the server's standby fills it in; the supervisor uses what it started only if it equals the command
+    asked for), and the same command in parts for a Python of the live venv that becomes it
+    (server/warm_start.py): its shell's cd and .env ending in `exec`, its directory, manage.py and its arguments."""
     project = release_project(settings, posixpath.join(settings.path, "releases", RELEASE_SLOT))
     return {"predeploy_command": project.django_script_command(),
             "warm": {"exec_prefix": project.shell("exec"), "root": project.root, "manage": project.manage,

@@ -203,8 +203,7 @@ def main(params) -> PreparedRelease:
         if params.get("guard"):  # until the supervisor takes the lock, it goes with the client (lock_guard.py)
             prepared["guard"] = start_guard(layout, release=prepared["release"])
         if params.get("standby"):  # the new release's Django starts while the client reads this
-            venv_ready = prepared["venv_ready"] or "venv_build" in prepared
-            standby.commission(prepared, params["standby"], venv_ready)
+            standby.commission(prepared, params["standby"])
         return prepared
     except BaseException as exc:
         standby.dismiss()

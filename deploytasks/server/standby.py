@@ -43,15 +43,16 @@ def start(layout, zygote=None):
     _held["process"] = Forked(pid, requests[1], answers[0])
 
 
-def commission(prepared, request, venv_ready):
-    """Tell the standby the release prepared: its pre-deploy Django starts (when its venv is ready)."""
+def commission(prepared, request):
+    """Tell the standby the release prepared: its pre-deploy Django starts (when its venv is ready: found, or
+    built in prepare's command)."""
     process = _held.get("process")
     if process is None:
         return
     release = prepared["release"]
     fill = lambda template: template.replace(RELEASE_SLOT, release)  # noqa: E731
     order = {"command": None}
-    if venv_ready and release_name_ok(release):
+    if (prepared["venv_ready"] or "venv_build" in prepared) and release_name_ok(release):
         warm = request.get("warm") or {}
         order = {"command": fill(request["predeploy_command"]), "venv": prepared["venv"]}
         if warm and prepared["venv_ready"]:  # a venv built just now may be one the live venv's Python has read

@@ -5,7 +5,7 @@ import posixpath
 
 import pytest
 
-from deploytasks.releases import predeploy_command_template, release_project
+from deploytasks.releases import release_project, standby_request
 from deploytasks.server.standby import RELEASE_SLOT, release_name_ok
 from deploytasks.settings import Settings
 
@@ -14,7 +14,7 @@ from deploytasks.settings import Settings
 def test_the_filled_in_template_is_the_command_the_supervisor_is_asked_for(path):
     settings = Settings(path=path, repo="git@example.org:site.git", env_file="config/.env", manage="src/manage.py")
     name = "20261204T231748Z"
-    filled = predeploy_command_template(settings).replace(RELEASE_SLOT, name)
+    filled = standby_request(settings)["predeploy_command"].replace(RELEASE_SLOT, name)
     asked = release_project(settings, posixpath.join(path, "releases", name)).django_script_command()
     assert filled == asked and RELEASE_SLOT not in filled
 
