@@ -13,6 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
+from tests import _forkserver as tools
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example"
 IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
@@ -139,12 +141,7 @@ class Site:
         return str(self.venv / "bin" / "python")
 
     def inv(self, *args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=self.root, env=clean_env(**(env or {})), input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout,
-        )
+        return tools.run("inv", args, cwd=self.root, env=clean_env(**(env or {})), input=input, timeout=timeout)
 
     def manage(self, *args, env=None) -> subprocess.CompletedProcess:
         return subprocess.run(

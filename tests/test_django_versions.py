@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from tests import _forkserver as tools
 from tests._util import clean_env, write_config
 
 
@@ -32,8 +33,7 @@ def django42(tmp_path_factory):
 
 
 def inv(project, *args):
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=project, env=clean_env(),
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+    return tools.run("inv", args, cwd=project, env=clean_env(), timeout=300)
 
 
 def test_status_check_and_backup_on_django_42(django42):

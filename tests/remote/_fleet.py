@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import _forkserver as tools
 from tests._util import clean_env, ctrl_c_reaches_it
 from tests.remote.conftest import FABFILE, FabRun, Gunicorn, Repo, Server, give_uv
 from tests.sshd import SSHServer, free_port
@@ -78,10 +79,8 @@ class Fleet:
     def fab(self, hosts, *args, timeout=600, env=None) -> FabRun:
         """`fab -H hosts ARGS` (hosts None: no -H, the config's hosts)."""
         named = ["-H", hosts] if hosts else []
-        done = subprocess.run([sys.executable, "-m", "fabric", "-S", str(self.ssh_config), *named, *args],
-                              cwd=self.project, env=clean_env(HOME=str(self.home), **(env or {})),
-                              stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout)
+        done = tools.run("fab", ["-S", str(self.ssh_config), *named, *args], cwd=self.project,
+                         env=clean_env(HOME=str(self.home), **(env or {})), timeout=timeout)
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
     def fab_background(self, hosts, *args) -> subprocess.Popen:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import _forkserver as tools
 from tests._util import EXAMPLE, IGNORED, clean_env, ctrl_c_reaches_it, sha256_file
 from tests.sshd import SSHServer, free_port
 
@@ -211,8 +212,8 @@ class Server:
         return clean_env(HOME=str(self.home), **(extra or {}))
 
     def fab(self, *args, env=None, ssh_config=None, cwd=None, timeout=300) -> FabRun:
-        done = subprocess.run(self.command(*args, ssh_config=ssh_config), cwd=cwd or self.project, env=self.env(env),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        done = tools.run("fab", self.command(*args, ssh_config=ssh_config)[3:], cwd=cwd or self.project,
+                         env=self.env(env), timeout=timeout)
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
     def upload_checkout(self) -> Path:

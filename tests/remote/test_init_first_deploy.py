@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests import _forkserver as tools
 from tests._util import EXAMPLE, clean_env, deploytasks_command
 from tests.remote.conftest import FabRun, git, give_uv, wait_for
 from tests.sshd import SSHServer, free_port
@@ -48,9 +49,8 @@ class NewUser:
         self.port = free_port("127.0.0.1")
 
     def fab(self, *args) -> FabRun:
-        done = subprocess.run([sys.executable, "-m", "fabric", "-S", str(self.sshd.ssh_config), "-H", self.sshd.alias,
-                               *args], cwd=self.work, env=clean_env(HOME=str(self.home)), capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=600)
+        done = tools.run("fab", ["-S", str(self.sshd.ssh_config), "-H", self.sshd.alias, *args], cwd=self.work,
+                         env=clean_env(HOME=str(self.home)), timeout=600)
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
     def get(self, path="/admin/login/"):
