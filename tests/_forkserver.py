@@ -34,10 +34,11 @@ ENABLED = os.environ.get("DEPLOYTASKS_TEST_FORKSERVER", "1") != "0"
 _servers: dict = {}
 
 
-def run(tool, args, *, cwd, env, input=None, timeout=300) -> subprocess.CompletedProcess:
-    """`python -m fabric|invoke ARGS` in cwd with exactly env; stdin is `input` (text) or /dev/null."""
+def run(tool, args, *, cwd, env, input=None, timeout=300, fresh=False) -> subprocess.CompletedProcess:
+    """`python -m fabric|invoke ARGS` in cwd with exactly env; stdin is `input` (text) or /dev/null.
+    fresh: a real `python -m` process (the README's paths, as a user types them)."""
     argv = [sys.executable, "-m", MODULE[tool], *args]
-    if not ENABLED:
+    if fresh or not ENABLED:
         return subprocess.run(argv, cwd=cwd, env=env, input=input,
                               stdin=None if input is not None else subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout)

@@ -140,8 +140,9 @@ class Site:
     def python(self) -> str:
         return str(self.venv / "bin" / "python")
 
-    def inv(self, *args, env=None, input=None, timeout=300) -> subprocess.CompletedProcess:
-        return tools.run("inv", args, cwd=self.root, env=clean_env(**(env or {})), input=input, timeout=timeout)
+    def inv(self, *args, env=None, input=None, timeout=300, fresh=False) -> subprocess.CompletedProcess:
+        return tools.run("inv", args, cwd=self.root, env=clean_env(**(env or {})), input=input, timeout=timeout,
+                         fresh=fresh)
 
     def manage(self, *args, env=None) -> subprocess.CompletedProcess:
         return subprocess.run(

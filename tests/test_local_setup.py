@@ -62,7 +62,7 @@ def test_setup_builds_a_working_site_then_a_second_setup_does_no_install_work(si
     site.configure()
     first_log, second_log = tmp_path / "pip-first.log", tmp_path / "pip-second.log"
 
-    result = site.inv("setup", env={**ADMIN, "PIP_LOG": str(first_log)})
+    result = site.inv("setup", env={**ADMIN, "PIP_LOG": str(first_log)}, fresh=True)  # the README's local path
     assert result.returncode == 0, result.stderr + result.stdout
     assert "Traceback" not in result.stderr
     assert f"created {site.venv}" in result.stdout

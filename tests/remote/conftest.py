@@ -211,9 +211,9 @@ class Server:
     def env(self, extra=None):
         return clean_env(HOME=str(self.home), **(extra or {}))
 
-    def fab(self, *args, env=None, ssh_config=None, cwd=None, timeout=300) -> FabRun:
+    def fab(self, *args, env=None, ssh_config=None, cwd=None, timeout=300, fresh=False) -> FabRun:
         done = tools.run("fab", self.command(*args, ssh_config=ssh_config)[3:], cwd=cwd or self.project,
-                         env=self.env(env), timeout=timeout)
+                         env=self.env(env), timeout=timeout, fresh=fresh)
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
     def upload_checkout(self) -> Path:

@@ -61,11 +61,11 @@ def test_the_readmes_path_for_servers_works_on_the_first_try(server):
         f"DATABASE_URL=sqlite:///{path}/shared/db.sqlite3\nSECRET_KEY=readme-{s.secret_key}\nDEBUG=false\n")
     lend_uv(path, s)
     try:
-        s.fab("setup", cwd=project).ok()
-        s.fab("deploy", cwd=project).ok()
+        s.fab("setup", cwd=project, fresh=True).ok()  # real `fab` processes, as the README has them typed
+        s.fab("deploy", cwd=project, fresh=True).ok()
         assert health(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.initial[:12]
         s.repo.code_change(branch="readme-next")
-        s.fab("deploy", "--revision", "readme-next", cwd=project).ok()  # and the next one reloads it
+        s.fab("deploy", "--revision", "readme-next", cwd=project, fresh=True).ok()  # and the next one reloads it
         assert health(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.head("readme-next")[:12]
     finally:
         stop(path / "shared" / "gunicorn.pid")

@@ -50,7 +50,7 @@ class NewUser:
 
     def fab(self, *args) -> FabRun:
         done = tools.run("fab", ["-S", str(self.sshd.ssh_config), "-H", self.sshd.alias, *args], cwd=self.work,
-                         env=clean_env(HOME=str(self.home)), timeout=600)
+                         env=clean_env(HOME=str(self.home)), timeout=600, fresh=True)  # the README's path
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
     def get(self, path="/admin/login/"):
