@@ -143,21 +143,28 @@ def names_diff(server_keys, local_keys, old, new) -> list:
 def upload(c, item, backup=False) -> str:
     """Upload one file in one round trip: its bytes (base64) on the command's stdin into a file created 0600 before
     any byte is written, checked against their sha256 (a connection lost mid-way leaves a short file, which is
-    removed), then renamed into place (the server's copy, if any, is kept first as shared/<name>.<UTC>.bak,
-    0600). Returns the backup's name or ""."""
+    removed), then renamed into place (the server's copy, if any, is kept first as shared/<name>.<UTC>.bak, or
+    <name>.<UTC>.2.bak and so on when a push in the same second kept one: never over another backup; 0600).
+    Returns the backup's name or ""."""
     directory, base = posixpath.split(item.remote)
     partial = q(posixpath.join(directory, f".deploytasks-upload.{base}"))
-    saved = f"{item.remote}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.bak" if backup else ""
+    stamp = f"{item.remote}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     with open(item.local, "rb") as handle:
         data = handle.read()
-    keep = (f"test ! -e {q(saved)} && (umask 077 && cp {q(item.remote)} {q(saved)}) && chmod 600 {q(saved)} && "
-            if saved else "")
+    keep = (f'{{ saved={q(stamp + ".bak")}; n=1; while test -e "$saved" || test -L "$saved"; do n=$((n + 1)); '
+            f'saved={q(stamp)}."$n".bak; done; (set -C; umask 077 && cat {q(item.remote)} > "$saved") && '
+            f'chmod 600 "$saved"; }} && ' if backup else "")
     command = (f"mkdir -p {q(directory)} && rm -f {partial} && (umask 077 && base64 -d > {partial}) && "
                f"test \"$(sha256sum < {partial} | cut -d ' ' -f 1)\" = {hashlib.sha256(data).hexdigest()} && "
                f"chmod 600 {partial} && {keep}mv -fT {partial} {q(item.remote)} "
-               f"|| {{ status=$?; rm -f {partial}; exit $status; }}")
-    run(c, command, what=f"uploading shared/{item.name}", in_stream=WholeInput(base64.b64encode(data).decode()))
-    return posixpath.basename(saved)
+               + ("&& printf '%s\\n' \"$saved\" " if backup else "")
+               + f"|| {{ status=$?; rm -f {partial}; exit $status; }}")
+    result = run(c, command, what=f"uploading shared/{item.name}",
+                 in_stream=WholeInput(base64.b64encode(data).decode()))
+    if not backup:
+        return ""
+    kept = (result.stdout or "").strip().splitlines()
+    return posixpath.basename(kept[-1] if kept and not is_dry(c) else stamp + ".bak")
 
 
 def upload_missing(c, files, states) -> list:

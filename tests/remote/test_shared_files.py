@@ -193,3 +193,33 @@ def test_fab_backup_keeps_local_copies_in_private_git_ignored_directories(deploy
     listed = deployed.fab("backups", "--json").ok().json()
     assert listed["host"] == alias
     assert manifest["file"] in [entry["file"] for entry in listed["local"]]
+
+
+def test_a_push_in_the_same_second_as_an_earlier_one_keeps_both_old_copies(server):
+    """The old copy is named by the second it was replaced in: a second push within it (a script, a retry) keeps
+    its old copy under the next free number, and never writes over the copy the first push kept."""
+    import time
+
+    server.fab("setup").ok()
+    shared = server.path / "shared"
+    before = (shared / ".env").read_text()
+    original = server.production_env.read_text()
+    now = time.time()
+    taken = {}
+    for offset in range(-2, 30):  # every second the push could run in already has a copy
+        path = shared / time.strftime(".env.%Y%m%dT%H%M%SZ.bak", time.gmtime(now + offset))
+        path.write_text(f"kept at {offset}\n")
+        taken[path] = path.read_text()
+    server.production_env.write_text(original + "EXTRA=pushed-again\n")
+    try:
+        run = server.fab("shared.push", "--yes").ok()
+        [saved] = [path for path in shared.glob(".env.*.bak") if path not in taken]
+        assert re.fullmatch(r"\.env\.\d{8}T\d{6}Z\.2\.bak", saved.name), saved.name
+        assert saved.read_text() == before and mode(saved) == 0o600
+        assert f"the previous one is shared/{saved.name}" in run.stdout
+        assert {path: path.read_text() for path in taken} == taken  # the earlier copies untouched
+    finally:
+        server.production_env.write_text(original)
+        server.fab("shared.push", "--yes").ok()
+        for saved in shared.glob(".env.*.bak"):
+            saved.unlink()
