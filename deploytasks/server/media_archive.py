@@ -170,7 +170,11 @@ def swap(root, staging, keep):
     """The staged directory becomes MEDIA_ROOT; the replaced one stays as <MEDIA_ROOT>.before-restore-<UTC>."""
     safety = None
     if os.path.lexists(root):
-        safety = root + SAFETY + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = root + SAFETY + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        safety, counter = stamp, 1
+        while os.path.lexists(safety):  # a restore in the same second kept one already
+            counter += 1
+            safety = "%s-%d" % (stamp, counter)
         os.rename(root, safety)
     try:
         os.rename(staging, root)
