@@ -60,6 +60,7 @@ def uv_checklist(site: Path) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="print the results only (docs/benchmarks.md untouched)")
     args = parser.parse_args()
     contestants = (("inv setup", inv_setup), ("hand checklist", checklist), ("uv checklist", uv_checklist))
     byte_compile_checkout()
@@ -95,7 +96,8 @@ def main():
         "the hand checklists re-run the installer every time.\n"
     )
     print(text)
-    write_results("inv setup", text)
+    if not args.no_write:
+        write_results("inv setup", text)
 
 
 if __name__ == "__main__":
