@@ -97,7 +97,7 @@ class PgSite(Site):
 
     def backups(self) -> list:
         directory = self.root / "backups"
-        return sorted(p.name for p in directory.iterdir() if p.name != ".gitignore") if directory.is_dir() else []
+        return sorted(p.name for p in directory.iterdir() if not p.name.startswith(".")) if directory.is_dir() else []
 
 
 @pytest.fixture(scope="session")
@@ -238,6 +238,27 @@ def test_restore_brings_the_old_rows_back_and_keeps_a_safety_backup(migrated_pg_
     again = site.inv("restore", safety, "--yes")
     assert again.returncode == 0, again.stderr + again.stdout
     assert site.fingerprint() == changed and "stray_after_backup" in site.tables()
+
+
+def test_a_backup_this_machine_read_back_whole_is_not_read_whole_again_when_restored(migrated_pg_site, tmp_path):
+    """Its sha256 is in backups/.read-back-sha256: the very bytes passed pg_restore's whole read as they were
+    made. Without that record (another machine's dump, or the record gone) the restore reads the file whole first."""
+    site = migrated_pg_site
+    manifest = backup_json(site, "--label", "readback")
+    listed = site.root / "backups" / ".read-back-sha256"
+    assert manifest["sha256"] in listed.read_text().split() and stat.S_IMODE(listed.stat().st_mode) == 0o600
+    reads = {}
+    for case in ("remembered", "forgotten"):
+        if case == "forgotten":
+            listed.write_text("")
+        log = tmp_path / f"{case}.log"
+        env = env_recording_tools(tmp_path / f"wrappers-{case}", log, {tool: shutil.which(tool) for tool in PG_TOOLS})
+        restore = site.inv("restore", manifest["file"], "--yes", env=env)
+        assert restore.returncode == 0, restore.stderr + restore.stdout
+        assert ("read back when this machine made it" in restore.stdout) == (case == "remembered"), restore.stdout
+        assert plan_count(site) == 3
+        reads[case] = [tool for tool, _ in recorded_tool_envs(log)].count("pg_restore")
+    assert reads["forgotten"] == reads["remembered"] + 1, reads  # the upload's whole read, and nothing else
 
 
 def pg_insert(site):

@@ -21,6 +21,7 @@ from .errors import ServerError
 from .files import write_private
 from .leftovers import EARLY_SAFETY_PREFIX
 from .lock_guard import _stat, register_worker
+from .manifests import remember_read_back
 from .results import EarlySafety
 
 STATUS = "early-safety.json"
@@ -157,6 +158,7 @@ def adopt(params, locked_txids):
     with open(final + ".json") as handle:
         manifest = json.load(handle)
     manifest["path"] = final
+    remember_read_back(dest, manifest["sha256"])  # read back whole as it was made, in the directory it left
     return manifest
 
 

@@ -60,6 +60,37 @@ def backup_name(dest_dir, database_name, label, suffix):
     return name
 
 
+READ_BACK_LIST = ".read-back-sha256"  # in a backups directory: archives this machine read back whole when it made them
+READ_BACK_KEEP = 1000
+
+
+def remember_read_back(directory, sha256):
+    """Note in `directory` that the archive with this sha256 was read back whole when it was made here, so that
+    a restore of the very same bytes (their sha256 matches) need not read them whole again. The newest
+    READ_BACK_KEEP are kept; one lost to a concurrent rewrite only means that restore reads the file again."""
+    path = os.path.join(directory, READ_BACK_LIST)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (sha256 + "\n").encode())
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size > 2 * READ_BACK_KEEP * 65:
+        with open(path) as handle:
+            write_private(path, "".join(line + "\n" for line in handle.read().split()[-READ_BACK_KEEP:]))
+
+
+def read_back_here(directory, sha256):
+    """Whether the archive with this sha256 was read back whole when it was made in `directory`."""
+    if not directory or not re.fullmatch(r"[0-9a-f]{64}", str(sha256)):
+        return False
+    try:
+        with open(os.path.join(directory, READ_BACK_LIST)) as handle:
+            return sha256 in handle.read().split()
+    except OSError:
+        return False
+
+
 def publish_backup(partial, final, manifest):
     """Give a verified backup its name (mode 0600) and write its manifest beside it; manifest["path"] is set."""
     os.chmod(partial, 0o600)

@@ -39,6 +39,7 @@ def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, ar
     with argv_watch() as seen_restore:
         restore = s.fab("restore", local, "--yes").ok()
     assert rows(s, "SELECT id, name FROM accounts_plan ORDER BY id") == plans
+    assert "read back when this machine made it" in restore.stdout  # the server's own dump: not read whole again
     safety = [name for name in os.listdir(s.path / "backups") if name.endswith("-pre-restore.dump.zst")]
     assert len(safety) == 1 and safety[0] in restore.stdout
     safety_manifest = json.loads((s.path / "backups" / (safety[0] + ".json")).read_text())

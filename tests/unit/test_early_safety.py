@@ -1,9 +1,11 @@
 """A PostgreSQL restore's early safety dump (server/early_safety.py): when it may stand for a dump under the
 write locks, and what adopting or discarding it does to the files (the dump itself runs in the remote tests)."""
+import hashlib
 import json
 import os
 
 from deploytasks.server import early_safety
+from deploytasks.server.manifests import READ_BACK_LIST, read_back_here
 
 
 def test_only_a_snapshot_with_nothing_running_and_no_id_handed_out_since_is_unchanged():
@@ -22,7 +24,8 @@ def early_dump(tmp_path, txids, state="done"):
     directory.mkdir()
     dump = directory / "db-20261204T000000Z-pre-restore.dump.zst"
     dump.write_bytes(b"dump")
-    (directory / (dump.name + ".json")).write_text(json.dumps({"file": dump.name, "consistent_with": early_safety.KEPT}))
+    (directory / (dump.name + ".json")).write_text(json.dumps({"file": dump.name, "consistent_with": early_safety.KEPT,
+                                                               "sha256": hashlib.sha256(b"dump").hexdigest()}))
     early_safety.report(str(lock), state=state, pid=os.getpid(), group=None, directory=str(directory),
                         path=str(dump), txids=txids)
     return {"lock": str(lock), "safety_dest": str(dest)}, directory, dest
@@ -33,9 +36,11 @@ def test_an_unchanged_early_dump_becomes_the_safety_backup(tmp_path):
     manifest = early_safety.adopt(params, "105:105:")
     assert manifest["path"] == str(dest / "db-20261204T000000Z-pre-restore.dump.zst")
     assert manifest["consistent_with"] == early_safety.KEPT
-    assert sorted(os.listdir(dest)) == ["db-20261204T000000Z-pre-restore.dump.zst",
+    assert sorted(os.listdir(dest)) == [READ_BACK_LIST, "db-20261204T000000Z-pre-restore.dump.zst",
                                          "db-20261204T000000Z-pre-restore.dump.zst.json"]
     assert not directory.exists()
+    # it was read back whole as it was made: a restore of it later need not read it again
+    assert read_back_here(str(dest), hashlib.sha256(b"dump").hexdigest())
 
 
 def test_a_stale_early_dump_is_removed_and_not_used(tmp_path):

@@ -1,9 +1,11 @@
 """The server package's backup-file helpers, on temp files."""
+import hashlib
 import json
 import os
 
 import pytest
 
+from deploytasks.server import manifests
 from deploytasks.server.errors import ServerError
 from deploytasks.server.manifests import (backup_name, compare_migrations, list_backups, prune_backups,
                                           read_manifest)
@@ -74,3 +76,21 @@ def test_list_backups_orders_newest_first_and_checks_the_sha256_when_asked(tmp_p
     listed = list_backups({"dir": str(tmp_path), "verify": True})
     assert [b["file"] for b in listed["backups"]] == ["new.sqlite3", "old.sqlite3"]
     assert all(b["present"] and b["sha256_ok"] is False for b in listed["backups"])
+
+
+def test_archives_read_back_when_made_are_remembered_by_sha256_privately_and_only_the_newest(tmp_path):
+    digests = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(2 * manifests.READ_BACK_KEEP + 10)]
+    assert not manifests.read_back_here(str(tmp_path), digests[0])  # nothing yet (no list)
+    manifests.remember_read_back(str(tmp_path), digests[0])
+    assert manifests.read_back_here(str(tmp_path), digests[0])
+    assert not manifests.read_back_here(str(tmp_path), digests[1])
+    assert os.stat(tmp_path / manifests.READ_BACK_LIST).st_mode & 0o777 == 0o600
+    for digest in ("", None, digests[0][:12], digests[0] + "\n" + digests[1], digests[0].upper()):
+        assert not manifests.read_back_here(str(tmp_path), digest)  # only a whole sha256 matches
+    assert not manifests.read_back_here(None, digests[0])
+    for digest in digests[1:]:
+        manifests.remember_read_back(str(tmp_path), digest)
+    kept = (tmp_path / manifests.READ_BACK_LIST).read_text().split()
+    assert len(kept) <= 2 * manifests.READ_BACK_KEEP and kept[-1] == digests[-1]
+    assert manifests.read_back_here(str(tmp_path), digests[-1])
+    assert not manifests.read_back_here(str(tmp_path), digests[0])  # the oldest went
