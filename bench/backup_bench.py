@@ -322,9 +322,10 @@ class Bench:
         return sorted(Path(p) for p in glob.glob(str(self.project / "backups" / "*" / "*.sqlite3")))
 
     def clean_server_backups(self) -> None:
-        """Remove every backup, copy and upload under <path>/backups (the live db is elsewhere)."""
+        """Remove every backup, copy and upload under <path>/backups (the live db is elsewhere); not the server's
+        record of the dumps it read back whole (.read-back-sha256), which deleting a backup leaves in place too."""
         for entry in self.server_backups.rglob("*"):
-            if entry.is_file():
+            if entry.is_file() and entry.name != ".read-back-sha256":
                 entry.unlink()
 
     def clean_local_backups(self) -> None:
