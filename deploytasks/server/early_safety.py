@@ -158,7 +158,8 @@ def adopt(params, locked_txids):
     with open(final + ".json") as handle:
         manifest = json.load(handle)
     manifest["path"] = final
-    remember_read_back(dest, manifest["sha256"])  # read back whole as it was made, in the directory it left
+    if manifest.get("sha256"):
+        remember_read_back(dest, manifest["sha256"])  # read back whole as it was made, in the directory it left
     return manifest
 
 

@@ -204,15 +204,18 @@ class Server:
         lines = ["deploytasks:"] + [f"  {key}: {json.dumps(value)}" for key, value in self.settings.items()]
         (self.project / "fabric.yaml").write_text("\n".join(lines) + "\n")
 
+    def fab_args(self, *args, ssh_config=None):
+        """What follows `fab` for this server: its ssh_config (or `ssh_config`), its alias, then `args`."""
+        return ["-S", str(ssh_config or self.sshd.ssh_config), "-H", self.sshd.alias, *args]
+
     def command(self, *args, ssh_config=None):
-        return [sys.executable, "-m", "fabric", "-S", str(ssh_config or self.sshd.ssh_config), "-H", self.sshd.alias,
-                *args]
+        return [sys.executable, "-m", "fabric", *self.fab_args(*args, ssh_config=ssh_config)]
 
     def env(self, extra=None):
         return clean_env(HOME=str(self.home), **(extra or {}))
 
     def fab(self, *args, env=None, ssh_config=None, cwd=None, timeout=300, fresh=False) -> FabRun:
-        done = tools.run("fab", self.command(*args, ssh_config=ssh_config)[3:], cwd=cwd or self.project,
+        done = tools.run("fab", self.fab_args(*args, ssh_config=ssh_config), cwd=cwd or self.project,
                          env=self.env(env), timeout=timeout, fresh=fresh)
         return FabRun(args, done.returncode, done.stdout, done.stderr)
 
