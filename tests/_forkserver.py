@@ -83,7 +83,8 @@ class _ForkServer:
         try:
             conversation.connect(self.address)
             request = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
-            socket.send_fds(conversation, [len(request).to_bytes(8, "big") + request], [stdin_r, out_w, err_w])
+            socket.send_fds(conversation, [len(request).to_bytes(8, "big")], [stdin_r, out_w, err_w])
+            conversation.sendall(request)
         finally:
             for fd in (stdin_r, out_w, err_w):
                 os.close(fd)
