@@ -48,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (ROOT, ShapedLink, byte_compile_checkout, fmt_summary, make_example_repo, median,  # noqa: E402
                      start_server, write_results)
 
+sys.path.insert(0, str(ROOT))
+from deploytasks.server.manifests import READ_BACK_LIST  # noqa: E402
+
 HOST = "127.0.0.3"
 ALIAS = "testhost"
 MIB = 1024 * 1024
@@ -325,7 +328,7 @@ class Bench:
         """Remove every backup, copy and upload under <path>/backups (the live db is elsewhere); not the server's
         record of the dumps it read back whole (.read-back-sha256), which deleting a backup leaves in place too."""
         for entry in self.server_backups.rglob("*"):
-            if entry.is_file() and entry.name != ".read-back-sha256":
+            if entry.is_file() and entry.name != READ_BACK_LIST:
                 entry.unlink()
 
     def clean_local_backups(self) -> None:

@@ -164,7 +164,7 @@ def upload(c, item, backup=False) -> str:
     if not backup:
         return ""
     kept = (result.stdout or "").strip().splitlines()
-    return posixpath.basename(kept[-1] if kept and not is_dry(c) else stamp + ".bak")
+    return posixpath.basename(kept[-1] if kept else stamp + ".bak")  # a dry run prints nothing
 
 
 def upload_missing(c, files, states) -> list:

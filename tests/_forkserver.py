@@ -3,7 +3,7 @@
 About a thousand `fab`/`inv` runs per suite each spent most of their client's CPU time starting Python and
 importing Fabric, paramiko, Invoke and deploytasks. A fork server per tool and test process imports them once;
 each run is a fork of it that becomes the tool exactly as `python -m` would start it: the test's argv, working
-directory (first on sys.path), environment and standard streams, the tool's own `program.run()`, then Python's
+directory (first on sys.path), environment and standard streams, the tool's own `__main__`, then Python's
 exit (non-daemon threads joined, atexit handlers, streams flushed). Only the interpreter's start-up and the imports
 are shared; the fabfile or tasks.py, the configuration files and everything the run does are its own.
 
@@ -43,7 +43,7 @@ def run(tool, args, *, cwd, env, input=None, timeout=300, fresh=False) -> subpro
         return subprocess.run(argv, cwd=cwd, env=env, input=input,
                               stdin=None if input is not None else subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout)
-    return _server(tool).run(argv, str(cwd), env, input, timeout)
+    return _server(tool).run(argv, args, str(cwd), env, input, timeout)
 
 
 def _server(tool) -> "_ForkServer":
@@ -74,7 +74,7 @@ class _ForkServer:
             self.process.wait()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def run(self, argv, cwd, env, input, timeout):
+    def run(self, argv, args, cwd, env, input, timeout):
         started = time.monotonic()
         stdin_r, stdin_w = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY), None)
         out_r, out_w = os.pipe()
@@ -82,7 +82,7 @@ class _ForkServer:
         conversation = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conversation.connect(self.address)
-            request = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
+            request = json.dumps({"args": list(args), "cwd": cwd, "env": env}).encode()
             socket.send_fds(conversation, [len(request).to_bytes(8, "big")], [stdin_r, out_w, err_w])
             conversation.sendall(request)
         finally:
@@ -106,8 +106,9 @@ class _ForkServer:
                 ready = selector.select(max(left, 0))
                 if not ready:
                     os.kill(pid, 9)
-                    for fd in output:
-                        os.close(fd)
+                    for key in list(selector.get_map().values()):  # the streams not at their end yet
+                        os.close(key.fd)
+                    answers.close()
                     conversation.close()
                     raise subprocess.TimeoutExpired(argv, timeout)
                 for key, _ in ready:
@@ -118,6 +119,7 @@ class _ForkServer:
                         selector.unregister(key.fd)
                         os.close(key.fd)
         status = answers.readline()
+        answers.close()
         conversation.close()
         returncode = int(status) if status else -9
         stdout, stderr = (_text(b"".join(output[fd])) for fd in (out_r, err_r))
@@ -195,12 +197,11 @@ def _handle(tool, conversation):
 
 def _become_the_tool(tool, request, fds):
     """In the forked run: what `python -m <tool>` would be, then Python's own exit."""
+    import fcntl
     import importlib
     import io
     import runpy
     import threading
-
-    import fcntl
 
     above = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in fds]  # out of 0-2's way before they are replaced
     for fd in fds:
@@ -217,16 +218,18 @@ def _become_the_tool(tool, request, fds):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = request["argv"][2:]
+    sys.argv = [MODULE[tool], *request["args"]]  # runpy puts the module's __main__.py in argv[0], as -m does
     sys.path[0] = os.getcwd()
     importlib.invalidate_caches()
     code = 0
     try:
         runpy.run_module(MODULE[tool], run_name="__main__", alter_sys=True)
     except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
-        if not isinstance(exit.code, (int, type(None))):
+        if exit.code is None or isinstance(exit.code, int):
+            code = exit.code or 0
+        else:  # sys.exit("message"): Python prints it and exits 1
             print(exit.code, file=sys.stderr)
+            code = 1
     except BaseException:
         import traceback
 

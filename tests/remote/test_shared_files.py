@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import stat
+import time
 from pathlib import Path
 
 ADDRESS = "127.0.0.24"
@@ -198,8 +199,6 @@ def test_fab_backup_keeps_local_copies_in_private_git_ignored_directories(deploy
 def test_a_push_in_the_same_second_as_an_earlier_one_keeps_both_old_copies(server):
     """The old copy is named by the second it was replaced in: a second push within it (a script, a retry) keeps
     its old copy under the next free number, and never writes over the copy the first push kept."""
-    import time
-
     server.fab("setup").ok()
     shared = server.path / "shared"
     before = (shared / ".env").read_text()
