@@ -76,3 +76,37 @@ def test_manage_py_that_needs_more_of_the_management_package_gets_it_and_runs_no
 def test_the_settings_only_start_is_one_line_for_dry_runs_and_runs_set_up_before_the_request():
     assert "\n" not in SETTINGS_BOOTSTRAP
     assert SETTINGS_BOOTSTRAP.index("set_up(sys.argv[1])") < SETTINGS_BOOTSTRAP.index("runner import main")
+
+
+ENGINE_REPORT = textwrap.dedent("""
+    import json, sys
+    from deploytasks.server.django_info import engine_for_alias
+    from deploytasks.server.errors import ServerError
+    try:
+        database, engine = engine_for_alias("default", "no backups of %s", settings_only=True)
+        found = [database["vendor"], database["name"], type(engine).__name__]
+    except ServerError as exc:
+        found = [exc.message]
+    print(json.dumps(found + ["django.db" in sys.modules]))
+    """)
+
+
+def engine_found(tmp_path, databases):
+    (tmp_path / "site_settings.py").write_text(f"from pathlib import Path\nSECRET_KEY = 'x'\nDATABASES = {databases}\n")
+    (tmp_path / "manage.py").write_text(textwrap.dedent(STANDARD))
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from deploytasks.server.settings_only import set_up; "
+    done = subprocess.run([sys.executable, "-c", code + "set_up(sys.argv[1])\n" + ENGINE_REPORT, "manage.py"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_settings_only_backup_of_sqlite_or_postgresql_reads_the_settings_without_loading_django_db(tmp_path):
+    sqlite = "{'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': Path('/srv/app/db.sqlite3')}}"
+    assert engine_found(tmp_path, sqlite) == '["sqlite", "/srv/app/db.sqlite3", "SQLite", false]'
+    postgresql = "{'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'shop', 'HOST': 'db'}}"
+    assert engine_found(tmp_path, postgresql) == '["postgresql", "shop", "PostgreSQL", false]'
+
+
+def test_databases_django_fills_in_itself_are_left_to_django(tmp_path):
+    assert engine_found(tmp_path, "{}") == '["no backups of unknown", true]'  # Django's stand-in for no database
