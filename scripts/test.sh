@@ -6,8 +6,8 @@
 # (a "server" on its own loopback address) stay in one worker. DEPLOYTASKS_TEST_WORKERS=0 runs everything in this process.
 export DEPLOYTASKS_NEED_SSHD=1 DEPLOYTASKS_EXTRAS="[test]"
 # Python writes bytecode as it does on a fresh machine: a PYTHONDONTWRITEBYTECODE inherited from the caller made every
-# Django start-up of the tests' venvs compile Django again (829 tests: 10 m 17 s and 951 CPU-seconds with it, 9 m 04 s
-# and 807 without it, side by side); tests of the tools under that setting set it themselves
+# Django start-up of the tests' venvs compile Django again (two side-by-side pairs, 829 tests: 10 m 17 s / 951 CPU-seconds
+# -> 9 m 04 s / 807, and 9 m 55 s / 901 -> 9 m 19 s / 858); tests of the tools under that setting set it themselves
 unset PYTHONDONTWRITEBYTECODE
 source "$(dirname "$0")/prereqs.sh"
 # bytecode for the checkout, as a pip-installed deploytasks has it, before the workers' first inv and fab
