@@ -52,7 +52,8 @@ def test_backup_is_private_verified_and_fully_described(migrated_site):
     assert mode(dump) == 0o600 and mode(manifest_file) == 0o600
     assert mode(site.root / "backups") == 0o700
     assert backup_names(site) == [manifest["file"]]  # no .partial or .tmp left behind
-    assert sorted(os.listdir(site.root / "backups")) == [".gitignore", manifest["file"], manifest["file"] + ".json"]
+    assert sorted(os.listdir(site.root / "backups")) == [".gitignore", ".read-back-sha256", manifest["file"],
+                                                         manifest["file"] + ".json"]
 
     on_disk = json.loads(manifest_file.read_text())
     assert on_disk["engine"] == "sqlite"
@@ -86,7 +87,8 @@ def test_keep_prunes_the_oldest_and_backups_lists_the_rest(migrated_site):
     [four] = [name for name in names if name.endswith("-four.sqlite3")]
     [three] = [name for name in names if name.endswith("-three.sqlite3")]
     assert names == sorted([three, four]), names  # the two newest, even when taken within one second
-    assert len(os.listdir(site.root / "backups")) == 5  # the manifests went with their dumps (+ .gitignore)
+    assert len(os.listdir(site.root / "backups")) == 6  # the manifests went with their dumps (+ .gitignore and the
+                                                        # record of what integrity_check passed, .read-back-sha256)
 
     listed = json.loads(site.inv("backups", "--json", "--verify").stdout)["backups"]
     assert [os.path.basename(b["path"]) for b in listed] == [four, three]  # newest first
@@ -167,6 +169,39 @@ def test_restore_brings_the_data_back_and_keeps_a_safety_backup(migrated_site):
     assert sqlite_rows(safety_path, "SELECT count(*) FROM accounts_plan") == [(0,)]
     assert sqlite_fingerprint(safety_path) == changed
     assert (site.root / "backups" / (safety + ".json")).exists()
+
+
+def test_a_backup_this_machine_checked_is_not_checked_again_when_restored(migrated_site):
+    """Its sha256 is in backups/.read-back-sha256: integrity_check passed on the very bytes when it was made. Without
+    that record (another machine's backup, or the record gone) the restore runs integrity_check again; a manifest
+    edited to a remembered sha256 does not vouch for other bytes."""
+    site = migrated_site
+    manifest = backup_json(site, "--label", "checked")
+    listed = site.root / "backups" / ".read-back-sha256"
+    assert listed.read_text().split() == [manifest["sha256"]] and mode(listed) == 0o600
+    for case in ("remembered", "forgotten"):
+        if case == "forgotten":
+            listed.write_text("")
+        write_sql(site, "DELETE FROM accounts_plan")
+        restore = site.inv("restore", manifest["file"], "--yes")
+        assert restore.returncode == 0, restore.stderr + restore.stdout
+        assert ("integrity_check (run when this machine made it" in restore.stdout) == (case == "remembered"), \
+            restore.stdout
+        assert plan_count(site) == 3
+    assert listed.read_text().split() == []  # safety backups (sha256 only) are not in the record
+
+    listed.write_text(manifest["sha256"] + "\n")
+    write_sql(site, "DELETE FROM accounts_plan WHERE id = (SELECT min(id) FROM accounts_plan)")
+    other = backup_json(site, "--label", "other")
+    other_manifest = site.root / "backups" / (other["file"] + ".json")
+    edited = json.loads(other_manifest.read_text())
+    assert edited["sha256"] != manifest["sha256"]
+    edited["sha256"] = manifest["sha256"]
+    other_manifest.write_text(json.dumps(edited))
+    before = site.fingerprint()
+    refused = site.inv("restore", other["file"], "--yes")
+    assert refused.returncode == 1 and "does not match its manifest's sha256" in refused.stderr, refused.stderr
+    assert site.fingerprint() == before
 
 
 def test_restore_reports_migrations_the_restored_data_lacks(migrated_site):

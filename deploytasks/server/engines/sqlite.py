@@ -11,7 +11,7 @@ import time
 
 from ..errors import ServerError
 from ..files import sha256_of
-from ..manifests import backup_name, publish_backup
+from ..manifests import backup_name, publish_backup, read_back_here, remember_read_back
 from .base import Engine
 from .pipes import STREAM_MARKER, widen_pipe, write_all
 from .sqlite_stream import CODEC, compressor_for, send_compressed
@@ -391,6 +391,8 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
         }
         manifest.update(extra)
         publish_backup(partial, final, manifest)
+        if check:  # integrity_check passed on the snapshot whose bytes these are: a restore of them need not run it
+            remember_read_back(dest_dir, copied["sha256"])
     except BaseException:
         if os.path.exists(partial):
             os.unlink(partial)
@@ -406,6 +408,7 @@ def backup_sqlite(db_path, dest_dir, params, extra, stream=None, check=True):
 class SQLite(Engine):
     vendor = "sqlite"
     suffix = ".sqlite3"
+    verified_when_made = "integrity_check (run when this machine made it; the same sha256)"
 
     @staticmethod
     def looks_like(head):
@@ -436,6 +439,9 @@ class SQLite(Engine):
                 manifest.get("engine")))
 
     def check_backup(self, path, manifest, params, fingerprint):
+        """Size, sha256 and integrity_check against the manifest. When this machine made a backup with that sha256
+        (and integrity_check passed on it then: its sha256 is in the backups directory's record, see
+        manifests.remember_read_back), the very bytes are not checked again; the sha256 still is."""
         size = fingerprint[0]
         digest = {}
         hasher = None
@@ -453,9 +459,10 @@ class SQLite(Engine):
             if hasher:
                 hasher.join()
             raise ServerError("%s is not an SQLite database" % path)
+        checked_when_made = bool(manifest) and read_back_here(params.get("safety_dest"), manifest.get("sha256"))
         # Restoring over a live database: integrity_check runs beside the safety backup, before anything is replaced.
-        deferred = bool(params.get("apply")) and os.path.exists(self.database["name"])
-        problem = None if deferred else integrity_errors(path)
+        deferred = bool(params.get("apply")) and os.path.exists(self.database["name"]) and not checked_when_made
+        problem = None if deferred or checked_when_made else integrity_errors(path)
         if hasher:
             hasher.join()
         if manifest and digest["sha256"] != manifest.get("sha256"):
@@ -463,6 +470,8 @@ class SQLite(Engine):
                               "one backed up" % (path, digest["sha256"][:12], str(manifest.get("sha256"))[:12]))
         if problem:
             raise ServerError("%s failed PRAGMA integrity_check: %s" % (path, problem))
+        if checked_when_made:  # the sha256 above matched: these are the bytes integrity_check passed
+            self.verified = self.verified_when_made
         return deferred
 
     def restore(self, path, safety):
