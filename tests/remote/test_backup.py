@@ -87,6 +87,7 @@ def test_restore_brings_deleted_rows_back_and_keeps_a_safety_backup(deployed, do
     assert s.query("SELECT id, name FROM accounts_plan ORDER BY id") == plans
     assert s.fingerprint() == fingerprint
     assert "(renamed into place)" in run.stdout  # nothing held the database open
+    assert "integrity_check (run when this machine made it" in run.stdout  # the server's own backup, the same sha256
     sent = re.search(r"zstd on the way, ([\d,]+) of ([\d,]+) bytes sent", run.stdout)  # SQLite pages compress
     assert sent and int(sent[1].replace(",", "")) < int(sent[2].replace(",", "")) / 2, run.stdout
     assert s.query("PRAGMA journal_mode") == [("wal",)]
