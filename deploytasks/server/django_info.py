@@ -83,10 +83,9 @@ def engine_for_alias(alias, unsupported=None, settings_only=False):
     ENGINE in VENDOR_OF_ENGINE, the database backend is not loaded (the engine only reads its settings)."""
     from .engines import engine_for
 
-    configured = configured_databases() if settings_only else {}
-    vendor = alias in configured and VENDOR_OF_ENGINE.get(configured[alias].get("ENGINE"))
+    settings_dict = configured_database(alias) if settings_only else None
+    vendor = settings_dict is not None and VENDOR_OF_ENGINE.get(settings_dict.get("ENGINE"))
     if vendor:
-        settings_dict = configured[alias]
         database = {"alias": alias, "engine": settings_dict["ENGINE"], "vendor": vendor,
                     "name": str(settings_dict.get("NAME") or ""), "host": settings_dict.get("HOST") or "",
                     "port": str(settings_dict.get("PORT") or ""), "user": settings_dict.get("USER") or ""}
@@ -97,14 +96,13 @@ def engine_for_alias(alias, unsupported=None, settings_only=False):
     return database, engine_for(database, connections[alias], unsupported)
 
 
-def configured_databases():
-    """settings.DATABASES as written ({} when it is not a dict of dicts: Django's own handling then decides)."""
+def configured_database(alias):
+    """settings.DATABASES[alias] as written, or None (not there, or not a dict: Django's own handling then decides)."""
     from django.conf import settings
 
     databases = getattr(settings, "DATABASES", None)
-    if not isinstance(databases, dict) or not all(isinstance(entry, dict) for entry in databases.values()):
-        return {}
-    return databases
+    entry = databases.get(alias) if isinstance(databases, dict) else None
+    return entry if isinstance(entry, dict) else None
 
 
 def has_tables(alias):

@@ -60,13 +60,15 @@ def backup_name(dest_dir, database_name, label, suffix):
     return name
 
 
-READ_BACK_LIST = ".read-back-sha256"  # in a backups directory: archives this machine read back whole when it made them
+# In a backups directory: the sha256 of the backups this machine verified whole as it made them (a PostgreSQL dump read
+# back by pg_restore, an SQLite copy whose snapshot passed integrity_check).
+READ_BACK_LIST = ".read-back-sha256"
 READ_BACK_KEEP = 1000
 
 
 def remember_read_back(directory, sha256):
-    """Note in `directory` that the archive with this sha256 was read back whole when it was made here, so that
-    a restore of the very same bytes (their sha256 matches) need not read them whole again. The newest
+    """Note in `directory` that the backup with this sha256 was verified whole when it was made here, so that a
+    restore of the very same bytes (their sha256 matches) need not verify them again. The newest
     READ_BACK_KEEP are kept; one lost to a concurrent rewrite only means that restore reads the file again."""
     path = os.path.join(directory, READ_BACK_LIST)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -81,7 +83,7 @@ def remember_read_back(directory, sha256):
 
 
 def read_back_here(directory, sha256):
-    """Whether the archive with this sha256 was read back whole when it was made in `directory`."""
+    """Whether the backup with this sha256 was verified whole when it was made in `directory`."""
     if not directory or not re.fullmatch(r"[0-9a-f]{64}", str(sha256)):
         return False
     try:
