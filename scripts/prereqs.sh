@@ -6,9 +6,10 @@ cd "$REPO"
 
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if ! command -v python3 >/dev/null 2>&1; then
+    missing+=(python3 python3-venv)  # Debian's python3 comes without venv's ensurepip
+elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing+=(python3-venv)
 fi
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)  # PostgreSQL backups are zstd-compressed; so are transfers that shrink
 if [ "${DEPLOYTASKS_NEED_SSHD:-0}" = 1 ]; then
