@@ -4,6 +4,7 @@ import shlex
 import socket
 
 import paramiko
+from fabric.runners import Remote
 from paramiko.ssh_exception import NoValidConnectionsError
 
 from .errors import DeployTasksError
@@ -19,6 +20,33 @@ class FastTransport(paramiko.Transport):
     _preferred_ciphers = tuple(n for n in paramiko.Transport._preferred_ciphers if "gcm" in n) + tuple(
         n for n in paramiko.Transport._preferred_ciphers if "gcm" not in n
     )
+
+
+class EarlyExitRemote(Remote):
+    """Fabric's runner, except that a command which ends before reading all its stdin (a server-side error found
+    at once, a dropped connection) leaves its exit status and output to tell what happened. Fabric's stdin thread
+    would die writing into the closed channel, and the command's result would be lost in a traceback."""
+
+    def read_our_stdin(self, input_):
+        if self.channel.closed:
+            return ""  # the command is gone: the rest of its stdin is not sent (as at EOF)
+        return super().read_our_stdin(input_)
+
+    def _write_proc_stdin(self, data):
+        try:
+            return super()._write_proc_stdin(data)
+        except OSError:
+            if not self.channel.closed:
+                raise
+        return None
+
+    def close_proc_stdin(self):
+        try:
+            return super().close_proc_stdin()
+        except OSError:
+            if not self.channel.closed:
+                raise
+        return None
 
 
 class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
@@ -52,6 +80,8 @@ def secure(c, settings) -> None:
     else:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
     c.connect_kwargs.setdefault("transport_factory", FastTransport)
+    if c.config.runners.remote is Remote:
+        c.config.runners.remote = EarlyExitRemote
     if c.connect_timeout is None:
         c.connect_timeout = 15
     c._deploytasks_secured = True
