@@ -16,6 +16,9 @@ if [ "${DEPLOYTASKS_NEED_SSHD:-0}" = 1 ]; then
     [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
     command -v rclone >/dev/null 2>&1 || missing+=(rclone)  # off-site copies (tests: SFTP and local remotes)
+    # the PostgreSQL and MariaDB tests use the servers on 127.0.0.1 through their client tools (skipped without a server)
+    command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
+    { command -v mysqldump || command -v mariadb-dump; } >/dev/null 2>&1 || missing+=(mariadb-client)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

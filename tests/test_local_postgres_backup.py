@@ -35,6 +35,9 @@ PG_TOOLS = ("pg_dump", "pg_restore", "psql")
 
 
 def server_reachable() -> bool:
+    """PostgreSQL's client tools here and its server on 127.0.0.1:5432 (what every PostgreSQL test needs)."""
+    if not all(shutil.which(tool) for tool in PG_TOOLS):
+        return False
     try:
         psycopg.connect(**PG, connect_timeout=3).close()
         return True
@@ -42,10 +45,7 @@ def server_reachable() -> bool:
         return False
 
 
-pytestmark = [
-    pytest.mark.skipif(not all(shutil.which(tool) for tool in PG_TOOLS), reason="PostgreSQL client tools not installed"),
-    pytest.mark.skipif(not server_reachable(), reason="no PostgreSQL server on 127.0.0.1:5432"),
-]
+pytestmark = pytest.mark.skipif(not server_reachable(), reason="no PostgreSQL client tools or server on 127.0.0.1:5432")
 
 
 def admin(sql, dbname="postgres"):

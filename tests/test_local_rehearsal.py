@@ -15,7 +15,7 @@ from tests.test_local_postgres_backup import pg_venv, server_reachable as pg_rea
 def db(request, tmp_path):
     if request.param == "postgresql":
         if not pg_reachable():
-            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+            pytest.skip("no PostgreSQL client tools or server on 127.0.0.1:5432")
         engine = Postgres(tmp_path, request.getfixturevalue("pg_venv"))
     else:
         if not mysql_reachable():

@@ -42,7 +42,7 @@ def db(request, tmp_path):
         return
     if request.param == "postgresql":
         if not pg_reachable():
-            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+            pytest.skip("no PostgreSQL client tools or server on 127.0.0.1:5432")
         engine = Postgres(tmp_path, request.getfixturevalue("pg_venv"))
         engine.grant_createdb()
         engine.execute = engine.site.execute
@@ -96,7 +96,7 @@ def test_hand_made_changes_are_each_reported_in_one_line(db):
 
 def test_without_the_right_to_create_a_scratch_database_the_item_says_why(tmp_path, pg_venv):  # noqa: F811
     if not pg_reachable():
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+        pytest.skip("no PostgreSQL client tools or server on 127.0.0.1:5432")
     engine = Postgres(tmp_path, pg_venv)
     try:
         assert engine.site.inv("migrate").returncode == 0

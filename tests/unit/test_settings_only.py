@@ -1,5 +1,6 @@
 """server/settings_only.py: manage.py run for its set-up only (the settings-only start of backups, the restore's
 safety dump), with a stand-in for django.core.management unless manage.py needs more of it."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -95,8 +96,14 @@ def engine_found(tmp_path, databases):
     (tmp_path / "site_settings.py").write_text(f"from pathlib import Path\nSECRET_KEY = 'x'\nDATABASES = {databases}\n")
     (tmp_path / "manage.py").write_text(textwrap.dedent(STANDARD))
     code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from deploytasks.server.settings_only import set_up; "
+    tools = tmp_path / "bin"  # the engine looks for PostgreSQL's client tools on PATH; none of them runs here
+    tools.mkdir(exist_ok=True)
+    for name in ("pg_dump", "pg_restore", "psql"):
+        (tools / name).write_text("#!/bin/sh\nexit 1\n")
+        (tools / name).chmod(0o755)
     done = subprocess.run([sys.executable, "-c", code + "set_up(sys.argv[1])\n" + ENGINE_REPORT, "manage.py"],
-                          cwd=tmp_path, capture_output=True, text=True)
+                          cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}"))
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
