@@ -5,6 +5,7 @@ Commands find it through $DEPLOYTASKS_PYZ, set by locator() in the same shell co
 {path}/.deploytasks/<hash16>.pyz (or ~/.cache/deploytasks/shipped/ while the deploy path is not writable);
 locally the per-user cache ~/.cache/deploytasks/. A command whose bundle is not there exits MISSING before it starts Python; the caller ships
 the bundle (ship) and runs it again."""
+import base64
 import functools
 import hashlib
 import io
@@ -191,8 +192,8 @@ def _deploy_path_writable(tools) -> str:
 
 
 def ship(c, tools) -> str:
-    """Upload the bundle over SFTP (a temporary name, then renamed): into `tools` when its parent (the deploy
-    path) exists and is writable, else into the SSH user's cache. Returns the bundle's path there."""
+    """Upload the bundle (a temporary name, then renamed): into `tools` when its parent (the deploy path) exists
+    and is writable, else into the SSH user's cache. Returns the bundle's path there."""
     made = c.run(f"if {_deploy_path_writable(tools)}; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
                  'mkdir -p "$d" && chmod 700 "$d" && printf "%s\\n" "$d"', warn=True, hide=True, in_stream=False,
                  dry=False)
@@ -204,17 +205,22 @@ def ship(c, tools) -> str:
 
 
 def put(c, where) -> str:
-    """Upload the bundle over SFTP into the existing directory `where` (a temporary name, then renamed)."""
+    """Upload the bundle into the existing directory `where` (a temporary name, checked, then renamed), on the
+    stdin of one command: not over SFTP, which a shell start-up that prints (a welcome line in ~/.bashrc) breaks
+    where the sftp server is a program the shell starts (Debian's default)."""
+    from .shell import WholeInput
+
     bundle = current()
     final = posixpath.join(where, bundle.name)
-    partial = f"{final}.partial"
-    sftp = c.sftp()
-    try:
-        sftp.putfo(io.BytesIO(bundle.data), partial)
-        sftp.chmod(partial, 0o600)
-        sftp.posix_rename(partial, final)
-    except OSError as exc:
-        raise DeployTasksError(f"uploading deploytasks' server code to {where} failed: {exc}") from None
+    partial = q(f"{final}.partial")
+    command = (f"(umask 077 && base64 -d > {partial}) && "
+               f"test \"$(sha256sum < {partial} | cut -d ' ' -f 1)\" = {hashlib.sha256(bundle.data).hexdigest()} && "
+               f"mv -f {partial} {q(final)} || {{ status=$?; rm -f {partial}; exit $status; }}")
+    result = c.run(command, warn=True, hide=True, dry=False,
+                   in_stream=WholeInput(base64.b64encode(bundle.data).decode()))
+    if result.failed:
+        problem = (result.stderr.strip().splitlines() or [f"exit status {result.exited}"])[-1]
+        raise DeployTasksError(f"uploading deploytasks' server code to {where} failed: {problem}")
     return final
 
 

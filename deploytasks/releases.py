@@ -30,8 +30,9 @@ from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
 from .deploy_report import checklist_outcome, report_marked_bad, report_migrations, report_notes, report_venv_change
 from .lint_output import report_lint
-from . import bundle, deploy_hooks, supervised
+from . import bundle, deploy_hooks, openssh, supervised
 from .conversation import BundleMissing, Conversation
+from .transfer import sftp_of
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -119,7 +120,13 @@ def upload_archive(c, settings, revision) -> tuple:
     remote = posixpath.join(settings.path, f".upload-{sha[:12]}.tar")
     try:
         run(c, f"mkdir -p {q(settings.path)}", what="creating the deploy path")
-        c.put(local, remote)
+        try:  # through OpenSSH's client when there is one (no SFTP: see bundle.put)
+            sent = openssh.send(c, settings, local, remote, lambda done: None,
+                                compress=None if settings.compress_transfers else False)
+        except OSError as exc:
+            raise DeployTasksError(f"uploading the release archive failed: {exc}") from None
+        if not sent:
+            sftp_of(c).put(local, remote)
     finally:
         os.unlink(local)
     return sha, remote

@@ -8,8 +8,9 @@ import re
 from . import bundle, openssh
 from .backups import sha256_of
 from .errors import DeployTasksError
+from .host_names import host_label
 from .output import console
-from .shell import parse_marked_text
+from .shell import WholeInput, parse_marked_text, q, run
 
 
 def _progress():
@@ -83,7 +84,7 @@ def download(c, remote, local_dir, manifest, settings=None) -> str:
             digest = sha256_of(partial)  # the file is in the page cache: hashing it now is cheap
         else:
             writer = HashingWriter(handle)
-            c.sftp().getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
+            sftp_of(c).getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
             digest = writer.digest.hexdigest()
     if digest != manifest["sha256"]:
         os.unlink(partial)
@@ -160,7 +161,6 @@ def stream_backup(c, settings, command, document, local_dir, ship):
 def upload(c, local, remote, manifest, settings=None):
     """Send a backup (and its manifest, if any) to the server, mode 0600 (through OpenSSH when possible).
     Returns {"sha256", "fingerprint"} when the server hashed it as it arrived, else None."""
-    sftp = c.sftp()
     received = None
     with _progress() as progress:
         bar = progress.add_task(f"upload {os.path.basename(local)}", total=os.path.getsize(local))
@@ -172,15 +172,29 @@ def upload(c, local, remote, manifest, settings=None):
             raise DeployTasksError(f"uploading {local} failed: {exc}") from None
         if not received:
             received = None
+            sftp = sftp_of(c)
             sftp.put(local, remote + ".partial", callback=lambda done, total: progress.update(bar, completed=done, total=total))
             sftp.chmod(remote + ".partial", 0o600)
     sent = (received or {}).pop("sent", None)
     if sent:
         console.print(f"  {os.path.basename(local)}: {sent['compression']} on the way, {sent['bytes']:,} of "
                       f"{os.path.getsize(local):,} bytes sent", highlight=False)
-    sftp.posix_rename(remote + ".partial", remote)
-    if manifest:
-        with sftp.open(remote + ".json", "w") as handle:
-            handle.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        sftp.chmod(remote + ".json", 0o600)
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n" if manifest else None
+    run(c, f"mv -f {q(remote + '.partial')} {q(remote)}"
+           + (f" && (umask 077 && cat > {q(remote + '.json')})" if text else ""),
+        what=f"putting the upload in place as {remote}", in_stream=WholeInput(text) if text else False)
     return received
+
+
+def sftp_of(c):
+    """The connection's SFTP session, or a one-line error when the server's shell start-up prints text, which
+    breaks SFTP where the sftp server is a program the shell starts (Debian's default)."""
+    from paramiko import SFTPError
+
+    try:
+        return c.sftp()
+    except SFTPError as exc:
+        raise DeployTasksError(
+            f"SFTP to {host_label(c)} failed ({exc}): the SSH user's shell prints text when it starts (~/.bashrc?); "
+            "make it print nothing for non-interactive shells (e.g. put `case $- in *i*) ;; *) return;; esac` "
+            "first in ~/.bashrc)") from None

@@ -98,7 +98,8 @@ def _child_pids(pid: int) -> list[int]:
 class SSHServer:
     """A real OpenSSH server on a loopback address, with throwaway keys."""
 
-    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None, wrap=()):
+    def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None, wrap=(),
+                 sftp="internal-sftp"):
         if not _is_loopback(host):
             raise ValueError(f"SSHServer only listens on 127.0.0.0/8, not {host!r}")
         self.workdir = Path(workdir).resolve()
@@ -123,6 +124,7 @@ class SSHServer:
         self.proc: subprocess.Popen | None = None
         self._log_file = None
         self.wrap = list(wrap)  # a command that execs sshd (its argv follows), e.g. one entering a mount namespace
+        self.sftp = sftp  # the sftp subsystem: sshd's own, or a server program run by the user's shell (Debian's default)
 
     # ------------------------------------------------------------------ API
     @property
@@ -280,7 +282,7 @@ class SSHServer:
                     "UsePAM no",
                     "StrictModes no",
                     "LogLevel VERBOSE",
-                    "Subsystem sftp internal-sftp",
+                    f"Subsystem sftp {self.sftp}",
                     "MaxSessions 50",
                     "MaxStartups 50",
                     "MaxAuthTries 6",
