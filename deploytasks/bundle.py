@@ -197,7 +197,7 @@ def ship(c, tools) -> str:
     made = c.run(f"if {_deploy_path_writable(tools)}; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
                  'mkdir -p "$d" && chmod 700 "$d" && printf "%s\\n" "$d"', warn=True, hide=True, in_stream=False,
                  dry=False)
-    where = made.stdout.strip()
+    where = (made.stdout.strip().splitlines() or [""])[-1]  # the last line: a shell start-up may print before it
     if made.failed or not where:
         problem = (made.stderr.strip().splitlines() or [f"exit status {made.exited}"])[-1]
         raise DeployTasksError(f"cannot create a directory for deploytasks' server code on the server: {problem}")

@@ -68,12 +68,25 @@ def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=F
     kwargs = dict(warn=True, hide=not stream, in_stream=in_stream, pty=pty, dry=False)
     if env:
         kwargs["env"] = env
-    result = c.run(command, **kwargs)
+    after_start = hasattr(c, "host") and not stream and not pty  # a server's shell may print as it starts (~/.bashrc)
+    result = c.run(START_LINES + command if after_start else command, **kwargs)
+    if after_start:
+        result.stdout, result.stderr = after_start_line(result.stdout), after_start_line(result.stderr)
     if check and connection_lost(result):
         raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
     if check and result.failed:
         raise DeployTasksError(f"{what} failed: {summary(result)}")
     return result
+
+
+START = "@@DEPLOYTASKS-START@@"
+START_LINES = f"printf '%s\\n' {START}; printf '%s\\n' {START} >&2; "  # before a server command's own output
+
+
+def after_start_line(text: str) -> str:
+    """What a command printed after START_LINES: not what the server's shell start-up printed before it."""
+    _, mark, rest = (text or "").partition(START + "\n")
+    return rest if mark else text
 
 
 class WholeInput(io.StringIO):

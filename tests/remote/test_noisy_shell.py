@@ -62,3 +62,12 @@ def test_a_release_uploaded_as_a_git_archive_works_through_it(noisy):
     assert len(noisy.fab("releases", "--json").ok().json()["releases"]) == 2
     noisy.fab("rollback", "--yes").ok()
     assert noisy.current() == before
+
+
+def test_commands_read_what_they_printed_not_what_the_shell_did(noisy):
+    again = noisy.fab("setup").ok().stdout
+    assert WELCOME not in again and "kept the server's shared/.env" in again  # the state read through the noise
+    for shipped in (noisy.path / ".deploytasks").glob("*.pyz"):
+        shipped.unlink()  # the next command finds no server code and ships it (the directory from its output)
+    assert WELCOME not in noisy.fab("check").ok().stdout
+    assert list((noisy.path / ".deploytasks").glob("*.pyz"))
