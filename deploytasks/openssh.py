@@ -14,7 +14,9 @@ from .server.engines.pipes import STREAM_MARKER, widen_pipe, write_all
 from .server.layout import ServerLayout
 from .server.process_end import end_watch
 from .server.runner import NO_SITE
-from .shell import q
+from .shell import START, q
+
+START_LINE = f"printf '%s\\n' {START}; "  # a command's first output line: what its shell printed before is not its
 
 def ssh_argv(c, settings):
     """argv prefix for `ssh` equivalent to connection `c`, or None when it cannot be mirrored."""
@@ -84,14 +86,21 @@ def _failure(process, what):
 
 
 def fetch(c, settings, remote, handle, progress):
-    """Copy the remote file into the open local file `handle` with `ssh … cat` writing straight into it
-    (no Python in the data path). False, with nothing written, when ssh cannot be used."""
+    """Copy the remote file into the open local file `handle` with `ssh … cat`, spliced from ssh's pipe into it
+    after the command's start line (what the server's shell printed as it started is not the file's).
+    False, with nothing written, when ssh cannot be used."""
     argv = ssh_argv(c, settings)
     if argv is None:
         return False
-    process = subprocess.Popen(argv + [f"cat -- {q(remote)}"], stdin=subprocess.DEVNULL, stdout=handle,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(argv + [f"{START_LINE}exec cat -- {q(remote)}"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    failures = []
+    copier = threading.Thread(target=_copy_after_start, args=(process.stdout, handle.fileno(), failures), daemon=True)
+    copier.start()
     code = _watch(process, lambda: os.fstat(handle.fileno()).st_size, progress)
+    copier.join()
+    if failures:  # this side could not write (a full disk): that, not ssh's broken pipe, is what failed
+        raise failures[0]
     if code == 255:  # ssh itself failed (auth, host key, connection): start again over SFTP, which reports it
         handle.seek(0)
         handle.truncate()
@@ -234,6 +243,31 @@ def _read_line(fd) -> bytes:
         line += byte
         if byte == b"\n":
             return bytes(line)
+
+
+def _copy_after_start(stream, target_fd, failures):
+    """Everything a command wrote after its START_LINE, from its pipe into target_fd (spliced where it can)."""
+    try:
+        source = stream.fileno()
+        widen_pipe(source)
+        while (line := _read_line(source)) and line != START.encode() + b"\n":
+            pass
+        splice = getattr(os, "splice", None)
+        while True:
+            try:
+                n = splice(source, target_fd, 1 << 20) if splice else None
+            except OSError:
+                splice, n = None, None
+            if n is None:
+                block = os.read(source, 1 << 20)
+                n = len(block)
+                write_all(target_fd, block)
+            if not n:
+                return
+    except OSError as exc:
+        failures.append(exc)
+    finally:
+        stream.close()
 
 
 def _drain(stream, into):

@@ -1,8 +1,11 @@
 """A server whose shell start-up prints (a welcome line from root's .bashrc on stdout and stderr, as many do) and
 whose sftp subsystem is Debian's default, a program sshd starts through that shell: SFTP cannot work there, so
 deploytasks sends what it uploads on a command's stdin, and says what to fix where SFTP is the only way."""
+import hashlib
 import shlex
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +32,13 @@ def noisy(tmp_path_factory):
         yield server
 
 
+def deployed(noisy):
+    if noisy.current() is None:
+        noisy.fab("setup").ok()
+        noisy.fab("deploy").ok()
+    return noisy
+
+
 def test_the_servers_shell_prints_and_its_sftp_is_broken_by_it(noisy):
     said = subprocess.run(["ssh", "-F", str(noisy.sshd.ssh_config), noisy.sshd.alias, "true"], capture_output=True,
                           text=True, timeout=30)
@@ -51,6 +61,7 @@ def test_setup_deploy_backup_and_restore_work_through_it(noisy):
 
 
 def test_a_release_uploaded_as_a_git_archive_works_through_it(noisy):
+    deployed(noisy)
     checkout = noisy.upload_checkout()
     before = noisy.current()
     noisy.configure(strategy="upload")
@@ -65,9 +76,23 @@ def test_a_release_uploaded_as_a_git_archive_works_through_it(noisy):
 
 
 def test_commands_read_what_they_printed_not_what_the_shell_did(noisy):
+    deployed(noisy)
     again = noisy.fab("setup").ok().stdout
     assert WELCOME not in again and "kept the server's shared/.env" in again  # the state read through the noise
     for shipped in (noisy.path / ".deploytasks").glob("*.pyz"):
         shipped.unlink()  # the next command finds no server code and ships it (the directory from its output)
     assert WELCOME not in noisy.fab("check").ok().stdout
     assert list((noisy.path / ".deploytasks").glob("*.pyz"))
+
+
+def test_a_media_backup_downloads_the_archive_not_the_shells_welcome(noisy):
+    deployed(noisy)
+    media = noisy.path / "shared" / "media"
+    (media / "photos").mkdir(parents=True, exist_ok=True)
+    (media / "photos" / "cat.jpg").write_bytes(b"\xff\xd8not really a jpeg")
+    manifest = noisy.fab("backup", "--media", "--json").ok().json()
+    archive = manifest["media"]
+    local = Path(manifest["local_path"]).parent / archive["file"]  # fetched with `ssh … cat` after the database
+    assert hashlib.sha256(local.read_bytes()).hexdigest() == archive["sha256"]
+    with tarfile.open(local) as tar:
+        assert any(name.endswith("photos/cat.jpg") for name in tar.getnames())
