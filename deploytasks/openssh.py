@@ -14,9 +14,8 @@ from .server.engines.pipes import STREAM_MARKER, widen_pipe, write_all
 from .server.layout import ServerLayout
 from .server.process_end import end_watch
 from .server.runner import NO_SITE
-from .shell import START, q
+from .shell import START, START_LINE, q
 
-START_LINE = f"printf '%s\\n' {START}; "  # a command's first output line: what its shell printed before is not its
 
 def ssh_argv(c, settings):
     """argv prefix for `ssh` equivalent to connection `c`, or None when it cannot be mirrored."""
@@ -191,17 +190,19 @@ def worth_compressing(local):
         os.close(fd)
 
 
-def send(c, settings, local, remote, progress, compress=None):
+def send(c, settings, local, remote, progress, compress=None, then=""):
     """Send a local file to `remote` (mode 0600) through `ssh`, hashed on the server as it arrives (so the
-    server need not read it again), compressed on the way when that pays and the server has zstd:
-    {"sha256", "fingerprint"} of what was written, or None when ssh cannot be used."""
+    server need not read it again), compressed on the way when that pays and the server has zstd; `then`: shell
+    run by the same command once the file is written (umask 077). {"sha256", "fingerprint"} of what was written,
+    or None when ssh cannot be used."""
     argv = ssh_argv(c, settings)
     if argv is None:
         return None
     if compress is None:
         compress = worth_compressing(local)
     python = bundle.linked_python(settings.python, ServerLayout(settings.path).tools)
-    command = f'umask 077 && {python}"$py" {NO_SITE} -c {q(RECEIVER)} {q(remote)}' + (" zstd" if compress else "")
+    command = (f'umask 077 && {python}"$py" {NO_SITE} -c {q(RECEIVER)} {q(remote)}' + (" zstd" if compress else "")
+               + (f" && {then}" if then else ""))
     with open(local, "rb") as source:
         process = subprocess.Popen(argv + [command], stdin=subprocess.PIPE if compress else source,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -220,7 +221,7 @@ def send(c, settings, local, remote, progress, compress=None):
     if code == 255:  # ssh itself failed: the caller sends the file over SFTP instead
         return None
     if compress and code == NO_ZSTD_THERE:
-        return send(c, settings, local, remote, progress, compress=False)
+        return send(c, settings, local, remote, progress, compress=False, then=then)
     if code != 0:
         raise _failure(process, f"ssh upload to {remote}")
     progress(os.path.getsize(local))

@@ -80,7 +80,8 @@ def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=F
 
 
 START = "@@DEPLOYTASKS-START@@"
-START_LINES = f"printf '%s\\n' {START}; printf '%s\\n' {START} >&2; "  # before a server command's own output
+START_LINE = f"printf '%s\\n' {START}; "  # before a server command's own output: what came earlier is its shell's
+START_LINES = f"{START_LINE}printf '%s\\n' {START} >&2; "  # the same on stderr too
 
 
 def after_start_line(text: str) -> str:

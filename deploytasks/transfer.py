@@ -1,4 +1,5 @@
 """File transfers with a progress bar and sha256 verification (OpenSSH client when possible, else SFTP)."""
+import base64
 import hashlib
 import json
 import os
@@ -10,7 +11,7 @@ from .backups import sha256_of
 from .errors import DeployTasksError
 from .host_names import host_label
 from .output import console
-from .shell import WholeInput, parse_marked_text, q, run
+from .shell import parse_marked_text, q, run
 
 
 def _progress():
@@ -162,12 +163,15 @@ def upload(c, local, remote, manifest, settings=None):
     """Send a backup (and its manifest, if any) to the server, mode 0600 (through OpenSSH when possible).
     Returns {"sha256", "fingerprint"} when the server hashed it as it arrived, else None."""
     received = None
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n" if manifest else ""
+    in_place = f"mv -f {q(remote + '.partial')} {q(remote)}" + (
+        f" && printf %s {q(base64.b64encode(text.encode()).decode())} | base64 -d > {q(remote + '.json')}" if text else "")
     with _progress() as progress:
         bar = progress.add_task(f"upload {os.path.basename(local)}", total=os.path.getsize(local))
         try:
             received = settings is not None and openssh.send(
                 c, settings, local, remote + ".partial", lambda done: progress.update(bar, completed=done),
-                compress=None if settings.compress_transfers else False)
+                compress=None if settings.compress_transfers else False, then=in_place)
         except OSError as exc:
             raise DeployTasksError(f"uploading {local} failed: {exc}") from None
         if not received:
@@ -179,10 +183,8 @@ def upload(c, local, remote, manifest, settings=None):
     if sent:
         console.print(f"  {os.path.basename(local)}: {sent['compression']} on the way, {sent['bytes']:,} of "
                       f"{os.path.getsize(local):,} bytes sent", highlight=False)
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n" if manifest else None
-    run(c, f"mv -f {q(remote + '.partial')} {q(remote)}"
-           + (f" && (umask 077 && cat > {q(remote + '.json')})" if text else ""),
-        what=f"putting the upload in place as {remote}", in_stream=WholeInput(text) if text else False)
+    if not received:  # sent over SFTP: put it in place now (through ssh, the command did as it ended)
+        run(c, f"umask 077 && {in_place}", what=f"putting the upload in place as {remote}")
     return received
 
 
