@@ -32,7 +32,7 @@ from .deploy_report import checklist_outcome, report_marked_bad, report_migratio
 from .lint_output import report_lint
 from . import bundle, deploy_hooks, openssh, supervised
 from .conversation import BundleMissing, Conversation
-from .transfer import sftp_of
+from .transfer import sftp_fallback
 
 def who() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
@@ -126,7 +126,7 @@ def upload_archive(c, settings, revision) -> tuple:
         except OSError as exc:
             raise DeployTasksError(f"uploading the release archive failed: {exc}") from None
         if not sent:
-            sftp_of(c).put(local, remote)
+            sftp_fallback(c, "the upload of the release archive").put(local, remote)
     finally:
         os.unlink(local)
     return sha, remote

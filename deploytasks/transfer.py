@@ -8,7 +8,7 @@ import re
 
 from . import bundle, openssh
 from .backups import sha256_of
-from .errors import DeployTasksError
+from .errors import ConnectionLost, DeployTasksError
 from .host_names import host_label
 from .output import console
 from .shell import parse_marked_text, q, run
@@ -85,7 +85,7 @@ def download(c, remote, local_dir, manifest, settings=None) -> str:
             digest = sha256_of(partial)  # the file is in the page cache: hashing it now is cheap
         else:
             writer = HashingWriter(handle)
-            sftp_of(c).getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
+            sftp_fallback(c, f"the download of {remote}").getfo(remote, writer, callback=lambda done, total: progress.update(bar, completed=done, total=total))
             digest = writer.digest.hexdigest()
     if digest != manifest["sha256"]:
         os.unlink(partial)
@@ -176,7 +176,7 @@ def upload(c, local, remote, manifest, settings=None):
             raise DeployTasksError(f"uploading {local} failed: {exc}") from None
         if not received:
             received = None
-            sftp = sftp_of(c)
+            sftp = sftp_fallback(c, f"the upload of {local}")
             sftp.put(local, remote + ".partial", callback=lambda done, total: progress.update(bar, completed=done, total=total))
             sftp.chmod(remote + ".partial", 0o600)
     sent = (received or {}).pop("sent", None)
@@ -186,6 +186,14 @@ def upload(c, local, remote, manifest, settings=None):
     if not received:  # sent over SFTP: put it in place now (through ssh, the command did as it ended)
         run(c, f"umask 077 && {in_place}", what=f"putting the upload in place as {remote}")
     return received
+
+
+def sftp_fallback(c, what):
+    """SFTP for a transfer that `ssh` could not make; ConnectionLost when the reason is that the connection to the
+    server dropped (Fabric would open a new one and start the transfer, and what followed it, all over again)."""
+    if c.transport is not None and not c.is_connected:
+        raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
+    return sftp_of(c)
 
 
 def sftp_of(c):
