@@ -27,7 +27,8 @@ if [ -d /usr/local/share/ca-certificates ]; then
     [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/"
 fi
 binds=()
-for dir in ${PIP_FIND_LINKS:-} $(sed -n 's|.*file://\(/[^ ]*\)/simple.*|\1|p; s|.*find-links *= *\(/[^ ]*\).*|\1|p' /etc/pip.conf 2>/dev/null | tr ' ' '\n'); do
+for dir in ${PIP_FIND_LINKS:-} $(grep -o 'file://[^ ]*' /etc/pip.conf 2>/dev/null | sed 's|^file://||; s|/simple/*$||') \
+           $(sed -n 's|^ *find-links *= *\(/[^ ]*\).*|\1|p' /etc/pip.conf 2>/dev/null); do
     [ -d "$dir" ] && mkdir -p "$ROOT$dir" && binds+=("$dir")
 done
 variables=(HOME=/root TERM=dumb LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
