@@ -5,7 +5,6 @@ Commands find it through $DEPLOYTASKS_PYZ, set by locator() in the same shell co
 {path}/.deploytasks/<hash16>.pyz (or ~/.cache/deploytasks/shipped/ while the deploy path is not writable);
 locally the per-user cache ~/.cache/deploytasks/. A command whose bundle is not there exits MISSING before it starts Python; the caller ships
 the bundle (ship) and runs it again."""
-import base64
 import functools
 import hashlib
 import io
@@ -194,10 +193,12 @@ def _deploy_path_writable(tools) -> str:
 def ship(c, tools) -> str:
     """Upload the bundle (a temporary name, then renamed): into `tools` when its parent (the deploy path) exists
     and is writable, else into the SSH user's cache. Returns the bundle's path there."""
-    made = c.run(f"if {_deploy_path_writable(tools)}; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
-                 'mkdir -p "$d" && chmod 700 "$d" && printf "%s\\n" "$d"', warn=True, hide=True, in_stream=False,
-                 dry=False)
-    where = (made.stdout.strip().splitlines() or [""])[-1]  # the last line: a shell start-up may print before it
+    from .shell import run
+
+    made = run(c, f"if {_deploy_path_writable(tools)}; then d={q(tools)}; else d={SERVER_CACHE}; fi; "
+                  'mkdir -p "$d" && chmod 700 "$d" && printf "%s\\n" "$d"',
+               what="creating a directory for deploytasks' server code", changes=False, check=False)
+    where = made.stdout.strip()
     if made.failed or not where:
         problem = (made.stderr.strip().splitlines() or [f"exit status {made.exited}"])[-1]
         raise DeployTasksError(f"cannot create a directory for deploytasks' server code on the server: {problem}")
@@ -208,19 +209,14 @@ def put(c, where) -> str:
     """Upload the bundle into the existing directory `where` (a temporary name, checked, then renamed), on the
     stdin of one command: not over SFTP, which a shell start-up that prints (a welcome line in ~/.bashrc) breaks
     where the sftp server is a program the shell starts (Debian's default)."""
-    from .shell import WholeInput
+    from .shell import run, written_from_stdin
 
     bundle = current()
     final = posixpath.join(where, bundle.name)
-    partial = q(f"{final}.partial")
-    command = (f"(umask 077 && base64 -d > {partial}) && "
-               f"test \"$(sha256sum < {partial} | cut -d ' ' -f 1)\" = {hashlib.sha256(bundle.data).hexdigest()} && "
-               f"mv -f {partial} {q(final)} || {{ status=$?; rm -f {partial}; exit $status; }}")
-    result = c.run(command, warn=True, hide=True, dry=False,
-                   in_stream=WholeInput(base64.b64encode(bundle.data).decode()))
-    if result.failed:
-        problem = (result.stderr.strip().splitlines() or [f"exit status {result.exited}"])[-1]
-        raise DeployTasksError(f"uploading deploytasks' server code to {where} failed: {problem}")
+    partial = f"{final}.partial"
+    write, stdin = written_from_stdin(partial, bundle.data)
+    run(c, f"{write} && mv -f {q(partial)} {q(final)} || {{ status=$?; rm -f {q(partial)}; exit $status; }}",
+        what=f"uploading deploytasks' server code to {where}", changes=False, in_stream=stdin)
     return final
 
 

@@ -253,18 +253,7 @@ def _copy_after_start(stream, target_fd, failures):
         widen_pipe(source)
         while (line := _read_line(source)) and line != START.encode() + b"\n":
             pass
-        splice = getattr(os, "splice", None)
-        while True:
-            try:
-                n = splice(source, target_fd, 1 << 20) if splice else None
-            except OSError:
-                splice, n = None, None
-            if n is None:
-                block = os.read(source, 1 << 20)
-                n = len(block)
-                write_all(target_fd, block)
-            if not n:
-                return
+        _splice_into(source, target_fd)
     except OSError as exc:
         failures.append(exc)
     finally:
@@ -275,20 +264,24 @@ def _drain(stream, into):
     into.append(stream.read())
 
 
-def _splice_into(source_fd, target_fd, count, on_progress):
-    """Move exactly `count` bytes from a pipe into a file, in the kernel where it can (splice)."""
+def _splice_into(source_fd, target_fd, count=None, on_progress=lambda moved: None):
+    """Move exactly `count` bytes (None: all until the pipe's end) from a pipe into a file, in the kernel where it
+    can (splice)."""
     moved = 0
     splice = getattr(os, "splice", None)
-    while moved < count:
+    while count is None or moved < count:
+        want = 1 << 20 if count is None else count - moved
         try:
-            n = splice(source_fd, target_fd, count - moved) if splice else None
+            n = splice(source_fd, target_fd, want) if splice else None
         except OSError:
             splice, n = None, None
         if n is None:
-            block = os.read(source_fd, min(1 << 20, count - moved))
+            block = os.read(source_fd, min(1 << 20, want))
             n = len(block)
             write_all(target_fd, block)
         if not n:
+            if count is None:
+                break
             raise OSError(f"the stream ended after {moved:,} of {count:,} bytes")
         moved += n
         on_progress(moved)

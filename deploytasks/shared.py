@@ -4,7 +4,6 @@ They never come from the project's own files (which `inv` and manage.py load on 
 deploy/<host>/<name> beside the fabfile, or the file deploytasks.shared_sources names. Local tasks never
 read them. Contents are never printed: comparisons show checksums and the names of `NAME=` lines only.
 """
-import base64
 import difflib
 import hashlib
 import os
@@ -20,7 +19,7 @@ from .host_names import host_name
 from .output import console
 from .prompt import confirm
 from .settings import local_root
-from .shell import WholeInput, is_dry, q, run
+from .shell import is_dry, q, run, written_from_stdin
 
 MARK = "@@DEPLOYTASKS-SHARED@@"
 KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=")
@@ -147,20 +146,20 @@ def upload(c, item, backup=False) -> str:
     <name>.<UTC>.2.bak and so on when a push in the same second kept one: never over another backup; 0600).
     Returns the backup's name or ""."""
     directory, base = posixpath.split(item.remote)
-    partial = q(posixpath.join(directory, f".deploytasks-upload.{base}"))
+    partial_path = posixpath.join(directory, f".deploytasks-upload.{base}")
+    partial = q(partial_path)
     stamp = f"{item.remote}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     with open(item.local, "rb") as handle:
         data = handle.read()
     keep = (f'{{ saved={q(stamp + ".bak")}; n=1; while test -e "$saved" || test -L "$saved"; do n=$((n + 1)); '
             f'saved={q(stamp)}."$n".bak; done; (set -C; umask 077 && cat {q(item.remote)} > "$saved") && '
             f'chmod 600 "$saved"; }} && ' if backup else "")
-    command = (f"mkdir -p {q(directory)} && rm -f {partial} && (umask 077 && base64 -d > {partial}) && "
-               f"test \"$(sha256sum < {partial} | cut -d ' ' -f 1)\" = {hashlib.sha256(data).hexdigest()} && "
+    write, stdin = written_from_stdin(partial_path, data)
+    command = (f"mkdir -p {q(directory)} && rm -f {partial} && {write} && "
                f"chmod 600 {partial} && {keep}mv -fT {partial} {q(item.remote)} "
                + ("&& printf '%s\\n' \"$saved\" " if backup else "")
                + f"|| {{ status=$?; rm -f {partial}; exit $status; }}")
-    result = run(c, command, what=f"uploading shared/{item.name}",
-                 in_stream=WholeInput(base64.b64encode(data).decode()))
+    result = run(c, command, what=f"uploading shared/{item.name}", in_stream=stdin)
     if not backup:
         return ""
     kept = (result.stdout or "").strip().splitlines()

@@ -1,4 +1,6 @@
 """Running commands and scripts through an Invoke Context or a Fabric Connection."""
+import base64
+import hashlib
 import io
 import json
 import shlex
@@ -88,6 +90,15 @@ def after_start_line(text: str) -> str:
     """What a command printed after START_LINES: not what the server's shell start-up printed before it."""
     _, mark, rest = (text or "").partition(START + "\n")
     return rest if mark else text
+
+
+def written_from_stdin(path, data: bytes) -> tuple:
+    """Shell that writes `data`, sent base64 on the command's stdin, into `path` (created 0600 before any byte is
+    written) and checks the bytes written against its sha256 (a connection lost mid-way leaves a short file); with
+    the stdin to run it with."""
+    command = (f"(umask 077 && base64 -d > {q(path)}) && "
+               f"test \"$(sha256sum < {q(path)} | cut -d ' ' -f 1)\" = {hashlib.sha256(data).hexdigest()}")
+    return command, WholeInput(base64.b64encode(data).decode())
 
 
 class WholeInput(io.StringIO):

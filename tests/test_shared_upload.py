@@ -6,7 +6,7 @@ import stat
 import pytest
 from invoke import Context
 
-from deploytasks import shared
+from deploytasks import shared, shell
 from deploytasks.errors import DeployTasksError
 from deploytasks.shell import WholeInput
 
@@ -37,7 +37,7 @@ def test_an_upload_cut_short_is_refused_and_leaves_the_servers_copy_and_no_parti
         def __init__(self, text):
             super().__init__(text[: len(text) // 2])
 
-    monkeypatch.setattr(shared, "WholeInput", CutShort)
+    monkeypatch.setattr(shell, "WholeInput", CutShort)  # the stdin shell.written_from_stdin hands the command
     with pytest.raises(DeployTasksError, match="uploading shared/.env failed"):
         shared.upload(Context(), upload, backup=True)
     assert open(upload.remote).read() == "SECRET_KEY=old\n"
