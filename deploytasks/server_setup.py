@@ -69,7 +69,8 @@ def refuse(c, settings, problems):
     """One error naming what stops the setup, if anything."""
     if "unwritable" in problems:
         raise DeployTasksError(f"cannot create or write {settings.path} as {c.user}: create it and give {c.user} "
-                               "ownership")
+                               f"ownership, as root on the server: mkdir -p {q(settings.path)} && "
+                               f"chown {q(c.user)}: {q(settings.path)}")
     missing = [p.split(":", 1)[1] for p in problems if p.startswith("missing:")]
     if missing:
         raise DeployTasksError(f"missing on {host_name(c)}: {', '.join(missing)} (on Debian/Ubuntu: apt-get install "
