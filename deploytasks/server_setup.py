@@ -67,6 +67,9 @@ def make_layout(path) -> str:
 
 def refuse(c, settings, problems):
     """One error naming what stops the setup, if anything."""
+    if "unwritable" in problems and c.user == "root":
+        raise DeployTasksError(f"cannot create or write {settings.path} as root: a part of it is not a directory, "
+                               "or its file system is read-only")
     if "unwritable" in problems:
         raise DeployTasksError(f"cannot create or write {settings.path} as {c.user}: create it and give {c.user} "
                                f"ownership, as root on the server: mkdir -p {q(settings.path)} && "

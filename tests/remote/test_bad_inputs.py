@@ -45,7 +45,8 @@ CASES = [
     ("branch-shell", ("deploy",), {"branch": "main; touch {marker}"}, {}, ("does not exist",)),
     ("python-missing-setup", ("setup",), {"python": "python9.99"}, {}, ("missing on", "python9.99")),
     ("path-below-a-file", ("deploy",), {"path": "/etc/hostname/srv"}, {}, ("cannot create", "/etc/hostname/srv")),
-    ("setup-unwritable", ("setup",), {"path": "/etc/hostname/srv"}, {}, ("cannot create or write",)),
+    ("setup-unwritable", ("setup",), {"path": "/etc/hostname/srv"}, {},
+     ("cannot create or write", "as root: a part of it is not a directory")),
     # the same through the environment
     ("env-strategy", ("deploy",), {}, {"FABRIC_DEPLOYTASKS_STRATEGY": "ftp"}, ("'mirror' or 'upload'",)),
     ("env-path-relative", ("deploy",), {}, {"FABRIC_DEPLOYTASKS_PATH": "srv"}, ("absolute deploy directory",)),
