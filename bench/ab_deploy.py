@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Paired A/B of code-change deploys between two checkouts of deploytasks: each checkout's own `fab` (its
+"""Paired A/B of code-change (or, with --requirements, requirements-change) deploys between two checkouts of deploytasks: each checkout's own `fab` (its
 interpreter, with that checkout installed) deploys the same new commit to its own deploy path on one sshd, in
 turn, the side that goes first alternating; prints each pair and the median and mean of B - A. For changes
 smaller than the run-to-run spread, which a side-by-side bench cannot show. Writes nothing to docs/.
@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deploy_bench import DeployTasks  # noqa: E402
-from harness import BenchContext, commit_code_change, head_sha, make_example_repo, start_server, wait_served  # noqa: E402
+from harness import (BenchContext, commit_code_change, commit_requirements_change, head_sha,  # noqa: E402
+                     make_example_repo, start_server, wait_served)
 
 
 class Side(DeployTasks):
@@ -41,6 +42,8 @@ def main(argv=None) -> int:
     parser.add_argument("--a", required=True, type=os.path.abspath,
                         help="the interpreter of checkout A (deploytasks installed from it)")
     parser.add_argument("--b", required=True, type=os.path.abspath, help="the interpreter of checkout B")
+    parser.add_argument("--requirements", action="store_true",
+                        help="each pair deploys a requirements change (a new venv) instead of a code change")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="ab-deploy-"))
     ctx = BenchContext(workdir=workdir, server=start_server(workdir, host="127.0.0.3"), repo=make_example_repo(workdir))
@@ -52,7 +55,11 @@ def main(argv=None) -> int:
             side.first_deploy(paths[side.name])
             wait_served(side.health_url(paths[side.name]), head_sha(ctx.repo), side.page_url(paths[side.name]), None)
         for pair in range(args.pairs):
-            _sha, marker = commit_code_change(ctx.repo)
+            if args.requirements:
+                commit_requirements_change(ctx.repo)
+                marker = None
+            else:
+                _sha, marker = commit_code_change(ctx.repo)
             for side in sides if pair % 2 == 0 else sides[::-1]:
                 path = paths[side.name]
                 started = time.monotonic()

@@ -353,7 +353,9 @@ def report_build(settings, prep, result, say=None):
         raise DeployTasksError(f"building the venv ({builder}) failed: {detail}")
     how = builder if builder.startswith("uv") else "pip (no uv on the server: `fab setup` installs it)" \
         if settings.installer == "auto" else "pip"
-    (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}")
+    reused = result.get("bytecode_linked")
+    reused = f" (bytecode of {reused} unchanged modules taken from the live venv)" if reused else ""
+    (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}{reused}")
 
 
 def report_predeploy(pre):

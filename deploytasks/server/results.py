@@ -135,10 +135,11 @@ class SuperuserResult(TypedDict, total=False):
     exists: bool
 
 
-class VenvBuilt(TypedDict):
+class VenvBuilt(TypedDict, total=False):
     returncode: int
     stdout: str
     stderr: str
+    bytecode_linked: int  # built: the .pyc files taken from the live venv (bytecode.py)
 
 
 class VenvAbandoned(TypedDict):

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 
+from . import bytecode
 from .layout import ServerLayout
 from .lock import release_lock
 from .lock_guard import _stat, register_worker, session_process
@@ -78,7 +79,10 @@ def build(layout, params) -> VenvBuild:
     if session is not None and _stat(session) is None:
         give_up(layout, params, "the client went away while the venv was built")
         return {"gone": True}
-    return {"returncode": process.returncode, "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}
+    built = {"returncode": process.returncode, "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}
+    if process.returncode == 0 and params.get("venv") and complete(params["venv"]):
+        built["bytecode_linked"] = bytecode.link_from_live(layout, params["venv"])
+    return built
 
 
 class _Reader:

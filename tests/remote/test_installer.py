@@ -1,6 +1,7 @@
 """uv and pip as the builders of server venvs: `fab setup` installs uv where the server has none, deploys build
 with it (its cache kept between deploys) or with pip; a failed or killed build leaves no venv and the live release."""
 import os
+import re
 import signal
 import stat
 
@@ -65,6 +66,24 @@ def test_a_requirements_change_is_built_with_the_servers_uv(installed):
     stamp = s.path / "shared" / "venvs" / new / ".deploytasks-requirements"
     assert stamp.read_text().strip().startswith(new)
     assert s.revision() == sha
+
+
+def test_a_new_venv_takes_the_live_venvs_bytecode_of_the_files_both_hold_and_python_keeps_it(installed):
+    """A requirements change: the new venv's packages are uv's links to the same files as the live venv's, so the
+    bytecode the live venv's Django wrote is linked in, and the new release's checks start without compiling it."""
+    s = installed
+    live = (s.path / "current" / ".venv").resolve()
+    [live_pyc] = live.glob("lib/python*/site-packages/django/db/models/__pycache__/base.cpython-*.pyc")
+    before = set(s.venvs())
+    s.repo.requirements_change("# the same packages in a new venv")
+    run = s.fab("deploy").ok()
+    [new] = set(s.venvs()) - before
+    reused = re.search(rf"venv {new} built with uv .* \(bytecode of (\d+) unchanged modules taken from the live venv\)",
+                       " ".join(run.stdout.split()))
+    assert reused and int(reused[1]) > 100, run.stdout
+    new_pyc = s.path / "shared" / "venvs" / new / live_pyc.relative_to(live)
+    # the new release's Django imported it during the deploy's checks and found it valid: no file of its own
+    assert os.path.samefile(new_pyc, live_pyc)
 
 
 def test_installer_pip_builds_with_pip(installed):
