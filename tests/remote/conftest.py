@@ -392,6 +392,32 @@ class Gunicorn:
                 os.kill(self.pid, signal.SIGKILL)
 
 
+# --- the README's path for servers ---------------------------------------------------------------
+
+EXAMPLE_FABFILE = Path(__file__).resolve().parents[2] / "fabfile.example.py"
+
+
+def readme_project(project: Path, path: Path, repo: Path, port: int, secret: str) -> Path:
+    """A project dir as the README's step 3 leaves it: fabfile.example.py with its values set (deploy path, repo,
+    the app server's port), production's settings in deploy/production/.env."""
+    (project / "deploy" / "production").mkdir(parents=True)
+    fabfile = EXAMPLE_FABFILE.read_text()
+    for shipped, ours in (("/srv/mysite", str(path)), ("git@github.com:example/mysite.git", str(repo)),
+                          ("127.0.0.1:8000", f"127.0.0.1:{port}")):
+        assert shipped in fabfile, shipped
+        fabfile = fabfile.replace(shipped, ours)
+    (project / "fabfile.py").write_text(fabfile)
+    (project / "deploy" / "production" / ".env").write_text(
+        f"DATABASE_URL=sqlite:///{path}/shared/db.sqlite3\nSECRET_KEY={secret}\nDEBUG=false\n")
+    return project
+
+
+def health_at(url) -> dict:
+    """The JSON a /health/ URL answers."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
 # --- fixtures ----------------------------------------------------------------------------------
 
 def give_uv(server: Server) -> None:

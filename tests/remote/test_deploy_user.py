@@ -4,7 +4,6 @@ this module's sshd (its own /etc/passwd, group and shadow, bind-mounted in the s
 gets no new account."""
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shlex
@@ -12,18 +11,16 @@ import shutil
 import signal
 import stat
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests import _forkserver as tools
-from tests.remote.conftest import FabRun, Repo, Server
+from tests.remote.conftest import FabRun, Repo, Server, health_at, readme_project
 from tests.sshd import SSHServer, free_port
 
 ADDRESS = "127.0.0.195"
 USER = "dtdeploy"
-EXAMPLE_FABFILE = Path(__file__).resolve().parents[2] / "fabfile.example.py"
 
 
 def free_id() -> int:
@@ -91,11 +88,6 @@ def host():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def health(url) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def fab(server, project, *args, fresh=False):
     """`fab -H USER@host …` as the README types it (the sshd's ssh_config gives the alias's address, port and key)."""
     done = tools.run("fab", ["-S", str(server.sshd.ssh_config), "-H", f"{USER}@{server.sshd.alias}", *args],
@@ -103,44 +95,46 @@ def fab(server, project, *args, fresh=False):
     return FabRun(args, done.returncode, done.stdout, done.stderr)
 
 
-def readme_project(server, path: Path, port: int) -> Path:
-    """fabfile.example.py with its values set for this server, production's .env in deploy/production/."""
-    project = server.base / f"project-{path.parent.name}"
-    (project / "deploy" / "production").mkdir(parents=True)
-    fabfile = EXAMPLE_FABFILE.read_text()
-    for shipped, ours in (("/srv/mysite", str(path)), ("git@github.com:example/mysite.git", str(server.repo.bare)),
-                          ("127.0.0.1:8000", f"127.0.0.1:{port}")):
-        assert shipped in fabfile, shipped
-        fabfile = fabfile.replace(shipped, ours)
-    (project / "fabfile.py").write_text(fabfile)
-    (project / "deploy" / "production" / ".env").write_text(
-        f"DATABASE_URL=sqlite:///{path}/shared/db.sqlite3\nSECRET_KEY=deploy-user-{server.secret_key}\nDEBUG=false\n")
-    return project
+def owned_by_others(top: Path, uid: int) -> list:
+    """Paths under `top` (itself included) whose owner is not `uid`; files that vanish meanwhile (SQLite's -shm
+    when the app server's last connection closes) are skipped."""
+    found = []
+    for item in [top, *top.rglob("*")]:
+        try:
+            if item.lstat().st_uid != uid:
+                found.append(str(item))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def project_for(server, path: Path, port: int) -> Path:
+    return readme_project(server.base / f"project-{path.parent.name}", path, server.repo.bare, port,
+                          f"deploy-user-{server.secret_key}")
 
 
 def test_the_readmes_path_for_servers_works_for_a_deploy_user_that_is_not_root(host):
     """setup, deploy, a code change, backup, rollback as the README has them; everything on the server is the
     deploy user's, the backups and production's settings readable by it alone."""
     path, port = host.base / "deployhome" / "mysite", free_port("127.0.0.1")
-    project = readme_project(host, path, port)
+    project = project_for(host, path, port)
     url = f"http://127.0.0.1:{port}/health/"
 
     fab(host, project, "setup", fresh=True).ok()
     fab(host, project, "deploy", fresh=True).ok()
-    assert health(url)["revision"] == host.repo.initial
+    assert health_at(url)["revision"] == host.repo.initial
 
     changed = host.repo.code_change()
     fab(host, project, "deploy").ok()
-    assert health(url)["revision"] == changed
+    assert health_at(url)["revision"] == changed
 
     local = Path(fab(host, project, "backup", "--json").ok().json()["local_path"])
     assert local.stat().st_size > 0 and stat.S_IMODE(local.stat().st_mode) == 0o600
 
     fab(host, project, "rollback", "--yes").ok()
-    assert health(url)["revision"] == host.repo.initial
+    assert health_at(url)["revision"] == host.repo.initial
 
-    not_theirs = [str(p) for p in [path, *path.rglob("*")] if p.lstat().st_uid != host.uid]
-    assert not_theirs == []
+    assert owned_by_others(path, host.uid) == []
     assert stat.S_IMODE((path / "backups").stat().st_mode) == 0o700
     assert stat.S_IMODE((path / "shared" / ".env").stat().st_mode) == 0o600
 
@@ -149,7 +143,7 @@ def test_setup_under_a_directory_only_root_may_write_says_what_to_run_and_create
     srv = host.base / "srv-of-root"
     srv.mkdir(mode=0o755, exist_ok=True)
     path = srv / "mysite"
-    project = readme_project(host, path, free_port("127.0.0.1"))
+    project = project_for(host, path, free_port("127.0.0.1"))
     line = fab(host, project, "setup").error()
     assert line == (f"deploytasks: error: cannot create or write {path} as {USER}: create it and give {USER} "
                     f"ownership, as root on the server: mkdir -p {path} && chown {USER}: {path}")

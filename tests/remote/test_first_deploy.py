@@ -4,25 +4,17 @@ deploy that fails: no unapply below what was there, the database kept, a state t
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.remote.conftest import FABFILE, give_uv
+from tests.remote.conftest import FABFILE, give_uv, health_at, readme_project
 from tests.sshd import free_port
 
 ADDRESS = "127.0.0.30"
-EXAMPLE_FABFILE = Path(__file__).resolve().parents[2] / "fabfile.example.py"
-
-
-def health(url) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def stop(pidfile: Path):
@@ -49,24 +41,15 @@ def test_the_readmes_path_for_servers_works_on_the_first_try(server):
     settings in deploy/production/.env, `fab setup`, `fab deploy`: the site serves the deployed revision."""
     s = server
     path, port = s.base / "readme-srv", free_port("127.0.0.1")
-    project = s.base / "readme-project"
-    (project / "deploy" / "production").mkdir(parents=True)
-    fabfile = EXAMPLE_FABFILE.read_text()
-    for shipped, ours in (("/srv/mysite", str(path)), ("git@github.com:example/mysite.git", str(s.repo.bare)),
-                          ("127.0.0.1:8000", f"127.0.0.1:{port}")):
-        assert shipped in fabfile, shipped
-        fabfile = fabfile.replace(shipped, ours)
-    (project / "fabfile.py").write_text(fabfile)
-    (project / "deploy" / "production" / ".env").write_text(
-        f"DATABASE_URL=sqlite:///{path}/shared/db.sqlite3\nSECRET_KEY=readme-{s.secret_key}\nDEBUG=false\n")
+    project = readme_project(s.base / "readme-project", path, s.repo.bare, port, f"readme-{s.secret_key}")
     lend_uv(path, s)
     try:
         s.fab("setup", cwd=project, fresh=True).ok()  # real `fab` processes, as the README has them typed
         s.fab("deploy", cwd=project, fresh=True).ok()
-        assert health(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.initial[:12]
+        assert health_at(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.initial[:12]
         s.repo.code_change(branch="readme-next")
         s.fab("deploy", "--revision", "readme-next", cwd=project, fresh=True).ok()  # and the next one reloads it
-        assert health(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.head("readme-next")[:12]
+        assert health_at(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.head("readme-next")[:12]
     finally:
         stop(path / "shared" / "gunicorn.pid")
 
@@ -98,7 +81,7 @@ def test_a_failed_first_deploy_keeps_the_database_and_the_next_one_starts_from_i
                 healthcheck_retries=60, healthcheck_delay=0.25)
     try:
         s.fab("deploy").ok()
-        assert health(url)["revision"][:12] == s.repo.initial[:12]
+        assert health_at(url)["revision"][:12] == s.repo.initial[:12]
         restored = s.fab("restore", str(copy), "--yes", "--unverified").ok()
         assert "restored" in restored.stdout
     finally:
