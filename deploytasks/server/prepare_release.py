@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from . import bad_revisions, standby, venv_build, warm_start
+from . import bad_revisions, bytecode, standby, venv_build, warm_start
 from .live_match import deploy_digest, serving_unchanged
 from .errors import ServerError
 from .lock_guard import start_guard
@@ -133,11 +133,12 @@ def build(layout, params) -> PreparedRelease:
     discard_upload(params)
     with open(os.path.join(target, "REVISION"), "w") as handle:
         handle.write(revision + "\n")
+    current = current_release(layout)
+    modules_taken = bytecode.link_unchanged_modules(layout.release(current), target) if current else 0
     linked = link_shared(layout, params, target)
     digest = requirements_digest(os.path.join(target, params["requirements"]), params.get("python_version"))
     venv = os.path.join(layout.venvs, digest[:16])
     os.symlink(venv, os.path.join(target, ".venv"))
-    current = current_release(layout)
     return {
         "release": release,
         "revision": revision,
@@ -146,6 +147,7 @@ def build(layout, params) -> PreparedRelease:
         "venv_ready": read_stamp(os.path.join(venv, STAMP)) == digest,
         "requirements_hash": digest,
         "linked": linked,
+        "bytecode_taken": modules_taken,
         "current": current,
         "current_meta": release_meta(layout, current) if current else None,
         "marked_bad": bad_revisions.marks(layout, revision),

@@ -271,6 +271,7 @@ class PreparedRelease(TypedDict, total=False):
     venv_ready: bool
     requirements_hash: str
     linked: list
+    bytecode_taken: int  # the project's modules whose bytecode came from the live release (bytecode.py)
     current: Optional[str]
     current_meta: Optional[ReleaseMeta]
     marked_bad: List[str]

@@ -75,6 +75,22 @@ def test_a_code_change_s_django_was_started_from_the_live_venv_while_the_revisio
     assert not s.lock.exists()
 
 
+def test_a_code_change_takes_the_live_releases_bytecode_for_the_modules_it_did_not_change(served):
+    """The new release is a fresh `git archive`; its unchanged modules get the live release's bytecode (and the
+    live files' mtimes), so the deploy's Django and the app server's workers compile only what changed."""
+    s = served
+    live = s.path / "releases" / s.current_name()
+    [models_pyc] = (live / "accounts" / "__pycache__").glob("models.cpython-*.pyc")
+    [views_pyc] = (live / "accounts" / "__pycache__").glob("views.cpython-*.pyc")
+    sha = s.repo.code_change()  # accounts/views.py
+    s.fab("deploy").ok()
+    new = s.path / "releases" / s.current_name()
+    assert new != live and s.gunicorn.health()["revision"] == sha
+    # Django imported accounts.models in the new release during the deploy's checks and kept the linked file
+    assert os.path.samefile(new / "accounts" / "__pycache__" / models_pyc.name, models_pyc)
+    assert not os.path.samefile(new / "accounts" / "__pycache__" / views_pyc.name, views_pyc)
+
+
 def test_no_request_fails_during_a_deploy(served):
     """Clients hammer the site while a code change is deployed: every request is answered 200, first by
     the old revision, then by the new one (gunicorn's HUP replaces workers gracefully)."""

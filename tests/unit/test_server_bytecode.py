@@ -6,7 +6,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from deploytasks.server.bytecode import link_from_live, link_shared
+from deploytasks.server.bytecode import link_from_live, link_shared, link_unchanged_modules
 
 PACKAGES = "lib/python3.11/site-packages"
 
@@ -83,3 +83,44 @@ def test_from_the_live_release_only_and_never_into_itself(tmp_path):
     (tmp_path / "current").symlink_to(tmp_path / "releases" / "r1")
     assert link_from_live(layout, str(old)) == 0
     assert link_from_live(layout, str(new)) == 1
+
+
+def release_with(root, files):
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def test_a_new_release_takes_the_old_ones_bytecode_for_unchanged_modules_only(tmp_path):
+    old = release_with(tmp_path / "old", {"app/__init__.py": "", "app/models.py": "M = 1\n", "app/views.py": "V = 1\n",
+                                          "app/never_imported.py": "N = 1\n"})
+    pycs = {name: old / py_compile.compile(str(old / f"app/{name}.py"), doraise=True).split(str(old) + "/", 1)[1]
+            for name in ("__init__", "models", "views")}
+    new = release_with(tmp_path / "new", {"app/__init__.py": "", "app/models.py": "M = 1\n", "app/views.py": "V = 2\n",
+                                          "app/never_imported.py": "N = 1\n"})
+    os.utime(new / "app/models.py", (1_000_000_000, 1_000_000_000))  # git archive: the commit's time, not the old one
+
+    assert link_unchanged_modules(str(old), str(new)) == 2
+    cache = new / "app" / "__pycache__"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(pycs[n].name for n in ("__init__", "models"))
+    assert (new / "app/models.py").stat().st_mtime_ns == (old / "app/models.py").stat().st_mtime_ns
+    assert (new / "app/views.py").read_text() == "V = 2\n"
+
+    done = subprocess.run([sys.executable, "-c", "import app.models, app.views; print(app.models.M, app.views.V)"],
+                          capture_output=True, text=True, cwd=new, env=writing_bytecode(), check=True)
+    assert done.stdout.split() == ["1", "2"]
+    assert os.path.samefile(cache / pycs["models"].name, pycs["models"]), "valid as it is: Python kept it"
+    assert not os.path.samefile(cache / pycs["views"].name, pycs["views"]), "the changed module compiled anew"
+
+
+def test_symlinked_directories_and_files_of_the_release_are_left_alone(tmp_path):
+    old = release_with(tmp_path / "old", {"media/x.py": "X = 1\n", "settings_link.py": "S = 1\n"})
+    py_compile.compile(str(old / "media/x.py"), doraise=True)
+    py_compile.compile(str(old / "settings_link.py"), doraise=True)
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "media").symlink_to(old / "media")  # a shared directory
+    (new / "settings_link.py").symlink_to(old / "settings_link.py")
+    assert link_unchanged_modules(str(old), str(new)) == 0
+    assert not (new / "__pycache__").exists()
