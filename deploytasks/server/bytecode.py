@@ -66,7 +66,17 @@ def link_from_live(layout, venv):
         return 0
     try:
         return link_shared(live, venv)
-    except OSError:
+    except Exception:  # noqa: BLE001 - bytecode only saves time: without it, the venv compiles as before
+        return 0
+
+
+def link_from_live_release(layout, current, release_dir):
+    """link_unchanged_modules from the live release `current` (None: no live release) into `release_dir`."""
+    if not current:
+        return 0
+    try:
+        return link_unchanged_modules(layout.release(current), release_dir)
+    except Exception:  # noqa: BLE001 - bytecode only saves time: without it, the release compiles as before
         return 0
 
 

@@ -134,7 +134,7 @@ def build(layout, params) -> PreparedRelease:
     with open(os.path.join(target, "REVISION"), "w") as handle:
         handle.write(revision + "\n")
     current = current_release(layout)
-    modules_taken = bytecode.link_unchanged_modules(layout.release(current), target) if current else 0
+    modules_taken = bytecode.link_from_live_release(layout, current, target)
     linked = link_shared(layout, params, target)
     digest = requirements_digest(os.path.join(target, params["requirements"]), params.get("python_version"))
     venv = os.path.join(layout.venvs, digest[:16])

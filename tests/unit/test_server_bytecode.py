@@ -124,3 +124,16 @@ def test_symlinked_directories_and_files_of_the_release_are_left_alone(tmp_path)
     (new / "settings_link.py").symlink_to(old / "settings_link.py")
     assert link_unchanged_modules(str(old), str(new)) == 0
     assert not (new / "__pycache__").exists()
+
+
+def test_a_release_without_a_live_one_or_whose_walk_fails_takes_nothing_and_the_deploy_goes_on(tmp_path, monkeypatch):
+    from deploytasks.server import bytecode
+
+    layout = SimpleNamespace(release=lambda name: str(tmp_path / "releases" / name))
+    assert bytecode.link_from_live_release(layout, None, str(tmp_path)) == 0
+
+    def broken(*_args):
+        raise ValueError("a name the walk could not handle")
+
+    monkeypatch.setattr(bytecode, "link_unchanged_modules", broken)
+    assert bytecode.link_from_live_release(layout, "r1", str(tmp_path)) == 0
