@@ -10,6 +10,8 @@ Releases: see link_unchanged_modules."""
 import os
 import stat
 
+from .files import sha256_of
+
 
 def site_packages(venv):
     """venv/lib/pythonX.Y/site-packages, or None."""
@@ -80,13 +82,6 @@ def link_from_live_release(layout, current, release_dir):
         return 0
 
 
-def _same_bytes(a, b, size):
-    if size > 8 * 1024 * 1024:
-        return False
-    with open(a, "rb") as first, open(b, "rb") as second:
-        return first.read() == second.read()
-
-
 def link_unchanged_modules(old_release, new_release):
     """The project's own modules: a new release is a fresh `git archive` (every file's mtime the commit's), so its
     first Django start-up compiled every module again, changed or not. For each .py file of `new_release` whose bytes
@@ -112,7 +107,7 @@ def link_unchanged_modules(old_release, new_release):
             try:
                 new_status, old_status = os.lstat(new), os.lstat(old)
                 if not (stat.S_ISREG(new_status.st_mode) and stat.S_ISREG(old_status.st_mode)) \
-                        or new_status.st_size != old_status.st_size or not _same_bytes(new, old, new_status.st_size):
+                        or new_status.st_size != old_status.st_size or sha256_of(new) != sha256_of(old):
                     continue
                 os.utime(new, ns=(old_status.st_atime_ns, old_status.st_mtime_ns))
                 cache = os.path.join(directory, "__pycache__")
