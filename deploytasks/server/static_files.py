@@ -7,19 +7,27 @@ never changes what the live release serves and a rollback serves the old release
   `{path}/current/collected_static`, so it follows the switch.
 - STATIC_ROOT outside the deploy path: collected there as before, with a warning.
 
-Files whose content equals the live release's copy are hard-linked to it (one inode, no second copy)."""
+Files whose content equals the live release's copy are hard-linked to it (one inode, no second copy). When
+nothing collectstatic reads differs from what the live release's collectstatic read (static_inputs), collectstatic
+does not run at all: the live release's collected directory is hard-linked whole (a manifest storage's hashing or
+whitenoise's compression is not done again)."""
+import hashlib
 import io
 import os
+import re
 import shutil
 
 from .errors import ServerError
-from .files import sha256_of
+from .files import sha256_of, write_private
+from .hooks import listed
 from .journal import note
 from .layout import ServerLayout
 from .media import inside
 from .results import StaticCollected
 
 PER_RELEASE = "collected_static"
+INPUTS = ".deploytasks-static-inputs"  # in a release: the sha256 of everything its collectstatic read (mode 0600)
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # an object's repr names where it is in memory, which differs per process
 
 
 def resolved(root):
@@ -64,6 +72,119 @@ def link_unchanged(new_dir, live_dir):
             except OSError:
                 continue  # another file system, or a file that went: the copy stays
     return linked
+
+
+def content_sha256(storage, path):
+    try:
+        return sha256_of(storage.path(path))
+    except NotImplementedError:  # a source storage without local files
+        digest = hashlib.sha256()
+        with storage.open(path) as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+def stable_repr(value):
+    """repr() with the members of sets in one order (a set's order changes with each process's hash seed)."""
+    if isinstance(value, (set, frozenset)):
+        return "{%s}" % ", ".join(sorted(stable_repr(member) for member in value))
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join("%s: %s" % (stable_repr(k), stable_repr(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % ", ".join(stable_repr(member) for member in value)
+    return repr(value)
+
+
+def static_inputs(release):
+    """The sha256 of everything the output of this release's collectstatic depends on, or None when that cannot
+    be told (a project's own collectstatic command): every file the finders list, by the path collectstatic
+    gives it (the first of a path wins, as there) and its bytes; every setting's repr, the release's directory
+    replaced by a placeholder; the Django and Python versions and the venv; the source of the storage and finder
+    classes (and their bases) that are not part of the venv (the project's own)."""
+    import inspect
+    import sys
+
+    import django
+    from django.apps import apps
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.core.management import get_commands
+
+    if get_commands().get("collectstatic") != "django.contrib.staticfiles":
+        return None
+    digest = hashlib.sha256()
+
+    def add(*parts):
+        for part in parts:
+            digest.update(str(part).encode("utf-8", "surrogateescape") + b"\0")
+
+    places = sorted({release, os.path.realpath(release)}, key=len, reverse=True)
+
+    def neutral(text):
+        for place in places:
+            text = text.replace(place, "<release>")
+        return ADDRESS.sub("", text)
+
+    venv = os.path.realpath(sys.prefix)
+    add(django.get_version(), sys.version, venv)
+    for name in sorted(name for name in dir(settings) if name.isupper()):
+        try:
+            value = neutral(stable_repr(getattr(settings, name)))
+        except Exception as exc:  # noqa: BLE001 - a setting that refuses to be read (an empty SECRET_KEY)
+            value = "unreadable: %s" % type(exc).__name__
+        add(name, value)
+    finders = list(get_finders())
+    classes = {cls for owner in [staticfiles_storage.__class__] + [type(f) for f in finders] for cls in owner.__mro__}
+    for cls in sorted(classes, key=lambda cls: (cls.__module__, cls.__qualname__)):
+        try:
+            source = os.path.realpath(inspect.getsourcefile(cls) or "")
+        except TypeError:  # built in
+            continue
+        if source and not source.startswith(venv + os.sep):
+            add(cls.__module__, cls.__qualname__, sha256_of(source) if os.path.isfile(source) else "?")
+    ignore = list({os.path.normpath(p) for p in apps.get_app_config("staticfiles").ignore_patterns})
+    found = {}
+    for finder in finders:
+        for path, storage in finder.list(ignore):
+            prefixed = os.path.join(storage.prefix, path) if getattr(storage, "prefix", None) else path
+            found.setdefault(prefixed, (path, storage))
+    for prefixed in sorted(found):
+        path, storage = found[prefixed]
+        add(prefixed, content_sha256(storage, path))
+    return digest.hexdigest()
+
+
+def inputs_of(release):
+    """What a release's collectstatic read (static_inputs, as recorded), or None."""
+    try:
+        with open(os.path.join(release, INPUTS)) as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def reuse_live(inputs, live, name, own):
+    """Hard-link the live release's collected directory `name` as `own` when its collectstatic read exactly
+    `inputs`: how many files, or None (then collectstatic runs; nothing is left behind)."""
+    source = live and os.path.join(live, name)
+    if not inputs or not source or inputs_of(live) != inputs:
+        return None
+    if os.path.islink(source) or not os.path.isdir(source) or os.path.lexists(own):
+        return None
+    linked = []
+
+    def link(src, dst):
+        os.link(src, dst)
+        linked.append(dst)
+
+    try:
+        shutil.copytree(source, own, symlinks=True, copy_function=link)
+    except (OSError, shutil.Error):
+        shutil.rmtree(own, ignore_errors=True)
+        return None
+    return len(linked)
 
 
 def with_links(summary, linked):
@@ -138,9 +259,23 @@ def collect(params) -> StaticCollected:
     name = os.path.relpath(own, release)
     if kind == "shared dir":  # a real directory per release instead of the link into shared/
         os.unlink(own)
-    summary = run_collectstatic(own)
-    linked = link_unchanged(own, live and os.path.join(live, name))
-    result = {"collectstatic": with_links(summary, linked), "static_root": root, "collected_into": own, "linked": linked}
+    inputs = None
+    if not listed(params, "after", "collectstatic"):  # such a hook may change the collected files in place
+        try:
+            inputs = static_inputs(release)
+        except Exception:  # noqa: BLE001 - the shortcut only saves time: collectstatic runs as before
+            inputs = None
+    linked = reuse_live(inputs, live, name, own)
+    if linked is not None:
+        summary = "static files unchanged since the live release: its %d collected files hard-linked, " \
+                  "collectstatic not run" % linked
+    else:
+        summary = run_collectstatic(own)
+        linked = link_unchanged(own, live and os.path.join(live, name))
+        summary = with_links(summary, linked)
+    if inputs:
+        write_private(os.path.join(release, INPUTS), inputs + "\n")
+    result = {"collectstatic": summary, "static_root": root, "collected_into": own, "linked": linked}
     if shared_root:
         note(params, static_link=shared_root)  # a first deploy undone removes the link again (recovery.undo)
         point_to_current(shared_root, layout, live, name)
