@@ -61,6 +61,35 @@ def test_static_files_follow_the_release(deployed):
     assert served_css(s, current_static) == before
 
 
+def collected(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_a_code_change_takes_the_live_collected_files_and_a_changed_env_collects_again(deployed):
+    """Nothing collectstatic reads changed (a code change): the live release's collected files are hard-linked
+    and collectstatic does not run; a changed setting (.env on the server) makes it run."""
+    s = deployed
+    s.repo.code_change()
+    s.fab("deploy").ok()  # the live release records what its collectstatic read
+    live = s.path / "releases" / s.current_name()
+    s.repo.code_change()
+    run = s.fab("deploy").ok()
+    new = s.path / "releases" / s.current_name()
+    assert new != live
+    assert "collectstatic not run" in " ".join(run.stdout.split()), run.stdout
+    assert collected(new / "staticfiles") == collected(live / "staticfiles") != []
+    assert all(os.path.samefile(new / "staticfiles" / f, live / "staticfiles" / f) for f in collected(new / "staticfiles"))
+    env_file = s.path / "shared" / ".env"
+    original = env_file.read_text()
+    env_file.write_text(original + "TIME_ZONE=Europe/Paris\n")
+    try:
+        s.repo.code_change()
+        run = s.fab("deploy").ok()
+        assert "static files copied" in run.stdout and "collectstatic not run" not in run.stdout, run.stdout
+    finally:
+        env_file.write_text(original)
+
+
 def test_shared_static_root_becomes_per_release(deployed, closed_port):
     s = deployed
     env_file = s.path / "shared" / ".env"
