@@ -32,7 +32,8 @@ def report_migrations(pre: PredeployResult):
     else:
         console.print("[green]✓[/] no backup: the database held nothing yet")
     if pre.get("rehearsed"):
-        console.print(f"[green]✓[/] {count} migration(s) rehearsed on a copy, then applied")
+        how = " (restored as the backup was dumped)" if pre.get("copied_while_dumping") else ""
+        console.print(f"[green]✓[/] {count} migration(s) rehearsed on a copy{how}, then applied")
     elif pre.get("backup"):
         reason = pre.get("rehearsal_skipped") or f"rehearsals on a copy are not available for {vendor} databases"
         console.print(f"[green]✓[/] {count} migration(s) applied [yellow](not rehearsed on {vendor}: {reason})[/]",

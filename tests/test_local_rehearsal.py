@@ -7,13 +7,23 @@ import pytest
 from deploytasks.errors import DeployTasksError
 from tests._rehearsal_app import add_app, add_unique, predeploy
 from tests._server_dbs import MariaDB, Postgres
+from tests._util import pg_restore_run
 from tests.test_local_mysql_backup import mysql_venv, server_reachable as mysql_reachable  # noqa: F401 (fixture)
-from tests.test_local_postgres_backup import pg_venv, server_reachable as pg_reachable  # noqa: F401 (fixture)
+from tests.test_local_postgres_backup import admin, pg_venv, server_reachable as pg_reachable  # noqa: F401 (fixture)
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def db(request, tmp_path):
-    if request.param == "postgresql":
+    yield from database(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def pg_db(request, tmp_path):
+    yield from database(request, "postgresql", tmp_path)
+
+
+def database(request, kind, tmp_path):
+    if kind == "postgresql":
         if not pg_reachable():
             pytest.skip("no PostgreSQL client tools or server on 127.0.0.1:5432")
         engine = Postgres(tmp_path, request.getfixturevalue("pg_venv"))
@@ -39,6 +49,8 @@ def test_pending_migrations_are_rehearsed_on_a_copy_that_is_dropped_afterwards(d
     result = predeploy(db.site)
     assert result["pending"] == ["rehearse.0002_unique"]
     assert result["rehearsed"] is True and "rehearsal_skipped" not in result
+    # PostgreSQL: the pg_restore that reads the dump back restored it into the copy as the dump was made
+    assert result["copied_while_dumping"] is isinstance(db, Postgres)
     assert result["state_after"]["rehearse"] == ["0001_initial", "0002_unique"]
     assert db.scratch() == []
 
@@ -52,6 +64,23 @@ def test_a_migration_failing_on_existing_data_is_caught_on_the_copy_and_producti
         predeploy(db.site)
     assert db.fingerprint() == before
     assert db.scratch() == []
+
+
+def test_a_copy_that_cannot_be_restored_fails_the_rehearsal_with_the_reason_and_keeps_the_sound_backup(pg_db):
+    """PostgreSQL: the copy is restored by the pg_restore that reads the dump back; when that restore fails (an
+    extension only a superuser may create) but the dump itself reads back whole, the backup is kept and the
+    rehearsal fails with pg_restore's reason, the copy dropped and nothing applied."""
+    db = pg_db
+    admin("CREATE EXTENSION file_fdw", dbname=db.name)
+    db.grant_createdb()
+    add_unique(db.site.root)
+    before = db.fingerprint()
+    with pytest.raises(DeployTasksError, match="restoring the dump into the scratch database .* failed: .*permission denied"):
+        predeploy(db.site)
+    assert db.fingerprint() == before
+    assert db.scratch() == []
+    [kept] = [p for p in (db.site.root / "backups").iterdir() if p.name.endswith(".dump.zst")]
+    assert pg_restore_run(kept, "--list").returncode == 0
 
 
 def test_without_the_right_to_create_databases_the_rehearsal_is_skipped_with_the_reason(db):

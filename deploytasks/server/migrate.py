@@ -79,11 +79,13 @@ def rehearse(alias, engine, backup_path):
         engine.drop_copy(copy)
 
 
-def safety_backup(alias, engine, params, label, reason):
-    """A backup into params["backup_dest"] before the schema changes (None when there is nothing to back up)."""
+def safety_backup(alias, engine, params, label, reason, rehearsal=False):
+    """A backup into params["backup_dest"] before the schema changes (None when there is nothing to back up);
+    rehearsal: migrations are rehearsed on a copy of it next (engine.backup_for_rehearsal)."""
     if engine is None or not engine.has_data() or not has_tables(alias):
         return None  # a database that does not exist yet, or is empty: nothing to keep (no 0-byte backup)
-    return engine.backup(params["backup_dest"], dict(params, label=label), {"database_alias": alias, "reason": reason})
+    backup = engine.backup_for_rehearsal if rehearsal else engine.backup
+    return backup(params["backup_dest"], dict(params, label=label), {"database_alias": alias, "reason": reason})
 
 
 def to_state(params) -> SchemaRollback:

@@ -19,7 +19,8 @@ def first_line(exc):
 
 
 def back_up_and_rehearse(alias, engine, params, result):
-    manifest = safety_backup(alias, engine, params, "pre-deploy", "before deploying release %s" % params.get("release"))
+    manifest = safety_backup(alias, engine, params, "pre-deploy", "before deploying release %s" % params.get("release"),
+                             rehearsal=True)
     if manifest is None:
         result["rehearsed"] = False
         return
@@ -37,6 +38,7 @@ def back_up_and_rehearse(alias, engine, params, result):
         raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
             type(exc).__name__, first_line(exc))) from None
     result["rehearsed"] = True
+    result["copied_while_dumping"] = getattr(engine, "copied_while_dumping", False)
 
 
 def load_wsgi_application():

@@ -51,6 +51,6 @@ def test_rehearsals_on_a_postgresql_copy(pg_deployed):
 
     rows(s, "DELETE FROM accounts_badge WHERE id = (SELECT max(id) FROM accounts_badge)")
     done = s.fab("deploy").ok()
-    assert "1 migration(s) rehearsed on a copy, then applied" in done.stdout
+    assert "1 migration(s) rehearsed on a copy (restored as the backup was dumped), then applied" in done.stdout
     assert any("UNIQUE" in definition for _, definition in schema_and_rows(s)[0])
     assert scratch(s) == []

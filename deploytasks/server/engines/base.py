@@ -40,6 +40,11 @@ class Engine:
         skip the slow verification of a copy that is kept whatever it holds (a safety copy)."""
         raise NotImplementedError
 
+    def backup_for_rehearsal(self, dest_dir, params, extra):
+        """backup() before migrations are rehearsed on a copy of it: an engine that can makes the copy while it
+        backs up, for copy_for_rehearsal to take."""
+        return self.backup(dest_dir, params, extra)
+
     def verify(self, path):
         """None when the backup file reads back whole and sound, else the problem."""
         raise NotImplementedError

@@ -74,9 +74,12 @@ class MigrationsScanner:
 class Verifier:
     """`[zstd -dc |] pg_restore` reading the archive's bytes from write(); finish() -> (error or None,
     django_migrations COPY text or None). scan: pg_restore's script passes through this process, its
-    django_migrations rows kept; else it goes to /dev/null."""
+    django_migrations rows kept; else it goes to /dev/null. load: (arguments, environment) of a pg_restore that
+    restores the archive into a database as it reads it instead (a rehearsal's scratch copy, scratch.py): the
+    read-back and the copy in one pass; its error may then be the database's as well as the archive's."""
 
-    def __init__(self, pg_restore, zstd, scan=True):
+    def __init__(self, pg_restore, zstd, scan=True, load=None):
+        scan = scan and not load
         self.errors = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
         self.decompress = None
         if zstd:
@@ -85,7 +88,8 @@ class Verifier:
             source = self.decompress.stdout
         else:
             source = subprocess.PIPE
-        self.reader = subprocess.Popen([pg_restore, "--file=-"], env=tool_env(PG), stdin=source,
+        argv, env = ([pg_restore] + load[0], load[1]) if load else ([pg_restore, "--file=-"], tool_env(PG))
+        self.reader = subprocess.Popen(argv, env=env, stdin=source,
                                        stdout=subprocess.PIPE if scan else subprocess.DEVNULL, stderr=self.errors[0])
         if self.decompress:
             self.decompress.stdout.close()
@@ -142,11 +146,13 @@ class Verifier:
                 process.wait()
 
 
-def dump_streamed(engine, env, fd, stream, snapshot=None):
+def dump_streamed(engine, env, fd, stream, snapshot=None, load_into=None):
     """Dump `engine`'s database into the open file `fd` (and `stream`, chunk-framed, when given: the caller
     writes END_FRAME after it, also on failure); returns
-    {"sha256", "size", "problem" (verifier's error or None), "migrations_copy", "compression", "notice"}.
-    snapshot: one the caller holds exported (else this function exports one, see pg_snapshot)."""
+    {"sha256", "size", "problem" (verifier's error or None), "migrations_copy", "compression", "notice",
+    "loaded_into"}. snapshot: one the caller holds exported (else this function exports one, see pg_snapshot).
+    load_into: an empty scratch database the verifying pg_restore restores the archive into as it reads it
+    ("loaded_into" names it when it did: not when the migrations must come from pg_restore's script)."""
     zstd = find_zstd()
     session = SnapshotSession(engine.psql_argv(), env, imported=snapshot)
     selected = session.start()
@@ -154,16 +160,24 @@ def dump_streamed(engine, env, fd, stream, snapshot=None):
         snapshot, migrations_copy = selected
     argv = [engine.pg_dump, "--format=custom", "--no-owner", "--no-acl", "--compress=%d" % (0 if zstd else 1)]
     argv += (["--snapshot=" + snapshot] if snapshot else []) + engine.target()
+    load = (restore_argv(engine, load_into), env) if load_into and selected is not None else None
     try:
-        made = _dump(engine, env, argv, zstd, fd, stream, scan=selected is None)
+        made = _dump(engine, env, argv, zstd, fd, stream, scan=selected is None, load=load)
     finally:
         session.close()
     if selected is not None:
         made["migrations_copy"] = migrations_copy
+    made["loaded_into"] = load_into if load else None
     return made
 
 
-def _dump(engine, env, argv, zstd, fd, stream, scan):
+def restore_argv(engine, name):
+    """pg_restore's arguments that restore an archive into the scratch database `name`, in one transaction."""
+    return (["--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
+            + [arg for arg in engine.target() if not arg.startswith("--dbname=")] + ["--dbname=" + name])
+
+
+def _dump(engine, env, argv, zstd, fd, stream, scan, load=None):
     dump_errors, zstd_errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     dumper = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=dump_errors)
     compressor = None
@@ -177,7 +191,7 @@ def _dump(engine, env, argv, zstd, fd, stream, scan):
         source = compressor.stdout
     else:
         source = dumper.stdout
-    verifier = Verifier(engine.pg_restore, zstd, scan=scan)
+    verifier = Verifier(engine.pg_restore, zstd, scan=scan, load=load)
     digest, size = hashlib.sha256(), 0
     stream_fd = stream.fileno() if stream is not None else None
     out = source.fileno()

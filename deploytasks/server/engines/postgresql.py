@@ -13,6 +13,7 @@ import time
 from ..errors import ServerError
 from ..manifests import backup_name, publish_backup, read_back_here, remember_read_back
 from . import scratch
+from .base import RehearsalSkipped
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from ..files import fingerprint
 from .pg_stream import CUSTOM_MAGIC, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd
@@ -70,6 +71,8 @@ class PostgreSQL(DumpEngine):
         self.read_migrations = {}  # {file fingerprint: migrations} of archives verify() read whole
         self.described = {}  # {file fingerprint: migrations} from a manifest check_backup compares the file with
         self.read_back_when_made = set()  # fingerprints of files whose manifest's sha256 was read back whole here
+        self.rehearsal_copy = None  # (backup path, scratch database, its load's error or None) of backup_for_rehearsal
+        self.copied_while_dumping = False  # copy_for_rehearsal took the copy backup_for_rehearsal made
 
     @staticmethod
     def looks_like(head):
@@ -127,7 +130,22 @@ class PostgreSQL(DumpEngine):
         self.close()
         return self.dump_backup(dest_dir, params, extra, stream=stream, snapshot=snapshot)
 
-    def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None):
+    def backup_for_rehearsal(self, dest_dir, params, extra):
+        """backup(), with the pg_restore that reads the dump back restoring it into a new scratch database as it
+        reads it: the rehearsal's copy is made while the dump is, not after it (copy_for_rehearsal takes it)."""
+        try:
+            name = scratch.create(self, "rehearsal")
+        except RehearsalSkipped:  # copy_for_rehearsal says why
+            name = None
+        self.close()
+        try:
+            return self.dump_backup(dest_dir, params, extra, load_into=name)
+        except BaseException:
+            if name:
+                scratch.drop(self, name)
+            raise
+
+    def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None, load_into=None):
         """backup() without closing Django's connection first (which only its own thread may do)."""
         database = self.database
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
@@ -144,11 +162,19 @@ class PostgreSQL(DumpEngine):
                     stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "chunked": True}))).encode())
                     stream.flush()
                 with self.environment() as env:
-                    made = dump_streamed(self, env, fd, stream, snapshot=snapshot)
+                    made = dump_streamed(self, env, fd, stream, snapshot=snapshot, load_into=load_into)
             finally:
                 os.close(fd)
                 if stream is not None:
                     write_all(stream.fileno(), END_FRAME)
+            if load_into and not made["loaded_into"]:
+                scratch.drop(self, load_into)  # not loaded on the way: copy_for_rehearsal loads it from the file
+            elif made["loaded_into"]:
+                load_problem = made["problem"]
+                if load_problem:  # the scratch database's error, or a damaged archive: the file alone tells which
+                    made["problem"] = self.read_archive([self.pg_restore, "--file=/dev/null"], partial)
+                if not made["problem"]:
+                    self.rehearsal_copy = (final, load_into, load_problem)
             if made["problem"]:
                 raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (
                     self.verified, made["problem"]))
@@ -361,7 +387,15 @@ class PostgreSQL(DumpEngine):
                 error_line(restore_text, "pg_restore"), safety))
 
     def copy_for_rehearsal(self, backup_path):
-        return scratch.copy_for_rehearsal(self, backup_path)
+        made, self.rehearsal_copy = self.rehearsal_copy, None
+        if made is None or made[0] != backup_path:
+            return scratch.copy_for_rehearsal(self, backup_path)
+        _path, name, problem = made
+        if problem:
+            scratch.drop(self, name)
+            raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
+        self.copied_while_dumping = True
+        return {"NAME": name}
 
     def drop_copy(self, copy):
         scratch.drop(self, copy["NAME"])

@@ -81,10 +81,9 @@ def create(engine, kind, template=None):
 def load_postgresql(engine, path, name):
     """pg_restore the custom-format dump (zstd-compressed or plain) into the scratch database `name`, in one
     transaction."""
-    from .pg_stream import ArchiveSource
+    from .pg_stream import ArchiveSource, restore_argv
 
-    argv = [engine.pg_restore, "--no-owner", "--no-acl", "--exit-on-error", "--single-transaction"]
-    argv += [arg for arg in engine.target() if not arg.startswith("--dbname=")] + ["--dbname=" + name]
+    argv = [engine.pg_restore] + restore_argv(engine, name)
     with engine.environment() as env, ArchiveSource(path) as source:
         problem = call_tool(argv + source.argv, env, stdin=source.stdin)
         source.started()
