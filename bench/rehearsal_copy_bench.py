@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""What a deploy with pending migrations pays on PostgreSQL before it rehearses them: the pre-deploy dump and the
+scratch copy of the database restored from it. Before session 25 the copy was restored from the dump's file once
+the dump was done; now the pg_restore that reads the dump back as it is made restores it into the copy.
+
+    python3 bench/rehearsal_copy_bench.py --runs 5 --size-mib 256
+
+A database of its own (`dt_rcbench_<hex>`) grown to the size with rows as an app's tables hold them (a title and a
+body of words, numbers, a timestamp, a JSON document; a primary key and two indexes), then per run, alternating
+which goes first, with deploytasks' own PostgreSQL engine in this process (Django configured for that database):
+*before*: `engine.backup` then `engine.copy_for_rehearsal` (restored from the file); *now*:
+`engine.backup_for_rehearsal` then `engine.copy_for_rehearsal` (the copy made during the dump). Each copy is
+checked to hold every row, then dropped; the dumps are deleted. Medians (min-max); ratios pair by pair. Needs
+the PostgreSQL server on 127.0.0.1:5432 with trust for `postgres`, its client tools, zstd, and psycopg for this
+Python. Results: section "Pre-deploy dump and rehearsal copy (PostgreSQL)" of docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import fmt_summary, machine_description, write_results  # noqa: E402
+
+SECTION = "Pre-deploy dump and rehearsal copy (PostgreSQL)"
+ROW_BYTES = 760  # about what one row below takes with its indexes
+FILL = """
+CREATE TABLE bench_rows AS
+SELECT g AS id,
+       'Title ' || g || ' ' || md5(g::text) AS title,
+       repeat('lorem ipsum dolor sit amet ' || (g %% 1000) || ' ', 12) || md5((g * 7)::text) AS body,
+       (g * 37) %% 100000 AS amount,
+       now() - g * interval '1 minute' AS created,
+       jsonb_build_object('id', g, 'tags', jsonb_build_array('a' || (g %% 13), 'b' || (g %% 7)), 'score', g %% 97) AS doc
+FROM generate_series(1, %d) g;
+ALTER TABLE bench_rows ADD PRIMARY KEY (id);
+CREATE INDEX ON bench_rows (created);
+CREATE INDEX ON bench_rows (amount);
+"""
+
+
+def admin(sql, dbname="postgres"):
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=dbname, autocommit=True) as connection:
+        return connection.execute(sql).fetchall() if sql.lstrip().upper().startswith("SELECT") else connection.execute(sql)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--no-write", action="store_true", help="print the results, leave docs/benchmarks.md")
+    args = parser.parse_args()
+    name = "dt_rcbench_" + secrets.token_hex(4)
+    rows = args.size_mib * (1 << 20) // ROW_BYTES
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    admin(f"CREATE DATABASE {name}")
+    try:
+        admin(FILL % rows, dbname=name)
+        size = admin(f"SELECT pg_database_size('{name}')")[0][0]
+        import django
+        from django.conf import settings
+
+        settings.configure(DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                                                  "USER": "postgres", "HOST": "127.0.0.1", "PORT": "5432"}})
+        django.setup()
+        from deploytasks.server.django_info import engine_for_alias
+
+        _database, engine = engine_for_alias("default")
+        times = {"before": [], "now": []}
+        with tempfile.TemporaryDirectory(prefix="bench-rehearsal-copy-") as dest:
+            for run in range(args.runs):
+                for side in (["before", "now"] if run % 2 == 0 else ["now", "before"]):
+                    params = {"label": "pre-deploy", "version": "bench", "host": "bench"}
+                    start = time.perf_counter()
+                    backup = engine.backup_for_rehearsal if side == "now" else engine.backup
+                    manifest = backup(dest, params, {"reason": "bench"})
+                    copy = engine.copy_for_rehearsal(manifest["path"])
+                    times[side].append(time.perf_counter() - start)
+                    made_during = engine.copied_while_dumping
+                    engine.copied_while_dumping = False
+                    counted = admin("SELECT count(*) FROM bench_rows", dbname=copy["NAME"])[0][0]
+                    engine.drop_copy(copy)
+                    if counted != rows or made_during != (side == "now"):
+                        sys.exit(f"{side}: the copy holds {counted} of {rows} rows (made during the dump: {made_during})")
+                    for leftover in os.listdir(dest):
+                        if not leftover.startswith("."):
+                            os.unlink(os.path.join(dest, leftover))
+                    print(f"{side}: {times[side][-1]:.2f} s", flush=True)
+            dump_size = manifest["size"]
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    total = time.perf_counter() - started
+    before, now = times["before"], times["now"]
+    lines = [
+        f"`python3 bench/rehearsal_copy_bench.py --runs {args.runs} --size-mib {args.size_mib}`: a database of"
+        f" {size / (1 << 20):.0f} MiB (`pg_database_size`; {rows:,} rows of text, numbers, a timestamp and JSON,"
+        f" three indexes; the dump {dump_size / (1 << 20):.1f} MiB), deploytasks' PostgreSQL engine in one process."
+        " Each run: the pre-deploy dump and the scratch copy the migrations are rehearsed on, until the copy is"
+        " ready. *Before*: the copy restored from the dump's file once the dump is done (`engine.backup`, then"
+        " `copy_for_rehearsal`); *now*: restored by the pg_restore that reads the dump back as it is made"
+        " (`engine.backup_for_rehearsal`). Medians (min-max); the ratio pair by pair.",
+        "",
+        "| before: dump, then the copy from the file | now: the copy restored as the dump is made | now / before |",
+        "| --- | --- | --- |",
+        f"| {fmt_summary(before)} | {fmt_summary(now)} | "
+        f"{statistics.median(n / b for n, b in zip(now, before)):.2f}x |",
+        "",
+        f"Every copy held all {rows:,} rows. Load average (1 min) at the start {load:.2f}, at the end"
+        f" {os.getloadavg()[0]:.2f}; total {total:.0f} s.",
+        "",
+        machine_description().rstrip("\n"),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_write:
+        print("written to", write_results(SECTION, text))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
