@@ -11,6 +11,7 @@ from .backups import sha256_of
 from .errors import ConnectionLost, DeployTasksError
 from .host_names import host_label
 from .output import console
+from .server.files import Writeback, fsync_path
 from .shell import parse_marked_text, q, run
 
 
@@ -76,7 +77,7 @@ def download(c, remote, local_dir, manifest, settings=None) -> str:
         bar = progress.add_task(f"download {posixpath.basename(remote)}", total=manifest.get("size") or None)
         try:
             fetched = settings is not None and openssh.fetch(
-                c, settings, remote, handle, lambda done: progress.update(bar, completed=done))
+                c, settings, remote, handle, arrived(handle, lambda done: progress.update(bar, completed=done)))
         except OSError as exc:
             os.unlink(partial)
             raise DeployTasksError(f"downloading {remote} failed: {exc}") from None
@@ -91,9 +92,27 @@ def download(c, remote, local_dir, manifest, settings=None) -> str:
         os.unlink(partial)
         raise DeployTasksError(f"the downloaded copy of {remote} does not match its sha256: try again")
     os.chmod(partial, 0o600)
+    keep(partial, local, manifest)
+    return local
+
+
+def arrived(handle, progress):
+    """The progress callback of a download into `handle` that also starts the disk writes of what arrived."""
+    writeback = Writeback(handle.fileno())
+
+    def update(done):
+        progress(done)
+        writeback.at(done)
+    return update
+
+
+def keep(partial, local, manifest):
+    """The downloaded copy named `local` with its manifest beside it, both on disk before the backup is reported
+    done (the copy's disk writes were started as it arrived, so its fsync has little left to wait for)."""
+    fsync_path(partial)
     os.replace(partial, local)
     _write_manifest(local, manifest)
-    return local
+    fsync_path(os.path.dirname(os.path.abspath(local)), directory=True)
 
 
 def _write_manifest(local, manifest):
@@ -102,6 +121,8 @@ def _write_manifest(local, manifest):
     with os.fdopen(fd, "w") as handle:
         json.dump(clean, handle, indent=2, sort_keys=True)
         handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def stream_backup(c, settings, command, document, local_dir, ship):
@@ -128,7 +149,7 @@ def stream_backup(c, settings, command, document, local_dir, ship):
                 return openssh.receive_stream(
                     c, settings, command, document, handle,
                     lambda header: bar.append(progress.add_task(f"download {header['file']}", total=header.get("size"))),
-                    lambda done: progress.update(bar[0], completed=done))
+                    arrived(handle, lambda done: progress.update(bar[0], completed=done)))
             received = receive()
             if received is not None and received[0] is None and received[3] == bundle.MISSING:
                 ship()
@@ -151,8 +172,7 @@ def stream_backup(c, settings, command, document, local_dir, ship):
             os.unlink(partial)
         raise
     local = os.path.join(local_dir, posixpath.basename(manifest["path"]))
-    os.replace(partial, local)
-    _write_manifest(local, manifest)
+    keep(partial, local, manifest)
     manifest["local_path"] = local
     if header.get("compression"):
         manifest["sent"] = {"compression": header["compression"], "bytes": header["sent_bytes"]}

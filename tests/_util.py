@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
+import platform
 import shutil
 import socket
 import sqlite3
@@ -424,3 +426,32 @@ def sessions_without_zstd(sshd, directory: Path):
         yield
     finally:
         sshd.set_env()
+
+
+CACHESTAT = 451  # the cachestat system call (Linux 6.5+) on x86_64
+
+
+class _CacheStat(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in
+                ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")]
+
+
+def dirty_pages(path):
+    """Pages of `path` in the page cache that are not on disk yet (cachestat), or None where that cannot be asked."""
+    if platform.machine() != "x86_64":
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    whole = (ctypes.c_uint64 * 2)(0, 0)
+    result = _CacheStat()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.syscall(CACHESTAT, fd, ctypes.byref(whole), ctypes.byref(result), 0) != 0:
+            return None
+    finally:
+        os.close(fd)
+    return result.nr_dirty + result.nr_writeback
+
+
+def on_disk(path) -> bool:
+    """Whether every byte of `path` has reached the disk (fsynced), as far as this kernel can tell."""
+    return dirty_pages(path) in (0, None)

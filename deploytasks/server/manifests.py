@@ -6,7 +6,7 @@ import shutil
 import time
 
 from .errors import ServerError
-from .files import sha256_of, write_private
+from .files import fsync_path, sha256_of, write_private
 from .results import BackupListing
 
 
@@ -98,6 +98,7 @@ def publish_backup(partial, final, manifest):
     os.chmod(partial, 0o600)
     os.replace(partial, final)
     write_private(final + ".json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    fsync_path(os.path.dirname(os.path.abspath(final)), directory=True)  # both names survive a crash
     manifest["path"] = final
 
 

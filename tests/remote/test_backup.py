@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from tests._util import sessions_without_zstd
+from tests._util import on_disk, sessions_without_zstd
 
 ADDRESS = "127.0.0.5"
 
@@ -41,6 +41,8 @@ def test_backup_on_the_server_and_a_verified_local_copy(deployed, downloaded, sh
     local_manifest = json.loads(open(local + ".json").read())
     assert local_manifest["sha256"] == manifest["sha256"] and local_manifest["file"] == os.path.basename(remote)
     assert not [name for name in os.listdir(os.path.dirname(local)) if name.endswith(".partial")]
+    # a backup reported done is on disk, here and on the server, manifests included (fsynced, not only written)
+    assert all(on_disk(path) for path in (local, local + ".json", remote, remote + ".json"))
     # the copy came down compressed (this server has zstd; a Django database's pages compress), and only the
     # command's answer says so: the manifest describes the file, not how it travelled
     assert manifest["sent"]["compression"] == "zstd" and manifest["sent"]["bytes"] < manifest["size"] / 2

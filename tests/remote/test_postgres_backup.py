@@ -6,6 +6,7 @@ import stat
 
 import pytest
 
+from tests._util import on_disk
 from tests.remote.postgres import SKIP, deployed_on_postgres, rows
 
 ADDRESS = "127.0.0.7"
@@ -34,6 +35,7 @@ def test_fab_backup_and_restore_of_a_postgresql_database(pg_deployed, sha256, ar
     local = manifest["local_path"]
     assert sha256(local) == manifest["sha256"] and json.loads(open(local + ".json").read())["engine"] == "postgresql"
     assert "pg_restore" in backup.stdout
+    assert on_disk(remote) and on_disk(local)  # fsynced before the backup was reported done
 
     rows(s, "DELETE FROM accounts_plan")
     with argv_watch() as seen_restore:

@@ -1,11 +1,9 @@
 """The server side of an upload (openssh.RECEIVER, run by the server's Python as the bytes arrive): it writes and
 hashes them, and starts their disk writes as it goes, so the fsync a restore makes before the file becomes the
 live database does not wait for all of them at the end."""
-import ctypes
 import hashlib
 import json
 import os
-import platform
 import stat
 import subprocess
 import sys
@@ -13,30 +11,7 @@ import sys
 import pytest
 
 from deploytasks.openssh import RECEIVER
-
-CACHESTAT = 451  # the cachestat system call (Linux 6.5+), x86_64 and most others
-
-
-class CacheStat(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_uint64) for name in
-                ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")]
-
-
-def dirty_pages(path):
-    """Pages of `path` in the page cache not yet written to disk (cachestat), or None where it cannot be asked."""
-    if platform.machine() != "x86_64":
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    whole = (ctypes.c_uint64 * 2)(0, 0)
-    result = CacheStat()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.syscall(CACHESTAT, fd, ctypes.byref(whole), ctypes.byref(result), 0) != 0:
-            return None
-    finally:
-        os.close(fd)
-    return result.nr_dirty
-
+from tests._util import dirty_pages
 
 def receive(source, target):
     with open(source, "rb") as stdin:
@@ -58,5 +33,6 @@ def test_the_receiver_writes_and_hashes_what_arrives_and_starts_its_disk_writes_
     dirty = dirty_pages(target)
     if dirty is None:
         pytest.skip("this kernel cannot tell a file's dirty pages (cachestat)")
-    # without early writeback all 96 MiB would still wait for the fsync; what is left is the last 32 MiB at most
-    assert dirty * os.sysconf("SC_PAGE_SIZE") <= 33 << 20, dirty
+    # without early writeback all 96 MiB would still wait for the fsync; what is left is the last 32 MiB at most,
+    # and the 32 MiB before them may still be on their way to the disk
+    assert dirty * os.sysconf("SC_PAGE_SIZE") <= 65 << 20, dirty

@@ -10,7 +10,7 @@ import threading
 import time
 
 from ..errors import ServerError
-from ..files import sha256_of
+from ..files import fsync_path, sha256_of
 from ..manifests import backup_name, publish_backup
 from .base import Engine
 
@@ -102,7 +102,12 @@ class DumpEngine(Engine):
             # light compression makes them several times faster.
             fast = str(params.get("label") or "").startswith("pre-")
             self.dump(partial, fast=fast, **({"snapshot": snapshot} if snapshot else {}))
-            sha256, problem = hashed_and_checked(partial, self.verify)
+            flusher = threading.Thread(target=fsync_path, args=(partial,))  # durable while it is read back
+            flusher.start()
+            try:
+                sha256, problem = hashed_and_checked(partial, self.verify)
+            finally:
+                flusher.join()
             if problem:
                 raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (self.verified, problem))
             manifest = {

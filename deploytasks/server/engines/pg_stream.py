@@ -15,6 +15,7 @@ import tempfile
 import threading
 
 from ..errors import ServerError
+from ..files import Writeback
 from .dumptools import error_line
 from .pg_snapshot import SnapshotSession
 from .pipes import BLOCK, widen_pipe, write_all, write_frame
@@ -193,6 +194,7 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, load=None):
         source = dumper.stdout
     verifier = Verifier(engine.pg_restore, zstd, scan=scan, load=load)
     digest, size = hashlib.sha256(), 0
+    writeback = Writeback(fd)
     stream_fd = stream.fileno() if stream is not None else None
     out = source.fileno()
     widen_pipe(out)
@@ -204,6 +206,7 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, load=None):
             digest.update(block)
             size += len(block)
             write_all(fd, block)
+            writeback.at(size)
             if stream_fd is not None:
                 write_frame(stream_fd, block)
             verifier.write(block)

@@ -163,6 +163,7 @@ class PostgreSQL(DumpEngine):
                     stream.flush()
                 with self.environment() as env:
                     made = dump_streamed(self, env, fd, stream, snapshot=snapshot, load_into=load_into)
+                os.fsync(fd)  # durable before it is named a backup (its disk writes were started as it came)
             finally:
                 os.close(fd)
                 if stream is not None:
