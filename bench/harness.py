@@ -269,6 +269,13 @@ def machine_description() -> str:
     )
 
 
+def publish(section_name: str, text: str, write: bool = True) -> None:
+    """Print a benchmark's section and, unless `write` is False (--no-write), put it into docs/benchmarks.md."""
+    print(text)
+    if write:
+        print("written to", write_results(section_name, text))
+
+
 def write_results(section_name: str, markdown_text: str, path: Path = RESULTS_FILE) -> Path:
     """Replace the ``## section_name`` section of docs/benchmarks.md (or append it)."""
     path = Path(path)

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import fmt_summary, machine_description, write_results  # noqa: E402
+from harness import fmt_summary, machine_description, publish  # noqa: E402
 
 SECTION = "Pre-deploy dump and rehearsal copy (PostgreSQL)"
 ROW_BYTES = 760  # about what one row below takes with its indexes
@@ -121,10 +121,7 @@ def main() -> int:
         "",
         machine_description().rstrip("\n"),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        print("written to", write_results(SECTION, text))
+    publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, fmt_summary, machine_description, write_results  # noqa: E402
+from harness import ROOT, fmt_summary, machine_description, publish  # noqa: E402
 
 SECTION = "Client start-up (inv, fab)"
 BARE_TASKS = "from invoke import task\n\n\n@task\ndef hello(c):\n    \"\"\"Say nothing.\"\"\"\n"
@@ -119,10 +119,7 @@ def main() -> int:
         "",
         machine_description().rstrip("\n"),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        print("written to", write_results(SECTION, text))
+    publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, fmt_summary, machine_description, write_results  # noqa: E402
+from harness import ROOT, fmt_summary, machine_description, publish  # noqa: E402
 
 SECTION = "Static files of a Wagtail project"
 STORAGES = {
@@ -169,10 +169,7 @@ def main() -> int:
         "",
         machine_description().rstrip("\n"),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        print("written to", write_results(SECTION, text))
+    publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 
 from ..errors import ServerError
-from ..files import sha256_of
+from ..files import fsync_path, sha256_of
 from ..manifests import backup_name, publish_backup, read_back_here, remember_read_back
 from .base import Engine
 from .pipes import STREAM_MARKER, widen_pipe, write_all
@@ -258,14 +258,6 @@ def copy_snapshot(snap, target_fd=None, stream_fd=None, check=True, compress=Non
     return results
 
 
-def _fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def restore_into(backup_path, live_path):
     """Replace the live database's content in one transaction (backup API into it)."""
     source = open_readonly(backup_path)
@@ -502,7 +494,7 @@ class SQLite(Engine):
 
         live = self.database["name"]
         if params.get("consume"):  # the upload is about to become the live file: its disk writes start now
-            flusher = threading.Thread(target=_fsync_file, args=(path,))
+            flusher = threading.Thread(target=fsync_path, args=(path,))
             flusher.start()
         try:
             problem = integrity_errors(path) if deferred else None

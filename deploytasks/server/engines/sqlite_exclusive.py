@@ -13,6 +13,7 @@ import sqlite3
 import time
 
 from ..errors import ServerError
+from ..files import fsync_path
 from ..manifests import backup_name, publish_backup
 from ..procscan import inode_open_elsewhere
 from .sqlite import Snapshot, _copy_range, copy_snapshot
@@ -58,14 +59,6 @@ class SafetyCopy:
                 os.unlink(path)
 
 
-def _fsync(path, directory=False):
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _copy_file(source_fd, target_path):
     target = os.open(target_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -99,7 +92,7 @@ def rename_under_lock(staged, live, safety):
         if safety is not None and not linked:
             _copy_file(old, safety.partial)
         os.replace(staged, live)
-        _fsync(os.path.dirname(os.path.abspath(live)), directory=True)
+        fsync_path(os.path.dirname(os.path.abspath(live)), directory=True)
         if linked and inode_open_elsewhere(*_identity(old)) is not False:
             # a connection may write into it once the lock is freed: a copy replaces the second name (renamed
             # over it, so the replaced content always has a name in backups/)
@@ -137,7 +130,7 @@ def _link_safety(old, live, target):
     if _identity(old)[1] != os.stat(target).st_ino:
         os.unlink(target)
         return False
-    _fsync(os.path.dirname(os.path.abspath(target)), directory=True)
+    fsync_path(os.path.dirname(os.path.abspath(target)), directory=True)
     return True
 
 
@@ -195,7 +188,7 @@ def _read_copy(live, target_path, timeout):
             target.close()
     finally:
         reader.close()
-    _fsync(target_path)
+    fsync_path(target_path)
 
 
 def _replace_objects(connection):
