@@ -117,18 +117,20 @@ try:
 except OSError:
     pass
 source, decompressor = 0, None
-if sys.argv[2:] == ["zstd"]:
+if "zstd" in sys.argv[2:]:
     zstd = shutil.which("zstd")
     if zstd is None:
         sys.exit(97)
     decompressor = subprocess.Popen([zstd, "-dcq"], stdin=0, stdout=subprocess.PIPE)
     source = decompressor.stdout.fileno()
-try:  # the disk writes start as the bytes arrive, so the restore's fsync does not wait for all of them at the end
-    import ctypes
-    start_writeback = ctypes.CDLL(None, use_errno=True).sync_file_range
-    start_writeback.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-except (ImportError, OSError, AttributeError):  # not Linux
-    start_writeback = None
+start_writeback = None
+if "writeback" in sys.argv[2:]:  # a file to be fsynced next (it becomes a live database): its disk writes start now
+    try:
+        import ctypes
+        start_writeback = ctypes.CDLL(None, use_errno=True).sync_file_range
+        start_writeback.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    except (ImportError, OSError, AttributeError):  # not Linux
+        start_writeback = None
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 digest = hashlib.sha256()
 written = flushed = 0
@@ -201,11 +203,12 @@ def worth_compressing(local):
         os.close(fd)
 
 
-def send(c, settings, local, remote, progress, compress=None, then=""):
+def send(c, settings, local, remote, progress, compress=None, then="", writeback=False):
     """Send a local file to `remote` (mode 0600) through `ssh`, hashed on the server as it arrives (so the
     server need not read it again), compressed on the way when that pays and the server has zstd; `then`: shell
-    run by the same command once the file is written (umask 077). {"sha256", "fingerprint"} of what was written,
-    or None when ssh cannot be used."""
+    run by the same command once the file is written (umask 077); writeback: the file is to be fsynced once it is
+    in (it becomes a live database), so its disk writes start as it arrives. {"sha256", "fingerprint"} of what
+    was written, or None when ssh cannot be used."""
     argv = ssh_argv(c, settings)
     if argv is None:
         return None
@@ -213,7 +216,7 @@ def send(c, settings, local, remote, progress, compress=None, then=""):
         compress = worth_compressing(local)
     python = bundle.linked_python(settings.python, ServerLayout(settings.path).tools)
     command = (f'umask 077 && {python}"$py" {NO_SITE} -c {q(RECEIVER)} {q(remote)}' + (" zstd" if compress else "")
-               + (f" && {then}" if then else ""))
+               + (" writeback" if writeback else "") + (f" && {then}" if then else ""))
     with open(local, "rb") as source:
         process = subprocess.Popen(argv + [command], stdin=subprocess.PIPE if compress else source,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -232,7 +235,7 @@ def send(c, settings, local, remote, progress, compress=None, then=""):
     if code == 255:  # ssh itself failed: the caller sends the file over SFTP instead
         return None
     if compress and code == NO_ZSTD_THERE:
-        return send(c, settings, local, remote, progress, compress=False, then=then)
+        return send(c, settings, local, remote, progress, compress=False, then=then, writeback=writeback)
     if code != 0:
         raise _failure(process, f"ssh upload to {remote}")
     progress(os.path.getsize(local))

@@ -179,7 +179,7 @@ def stream_backup(c, settings, command, document, local_dir, ship):
     return manifest
 
 
-def upload(c, local, remote, manifest, settings=None):
+def upload(c, local, remote, manifest, settings=None, writeback=False):
     """Send a backup (and its manifest, if any) to the server, mode 0600 (through OpenSSH when possible).
     Returns {"sha256", "fingerprint"} when the server hashed it as it arrived, else None."""
     received = None
@@ -191,7 +191,7 @@ def upload(c, local, remote, manifest, settings=None):
         try:
             received = settings is not None and openssh.send(
                 c, settings, local, remote + ".partial", lambda done: progress.update(bar, completed=done),
-                compress=None if settings.compress_transfers else False, then=in_place)
+                compress=None if settings.compress_transfers else False, then=in_place, writeback=writeback)
         except OSError as exc:
             raise DeployTasksError(f"uploading {local} failed: {exc}") from None
         if not received:

@@ -13,9 +13,9 @@ import pytest
 from deploytasks.openssh import RECEIVER
 from tests._util import dirty_pages
 
-def receive(source, target):
+def receive(source, target, *options):
     with open(source, "rb") as stdin:
-        done = subprocess.run([sys.executable, "-S", "-c", RECEIVER, str(target)], stdin=stdin,
+        done = subprocess.run([sys.executable, "-S", "-c", RECEIVER, str(target), *options], stdin=stdin,
                               capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
@@ -26,7 +26,7 @@ def test_the_receiver_writes_and_hashes_what_arrives_and_starts_its_disk_writes_
         for _ in range(96):
             handle.write(os.urandom(1 << 20))
     target = tmp_path / "received.partial"
-    report = receive(source, target)
+    report = receive(source, target, "writeback")
     assert target.read_bytes() == source.read_bytes()
     assert report["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     assert report["fingerprint"][0] == 96 << 20 and stat.S_IMODE(target.stat().st_mode) == 0o600
