@@ -269,6 +269,12 @@ def machine_description() -> str:
     )
 
 
+def closing_lines(load_at_start: float, seconds: float) -> list:
+    """A section's last lines: the load average at its start and end, its total time, the machine."""
+    return ["", f"Load average (1 min) at the start {load_at_start:.2f}, at the end {os.getloadavg()[0]:.2f}; total "
+                f"{seconds:.0f} s.", "", machine_description().rstrip("\n")]
+
+
 def publish(section_name: str, text: str, write: bool = True) -> None:
     """Print a benchmark's section and, unless `write` is False (--no-write), put it into docs/benchmarks.md."""
     print(text)

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import fmt_summary, machine_description, publish  # noqa: E402
+from harness import closing_lines, fmt_summary, publish  # noqa: E402
 
 SECTION = "Pre-deploy dump and rehearsal copy (PostgreSQL)"
 ROW_BYTES = 760  # about what one row below takes with its indexes
@@ -116,11 +116,8 @@ def main() -> int:
         f"| {fmt_summary(before)} | {fmt_summary(now)} | "
         f"{statistics.median(n / b for n, b in zip(now, before)):.2f}x |",
         "",
-        f"Every copy held all {rows:,} rows. Load average (1 min) at the start {load:.2f}, at the end"
-        f" {os.getloadavg()[0]:.2f}; total {total:.0f} s.",
-        "",
-        machine_description().rstrip("\n"),
-    ]
+        f"Every copy held all {rows:,} rows.",
+    ] + closing_lines(load, total)
     publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 

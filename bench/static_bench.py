@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, fmt_summary, machine_description, publish  # noqa: E402
+from harness import ROOT, closing_lines, fmt_summary, publish  # noqa: E402
 
 SECTION = "Static files of a Wagtail project"
 STORAGES = {
@@ -163,12 +163,7 @@ def main() -> int:
             f"{fmt_summary(now, digits=3)} | {fmt_summary(by_hand, digits=3)} | "
             f"{statistics.median(n / b for n, b in zip(now, before)):.3f}x | "
             f"{statistics.median(n / h for n, h in zip(now, by_hand)):.3f}x |")
-    lines += [
-        "",
-        f"Load average (1 min) at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f}; total {total:.0f} s.",
-        "",
-        machine_description().rstrip("\n"),
-    ]
+    lines += closing_lines(load, total)
     publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 
