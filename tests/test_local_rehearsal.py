@@ -49,8 +49,9 @@ def test_pending_migrations_are_rehearsed_on_a_copy_that_is_dropped_afterwards(d
     result = predeploy(db.site)
     assert result["pending"] == ["rehearse.0002_unique"]
     assert result["rehearsed"] is True and "rehearsal_skipped" not in result
-    # PostgreSQL: the pg_restore that reads the dump back restored it into the copy as the dump was made
-    assert result["copied_while_dumping"] is isinstance(db, Postgres)
+    # the copy was restored as the dump was made (PostgreSQL: by the pg_restore that reads it back; MariaDB: a
+    # mysql client fed the dump's bytes as they came), not from the file afterwards
+    assert result["copied_while_dumping"] is True
     assert result["state_after"]["rehearse"] == ["0001_initial", "0002_unique"]
     assert db.scratch() == []
 

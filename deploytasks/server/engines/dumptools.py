@@ -83,12 +83,52 @@ def hashed_and_checked(path, check):
 
 
 class DumpEngine(Engine):
-    """An engine whose backups are dumps made by its client tools. Subclasses: dump(path, fast), verify,
-    migrations_in, restore(path, safety), tool_version(), looks_like(head)."""
+    """An engine whose backups are dumps made by its client tools. Subclasses: dump(path, fast[, load_into]),
+    verify, migrations_in, restore(path, safety), tool_version(), looks_like(head)."""
 
-    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None):
+    rehearsal_copy = None  # (backup path, scratch database, its restore's error or None) made by backup_for_rehearsal
+    copied_while_dumping = False  # copy_for_rehearsal took the copy backup_for_rehearsal made
+
+    def backup_for_rehearsal(self, dest_dir, params, extra):
+        """backup(), with the dump also restored into a new scratch database as it is made: the rehearsal's copy
+        is ready about when the dump is, not one restore later (copy_for_rehearsal takes it)."""
+        from . import scratch
+        from .base import RehearsalSkipped
+
+        try:
+            name = scratch.create(self, "rehearsal")
+        except RehearsalSkipped:  # copy_for_rehearsal says why
+            name = None
+        try:
+            return self.backup(dest_dir, params, extra, load_into=name)
+        except BaseException:
+            if name:
+                scratch.drop(self, name)
+            raise
+
+    def copy_for_rehearsal(self, backup_path):
+        """The copy backup_for_rehearsal made of this very backup, else one restored from its file now."""
+        from . import scratch
+
+        made, self.rehearsal_copy = self.rehearsal_copy, None
+        if made is None or made[0] != backup_path:
+            return scratch.copy_for_rehearsal(self, backup_path)
+        _path, name, problem = made
+        if problem:
+            scratch.drop(self, name)
+            raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
+        self.copied_while_dumping = True
+        return {"NAME": name}
+
+    def drop_copy(self, copy):
+        from . import scratch
+
+        scratch.drop(self, copy["NAME"])
+
+    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None, load_into=None):
         """Dump into dest_dir, verify and checksum it, write the manifest (not streamed: the client downloads it).
-        snapshot: an exported snapshot the dump reads (PostgreSQL)."""
+        snapshot: an exported snapshot the dump reads (PostgreSQL); load_into: a scratch database the dump is
+        restored into as it is made (backup_for_rehearsal)."""
         database = self.database
         self.close()
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
@@ -101,7 +141,8 @@ class DumpEngine(Engine):
             # Safety dumps (pre-restore, pre-deploy, pre-rollback) stand in the way of what the user asked for:
             # light compression makes them several times faster.
             fast = str(params.get("label") or "").startswith("pre-")
-            self.dump(partial, fast=fast, **({"snapshot": snapshot} if snapshot else {}))
+            loaded = self.dump(partial, fast=fast, **({"snapshot": snapshot} if snapshot else {}),
+                               **({"load_into": load_into} if load_into else {}))
             flusher = threading.Thread(target=fsync_path, args=(partial,))  # durable while it is read back
             flusher.start()
             try:
@@ -123,6 +164,8 @@ class DumpEngine(Engine):
             }
             manifest.update(extra)
             publish_backup(partial, final, manifest)
+            if load_into:
+                self.rehearsal_copy = (final, load_into, loaded)
         except BaseException:
             if os.path.exists(partial):
                 os.unlink(partial)

@@ -82,22 +82,38 @@ class MySQL(DumpEngine):
                               stdin=subprocess.DEVNULL, universal_newlines=True)
         return done.stdout.strip()
 
-    def dump(self, path, fast=False):
-        """fast: gzip level 1 instead of 6 (a somewhat larger file, several times faster)."""
+    def dump(self, path, fast=False, load_into=None):
+        """fast: gzip level 1 instead of 6 (a somewhat larger file, several times faster); load_into: a scratch
+        database the dump is replayed into as it is made (scratch.load_mysql's client, fed the same bytes).
+        Returns that replay's error, or None."""
         name = self.database["name"]
-        with self.options_file() as options, tempfile.TemporaryFile() as errors, open(path, "wb") as raw:
+        with self.options_file() as options, tempfile.TemporaryFile() as errors, open(path, "wb") as raw, \
+                tempfile.TemporaryFile() as load_errors:
             child = subprocess.Popen(
                 [self.mysqldump] + options + ["--single-transaction", "--quick", "--no-tablespaces", "--hex-blob",
                                               "--triggers"] + self.target() + ["--", name],
                 env=tool_env(MYSQL), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1 if fast else 6, mtime=0) as packed:
-                for block in iter(lambda: child.stdout.read(1 << 20), b""):
-                    packed.write(block)
-            status = child.wait()
+            replay = scratch.MysqlReplay(self, options, load_into, load_errors) if load_into else None
+            try:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1 if fast else 6, mtime=0) as packed:
+                    for block in iter(lambda: child.stdout.read(1 << 20), b""):
+                        packed.write(block)
+                        if replay:
+                            replay.feed(block)
+                status = child.wait()
+            except BaseException:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+                if replay:
+                    replay.kill()
+                raise
+            loaded = replay.finish() if replay else None
             errors.seek(0)
             text = errors.read().decode("utf-8", "replace")
         if status != 0:
             raise ServerError("mysqldump of %r failed: %s" % (name, error_line(text, "mysqldump")))
+        return loaded
 
     def scan(self, path):
         """Read the dump whole: (problem or None, {app: [migration names]} from its django_migrations rows)."""
@@ -181,12 +197,6 @@ class MySQL(DumpEngine):
             raise ServerError("restore failed (%s) and loading the safety backup back failed too (%s): restore %s by hand" % (
                 problem, undo, safety))
         raise ServerError("restore failed (%s); the safety backup was loaded back, the database is as it was: %s" % (problem, safety))
-
-    def copy_for_rehearsal(self, backup_path):
-        return scratch.copy_for_rehearsal(self, backup_path)
-
-    def drop_copy(self, copy):
-        scratch.drop(self, copy["NAME"])
 
 
 def mysql_unescape(value):

@@ -71,8 +71,6 @@ class PostgreSQL(DumpEngine):
         self.read_migrations = {}  # {file fingerprint: migrations} of archives verify() read whole
         self.described = {}  # {file fingerprint: migrations} from a manifest check_backup compares the file with
         self.read_back_when_made = set()  # fingerprints of files whose manifest's sha256 was read back whole here
-        self.rehearsal_copy = None  # (backup path, scratch database, its load's error or None) of backup_for_rehearsal
-        self.copied_while_dumping = False  # copy_for_rehearsal took the copy backup_for_rehearsal made
 
     @staticmethod
     def looks_like(head):
@@ -386,20 +384,6 @@ class PostgreSQL(DumpEngine):
         if not restored_ok:
             raise ServerError("restore failed and was rolled back, the database is as it was: pg_restore: %s (safety backup: %s)" % (
                 error_line(restore_text, "pg_restore"), safety))
-
-    def copy_for_rehearsal(self, backup_path):
-        made, self.rehearsal_copy = self.rehearsal_copy, None
-        if made is None or made[0] != backup_path:
-            return scratch.copy_for_rehearsal(self, backup_path)
-        _path, name, problem = made
-        if problem:
-            scratch.drop(self, name)
-            raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
-        self.copied_while_dumping = True
-        return {"NAME": name}
-
-    def drop_copy(self, copy):
-        scratch.drop(self, copy["NAME"])
 
 
 def copy_unescape(value):

@@ -92,24 +92,51 @@ def load_postgresql(engine, path, name):
         raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
 
 
+class MysqlReplay:
+    """A `mysql` client replaying what it is fed into the scratch database `name` (its errors into `errors`)."""
+
+    def __init__(self, engine, options, name, errors):
+        self.errors, self.stopped = errors, False
+        self.client = subprocess.Popen([engine.mysql] + options + ["--batch", "--silent"] + engine.target()
+                                       + ["--database=" + name], env=tool_env(MYSQL), stdin=subprocess.PIPE,
+                                       stdout=subprocess.DEVNULL, stderr=errors)
+
+    def feed(self, block):
+        if not self.stopped:
+            try:
+                self.client.stdin.write(block)
+            except BrokenPipeError:  # it stopped at an error: finish() says which
+                self.stopped = True
+
+    def finish(self):
+        """None when the client replayed everything and exited 0, else its error line."""
+        try:
+            self.client.stdin.close()
+        except BrokenPipeError:
+            pass
+        if self.client.wait() == 0:
+            return None
+        self.errors.seek(0)
+        return error_line(self.errors.read().decode("utf-8", "replace"), "mysql")
+
+    def kill(self):
+        if self.client.poll() is None:
+            self.client.kill()
+            self.client.wait()
+
+
 def load_mysql(engine, path, name):
     """Replay the gzipped mysqldump into the scratch database `name`."""
     with engine.options_file() as options, tempfile.TemporaryFile() as errors:
-        client = subprocess.Popen([engine.mysql] + options + ["--batch", "--silent"] + engine.target()
-                                  + ["--database=" + name], env=tool_env(MYSQL), stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=errors)
-        try:
-            with gzip.open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    client.stdin.write(block)
-            client.stdin.close()
-        except BrokenPipeError:  # the client stopped at an error: its stderr says which
-            pass
-        status = client.wait()
-        errors.seek(0)
-        text = errors.read().decode("utf-8", "replace")
-    if status != 0:
-        raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, error_line(text, "mysql")))
+        replay = MysqlReplay(engine, options, name, errors)
+        with gzip.open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                replay.feed(block)
+                if replay.stopped:
+                    break
+        problem = replay.finish()
+    if problem:
+        raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
 
 
 LOADERS = {"postgresql": load_postgresql, "mysql": load_mysql}
