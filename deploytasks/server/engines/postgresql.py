@@ -13,7 +13,6 @@ import time
 from ..errors import ServerError
 from ..manifests import backup_name, publish_backup, read_back_here, remember_read_back
 from . import scratch
-from .base import RehearsalSkipped
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from ..files import fingerprint
 from .pg_stream import CUSTOM_MAGIC, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd
@@ -121,27 +120,13 @@ class PostgreSQL(DumpEngine):
                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, universal_newlines=True)
         return lambda: process.communicate()[0].strip()
 
-    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None):
+    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None, load_into=None):
         """Dump into dest_dir in one pass (pg_stream.dump_streamed): written, hashed, streamed (`stream`, after a
         STREAM_MARKER header saying its chunks are framed) and read back whole by pg_restore, all at once; then
-        the manifest. snapshot: an exported snapshot the dump reads (the restore's safety dump)."""
+        the manifest. snapshot: an exported snapshot the dump reads (the restore's safety dump); load_into: a
+        scratch database that pg_restore restores the dump into as it reads it back (backup_for_rehearsal)."""
         self.close()
-        return self.dump_backup(dest_dir, params, extra, stream=stream, snapshot=snapshot)
-
-    def backup_for_rehearsal(self, dest_dir, params, extra):
-        """backup(), with the pg_restore that reads the dump back restoring it into a new scratch database as it
-        reads it: the rehearsal's copy is made while the dump is, not after it (copy_for_rehearsal takes it)."""
-        try:
-            name = scratch.create(self, "rehearsal")
-        except RehearsalSkipped:  # copy_for_rehearsal says why
-            name = None
-        self.close()
-        try:
-            return self.dump_backup(dest_dir, params, extra, load_into=name)
-        except BaseException:
-            if name:
-                scratch.drop(self, name)
-            raise
+        return self.dump_backup(dest_dir, params, extra, stream=stream, snapshot=snapshot, load_into=load_into)
 
     def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None, load_into=None):
         """backup() without closing Django's connection first (which only its own thread may do)."""
