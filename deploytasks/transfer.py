@@ -11,7 +11,7 @@ from .backups import sha256_of
 from .errors import ConnectionLost, DeployTasksError
 from .host_names import host_label
 from .output import console
-from .server.files import Writeback, fsync_path
+from .server.files import Writeback, fsync_path, write_private
 from .shell import parse_marked_text, q, run
 
 
@@ -117,12 +117,7 @@ def keep(partial, local, manifest):
 
 def _write_manifest(local, manifest):
     clean = {k: v for k, v in manifest.items() if k not in ("path", "pruned", "sent")}
-    fd = os.open(local + ".json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(clean, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_private(local + ".json", json.dumps(clean, indent=2, sort_keys=True) + "\n")
 
 
 def stream_backup(c, settings, command, document, local_dir, ship):
