@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import sqlite3
@@ -21,6 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example"
 IGNORED = shutil.ignore_patterns(".venv", "db.sqlite3*", "staticfiles", "__pycache__", "backups", "media", ".env")
 TASKS_PY = "from deploytasks.local import ns\n"
+
+
+def example_django_version() -> str:
+    """The Django version example/requirements.txt pins: what the example's venvs hold, whichever Django the test
+    runner itself has."""
+    pin = re.search(r"^Django==(\S+)$", (EXAMPLE / "requirements.txt").read_text(), re.MULTILINE | re.IGNORECASE)
+    return pin.group(1)
 
 
 def deploytasks_command() -> list:

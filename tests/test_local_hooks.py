@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests._util import assert_user_error
+from tests._util import assert_user_error, example_django_version
 
 LOG = "hooks.log"
 
@@ -28,11 +28,9 @@ def test_setup_runs_manage_py_and_shell_hooks_around_its_steps_in_order(site):
     })
     result = site.inv("setup", "--no-superuser")
     assert result.returncode == 0, result.stderr + result.stdout
-    import django
-
     assert (site.root / LOG).read_text().splitlines() == [
         "before venv",
-        f"after install {django.get_version()} from-the-env-file",
+        f"after install {example_django_version()} from-the-env-file",
         "after migrate venv python",
         "before collectstatic from-the-env-file",
         "no static yet",
