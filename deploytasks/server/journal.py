@@ -58,10 +58,12 @@ def cancelled(layout):
 
 
 def checkpoint(layout, phase):
-    """Record the phase about to start; raise Cancelled if the client asked to stop."""
-    update(layout, phase=phase)
+    """Record the phase about to start; raise Cancelled if the client asked to stop (the journal then says that the
+    deploy stopped before that phase, everything before it having finished)."""
     if cancelled(layout):
+        update(layout, stopped_before=phase)
         raise Cancelled(phase)
+    update(layout, phase=phase)
 
 
 def started_at(pid):

@@ -86,12 +86,15 @@ def supervise_with(params, warm=None) -> Union[SupervisedDeploy, SupervisedRollb
 
 def why(layout, params, exc):
     """(reason, releases.log result, exit status) of a deploy that stopped."""
-    phase = (journals.read(layout) or {}).get("phase", "?")
+    journal = journals.read(layout) or {}
     cancelled = isinstance(exc, journals.Cancelled) or journals.cancelled(layout)
     kind = params.get("kind", "deploy")
+    if cancelled and journal.get("stopped_before"):  # honoured at a step's start: the steps before it had finished
+        return ("%s was interrupted (Ctrl-C) and stopped before %s" % (journals.label(kind, params["release"]),
+                                                                      journal["stopped_before"]), "cancelled", CANCELLED)
     if cancelled:
-        return ("%s was interrupted (Ctrl-C) during %s and stopped" % (journals.label(kind, params["release"]), phase),
-                "cancelled", CANCELLED)
+        return ("%s was interrupted (Ctrl-C) during %s and stopped" % (journals.label(kind, params["release"]),
+                                                                      journal.get("phase", "?")), "cancelled", CANCELLED)
     if isinstance(exc, Unhealthy) and kind == "rollback":
         return "%s failed its health check (%s)" % (params["release"], exc), "unhealthy", 3
     if isinstance(exc, Unhealthy):
@@ -100,7 +103,8 @@ def why(layout, params, exc):
         return "the new release failed its health check (%s)" % exc, "unhealthy", 3
     if isinstance(exc, ServerError):
         return exc.message, "failed", 3
-    return "the deploy's server side failed during %s: %s: %s" % (phase, type(exc).__name__, exc), "failed", 3
+    return ("the deploy's server side failed during %s: %s: %s" % (journal.get("phase", "?"), type(exc).__name__, exc),
+            "failed", 3)
 
 
 def deploy(layout, params, warm=None) -> SupervisedDeploy:
