@@ -1,0 +1,68 @@
+"""A fault while a deploy's pre-migration dump is made and, in the same pass, loaded into the rehearsal's scratch
+copy (PostgreSQL, MariaDB): fab SIGKILLed, its SSH connection killed, or Ctrl-C, once the dump is half written
+and the scratch database exists. Shared by tests/remote/test_postgres_faults.py and test_mariadb_deploy.py."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+from tests.remote import faults
+
+KINDS = ("kill-fab", "kill-connection", "sigint")
+
+
+def dumps(s):
+    """(dump, manifest path) of the finished backups in the server's backups/."""
+    found = []
+    for path in (s.path / "backups").iterdir():
+        if path.is_file() and not path.name.endswith((".json", ".partial")) and not path.name.startswith("."):
+            found.append((path, path.with_name(path.name + ".json")))
+    return found
+
+
+def backup_problems(s, readable):
+    """Backups that are not whole: a partial left, no manifest, a sha256 that differs, a file `readable(path)`
+    (a shell command's argv) cannot read to its end."""
+    problems = [f"left: {p.name}" for p in (s.path / "backups").glob("*.partial")]
+    for dump, manifest in dumps(s):
+        if not manifest.exists():
+            problems.append(f"{dump.name} has no manifest")
+        elif hashlib.sha256(dump.read_bytes()).hexdigest() != json.loads(manifest.read_text())["sha256"]:
+            problems.append(f"{dump.name} does not match its manifest's sha256")
+        else:
+            read = subprocess.run(readable(dump), shell=True, capture_output=True, text=True)
+            if read.returncode != 0:
+                problems.append(f"{dump.name} cannot be read whole: {read.stderr.strip()[-200:]}")
+    return problems
+
+
+def deploy_faulted_while_dumping(s, kind, scratch, readable):
+    """A deploy adding a model, faulted `kind` while its dump is copied into the rehearsal (scratch(): the
+    scratch databases that exist); then the invariant, no scratch database, whole backups, and the next deploy."""
+    live = s.current_name()
+    model = "Fault" + kind.replace("-", " ").title().replace(" ", "")
+    commit = s.repo.add_model(model)
+
+    def dumping_and_copying():
+        return any((s.path / "backups").glob("*.partial")) and bool(scratch())
+
+    outcome = faults.inject(s, ("deploy",), dumping_and_copying, kind)
+    faults.wait_gone(outcome.server_pids, timeout=60)
+    print(f"{kind}: rc {outcome.run.returncode}; failed requests {outcome.failed_requests}; time to consistent "
+          f"{outcome.seconds_to_consistent}; {(outcome.run.stderr.strip().splitlines() or [''])[-1]}")
+    assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
+    assert not s.lock.exists()
+    assert faults.wait_until(lambda: not scratch(), timeout=10), scratch()
+    problems = backup_problems(s, readable)
+    assert problems == [], problems
+    applied = {name for app, name in s.applied_migrations() if app == "accounts"}
+    if kind == "sigint":  # the backup and the rehearsal finish, then the deploy stops and is undone
+        assert "interrupted (Ctrl-C) and stopped before migrate" in outcome.run.stderr, outcome.run.stderr
+        assert s.current_name() == live and not any(model.lower() in name for name in applied)
+    else:  # the server side carried on without its client
+        assert s.revision() == commit and any(model.lower() in name for name in applied)
+
+    s.fab("deploy").ok()
+    assert s.revision() == commit and not faults.inconsistencies(s, s.gunicorn.url)
+    assert not scratch()

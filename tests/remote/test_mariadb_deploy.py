@@ -1,0 +1,78 @@
+"""A MariaDB-backed deploy through the real sshd (PyMySQL as the driver): the first deploy migrates; a deploy with
+a pending migration rehearses it on a scratch copy the pre-migration dump is replayed into as it is made;
+`fab backup` downloads a dump that matches its manifest and `fab restore` puts its rows back; and a fault while
+the dump is copied into the rehearsal (fab SIGKILLed, its connection killed, Ctrl-C) leaves a consistent site,
+whole backups and no scratch database (tests/remote/dump_faults.py)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+
+import pytest
+
+from tests.remote import dump_faults
+from tests.remote.conftest import Gunicorn
+from tests.remote.mariadb import SKIP, deployed_on_mariadb, rows, scratch_databases
+
+pytestmark = SKIP
+
+ADDRESS = "127.0.0.197"
+
+
+@pytest.fixture(scope="module")
+def site(server):
+    with deployed_on_mariadb(server) as s:
+        s.gunicorn = Gunicorn(s).start()
+        s.configure(reload=s.gunicorn.reload, healthcheck=s.gunicorn.url, healthcheck_retries=60,
+                    healthcheck_delay=0.25)
+        try:
+            yield s
+        finally:
+            s.gunicorn.stop()
+            s.gunicorn = None
+
+
+def scratch(s):
+    return [name for (name,) in scratch_databases(s.my["name"])]
+
+
+def test_a_pending_migration_is_rehearsed_on_a_copy_replayed_as_the_backup_is_dumped(site):
+    s = site
+    assert ["3"] == rows(s, "SELECT COUNT(*) FROM accounts_plan")[0]  # the first deploy migrated
+    s.repo.add_model("Ribbon")
+    done = s.fab("deploy").ok()
+    assert "1 migration(s) rehearsed on a copy (restored as the backup was dumped), then applied" in done.stdout
+    assert rows(s, "SHOW TABLES LIKE 'accounts_ribbon'") == [["accounts_ribbon"]]
+    assert scratch(s) == []
+    assert s.gunicorn.health()["revision"] == s.revision()
+
+
+def test_fab_backup_and_restore_of_a_mariadb_database(site):
+    s = site
+    manifest = s.fab("backup", "--json").ok().json()
+    remote, local = manifest["path"], manifest["local_path"]
+    assert manifest["engine"] == "mysql" and manifest["database"] == s.my["name"]
+    assert os.path.dirname(remote) == str(s.path / "backups") and stat.S_IMODE(os.stat(remote).st_mode) == 0o600
+    for copy in (remote, local):
+        with open(copy, "rb") as handle:
+            assert hashlib.sha256(handle.read()).hexdigest() == manifest["sha256"]
+    assert s.my["password"] not in open(local + ".json").read()
+
+    rows(s, "DELETE FROM accounts_plan")
+    restored = s.fab("restore", local, "--yes").ok()
+    assert rows(s, "SELECT COUNT(*) FROM accounts_plan")[0] == ["3"], restored.stdout
+    assert s.my["password"] not in restored.stdout + restored.stderr
+
+
+@pytest.mark.parametrize("kind", dump_faults.KINDS)
+def test_a_fault_while_the_dump_is_replayed_into_the_rehearsal_leaves_a_consistent_site(site, kind):
+    s = site
+    if not rows(s, "SHOW TABLES LIKE 'fault_ballast'"):
+        # about 100 MB that neither the dump nor the copy's replay can skip
+        rows(s, "CREATE TABLE fault_ballast (i INT PRIMARY KEY, body TEXT) AS WITH RECURSIVE "
+                "a(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM a WHERE x < 400), "
+                "b(y) AS (SELECT 1 UNION ALL SELECT y + 1 FROM b WHERE y < 250) "
+                "SELECT x * 1000 + y AS i, REPEAT(MD5(x * 1000 + y), 32) AS body FROM a, b")
+    dump_faults.deploy_faulted_while_dumping(
+        s, kind, lambda: scratch(s), lambda dump: f"gzip -dc {dump} | tail -c 100 | grep -q 'Dump completed'")
