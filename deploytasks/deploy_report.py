@@ -1,6 +1,6 @@
 """What a deploy prints about the release it ships, beyond the steps' ticks."""
 from .output import console
-from .server.results import PredeployResult, PreparedRelease
+from .server.results import Completed, PredeployResult, PreparedRelease
 
 
 def report_notes(pre: PredeployResult):
@@ -64,3 +64,13 @@ def report_venv_change(settings, prep: PreparedRelease):
         console.print("[yellow]WARN[/] the venv changed (requirements), but a reload keeps the app server's old "
                       "interpreter and packages (gunicorn's master does): restart it, or set deploytasks.restart "
                       "to a command that does (e.g. `sudo -S systemctl restart mysite`)", soft_wrap=True)
+
+
+def pruned_summary(fin: Completed) -> str:
+    """"pruned 2 old release(s); 3 unused package(s) removed from the uv cache (41.2 MiB)", or "" when nothing was."""
+    parts = [f"pruned {len(fin['pruned'])} old release(s)"] if fin["pruned"] else []
+    removed = (fin.get("uv_cache") or {}).get("removed")
+    if removed:
+        parts.append(f"{len(removed)} unused package(s) removed from the uv cache "
+                     f"({fin['uv_cache']['bytes'] / 1048576:.1f} MiB)")
+    return "; ".join(parts)

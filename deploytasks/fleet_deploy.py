@@ -12,7 +12,7 @@ from . import __version__
 from . import bundle, fleet
 from .conversation import Conversation
 from .deploy_hooks import around_build
-from .deploy_report import report_migrations, report_notes, venv_changed
+from .deploy_report import pruned_summary, report_migrations, report_notes, venv_changed
 from .django import run_django_script
 from .errors import DeployTasksError
 from .hooks import for_server
@@ -259,7 +259,7 @@ def completion(host, migrator, pre, log) -> dict:
             "migrations_before": pre["state_before"], "migrations_changed": bool(pre["pending"]),
             "backup": pre.get("backup") if host is migrator else None, "deploy_digest": prep.get("deploy_digest")}
     return {"previous": prep["current"], "meta": meta, "keep_releases": host.settings.releases_kept,
-            "log": dict(log, revision=prep["revision"], seconds=host.seconds)}
+            "prune_uv_cache": host.settings.prune_uv_cache, "log": dict(log, revision=prep["revision"], seconds=host.seconds)}
 
 
 def complete(host):
@@ -267,8 +267,8 @@ def complete(host):
     done["log"] = dict(done["log"], seconds=host.seconds)
     fin = fleet_step(host, "complete", done, "recording the release and unlocking", talk=talk_of(host))
     host.phase, host.result = "live", "ok"
-    if fin["pruned"]:
-        fleet.say(host, f"pruned {len(fin['pruned'])} old release(s)")
+    if pruned_summary(fin):
+        fleet.say(host, pruned_summary(fin))
 
 
 def fleet_step(host, action, params, what, talk=None, then=False):

@@ -28,7 +28,8 @@ from .server.venv_build import DIGEST, VENV
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
-from .deploy_report import checklist_outcome, report_marked_bad, report_migrations, report_notes, report_venv_change
+from .deploy_report import (checklist_outcome, pruned_summary, report_marked_bad, report_migrations, report_notes,
+                            report_venv_change)
 from .lint_output import report_lint
 from . import bundle, deploy_hooks, openssh, supervised
 from .conversation import BundleMissing, Conversation
@@ -299,7 +300,7 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
     report_venv_change(settings, prep)
     seconds = time.monotonic() - started
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
-                  + (f"; pruned {len(fin['pruned'])} old release(s)" if fin["pruned"] else ""))
+                  + (f"; {pruned_summary(fin)}" if pruned_summary(fin) else ""))
     return {"release": release, "revision": prep["revision"], "previous": fin["previous"], "predeploy": pre,
             "pruned": fin["pruned"], "seconds": round(seconds, 2)}
 

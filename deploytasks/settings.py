@@ -61,6 +61,8 @@ class Settings:
     branch: str = setting("main", "what deploy ships without --revision")
     strategy: str = setting("mirror", "mirror: server-side git mirror cache; upload: local git archive uploaded")
     keep_releases: int = setting(5, "releases kept (never the live or previous one); 0 keeps all")
+    prune_uv_cache: bool = setting(True, "after old venvs are pruned, remove the server uv cache's packages that no "
+                                         "venv uses any more (false: the cache only grows)")
     shared_files: list = setting([".env"], "linked from shared/ into each release when present there")
     shared_sources: dict = setting({}, "local source of each shared file for fab setup/shared.push "
                                        "(default: deploy/<host>/<name>; never the project's own env_file)")

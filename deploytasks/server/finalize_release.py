@@ -3,6 +3,7 @@ prune, log and unlock; when unhealthy switch back and reload (the caller then un
 import os
 from typing import Union
 
+from . import uv_cache
 from .app_server import reload_command
 from .hooks import after_switch
 from .layout import ServerLayout
@@ -68,10 +69,23 @@ def complete(layout, params, release, previous) -> Completed:
     orphans = remove_orphans(layout, {release, previous})
     pruned = prune(layout, params.get("keep_releases", 5), {release, previous})
     pruned_venvs = prune_venvs(layout)
+    uv_cache = prune_uv_cache(layout, params) if pruned_venvs else None
     append_log(layout, dict(params.get("log") or {}, release=release, previous=previous, result="ok"))
     release_lock(layout)
     return {"status": "ok", "previous": previous, "pruned": pruned, "pruned_venvs": pruned_venvs,
-            "orphans_removed": orphans}
+            "orphans_removed": orphans, "uv_cache": uv_cache}
+
+
+def prune_uv_cache(layout, params):
+    """What uv_cache.prune_unused removed once venvs were pruned (None: off, or no uv cache); a failure is reported,
+    never the deploy's: the release is live by now."""
+    cache = params.get("prune_uv_cache", True) and uv_cache.cache_of(layout)
+    if not cache:
+        return None
+    try:
+        return uv_cache.prune_unused(cache, os.path.realpath(os.path.join(layout.current, ".venv")))
+    except OSError as exc:
+        return {"skipped": "pruning failed: %s" % exc}
 
 
 def main(params) -> Union[Completed, Unhealthy]:

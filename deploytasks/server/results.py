@@ -330,6 +330,7 @@ class Completed(TypedDict):
     pruned: List[str]
     pruned_venvs: List[str]
     orphans_removed: List[str]
+    uv_cache: Optional[dict]  # uv_cache.prune_unused's report once venvs were pruned, else None
 
 
 class SupervisedDeploy(TypedDict):

@@ -9,7 +9,7 @@ import pytest
 
 from deploytasks import bundle
 
-from tests._util import silent_server, uv_installs_into
+from tests._util import EXAMPLE, silent_server, uv_installs_into
 
 ADDRESS = "127.0.0.23"
 SERVER_UV = "own"  # no uv prepared: `fab setup` installs one with the server's Python and pip
@@ -179,3 +179,38 @@ def test_a_uv_install_killed_halfway_leaves_no_venv_and_the_live_release_stays(i
     assert deploy.returncode == 1
     assert s.state()["venvs"] == before["venvs"], "the half-built venv is gone"
     assert s.state()["current"] == before["current"] and not s.state()["locked"]
+
+
+def cache_packages(s):
+    """name-version of every package unpacked in the deploy path's uv cache."""
+    from deploytasks.server import uv_cache
+
+    archive = os.path.join(os.path.realpath(tools(s) / "uv-cache"), "archive-v0")
+    return {uv_cache.package_name(os.path.join(archive, name)) for name in os.listdir(archive)}
+
+
+def test_the_uv_cache_loses_the_packages_only_pruned_venvs_used(installed):
+    s = installed
+    s.configure(keep_releases=1)
+
+    def requirements(extra):  # the example's requirements and one more line (the earlier tests' lines dropped)
+        def edit(work):
+            (work / "requirements.txt").write_text((EXAMPLE / "requirements.txt").read_text() + extra + "\n")
+        return s.repo.commit(f"requirements: {extra}", edit)
+    try:
+        requirements("sqlparse==0.5.0")
+        s.fab("deploy").ok()
+        requirements("sqlparse==0.4.4")
+        s.fab("deploy").ok()
+        assert {"sqlparse-0.5.0", "sqlparse-0.4.4"} <= cache_packages(s)
+        sha = requirements("sqlparse==0.4.4  # the same packages, a new venv")
+        run = s.fab("deploy").ok()  # prunes the first of the three releases, then its venv
+    finally:
+        s.settings.pop("keep_releases")
+        s.configure()
+    assert s.revision() == sha
+    assert "1 unused package(s) removed from the uv cache" in run.stdout, run.stdout
+    left = cache_packages(s)
+    assert "sqlparse-0.5.0" not in left and "sqlparse-0.4.4" in left and "django-5.2.19" in {p.lower() for p in left}
+    s.fab("deploy", "--revision", s.repo.head("HEAD~2")).ok()  # its venv is built again: sqlparse fetched again
+    assert "sqlparse-0.5.0" in cache_packages(s)

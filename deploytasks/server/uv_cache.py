@@ -1,0 +1,104 @@
+"""The server's uv cache kept to what its venvs use. uv unpacks each wheel once into the cache (archive-v0/<id>)
+and hard-links its files into every venv that installs it, so an entry whose files no venv links any more (its
+dist-info METADATA has one link: the cache's own) belongs to venvs that were pruned. Such entries are removed
+after a deploy prunes venvs; everything any venv of any deploy path sharing the cache uses stays, so the next
+requirements change is as cheap as before. A removed entry is fetched from the index again if ever needed (uv
+notices the entry is gone). Done under uv's own cache lock (`.lock`, which a running uv holds shared): when a uv
+runs, nothing is removed this time."""
+import errno
+import fcntl
+import glob
+import os
+import shutil
+
+ASIDE = ".deploytasks-pruned-"  # an entry being removed, renamed out of uv's sight first (a crash leaves only this)
+
+
+def cache_of(layout):
+    """The deploy path's uv cache directory (a symlink to the user's shared one, or its own), or None."""
+    cache = os.path.realpath(os.path.join(layout.tools, "uv-cache"))
+    return cache if os.path.isdir(os.path.join(cache, "archive-v0")) else None
+
+
+def metadata_files(venv):
+    return glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "*.dist-info", "METADATA"))
+
+
+def hard_linked_from(cache, venv) -> bool:
+    """Whether `venv` was installed by hard links from `cache` (uv's default on one file system): only then do link
+    counts tell which entries venvs use. A venv copied from the cache (UV_LINK_MODE=copy, another file system) or
+    built by pip has no file with a second link, and nothing is pruned."""
+    try:
+        if os.stat(venv).st_dev != os.stat(cache).st_dev:
+            return False
+    except OSError:
+        return False
+    for metadata in metadata_files(venv):
+        try:
+            if os.stat(metadata).st_nlink > 1:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def unused_entries(cache):
+    """archive-v0 entries whose dist-info METADATA no venv links (entries without one are left alone)."""
+    archive = os.path.join(cache, "archive-v0")
+    unused = []
+    for name in sorted(os.listdir(archive)):
+        entry = os.path.join(archive, name)
+        found = glob.glob(os.path.join(entry, "*.dist-info", "METADATA"))
+        try:
+            if found and all(os.stat(metadata).st_nlink == 1 for metadata in found):
+                unused.append(entry)
+        except OSError:
+            continue
+    return unused
+
+
+def disk_bytes(directory):
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if info.st_nlink == 1:
+                total += info.st_blocks * 512
+    return total
+
+
+def package_name(entry):
+    found = glob.glob(os.path.join(entry, "*.dist-info"))
+    return os.path.basename(found[0])[: -len(".dist-info")] if found else os.path.basename(entry)
+
+
+def remove_leftovers(cache):
+    for leftover in glob.glob(os.path.join(cache, ASIDE + "*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def prune_unused(cache, live_venv):
+    """Remove the cache's entries no venv links: {"removed": [name-version, ...], "bytes": freed}, or
+    {"skipped": why} when link counts cannot tell (see hard_linked_from) or a uv is using the cache."""
+    if not hard_linked_from(cache, live_venv):
+        return {"skipped": "the live venv is not hard-linked from the uv cache"}
+    with open(os.path.join(cache, ".lock"), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                return {"skipped": "a uv process is using the cache"}
+            raise
+        remove_leftovers(cache)
+        removed, freed = [], 0
+        for entry in unused_entries(cache):
+            name, size = package_name(entry), disk_bytes(entry)
+            aside = os.path.join(cache, ASIDE + os.path.basename(entry))
+            os.rename(entry, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+            removed.append(name)
+            freed += size
+        return {"removed": removed, "bytes": freed}

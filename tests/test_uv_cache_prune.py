@@ -1,0 +1,78 @@
+"""The server's uv cache pruned to what venvs use (deploytasks/server/uv_cache.py), with the real uv and a cache of
+the test's own: an unpacked package no venv hard-links any more is removed, and fetched again when a later venv
+needs it; what a venv uses stays; nothing is removed while a uv holds the cache, or when venvs are copies."""
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+
+import pytest
+import uv
+
+from deploytasks.server import uv_cache
+
+UV = uv.find_uv_bin()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    directory = tmp_path / "uv-cache"
+    monkeypatch.setenv("UV_CACHE_DIR", str(directory))
+    monkeypatch.delenv("UV_LINK_MODE", raising=False)
+    return directory
+
+
+def venv_with(path, requirement, **env):
+    subprocess.run([UV, "venv", "-q", str(path)], check=True, env={**os.environ, **env})
+    subprocess.run([UV, "pip", "install", "-q", "--python", str(path / "bin" / "python"), requirement], check=True,
+                   env={**os.environ, **env})
+    return path
+
+
+def entries(cache):
+    return sorted(uv_cache.package_name(str(entry)) for entry in (cache / "archive-v0").iterdir())
+
+
+def test_a_package_only_a_removed_venv_used_is_removed_and_fetched_again_when_needed(tmp_path, cache):
+    old = venv_with(tmp_path / "old", "sqlparse==0.5.2")
+    live = venv_with(tmp_path / "live", "sqlparse==0.5.3")
+    assert entries(cache) == ["sqlparse-0.5.2", "sqlparse-0.5.3"]
+    assert uv_cache.prune_unused(str(cache), str(live)) == {"removed": [], "bytes": 0}  # both in use
+
+    subprocess.run(["rm", "-rf", str(old)], check=True)
+    report = uv_cache.prune_unused(str(cache), str(live))
+    assert report["removed"] == ["sqlparse-0.5.2"] and report["bytes"] > 100_000
+    assert entries(cache) == ["sqlparse-0.5.3"]
+    assert not list(cache.glob(uv_cache.ASIDE + "*"))
+    subprocess.run([str(live / "bin" / "python"), "-c", "import sqlparse; sqlparse.format('select 1')"], check=True)
+
+    again = venv_with(tmp_path / "again", "sqlparse==0.5.2")  # uv sees the entry gone and fetches it
+    done = subprocess.run([str(again / "bin" / "python"), "-c", "import sqlparse; print(sqlparse.__version__)"],
+                          check=True, capture_output=True, text=True)
+    assert done.stdout.strip() == "0.5.2"
+
+
+def test_nothing_is_removed_while_a_uv_holds_the_cache(tmp_path, cache):
+    live = venv_with(tmp_path / "live", "sqlparse==0.5.3")
+    subprocess.run(["rm", "-rf", str(venv_with(tmp_path / "old", "sqlparse==0.5.2"))], check=True)
+    with open(cache / ".lock") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # what a running uv holds
+        assert uv_cache.prune_unused(str(cache), str(live)) == {"skipped": "a uv process is using the cache"}
+    assert entries(cache) == ["sqlparse-0.5.2", "sqlparse-0.5.3"]
+
+
+def test_nothing_is_removed_when_venvs_are_copied_from_the_cache(tmp_path, cache):
+    live = venv_with(tmp_path / "live", "sqlparse==0.5.3", UV_LINK_MODE="copy")
+    assert uv_cache.prune_unused(str(cache), str(live)) == {
+        "skipped": "the live venv is not hard-linked from the uv cache"}
+    assert entries(cache) == ["sqlparse-0.5.3"]
+
+
+def test_an_entry_left_half_removed_by_a_killed_prune_is_removed_by_the_next(tmp_path, cache):
+    live = venv_with(tmp_path / "live", "sqlparse==0.5.3")
+    leftover = cache / (uv_cache.ASIDE + "abc")
+    (leftover / "pkg").mkdir(parents=True)
+    (leftover / "pkg" / "module.py").write_text("x = 1\n")
+    assert uv_cache.prune_unused(str(cache), str(live)) == {"removed": [], "bytes": 0}
+    assert not leftover.exists() and entries(cache) == ["sqlparse-0.5.3"]
