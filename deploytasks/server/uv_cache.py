@@ -101,8 +101,9 @@ def prune_unused(cache, live_venv):
 
 
 def remove_in_background(directories):
-    """rm -rf the entries set aside, in a process of its own: removing thousands of files takes a quarter of a
-    second per package that the deploy need not wait for (one killed halfway leaves them to the next prune)."""
+    """rm -rf the entries set aside, in a process of its own at the lowest priority: removing thousands of files
+    takes a quarter of a second per package that the deploy need not wait for (one killed halfway leaves them to
+    the next prune)."""
     if directories:
-        subprocess.Popen(["rm", "-rf", "--"] + directories, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        subprocess.Popen(["nice", "-n", "19", "rm", "-rf", "--"] + directories, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
