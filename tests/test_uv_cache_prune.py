@@ -25,9 +25,10 @@ def cache(tmp_path, monkeypatch):
 
 
 def venv_with(path, requirement, **env):
+    """A venv at `path` with `requirement` (and uv options before it, split on spaces) installed by uv."""
     subprocess.run([UV, "venv", "-q", str(path)], check=True, env={**os.environ, **env})
-    subprocess.run([UV, "pip", "install", "-q", "--python", str(path / "bin" / "python"), requirement], check=True,
-                   env={**os.environ, **env})
+    subprocess.run([UV, "pip", "install", "-q", "--python", str(path / "bin" / "python"), *requirement.split()],
+                   check=True, env={**os.environ, **env})
     return path
 
 
@@ -87,3 +88,49 @@ def test_an_entry_left_half_removed_by_a_killed_prune_is_removed_by_the_next(tmp
     (leftover / "pkg" / "module.py").write_text("x = 1\n")
     assert uv_cache.prune_unused(str(cache), str(live)) == {"removed": [], "bytes": 0}
     assert removed_soon(cache) and entries(cache) == ["sqlparse-0.5.3"]
+
+
+def wheel(directory, name, version):
+    """A minimal pure-Python wheel `name`-`version` in `directory` (an index of local files, as `--find-links`
+    or a file:// index gives uv: cached under a pointer of another kind than PyPI's)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": f"VERSION = {version!r}\n",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},"
+                     f"{len(text.encode())}\n" for path, text in files.items()) + f"{info}/RECORD,,\n"
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in {**files, f"{info}/RECORD": record}.items():
+            archive.writestr(member, text)
+    return path
+
+
+def test_a_package_from_local_files_is_pruned_with_its_pointer_and_installed_again(tmp_path, cache):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel(wheels, "tinypkg", "1.0"), wheel(wheels, "tinypkg", "2.0")
+    local = f"--no-index --find-links {wheels} tinypkg"
+    old = venv_with(tmp_path / "old", f"{local}==1.0")
+    live = venv_with(tmp_path / "live", f"{local}==2.0")
+    subprocess.run(["rm", "-rf", str(old)], check=True)
+    assert uv_cache.prune_unused(str(cache), str(live))["removed"] == ["tinypkg-1.0"]
+    assert removed_soon(cache)
+    again = venv_with(tmp_path / "again", f"{local}==1.0")
+    done = subprocess.run([str(again / "bin" / "python"), "-c", "import tinypkg; print(tinypkg.VERSION)"],
+                          check=True, capture_output=True, text=True)
+    assert done.stdout.strip() == "1.0"
+
+
+def test_an_entry_no_index_file_is_found_to_name_stays(tmp_path, cache):
+    """A cache layout this does not know (here: no wheels-v*/ index files at all) keeps every entry."""
+    live = venv_with(tmp_path / "live", "sqlparse==0.5.3")
+    subprocess.run(["rm", "-rf", str(venv_with(tmp_path / "old", "sqlparse==0.5.2"))], check=True)
+    for index in cache.glob("wheels-v*"):
+        subprocess.run(["rm", "-rf", str(index)], check=True)
+    assert uv_cache.prune_unused(str(cache), str(live)) == {"removed": [], "bytes": 0}
+    assert entries(cache) == ["sqlparse-0.5.2", "sqlparse-0.5.3"]

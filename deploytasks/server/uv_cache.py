@@ -1,9 +1,9 @@
 """The server's uv cache kept to what its venvs use. uv unpacks each wheel once into the cache (archive-v0/<id>)
 and hard-links its files into every venv that installs it, so an entry whose files no venv links any more (its
 dist-info METADATA has one link: the cache's own) belongs to venvs that were pruned. Such entries are removed
-after a deploy prunes venvs; everything any venv of any deploy path sharing the cache uses stays, so the next
-requirements change is as cheap as before. A removed entry is fetched from the index again if ever needed (uv
-notices the entry is gone). Done under uv's own cache lock (`.lock`, which a running uv holds shared): when a uv
+after a deploy prunes venvs, with the index files that point to them; everything any venv of any deploy path
+sharing the cache uses stays, so the next requirements change is as cheap as before. A removed package is a cache
+miss: fetched from the index again if ever needed. Done under uv's own cache lock (`.lock`, which a running uv holds shared): when a uv
 runs, nothing is removed this time."""
 import errno
 import fcntl
@@ -13,6 +13,7 @@ import subprocess
 
 # an entry being removed is renamed out of uv's sight first (the next prune removes one whose removal was cut short)
 ASIDE = ".deploytasks-pruned-"
+POINTER_SUFFIXES = (".msgpack", ".rev", ".http")  # uv's files that map a wheel to its archive entry
 
 
 def cache_of(layout):
@@ -58,6 +59,32 @@ def unused_entries(cache):
     return unused
 
 
+def pointers_to(cache, ids):
+    """{entry id: the cache's index files that name it} for those of the archive entries `ids` that some index
+    file names: uv fetches a wheel again when a PyPI pointer's entry is missing, but fails on one of a wheel from
+    local files or another index (".rev"), so an entry goes only with its pointers (one no file is found to name,
+    in a cache layout this does not know, stays)."""
+    wanted = {name: name.encode() for name in ids}
+    found = {}
+    if not wanted:
+        return found
+    for top in glob.glob(os.path.join(cache, "wheels-v*")) + glob.glob(os.path.join(cache, "sdists-v*")):
+        for root, _dirs, files in os.walk(top):
+            for name in files:
+                if not name.endswith(POINTER_SUFFIXES):
+                    continue
+                path = os.path.join(root, name)
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read(1 << 20)
+                except OSError:
+                    continue
+                for entry_id, encoded in wanted.items():
+                    if encoded in data:
+                        found.setdefault(entry_id, []).append(path)
+    return found
+
+
 def disk_bytes(directory):
     total = 0
     for root, _dirs, files in os.walk(directory):
@@ -89,7 +116,11 @@ def prune_unused(cache, live_venv):
                 return {"skipped": "a uv process is using the cache"}
             raise
         removed, freed, asides = [], 0, glob.glob(os.path.join(cache, ASIDE + "*"))
-        for entry in unused_entries(cache):
+        pointers = pointers_to(cache, [os.path.basename(entry) for entry in unused_entries(cache)])
+        for entry_id, files in sorted(pointers.items()):
+            for pointer in files:  # first: an entry without its pointer is a cache miss, a pointer without it an error
+                os.unlink(pointer)
+        for entry in [os.path.join(cache, "archive-v0", entry_id) for entry_id in sorted(pointers)]:
             name, size = package_name(entry), disk_bytes(entry)
             aside = os.path.join(cache, ASIDE + os.path.basename(entry))
             os.rename(entry, aside)

@@ -54,7 +54,7 @@ class Fleet:
         self.ssh_config.write_text("\n".join(s.ssh_config.read_text() for s in sshds) + "\n" + unreachable)
         os.chmod(self.ssh_config, 0o600)
         (self.project / "fabfile.py").write_text(FABFILE)
-        self.common = {"repo": str(repo.bare)}
+        self.common = {"repo": str(repo.bare), "prune_uv_cache": False}  # as Server's (tests/remote/conftest.py)
         self.per_host = {name: {"path": str(host.path)} for name, host in self.hosts.items()}
         self.per_host["web9"] = {"path": str(base / "web9-srv")}
         self.groups = {}  # stages that list hosts: {name: [host, ...]}

@@ -194,7 +194,10 @@ class Server:
         self.production_env.parent.mkdir(parents=True)
         self.production_env.write_text(
             f"DATABASE_URL={self.database_url}\nSECRET_KEY={self.secret_key}\nDEBUG=false\n")
-        self.settings = {"path": str(self.path), "repo": str(repo.bare), "healthcheck": "", "reload": ""}
+        # prune_uv_cache off: the servers of a run share this machine's uv cache (give_uv), whose pruning would make
+        # later tests fetch packages again; test_installer.py's server, with a cache of its own, prunes
+        self.settings = {"path": str(self.path), "repo": str(repo.bare), "healthcheck": "", "reload": "",
+                         "prune_uv_cache": False}
         self.configure()
         self.gunicorn = None
 

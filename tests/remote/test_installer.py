@@ -191,7 +191,7 @@ def cache_packages(s):
 
 def test_the_uv_cache_loses_the_packages_only_pruned_venvs_used(installed):
     s = installed
-    s.configure(keep_releases=1)
+    s.configure(keep_releases=1, prune_uv_cache=True)  # the default; off elsewhere in the tests (conftest.Server)
 
     def requirements(extra):  # the example's requirements and one more line (the earlier tests' lines dropped)
         def edit(work):
@@ -207,7 +207,7 @@ def test_the_uv_cache_loses_the_packages_only_pruned_venvs_used(installed):
         run = s.fab("deploy").ok()  # prunes the first of the three releases, then its venv
     finally:
         s.settings.pop("keep_releases")
-        s.configure()
+        s.configure(prune_uv_cache=False)
     assert s.revision() == sha
     assert "1 unused package(s) removed from the uv cache" in run.stdout, run.stdout
     left = cache_packages(s)
