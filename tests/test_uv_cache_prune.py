@@ -32,6 +32,14 @@ def venv_with(path, requirement, **env):
     return path
 
 
+def imported(venv, attribute):
+    """The value of module.attribute as the venv's Python imports it."""
+    module = attribute.split(".")[0]
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {module}; print({attribute})"], check=True,
+                          capture_output=True, text=True)
+    return done.stdout.strip()
+
+
 def entries(cache):
     return sorted(uv_cache.package_name(str(entry)) for entry in (cache / "archive-v0").iterdir())
 
@@ -60,9 +68,7 @@ def test_a_package_only_a_removed_venv_used_is_removed_and_fetched_again_when_ne
     subprocess.run([str(live / "bin" / "python"), "-c", "import sqlparse; sqlparse.format('select 1')"], check=True)
 
     again = venv_with(tmp_path / "again", "sqlparse==0.5.2")  # uv sees the entry gone and fetches it
-    done = subprocess.run([str(again / "bin" / "python"), "-c", "import sqlparse; print(sqlparse.__version__)"],
-                          check=True, capture_output=True, text=True)
-    assert done.stdout.strip() == "0.5.2"
+    assert imported(again, "sqlparse.__version__") == "0.5.2"
 
 
 def test_nothing_is_removed_while_a_uv_holds_the_cache(tmp_path, cache):
@@ -121,9 +127,7 @@ def test_a_package_from_local_files_is_pruned_with_its_pointer_and_installed_aga
     assert uv_cache.prune_unused(str(cache), str(live))["removed"] == ["tinypkg-1.0"]
     assert removed_soon(cache)
     again = venv_with(tmp_path / "again", f"{local}==1.0")
-    done = subprocess.run([str(again / "bin" / "python"), "-c", "import tinypkg; print(tinypkg.VERSION)"],
-                          check=True, capture_output=True, text=True)
-    assert done.stdout.strip() == "1.0"
+    assert imported(again, "tinypkg.VERSION") == "1.0"
 
 
 def test_an_entry_no_index_file_is_found_to_name_stays(tmp_path, cache):

@@ -456,20 +456,27 @@ def deployed(request, server):
     return server
 
 
-@pytest.fixture(scope="module")
-def served(deployed):
-    gunicorn = Gunicorn(deployed).start()
-    deployed.gunicorn = gunicorn
+@contextmanager
+def serving(server):
+    """The deployed server with gunicorn serving `current`, its reload and health check configured."""
+    gunicorn = Gunicorn(server).start()
+    server.gunicorn = gunicorn
     # generous retries: a worker booting Django on a busy machine must not fail a deploy (the failing case sets its own)
-    deployed.configure(reload=gunicorn.reload, healthcheck=gunicorn.url, healthcheck_retries=60, healthcheck_delay=0.25)
+    server.configure(reload=gunicorn.reload, healthcheck=gunicorn.url, healthcheck_retries=60, healthcheck_delay=0.25)
     try:
-        yield deployed
+        yield server
     finally:
         gunicorn.stop()
         for key in ("healthcheck_retries", "healthcheck_delay"):
-            deployed.settings.pop(key)
-        deployed.configure(reload="", healthcheck="")
-        deployed.gunicorn = None
+            server.settings.pop(key)
+        server.configure(reload="", healthcheck="")
+        server.gunicorn = None
+
+
+@pytest.fixture(scope="module")
+def served(deployed):
+    with serving(deployed) as server:
+        yield server
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from tests.remote import dump_faults
-from tests.remote.conftest import Gunicorn
+from tests.remote.conftest import serving
 from tests.remote.mariadb import SKIP, deployed_on_mariadb, rows, scratch_databases
 
 pytestmark = SKIP
@@ -23,14 +23,8 @@ ADDRESS = "127.0.0.197"
 @pytest.fixture(scope="module")
 def site(server):
     with deployed_on_mariadb(server) as s:
-        s.gunicorn = Gunicorn(s).start()
-        s.configure(reload=s.gunicorn.reload, healthcheck=s.gunicorn.url, healthcheck_retries=60,
-                    healthcheck_delay=0.25)
-        try:
+        with serving(s):
             yield s
-        finally:
-            s.gunicorn.stop()
-            s.gunicorn = None
 
 
 def scratch(s):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.remote import dump_faults
-from tests.remote.conftest import Gunicorn
+from tests.remote.conftest import serving
 from tests.remote.postgres import SKIP, admin, deployed_on_postgres, psycopg, rows
 
 pytestmark = SKIP
@@ -24,14 +24,8 @@ def site(server):
         # about 120 MB that neither side can skip: the dump and the copy's load each take a moment
         rows(s, "CREATE TABLE fault_ballast AS SELECT i, md5(i::text) || repeat(md5((i * 7)::text), 36) AS body "
                 "FROM generate_series(1, 100000) AS i")
-        s.gunicorn = Gunicorn(s).start()
-        s.configure(reload=s.gunicorn.reload, healthcheck=s.gunicorn.url, healthcheck_retries=60,
-                    healthcheck_delay=0.25)
-        try:
+        with serving(s):
             yield s
-        finally:
-            s.gunicorn.stop()
-            s.gunicorn = None
 
 
 def scratch_databases(s):
