@@ -63,10 +63,10 @@ def test_fab_backup_and_restore_of_a_mariadb_database(site):
 def test_a_fault_while_the_dump_is_replayed_into_the_rehearsal_leaves_a_consistent_site(site, kind):
     s = site
     if not rows(s, "SHOW TABLES LIKE 'fault_ballast'"):
-        # about 100 MB that neither the dump nor the copy's replay can skip
+        # about 40 MB that neither the dump nor the copy's replay can skip
         rows(s, "CREATE TABLE fault_ballast (i INT PRIMARY KEY, body TEXT) AS WITH RECURSIVE "
                 "a(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM a WHERE x < 400), "
-                "b(y) AS (SELECT 1 UNION ALL SELECT y + 1 FROM b WHERE y < 250) "
+                "b(y) AS (SELECT 1 UNION ALL SELECT y + 1 FROM b WHERE y < 100) "
                 "SELECT x * 1000 + y AS i, REPEAT(MD5(x * 1000 + y), 32) AS body FROM a, b")
     dump_faults.deploy_faulted_while_dumping(
         s, kind, lambda: scratch(s), lambda dump: f"gzip -dc {dump} | tail -c 100 | grep -q 'Dump completed'")
