@@ -6,6 +6,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from . import gate, hooks, media, migrate_failure, static_files, warm_start
 from .django_info import engine_for_alias
+from .dump_cancel import stopped_on_cancel
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .journal import note
@@ -19,8 +20,9 @@ def first_line(exc):
 
 
 def back_up_and_rehearse(alias, engine, params, result):
-    manifest = safety_backup(alias, engine, params, "pre-deploy", "before deploying release %s" % params.get("release"),
-                             rehearsal=True)
+    with stopped_on_cancel(params):  # Ctrl-C stops a long dump at once: nothing is applied yet
+        manifest = safety_backup(alias, engine, params, "pre-deploy",
+                                 "before deploying release %s" % params.get("release"), rehearsal=True)
     if manifest is None:
         result["rehearsed"] = False
         return

@@ -57,8 +57,8 @@ def deploy_faulted_while_dumping(s, kind, scratch, readable):
     problems = backup_problems(s, readable)
     assert problems == [], problems
     applied = {name for app, name in s.applied_migrations() if app == "accounts"}
-    if kind == "sigint":  # the backup and the rehearsal finish, then the deploy stops and is undone
-        assert "interrupted (Ctrl-C) and stopped before migrate" in outcome.run.stderr, outcome.run.stderr
+    if kind == "sigint":  # the dump's tools are stopped at once, the deploy is undone
+        assert "interrupted (Ctrl-C) during backup and stopped" in outcome.run.stderr, outcome.run.stderr
         assert s.current_name() == live and not any(model.lower() in name for name in applied)
     else:  # the server side carried on without its client
         assert s.revision() == commit and any(model.lower() in name for name in applied)
