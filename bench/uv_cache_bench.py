@@ -99,8 +99,8 @@ def main() -> int:
             base.mkdir()
             results[prune] = sequence(uv, base, args.keep, prune)
     keep, pruned = results[False], results[True]
-    rows = "\n".join(f"| {number + 1} | Django {django} | {keep['sizes'][number]:.1f} MiB | {pruned['sizes'][number]:.1f} MiB |"
-                     for number, django in enumerate(VERSIONS))
+    rows = "\n".join(f"| {number + 1} | Django {django} | {keep['sizes'][number]:.1f} MiB | "
+                     f"{pruned['sizes'][number]:.1f} MiB |" for number, django in enumerate(VERSIONS))
     timings = pruned["prune"]
     text = "\n".join([
         f"A deploy path's venvs over {len(VERSIONS)} requirements changes (Django {VERSIONS[0]} to {VERSIONS[-1]}, "

@@ -259,7 +259,8 @@ def completion(host, migrator, pre, log) -> dict:
             "migrations_before": pre["state_before"], "migrations_changed": bool(pre["pending"]),
             "backup": pre.get("backup") if host is migrator else None, "deploy_digest": prep.get("deploy_digest")}
     return {"previous": prep["current"], "meta": meta, "keep_releases": host.settings.releases_kept,
-            "prune_uv_cache": host.settings.prune_uv_cache, "log": dict(log, revision=prep["revision"], seconds=host.seconds)}
+            "prune_uv_cache": host.settings.prune_uv_cache,
+            "log": dict(log, revision=prep["revision"], seconds=host.seconds)}
 
 
 def complete(host):

@@ -161,7 +161,8 @@ def switch_request(host, meta, at) -> dict:
 def completion(host, current, log, meta) -> dict:
     return {"previous": current, "mark_bad": [current], "keep_releases":
             max(host.settings.releases_kept, len(host.data["info"]["releases"])),
-            "prune_uv_cache": host.settings.prune_uv_cache, "log": dict(log, revision=meta["revision"], **{"from": current})}
+            "prune_uv_cache": host.settings.prune_uv_cache,
+            "log": dict(log, revision=meta["revision"], **{"from": current})}
 
 
 def switched(host, meta, at):

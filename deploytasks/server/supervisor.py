@@ -89,12 +89,13 @@ def why(layout, params, exc):
     journal = journals.read(layout) or {}
     cancelled = isinstance(exc, journals.Cancelled) or journals.cancelled(layout)
     kind = params.get("kind", "deploy")
+    label = journals.label(kind, params["release"])
     if cancelled and journal.get("stopped_before"):  # honoured at a step's start: the steps before it had finished
-        return ("%s was interrupted (Ctrl-C) and stopped before %s" % (journals.label(kind, params["release"]),
-                                                                      journal["stopped_before"]), "cancelled", CANCELLED)
+        return ("%s was interrupted (Ctrl-C) and stopped before %s" % (label, journal["stopped_before"]), "cancelled",
+                CANCELLED)
     if cancelled:
-        return ("%s was interrupted (Ctrl-C) during %s and stopped" % (journals.label(kind, params["release"]),
-                                                                      journal.get("phase", "?")), "cancelled", CANCELLED)
+        return ("%s was interrupted (Ctrl-C) during %s and stopped" % (label, journal.get("phase", "?")), "cancelled",
+                CANCELLED)
     if isinstance(exc, Unhealthy) and kind == "rollback":
         return "%s failed its health check (%s)" % (params["release"], exc), "unhealthy", 3
     if isinstance(exc, Unhealthy):

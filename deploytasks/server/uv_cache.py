@@ -3,8 +3,8 @@ and hard-links its files into every venv that installs it, so an entry whose fil
 dist-info METADATA has one link: the cache's own) belongs to venvs that were pruned. Such entries are removed
 after a deploy prunes venvs, with the index files that point to them; everything any venv of any deploy path
 sharing the cache uses stays, so the next requirements change is as cheap as before. A removed package is a cache
-miss: fetched from the index again if ever needed. Done under uv's own cache lock (`.lock`, which a running uv holds shared): when a uv
-runs, nothing is removed this time."""
+miss: fetched from the index again if ever needed. Done under uv's own cache lock (`.lock`, which a running uv
+holds shared): when a uv runs, nothing is removed this time."""
 import errno
 import fcntl
 import glob
@@ -136,5 +136,5 @@ def remove_in_background(directories):
     takes a quarter of a second per package that the deploy need not wait for (one killed halfway leaves them to
     the next prune)."""
     if directories:
-        subprocess.Popen(["nice", "-n", "19", "rm", "-rf", "--"] + directories, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        subprocess.Popen(["nice", "-n", "19", "rm", "-rf", "--"] + directories, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)

@@ -10,7 +10,8 @@ from tests.test_local_mysql_backup import root, server_reachable
 
 # PyMySQL as MySQLdb where it is installed (the server's venvs; the tests' own makemigrations runs without it)
 SHIM = "try:\n    import pymysql\nexcept ImportError:\n    pass\nelse:\n    pymysql.install_as_MySQLdb()\n"
-SKIP = pytest.mark.skipif(not server_reachable(), reason="needs the MySQL/MariaDB client tools and a server on 127.0.0.1:3306")
+SKIP = pytest.mark.skipif(not server_reachable(),
+                          reason="needs the MySQL/MariaDB client tools and a server on 127.0.0.1:3306")
 
 
 @contextmanager
