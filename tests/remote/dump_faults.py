@@ -37,17 +37,22 @@ def backup_problems(s, readable):
     return problems
 
 
+def dumping_and_copying(s, scratch):
+    """The fault point: the pre-migration dump half written while its scratch copy exists."""
+    return any((s.path / "backups").glob("*.partial")) and bool(scratch())
+
+
+def accounts_applied(s):
+    return {name for app, name in s.applied_migrations() if app == "accounts"}
+
+
 def deploy_faulted_while_dumping(s, kind, scratch, readable):
     """A deploy adding a model, faulted `kind` while its dump is copied into the rehearsal (scratch(): the
     scratch databases that exist); then the invariant, no scratch database, whole backups, and the next deploy."""
     live = s.current_name()
     model = "Fault" + kind.replace("-", " ").title().replace(" ", "")
     commit = s.repo.add_model(model)
-
-    def dumping_and_copying():
-        return any((s.path / "backups").glob("*.partial")) and bool(scratch())
-
-    outcome = faults.inject(s, ("deploy",), dumping_and_copying, kind)
+    outcome = faults.inject(s, ("deploy",), lambda: dumping_and_copying(s, scratch), kind)
     faults.wait_gone(outcome.server_pids, timeout=60)
     print(f"{kind}: rc {outcome.run.returncode}; failed requests {outcome.failed_requests}; time to consistent "
           f"{outcome.seconds_to_consistent}; {(outcome.run.stderr.strip().splitlines() or [''])[-1]}")
@@ -56,7 +61,7 @@ def deploy_faulted_while_dumping(s, kind, scratch, readable):
     assert faults.wait_until(lambda: not scratch(), timeout=10), scratch()
     problems = backup_problems(s, readable)
     assert problems == [], problems
-    applied = {name for app, name in s.applied_migrations() if app == "accounts"}
+    applied = accounts_applied(s)
     if kind == "sigint":  # the dump's tools are stopped at once, the deploy is undone
         assert "interrupted (Ctrl-C) during backup and stopped" in outcome.run.stderr, outcome.run.stderr
         assert s.current_name() == live and not any(model.lower() in name for name in applied)
@@ -66,3 +71,29 @@ def deploy_faulted_while_dumping(s, kind, scratch, readable):
     s.fab("deploy").ok()
     assert s.revision() == commit and not faults.inconsistencies(s, s.gunicorn.url)
     assert not scratch()
+
+
+def deploy_crashed_while_dumping(s, scratch, readable):
+    """The server crashes (every process of the deploy killed at once, the dump's tools included) while the dump is
+    copied into the rehearsal: the lock is left to a dead deploy that applied nothing. The next deploy recovers it,
+    its own rehearsal drops the scratch copy the crash left, and every finished backup is whole (the crashed dump's
+    partial file stays until it has been idle for IDLE_SECONDS, then a lock holder removes it)."""
+    live, applied = s.current_name(), accounts_applied(s)
+    commit = s.repo.add_model("FaultCrash")
+    proc = s.fab_background("deploy")
+    try:
+        assert faults.wait_until(lambda: dumping_and_copying(s, scratch), timeout=120), "the dump never started"
+        journal = faults.crash_the_deploy(s, proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert faults.lock_holder(s) and not faults.lock_holder(s)["alive"]
+    assert s.current_name() == live and accounts_applied(s) == applied and scratch()
+    run = s.fab("deploy").ok()
+    assert f"recovered the deploy of {journal['release']}" in run.stdout, run.stdout
+    assert s.revision() == commit and any("faultcrash" in name for name in accounts_applied(s))
+    assert not scratch() and not s.lock.exists()
+    assert not faults.inconsistencies(s, s.gunicorn.url)
+    problems = [problem for problem in backup_problems(s, readable) if not problem.startswith("left: ")]
+    assert problems == [], problems

@@ -425,6 +425,23 @@ def inject(server, args, reached, kind, *, env=None, url=None, timeout=60, point
                    server_pids=pids)
 
 
+def crash_the_deploy(server, proc):
+    """Every process of the running deploy dies at once, as in a server crash: fab (`proc`), the SSH command's
+    processes, and the supervisor's session (the migrating Django process and a dump's tools included). Returns
+    the journal the dead deploy left."""
+    journal = json.loads((server.lock / "journal.json").read_text())
+    pids = server_side(server)
+    for pid in pids:  # frozen first: none of them may see another die and clean up
+        os.kill(pid, signal.SIGSTOP)
+    os.killpg(journal["pid"], signal.SIGSTOP)
+    proc.kill()
+    proc.wait()
+    os.killpg(journal["pid"], signal.SIGKILL)
+    end(pids)
+    assert wait_gone([journal["pid"]], timeout=30)
+    return journal
+
+
 class _NoPoller:
     failed = 0
 

@@ -13,7 +13,6 @@ import json
 import os
 import pty
 import re
-import signal
 import sqlite3
 import subprocess
 import threading
@@ -124,22 +123,6 @@ def test_a_connection_lost_during_a_rollback_ends_consistent(site):
     consistent_and_deployable(s, outcome, s.revision())  # whichever way it ended, what is live deploys again
 
 
-def _crash_the_deploy(s, proc):
-    """Every process of the running deploy dies at once, as in a server crash: fab, the SSH command's
-    processes, and the supervisor's session (the migrating Django process included)."""
-    journal = json.loads((s.lock / "journal.json").read_text())
-    pids = faults.server_side(s)
-    for pid in pids:  # frozen first: none of them may see another die and clean up
-        os.kill(pid, signal.SIGSTOP)
-    os.killpg(journal["pid"], signal.SIGSTOP)
-    proc.kill()
-    proc.wait()
-    os.killpg(journal["pid"], signal.SIGKILL)
-    faults.end(pids)
-    assert faults.wait_gone([journal["pid"]], timeout=30)
-    return journal
-
-
 @pytest.mark.parametrize("recoverer", [("deploy", "--revision", "slow"), ("unlock", "--force")])
 def test_a_deploy_whose_server_side_died_is_recovered_by_the_next_lock_taker(site, recoverer):
     s = site
@@ -147,7 +130,7 @@ def test_a_deploy_whose_server_side_died_is_recovered_by_the_next_lock_taker(sit
     proc = s.fab_background("deploy", "--revision", "slow")
     try:
         assert faults.wait_until(_reached_first_new_migration(s), timeout=120), "the migration never started"
-        journal = _crash_the_deploy(s, proc)
+        journal = faults.crash_the_deploy(s, proc)
     finally:
         if proc.poll() is None:
             proc.kill()

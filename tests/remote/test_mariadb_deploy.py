@@ -18,6 +18,7 @@ from tests.remote.mariadb import SKIP, deployed_on_mariadb, rows, scratch_databa
 pytestmark = SKIP
 
 ADDRESS = "127.0.0.197"
+READABLE = "gzip -dc {} | tail -c 100 | grep -q 'Dump completed'".format  # a whole mysqldump
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +60,22 @@ def test_fab_backup_and_restore_of_a_mariadb_database(site):
     assert s.my["password"] not in restored.stdout + restored.stderr
 
 
-@pytest.mark.parametrize("kind", dump_faults.KINDS)
-def test_a_fault_while_the_dump_is_replayed_into_the_rehearsal_leaves_a_consistent_site(site, kind):
-    s = site
+def with_ballast(s):
+    """The site with about 40 MB that neither the dump nor the copy's replay can skip."""
     if not rows(s, "SHOW TABLES LIKE 'fault_ballast'"):
-        # about 40 MB that neither the dump nor the copy's replay can skip
         rows(s, "CREATE TABLE fault_ballast (i INT PRIMARY KEY, body TEXT) AS WITH RECURSIVE "
                 "a(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM a WHERE x < 400), "
                 "b(y) AS (SELECT 1 UNION ALL SELECT y + 1 FROM b WHERE y < 100) "
                 "SELECT x * 1000 + y AS i, REPEAT(MD5(x * 1000 + y), 32) AS body FROM a, b")
-    dump_faults.deploy_faulted_while_dumping(
-        s, kind, lambda: scratch(s), lambda dump: f"gzip -dc {dump} | tail -c 100 | grep -q 'Dump completed'")
+    return s
+
+
+@pytest.mark.parametrize("kind", dump_faults.KINDS)
+def test_a_fault_while_the_dump_is_replayed_into_the_rehearsal_leaves_a_consistent_site(site, kind):
+    s = with_ballast(site)
+    dump_faults.deploy_faulted_while_dumping(s, kind, lambda: scratch(s), READABLE)
+
+
+def test_a_server_crash_while_the_dump_is_replayed_is_recovered_by_the_next_deploy(site):
+    s = with_ballast(site)
+    dump_faults.deploy_crashed_while_dumping(s, lambda: scratch(s), READABLE)

@@ -14,6 +14,7 @@ from tests.remote.postgres import SKIP, admin, deployed_on_postgres, psycopg, ro
 pytestmark = SKIP
 
 ADDRESS = "127.0.0.196"
+READABLE = "zstd -dc {} | pg_restore --file=/dev/null".format
 
 
 @pytest.fixture(scope="module")
@@ -39,4 +40,8 @@ def scratch_databases(s):
 def test_a_fault_while_the_dump_is_copied_into_the_rehearsal_leaves_a_consistent_site(site, kind):
     dump_faults.deploy_faulted_while_dumping(
         site, kind, lambda: scratch_databases(site),
-        lambda dump: f"zstd -dc {dump} | pg_restore --file=/dev/null")
+        READABLE)
+
+
+def test_a_server_crash_while_the_dump_is_copied_is_recovered_by_the_next_deploy(site):
+    dump_faults.deploy_crashed_while_dumping(site, lambda: scratch_databases(site), READABLE)
