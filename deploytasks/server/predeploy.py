@@ -6,7 +6,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from . import gate, hooks, media, migrate_failure, static_files, warm_start
 from .django_info import engine_for_alias
-from .dump_cancel import stopped_on_cancel
+from .cancel_watch import interrupted_on_cancel, stopped_on_cancel
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .journal import note
@@ -27,8 +27,10 @@ def back_up_and_rehearse(alias, engine, params, result):
         result["rehearsed"] = False
         return
     result["backup"] = manifest["path"]
+    note(params, phase="rehearsal")
     try:
-        rehearse(alias, engine, manifest["path"])
+        with interrupted_on_cancel(params, connections[alias]):  # Ctrl-C stops the migrations on the copy at once
+            rehearse(alias, engine, manifest["path"])
     except RehearsalSkipped as exc:
         if params.get("strict_migrations"):
             raise ServerError("the rehearsal on a copy could not run (%s) and strict_migrations refuses to migrate "

@@ -123,6 +123,21 @@ def test_a_connection_lost_during_a_rollback_ends_consistent(site):
     consistent_and_deployable(s, outcome, s.revision())  # whichever way it ended, what is live deploys again
 
 
+def test_ctrl_c_during_the_rehearsal_stops_the_migrations_on_the_copy_at_once(site):
+    """A data migration that would run ten minutes on the copy: Ctrl-C stops it there and then (otherwise the deploy
+    would stop only before migrate, once the rehearsal had run to its end)."""
+    s = site
+    applied, live = faults.accounts_applied(s), s.current_name()
+    started = s.base / "long-rehearsal-started"
+    started.unlink(missing_ok=True)
+    faults.slow_migration(s.repo, os.path.realpath(s.db), started, branch="longcopy", seconds=600, on_copy=True)
+    outcome = faults.inject(s, ("deploy", "--revision", "longcopy"), started.exists, "sigint")
+    s.fault_pids.extend(outcome.server_pids)
+    error_line(outcome.run, "interrupted (Ctrl-C) during rehearsal and stopped")
+    assert outcome.consistent, outcome.problems
+    assert faults.accounts_applied(s) == applied and s.current_name() == live
+
+
 @pytest.mark.parametrize("recoverer", [("deploy", "--revision", "slow"), ("unlock", "--force")])
 def test_a_deploy_whose_server_side_died_is_recovered_by_the_next_lock_taker(site, recoverer):
     s = site
