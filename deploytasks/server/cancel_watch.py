@@ -60,7 +60,7 @@ def watching(params, on_cancel, interval=0.2):
 @contextmanager
 def stopped_on_cancel(params, interval=0.2):
     """Within: a cancel ends the processes this one started meanwhile (the backup's tools), with SIGTERM."""
-    before = set(children(os.getpid()))  # not the backup's
+    before = set(children(os.getpid())) if params.get("journaled") else set()  # not the backup's
 
     def end_them():
         for pid in set(children(os.getpid())) - before:
