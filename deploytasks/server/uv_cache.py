@@ -119,7 +119,10 @@ def prune_unused(cache, live_venv):
         pointers = pointers_to(cache, [os.path.basename(entry) for entry in unused_entries(cache)])
         for entry_id, files in sorted(pointers.items()):
             for pointer in files:  # first: an entry without its pointer is a cache miss, a pointer without it an error
-                os.unlink(pointer)
+                try:
+                    os.unlink(pointer)
+                except FileNotFoundError:  # one file naming two entries
+                    pass
         for entry in [os.path.join(cache, "archive-v0", entry_id) for entry_id in sorted(pointers)]:
             name, size = package_name(entry), disk_bytes(entry)
             aside = os.path.join(cache, ASIDE + os.path.basename(entry))
