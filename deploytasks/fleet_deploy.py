@@ -268,8 +268,9 @@ def complete(host):
     done["log"] = dict(done["log"], seconds=host.seconds)
     fin = fleet_step(host, "complete", done, "recording the release and unlocking", talk=talk_of(host))
     host.phase, host.result = "live", "ok"
-    if pruned_summary(fin):
-        fleet.say(host, pruned_summary(fin))
+    pruned = pruned_summary(fin)
+    if pruned:
+        fleet.say(host, pruned)
 
 
 def fleet_step(host, action, params, what, talk=None, then=False):

@@ -298,9 +298,9 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
     pre, fin = done["predeploy"], done["finalize"]
     report_predeploy(pre)
     report_venv_change(settings, prep)
-    seconds = time.monotonic() - started
+    seconds, pruned = time.monotonic() - started, pruned_summary(fin)
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
-                  + (f"; {pruned_summary(fin)}" if pruned_summary(fin) else ""))
+                  + (f"; {pruned}" if pruned else ""))
     return {"release": release, "revision": prep["revision"], "previous": fin["previous"], "predeploy": pre,
             "pruned": fin["pruned"], "seconds": round(seconds, 2)}
 

@@ -104,7 +104,8 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
     warm = WarmRestore(c, settings, project)
     try:
         # an SQLite upload becomes the live database file (fsynced first): its disk writes start as it arrives
-        received = transfer.upload(c, local, remote, manifest, settings, writeback=(manifest or {}).get("engine") == "sqlite")
+        sqlite = (manifest or {}).get("engine") == "sqlite"
+        received = transfer.upload(c, local, remote, manifest, settings, writeback=sqlite)
         prepared = media_dir.send(c, project, settings, local, manifest, remote) if media else None
         return media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
             c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,

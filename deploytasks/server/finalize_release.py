@@ -69,11 +69,11 @@ def complete(layout, params, release, previous) -> Completed:
     orphans = remove_orphans(layout, {release, previous})
     pruned = prune(layout, params.get("keep_releases", 5), {release, previous})
     pruned_venvs = prune_venvs(layout)
-    uv_cache = prune_uv_cache(layout, params) if pruned_venvs else None
+    cache_pruned = prune_uv_cache(layout, params) if pruned_venvs else None
     append_log(layout, dict(params.get("log") or {}, release=release, previous=previous, result="ok"))
     release_lock(layout)
     return {"status": "ok", "previous": previous, "pruned": pruned, "pruned_venvs": pruned_venvs,
-            "orphans_removed": orphans, "uv_cache": uv_cache}
+            "orphans_removed": orphans, "uv_cache": cache_pruned}
 
 
 def prune_uv_cache(layout, params):

@@ -42,7 +42,7 @@ def back_up_and_rehearse(alias, engine, params, result):
         raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
             type(exc).__name__, first_line(exc))) from None
     result["rehearsed"] = True
-    result["copied_while_dumping"] = getattr(engine, "copied_while_dumping", False)
+    result["copied_while_dumping"] = engine.copied_while_dumping
 
 
 def load_wsgi_application():

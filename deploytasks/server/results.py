@@ -295,7 +295,7 @@ class PredeployResult(TypedDict, total=False):
     backup: str
     rehearsed: bool
     rehearsal_skipped: str
-    copied_while_dumping: bool  # the copy was restored by the pg_restore that read the backup's dump back
+    copied_while_dumping: bool  # the rehearsal's copy was loaded from the backup's dump as it was made
     state_after: MigrationState
     warm_start: bool  # this Django was a Python of the live venv started during the fetch (warm_start.py)
 

@@ -40,6 +40,8 @@ class Engine:
         skip the slow verification of a copy that is kept whatever it holds (a safety copy)."""
         raise NotImplementedError
 
+    copied_while_dumping = False  # copy_for_rehearsal took a copy made during backup_for_rehearsal
+
     def backup_for_rehearsal(self, dest_dir, params, extra):
         """backup() before migrations are rehearsed on a copy of it: an engine that can makes the copy while it
         backs up, for copy_for_rehearsal to take."""

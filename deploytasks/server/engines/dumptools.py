@@ -87,7 +87,6 @@ class DumpEngine(Engine):
     verify, migrations_in, restore(path, safety), tool_version(), looks_like(head)."""
 
     rehearsal_copy = None  # (backup path, scratch database, its restore's error or None) made by backup_for_rehearsal
-    copied_while_dumping = False  # copy_for_rehearsal took the copy backup_for_rehearsal made
 
     def backup_for_rehearsal(self, dest_dir, params, extra):
         """backup(), with the dump also restored into a new scratch database as it is made: the rehearsal's copy
