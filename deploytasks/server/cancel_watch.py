@@ -72,24 +72,40 @@ def stopped_on_cancel(params, interval=0.2):
         yield
 
 
+def cancel_query(connection):
+    """Stops the query `connection` (a Django connection) runs, from another thread."""
+    raw = getattr(connection, "connection", None)
+    if raw is None:
+        return
+    if getattr(connection, "vendor", "") == "mysql":  # no thread-safe cancel in its drivers: KILL QUERY, on a second
+        thread_id = int(raw.thread_id())            # connection, stops the query (the first stays open)
+        killer = connection.get_new_connection(connection.get_connection_params())
+        try:
+            killer.cursor().execute("KILL QUERY %d" % thread_id)
+        finally:
+            killer.close()
+        return
+    for method in ("interrupt", "cancel"):  # sqlite3 / psycopg: both may be called from another thread
+        if hasattr(raw, method):
+            getattr(raw, method)()
+            return
+
+
 @contextmanager
 def interrupted_on_cancel(params, connection, interval=0.2):
     """Within (on the main thread): a cancel raises RehearsalInterrupted in the main thread, through SIGUSR1, which
     also wakes a sleep or a wait on a socket, and cancels what `connection` (Django's, the rehearsal's copy) runs
-    in its database, which a signal cannot stop (SQLite's interrupt, PostgreSQL's cancel request)."""
+    in its database, which a signal cannot stop (SQLite's interrupt, PostgreSQL's cancel request, MySQL's KILL
+    QUERY)."""
     def interrupt(signum, frame):
         raise RehearsalInterrupted("interrupted (Ctrl-C)")
 
     def stop():
         os.kill(os.getpid(), signal.SIGUSR1)
-        raw = getattr(connection, "connection", None)
-        for method in ("interrupt", "cancel"):  # sqlite3 / psycopg: both may be called from another thread
-            if hasattr(raw, method):
-                try:
-                    getattr(raw, method)()
-                except Exception:  # noqa: BLE001 - the signal stops it all the same once the call returns
-                    pass
-                break
+        try:
+            cancel_query(connection)
+        except Exception:  # noqa: BLE001 - the signal stops it all the same once the query returns
+            pass
     if threading.current_thread() is not threading.main_thread():  # signal handlers are the main thread's
         yield
         return

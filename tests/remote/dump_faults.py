@@ -97,3 +97,30 @@ def deploy_crashed_while_dumping(s, scratch, readable):
     assert not faults.inconsistencies(s, s.gunicorn.url)
     problems = [problem for problem in backup_problems(s, readable) if not problem.startswith("left: ")]
     assert problems == [], problems
+
+
+def deploy_interrupted_in_a_long_query_on_the_copy(s, database, sleep_sql, running, scratch):
+    """Ctrl-C while a data migration's query (`sleep_sql`, ten minutes) runs on the rehearsal's copy, not on the live
+    database `database`: the query is cancelled in the database server (running(): how many sessions still run it),
+    the copy dropped and the deploy undone, all within seconds."""
+    live, applied = s.current_name(), accounts_applied(s)
+    started = s.base / "long-query-started"
+    started.unlink(missing_ok=True)
+
+    def edit(work):
+        s.repo.write_migration(
+            "long_query_on_the_copy",
+            "def long_query(apps, schema_editor):\n"
+            f"    if schema_editor.connection.settings_dict['NAME'] != {database!r}:\n"
+            f"        open({str(started)!r}, 'w').close()\n"
+            f"        schema_editor.connection.cursor().execute({sleep_sql!r})\n",
+            "[migrations.RunPython(long_query, migrations.RunPython.noop)]")
+    s.repo.commit("a data migration whose query runs ten minutes on the copy", edit, "longquery")
+    outcome = faults.inject(s, ("deploy", "--revision", "longquery"), started.exists, "sigint")
+    faults.wait_gone(outcome.server_pids, timeout=60)
+    assert "interrupted (Ctrl-C) during rehearsal and stopped" in outcome.run.stderr, outcome.run.stderr
+    assert outcome.consistent, outcome.problems
+    assert s.current_name() == live and accounts_applied(s) == applied
+    assert faults.wait_until(lambda: not running(), timeout=10), "the query still runs on the copy"
+    assert faults.wait_until(lambda: not scratch(), timeout=10), scratch()
+    assert not s.lock.exists()

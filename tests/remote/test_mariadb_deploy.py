@@ -13,7 +13,7 @@ import pytest
 
 from tests.remote import dump_faults
 from tests.remote.conftest import serving
-from tests.remote.mariadb import SKIP, deployed_on_mariadb, rows, scratch_databases
+from tests.remote.mariadb import SKIP, deployed_on_mariadb, root, rows, scratch_databases
 
 pytestmark = SKIP
 
@@ -79,3 +79,13 @@ def test_a_fault_while_the_dump_is_replayed_into_the_rehearsal_leaves_a_consiste
 def test_a_server_crash_while_the_dump_is_replayed_is_recovered_by_the_next_deploy(site):
     s = with_ballast(site)
     dump_faults.deploy_crashed_while_dumping(s, lambda: scratch(s), READABLE)
+
+
+def test_ctrl_c_during_a_long_query_on_the_rehearsal_copy_kills_it(site):
+    """A query MariaDB does not stop when its client goes (unlike SLEEP): only KILL QUERY ends it."""
+    query = "SELECT BENCHMARK(100000000000, MD5('x'))"
+
+    def running():
+        return int(root(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = {query!r}")[0][0])
+    dump_faults.deploy_interrupted_in_a_long_query_on_the_copy(site, site.my["name"], query, running,
+                                                               lambda: scratch(site))

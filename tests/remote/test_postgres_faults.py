@@ -45,3 +45,11 @@ def test_a_fault_while_the_dump_is_copied_into_the_rehearsal_leaves_a_consistent
 
 def test_a_server_crash_while_the_dump_is_copied_is_recovered_by_the_next_deploy(site):
     dump_faults.deploy_crashed_while_dumping(site, lambda: scratch_databases(site), READABLE)
+
+
+def test_ctrl_c_during_a_long_query_on_the_rehearsal_copy_cancels_it(site):
+    def running():
+        return rows(site, "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600)' "
+                          "AND state = 'active'")[0][0]
+    dump_faults.deploy_interrupted_in_a_long_query_on_the_copy(
+        site, site.pg["name"], "SELECT pg_sleep(600)", running, lambda: scratch_databases(site))
