@@ -356,7 +356,9 @@ def report_build(settings, prep, result, say=None):
         if settings.installer == "auto" else "pip"
     reused = result.get("bytecode_linked")
     reused = f" (bytecode of {reused} unchanged modules taken from the live venv)" if reused else ""
-    (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}{reused}")
+    repaired = ("; the server's uv cache named packages that were gone from it: those were fetched again"
+                if result.get("cache_repaired") else "")
+    (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}{reused}{repaired}")
 
 
 def report_predeploy(pre):

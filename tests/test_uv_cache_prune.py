@@ -140,3 +140,40 @@ def test_an_entry_no_index_file_is_found_to_name_stays(tmp_path, cache):
         subprocess.run(["rm", "-rf", str(index)], check=True)
     assert uv_cache.prune_unused(str(cache), str(live)) == {"removed": [], "bytes": 0}
     assert entries(cache) == ["sqlparse-0.5.2", "sqlparse-0.5.3"]
+
+
+def test_a_server_build_gets_past_index_files_naming_entries_gone_from_the_cache(tmp_path):
+    """An archive entry removed behind uv's back (by hand, by another tool) leaves index files naming it; uv then fails
+    on a wheel from local files even with --refresh. The server's venv build removes those files and builds again."""
+    from types import SimpleNamespace
+
+    from deploytasks.installer import server_build_command
+    from deploytasks.server import venv_build
+    from deploytasks.server.layout import ServerLayout
+
+    path, wheels = tmp_path / "site", tmp_path / "wheels"
+    wheels.mkdir()
+    wheel(wheels, "tinypkg", "1.0")
+    (path / ".deploytasks").mkdir(parents=True)
+    os.symlink(UV, path / ".deploytasks" / "uv")
+    (path / "requirements.txt").write_text(f"--no-index\n--find-links {wheels}\ntinypkg==1.0\n")
+    settings = SimpleNamespace(path=str(path), python="python3", installer="uv")
+
+    def build(name):
+        venv = path / name
+        command = server_build_command(settings, str(path), str(venv), "requirements.txt", "0" * 64)
+        return venv, venv_build.build(ServerLayout(str(path)), {"command": command, "venv": str(venv)})
+
+    first, built = build("first")
+    assert built["returncode"] == 0 and not built.get("cache_repaired"), built
+    cache = path / ".deploytasks" / "uv-cache"
+    for entry in (cache / "archive-v0").iterdir():
+        subprocess.run(["rm", "-rf", str(entry)], check=True)
+    broken = subprocess.run([UV, "pip", "install", "-q", "--refresh", "--python", str(first / "bin" / "python"),
+                             "--reinstall", "-r", str(path / "requirements.txt")], env={**os.environ,
+                            "UV_CACHE_DIR": str(cache)}, capture_output=True, text=True)
+    uv_fails_alone = broken.returncode != 0  # uv 0.13 does ("failed to read directory …/archive-v0/…")
+
+    second, built = build("second")
+    assert built["returncode"] == 0 and bool(built.get("cache_repaired")) == uv_fails_alone, built
+    assert imported(second, "tinypkg.VERSION") == "1.0"

@@ -140,6 +140,7 @@ class VenvBuilt(TypedDict, total=False):
     stdout: str
     stderr: str
     bytecode_linked: int  # built: the .pyc files taken from the live venv (bytecode.py)
+    cache_repaired: bool  # uv failed on a damaged cache, uv_cache.repair_dangling mended it, the build ran again
 
 
 class VenvAbandoned(TypedDict):

@@ -9,11 +9,14 @@ import errno
 import fcntl
 import glob
 import os
+import re
 import subprocess
 
 # an entry being removed is renamed out of uv's sight first (the next prune removes one whose removal was cut short)
 ASIDE = ".deploytasks-pruned-"
 POINTER_SUFFIXES = (".msgpack", ".rev", ".http")  # uv's files that map a wheel to its archive entry
+# uv's error for an index file naming an archive entry that is gone (its --refresh does not get past it)
+DANGLING = re.compile(r"failed to read directory\s+`([^`]*/archive-v0/[^`/]+)`")
 
 
 def cache_of(layout):
@@ -141,3 +144,22 @@ def remove_in_background(directories):
     if directories:
         subprocess.Popen(["nice", "-n", "19", "rm", "-rf", "--"] + directories, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
+def repair_dangling(uv_output):
+    """When uv failed on index files naming archive entries that are gone (removed by hand or by another tool), remove
+    those files, under uv's cache lock: the next install fetches the wheels again. Returns the entries repaired."""
+    repaired = []
+    for entry in sorted(set(DANGLING.findall(uv_output or ""))):
+        cache, entry_id = os.path.dirname(os.path.dirname(entry)), os.path.basename(entry)
+        if os.path.exists(entry) or not os.path.isfile(os.path.join(cache, ".lock")):
+            continue
+        with open(os.path.join(cache, ".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for pointer in pointers_to(cache, [entry_id]).get(entry_id, []):
+                try:
+                    os.unlink(pointer)
+                except FileNotFoundError:
+                    pass
+        repaired.append(entry)
+    return repaired

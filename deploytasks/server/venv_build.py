@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 
-from . import bytecode
+from . import bytecode, uv_cache
 from .layout import ServerLayout
 from .lock import release_lock
 from .lock_guard import _stat, register_worker, session_process
@@ -59,10 +59,20 @@ def main(params) -> VenvBuild:
 
 
 def build(layout, params) -> VenvBuild:
-    """Run params["command"] (in params["cwd"], else the deploy path) while watching the client's connection."""
+    """Run params["command"] (in params["cwd"], else the deploy path) while watching the client's connection; once
+    more when uv failed on a damaged cache that could be repaired (uv_cache.repair_dangling)."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped session must not stop the cleanup below
     session = session_process()
     register_worker(layout.lock)  # a deploy's lock guard waits for this build
+    built = run_watched(layout, params, session)
+    if built.get("returncode") and uv_cache.repair_dangling(built["stderr"]):
+        built = dict(run_watched(layout, params, session), cache_repaired=True)
+    if built.get("returncode") == 0 and params.get("venv") and complete(params["venv"]):
+        built["bytecode_linked"] = bytecode.link_from_live(layout, params["venv"])
+    return built
+
+
+def run_watched(layout, params, session) -> VenvBuild:
     process = subprocess.Popen(["/bin/sh", "-c", params["command"]], cwd=params.get("cwd") or layout.path,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                universal_newlines=True, start_new_session=True)
@@ -79,10 +89,7 @@ def build(layout, params) -> VenvBuild:
     if session is not None and _stat(session) is None:
         give_up(layout, params, "the client went away while the venv was built")
         return {"gone": True}
-    built = {"returncode": process.returncode, "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}
-    if process.returncode == 0 and params.get("venv") and complete(params["venv"]):
-        built["bytecode_linked"] = bytecode.link_from_live(layout, params["venv"])
-    return built
+    return {"returncode": process.returncode, "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}
 
 
 class _Reader:
