@@ -31,9 +31,10 @@ ns.configure({
         #    with no failed requests (workers are replaced gracefully):
         "reload": "kill -HUP $(cat /srv/mysite/shared/gunicorn.pid)",
         # 5. how to start it when nothing runs yet (the first deploy; or whenever the reload fails), run in
-        #    {path}. Here gunicorn itself with production's settings; with systemd instead:
+        #    {path}. Here gunicorn itself with production's settings, started in the release so that it reads the
+        #    project's gunicorn.conf.py (again from the new release on every HUP); with systemd instead:
         #    "start": "sudo -S systemctl start mysite" (or "reload": "sudo -S systemctl reload-or-restart mysite")
-        "start": "set -a && . ./shared/.env && set +a && exec ./current/.venv/bin/gunicorn --daemon"
+        "start": "set -a && . ./shared/.env && set +a && cd current && exec .venv/bin/gunicorn --daemon"
                  " --chdir /srv/mysite/current --pid /srv/mysite/shared/gunicorn.pid --bind 127.0.0.1:8000 mysite.wsgi",
         # 6. a URL the server can GET after the switch; a JSON "revision" in its answer is compared
         #    with the deployed commit, so a reload that kept the old code is caught and rolled back

@@ -47,7 +47,7 @@ class DeployTasks(Contender):
             pid = path / "shared" / "gunicorn.pid"
             reload = (
                 f"if [ -f {pid} ] && kill -0 $(cat {pid}) 2>/dev/null; then kill -HUP $(cat {pid}); else "
-                f"set -a && . {path}/shared/.env && set +a && {path}/current/.venv/bin/gunicorn --chdir {path}/current "
+                f"set -a && . {path}/shared/.env && set +a && cd {path}/current && .venv/bin/gunicorn --chdir {path}/current "
                 f"--pid {pid} --bind {self.ctx.bind_for(path)} --workers 2 --daemon "
                 f"--error-logfile {path}/shared/gunicorn.log mysite.wsgi; fi"
             )

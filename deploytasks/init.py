@@ -150,6 +150,7 @@ def plan(facts, choices, force) -> list:
         _whole_file(root, "fabfile.py", templates.FABFILE_PY.format(config=config_name), force),
         config,
         _gitignore(root, facts),
+        _whole_file(root, "gunicorn.conf.py", templates.GUNICORN_CONF, force),
         _whole_file(root, "deploy/gunicorn.sh", templates.gunicorn_script(facts, choices), force, mode=0o755),
         _whole_file(root, f"deploy/{name}.service", templates.systemd_unit(facts, choices), force),
         _whole_file(root, env, templates.env_file(facts, choices), force, mode=0o600, secret=True,

@@ -13,7 +13,7 @@ import pytest
 
 from deploytasks.config_files import read, tomllib
 from deploytasks.settings import Settings, _check_keys, _coerce, DEFAULTS
-from tests._util import assert_user_error, clean_env, copy_example, deploytasks_command
+from tests._util import EXAMPLE, assert_user_error, clean_env, copy_example, deploytasks_command
 
 BIN = Path(sys.executable).parent
 
@@ -58,7 +58,7 @@ def settings_of(path: Path) -> Settings:
 def test_bare_startproject_gets_a_complete_setup(tmp_path):
     root = startproject(tmp_path)
     out = ok(init(root, "--host", "web1", "--path", "/srv/shop", "--bind", "127.0.0.1:8123"))
-    for name in ("tasks.py", "fabfile.py", "deploytasks.yaml", ".gitignore", "deploy/gunicorn.sh",
+    for name in ("tasks.py", "fabfile.py", "deploytasks.yaml", ".gitignore", "gunicorn.conf.py", "deploy/gunicorn.sh",
                  "deploy/mysite.service", "deploy/web1/.env"):
         assert (root / name).is_file(), name
         assert f"wrote     {name}" in out, out
@@ -88,6 +88,7 @@ def test_bare_startproject_gets_a_complete_setup(tmp_path):
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
     assert "mysite.wsgi:application" in script.read_text() and "127.0.0.1:8123" in script.read_text()
     assert "--chdir /srv/shop/current" in (root / "deploy" / "mysite.service").read_text()
+    assert (root / "gunicorn.conf.py").read_text() == (EXAMPLE / "gunicorn.conf.py").read_text()  # the example's
     listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=root, env=clean_env(),
                              capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0 and "backup" in listing.stdout, listing.stderr

@@ -334,7 +334,8 @@ def no_control_socket(binary: str) -> list:
 
 
 class Gunicorn:
-    """gunicorn serving `current`, started the documented way: --chdir {path}/current --pid shared/gunicorn.pid."""
+    """gunicorn serving `current`, started the documented way: in {path}/current (where it reads the example's
+    gunicorn.conf.py), --chdir {path}/current --pid shared/gunicorn.pid."""
 
     def __init__(self, server: Server):
         self.server = server
@@ -357,7 +358,8 @@ class Gunicorn:
             [binary, "--chdir", str(path / "current"), *no_control_socket(binary),
              "--pid", str(self.pidfile), "--bind", f"127.0.0.1:{self.port}", "--daemon",
              "--error-logfile", str(log), "mysite.wsgi"],
-            env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+            env=dict(env, PWD=str(path / "current")), cwd=path / "current", check=True, stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=30,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -91,6 +91,19 @@ def test_a_code_change_takes_the_live_releases_bytecode_for_the_modules_it_did_n
     assert not os.path.samefile(new / "accounts" / "__pycache__" / views_pyc.name, views_pyc)
 
 
+def test_the_app_servers_master_imports_djangos_framework_on_start_and_on_every_reload(served):
+    """The example's gunicorn.conf.py (read from the release gunicorn starts in, and from the new release on every
+    HUP): the master imports Django's framework, so a reload's new workers are forked with it loaded."""
+    s = served
+    log, line = s.base / "gunicorn.log", "gunicorn.conf.py: Django's framework imported in the master (15 modules)"
+    before = log.read_text().count(line)
+    assert before >= 1, log.read_text()[-2000:]
+    sha = s.repo.code_change()
+    s.fab("deploy").ok()
+    assert s.gunicorn.health()["revision"] == sha
+    assert log.read_text().count(line) == before + 1
+
+
 def test_no_request_fails_during_a_deploy(served):
     """Clients hammer the site while a code change is deployed: every request is answered 200, first by
     the old revision, then by the new one (gunicorn's HUP replaces workers gracefully)."""
