@@ -5,6 +5,7 @@ turn, the side that goes first alternating; prints each pair and the median and 
 smaller than the run-to-run spread, which a side-by-side bench cannot show. Writes nothing to docs/.
 
     python3 bench/ab_deploy.py --pairs 20 --a /work/wt-base/.tooling/bin/python --b .tooling/bin/python
+    python3 bench/ab_deploy.py --pairs 20 --a .tooling/bin/python --b .tooling/bin/python --gunicorn-conf
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ from harness import (BenchContext, commit_code_change, commit_requirements_chang
 class Side(DeployTasks):
     """DeployTasks run by another interpreter (another checkout's)."""
 
-    def __init__(self, ctx, name, python):
+    def __init__(self, ctx, name, python, conf_read=True):
         super().__init__(ctx)
-        self.name, self.python = name, python
+        self.name, self.python, self.conf_read = name, python, conf_read
 
     def fab(self, path, label, *task):
         self.run([self.python, "-m", "fabric", "-S", str(self.ctx.server.ssh_config), "-H", "testhost", *task],
@@ -44,10 +45,13 @@ def main(argv=None) -> int:
     parser.add_argument("--b", required=True, type=os.path.abspath, help="the interpreter of checkout B")
     parser.add_argument("--requirements", action="store_true",
                         help="each pair deploys a requirements change (a new venv) instead of a code change")
+    parser.add_argument("--gunicorn-conf", action="store_true",
+                        help="A starts gunicorn in the deploy path, where it does not read the example's "
+                             "gunicorn.conf.py; B in the release, where it does (give --a and --b the same interpreter)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="ab-deploy-"))
     ctx = BenchContext(workdir=workdir, server=start_server(workdir, host="127.0.0.3"), repo=make_example_repo(workdir))
-    sides = [Side(ctx, "A", args.a), Side(ctx, "B", args.b)]
+    sides = [Side(ctx, "A", args.a, conf_read=not args.gunicorn_conf), Side(ctx, "B", args.b)]
     paths = {side.name: workdir / "deploys" / side.name for side in sides}
     times = {side.name: [] for side in sides}
     try:

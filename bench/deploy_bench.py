@@ -31,6 +31,7 @@ class DeployTasks(Contender):
 
     name = "deploytasks"
     writes_revision = True
+    conf_read = True  # gunicorn started in the release, where it reads the project's gunicorn.conf.py
 
     def project_for(self, path: Path) -> Path:
         project = self.ctx.workdir / "dt-projects" / path.name
@@ -47,7 +48,8 @@ class DeployTasks(Contender):
             pid = path / "shared" / "gunicorn.pid"
             reload = (
                 f"if [ -f {pid} ] && kill -0 $(cat {pid}) 2>/dev/null; then kill -HUP $(cat {pid}); else "
-                f"set -a && . {path}/shared/.env && set +a && cd {path}/current && .venv/bin/gunicorn --chdir {path}/current "
+                f"set -a && . {path}/shared/.env && set +a && cd {path}/{'current' if self.conf_read else ''} && "
+                f"{path}/current/.venv/bin/gunicorn --chdir {path}/current "
                 f"--pid {pid} --bind {self.ctx.bind_for(path)} --workers 2 --daemon "
                 f"--error-logfile {path}/shared/gunicorn.log mysite.wsgi; fi"
             )
