@@ -71,8 +71,10 @@ reads this file again from the new release on every reload (HUP); a release with
 The master imports Django's framework (no settings, no project code, nothing that connects): the workers a reload
 starts are forked with it loaded and answer about twice as soon (0.10 s against 0.23 s for a small project), so
 after a deploy's switch the old release serves for a shorter moment. A reload keeps the master's venv (a
-requirements change restarts gunicorn), so these are the very files the workers would import."""
+requirements change restarts gunicorn), so these are the very files the workers would import. Packages upgraded
+in place in that venv need a restart, not a reload: the log says so when Django's files changed."""
 import importlib
+import os
 
 FRAMEWORK = (
     "django.core.handlers.wsgi",
@@ -93,6 +95,13 @@ FRAMEWORK = (
 )
 
 
+def django_files():
+    import django
+
+    found = os.stat(django.__file__)
+    return found.st_ino, found.st_mtime_ns
+
+
 def import_framework(server):
     loaded = 0
     for name in FRAMEWORK:
@@ -102,6 +111,11 @@ def import_framework(server):
         except Exception:  # a Django without it: the workers import what they need, as they would anyway
             pass
     server.log.info("gunicorn.conf.py: Django's framework imported in the master (%d modules)", loaded)
+    if loaded:
+        server.django_files = getattr(server, "django_files", None) or django_files()  # the master's, from its start
+        if server.django_files != django_files():
+            server.log.warning("gunicorn.conf.py: Django's files changed since gunicorn started (upgraded in "
+                               "place?): restart gunicorn, a reload keeps the framework its master imported")
 
 
 on_starting = import_framework
