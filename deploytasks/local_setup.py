@@ -1,11 +1,14 @@
 """`inv setup`: the local project's steps in order (venv, install, migrate, createsuperuser, collectstatic), each
 skipped when done, with their hooks, timed and shown as one table. collectstatic needs no database, so it runs
-beside migrate (two Django start-ups at once) unless a hook of those steps asks for an order. A venv uv builds
-gets its pip beside migrate too (`uv venv --seed` would hold up the install), unless a hook of the venv or the
-install might want pip there already."""
+beside migrate unless a hook of those steps asks for an order; it starts once migrate's Django is set up (its
+"Operations to perform" heading), so that it loads the bytecode migrate's start-up wrote into a new venv rather
+than compiling the same modules at the same time. A venv uv builds gets its pip beside migrate too (`uv venv
+--seed` would hold up the install), unless a hook of the venv or the install might want pip there already."""
 import os
 import threading
 import time
+
+from invoke.watchers import StreamWatcher
 
 from . import flows, hooks, steps, tables
 from .installer import local_uv
@@ -14,16 +17,33 @@ from .shell import is_dry
 from .step_result import StepResult
 
 ORDERED = ("migrate", "createsuperuser", "collectstatic")
+AFTER_TIMEOUT = 30  # seconds a step beside migrate waits for migrate's Django to be set up before it starts anyway
+
+
+class SetUp(StreamWatcher):
+    """Sets `event` once `manage.py migrate` has printed its first heading: its Django is set up."""
+
+    def __init__(self, event):
+        super().__init__()
+        self.event = event
+
+    def submit(self, stream):
+        if "Operations to perform" in stream:
+            self.event.set()
+        return []
 
 
 class Beside:
-    """A step run on a thread from `start` on; `result` waits for it and returns (or raises) what it did."""
+    """A step run on a thread from `start` on (once `after` is set, if given); `result` waits for it and returns (or
+    raises) what it did."""
 
-    def __init__(self, step):
-        self.step, self.outcome, self.failure, self.seconds = step, None, None, 0.0
+    def __init__(self, step, after=None):
+        self.step, self.after, self.outcome, self.failure, self.seconds = step, after, None, None, 0.0
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        if self.after is not None:
+            self.after.wait(AFTER_TIMEOUT)
         began = time.monotonic()
         try:
             self.outcome = self.step()
@@ -48,7 +68,8 @@ class Beside:
 def setup(c, settings, project, *, superuser, username, email, password):
     """Run the setup steps (createsuperuser only with `superuser`, collectstatic when deploytasks.collectstatic)."""
     ordered = hooks.any_around(settings.hooks, ORDERED)
-    beside = Beside(lambda: steps.collectstatic(c, project)) \
+    migrate_set_up = threading.Event()
+    beside = Beside(lambda: steps.collectstatic(c, project), after=migrate_set_up) \
         if settings.collectstatic and not ordered and not is_dry(c) else None
     pip_later = Beside(lambda: steps.add_pip(c, project)) if pip_beside_migrate(c, settings, project) else None
     alongside = [step for step in (beside, pip_later) if step is not None]
@@ -57,11 +78,14 @@ def setup(c, settings, project, *, superuser, username, email, password):
         for step in alongside:
             step.start()
         try:
-            return steps.migrate(c, project, database=settings.database)
+            return steps.migrate(c, project, database=settings.database, watchers=[SetUp(migrate_set_up)])
         except BaseException:
+            migrate_set_up.set()
             for step in alongside:
                 step.wait()  # nothing left running behind a failed setup
             raise
+        finally:
+            migrate_set_up.set()
 
     plan = [
         ("venv", lambda: steps.venv(c, project, seed=pip_later is None)),

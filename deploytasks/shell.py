@@ -58,7 +58,7 @@ def connection_lost(result) -> bool:
     return result.exited == -1 and connection is not None and not getattr(connection, "is_connected", True)
 
 
-def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=False, pty=False, env=None):
+def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=False, pty=False, env=None, watchers=()):
     """Run a shell command; a failure becomes DeployTasksError naming `what`.
 
     Commands that change something only print themselves under `--dry`; read-only
@@ -70,6 +70,8 @@ def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=F
     kwargs = dict(warn=True, hide=not stream, in_stream=in_stream, pty=pty, dry=False)
     if env:
         kwargs["env"] = env
+    if watchers:
+        kwargs["watchers"] = list(watchers)
     after_start = hasattr(c, "host") and not stream and not pty  # a server's shell may print as it starts (~/.bashrc)
     result = c.run(START_LINES + command if after_start else command, **kwargs)
     if after_start:

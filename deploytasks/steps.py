@@ -112,11 +112,12 @@ def would_migrate(c, project, database="default") -> StepResult:
     return dry(f"would apply {len(names)}: {shown}")
 
 
-def migrate(c, project, *args, database="default") -> StepResult:
+def migrate(c, project, *args, database="default", watchers=()) -> StepResult:
     """Apply migrations (`manage.py migrate --noinput`), reporting how many ran (under --dry: would run)."""
     if is_dry(c) and not args:
         return would_migrate(c, project, database)
-    result = run(c, project.manage_command("migrate", "--noinput", *args), what="migrate", check=False)
+    result = run(c, project.manage_command("migrate", "--noinput", *args), what="migrate", check=False,
+                 watchers=watchers)
     if result.failed:
         raise DeployTasksError(migrate_failure(result.stdout, summary(result)))
     applied = len(re.findall(r"^\s+Applying .+\.\.\. OK", result.stdout, re.M))

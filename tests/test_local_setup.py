@@ -109,6 +109,23 @@ def test_setup_builds_a_working_site_then_a_second_setup_does_no_install_work(si
     assert superusers(site) == [(name, 1, password)]  # same user, same password hash
 
 
+def test_collectstatic_beside_migrate_starts_once_migrates_django_is_set_up(site):
+    """Then, in a venv uv has just built, it loads the bytecode migrate's start-up wrote instead of compiling the
+    same modules at the same time; each Django start-up of the project notes its settings and its apps' ready()."""
+    log = site.root / "django-starts.log"
+    settings = site.root / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + "\nimport sys as _sys\n"
+                        f"with open({str(log)!r}, 'a') as _log:\n    _log.write('settings ' + _sys.argv[1] + '\\n')\n")
+    apps = site.root / "accounts" / "apps.py"
+    apps.write_text(apps.read_text() + "\n    def ready(self):\n        import sys\n"
+                    f"        with open({str(log)!r}, 'a') as log:\n            log.write('ready ' + sys.argv[1] + '\\n')\n")
+    result = site.inv("setup")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "(beside migrate, " in result.stdout
+    starts = log.read_text().splitlines()
+    assert starts.index("ready migrate") < starts.index("settings collectstatic"), starts
+
+
 def test_setup_with_the_shared_venv_skips_install_and_collects_static(site):
     result = site.inv("setup")
     assert result.returncode == 0, result.stderr + result.stdout
