@@ -1,8 +1,8 @@
 """`inv setup`: the local project's steps in order (venv, install, migrate, createsuperuser, collectstatic), each
 skipped when done, with their hooks, timed and shown as one table. collectstatic needs no database, so it runs
-beside migrate unless a hook of those steps asks for an order; it starts once migrate's Django is set up (its
-"Operations to perform" heading), so that it loads the bytecode migrate's start-up wrote into a new venv rather
-than compiling the same modules at the same time. A venv uv builds gets its pip beside migrate too (`uv venv
+beside migrate unless a hook of those steps asks for an order; in a venv this setup builds, it starts once
+migrate's Django is set up (its "Operations to perform" heading), so that it loads the bytecode migrate's start-up
+wrote rather than compiling the same modules at the same time. A venv uv builds gets its pip beside migrate too (`uv venv
 --seed` would hold up the install), unless a hook of the venv or the install might want pip there already."""
 import os
 import threading
@@ -69,7 +69,8 @@ def setup(c, settings, project, *, superuser, username, email, password):
     """Run the setup steps (createsuperuser only with `superuser`, collectstatic when deploytasks.collectstatic)."""
     ordered = hooks.any_around(settings.hooks, ORDERED)
     migrate_set_up = threading.Event()
-    beside = Beside(lambda: steps.collectstatic(c, project), after=migrate_set_up) \
+    new_venv = bool(project.venv and not os.path.exists(project.python))  # no bytecode in it yet
+    beside = Beside(lambda: steps.collectstatic(c, project), after=migrate_set_up if new_venv else None) \
         if settings.collectstatic and not ordered and not is_dry(c) else None
     pip_later = Beside(lambda: steps.add_pip(c, project)) if pip_beside_migrate(c, settings, project) else None
     alongside = [step for step in (beside, pip_later) if step is not None]

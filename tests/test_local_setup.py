@@ -56,14 +56,32 @@ def get_health(port, process, deadline_seconds=60):
             time.sleep(0.2)
 
 
+def note_django_starts(root, log):
+    """Each `manage.py` run of the project appends `manage <command>` as it starts (before Django is imported) and
+    `ready <command>` once its apps are (AppConfig.ready) to `log`."""
+    line = "(__import__('sys').argv[1:] or [''])[0] + '\\n'"
+    manage = root / "manage.py"
+    manage.write_text(manage.read_text().replace(
+        "import sys\n", f"import sys\n\nwith open({str(log)!r}, 'a') as _log:\n    _log.write('manage ' + {line})\n", 1))
+    apps = root / "accounts" / "apps.py"
+    apps.write_text(apps.read_text() + "\n    def ready(self):\n"
+                    f"        with open({str(log)!r}, 'a') as log:\n            log.write('ready ' + {line})\n")
+
+
 def test_setup_builds_a_working_site_then_a_second_setup_does_no_install_work(site, tmp_path):
-    """The one test that builds a brand-new venv: setup from scratch, serve it, set up again."""
+    """The one test that builds a brand-new venv: setup from scratch, serve it, set up again. In the new venv,
+    collectstatic beside migrate starts once migrate's Django is set up: it loads the bytecode migrate's start-up
+    wrote instead of compiling the same modules at the same time."""
     site.venv = site.root / ".venv"
     site.configure()
     first_log, second_log = tmp_path / "pip-first.log", tmp_path / "pip-second.log"
+    starts = tmp_path / "django-starts.log"
+    note_django_starts(site.root, starts)
 
     result = site.inv("setup", env={**ADMIN, "PIP_LOG": str(first_log)}, fresh=True)  # the README's local path
     assert result.returncode == 0, result.stderr + result.stdout
+    started = starts.read_text().splitlines()
+    assert started.index("ready migrate") < started.index("manage collectstatic"), started
     assert "Traceback" not in result.stderr
     assert f"created {site.venv}" in result.stdout
     assert "installed requirements.txt" in result.stdout
@@ -107,23 +125,6 @@ def test_setup_builds_a_working_site_then_a_second_setup_does_no_install_work(si
     assert not second_log.exists(), "pip ran on the second setup"
     assert (stamp.stat().st_mtime_ns, packages.stat().st_mtime_ns, sorted(p.name for p in packages.iterdir())) == before
     assert superusers(site) == [(name, 1, password)]  # same user, same password hash
-
-
-def test_collectstatic_beside_migrate_starts_once_migrates_django_is_set_up(site):
-    """Then, in a venv uv has just built, it loads the bytecode migrate's start-up wrote instead of compiling the
-    same modules at the same time; each Django start-up of the project notes its settings and its apps' ready()."""
-    log = site.root / "django-starts.log"
-    settings = site.root / "mysite" / "settings.py"
-    settings.write_text(settings.read_text() + "\nimport sys as _sys\n"
-                        f"with open({str(log)!r}, 'a') as _log:\n    _log.write('settings ' + _sys.argv[1] + '\\n')\n")
-    apps = site.root / "accounts" / "apps.py"
-    apps.write_text(apps.read_text() + "\n    def ready(self):\n        import sys\n"
-                    f"        with open({str(log)!r}, 'a') as log:\n            log.write('ready ' + sys.argv[1] + '\\n')\n")
-    result = site.inv("setup")
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert "(beside migrate, " in result.stdout
-    starts = log.read_text().splitlines()
-    assert starts.index("ready migrate") < starts.index("settings collectstatic"), starts
 
 
 def test_setup_with_the_shared_venv_skips_install_and_collects_static(site):
