@@ -88,6 +88,7 @@ def test_bare_startproject_gets_a_complete_setup(tmp_path):
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
     assert "mysite.wsgi:application" in script.read_text() and "127.0.0.1:8123" in script.read_text()
     assert "--chdir /srv/shop/current" in (root / "deploy" / "mysite.service").read_text()
+    assert "\nEnvironment=PWD=/srv/shop/current\n" in (root / "deploy" / "mysite.service").read_text()
     assert (root / "gunicorn.conf.py").read_text() == (EXAMPLE / "gunicorn.conf.py").read_text()  # the example's
     listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=root, env=clean_env(),
                              capture_output=True, text=True, timeout=120)

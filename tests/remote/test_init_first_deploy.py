@@ -112,7 +112,8 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     git(user.work, "commit", "-q", "-m", "deploytasks init")
     git(user.work, "push", "-q", "origin", "main")
     committed = git(user.work, "ls-files").splitlines()
-    assert {"tasks.py", "fabfile.py", "deploytasks.yaml", ".gitignore", "deploy/gunicorn.sh"} <= set(committed)
+    assert {"tasks.py", "fabfile.py", "deploytasks.yaml", ".gitignore", "gunicorn.conf.py",
+            "deploy/gunicorn.sh"} <= set(committed)
     assert f"deploy/{user.sshd.alias}/.env" not in committed
     give_uv(SimpleNamespace(path=user.srv))  # the uv + cache every remote test shares (as `fab setup` would install)
 
@@ -140,6 +141,8 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     assert (user.srv / "current" / "REVISION").read_text().strip() == head
     assert user.gunicorn_pid() == master and alive(master)
     assert user.get() == 200, second
+    imported = "gunicorn.conf.py: Django's framework imported in the master"  # on start and on the HUP
+    assert (user.srv / "shared" / "gunicorn.log").read_text().count(imported) == 2
 
     # gunicorn gone (a crash, a reboot) and its pid file left behind: the next deploy starts it again
     user.stop_gunicorn()
