@@ -47,7 +47,8 @@ def main(argv=None) -> int:
                         help="each pair deploys a requirements change (a new venv) instead of a code change")
     parser.add_argument("--gunicorn-conf", action="store_true",
                         help="A starts gunicorn in the deploy path, where it does not read the example's "
-                             "gunicorn.conf.py; B in the release, where it does (give --a and --b the same interpreter)")
+                             "gunicorn.conf.py; B in the release, where it does (give --a and --b the same "
+                             "interpreter)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="ab-deploy-"))
     ctx = BenchContext(workdir=workdir, server=start_server(workdir, host="127.0.0.3"), repo=make_example_repo(workdir))

@@ -64,7 +64,8 @@ while [ ! -s "$pidfile" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 echo "gunicorn started on ${{GUNICORN_BIND:-{bind}}} (pid $(cat "$pidfile" 2>/dev/null || echo '?'); log shared/gunicorn.log)"
 """
 
-GUNICORN_CONF = '''"""gunicorn's settings for this project (written by `deploytasks init`). gunicorn reads gunicorn.conf.py from
+GUNICORN_CONF = '''\
+"""gunicorn's settings for this project (written by `deploytasks init`). gunicorn reads gunicorn.conf.py from
 the directory it starts in: start it in the release (`cd {path}/current`, as deploy/gunicorn.sh does), and it
 reads this file again from the new release on every reload (HUP); a release without it reloads with none.
 

@@ -2,8 +2,9 @@
 skipped when done, with their hooks, timed and shown as one table. collectstatic needs no database, so it runs
 beside migrate unless a hook of those steps asks for an order; in a venv this setup builds, it starts once
 migrate's Django is set up (its "Operations to perform" heading), so that it loads the bytecode migrate's start-up
-wrote rather than compiling the same modules at the same time. A venv uv builds gets its pip beside migrate too (`uv venv
---seed` would hold up the install), unless a hook of the venv or the install might want pip there already."""
+wrote rather than compiling the same modules at the same time. A venv uv builds gets its pip beside migrate too
+(`uv venv --seed` would hold up the install), unless a hook of the venv or the install might want pip there
+already."""
 import os
 import threading
 import time

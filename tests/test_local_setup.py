@@ -61,8 +61,8 @@ def note_django_starts(root, log):
     `ready <command>` once its apps are (AppConfig.ready) to `log`."""
     line = "(__import__('sys').argv[1:] or [''])[0] + '\\n'"
     manage = root / "manage.py"
-    manage.write_text(manage.read_text().replace(
-        "import sys\n", f"import sys\n\nwith open({str(log)!r}, 'a') as _log:\n    _log.write('manage ' + {line})\n", 1))
+    noted = f"import sys\n\nwith open({str(log)!r}, 'a') as _log:\n    _log.write('manage ' + {line})\n"
+    manage.write_text(manage.read_text().replace("import sys\n", noted, 1))
     apps = root / "accounts" / "apps.py"
     apps.write_text(apps.read_text() + "\n    def ready(self):\n"
                     f"        with open({str(log)!r}, 'a') as log:\n            log.write('ready ' + {line})\n")
