@@ -2,11 +2,16 @@
 the bundled example, existing files (kept, with a diff), --force, and bad input (one line, nothing written)."""
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,7 @@ import pytest
 from deploytasks.config_files import read, tomllib
 from deploytasks.settings import Settings, _check_keys, _coerce, DEFAULTS
 from tests._util import EXAMPLE, assert_user_error, clean_env, copy_example, deploytasks_command
+from tests.sshd import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -273,3 +279,56 @@ def test_a_settings_package_gets_its_production_module_in_the_env_file(tmp_path)
     env = (root / "deploy/production/.env").read_text()
     assert "\nDJANGO_SETTINGS_MODULE=mysite.settings.production\n" in env
     assert "\nSECRET_KEY=" in env  # production.py reads it, though dev.py is the one manage.py names
+
+
+def test_the_systemd_units_gunicorn_reloads_after_the_release_it_started_in_is_pruned(tmp_path):
+    """systemd starts gunicorn in WorkingDirectory={path}/current, which the kernel resolves to the release then
+    live; gunicorn goes back to its start directory on every reload unless PWD names the symlink, and its master
+    exited ("can't chdir") once that release was pruned. The unit's gunicorn, started as systemd would (its
+    Environment, WorkingDirectory and ExecStart, no shell), through two deploys and a prune."""
+    srv, port = tmp_path / "srv", free_port("127.0.0.1")
+    root = copy_example(tmp_path / "example")
+    ok(init(root, "--path", str(srv), "--bind", f"127.0.0.1:{port}"))
+    unit = dict(line.split("=", 1) for line in (root / "deploy" / "mysite.service").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+    (srv / "shared").mkdir(parents=True)
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{srv}/shared/db.sqlite3", "DEBUG": "false",
+           "SECRET_KEY": "test-" + "k" * 50, "ALLOWED_HOSTS": "127.0.0.1"}
+    name, value = unit["Environment"].split("=", 1)
+    env[name] = value
+
+    def release(name):
+        copy_example(srv / "releases" / name)
+        (srv / "releases" / name / "REVISION").write_text(name + "\n")
+        (srv / "next").symlink_to(srv / "releases" / name)
+        os.replace(srv / "next", srv / "current")
+
+    def serves(name):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and gunicorn.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=5) as response:
+                    if json.loads(response.read())["revision"] == name:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    release("first")
+    argv = shlex.split(unit["ExecStart"])
+    argv[0] = str(BIN / "gunicorn")
+    gunicorn = subprocess.Popen(argv + ["--no-control-socket"], cwd=unit["WorkingDirectory"], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert serves("first")
+        for name in ("second", "third"):
+            release(name)
+            if name == "third":
+                shutil.rmtree(srv / "releases" / "first")  # pruned, as keep_releases does
+            gunicorn.send_signal(signal.SIGHUP)  # ExecReload
+            assert serves(name), gunicorn.poll()
+    finally:
+        gunicorn.terminate()
+        _, errors = gunicorn.communicate(timeout=30)
+    assert "can't chdir" not in errors.decode(), errors.decode()[-2000:]
