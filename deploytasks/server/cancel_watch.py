@@ -12,20 +12,15 @@ from contextlib import contextmanager
 
 from . import journal as journals
 from .layout import ServerLayout
+from .lock_guard import _stat
 
 
 def children(parent):
     """PIDs of the running processes whose parent is `parent`."""
     found = []
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(parent) and fields[0] != "Z":
+        stat = _stat(int(name)) if name.isdigit() else None  # (comm, ppid); None once gone or a zombie
+        if stat is not None and stat[1] == parent:
             found.append(int(name))
     return found
 

@@ -121,11 +121,7 @@ def prune_unused(cache, live_venv):
         removed, freed, asides = [], 0, glob.glob(os.path.join(cache, ASIDE + "*"))
         pointers = pointers_to(cache, [os.path.basename(entry) for entry in unused_entries(cache)])
         for entry_id, files in sorted(pointers.items()):
-            for pointer in files:  # first: an entry without its pointer is a cache miss, a pointer without it an error
-                try:
-                    os.unlink(pointer)
-                except FileNotFoundError:  # one file naming two entries
-                    pass
+            remove_pointers(files)  # first: an entry without its pointer is a cache miss, a pointer without it an error
         for entry in [os.path.join(cache, "archive-v0", entry_id) for entry_id in sorted(pointers)]:
             name, size = package_name(entry), disk_bytes(entry)
             aside = os.path.join(cache, ASIDE + os.path.basename(entry))
@@ -156,10 +152,14 @@ def repair_dangling(uv_output):
             continue
         with open(os.path.join(cache, ".lock"), "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            for pointer in pointers_to(cache, [entry_id]).get(entry_id, []):
-                try:
-                    os.unlink(pointer)
-                except FileNotFoundError:
-                    pass
+            remove_pointers(pointers_to(cache, [entry_id]).get(entry_id, []))
         repaired.append(entry)
     return repaired
+
+
+def remove_pointers(files):
+    for pointer in files:
+        try:
+            os.unlink(pointer)
+        except FileNotFoundError:  # one file naming two entries, removed with the first
+            pass
