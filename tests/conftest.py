@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests._util import Site, copy_example, installed_venv
+from tests.sshd import SSHServer
 
 UNIT = Path(__file__).resolve().parent / "unit"
+
+
+def pytest_configure(config):
+    """The tests' sshd servers skip the work of the user's ~/.bashrc, keeping what it sets (tests/bashrc_snapshot.py)."""
+    SSHServer.bashrc_snapshot = True
 
 
 def pytest_collection_modifyitems(items):

@@ -98,6 +98,10 @@ def _child_pids(pid: int) -> list[int]:
 class SSHServer:
     """A real OpenSSH server on a loopback address, with throwaway keys."""
 
+    # Sessions of the user running this source a snapshot of what ~/.bashrc sets instead of running it
+    # (tests/bashrc_snapshot.py). The tests turn it on (tests/conftest.py); the benchmarks keep the real file's cost.
+    bashrc_snapshot = False
+
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None, wrap=(),
                  sftp="internal-sftp"):
         if not _is_loopback(host):
@@ -332,8 +336,13 @@ class SSHServer:
         self._log_file = open(self.log_path, "ab", buffering=0)
         self._log_file.write(f"=== starting sshd on {self.host}:{self.port}\n".encode())
         log_offset = self._log_file.tell()
+        snapshot = []
+        if self.bashrc_snapshot and self.user == getpass.getuser():
+            from tests.bashrc_snapshot import bind_over_bashrc
+
+            snapshot = bind_over_bashrc(self.workdir)
         self.proc = subprocess.Popen(
-            [*self.wrap, SSHD, "-D", "-e", "-f", str(self.sshd_config)],
+            [*snapshot, *self.wrap, SSHD, "-D", "-e", "-f", str(self.sshd_config)],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=self._log_file,

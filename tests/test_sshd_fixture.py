@@ -11,6 +11,7 @@ import fabric
 import paramiko
 import pytest
 
+from tests import bashrc_snapshot
 from tests.sshd import SSHServer, SSHDError, ensure_sshd_installed, make_sshd_fixture
 
 
@@ -97,6 +98,26 @@ def test_remote_python3_resolves(conn):
     lines = result.stdout.split()
     assert lines[-1] == "3"
     assert lines[0].endswith("python3")
+
+
+def _session_environment(server) -> dict:
+    out = subprocess.run(["ssh", "-F", str(server.ssh_config), server.alias, "env -0"], capture_output=True,
+                         timeout=30, check=True).stdout.decode()
+    own = {"_", "SHLVL", "SSH_CLIENT", "SSH_CONNECTION"}
+    return {k: v for k, v in (item.split("=", 1) for item in out.split("\0") if "=" in item) if k not in own}
+
+
+def test_sessions_see_what_the_users_bashrc_sets_without_running_it(tmp_path):
+    real = SSHServer(tmp_path / "real", host="127.0.0.198")
+    real.bashrc_snapshot = False
+    with real, SSHServer(tmp_path / "snapshot", host="127.0.0.198") as snapshot:
+        assert snapshot.bashrc_snapshot  # tests/conftest.py turns it on for the tests' servers
+        assert _session_environment(snapshot) == _session_environment(real)
+        if bashrc_snapshot.snapshot() is not None:
+            sourced = subprocess.run(["ssh", "-F", str(snapshot.ssh_config), snapshot.alias, "head -1 ~/.bashrc"],
+                                     capture_output=True, text=True, timeout=30).stdout
+            assert sourced.startswith("# tests/bashrc_snapshot.py")
+            assert "bashrc_snapshot" not in bashrc_snapshot.bashrc().read_text()  # the machine's own file is kept
 
 
 def test_no_client_environment_accepted(conn):
