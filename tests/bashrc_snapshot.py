@@ -1,21 +1,21 @@
-"""What the SSH user's ~/.bashrc leaves in the environment, as a file that sets just that.
+"""What the SSH user's ~/.bashrc leaves in the environment, given to the tests' sshd sessions without running it.
 
 bash sources ~/.bashrc for every command sshd runs. On a machine whose .bashrc runs `pyenv init` that costs about
 0.15 CPU-seconds a session, and the test suite opens about a thousand sessions. The tests' sshd "servers" (not the
-benchmarks') source this snapshot in its place: the same variables and PATH, none of the work. The snapshot is taken
-once per process, from the real file, so a machine's own .bashrc still decides what the servers' commands find.
+benchmarks') set the variables the file sets (sshd_config SetEnv) and SHLVL=1, which makes bash a nested shell that
+does not read the file. The snapshot is taken once per process from the real file, so the machine's own .bashrc
+still decides what the servers' commands find.
 """
 from __future__ import annotations
 
 import functools
 import getpass
-import os
-import shlex
 import subprocess
 from pathlib import Path
 
 SSHD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # what sshd gives root's sessions
 BASH_OWN = {"_", "SHLVL", "PWD", "OLDPWD"}
+UNSAFE = ('"', "\n", "\\")  # characters an sshd_config value cannot hold
 
 
 def bashrc() -> Path:
@@ -32,31 +32,30 @@ def _environment(source: bool) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def snapshot() -> str | None:
-    """The text of a .bashrc exporting what the user's .bashrc sets, None when there is none."""
+def snapshot() -> dict | None:
+    """The variables ~/.bashrc sets or changes; None when there is no file or it cannot be given as SetEnv (it
+    unsets a variable, or a value holds a quote, a backslash or a newline)."""
     if not bashrc().is_file():
         return None
     before, after = _environment(source=False), _environment(source=True)
-    lines = ["# tests/bashrc_snapshot.py: the variables ~/.bashrc sets, without running it"]
-    for name in sorted(set(before) | set(after)):
-        if name in BASH_OWN or before.get(name) == after.get(name):
-            continue
-        if name not in after:
-            lines.append(f"unset {name}")
-        elif name == "PATH" and after[name].endswith(":" + SSHD_PATH):
-            lines.append(f'export PATH={shlex.quote(after[name][:-len(SSHD_PATH)])}"$PATH"')
-        else:
-            lines.append(f"export {name}={shlex.quote(after[name])}")
-    return "\n".join(lines) + "\n"
+    if set(before) - set(after) - BASH_OWN:
+        return None
+    changed = {name: value for name, value in after.items() if name not in BASH_OWN and before.get(name) != value}
+    if any(mark in value for value in changed.values() for mark in UNSAFE):
+        return None
+    return changed
 
 
-def bind_over_bashrc(workdir: Path) -> list:
-    """A command prefix running the rest in a mount namespace where ~/.bashrc is the snapshot ([] when none)."""
-    text = snapshot()
-    if text is None:
-        return []
-    copy = workdir / "bashrc-snapshot"
-    copy.write_text(text)
-    os.chmod(copy, 0o644)
-    return ["unshare", "--mount", "--propagation", "slave", "sh", "-c",
-            f'mount --bind {shlex.quote(str(copy))} {shlex.quote(str(bashrc()))} && exec "$0" "$@"']
+def session_environment(extra: dict) -> dict:
+    """What a session gets: the snapshot, `extra` over it (a PATH in `extra` gets what ~/.bashrc puts before
+    sshd's PATH in front of it, as the file would), and SHLVL=1 so bash does not read ~/.bashrc itself. Without
+    a snapshot, `extra` alone (bash reads the file)."""
+    if snapshot() is None:
+        return dict(extra)
+    variables = dict(snapshot())
+    path = variables.get("PATH")
+    variables.update(extra)
+    if "PATH" in extra and path:
+        variables["PATH"] = path[:-len(SSHD_PATH)] + extra["PATH"] if path.endswith(":" + SSHD_PATH) else path
+    variables["SHLVL"] = "1"
+    return variables

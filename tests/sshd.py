@@ -98,8 +98,8 @@ def _child_pids(pid: int) -> list[int]:
 class SSHServer:
     """A real OpenSSH server on a loopback address, with throwaway keys."""
 
-    # Sessions of the user running this source a snapshot of what ~/.bashrc sets instead of running it
-    # (tests/bashrc_snapshot.py). The tests turn it on (tests/conftest.py); the benchmarks keep the real file's cost.
+    # Sessions of the user running this get what ~/.bashrc sets without bash running it (tests/bashrc_snapshot.py).
+    # The tests turn it on (tests/conftest.py); the benchmarks keep the real file's cost.
     bashrc_snapshot = False
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int | None = None, wrap=(),
@@ -208,10 +208,7 @@ class SSHServer:
     def set_env(self, **variables: str) -> None:
         """Give the sessions started from now on these variables (sshd_config SetEnv, on top of the configuration
         it started with; none: back to that). sshd re-executes itself on SIGHUP; this returns once it listens."""
-        if not hasattr(self, "_started_config"):
-            self._started_config = self.sshd_config.read_text()
-        extra = "".join(f"SetEnv {name}={_quote(value)}\n" for name, value in variables.items())
-        self.sshd_config.write_text(self._started_config.rstrip("\n") + "\n" + extra)
+        self.sshd_config.write_text(self._started_config + self._setenv(variables))
         offset = self.log_path.stat().st_size
         os.kill(self.pid, signal.SIGHUP)
         listening = f"Server listening on {self.host} port {self.port}"
@@ -266,9 +263,19 @@ class SSHServer:
         self.authorized_keys.write_text(self.client_key_pub.read_text())
         os.chmod(self.authorized_keys, 0o600)
 
+    def _setenv(self, variables: dict) -> str:
+        """The sshd_config line giving sessions `variables` (sshd reads only the first SetEnv line)."""
+        if self.bashrc_snapshot and self.user == getpass.getuser():
+            from tests.bashrc_snapshot import session_environment
+
+            variables = session_environment(variables)
+        if not variables:
+            return ""
+        return "SetEnv " + " ".join(f"{name}={_quote(value)}" for name, value in variables.items()) + "\n"
+
     def _write_configs(self) -> None:
         q = _quote
-        self.sshd_config.write_text(
+        self._started_config = (
             "\n".join(
                 [
                     f"ListenAddress {self.host}:{self.port}",
@@ -301,6 +308,7 @@ class SSHServer:
                 ]
             )
         )
+        self.sshd_config.write_text(self._started_config + self._setenv({}))
         # Non-22 ports are looked up as "[host]:port" by OpenSSH and paramiko.
         host_pub = self.host_key_pub.read_text().split()
         self.known_hosts.write_text(f"[{self.host}]:{self.port} {host_pub[0]} {host_pub[1]}\n")
@@ -336,13 +344,8 @@ class SSHServer:
         self._log_file = open(self.log_path, "ab", buffering=0)
         self._log_file.write(f"=== starting sshd on {self.host}:{self.port}\n".encode())
         log_offset = self._log_file.tell()
-        snapshot = []
-        if self.bashrc_snapshot and self.user == getpass.getuser():
-            from tests.bashrc_snapshot import bind_over_bashrc
-
-            snapshot = bind_over_bashrc(self.workdir)
         self.proc = subprocess.Popen(
-            [*snapshot, *self.wrap, SSHD, "-D", "-e", "-f", str(self.sshd_config)],
+            [*self.wrap, SSHD, "-D", "-e", "-f", str(self.sshd_config)],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=self._log_file,

@@ -100,10 +100,14 @@ def test_remote_python3_resolves(conn):
     assert lines[0].endswith("python3")
 
 
+def _run(server, command) -> str:
+    return subprocess.run(["ssh", "-F", str(server.ssh_config), server.alias, command], capture_output=True,
+                          text=True, timeout=30, check=True).stdout.strip()
+
+
 def _session_environment(server) -> dict:
-    out = subprocess.run(["ssh", "-F", str(server.ssh_config), server.alias, "env -0"], capture_output=True,
-                         timeout=30, check=True).stdout.decode()
-    own = {"_", "SHLVL", "SSH_CLIENT", "SSH_CONNECTION"}
+    out = _run(server, "env -0")
+    own = {"_", "SHLVL", "SSH_CLIENT", "SSH_CONNECTION"}  # SHLVL: 2 where bash did not read ~/.bashrc
     return {k: v for k, v in (item.split("=", 1) for item in out.split("\0") if "=" in item) if k not in own}
 
 
@@ -113,11 +117,13 @@ def test_sessions_see_what_the_users_bashrc_sets_without_running_it(tmp_path):
     with real, SSHServer(tmp_path / "snapshot", host="127.0.0.198") as snapshot:
         assert snapshot.bashrc_snapshot  # tests/conftest.py turns it on for the tests' servers
         assert _session_environment(snapshot) == _session_environment(real)
-        if bashrc_snapshot.snapshot() is not None:
-            sourced = subprocess.run(["ssh", "-F", str(snapshot.ssh_config), snapshot.alias, "head -1 ~/.bashrc"],
-                                     capture_output=True, text=True, timeout=30).stdout
-            assert sourced.startswith("# tests/bashrc_snapshot.py")
-            assert "bashrc_snapshot" not in bashrc_snapshot.bashrc().read_text()  # the machine's own file is kept
+        functions = "declare -F | wc -l"  # what a .bashrc defines beyond variables (pyenv's shell function)
+        assert _run(snapshot, functions) == "0"
+        if bashrc_snapshot.snapshot():
+            assert _run(snapshot, "echo $SHLVL") == "2", "bash saw itself nested, so it did not read ~/.bashrc"
+        real.set_env(PATH="/usr/bin:/bin")
+        snapshot.set_env(PATH="/usr/bin:/bin")
+        assert _session_environment(snapshot) == _session_environment(real)  # a PATH set gets .bashrc's in front
 
 
 def test_no_client_environment_accepted(conn):

@@ -26,7 +26,9 @@ def noisy(tmp_path_factory):
     bashrc.write_text(open("/root/.bashrc").read() + f"\necho {shlex.quote(WELCOME)}\necho 'and on stderr' >&2\n")
     wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
             f'mount --bind {shlex.quote(str(bashrc))} /root/.bashrc && exec "$0" "$@"']
-    with SSHServer(base / "sshd", host=ADDRESS, wrap=wrap, sftp="/usr/lib/openssh/sftp-server") as sshd:
+    noisy = SSHServer(base / "sshd", host=ADDRESS, wrap=wrap, sftp="/usr/lib/openssh/sftp-server")
+    noisy.bashrc_snapshot = False  # its sessions run that .bashrc
+    with noisy as sshd:
         server = Server(base, sshd, Repo(base))
         give_uv(server)
         yield server
