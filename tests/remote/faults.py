@@ -536,16 +536,24 @@ def take_baseline(server) -> dict:
     return {"settings": dict(server.settings), "snapshot": snapshot, "main": server.repo.head("main")}
 
 
-def slow_uv(server, marker: Path, fail=False):
+def slow_uv(server, marker: Path, fail=False, dangling_first=False):
     """The next venv builds stop between `uv venv` and `uv pip install` (a half venv on disk), touching `marker`,
     for 20 s, or (fail) fail there: the build sources {path}/.deploytasks/uv.env, which here names a wrapper of
-    uv. Returns the function that puts uv.env back."""
+    uv. dangling_first: the first install fails as uv does on index files naming a cache entry that is gone (the
+    build repairs the cache and runs once more: that run stops). Returns the function that puts uv.env back."""
     import uv
 
     marker.unlink(missing_ok=True)
     wrapper = marker.with_name(marker.name + ".uv")
     pause = "echo 'error: the install failed (injected)' >&2; exit 1" if fail else "sleep 20"
-    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = pip ]; then touch {marker}; {pause}; fi\nexec {uv.find_uv_bin()} "$@"\n')
+    on_install = f"touch {marker}; {pause}"
+    if dangling_first:
+        reported = marker.with_name(marker.name + ".dangling-reported")
+        reported.unlink(missing_ok=True)
+        on_install = (f"if [ ! -e {reported} ]; then touch {reported}; echo 'error: Failed to install: tinypkg' >&2; "
+                      'echo "  Caused by: failed to read directory \\`$UV_CACHE_DIR/archive-v0/gone-entry\\`" >&2; '
+                      f"exit 2; fi; {on_install}")
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = pip ]; then {on_install}; fi\nexec {uv.find_uv_bin()} "$@"\n')
     wrapper.chmod(0o755)
     env_file = server.path / ".deploytasks" / "uv.env"
     saved = env_file.read_text() if env_file.exists() else None

@@ -493,12 +493,22 @@ def test_the_venv_a_running_app_server_uses_is_never_pruned(site):
 
 @pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
 def test_a_fault_while_the_venv_is_built_leaves_no_lock_release_or_half_venv(site, kind):
-    s = site
+    fault_in_venv_build(site, kind, f"venv-{kind}")
+
+
+@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
+def test_a_fault_in_the_build_run_again_after_a_uv_cache_repair_leaves_no_lock_release_or_half_venv(site, kind):
+    """uv failed on index files naming a cache entry that is gone; the build repaired the cache and runs once
+    more (uv_cache.repair_dangling): a fault in that second run ends like one in the first."""
+    fault_in_venv_build(site, kind, f"venv-repaired-{kind}", dangling_first=True)
+    assert (site.base / "venv-build-started.dangling-reported").exists(), "the first install did not fail"
+
+
+def fault_in_venv_build(s, kind, branch, **slow):
     live, venvs_before = s.current_name(), set(s.venvs())
-    branch = f"venv-{kind}"
-    s.repo.requirements_change(f"# a requirements change ({kind})", branch=branch)
+    s.repo.requirements_change(f"# a requirements change ({branch})", branch=branch)
     marker = s.base / "venv-build-started"
-    restore = faults.slow_uv(s, marker)
+    restore = faults.slow_uv(s, marker, **slow)
     try:
         outcome = faults.inject(s, ("deploy", "--revision", branch), marker.exists, kind)
     finally:
