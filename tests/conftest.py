@@ -1,6 +1,7 @@
 """Shared fixtures: real copies of the example project, a shared venv, real inv runs (helpers: tests/_util.py)."""
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -14,8 +15,9 @@ UNIT = Path(__file__).resolve().parent / "unit"
 
 
 def pytest_configure(config):
-    """The tests' sshd servers skip the work of the user's ~/.bashrc, keeping what it sets (tests/bashrc_snapshot.py)."""
-    SSHServer.bashrc_snapshot = True
+    """The tests' sshd servers skip the work of the user's ~/.bashrc, keeping what it sets (tests/bashrc_snapshot.py);
+    DEPLOYTASKS_TEST_BASHRC_SNAPSHOT=0: their sessions run the file."""
+    SSHServer.bashrc_snapshot = os.environ.get("DEPLOYTASKS_TEST_BASHRC_SNAPSHOT", "1") != "0"
 
 
 def pytest_collection_modifyitems(items):
