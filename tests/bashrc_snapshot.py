@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import getpass
+import os
+import pwd
 import subprocess
 from pathlib import Path
 
@@ -34,8 +36,8 @@ def _environment(source: bool) -> dict:
 @functools.lru_cache(maxsize=None)
 def snapshot() -> dict | None:
     """The variables ~/.bashrc sets or changes; None when there is no file or it cannot be given as SetEnv (it
-    unsets a variable, or a value holds a quote, a backslash or a newline)."""
-    if not bashrc().is_file():
+    unsets a variable, or a value holds a quote, a backslash or a newline), or the user's shell is not bash."""
+    if not bashrc().is_file() or os.path.basename(pwd.getpwuid(os.getuid()).pw_shell) != "bash":
         return None
     before, after = _environment(source=False), _environment(source=True)
     if set(before) - set(after) - BASH_OWN:
