@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from . import journal as journals
 from .layout import ServerLayout
-from .lock_guard import _stat
+from .procscan import _stat
 
 
 def children(parent):

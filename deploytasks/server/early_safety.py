@@ -20,7 +20,8 @@ from .subprocess_entry import end_fed
 from .errors import ServerError
 from .files import write_private
 from .leftovers import EARLY_SAFETY_PREFIX
-from .lock_guard import _stat, register_worker
+from .lock_guard import register_worker
+from .procscan import _stat
 from .manifests import remember_read_back
 from .results import EarlySafety
 

@@ -12,22 +12,9 @@ import time
 from .leftovers import remove_uploads
 from .lock import release_lock
 from .releases import finished, remove_release
-from .procscan import files_open_under
+from .procscan import _stat, files_open_under
 
 WORKER_PREFIX = "worker-"
-
-
-def _stat(pid):
-    """(comm, ppid) of a process, or None when it is gone or a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()
-    if fields[0] == b"Z":
-        return None
-    return raw[raw.find(b"(") + 1:raw.rfind(b")")].decode("utf-8", "replace"), int(fields[1])
 
 
 def session_process():

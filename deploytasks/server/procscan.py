@@ -54,20 +54,26 @@ def paths_of(pid):
     return {path.replace(" (deleted)", "") for path in found}
 
 
-def _parent(pid):
+def _stat(pid):
+    """(comm, ppid) of a process, or None when it is gone or a zombie."""
     try:
-        with open("/proc/%s/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[1]
-    except (OSError, IndexError):
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            raw = handle.read()
+    except OSError:
         return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    if fields[0] == b"Z":
+        return None
+    return raw[raw.find(b"(") + 1:raw.rfind(b")")].decode("utf-8", "replace"), int(fields[1])
 
 
 def ourselves():
     """This process and its ancestors (a `cd release && python …` shell that started us is us, not a user)."""
-    pids, pid = set(), str(os.getpid())
-    while pid and pid not in pids and pid != "0":
-        pids.add(pid)
-        pid = _parent(pid)
+    pids, pid = set(), os.getpid()
+    while pid and str(pid) not in pids:
+        pids.add(str(pid))
+        stat = _stat(pid)
+        pid = stat[1] if stat else None
     return pids
 
 

@@ -12,7 +12,8 @@ import subprocess
 from . import bytecode, uv_cache
 from .layout import ServerLayout
 from .lock import release_lock
-from .lock_guard import _stat, register_worker, session_process
+from .lock_guard import register_worker, session_process
+from .procscan import _stat
 from .process_end import end_watch
 from .releases import append_log, remove_release
 from .requirements import STAMP
