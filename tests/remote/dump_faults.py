@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
+import threading
 
 from tests.remote import faults
 
 KINDS = ("kill-fab", "kill-connection", "sigint")
+DUMP_TOOLS = ("pg_dump", "mysqldump", "mariadb-dump")
+SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
 
 
 def dumps(s):
@@ -42,6 +47,48 @@ def dumping_and_copying(s, scratch):
     return any((s.path / "backups").glob("*.partial")) and bool(scratch())
 
 
+def dump_tool(s):
+    """PID of the dump tool the deploy holding the lock runs, None when there is none."""
+    try:
+        supervisor = json.loads((s.lock / "journal.json").read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+    for pid in faults.descendants(supervisor):
+        stat = faults._stat(pid)
+        if stat and stat[0] in DUMP_TOOLS:
+            return pid
+    return None
+
+
+def sigterm_pending(pid):
+    """Whether a SIGTERM waits to be delivered to `pid` (a stopped process), or it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+    except OSError:
+        return True
+    return any(int(fields.get(key, "0").strip(), 16) & SIGTERM_BIT for key in ("SigPnd", "ShdPnd"))
+
+
+def hold_the_dump(s):
+    """With the fault point reached, stop (SIGSTOP) the dump tool until the server has told it to end (its
+    SIGTERM pending): whatever the Ctrl-C's way to the server costs, it arrives while the dump is half written,
+    not after it finished. False when no dump tool runs (yet)."""
+    pid = dump_tool(s)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGSTOP)
+
+    def resume():
+        faults.wait_until(lambda: sigterm_pending(pid), timeout=60)
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    threading.Thread(target=resume, daemon=True).start()
+    return True
+
+
 def accounts_applied(s):
     return {name for app, name in s.applied_migrations() if app == "accounts"}
 
@@ -52,7 +99,11 @@ def deploy_faulted_while_dumping(s, kind, scratch, readable):
     live = s.current_name()
     model = "Fault" + kind.replace("-", " ").title().replace(" ", "")
     commit = s.repo.add_model(model)
-    outcome = faults.inject(s, ("deploy",), lambda: dumping_and_copying(s, scratch), kind)
+    if kind == "sigint":  # the dump must still run when the cancel arrives: held until the server ends it
+        reached = lambda: dumping_and_copying(s, scratch) and hold_the_dump(s)  # noqa: E731
+    else:
+        reached = lambda: dumping_and_copying(s, scratch)  # noqa: E731
+    outcome = faults.inject(s, ("deploy",), reached, kind)
     faults.wait_gone(outcome.server_pids, timeout=60)
     print(f"{kind}: rc {outcome.run.returncode}; failed requests {outcome.failed_requests}; time to consistent "
           f"{outcome.seconds_to_consistent}; {(outcome.run.stderr.strip().splitlines() or [''])[-1]}")
