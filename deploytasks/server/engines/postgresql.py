@@ -15,6 +15,7 @@ from ..manifests import backup_name, publish_backup, read_back_here, remember_re
 from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from ..files import fingerprint
+from .pg_wrapper import SYSCONFDIR, direct_binary
 from .pg_stream import CUSTOM_MAGIC, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd
 from .pipes import END_FRAME, STREAM_MARKER, write_all
 from .toolenv import PG, tool_env
@@ -64,9 +65,11 @@ class PostgreSQL(DumpEngine):
     def __init__(self, database, connection=None):
         super().__init__(database, connection)
         self.settings = connection.settings_dict if connection is not None else {}
-        self.pg_dump = find_tool("postgresql", "pg_dump")
-        self.pg_restore = find_tool("postgresql", "pg_restore")
-        self.psql = find_tool("postgresql", "psql")
+        found = [find_tool("postgresql", name) for name in ("pg_dump", "pg_restore", "psql")]
+        # every connecting command gets --host: then the binary Debian's pg_wrapper would pick, without its Perl
+        tools = [direct_binary(tool) for tool in found] if self.database["host"] else found
+        self.past_wrapper = tools != found
+        self.pg_dump, self.pg_restore, self.psql = tools
         self.read_migrations = {}  # {file fingerprint: migrations} of archives verify() read whole
         self.described = {}  # {file fingerprint: migrations} from a manifest check_backup compares the file with
         self.read_back_when_made = set()  # fingerprints of files whose manifest's sha256 was read back whole here
@@ -94,6 +97,8 @@ class PostgreSQL(DumpEngine):
         """The client tools' environment: Django's connection OPTIONS as libpq variables and, when settings
         have a PASSWORD, a PGPASSFILE made for this run (mode 0600, removed afterwards)."""
         env = tool_env(PG, PGAPPNAME="deploytasks")
+        if self.past_wrapper:  # what the wrapper sets: where libpq finds pg_service.conf
+            env.setdefault("PGSYSCONFDIR", SYSCONFDIR)
         for option, variable in PG_OPTION_ENV.items():
             value = (self.settings.get("OPTIONS") or {}).get(option)
             if value not in (None, ""):
