@@ -99,10 +99,8 @@ def deploy_faulted_while_dumping(s, kind, scratch, readable):
     live = s.current_name()
     model = "Fault" + kind.replace("-", " ").title().replace(" ", "")
     commit = s.repo.add_model(model)
-    if kind == "sigint":  # the dump must still run when the cancel arrives: held until the server ends it
-        reached = lambda: dumping_and_copying(s, scratch) and hold_the_dump(s)  # noqa: E731
-    else:
-        reached = lambda: dumping_and_copying(s, scratch)  # noqa: E731
+    def reached():  # after Ctrl-C the dump must still run when the cancel arrives: held until the server ends it
+        return dumping_and_copying(s, scratch) and (kind != "sigint" or hold_the_dump(s))
     outcome = faults.inject(s, ("deploy",), reached, kind)
     faults.wait_gone(outcome.server_pids, timeout=60)
     print(f"{kind}: rc {outcome.run.returncode}; failed requests {outcome.failed_requests}; time to consistent "
