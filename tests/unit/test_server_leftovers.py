@@ -9,7 +9,8 @@ import pytest
 
 from deploytasks.server.layout import ServerLayout
 from deploytasks.server.leftovers import IDLE_SECONDS, remove_uploads, remove_uploads_if_unlocked
-from deploytasks.server.lock import acquire_lock, release_lock
+from deploytasks.server.lock import acquire_lock, hold_as, release_lock
+from deploytasks.server.lock_guard import watch
 from deploytasks.server.procscan import files_open, in_use
 from deploytasks.server.releases import prune, release_names, remove_release, save_meta, switch_to
 from deploytasks.transfer import remove_stale_partials
@@ -171,3 +172,27 @@ def test_pruning_skips_an_old_release_a_process_still_runs_from(tmp_path, holder
     holder(cwd=layout.release(names[0]))
     assert prune(layout, 1, {names[-1]}) == names[1:3]
     assert release_names(layout) == [names[0], names[-1]]
+
+
+WRITES_BYTECODE_LATER = ("import importlib.machinery, os, sys, time; print('ready', flush=True); time.sleep(1); "
+                         "importlib.machinery.SourceFileLoader('models', 'accounts/models.py')"
+                         ".set_data(os.path.join(sys.argv[1], 'accounts/__pycache__/models.cpython-311.pyc'), b'x')")
+
+
+def test_a_lost_deploy_s_release_goes_once_its_django_has_left_it_not_while_it_still_writes_there(tmp_path):
+    """The standby's Django may still be starting in the new release when the client is lost: bytecode it writes
+    after the removal makes the directories again (Python creates a missing __pycache__'s parents), an orphan
+    release. The lock guard waits for the processes working in the release, then removes it and frees the lock."""
+    layout = _layout(tmp_path)
+    acquire_lock(layout, "deploy")
+    hold_as(layout, os.getpid())
+    release = _release(layout, "20260101T000000Z")
+    django = subprocess.Popen([sys.executable, "-c", WRITES_BYTECODE_LATER, release], cwd=release,
+                              stdout=subprocess.PIPE, text=True)
+    assert django.stdout.readline().strip() == "ready"
+    lost_connection = subprocess.Popen(["true"])
+    lost_connection.wait()
+    watch(layout, lost_connection.pid, os.getpid(), "20260101T000000Z", interval=0.1)
+    assert django.wait(timeout=30) == 0
+    assert not os.path.exists(release), sorted(str(path) for path in (tmp_path / "releases").rglob("*"))
+    assert not os.path.exists(layout.lock)
