@@ -218,6 +218,14 @@ class DeployCommand:
             return self.talk.ask(name, server_params(c, settings, params), what=what)
         return server_script(c, settings, name, params, what=what, changes=changes, description=description)
 
+    def admin(self, action, **params):
+        """server_admin asked in this command while it waits (the release's standby Django, which this command
+        holds, then ends before the release goes), else in a command of its own."""
+        if not self.talk.open:
+            return admin(self.c, self.settings, action, **params)
+        return self.talk.ask("server_admin", server_params(self.c, self.settings, dict(params, action=action)),
+                             what=f"{action} on the server")
+
     def close(self):
         self.talk.close()
 
@@ -292,7 +300,7 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
                 build_venv(c, settings, project, prep, log)
     except BaseException as exc:
         if not isinstance(exc, ConnectionLost):  # the server side cleans up after a lost connection itself
-            abort(c, settings, release, dict(log, error=str(exc)))
+            abort(command, release, dict(log, error=str(exc)))
         raise
     done = supervised.on_server(c, settings, prep, project, log, started, command.script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
@@ -372,10 +380,10 @@ def report_predeploy(pre):
         console.print("[green]✓[/] no migrations to apply")
 
 
-def abort(c, settings, release, log, result="failed"):
+def abort(command, release, log, result="failed"):
     """Remove a half-built release, log the failure and unlock (best effort: the original error matters more)."""
     try:
-        admin(c, settings, "abort", release=release, log=log, result=result)
+        command.admin("abort", release=release, log=log, result=result)
     except Exception as exc:  # noqa: BLE001 - report, then let the original error through
         console.print(f"[red]cleanup after the failed deploy also failed: {exc}; run `fab unlock --force`[/]")
 

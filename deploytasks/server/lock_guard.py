@@ -11,13 +11,10 @@ import time
 
 from .leftovers import remove_uploads
 from .lock import release_lock
-from .releases import finished, remove_release
+from .releases import finished, remove_unfinished
 from .procscan import _stat, files_open_under
 
 WORKER_PREFIX = "worker-"
-# how long a lost deploy's new release may still be worked in before it goes anyway: the standby ends its
-# pre-deploy Django within 60 s (standby.end)
-RELEASE_LEFT_WITHIN = 70
 
 
 def session_process():
@@ -109,10 +106,7 @@ def watch(layout, session, pid, release=None, interval=0.5):
             if _still_mine(layout, pid):
                 remove_uploads(layout)
                 if release and not finished(layout, release):
-                    # the release's Django may still be starting in it: a module it compiled after the removal
-                    # would make the directory again (Python creates a missing __pycache__'s parents)
-                    if not remove_release(layout, release, wait=RELEASE_LEFT_WITHIN):
-                        remove_release(layout, release)
+                    remove_unfinished(layout, release)
                 release_lock(layout)
             return
         time.sleep(interval)

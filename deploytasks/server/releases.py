@@ -165,6 +165,13 @@ def remove_release(layout, name, wait=None):
     return True
 
 
+def remove_unfinished(layout, name, wait=70):
+    """Remove a release that never went live once the processes working in it have left (at most `wait` seconds,
+    then anyway; the standby ends its pre-deploy Django within 60): a Django still starting in it writes bytecode
+    after the removal, and Python makes a missing __pycache__'s parent directories again."""
+    return remove_release(layout, name, wait=wait) or remove_release(layout, name)
+
+
 def finished(layout, name):
     return os.path.exists(os.path.join(layout.release(name), RELEASE_META))
 

@@ -2,7 +2,7 @@
 lock, reload."""
 import os
 
-from . import early_safety
+from . import early_safety, standby
 from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
@@ -11,7 +11,7 @@ from .lock_guard import start_guard
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
 from .results import Aborted, Locked, ReleaseListing, Reloaded, Unlocked
-from .releases import append_log, current_release, release_names, release_rows, remove_release, run_reload
+from .releases import append_log, current_release, release_names, release_rows, remove_unfinished, run_reload
 
 
 def releases(layout, params) -> ReleaseListing:
@@ -82,7 +82,8 @@ def unlock(layout, params) -> Unlocked:
 
 
 def abort(layout, params) -> Aborted:
-    remove_release(layout, params.get("release"))
+    standby.dismiss()  # asked in the deploy's command: the release's Django it started ends, then the release goes
+    remove_unfinished(layout, params.get("release"))
     if params.get("log"):
         append_log(layout, dict(params["log"], result=params.get("result", "failed")))
     early_safety.discard(layout.lock)  # a restore that stopped before its safety dump: its early one goes too

@@ -589,7 +589,7 @@ def test_a_fault_while_a_skipped_deploy_asks_the_health_check_changes_nothing(si
     assert "nothing to deploy" not in s.fab("deploy").ok().stdout  # the settings changed back: a deploy
 
 
-@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
+@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection", "sigint"])
 def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its_django(site, kind):
     """Prepare starts the supervisor and the new release's Django while fab reads its answer (server/standby.py).
     fab stopped before it reads the answer, then killed (or its connection): the standby never gets its request,
@@ -608,3 +608,55 @@ def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its
     assert s.current_name() == live and set(s.releases()) == known
     assert not s.lock.exists()
     consistent_and_deployable(s, outcome, "addmodel")
+
+
+# Ctrl-C between the release's report and the supervisor's request (a window of milliseconds): fab's own process
+# sends itself the SIGINT there, once the standby's Django works in the new release, and notes that Django's PID
+CTRL_C_WHILE_THE_STANDBY_WAITS = """
+import os, signal, time
+from contextlib import contextmanager
+from deploytasks import deploy_hooks
+
+def _working_in(directory):
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink("/proc/%s/cwd" % pid) == directory:
+                return pid
+        except OSError:
+            pass
+
+@contextmanager
+def ctrl_c_here(c, settings, project):
+    deadline = time.monotonic() + 60
+    while not _working_in(project.root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with open(os.environ["STANDBY_DJANGO_PID_FILE"], "w") as handle:
+        handle.write(_working_in(project.root) or "")
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+    yield
+
+deploy_hooks.around_build = ctrl_c_here
+"""
+
+
+def test_ctrl_c_before_asking_for_the_supervisor_ends_the_standby_s_django_before_its_release_goes(site, tmp_path):
+    """The deploy's own command removes the release (server_admin abort, asked in it): it ends the standby it
+    holds first, so the Django starting in the release has left it before it goes (a module it compiled after the
+    removal would make the directory again), and the failure is logged. Nothing went live; the next deploy works."""
+    s = site
+    live, known, logged = s.current_name(), set(s.releases()), len(s.log())
+    (tmp_path / "sitecustomize.py").write_text(CTRL_C_WHILE_THE_STANDBY_WAITS)
+    pid_file = tmp_path / "django.pid"
+    run = s.fab_background("deploy", "--revision", "addmodel",
+                           env={"PYTHONPATH": str(tmp_path), "STANDBY_DJANGO_PID_FILE": str(pid_file)})
+    out, err = run.communicate(timeout=180)
+    assert run.returncode != 0, out + err
+    django = int(pid_file.read_text())
+    assert not faults.alive(django), f"the standby's Django ({django}) still runs\n{out}\n{err}"
+    assert not faults.inconsistencies(s, s.gunicorn.url)
+    assert (s.current_name(), set(s.releases())) == (live, known) and not s.lock.exists()
+    entries = s.log()[logged:]
+    assert [entry["result"] for entry in entries] == ["failed"], entries
+    s.fab("deploy", "--revision", "addmodel").ok()
+    assert not faults.inconsistencies(s, s.gunicorn.url)
