@@ -592,8 +592,8 @@ def test_a_fault_while_a_skipped_deploy_asks_the_health_check_changes_nothing(si
 @pytest.mark.parametrize("kind", ["kill-fab", "kill-connection", "sigint"])
 def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its_django(site, kind):
     """Prepare starts the supervisor and the new release's Django while fab reads its answer (server/standby.py).
-    fab stopped before it reads the answer, then killed (or its connection): the standby never gets its request,
-    so it and its Django end, the lock guard removes the release and frees the lock, nothing went live.
+    fab stopped before it reads the answer, then killed (or its connection, or Ctrl-C): the standby never gets its
+    request, so it and its Django end, the lock guard removes the release and frees the lock, nothing went live.
     fab is stopped once the lock is taken: prepare answers within milliseconds of the release's appearance.
     The fault comes once that Django works in the new release (a Python of the live venv started during the
     fetch, become the release's manage.py shell: server/warm_start.py)."""
