@@ -276,6 +276,9 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
         raise ConnectionLost(f"the connection to {host_name(c)} was lost while the release was prepared"
                              + (" and its venv built" if build else "") + ": the server side removes the release "
                              "and frees the lock itself") from None
+    except KeyboardInterrupt:
+        raise DeployTasksError("interrupted (Ctrl-C) while the release was prepared: nothing went live; the server "
+                               "side removes the release and frees the lock itself") from None
     if prep is None:
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
                       " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
@@ -299,8 +302,13 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
             else:
                 build_venv(c, settings, project, prep, log)
     except BaseException as exc:
-        if not isinstance(exc, ConnectionLost):  # the server side cleans up after a lost connection itself
-            abort(command, release, dict(log, error=str(exc)))
+        if isinstance(exc, ConnectionLost):  # the server side cleans up after a lost connection itself
+            raise
+        ctrl_c = isinstance(exc, KeyboardInterrupt)
+        removed = abort(command, release, dict(log, error="interrupted (Ctrl-C)" if ctrl_c else str(exc)))
+        if ctrl_c and removed:
+            live = f"{prep['current']} stays live" if prep["current"] else "nothing is live"
+            raise DeployTasksError(f"interrupted (Ctrl-C) before the switch: {release} removed, {live}") from None
         raise
     done = supervised.on_server(c, settings, prep, project, log, started, command.script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
@@ -380,12 +388,15 @@ def report_predeploy(pre):
         console.print("[green]✓[/] no migrations to apply")
 
 
-def abort(command, release, log, result="failed"):
-    """Remove a half-built release, log the failure and unlock (best effort: the original error matters more)."""
+def abort(command, release, log, result="failed") -> bool:
+    """Remove a half-built release, log the failure and unlock (best effort: the original error matters more);
+    whether that was done."""
     try:
         command.admin("abort", release=release, log=log, result=result)
+        return True
     except Exception as exc:  # noqa: BLE001 - report, then let the original error through
         console.print(f"[red]cleanup after the failed deploy also failed: {exc}; run `fab unlock --force`[/]")
+        return False
 
 
 def rollback(c, settings, to=None, yes=False) -> dict:

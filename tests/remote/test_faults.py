@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -607,6 +608,8 @@ def test_a_client_gone_before_asking_for_the_supervisor_ends_the_standby_and_its
     assert outcome.consistent, f"{outcome.problems}\n{outcome.run.stdout}\n{outcome.run.stderr}"
     assert s.current_name() == live and set(s.releases()) == known
     assert not s.lock.exists()
+    if kind == "sigint":
+        error_line(outcome.run, "interrupted (Ctrl-C) while the release was prepared: nothing went live")
     consistent_and_deployable(s, outcome, "addmodel")
 
 
@@ -651,7 +654,8 @@ def test_ctrl_c_before_asking_for_the_supervisor_ends_the_standby_s_django_befor
     run = s.fab_background("deploy", "--revision", "addmodel",
                            env={"PYTHONPATH": str(tmp_path), "STANDBY_DJANGO_PID_FILE": str(pid_file)})
     out, err = run.communicate(timeout=180)
-    assert run.returncode != 0, out + err
+    line = error_line(SimpleNamespace(returncode=run.returncode, stdout=out, stderr=err), "interrupted (Ctrl-C)")
+    assert "before the switch" in line and f"{live} stays live" in line, line
     django = int(pid_file.read_text())
     assert not faults.alive(django), f"the standby's Django ({django}) still runs\n{out}\n{err}"
     assert not faults.inconsistencies(s, s.gunicorn.url)
