@@ -78,6 +78,7 @@ def supervise_with(params, warm=None) -> Union[SupervisedDeploy, SupervisedRollb
         return deploy(layout, params, warm)
     except BaseException as exc:  # noqa: BLE001 - whatever stopped it, the server goes back to before
         reason, result, code = why(layout, params, exc)
+        standby.end(warm)  # out of the release before it goes: a Django still starting would write bytecode there
         outcome = undo(layout, journals.read(layout) or {}, params, reason, result)
         raise ServerError(outcome["summary"], code) from None
     finally:
