@@ -16,6 +16,7 @@ from .server.results import RestoreResult
 from .host_names import host_name
 from .conversation import Conversation
 from .flows import checked, show_held_deploy
+from .errors import DeployTasksError
 from .output import console
 from .prompt import confirm
 from .shell import is_dry, q, run
@@ -105,7 +106,11 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
     try:
         # an SQLite upload becomes the live database file (fsynced first): its disk writes start as it arrives
         sqlite = (manifest or {}).get("engine") == "sqlite"
-        received = transfer.upload(c, local, remote, manifest, settings, writeback=sqlite)
+        try:
+            received = transfer.upload(c, local, remote, manifest, settings, writeback=sqlite)
+        except KeyboardInterrupt:
+            raise DeployTasksError(f"interrupted (Ctrl-C) during the upload of {local}: nothing was restored, the "
+                                   "live database is as it was") from None
         prepared = media_dir.send(c, project, settings, local, manifest, remote) if media else None
         return media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
             c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,

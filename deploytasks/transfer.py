@@ -162,9 +162,12 @@ def stream_backup(c, settings, command, document, local_dir, ship):
         if header.get("sha256") and header["sha256"] != manifest["sha256"]:
             raise DeployTasksError("backup failed: the copy received does not match the sha256 the server computed; "
                                    "try again")
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(partial):
             os.unlink(partial)
+        if isinstance(exc, KeyboardInterrupt):
+            raise DeployTasksError("interrupted (Ctrl-C) during the backup's download: no local copy kept; the server "
+                                   "kept its copy only if it had finished it (`fab backups`)") from None
         raise
     local = os.path.join(local_dir, posixpath.basename(manifest["path"]))
     keep(partial, local, manifest)

@@ -327,10 +327,10 @@ def big_upload(s):
     return big
 
 
-@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection"])
+@pytest.mark.parametrize("kind", ["kill-fab", "kill-connection", "sigint"])
 def test_a_restore_killed_during_upload_leaves_no_partial_upload_and_no_waiting_command(site, kind):
-    """Killed while the upload arrives and the restore's command (started beside it) waits for its request:
-    the partial upload is removed, that command ends, the lock is freed, the database is as it was."""
+    """Killed (or Ctrl-C) while the upload arrives and the restore's command (started beside it) waits for its
+    request: the partial upload is removed, that command ends, the lock is freed, the database is as it was."""
     s = site
     big = big_upload(s)
     uploaded = s.path / "backups" / "uploaded"
@@ -341,6 +341,8 @@ def test_a_restore_killed_during_upload_leaves_no_partial_upload_and_no_waiting_
     assert outcome.consistent, outcome.problems
     assert faults.wait_gone(outcome.server_pids, timeout=60)
     assert "fault_ballast" not in {name for (name,) in s.query("SELECT name FROM sqlite_master")}
+    if kind == "sigint":
+        error_line(outcome.run, f"interrupted (Ctrl-C) during the upload of {big}: nothing was restored")
     s.fab("deploy", "--revision", "main").ok()
     assert not list(uploaded.glob("*.partial"))
 
@@ -423,7 +425,9 @@ def test_a_confirmed_restore_is_checked_and_restored_by_the_one_command_started_
     assert not s.lock.exists()
 
 
-def test_a_backup_killed_during_download_leaves_no_partial_download(site):
+@pytest.mark.parametrize("kind", ["kill-fab", "sigint"])
+def test_a_backup_killed_during_download_leaves_no_partial_download(site, kind):
+    """Killed: the next backup removes the partial download; Ctrl-C: it goes at once, and fab says so."""
     s = site
     connection = sqlite3.connect(s.db)
     try:
@@ -434,9 +438,12 @@ def test_a_backup_killed_during_download_leaves_no_partial_download(site):
     finally:
         connection.close()
     local = s.project / "backups" / "testhost"
-    outcome = faults.inject(s, ("backup",), lambda: any(local.glob(".incoming-*")), "kill-fab", point_timeout=180)
+    outcome = faults.inject(s, ("backup",), lambda: any(local.glob(".incoming-*")), kind, point_timeout=180)
     s.fault_pids.extend(outcome.server_pids)
     faults.wait_gone(outcome.server_pids, timeout=60)
+    if kind == "sigint":
+        error_line(outcome.run, "interrupted (Ctrl-C) during the backup's download: no local copy kept")
+        assert not list(local.glob(".incoming-*")), sorted(p.name for p in local.iterdir())
     s.query("DROP TABLE fault_ballast")
     s.query("VACUUM")
     s.fab("backup").ok()
