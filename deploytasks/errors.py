@@ -13,7 +13,8 @@ class ConnectionLost(DeployTasksError):
 
 
 def reported(function):
-    """Turn DeployTasksError into a one-line message and exit status 1."""
+    """Turn DeployTasksError into a one-line message and exit status 1; Ctrl-C where no step said what it left
+    into one line too (Invoke's own exit on it is silent)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -21,5 +22,7 @@ def reported(function):
             return function(*args, **kwargs)
         except DeployTasksError as exc:
             raise Exit(f"deploytasks: error: {exc}", code=1) from None
+        except KeyboardInterrupt:
+            raise Exit("deploytasks: error: interrupted (Ctrl-C)", code=1) from None
 
     return wrapper

@@ -1,0 +1,32 @@
+"""What a task's caller sees when it stops: one `deploytasks: error:` line and exit status 1."""
+import pytest
+from invoke.exceptions import Exit
+
+from deploytasks.errors import DeployTasksError, reported
+
+
+def stops_with(exception):
+    @reported
+    def task():
+        raise exception
+    with pytest.raises(Exit) as stopped:
+        task()
+    return stopped.value
+
+
+def test_a_problem_the_user_can_fix_is_one_line_and_exit_status_1():
+    stopped = stops_with(DeployTasksError("the lock is held: run `fab unlock`"))
+    assert (stopped.message, stopped.code) == ("deploytasks: error: the lock is held: run `fab unlock`", 1)
+
+
+def test_ctrl_c_no_step_reported_is_one_line_too_not_a_silent_exit():
+    stopped = stops_with(KeyboardInterrupt())
+    assert (stopped.message, stopped.code) == ("deploytasks: error: interrupted (Ctrl-C)", 1)
+
+
+def test_other_exceptions_pass_through_as_bugs():
+    @reported
+    def task():
+        raise ValueError("a bug")
+    with pytest.raises(ValueError):
+        task()
