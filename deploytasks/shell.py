@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import shlex
+import signal
 from dataclasses import dataclass
 
 from . import bundle
@@ -42,8 +43,15 @@ class DryResult:
         return False
 
 
+def interrupted(result) -> bool:
+    """The command was ended by SIGINT: the terminal's Ctrl-C reached it with us (Invoke waits for it to end)."""
+    return result.exited == -signal.SIGINT
+
+
 def summary(result) -> str:
     """The most telling line of a failed command's output."""
+    if interrupted(result):
+        return "interrupted (Ctrl-C)"
     for stream in (result.stderr, result.stdout):
         lines = [line.strip() for line in (stream or "").splitlines() if line.strip()]
         lines = [line for line in lines if not line.startswith(MARKER)]
@@ -79,8 +87,16 @@ def run(c, command, *, what, changes=True, check=True, stream=False, in_stream=F
     if check and connection_lost(result):
         raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
     if check and result.failed:
-        raise DeployTasksError(f"{what} failed: {summary(result)}")
+        raise DeployTasksError(failure(result, what))
     return result
+
+
+def failure(result, what, telling=None) -> str:
+    """The error line of a failed command: `what` failed and why (`telling`, else its output's last line); or that
+    Ctrl-C stopped it."""
+    if interrupted(result):
+        return f"interrupted (Ctrl-C) during {what}"
+    return f"{what} failed: {telling or summary(result)}"
 
 
 START = "@@DEPLOYTASKS-START@@"

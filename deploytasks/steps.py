@@ -11,7 +11,7 @@ from .errors import DeployTasksError
 from .migrate_output import failure as migrate_failure
 from .installer import STAMP, failure_summary, install_command, local_uv, pip_command, uv_index_env, venv_command
 from .output import console
-from .shell import is_dry, q, run, run_script, summary
+from .shell import failure, is_dry, q, run, run_script, summary
 from .step_result import StepResult, done, dry, kept, skipped
 
 
@@ -54,7 +54,7 @@ def build_with(c, command, uv, *, what):
     """Run a venv-building command; uv gets pip's index settings and its error names the failed fetch."""
     result = run(c, command, what=what, check=False, env=uv_index_env(os.environ) if uv else None)
     if result.failed:
-        raise DeployTasksError(f"{what} failed: {failure_summary(result.stderr) or summary(result)}")
+        raise DeployTasksError(failure(result, what, failure_summary(result.stderr)))
     return result
 
 

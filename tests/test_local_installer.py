@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests._util import assert_user_error, clean_env, uv_installs_into
+from tests._util import assert_user_error, clean_env, ctrl_c_reaches_it, uv_installs_into
 from tests._util import silent_server as util_silent_server
 
 
@@ -104,7 +104,9 @@ def silent_server():
         yield url
 
 
-def test_a_uv_install_killed_halfway_is_redone_by_the_next_install(site, silent_server):
+@pytest.mark.parametrize("fault", ["uv killed", "ctrl-c"])
+def test_a_uv_install_killed_halfway_is_redone_by_the_next_install(site, silent_server, fault):
+    """uv SIGKILLed, or Ctrl-C in the terminal (SIGINT to inv and uv, its foreground process group), mid-install."""
     site.venv = site.root / "uv-venv"
     site.configure()
     assert site.inv("venv", "install").returncode == 0
@@ -112,19 +114,25 @@ def test_a_uv_install_killed_halfway_is_redone_by_the_next_install(site, silent_
     with open(site.root / "requirements.txt", "a") as handle:
         handle.write(f"sqlparse @ {silent_server}/sqlparse-0.5.1-py3-none-any.whl\n")
     install = subprocess.Popen([sys.executable, "-m", "invoke", "install"], cwd=site.root, env=clean_env(),
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, preexec_fn=ctrl_c_reaches_it)
     try:
         deadline = time.monotonic() + 120
         while not uv_installs_into(site.venv):
             assert install.poll() is None and time.monotonic() < deadline, install.communicate()
             time.sleep(0.02)
-        for pid in uv_installs_into(site.venv):
-            os.kill(pid, signal.SIGKILL)
+        if fault == "ctrl-c":
+            os.killpg(install.pid, signal.SIGINT)
+        else:
+            for pid in uv_installs_into(site.venv):
+                os.kill(pid, signal.SIGKILL)
         _, stderr = install.communicate(timeout=120)
     finally:
         if install.poll() is None:
             install.kill()
     assert install.returncode == 1 and "Traceback" not in stderr, stderr
+    if fault == "ctrl-c":
+        assert stderr.strip() == "deploytasks: error: interrupted (Ctrl-C) during uv pip install", stderr
     assert stamp_of(site.venv) == stamp, "the stamp still names the old requirements"
     assert "would install requirements.txt" in site.inv("--dry", "install").stdout, "so the next install redoes it"
     (site.root / "requirements.txt").write_text((site.root / "requirements.txt").read_text().rsplit("sqlparse @", 1)[0])
