@@ -1,5 +1,6 @@
 """Fabric tasks for servers: `from deploytasks.remote import ns` in fabfile.py, then `fab -H prod deploy`."""
 import shlex
+import sys
 
 from fabric import task
 from invoke import Collection
@@ -120,7 +121,9 @@ def manage(c, args):
     words = shlex.split(args)
     if not words:
         raise DeployTasksError("name a management command, e.g. fab manage \"showmigrations\"")
-    result = run(c, project.manage_command(*words), what=f"manage.py {words[0]}", stream=True)
+    at_terminal = sys.stdin.isatty()  # `shell`, `dbshell`, prompts: a terminal on the server, keys and Ctrl-C sent on
+    result = run(c, project.manage_command(*words), what=f"manage.py {words[0]}", stream=True, pty=at_terminal,
+                 in_stream=None if at_terminal else False)
     return result
 
 

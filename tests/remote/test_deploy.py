@@ -1,11 +1,19 @@
 """`fab deploy` over a real sshd: venv reuse, server layout, the served revision, secrets, dry runs,
 the read-only tasks on the live release, and the SSH session budget of a redeploy."""
+import fcntl
 import json
 import os
+import pty
+import select
 import stat
+import subprocess
+import termios
 import threading
 import time
 import urllib.request
+
+from tests._util import ctrl_c_reaches_it
+from tests.remote import faults
 
 ADDRESS = "127.0.0.2"
 
@@ -285,6 +293,59 @@ def test_manage_runs_in_the_live_release(served):
     out = served.fab("manage", "showmigrations accounts").ok().stdout
     assert "[X] 0016_seed_default_plans_and_settings" in out
     served.fab("manage", "").error("name a management command")
+
+
+def in_the_foreground_of_its_terminal():
+    """Popen's preexec_fn: the child's stdin, a pty, becomes its controlling terminal with the child in the
+    foreground, as in a shell (Invoke forwards keys only then; Ctrl-C typed there is its SIGINT)."""
+    ctrl_c_reaches_it()
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def at_a_terminal(s, args, keys, until, timeout=120):
+    """`fab manage ARGS` in a terminal (a pty): `keys` typed once `until` is in what it printed; (exit status, what
+    it printed)."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(s.command("manage", args), cwd=s.project, env=s.env(), stdin=terminal, stdout=terminal,
+                            stderr=terminal, preexec_fn=in_the_foreground_of_its_terminal)
+    os.close(terminal)
+    printed, typed, deadline = b"", False, time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # every end of the terminal closed: fab has exited
+                    break
+                printed += chunk
+            if not typed and until.encode() in printed:
+                typed = True
+                os.write(controller, keys.encode())
+            if proc.poll() is not None and not ready:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    return proc.returncode, printed.decode(errors="replace")
+
+
+def test_manage_at_a_terminal_is_interactive_on_the_server(served):
+    """`fab manage shell`: the server's Django shell reads what is typed here."""
+    code, printed = at_a_terminal(served, "shell -i python", "print(6 * 7)\nexit()\n", ">>>")
+    assert code == 0 and "\n42" in printed.replace("\r", ""), printed
+
+
+def test_ctrl_c_in_manage_at_a_terminal_stops_the_command_on_the_server(served):
+    """Ctrl-C reaches the management command through the server's terminal: it ends there, not 10 minutes later."""
+    s = served
+    code, printed = at_a_terminal(s, "shell -c 'import time; print(\"sleeping\", flush=True); time.sleep(600)'",
+                                  "\x03", "sleeping")
+    assert code == 1 and "KeyboardInterrupt" in printed, printed
+    assert faults.wait_until(lambda: not faults.runs(s, "time.sleep(600)"), timeout=30)
 
 
 def test_migrations_status_on_the_live_release(served):
