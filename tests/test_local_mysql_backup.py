@@ -99,6 +99,24 @@ def my_site(tmp_path, mysql_venv):
         root(f"DROP USER IF EXISTS '{name}'@'%'")
 
 
+def unzstd(data: bytes) -> bytes:
+    return subprocess.run(["zstd", "-dc", "-q"], input=data, capture_output=True, check=True).stdout
+
+
+def zstd(data: bytes) -> bytes:
+    return subprocess.run(["zstd", "-c", "-q"], input=data, capture_output=True, check=True).stdout
+
+
+def path_without_zstd(directory: Path) -> str:
+    """A PATH holding everything /usr/bin and /usr/local/bin have except zstd (links in `directory`)."""
+    directory.mkdir()
+    for source in ("/usr/local/bin", "/usr/bin"):
+        for name in os.listdir(source):
+            if not name.startswith(("zstd", "unzstd", "zstdcat", "pzstd")) and not (directory / name).exists():
+                os.symlink(os.path.join(source, name), directory / name)
+    return str(directory)
+
+
 def backup_json(site, *args, env=None) -> dict:
     result = site.inv("backup", "--json", *args, env=env)
     assert result.returncode == 0, result.stderr + result.stdout
@@ -113,15 +131,15 @@ def test_backup_restore_and_prune(my_site):
     site = my_site
     manifest = backup_json(site, "--label", "good")
     dump = Path(manifest["path"])
-    assert dump.name.startswith(site.name + "-") and dump.name.endswith("-good.sql.gz")
+    assert dump.name.startswith(site.name + "-") and dump.name.endswith("-good.sql.zst")
     assert site.backups() == [dump.name, dump.name + ".json"]
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600 and stat.S_IMODE(os.stat(str(dump) + ".json").st_mode) == 0o600
     on_disk = json.loads(Path(str(dump) + ".json").read_text())
     assert on_disk["engine"] == "mysql" and on_disk["database"] == site.name
     assert on_disk["sha256"] == hashlib.sha256(dump.read_bytes()).hexdigest() and on_disk["size"] == dump.stat().st_size
     assert len(on_disk["migrations"]["accounts"]) == 16 and on_disk["migrations"]["accounts"][-1].startswith("0016_")
-    assert time.strptime(on_disk["created"], "%Y-%m-%dT%H:%M:%SZ")
-    assert site.password not in gzip.decompress(dump.read_bytes()).decode() and site.password not in json.dumps(on_disk)
+    assert time.strptime(on_disk["created"], "%Y-%m-%dT%H:%M:%SZ") and on_disk["compression"] == "zstd -1"
+    assert site.password not in unzstd(dump.read_bytes()).decode() and site.password not in json.dumps(on_disk)
 
     original = site.fingerprint()
     site.query("DELETE FROM accounts_plan")
@@ -132,7 +150,7 @@ def test_backup_restore_and_prune(my_site):
     assert "matches its manifest" in result.stdout and f"restored {dump}" in result.stdout
     assert plan_count(site) == 3 and "stray_after_backup" not in site.tables()
     assert site.fingerprint() == original
-    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.sql.gz")]
+    [safety] = [name for name in site.backups() if name.endswith("-pre-restore.sql.zst")]
     assert f"safety backup of what was there: {site.root / 'backups' / safety}" in result.stdout
     again = site.inv("restore", safety, "--yes")
     assert again.returncode == 0, again.stderr + again.stdout
@@ -140,7 +158,7 @@ def test_backup_restore_and_prune(my_site):
 
     pruned = site.inv("backup", "--keep", "1")
     assert pruned.returncode == 0, pruned.stderr
-    assert len([name for name in site.backups() if name.endswith(".sql.gz")]) == 1
+    assert len([name for name in site.backups() if name.endswith(".sql.zst")]) == 1
     listed = json.loads(site.inv("backups", "--json", "--verify").stdout)["backups"]
     assert len(listed) == 1 and listed[0]["sha256_ok"] and listed[0]["engine"] == "mysql"
 
@@ -164,14 +182,19 @@ def test_bad_dumps_are_refused_and_the_database_is_untouched(my_site, tmp_path):
     site.query("DELETE FROM accounts_plan")
     data = Path(manifest["path"]).read_bytes()
 
-    truncated = tmp_path / "truncated.sql.gz"
+    truncated = tmp_path / "truncated.sql.zst"
     rewrite(truncated, data[: len(data) * 2 // 3], manifest)
-    fails_cleanly(site, "restore", str(truncated), "--yes", fragments=("is damaged", "gzip stream is damaged"))
+    fails_cleanly(site, "restore", str(truncated), "--yes", fragments=("is damaged", "zstd stream is damaged"))
 
-    incomplete = tmp_path / "incomplete.sql.gz"
-    text = gzip.decompress(data)
-    rewrite(incomplete, gzip.compress(text[: text.index(b"-- Dump completed")]), manifest)
+    text = unzstd(data)
+    incomplete = tmp_path / "incomplete.sql.zst"
+    rewrite(incomplete, zstd(text[: text.index(b"-- Dump completed")]), manifest)
     fails_cleanly(site, "restore", str(incomplete), "--yes", fragments=("Dump completed", "incomplete"))
+
+    old_truncated = tmp_path / "truncated.sql.gz"  # an earlier version's gzip dump
+    packed = gzip.compress(text)
+    rewrite(old_truncated, packed[: len(packed) * 2 // 3], manifest)
+    fails_cleanly(site, "restore", str(old_truncated), "--yes", fragments=("is damaged", "gzip stream is damaged"))
 
     postgres = tmp_path / "site-20260101T000000Z.dump"
     rewrite(postgres, b"PGDMP" + bytes(200), dict(manifest, engine="postgresql"))
@@ -199,15 +222,60 @@ def test_a_restore_failing_halfway_loads_the_safety_backup_back(my_site, tmp_pat
     site.query("DELETE FROM accounts_plan")
     site.query("CREATE TABLE stray_after_backup (id int)")
     before = site.fingerprint()
-    text = gzip.decompress(Path(manifest["path"]).read_bytes())
+    text = unzstd(Path(manifest["path"]).read_bytes())
     cut = text.index(b"-- Dump completed")  # after every table was dropped, re-created and filled
-    failing = tmp_path / "failing.sql.gz"
-    rewrite(failing, gzip.compress(text[:cut] + b"INSERT INTO no_such_table VALUES (1);\n" + text[cut:]), manifest)
+    failing = tmp_path / "failing.sql.zst"
+    rewrite(failing, zstd(text[:cut] + b"INSERT INTO no_such_table VALUES (1);\n" + text[cut:]), manifest)
 
     line = assert_user_error(site.inv("restore", str(failing), "--yes"), "restore failed", "no_such_table",
                              "safety backup was loaded back")
     assert site.fingerprint() == before and "stray_after_backup" in site.tables()
-    assert [name for name in site.backups() if name.endswith("-pre-restore.sql.gz")][0] in line
+    assert [name for name in site.backups() if name.endswith("-pre-restore.sql.zst")][0] in line
+
+
+def test_earlier_gzip_dumps_and_dumps_without_a_manifest_restore(my_site, tmp_path):
+    site = my_site
+    manifest = backup_json(site)
+    original = site.fingerprint()
+    text = unzstd(Path(manifest["path"]).read_bytes())
+
+    earlier = tmp_path / "earlier.sql.gz"  # what versions before zstd made
+    rewrite(earlier, gzip.compress(text), dict(manifest, compression="default"))
+    site.query("DELETE FROM accounts_plan")
+    restored = site.inv("restore", str(earlier), "--yes")
+    assert restored.returncode == 0, restored.stderr + restored.stdout
+    assert site.fingerprint() == original
+
+    bare = tmp_path / "bare.sql.zst"  # no manifest: what the file holds says which engine made it
+    bare.write_bytes(Path(manifest["path"]).read_bytes())
+    site.query("DELETE FROM accounts_plan")
+    restored = site.inv("restore", str(bare), "--yes", "--unverified")
+    assert restored.returncode == 0, restored.stderr + restored.stdout
+    assert site.fingerprint() == original
+
+    postgres = tmp_path / "pg.dump.zst"
+    postgres.write_bytes(zstd(b"PGDMP" + bytes(200)))
+    fails_cleanly(site, "restore", str(postgres), "--yes", "--unverified",
+                  fragments=("is a postgresql backup", "'default' database is mysql"))
+
+
+def test_without_zstd_the_dump_is_gzipped_says_so_and_restores(my_site, tmp_path):
+    site = my_site
+    env = {"PATH": path_without_zstd(tmp_path / "bin")}
+    done = site.inv("backup", "--json", env=env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    manifest = json.loads(done.stdout)
+    assert manifest["file"].endswith(".sql.gz") and manifest["compression"] == "gzip level 6"
+    assert "zstd not found" in manifest["notice"] and b"-- Dump completed" in gzip.decompress(
+        Path(manifest["path"]).read_bytes())
+    assert len(manifest["migrations"]["accounts"]) == 16
+
+    original = site.fingerprint()
+    site.query("DELETE FROM accounts_plan")
+    restored = site.inv("restore", manifest["file"], "--yes", env=env)
+    assert restored.returncode == 0, restored.stderr + restored.stdout
+    assert site.fingerprint() == original
+    assert any(name.endswith("-pre-restore.sql.gz") for name in site.backups())
 
 
 WRAPPER = """#!/bin/sh

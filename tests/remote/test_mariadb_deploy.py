@@ -1,6 +1,6 @@
 """A MariaDB-backed deploy through the real sshd (PyMySQL as the driver): the first deploy migrates; a deploy with
 a pending migration rehearses it on a scratch copy the pre-migration dump is replayed into as it is made;
-`fab backup` downloads a dump that matches its manifest and `fab restore` puts its rows back; and a fault while
+`fab backup` streams down a zstd dump that matches its manifest and `fab restore` puts its rows back; and a fault while
 the dump is copied into the rehearsal (fab SIGKILLed, its connection killed, Ctrl-C) leaves a consistent site,
 whole backups and no scratch database (tests/remote/dump_faults.py)."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.remote.mariadb import SKIP, deployed_on_mariadb, root, rows, scratch_
 pytestmark = SKIP
 
 ADDRESS = "127.0.0.197"
-READABLE = "gzip -dc {} | tail -c 100 | grep -q 'Dump completed'".format  # a whole mysqldump
+READABLE = "zstd -dc {} | tail -c 100 | grep -q 'Dump completed'".format  # a whole mysqldump
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +43,15 @@ def test_a_pending_migration_is_rehearsed_on_a_copy_replayed_as_the_backup_is_du
     assert s.gunicorn.health()["revision"] == s.revision()
 
 
-def test_fab_backup_and_restore_of_a_mariadb_database(site):
+def test_fab_backup_streams_a_zstd_mariadb_dump_down_its_one_command_and_restore_puts_it_back(site):
     s = site
+    before = s.sshd.session_count()
     manifest = s.fab("backup", "--json").ok().json()
+    assert s.sshd.session_count() - before == 1  # dumped, read back and downloaded in one command
     remote, local = manifest["path"], manifest["local_path"]
     assert manifest["engine"] == "mysql" and manifest["database"] == s.my["name"]
+    assert local.endswith(".sql.zst") and manifest["compression"] == "zstd -1"
+    assert len(manifest["migrations"]["accounts"]) >= 16
     assert os.path.dirname(remote) == str(s.path / "backups") and stat.S_IMODE(os.stat(remote).st_mode) == 0o600
     for copy in (remote, local):
         with open(copy, "rb") as handle:

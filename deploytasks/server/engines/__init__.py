@@ -1,5 +1,7 @@
 """Database engines behind one interface (base.Engine): vendor -> "module:Class", imported on first use."""
 import importlib
+import shutil
+import subprocess
 
 from ..errors import ServerError
 
@@ -9,6 +11,7 @@ ENGINES = {
     "mysql": "mysql:MySQL",
 }
 SUPPORTED = "SQLite, PostgreSQL and MySQL/MariaDB"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def engine_class(vendor):
@@ -34,7 +37,24 @@ def sniff(path):
     """The vendor a backup file was made for, from its first bytes (None: unknown)."""
     with open(path, "rb") as handle:
         head = handle.read(16)
+    if head.startswith(ZSTD_MAGIC):  # PostgreSQL's and MySQL's dumps both: what is inside tells
+        head = zstd_head(path) or head
     for vendor in ENGINES:
         if engine_class(vendor).looks_like(head):
             return vendor
     return None
+
+
+def zstd_head(path):
+    """The first bytes of a zstd-compressed file's content (b"" when it cannot be read)."""
+    zstd = shutil.which("zstd")
+    if not zstd:
+        return b""
+    process = subprocess.Popen([zstd, "-dc", "-q", "--", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    try:
+        return process.stdout.read(16)
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()

@@ -1,6 +1,7 @@
 """What the server-database engines (PostgreSQL, MySQL/MariaDB) share: dumps made with the engine's own
 client tools, the password in a private file (never argv, never the command line a `ps` shows), the
 manifest, verification before a restore, a safety dump before it."""
+import json
 import os
 import re
 import shutil
@@ -10,9 +11,10 @@ import threading
 import time
 
 from ..errors import ServerError
-from ..files import fsync_path, sha256_of
-from ..manifests import backup_name, publish_backup
+from ..files import sha256_of
+from ..manifests import backup_name, publish_backup, remember_read_back
 from .base import Engine
+from .pipes import END_FRAME, STREAM_MARKER, write_all
 
 PACKAGES = {  # what to install when a client tool is missing, by package manager
     "postgresql": "apt-get install -y postgresql-client (Debian/Ubuntu) or dnf install -y postgresql (Fedora/RHEL)",
@@ -83,10 +85,12 @@ def hashed_and_checked(path, check):
 
 
 class DumpEngine(Engine):
-    """An engine whose backups are dumps made by its client tools. Subclasses: dump(path, fast[, load_into]),
-    verify, migrations_in, restore(path, safety), tool_version(), looks_like(head)."""
+    """An engine whose backups are dumps made by its client tools. Subclasses: backup_suffix(),
+    started_tool_version(), dump_into(), verify, migrations_in, restore(path, safety), tool_version(),
+    looks_like(head)."""
 
     rehearsal_copy = None  # (backup path, scratch database, its restore's error or None) made by backup_for_rehearsal
+    trusts_read_back = False  # a restore of bytes this machine read back whole as it made them skips reading them again
 
     def backup_for_rehearsal(self, dest_dir, params, extra):
         """backup(), with the dump also restored into a new scratch database as it is made: the rehearsal's copy
@@ -124,52 +128,79 @@ class DumpEngine(Engine):
 
         scratch.drop(self, copy["NAME"])
 
-    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None, load_into=None):
-        """Dump into dest_dir, verify and checksum it, write the manifest (not streamed: the client downloads it).
-        snapshot: an exported snapshot the dump reads (PostgreSQL); load_into: a scratch database the dump is
-        restored into as it is made (backup_for_rehearsal)."""
-        database = self.database
+    def backup(self, dest_dir, params, extra, stream=None, check=True, load_into=None, **options):
+        """Dump into dest_dir in one pass (dump_into): written, hashed, streamed (`stream`, after a STREAM_MARKER
+        header saying its chunks are framed) and read back whole, all at once; then the manifest. load_into: a
+        scratch database the dump is restored into as it is read back (backup_for_rehearsal); options: the
+        engine's own (PostgreSQL: the exported snapshot a restore's safety dump reads)."""
         self.close()
+        return self.dump_backup(dest_dir, params, extra, stream=stream, load_into=load_into, **options)
+
+    def dump_backup(self, dest_dir, params, extra, stream=None, load_into=None, **options):
+        """backup() without closing Django's connection first (which only its own thread may do)."""
+        database = self.database
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
-        name = backup_name(dest_dir, database["name"], params.get("label"), self.suffix)
+        name = backup_name(dest_dir, database["name"], params.get("label"), self.backup_suffix())
         final = os.path.join(dest_dir, name)
         partial = final + ".partial"
         started = time.time()
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        dump_tool = self.started_tool_version()
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            # Safety dumps (pre-restore, pre-deploy, pre-rollback) stand in the way of what the user asked for:
-            # light compression makes them several times faster.
-            fast = str(params.get("label") or "").startswith("pre-")
-            loaded = self.dump(partial, fast=fast, **({"snapshot": snapshot} if snapshot else {}),
-                               **({"load_into": load_into} if load_into else {}))
-            flusher = threading.Thread(target=fsync_path, args=(partial,))  # durable while it is read back
-            flusher.start()
             try:
-                sha256, problem = hashed_and_checked(partial, self.verify)
+                if stream is not None:
+                    stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "chunked": True}))).encode())
+                    stream.flush()
+                # Safety dumps (pre-restore, pre-deploy, pre-rollback) stand in the way of what the user asked for:
+                # an engine that compresses itself compresses them lightly.
+                fast = str(params.get("label") or "").startswith("pre-")
+                made = self.dump_into(fd, partial, stream, fast=fast, load_into=load_into, **options)
+                os.fsync(fd)  # durable before it is named a backup (its disk writes were started as it came)
             finally:
-                flusher.join()
-            if problem:
-                raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (self.verified, problem))
+                os.close(fd)
+                if stream is not None:
+                    write_all(stream.fileno(), END_FRAME)
+            if made["problem"]:
+                raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (
+                    self.verified, made["problem"]))
             manifest = {
                 **self.manifest_head(name, database, params),
-                "size": os.path.getsize(partial),
-                "sha256": sha256,
-                "migrations": self.migrations_in(partial),
+                "size": made["size"],
+                "sha256": made["sha256"],
+                "migrations": made["migrations"],
                 "verified": self.verified,
-                "compression": "fast" if fast else "default",
-                "dump_tool": self.tool_version(),
+                "compression": made["compression"],
+                "dump_tool": dump_tool(),
                 "tool": "deploytasks " + params.get("version", "?"),
                 "seconds": round(time.time() - started, 3),
             }
+            if made["notice"]:
+                manifest["notice"] = made["notice"]
             manifest.update(extra)
             publish_backup(partial, final, manifest)
-            if load_into:
-                self.rehearsal_copy = (final, load_into, loaded)
+            if self.trusts_read_back:
+                remember_read_back(dest_dir, manifest["sha256"])
+            if made.get("loaded_into"):
+                self.rehearsal_copy = (final, made["loaded_into"], made["load_problem"])
         except BaseException:
             if os.path.exists(partial):
                 os.unlink(partial)
             raise
         return manifest
+
+    def backup_suffix(self):
+        """The new backup's file name suffix (it says how the dump is compressed)."""
+        raise NotImplementedError
+
+    def started_tool_version(self):
+        """The dump tool's `--version` started now; the returned function gives its answer."""
+        raise NotImplementedError
+
+    def dump_into(self, fd, path, stream, fast, load_into=None, **options):
+        """Dump into the open file `fd` (at `path`) and `stream` (chunk frames), reading it back as it is written;
+        returns {"sha256", "size", "problem" (the read-back's), "migrations", "compression", "notice" (or None),
+        "loaded_into" (the scratch database load_into when the dump was restored into it), "load_problem"}."""
+        raise NotImplementedError
 
     def manifest_head(self, name, database, params) -> dict:
         """The fields every dump's manifest starts with: which file, of which database, taken where and when."""

@@ -1,20 +1,18 @@
-"""MySQL/MariaDB: mysqldump --single-transaction (a consistent InnoDB snapshot), gzip-compressed, verified by
-reading it back whole (gzip intact, mysqldump's header and its "Dump completed" line). MySQL cannot roll DDL
-back, so a restore that fails loads the safety backup back the same way and says so."""
+"""MySQL/MariaDB: mysqldump --single-transaction (a consistent InnoDB snapshot) compressed by zstd (gzip without
+it), read back whole as it is written (mysql_stream: the compressed stream intact, mysqldump's header and its "Dump
+completed" line). MySQL cannot roll DDL back, so a restore that fails loads the safety backup back the same way and
+says so."""
 import contextlib
-import gzip
 import os
-import re
 import subprocess
 import tempfile
-import zlib
 
 from ..errors import ServerError
 from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
+from .mysql_stream import DUMP_STARTS, dump_streamed, read_file, scan_file
+from .pg_stream import ZSTD_MAGIC, find_zstd
 from .toolenv import MYSQL, tool_env
-
-MYSQL_DUMP_STARTS = (b"-- MySQL dump", b"-- MariaDB dump")
 
 
 def mysql_option_value(value):
@@ -28,8 +26,8 @@ def mysql_name(name):
 
 class MySQL(DumpEngine):
     vendor = "mysql"
-    suffix = ".sql.gz"
-    verified = "gzip read back whole, mysqldump header and completion line"
+    suffix = ".sql.zst"  # ".sql.gz" when the server has no zstd
+    verified = "read back whole (zstd or gzip intact), mysqldump header and completion line"
 
     def __init__(self, database, connection=None):
         super().__init__(database, connection)
@@ -40,7 +38,8 @@ class MySQL(DumpEngine):
 
     @staticmethod
     def looks_like(head):
-        return head.startswith(b"\x1f\x8b")
+        """gzip (earlier versions, or no zstd here), zstd, or the text a compressed dump starts with."""
+        return head.startswith((b"\x1f\x8b", ZSTD_MAGIC) + DUMP_STARTS + (b"/*M!999999",))
 
     def target(self):
         """Connection argv after the options file: each value its own word, never the password."""
@@ -77,73 +76,39 @@ class MySQL(DumpEngine):
             if os.path.exists(path):
                 os.unlink(path)
 
-    def tool_version(self):
-        done = subprocess.run([self.mysqldump, "--version"], env=tool_env(MYSQL), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              stdin=subprocess.DEVNULL, universal_newlines=True)
-        return done.stdout.strip()
+    def backup_suffix(self):
+        return self.suffix if find_zstd() else ".sql.gz"
 
-    def dump(self, path, fast=False, load_into=None):
-        """fast: gzip level 1 instead of 6 (a somewhat larger file, several times faster); load_into: a scratch
-        database the dump is replayed into as it is made (scratch.load_mysql's client, fed the same bytes).
-        Returns that replay's error, or None."""
+    def tool_version(self):
+        return self.started_tool_version()()
+
+    def started_tool_version(self):
+        process = subprocess.Popen([self.mysqldump, "--version"], env=tool_env(MYSQL), stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, universal_newlines=True)
+        return lambda: process.communicate()[0].strip()
+
+    def dump_into(self, fd, path, stream, fast, load_into=None):
+        """mysql_stream.dump_streamed; with load_into, the dump read back is replayed into that scratch database
+        as it comes (scratch.MysqlReplay)."""
         name = self.database["name"]
-        with self.options_file() as options, tempfile.TemporaryFile() as errors, open(path, "wb") as raw, \
-                tempfile.TemporaryFile() as load_errors:
-            child = subprocess.Popen(
-                [self.mysqldump] + options + ["--single-transaction", "--quick", "--no-tablespaces", "--hex-blob",
-                                              "--triggers"] + self.target() + ["--", name],
-                env=tool_env(MYSQL), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        with self.options_file() as options, tempfile.TemporaryFile() as load_errors:
+            argv = [self.mysqldump] + options + ["--single-transaction", "--quick", "--no-tablespaces", "--hex-blob",
+                                                 "--triggers"] + self.target() + ["--", name]
             replay = scratch.MysqlReplay(self, options, load_into, load_errors) if load_into else None
             try:
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1 if fast else 6, mtime=0) as packed:
-                    for block in iter(lambda: child.stdout.read(1 << 20), b""):
-                        packed.write(block)
-                        if replay:
-                            replay.feed(block)
-                status = child.wait()
+                made = dump_streamed(name, argv, tool_env(MYSQL), fd, stream, fast=fast, replay=replay)
             except BaseException:
-                if child.poll() is None:
-                    child.kill()
-                    child.wait()
                 if replay:
                     replay.kill()
                 raise
-            loaded = replay.finish() if replay else None
-            errors.seek(0)
-            text = errors.read().decode("utf-8", "replace")
-        if status != 0:
-            raise ServerError("mysqldump of %r failed: %s" % (name, error_line(text, "mysqldump")))
-        return loaded
+            made["load_problem"] = replay.finish() if replay else None
+        made["loaded_into"] = load_into
+        return made
 
     def scan(self, path):
         """Read the dump whole: (problem or None, {app: [migration names]} from its django_migrations rows)."""
-        if path in self.scanned:
-            return self.scanned[path]
-        rows, head, last, inserting = [], [], b"", False
-        pattern = re.compile(rb"\((\d+),'((?:[^'\\]|\\.)*)','((?:[^'\\]|\\.)*)'")
-        problem = None
-        try:
-            with gzip.open(path, "rb") as handle:
-                for line in handle:
-                    if len(head) < 3:  # MariaDB may put a "sandbox mode" line before its header
-                        head.append(line)
-                    if line.startswith(b"INSERT INTO `django_migrations` VALUES"):
-                        inserting = True  # MySQL: the rows on this line; MariaDB 10.11+: one row a line after it
-                    if inserting:
-                        rows += [(int(i), mysql_unescape(a), mysql_unescape(n)) for i, a, n in pattern.findall(line)]
-                        inserting = not line.rstrip().endswith(b";")
-                    if line.strip():
-                        last = line
-        except (OSError, EOFError, zlib.error) as exc:
-            problem = "the gzip stream is damaged (%s)" % (str(exc) or type(exc).__name__)
-        if not problem and not any(line.startswith(MYSQL_DUMP_STARTS) for line in head):
-            problem = "it does not start like a mysqldump file"
-        if not problem and not last.startswith(b"-- Dump completed"):
-            problem = "mysqldump's closing 'Dump completed' line is missing: the dump is incomplete"
-        state = {}
-        for _, app, name in sorted(rows):
-            state.setdefault(app, []).append(name)
-        self.scanned[path] = (problem, state)
+        if path not in self.scanned:
+            self.scanned[path] = scan_file(path)
         return self.scanned[path]
 
     def verify(self, path):
@@ -173,16 +138,14 @@ class MySQL(DumpEngine):
                                       env=tool_env(MYSQL), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             try:
                 client.stdin.write(("\n".join(preamble) + "\n").encode())
-                with gzip.open(path, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        client.stdin.write(block)
+                unreadable = read_file(path, client.stdin.write)
+                if unreadable:
+                    client.kill()
+                    client.wait()
+                    return "reading %s failed: %s" % (path, unreadable)
                 client.stdin.close()
             except BrokenPipeError:  # the client stopped at an error
                 pass
-            except (OSError, EOFError, zlib.error) as exc:
-                client.kill()
-                client.wait()
-                return "reading %s failed: %s" % (path, exc)
             status = client.wait()
             errors.seek(0)
             text = errors.read().decode("utf-8", "replace")
@@ -197,12 +160,4 @@ class MySQL(DumpEngine):
             raise ServerError("restore failed (%s) and loading the safety backup back failed too (%s): restore %s by hand" % (
                 problem, undo, safety))
         raise ServerError("restore failed (%s); the safety backup was loaded back, the database is as it was: %s" % (problem, safety))
-
-
-def mysql_unescape(value):
-    value = value.decode("utf-8", "replace")
-    if "\\" not in value:
-        return value
-    escapes = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
-    return re.sub(r"\\(.)", lambda match: escapes.get(match.group(1), match.group(1)), value)
 

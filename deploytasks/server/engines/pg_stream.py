@@ -16,12 +16,12 @@ import threading
 
 from ..errors import ServerError
 from ..files import Writeback
+from . import ZSTD_MAGIC
 from .dumptools import error_line
 from .pg_snapshot import SnapshotSession
 from .pipes import BLOCK, widen_pipe, write_all, write_frame
 from .toolenv import PG, tool_env
 
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CUSTOM_MAGIC = b"PGDMP"
 NO_ZSTD = ("zstd not found on the server: pg_dump compressed the dump itself (zlib level 1), several times "
            "slower; install zstd there (apt-get install zstd / dnf install zstd)")

@@ -3,21 +3,18 @@ back with pg_restore as it is written; earlier versions' plain .dump files (pg_d
 in ONE transaction (psql) that first drops what the live database has, then replays pg_restore's script,
 so a failure anywhere leaves the live database exactly as it was."""
 import contextlib
-import json
 import os
 import re
 import subprocess
 import tempfile
-import time
 
 from ..errors import ServerError
-from ..manifests import backup_name, publish_backup, read_back_here, remember_read_back
+from ..manifests import read_back_here
 from . import scratch
 from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
 from ..files import fingerprint
 from .pg_wrapper import SYSCONFDIR, direct_binary
 from .pg_stream import CUSTOM_MAGIC, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd
-from .pipes import END_FRAME, STREAM_MARKER, write_all
 from .toolenv import PG, tool_env
 
 # libpq settings Django passes through OPTIONS, and the environment variables the client tools read them from.
@@ -61,6 +58,7 @@ class PostgreSQL(DumpEngine):
     suffix = ".dump.zst"  # ".dump" (custom format, zlib inside) when the server has no zstd
     verified = "pg_restore (whole archive read back)"
     verified_when_made = "pg_restore (whole archive read back when this machine made it; the same sha256)"
+    trusts_read_back = True
 
     def __init__(self, database, connection=None):
         super().__init__(database, connection)
@@ -125,69 +123,24 @@ class PostgreSQL(DumpEngine):
                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, universal_newlines=True)
         return lambda: process.communicate()[0].strip()
 
-    def backup(self, dest_dir, params, extra, stream=None, check=True, snapshot=None, load_into=None):
-        """Dump into dest_dir in one pass (pg_stream.dump_streamed): written, hashed, streamed (`stream`, after a
-        STREAM_MARKER header saying its chunks are framed) and read back whole by pg_restore, all at once; then
-        the manifest. snapshot: an exported snapshot the dump reads (the restore's safety dump); load_into: a
-        scratch database that pg_restore restores the dump into as it reads it back (backup_for_rehearsal)."""
-        self.close()
-        return self.dump_backup(dest_dir, params, extra, stream=stream, snapshot=snapshot, load_into=load_into)
+    def backup_suffix(self):
+        return self.suffix if find_zstd() else ".dump"
 
-    def dump_backup(self, dest_dir, params, extra, stream=None, snapshot=None, load_into=None):
-        """backup() without closing Django's connection first (which only its own thread may do)."""
-        database = self.database
-        os.makedirs(dest_dir, mode=0o700, exist_ok=True)
-        suffix = self.suffix if find_zstd() else ".dump"
-        name = backup_name(dest_dir, database["name"], params.get("label"), suffix)
-        final = os.path.join(dest_dir, name)
-        partial = final + ".partial"
-        started = time.time()
-        dump_tool = self.started_tool_version()
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            try:
-                if stream is not None:
-                    stream.write(("\n%s%s\n" % (STREAM_MARKER, json.dumps({"file": name, "chunked": True}))).encode())
-                    stream.flush()
-                with self.environment() as env:
-                    made = dump_streamed(self, env, fd, stream, snapshot=snapshot, load_into=load_into)
-                os.fsync(fd)  # durable before it is named a backup (its disk writes were started as it came)
-            finally:
-                os.close(fd)
-                if stream is not None:
-                    write_all(stream.fileno(), END_FRAME)
-            if load_into and not made["loaded_into"]:
-                scratch.drop(self, load_into)  # not loaded on the way: copy_for_rehearsal loads it from the file
-            elif made["loaded_into"]:
-                load_problem = made["problem"]
-                if load_problem:  # the scratch database's error, or a damaged archive: the file alone tells which
-                    made["problem"] = self.read_archive([self.pg_restore, "--file=/dev/null"], partial)
-                if not made["problem"]:
-                    self.rehearsal_copy = (final, load_into, load_problem)
-            if made["problem"]:
-                raise ServerError("the new dump failed its check (%s: %s); the database is unchanged" % (
-                    self.verified, made["problem"]))
-            manifest = {
-                **self.manifest_head(name, database, params),
-                "size": made["size"],
-                "sha256": made["sha256"],
-                "migrations": parse_migrations_copy(made["migrations_copy"]),
-                "verified": self.verified,
-                "compression": made["compression"],
-                "dump_tool": dump_tool(),
-                "tool": "deploytasks " + params.get("version", "?"),
-                "seconds": round(time.time() - started, 3),
-            }
-            if made["notice"]:
-                manifest["notice"] = made["notice"]
-            manifest.update(extra)
-            publish_backup(partial, final, manifest)
-            remember_read_back(dest_dir, manifest["sha256"])
-        except BaseException:
-            if os.path.exists(partial):
-                os.unlink(partial)
-            raise
-        return manifest
+    def dump_into(self, fd, path, stream, fast, load_into=None, snapshot=None):
+        """pg_stream.dump_streamed, reading `snapshot` (exported by the caller) when given. A dump that could not
+        be restored into `load_into` as it was read back leaves that to copy_for_rehearsal (the empty database is
+        dropped here); a restore into it that failed is told apart from a damaged archive by reading the file."""
+        with self.environment() as env:
+            made = dump_streamed(self, env, fd, stream, snapshot=snapshot, load_into=load_into)
+        made["migrations"] = parse_migrations_copy(made.pop("migrations_copy"))
+        made["load_problem"] = None
+        if load_into and not made["loaded_into"]:
+            scratch.drop(self, load_into)
+        elif made["loaded_into"]:
+            made["load_problem"] = made["problem"]
+            if made["load_problem"]:
+                made["problem"] = self.read_archive([self.pg_restore, "--file=/dev/null"], path)
+        return made
 
     def read_archive(self, argv, path, stdout=None):
         """Run pg_restore `argv` on the backup at `path` (zstd-compressed or plain); None or its error line.

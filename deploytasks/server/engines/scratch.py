@@ -1,7 +1,6 @@
 """Scratch databases beside the live one on its server (PostgreSQL, MySQL/MariaDB): made by the live
 connection's role, named <db>_deploytasks_<kind>_<UTC stamp> so one a killed run left behind is found and
 dropped by the next run of the same kind."""
-import gzip
 import subprocess
 import tempfile
 import time
@@ -126,15 +125,19 @@ class MysqlReplay:
 
 
 def load_mysql(engine, path, name):
-    """Replay the gzipped mysqldump into the scratch database `name`."""
+    """Replay the mysqldump file (zstd or gzip) into the scratch database `name`."""
+    from .mysql_stream import read_file
+
     with engine.options_file() as options, tempfile.TemporaryFile() as errors:
         replay = MysqlReplay(engine, options, name, errors)
-        with gzip.open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                replay.feed(block)
-                if replay.stopped:
-                    break
-        problem = replay.finish()
+        try:
+            unreadable = read_file(path, replay.feed)
+        except BaseException:
+            replay.kill()
+            raise
+        problem = replay.finish() if not unreadable else "reading %s failed: %s" % (path, unreadable)
+        if unreadable:
+            replay.kill()
     if problem:
         raise ServerError("restoring the dump into the scratch database %s failed: %s" % (name, problem))
 
