@@ -202,10 +202,10 @@ def report(args, db, checkouts, ours, gzip_rows, zstd_rows, total) -> str:
         times = [r["seconds"] for r in rows]
         lines.append(f"| `fab backup` ({checkout_label(checkout)}; {rows[0]['compression']}) | {fmt_summary(times)} | "
                      f"{median([r['size'] for r in rows]) / MIB:.1f} MiB | {mib(median([r['rss'] for r in rows])):.0f} MiB | "
-                     f"{ratio_cell([a / b for a, b in zip(times, hand_gzip)])} | "
-                     f"{ratio_cell([a / b for a, b in zip(times, hand_zstd)])} |")
-    for label, rows in (("`ssh host 'mysqldump … | gzip' > file` (a checklist's default, gzip -6)", gzip_rows),
-                        ("`ssh host 'mysqldump … | zstd -1 -T0' > file`", zstd_rows)):
+                     f"{ratio_cell(list(zip(times, hand_gzip)))} | "
+                     f"{ratio_cell(list(zip(times, hand_zstd)))} |")
+    for label, rows in (("`ssh host 'mysqldump … \\| gzip' > file` (a checklist's default, gzip -6)", gzip_rows),
+                        ("`ssh host 'mysqldump … \\| zstd -1 -T0' > file`", zstd_rows)):
         lines.append(f"| {label} | {fmt_summary([r['seconds'] for r in rows])} | "
                      f"{median([r['size'] for r in rows]) / MIB:.1f} MiB | {mib(median([r['rss'] for r in rows])):.0f} MiB | | |")
     checks = []
@@ -217,7 +217,7 @@ def report(args, db, checkouts, ours, gzip_rows, zstd_rows, total) -> str:
                       f"{fmt_summary([r['server_seconds'] for r in rows])}")
     checks.append(f"by hand: {sum(r['whole'] for r in gzip_rows + zstd_rows)}/{len(gzip_rows + zstd_rows)} whole dumps")
     lines += ["", *[f"- {line}" for line in checks], "",
-              f"- Machine: {machine_description()}",
+              machine_description(),
               f"- How: `python3 bench/mysql_backup_bench.py --runs {args.runs} --size-mib {args.size_mib}"
               + "".join(f" --checkout {c}" for c in args.checkout) + f"`, total {total:.0f} s, "
               f"{time.strftime('%Y-%m-%d')}. One sshd on {HOST} (the \"server\" is this machine: same disk, loopback "
