@@ -66,6 +66,7 @@ class DumpScanner:
             end = data.index(b"\n", position, stop) + 1
             self.head.append(data[position:end])
             position = end
+        position = 0
         while position < stop:
             if not self.inserting:
                 if data.startswith(MIGRATIONS_INSERT, position):
