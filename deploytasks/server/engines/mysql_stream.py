@@ -4,7 +4,6 @@ hashed, sent down the stream (chunk-framed) and read back: decompressed again an
 its django_migrations rows and its closing "Dump completed" line. A rehearsal's scratch database is fed the same
 decompressed bytes as they are read back. Files made earlier (gzip) and later (zstd) read through one scanner."""
 import gzip
-import hashlib
 import os
 import re
 import subprocess
@@ -13,10 +12,9 @@ import threading
 import zlib
 
 from ..errors import ServerError
-from ..files import Writeback
 from .dumptools import error_line
 from .pg_stream import ZSTD_MAGIC, find_zstd
-from .pipes import BLOCK, widen_pipe, write_all, write_frame
+from .pipes import BLOCK, DumpSink, widen_pipe, write_all
 
 DUMP_STARTS = (b"-- MySQL dump", b"-- MariaDB dump")
 MIGRATIONS_INSERT = b"INSERT INTO `django_migrations` VALUES"
@@ -235,28 +233,11 @@ def dump_streamed(name, dump_argv, env, fd, stream, fast=False, replay=None):
         source = dumper.stdout
     scanner = DumpScanner()
     read_back = ReadBack(zstd, [scanner.feed] + ([replay.feed] if replay else []))
-    digest, size = hashlib.sha256(), 0
-    writeback = Writeback(fd)
-    stream_fd = stream.fileno() if stream is not None else None
-    out = source.fileno()
-    widen_pipe(out)
-
-    def write(block):
-        nonlocal size
-        digest.update(block)
-        size += len(block)
-        write_all(fd, block)
-        writeback.at(size)
-        if stream_fd is not None:
-            write_frame(stream_fd, block)
-        read_back.write(block)
-
+    sink = DumpSink(fd, stream, read_back)
     try:
-        for block in iter(lambda: os.read(out, BLOCK), b""):
-            write(deflater.compress(block) if deflater else block)
+        sink.drain(source, deflater.compress if deflater else None)
         if deflater:
-            write(deflater.flush())
-        source.close()
+            sink.write(deflater.flush())
         failed = None
         for process, tool, text in processes:
             if process.wait() != 0 and failed is None:
@@ -276,6 +257,6 @@ def dump_streamed(name, dump_argv, env, fd, stream, fast=False, replay=None):
             text.close()
     if failed:
         raise ServerError(failed)
-    return {"sha256": digest.hexdigest(), "size": size, "problem": problem or scanner.problem(),
+    return {"sha256": sink.digest.hexdigest(), "size": sink.size, "problem": problem or scanner.problem(),
             "migrations": scanner.migrations(), "compression": "zstd -1" if zstd else "gzip level %d" % (1 if fast else 6),
             "notice": None if zstd else NO_ZSTD}

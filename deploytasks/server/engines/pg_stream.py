@@ -5,7 +5,6 @@ verifier (`zstd -dc | pg_restore --file=/dev/null`: the whole archive read back)
 rows are selected in the snapshot the dump reads (pg_snapshot); where that cannot be done they are kept from
 pg_restore's script as it passes this process instead. Without zstd on the server, pg_dump compresses at zlib
 level 1 itself."""
-import hashlib
 import os
 import re
 import shutil
@@ -15,11 +14,10 @@ import tempfile
 import threading
 
 from ..errors import ServerError
-from ..files import Writeback
 from . import ZSTD_MAGIC
 from .dumptools import error_line
 from .pg_snapshot import SnapshotSession
-from .pipes import BLOCK, widen_pipe, write_all, write_frame
+from .pipes import BLOCK, DumpSink, widen_pipe, write_all
 from .toolenv import PG, tool_env
 
 CUSTOM_MAGIC = b"PGDMP"
@@ -193,24 +191,9 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, load=None):
     else:
         source = dumper.stdout
     verifier = Verifier(engine.pg_restore, zstd, scan=scan, load=load)
-    digest, size = hashlib.sha256(), 0
-    writeback = Writeback(fd)
-    stream_fd = stream.fileno() if stream is not None else None
-    out = source.fileno()
-    widen_pipe(out)
+    sink = DumpSink(fd, stream, verifier)
     try:
-        while True:
-            block = os.read(out, BLOCK)
-            if not block:
-                break
-            digest.update(block)
-            size += len(block)
-            write_all(fd, block)
-            writeback.at(size)
-            if stream_fd is not None:
-                write_frame(stream_fd, block)
-            verifier.write(block)
-        source.close()
+        sink.drain(source)
         failed = None
         for process, tool, errors in ((dumper, "pg_dump", dump_errors), (compressor, "zstd", zstd_errors)):
             if process is not None and process.wait() != 0 and failed is None:
@@ -230,7 +213,7 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, load=None):
         zstd_errors.close()
     if failed:
         raise ServerError(failed)
-    return {"sha256": digest.hexdigest(), "size": size, "problem": problem, "migrations_copy": migrations_copy,
+    return {"sha256": sink.digest.hexdigest(), "size": sink.size, "problem": problem, "migrations_copy": migrations_copy,
             "compression": "zstd -1" if zstd else "pg_dump zlib level 1",
             "notice": None if zstd else NO_ZSTD}
 
