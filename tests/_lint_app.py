@@ -31,7 +31,9 @@ STEPS = [
     ("0002_remove_field", 'migrations.RemoveField("item", "legacy")', "remove-field"),
     ("0003_delete_model", 'migrations.DeleteModel("Gone")', "delete-model"),
     ("0004_rename_field", 'migrations.RenameField("item", "code", "ref")', "rename-field"),
-    ("0005_rename_model", 'migrations.RenameModel("Old", "New")', "rename-model"),
+    ("0005_rename_model", 'migrations.RenameModel("Old", "New"), migrations.AlterField("new", "id", '  # as makemigrations
+     'models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))',  # writes both
+     "rename-model"),
     ("0006_add_not_null", 'migrations.AddField("item", "size", models.IntegerField(default=0))', "add-not-null"),
     ("0007_alter_not_null", 'migrations.AlterField("item", "title", models.CharField(max_length=50, default=""))',
      "alter-not-null"),

@@ -62,15 +62,31 @@ class Linter:
         self.created = set()  # (app, model) made by the plan itself: the live code does not use them
 
     def lint_migration(self, migration):
-        rules = []
-        state = None
+        """[(operation, rule)] of one migration. The models' state is built only when an AlterField needs it (the
+        state before the migration, then every operation before that one: a RenameModel, say); where Django cannot
+        build it the rules that compare old and new fields are left out, never the lint's run."""
+        rules, state, before = [], None, []
         for operation in migration.operations:
             if isinstance(operation, ops.AlterField) and state is None:
-                state = self.loader.project_state((migration.app_label, migration.name), at_end=False)
-            rules += [(operation, rule) for rule in self.rules_for(migration.app_label, operation, state)]
-            if state is not None:
-                operation.state_forwards(migration.app_label, state)
+                state = self.state_before(migration, before)
+            rules += [(operation, rule) for rule in self.rules_for(migration.app_label, operation, state or None)]
+            if state:
+                try:
+                    operation.state_forwards(migration.app_label, state)
+                except Exception:  # noqa: BLE001 - a state Django cannot follow: no comparisons from here on
+                    state = False
+            before.append(operation)
         return rules
+
+    def state_before(self, migration, operations):
+        """The project's models as `operations` (the migration's first ones) leave them, or False."""
+        try:
+            state = self.loader.project_state((migration.app_label, migration.name), at_end=False)
+            for operation in operations:
+                operation.state_forwards(migration.app_label, state)
+        except Exception:  # noqa: BLE001 - see lint_migration
+            return False
+        return state
 
     def rules_for(self, app, operation, state):
         name = type(operation).__name__
