@@ -97,3 +97,27 @@ def test_a_migration_that_fails_to_import_is_one_clear_line(lint_site):
         "from django.db import migrations\nimport no_such_module\n")
     result = lint_site.inv("check")
     assert_user_error(result, "no_such_module")
+
+
+def test_the_plans_own_tables_even_renamed_and_a_new_database_are_not_flagged(lint_site):
+    site = lint_site
+    add_steps(site.root)
+    (site.root / "lintcheck" / "migrations" / "0013_add_to_renamed.py").write_text(
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"
+        '    dependencies = [("lintcheck", "0012_create_and_fill")]\n'
+        '    operations = [migrations.AddField("new", "rank", models.IntegerField(default=0))]\n')
+    models = site.root / "lintcheck" / "models.py"
+    models.write_text(models.read_text().replace("class New(models.Model):\n    pass",
+                                                 "class New(models.Model):\n    rank = models.IntegerField(default=0)"))
+    unapplied = site.manage("migrate", "lintcheck", "zero")
+    assert unapplied.returncode == 0, unapplied.stderr
+    result, items = checklist(site)  # lintcheck's tables come with the plan: no live code uses them, renamed or not
+    assert result.returncode == 0, result.stderr
+    assert by_migration(items["migration safety"]) == {"lintcheck.0010_run_python": ["irreversible"]}
+
+    site.db.unlink()  # a new database: nothing applied, nothing live
+    result, items = checklist(site)
+    assert result.returncode == 0, result.stderr
+    assert items["migration safety"] == {
+        "item": "migration safety", "verdict": "PASS", "findings": [],
+        "detail": "no migration applied yet: nothing live uses the database, nothing to flag"}
