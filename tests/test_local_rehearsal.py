@@ -61,7 +61,8 @@ def test_a_migration_failing_on_existing_data_is_caught_on_the_copy_and_producti
     db.insert("same", "same")
     add_unique(db.site.root)
     before = db.fingerprint()
-    with pytest.raises(DeployTasksError, match="migration failed in the rehearsal on a copy of the database, nothing was applied"):
+    with pytest.raises(DeployTasksError, match="migration rehearse.0002_unique failed in the rehearsal on a copy of "
+                                               "the database, nothing was applied: IntegrityError"):
         predeploy(db.site)
     assert db.fingerprint() == before
     assert db.scratch() == []

@@ -7,6 +7,7 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 from . import squashes
+from .cancel_watch import RehearsalInterrupted
 from .django_info import engine_for_alias, has_tables, is_reversible, migration_files
 from .errors import ServerError
 from .results import SchemaRollback
@@ -63,16 +64,40 @@ def migrate_to(alias, wanted):
     return undone
 
 
+class RehearsalFailed(Exception):
+    """A migration failed on the copy: `migration` ("app.name", or None when the copy could not tell) and the
+    exception it raised (`error`)."""
+
+    def __init__(self, migration, error):
+        super().__init__(migration, error)
+        self.migration, self.error = migration, error
+
+
+def first_pending(alias):
+    """"app.name" of the first migration still to apply on `alias`, or None."""
+    try:
+        executor = MigrationExecutor(connections[alias])
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception:  # noqa: BLE001 - a copy in a state Django cannot read: the error says the rest
+        return None
+    return next(("%s.%s" % (m.app_label, m.name) for m, backwards in plan if not backwards), None)
+
+
 def rehearse(alias, engine, backup_path):
-    """Run all pending migrations on the engine's copy of a backup; raises what migrate raised
-    (engines.base.RehearsalSkipped when the engine cannot make a copy)."""
+    """Run all pending migrations on the engine's copy of a backup; raises RehearsalFailed naming the migration
+    that failed (engines.base.RehearsalSkipped when the engine cannot make a copy)."""
     connection = connections[alias]
     copy = engine.copy_for_rehearsal(backup_path)
     original = {key: connection.settings_dict.get(key) for key in copy}
     connection.close()
     connection.settings_dict.update(copy)
     try:
-        migrate(alias)
+        try:
+            migrate(alias)
+        except RehearsalInterrupted:
+            raise
+        except Exception as exc:
+            raise RehearsalFailed(first_pending(alias), exc) from exc
     finally:
         connection.close()
         connection.settings_dict.update(original)

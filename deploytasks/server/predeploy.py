@@ -10,7 +10,7 @@ from .cancel_watch import interrupted_on_cancel, stopped_on_cancel
 from .engines.base import RehearsalSkipped
 from .errors import ServerError
 from .journal import note
-from .migrate import applied_now, migrate, rehearse, safety_backup
+from .migrate import RehearsalFailed, applied_now, migrate, rehearse, safety_backup
 from .migration_lint import enforce
 from .results import PredeployResult
 
@@ -38,8 +38,12 @@ def back_up_and_rehearse(alias, engine, params, result):
         result["rehearsed"] = False
         result["rehearsal_skipped"] = str(exc)
         return
+    except RehearsalFailed as failed:
+        raise ServerError("migration %sfailed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
+            failed.migration + " " if failed.migration else "", type(failed.error).__name__, first_line(failed.error))
+        ) from None
     except Exception as exc:
-        raise ServerError("migration failed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
+        raise ServerError("the rehearsal on a copy of the database failed, nothing was applied: %s: %s" % (
             type(exc).__name__, first_line(exc))) from None
     result["rehearsed"] = True
     result["copied_while_dumping"] = engine.copied_while_dumping

@@ -44,8 +44,8 @@ def test_rehearsals_on_a_postgresql_copy(pg_deployed):
     rows(s, "INSERT INTO accounts_badge (name) VALUES ('gold'), ('gold')")
     unique_badge_names(s)
     before, live = schema_and_rows(s), s.current()
-    s.fab("deploy").error("migration failed in the rehearsal on a copy of the database, nothing was applied",
-                          "IntegrityError")
+    s.fab("deploy").error("_unique_badge_name failed in the rehearsal on a copy of the database, nothing was applied",
+                          "migration accounts.", "IntegrityError")
     assert schema_and_rows(s) == before and s.current() == live and not s.lock.exists()
     assert scratch(s) == []
 
