@@ -16,4 +16,5 @@ def failure(stdout, detail) -> str:
             f"({', '.join(done[:3])}{', …' if len(done) > 3 else ''}{', ' + done[-1] if len(done) > 3 else ''})"
             if done else "no migration of this run stayed applied")
     return (f"migrate failed at {failed}: {detail}; {kept}; {failed} itself was rolled back on SQLite and "
-            f"PostgreSQL, but may be partly applied on MySQL/MariaDB (no transactional DDL)")
+            f"PostgreSQL unless it sets atomic = False, but may be partly applied on MySQL/MariaDB (no transactional "
+            f"DDL)")

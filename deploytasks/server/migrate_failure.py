@@ -1,6 +1,6 @@
 """What a failed `migrate` in a deploy did: the migration that failed, what the run had applied before it, and
 whether undoing those worked; said per engine (MySQL/MariaDB cannot roll back DDL, so the failing migration
-itself may be partly applied there)."""
+itself may be partly applied there) and per migration (one with atomic = False runs outside a transaction)."""
 from .errors import ServerError
 from .migrate import applied_now, migrate_to
 
@@ -27,12 +27,16 @@ def after(alias, plan, before, exc, backup, vendor):
     done = [name for name in forwards if now is not None and name in now and name not in applied_keys(before)]
     failed = next((name for name in forwards if now is not None and name not in now), None)
     message = "migrate failed at %s: %s" % (failed or "a migration", first_line(exc))
+    non_atomic = any("%s.%s" % (m.app_label, m.name) == failed and not getattr(m, "atomic", True) for m, _ in plan)
     if vendor in NO_TRANSACTIONAL_DDL and failed:
         message += " (%s DDL is not transactional: part of %s may be applied)" % (vendor, failed)
+    elif non_atomic:
+        message += " (%s is not atomic, atomic = False: what it did before the error stayed applied)" % failed
     restore = ("restore %s" % backup) if backup else "there is no backup (the database held nothing before)"
     if not done:
         return ServerError(message + "; no migration of this deploy stayed applied" + (
-            "; if the schema looks wrong, %s" % restore if vendor in NO_TRANSACTIONAL_DDL and failed else ""))
+            "; if the schema looks wrong, %s" % restore if failed and (vendor in NO_TRANSACTIONAL_DDL or non_atomic)
+            else ""))
     try:
         migrate_to(alias, before)
     except Exception as undo_exc:  # noqa: BLE001 - report both

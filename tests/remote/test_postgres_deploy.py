@@ -49,6 +49,23 @@ def test_a_failing_migration_is_named_and_what_it_applied_is_unapplied(pg_deploy
     assert applied(s) == before and s.current_name() == live
 
 
+def test_a_failing_non_atomic_migration_says_that_what_it_did_before_the_error_stayed(pg_deployed):
+    s = pg_deployed
+    live, before = s.current_name(), applied(s)
+    s.repo.commit("a non-atomic migration failing halfway", lambda work: s.repo.write_migration(
+        "halfway", "def boom(apps, schema_editor):\n    raise RuntimeError('deliberate failure after a table was made')\n",
+        "[migrations.RunSQL('CREATE TABLE halfway_made (id int)', 'DROP TABLE halfway_made'), "
+        "migrations.RunPython(boom, migrations.RunPython.noop)]\n    atomic = False"), "halfway")
+    line = s.fab("deploy", "--revision", "halfway").error(
+        "_halfway is not atomic, atomic = False: what it did before the error stayed applied",
+        "no migration of this deploy stayed applied; if the schema looks wrong, restore ")
+    assert "migrate failed at accounts.0" in line
+    assert applied(s) == before and s.current_name() == live
+    with psycopg.connect(**dict(PG, dbname=s.pg["name"])) as connection:  # what the message says: it stayed
+        assert connection.execute("SELECT to_regclass('halfway_made')").fetchone()[0] == "halfway_made"
+        connection.execute("DROP TABLE halfway_made")
+
+
 @contextmanager
 def tool_environments(names):
     """[(name, {variable: value})] read from /proc/<pid>/environ of every process called one of `names` that
