@@ -38,15 +38,18 @@ def named_in_project(c, project, settings, file, *, from_offsite, yes, unverifie
 
 
 def named_on_server(c, settings, project, file, *, from_offsite, yes, unverified, media):
-    """`fab restore FILE`: a local backup file (`from_offsite`: an off-site backup's name, fetched verified into
-    backups/<host>/ first) restored on the server."""
+    """`fab restore FILE`: a local backup file, or the name of one in backups/<host>/ or on the server (downloaded
+    into backups/<host>/ first; `from_offsite`: an off-site backup's name, fetched verified there first), restored
+    on the server."""
+    from . import server_backups  # Fabric's side: `inv` does not import it
+
     local = os.path.abspath(os.path.expanduser(file))
     if from_offsite:
-        from . import server_backups  # Fabric's side: `inv` does not import it
-
         local = server_backups.fetch_offsite(c, settings, file, media, unverified)
-        if local is None:  # --dry
-            return
+    elif not os.path.exists(local):
+        local = server_backups.copy_of_named(c, settings, project, file)
+    if local is None:  # --dry
+        return
     on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media)
 
 

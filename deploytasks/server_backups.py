@@ -136,6 +136,34 @@ def show_listing(c, *, as_json, offsite):
     show(tables.server_backups_table(f"Backups of {host_name(c)}", remote, local))
 
 
+def copy_of_named(c, settings, project, name):
+    """`fab restore NAME` where NAME is no local path: its copy in backups/<host>/, else the server's backup of that
+    name (in {path}/backups/, as `fab backups` lists it) downloaded there first, checked against its manifest."""
+    if os.sep in name:
+        return os.path.abspath(os.path.expanduser(name))  # a path: its check says it is missing
+    copies = local_dir(settings, host_name(c))
+    local = os.path.join(copies, name)
+    if os.path.exists(local):
+        return local
+    project = dataclasses.replace(project, root=settings.path)
+    remote = {entry.get("file"): entry for entry in backup_store.listing(c, project, posixpath.join(settings.path, "backups"))}
+    entry = remote.get(name)
+    if entry is None or not entry.get("present"):
+        raise DeployTasksError(f"no backup {name} here ({name}, {local}) nor on {host_name(c)} (`fab -H "
+                               f"{host_name(c)} backups` lists them)")
+    if is_dry(c):
+        console.print(f"[dim]dry-run:[/] download {host_name(c)}:{entry['path']} to {copies}/", highlight=False)
+        return None
+    with backup_store.ignored_by_git(os.path.dirname(copies), copies):
+        local = transfer.download(c, entry["path"], copies, entry, settings)
+        media = entry.get("media")
+        if media:  # the archive described in the dump's manifest comes along, for --media
+            archive = transfer.download(c, posixpath.join(posixpath.dirname(entry["path"]), media["file"]), copies,
+                                        {"sha256": media["sha256"], "size": media["size"]}, settings)
+            os.unlink(archive + ".json")
+    return local
+
+
 def local_dir(settings, host):
     """backups/<host>/ of the local project (deploytasks.backups), where a server's backups are copied."""
     base = settings.backups if settings.backups.startswith("/") else os.path.join(

@@ -108,6 +108,25 @@ def test_restore_brings_deleted_rows_back_and_keeps_a_safety_backup(deployed, do
         connection.close()
 
 
+def test_restore_by_name_takes_the_copy_in_backups_host_or_downloads_the_servers_backup_first(deployed, downloaded):
+    s = deployed
+    manifest = s.fab("backup", "--no-download", "--json").ok().json()
+    fingerprint = s.fingerprint()
+    s.query("DELETE FROM accounts_plan")
+    s.fab("restore", manifest["file"], "--yes").ok()  # as `fab backups` and a migrate's hint name it
+    assert s.fingerprint() == fingerprint
+    local = os.path.join(os.path.dirname(downloaded["local_path"]), manifest["file"])
+    assert os.path.exists(local) and json.load(open(local + ".json"))["sha256"] == manifest["sha256"]
+
+    s.query("DELETE FROM accounts_plan")
+    s.fab("restore", downloaded["file"], "--yes").ok()  # a copy already in backups/<host>/
+    assert s.query("SELECT count(*) FROM accounts_plan") != [(0,)]
+
+    before, backups = s.state(), s.backups()
+    s.fab("restore", "no-such-backup.sqlite3", "--yes").error("no backup no-such-backup.sqlite3 here", "backups` lists them")
+    assert s.state() == before and s.backups() == backups
+
+
 def test_dry_restore_changes_nothing(deployed, downloaded):
     s = deployed
     before, backups = s.state(), s.backups()
