@@ -224,6 +224,10 @@ def load(c, kind="local", stage=None) -> Settings:
     coerced = {key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()}
     if coerced.get("path", "").startswith("/"):
         coerced["path"] = coerced["path"].rstrip("/")  # "/srv/site/" and "/srv/site" are one place; "/" is none
+    project = os.path.expanduser(coerced.get("project", DEFAULTS["project"]))
+    # relative to where Invoke/Fabric found tasks.py or the fabfile (as it searches upward), not to the directory
+    # the task was typed in
+    coerced["project"] = os.path.normpath(os.path.join(config_files.project_dir(c.config), project))
     settings = Settings(**coerced)
     validate(settings, kind)
     return settings

@@ -21,8 +21,17 @@ def test_a_key_only_in_pyproject_reaches_inv_from_the_project_and_below(tmp_path
     site = Site(copy_example(tmp_path / "site"), tmp_path / "venv-not-needed")
     (site.root / "pyproject.toml").write_text('[tool.deploytasks]\nbackups = "from-pyproject"\n')
     assert backups_dir(site) == str(site.root / "from-pyproject")
-    site.configure(project=str(site.root))  # `project` is relative to where inv runs; the config file is not
     assert backups_dir(site, cwd=site.root / "accounts") == str(site.root / "from-pyproject")
+
+
+def test_a_task_typed_in_a_subdirectory_works_on_the_project_where_tasks_py_is(site):
+    """Invoke finds tasks.py upward from where a task is typed; the project (manage.py, the venv, the database)
+    is taken from there too, as `project` is relative to it."""
+    migrate = subprocess.run([sys.executable, "-m", "invoke", "migrate"], cwd=site.root / "accounts" / "migrations",
+                             env=clean_env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert migrate.returncode == 0, migrate.stderr + migrate.stdout
+    assert site.db.exists() and not (site.root / "accounts" / "migrations" / "db.sqlite3").exists()
+    assert ("accounts", "0001_initial") in site.query("SELECT app, name FROM django_migrations")
 
 
 def test_invoke_yaml_wins_over_pyproject_and_env_vars_over_both(tmp_path):
