@@ -54,16 +54,23 @@ def venv_changed(prep: PreparedRelease) -> bool:
     return bool(prep.get("current")) and bool(live) and live != prep["venv"]
 
 
-def report_venv_change(settings, prep: PreparedRelease):
-    """After a requirements change: restarted, or a warning that the app server still runs the old venv."""
+def report_venv_change(settings, prep: PreparedRelease, fin=None):
+    """After a requirements change: restarted, or a warning naming the processes that still run the old venv
+    (the server looked once the new release answered its health check)."""
     if not venv_changed(prep):
         return
+    users = (fin or {}).get("old_venv_users")
     if settings.restart:
         console.print("[green]✓[/] restarted the app server (`restart`): the venv changed")
+    elif users == [] and (settings.reload or settings.start):
+        console.print("[green]✓[/] the venv changed and no process runs the old one any more (the reload command "
+                      "restarted the app server)")
     elif settings.reload or settings.start:
+        running = "; ".join(f"pid {pid}: {command[:60]}" for pid, command in (users or [])[:3])
         console.print("[yellow]WARN[/] the venv changed (requirements), but a reload keeps the app server's old "
-                      "interpreter and packages (gunicorn's master does): restart it, or set deploytasks.restart "
-                      "to a command that does (e.g. `sudo -S systemctl restart mysite`)", soft_wrap=True)
+                      "interpreter and packages (gunicorn's master does)" + (f", still running from it: {running}"
+                      if running else "") + ": restart it, or set deploytasks.restart to a command that does (e.g. "
+                      "`sudo -S systemctl restart mysite`)", soft_wrap=True)
 
 
 def pruned_summary(fin: Completed) -> str:

@@ -313,7 +313,7 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
     done = supervised.on_server(c, settings, prep, project, log, started, command.script, force=force)
     pre, fin = done["predeploy"], done["finalize"]
     report_predeploy(pre)
-    report_venv_change(settings, prep)
+    report_venv_change(settings, prep, fin)
     seconds, pruned = time.monotonic() - started, pruned_summary(fin)
     console.print(f"[green]✓[/] {release} is live ({prep['revision'][:12]}) in {seconds:.1f}s"
                   + (f"; {pruned}" if pruned else ""))

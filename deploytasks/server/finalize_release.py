@@ -8,6 +8,7 @@ from .app_server import reload_command
 from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
+from .procscan import users_of
 from .results import Completed, SwitchBack, Unhealthy
 from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, release_revision, reload_or_start,
                        remove_orphans, run_reload, save_meta, switch_to)
@@ -66,6 +67,7 @@ def complete(layout, params, release, previous) -> Completed:
         bad = release_meta(layout, name)
         bad.update({"release": name, "status": "bad", "bad_since": utcnow()})
         save_meta(layout, name, bad)
+    old_venv_users = still_on_the_left_venv(layout, release, previous)
     orphans = remove_orphans(layout, {release, previous})
     pruned = prune(layout, params.get("keep_releases", 5), {release, previous})
     pruned_venvs = prune_venvs(layout)
@@ -73,7 +75,18 @@ def complete(layout, params, release, previous) -> Completed:
     append_log(layout, dict(params.get("log") or {}, release=release, previous=previous, result="ok"))
     release_lock(layout)
     return {"status": "ok", "previous": previous, "pruned": pruned, "pruned_venvs": pruned_venvs,
-            "orphans_removed": orphans, "uv_cache": cache_pruned}
+            "orphans_removed": orphans, "uv_cache": cache_pruned, "old_venv_users": old_venv_users}
+
+
+def still_on_the_left_venv(layout, release, previous):
+    """[(pid, command line)] of the processes that still run from the left release's venv when the new release
+    has another one (an app server a reload kept on its old interpreter); None when the venv did not change."""
+    if not previous:
+        return None
+    old, new = (os.path.realpath(os.path.join(layout.release(name), ".venv")) for name in (previous, release))
+    if old == new or not os.path.isdir(old):
+        return None
+    return users_of(old)
 
 
 def prune_uv_cache(layout, params):

@@ -94,6 +94,23 @@ def in_use(directories):
     return {real[root] for root in used}
 
 
+def users_of(directory):
+    """[(pid, command line)] of the other running processes that use `directory` (see paths_of)."""
+    real = {os.path.realpath(directory): directory}
+    if not os.path.isdir("/proc"):
+        return []
+    us, found = ourselves(), []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and pid not in us and any(_inside(path, real) for path in paths_of(pid)):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                    command = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            except OSError:
+                continue
+            found.append((int(pid), command))
+    return found
+
+
 def _descriptors(unreadable=None):
     """/proc/<pid>/fd/<n> of every other process (a generator); the pids whose open files this user may not
     inspect are appended to `unreadable`."""

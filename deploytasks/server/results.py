@@ -1,5 +1,5 @@
 """The shapes of entry results the client reads by key (typing only: the runner sends plain JSON objects)."""
-from typing import Dict, List, Optional, TypedDict, Union
+from typing import Dict, List, Optional, Tuple, TypedDict, Union
 
 MigrationState = Dict[str, List[str]]  # app label -> its applied migrations, in file order
 
@@ -332,6 +332,7 @@ class Completed(TypedDict):
     pruned_venvs: List[str]
     orphans_removed: List[str]
     uv_cache: Optional[dict]  # uv_cache.prune_unused's report once venvs were pruned, else None
+    old_venv_users: Optional[List[Tuple[int, str]]]  # processes still on the left release's venv (None: same venv)
 
 
 class SupervisedDeploy(TypedDict):

@@ -156,7 +156,9 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
         handle.write("# a requirements change\n")
     git(user.work, "commit", "-q", "-am", "a requirements change")
     git(user.work, "push", "-q", "origin", "main")
-    user.fab("deploy").ok()
+    changed = user.fab("deploy").ok()
+    assert "the venv changed and no process runs the old one any more" in changed.stdout, changed.stdout
+    assert "WARN the venv changed" not in changed.stdout  # the script restarted gunicorn: nothing to warn about
     venv = os.path.realpath(user.srv / "current" / ".venv")
     assert (user.srv / "shared" / "gunicorn.venv").read_text().strip() == venv
     assert user.gunicorn_pid() not in (None, restarted) and user.get() == 200
