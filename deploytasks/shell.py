@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from . import bundle
 from .errors import ConnectionLost, DeployTasksError
 from .output import console
+from .server.tracebacks import exception_line
 
 MARKER = "@@DEPLOYTASKS@@"
 
@@ -56,7 +57,7 @@ def summary(result) -> str:
         lines = [line.strip() for line in (stream or "").splitlines() if line.strip()]
         lines = [line for line in lines if not line.startswith(MARKER)]
         if lines:
-            return lines[-1]
+            return exception_line("\n".join(lines)) or lines[-1]
     return f"exit status {result.exited}"
 
 

@@ -4,14 +4,16 @@ import subprocess
 
 from .errors import ServerError
 from .runner import MARKER
+from .tracebacks import exception_line
 
 
 def meaningful(text):
-    """A failed process's telling line: a traceback's last (the exception), else the first (a shell's error)."""
+    """A failed process's telling line: a traceback's exception (tracebacks.exception_line), else the first (a
+    shell's error)."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not lines:
         return ""
-    return lines[-1] if any(line.startswith("Traceback") for line in lines) else lines[0]
+    return exception_line(text) or lines[0]
 
 
 def answer(stdout, stderr, code, what):
