@@ -22,6 +22,7 @@ class Project:
     installer: str = "pip"  # deploytasks.installer where uv may build the venv (local projects); pip elsewhere
     missing: str = ""  # the error when the venv's python is absent, checked in the same command (no extra round trip)
     tools: str = ""  # on a server: the directory for deploytasks' server code ({path}/.deploytasks); "": local
+    shared: tuple = ()  # on a server: (name in the release, file in shared/) of each file it links to
 
     @property
     def python(self) -> str:
@@ -39,9 +40,18 @@ class Project:
         return f"{prefix} && {command}"
 
     def guarded(self, command: str) -> str:
-        if not self.missing:
-            return command
-        return f"if [ ! -x {q(self.python)} ]; then echo {q(self.missing)} >&2; exit 3; fi; {command}"
+        """`command` refused in the same round trip when the venv is absent, or when a shared file the release
+        links to is (its Django would run on the settings' defaults: another database, DEBUG)."""
+        checks = "".join(
+            f"if [ -L {q(self.path(name))} ] && [ ! -e {q(self.path(name))} ]; then echo {q(self.unshared(name, target))}"
+            " >&2; exit 3; fi; " for name, target in self.shared)
+        if self.missing:
+            checks = f"if [ ! -x {q(self.python)} ]; then echo {q(self.missing)} >&2; exit 3; fi; " + checks
+        return checks + command
+
+    def unshared(self, name, target) -> str:
+        return (f"{target} is missing on the server ({self.path(name)} links to it): put production's copy in "
+                f"deploy/<host>/ beside your fabfile and run `fab shared.push`")
 
     def manage_command(self, *args) -> str:
         return self.guarded(self.shell(join(self.python, self.manage, *args)))

@@ -48,6 +48,7 @@ def release_project(settings, release_dir) -> Project:
         requirements=settings.requirements,
         env_file=settings.env_file,
         tools=ServerLayout(settings.path).tools,
+        shared=tuple((name, posixpath.join(settings.path, "shared", name)) for name in settings.shared_files),
     )
 
 

@@ -101,6 +101,9 @@ def has_live_release(c, project) -> bool:
 
 
 def require_live(c, project):
-    """Raise unless the live release has a venv (one round trip: for tasks that must know before acting)."""
-    if not has_live_release(c, project):
-        raise DeployTasksError(project.missing)
+    """Raise unless the live release has a venv and the shared files it links to (one round trip: for tasks that
+    must know before acting)."""
+    probe = run(c, project.guarded("echo ok"), what="looking for the live release", changes=False, check=False)
+    if probe.stdout.strip() != "ok":
+        said = [line.strip() for line in (probe.stderr or "").splitlines() if line.strip()]
+        raise DeployTasksError(said[-1] if said else project.missing)

@@ -162,3 +162,18 @@ def backup_files(s):
 
 def test_the_table_has_at_least_forty_cases():
     assert len(CASES) >= 40 and len({case[0] for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("args", [("backup",), ("manage", "check"), ("migrate",), ("check",)])
+def test_a_task_on_the_live_release_refuses_while_a_shared_file_it_links_to_is_missing(deployed, args):
+    """Without shared/.env the release's Django would start on the settings' defaults (DEBUG, another database)."""
+    s = deployed
+    env = s.path / "shared" / ".env"
+    aside = env.with_name("env-aside")
+    before, backups = s.state(), backup_files(s)
+    env.rename(aside)
+    try:
+        s.fab(*args).error(f"{env} is missing on the server (", "/current/.env links to it)", "`fab shared.push`")
+    finally:
+        aside.rename(env)
+    assert s.state() == before and backup_files(s) == backups
