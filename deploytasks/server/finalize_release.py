@@ -4,14 +4,13 @@ import os
 from typing import Union
 
 from . import uv_cache
-from .app_server import reload_command
 from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
 from .procscan import users_of
 from .results import Completed, SwitchBack, Unhealthy
 from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, release_revision, reload_or_start,
-                       remove_orphans, run_reload, save_meta, switch_to)
+                       remove_orphans, save_meta, switch_to)
 
 
 def first_line(exc):
@@ -42,9 +41,8 @@ def switch_back(layout, params, previous) -> SwitchBack:
         os.unlink(layout.current)
     reload_problem = None
     if previous:
-        try:
-            reload_problem = run_reload(layout, reload_command(params), params.get("sudo_password"),
-                                        params.get("reload_timeout", 60))
+        try:  # `start` when the reload finds nothing to reload: the app server died with the release it left
+            reload_problem = reload_or_start(layout, params)
         except Exception as exc:  # noqa: BLE001
             reload_problem = first_line(exc)
     health_problem = None

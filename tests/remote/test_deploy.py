@@ -409,3 +409,25 @@ def test_deploy_prunes_venvs_no_release_links_to(deployed):
     assert not stale.exists()
     live = os.path.realpath(s.path / "current" / ".venv")
     assert os.path.isdir(live) and os.path.basename(live) in s.venvs()
+
+
+def test_an_app_server_gone_with_the_switch_is_started_again_when_the_deploy_switches_back(served):
+    """The master dies with the reload (an OOM kill, a crash): the health check fails, the deploy switches back,
+    the reload finds nothing to signal, and the configured `start` brings the previous release up again."""
+    s = served
+    g = s.gunicorn
+    live, revision = s.current_name(), g.health()["revision"]
+    log = s.base / "gunicorn-started-again.log"
+    s.configure(reload=f"kill -TERM $(cat {g.pidfile}) && sleep 1", healthcheck_retries=4, healthcheck_delay=0.25,
+                start=f"set -a && . ./shared/.env && set +a && cd current && exec ./.venv/bin/gunicorn --daemon "
+                      f"--chdir {s.path}/current --pid {g.pidfile} --bind 127.0.0.1:{g.port} --error-logfile {log} "
+                      "mysite.wsgi")
+    try:
+        s.repo.code_change()
+        s.fab("deploy").error("health check", "switched back to", f"{live} stays live")
+        assert s.current_name() == live
+        assert g.health()["revision"] == revision  # started again: it answers, from the release left live
+    finally:
+        g.pid = int(g.pidfile.read_text().strip()) if g.pidfile.exists() else g.pid
+        s.settings.pop("start")
+        s.configure(reload=g.reload, healthcheck_retries=60, healthcheck_delay=0.25)
