@@ -239,7 +239,8 @@ class DeployCommand:
 @contextmanager
 def candidate(c, settings, revision=None):
     """A release of `revision` with its venv, never switched to, removed afterwards (for checks)."""
-    prep = prepare(c, settings, revision, "preparing the revision to check")
+    # guard: should this client vanish, the server side removes the release and frees the lock
+    prep = prepare(c, settings, revision, "preparing the revision to check", guard=True)
     if prep is None:
         raise DeployTasksError("--dry cannot check the next revision without unpacking it: add --live-only")
     try:
@@ -405,7 +406,8 @@ def rollback(c, settings, to=None, yes=False) -> dict:
     if is_dry(c):
         info = admin(c, settings, "releases")
     else:
-        info = admin(c, settings, "lock", what="rollback")
+        # guard: the lock is freed should this client vanish before the supervisor holds it
+        info = admin(c, settings, "lock", what="rollback", guard=True)
         if info.get("recovered"):
             console.print(f"[yellow]![/] {info['recovered']}", highlight=False)
     owned = {}

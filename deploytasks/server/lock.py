@@ -7,6 +7,7 @@ import time
 
 from .errors import ServerError
 from .files import write_private
+from .journal import started_at
 
 LOCKED = 75  # exit status when another deploy holds the lock
 
@@ -43,7 +44,43 @@ def try_lock(layout, action, who=None):
 def write_info(layout, action, who=None):
     write_private(os.path.join(layout.lock, "info.json"), json.dumps({
         "action": action, "who": who or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
+        "started": started_at(os.getpid()),
     }))
+
+
+def holder_gone(info):
+    """Whether the process a lock's info names as its holder has ended (a reused pid is told by its start time);
+    False when the info names none (a lock being taken, or one an earlier version took)."""
+    pid = info.get("pid")
+    if not isinstance(pid, int):
+        return False
+    started = started_at(pid)
+    return started is None or ("started" in info and started != info["started"])
+
+
+def take_over_abandoned(layout):
+    """The lock, when the process holding it has ended with no deploy journal to recover (a `fab` killed between
+    taking it and handing it to its guard or supervisor, a killed guard, a killed prepare): moved aside (one taker
+    wins the rename), what it held cleaned up, and taken. Returns what was taken over, or None."""
+    from . import early_safety
+    from . import journal as journals
+
+    info = lock_info(layout)
+    if not info or not holder_gone(info) or journals.read(layout):
+        return None
+    aside = "%s.abandoned-%d" % (layout.lock, os.getpid())
+    try:
+        os.rename(layout.lock, aside)
+    except OSError:  # another taker moved it first
+        return None
+    early_safety.discard(aside)
+    shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.mkdir(layout.lock, 0o755)
+    except FileExistsError:  # that other taker holds it now
+        return None
+    return "took over the lock %s by %s left at %s: its process %s had ended" % (
+        info.get("action", "a deploy"), info.get("who", "someone"), info.get("since", "?"), info.get("pid"))
 
 
 def since_epoch(since, fallback):
@@ -57,12 +94,18 @@ def since_epoch(since, fallback):
 
 
 def acquire_lock(layout, action, who=None, stale_after=3600):
-    """Take the lock or fail with who holds it; what killed transfers left goes at once (leftovers.py)."""
+    """Take the lock or fail with who holds it; what killed transfers left goes at once (leftovers.py). Returns
+    what it took over (take_over_abandoned), or None."""
     from .leftovers import remove_uploads
 
     try:
         os.mkdir(layout.lock, 0o755)
     except FileExistsError:
+        taken = take_over_abandoned(layout)
+        if taken:
+            write_info(layout, action, who)
+            remove_uploads(layout)
+            return taken
         info = lock_info(layout) or {}
         stale = info.get("age", 0) > stale_after
         raise ServerError("%s is locked: %s by %s since %s (%ds ago)%s; run `fab unlock --force` only if no deploy is running" % (
@@ -70,6 +113,7 @@ def acquire_lock(layout, action, who=None, stale_after=3600):
             info.get("age", 0), ", which looks stale" if stale else ""), code=LOCKED) from None
     write_info(layout, action, who)
     remove_uploads(layout)
+    return None
 
 
 def release_lock(layout):
@@ -77,8 +121,8 @@ def release_lock(layout):
 
 
 def acquire_for(layout, params, action):
-    """acquire_lock with the holder and staleness limit the client sent."""
-    acquire_lock(layout, action, params.get("who"), params.get("lock_stale_after", 3600))
+    """acquire_lock with the holder and staleness limit the client sent; what it took over, or None."""
+    return acquire_lock(layout, action, params.get("who"), params.get("lock_stale_after", 3600))
 
 
 def hold_as(layout, pid):
@@ -89,5 +133,5 @@ def hold_as(layout, pid):
             info = json.load(handle)
     except (OSError, ValueError):
         info = {}
-    info["pid"] = pid
+    info["pid"], info["started"] = pid, started_at(pid)
     write_private(path, json.dumps(info))

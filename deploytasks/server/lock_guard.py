@@ -9,6 +9,7 @@ import json
 import os
 import time
 
+from .journal import started_at
 from .leftovers import remove_uploads
 from .lock import release_lock
 from .releases import finished, remove_unfinished
@@ -87,7 +88,7 @@ def start_guard(layout, release=None):
         # nothing else of the admin process's: a pipe held open here (the standby's requests) would never end
         os.closerange(3, write)
         os.closerange(write + 1, os.sysconf("SC_OPEN_MAX"))
-        info["pid"] = os.getpid()
+        info["pid"], info["started"] = os.getpid(), started_at(os.getpid())
         tmp = info_path + ".tmp"
         with open(tmp, "w") as handle:
             json.dump(info, handle)

@@ -55,7 +55,7 @@ def check_and_lock(layout, params):
                           "`fab shared.push`, or create it there (or drop it from deploytasks.shared_files)"
                           % ", ".join(os.path.join(layout.shared, name) for name in missing))
     params["_recovered"] = recover(layout, params)
-    acquire_for(layout, params, "deploy")
+    params["_recovered"] = acquire_for(layout, params, "deploy") or params["_recovered"]
 
 
 def source_of(layout, params):

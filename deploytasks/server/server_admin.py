@@ -30,7 +30,7 @@ def lock(layout, params) -> Locked:
         if not code_from:
             raise ServerError(required[1])
     recovered = recover(layout, params)
-    acquire_for(layout, params, params.get("what", "rollback"))
+    recovered = acquire_for(layout, params, params.get("what", "rollback")) or recovered
     current = current_release(layout)
     result = {"current": current, "releases": release_rows(layout, current), "recovered": recovered,
               "code_from": code_from}

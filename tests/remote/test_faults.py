@@ -126,6 +126,37 @@ def test_a_connection_lost_during_a_rollback_ends_consistent(site):
     consistent_and_deployable(s, outcome, s.revision())  # whichever way it ended, what is live deploys again
 
 
+def _rollback_locked_without_its_supervisor(s):
+    """The rollback holds the lock (its planning, its prompt) and no supervisor has taken it over yet."""
+    def reached():
+        try:
+            info = json.loads((s.lock / "info.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return info.get("action") == "rollback" and not (s.lock / "journal.json").exists()
+    return reached
+
+
+@pytest.mark.parametrize("kind", faults.KINDS)
+def test_a_client_gone_between_the_rollbacks_lock_and_its_supervisor_leaves_no_held_lock(site, kind):
+    """The lock is taken by one command and handed to the supervisor by a later one: in between a guard detached
+    from the SSH session holds it, and frees it once the client's connection is gone (found 2026-12-07: the lock
+    stayed held by the lock command's ended process, and every later deploy was refused)."""
+    s = site
+    s.fab("deploy", "--revision", "addmodel").ok()
+    outcome = faults.inject(s, ("rollback", "--yes"), _rollback_locked_without_its_supervisor(s), kind)
+    consistent_and_deployable(s, outcome, s.revision())
+
+
+@pytest.mark.parametrize("kind", faults.KINDS)
+def test_a_client_gone_while_fab_plan_unpacks_the_revision_leaves_no_lock_and_no_release(site, kind):
+    """`fab plan` (and `fab check`) unpack the revision beside the live one under the lock: a guard removes both
+    once the client's connection is gone (found 2026-12-07: a killed `fab plan` left them, refusing deploys)."""
+    s = site
+    outcome = faults.inject(s, ("plan", "--revision", "addmodel"), lambda: s.lock.exists() and faults.orphans(s), kind)
+    consistent_and_deployable(s, outcome, "addmodel")
+
+
 def test_ctrl_c_during_the_rehearsal_stops_the_migrations_on_the_copy_at_once(site):
     """A data migration that would run ten minutes on the copy: Ctrl-C stops it there and then (otherwise the deploy
     would stop only before migrate, once the rehearsal had run to its end)."""

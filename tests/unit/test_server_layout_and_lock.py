@@ -70,3 +70,48 @@ def test_a_hanging_command_is_killed_with_its_group(tmp_path):
     assert problem.startswith("reload command timed out after 0.5s")
     failed = run_command(layout, "cat /nonexistent/gunicorn.pid; kill -l 999", "reload")
     assert "No such file" in failed
+
+
+def ended_process_pid():
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def held_by(layout, **info):
+    import json
+
+    os.mkdir(layout.lock)
+    with open(os.path.join(layout.lock, "info.json"), "w") as handle:
+        json.dump(dict({"action": "rollback", "who": "ann@laptop", "since": "2026-12-07T07:00:00Z"}, **info), handle)
+
+
+def test_a_lock_whose_holder_has_ended_is_taken_over_and_said_so(tmp_path):
+    layout = ServerLayout(str(tmp_path))
+    gone = ended_process_pid()
+    held_by(layout, pid=gone)
+    taken = acquire_lock(layout, "deploy", "bob@laptop")
+    assert taken == f"took over the lock rollback by ann@laptop left at 2026-12-07T07:00:00Z: its process {gone} had ended"
+    assert lock_info(layout)["who"] == "bob@laptop" and lock_info(layout)["pid"] == os.getpid()
+    assert [name for name in os.listdir(tmp_path) if "abandoned" in name] == []
+
+
+def test_a_lock_whose_holder_pid_was_reused_is_taken_over(tmp_path):
+    layout = ServerLayout(str(tmp_path))
+    held_by(layout, pid=os.getpid(), started=1)  # this pid, but not the process that took the lock
+    assert "took over the lock rollback" in acquire_lock(layout, "deploy", "bob@laptop")
+
+
+def test_a_lock_held_by_a_live_process_or_naming_none_is_refused(tmp_path):
+    from deploytasks.server.journal import started_at
+
+    layout = ServerLayout(str(tmp_path))
+    held_by(layout, pid=os.getpid(), started=started_at(os.getpid()))
+    with pytest.raises(ServerError, match="locked: rollback by ann@laptop"):
+        acquire_lock(layout, "deploy", "bob@laptop")
+    release_lock(layout)
+    held_by(layout)  # being taken right now (info.json without its pid yet), or by an earlier version
+    with pytest.raises(ServerError, match="locked: rollback by ann@laptop"):
+        acquire_lock(layout, "deploy", "bob@laptop")
