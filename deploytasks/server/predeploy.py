@@ -2,6 +2,7 @@
 and when migrations are pending: backup, rehearsal on a copy, migrate. Undoes its migrations on failure."""
 from django.core import checks as django_checks
 from django.db import connections
+from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 
 from . import gate, hooks, media, migrate_failure, static_files, warm_start
@@ -86,6 +87,12 @@ def main(params) -> PredeployResult:
         app, names = sorted(conflicts.items())[0]
         raise ServerError("conflicting migrations in %s (%s): run `manage.py makemigrations --merge` and commit" % (
             app, ", ".join(sorted(names))))
+    try:  # migrate would refuse it too; the plan alone would skip what is unapplied below an applied migration
+        executor.loader.check_consistent_history(connections[alias])
+    except InconsistentMigrationHistory as exc:
+        raise ServerError("the database's migration history is inconsistent (%s): nothing was changed; apply or "
+                          "record the missing migration by hand (manage.py migrate APP NAME), or restore a backup"
+                          % exc) from None
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     before = applied_now(alias)
     result["state_before"] = before

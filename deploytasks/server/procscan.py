@@ -111,6 +111,25 @@ def users_of(directory):
     return found
 
 
+def group_members_in(group, directory):
+    """The pids of process group `group` that use `directory` (a dead supervisor's children working in the deploy
+    path; a reused group number of another program's does not match)."""
+    real = {os.path.realpath(directory): directory}
+    members = []
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid, "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2:].split()
+        if fields[0] != b"Z" and int(fields[2]) == group and any(_inside(path, real) for path in paths_of(pid)):
+            members.append(int(pid))
+    return members
+
+
 def _descriptors(unreadable=None):
     """/proc/<pid>/fd/<n> of every other process (a generator); the pids whose open files this user may not
     inspect are appended to `unreadable`."""

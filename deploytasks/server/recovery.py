@@ -3,12 +3,15 @@ lock taker (or `fab unlock --force`) when the process that ran it is gone. Switc
 unapply to the migration state before it (never below: a first deploy keeps the database), remove the
 release, log it, unlock."""
 import os
+import signal
 import subprocess
+import time
 
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import switch_back
 from .lock import release_lock
+from .procscan import _stat, group_members_in
 from .releases import append_log, finished, remove_release
 from .results import Undone
 from .static_files import unlink_dangling
@@ -104,6 +107,25 @@ def recover(layout, params):
         append_log(layout, dict(journal.get("log") or {}, release=journal["release"], result="ok", summary=summary))
         release_lock(layout)
         return summary
-    reason = "recovered %s that stopped during %s (its process %s is gone)" % (
-        journals.label(journal.get("kind"), journal["release"]), journal.get("phase", "?"), journal.get("pid"))
+    ended = end_orphans(layout, journal)
+    reason = "recovered %s that stopped during %s (its process %s is gone%s)" % (
+        journals.label(journal.get("kind"), journal["release"]), journal.get("phase", "?"), journal.get("pid"),
+        "; %d process(es) it had started ended first" % ended if ended else "")
     return undo(layout, journal, params, reason, result="recovered")["summary"]
+
+
+def end_orphans(layout, journal, wait=10):
+    """End what the dead supervisor started in its session (it led it: its pid is the group's) and still works in
+    the deploy path, a migrating Django above all: it would go on changing the schema under the recovery. Returns
+    how many were ended."""
+    group = journal.get("pid")
+    members = group_members_in(group, layout.path) if isinstance(group, int) else []
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + wait
+    while members and time.monotonic() < deadline and any(_stat(pid) is not None for pid in members):
+        time.sleep(0.05)
+    return len(members)

@@ -15,6 +15,7 @@ import json
 import os
 import pty
 import re
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -194,6 +195,35 @@ def test_a_deploy_whose_server_side_died_is_recovered_by_the_next_lock_taker(sit
     if recoverer[0] == "unlock":
         assert s.current_name() == before and faults.accounts_applied(s) == applied
     assert journal["release"] not in s.releases()
+    assert not faults.inconsistencies(s, s.gunicorn.url) and not s.lock.exists()
+
+
+def test_a_supervisor_killed_alone_has_its_unapplying_django_ended_before_the_recovery(site):
+    """An OOM kill of a rollback's supervisor alone leaves the Django it started unapplying: the recovery ends it
+    first, or it would go on unapplying under the re-apply (found 2026-12-07: the schema left matching neither
+    release, every later deploy failing on the inconsistent history)."""
+    s = site
+    s.fab("deploy", "--revision", "slow").ok()
+    applied, live = faults.accounts_applied(s), s.current_name()
+    back = s.base / (s.fault_marker.name + ".back")
+    back.unlink(missing_ok=True)
+    proc = s.fab_background("rollback", "--yes")
+    try:
+        assert faults.wait_until(back.exists, timeout=120), "the slow migration was never unapplied"
+        proc.kill()  # the server side carries on: the supervisor owns the rollback
+        journal = json.loads((s.lock / "journal.json").read_text())
+        unapplying = int(back.read_text())
+        assert unapplying != journal["pid"]
+        os.kill(journal["pid"], signal.SIGKILL)  # the rollback's SSH command, still there, recovers it at once
+        assert faults.wait_until(lambda: not s.lock.exists(), timeout=60), faults.lock_holder(s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert not faults.alive(unapplying)
+    assert "process(es) it had started ended first" in s.log()[-1]["summary"], s.log()[-1]
+    time.sleep(faults.SLOW_SECONDS + 1)  # what the orphan would have unapplied by now
+    assert s.current_name() == live and faults.accounts_applied(s) == applied
     assert not faults.inconsistencies(s, s.gunicorn.url) and not s.lock.exists()
 
 
