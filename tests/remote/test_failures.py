@@ -103,7 +103,8 @@ def test_migration_that_raises(deployed, unchanged):
     s = deployed
     applied, tables = s.applied_migrations(), s.tables()
     sha = s.repo.failing_migration("Gadget", branch="boom")
-    line = s.fab("deploy", "--revision", "boom").error("migration failed", "deliberate failure in a test migration")
+    line = s.fab("deploy", "--revision", "boom").error("_boom failed in the rehearsal",
+                                                       "deliberate failure in a test migration")
     assert "nothing was applied" in line
     assert s.applied_migrations() == applied
     assert s.tables() == tables and "accounts_gadget" not in tables

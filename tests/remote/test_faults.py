@@ -233,7 +233,7 @@ def test_a_migration_that_raises_mid_deploy_ends_consistent(site):
     s = site
     applied = faults.accounts_applied(s)
     s.repo.failing_migration("Boomer", branch="boom")
-    error_line(s.fab("deploy", "--revision", "boom"), "migration failed")
+    error_line(s.fab("deploy", "--revision", "boom"), "_boom failed in the rehearsal")
     assert faults.accounts_applied(s) == applied
     assert not faults.inconsistencies(s, s.gunicorn.url) and not s.lock.exists()
     s.fab("deploy", "--revision", "main").ok()
