@@ -28,7 +28,11 @@ def back_up_and_rehearse(alias, engine, params, result):
         result["rehearsed"] = False
         return
     result["backup"] = manifest["path"]
-    note(params, phase="rehearsal")
+    try:
+        note(params, phase="rehearsal")  # a Ctrl-C honoured here finds the copy made while dumping: it goes
+    except BaseException:
+        engine.discard_rehearsal_copy()
+        raise
     try:
         with interrupted_on_cancel(params, connections[alias]):  # Ctrl-C stops the migrations on the copy at once
             rehearse(alias, engine, manifest["path"])

@@ -79,5 +79,8 @@ class Engine:
         connection at it (raises RehearsalSkipped when the engine cannot)."""
         raise RehearsalSkipped("rehearsal on a copy is not available for %s databases yet" % self.vendor)
 
+    def discard_rehearsal_copy(self):
+        """Drop the copy backup_for_rehearsal made when no rehearsal will take it (a deploy stopped in between)."""
+
     def drop_copy(self, copy):
         """Remove what copy_for_rehearsal made."""

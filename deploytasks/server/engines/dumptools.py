@@ -128,6 +128,11 @@ class DumpEngine(Engine):
 
         scratch.drop(self, copy["NAME"])
 
+    def discard_rehearsal_copy(self):
+        made, self.rehearsal_copy = self.rehearsal_copy, None
+        if made is not None:
+            self.drop_copy({"NAME": made[1]})
+
     def backup(self, dest_dir, params, extra, stream=None, check=True, load_into=None, **options):
         """Dump into dest_dir in one pass (dump_into): written, hashed, streamed (`stream`, after a STREAM_MARKER
         header saying its chunks are framed) and read back whole, all at once; then the manifest. load_into: a
