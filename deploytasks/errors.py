@@ -24,5 +24,21 @@ def reported(function):
             raise Exit(f"deploytasks: error: {exc}", code=1) from None
         except KeyboardInterrupt:
             raise Exit("deploytasks: error: interrupted (Ctrl-C)", code=1) from None
+        except Exception as exc:
+            if not lost_connection(exc):
+                raise
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise Exit(f"deploytasks: error: the connection to the server was lost ({detail}): what the server side "
+                       "was doing finishes or is undone there, and its lock is freed; run the task again", code=1) from None
 
     return wrapper
+
+
+def lost_connection(exc) -> bool:
+    """An exception of a connection that went away under a step no step reported (paramiko's EOFError on a
+    channel of a closed transport, a reset socket)."""
+    import sys
+
+    paramiko = sys.modules.get("paramiko")  # `inv` never imports it
+    return (isinstance(exc, (EOFError, ConnectionResetError, ConnectionAbortedError))
+            or bool(paramiko and isinstance(exc, paramiko.SSHException)))

@@ -30,3 +30,13 @@ def test_other_exceptions_pass_through_as_bugs():
         raise ValueError("a bug")
     with pytest.raises(ValueError):
         task()
+
+
+def test_a_connection_gone_under_a_step_is_one_line_not_a_traceback():
+    import paramiko
+
+    for exception in (EOFError(), ConnectionResetError(104, "Connection reset by peer"), paramiko.SSHException("x")):
+        stopped = stops_with(exception)
+        assert stopped.code == 1 and stopped.message.startswith("deploytasks: error: the connection to the server was "
+                                                                f"lost ({type(exception).__name__}")
+        assert "run the task again" in stopped.message
