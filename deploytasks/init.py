@@ -19,6 +19,7 @@ from .settings import DEFAULTS
 
 SECTION_HEADER = re.compile(r"\s*\[\[?\s*tool\s*\.\s*deploytasks\s*(\]|\.)")
 ANY_HEADER = re.compile(r"\s*\[")
+MAIN_HEADER = re.compile(r"\s*\[\s*tool\s*\.\s*deploytasks\s*\]")
 
 
 @dataclass
@@ -114,12 +115,41 @@ def _config(root, facts, choices, force) -> Planned:
     base = _toml_without_section(pyproject) if has_section else pyproject
     item.text = base.rstrip("\n") + ("\n\n" if base.strip() else "") + templates.render_toml(entries, header)
     if has_section and not force:
-        item.skip = "already has [tool.deploytasks] (--force replaces that section)"
-        return item
+        return _merged(pyproject, document, entries, item)
     if _without_ours(_parse_toml(item.text, "pyproject.toml (as init would write it)")) != _without_ours(document):
         raise DeployTasksError("cannot replace [tool.deploytasks] in pyproject.toml without touching the rest: "
                                "remove that section by hand, then run init again")
     return item
+
+
+def _merged(pyproject, document, entries, item) -> Planned:
+    """An existing [tool.deploytasks]: the keys init sets that it lacks added at its end, its own kept as written."""
+    existing = document["tool"]["deploytasks"]
+    missing = [entry for entry in entries if entry.active and entry.key not in existing]
+    if not missing:
+        item.skip = "already has [tool.deploytasks] with the keys init sets (--force replaces that section)"
+        return item
+    item.text = _with_lines_in_section(pyproject, templates.render_toml(missing, "").splitlines()[1:])
+    merged = _parse_toml(item.text, "pyproject.toml (as init would write it)")
+    wanted = dict(existing, **{entry.key: entry.value for entry in missing})
+    if _without_ours(merged) != _without_ours(document) or merged["tool"]["deploytasks"] != wanted:
+        raise DeployTasksError("cannot add to [tool.deploytasks] in pyproject.toml without touching the rest: add "
+                               f"{', '.join(entry.key for entry in missing)} by hand, or run init with --force")
+    item.verb = "added to"
+    item.note = f"[tool.deploytasks]: {', '.join(entry.key for entry in missing)} (its own keys kept)"
+    return item
+
+
+def _with_lines_in_section(text, lines) -> str:
+    """`text` with `lines` after the last line of [tool.deploytasks]'s own keys (before the next table)."""
+    rows = text.splitlines()
+    start = next((i for i, row in enumerate(rows) if MAIN_HEADER.match(row)), None)
+    if start is None:  # only its sub-tables so far ([tool.deploytasks.stages.x]): the table itself after them
+        return text.rstrip("\n") + "\n\n[tool.deploytasks]\n" + "\n".join(lines) + "\n"
+    end = next((i for i in range(start + 1, len(rows)) if ANY_HEADER.match(rows[i])), len(rows))
+    while end > start + 1 and not rows[end - 1].strip():
+        end -= 1
+    return "\n".join(rows[:end] + lines + rows[end:]) + "\n"
 
 
 def _gitignore(root, facts) -> Planned:

@@ -229,7 +229,8 @@ def header(facts) -> str:
     """The section's opening comment: where the values came from, and what the server needs for the database."""
     engine = facts.vendor or "unknown"
     tools = {"postgresql": "; the server needs pg_dump/pg_restore/psql and zstd (apt-get install postgresql-client zstd)",
-             "mysql": "; the server needs mysqldump/mysql (apt-get install default-mysql-client)"}.get(engine, "")
+             "mysql": "; the server needs mysqldump/mysql and zstd (apt-get install default-mysql-client zstd)"
+             }.get(engine, "")
     return (f"Written by `deploytasks init`: {facts.how or 'settings not readable'}.\n"
             f"Settings module {facts.settings_module or '?'}, database engine {engine}{tools}.\n"
             "Every key and its default, and stages: README, Configuration.")

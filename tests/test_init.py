@@ -113,6 +113,24 @@ def test_second_run_changes_nothing(tmp_path):
     assert "skipped   deploy/production/.env: exists: kept even with --force" in out
 
 
+def test_a_section_of_the_users_keeps_its_keys_and_gets_the_ones_init_sets(tmp_path):
+    root = startproject(tmp_path)
+    pyproject = ('[tool.deploytasks]\n# ours\nrequirements = "reqs/prod.txt"\n\n'
+                 '[tool.deploytasks.stages.staging]\npath = "/srv/staging"\n\n[tool.black]\nline-length = 100\n')
+    (root / "pyproject.toml").write_text(pyproject)
+    out = ok(init(root))
+    text = (root / "pyproject.toml").read_text()
+    document = tomllib.loads(text)
+    section = document["tool"]["deploytasks"]
+    assert section["requirements"] == "reqs/prod.txt" and "# ours" in text  # the user's, as written
+    assert section["path"] == "/srv/mysite" and section["reload"] and section["healthcheck"]
+    assert section["stages"] == {"staging": {"path": "/srv/staging"}} and document["tool"]["black"] == {"line-length": 100}
+    assert "added to  pyproject.toml: [tool.deploytasks]: " in out and "(its own keys kept)" in out
+    again = ok(init(root))
+    assert "skipped   pyproject.toml: already has [tool.deploytasks] with the keys init sets" in again
+    assert (root / "pyproject.toml").read_text() == text
+
+
 def test_existing_files_are_kept_and_pyproject_gets_the_section(tmp_path):
     root = startproject(tmp_path)
     (root / "tasks.py").write_text("from invoke import task\n\n@task\ndef hello(c):\n    print('hi')\n")
