@@ -182,10 +182,7 @@ def _read_statically(facts):
         facts.unknown.append(f"the settings in {os.path.relpath(path, facts.root)} ({exc})")
         return
     facts.how = f"{os.path.relpath(path, facts.root)} read statically (BASE_DIR taken as the project directory)"
-    values = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            values[node.targets[0].id] = node.value
+    values = _assignments(facts.root, path, tree, set())
     found = {name: _literal(values[name], facts.root) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
                                                                    "DEBUG", "SECRET_KEY") if name in values}
     facts.media_root = found.get("MEDIA_ROOT") or ""
@@ -210,6 +207,31 @@ def _read_statically(facts):
     if not facts.engine:
         facts.unknown.append("the database engine (DATABASES['default'] is not a literal)")
     facts.admin = "django.contrib.admin" in ast.dump(values.get("INSTALLED_APPS", ast.List(elts=[])))
+
+
+def _assignments(root, path, tree, seen) -> dict:
+    """{NAME: value node} of a settings file's top-level assignments in order, those of the modules it
+    star-imports (`from .base import *`, `from mysite.settings.base import *`) taken where the import is."""
+    seen.add(path)
+    values = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = node.value
+        elif isinstance(node, ast.ImportFrom) and [alias.name for alias in node.names] == ["*"]:
+            base = os.path.dirname(path)
+            for _ in range(node.level - 1):
+                base = os.path.dirname(base)
+            start = base if node.level else root
+            module = os.path.join(start, *(node.module or "").split("."))
+            found = next((candidate for candidate in (module + ".py", os.path.join(module, "__init__.py"))
+                          if os.path.isfile(candidate)), None)
+            if found and found not in seen:
+                try:
+                    with open(found, encoding="utf-8") as handle:
+                        values.update(_assignments(root, found, ast.parse(handle.read(), found), seen))
+                except (OSError, SyntaxError, ValueError):
+                    pass
+    return values
 
 
 def _settings_source(facts):

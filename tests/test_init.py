@@ -219,6 +219,26 @@ def test_settings_that_cannot_run_are_read_statically(tmp_path):
     assert "database engine  django.db.backends.sqlite3" in out
 
 
+def test_a_settings_package_read_statically_follows_its_star_imports(tmp_path):
+    root = startproject(tmp_path)
+    package = root / "mysite" / "settings"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "base.py").write_text((root / "mysite" / "settings.py").read_text().replace(
+        "Path(__file__).resolve().parent.parent", "Path(__file__).resolve().parent.parent.parent")
+        + "\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\nMEDIA_ROOT = BASE_DIR / 'var' / 'media'\n")
+    (package / "dev.py").write_text("import nosuchmodule_for_init_test\n\nfrom .base import *  # noqa\n\nDEBUG = True\n")
+    (root / "mysite" / "settings.py").unlink()
+    manage = root / "manage.py"
+    manage.write_text(manage.read_text().replace("mysite.settings'", "mysite.settings.dev'")
+                      .replace('mysite.settings"', 'mysite.settings.dev"'))
+    out = ok(init(root))
+    assert "mysite/settings/dev.py read statically" in out
+    values = settings_of(root / "deploytasks.yaml")
+    assert values.collectstatic is True and values.shared_dirs == ["var/media"]  # from base.py, through the import
+    assert "database engine  django.db.backends.sqlite3" in out and "STATIC_ROOT is not set" not in out
+
+
 def test_not_a_django_project_writes_nothing(tmp_path):
     (tmp_path / "README").write_text("hello\n")
     before = snapshot(tmp_path)
