@@ -12,6 +12,7 @@ import time
 from invoke.watchers import StreamWatcher
 
 from . import flows, hooks, steps, tables
+from .errors import DeployTasksError
 from .installer import local_uv
 from .output import show
 from .shell import is_dry
@@ -100,8 +101,23 @@ def setup(c, settings, project, *, superuser, username, email, password):
         plan.append(("createsuperuser", lambda: steps.createsuperuser(c, project, username, email, password)))
     if settings.collectstatic:
         plan.append(("collectstatic", beside.result if beside is not None else lambda: steps.collectstatic(c, project)))
-    rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
+    try:
+        rows = flows.timed_steps(hooks.around(c, project, settings.hooks, plan))
+    except DeployTasksError as exc:
+        raise DeployTasksError(f"{exc}{without_env_file(project, str(exc))}") from None
     show(tables.steps_table(f"Setup of {project.root}", rows))
+
+
+def without_env_file(project, error) -> str:
+    """What to add to a setup's error about the settings when the project has a .env.example but no .env yet
+    (a fresh clone), else ""."""
+    env = project.env_file if os.path.isabs(project.env_file) else os.path.join(project.root, project.env_file)
+    example = os.path.join(project.root, ".env.example")
+    about_settings = any(word in error for word in ("ImproperlyConfigured", "environment variable", "SECRET_KEY"))
+    if not about_settings or not project.env_file or os.path.exists(env) or not os.path.exists(example):
+        return ""
+    return (f"; there is no {os.path.relpath(env, project.root)} yet: copy .env.example to it and fill it in "
+            "(deploytasks.env_file names another file)")
 
 
 def pip_beside_migrate(c, settings, project) -> bool:

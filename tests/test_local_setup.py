@@ -14,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 
+from tests._util import assert_user_error
+
 ADMIN = {
     "DJANGO_SUPERUSER_USERNAME": "admin",
     "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
@@ -251,3 +253,17 @@ def test_task_help_shows_the_options_and_runs_nothing(site):
     assert reset.returncode == 0, reset.stderr
     assert "--app" in reset.stdout and not site.db.exists()
 
+
+
+def test_a_setup_failing_on_settings_a_fresh_clone_lacks_says_to_copy_env_example(site):
+    """A project whose settings require a value the laptop's .env gives (a fresh clone has only .env.example)."""
+    settings = site.root / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + '\nif not os.environ.get("SECRET_KEY"):\n    from django.core.exceptions '
+                        'import ImproperlyConfigured\n\n    raise ImproperlyConfigured("Set the SECRET_KEY environment '
+                        'variable")\n')
+    line = assert_user_error(site.inv("setup", "--no-superuser"), "Set the SECRET_KEY environment variable",
+                             "there is no .env yet: copy .env.example to it and fill it in")
+    assert "mysite/settings.py:" in line  # where the settings raised it
+    (site.root / ".env").write_text("SECRET_KEY=from-the-laptops-env\n")
+    done = site.inv("setup", "--no-superuser")
+    assert done.returncode == 0, done.stderr
