@@ -81,3 +81,20 @@ def pruned_summary(fin: Completed) -> str:
         parts.append(f"{len(removed)} unused package(s) removed from the uv cache "
                      f"({fin['uv_cache']['bytes'] / 1048576:.1f} MiB)")
     return "; ".join(parts)
+
+
+def report_unpushed(settings, deployed):
+    """A note when the local checkout's HEAD has commits the deployed revision lacks (not pushed yet: the server
+    deploys what the repository it clones from has)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "-C", settings.project, "rev-list", "--count", f"{deployed}..HEAD"],
+                              capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    count = done.stdout.strip()
+    if done.returncode == 0 and count.isdigit() and int(count):
+        console.print(f"[yellow]note:[/] your HEAD has {count} commit(s) that {deployed[:12]} lacks: push them "
+                      f"(the server deploys {settings.branch} as {settings.repo or 'the repository'} has it)",
+                      highlight=False)

@@ -29,7 +29,7 @@ from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
 from .deploy_report import (checklist_outcome, pruned_summary, report_marked_bad, report_migrations, report_notes,
-                            report_venv_change)
+                            report_unpushed, report_venv_change)
 from .lint_output import report_lint
 from . import bundle, deploy_hooks, openssh, supervised
 from .conversation import BundleMissing, Conversation
@@ -287,6 +287,8 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
         return {}
     if prep.get("recovered"):
         console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
+    if revision is None and settings.strategy == "mirror":
+        report_unpushed(settings, prep["revision"])
     if prep.get("unchanged"):
         return report_unchanged(prep, started)
     release = prep["release"]
