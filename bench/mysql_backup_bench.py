@@ -144,8 +144,8 @@ class Bench:
                                  f"{rng.uniform(0, 10000):.2f}\t{rng.randrange(1000)}\t2026-{rng.randint(1, 12):02d}-"
                                  f"{rng.randint(1, 28):02d} 12:00:00\t{json.dumps(doc)}\n")
                     rows += 1
-            root(f"LOAD DATA LOCAL INFILE '{batch}' INTO TABLE bench_rows (title, body, amount, quantity, created, doc)",
-                 self.name)
+            root(f"LOAD DATA LOCAL INFILE '{batch}' INTO TABLE bench_rows "
+                 "(title, body, amount, quantity, created, doc)", self.name)
             root("ANALYZE TABLE bench_rows", self.name)
             size = int(root("SELECT data_length + index_length FROM information_schema.tables WHERE table_schema = "
                             f"'{self.name}' AND table_name = 'bench_rows'"))
@@ -200,14 +200,15 @@ def report(args, db, checkouts, ours, gzip_rows, zstd_rows, total) -> str:
     for checkout in checkouts:
         rows = ours[str(checkout)]
         times = [r["seconds"] for r in rows]
+        size, rss = median([r['size'] for r in rows]) / MIB, mib(median([r['rss'] for r in rows]))
         lines.append(f"| `fab backup` ({checkout_label(checkout)}; {rows[0]['compression']}) | {fmt_summary(times)} | "
-                     f"{median([r['size'] for r in rows]) / MIB:.1f} MiB | {mib(median([r['rss'] for r in rows])):.0f} MiB | "
+                     f"{size:.1f} MiB | {rss:.0f} MiB | "
                      f"{ratio_cell(list(zip(times, hand_gzip)))} | "
                      f"{ratio_cell(list(zip(times, hand_zstd)))} |")
     for label, rows in (("`ssh host 'mysqldump … \\| gzip' > file` (a checklist's default, gzip -6)", gzip_rows),
                         ("`ssh host 'mysqldump … \\| zstd -1 -T0' > file`", zstd_rows)):
-        lines.append(f"| {label} | {fmt_summary([r['seconds'] for r in rows])} | "
-                     f"{median([r['size'] for r in rows]) / MIB:.1f} MiB | {mib(median([r['rss'] for r in rows])):.0f} MiB | | |")
+        size, rss = median([r['size'] for r in rows]) / MIB, mib(median([r['rss'] for r in rows]))
+        lines.append(f"| {label} | {fmt_summary([r['seconds'] for r in rows])} | {size:.1f} MiB | {rss:.0f} MiB | | |")
     checks = []
     for checkout in checkouts:
         rows = ours[str(checkout)]
@@ -261,7 +262,8 @@ def main(argv=None) -> int:
                 zstd_rows.append(bench.backup_by_hand("zstd -q -1 -T0", "zstd"))
                 print(f"run {run + 1}: " + ", ".join(f"{checkout_label(c)} {fmt_t(ours[str(c)][-1]['seconds'])}"
                                                      for c in checkouts)
-                      + f", gzip by hand {fmt_t(gzip_rows[-1]['seconds'])}, zstd by hand {fmt_t(zstd_rows[-1]['seconds'])}",
+                      + f", gzip by hand {fmt_t(gzip_rows[-1]['seconds'])}, "
+                      f"zstd by hand {fmt_t(zstd_rows[-1]['seconds'])}",
                       flush=True)
         finally:
             bench.drop_database()

@@ -29,7 +29,8 @@ def reported(function):
                 raise
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise Exit(f"deploytasks: error: the connection to the server was lost ({detail}): what the server side "
-                       "was doing finishes or is undone there, and its lock is freed; run the task again", code=1) from None
+                       "was doing finishes or is undone there, and its lock is freed; run the task again",
+                       code=1) from None
 
     return wrapper
 

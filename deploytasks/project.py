@@ -43,8 +43,8 @@ class Project:
         """`command` refused in the same round trip when the venv is absent, or when a shared file the release
         links to is (its Django would run on the settings' defaults: another database, DEBUG)."""
         checks = "".join(
-            f"if [ -L {q(self.path(name))} ] && [ ! -e {q(self.path(name))} ]; then echo {q(self.unshared(name, target))}"
-            " >&2; exit 3; fi; " for name, target in self.shared)
+            f"if [ -L {q(self.path(name))} ] && [ ! -e {q(self.path(name))} ]; then "
+            f"echo {q(self.unshared(name, target))} >&2; exit 3; fi; " for name, target in self.shared)
         if self.missing:
             checks = f"if [ ! -x {q(self.python)} ]; then echo {q(self.missing)} >&2; exit 3; fi; " + checks
         return checks + command

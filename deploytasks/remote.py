@@ -106,7 +106,7 @@ def list_backups(c, json=False, offsite=False):
             "media": "also restore the media archived with it (default: deploytasks.backup_media)"})
 @reported
 def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
-    """Restore a backup (a file, or a name `fab backups` lists) on the server: verify, upload, safety backup, restore, reload."""
+    """Restore a backup (a file, or a name `fab backups` lists) on the server: verify, upload, back up, restore."""
     settings, project = live(c)
     restores.named_on_server(c, settings, project, file, from_offsite=from_offsite, yes=yes, unverified=unverified,
                              media=media or settings.backup_media)

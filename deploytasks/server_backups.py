@@ -146,7 +146,8 @@ def copy_of_named(c, settings, project, name):
     if os.path.exists(local):
         return local
     project = dataclasses.replace(project, root=settings.path)
-    remote = {entry.get("file"): entry for entry in backup_store.listing(c, project, posixpath.join(settings.path, "backups"))}
+    listed = backup_store.listing(c, project, posixpath.join(settings.path, "backups"))
+    remote = {entry.get("file"): entry for entry in listed}
     entry = remote.get(name)
     if entry is None or not entry.get("present"):
         raise DeployTasksError(f"no backup {name} here ({name}, {local}) nor on {host_name(c)} (`fab -H "

@@ -124,7 +124,8 @@ def to_state(params) -> SchemaRollback:
     result = {"unapply": undo, "irreversible": blocked}
     if blocked:
         raise ServerError("%s is irreversible, so the schema cannot be rolled back: restore the backup taken before it "
-                          "instead (`fab backups` lists them; `fab restore NAME` downloads and restores one)" % blocked[0])
+                          "instead (`fab backups` lists them; `fab restore NAME` downloads and restores one)"
+                          % blocked[0])
     if params.get("check_only") or not undo:
         return result
     if params.get("backup_dest"):

@@ -44,9 +44,9 @@ def back_up_and_rehearse(alias, engine, params, result):
         result["rehearsal_skipped"] = str(exc)
         return
     except RehearsalFailed as failed:
-        raise ServerError("migration %sfailed in the rehearsal on a copy of the database, nothing was applied: %s: %s" % (
-            failed.migration + " " if failed.migration else "", type(failed.error).__name__, first_line(failed.error))
-        ) from None
+        raise ServerError("migration %sfailed in the rehearsal on a copy of the database, nothing was applied: %s: %s"
+                          % (failed.migration + " " if failed.migration else "", type(failed.error).__name__,
+                             first_line(failed.error))) from None
     except Exception as exc:
         raise ServerError("the rehearsal on a copy of the database failed, nothing was applied: %s: %s" % (
             type(exc).__name__, first_line(exc))) from None

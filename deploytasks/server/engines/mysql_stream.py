@@ -213,9 +213,9 @@ def scan_file(path):
 
 
 def dump_streamed(name, dump_argv, env, fd, stream, fast=False, replay=None):
-    """mysqldump (`dump_argv`) of the database `name` into the open file `fd`, compressed, and into `stream` (chunk-framed) when given;
-    read back as it is written, and fed to `replay` (scratch.MysqlReplay) when given. Returns {"sha256", "size",
-    "problem" (the read-back's), "migrations", "compression", "notice"}."""
+    """mysqldump (`dump_argv`) of the database `name` into the open file `fd`, compressed, and into `stream`
+    (chunk-framed) when given; read back as it is written, and fed to `replay` (scratch.MysqlReplay) when given.
+    Returns {"sha256", "size", "problem" (the read-back's), "migrations", "compression", "notice"}."""
     zstd = find_zstd()
     errors = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
     dumper = subprocess.Popen(dump_argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors[0])
@@ -258,5 +258,6 @@ def dump_streamed(name, dump_argv, env, fd, stream, fast=False, replay=None):
     if failed:
         raise ServerError(failed)
     return {"sha256": sink.digest.hexdigest(), "size": sink.size, "problem": problem or scanner.problem(),
-            "migrations": scanner.migrations(), "compression": "zstd -1" if zstd else "gzip level %d" % (1 if fast else 6),
+            "migrations": scanner.migrations(),
+            "compression": "zstd -1" if zstd else "gzip level %d" % (1 if fast else 6),
             "notice": None if zstd else NO_ZSTD}

@@ -213,7 +213,8 @@ def _dump(engine, env, argv, zstd, fd, stream, scan, load=None):
         zstd_errors.close()
     if failed:
         raise ServerError(failed)
-    return {"sha256": sink.digest.hexdigest(), "size": sink.size, "problem": problem, "migrations_copy": migrations_copy,
+    return {"sha256": sink.digest.hexdigest(), "size": sink.size, "problem": problem,
+            "migrations_copy": migrations_copy,
             "compression": "zstd -1" if zstd else "pg_dump zlib level 1",
             "notice": None if zstd else NO_ZSTD}
 
