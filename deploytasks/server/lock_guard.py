@@ -1,7 +1,8 @@
 """A restore's lock outlives the `fab` that took it only as long as something works under it: a guard process,
 detached from the SSH session, holds the lock (its PID in info.json) while the client's connection lives.
 Once that connection is gone (fab killed, network lost) it waits for the work it left (an upload still
-arriving, a restore entry still running: lock/worker-<pid>), then removes the uploads and frees the lock.
+arriving or its command still putting it in place, a restore entry still running: lock/worker-<pid>), then removes
+the uploads and frees the lock.
 A client that finishes releases the lock itself; the guard then just ends.
 A deploy's guard (started by prepare_release with the new release's name) also removes that release while it
 has no metadata; it ends when the deploy's supervisor names itself the lock's holder."""
@@ -13,7 +14,7 @@ from .journal import started_at
 from .leftovers import remove_uploads
 from .lock import release_lock
 from .releases import finished, remove_unfinished
-from .procscan import _stat, files_open_under
+from .procscan import _stat, commands_naming, files_open_under
 
 WORKER_PREFIX = "worker-"
 
@@ -103,7 +104,8 @@ def start_guard(layout, release=None):
 def watch(layout, session, pid, release=None, interval=0.5):
     """While the lock is ours: once the session is gone and nothing works under the lock, clean up, free it."""
     while _still_mine(layout, pid):
-        if _stat(session) is None and not _workers_alive(layout.lock) and not files_open_under(layout.uploaded):
+        if (_stat(session) is None and not _workers_alive(layout.lock) and not files_open_under(layout.uploaded)
+                and not commands_naming(layout.uploaded)):
             if _still_mine(layout, pid):
                 remove_uploads(layout)
                 if release and not finished(layout, release):

@@ -111,6 +111,22 @@ def users_of(directory):
     return found
 
 
+def commands_naming(path):
+    """The pids of other processes whose command line names `path` or a path under it (an upload's receiving
+    shell, whose last step still writes there once its input has ended)."""
+    found, us = [], ourselves()
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not pid.isdigit() or pid in us:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                if path.encode() in handle.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
 def group_members_in(group, directory):
     """The pids of process group `group` that use `directory` (a dead supervisor's children working in the deploy
     path; a reused group number of another program's does not match)."""
