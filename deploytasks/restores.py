@@ -195,7 +195,9 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
     behind = [app for app, s in done["migrations"].items() if s["missing"]]
     if behind:
-        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply migrations next")
+        command = f"fab -H {host_name(c)} migrate" if getattr(c, "host", None) else "inv migrate"
+        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply the migrations next "
+                      f"(`{command}`)", highlight=False)
     return done
 
 

@@ -217,7 +217,7 @@ def test_restore_reports_migrations_the_restored_data_lacks(migrated_site):
     assert result.returncode == 0, result.stderr + result.stdout
     [row] = [line for line in result.stdout.splitlines() if line.startswith("│ accounts")]
     assert "0010_plan_slug" in row and "6 to apply" in row
-    assert "behind the code in accounts: apply migrations next" in result.stdout
+    assert "behind the code in accounts: apply the migrations next (`inv migrate`)" in result.stdout
     assert site.query("SELECT count(*) FROM django_migrations WHERE app = 'accounts'") == [(10,)]
 
 
