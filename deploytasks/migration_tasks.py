@@ -82,6 +82,10 @@ def migrate(c, app, target, yes=False, fake_initial=False, run_syncdb=False, fak
         names = guard_backwards(info, app, name)
         console.print(f"Migrating {app} backwards to {name} unapplies {len(names)} migration(s): {', '.join(names)}")
         console.print("Their schema changes are undone and data in dropped columns/tables is lost; a backup is taken first.")
+        if side.cli == "fab":
+            console.print("[yellow]WARN[/] the live release's code has these migrations: it runs against a schema "
+                          "without them until a release without them is live (`fab rollback` takes code and schema "
+                          "back together)", highlight=False)
         confirm(f"Unapply {len(names)} migration(s)?", yes, is_dry(c))
         backup_before(c, side, "pre-migrate")
     console.print(steps.migrate(c, project, *[a for a in (app, name) if a], *extra))

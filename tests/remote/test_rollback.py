@@ -92,3 +92,15 @@ def test_unhealthy_deploy_switches_back_and_unapplies_its_migrations(served):
     assert s.gunicorn.health()["revision"] == live_revision
     last = s.log()[-1]
     assert last["result"] == "unhealthy" and last["revision"] == sha
+
+
+def test_migrating_the_live_release_backwards_warns_that_its_code_runs_ahead_of_the_schema(served):
+    s = served
+    s.fab("deploy").ok()  # main, with Gizmo's migration
+    applied = [name for app, name in s.applied_migrations() if app == "accounts"]
+    gizmo, previous = applied[-1], applied[-2]
+    run = s.fab("migrations.migrate", "accounts", previous, "--yes").ok()
+    assert "WARN the live release's code has these migrations" in run.stdout and "`fab rollback`" in run.stdout
+    assert ("accounts", gizmo) not in s.applied_migrations()
+    s.fab("migrations.migrate", "accounts", "latest", "--yes").ok()
+    assert ("accounts", gizmo) in s.applied_migrations()
