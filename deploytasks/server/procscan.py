@@ -77,16 +77,21 @@ def ourselves():
     return pids
 
 
+def other_pids():
+    """The pids (as /proc names them) of the running processes but this one and its ancestors."""
+    if not os.path.isdir("/proc"):
+        return []
+    us = ourselves()
+    return [pid for pid in os.listdir("/proc") if pid.isdigit() and pid not in us]
+
+
 def in_use(directories):
     """The directories (as given) that some other running process uses."""
     real = {os.path.realpath(directory): directory for directory in directories}
-    if not real or not os.path.isdir("/proc"):
+    if not real:
         return set()
     used = set()
-    us = ourselves()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or pid in us:
-            continue
+    for pid in other_pids():
         for path in paths_of(pid):
             used |= _inside(path, real)
         if len(used) == len(real):
@@ -97,11 +102,9 @@ def in_use(directories):
 def users_of(directory):
     """[(pid, command line)] of the other running processes that use `directory` (see paths_of)."""
     real = {os.path.realpath(directory): directory}
-    if not os.path.isdir("/proc"):
-        return []
-    us, found = ourselves(), []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and pid not in us and any(_inside(path, real) for path in paths_of(pid)):
+    found = []
+    for pid in other_pids():
+        if any(_inside(path, real) for path in paths_of(pid)):
             try:
                 with open("/proc/%s/cmdline" % pid, "rb") as handle:
                     command = handle.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
@@ -114,10 +117,8 @@ def users_of(directory):
 def commands_naming(path):
     """The pids of other processes whose command line names `path` or a path under it (an upload's receiving
     shell, whose last step still writes there once its input has ended)."""
-    found, us = [], ourselves()
-    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not pid.isdigit() or pid in us:
-            continue
+    found = []
+    for pid in other_pids():
         try:
             with open("/proc/%s/cmdline" % pid, "rb") as handle:
                 if path.encode() in handle.read():
@@ -132,9 +133,7 @@ def group_members_in(group, directory):
     path; a reused group number of another program's does not match)."""
     real = {os.path.realpath(directory): directory}
     members = []
-    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not pid.isdigit():
-            continue
+    for pid in other_pids():
         try:
             with open("/proc/%s/stat" % pid, "rb") as handle:
                 raw = handle.read()

@@ -1,7 +1,5 @@
 """Database engines behind one interface (base.Engine): vendor -> "module:Class", imported on first use."""
 import importlib
-import shutil
-import subprocess
 
 from ..errors import ServerError
 
@@ -47,14 +45,9 @@ def sniff(path):
 
 def zstd_head(path):
     """The first bytes of a zstd-compressed file's content (b"" when it cannot be read)."""
-    zstd = shutil.which("zstd")
-    if not zstd:
+    from .pg_stream import ArchiveSource, find_zstd
+
+    if not find_zstd():
         return b""
-    process = subprocess.Popen([zstd, "-dc", "-q", "--", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-    try:
-        return process.stdout.read(16)
-    finally:
-        process.kill()
-        process.wait()
-        process.stdout.close()
+    with ArchiveSource(path) as source:
+        return source.stdin.read(16)

@@ -15,6 +15,7 @@ from ..files import sha256_of
 from ..manifests import backup_name, publish_backup, remember_read_back
 from .base import Engine
 from .pipes import END_FRAME, STREAM_MARKER, write_all
+from .toolenv import tool_env
 
 PACKAGES = {  # what to install when a client tool is missing, by package manager
     "postgresql": "apt-get install -y postgresql-client (Debian/Ubuntu) or dnf install -y postgresql (Fedora/RHEL)",
@@ -85,9 +86,8 @@ def hashed_and_checked(path, check):
 
 
 class DumpEngine(Engine):
-    """An engine whose backups are dumps made by its client tools. Subclasses: backup_suffix(),
-    started_tool_version(), dump_into(), verify, migrations_in, restore(path, safety), tool_version(),
-    looks_like(head)."""
+    """An engine whose backups are dumps made by its client tools. Subclasses: backup_suffix(), dump_tool(),
+    dump_into(), verify, migrations_in, restore(path, safety), looks_like(head)."""
 
     rehearsal_copy = None  # (backup path, scratch database, its restore's error or None) made by backup_for_rehearsal
     trusts_read_back = False  # a restore of bytes this machine read back whole as it made them skips reading them again
@@ -197,9 +197,17 @@ class DumpEngine(Engine):
         """The new backup's file name suffix (it says how the dump is compressed)."""
         raise NotImplementedError
 
-    def started_tool_version(self):
-        """The dump tool's `--version` started now; the returned function gives its answer."""
+    def dump_tool(self):
+        """(the dump tool's path, its toolenv kind)."""
         raise NotImplementedError
+
+    def started_tool_version(self):
+        """The dump tool's `--version` started now, its answer read when the result is called: Debian's pg_dump is
+        a Perl wrapper whose start-up runs beside a dump this way, not after it, before the manifest."""
+        program, kind = self.dump_tool()
+        process = subprocess.Popen([program, "--version"], env=tool_env(kind), stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, universal_newlines=True)
+        return lambda: process.communicate()[0].strip()
 
     def dump_into(self, fd, path, stream, fast, load_into=None, **options):
         """Dump into the open file `fd` (at `path`) and `stream` (chunk frames), reading it back as it is written;

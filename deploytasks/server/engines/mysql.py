@@ -79,13 +79,8 @@ class MySQL(DumpEngine):
     def backup_suffix(self):
         return self.suffix if find_zstd() else ".sql.gz"
 
-    def tool_version(self):
-        return self.started_tool_version()()
-
-    def started_tool_version(self):
-        process = subprocess.Popen([self.mysqldump, "--version"], env=tool_env(MYSQL), stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, universal_newlines=True)
-        return lambda: process.communicate()[0].strip()
+    def dump_tool(self):
+        return self.mysqldump, MYSQL
 
     def dump_into(self, fd, path, stream, fast, load_into=None):
         """mysql_stream.dump_streamed; with load_into, the dump read back is replayed into that scratch database

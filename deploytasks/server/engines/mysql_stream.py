@@ -13,7 +13,7 @@ import zlib
 
 from ..errors import ServerError
 from .dumptools import error_line
-from .pg_stream import ZSTD_MAGIC, find_zstd
+from .pg_stream import ZSTD_MAGIC, ArchiveSource, find_zstd
 from .pipes import BLOCK, DumpSink, widen_pipe, write_all
 
 DUMP_STARTS = (b"-- MySQL dump", b"-- MariaDB dump")
@@ -184,24 +184,11 @@ def read_file(path, consume):
                 if not block:
                     return None
                 consume(block)
-    zstd = find_zstd()
-    if not zstd:
-        raise ServerError("%s is compressed with zstd, which is not installed here: install zstd (apt-get install "
-                          "zstd / dnf install zstd)" % path)
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen([zstd, "-dc", "-q", "--", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=errors)
-        try:
-            for block in iter(lambda: process.stdout.read(BLOCK), b""):
-                consume(block)
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        status = process.wait()
-        errors.seek(0)
-        text = errors.read().decode("utf-8", "replace")
-    return None if status == 0 else "the zstd stream is damaged (%s)" % error_line(text, "zstd")
+    with ArchiveSource(path) as source:  # `zstd -dc path`, ended on the way out
+        for block in iter(lambda: source.stdin.read(BLOCK), b""):
+            consume(block)
+        problem = source.problem()
+    return problem and "the zstd stream is damaged (%s)" % problem[len("zstd: "):]
 
 
 def scan_file(path):

@@ -113,15 +113,8 @@ class PostgreSQL(DumpEngine):
             if passfile and os.path.exists(passfile):
                 os.unlink(passfile)
 
-    def tool_version(self):
-        return self.started_tool_version()()
-
-    def started_tool_version(self):
-        """`pg_dump --version` started now, its answer read when the result is called: Debian's pg_dump is a Perl
-        wrapper whose start-up runs beside a dump this way, not after it, before the manifest."""
-        process = subprocess.Popen([self.pg_dump, "--version"], env=tool_env(PG), stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, universal_newlines=True)
-        return lambda: process.communicate()[0].strip()
+    def dump_tool(self):
+        return self.pg_dump, PG
 
     def backup_suffix(self):
         return self.suffix if find_zstd() else ".dump"
