@@ -45,6 +45,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cpu_profile import CpuProfile, NoProfile, merged  # noqa: E402
 from backup_bench import MIB, Bench, fmt_t, mib, ratio_cell, run_measured, sha256_file  # noqa: E402
 from harness import (_commit_change, byte_compile_checkout, fmt_summary, machine_description, make_example_repo, median,  # noqa: E402
                      start_server, write_results)
@@ -128,6 +129,10 @@ class PgBench(Bench):
         self.name, self.password = name, password
         self.rows = 0
         self.parts_file = workdir / "parts.dump"
+        self.profile_cpu = False
+
+    def cpu_profile(self):
+        return CpuProfile() if self.profile_cpu else NoProfile()
 
     def connect(self):
         return psycopg.connect(host=PG["host"], port=PG["port"], user=self.name, password=self.password,
@@ -204,7 +209,8 @@ class PgBench(Bench):
     # -- backup + download
     def backup_ours(self) -> dict:
         backups = str(self.server_backups)
-        with Watch(dump_started=f"{backups}/*.dump*.partial", server_done=f"{backups}/*.dump*.json") as seen:
+        with Watch(dump_started=f"{backups}/*.dump*.partial", server_done=f"{backups}/*.dump*.json") as seen, \
+                self.cpu_profile() as cpu:
             m = self.fab("backup", label="backup-ours")
         [local] = self.local_backup_files()
         manifest = json.loads(Path(f"{local}.json").read_text())
@@ -212,7 +218,7 @@ class PgBench(Bench):
             "seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "size": manifest["size"], "file": str(local),
             "sha_ok": sha256_file(local) == manifest["sha256"], "list_ok": listable(local),
             "server_seconds": manifest.get("seconds"), "t_dump_started": seen.get("dump_started"),
-            "t_server_done": seen.get("server_done"), "t_downloaded": m.at("downloaded to"),
+            "t_server_done": seen.get("server_done"), "t_downloaded": m.at("downloaded to"), "cpu": cpu.by_name(),
         }
 
     def backup_baseline(self, same_settings=False) -> dict:
@@ -224,9 +230,10 @@ class PgBench(Bench):
             remote = shlex.join(["pg_dump", "--format=custom", "--compress=0", "--no-owner", "--no-acl",
                                  *self.pg_args()]) + " | zstd -1 -T0 -q -c"
         command = f"ssh -F {shlex.quote(str(self.server.ssh_config))} {ALIAS} {shlex.quote(remote)} > {shlex.quote(str(local))}"
-        m = run_measured(["sh", "-c", command], self.log("backup-baseline"))
+        with self.cpu_profile() as cpu:
+            m = run_measured(["sh", "-c", command], self.log("backup-baseline"))
         result = {"seconds": m.seconds, "maxrss_kib": m.maxrss_kib, "size": local.stat().st_size,
-                  "list_ok": listable(local)}
+                  "list_ok": listable(local), "cpu": cpu.by_name()}
         local.unlink()
         return result
 
@@ -308,6 +315,20 @@ def goal_rows(ours_b, base_b, same_b, ours_r, base_r) -> list[str]:
     ]
     rows = [f"| {name} | {goal} | {value:.2f}x | {'yes' if value <= limit else 'no'} |" for name, goal, value, limit in goals]
     rows.append(f"| peak RSS of `fab backup` / `restore` | < 100 MiB | {rss:.0f} MiB (largest run) | {'yes' if rss < 100 else 'no'} |")
+    return rows
+
+
+def cpu_rows(ours, same) -> list[str]:
+    """CPU seconds by process name (medians over the runs), `fab backup` beside the same settings by hand."""
+    ours_cpu, same_cpu = merged([r["cpu"] for r in ours]), merged([r["cpu"] for r in same])
+    names = sorted(set(ours_cpu) | set(same_cpu), key=lambda n: -max(ours_cpu.get(n, 0), same_cpu.get(n, 0)))
+    rows = ["CPU seconds by process (every process polled from /proc every 5 ms; medians of the runs; `--cpu`):", "",
+            "| process | `fab backup` | same settings by hand |", "| --- | --- | --- |"]
+    for name in names:
+        if max(ours_cpu.get(name, 0), same_cpu.get(name, 0)) >= 0.01:
+            rows.append(f"| {name} | {ours_cpu.get(name, 0):.2f} | {same_cpu.get(name, 0):.2f} |")
+    totals = [sum(r["cpu"].values()) for r in ours], [sum(r["cpu"].values()) for r in same]
+    rows.append(f"| all | {median(totals[0]):.2f} | {median(totals[1]):.2f} |")
     return rows
 
 
@@ -428,6 +449,8 @@ def report(args, db, backups, restores, parts, versions, total) -> tuple[str, bo
         " pg_restore 0.97 -> 0.53; all processes but PostgreSQL's backends 4.3 -> 3.1 (backup) and 7.2 -> 5.0"
         " (restore).",
     ]
+    if args.cpu:
+        lines += ["", *cpu_rows(ours_b, same_b)]
     lines += [
         "",
         machine_description().rstrip("\n"),
@@ -463,6 +486,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also poll /proc during each backup: CPU seconds by process (the polling takes CPU too)")
     args = parser.parse_args(argv)
 
     def on_term(signum, _frame):
@@ -489,6 +514,7 @@ def main(argv=None) -> int:
         server = start_server(workdir, host=HOST)
         (workdir / "repo").mkdir()
         bench = PgBench(workdir, server, make_example_repo(workdir / "repo"), args.size_mib, name, password)
+        bench.profile_cpu = args.cpu
         print(f"deploying the example project (database {name}) to {bench.path} over ssh://{HOST}:{server.port} …", flush=True)
         bench.deploy()
         print(f"growing bench_rows to {args.size_mib} MiB …", flush=True)

@@ -24,6 +24,7 @@ ENTRIES = {
     "restore_warm": "restore:warm",
     "early_safety": "early_safety:main",
     "predeploy": "predeploy:main",
+    "health_request": "health_diagnosis:main",
     "collect_static": "static_files:ensure",
     "fleet_stage": "fleet_stage:main",
     "fleet_predeploy": "fleet_stage:migrate",

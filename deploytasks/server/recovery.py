@@ -33,8 +33,10 @@ def unapply(layout, journal):
     return result.get("unapplied") or []
 
 
-def undo(layout, journal, params, reason, result="failed") -> Undone:
-    """Take the server back to before the deploy that `journal` describes; returns {"summary", ...}."""
+def undo(layout, journal, params, reason, result="failed", explain=None) -> Undone:
+    """Take the server back to before the deploy that `journal` describes; returns {"summary", ...}. explain: what
+    adds to `reason` once the live release is the previous one again and before anything is unapplied (a new
+    release's failed health check asked again inside it, health_diagnosis), or None."""
     release, previous = journal.get("release"), journal.get("previous")
     journals.update(layout, phase="undo")
     done = []
@@ -45,6 +47,9 @@ def undo(layout, journal, params, reason, result="failed") -> Undone:
             done.append("reloading %s failed too (%s)" % (previous, back["reload_problem"]))
         elif back.get("health_problem"):
             done.append("%s fails its health check too (%s)" % (previous, back["health_problem"]))
+    found = explain() if explain is not None else None
+    if found:
+        reason = "%s; %s" % (reason, found)
     unapplied = []
     if journal.get("kind") == "rollback":
         return undo_rollback(layout, journal, reason, result, done)

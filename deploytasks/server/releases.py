@@ -122,7 +122,7 @@ def health_problem(url, revision, timeout):
             body = response.read(65536).decode("utf-8", "replace")
             status = response.status
     except urllib.error.HTTPError as exc:
-        return "HTTP %d from %s" % (exc.code, url)
+        return "HTTP %d from %s%s" % (exc.code, url, said_in(exc))
     except Exception as exc:  # noqa: BLE001 - BadStatusLine, InvalidURL, ...: the release is not healthy
         reason = getattr(exc, "reason", None)
         detail = str(reason) if reason else "%s: %s" % (type(exc).__name__, exc)
@@ -136,6 +136,20 @@ def health_problem(url, revision, timeout):
     if served and revision and not (revision.startswith(served) or served.startswith(revision)):
         return "%s still serves revision %s, not %s (did the reload load the new release?)" % (url, served, revision[:12])
     return None
+
+
+def said_in(response, limit=200):
+    """": <body on one line>" for an error answer whose body is JSON or plain text (`{"database": "…"}` of a health
+    view that checks its database), else "" (an HTML page says nothing a line could hold)."""
+    kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if kind not in ("application/json", "text/plain"):
+        return ""
+    try:
+        body = response.read(4096).decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - the body is a bonus
+        return ""
+    line = " ".join(body.split())
+    return ": " + (line if len(line) <= limit else line[:limit - 1] + "…") if line else ""
 
 
 def release_revision(layout, name):

@@ -160,6 +160,12 @@ class StaticCollected(TypedDict, total=False):
     warning: str
 
 
+class HealthRequest(TypedDict, total=False):
+    """health_diagnosis.main: the health URL asked again inside a release through Django's test client."""
+    raised: str  # `Type: message (path/in/project.py:line)`
+    status: int  # its status when nothing was raised
+
+
 class FleetStaged(TypedDict, total=False):
     """fleet_stage: a staged release checked and its static files collected, the database untouched."""
     media: "SharedMedia"

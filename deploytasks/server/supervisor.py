@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Union
 
-from . import hooks, standby
+from . import health_diagnosis, hooks, standby
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import complete, switch_and_check
@@ -79,7 +80,9 @@ def supervise_with(params, warm=None) -> Union[SupervisedDeploy, SupervisedRollb
     except BaseException as exc:  # noqa: BLE001 - whatever stopped it, the server goes back to before
         reason, result, code = why(layout, params, exc)
         standby.end(warm)  # out of the release before it goes: a Django still starting would write bytecode there
-        outcome = undo(layout, journals.read(layout) or {}, params, reason, result)
+        explain = (partial(health_diagnosis.explain, params, str(exc))
+                   if isinstance(exc, Unhealthy) and not journals.cancelled(layout) else None)
+        outcome = undo(layout, journals.read(layout) or {}, params, reason, result, explain)
         raise ServerError(outcome["summary"], code) from None
     finally:
         standby.end(warm)

@@ -431,3 +431,27 @@ def test_an_app_server_gone_with_the_switch_is_started_again_when_the_deploy_swi
         g.pid = int(g.pidfile.read_text().strip()) if g.pidfile.exists() else g.pid
         s.settings.pop("start")
         s.configure(reload=g.reload, healthcheck_retries=60, healthcheck_delay=0.25)
+
+
+def test_a_release_answering_http_500_is_switched_back_and_the_error_says_what_it_raised(served):
+    """A typo in the health view: production's Django answers a bare 500 (the traceback goes to ADMINS' mail);
+    the deploy switches back, then asks the new release's own Django and names the exception and the line."""
+    s = served
+    live, revision = s.current_name(), s.gunicorn.health()["revision"]
+    source = (s.repo.work / "accounts" / "views.py").read_text()
+    assert '"revision": REVISION})' in source
+    line = next(number for number, text in enumerate(source.splitlines(), 1) if '"revision": REVISION})' in text)
+
+    def typo(work):
+        (work / "accounts" / "views.py").write_text(source.replace('"revision": REVISION})', '"revision": REVISON})'))
+
+    s.repo.commit("typo in the health view", typo, branch="typo")
+    s.configure(healthcheck_retries=2, healthcheck_delay=0.1)
+    try:
+        error = s.fab("deploy", "--revision", "typo").error(
+            "failed its health check (HTTP 500 from", "switched back to", f"{live} stays live")
+        assert f"GET /health/ raises NameError: name 'REVISON' is not defined (accounts/views.py:{line})" in error
+        assert s.current_name() == live and s.gunicorn.health()["revision"] == revision
+        assert not s.lock.exists()
+    finally:
+        s.configure(healthcheck_retries=60, healthcheck_delay=0.25)
