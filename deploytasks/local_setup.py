@@ -11,7 +11,7 @@ import time
 
 from invoke.watchers import StreamWatcher
 
-from . import flows, hooks, steps, tables
+from . import database_creation, flows, hooks, steps, tables
 from .errors import DeployTasksError
 from .installer import local_uv
 from .output import show
@@ -81,7 +81,7 @@ def setup(c, settings, project, *, superuser, username, email, password):
         for step in alongside:
             step.start()
         try:
-            return steps.migrate(c, project, database=settings.database, watchers=[SetUp(migrate_set_up)])
+            return migrate_creating_database(c, project, settings.database, watchers=[SetUp(migrate_set_up)])
         except BaseException:
             migrate_set_up.set()
             for step in alongside:
@@ -106,6 +106,21 @@ def setup(c, settings, project, *, superuser, username, email, password):
     except DeployTasksError as exc:
         raise DeployTasksError(f"{exc}{without_env_file(project, str(exc))}") from None
     show(tables.steps_table(f"Setup of {project.root}", rows))
+
+
+def migrate_creating_database(c, project, database, watchers):
+    """steps.migrate; when it fails because the database it connects to does not exist (a fresh clone on a new
+    machine), the database is created (database_creation) and migrate runs again."""
+    try:
+        return steps.migrate(c, project, database=database, watchers=watchers)
+    except DeployTasksError as exc:
+        missing = database_creation.missing_database(str(exc))
+        if missing is None or is_dry(c) or not database_creation.create(c, project, database, *missing):
+            raise
+        name = missing[0]
+    outcome = steps.migrate(c, project, database=database)
+    return StepResult(outcome.status if outcome.status != "kept" else "done",
+                      f"created the database {name!r} (it did not exist); {outcome.detail}")
 
 
 def without_env_file(project, error) -> str:

@@ -20,6 +20,7 @@ ENTRIES = {
     "deploy_plan": "deploy_plan:main",
     "superuser": "superuser:main",
     "backup": "backup:main",
+    "create_database": "create_database:main",
     "restore": "restore:main",
     "restore_warm": "restore:warm",
     "early_safety": "early_safety:main",

@@ -160,6 +160,13 @@ class StaticCollected(TypedDict, total=False):
     warning: str
 
 
+class DatabaseCreated(TypedDict):
+    """create_database.main: the database `inv setup` created (None: not this one, not a server database, or
+    created meanwhile by someone else)."""
+    created: Optional[str]
+    vendor: str
+
+
 class HealthRequest(TypedDict, total=False):
     """health_diagnosis.main: the health URL asked again inside a release through Django's test client."""
     raised: str  # `Type: message (path/in/project.py:line)`
