@@ -16,7 +16,7 @@ from .server.results import RestoreResult
 from .host_names import host_name
 from .conversation import Conversation
 from .flows import checked, show_held_deploy
-from .errors import DeployTasksError
+from .errors import ConnectionLost, DeployTasksError
 from .output import console
 from .prompt import confirm
 from .shell import is_dry, q, run
@@ -114,6 +114,8 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
         except KeyboardInterrupt:
             raise DeployTasksError(f"interrupted (Ctrl-C) during the upload of {local}: nothing was restored, the "
                                    "live database is as it was") from None
+        except ConnectionLost as exc:  # the restore's request was never sent
+            raise ConnectionLost(f"{exc}: nothing was restored, the live database is as it was") from None
         prepared = media_dir.send(c, project, settings, local, manifest, remote) if media else None
         return media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
             c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
