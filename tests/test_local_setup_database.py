@@ -3,6 +3,7 @@ settings' own user when it may, then migrated; when it may not, one line saying 
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 
 import pytest
 
@@ -18,17 +19,24 @@ def pg_databases(name):
         return [row[0] for row in connection.execute("SELECT datname FROM pg_database WHERE datname = %s", (name,))]
 
 
-@pytest.fixture
-def pg_role():
-    """A login role with no database of its own yet: (name, password); the role and any database named after it
-    are dropped afterwards."""
+@contextmanager
+def login(run, create, drops):
+    """A new login (name, password) made by run(create), with no database yet; run(each of drops) afterwards, which
+    also drop a database named after it."""
     name, password = "dt_" + secrets.token_hex(6), "pw-" + secrets.token_hex(12)
-    admin(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    run(create.format(name=name, password=password))
     try:
         yield name, password
     finally:
-        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin(f"DROP ROLE IF EXISTS {name}")
+        for statement in drops:
+            run(statement.format(name=name))
+
+
+@pytest.fixture
+def pg_role():
+    with login(admin, "CREATE ROLE {name} LOGIN PASSWORD '{password}'",
+               ["DROP DATABASE IF EXISTS {name} WITH (FORCE)", "DROP ROLE IF EXISTS {name}"]) as made:
+        yield made
 
 
 @pytest.mark.skipif(not postgres_reachable(), reason="no PostgreSQL client tools or server on 127.0.0.1:5432")
@@ -62,14 +70,10 @@ def test_a_role_that_may_not_create_databases_gets_the_command_to_type(tmp_path,
 
 @pytest.fixture
 def mysql_user():
-    """A MariaDB user allowed everything on a database named after it, which does not exist yet."""
-    name, password = "dt_" + secrets.token_hex(6), "pw-" + secrets.token_hex(8)
-    root(f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'")
-    try:
-        yield name, password
-    finally:
-        root(f"DROP DATABASE IF EXISTS `{name}`")
-        root(f"DROP USER IF EXISTS '{name}'@'%'")
+    """A MariaDB user; the database named after it does not exist yet."""
+    with login(root, "CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'",
+               ["DROP DATABASE IF EXISTS `{name}`", "DROP USER IF EXISTS '{name}'@'%'"]) as made:
+        yield made
 
 
 def mysql_schemas(name):
