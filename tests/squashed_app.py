@@ -4,7 +4,9 @@ project goes through:
 - "before": 0001_initial, 0002_entry_note, 0003_seed (a RunPython without reverse: irreversible);
 - "squashed": plus 0001_squashed_0003_seed (replaces the three, irreversible too) and 0004_entry_memo, which
   was written before the squash and still depends on 0003_seed (Django remaps it to the squash);
-- "trimmed": the replaced files deleted and 0004 pointing at the squash, as Django's docs say to finish.
+- "trimmed": the replaced files deleted and 0004 pointing at the squash, as Django's docs say to finish;
+- "squash alone": the three and the squash (reversible here), nothing after it (a fresh database gets the squash
+  applied directly, and a release records it under its own name only).
 
 A database migrated at "before" then run at "squashed" holds only the replaced names; one migrated at
 "squashed" holds the replaced names and the squashed one (recorded last, after 0004)."""
@@ -60,13 +62,17 @@ def add_ledger(root: Path, stage: str) -> None:
     (app / "__init__.py").write_text("")
     (migrations / "__init__.py").write_text("")
     (app / "models.py").write_text("from django.db import models\n\n\nclass Entry(models.Model):\n    "
-                                   + MODELS["before" if stage == "before" else "squashed"])
-    names = {"before": REPLACED, "squashed": REPLACED + [SQUASHED], "trimmed": [SQUASHED]}[stage]
+                                   + MODELS["before" if stage in ("before", "squash alone") else "squashed"])
+    names = {"before": REPLACED, "squashed": REPLACED + [SQUASHED], "trimmed": [SQUASHED],
+             "squash alone": REPLACED + [SQUASHED]}[stage]
     for stale in migrations.glob("0*.py"):
         stale.unlink()
     for name in names:
-        (migrations / f"{name}.py").write_text(FILES[name])
-    if stage != "before":
+        text = FILES[name]
+        if stage == "squash alone" and name == SQUASHED:  # reversible: a rollback could unapply it
+            text = text.replace("migrations.RunPython(seed),", "migrations.RunPython(seed, migrations.RunPython.noop),")
+        (migrations / f"{name}.py").write_text(text)
+    if stage not in ("before", "squash alone"):
         (migrations / f"{LATER}.py").write_text(later("0003_seed" if stage == "squashed" else SQUASHED))
     for cache in migrations.glob("__pycache__"):
         for compiled in cache.iterdir():

@@ -27,7 +27,8 @@ def targets_for(alias, wanted):
     executor = MigrationExecutor(connections[alias])
     files = migration_files(executor.loader)
     targets = []
-    wanted = squashes.state(executor.loader, squashes.recorded_keys(wanted))  # a record made before a squash
+    # a record made before a squash (the replaced names), or after one (the squashed name alone)
+    wanted = squashes.state(executor.loader, squashes.with_replaced(executor.loader, squashes.recorded_keys(wanted)))
     for app, names in sorted(applied_now(alias).items()):
         keep = wanted.get(app, [])
         if set(names) <= set(keep):

@@ -61,6 +61,18 @@ def recorded_keys(by_app):
     return {(app, name) for app, names in (by_app or {}).items() for name in names}
 
 
+def with_replaced(loader, keys):
+    """`keys` (a release's recorded state: the names that counted as applied, a squashed migration in place of
+    those it replaces) with the migrations each squashed one replaces: what django_migrations held for it, so
+    that state() counts it applied. Without them a squashed migration applied on a fresh database, recorded
+    under its own name only, would read as not applied and a rollback would unapply its app to zero."""
+    keys = set(keys)
+    for key in list(keys):
+        migration = loader.replacements.get(key)
+        keys.update(tuple(target) for target in (getattr(migration, "replaces", None) or []))
+    return keys
+
+
 def latest(loader, recorded):
     """{app: the last migration, in graph order, that counts as applied}."""
     return {app: names[-1] for app, names in state(loader, recorded).items() if names}
