@@ -91,8 +91,7 @@ def gather(root) -> Facts:
     if "django" not in manage_text.lower():
         raise DeployTasksError(f"{manage} does not look like Django's manage.py (it never mentions django)")
     facts = Facts(root=root)
-    match = re.search(r"DJANGO_SETTINGS_MODULE['\"]\s*,\s*['\"]([\w.]+)['\"]", manage_text)
-    facts.settings_module = match.group(1) if match else ""
+    facts.settings_module = settings_module_in(manage_text)
     if not _introspect(facts):
         _read_statically(facts)
     _settings_source(facts)
@@ -104,6 +103,51 @@ def gather(root) -> Facts:
             break
     _judge(facts)
     return facts
+
+
+def settings_module_in(manage_text) -> str:
+    """The DJANGO_SETTINGS_MODULE manage.py sets by default (`os.environ.setdefault(...)`), worked out as manage.py
+    would: strings, `+` and f-strings of them, and `os.environ.get(NAME, DEFAULT)` / `os.getenv` (this environment's
+    value, else the default); "" when it is not written that way or is no dotted module name."""
+    try:
+        tree = ast.parse(manage_text)
+    except SyntaxError:
+        return ""
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setdefault"
+                and len(node.args) == 2 and _text(node.args[0]) == "DJANGO_SETTINGS_MODULE"):
+            value = _text(node.args[1])
+            return value if isinstance(value, str) and re.match(r"^\w+(\.\w+)*$", value) else ""
+    return ""
+
+
+def _text(node):
+    """A string expression's value when it can be known without running it, else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _text(node.left), _text(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [_text(value.value if isinstance(value, ast.FormattedValue) else value) for value in node.values]
+        return "".join(parts) if all(part is not None for part in parts) else None
+    if isinstance(node, ast.Call) and node.args and len(node.args) <= 2 and _is_environment_get(node.func):
+        name, default = _text(node.args[0]), _text(node.args[1]) if len(node.args) == 2 else None
+        return os.environ.get(name, default) if name is not None else None
+    return None
+
+
+def _is_environment_get(func) -> bool:
+    """os.environ.get, environ.get, os.getenv, getenv."""
+    if isinstance(func, ast.Name):
+        return func.id == "getenv"
+    if not isinstance(func, ast.Attribute):
+        return False
+    if func.attr == "getenv":
+        return True
+    owner = func.value
+    return func.attr == "get" and (isinstance(owner, ast.Name) and owner.id == "environ"
+                                   or isinstance(owner, ast.Attribute) and owner.attr == "environ")
 
 
 def _pythons(root):

@@ -319,6 +319,30 @@ def test_a_settings_package_gets_its_production_module_in_the_env_file(tmp_path)
     assert "\nSECRET_KEY=" in env  # production.py reads it, though dev.py is the one manage.py names
 
 
+def test_a_settings_module_manage_py_builds_from_an_environment_variable_is_read_with_its_default(tmp_path):
+    """manage.py picks `mysite.settings.` + DJANGO_ENV (default dev) and dev.py cannot run before the venv exists:
+    the static read follows dev.py (not the empty package), and production gets the package's production.py."""
+    root = startproject(tmp_path)
+    package = root / "mysite" / "settings"
+    package.mkdir()
+    (package / "base.py").write_text((root / "mysite" / "settings.py").read_text().replace(
+        "Path(__file__).resolve().parent.parent", "Path(__file__).resolve().parent.parent.parent")
+        + "\nSTATIC_ROOT = BASE_DIR / 'var' / 'static'\nMEDIA_ROOT = BASE_DIR / 'var' / 'media'\n")
+    (root / "mysite" / "settings.py").unlink()
+    (package / "__init__.py").write_text("")
+    (package / "dev.py").write_text("import nosuchmodule_for_init_test\n\nfrom .base import *  # noqa\n")
+    (package / "production.py").write_text("from .base import *  # noqa\nDEBUG = False\n")
+    manage = root / "manage.py"
+    text = manage.read_text()
+    assert "'mysite.settings'" in text
+    manage.write_text(text.replace("'mysite.settings'", "'mysite.settings.' + os.environ.get('DJANGO_ENV', 'dev')"))
+    out = ok(init(root))
+    assert "settings module  mysite.settings.dev" in out and "mysite/settings/dev.py read statically" in out
+    values = settings_of(root / "deploytasks.yaml")
+    assert values.collectstatic is True and values.shared_dirs == ["var/media"]
+    assert "\nDJANGO_SETTINGS_MODULE=mysite.settings.production\n" in (root / "deploy/production/.env").read_text()
+
+
 def test_the_systemd_units_gunicorn_reloads_after_the_release_it_started_in_is_pruned(tmp_path):
     """systemd starts gunicorn in WorkingDirectory={path}/current, which the kernel resolves to the release then
     live; gunicorn goes back to its start directory on every reload unless PWD names the symlink, and its master
