@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from .django import introspect, run_django_script
 from .errors import DeployTasksError
-from .migrate_output import failure as migrate_failure
+from .migrate_output import failed_migration, failure as migrate_failure
 from .installer import STAMP, failure_summary, install_command, local_uv, pip_command, uv_index_env, venv_command
 from .output import console
 from .shell import failure, is_dry, q, run, run_script, summary
@@ -119,7 +119,8 @@ def migrate(c, project, *args, database="default", watchers=()) -> StepResult:
     result = run(c, project.manage_command("migrate", "--noinput", *args), what="migrate", check=False,
                  watchers=watchers)
     if result.failed:
-        raise DeployTasksError(migrate_failure(result.stdout, summary(result)))
+        raise DeployTasksError(migrate_failure(result.stdout, summary(result), failed_vendor(c, project, database,
+                                                                                              result.stdout)))
     applied = len(re.findall(r"^\s+Applying .+\.\.\. OK", result.stdout, re.M))
     unapplied = len(re.findall(r"^\s+Unapplying .+\.\.\. OK", result.stdout, re.M))
     if is_dry(c):
@@ -127,6 +128,18 @@ def migrate(c, project, *args, database="default", watchers=()) -> StepResult:
     if unapplied:
         return done(f"{unapplied} unapplied")
     return done(f"{applied} applied") if applied else kept("no migrations to apply")
+
+
+def failed_vendor(c, project, database, stdout):
+    """The database's vendor when migrate failed in a migration (what became of it depends on it), else None; None
+    too when it cannot be asked."""
+    if failed_migration(stdout) is None:
+        return None
+    try:
+        return run_django_script(c, project, "database_vendor", {"database": database}, what="asking the database's "
+                                 "engine", changes=False, settings_only=True).get("vendor")
+    except DeployTasksError:
+        return None
 
 
 def collectstatic(c, project) -> StepResult:

@@ -21,6 +21,7 @@ ENTRIES = {
     "superuser": "superuser:main",
     "backup": "backup:main",
     "create_database": "create_database:main",
+    "database_vendor": "database_vendor:main",
     "restore": "restore:main",
     "restore_warm": "restore:warm",
     "early_safety": "early_safety:main",

@@ -167,6 +167,12 @@ class DatabaseCreated(TypedDict):
     vendor: str
 
 
+class DatabaseVendor(TypedDict):
+    """database_vendor.main: a DATABASES entry's backend vendor (postgresql, mysql, sqlite, oracle, or a third
+    party's)."""
+    vendor: str
+
+
 class HealthRequest(TypedDict, total=False):
     """health_diagnosis.main: the health URL asked again inside a release through Django's test client."""
     raised: str  # `Type: message (path/in/project.py:line)`
