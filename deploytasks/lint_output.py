@@ -1,4 +1,6 @@
 """The migration lint's findings in a deploy's output."""
+from rich.markup import escape
+
 from .output import console
 
 
@@ -7,5 +9,5 @@ def report_lint(report) -> None:
     if not report or not report["findings"]:
         return
     for finding in report["findings"]:
-        console.print(f"[yellow]![/] {finding['migration']}: {finding['operation']} [{finding['rule']}]: "
-                      f"{finding['why']}; instead: {finding['instead']}")
+        console.print("[yellow]![/] " + escape(f"{finding['migration']}: {finding['operation']} [{finding['rule']}]: "
+                                              f"{finding['why']}; instead: {finding['instead']}"))

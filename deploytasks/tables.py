@@ -3,9 +3,12 @@ backups, releases (one host or a fleet), a restore's migration state, a deploy's
 import os
 from typing import Dict
 
+from rich.markup import escape
+
 from .checklist import items as checklist_items, pending
 from .errors import DeployTasksError
 from .media import described as described_media
+from .lint_output import report_lint
 from .migration_graph import latest_migrations, status_rows
 from .output import console, print_json, show, table
 from .server.results import ReleaseListing
@@ -31,7 +34,7 @@ def show_checklists(sections, as_json):
     else:
         for _, title, verdicts in results:
             show(table(title, ["check", "verdict", "detail"],
-                       [(v["item"], f"[{VERDICT_COLOUR[v['verdict']]}]{v['verdict']}[/]", v["detail"]) for v in verdicts]))
+                       [(v["item"], f"[{VERDICT_COLOUR[v['verdict']]}]{v['verdict']}[/]", escape(v["detail"])) for v in verdicts]))
     if failed:
         raise DeployTasksError(f"the checklist has failures in {', '.join(failed)} (see the FAIL rows)")
 
@@ -195,8 +198,10 @@ def show_deploy_plan(document, as_json) -> None:
             for step in pending:
                 console.print(f"[bold]-- {step['app']}.{step['name']}[/]\n{step.get('sql') or '-- no SQL'}",
                               highlight=False, soft_wrap=True)
+        report_lint(document["introspection"].get("lint"))  # why each flagged operation is unsafe, what instead
         show(table("Checklist of the new release", ["check", "verdict", "detail"],
-                   [(i["item"], f"[{VERDICT_COLOUR[i['verdict']]}]{i['verdict']}[/]", i["detail"]) for i in document["checklist"]]))
+                   [(i["item"], f"[{VERDICT_COLOUR[i['verdict']]}]{i['verdict']}[/]", escape(i["detail"]))
+                    for i in document["checklist"]]))
     if not document["ok"]:
         raise DeployTasksError("the deploy would stop: the checklist has failures (see the FAIL rows)")
 

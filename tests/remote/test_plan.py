@@ -63,6 +63,10 @@ def test_strict_migrations_fail_the_plan_and_stop_the_deploy_before_anything_cha
     assert plan.returncode == 0, str(plan)  # WARN by default
     findings = plan.json()["introspection"]["lint"]["findings"]
     assert [f["rule"] for f in findings] == ["irreversible"] and findings[0]["migration"].endswith("_one_way")
+    shown = " ".join(s.fab("plan").ok().stdout.split())  # the why the checklist row points at is in the plan
+    assert " ".join(f"{findings[0]['migration']}: {findings[0]['operation']} [irreversible]: {findings[0]['why']}; "
+                    f"instead: {findings[0]['instead']}".split()) in shown, shown
+    assert f"{findings[0]['migration']}: {findings[0]['operation']} [irreversible] — see `fab plan`" in shown
 
     s.configure(strict_migrations=True)
     try:
