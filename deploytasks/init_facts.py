@@ -57,6 +57,7 @@ class Facts:
     env_names: set = field(default_factory=set)  # environment variables the settings source names
     requirements: str = ""
     other_requirements: list = field(default_factory=list)
+    local_requirements: str = ""  # a dev file beside a production one: what `inv setup` installs
     gunicorn: bool = False  # gunicorn is in the requirements
     repo: str = ""
     branch: str = ""
@@ -323,6 +324,9 @@ def _requirements(facts):
         return
     found.sort(key=lambda path: (rank(path), path))
     facts.requirements, facts.other_requirements = found[0], found[1:]
+    local = [path for path in found[1:] if re.fullmatch(r"(requirements[-_.]?)?(dev|development|local)",
+                                                         os.path.splitext(os.path.basename(path))[0].lower())]
+    facts.local_requirements = local[0] if local else ""
     facts.gunicorn = _requires(os.path.join(facts.root, facts.requirements), "gunicorn", set())
 
 

@@ -196,6 +196,8 @@ def config_entries(facts, choices) -> list:
               "repo", facts.repo or "git@example.com:you/project.git", active=bool(facts.repo)),
         Entry("what `fab deploy` ships without --revision", "branch", facts.branch or "main"),
         Entry(f"requirements file: {requirements_note}", "requirements", facts.requirements or "requirements.txt"),
+        *([Entry("what `inv setup`/`inv install` install on a laptop (servers install `requirements`)",
+                 "local_requirements", facts.local_requirements)] if facts.local_requirements else []),
         Entry("after the switch: HUP gunicorn, or start it when it does not run (deploy/gunicorn.sh, shipped in each "
               "release).\n  With systemd (deploy/*.service installed): reload = \"sudo -S systemctl reload "
               f"{facts.name or 'mysite'}\"", "reload", "sh current/deploy/gunicorn.sh"),

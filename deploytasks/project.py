@@ -88,7 +88,7 @@ def local_project(settings) -> Project:
         base_python=settings.python,
         venv=venv,
         manage=settings.manage,
-        requirements=settings.requirements,
+        requirements=settings.local_requirements or settings.requirements,
         env_file=settings.env_file,
         installer=settings.installer,
     )

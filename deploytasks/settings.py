@@ -29,6 +29,8 @@ class Settings:
     venv: str = setting(".venv", "local venv, relative to the project (absolute paths allowed)")
     use_venv: bool = setting(True, "false: run with python as is (e.g. in CI or a managed env)")
     requirements: str = setting("requirements.txt", "requirements file (its -r/-c includes count for the hash)")
+    local_requirements: str = setting("", "requirements file `inv` installs on this machine (a dev file that includes "
+                                          "the production one); empty: `requirements`")
     installer: str = setting("auto", "what builds venvs: auto (uv when found, else pip), uv, pip")
     env_file: str = setting(".env", "sourced (exported) before every manage.py command if it exists")
     database: str = setting("default", "the DATABASES alias to back up / check")

@@ -71,6 +71,7 @@ def test_bare_startproject_gets_a_complete_setup(tmp_path):
     settings = settings_of(root / "deploytasks.yaml")
     assert settings.path == "/srv/shop"
     assert settings.requirements == "requirements/production.txt"  # over base.txt and dev.txt
+    assert settings.local_requirements == "requirements/dev.txt"  # what a laptop's `inv setup` installs
     assert settings.reload == "sh current/deploy/gunicorn.sh"
     assert settings.healthcheck == "http://127.0.0.1:8123/admin/login/"
     assert settings.shared_sources == {".env": "deploy/web1/.env"}

@@ -186,6 +186,16 @@ def test_venv_and_install_tasks_keep_what_is_there(site):
     assert "requirements unchanged, skipped" in install.stdout
 
 
+def test_local_requirements_are_what_inv_installs(site):
+    """A team's laptops install requirements/dev.txt (which includes the production file the servers install)."""
+    (site.root / "requirements").mkdir()
+    (site.root / "requirements" / "dev.txt").write_text("-r ../requirements.txt\n")
+    site.configure(local_requirements="requirements/dev.txt")
+    dry = site.inv("--dry", "install")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "would install requirements/dev.txt with" in dry.stdout
+
+
 def test_dry_setup_prints_the_commands_and_creates_nothing(site):
     site.venv = site.root / "new-venv"
     site.configure()
