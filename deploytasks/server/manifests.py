@@ -167,3 +167,14 @@ def list_backups(params) -> BackupListing:
             rows.append((manifest.get("created", ""), written, manifest))
     rows.sort(key=lambda row: row[:2], reverse=True)
     return {"dir": directory, "backups": [manifest for _, _, manifest in rows]}
+
+
+def latest_without(directory, database, app, name):
+    """The newest backup in `directory` of the database named `database` taken before migration app.name was
+    applied (its manifest's migrations lack it; the dump is there), or None."""
+    for manifest in list_backups({"dir": directory})["backups"]:
+        migrations = manifest.get("migrations")
+        if (manifest.get("present") and manifest.get("database") == database and isinstance(migrations, dict)
+                and migrations and name not in (migrations.get(app) or [])):
+            return manifest
+    return None

@@ -1,6 +1,7 @@
 """Migrating a database to a recorded state ({app: [applied names]}), reversibility checked first; and the
 entry that takes the schema back for a rollback."""
 import io
+import os
 
 from django.core.management import call_command
 from django.db import connections
@@ -114,6 +115,21 @@ def safety_backup(alias, engine, params, label, reason, rehearsal=False):
     return backup(params["backup_dest"], dict(params, label=label), {"database_alias": alias, "reason": reason})
 
 
+def restore_instead(params, database, migration):
+    """What to do about an irreversible `migration` (app.name): restore the newest backup taken before it, named
+    when the backups directory holds one."""
+    from .manifests import latest_without
+
+    directory = params.get("backups_dir") or params.get("backup_dest")
+    app, _, name = migration.partition(".")
+    found = latest_without(directory, database.get("name"), app, name) if directory else None
+    if found is None:
+        return ("restore the backup taken before it instead (`fab backups` lists them; `fab restore NAME` downloads "
+                "and restores one)")
+    return "restore the backup taken before it instead: `fab restore %s` (%s)" % (
+        os.path.basename(found["path"]), found.get("created", "?"))
+
+
 def to_state(params) -> SchemaRollback:
     """Entry: rollback's schema step, run with the code that has the migration files: back up, then unapply
     migrations down to a recorded state. Refuses when one on the way is irreversible."""
@@ -124,9 +140,8 @@ def to_state(params) -> SchemaRollback:
     blocked = irreversible_in(alias, targets)
     result = {"unapply": undo, "irreversible": blocked}
     if blocked:
-        raise ServerError("%s is irreversible, so the schema cannot be rolled back: restore the backup taken before it "
-                          "instead (`fab backups` lists them; `fab restore NAME` downloads and restores one)"
-                          % blocked[0])
+        raise ServerError("%s is irreversible, so the schema cannot be rolled back: %s" % (
+            blocked[0], restore_instead(params, database, blocked[0])))
     if params.get("check_only") or not undo:
         return result
     if params.get("backup_dest"):

@@ -1,5 +1,6 @@
 """`fab plan` / `fab deploy --plan` (issue 12 §1), the lint in a strict deploy, and `fab check`'s schema item,
 through the real sshd against a deployed example (SQLite)."""
+import json
 import sqlite3
 import subprocess
 
@@ -112,3 +113,21 @@ def test_a_requirements_change_shows_the_pins_and_a_venv_to_build(deployed):
     assert plan["requirements"] == {"added": ["sqlparse >=0.3"], "removed": [], "changed": []}
     assert plan["venv"]["action"] == "build"
     assert s.current() == live and not s.lock.exists() and len(s.releases()) == 1
+
+
+def test_a_rollback_across_an_irreversible_migration_names_the_backup_to_restore(deployed):
+    """The refusal names the newest backup taken before the one-way migration (its deploy's pre-deploy backup)."""
+    s = deployed
+    s.repo.code_change()
+    s.fab("deploy").ok()  # the release the rollback would go back to
+    irreversible_migration(s)
+    s.fab("deploy").ok()
+    [one_way] = [name for app, name in s.applied_migrations() if name.endswith("_one_way")]
+    line = s.fab("rollback", "--yes").error(f"accounts.{one_way} is irreversible, so the schema cannot be rolled back:"
+                                            " restore the backup taken before it instead: `fab restore ")
+    named = line.split("`fab restore ", 1)[1].split("`", 1)[0]
+    assert named in s.backups() and named.endswith(("-pre-deploy.sqlite3", ".sqlite3")), (named, s.backups())
+    manifest = json.loads((s.path / "backups" / (named + ".json")).read_text())
+    assert one_way not in manifest["migrations"]["accounts"]
+    newer = [json.loads(path.read_text()) for path in (s.path / "backups").glob("*.json")]
+    assert all(one_way in m["migrations"]["accounts"] for m in newer if m["created"] > manifest["created"])
