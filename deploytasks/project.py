@@ -22,7 +22,7 @@ class Project:
     installer: str = "pip"  # deploytasks.installer where uv may build the venv (local projects); pip elsewhere
     missing: str = ""  # the error when the venv's python is absent, checked in the same command (no extra round trip)
     tools: str = ""  # on a server: the directory for deploytasks' server code ({path}/.deploytasks); "": local
-    shared: tuple = ()  # on a server: (name in the release, file in shared/) of each file it links to
+    shared: tuple = ()  # on a server: (name in the release, file in shared/, its local source) of each linked file
 
     @property
     def python(self) -> str:
@@ -44,14 +44,14 @@ class Project:
         links to is (its Django would run on the settings' defaults: another database, DEBUG)."""
         checks = "".join(
             f"if [ -L {q(self.path(name))} ] && [ ! -e {q(self.path(name))} ]; then "
-            f"echo {q(self.unshared(name, target))} >&2; exit 3; fi; " for name, target in self.shared)
+            f"echo {q(self.unshared(name, target, source))} >&2; exit 3; fi; " for name, target, source in self.shared)
         if self.missing:
             checks = f"if [ ! -x {q(self.python)} ]; then echo {q(self.missing)} >&2; exit 3; fi; " + checks
         return checks + command
 
-    def unshared(self, name, target) -> str:
+    def unshared(self, name, target, source) -> str:
         return (f"{target} is missing on the server ({self.path(name)} links to it): put production's copy in "
-                f"deploy/<host>/ beside your fabfile and run `fab shared.push`")
+                f"{source} beside your fabfile and run `fab shared.push`")
 
     def manage_command(self, *args) -> str:
         return self.guarded(self.shell(join(self.python, self.manage, *args)))

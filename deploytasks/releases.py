@@ -48,7 +48,9 @@ def release_project(settings, release_dir) -> Project:
         requirements=settings.requirements,
         env_file=settings.env_file,
         tools=ServerLayout(settings.path).tools,
-        shared=tuple((name, posixpath.join(settings.path, "shared", name)) for name in settings.shared_files),
+        shared=tuple((name, posixpath.join(settings.path, "shared", name),
+                      settings.shared_sources.get(name) or posixpath.join("deploy", "<host>", name))
+                     for name in settings.shared_files),
     )
 
 

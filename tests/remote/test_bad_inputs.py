@@ -173,7 +173,8 @@ def test_a_task_on_the_live_release_refuses_while_a_shared_file_it_links_to_is_m
     before, backups = s.state(), backup_files(s)
     env.rename(aside)
     try:
-        s.fab(*args).error(f"{env} is missing on the server (", "/current/.env links to it)", "`fab shared.push`")
+        s.fab(*args).error(f"{env} is missing on the server (", "/current/.env links to it)",
+                           "put production's copy in deploy/<host>/.env beside your fabfile", "`fab shared.push`")
     finally:
         aside.rename(env)
     assert s.state() == before and backup_files(s) == backups
