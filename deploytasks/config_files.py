@@ -65,3 +65,9 @@ def section(start) -> dict:
                 value = {**merged["stages"], **value}
             merged[key] = value
     return merged
+
+
+def setting_from(start, key):
+    """The config file found from `start` upward whose deploytasks section sets `key` (the one that wins), or None."""
+    found = [path for path in find(start) if key in read(path)]
+    return found[-1] if found else None

@@ -155,13 +155,24 @@ def _plain(value):
     return value
 
 
-def _check_keys(values, prefix="deploytasks."):
+def _check_keys(values, prefix="deploytasks.", where=None):
+    """Refuse a key no setting has, with the closest one; where(key): the file that set it, or None."""
     known = set(DEFAULTS)
     for key in values:
         if key not in known:
             hint = difflib.get_close_matches(key, known, n=1)
             suggestion = f" (did you mean {prefix}{hint[0]}?)" if hint else ""
-            raise DeployTasksError(f"unknown config key {prefix}{key}{suggestion}")
+            source = where(key) if where else None
+            raise DeployTasksError(f"unknown config key {prefix}{key}{suggestion}{', set in ' + source if source else ''}")
+
+
+def _source_of(config):
+    """where(key) for _check_keys: the pyproject.toml/deploytasks.yaml that sets it, else Invoke's/Fabric's config."""
+    def where(key):
+        return (config_files.setting_from(config_files.project_dir(config), key)
+                or "the Invoke/Fabric config (invoke.yaml, fabric.yaml, -f FILE or an INVOKE_/FABRIC_DEPLOYTASKS_ "
+                   "variable)")
+    return where
 
 
 def _layers(config):
@@ -222,7 +233,7 @@ def layered(config, host=None, stage=None) -> dict:
 def load(c, kind="local", stage=None) -> Settings:
     """Read and validate the `deploytasks` settings for a task of `kind` (see KINDS); `stage`: the fleet's."""
     values = layered(c.config, host=getattr(c, "original_host", None), stage=stage)
-    _check_keys(values)
+    _check_keys(values, where=_source_of(c.config))
     coerced = {key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()}
     if coerced.get("path", "").startswith("/"):
         coerced["path"] = coerced["path"].rstrip("/")  # "/srv/site/" and "/srv/site" are one place; "/" is none

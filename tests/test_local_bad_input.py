@@ -60,8 +60,8 @@ def test_project_directory_that_does_not_exist(site, tmp_path):
 
 def test_unknown_config_key_is_named_with_a_suggestion(site):
     site.configure(requirement="requirements.txt")
-    fails_cleanly(site, "check", fragments=("unknown config key deploytasks.requirement",
-                                            "did you mean deploytasks.requirements"))
+    fails_cleanly(site, "check", fragments=("unknown config key deploytasks.requirement (did you mean "
+                                            "deploytasks.requirements?), set in the Invoke/Fabric config (invoke.yaml"))
 
 
 @pytest.mark.parametrize("args", [("check",), ("check", "--json"), ("migrate",), ("migrations.status",),

@@ -55,4 +55,5 @@ def test_a_stage_picked_by_name_applies_to_inv(tmp_path):
 def test_an_unknown_key_in_pyproject_is_one_line_with_the_likely_key(tmp_path):
     site = Site(copy_example(tmp_path / "site"), tmp_path / "venv-not-needed")
     (site.root / "pyproject.toml").write_text('[tool.deploytasks]\nbackup = "x"\n')
-    assert_user_error(site.inv("backups"), "unknown config key deploytasks.backup (did you mean deploytasks.backups?)")
+    assert_user_error(site.inv("backups"), "unknown config key deploytasks.backup (did you mean deploytasks.backups?), "
+                                           f"set in {site.root / 'pyproject.toml'}")

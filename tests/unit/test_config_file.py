@@ -79,10 +79,11 @@ def test_the_nearest_pyproject_ends_the_search_even_without_a_deploytasks_table(
 
 
 def test_an_unknown_key_in_pyproject_says_which_key_was_meant(project):
-    project.write("pyproject.toml", "[tool.deploytasks]\nrequirement = 'r.txt'\n")
-    with pytest.raises(DeployTasksError, match=r"^unknown config key deploytasks.requirement "
-                                               r"\(did you mean deploytasks.requirements\?\)$"):
+    path = project.write("pyproject.toml", "[tool.deploytasks]\nrequirement = 'r.txt'\n")
+    with pytest.raises(DeployTasksError) as error:
         load(project.context())
+    assert str(error.value) == ("unknown config key deploytasks.requirement (did you mean deploytasks.requirements?), "
+                                f"set in {path}")
 
 
 def test_a_pyproject_that_is_not_toml_is_one_line_naming_the_file(project):

@@ -93,7 +93,8 @@ def test_keys_nobody_set_have_the_defaults(project):
 def test_an_unknown_key_says_which_key_was_meant(project):
     project.write("invoke.yaml", "deploytasks:\n  keep_backup: 3\n")
     with pytest.raises(DeployTasksError, match=r"^unknown config key deploytasks.keep_backup "
-                                               r"\(did you mean deploytasks.keep_backups\?\)$"):
+                                               r"\(did you mean deploytasks.keep_backups\?\), set in the Invoke/Fabric "
+                                               r"config \(invoke.yaml, fabric.yaml, -f FILE or an INVOKE_/FABRIC_"):
         load(project.context())
 
 
