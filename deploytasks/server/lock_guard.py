@@ -32,9 +32,9 @@ def session_process():
     return None
 
 
-def register_worker(lock_dir):
-    """Mark this process as working under the lock (the guard waits for it); returns the marker's path."""
-    marker = os.path.join(lock_dir, WORKER_PREFIX + str(os.getpid()))
+def register_worker(lock_dir, pid=None):
+    """Mark this process (or `pid`) as working under the lock (the guard waits for it); returns the marker's path."""
+    marker = os.path.join(lock_dir, WORKER_PREFIX + str(pid or os.getpid()))
     try:
         with open(marker, "w"):
             pass
@@ -50,6 +50,17 @@ def _workers_alive(lock_dir):
         return False
     return any(name.startswith(WORKER_PREFIX) and _stat(int(name[len(WORKER_PREFIX):])) is not None
                for name in names if name[len(WORKER_PREFIX):].isdigit())
+
+
+def wait_for_workers(lock_dir, timeout=3600, interval=0.2):
+    """Wait while a process marked as working under the lock lives (a restore's load in a session of its own,
+    whose restore process is gone); True when none is left."""
+    deadline = time.monotonic() + timeout
+    while _workers_alive(lock_dir):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def _still_mine(layout, pid):

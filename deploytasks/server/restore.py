@@ -67,6 +67,7 @@ def main(params) -> RestoreResult:
         if engine.verified:
             result["verified"] = engine.verified
         if params.get("apply"):
+            engine.lock_dir = params.get("lock")  # a load that outlives this process is waited for under it
             result.update(engine.restore_backup(path, params, deferred))
             result["restored"] = True
             finish_restore(params, path, result)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import signal
 import stat
 
 import pytest
 
-from tests.remote import dump_faults
-from tests.remote.conftest import serving
+from tests.remote import dump_faults, faults
+from tests.remote.conftest import serving, wait_for
 from tests.remote.mariadb import SKIP, deployed_on_mariadb, root, rows, scratch_databases
 
 pytestmark = SKIP
@@ -93,3 +95,51 @@ def test_ctrl_c_during_a_long_query_on_the_rehearsal_copy_kills_it(site):
         return int(root(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = {query!r}")[0][0])
     dump_faults.deploy_interrupted_in_a_long_query_on_the_copy(site, site.my["name"], query, running,
                                                                lambda: scratch(site))
+
+
+def load_pipelines():
+    """{pid: ppid} of the restore's detached loads (`{ cat PREAMBLE && zstd -dc FILE; } | mysql …`) running now."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                argv = handle.read().decode(errors="replace")
+            with open(f"/proc/{name}/stat") as handle:
+                ppid = int(handle.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if "set -o pipefail" in argv and "deploytasks-my-pre-" in argv:
+            found[int(name)] = ppid
+    return {pid: ppid for pid, ppid in found.items() if ppid not in found}  # not the pipeline's subshells
+
+
+def test_the_restores_server_process_killed_while_the_dump_loads_leaves_the_backup_loaded_whole(site):
+    """An OOM kill of the restore's server process mid-load: the client it fed used to take the end of its input
+    for the dump's end and keep half the tables; the load now runs in its own session to its end, and the lock is
+    held until it has."""
+    s = with_ballast(site)
+    local = s.fab("backup", "--json").ok().json()["local_path"]
+    rows(s, "DELETE FROM fault_ballast WHERE i % 2 = 0")
+    rows(s, "DELETE FROM accounts_plan")
+    proc = s.fab_background("restore", local, "--yes")
+    try:
+        assert wait_for(lambda: load_pipelines() or proc.poll() is not None, timeout=120)
+        [(load, restorer)] = load_pipelines().items()
+        with open(f"/proc/{load}/cmdline", "rb") as handle:  # its password file and preamble, removed as it ends
+            private = re.findall(r"/\S*deploytasks-my-[\w-]+", handle.read().decode(errors="replace"))
+        assert len(set(private)) == 2 and all(os.path.exists(path) for path in private), private
+        os.kill(restorer, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode != 0, out + err
+        assert wait_for(lambda: not s.lock.exists(), timeout=120), "the lock stays held"
+        assert not faults.alive(load), "the lock was freed while the load still ran"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rows(s, "SELECT COUNT(*) FROM fault_ballast") == [["40000"]]
+    assert rows(s, "SELECT COUNT(*) FROM accounts_plan") == [["3"]]
+    assert not [path for path in private if os.path.exists(path)]
+    rows(s, "DROP TABLE fault_ballast")

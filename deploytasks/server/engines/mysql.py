@@ -4,6 +4,8 @@ completed" line). MySQL cannot roll DDL back, so a restore that fails loads the 
 says so."""
 import contextlib
 import os
+import shlex
+import shutil
 import subprocess
 import tempfile
 
@@ -24,8 +26,17 @@ def mysql_name(name):
     return "`%s`" % str(name).replace("`", "``")
 
 
+def decompressing(path):
+    """argv writing a dump file's SQL to stdout (`zstd -dc`, `gzip -dc`), or None when the tool is missing."""
+    with open(path, "rb") as handle:
+        zstd = handle.read(4) == ZSTD_MAGIC
+    tool = find_zstd() if zstd else shutil.which("gzip")
+    return [tool, "-dc"] + (["-q"] if zstd else []) + ["--", path] if tool else None
+
+
 class MySQL(DumpEngine):
     vendor = "mysql"
+    lock_dir = None  # a restore's lock: its guard waits for a load still running (detached_load)
     suffix = ".sql.zst"  # ".sql.gz" when the server has no zstd
     verified = "read back whole (zstd or gzip intact), mysqldump header and completion line"
 
@@ -57,10 +68,8 @@ class MySQL(DumpEngine):
         argv.append("--default-character-set=" + (charset or "utf8mb4"))
         return argv
 
-    @contextlib.contextmanager
-    def options_file(self):
-        """--defaults-extra-file=F (it must come first): a 0600 file made for this run holding the password and
-        including the settings' read_default_file; removed afterwards."""
+    def options_text(self):
+        """What --defaults-extra-file holds: the password, and an include of the settings' read_default_file."""
         lines = []
         extra = (self.settings.get("OPTIONS") or {}).get("read_default_file")
         if extra:
@@ -69,7 +78,13 @@ class MySQL(DumpEngine):
         lines.append("[client]")
         if password:
             lines.append("password=%s" % mysql_option_value(password))
-        path = private_tempfile("deploytasks-my-", "\n".join(lines) + "\n")
+        return "\n".join(lines) + "\n"
+
+    @contextlib.contextmanager
+    def options_file(self):
+        """--defaults-extra-file=F (it must come first): a 0600 file made for this run (options_text); removed
+        afterwards."""
+        path = private_tempfile("deploytasks-my-", self.options_text())
         try:
             yield ["--defaults-extra-file=" + path]
         finally:
@@ -114,7 +129,9 @@ class MySQL(DumpEngine):
 
     def load(self, path):
         """Drop every table and view of the live database, then replay the dump, in one client session that
-        stops at the first error. None on success, else the error line."""
+        stops at the first error. None on success, else the error line. The client reads the dump from a
+        pipeline of its own session (detached_load), not from this process: killed here, the load still runs to
+        its end instead of the client taking the end of its input for the dump's and keeping half of it."""
         connection = self.connection
         with connection.cursor() as cursor:
             cursor.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = DATABASE()")
@@ -127,9 +144,11 @@ class MySQL(DumpEngine):
             preamble.append("DROP VIEW IF EXISTS %s;" % ", ".join(views))
         if tables:
             preamble.append("DROP TABLE IF EXISTS %s;" % ", ".join(tables))
+        decompress = decompressing(path)
+        if decompress is not None and shutil.which("bash"):
+            return self.detached_load(decompress, "\n".join(preamble) + "\n")
         with self.options_file() as options, tempfile.TemporaryFile() as errors:
-            client = subprocess.Popen([self.mysql] + options + ["--batch", "--silent"] + self.target()
-                                      + ["--database=" + self.database["name"]],
+            client = subprocess.Popen(self.client_argv(options),
                                       env=tool_env(MYSQL), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             try:
                 client.stdin.write(("\n".join(preamble) + "\n").encode())
@@ -142,6 +161,41 @@ class MySQL(DumpEngine):
             except BrokenPipeError:  # the client stopped at an error
                 pass
             status = client.wait()
+            errors.seek(0)
+            text = errors.read().decode("utf-8", "replace")
+        return None if status == 0 else error_line(text, "mysql")
+
+    def client_argv(self, options):
+        return [self.mysql] + options + ["--batch", "--silent"] + self.target() + ["--database=" + self.database["name"]]
+
+    def detached_load(self, decompress, preamble):
+        """`{ cat PREAMBLE; zstd -dc FILE; } | mysql …` in a session of its own that removes its password file and
+        preamble when it ends; waited for here, and by the restore's lock guard (a worker marker) should this
+        process die first. None, or the error line."""
+        options = private_tempfile("deploytasks-my-", self.options_text())
+        script = private_tempfile("deploytasks-my-pre-", preamble)
+        client = ["env", "-u", "PWD", "-u", "SHLVL", "-u", "_"]  # the tool's environment only, none of bash's own
+        command = "set -o pipefail; { cat -- %s && %s; } | %s; status=$?; rm -f -- %s %s; exit $status" % (
+            shlex.quote(script), shlex.join(decompress),
+            shlex.join(client + self.client_argv(["--defaults-extra-file=" + options])),
+            shlex.quote(options), shlex.quote(script))
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen([shutil.which("bash"), "-c", command], env=tool_env(MYSQL),
+                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+                                           start_new_session=True)
+            except OSError:
+                for leftover in (options, script):
+                    os.unlink(leftover)
+                raise
+            from ..lock_guard import register_worker
+
+            marker = register_worker(self.lock_dir, process.pid) if self.lock_dir else None
+            try:
+                status = process.wait()
+            finally:
+                if marker and os.path.exists(marker):
+                    os.unlink(marker)
             errors.seek(0)
             text = errors.read().decode("utf-8", "replace")
         return None if status == 0 else error_line(text, "mysql")
