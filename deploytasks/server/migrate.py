@@ -142,11 +142,25 @@ def to_state(params) -> SchemaRollback:
     if blocked:
         raise ServerError("%s is irreversible, so the schema cannot be rolled back: %s" % (
             blocked[0], restore_instead(params, database, blocked[0])))
-    if params.get("check_only") or not undo:
+    if params.get("check_only"):
         return result
-    if params.get("backup_dest"):
-        manifest = safety_backup(alias, engine, params, "pre-rollback", "before rolling back")
-        if manifest:
-            result["backup"] = manifest["path"]
-    result["unapplied"] = migrate_to(alias, params["state"])
+    if undo:
+        if params.get("backup_dest"):
+            manifest = safety_backup(alias, engine, params, "pre-rollback", "before rolling back")
+            if manifest:
+                result["backup"] = manifest["path"]
+        result["unapplied"] = migrate_to(alias, params["state"])
+    if params.get("report_leftovers") and database.get("vendor") == "mysql":
+        result["left_behind"] = leftovers(alias)
     return result
+
+
+def leftovers(alias):
+    """What the live schema has beyond what its applied migrations make (a migration stopped half-way on MySQL,
+    which commits each DDL statement): schema_drift's differences; [] when it cannot be compared."""
+    from .schema_drift import compare
+
+    try:
+        return compare(alias).get("differences") or []
+    except Exception:  # noqa: BLE001 - a report, never the undo's failure
+        return []

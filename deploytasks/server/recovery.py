@@ -26,10 +26,21 @@ def way_back(journal):
     return "no backup holds the previous state (the database had no data before this deploy)"
 
 
-def unapply(layout, journal):
+def unapply(layout, journal, done=None):
+    """Unapply down to the state before the deploy; what a migration stopped half-way left in a MySQL/MariaDB
+    schema (it cannot roll DDL back) is said in `done`."""
+    mid_migrate = not journal.get("switched")  # the migrate may have stopped inside a migration
     result = run_entry(journal["unapply_command"], "migrate_to_state",
                        {"database": journal.get("database", "default"), "state": journal.get("migrations_before") or {},
-                        "path": layout.path}, "unapplying the release's migrations", cwd=layout.path)
+                        "path": layout.path, "report_leftovers": mid_migrate},
+                       "unapplying the release's migrations", cwd=layout.path)
+    left = result.get("left_behind") or []
+    if left and done is not None:
+        backup = journal.get("backup")
+        done.append("MySQL/MariaDB cannot roll back what the migration that stopped had done, and it stays: %s%s "
+                    "(`fab check --live-only` lists it; drop it by hand%s)" % (
+                        "; ".join(left[:3]), " …" if len(left) > 3 else "",
+                        ", or restore %s" % backup if backup and os.path.isfile(backup) else ""))
     return result.get("unapplied") or []
 
 
@@ -59,9 +70,11 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
                         "is unapplied); the next deploy starts from it")
         else:
             try:
-                unapplied = unapply(layout, journal)
+                left = []
+                unapplied = unapply(layout, journal, left)
                 if unapplied:
                     done.append("unapplied %d migration(s)" % len(unapplied))
+                done.extend(left)
             except ServerError as exc:
                 done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal)))
     # after a switch back the app server may still be reloading out of the release: wait for it to leave

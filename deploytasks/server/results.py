@@ -326,6 +326,7 @@ class SchemaRollback(TypedDict, total=False):
     irreversible: List[str]
     backup: str
     unapplied: List[str]
+    left_behind: List[str]  # report_leftovers on MySQL/MariaDB: what a migration stopped half-way left in the schema
 
 
 class SwitchResult(TypedDict):

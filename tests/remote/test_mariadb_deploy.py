@@ -143,3 +143,29 @@ def test_the_restores_server_process_killed_while_the_dump_loads_leaves_the_back
     assert rows(s, "SELECT COUNT(*) FROM accounts_plan") == [["3"]]
     assert not [path for path in private if os.path.exists(path)]
     rows(s, "DROP TABLE fault_ballast")
+
+
+def test_a_migration_that_fails_half_way_on_the_live_database_names_what_mariadb_kept(site):
+    """MySQL commits each DDL statement: a migration that created a table and then failed (on the live database
+    only: its rehearsal on a copy passed) leaves that table after the undo. The error names it and the way out."""
+    s = site
+    before = rows(s, "SELECT name FROM django_migrations WHERE app = 'accounts' ORDER BY id")
+
+    def halfway(work):
+        s.repo.write_migration(
+            "halfway", "def live_only(apps, schema_editor):\n"
+                       "    if '_deploytasks_' not in schema_editor.connection.settings_dict['NAME']:\n"
+                       "        raise RuntimeError('fails on the live database only')\n",
+            "[migrations.RunSQL('CREATE TABLE ex_halfway (i INT)', 'DROP TABLE ex_halfway'),"
+            " migrations.RunPython(live_only, migrations.RunPython.noop)]")
+
+    s.repo.commit("a migration that fails half-way on the live database", halfway, branch="halfway")
+    try:
+        line = s.fab("deploy", "--revision", "halfway").error(
+            "_halfway", "MySQL/MariaDB cannot roll back what the migration that stopped had done, and it stays: ",
+            "ex_halfway", "`fab check --live-only` lists it; drop it by hand, or restore ", "-pre-deploy.sql.zst)")
+        assert rows(s, "SHOW TABLES LIKE 'ex_halfway'") == [["ex_halfway"]], line  # what it says is there
+        assert rows(s, "SELECT name FROM django_migrations WHERE app = 'accounts' ORDER BY id") == before
+        assert s.gunicorn.health()["revision"] == s.revision()
+    finally:
+        rows(s, "DROP TABLE IF EXISTS ex_halfway")
