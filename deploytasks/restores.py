@@ -184,9 +184,19 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
                                 started=started)
         report_verified(path, report)
         confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
-    done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
-                          verified=None if yes else report.get("fingerprint"), received=received, consume=consume, lock=lock,
-                          started=started)
+    try:
+        done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
+                              verified=None if yes else report.get("fingerprint"), received=received, consume=consume,
+                              lock=lock, started=started)
+    except (KeyboardInterrupt, ConnectionLost) as exc:
+        if not getattr(c, "host", None):
+            raise
+        host = host_name(c)
+        what = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"the connection to {host} was lost"
+        raise DeployTasksError(f"{what} while the server restored {posixpath.basename(path)}: the restore may have "
+                               f"finished there (it "
+                               f"goes on without this client); `fab -H {host} check --live-only` shows the live "
+                               f"database, `fab -H {host} backups` the safety backup taken before it") from None
     if done is None:
         return None
     if yes:

@@ -97,8 +97,9 @@ def test_ctrl_c_during_a_long_query_on_the_rehearsal_copy_kills_it(site):
                                                                lambda: scratch(site))
 
 
-def load_pipelines():
-    """{pid: ppid} of the restore's detached loads (`{ cat PREAMBLE && zstd -dc FILE; } | mysql …`) running now."""
+def load_pipelines(s):
+    """{pid: ppid} of the restore's detached loads (`{ cat PREAMBLE && zstd -dc FILE; } | mysql …`) into the site's
+    database running now (other tests' loads may run beside them)."""
     found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -110,7 +111,8 @@ def load_pipelines():
                 ppid = int(handle.read().rpartition(")")[2].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if "set -o pipefail" in argv and "deploytasks-my-pre-" in argv:
+        if ("set -o pipefail" in argv and "deploytasks-my-pre-" in argv
+                and re.search(r"--database=%s\b" % re.escape(s.my["name"]), argv)):
             found[int(name)] = ppid
     return {pid: ppid for pid, ppid in found.items() if ppid not in found}  # not the pipeline's subshells
 
@@ -125,8 +127,8 @@ def test_the_restores_server_process_killed_while_the_dump_loads_leaves_the_back
     rows(s, "DELETE FROM accounts_plan")
     proc = s.fab_background("restore", local, "--yes")
     try:
-        assert wait_for(lambda: load_pipelines() or proc.poll() is not None, timeout=120)
-        [(load, restorer)] = load_pipelines().items()
+        assert wait_for(lambda: load_pipelines(s) or proc.poll() is not None, timeout=120)
+        [(load, restorer)] = load_pipelines(s).items()
         with open(f"/proc/{load}/cmdline", "rb") as handle:  # its password file and preamble, removed as it ends
             private = re.findall(r"/\S*deploytasks-my-[\w-]+", handle.read().decode(errors="replace"))
         assert len(set(private)) == 2 and all(os.path.exists(path) for path in private), private
@@ -169,3 +171,20 @@ def test_a_migration_that_fails_half_way_on_the_live_database_names_what_mariadb
         assert s.gunicorn.health()["revision"] == s.revision()
     finally:
         rows(s, "DROP TABLE IF EXISTS ex_halfway")
+
+
+@pytest.mark.parametrize("kind", ["sigint", "kill-connection"])
+def test_a_client_stopped_while_the_dump_loads_says_the_restore_may_have_finished_and_it_does(site, kind):
+    """Ctrl-C or a lost connection once the server loads the dump: the load goes on without the client, so the
+    client says it may have finished (it used to say `interrupted (Ctrl-C)` alone), and it does."""
+    s = with_ballast(site)
+    local = s.fab("backup", "--json").ok().json()["local_path"]
+    rows(s, "DELETE FROM fault_ballast WHERE i % 2 = 0")
+    outcome = faults.inject(s, ("restore", local, "--yes"), lambda: bool(load_pipelines(s)), kind, point_timeout=120)
+    assert faults.wait_gone(outcome.server_pids, timeout=120)
+    what = "interrupted (Ctrl-C)" if kind == "sigint" else "the connection to testhost was lost"
+    assert f"{what} while the server restored {os.path.basename(local)}: the restore may have finished there" in \
+        outcome.run.stderr, \
+        outcome.run.stderr
+    assert wait_for(lambda: not s.lock.exists() and not load_pipelines(s), timeout=120)
+    assert rows(s, "SELECT COUNT(*) FROM fault_ballast") == [["40000"]]
