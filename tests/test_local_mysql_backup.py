@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -283,7 +284,7 @@ line="argv: $0"
 for word in "$@"; do line="$line $word"; done
 case "$1" in --defaults-extra-file=*)
   file="${{1#--defaults-extra-file=}}"
-  line="$line || options: $(stat -c %a "$file") $(base64 -w0 < "$file")";;
+  line="$line || options: $(stat -L -c %a "$file") $(base64 -w0 < "$file")";;
 esac
 printf '%s\\n' "$line" >> {log}  # one write: tools may run side by side
 exec {real} "$@"
@@ -312,7 +313,9 @@ def test_the_password_reaches_the_tools_in_a_private_options_file(my_site, tmp_p
         _, file_mode, content = options.split(" ")
         content = base64.b64decode(content).decode()
         assert file_mode == "600" and content.startswith("[client]\npassword=") and "p:w" in content
-        assert not os.path.exists(argv.split()[2].split("=", 1)[1])  # removed afterwards
+        path = argv.split()[2].split("=", 1)[1]
+        assert re.fullmatch(r"/proc/\d+/fd/\d+", path)  # a memory file of the tool's parent: on no disk
+        assert not os.path.exists(path)  # gone with it
     for output in (restore.stdout, restore.stderr):
         assert site.password not in output
 

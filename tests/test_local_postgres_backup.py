@@ -11,6 +11,7 @@ import json
 import os
 import glob
 import pwd
+import re
 import secrets
 import tempfile
 from urllib.parse import quote
@@ -442,7 +443,7 @@ WRAPPER = """#!/bin/sh
 line="argv: $0"
 for word in "$@"; do line="$line $word"; done
 line="$line || PGPASSWORD=${{PGPASSWORD-unset}}"
-if [ -n "$PGPASSFILE" ]; then line="$line || passfile: $PGPASSFILE $(stat -c %a "$PGPASSFILE") $(cat "$PGPASSFILE")"; fi
+if [ -n "$PGPASSFILE" ]; then line="$line || passfile: $PGPASSFILE $(stat -L -c %a "$PGPASSFILE") $(cat "$PGPASSFILE")"; fi
 printf '%s\\n' "$line" >> {log}  # one write: psql and pg_restore run side by side
 exec {real} "$@"
 """
@@ -498,7 +499,8 @@ def test_the_password_reaches_the_tools_in_a_private_file_never_argv(migrated_pg
         assert env == "PGPASSWORD=unset"  # dropped: it would win over the file
         path, file_mode, content = passfile.split(" ", 3)[1:]
         assert file_mode == "600" and content == f"*:*:*:*:{site.password}"
-        assert not os.path.exists(path)  # removed afterwards
+        assert re.fullmatch(r"/proc/\d+/fd/\d+", path)  # a memory file of the tool's parent: on no disk
+        assert not os.path.exists(path)  # gone with it
     assert all("--no-owner" in line and "--no-acl" in line for line in by_tool["pg_dump"])
     assert by_tool["pg_restore"] and all(site.password not in line for line in by_tool["pg_restore"])  # no file
     for output in (backup.stdout, backup.stderr, restore.stdout, restore.stderr):

@@ -129,9 +129,12 @@ def test_the_restores_server_process_killed_while_the_dump_loads_leaves_the_back
     try:
         assert wait_for(lambda: load_pipelines(s) or proc.poll() is not None, timeout=120)
         [(load, restorer)] = load_pipelines(s).items()
-        with open(f"/proc/{load}/cmdline", "rb") as handle:  # its password file and preamble, removed as it ends
-            private = re.findall(r"/\S*deploytasks-my-[\w-]+", handle.read().decode(errors="replace"))
-        assert len(set(private)) == 2 and all(os.path.exists(path) for path in private), private
+        with open(f"/proc/{load}/cmdline", "rb") as handle:
+            command = handle.read().decode(errors="replace")
+        preamble = set(re.findall(r"/\S*deploytasks-my-pre-\w+", command))  # removed as the load ends
+        assert len(preamble) == 1 and all(os.path.exists(path) for path in preamble), command
+        # the password: read through the restore process's memory file as the client starts, on no disk
+        assert re.search(r"--defaults-extra-file=/proc/%d/fd/\d+" % restorer, command), command
         os.kill(restorer, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode != 0, out + err
@@ -143,7 +146,7 @@ def test_the_restores_server_process_killed_while_the_dump_loads_leaves_the_back
             proc.wait()
     assert rows(s, "SELECT COUNT(*) FROM fault_ballast") == [["40000"]]
     assert rows(s, "SELECT COUNT(*) FROM accounts_plan") == [["3"]]
-    assert not [path for path in private if os.path.exists(path)]
+    assert not [path for path in preamble if os.path.exists(path)]
     rows(s, "DROP TABLE fault_ballast")
 
 

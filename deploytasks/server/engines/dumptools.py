@@ -1,6 +1,7 @@
 """What the server-database engines (PostgreSQL, MySQL/MariaDB) share: dumps made with the engine's own
 client tools, the password in a private file (never argv, never the command line a `ps` shows), the
 manifest, verification before a restore, a safety dump before it."""
+import contextlib
 import json
 import os
 import re
@@ -54,6 +55,34 @@ def error_line(text, tool):
     if "server version mismatch" in line:
         line += " (install the client tools of the server's major version, e.g. postgresql-client-NN from the PGDG apt repository)"
     return re.sub(r"\s+", " ", line) or tool
+
+
+@contextlib.contextmanager
+def secret_file(prefix, content):
+    """A path the client tools read `content` (a password) from while the block runs, readable by this user only:
+    an anonymous memory file (Linux memfd) named through this process's /proc entry, on no disk and gone with this
+    process however it ends (killed, a temporary file would stay behind with the password); elsewhere a 0600
+    temporary file removed afterwards."""
+    fd = None
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/%d/fd" % os.getpid()):
+        try:
+            fd = os.memfd_create(prefix)
+        except OSError:
+            fd = None
+    if fd is not None:
+        try:
+            os.fchmod(fd, 0o600)  # the tools refuse a world-writable option file
+            write_all(fd, content.encode())
+            yield "/proc/%d/fd/%d" % (os.getpid(), fd)
+        finally:
+            os.close(fd)
+        return
+    path = private_tempfile(prefix, content)
+    try:
+        yield path
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
 
 
 def call_tool(argv, env, stdout=None, stdin=subprocess.DEVNULL):

@@ -11,7 +11,7 @@ import tempfile
 
 from ..errors import ServerError
 from . import scratch
-from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
+from .dumptools import DumpEngine, error_line, find_tool, private_tempfile, secret_file
 from .mysql_stream import DUMP_STARTS, dump_streamed, read_file, scan_file
 from .pg_stream import ZSTD_MAGIC, find_zstd
 from .toolenv import MYSQL, tool_env
@@ -82,14 +82,10 @@ class MySQL(DumpEngine):
 
     @contextlib.contextmanager
     def options_file(self):
-        """--defaults-extra-file=F (it must come first): a 0600 file made for this run (options_text); removed
-        afterwards."""
-        path = private_tempfile("deploytasks-my-", self.options_text())
-        try:
+        """--defaults-extra-file=F (it must come first): options_text in a file for this run (dumptools.secret_file:
+        no file on disk where it can)."""
+        with secret_file("deploytasks-my-", self.options_text()) as path:
             yield ["--defaults-extra-file=" + path]
-        finally:
-            if os.path.exists(path):
-                os.unlink(path)
 
     def backup_suffix(self):
         return self.suffix if find_zstd() else ".sql.gz"
@@ -169,24 +165,21 @@ class MySQL(DumpEngine):
         return [self.mysql] + options + ["--batch", "--silent"] + self.target() + ["--database=" + self.database["name"]]
 
     def detached_load(self, decompress, preamble):
-        """`{ cat PREAMBLE; zstd -dc FILE; } | mysql …` in a session of its own that removes its password file and
-        preamble when it ends; waited for here, and by the restore's lock guard (a worker marker) should this
-        process die first. None, or the error line."""
-        options = private_tempfile("deploytasks-my-", self.options_text())
+        """`{ cat PREAMBLE; zstd -dc FILE; } | mysql …` in a session of its own that removes its preamble when it
+        ends; waited for here, and by the restore's lock guard (a worker marker) should this process die first.
+        None, or the error line."""
         script = private_tempfile("deploytasks-my-pre-", preamble)
         client = ["env", "-u", "PWD", "-u", "SHLVL", "-u", "_"]  # the tool's environment only, none of bash's own
-        command = "set -o pipefail; { cat -- %s && %s; } | %s; status=$?; rm -f -- %s %s; exit $status" % (
-            shlex.quote(script), shlex.join(decompress),
-            shlex.join(client + self.client_argv(["--defaults-extra-file=" + options])),
-            shlex.quote(options), shlex.quote(script))
-        with tempfile.TemporaryFile() as errors:
+        with self.options_file() as options, tempfile.TemporaryFile() as errors:  # read as the client starts
+            command = "set -o pipefail; { cat -- %s && %s; } | %s; status=$?; rm -f -- %s; exit $status" % (
+                shlex.quote(script), shlex.join(decompress), shlex.join(client + self.client_argv(options)),
+                shlex.quote(script))
             try:
                 process = subprocess.Popen([shutil.which("bash"), "-c", command], env=tool_env(MYSQL),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
                                            start_new_session=True)
             except OSError:
-                for leftover in (options, script):
-                    os.unlink(leftover)
+                os.unlink(script)
                 raise
             from ..lock_guard import register_worker
 

@@ -11,7 +11,7 @@ import tempfile
 from ..errors import ServerError
 from ..manifests import read_back_here
 from . import scratch
-from .dumptools import DumpEngine, error_line, find_tool, private_tempfile
+from .dumptools import DumpEngine, error_line, find_tool, secret_file
 from ..files import fingerprint
 from .pg_wrapper import SYSCONFDIR, direct_binary
 from .pg_stream import CUSTOM_MAGIC, ZSTD_MAGIC, ArchiveSource, MigrationsScanner, dump_streamed, find_zstd
@@ -93,7 +93,7 @@ class PostgreSQL(DumpEngine):
     @contextlib.contextmanager
     def environment(self):
         """The client tools' environment: Django's connection OPTIONS as libpq variables and, when settings
-        have a PASSWORD, a PGPASSFILE made for this run (mode 0600, removed afterwards)."""
+        have a PASSWORD, a PGPASSFILE made for this run (dumptools.secret_file: no file on disk where it can)."""
         env = tool_env(PG, PGAPPNAME="deploytasks")
         if self.past_wrapper:  # what the wrapper sets: where libpq finds pg_service.conf
             env.setdefault("PGSYSCONFDIR", SYSCONFDIR)
@@ -102,16 +102,13 @@ class PostgreSQL(DumpEngine):
             if value not in (None, ""):
                 env[variable] = str(value)
         password = self.settings.get("PASSWORD")
-        passfile = None
-        if password:
-            env.pop("PGPASSWORD", None)  # it would win over the file
-            passfile = private_tempfile("deploytasks-pgpass-", "*:*:*:*:%s\n" % pgpass_escape(password))
-            env["PGPASSFILE"] = passfile
-        try:
+        if not password:
             yield env
-        finally:
-            if passfile and os.path.exists(passfile):
-                os.unlink(passfile)
+            return
+        env.pop("PGPASSWORD", None)  # it would win over the file
+        with secret_file("deploytasks-pgpass-", "*:*:*:*:%s\n" % pgpass_escape(password)) as passfile:
+            env["PGPASSFILE"] = passfile
+            yield env
 
     def dump_tool(self):
         return self.pg_dump, PG
