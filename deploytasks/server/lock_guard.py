@@ -17,6 +17,7 @@ from .releases import finished, remove_unfinished
 from .procscan import _stat, commands_naming, files_open_under
 
 WORKER_PREFIX = "worker-"
+LOAD_PREFIX = "load-"  # a restore's detached load (engines/mysql.py): an abort waits for it too
 
 
 def session_process():
@@ -32,9 +33,10 @@ def session_process():
     return None
 
 
-def register_worker(lock_dir, pid=None):
-    """Mark this process (or `pid`) as working under the lock (the guard waits for it); returns the marker's path."""
-    marker = os.path.join(lock_dir, WORKER_PREFIX + str(pid or os.getpid()))
+def register_worker(lock_dir, pid=None, prefix=WORKER_PREFIX):
+    """Mark this process (or `pid`) as working under the lock (the guard waits for it; for a LOAD_PREFIX one, an
+    abort too); returns the marker's path."""
+    marker = os.path.join(lock_dir, prefix + str(pid or os.getpid()))
     try:
         with open(marker, "w"):
             pass
@@ -43,20 +45,20 @@ def register_worker(lock_dir, pid=None):
     return marker
 
 
-def _workers_alive(lock_dir):
+def _workers_alive(lock_dir, prefixes=(WORKER_PREFIX, LOAD_PREFIX)):
     try:
         names = os.listdir(lock_dir)
     except OSError:
         return False
-    return any(name.startswith(WORKER_PREFIX) and _stat(int(name[len(WORKER_PREFIX):])) is not None
-               for name in names if name[len(WORKER_PREFIX):].isdigit())
+    return any(name.startswith(prefix) and name[len(prefix):].isdigit() and _stat(int(name[len(prefix):])) is not None
+               for name in names for prefix in prefixes)
 
 
-def wait_for_workers(lock_dir, timeout=3600, interval=0.2):
-    """Wait while a process marked as working under the lock lives (a restore's load in a session of its own,
-    whose restore process is gone); True when none is left."""
+def wait_for_loads(lock_dir, timeout=3600, interval=0.2):
+    """Wait while a restore's load marked under the lock (LOAD_PREFIX: running in a session of its own, its restore
+    process gone) lives; True when none is left."""
     deadline = time.monotonic() + timeout
-    while _workers_alive(lock_dir):
+    while _workers_alive(lock_dir, (LOAD_PREFIX,)):
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)

@@ -7,7 +7,7 @@ from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
-from .lock_guard import start_guard, wait_for_workers
+from .lock_guard import start_guard, wait_for_loads
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
 from .results import Aborted, Locked, ReleaseListing, Reloaded, Unlocked
@@ -87,7 +87,7 @@ def abort(layout, params) -> Aborted:
     if params.get("log"):
         append_log(layout, dict(params["log"], result=params.get("result", "failed")))
     early_safety.discard(layout.lock)  # a restore that stopped before its safety dump: its early one goes too
-    if not wait_for_workers(layout.lock):  # a restore's load still running on its own: it ends before the lock
+    if not wait_for_loads(layout.lock):  # a restore's load still running on its own: it ends before the lock
         raise ServerError("work under the lock %s is still running after an hour: `fab unlock` once it ended" % layout.lock)
     release_lock(layout)
     return {"aborted": params.get("release")}

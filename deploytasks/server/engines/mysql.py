@@ -181,9 +181,9 @@ class MySQL(DumpEngine):
             except OSError:
                 os.unlink(script)
                 raise
-            from ..lock_guard import register_worker
+            from ..lock_guard import LOAD_PREFIX, register_worker
 
-            marker = register_worker(self.lock_dir, process.pid) if self.lock_dir else None
+            marker = register_worker(self.lock_dir, process.pid, LOAD_PREFIX) if self.lock_dir else None
             try:
                 status = process.wait()
             finally:
