@@ -34,7 +34,8 @@ def show_checklists(sections, as_json):
     else:
         for _, title, verdicts in results:
             show(table(title, ["check", "verdict", "detail"],
-                       [(v["item"], f"[{VERDICT_COLOUR[v['verdict']]}]{v['verdict']}[/]", escape(v["detail"])) for v in verdicts]))
+                       [(v["item"], f"[{VERDICT_COLOUR[v['verdict']]}]{v['verdict']}[/]", escape(v["detail"]))
+                        for v in verdicts]))
     if failed:
         raise DeployTasksError(f"the checklist has failures in {', '.join(failed)} (see the FAIL rows)")
 

@@ -88,7 +88,8 @@ def abort(layout, params) -> Aborted:
         append_log(layout, dict(params["log"], result=params.get("result", "failed")))
     early_safety.discard(layout.lock)  # a restore that stopped before its safety dump: its early one goes too
     if not wait_for_loads(layout.lock):  # a restore's load still running on its own: it ends before the lock
-        raise ServerError("work under the lock %s is still running after an hour: `fab unlock` once it ended" % layout.lock)
+        raise ServerError("work under the lock %s is still running after an hour: `fab unlock` once it ended"
+                          % layout.lock)
     release_lock(layout)
     return {"aborted": params.get("release")}
 

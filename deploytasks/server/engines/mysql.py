@@ -162,7 +162,8 @@ class MySQL(DumpEngine):
         return None if status == 0 else error_line(text, "mysql")
 
     def client_argv(self, options):
-        return [self.mysql] + options + ["--batch", "--silent"] + self.target() + ["--database=" + self.database["name"]]
+        return ([self.mysql] + options + ["--batch", "--silent"] + self.target()
+                + ["--database=" + self.database["name"]])
 
     def detached_load(self, decompress, preamble):
         """`{ cat PREAMBLE; zstd -dc FILE; } | mysql …` in a session of its own that removes its preamble when it
