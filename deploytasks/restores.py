@@ -194,9 +194,9 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         host = host_name(c)
         what = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"the connection to {host} was lost"
         raise DeployTasksError(f"{what} while the server restored {posixpath.basename(path)}: the restore may have "
-                               f"finished there (it "
-                               f"goes on without this client); `fab -H {host} check --live-only` shows the live "
-                               f"database, `fab -H {host} backups` the safety backup taken before it") from None
+                               f"finished there (it goes on without this client); `fab -H {host} check --live-only` "
+                               f"shows the live database, `fab -H {host} backups` the safety backup taken before it"
+                               ) from None
     if done is None:
         return None
     if yes:

@@ -163,8 +163,8 @@ def _check_keys(values, prefix="deploytasks.", where=None):
             hint = difflib.get_close_matches(key, known, n=1)
             suggestion = f" (did you mean {prefix}{hint[0]}?)" if hint else ""
             source = where(key) if where else None
-            where = f", set in {source}" if source else ""
-            raise DeployTasksError(f"unknown config key {prefix}{key}{suggestion}{where}")
+            origin = f", set in {source}" if source else ""
+            raise DeployTasksError(f"unknown config key {prefix}{key}{suggestion}{origin}")
 
 
 def _source_of(config):

@@ -17,6 +17,12 @@ from .step_result import marked
 VERDICT_COLOUR = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
 
 
+def verdict_row(item):
+    """(check, coloured verdict, detail) of a checklist item; the detail is the server's text, never markup (a
+    lint rule in brackets, `[irreversible]`, would be taken for a style)."""
+    return item["item"], f"[{VERDICT_COLOUR[item['verdict']]}]{item['verdict']}[/]", escape(item["detail"])
+
+
 def show_checklist(info, as_json, title):
     """One checklist as a table (or JSON); raises when an item failed."""
     show_checklists([("checklist", title, info)], as_json)
@@ -33,9 +39,7 @@ def show_checklists(sections, as_json):
         print_json(next(iter(documents.values())) if len(results) == 1 else documents)
     else:
         for _, title, verdicts in results:
-            show(table(title, ["check", "verdict", "detail"],
-                       [(v["item"], f"[{VERDICT_COLOUR[v['verdict']]}]{v['verdict']}[/]", escape(v["detail"]))
-                        for v in verdicts]))
+            show(table(title, ["check", "verdict", "detail"], [verdict_row(v) for v in verdicts]))
     if failed:
         raise DeployTasksError(f"the checklist has failures in {', '.join(failed)} (see the FAIL rows)")
 
@@ -201,8 +205,7 @@ def show_deploy_plan(document, as_json) -> None:
                               highlight=False, soft_wrap=True)
         report_lint(document["introspection"].get("lint"))  # why each flagged operation is unsafe, what instead
         show(table("Checklist of the new release", ["check", "verdict", "detail"],
-                   [(i["item"], f"[{VERDICT_COLOUR[i['verdict']]}]{i['verdict']}[/]", escape(i["detail"]))
-                    for i in document["checklist"]]))
+                   [verdict_row(i) for i in document["checklist"]]))
     if not document["ok"]:
         raise DeployTasksError("the deploy would stop: the checklist has failures (see the FAIL rows)")
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import traceback
 
+from .commands import kill_group
 from .errors import ServerError
 from .results import HealthRequest
 from .subprocess_entry import answer
@@ -40,11 +41,11 @@ def _asked(command, url, timeout):
     try:
         stdout, stderr = process.communicate(request, timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(process.pid)
+        kill_group(process.pid)
         process.communicate()
         return "the new release's Django did not answer GET %s within %d s" % (path, timeout)
     except BaseException:
-        _kill_group(process.pid)
+        kill_group(process.pid)
         process.wait()
         raise
     try:
@@ -64,13 +65,6 @@ def _path(url):
 
     parts = urlsplit(url)
     return (parts.path or "/") + ("?" + parts.query if parts.query else "")
-
-
-def _kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def main(params) -> HealthRequest:

@@ -26,22 +26,22 @@ def way_back(journal):
     return "no backup holds the previous state (the database had no data before this deploy)"
 
 
-def unapply(layout, journal, done=None):
-    """Unapply down to the state before the deploy; what a migration stopped half-way left in a MySQL/MariaDB
-    schema (it cannot roll DDL back) is said in `done`."""
+def unapply(layout, journal):
+    """Unapply down to the state before the deploy: (the migrations unapplied, a note naming what a migration
+    stopped half-way left in a MySQL/MariaDB schema, which cannot roll DDL back, or None)."""
     mid_migrate = not journal.get("switched")  # the migrate may have stopped inside a migration
     result = run_entry(journal["unapply_command"], "migrate_to_state",
                        {"database": journal.get("database", "default"), "state": journal.get("migrations_before") or {},
                         "path": layout.path, "report_leftovers": mid_migrate},
                        "unapplying the release's migrations", cwd=layout.path)
-    left = result.get("left_behind") or []
-    if left and done is not None:
+    left, note = result.get("left_behind") or [], None
+    if left:
         backup = journal.get("backup")
-        done.append("MySQL/MariaDB cannot roll back what the migration that stopped had done, and it stays: %s%s "
-                    "(`fab check --live-only` lists it; drop it by hand%s)" % (
-                        "; ".join(left[:3]), " …" if len(left) > 3 else "",
-                        ", or restore %s" % backup if backup and os.path.isfile(backup) else ""))
-    return result.get("unapplied") or []
+        note = ("MySQL/MariaDB cannot roll back what the migration that stopped had done, and it stays: %s%s "
+                "(`fab check --live-only` lists it; drop it by hand%s)" % (
+                    "; ".join(left[:3]), " …" if len(left) > 3 else "",
+                    ", or restore %s" % backup if backup and os.path.isfile(backup) else ""))
+    return result.get("unapplied") or [], note
 
 
 def undo(layout, journal, params, reason, result="failed", explain=None) -> Undone:
@@ -70,11 +70,11 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
                         "is unapplied); the next deploy starts from it")
         else:
             try:
-                left = []
-                unapplied = unapply(layout, journal, left)
+                unapplied, left_behind = unapply(layout, journal)
                 if unapplied:
                     done.append("unapplied %d migration(s)" % len(unapplied))
-                done.extend(left)
+                if left_behind:
+                    done.append(left_behind)
             except ServerError as exc:
                 done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal)))
     # after a switch back the app server may still be reloading out of the release: wait for it to leave
