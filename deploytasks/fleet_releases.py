@@ -5,7 +5,7 @@ disagree)."""
 from . import __version__
 from . import fleet, tables
 from .django import run_django_script
-from .errors import DeployTasksError
+from .errors import ConnectionLost, DeployTasksError
 from .fleet_deploy import fleet_step, migrate_host, switch_moment, talk_of
 from .host_names import host_name
 from .output import console
@@ -83,9 +83,16 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
             raise DeployTasksError(f"{failed.name}: {failed.error}; nothing was unapplied or switched")
         params.update(check_only=False, backup_dest=f"{migrator.settings.path}/backups", keep=0, version=__version__,
                       host=host_name(migrator.c))
-        done: SchemaRollback = fleet_step(migrator, "unapply", {"unapply_command": project.django_script_command(),
-                                                                "request": params}, "unapplying migrations",
-                                          talk=talk_of(migrator), then=True)
+        try:
+            done: SchemaRollback = fleet_step(migrator, "unapply", {
+                "unapply_command": project.django_script_command(), "request": params,
+                "reapply_command": project.manage_command("migrate", "--noinput")},
+                "unapplying migrations", talk=talk_of(migrator), then=True)
+        except ConnectionLost:
+            raise
+        except DeployTasksError as exc:  # the server answered: it re-applied what it had unapplied (or says why not)
+            raise DeployTasksError(f"{migrator.name}: {exc}; nothing was switched: every host stays on {current}") \
+                from None
     except BaseException:
         fleet.on_all([h for h in hosts if h.data.get("info")],
                      lambda host: admin(host.c, host.settings, "abort", release=None), "unlock")

@@ -31,6 +31,7 @@ ENTRIES = {
     "fleet_stage": "fleet_stage:main",
     "fleet_predeploy": "fleet_stage:migrate",
     "migrate_to_state": "migrate:to_state",
+    "schema_left_behind": "migrate:left_behind",
     "media_backup": "media_archive:backup",
     "media_restore": "media_archive:restore",
 }

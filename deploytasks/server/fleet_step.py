@@ -15,7 +15,7 @@ from . import journal as journals
 from .errors import ServerError
 from .finalize_release import complete, switch_and_check, switch_back
 from .layout import ServerLayout
-from .recovery import undo
+from .recovery import reapply, undo
 from .lock import release_lock
 from .releases import append_log, current_release
 from .results import Completed, Ready, SchemaRollback, SwitchBack, SwitchResult, Undone
@@ -47,12 +47,16 @@ def unapply(layout, params) -> SchemaRollback:
     code (backed up first)."""
     held(layout, params["release"])
     fleet_host.unapplying()
+    request = dict(params["request"], journal=layout.path)
     try:
-        return run_entry(params["unapply_command"], "migrate_to_state", params["request"], "unapplying migrations",
+        return run_entry(params["unapply_command"], "migrate_to_state", request, "unapplying migrations",
                          cwd=layout.path)
-    except ServerError:
+    except ServerError as exc:
+        # it may have stopped after unapplying some: the live code gets its schema back before any host moves
+        done = reapply(layout, params["reapply_command"], params["unapply_command"], request.get("database", "default"),
+                       current_release(layout), (journals.read(layout) or {}).get("backup"), half_way=True)
         fleet_host.unapply_failed()
-        raise
+        raise ServerError("%s; %s" % (exc.message, done), exc.code) from None
 
 
 def commit(layout, params) -> Ready:

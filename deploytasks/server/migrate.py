@@ -11,7 +11,7 @@ from . import squashes
 from .cancel_watch import RehearsalInterrupted
 from .django_info import engine_for_alias, has_tables, is_reversible, migration_files
 from .errors import ServerError
-from .results import SchemaRollback
+from .results import LeftBehind, SchemaRollback
 
 
 def applied_now(alias):
@@ -149,10 +149,23 @@ def to_state(params) -> SchemaRollback:
             manifest = safety_backup(alias, engine, params, "pre-rollback", "before rolling back")
             if manifest:
                 result["backup"] = manifest["path"]
+                if params.get("journal"):  # so whoever undoes an unapply stopped half-way can name it
+                    from . import journal
+                    from .layout import ServerLayout
+
+                    journal.update(ServerLayout(params["journal"]), backup=manifest["path"])
         result["unapplied"] = migrate_to(alias, params["state"])
     if params.get("report_leftovers") and database.get("vendor") == "mysql":
         result["left_behind"] = leftovers(alias)
     return result
+
+
+def left_behind(params) -> LeftBehind:
+    """Entry schema_left_behind: what a migration (or its reverse) stopped half-way left in a MySQL/MariaDB schema,
+    which commits each DDL statement ({"left_behind": []} on other engines: their migrations roll back whole)."""
+    alias = params.get("database", "default")
+    database, _ = engine_for_alias(alias)
+    return {"left_behind": leftovers(alias) if database.get("vendor") == "mysql" else []}
 
 
 def leftovers(alias):

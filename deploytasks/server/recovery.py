@@ -18,9 +18,8 @@ from .static_files import unlink_dangling
 from .subprocess_entry import meaningful, run_entry
 
 
-def way_back(journal):
-    """Which backup holds the state before the deploy (never a 0-byte or absent one)."""
-    backup = journal.get("backup")
+def way_back(backup):
+    """Which backup holds the state before the deploy or rollback (never a 0-byte or absent one)."""
     if backup and os.path.isfile(backup) and os.path.getsize(backup) > 0:
         return "the backup taken before them holds the previous state: %s" % backup
     return "no backup holds the previous state (the database had no data before this deploy)"
@@ -34,14 +33,40 @@ def unapply(layout, journal):
                        {"database": journal.get("database", "default"), "state": journal.get("migrations_before") or {},
                         "path": layout.path, "report_leftovers": mid_migrate},
                        "unapplying the release's migrations", cwd=layout.path)
-    left, note = result.get("left_behind") or [], None
-    if left:
-        backup = journal.get("backup")
-        note = ("MySQL/MariaDB cannot roll back what the migration that stopped had done, and it stays: %s%s "
-                "(`fab check --live-only` lists it; drop it by hand%s)" % (
-                    "; ".join(left[:3]), " …" if len(left) > 3 else "",
-                    ", or restore %s" % backup if backup and os.path.isfile(backup) else ""))
-    return result.get("unapplied") or [], note
+    return result.get("unapplied") or [], kept_by_mysql(result.get("left_behind"), journal.get("backup"), "migration")
+
+
+def kept_by_mysql(left, backup, what):
+    """The note naming what a `what` ("migration", "reverse of a migration") stopped half-way left in a
+    MySQL/MariaDB schema (schema_drift's differences `left`), or None when it left nothing."""
+    if not left:
+        return None
+    return ("MySQL/MariaDB cannot roll back what the %s that stopped had done, and it stays: %s%s "
+            "(`fab check --live-only` lists it; %s%s)" % (
+                what, "; ".join(left[:3]), " …" if len(left) > 3 else "",
+                "drop it by hand" if what == "migration" else "put it back by hand",
+                ", or restore %s" % backup if backup and os.path.isfile(backup) else ""))
+
+
+def reapply(layout, command, check_command, database, release, backup, half_way):
+    """Migrate forward again with the live release's code after its rollback's unapply stopped: one phrase saying
+    what was done. half_way: the unapply may have stopped inside a migration (MySQL/MariaDB keeps what its
+    reverse had done, and Django still records it applied: named, see kept_by_mysql)."""
+    done = subprocess.run(command, shell=True, cwd=layout.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    if done.returncode != 0:
+        return "re-applying the migrations of %s failed (%s): %s" % (release, meaningful(done.stdout), way_back(backup))
+    said = "re-applied the migrations of %s" % release
+    if half_way and check_command:
+        try:
+            left = run_entry(check_command, "schema_left_behind", {"database": database},
+                             "comparing the schema with the migrations", cwd=layout.path)["left_behind"]
+        except ServerError:
+            left = []
+        note = kept_by_mysql(left, backup, "reverse of a migration")
+        if note:
+            said += "; " + note
+    return said
 
 
 def undo(layout, journal, params, reason, result="failed", explain=None) -> Undone:
@@ -76,7 +101,7 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
                 if left_behind:
                     done.append(left_behind)
             except ServerError as exc:
-                done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal)))
+                done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal.get("backup"))))
     # after a switch back the app server may still be reloading out of the release: wait for it to leave
     if not remove_release(layout, release, wait=params.get("reload_timeout", 60) if journal.get("switched") else None):
         if release and os.path.isdir(layout.release(release)):
@@ -96,13 +121,9 @@ def undo_rollback(layout, journal, reason, result, done):
     """A rollback stopped: the release it left stays live (switched back above), its migrations re-applied."""
     previous = journal.get("previous")
     if journal.get("migrate_started") and journal.get("reapply_command"):
-        reapplied = subprocess.run(journal["reapply_command"], shell=True, cwd=layout.path, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, universal_newlines=True)
-        if reapplied.returncode == 0:
-            done.append("re-applied the migrations of %s" % previous)
-        else:
-            done.append("re-applying the migrations of %s failed (%s): %s" % (
-                previous, meaningful(reapplied.stdout), way_back(journal)))
+        done.append(reapply(layout, journal["reapply_command"], journal.get("unapply_command"),
+                            journal.get("database", "default"), previous, journal.get("backup"),
+                            half_way=not journal.get("switched")))
     done.append("%s stays live" % previous)
     summary = "; ".join([reason] + done)
     append_log(layout, dict(journal.get("log") or {}, release=journal.get("release"), previous=previous,

@@ -329,6 +329,11 @@ class SchemaRollback(TypedDict, total=False):
     left_behind: List[str]  # report_leftovers on MySQL/MariaDB: what a migration stopped half-way left in the schema
 
 
+class LeftBehind(TypedDict):
+    """migrate.left_behind: what a migration or its reverse stopped half-way left in a MySQL/MariaDB schema."""
+    left_behind: List[str]
+
+
 class SwitchResult(TypedDict):
     """fleet_step "switch": the switch and health check of one fleet host (`problem` None when healthy)."""
     previous: Optional[str]

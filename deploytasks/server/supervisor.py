@@ -149,7 +149,8 @@ def rollback(layout, params) -> SupervisedRollback:
                   "collecting the static files of %s" % target)
     journals.checkpoint(layout, "unapply")
     journals.update(layout, migrate_started=True)
-    done = run_entry(params["unapply_command"], "migrate_to_state", params["migrate"], "unapplying migrations")
+    done = run_entry(params["unapply_command"], "migrate_to_state", dict(params["migrate"], journal=layout.path),
+                     "unapplying migrations")
     journals.update(layout, backup=done.get("backup"))
     journals.checkpoint(layout, "switch")
     journals.update(layout, previous=current, switched=True, phase="reload and health check")

@@ -437,3 +437,28 @@ def test_fab_killed_while_a_rollback_unapplies_every_host_switches_to_the_target
         meta = json.loads((host.path / "releases" / left / ".deploytasks-release.json").read_text())
         assert meta["status"] == "bad", (name, meta)
     fleet.fab(fleet.names(), "deploy").ok()  # nothing left locked: the fleet deploys again
+
+
+def test_a_rollback_whose_unapply_fails_half_way_re_applies_before_any_host_moves(fleet):
+    """The migrate host unapplies the newer migration, then the older one's reverse raises: the schema went half
+    way back while every host still runs the live code. It is migrated forward again before the rollback ends, so
+    the live code keeps its tables; the error says so. (Last in the module: this reverse keeps failing.)"""
+    def edit(work):
+        fleet.repo.write_migration("stuck_reverse", "def stuck(apps, schema_editor):\n"
+                                                    "    raise RuntimeError('this reverse always fails')\n",
+                                   "[migrations.RunPython(migrations.RunPython.noop, stuck)]")
+        with open(work / "accounts" / "models.py", "a") as handle:
+            handle.write("\n\nclass Afterstuck(models.Model):\n    name = models.CharField(max_length=50)\n")
+        fleet.repo.makemigrations("add_afterstuck")
+    fleet.repo.commit("a migration whose reverse fails, then a model", edit)
+    fleet.fab(fleet.names(), "deploy").ok()
+    before = fleet.states()
+    assert "accounts_afterstuck" in fleet.hosts["web1"].tables()
+    line = fleet.fab(fleet.names(), "rollback", "--yes").error("web1: unapplying migrations failed", "this reverse always fails",
+                                                                  "; re-applied the migrations of ",
+                                                                  "; nothing was switched: every host stays on ")
+    assert "accounts_afterstuck" in fleet.hosts["web1"].tables(), line  # the live code's table is back
+    assert migration_rows(fleet, fleet.repo.latest_migration()) == 1
+    assert fleet.states() == before
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == host.revision(), name

@@ -191,3 +191,27 @@ def test_a_client_stopped_while_the_dump_loads_says_the_restore_may_have_finishe
         outcome.run.stderr
     assert wait_for(lambda: not s.lock.exists() and not load_pipelines(s), timeout=120)
     assert rows(s, "SELECT COUNT(*) FROM fault_ballast") == [["40000"]]
+
+
+def test_a_rollback_whose_unapply_stops_half_way_names_what_mariadb_dropped_and_the_backup(site):
+    """A migration's reverse drops a table, then raises (on the live database: the rollback's unapply): MySQL
+    committed the DROP, Django still records the migration applied, so re-applying cannot bring the table back.
+    The undo says which table is missing and which backup (taken before the unapply) holds it. (Last in the module:
+    this reverse keeps failing.)"""
+    s = site
+    s.repo.commit("a migration whose reverse stops half-way", lambda work: s.repo.write_migration(
+        "unhalf", "def live_only(apps, schema_editor):\n"
+                  "    if '_deploytasks_' not in schema_editor.connection.settings_dict['NAME']:\n"
+                  "        raise RuntimeError('the reverse fails on the live database')\n",
+        "[migrations.RunPython(migrations.RunPython.noop, live_only),"
+        " migrations.RunSQL('CREATE TABLE ex_unhalf (i INT)', 'DROP TABLE ex_unhalf')]"))
+    s.fab("deploy").ok()
+    live = s.current_name()
+    line = s.fab("rollback", "--yes").error(
+        "the reverse fails on the live database", f"re-applied the migrations of {live}",
+        "MySQL/MariaDB cannot roll back what the reverse of a migration that stopped had done, and it stays: ",
+        "table ex_unhalf is missing (the migrations create it)", "put it back by hand, or restore ",
+        "-pre-rollback.sql.zst)", f"{live} stays live")
+    assert rows(s, "SHOW TABLES LIKE 'ex_unhalf'") == [], line  # what it says is gone
+    assert s.current_name() == live and not s.lock.exists()
+    assert s.gunicorn.health()["revision"] == s.revision()

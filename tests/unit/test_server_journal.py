@@ -60,7 +60,7 @@ def test_a_running_deploy_is_left_alone(tmp_path):
 def test_the_way_back_is_never_an_empty_backup(tmp_path):
     empty = tmp_path / "db-pre-deploy.sqlite3"
     empty.write_bytes(b"")
-    assert "no backup holds the previous state" in way_back({"backup": str(empty)})
-    assert "no backup holds the previous state" in way_back({})
+    assert "no backup holds the previous state" in way_back(str(empty))
+    assert "no backup holds the previous state" in way_back(None)
     empty.write_bytes(b"SQLite format 3\0")
-    assert str(empty) in way_back({"backup": str(empty)})
+    assert str(empty) in way_back(str(empty))
