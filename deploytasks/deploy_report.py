@@ -1,4 +1,6 @@
 """What a deploy prints about the release it ships, beyond the steps' ticks."""
+from rich.markup import escape
+
 from .output import console
 from .server.results import Completed, PredeployResult, PreparedRelease
 
@@ -9,13 +11,14 @@ def report_notes(pre: PredeployResult):
     for verdict in pre.get("checklist") or []:
         colour = "red" if verdict["verdict"] == "FAIL" else "yellow"
         forced = " (deployed anyway: --force)" if verdict["verdict"] == "FAIL" else ""
-        console.print(f"[{colour}]{verdict['verdict']}[/] {verdict['item']}: {verdict['detail']}{forced}", soft_wrap=True)
+        console.print(f"[{colour}]{verdict['verdict']}[/] {escape(verdict['item'])}: {escape(verdict['detail'])}{forced}",
+                      soft_wrap=True)
     media = pre.get("media") or {}
     if media.get("warning"):
-        console.print(f"[yellow]WARN[/] media: {media['warning']}", soft_wrap=True)
+        console.print(f"[yellow]WARN[/] media: {escape(media['warning'])}", soft_wrap=True)
     static = pre.get("static") or {}
     if static.get("warning"):
-        console.print(f"[yellow]WARN[/] static: {static['warning']}", soft_wrap=True)
+        console.print(f"[yellow]WARN[/] static: {escape(static['warning'])}", soft_wrap=True)
 
 
 def checklist_outcome(pre: PredeployResult) -> str:

@@ -65,7 +65,9 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
         state = meta.get("migrations")
         if state is None:
             raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
-        params = {"database": migrator.settings.database, "state": state, "check_only": True}
+        params = {"database": migrator.settings.database, "state": state, "check_only": True,
+                  "backups_dir": f"{migrator.settings.path}/backups", "fab": f"fab -H {host_name(migrator.c)}",
+                  "fleet_fab": "fab -H " + ",".join(host_name(h.c) for h in hosts)}
         check: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
                                                   what="planning the schema rollback")
         if not as_json:

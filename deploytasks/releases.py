@@ -445,7 +445,7 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
         raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
     project = live_project(settings)
     params = {"database": settings.database, "state": state, "check_only": True,
-              "backups_dir": posixpath.join(settings.path, "backups")}
+              "backups_dir": posixpath.join(settings.path, "backups"), "fab": f"fab -H {host_name(c)}"}
     check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback")
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))

@@ -121,13 +121,15 @@ def restore_instead(params, database, migration):
     from .manifests import latest_without
 
     directory = params.get("backups_dir") or params.get("backup_dest")
+    fab = params.get("fab") or "fab"  # `fab -H prod` as the user named the host (the migrate host of a fleet)
     app, _, name = migration.partition(".")
     found = latest_without(directory, database.get("name"), app, name) if directory else None
+    then = ", then `%s rollback` again (the restored schema is before it)" % (params.get("fleet_fab") or fab)
     if found is None:
-        return ("restore the backup taken before it instead (`fab backups` lists them; `fab restore NAME` downloads "
-                "and restores one)")
-    return "restore the backup taken before it instead: `fab restore %s` (%s)" % (
-        os.path.basename(found["path"]), found.get("created", "?"))
+        return ("restore the backup taken before it instead (`%s backups` lists them; `%s restore NAME` downloads "
+                "and restores one)%s" % (fab, fab, then))
+    return "restore the backup taken before it instead: `%s restore %s` (%s)%s" % (
+        fab, os.path.basename(found["path"]), found.get("created", "?"), then)
 
 
 def to_state(params) -> SchemaRollback:

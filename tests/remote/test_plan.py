@@ -121,11 +121,13 @@ def test_a_rollback_across_an_irreversible_migration_names_the_backup_to_restore
     s.repo.code_change()
     s.fab("deploy").ok()  # the release the rollback would go back to
     irreversible_migration(s)
-    s.fab("deploy").ok()
+    shipped = s.fab("deploy").ok()
+    assert "[irreversible] — see `fab plan`" in shipped.stdout, shipped.stdout  # not taken for Rich markup
     one_way = [name for app, name in s.applied_migrations() if name.endswith("_one_way")][-1]  # this deploy's
     line = s.fab("rollback", "--yes").error(f"accounts.{one_way} is irreversible, so the schema cannot be rolled back:"
-                                            " restore the backup taken before it instead: `fab restore ")
-    named = line.split("`fab restore ", 1)[1].split("`", 1)[0]
+                                            " restore the backup taken before it instead: `fab -H testhost restore ",
+                                            "then `fab -H testhost rollback` again")
+    named = line.split("`fab -H testhost restore ", 1)[1].split("`", 1)[0]
     assert named in s.backups() and named.endswith(("-pre-deploy.sqlite3", ".sqlite3")), (named, s.backups())
     manifest = json.loads((s.path / "backups" / (named + ".json")).read_text())
     assert one_way not in manifest["migrations"]["accounts"]
