@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .errors import DeployTasksError
+from .server.uv_lock import LOCK_NAME, packages
 
 MARK = "@@DEPLOYTASKS-INIT@@"
 # manage.py run for its set-up (DJANGO_SETTINGS_MODULE, sys.path, any .env loader) with execute_from_command_line
@@ -318,11 +319,16 @@ def _requirements(facts):
             return 3
         return 2
 
-    if not found:
-        facts.unknown.append("a requirements file (none of requirements.txt, requirements/*.txt): write one with "
-                             "Django and gunicorn")
-        return
     found.sort(key=lambda path: (rank(path), path))
+    if os.path.isfile(os.path.join(facts.root, LOCK_NAME)):  # a uv project: its lock is what the server installs
+        facts.requirements, facts.other_requirements = LOCK_NAME, found
+        with open(os.path.join(facts.root, LOCK_NAME), encoding="utf-8", errors="replace") as handle:
+            facts.gunicorn = "gunicorn" in packages(handle.read())
+        return
+    if not found:
+        facts.unknown.append("a requirements file (none of requirements.txt, requirements/*.txt, uv.lock): write one "
+                             "with Django and gunicorn")
+        return
     facts.requirements, facts.other_requirements = found[0], found[1:]
     local = [path for path in found[1:] if re.fullmatch(r"(requirements[-_.]?)?(dev|development|local)",
                                                          os.path.splitext(os.path.basename(path))[0].lower())]

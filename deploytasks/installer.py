@@ -4,6 +4,7 @@ import shutil
 
 from .errors import DeployTasksError
 from .output import console
+from .server.uv_lock import EXPORTED, export_command, is_lock
 from .shell import is_dry, q, run
 
 STAMP = ".deploytasks-requirements"
@@ -33,8 +34,16 @@ def stamp_command(venv, digest) -> str:
 
 
 def install_command(python, requirements, venv="", digest=None, uv="") -> str:
-    """Install -r requirements (with uv when given, else pip), then (in a venv) the stamp that lets the next be skipped."""
-    if uv:
+    """Install -r requirements (with uv when given, else pip), then (in a venv) the stamp that lets the next be
+    skipped. A uv.lock is exported first (its dev group too: this machine is a laptop) and needs uv and a venv."""
+    if is_lock(requirements):
+        if not uv or not venv:
+            raise DeployTasksError(f"{requirements} is a uv lock, which needs uv and a venv to install "
+                                   "(set deploytasks.installer: auto or uv, and deploytasks.venv)")
+        exported = posixpath.join(venv, EXPORTED)
+        command = (f"{export_command(q(uv), requirements, exported, dev=True)} && "
+                   f"{q(uv)} pip install -q --python {q(python)} -r {q(exported)}")
+    elif uv:
         command = f"{q(uv)} pip install -q --python {q(python)} -r {q(requirements)}"
     else:
         command = f"{q(python)} -m pip install --disable-pip-version-check -q -r {q(requirements)}"
@@ -77,9 +86,17 @@ def server_build_command(settings, path, venv, requirements, digest) -> str:
         f"if [ -f {q(env_file)} ]; then set -a && . {q(env_file)} && set +a; fi && "
         f"export UV_CACHE_DIR={q(posixpath.join(tools, 'uv-cache'))} && "
         f"{uv_venv_command(chr(34) + '$uv' + chr(34), settings.python, venv)} && "
-        f'"$uv" pip install -q --python {q(python)} -r {q(requirements)}'
+        + (f"{export_command(chr(34) + '$uv' + chr(34), requirements, posixpath.join(venv, EXPORTED), dev=False)} && "
+           f'"$uv" pip install -q --python {q(python)} -r {q(posixpath.join(venv, EXPORTED))}'
+           if is_lock(requirements) else f'"$uv" pip install -q --python {q(python)} -r {q(requirements)}')
     )
-    pip_build = f"echo 'builder: pip' && {venv_command(settings.python, venv)} && {install_command(python, requirements)}"
+    if is_lock(requirements):  # pip cannot read a uv lock
+        needs_uv = (f"deploytasks.requirements is {requirements}, a uv lock, which needs uv on the server: "
+                    + ("set deploytasks.installer: auto" if settings.installer == "pip" else "run `fab setup`"))
+        pip_build = f"echo {q(needs_uv)} >&2 && false"
+    else:
+        pip_build = (f"echo 'builder: pip' && {venv_command(settings.python, venv)} && "
+                     f"{install_command(python, requirements)}")
     if settings.installer == "pip":
         build = pip_build
     else:

@@ -29,7 +29,7 @@ from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
 from .installer import failure_summary, server_build_command
 from .deploy_report import (checklist_outcome, pruned_summary, report_marked_bad, report_migrations, report_notes,
-                            report_unpushed, report_venv_change)
+                            report_unpushed, report_venv_change, venv_changed)
 from .lint_output import report_lint
 from . import bundle, deploy_hooks, openssh, supervised
 from .conversation import BundleMissing, Conversation
@@ -302,7 +302,9 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
     try:
         with deploy_hooks.around_build(c, settings, project):
             if prep["venv_ready"]:
-                console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused (requirements unchanged)")
+                console.print(f"[green]✓[/] venv {posixpath.basename(prep['venv'])} reused "
+                              + ("(built earlier for these requirements, by `fab plan` or a deploy; the live release "
+                                 "runs another)" if venv_changed(prep) else "(requirements unchanged)"))
             elif "venv_build" in prep:
                 report_build(settings, prep, prep["venv_build"])
             else:

@@ -395,3 +395,23 @@ def test_the_systemd_units_gunicorn_reloads_after_the_release_it_started_in_is_p
         gunicorn.terminate()
         _, errors = gunicorn.communicate(timeout=30)
     assert "can't chdir" not in errors.decode(), errors.decode()[-2000:]
+
+
+def test_a_uv_project_gets_its_lock_as_the_requirements_and_gunicorn_found_in_it(tmp_path):
+    """Dependencies in pyproject.toml, pinned by uv.lock, a requirements.txt exported long ago beside them: the lock
+    is what the servers install (what a lock change changes), the stale export is only mentioned."""
+    root = startproject(tmp_path)
+    shutil.rmtree(root / "requirements")
+    (root / "requirements.txt").write_text("Django>=5.2\n")  # an old `uv export`
+    (root / "pyproject.toml").write_text('[project]\nname = "mysite"\nversion = "1.0"\n'
+                                         'dependencies = ["Django>=5.2", "gunicorn"]\n')
+    (root / "uv.lock").write_text('version = 1\n\n[[package]]\nname = "django"\nversion = "5.2.19"\n'
+                                  'source = { registry = "https://pypi.org/simple" }\n\n'
+                                  '[[package]]\nname = "gunicorn"\nversion = "27.0.1"\n'
+                                  'source = { registry = "https://pypi.org/simple" }\n\n'
+                                  '[[package]]\nname = "mysite"\nversion = "1.0"\nsource = { virtual = "." }\n')
+    out = ok(init(root))
+    assert "requirements     uv.lock" in out, out
+    settings = settings_of(root / "pyproject.toml")
+    assert settings.requirements == "uv.lock" and settings.local_requirements == ""
+    assert "gunicorn is not in" not in out

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from . import introspect
 from .layout import ServerLayout
 from .requirements import requirement_files
+from .uv_lock import is_lock, packages
 from .results import DeployPlan
 
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
@@ -31,6 +32,9 @@ def pins(path):
     found = {}
     if not os.path.isfile(path):
         return found
+    if is_lock(path):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return {name: "==" + version for name, version in packages(handle.read()).items()}
     for _, content in requirement_files(path):
         for line in content.decode("utf-8", "replace").splitlines():
             line = line.split(" #")[0].strip()

@@ -6,6 +6,7 @@ import sys
 
 from .errors import ServerError
 from .results import RequirementsReport
+from .uv_lock import is_lock
 
 STAMP = ".deploytasks-requirements"
 
@@ -17,6 +18,9 @@ def requirement_files(path, seen=None):
     if path in seen:
         return
     if not os.path.isfile(path):
+        if is_lock(path):
+            raise ServerError("uv lock %s not found: run `uv lock` and commit uv.lock, or set deploytasks.requirements "
+                              "to your requirements file" % path)
         raise ServerError("requirements file %s not found: set deploytasks.requirements to your requirements file" % path)
     seen.append(path)
     with open(path, "rb") as handle:
