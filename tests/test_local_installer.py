@@ -211,3 +211,26 @@ def test_setup_shares_one_uv_cache_among_the_deploy_paths_of_a_user_on_one_file_
         assert (tmp_path / site / ".deploytasks" / "uv-cache").resolve() == shared
     assert (shared.parent.stat().st_mode & 0o777) == 0o700
     assert own.is_dir() and not own.is_symlink()
+
+
+def test_a_uv_project_installs_its_lock_with_the_dev_group_on_a_laptop(site):
+    """requirements: uv.lock: the lock exported (dev group included: this is a laptop) and installed into the venv;
+    a lock left as it was is skipped, and with installer: pip it is one error."""
+    from tests.remote.test_uv_project import PYPROJECT, uv
+
+    (site.root / "pyproject.toml").write_text(PYPROJECT.format(django="5.2.19", description="local"))
+    done = subprocess.run([uv(), "lock", "-q"], cwd=site.root, env=clean_env(), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0, done.stderr
+    site.venv = site.root / "lock-venv"
+    site.configure(requirements="uv.lock")
+    assert site.inv("venv").returncode == 0
+    installed = site.inv("install")
+    assert installed.returncode == 0, installed.stderr
+    assert "installed uv.lock with uv pip" in installed.stdout
+    check = subprocess.run([str(site.venv / "bin" / "python"), "-c", "import django, iniconfig; "
+                            "print(django.get_version())"], capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "5.2.19", check.stderr
+    assert "requirements unchanged, skipped" in site.inv("install").stdout
+    site.configure(requirements="uv.lock", installer="pip")
+    assert_user_error(site.inv("install", "--force"), "uv.lock is a uv lock, which needs uv and a venv")
