@@ -18,8 +18,11 @@ GUNICORN_SH = """#!/bin/sh
 # Start gunicorn for this site, or reload it when it already runs (written by `deploytasks init`).
 # deploytasks runs it after every switch, in the deploy directory ({path}): reload = "sh current/deploy/gunicorn.sh".
 # - runs (shared/gunicorn.pid names a live gunicorn): HUP, so new workers load the new release while the old
-#   ones finish their requests; when current/.venv changed (new requirements) the master is restarted instead,
-#   as a HUP keeps the old interpreter (shared/gunicorn.venv records the venv it started with);
+#   ones finish their requests; when current/.venv changed (new requirements), where a HUP would keep the old
+#   interpreter (shared/gunicorn.venv records the venv it started with): USR2, so the master starts a new one in
+#   the new venv (gunicorn.conf.py's pre_exec) on the same listening socket, then TERM to the old master, which
+#   finishes its requests; no connection is refused. A new master that does not come up in the new venv (a
+#   gunicorn.conf.py without that pre_exec) is stopped and gunicorn restarted: a moment without a listener;
 # - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP).
 # GUNICORN_BIND / GUNICORN_WORKERS in shared/.env override the defaults below.
 set -e
@@ -31,6 +34,14 @@ venvstamp="$root/shared/gunicorn.venv"
 venv=$(readlink -f "$root/current/.venv" || true)
 
 running() {{ [ -n "$pid" ] && grep -qa gunicorn "/proc/$pid/cmdline" 2>/dev/null; }}
+has_workers() {{  # a process whose parent is $pid (field 4 of /proc/N/stat, after the command name)
+    for stat in /proc/[0-9]*/stat; do
+        line=$(cat "$stat" 2>/dev/null) || continue
+        set -- ${{line##*) }}
+        if [ "${{2:-}}" = "$pid" ]; then return 0; fi
+    done
+    return 1
+}}
 
 pid=$(cat "$pidfile" 2>/dev/null || true)
 if running; then
@@ -39,10 +50,31 @@ if running; then
         echo "gunicorn $pid reloaded (HUP)"
         exit 0
     fi
-    echo "current/.venv changed: restarting gunicorn $pid"
-    kill -TERM "$pid"
+    old=$pid
+    kill -USR2 "$old"
     i=0
-    while running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ "$i" -lt 300 ]; do  # the new master writes gunicorn.pid.2, then gunicorn.pid once it leads
+        for pid in $(cat "$pidfile.2" "$pidfile" 2>/dev/null); do
+            if [ "$pid" != "$old" ] && running; then break 2; fi
+        done
+        pid=
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -n "$pid" ] && [ "$(tr '\\000' '\\n' < "/proc/$pid/cmdline" | head -n 1)" = "$venv/bin/python" ]; then
+        i=0
+        while ! has_workers && running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -TERM "$old"
+        printf '%s\\n' "$venv" > "$venvstamp"
+        echo "current/.venv changed: gunicorn $pid serves from it (USR2); the old master $old stops after its requests"
+        exit 0
+    fi
+    echo "current/.venv changed: restarting gunicorn $old (no new master in the new venv after USR2)"
+    for pid in $pid $old; do  # the new master first: it holds the listening socket too
+        kill -TERM "$pid"
+        i=0
+        while running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    done
 fi
 if [ ! -x "$root/current/.venv/bin/gunicorn" ]; then
     echo "no gunicorn in $root/current/.venv: add gunicorn to the requirements" >&2
@@ -119,8 +151,17 @@ def import_framework(server):
                                "place?): restart gunicorn, a reload keeps the framework its master imported")
 
 
+def run_in_the_live_venv(server):
+    """USR2 (deploy/gunicorn.sh after a requirements change): the new master runs the Python of the venv the live
+    release links (`current/.venv`), not the one this master started with, and inherits the listening socket."""
+    python = os.path.join(os.path.realpath(os.path.join(server.START_CTX["cwd"], ".venv")), "bin", "python")
+    if os.path.exists(python):
+        server.START_CTX[0] = server.START_CTX["args"][0] = python
+
+
 on_starting = import_framework
 on_reload = import_framework
+pre_exec = run_in_the_live_venv
 '''
 
 

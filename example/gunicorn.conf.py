@@ -52,5 +52,14 @@ def import_framework(server):
                                "place?): restart gunicorn, a reload keeps the framework its master imported")
 
 
+def run_in_the_live_venv(server):
+    """USR2 (deploy/gunicorn.sh after a requirements change): the new master runs the Python of the venv the live
+    release links (`current/.venv`), not the one this master started with, and inherits the listening socket."""
+    python = os.path.join(os.path.realpath(os.path.join(server.START_CTX["cwd"], ".venv")), "bin", "python")
+    if os.path.exists(python):
+        server.START_CTX[0] = server.START_CTX["args"][0] = python
+
+
 on_starting = import_framework
 on_reload = import_framework
+pre_exec = run_in_the_live_venv

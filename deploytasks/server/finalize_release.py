@@ -1,6 +1,7 @@
 """Entry: deploy/rollback, last part: switch `current`, reload (or start), health-check; on success record,
 prune, log and unlock; when unhealthy switch back and reload (the caller then unapplies migrations)."""
 import os
+import time
 from typing import Union
 
 from . import uv_cache
@@ -84,7 +85,22 @@ def still_on_the_left_venv(layout, release, previous):
     old, new = (os.path.realpath(os.path.join(layout.release(name), ".venv")) for name in (previous, release))
     if old == new or not os.path.isdir(old):
         return None
-    return users_of(old)
+    return draining(lambda: users_of(old))
+
+
+def draining(look, settle=1.0, limit=5.0, interval=0.1):
+    """What look() finds once it stops shrinking: processes on their way out (an old gunicorn master a restart sent
+    TERM, answering its last requests) are waited for while they leave, up to `limit` seconds; a set that does not
+    shrink for `settle` seconds is what stays."""
+    found, started = look(), time.monotonic()
+    changed = started
+    while found and time.monotonic() - changed < settle and time.monotonic() - started < limit:
+        time.sleep(interval)
+        now = look()
+        if len(now) < len(found):
+            changed = time.monotonic()
+        found = now
+    return found
 
 
 def prune_uv_cache(layout, params):

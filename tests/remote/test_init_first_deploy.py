@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
@@ -77,6 +79,32 @@ class NewUser:
             return
         if not wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30):
             os.kill(pid, signal.SIGKILL)
+
+
+class Requests:
+    """GETs the site without a pause in a thread while the block runs: how many were answered, which failed."""
+
+    def __init__(self, user):
+        self.user, self.ok, self.failed, self.stop = user, 0, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                self.user.get("/")
+                self.ok += 1
+            except urllib.error.HTTPError:
+                self.ok += 1  # answered
+            except OSError as exc:
+                self.failed.append(repr(exc))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
 
 
 @pytest.fixture(scope="module")
@@ -156,10 +184,15 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
         handle.write("# a requirements change\n")
     git(user.work, "commit", "-q", "-am", "a requirements change")
     git(user.work, "push", "-q", "origin", "main")
-    changed = user.fab("deploy").ok()
+    with Requests(user) as requests:  # a new master in the new venv on the same socket: no request refused
+        changed = user.fab("deploy").ok()
+    assert requests.ok > 0 and requests.failed == [], requests.failed[:3]
     assert "the venv changed and no process runs the old one any more" in changed.stdout, changed.stdout
     assert "WARN the venv changed" not in changed.stdout  # the script restarted gunicorn: nothing to warn about
     venv = os.path.realpath(user.srv / "current" / ".venv")
     assert (user.srv / "shared" / "gunicorn.venv").read_text().strip() == venv
     assert user.gunicorn_pid() not in (None, restarted) and user.get() == 200
-    assert not alive(restarted)
+    master = user.gunicorn_pid()
+    with open(f"/proc/{master}/cmdline", "rb") as handle:
+        assert handle.read().split(b"\0")[0].decode() == f"{venv}/bin/python"  # gunicorn.conf.py's pre_exec
+    assert wait_for(lambda: not alive(restarted), timeout=60)  # the old master, once its requests were answered

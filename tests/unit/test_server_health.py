@@ -54,3 +54,11 @@ def test_one_attempt_without_delay_makes_one_request(endpoint):
     endpoint.state["old_answers"] = 1
     assert health(endpoint.url, NEW, 1, 0) is not None
     assert endpoint.requests == 1
+
+
+def test_processes_on_their_way_out_are_waited_for_and_those_that_stay_are_named():
+    from deploytasks.server.finalize_release import draining
+
+    leaving = [[1, 2, 3], [1, 2], [1], []]
+    assert draining(lambda: leaving.pop(0) if len(leaving) > 1 else leaving[0], settle=0.5, interval=0.01) == []
+    assert draining(lambda: [7, 8], settle=0.05, interval=0.01) == [7, 8]  # a master a HUP kept: it stays
