@@ -73,15 +73,16 @@ def list_backups(c, json=False, verify=False, offsite=False):
     "from-offsite": "FILE is an off-site backup's name (`inv backups --offsite`): fetch it verified, then restore",
     "yes": "do not ask for confirmation",
     "unverified": "allow a file that has no manifest (no checksum to verify)",
+    "migrate": "then apply the migrations the restored data lacks (the code is ahead of it)",
     "media": "also restore the media archived with it (default: deploytasks.backup_media)",
 })
 @reported
-def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
+def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False, migrate=False):
     """Restore a backup: verify it, take a safety backup, confirm, replace the database atomically (--media: and MEDIA_ROOT)."""
     settings, project = local_settings_and_project(c)
     require_venv(project)
     restores.named_in_project(c, project, settings, file, from_offsite=from_offsite, yes=yes, unverified=unverified,
-                              media=media or settings.backup_media)
+                              media=media or settings.backup_media, migrate=migrate)
 
 
 @task(help={

@@ -103,13 +103,14 @@ def list_backups(c, json=False, offsite=False):
             "from-offsite": "FILE is an off-site backup's name (`fab backups --offsite`): fetch it verified, restore it",
             "yes": "do not ask for confirmation",
             "unverified": "allow a file without a manifest",
+            "migrate": "then apply the migrations the restored data lacks (the code is ahead of it)",
             "media": "also restore the media archived with it (default: deploytasks.backup_media)"})
 @reported
-def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False):
+def restore(c, file, yes=False, unverified=False, media=False, from_offsite=False, migrate=False):
     """Restore a backup (a file, or a name `fab backups` lists) on the server: verify, upload, back up, restore."""
     settings, project = live(c)
     restores.named_on_server(c, settings, project, file, from_offsite=from_offsite, yes=yes, unverified=unverified,
-                             media=media or settings.backup_media)
+                             media=media or settings.backup_media, migrate=migrate)
 
 
 @task(help={"args": "the management command and its arguments, as one string: \"showmigrations accounts\""})

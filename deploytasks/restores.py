@@ -8,7 +8,7 @@ from typing import Optional
 
 from . import __version__, bundle
 from . import media as media_dir
-from . import releases, tables, transfer
+from . import releases, steps, tables, transfer
 from . import backups as backup_store
 from . import offsite as offsite_copies
 from .backups import restore as restore_backup, verify_local
@@ -23,7 +23,7 @@ from .shell import is_dry, q, run
 from .target import require_live
 
 
-def named_in_project(c, project, settings, file, *, from_offsite, yes, unverified, media):
+def named_in_project(c, project, settings, file, *, from_offsite, yes, unverified, media, migrate=False):
     """`inv restore FILE`: a path, or a file name in deploytasks.backups (`from_offsite`: an off-site backup's
     name, fetched verified into deploytasks.backups first), restored into the local project."""
     path = os.path.abspath(file) if os.path.exists(file) else backup_store.resolve_path(project, settings, file)
@@ -34,10 +34,10 @@ def named_in_project(c, project, settings, file, *, from_offsite, yes, unverifie
                                                        media, unverified)
             if path is None:  # --dry
                 return
-        in_project(c, project, settings, path, yes=yes, unverified=unverified, media=media)
+        in_project(c, project, settings, path, yes=yes, unverified=unverified, media=media, migrate=migrate)
 
 
-def named_on_server(c, settings, project, file, *, from_offsite, yes, unverified, media):
+def named_on_server(c, settings, project, file, *, from_offsite, yes, unverified, media, migrate=False):
     """`fab restore FILE`: a local backup file, or the name of one in backups/<host>/ or on the server (downloaded
     into backups/<host>/ first; `from_offsite`: an off-site backup's name, fetched verified there first), restored
     on the server."""
@@ -50,19 +50,19 @@ def named_on_server(c, settings, project, file, *, from_offsite, yes, unverified
         local = server_backups.copy_of_named(c, settings, project, file)
     if local is None:  # --dry
         return
-    on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media)
+    on_server(c, settings, project, local, yes=yes, unverified=unverified, media=media, migrate=migrate)
 
 
-def in_project(c, project, settings, path, *, yes, unverified, media):
+def in_project(c, project, settings, path, *, yes, unverified, media, migrate=False):
     """Restore `path` into the local project's database (and MEDIA_ROOT with `media`)."""
     prepared = media_dir.prepare(c, project, path) if media else None
     media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
-        c, project, settings, path, yes=yes, unverified=unverified,
+        c, project, settings, path, yes=yes, unverified=unverified, migrate=migrate,
         what_is_replaced=f"the {settings.database!r} database" + (" and MEDIA_ROOT" if prepared else "")),
         settings.keep_backups)  # safety backups there
 
 
-def on_server(c, settings, project, local, *, yes, unverified, media):
+def on_server(c, settings, project, local, *, yes, unverified, media, migrate=False):
     """Restore the local backup `local` on the server: verify it here, upload it under the deploy lock (which
     no deploy migrates past), verify it there, take a safety backup, restore, reload; the lock is released on
     every way out."""
@@ -86,7 +86,7 @@ def on_server(c, settings, project, local, *, yes, unverified, media):
     done = None
     try:
         done = _upload_and_restore(c, settings, project, local, manifest, locked["upload"], yes=yes,
-                                   unverified=unverified, media=media)
+                                   unverified=unverified, media=media, migrate=migrate)
         if done:
             releases.reload(c, settings)
     finally:
@@ -103,7 +103,7 @@ def early_safety(c, settings, project, manifest):
             "params": {"database": settings.database, "version": __version__, "host": host_name(c)}}
 
 
-def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, unverified, media):
+def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, unverified, media, migrate=False):
     """Upload, verify, confirm and restore; a rejected (or unconfirmed) upload does not stay on the server."""
     warm = WarmRestore(c, settings, project)
     try:
@@ -122,7 +122,7 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
             what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
                              + (" and its media" if prepared else ""),
             safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
-            started=warm.ready(),
+            started=warm.ready(), migrate=migrate,
         ), settings.keep_backups)
     except BaseException:
         run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
@@ -175,7 +175,7 @@ class WarmRestore:
 
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
-                        received=None, consume=False, lock=None, started=None) -> Optional[RestoreResult]:
+                        received=None, consume=False, lock=None, started=None, migrate=False) -> Optional[RestoreResult]:
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up). started: the restore's server command,
     already running (WarmRestore), which answers both."""
@@ -206,10 +206,16 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     if done.get("safety_backup"):
         console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
     behind = [app for app, s in done["migrations"].items() if s["missing"]]
-    if behind:
-        command = f"fab -H {host_name(c)} migrate" if getattr(c, "host", None) else "inv migrate"
-        console.print(f"  the restored data is behind the code in {', '.join(behind)}: apply the migrations next "
-                      f"(`{command}`)", highlight=False)
+    if behind and migrate:
+        console.print(f"[green]✓[/] migrated the restored data to the code: {steps.migrate(c, project)}",
+                      highlight=False)
+    elif behind:
+        on_server = getattr(c, "host", None)
+        command = f"fab -H {host_name(c)} migrate" if on_server else "inv migrate"
+        console.print(f"[yellow]WARN[/] the restored data is behind the code in {', '.join(behind)}: "
+                      + ("the site fails where it uses what the missing migrations make, " if on_server else "")
+                      + f"until they are applied: `{command}` now (`restore --migrate` applies them at once)",
+                      highlight=False, soft_wrap=True)
     return done
 
 

@@ -217,8 +217,13 @@ def test_restore_reports_migrations_the_restored_data_lacks(migrated_site):
     assert result.returncode == 0, result.stderr + result.stdout
     [row] = [line for line in result.stdout.splitlines() if line.startswith("│ accounts")]
     assert "0010_plan_slug" in row and "6 to apply" in row
-    assert "behind the code in accounts: apply the migrations next (`inv migrate`)" in result.stdout
+    assert "WARN the restored data is behind the code in accounts: until they are applied: `inv migrate` now " \
+           "(`restore --migrate` applies them at once)" in " ".join(result.stdout.split()), result.stdout
     assert site.query("SELECT count(*) FROM django_migrations WHERE app = 'accounts'") == [(10,)]
+    migrated = site.inv("restore", old["path"], "--yes", "--migrate")
+    assert migrated.returncode == 0, migrated.stderr + migrated.stdout
+    assert "✓ migrated the restored data to the code: 6 applied" in migrated.stdout, migrated.stdout
+    assert site.query("SELECT count(*) FROM django_migrations WHERE app = 'accounts'") == [(16,)]
 
 
 def test_restore_without_yes_and_without_tty_refuses(migrated_site):

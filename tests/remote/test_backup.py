@@ -308,3 +308,19 @@ def test_compress_transfers_false_sends_files_as_they_are(deployed, sha256):
     assert "sent" not in manifest and sha256(manifest["local_path"]) == manifest["sha256"]
     run = s.fab("restore", manifest["local_path"], "--yes", env=plain).ok()
     assert "on the way" not in run.stdout
+
+
+def test_a_restore_behind_the_live_code_says_the_site_fails_until_migrated_and_migrate_applies_it(deployed, downloaded):
+    """(Last: it deploys a migration.) The live code is one migration ahead of the backup restored: a warning that
+    the site fails until the migrations are applied; `--migrate` applies them at once, with the live code."""
+    s = deployed
+    s.repo.add_model("Later")
+    s.fab("deploy").ok()
+    run = s.fab("restore", downloaded["local_path"], "--yes").ok()
+    assert "WARN the restored data is behind the code in accounts: the site fails where it uses what the missing " \
+           "migrations make, until they are applied: `fab -H testhost migrate` now (`restore --migrate` applies " \
+           "them at once)" in " ".join(run.stdout.split()), run.stdout
+    assert "accounts_later" not in s.tables()
+    run = s.fab("restore", downloaded["local_path"], "--yes", "--migrate").ok()
+    assert "✓ migrated the restored data to the code: 1 applied" in run.stdout, run.stdout
+    assert "accounts_later" in s.tables() and not s.lock.exists()
