@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from . import init_templates as templates
 from .config_files import YAML_NAMES, tomllib
 from .errors import DeployTasksError
-from .init_facts import gather
+from .init_facts import gather, site_name
 from .settings import DEFAULTS
 
 SECTION_HEADER = re.compile(r"\s*\[\[?\s*tool\s*\.\s*deploytasks\s*(\]|\.)")
@@ -36,7 +36,7 @@ class Planned:
 
 def _choices(facts, host, path, bind) -> templates.Choices:
     host = host or "production"
-    path = (path or f"/srv/{facts.name or os.path.basename(facts.root)}").rstrip("/")
+    path = (path or f"/srv/{site_name(facts)}").rstrip("/")
     bind = bind or "127.0.0.1:8000"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]*", host):
         raise DeployTasksError(f"--host must be a host name as typed after fab -H (letters, digits, . _ @ -), "
@@ -173,7 +173,7 @@ def plan(facts, choices, force) -> list:
     root = facts.root
     config = _config(root, facts, choices, force)
     config_name = "[tool.deploytasks] in pyproject.toml" if config.path == "pyproject.toml" else config.path
-    name = facts.name or "mysite"
+    name = site_name(facts)
     env = templates.env_source(choices)
     return [
         _whole_file(root, "tasks.py", templates.TASKS_PY, force),

@@ -280,6 +280,18 @@ def _assignments(root, path, tree, seen) -> dict:
     return values
 
 
+GENERIC_PACKAGES = {"config", "conf", "core", "project", "settings", "src", "app", "django_project", "backend"}
+
+
+def site_name(facts) -> str:
+    """What names the site's service and default deploy path: the settings package (mysite) unless it is a generic
+    one (cookiecutter-django's `config`), then the project directory's name; "mysite" when neither will do."""
+    if facts.name and facts.name.lower() not in GENERIC_PACKAGES:
+        return facts.name
+    directory = re.sub(r"[^A-Za-z0-9_-]+", "-", os.path.basename(os.path.abspath(facts.root))).strip("-_")
+    return directory if re.fullmatch(r"[A-Za-z][\w-]*", directory) else facts.name or "mysite"
+
+
 def _settings_source(facts):
     """The environment variable names the settings package mentions (to write only what it reads)."""
     if not re.fullmatch(r"[A-Za-z_][\w.]*", facts.settings_module or "-"):

@@ -6,6 +6,8 @@ import secrets
 import shlex
 from dataclasses import dataclass
 
+from .init_facts import site_name
+
 TASKS_PY = '''"""Local tasks (`inv --list`): set-up, checks, backups and migrations of this Django project."""
 from deploytasks.local import ns
 '''
@@ -241,7 +243,7 @@ def config_entries(facts, choices) -> list:
                  "local_requirements", facts.local_requirements)] if facts.local_requirements else []),
         Entry("after the switch: HUP gunicorn, or start it when it does not run (deploy/gunicorn.sh, shipped in each "
               "release).\n  With systemd (deploy/*.service installed): reload = \"sudo -S systemctl reload "
-              f"{facts.name or 'mysite'}\"", "reload", "sh current/deploy/gunicorn.sh"),
+              f"{site_name(facts)}\"", "reload", "sh current/deploy/gunicorn.sh"),
         Entry("a URL the server GETs after the reload; 200 means healthy (a view answering JSON {\"revision\": …} also "
               "proves the new code is served)", "healthcheck", healthcheck_url(facts, choices)),
         Entry("gunicorn's first start boots Django before it answers: allow it some time", "healthcheck_retries", 40),
@@ -356,5 +358,5 @@ def gunicorn_script(facts, choices) -> str:
 
 
 def systemd_unit(facts, choices) -> str:
-    return SYSTEMD_UNIT.format(name=facts.name or "mysite", path=choices.path, bind=choices.bind,
+    return SYSTEMD_UNIT.format(name=site_name(facts), path=choices.path, bind=choices.bind,
                                wsgi=wsgi_target(facts))

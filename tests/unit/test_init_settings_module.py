@@ -33,3 +33,12 @@ def test_this_environments_value_wins_over_the_default_as_it_would_for_manage_py
 def test_other_setdefaults_and_broken_files_are_not_read():
     assert settings_module_in(SET.format(key="'OTHER'", value="'x.settings'")) == ""
     assert settings_module_in("def main(:\n") == ""
+
+
+def test_the_site_is_named_after_its_settings_package_unless_that_is_a_generic_one():
+    from deploytasks.init_facts import Facts, site_name
+
+    assert site_name(Facts(root="/home/me/code/whatever", name="shop")) == "shop"
+    assert site_name(Facts(root="/home/me/code/ex1site", name="config")) == "ex1site"  # cookiecutter-django's
+    assert site_name(Facts(root="/home/me/code/my.site", name="config")) == "my-site"
+    assert site_name(Facts(root="/home/me/code/123", name="")) == "mysite"
