@@ -70,9 +70,11 @@ def create(engine, kind, template=None):
             raise
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if any(word in text.lower() for word in DENIED):
-            raise RehearsalSkipped("the database user %r cannot create a scratch database (%s): grant it CREATEDB "
-                                   "(PostgreSQL) or CREATE on `%s%%` (MySQL)" % (
-                                       engine.database["user"], text, prefix(engine.database, kind))) from None
+            user = engine.database["user"]
+            grant = ("ALTER ROLE %s CREATEDB" % quoted(vendor, user) if vendor == "postgresql" else
+                     "GRANT ALL ON `%s%%`.* TO '%s'@'%%'" % (prefix(engine.database, kind), user))
+            raise RehearsalSkipped("the database user %r cannot create a scratch database (%s): grant it that "
+                                   "(%s)" % (user, text, grant)) from None
         raise
     return name
 
