@@ -18,8 +18,11 @@ def run_django_script(c, project, name, params, *, what, changes=False, descript
     )
 
 
-def introspect(c, project, settings, *, plan=True, changes=True, checks=True, schema=False):
-    """Database (no password), migration files, applied set, leaves, conflicts, plan, model changes, checks."""
+def introspect(c, project, settings, *, plan=True, changes=True, checks=True, schema=False, health=False):
+    """Database (no password), migration files, applied set, leaves, conflicts, plan, model changes, checks; with
+    `health`, the answer of the health check URL (the live release's app server)."""
     params = {"database": settings.database, "plan": plan, "changes": changes, "checks": checks,
               "strict_migrations": settings.strict_migrations, "safe_migrations": settings.safe_migrations, "schema": schema}
+    if health and settings.healthcheck:
+        params["healthcheck"] = settings.healthcheck
     return run_django_script(c, project, "introspect", params, what="asking Django about the project")

@@ -36,6 +36,11 @@ def items(info) -> list:
         result.append({"item": "unknown migrations", "verdict": WARN,
                        "detail": "applied in the database but not in the code: " + ", ".join(info["unknown_applied"])})
 
+    health = info.get("health")
+    if health:
+        result.append({"item": "health check", "verdict": FAIL if health["problem"] else PASS,
+                       "detail": "GET %s: %s" % (health["url"], health["problem"] or "200")})
+
     if "changes_error" in info:
         result.append({"item": "model changes", "verdict": FAIL, "detail": info["changes_error"]})
     elif info.get("changes"):

@@ -104,6 +104,10 @@ def main(params) -> Introspection:
 
     if params.get("schema") and result["database"].get("reachable") and not conflicts:
         result["schema"] = compare(alias)
+    if params.get("healthcheck"):  # the live release: does the app server answer?
+        from .releases import health_problem
+
+        result["health"] = {"url": params["healthcheck"], "problem": health_problem(params["healthcheck"], None, 5)}
 
     if params.get("checks", True):
         from django.core import checks

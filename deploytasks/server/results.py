@@ -63,6 +63,7 @@ class Introspection(TypedDict, total=False):
     changes: Dict[str, List[dict]]
     changes_error: str
     schema: dict
+    health: dict  # the live release's health check URL asked once: {url, problem (None: it answered 200)}
     checks: List[CheckMessage]
 
 

@@ -272,10 +272,21 @@ def test_unlock_shows_and_removes_a_lock(served):
             s.lock.rmdir()
 
 
-def test_check_on_the_live_release(served):
-    data = served.fab("check", "--live-only", "--json").ok().json()
+def test_check_on_the_live_release(served, closed_port):
+    s = served
+    data = s.fab("check", "--live-only", "--json").ok().json()
     assert data["ok"] is True
-    assert {item["item"]: item["verdict"] for item in data["items"]}["migrations"] == "PASS"
+    verdicts = {item["item"]: item for item in data["items"]}
+    assert verdicts["migrations"]["verdict"] == "PASS"
+    assert verdicts["health check"] == {"item": "health check", "verdict": "PASS", "detail": f"GET {s.gunicorn.url}: 200"}
+    healthy = s.settings["healthcheck"]
+    s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/")  # as if the app server had died
+    try:
+        run = s.fab("check", "--live-only")
+    finally:
+        s.configure(healthcheck=healthy)
+    run.error("the checklist has failures in live release")
+    assert "health check" in run.stdout and "FAIL" in run.stdout, run.stdout
 
 
 def test_check_of_the_next_revision_leaves_no_trace(served):
