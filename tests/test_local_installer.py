@@ -2,6 +2,7 @@
 half-way leave a venv that the next install repairs. Real uv, real pip, real processes."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -234,3 +235,13 @@ def test_a_uv_project_installs_its_lock_with_the_dev_group_on_a_laptop(site):
     assert "requirements unchanged, skipped" in site.inv("install").stdout
     site.configure(requirements="uv.lock", installer="pip")
     assert_user_error(site.inv("install", "--force"), "uv.lock is a uv lock, which needs uv and a venv")
+    site.configure(requirements="uv.lock")
+    items = {i["item"]: i for i in json.loads(site.inv("check", "--json").stdout)["items"]}
+    assert items["uv lock"]["verdict"] == "PASS", items
+    pyproject = site.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"gunicorn==27.0.1"]', '"gunicorn==27.0.1", "iniconfig"]'))
+    stale = site.inv("check", "--json")
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    items = {i["item"]: i for i in json.loads(stale.stdout)["items"]}
+    assert items["uv lock"]["verdict"] == "FAIL" and "added: iniconfig" in items["uv lock"]["detail"], items
+    assert "run `uv lock` and commit uv.lock" in items["uv lock"]["detail"]

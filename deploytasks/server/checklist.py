@@ -36,6 +36,10 @@ def items(info) -> list:
         result.append({"item": "unknown migrations", "verdict": WARN,
                        "detail": "applied in the database but not in the code: " + ", ".join(info["unknown_applied"])})
 
+    lock = info.get("lock")
+    if lock:
+        result.append({"item": "uv lock", "verdict": PASS if lock["ok"] else FAIL, "detail": lock["detail"]})
+
     health = info.get("health")
     if health:
         result.append({"item": "health check", "verdict": FAIL if health["problem"] else PASS,

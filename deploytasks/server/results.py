@@ -64,6 +64,7 @@ class Introspection(TypedDict, total=False):
     changes_error: str
     schema: dict
     health: dict  # the live release's health check URL asked once: {url, problem (None: it answered 200)}
+    lock: dict  # `inv check` of a uv project: {ok, detail} of `uv lock --check`
     checks: List[CheckMessage]
 
 

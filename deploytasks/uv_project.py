@@ -1,0 +1,26 @@
+"""A uv project on this machine: whether its uv.lock still matches pyproject.toml (`inv check`)."""
+import os
+import subprocess
+from typing import Optional
+
+from .server.uv_lock import is_lock
+
+
+def lock_state(lock, uv) -> Optional[dict]:
+    """{"ok", "detail"} of `uv lock --check --offline` for the project of `lock`; None when the requirements are no
+    uv lock, there is no uv, or uv cannot tell without the network (its cache lacks what the check needs)."""
+    if not is_lock(lock) or not uv or not os.path.isfile(lock):
+        return None
+    try:
+        done = subprocess.run([uv, "lock", "--check", "--offline", "-q", "--project", os.path.dirname(lock)],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode == 0:
+        return {"ok": True, "detail": "uv.lock matches pyproject.toml"}
+    if "needs to be updated" not in done.stderr:
+        return None
+    cause = next((line.strip()[len("cause:"):].strip() for line in done.stderr.splitlines()
+                  if line.strip().startswith("cause:")), "")
+    return {"ok": False, "detail": "uv.lock does not match pyproject.toml" + (f" ({cause})" if cause else "")
+                                   + ": run `uv lock` and commit uv.lock (servers install the lock as committed)"}
