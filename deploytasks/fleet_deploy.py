@@ -85,7 +85,9 @@ def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
         failed = fleet.on_all(serving, lambda host: stage(host, revision, name, log, True), "stage")
     if failed:
         undo_all(hosts, None, "staging failed on " + ", ".join(h.name for h in hosts if h.error), log)
-        return "nothing was switched; every staged release was removed and every lock freed"
+        stuck = [h.name for h in hosts if h.data.get("undo_failed")]
+        return "nothing was switched; " + (f"removing the staged release failed on {', '.join(stuck)} (see the table)"
+                                           if stuck else "every staged release was removed and every lock freed")
     for host in hosts:
         host.result = "staged"
     began = time.monotonic()
@@ -95,8 +97,8 @@ def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
         fleet.timed(migrator, "migrate", began)
         migrator.error, migrator.result = str(exc), "failed"
         fleet.say(migrator, f"[red]✗ migrate: {exc}[/]")
-        undo_all(hosts, migrator, f"migrating on {migrator.name} failed", log)
-        return "nothing was switched; " + undone(migrator)
+        schema = undo_all(hosts, migrator, f"migrating on {migrator.name} failed", log)
+        return "nothing was switched" + (f"; {schema}" if schema else "")
     fleet.timed(migrator, "migrate", began)
     at = switch_moment(hosts, extra_trips=1)
     if at is not None:
@@ -106,8 +108,11 @@ def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
             at = None
     if at is None or fleet.on_all(hosts, lambda host: switch(host, host.data["switch_params"]), "switch"):
         failed = ", ".join(h.name for h in hosts if h.error)
-        undo_all(hosts, migrator, f"{'the health check' if at else 'getting ready to switch'} failed on {failed}", log)
-        return "every host switched back; " + undone(migrator)
+        schema = undo_all(hosts, migrator, f"{'the health check' if at else 'getting ready to switch'} failed on "
+                                           f"{failed}", log)
+        stuck = [h.name for h in hosts if h.data.get("undo_failed")]
+        return ("every host switched back" if not stuck else "the others switched back") + (f"; {schema}" if schema
+                                                                                               else "")
     fleet.on_all(hosts, complete, "finalize")
     return "ok" if not any(h.error for h in hosts) else "live, but finalizing failed on some hosts (see the table)"
 
@@ -283,24 +288,42 @@ def fleet_step(host, action, params, what, talk=None, then=False):
     return server_script(host.c, host.settings, "fleet_step", params, what=f"{what} on {host.name}", changes=True)
 
 
-def undo_all(hosts, migrator, reason, log):
+def undo_all(hosts, migrator, reason, log) -> str:
     """Every staged host back to before: the others first, the migrate host last (it unapplies, once, when no
-    host serves the new release any more)."""
+    host serves the new release any more: a host whose undo failed may still serve it, and then the schema stays).
+    Returns what became of the schema, for the outcome line ("" when nothing was migrated)."""
     staged = [h for h in hosts if h.data.get("prep")]
     others = [h for h in staged if h is not migrator]
-    fleet.on_all(others, lambda host: take_back(host, migrator, reason, log), "undo")
+
+    def back(host, keep_schema=None):
+        try:
+            take_back(host, migrator, reason, log, keep_schema)
+        except Exception:
+            host.data["undo_failed"] = True
+            raise
+    fleet.on_all(others, back, "undo")
+    stuck = [h.name for h in others if h.data.get("undo_failed")]
+    keep = None
+    if stuck and migrator in staged:
+        keep = (f"the schema stays migrated: the undo failed on {', '.join(stuck)}, which may still serve the "
+                f"new release (see the table); fix it there, then deploy again")
     if migrator in staged:
-        fleet.on_all([migrator], lambda host: take_back(host, migrator, reason, log), "undo")
+        fleet.on_all([migrator], lambda host: back(host, keep), "undo")
+    if keep:
+        return keep
+    unapplied = (migrator.data.get("unapplied") or []) if migrator is not None else []
+    return f"{len(unapplied)} migration(s) unapplied once on {migrator.name}" if unapplied else ""
 
 
-def take_back(host, migrator, reason, log):
+def take_back(host, migrator, reason, log, keep_schema=None):
     prep = host.data["prep"]
     if not host.data.get("project"):
         admin(host.c, host.settings, "abort", release=prep["release"], log=dict(log, error=reason), result="failed")
         host.result = host.result if host.error else "removed"
         return
     done = fleet_step(host, "undo", {"previous": prep["current"], "switched": bool(host.data.get("switched")),
-                                     "migrated": host is migrator, "reason": reason,
+                                     "migrated": host is migrator and not keep_schema,
+                                     "reason": f"{reason}; {keep_schema}" if keep_schema else reason,
                                      "unapply_command": host.data["project"].django_script_command(),
                                      "database": host.settings.database, "venv_changed": venv_changed(prep),
                                      "log": dict(log, revision=prep["revision"])}, "undoing the deploy",
@@ -309,12 +332,6 @@ def take_back(host, migrator, reason, log):
     if not host.error:
         host.result = "switched back" if host.data.get("switched") else "removed"
     fleet.say(host, "[yellow]↩[/] " + done["summary"].split("; ", 1)[-1])
-
-
-def undone(migrator) -> str:
-    unapplied = migrator.data.get("unapplied") or []
-    return (f"{len(unapplied)} migration(s) unapplied once on {migrator.name}" if unapplied
-            else "no migrations were unapplied")
 
 
 def switch_spread(hosts):

@@ -85,15 +85,18 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
             raise DeployTasksError(f"{failed.name}: {failed.error}; nothing was unapplied or switched")
         params.update(check_only=False, backup_dest=f"{migrator.settings.path}/backups", keep=0, version=__version__,
                       host=host_name(migrator.c))
+        schema = {"unapply_command": project.django_script_command(), "database": migrator.settings.database,
+                  "reapply_command": project.manage_command("migrate", "--noinput")}
         try:
-            done: SchemaRollback = fleet_step(migrator, "unapply", {
-                "unapply_command": project.django_script_command(), "request": params,
-                "reapply_command": project.manage_command("migrate", "--noinput")},
-                "unapplying migrations", talk=talk_of(migrator), then=True)
+            done: SchemaRollback = fleet_step(migrator, "unapply", dict(schema, request=params),
+                                              "unapplying migrations", talk=talk_of(migrator), then=True)
         except ConnectionLost:
             raise
-        except DeployTasksError as exc:  # the server answered: it re-applied what it had unapplied (or says why not)
-            raise DeployTasksError(f"{migrator.name}: {exc}; nothing was switched: every host stays on {current}") \
+        except DeployTasksError as exc:
+            said = str(exc)
+            if "re-appl" not in said:  # its command died (killed): the unapply it started goes on; then re-apply
+                said += "; " + fleet_step(migrator, "reapply", schema, "re-applying migrations")["summary"]
+            raise DeployTasksError(f"{migrator.name}: {said}; nothing was switched: every host stays on {current}") \
                 from None
     except BaseException:
         fleet.on_all([h for h in hosts if h.data.get("info")],

@@ -472,8 +472,12 @@ def unlock(c, settings, *, force):
         console.print("Not locked.")
         return
     stale = lock.get("age", 0) > settings.lock_stale_after
-    console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} ({lock.get('age')}s ago)"
-                  + (" — stale" if stale else ""))
+    if lock.get("action") is None:  # its taker never wrote who it is (it died, or the disk was full)
+        console.print(f"Locked, with no holder recorded (its info.json was never written), {lock.get('age')}s ago: "
+                      "the next deploy takes it over 2 minutes after it was taken")
+    else:
+        console.print(f"Locked: {lock.get('action')} by {lock.get('who')} since {lock.get('since')} "
+                      f"({lock.get('age')}s ago)" + (" — stale" if stale else ""))
     show_held_deploy(lock.get("deploy"), info.get("recovered"))
     if info["removed"]:
         console.print("[green]✓[/] lock removed")

@@ -7,6 +7,7 @@ release, log, unlock); for a fleet rollback `hold` (the command takes over the l
 the schema back to the target's state) and `back` (a rollback that did not go through: switch back, log, unlock).
 Each runs under the lock the host's prepare_release (or the rollback's lock) took."""
 import os
+import subprocess
 import time
 from typing import Union
 
@@ -17,8 +18,9 @@ from .finalize_release import complete, switch_and_check, switch_back
 from .layout import ServerLayout
 from .recovery import reapply, undo
 from .lock import release_lock
+from .lock_guard import LOAD_PREFIX, register_worker, wait_for_loads
 from .releases import append_log, current_release
-from .results import Completed, Ready, SchemaRollback, SwitchBack, SwitchResult, Undone
+from .results import Completed, Ready, Reapplied, SchemaRollback, SwitchBack, SwitchResult, Undone
 from .subprocess_entry import run_entry
 
 MAX_WAIT = 10  # seconds a host waits for the agreed switching moment (a client clock far ahead is not obeyed)
@@ -48,15 +50,36 @@ def unapply(layout, params) -> SchemaRollback:
     held(layout, params["release"])
     fleet_host.unapplying()
     request = dict(params["request"], journal=layout.path)
+    # marked under the lock: should this command be killed, the unapply it started goes on, and whoever takes this
+    # host back (`reapply`, an abort) waits for its end before changing the schema or freeing the lock
+    process = subprocess.Popen(params["unapply_command"], shell=True, cwd=layout.path, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    marker = register_worker(layout.lock, process.pid, LOAD_PREFIX)
     try:
-        return run_entry(params["unapply_command"], "migrate_to_state", request, "unapplying migrations",
-                         cwd=layout.path)
+        return run_entry(None, "migrate_to_state", request, "unapplying migrations", started=process)
     except ServerError as exc:
         # it may have stopped after unapplying some: the live code gets its schema back before any host moves
         done = reapply(layout, params["reapply_command"], params["unapply_command"], request.get("database", "default"),
                        current_release(layout), (journals.read(layout) or {}).get("backup"), half_way=True)
         fleet_host.unapply_failed()
         raise ServerError("%s; %s" % (exc.message, done), exc.code) from None
+    finally:
+        if marker:
+            try:
+                os.unlink(marker)
+            except OSError:
+                pass
+
+
+def reapply_left(layout, params) -> Reapplied:
+    """A fleet rollback whose migrate host's command died while it unapplied: once the unapply it had started ends
+    (it goes on by itself), the schema back to the live release's code (migrated forward again)."""
+    held(layout, params["release"])
+    if not wait_for_loads(layout.lock):
+        raise ServerError("the unapply under the lock %s is still running after an hour" % layout.lock)
+    return {"summary": reapply(layout, params["reapply_command"], params["unapply_command"],
+                               params.get("database", "default"), current_release(layout),
+                               (journals.read(layout) or {}).get("backup"), half_way=True)}
 
 
 def commit(layout, params) -> Ready:
@@ -89,7 +112,9 @@ def take_back(layout, params) -> Undone:
     """The deploy of params["release"] undone on this host (the journal predeploy kept says what it migrated)."""
     fleet_host.ended()
     journal = dict(journals.read(layout) or {})
-    journal.update(release=params["release"], previous=params.get("previous"), switched=params.get("switched", False),
+    # where `current` points decides, not whether the client heard the switch answered (it may have failed after)
+    switched = params.get("switched", False) or current_release(layout) == params["release"]
+    journal.update(release=params["release"], previous=params.get("previous"), switched=switched,
                    unapply_command=params["unapply_command"], database=params.get("database", "default"),
                    log=params.get("log"))
     if not params.get("migrated"):
@@ -107,8 +132,8 @@ def back(layout, params) -> Union[SwitchBack, dict]:
     return done
 
 
-ACTIONS = {"ready": ready, "hold": hold, "unapply": unapply, "commit": commit, "switch": switch, "complete": finish,
-           "undo": take_back, "back": back}
+ACTIONS = {"ready": ready, "hold": hold, "unapply": unapply, "reapply": reapply_left, "commit": commit,
+           "switch": switch, "complete": finish, "undo": take_back, "back": back}
 
 
 def main(params):

@@ -10,6 +10,7 @@ from .files import write_private
 from .journal import started_at
 
 LOCKED = 75  # exit status when another deploy holds the lock
+ABANDONED_UNNAMED = 120  # seconds after which a lock whose info.json never got written is free to take over
 
 
 def utcnow():
@@ -42,18 +43,24 @@ def try_lock(layout, action, who=None):
 
 
 def write_info(layout, action, who=None):
-    write_private(os.path.join(layout.lock, "info.json"), json.dumps({
-        "action": action, "who": who or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
-        "started": started_at(os.getpid()),
-    }))
+    """Name this process as the lock's holder; a lock it cannot write that into (a full disk) is not taken."""
+    try:
+        write_private(os.path.join(layout.lock, "info.json"), json.dumps({
+            "action": action, "who": who or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
+            "started": started_at(os.getpid()),
+        }))
+    except OSError as exc:
+        release_lock(layout)
+        raise ServerError("cannot take the deploy lock %s: writing its info.json failed (%s)" % (
+            layout.lock, exc.strerror or exc)) from None
 
 
 def holder_gone(info):
     """Whether the process a lock's info names as its holder has ended (a reused pid is told by its start time);
     False when the info names none (a lock being taken, or one an earlier version took)."""
     pid = info.get("pid")
-    if not isinstance(pid, int):
-        return False
+    if not isinstance(pid, int):  # no holder named: being taken this instant, unless it has been so for minutes
+        return "action" not in info and info.get("age", 0) > ABANDONED_UNNAMED
     started = started_at(pid)
     return started is None or ("started" in info and started != info["started"])
 
@@ -79,6 +86,9 @@ def take_over_abandoned(layout):
         os.mkdir(layout.lock, 0o755)
     except FileExistsError:  # that other taker holds it now
         return None
+    if not isinstance(info.get("pid"), int):
+        return "took over the lock taken %ds ago whose taker never recorded itself (it died, or the disk was full)" % (
+            info.get("age", 0))
     return "took over the lock %s by %s left at %s: its process %s had ended" % (
         info.get("action", "a deploy"), info.get("who", "someone"), info.get("since", "?"), info.get("pid"))
 

@@ -17,7 +17,8 @@ from .releases import finished, remove_unfinished
 from .procscan import _stat, commands_naming, files_open_under
 
 WORKER_PREFIX = "worker-"
-LOAD_PREFIX = "load-"  # a restore's detached load (engines/mysql.py): an abort waits for it too
+LOAD_PREFIX = "load-"  # work that outlives its starter: a restore's detached load (engines/mysql.py), a fleet
+# rollback's unapply (fleet_step.py); an abort waits for it too
 
 
 def session_process():

@@ -331,6 +331,11 @@ class SchemaRollback(TypedDict, total=False):
     left_behind: List[str]  # report_leftovers on MySQL/MariaDB: what a migration stopped half-way left in the schema
 
 
+class Reapplied(TypedDict):
+    """fleet_step "reapply": what re-applying the live release's migrations did, one phrase."""
+    summary: str
+
+
 class LeftBehind(TypedDict):
     """migrate.left_behind: what a migration or its reverse stopped half-way left in a MySQL/MariaDB schema."""
     left_behind: List[str]

@@ -85,7 +85,10 @@ def abort(layout, params) -> Aborted:
     standby.dismiss()  # asked in the deploy's command: the release's Django it started ends, then the release goes
     remove_unfinished(layout, params.get("release"))
     if params.get("log"):
-        append_log(layout, dict(params["log"], result=params.get("result", "failed")))
+        try:
+            append_log(layout, dict(params["log"], result=params.get("result", "failed")))
+        except OSError:  # a full disk: the lock goes all the same
+            pass
     early_safety.discard(layout.lock)  # a restore that stopped before its safety dump: its early one goes too
     if not wait_for_loads(layout.lock):  # a restore's load still running on its own: it ends before the lock
         raise ServerError("work under the lock %s is still running after an hour: `fab unlock` once it ended"

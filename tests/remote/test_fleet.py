@@ -2,8 +2,10 @@
 on all hosts at once, migrated once, switched on all or none; a failure on one host anywhere leaves every
 host as it was. Each host has its own deploy path (a stage named like it), gunicorn and health check."""
 import json
+import os
 import signal
 import shutil
+import subprocess
 from contextlib import ExitStack
 
 import pytest
@@ -438,6 +440,58 @@ def test_fab_killed_while_a_rollback_unapplies_every_host_switches_to_the_target
         assert meta["status"] == "bad", (name, meta)
     fleet.fab(fleet.names(), "deploy").ok()  # nothing left locked: the fleet deploys again
 
+
+def test_a_host_that_cannot_switch_back_keeps_the_schema_migrated_for_the_release_it_still_serves(fleet, closed_port):
+    """web2's health check fails after the switch and its undo cannot switch back (its deploy path became
+    immutable, as a full disk leaves it): web2 may still serve the new release, so web1 does not unapply (it used
+    to, and said every host had switched back, web2 serving code whose tables were gone)."""
+    web2 = fleet.hosts["web2"]
+    if subprocess.run(["chattr", "-i", str(web2.path)], capture_output=True).returncode:
+        pytest.skip("chattr does not work on this file system")
+    before = fleet.currents()
+    fleet.repo.add_model("Stranded")
+    migration = fleet.repo.latest_migration()
+    saved = {key: fleet.per_host["web2"].get(key) for key in ("reload", "healthcheck", "healthcheck_retries")}
+    fleet.host("web2", reload=f"chattr +i {web2.path}", healthcheck=f"http://127.0.0.1:{closed_port}/health/",
+               healthcheck_retries=2)
+    try:
+        run = fleet.fab(fleet.names(), "deploy")
+    finally:
+        subprocess.run(["chattr", "-i", str(web2.path)], check=True)
+        fleet.host("web2", **saved)
+    line = run.error("the others switched back", "the schema stays migrated: the undo failed on web2")
+    assert migration_rows(fleet, migration) == 1, line
+    assert {name: fleet.currents()[name] for name in ("web1", "web3")} == {"web1": before["web1"], "web3": before["web3"]}
+    assert fleet.currents()["web2"] != before["web2"]  # still on the new release, over the schema it needs
+    fleet.fab(fleet.names(), "deploy").ok()  # once fixed, the next deploy recovers web2 and ships to all
+    assert len(set(fleet.currents().values())) == 1 and migration_rows(fleet, migration) == 1
+
+def test_the_migrate_hosts_command_killed_while_it_unapplies_leaves_every_host_on_its_code_and_schema(fleet):
+    """SIGKILL of web1's command (the lock's holder) while the unapply it started runs: that unapply goes on by
+    itself (it used to be orphaned: it finished after fab had reported the failure and freed every lock, the hosts
+    serving code whose tables were gone). fab waits for it, migrates forward again and says so; nothing switched."""
+    marker = fleet.base / "unapplying-killed"
+    migration = slow_to_unapply(fleet, marker)
+    fleet.fab(fleet.names(), "deploy").ok()
+    before = fleet.currents()
+    holder = fleet.hosts["web1"].lock / "info.json"
+    proc = fleet.fab_background(fleet.names(), "rollback", "--yes")
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        os.kill(json.loads(holder.read_text())["pid"], signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        marker.unlink(missing_ok=True)
+    assert proc.returncode == 1, out + err
+    assert "re-applied the migrations of" in err and f"nothing was switched: every host stays on {before['web1']}" \
+        in err, err
+    assert unlocked_everywhere(fleet), {name: host.lock.exists() for name, host in fleet.hosts.items()}
+    assert fleet.currents() == before and migration_rows(fleet, migration) == 1
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == host.revision(), name
 
 def test_a_rollback_whose_unapply_fails_half_way_re_applies_before_any_host_moves(fleet):
     """The migrate host unapplies the newer migration, then the older one's reverse raises: the schema went half

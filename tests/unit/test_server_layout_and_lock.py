@@ -115,3 +115,28 @@ def test_a_lock_held_by_a_live_process_or_naming_none_is_refused(tmp_path):
     held_by(layout)  # being taken right now (info.json without its pid yet), or by an earlier version
     with pytest.raises(ServerError, match="locked: rollback by ann@laptop"):
         acquire_lock(layout, "deploy", "bob@laptop")
+
+
+def test_a_lock_whose_info_was_never_written_is_refused_at_first_and_taken_over_after_two_minutes(tmp_path):
+    """Its taker died between mkdir and info.json, or the disk was full: nobody will free it."""
+    layout = ServerLayout(str(tmp_path))
+    os.mkdir(layout.lock)
+    open(os.path.join(layout.lock, "info.json.tmp"), "w").close()  # what a full disk left
+    with pytest.raises(ServerError, match="is locked"):
+        acquire_lock(layout, "deploy", "bob@laptop")
+    old = os.stat(layout.lock).st_mtime - 300
+    os.utime(layout.lock, (old, old))
+    assert "took over the lock" in acquire_lock(layout, "deploy", "bob@laptop")
+    assert lock_info(layout)["who"] == "bob@laptop"
+
+
+def test_a_lock_that_cannot_name_its_holder_is_not_taken(tmp_path, monkeypatch):
+    from deploytasks.server import lock
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(lock, "write_private", full_disk)
+    layout = ServerLayout(str(tmp_path))
+    with pytest.raises(ServerError, match=r"cannot take the deploy lock .* writing its info.json failed \(No space"):
+        acquire_lock(layout, "deploy", "bob@laptop")
+    assert not os.path.exists(layout.lock)
