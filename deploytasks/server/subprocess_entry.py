@@ -1,5 +1,6 @@
 """Running an entry point in another process (a release's Django, say) and reading its marked answer."""
 import json
+import re
 import subprocess
 
 from .errors import ServerError
@@ -7,12 +8,19 @@ from .runner import MARKER
 from .tracebacks import exception_line
 
 
+KILLED = re.compile(r"^(?:(?:\S*sh: (?:line )?\d+: +)?\d+ +(?=\w+\b)|(?=\w+$))(Killed|Terminated)\b")
+
+
 def meaningful(text):
     """A failed process's telling line: a traceback's exception (tracebacks.exception_line), else the first (a
-    shell's error)."""
+    shell's error); a process the shell reports killed is said so, without its command line."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not lines:
         return ""
+    killed = next((KILLED.match(line) for line in lines if KILLED.match(line)), None)
+    if killed:
+        return ("its process was killed (SIGKILL: by hand, or the out-of-memory killer)" if killed.group(1) == "Killed"
+                else "its process was terminated (SIGTERM)")
     return exception_line(text) or lines[0]
 
 

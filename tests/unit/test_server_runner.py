@@ -90,3 +90,13 @@ def test_scratch_databases_are_named_to_be_found_again_and_fit_the_identifier_li
     assert len(long) <= 63 and long.startswith(scratch.prefix({"name": "x" * 80}, "rehearsal"))
     assert scratch.like_pattern("my_db%") == "my\\_db\\%%"
     assert scratch.quoted("postgresql", 'a"b') == '"a""b"' and scratch.quoted("mysql", "a`b") == "`a``b`"
+
+
+def test_a_process_the_shell_reports_killed_is_said_so_without_its_command_line():
+    from deploytasks.server.subprocess_entry import meaningful
+
+    line = "bash: line 1: 16104 Killed                  /srv/site/.venv/bin/python manage.py shell -c 'import os'"
+    assert meaningful(line) == "its process was killed (SIGKILL: by hand, or the out-of-memory killer)"
+    assert meaningful("Killed") == meaningful(line)
+    assert meaningful("sh: 1: 77 Terminated python") == "its process was terminated (SIGTERM)"
+    assert meaningful("Killed processes are listed in dmesg") == "Killed processes are listed in dmesg"
