@@ -10,9 +10,9 @@ import time
 from . import journal as journals
 from .errors import ServerError
 from .finalize_release import switch_back
-from .lock import release_lock
 from .procscan import _stat, group_members_in
-from .releases import append_log, finished, remove_release
+from .lock import release_lock, utcnow
+from .releases import append_log, finished, release_meta, remove_release, save_meta
 from .results import Undone
 from .static_files import unlink_dangling
 from .subprocess_entry import meaningful, run_entry
@@ -105,7 +105,12 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
     # after a switch back the app server may still be reloading out of the release: wait for it to leave
     if not remove_release(layout, release, wait=params.get("reload_timeout", 60) if journal.get("switched") else None):
         if release and os.path.isdir(layout.release(release)):
-            done.append("kept %s: a running process still works in it (the next deploy removes it)" % release)
+            meta = release_meta(layout, release)
+            if meta.get("status"):  # recorded (a fleet host that went on alone): no rollback may go to it now
+                meta.update({"release": release, "status": "bad", "bad_since": utcnow()})
+                save_meta(layout, release, meta)
+            done.append("kept %s%s: a running process still works in it (the next deploy removes it)" % (
+                release, ", marked bad" if meta.get("status") else ""))
     if not previous:
         unlink_dangling(layout, journal.get("static_link"))
     if previous and journal.get("switched"):

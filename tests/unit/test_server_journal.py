@@ -64,3 +64,21 @@ def test_the_way_back_is_never_an_empty_backup(tmp_path):
     assert "no backup holds the previous state" in way_back(None)
     empty.write_bytes(b"SQLite format 3\0")
     assert str(empty) in way_back(str(empty))
+
+
+def test_an_undone_release_that_was_recorded_and_cannot_go_yet_is_marked_bad(tmp_path):
+    """A fleet host that went on alone recorded the release before the client undid it; a process still works in
+    it, so it stays for now: marked bad, no rollback picks it as its target."""
+    layout = deploy_path(tmp_path)
+    save_meta(layout, "20260102T000000Z", {"revision": "def", "status": "live"})
+    worker = subprocess.Popen(["sleep", "30"], cwd=layout.release("20260102T000000Z"))
+    try:
+        journals.update(layout, release="20260102T000000Z", previous="20260101T000000Z", switched=True,
+                        phase="health", log={"action": "deploy"}, **dead_process())
+        summary = recover(layout, {"reload_timeout": 0})
+    finally:
+        worker.kill()
+        worker.wait()
+    assert "kept 20260102T000000Z, marked bad: a running process still works in it" in summary
+    with open(os.path.join(layout.release("20260102T000000Z"), ".deploytasks-release.json")) as handle:
+        assert json.load(handle)["status"] == "bad"
