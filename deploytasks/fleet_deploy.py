@@ -107,9 +107,10 @@ def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
         if fleet.on_all([migrator], lambda host: commit(host, host.data["switch_params"]), "switch"):
             at = None
     if at is None or fleet.on_all(hosts, lambda host: switch(host, host.data["switch_params"]), "switch"):
-        failed = ", ".join(h.name for h in hosts if h.error)
-        schema = undo_all(hosts, migrator, f"{'the health check' if at else 'getting ready to switch'} failed on "
-                                           f"{failed}", log)
+        failing = [h for h in hosts if h.error]
+        unhealthy = at and all((h.data.get("switch") or {}).get("problem") for h in failing)
+        what = "the health check" if unhealthy else "switching" if at else "getting ready to switch"
+        schema = undo_all(hosts, migrator, f"{what} failed on {', '.join(h.name for h in failing)}", log)
         stuck = [h.name for h in hosts if h.data.get("undo_failed")]
         return ("every host switched back" if not stuck else "the others switched back") + (f"; {schema}" if schema
                                                                                                else "")
