@@ -45,7 +45,7 @@ has_workers() {{  # a process whose parent is $pid (field 4 of /proc/N/stat, aft
     return 1
 }}
 
-pid=$(cat "$pidfile" 2>/dev/null || true)
+pid=$(cat "$pidfile" 2>/dev/null || cat "$pidfile.2" 2>/dev/null || true)
 if running; then
     if [ ! -f "$venvstamp" ] || [ "$(cat "$venvstamp")" = "$venv" ]; then
         kill -HUP "$pid"
@@ -66,6 +66,9 @@ if running; then
     if [ -n "$pid" ] && [ "$(tr '\\000' '\\n' < "/proc/$pid/cmdline" | head -n 1)" = "$venv/bin/python" ]; then
         i=0
         while ! has_workers && running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+        # named before the old master goes: it removes the pid file only while the file names it, and the new
+        # master renames its gunicorn.pid.2 to gunicorn.pid only once it sees that it leads
+        printf '%s\\n' "$pid" > "$pidfile"
         kill -TERM "$old"
         printf '%s\\n' "$venv" > "$venvstamp"
         echo "current/.venv changed: gunicorn $pid serves from it (USR2); the old master $old stops after its requests"
