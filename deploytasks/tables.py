@@ -188,7 +188,9 @@ def show_deploy_plan(document, as_json) -> None:
         print_json(document)
     else:
         rows, pending = deploy_plan_rows(document)
-        show(table(f"Deploy plan for {document['host']} (nothing was changed)", ["what", "detail"], rows))
+        built = (document.get("venv") or {}).get("action") == "build"
+        show(table(f"Deploy plan for {document['host']} (nothing live was changed"
+                   + ("; the venv it built is kept for the deploy)" if built else ")"), ["what", "detail"], rows))
         commits = (document.get("revision_diff") or {}).get("commits") or []
         if commits:
             show(table("Commits", ["commit"], [(line,) for line in commits[:20]]

@@ -45,7 +45,7 @@ def test_plan_shows_what_a_deploy_would_do_and_changes_nothing(deployed):
     assert {item["item"]: item["verdict"] for item in plan["checklist"]}["migration safety"] == "PASS"
 
     shown = s.fab("deploy", "--plan").ok().stdout
-    assert "Deploy plan for" in shown and "nothing was changed" in shown
+    assert "Deploy plan for" in shown and "nothing live was changed" in shown
     assert 'CREATE TABLE "accounts_gadget"' in shown and "3 commit(s)" in shown and "0 new, 1 changed" in shown
     assert s.state() == before
 

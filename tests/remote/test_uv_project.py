@@ -73,6 +73,7 @@ def test_a_lock_change_builds_a_new_venv_with_the_new_pin_and_the_plan_shows_it(
     plan = s.fab("plan").ok().stdout
     assert "django ==5.2.19 -> ==5.2.20" in " ".join(plan.split()), plan
     assert "built with uv" in plan and len(s.venvs()) == len(venvs) + 1, plan  # the plan's checks need it
+    assert "nothing live was changed; the venv it built is kept for the deploy" in " ".join(plan.split()), plan
     run = s.fab("deploy").ok()
     assert "reused (built earlier for these requirements, by `fab plan` or a deploy; the live release runs " \
            "another)" in " ".join(run.stdout.split()), run.stdout
