@@ -19,23 +19,38 @@ from deploytasks.remote import ns
 GUNICORN_SH = """#!/bin/sh
 # Start gunicorn for this site, or reload it when it already runs (written by `deploytasks init`).
 # deploytasks runs it after every switch, in the deploy directory ({path}): reload = "sh current/deploy/gunicorn.sh".
-# - runs (shared/gunicorn.pid names a live gunicorn): HUP, so new workers load the new release while the old
-#   ones finish their requests; when current/.venv changed (new requirements), where a HUP would keep the old
-#   interpreter (shared/gunicorn.venv records the venv it started with): USR2, so the master starts a new one in
-#   the new venv (gunicorn.conf.py's pre_exec) on the same listening socket, then TERM to the old master, which
-#   finishes its requests; no connection is refused. A new master that does not come up in the new venv (a
-#   gunicorn.conf.py without that pre_exec) is stopped and gunicorn restarted: a moment without a listener;
+# - runs (shared/gunicorn.pid names this site's gunicorn: a gunicorn program working in {path}): HUP, so new
+#   workers load the new release while the old ones finish their requests; when current/.venv is not the venv the
+#   master runs from (a requirements change; a HUP would keep the old interpreter): USR2, so the master starts a new
+#   one in the new venv (gunicorn.conf.py's pre_exec) on the same listening socket; once a worker of the new master
+#   has loaded the app (gunicorn.conf.py's post_worker_init), TERM to the old master, which finishes its requests:
+#   no connection is refused. A new master that stops before that (the app fails to load) leaves the old one
+#   serving and fails the reload (the deploy is then undone); one that does not run the new venv (a
+#   gunicorn.conf.py without pre_exec) is stopped and gunicorn restarted: a moment without a listener;
 # - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP).
 # GUNICORN_BIND / GUNICORN_WORKERS in shared/.env override the defaults below.
 set -e
 root=$(pwd)
 if [ -f "$root/shared/.env" ]; then set -a; . "$root/shared/.env"; set +a; fi
 set -u
+real=$(pwd -P)
 pidfile="$root/shared/gunicorn.pid"
 venvstamp="$root/shared/gunicorn.venv"
+log="$root/shared/gunicorn.log"
 venv=$(readlink -f "$root/current/.venv" || true)
 
-running() {{ [ -n "$pid" ] && grep -qa gunicorn "/proc/$pid/cmdline" 2>/dev/null; }}
+running() {{  # $pid is this site's gunicorn: a gunicorn program (or its retitled process) working in this path
+    [ -n "$pid" ] || return 1
+    case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$real"/*|"$root"/*) ;; *) return 1 ;; esac
+    tr '\\000' '\\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -e '^gunicorn$' -e '/gunicorn$' -e '^gunicorn: '
+}}
+master_venv() {{  # the venv $pid runs from: its interpreter's, else the one recorded when it was started
+    first=$(tr '\\000' '\\n' < "/proc/$pid/cmdline" 2>/dev/null | head -n 1)
+    case "$first" in
+        */bin/python*) readlink -f "${{first%/bin/*}}" || true ;;
+        *) cat "$venvstamp" 2>/dev/null || true ;;
+    esac
+}}
 has_workers() {{  # a process whose parent is $pid (field 4 of /proc/N/stat, after the command name)
     for stat in /proc/[0-9]*/stat; do
         line=$(cat "$stat" 2>/dev/null) || continue
@@ -44,48 +59,76 @@ has_workers() {{  # a process whose parent is $pid (field 4 of /proc/N/stat, aft
     done
     return 1
 }}
+why_not() {{  # the exception a worker that could not load the app wrote last, else gunicorn's reason
+    grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception)(: |$)' "$log" 2>/dev/null | tail -n 1 | grep . ||
+        grep -E 'Reason: ' "$log" 2>/dev/null | tail -n 1 | sed 's/.*Reason: //' || echo "see shared/gunicorn.log"
+}}
+stop() {{  # TERM $pid and wait up to 30 s for it to go
+    kill -TERM "$pid" 2>/dev/null || true
+    i=0
+    while running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+}}
 
-pid=$(cat "$pidfile" 2>/dev/null || cat "$pidfile.2" 2>/dev/null || true)
+pid=$(cat "$pidfile" 2>/dev/null || true)
+if ! running; then pid=$(cat "$pidfile.2" 2>/dev/null || true); fi
 if running; then
-    if [ ! -f "$venvstamp" ] || [ "$(cat "$venvstamp")" = "$venv" ]; then
+    if [ "$(master_venv)" = "$venv" ]; then
         kill -HUP "$pid"
         echo "gunicorn $pid reloaded (HUP)"
         exit 0
     fi
     old=$pid
+    i=0  # a master an earlier USR2 started leads (takes USR2) once the master before it has finished its requests
+    while [ "$(cat "$pidfile.2" 2>/dev/null || true)" = "$old" ] && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    rm -f "$pidfile".ready-*
     kill -USR2 "$old"
+    new=
     i=0
-    while [ "$i" -lt 300 ]; do  # the new master writes gunicorn.pid.2, then gunicorn.pid once it leads
+    while [ -z "$new" ] && [ "$i" -lt 300 ]; do  # the new master writes gunicorn.pid.2 (gunicorn.pid once it leads)
         for pid in $(cat "$pidfile.2" "$pidfile" 2>/dev/null); do
-            if [ "$pid" != "$old" ] && running; then break 2; fi
+            if [ "$pid" != "$old" ] && running; then new=$pid; fi
         done
-        pid=
-        sleep 0.1
+        [ -n "$new" ] || sleep 0.1
         i=$((i + 1))
     done
-    if [ -n "$pid" ] && [ "$(tr '\\000' '\\n' < "/proc/$pid/cmdline" | head -n 1)" = "$venv/bin/python" ]; then
+    pid=$new
+    if [ -n "$new" ] && [ "$(master_venv)" = "$venv" ]; then
+        printf '%s\\n' "$new" > "$pidfile"  # the old master leaves the file alone once it names another
         i=0
-        while ! has_workers && running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-        # named before the old master goes: it removes the pid file only while the file names it, and the new
-        # master renames its gunicorn.pid.2 to gunicorn.pid only once it sees that it leads
-        printf '%s\\n' "$pid" > "$pidfile"
-        kill -TERM "$old"
+        if grep -q post_worker_init "$root/current/gunicorn.conf.py" 2>/dev/null; then
+            while [ ! -e "$pidfile.ready-$new" ] && running && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+        else  # no word from the workers: they were started, give them a moment
+            while ! has_workers && running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+            sleep 2
+        fi
+        if ! running || ! has_workers; then
+            printf '%s\\n' "$old" > "$pidfile"
+            pid=$new
+            stop
+            echo "the new gunicorn master (in $venv) stopped before its workers loaded the app; gunicorn $old goes" \\
+                 "on serving the previous release: $(why_not)" >&2
+            exit 1
+        fi
+        pid=$old
+        kill -TERM "$old" 2>/dev/null || true
+        rm -f "$pidfile".ready-*
         printf '%s\\n' "$venv" > "$venvstamp"
-        echo "current/.venv changed: gunicorn $pid serves from it (USR2); the old master $old stops after its requests"
+        echo "current/.venv changed: gunicorn $new serves from it (USR2); the old master $old stops after its requests"
         exit 0
     fi
-    echo "current/.venv changed: restarting gunicorn $old (no new master in the new venv after USR2)"
-    for pid in $pid $old; do  # the new master first: it holds the listening socket too
-        kill -TERM "$pid"
-        i=0
-        while running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-    done
+    if [ -n "$new" ]; then
+        reason="its new master does not run the new venv: gunicorn.conf.py has no pre_exec hook (deploytasks init)"
+    else
+        reason="no new master came after USR2: see shared/gunicorn.log"
+    fi
+    echo "current/.venv changed: restarting gunicorn $old ($reason)"
+    for pid in $new $old; do stop; done  # the new master first: it holds the listening socket too
 fi
 if [ ! -x "$root/current/.venv/bin/gunicorn" ]; then
     echo "no gunicorn in $root/current/.venv: add gunicorn to the requirements" >&2
     exit 1
 fi
-rm -f "$pidfile"
+rm -f "$pidfile" "$pidfile.2" "$pidfile".ready-*
 cd "$root/current"  # gunicorn reads gunicorn.conf.py here, and from the release then live on every reload
 # gunicorn >= 25.1 opens a control socket (for gunicornc) shared by every site of the user: give this site its own
 set --
@@ -94,7 +137,7 @@ if "$root/current/.venv/bin/gunicorn" --help 2>/dev/null | grep -q -- --control-
 fi
 "$root/current/.venv/bin/gunicorn" "$@" --chdir "$root/current" --pid "$pidfile" \\
     --bind "${{GUNICORN_BIND:-{bind}}}" --workers "${{GUNICORN_WORKERS:-2}}" \\
-    --error-logfile "$root/shared/gunicorn.log" --daemon {wsgi}
+    --error-logfile "$log" --daemon {wsgi}
 printf '%s\\n' "$venv" > "$venvstamp"
 i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
@@ -164,9 +207,17 @@ def run_in_the_live_venv(server):
         server.START_CTX[0] = server.START_CTX["args"][0] = python
 
 
+def mark_ready(worker):
+    """A worker has loaded the app: deploy/gunicorn.sh, which started its master with USR2 (a requirements change),
+    stops the old master once this file beside the pid file names the new one."""
+    if worker.cfg.pidfile:
+        open("%s.ready-%d" % (worker.cfg.pidfile, worker.ppid), "a").close()
+
+
 on_starting = import_framework
 on_reload = import_framework
 pre_exec = run_in_the_live_venv
+post_worker_init = mark_ready
 '''
 
 

@@ -60,6 +60,14 @@ def run_in_the_live_venv(server):
         server.START_CTX[0] = server.START_CTX["args"][0] = python
 
 
+def mark_ready(worker):
+    """A worker has loaded the app: deploy/gunicorn.sh, which started its master with USR2 (a requirements change),
+    stops the old master once this file beside the pid file names the new one."""
+    if worker.cfg.pidfile:
+        open("%s.ready-%d" % (worker.cfg.pidfile, worker.ppid), "a").close()
+
+
 on_starting = import_framework
 on_reload = import_framework
 pre_exec = run_in_the_live_venv
+post_worker_init = mark_ready

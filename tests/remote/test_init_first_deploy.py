@@ -93,8 +93,11 @@ class Requests:
             try:
                 self.user.get("/")
                 self.ok += 1
-            except urllib.error.HTTPError:
-                self.ok += 1  # answered
+            except urllib.error.HTTPError as exc:
+                if exc.code >= 500:
+                    self.failed.append(repr(exc))
+                else:
+                    self.ok += 1  # answered (a 404 for `/` of a bare project)
             except OSError as exc:
                 self.failed.append(repr(exc))
 
@@ -196,3 +199,22 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     with open(f"/proc/{master}/cmdline", "rb") as handle:
         assert handle.read().split(b"\0")[0].decode() == f"{venv}/bin/python"  # gunicorn.conf.py's pre_exec
     assert wait_for(lambda: not alive(restarted), timeout=60)  # the old master, once its requests were answered
+
+    # a requirements change whose app cannot load under gunicorn (its checks pass): the new master stops before
+    # any worker serves; the old master goes on serving, and the deploy is undone
+    with open(user.work / "requirements.txt", "a") as handle:
+        handle.write("# another requirements change\n")
+    with open(user.work / "mysite" / "wsgi.py", "a") as handle:
+        handle.write("\nimport sys\nif any('gunicorn' in arg for arg in sys.argv):\n"
+                     "    raise ImportError('this release cannot run under gunicorn')\n")
+    git(user.work, "commit", "-q", "-am", "a release whose app fails to load in gunicorn")
+    git(user.work, "push", "-q", "origin", "main")
+    live = os.readlink(user.srv / "current")
+    with Requests(user) as requests:
+        broken = user.fab("deploy")
+    assert requests.ok > 0 and requests.failed == [], requests.failed[:3]
+    assert broken.returncode == 1, broken
+    assert "stopped before its workers loaded the app" in broken.stderr and \
+        "ImportError: this release cannot run under gunicorn" in broken.stderr, broken.stderr
+    assert os.readlink(user.srv / "current") == live and user.gunicorn_pid() == master and alive(master)
+    assert user.get() == 200
