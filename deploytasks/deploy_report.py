@@ -69,7 +69,8 @@ def report_venv_change(settings, prep: PreparedRelease, fin=None):
         console.print("[green]✓[/] the venv changed and no process runs the old one any more (the reload command "
                       "restarted the app server)")
     elif settings.reload or settings.start:
-        running = "; ".join(f"pid {pid}: {command[:60]}" for pid, command in (users or [])[:3])
+        running = "; ".join(f"pid {pid} ({command.split()[0] if command.split() else '?'})"
+                            for pid, command in (users or [])[:3])
         console.print("[yellow]WARN[/] the venv changed (requirements), but a reload keeps the app server's old "
                       "interpreter and packages (gunicorn's master does)" + (f", still running from it: {running}"
                       if running else "") + ": restart it, or set deploytasks.restart to a command that does (e.g. "
