@@ -51,8 +51,8 @@ def show_checks(c, settings, project, revision, *, live_only, as_json):
     beside it, nothing switched."""
     sections = []
     if has_live_release(c, project):
-        sections.append(("live", f"live release on {host_name(c)}", introspect(c, project, settings, schema=True,
-                                                                            health=True)))
+        sections.append(("live", f"live release on {host_name(c)}", dict(
+            introspect(c, project, settings, schema=True, health=True), live=True)))
     elif live_only:
         require_live(c, project)
     if not live_only:

@@ -4,7 +4,8 @@ from .releases import read_log
 
 
 def marks(layout, revision):
-    """["<when>: <why>"] for each time `revision` was rolled back from or failed its health check."""
+    """["<when>: <why>"] for each time `revision` was rolled back from or failed its health check since it last went
+    live."""
     entries = read_log(layout, last=100000)
     revision_of = {e.get("release"): e.get("revision") for e in entries
                    if e.get("action") == "deploy" and e.get("result") == "ok"}
@@ -16,4 +17,7 @@ def marks(layout, revision):
                 entry.get("time", "?"), entry.get("from"), entry.get("release"), entry.get("by", "?")))
         elif entry.get("action") == "deploy" and entry.get("result") == "unhealthy" and entry.get("revision") == revision:
             found.append("%s: its deploy failed the health check (%s)" % (entry.get("time", "?"), entry.get("error", "?")))
+        elif entry.get("action") == "deploy" and entry.get("result") == "ok" and entry.get("revision") == revision \
+                and found:
+            found = []  # deployed again since, and it went live: what came before is history
     return found

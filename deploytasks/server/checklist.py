@@ -27,9 +27,11 @@ def items(info) -> list:
     waiting = pending(info)
     applied = sum(1 for data in info["apps"].values() for m in data["migrations"] if m["is_applied"])
     if waiting:
-        result.append({"item": "migrations", "verdict": WARN,
+        live = info.get("live")  # the code that serves now: it needs them already (a restore of older data)
+        result.append({"item": "migrations", "verdict": FAIL if live else WARN,
                        "detail": f"{applied} applied, {len(waiting)} pending: {', '.join(waiting[:5])}"
-                                 + (" …" if len(waiting) > 5 else "")})
+                                 + (" …" if len(waiting) > 5 else "")
+                                 + (": the live code needs them, `fab migrate` applies them" if live else "")})
     else:
         result.append({"item": "migrations", "verdict": PASS, "detail": f"{applied} applied, none pending"})
     if info.get("unknown_applied"):

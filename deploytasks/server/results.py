@@ -65,6 +65,7 @@ class Introspection(TypedDict, total=False):
     schema: dict
     health: dict  # the live release's health check URL asked once: {url, problem (None: it answered 200)}
     lock: dict  # `inv check` of a uv project: {ok, detail} of `uv lock --check`
+    live: bool  # `fab check`'s live section: pending migrations are needed by the code that serves
     checks: List[CheckMessage]
 
 

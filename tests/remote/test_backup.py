@@ -321,6 +321,9 @@ def test_a_restore_behind_the_live_code_says_the_site_fails_until_migrated_and_m
            "migrations make, until they are applied: `fab -H testhost migrate` now (`restore --migrate` applies " \
            "them at once)" in " ".join(run.stdout.split()), run.stdout
     assert "accounts_later" not in s.tables()
+    check = s.fab("check", "--live-only")  # the code that serves needs what the restored data lacks: a FAIL
+    check.error("the checklist has failures in live release")
+    assert "the live code needs them, `fab migrate` applies them" in " ".join(check.stdout.split()), check.stdout
     run = s.fab("restore", downloaded["local_path"], "--yes", "--migrate").ok()
     assert "✓ migrated the restored data to the code: 1 applied" in run.stdout, run.stdout
     assert "accounts_later" in s.tables() and not s.lock.exists()

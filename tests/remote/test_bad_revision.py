@@ -17,3 +17,6 @@ def test_redeploying_a_revision_marked_bad_warns(deployed):
     warning = next(line for line in again.stdout.splitlines() if "marked bad" in line)
     assert warning.startswith(f"WARN revision {sha[:12]} was marked bad before: 20"), warning
     assert f"release {bad} was rolled back (to {good} by " in warning, warning
+    # deployed again and live since: the next deploy of it says nothing of the old mark
+    later = s.fab("deploy", "--again").ok()
+    assert "marked bad" not in later.stdout, later.stdout
