@@ -123,8 +123,9 @@ def manage(c, args):
     if not words:
         raise DeployTasksError("name a management command, e.g. fab manage \"showmigrations\"")
     at_terminal = sys.stdin.isatty()  # `shell`, `dbshell`, prompts: a terminal on the server, keys and Ctrl-C sent on
+    # without a terminal, what is piped in (`fab manage shell < seed.py`) goes to the command, and its end ends it
     result = run(c, project.manage_command(*words), what=f"manage.py {words[0]}", stream=True, pty=at_terminal,
-                 in_stream=None if at_terminal else False)
+                 in_stream=None)
     return result
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.request
 
+from tests import _forkserver as tools
 from tests._util import ctrl_c_reaches_it
 from tests.remote import faults
 
@@ -304,6 +305,15 @@ def test_manage_runs_in_the_live_release(served):
     out = served.fab("manage", "showmigrations accounts").ok().stdout
     assert "[X] 0016_seed_default_plans_and_settings" in out
     served.fab("manage", "").error("name a management command")
+
+
+def test_manage_reads_what_is_piped_in_and_ends_with_it(served):
+    """`fab manage shell < script.py`: the script reaches the shell on the server and its end ends the shell (it
+    used to wait for input that never came)."""
+    done = tools.run("fab", served.fab_args("manage", "shell"), cwd=served.project, env=served.env(),
+                     input="from accounts.models import Plan\nprint('plans:', Plan.objects.count())\n", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "plans: 3" in done.stdout, done.stdout
 
 
 def in_the_foreground_of_its_terminal():
