@@ -152,10 +152,11 @@ def collectstatic(c, project) -> StepResult:
 
 
 def superuser_credentials(username=None, email=None, password=None):
-    """Options first, then DJANGO_SUPERUSER_* env vars, then a prompt on a TTY; None when none can be had."""
-    username = username or os.environ.get("DJANGO_SUPERUSER_USERNAME")
-    email = email or os.environ.get("DJANGO_SUPERUSER_EMAIL", "")
+    """Options first, then DJANGO_SUPERUSER_* env vars (a password alone: user `admin`), then a prompt on a TTY; None
+    when none can be had."""
     password = password or os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+    username = username or os.environ.get("DJANGO_SUPERUSER_USERNAME") or ("admin" if password else None)
+    email = email or os.environ.get("DJANGO_SUPERUSER_EMAIL", "")
     if username and password:
         return username, email, password
     if not (sys.stdin.isatty() and sys.stdout.isatty()):

@@ -156,6 +156,14 @@ def test_createsuperuser_from_env_then_kept(migrated_site):
     assert superusers(site) == [(name, 1, password)]
 
 
+def test_a_superuser_password_alone_creates_admin(migrated_site):
+    site = migrated_site
+    created = site.inv("createsuperuser", env={"DJANGO_SUPERUSER_PASSWORD": "a-long-test-password-42"})
+    assert created.returncode == 0, created.stderr
+    assert "created admin" in created.stdout, created.stdout
+    assert [(name, is_superuser) for name, is_superuser, _ in superusers(site)] == [("admin", 1)]
+
+
 def test_superuser_without_credentials_or_tty_is_skipped_with_a_hint(migrated_site):
     site = migrated_site
     for args in (("createsuperuser",), ("setup", "--no-superuser"), ("setup",)):
