@@ -153,7 +153,7 @@ def _with_lines_in_section(text, lines) -> str:
 
 
 def _gitignore(root, facts) -> Planned:
-    wanted = [f"{facts.venv}/", "backups/", ".env", "deploy/*/.env"]
+    wanted = [f"{facts.venv}/", "backups/", ".env", "deploy/*/.env", "*.before-restore-*/"]
     old = _read(root, ".gitignore")
     present = {line.strip().strip("/") for line in (old or "").splitlines()}
     missing = [line for line in wanted if line.strip("/") not in present]
@@ -161,7 +161,8 @@ def _gitignore(root, facts) -> Planned:
     if not missing:
         item.skip = "has the lines already"
         return item
-    block = ("# deploytasks: the local venv, backups (dumps hold password hashes), settings with secrets\n"
+    block = ("# deploytasks: the local venv, backups (dumps hold password hashes), settings with secrets, the media a "
+             "restore put aside\n"
              + "\n".join(missing) + "\n")
     item.text = (old.rstrip("\n") + "\n\n" if old and old.strip() else "") + block
     item.note = ", ".join(missing)

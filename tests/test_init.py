@@ -83,7 +83,8 @@ def test_bare_startproject_gets_a_complete_setup(tmp_path):
     assert "(also there: requirements/base.txt, requirements/dev.txt)" in (root / "deploytasks.yaml").read_text()
     assert (root / "tasks.py").read_text().endswith("from deploytasks.local import ns\n")
     assert (root / "fabfile.py").read_text().endswith("from deploytasks.remote import ns\n")
-    assert (root / ".gitignore").read_text().splitlines()[1:] == [".venv/", "backups/", ".env", "deploy/*/.env"]
+    assert (root / ".gitignore").read_text().splitlines()[1:] == [".venv/", "backups/", ".env", "deploy/*/.env",
+                                                                  "*.before-restore-*/"]
     env = root / "deploy" / "web1" / ".env"
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
     text = env.read_text()
@@ -152,7 +153,8 @@ def test_existing_files_are_kept_and_pyproject_gets_the_section(tmp_path):
     assert "[tool.deploytasks] in pyproject.toml" in (root / "fabfile.py").read_text()
     assert (root / ".gitignore").read_text().splitlines() == [
         "*.pyc", "/backups", "", "# deploytasks: the local venv, backups (dumps hold password hashes), settings "
-        "with secrets", ".venv/", ".env", "deploy/*/.env"]  # /backups was there already
+        "with secrets, the media a restore put aside", ".venv/", ".env", "deploy/*/.env",
+        "*.before-restore-*/"]  # /backups was there already
     again = ok(init(root))
     assert "skipped   pyproject.toml: already has [tool.deploytasks]" in again
     assert "-# what `fab deploy` ships" not in again  # a section the same as init's: nothing to show
