@@ -13,6 +13,7 @@ from .errors import DeployTasksError
 from .server.uv_lock import LOCK_NAME, packages
 
 MARK = "@@DEPLOYTASKS-INIT@@"
+PAGE_APPS = {"wagtail", "wagtail.core", "cms"}  # apps whose pages are served from the site's root
 # manage.py run for its set-up (DJANGO_SETTINGS_MODULE, sys.path, any .env loader) with execute_from_command_line
 # replaced by a report of the settings init needs. The SECRET_KEY itself never leaves: only whether it is Django's
 # insecure placeholder.
@@ -53,6 +54,7 @@ class Facts:
     static_root: str = ""
     wsgi: str = ""  # mysite.wsgi:application
     admin: bool = False
+    pages_at_root: bool = False  # a CMS (Wagtail, django CMS) serves its pages from `/`: the health check asks it
     debug: object = None  # True/False, None: unknown
     insecure_secret: object = None
     env_names: set = field(default_factory=set)  # environment variables the settings source names
@@ -180,6 +182,7 @@ def _introspect(facts) -> bool:
             facts.media_root, facts.static_root = found["media_root"], found["static_root"]
             facts.wsgi = found["wsgi"]
             facts.admin = "django.contrib.admin" in found["apps"]
+            facts.pages_at_root = bool(PAGE_APPS & set(found["apps"]))
             facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
             facts.how = f"settings introspected with {python} (Django {found['django']})"
             return True
@@ -252,7 +255,9 @@ def _read_statically(facts):
         facts.db_name = _literal(entries["NAME"], facts.root) or "" if "NAME" in entries else ""
     if not facts.engine:
         facts.unknown.append("the database engine (DATABASES['default'] is not a literal)")
-    facts.admin = "django.contrib.admin" in ast.dump(values.get("INSTALLED_APPS", ast.List(elts=[])))
+    apps = ast.dump(values.get("INSTALLED_APPS", ast.List(elts=[])))
+    facts.admin = "django.contrib.admin" in apps
+    facts.pages_at_root = any("value='%s'" % app in apps for app in PAGE_APPS)
 
 
 def _assignments(root, path, tree, seen) -> dict:

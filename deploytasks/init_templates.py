@@ -275,7 +275,7 @@ def wsgi_target(facts) -> str:
 def healthcheck_url(facts, choices) -> str:
     host, _, port = choices.bind.rpartition(":")
     host = "127.0.0.1" if host in ("0.0.0.0", "", "*") else host
-    return f"http://{host}:{port}/" + ("admin/login/" if facts.admin else "")
+    return f"http://{host}:{port}/" + ("admin/login/" if facts.admin and not facts.pages_at_root else "")
 
 
 def env_source(choices) -> str:

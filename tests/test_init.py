@@ -417,3 +417,12 @@ def test_a_uv_project_gets_its_lock_as_the_requirements_and_gunicorn_found_in_it
     settings = settings_of(root / "pyproject.toml")
     assert settings.requirements == "uv.lock" and settings.local_requirements == ""
     assert "gunicorn is not in" not in out
+
+
+def test_a_wagtail_site_is_health_checked_at_its_root_where_its_pages_are(tmp_path):
+    """The admin's login page answers 200 while every page of a CMS fails: the health check asks `/`."""
+    root = startproject(tmp_path)
+    settings = root / "mysite" / "settings.py"
+    settings.write_text(settings.read_text().replace("'django.contrib.admin',", "'wagtail',\n    'django.contrib.admin',"))
+    out = ok(init(root, "--bind", "127.0.0.1:8000"))
+    assert settings_of(root / "deploytasks.yaml").healthcheck == "http://127.0.0.1:8000/", out
