@@ -13,6 +13,7 @@ from .errors import DeployTasksError
 from .server.uv_lock import LOCK_NAME, packages
 
 MARK = "@@DEPLOYTASKS-INIT@@"
+READS_DATABASE_URL = re.compile(r"dj_database_url\.config\(|\b\w+\.db(_url)?\(\s*\)")
 PAGE_APPS = {"wagtail", "wagtail.core", "cms"}  # apps whose pages are served from the site's root
 # manage.py run for its set-up (DJANGO_SETTINGS_MODULE, sys.path, any .env loader) with execute_from_command_line
 # replaced by a report of the settings init needs. The SECRET_KEY itself never leaves: only whether it is Django's
@@ -317,7 +318,10 @@ def _settings_source(facts):
     for path in files:
         try:
             with open(path, encoding="utf-8") as handle:
-                facts.env_names.update(re.findall(r"['\"]([A-Z][A-Z0-9_]+)['\"]", handle.read()))
+                text = handle.read()
+            facts.env_names.update(re.findall(r"['\"]([A-Z][A-Z0-9_]+)['\"]", text))
+            if READS_DATABASE_URL.search(text):  # dj-database-url, django-environ: DATABASE_URL without naming it
+                facts.env_names.add("DATABASE_URL")
         except OSError:
             pass
 

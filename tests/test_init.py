@@ -426,3 +426,17 @@ def test_a_wagtail_site_is_health_checked_at_its_root_where_its_pages_are(tmp_pa
     settings.write_text(settings.read_text().replace("'django.contrib.admin',", "'wagtail',\n    'django.contrib.admin',"))
     out = ok(init(root, "--bind", "127.0.0.1:8000"))
     assert settings_of(root / "deploytasks.yaml").healthcheck == "http://127.0.0.1:8000/", out
+
+
+def test_settings_reading_database_url_through_dj_database_url_get_it_in_the_env_file(tmp_path):
+    """dj_database_url.config() (or django-environ's env.db()) reads DATABASE_URL without the settings naming it."""
+    root = startproject(tmp_path)
+    settings = root / "mysite" / "settings.py"
+    text = settings.read_text()
+    start = text.index("DATABASES = {")
+    end = text.index("\n}\n", start) + 3
+    settings.write_text(text[:start] + "import dj_database_url\n\nDATABASES = {'default': dj_database_url.config("
+                        "default='sqlite:///db.sqlite3')}\n" + text[end:])
+    ok(init(root, "--host", "prod"))
+    lines = (root / "deploy" / "prod" / ".env").read_text().splitlines()
+    assert [line for line in lines if line.startswith("DATABASE_URL=")], lines
