@@ -66,8 +66,8 @@ def db(request, tmp_path):
         engine.close()
 
 
-def schema_item(site):
-    result = site.inv("check", "--json")
+def schema_item(site, env=None):
+    result = site.inv("check", "--json", env=env)
     document = json.loads(result.stdout)
     return {item["item"]: item for item in document["items"]}["schema"]
 
@@ -100,8 +100,25 @@ def test_without_the_right_to_create_a_scratch_database_the_item_says_why(tmp_pa
     engine = Postgres(tmp_path, pg_venv)
     try:
         assert engine.site.inv("migrate").returncode == 0
-        item = schema_item(engine.site)
+        item = schema_item(engine.site, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})  # none cached for it
         assert item["verdict"] == "WARN"
         assert item["detail"].startswith("not compared: the database user ") and "CREATEDB" in item["detail"]
     finally:
         engine.close()
+
+
+def test_the_expected_schema_is_cached_by_the_migrations_it_comes_from(migrated_site, tmp_path):
+    """The scratch database's schema is kept in the user's cache under what it depends on: the next check reads it
+    (here a planted entry proves it), and a changed migration file makes a new one."""
+    site, env = migrated_site, {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert schema_item(site, env)["verdict"] == "PASS"
+    [entry] = (tmp_path / "cache" / "deploytasks" / "schemas").glob("*.json")
+    planted = json.loads(entry.read_text())
+    planted["planted_table"] = {"columns": {"id": "AutoField NOT NULL"}, "constraints": []}
+    entry.write_text(json.dumps(planted))
+    item = schema_item(site, env)
+    assert item["differences"] == ["table planted_table is missing (the migrations create it)"], item
+    migration = next((site.root / "accounts" / "migrations").glob("0001_*.py"))
+    migration.write_text(migration.read_text() + "\n# an edit\n")
+    assert schema_item(site, env)["verdict"] == "PASS"
+    assert len(list((tmp_path / "cache" / "deploytasks" / "schemas").glob("*.json"))) == 2

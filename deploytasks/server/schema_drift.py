@@ -1,7 +1,10 @@
 """Schema drift: the live database's tables, columns, indexes and constraints (Django's introspection on that
 connection) against those the applied migrations produce on a scratch database of the same engine."""
 import contextlib
+import hashlib
+import json
 import os
+import sys
 import tempfile
 
 from django.db import connections
@@ -89,7 +92,73 @@ def migrated_to(connection, state):
     executor.migrate(targets)
 
 
+CACHE_KEPT = 20  # expected schemas kept in the cache (one per migration state and engine seen)
+
+
+def cache_dir():
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deploytasks", "schemas")
+
+
+def cache_key(connection, state):
+    """What the expected schema depends on: the engine and its version, Django's version, the applied migrations
+    and their files' bytes. None when a migration's file cannot be read."""
+    import django
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    server = getattr(connection, "pg_version", None) or getattr(connection, "mysql_version", None) or \
+        getattr(connection.Database, "sqlite_version", None)
+    digest = hashlib.sha256(json.dumps([connection.vendor, str(server), django.get_version(),
+                                        sorted((app, list(names)) for app, names in state.items())]).encode())
+    for app, names in sorted(state.items()):
+        for name in names:
+            migration = loader.disk_migrations.get((app, name))
+            path = getattr(sys.modules.get(type(migration).__module__), "__file__", None) if migration else None
+            if not path:
+                return None
+            try:
+                with open(path, "rb") as handle:
+                    digest.update(handle.read())
+            except OSError:
+                return None
+    return digest.hexdigest()
+
+
 def expected_schema(alias, database, engine, state):
+    """The schema the applied migrations make (cached by cache_key: running every migration on a scratch database
+    takes seconds to tens of seconds for a large project, and the live state changes only with a deploy)."""
+    key = cache_key(connections[alias], state)
+    path = os.path.join(cache_dir(), key + ".json") if key else None
+    if path:
+        try:
+            with open(path) as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            pass
+    expected = migrated_schema(alias, database, engine, state)
+    if path:
+        remember(path, expected)
+    return expected
+
+
+def remember(path, expected):
+    """Write the cache entry atomically and keep only the newest CACHE_KEPT; a cache that cannot be written is
+    no error."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        partial = "%s.%d.partial" % (path, os.getpid())
+        with open(partial, "w") as handle:
+            json.dump(expected, handle)
+        os.replace(partial, path)
+        entries = sorted((os.path.join(os.path.dirname(path), name) for name in os.listdir(os.path.dirname(path))
+                          if name.endswith(".json")), key=os.path.getmtime)
+        for old in entries[:-CACHE_KEPT]:
+            os.unlink(old)
+    except OSError:
+        pass
+
+
+def migrated_schema(alias, database, engine, state):
     connection = connections[alias]
     if database["vendor"] == "sqlite":
         with tempfile.TemporaryDirectory(prefix="deploytasks-schema-") as directory:
