@@ -22,6 +22,7 @@ def run_command(layout, command, what, password=None, timeout=60):
             stdin.seek(0)
         process = subprocess.Popen(command, shell=True, cwd=layout.path, stdin=stdin, stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
+        note_group(layout, process.pid)
         try:
             code = process.wait(timeout=timeout or None)
         except subprocess.TimeoutExpired:
@@ -37,6 +38,16 @@ def run_command(layout, command, what, password=None, timeout=60):
         output.seek(0)
         text = output.read().decode("utf-8", "replace")
     return "%s command failed (exit %d): %s" % (what, code, meaningful_line(text))
+
+
+def note_group(layout, pgid):
+    """Name the command's process group in the running deploy's journal: should the deploy's process die, whoever
+    recovers it ends what still runs there (recovery.end_orphans), before it switches anything back."""
+    from . import journal as journals
+
+    journal = journals.read(layout)
+    if journal and journal.get("release"):
+        journals.update(layout, command_group=pgid)
 
 
 def _seconds(value):

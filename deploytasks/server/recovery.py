@@ -159,11 +159,14 @@ def recover(layout, params):
 
 
 def end_orphans(layout, journal, wait=10):
-    """End what the dead supervisor started in its session (it led it: its pid is the group's) and still works in
-    the deploy path, a migrating Django above all: it would go on changing the schema under the recovery. Returns
-    how many were ended."""
-    group = journal.get("pid")
+    """End what the dead supervisor started in its session (it led it: its pid is the group's), and in the group of
+    the command it ran last (a reload, a hook: a session of their own), that still works in the deploy path: a
+    migrating Django above all, it would go on changing the schema under the recovery; a reload script that would
+    go on signalling the app server. Returns how many were ended."""
+    group, command = journal.get("pid"), journal.get("command_group")
     members = group_members_in(group, layout.path) if isinstance(group, int) else []
+    if isinstance(command, int) and _stat(command) is not None:  # still running: a finished command's leftovers
+        members += group_members_in(command, layout.path)      # (a server it started) are not ours to end
     for pid in members:
         try:
             os.kill(pid, signal.SIGKILL)

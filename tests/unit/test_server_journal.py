@@ -82,3 +82,25 @@ def test_an_undone_release_that_was_recorded_and_cannot_go_yet_is_marked_bad(tmp
     assert "kept 20260102T000000Z, marked bad: a running process still works in it" in summary
     with open(os.path.join(layout.release("20260102T000000Z"), ".deploytasks-release.json")) as handle:
         assert json.load(handle)["status"] == "bad"
+
+
+def test_a_dead_deploys_reload_command_still_running_is_ended_before_the_recovery_switches_back(tmp_path):
+    """The supervisor died while its reload command (a session of its own) ran: that command would go on signalling
+    the app server after the recovery; it is ended first. A finished command's leftover (a server it started in
+    the background) is left alone."""
+    from deploytasks.server.recovery import end_orphans
+
+    layout = deploy_path(tmp_path)
+    reload = subprocess.Popen(["sh", "-c", "sleep 30"], cwd=layout.path, start_new_session=True)
+    finished = subprocess.Popen(["sh", "-c", "sleep 30 >/dev/null & echo started"], cwd=layout.path, start_new_session=True,
+                                stdout=subprocess.PIPE)
+    finished.communicate()
+    try:
+        assert end_orphans(layout, {"pid": dead_process()["pid"], "command_group": reload.pid}, wait=5) >= 1
+        assert reload.wait(timeout=5) == -9
+        assert end_orphans(layout, {"pid": dead_process()["pid"], "command_group": finished.pid}, wait=1) == 0
+    finally:
+        for process in (reload,):
+            if process.poll() is None:
+                process.kill()
+        os.killpg(finished.pid, 9)
