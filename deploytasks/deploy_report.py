@@ -11,8 +11,8 @@ def report_notes(pre: PredeployResult):
     for verdict in pre.get("checklist") or []:
         colour = "red" if verdict["verdict"] == "FAIL" else "yellow"
         forced = " (deployed anyway: --force)" if verdict["verdict"] == "FAIL" else ""
-        console.print(f"[{colour}]{verdict['verdict']}[/] {escape(verdict['item'])}: {escape(verdict['detail'])}{forced}",
-                      soft_wrap=True)
+        item, detail = escape(verdict["item"]), escape(verdict["detail"])
+        console.print(f"[{colour}]{verdict['verdict']}[/] {item}: {detail}{forced}", soft_wrap=True)
     media = pre.get("media") or {}
     if media.get("warning"):
         console.print(f"[yellow]WARN[/] media: {escape(media['warning'])}", soft_wrap=True)

@@ -175,7 +175,8 @@ class WarmRestore:
 
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
-                        received=None, consume=False, lock=None, started=None, migrate=False) -> Optional[RestoreResult]:
+                        received=None, consume=False, lock=None, started=None,
+                        migrate=False) -> Optional[RestoreResult]:
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up). started: the restore's server command,
     already running (WarmRestore), which answers both."""

@@ -423,7 +423,8 @@ def test_a_wagtail_site_is_health_checked_at_its_root_where_its_pages_are(tmp_pa
     """The admin's login page answers 200 while every page of a CMS fails: the health check asks `/`."""
     root = startproject(tmp_path)
     settings = root / "mysite" / "settings.py"
-    settings.write_text(settings.read_text().replace("'django.contrib.admin',", "'wagtail',\n    'django.contrib.admin',"))
+    settings.write_text(settings.read_text().replace("'django.contrib.admin',",
+                                                     "'wagtail',\n    'django.contrib.admin',"))
     out = ok(init(root, "--bind", "127.0.0.1:8000"))
     assert settings_of(root / "deploytasks.yaml").healthcheck == "http://127.0.0.1:8000/", out
 

@@ -101,7 +101,8 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
                 if left_behind:
                     done.append(left_behind)
             except ServerError as exc:
-                done.append("unapplying its migrations failed (%s): %s" % (exc.message, way_back(journal.get("backup"))))
+                done.append("unapplying its migrations failed (%s): %s" % (
+                    exc.message, way_back(journal.get("backup"))))
     # after a switch back the app server may still be reloading out of the release: wait for it to leave
     if not remove_release(layout, release, wait=params.get("reload_timeout", 60) if journal.get("switched") else None):
         if release and os.path.isdir(layout.release(release)):

@@ -279,7 +279,8 @@ def test_check_on_the_live_release(served, closed_port):
     assert data["ok"] is True
     verdicts = {item["item"]: item for item in data["items"]}
     assert verdicts["migrations"]["verdict"] == "PASS"
-    assert verdicts["health check"] == {"item": "health check", "verdict": "PASS", "detail": f"GET {s.gunicorn.url}: 200"}
+    assert verdicts["health check"] == {"item": "health check", "verdict": "PASS",
+                                        "detail": f"GET {s.gunicorn.url}: 200"}
     healthy = s.settings["healthcheck"]
     s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/")  # as if the app server had died
     try:

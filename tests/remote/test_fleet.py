@@ -461,7 +461,8 @@ def test_a_host_that_cannot_switch_back_keeps_the_schema_migrated_for_the_releas
         fleet.host("web2", **saved)
     line = run.error("the others switched back", "the schema stays migrated: the undo failed on web2")
     assert migration_rows(fleet, migration) == 1, line
-    assert {name: fleet.currents()[name] for name in ("web1", "web3")} == {"web1": before["web1"], "web3": before["web3"]}
+    now = fleet.currents()
+    assert (now["web1"], now["web3"]) == (before["web1"], before["web3"])
     assert fleet.currents()["web2"] != before["web2"]  # still on the new release, over the schema it needs
     fleet.fab(fleet.names(), "deploy").ok()  # once fixed, the next deploy recovers web2 and ships to all
     assert len(set(fleet.currents().values())) == 1 and migration_rows(fleet, migration) == 1
@@ -508,9 +509,9 @@ def test_a_rollback_whose_unapply_fails_half_way_re_applies_before_any_host_move
     fleet.fab(fleet.names(), "deploy").ok()
     before = fleet.states()
     assert "accounts_afterstuck" in fleet.hosts["web1"].tables()
-    line = fleet.fab(fleet.names(), "rollback", "--yes").error("web1: unapplying migrations failed", "this reverse always fails",
-                                                                  "; re-applied the migrations of ",
-                                                                  "; nothing was switched: every host stays on ")
+    line = fleet.fab(fleet.names(), "rollback", "--yes").error(
+        "web1: unapplying migrations failed", "this reverse always fails", "; re-applied the migrations of ",
+        "; nothing was switched: every host stays on ")
     assert "accounts_afterstuck" in fleet.hosts["web1"].tables(), line  # the live code's table is back
     assert migration_rows(fleet, fleet.repo.latest_migration()) == 1
     assert fleet.states() == before

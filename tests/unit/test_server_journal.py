@@ -92,8 +92,8 @@ def test_a_dead_deploys_reload_command_still_running_is_ended_before_the_recover
 
     layout = deploy_path(tmp_path)
     reload = subprocess.Popen(["sh", "-c", "sleep 30"], cwd=layout.path, start_new_session=True)
-    finished = subprocess.Popen(["sh", "-c", "sleep 30 >/dev/null & echo started"], cwd=layout.path, start_new_session=True,
-                                stdout=subprocess.PIPE)
+    finished = subprocess.Popen(["sh", "-c", "sleep 30 >/dev/null & echo started"], cwd=layout.path,
+                                start_new_session=True, stdout=subprocess.PIPE)
     finished.communicate()
     try:
         assert end_orphans(layout, {"pid": dead_process()["pid"], "command_group": reload.pid}, wait=5) >= 1
