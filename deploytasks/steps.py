@@ -52,7 +52,10 @@ def add_pip(c, project) -> StepResult:
 
 def build_with(c, command, uv, *, what):
     """Run a venv-building command; uv gets pip's index settings and its error names the failed fetch."""
-    result = run(c, command, what=what, check=False, env=uv_index_env(os.environ) if uv else None)
+    try:
+        result = run(c, command, what=what, check=False, env=uv_index_env(os.environ) if uv else None)
+    except KeyboardInterrupt:  # Ctrl-C reached this process outside the command's wait (the command got it too)
+        raise DeployTasksError(f"interrupted (Ctrl-C) during {what}") from None
     if result.failed:
         raise DeployTasksError(failure(result, what, failure_summary(result.stderr)))
     return result
