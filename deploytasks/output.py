@@ -5,8 +5,8 @@ import sys
 from rich.console import Console
 
 console = Console(highlight=False)
-if not console.is_terminal:
-    console = Console(highlight=False, width=160)
+if not console.is_terminal:  # a log or a pipe: lines whole (a grep finds them), tables 160 columns wide
+    console = Console(highlight=False, width=160, soft_wrap=True)
 
 
 def say(message: str) -> None:

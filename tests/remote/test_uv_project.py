@@ -78,6 +78,8 @@ def test_a_lock_change_builds_a_new_venv_with_the_new_pin_and_the_plan_shows_it(
     assert "reused (built earlier for these requirements, by `fab plan` or a deploy; the live release runs " \
            "another)" in " ".join(run.stdout.split()), run.stdout
     assert "django-5.2.20" in installed(s) and len(s.venvs()) == len(venvs) + 1
+    static = [line for line in run.stdout.splitlines() if "static files" in line]  # not at a terminal: whole lines
+    assert len(static) == 1 and static[0].endswith("hard-linked to the live release's)"), run.stdout
 
 
 def test_a_pyproject_edit_that_leaves_the_lock_as_it_was_reuses_the_venv(site):
