@@ -12,7 +12,6 @@ from .shell import is_dry
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import local_settings_and_project, require_venv
-from .installer import local_uv
 from .uv_project import lock_state
 from .task_help import answer_help_in
 
@@ -42,7 +41,7 @@ def check(c, json=False):
     settings, project = local_settings_and_project(c)
     require_venv(project)
     info = introspect(c, project, settings, schema=True)
-    lock = lock_state(project.path(settings.requirements), local_uv(settings.installer))
+    lock = lock_state(project.path(settings.requirements), settings.installer)
     if lock:
         info["lock"] = lock
     tables.show_checklist(info, json, f"Pre-deployment checklist ({project.root})")

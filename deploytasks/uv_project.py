@@ -3,13 +3,18 @@ import os
 import subprocess
 from typing import Optional
 
+from .installer import local_uv
 from .server.uv_lock import is_lock
 
 
-def lock_state(lock, uv) -> Optional[dict]:
+def lock_state(lock, installer) -> Optional[dict]:
     """{"ok", "detail"} of `uv lock --check --offline` for the project of `lock`; None when the requirements are no
-    uv lock, there is no uv, or uv cannot tell without the network (its cache lacks what the check needs)."""
-    if not is_lock(lock) or not uv or not os.path.isfile(lock):
+    uv lock, there is no uv (`installer`: deploytasks.installer), or uv cannot tell without the network (its cache
+    lacks what the check needs). uv is looked for only for a lock: other projects' checks never need it."""
+    if not is_lock(lock) or not os.path.isfile(lock):
+        return None
+    uv = local_uv(installer)  # installer: uv with no uv is local_uv's one-line error, as for `inv install`
+    if not uv:
         return None
     try:
         done = subprocess.run([uv, "lock", "--check", "--offline", "-q", "--project", os.path.dirname(lock)],
