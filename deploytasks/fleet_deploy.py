@@ -85,7 +85,7 @@ def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
         failed = fleet.on_all(serving, lambda host: stage(host, revision, name, log, True), "stage")
     if failed:
         undo_all(hosts, None, "staging failed on " + ", ".join(h.name for h in hosts if h.error), log)
-        stuck = [h.name for h in hosts if h.data.get("undo_failed")]
+        stuck = undo_failed_on(hosts)
         return "nothing was switched; " + (f"removing the staged release failed on {', '.join(stuck)} (see the table)"
                                            if stuck else "every staged release was removed and every lock freed")
     for host in hosts:
@@ -111,7 +111,7 @@ def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
         unhealthy = at and all((h.data.get("switch") or {}).get("problem") for h in failing)
         what = "the health check" if unhealthy else "switching" if at else "getting ready to switch"
         schema = undo_all(hosts, migrator, f"{what} failed on {', '.join(h.name for h in failing)}", log)
-        stuck = [h.name for h in hosts if h.data.get("undo_failed")]
+        stuck = undo_failed_on(hosts)
         return ("every host switched back" if not stuck else "the others switched back") + (f"; {schema}" if schema
                                                                                                else "")
     fleet.on_all(hosts, complete, "finalize")
@@ -303,7 +303,7 @@ def undo_all(hosts, migrator, reason, log) -> str:
             host.data["undo_failed"] = True
             raise
     fleet.on_all(others, back, "undo")
-    stuck = [h.name for h in others if h.data.get("undo_failed")]
+    stuck = undo_failed_on(others)
     keep = None
     if stuck and migrator in staged:
         keep = (f"the schema stays migrated: the undo failed on {', '.join(stuck)}, which may still serve the "
@@ -314,6 +314,11 @@ def undo_all(hosts, migrator, reason, log) -> str:
         return keep
     unapplied = (migrator.data.get("unapplied") or []) if migrator is not None else []
     return f"{len(unapplied)} migration(s) unapplied once on {migrator.name}" if unapplied else ""
+
+
+def undo_failed_on(hosts) -> list:
+    """The names of the hosts whose undo failed (undo_all marks them)."""
+    return [h.name for h in hosts if h.data.get("undo_failed")]
 
 
 def take_back(host, migrator, reason, log, keep_schema=None):

@@ -36,20 +36,26 @@ def stamp_command(venv, digest) -> str:
 def install_command(python, requirements, venv="", digest=None, uv="") -> str:
     """Install -r requirements (with uv when given, else pip), then (in a venv) the stamp that lets the next be
     skipped. A uv.lock is exported first (its dev group too: this machine is a laptop) and needs uv and a venv."""
-    if is_lock(requirements):
-        if not uv or not venv:
-            raise DeployTasksError(f"{requirements} is a uv lock, which needs uv and a venv to install "
-                                   "(set deploytasks.installer: auto or uv, and deploytasks.venv)")
-        exported = posixpath.join(venv, EXPORTED)
-        command = (f"{export_command(q(uv), requirements, exported, dev=True)} && "
-                   f"{q(uv)} pip install -q --python {q(python)} -r {q(exported)}")
-    elif uv:
-        command = f"{q(uv)} pip install -q --python {q(python)} -r {q(requirements)}"
+    if is_lock(requirements) and not (uv and venv):
+        raise DeployTasksError(f"{requirements} is a uv lock, which needs uv and a venv to install "
+                               "(set deploytasks.installer: auto or uv, and deploytasks.venv)")
+    if uv:
+        command = uv_install_command(q(uv), python, requirements, venv, dev=True)
     else:
         command = f"{q(python)} -m pip install --disable-pip-version-check -q -r {q(requirements)}"
     if venv and digest:
         command += f" && {stamp_command(venv, digest)}"
     return command
+
+
+def uv_install_command(uv_shell, python, requirements, venv, dev) -> str:
+    """`uv pip install -r requirements` into the venv of `python` (uv_shell: shell text naming the binary, a quoted
+    path or "$uv"); a uv.lock is exported into `venv` first, its dev group too when `dev`."""
+    if is_lock(requirements):
+        exported = posixpath.join(venv, EXPORTED)
+        return (f"{export_command(uv_shell, requirements, exported, dev)} && "
+                f"{uv_shell} pip install -q --python {q(python)} -r {q(exported)}")
+    return f"{uv_shell} pip install -q --python {q(python)} -r {q(requirements)}"
 
 
 def venv_command(base_python, venv, uv="", seed=True) -> str:
@@ -86,9 +92,7 @@ def server_build_command(settings, path, venv, requirements, digest) -> str:
         f"if [ -f {q(env_file)} ]; then set -a && . {q(env_file)} && set +a; fi && "
         f"export UV_CACHE_DIR={q(posixpath.join(tools, 'uv-cache'))} && "
         f"{uv_venv_command(chr(34) + '$uv' + chr(34), settings.python, venv)} && "
-        + (f"{export_command(chr(34) + '$uv' + chr(34), requirements, posixpath.join(venv, EXPORTED), dev=False)} && "
-           f'"$uv" pip install -q --python {q(python)} -r {q(posixpath.join(venv, EXPORTED))}'
-           if is_lock(requirements) else f'"$uv" pip install -q --python {q(python)} -r {q(requirements)}')
+        f"{uv_install_command(chr(34) + '$uv' + chr(34), python, requirements, venv, dev=False)}"
     )
     if is_lock(requirements):  # pip cannot read a uv lock
         needs_uv = (f"deploytasks.requirements is {requirements}, a uv lock, which needs uv on the server: "

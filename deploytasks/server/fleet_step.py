@@ -18,7 +18,7 @@ from .finalize_release import complete, switch_and_check, switch_back
 from .layout import ServerLayout
 from .recovery import reapply, undo
 from .lock import release_lock
-from .lock_guard import LOAD_PREFIX, register_worker, wait_for_loads
+from .lock_guard import detached_work, wait_for_loads
 from .releases import append_log, current_release
 from .results import Completed, Ready, Reapplied, SchemaRollback, SwitchBack, SwitchResult, Undone
 from .subprocess_entry import run_entry
@@ -54,21 +54,20 @@ def unapply(layout, params) -> SchemaRollback:
     # host back (`reapply`, an abort) waits for its end before changing the schema or freeing the lock
     process = subprocess.Popen(params["unapply_command"], shell=True, cwd=layout.path, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    marker = register_worker(layout.lock, process.pid, LOAD_PREFIX)
-    try:
-        return run_entry(None, "migrate_to_state", request, "unapplying migrations", started=process)
-    except ServerError as exc:
-        # it may have stopped after unapplying some: the live code gets its schema back before any host moves
-        done = reapply(layout, params["reapply_command"], params["unapply_command"], request.get("database", "default"),
-                       current_release(layout), (journals.read(layout) or {}).get("backup"), half_way=True)
-        fleet_host.unapply_failed()
-        raise ServerError("%s; %s" % (exc.message, done), exc.code) from None
-    finally:
-        if marker:
-            try:
-                os.unlink(marker)
-            except OSError:
-                pass
+    with detached_work(layout.lock, process.pid):
+        try:
+            return run_entry(None, "migrate_to_state", request, "unapplying migrations", started=process)
+        except ServerError as exc:
+            # it may have stopped after unapplying some: the live code gets its schema back before any host moves
+            done = live_schema_back(layout, params)
+            fleet_host.unapply_failed()
+            raise ServerError("%s; %s" % (exc.message, done), exc.code) from None
+
+
+def live_schema_back(layout, params):
+    """The live release's migrations applied again after an unapply that stopped (recovery.reapply): one phrase."""
+    return reapply(layout, params["reapply_command"], params["unapply_command"], params.get("database", "default"),
+                   current_release(layout), (journals.read(layout) or {}).get("backup"), half_way=True)
 
 
 def reapply_left(layout, params) -> Reapplied:
@@ -77,9 +76,7 @@ def reapply_left(layout, params) -> Reapplied:
     held(layout, params["release"])
     if not wait_for_loads(layout.lock):
         raise ServerError("the unapply under the lock %s is still running after an hour" % layout.lock)
-    return {"summary": reapply(layout, params["reapply_command"], params["unapply_command"],
-                               params.get("database", "default"), current_release(layout),
-                               (journals.read(layout) or {}).get("backup"), half_way=True)}
+    return {"summary": live_schema_back(layout, params)}
 
 
 def commit(layout, params) -> Ready:

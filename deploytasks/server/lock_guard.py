@@ -6,6 +6,7 @@ the uploads and frees the lock.
 A client that finishes releases the lock itself; the guard then just ends.
 A deploy's guard (started by prepare_release with the new release's name) also removes that release while it
 has no metadata; it ends when the deploy's supervisor names itself the lock's holder."""
+import contextlib
 import json
 import os
 import time
@@ -44,6 +45,21 @@ def register_worker(lock_dir, pid=None, prefix=WORKER_PREFIX):
     except OSError:
         return None
     return marker
+
+
+@contextlib.contextmanager
+def detached_work(lock_dir, pid):
+    """Process `pid`, which goes on should its starter die, marked under the lock (LOAD_PREFIX) while the block
+    runs: an abort and a host's take-back wait for it (wait_for_loads). No lock directory: nothing is marked."""
+    marker = register_worker(lock_dir, pid, LOAD_PREFIX) if lock_dir else None
+    try:
+        yield
+    finally:
+        if marker:
+            try:
+                os.unlink(marker)
+            except OSError:
+                pass
 
 
 def _workers_alive(lock_dir, prefixes=(WORKER_PREFIX, LOAD_PREFIX)):

@@ -182,14 +182,10 @@ class MySQL(DumpEngine):
             except OSError:
                 os.unlink(script)
                 raise
-            from ..lock_guard import LOAD_PREFIX, register_worker
+            from ..lock_guard import detached_work
 
-            marker = register_worker(self.lock_dir, process.pid, LOAD_PREFIX) if self.lock_dir else None
-            try:
+            with detached_work(self.lock_dir, process.pid):
                 status = process.wait()
-            finally:
-                if marker and os.path.exists(marker):
-                    os.unlink(marker)
             errors.seek(0)
             text = errors.read().decode("utf-8", "replace")
         return None if status == 0 else error_line(text, "mysql")
