@@ -34,10 +34,12 @@ def prepare(c, project, dump):
 
 
 def restored_with(c, project, prepared, restore, keep):
-    """Run restore() (the database's); then swap the staged media in, or remove it when restore failed or did
-    nothing (refused, --dry). An archive uploaded for it (prepared["uploaded"]) goes either way."""
+    """Run restore(media) (the database's), whose process swaps the staged media in right after the database;
+    the staged media is removed when restore failed or did nothing (refused, --dry). An archive uploaded for it
+    (prepared["uploaded"]) goes either way."""
+    swap = prepared and {"staging": prepared["staging"], "keep": keep, "uploaded": prepared.get("uploaded")}
     try:
-        done = restore()
+        done = restore(swap)
     except BaseException:
         if prepared:
             try:
@@ -48,7 +50,7 @@ def restored_with(c, project, prepared, restore, keep):
     if prepared and done is None:
         discard(c, project, prepared["staging"], prepared.get("uploaded"))
     elif prepared:
-        swap(c, project, prepared, keep)
+        report_swap(prepared, done)
     return done
 
 
@@ -93,16 +95,25 @@ def discard(c, project, staging, uploaded=None):
                       what="removing the staged media", changes=True, settings_only=True)
 
 
-def swap(c, project, prepared, keep):
-    """The staged media becomes MEDIA_ROOT; the replaced directory is kept as the safety copy."""
-    done = run_django_script(c, project, "media_restore", {"action": "swap", "staging": prepared["staging"],
-                                                             "keep": keep, "uploaded": prepared.get("uploaded")},
-                             what="swapping the media directory", changes=True, settings_only=True)
-    console.print(f"[green]✓[/] restored media into {done['media_root']} ({prepared['files']:,} files)",
+def report_swap(prepared, done):
+    """What the restore's process did with the staged media (a swap that failed: see swap_failure)."""
+    swapped = done.get("media") or {}
+    if swapped.get("failed"):
+        return
+    console.print(f"[green]✓[/] restored media into {swapped['media_root']} ({prepared['files']:,} files)",
                   highlight=False, soft_wrap=True)
-    if done.get("safety"):
-        console.print(f"  safety copy of the replaced media: {done['safety']}", highlight=False, soft_wrap=True)
-    return done
+    if swapped.get("safety"):
+        console.print(f"  safety copy of the replaced media: {swapped['safety']}", highlight=False, soft_wrap=True)
+
+
+def swap_failure(done):
+    """The error of a restore that restored the database but failed to swap the media in (else None)."""
+    failed = ((done or {}).get("media") or {}).get("failed")
+    if not failed:
+        return None
+    return (f"the database was restored, but swapping the media in failed ({failed}): the media stays as it was; "
+            f"fix that and restore {os.path.basename(done['file'])} with --media again, or restore the safety backup "
+            f"{done.get('safety_backup') or '(none taken)'} to put the database back")
 
 
 def fetch(c, project, settings, manifest, local_dir, quiet=False):

@@ -56,10 +56,12 @@ def named_on_server(c, settings, project, file, *, from_offsite, yes, unverified
 def in_project(c, project, settings, path, *, yes, unverified, media, migrate=False):
     """Restore `path` into the local project's database (and MEDIA_ROOT with `media`)."""
     prepared = media_dir.prepare(c, project, path) if media else None
-    media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
-        c, project, settings, path, yes=yes, unverified=unverified, migrate=migrate,
+    done = media_dir.restored_with(c, project, prepared, lambda swap: verify_then_restore(
+        c, project, settings, path, yes=yes, unverified=unverified, migrate=migrate, media=swap,
         what_is_replaced=f"the {settings.database!r} database" + (" and MEDIA_ROOT" if prepared else "")),
         settings.keep_backups)  # safety backups there
+    if media_dir.swap_failure(done):
+        raise DeployTasksError(media_dir.swap_failure(done))
 
 
 def on_server(c, settings, project, local, *, yes, unverified, media, migrate=False):
@@ -89,6 +91,8 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
                                    unverified=unverified, media=media, migrate=migrate)
         if done:
             releases.reload(c, settings)
+        if media_dir.swap_failure(done):
+            raise DeployTasksError(media_dir.swap_failure(done))
     finally:
         if not (done and done.get("unlocked")):  # the server script releases the lock when it restored
             releases.admin(c, settings, "abort", release=None)
@@ -109,16 +113,18 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
     try:
         # an SQLite upload becomes the live database file (fsynced first): its disk writes start as it arrives
         sqlite = (manifest or {}).get("engine") == "sqlite"
+        as_it_was = "the live database and media are as they were" if media else "the live database is as it was"
         try:
             received = transfer.upload(c, local, remote, manifest, settings, writeback=sqlite)
+            prepared = media_dir.send(c, project, settings, local, manifest, remote) if media else None
         except KeyboardInterrupt:
-            raise DeployTasksError(f"interrupted (Ctrl-C) during the upload of {local}: nothing was restored, the "
-                                   "live database is as it was") from None
+            what = f"{local} and its media" if media else local
+            raise DeployTasksError(f"interrupted (Ctrl-C) during the upload of {what}: nothing was restored, "
+                                   f"{as_it_was}") from None
         except ConnectionLost as exc:  # the restore's request was never sent
-            raise ConnectionLost(f"{exc}: nothing was restored, the live database is as it was") from None
-        prepared = media_dir.send(c, project, settings, local, manifest, remote) if media else None
-        return media_dir.restored_with(c, project, prepared, lambda: verify_then_restore(
-            c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True,
+            raise ConnectionLost(f"{exc}: nothing was restored, {as_it_was}") from None
+        return media_dir.restored_with(c, project, prepared, lambda swap: verify_then_restore(
+            c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True, media=swap,
             what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
                              + (" and its media" if prepared else ""),
             safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
@@ -176,7 +182,7 @@ class WarmRestore:
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
                         received=None, consume=False, lock=None, started=None,
-                        migrate=False) -> Optional[RestoreResult]:
+                        migrate=False, media=None) -> Optional[RestoreResult]:
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up). started: the restore's server command,
     already running (WarmRestore), which answers both."""
@@ -188,7 +194,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     try:
         done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
                               verified=None if yes else report.get("fingerprint"), received=received, consume=consume,
-                              lock=lock, started=started)
+                              lock=lock, started=started, media=media)
     except (KeyboardInterrupt, ConnectionLost) as exc:
         if not getattr(c, "host", None):
             raise

@@ -1,7 +1,8 @@
 """Entries: the project's MEDIA_ROOT beside a database backup. `media_backup` archives it (tar) next to the dump
 and records the archive in the dump's manifest (sha256, file count, bytes); `media_restore` verifies an archive
-(hash, every member inside MEDIA_ROOT) and extracts it beside the live directory (prepare), swaps the two
-(swap: the replaced directory stays as the safety copy), or removes what prepare made (discard)."""
+(hash, every member inside MEDIA_ROOT) and extracts it beside the live directory (prepare), or removes what prepare
+made (discard). The restore's own process swaps the two right after the database (swap_staged: the replaced
+directory stays as the safety copy), so that a client gone at that moment leaves both restored, not one."""
 import hashlib
 import json
 import os
@@ -144,6 +145,7 @@ def prepare(root, dump):
     archive, media = verified_archive(dump)
     staging = "%s%s%d" % (root, STAGING, os.getpid())
     os.makedirs(os.path.dirname(root), exist_ok=True)
+    remove_abandoned_staging(root)
     try:
         with tarfile.open(archive) as tar:
             check_members(tar, archive)
@@ -196,21 +198,47 @@ def prune_safety(root, keep, protect):
     return removed
 
 
-def restore(params) -> MediaRestored:
-    """Entry media_restore: action prepare (verify + extract beside), swap, or discard."""
-    root = media_root()
-    action = params["action"]
-    if action == "prepare":
-        staging, media = prepare(root, params["dump"])
-        return {"staging": staging, "media_root": root, "files": media["files"], "bytes": media["bytes"]}
-    if params.get("uploaded") and params["uploaded"].endswith(SUFFIX) and os.path.isfile(params["uploaded"]):
-        os.unlink(params["uploaded"])  # an archive uploaded for this restore goes, whatever the outcome
-    staging = params["staging"]
+def remove_abandoned_staging(root):
+    """Staging directories whose restore process is gone (killed, or its client Ctrl-C'd during the extraction)."""
+    parent, base = os.path.split(root)
+    for name in os.listdir(parent):
+        pid = name[len(base + STAGING):]
+        if name.startswith(base + STAGING) and pid.isdigit() and not os.path.exists("/proc/" + pid):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def checked_staging(root, staging):
     if os.path.dirname(staging) != os.path.dirname(root) or not os.path.basename(staging).startswith(
             os.path.basename(root) + STAGING):
         raise ServerError("%s is not a staged media directory of %s" % (staging, root))
-    if action == "discard":
+    return staging
+
+
+def remove_upload(uploaded):
+    if uploaded and uploaded.endswith(SUFFIX) and os.path.isfile(uploaded):
+        os.unlink(uploaded)  # an archive uploaded for this restore goes, whatever the outcome
+
+
+def swap_staged(params) -> MediaRestored:
+    """After the database's restore, in its process: the staged media becomes MEDIA_ROOT. A swap that fails
+    leaves the live media as it was, the staged copy removed, and says why (the database stays restored)."""
+    root = media_root()
+    remove_upload(params.get("uploaded"))
+    staging = checked_staging(root, params["staging"])
+    try:
+        safety, pruned = swap(root, staging, params.get("keep", 0))
+    except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        return {"discarded": staging}
-    safety, pruned = swap(root, staging, params.get("keep", 0))
+        return {"media_root": root, "failed": "%s: %s" % (type(exc).__name__, exc)}
     return {"media_root": root, "safety": safety, "pruned": pruned}
+
+
+def restore(params) -> MediaRestored:
+    """Entry media_restore: action prepare (verify + extract beside), or discard."""
+    root = media_root()
+    if params["action"] == "prepare":
+        staging, media = prepare(root, params["dump"])
+        return {"staging": staging, "media_root": root, "files": media["files"], "bytes": media["bytes"]}
+    remove_upload(params.get("uploaded"))
+    shutil.rmtree(checked_staging(root, params["staging"]), ignore_errors=True)
+    return {"discarded": params["staging"]}

@@ -70,6 +70,10 @@ def main(params) -> RestoreResult:
             engine.lock_dir = params.get("lock")  # a load that outlives this process is waited for under it
             result.update(engine.restore_backup(path, params, deferred))
             result["restored"] = True
+            if params.get("media"):
+                from .media_archive import swap_staged
+
+                result["media"] = swap_staged(params["media"])
             finish_restore(params, path, result)
     finally:
         if marker and os.path.exists(marker):

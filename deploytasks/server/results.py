@@ -190,8 +190,8 @@ class FleetStaged(TypedDict, total=False):
 
 
 class MediaRestored(TypedDict, total=False):
-    """media_restore: prepare (staging, media_root, files, bytes), discard (discarded) or swap (media_root,
-    safety, pruned)."""
+    """media_restore: prepare (staging, media_root, files, bytes) or discard (discarded); swap_staged, in a
+    restore's answer: media_root, safety, pruned, or failed (why the live media stayed)."""
     staging: str
     media_root: str
     files: int
@@ -199,6 +199,7 @@ class MediaRestored(TypedDict, total=False):
     discarded: str
     safety: str
     pruned: List[str]
+    failed: str
 
 
 class MediaDelta(TypedDict, total=False):
@@ -246,6 +247,7 @@ class RestoreResult(TypedDict, total=False):
     safety_backup: Optional[str]
     writers_held_seconds: float
     unlocked: bool
+    media: MediaRestored
 
 
 class ReleaseMeta(TypedDict, total=False):
