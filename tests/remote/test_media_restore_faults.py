@@ -44,6 +44,7 @@ def test_a_client_killed_once_the_database_is_restored_still_gets_the_media_rest
     backup appears (the database swapped) leaves both restored, not the database alone."""
     s = deployed
     local, archived, _ = backed_up_with_media(s)
+    (s.path / "shared" / "media.restoring-4194303").mkdir()  # a killed restore's extraction: the next one removes it
     backups = s.path / "backups"
     outcome = faults.inject(s, ("restore", str(local), "--media", "--yes"),
                             lambda: any(backups.glob("*pre-restore*")), "kill-fab", point_timeout=120)
