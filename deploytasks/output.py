@@ -1,4 +1,5 @@
 """Console output: status lines, tables and JSON."""
+import contextlib
 import json
 import sys
 
@@ -7,6 +8,18 @@ from rich.console import Console
 console = Console(highlight=False)
 if not console.is_terminal:  # a log or a pipe: lines whole (a grep finds them), tables 160 columns wide
     console = Console(highlight=False, width=160, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def messages_to_stderr(active=True):
+    """With --json: the status lines go to stderr, so that stdout holds the JSON alone."""
+    previous = console.file
+    if active:
+        console.file = sys.stderr
+    try:
+        yield
+    finally:
+        console.file = previous
 
 
 def say(message: str) -> None:

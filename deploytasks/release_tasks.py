@@ -4,6 +4,7 @@ from . import fleet_deploy, fleet_hosts, fleet_releases, releases, tables
 from . import plan as deploy_plan
 from .errors import DeployTasksError
 from .host_names import host_name
+from .output import messages_to_stderr
 from .server.results import ReleaseListing
 from .target import server
 
@@ -18,8 +19,10 @@ class OneHost:
         releases.deploy(self.c, server(self.c, kind="deploy"), revision, force=force, again=again)
 
     def plan(self, revision, as_json):
-        settings = server(self.c, kind="deploy")
-        tables.show_deploy_plan(deploy_plan.deploy_plan(self.c, settings, revision), as_json)
+        with messages_to_stderr(as_json):
+            settings = server(self.c, kind="deploy")
+            plan = deploy_plan.deploy_plan(self.c, settings, revision)
+        tables.show_deploy_plan(plan, as_json)
 
     def rollback(self, to, yes, as_json):
         releases.rollback(self.c, server(self.c), to=to, yes=yes)
@@ -39,13 +42,15 @@ class Fleet:
         self.names = names
 
     def deploy(self, revision, force, as_json, again=False):
-        fleet_deploy.deploy(self.c, self.names, revision, force=force, as_json=as_json, again=again)
+        with messages_to_stderr(as_json):
+            fleet_deploy.deploy(self.c, self.names, revision, force=force, as_json=as_json, again=again)
 
     def plan(self, revision, as_json):
         raise DeployTasksError("--plan shows one host: name it with -H HOST")
 
     def rollback(self, to, yes, as_json):
-        fleet_releases.rollback(self.c, self.names, to=to, yes=yes, as_json=as_json)
+        with messages_to_stderr(as_json):
+            fleet_releases.rollback(self.c, self.names, to=to, yes=yes, as_json=as_json)
 
     def releases(self, as_json):
         fleet_releases.listing(self.c, self.names, as_json)

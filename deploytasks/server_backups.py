@@ -17,7 +17,7 @@ from .connection import connect
 from .errors import DeployTasksError
 from .flows import checked
 from .host_names import host_name
-from .output import console, print_json, show
+from .output import console, messages_to_stderr, print_json, show
 from .settings import load
 from .shell import is_dry, q, run
 from .target import live, server
@@ -26,9 +26,16 @@ from .target import live, server
 def backup(c, *, download, as_json, media, offsite):
     """`fab backup`: the live database backed up (on the migrate host when -H names several: they share it),
     downloaded unless told not to, copied off-site with `offsite` or deploytasks.backup_offsite."""
+    with messages_to_stderr(as_json):
+        manifest = _backup(c, download=download, as_json=as_json, media=media, offsite=offsite)
+    if as_json and manifest:
+        print_json(manifest)
+
+
+def _backup(c, *, download, as_json, media, offsite):
     c = _backup_host(c)
     if c is None:
-        return
+        return None
     settings, project = live(c, open_now=False)  # Fabric's own connection is opened only if it is needed
     rclone = None
     if offsite or settings.backup_offsite:  # checked before anything is taken
@@ -39,10 +46,8 @@ def backup(c, *, download, as_json, media, offsite):
     manifest = take(c, settings, project, download=download, media=media or settings.backup_media, quiet=as_json)
     if manifest and rclone and not is_dry(c):
         manifest["offsite"] = _upload_offsite(c, settings, rclone, manifest)
-        if not as_json:
-            offsite_copies.report(manifest["offsite"])
-    if as_json and manifest:
-        print_json(manifest)
+        offsite_copies.report(manifest["offsite"])
+    return manifest
 
 
 def _backup_host(c):
@@ -110,7 +115,22 @@ def take(c, settings, project, *, download, media, quiet):
                       f"{on_the_way})", highlight=False)
     if manifest.get("media") and "local_path" in manifest:
         media_dir.fetch(c, project, settings, manifest, copies, quiet=quiet)
+    if "local_path" in manifest:
+        from .server.manifests import prune_backups
+
+        manifest["pruned_local"] = prune_backups(copies, settings.keep_backups,
+                                                 protect={os.path.basename(manifest["local_path"])})
+    report_pruned(manifest, settings.keep_backups, host_name(c))
     return manifest
+
+
+def report_pruned(manifest, keep, host):
+    """One line naming the backups retention removed (keep_backups of each kind), on the server and here."""
+    where = [f"{len(names)} on {place} ({', '.join(names)})" for place, names in
+             ((host, manifest.get("pruned") or []), ("this machine", manifest.get("pruned_local") or [])) if names]
+    if where:
+        console.print(f"  removed the oldest backups beyond keep_backups ({keep} of each kind): {'; '.join(where)}",
+                      highlight=False, soft_wrap=True)
 
 
 def show_listing(c, *, as_json, offsite):

@@ -45,7 +45,8 @@ class Settings:
     safe_migrations: list = setting([], "migrations reviewed as safe, exempt from the lint (app.name or app.0004)")
     # backups
     backups: str = setting("backups", "local backup directory (relative to the project)")
-    keep_backups: int = setting(10, "backups kept (locally and on servers); 0 keeps all")
+    keep_backups: int = setting(10, "backups kept of each kind (yours; each kind of safety backup), locally and on "
+                                    "servers; 0 keeps all")
     backup_media: bool = setting(False, "inv backup/restore include MEDIA_ROOT (as --media does)")
     compress_transfers: bool = setting(True, "fab backup/restore send a file that shrinks compressed (zstd); false: "
                                              "as it is (a fast LAN, or no server CPU to spare)")

@@ -18,8 +18,11 @@ from .shell import parse_marked_text, q, run
 def _progress():
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn, TimeRemainingColumn
 
+    from .output import console
+
+    # off a terminal a bar draws nothing useful, and a transient one left an empty line at the top of a log
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeRemainingColumn(), transient=True)
+                    TimeRemainingColumn(), transient=True, console=console, disable=not console.is_terminal)
 
 
 class HashingWriter:

@@ -1,10 +1,12 @@
 """Entry: back up the project's database, verify it, write its manifest, prune. With params["stream"] (SQLite)
 the copy's bytes also go to stdout as they are written, framed by a STREAM_MARKER line."""
+import json
+import os
 import sys
 
 from .django_info import engine_for_alias
 from .engines import SUPPORTED
-from .layout import ServerLayout
+from .layout import RELEASE_META, ServerLayout
 from .leftovers import remove_uploads_if_unlocked
 from .manifests import prune_backups
 from .results import BackupManifest
@@ -19,7 +21,29 @@ def main(params) -> BackupManifest:
         sys.stdout.flush()
         stream = sys.stdout.buffer
     manifest = engine.backup(params["dest"], params, {"database_alias": alias}, stream=stream)
+    protect = {manifest["file"]}
     if params.get("server_path"):  # a server's deploy path: what killed uploads left there goes too
-        manifest["leftovers"] = remove_uploads_if_unlocked(ServerLayout(params["server_path"]), params.get("host"))
-    manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=(manifest["file"],))
+        layout = ServerLayout(params["server_path"])
+        manifest["leftovers"] = remove_uploads_if_unlocked(layout, params.get("host"))
+        protect |= backups_of_releases(layout)
+    manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=protect)
     return manifest
+
+
+def backups_of_releases(layout) -> set:
+    """The pre-deploy backups the releases still on the server were deployed after (the copy a rollback across
+    an irreversible migration restores): kept whatever their age."""
+    names = set()
+    try:
+        releases = os.listdir(layout.releases)
+    except OSError:
+        return names
+    for release in releases:
+        try:
+            with open(os.path.join(layout.releases, release, RELEASE_META)) as handle:
+                backup = json.load(handle).get("backup")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if backup:
+            names.add(os.path.basename(backup))
+    return names

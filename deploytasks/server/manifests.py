@@ -114,8 +114,20 @@ def finish_restore(params, path, result):
         result["unlocked"] = True
 
 
+SAFETY_LABEL = re.compile(r"-\d{8}T\d{6}Z-(pre-[a-z]+)(?:-\d+)?\.")  # backup_name's -<label>[-<n>] before the suffix
+
+
+def backup_kind(name) -> str:
+    """'pre-deploy', 'pre-restore', … for a safety backup a task took before it changed the database; '' for the
+    user's own backups (`backup`, with or without a --label)."""
+    found = SAFETY_LABEL.search(name)
+    return found.group(1) if found else ""
+
+
 def prune_backups(dest_dir, keep, protect=()):
-    """Delete the oldest backups (with a manifest) beyond `keep`; returns removed names."""
+    """Delete the oldest backups (with a manifest) beyond `keep` of each kind (backup_kind: the user's own, and
+    each kind of safety backup, so that routine backups never push out the one a deploy took); returns removed
+    names. `protect`: names kept whatever their age."""
     if not keep or not os.path.isdir(dest_dir):
         return []
     entries = []
@@ -131,9 +143,11 @@ def prune_backups(dest_dir, keep, protect=()):
                     continue
                 entries.append((created, written, entry[:-5]))
     entries.sort(reverse=True)
-    removed = []
-    for _, _, name in entries[keep:]:
-        if name in protect:
+    removed, seen = [], {}
+    for _, _, name in entries:
+        kind = backup_kind(name)
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= keep or name in protect:
             continue
         for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json"),
                      os.path.join(dest_dir, name + ".media.tar"),  # media_archive.SUFFIX

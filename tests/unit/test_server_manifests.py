@@ -7,7 +7,7 @@ import pytest
 
 from deploytasks.server import manifests
 from deploytasks.server.errors import ServerError
-from deploytasks.server.manifests import (backup_name, compare_migrations, list_backups, prune_backups,
+from deploytasks.server.manifests import (backup_kind, backup_name, compare_migrations, list_backups, prune_backups,
                                           read_manifest)
 
 
@@ -68,6 +68,23 @@ def test_prune_backups_keeps_the_newest_and_the_protected_one(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"db-{d}.sqlite3{s}" for d in (1, 3, 4) for s in ("", ".json")])
     assert prune_backups(str(tmp_path), 0) == []
+
+
+def test_prune_backups_keeps_the_newest_of_each_kind_so_routine_backups_never_push_out_a_safety_backup(tmp_path):
+    made = {}
+    for kind in ("", "-pre-deploy", "-pre-restore"):
+        for day in range(1, 5):
+            name = f"db-2026010{day}T000000Z{kind}{'-2' if day == 4 and kind else ''}.sqlite3"
+            make_backup(tmp_path, name, f"2026-01-0{day}T00:00:{len(kind):02d}Z")
+            made.setdefault(kind, []).append(name)
+    make_backup(tmp_path, "db-20260105T000000Z-nightly.sqlite3", "2026-01-05T00:00:00Z")  # a --label of the user's
+    removed = prune_backups(str(tmp_path), 2, protect=(made["-pre-deploy"][0],))
+    assert sorted(removed) == sorted([*made[""][:3], made["-pre-deploy"][1], *made["-pre-restore"][:2]])
+    kept = {name for name in os.listdir(tmp_path) if not name.endswith(".json")}
+    assert kept == {"db-20260105T000000Z-nightly.sqlite3", made[""][3], made["-pre-deploy"][0],
+                    *made["-pre-deploy"][2:], *made["-pre-restore"][2:]}
+    assert backup_kind(made["-pre-restore"][3]) == "pre-restore" and backup_kind(made[""][0]) == ""
+    assert backup_kind("db-20260105T000000Z-nightly.sqlite3") == ""
 
 
 def test_list_backups_orders_newest_first_and_checks_the_sha256_when_asked(tmp_path):
