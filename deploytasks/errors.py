@@ -21,8 +21,10 @@ def reported(function):
         try:
             return function(*args, **kwargs)
         except DeployTasksError as exc:
+            clear_interrupt_mark()
             raise Exit(f"deploytasks: error: {exc}", code=1) from None
         except KeyboardInterrupt:
+            clear_interrupt_mark()
             raise Exit("deploytasks: error: interrupted (Ctrl-C)", code=1) from None
         except Exception as exc:
             if not lost_connection(exc):
@@ -33,6 +35,14 @@ def reported(function):
                        code=1) from None
 
     return wrapper
+
+
+def clear_interrupt_mark():
+    """CPython marks the process to end by SIGINT at exit when a KeyboardInterrupt leaves code that exec() runs
+    from a string (a dataclass or namedtuple being made in a lazy import when Ctrl-C comes), even once that
+    KeyboardInterrupt is caught and reported: `fab` printed its one line and exited -2 instead of 1. Each such
+    exec() clears the mark first, so an exec() of nothing clears it."""
+    exec("pass")
 
 
 def lost_connection(exc) -> bool:

@@ -40,3 +40,36 @@ def test_a_connection_gone_under_a_step_is_one_line_not_a_traceback():
         assert stopped.code == 1 and stopped.message.startswith("deploytasks: error: the connection to the server was "
                                                                 f"lost ({type(exception).__name__}")
         assert "run the task again" in stopped.message
+
+
+TASK_INTERRUPTED_IN_EXEC = """
+import sys
+from invoke.exceptions import Exit
+from deploytasks.errors import DeployTasksError, reported
+
+@reported
+def task():
+    try:
+        exec("raise KeyboardInterrupt")  # as a dataclass being made in a lazy import when Ctrl-C comes
+    except KeyboardInterrupt:
+        raise DeployTasksError("interrupted (Ctrl-C) during the backup's download") from None
+
+try:
+    task()
+except Exit as stopped:
+    print(stopped.message, file=sys.stderr)
+    sys.exit(stopped.code)
+"""
+
+
+def test_ctrl_c_that_came_during_an_exec_still_exits_1_not_by_sigint(tmp_path):
+    """Run as `python -m` (as `fab` is): CPython's own mark of a KeyboardInterrupt out of exec() made the process
+    end by SIGINT after the reported line."""
+    import subprocess
+    import sys
+
+    (tmp_path / "interrupted_task.py").write_text(TASK_INTERRUPTED_IN_EXEC)
+    run = subprocess.run([sys.executable, "-m", "interrupted_task"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert (run.returncode, run.stderr.strip()) == (
+        1, "deploytasks: error: interrupted (Ctrl-C) during the backup's download"), run
