@@ -7,6 +7,7 @@ from invoke import task
 from . import steps
 from .errors import reported
 from .output import console
+from .shell import is_dry
 from .target import target_for
 
 SUPERUSER_HELP = {
@@ -34,6 +35,11 @@ def migrate(c):
     """Apply all pending migrations in {where} (`manage.py migrate`)."""
     target = target_for(c)
     target.require()
+    if target.cli == "fab" and not is_dry(c):  # the live site: under the deploy lock, backed up first, logged
+        from .live_migrate import migrate_live
+
+        console.print(migrate_live(c, target.settings, target.project))
+        return
     console.print(steps.migrate(c, target.project, database=target.settings.database))
 
 

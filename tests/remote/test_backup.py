@@ -327,3 +327,30 @@ def test_a_restore_behind_the_live_code_says_the_site_fails_until_migrated_and_m
     run = s.fab("restore", downloaded["local_path"], "--yes", "--migrate").ok()
     assert "✓ migrated the restored data to the code: 1 applied" in run.stdout, run.stdout
     assert "accounts_later" in s.tables() and not s.lock.exists()
+
+
+def test_fab_migrate_waits_for_no_lock_backs_up_first_and_is_logged(deployed, downloaded):
+    """(After the test above: the live code is one migration ahead of `downloaded`.) `fab migrate` is refused while
+    a deploy holds the lock; then it backs up, applies the migration and leaves a releases.log entry."""
+    s = deployed
+    s.fab("restore", downloaded["local_path"], "--yes").ok()
+    assert "accounts_later" not in s.tables()
+    s.lock.mkdir()
+    (s.lock / "info.json").write_text(json.dumps({"action": "deploy", "who": "alice@laptop", "since": "now"}))
+    try:
+        s.fab("migrate").error("is locked", "alice@laptop")
+        assert "accounts_later" not in s.tables()
+    finally:
+        (s.lock / "info.json").unlink()
+        s.lock.rmdir()
+    backups = set(s.backups())
+    run = s.fab("migrate").ok()
+    [backup] = [name for name in set(s.backups()) - backups if not name.endswith(".json")]
+    assert "pre-migrate" in backup and f"fab -H testhost restore {backup}" in run.stdout, run.stdout
+    assert "1 applied" in run.stdout and "accounts_later" in s.tables() and not s.lock.exists()
+    entry = s.log()[-1]
+    migration = f"accounts.{s.repo.latest_migration()}"
+    assert (entry["action"], entry["result"], entry["migrations"]) == ("migrate", "ok", [migration])
+    assert entry["backup"].endswith(backup) and entry["live"] == s.current_name()
+    again = s.fab("migrate").ok()
+    assert "no migrations to apply" in again.stdout and set(s.backups()) == backups | {backup, backup + ".json"}

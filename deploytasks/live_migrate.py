@@ -1,0 +1,44 @@
+"""`fab migrate`: the live release's pending migrations applied under the deploy lock (no deploy, rollback or
+restore runs meanwhile), after a `-pre-migrate` backup of the live database, and recorded in releases.log."""
+import posixpath
+
+from . import __version__, releases, steps
+from . import backups as backup_store
+from .django import introspect
+from .flows import show_held_deploy
+from .host_names import host_name
+from .output import console
+from .step_result import StepResult, kept
+
+
+def migrate_live(c, settings, project) -> StepResult:
+    """Lock, look for pending migrations, back up when there are some, migrate, log, unlock (on every way out)."""
+    locked = releases.admin(c, settings, "lock", what="migrate", guard=True)
+    show_held_deploy(None, locked.get("recovered"))
+    log = {"action": "migrate", "by": releases.who(), "tool": __version__, "live": locked.get("current")}
+    try:
+        pending = pending_migrations(c, settings, project)
+        if not pending:
+            outcome = kept("no migrations to apply")
+        else:
+            manifest = backup_store.take(c, project, settings, dest=posixpath.join(settings.path, "backups"),
+                                         label="pre-migrate", host=host_name(c), server_path=settings.path)
+            if manifest:
+                log["backup"] = manifest["path"]
+                console.print(f"[green]✓[/] backup {manifest['path']} (restore with `fab -H {host_name(c)} restore "
+                              f"{manifest['file']}`)", highlight=False, soft_wrap=True)
+            outcome = steps.migrate(c, project, database=settings.database)
+    except BaseException as exc:
+        releases.admin(c, settings, "abort", release=None, log=dict(log, error=str(exc) or type(exc).__name__))
+        raise
+    releases.admin(c, settings, "abort", release=None, log=dict(log, migrations=pending), result="ok")
+    return outcome
+
+
+def pending_migrations(c, settings, project) -> list:
+    """`app.name` of each migration `migrate` would apply (an unplannable state: the migrate's own error says why,
+    so it is treated as pending)."""
+    info = introspect(c, project, settings, plan=True, changes=False, checks=False)
+    if "plan" not in info:
+        return ["(unknown: the plan could not be made)"]
+    return [f"{m['app']}.{m['name']}" for m in info["plan"] if not m["backwards"]]
