@@ -16,6 +16,7 @@ INITIAL = HEADER + '''class Migration(migrations.Migration):
             ("count", models.IntegerField()),
             ("code", models.CharField(max_length=10)),
             ("legacy", models.CharField(max_length=10, null=True)),
+            ("slug", models.SlugField(blank=True)),
         ]),
         migrations.CreateModel("Old", [
             ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
@@ -45,6 +46,8 @@ STEPS = [
     ("0012_create_and_fill", 'migrations.CreateModel("Fresh", [("id", models.BigAutoField(auto_created=True, '
                              'primary_key=True, serialize=False, verbose_name="ID"))]), '
                              'migrations.AddField("fresh", "extra", models.IntegerField(default=0))', None),
+    ("0013_slug_unique", 'migrations.AlterField("item", "slug", models.SlugField(blank=True, unique=True))',
+     "index-locks"),  # already db_index: the unique constraint is what is new
 ]
 FLAGGED = {f"lintcheck.{name}": rule for name, _, rule in STEPS if rule}
 
@@ -58,6 +61,7 @@ class Item(models.Model):
     size = models.IntegerField(default=0)
     note = models.CharField(max_length=10, null=True)
     level = models.IntegerField(db_default=1)
+    slug = models.SlugField(blank=True, unique=True)
 
     class Meta:
         indexes = [models.Index(fields=["ref"], name="item_ref_idx")]
@@ -79,6 +83,7 @@ class Item(models.Model):
     count = models.IntegerField()
     code = models.CharField(max_length=10)
     legacy = models.CharField(max_length=10, null=True)
+    slug = models.SlugField(blank=True)
 
 
 class Old(models.Model):

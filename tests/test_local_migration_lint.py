@@ -102,9 +102,9 @@ def test_a_migration_that_fails_to_import_is_one_clear_line(lint_site):
 def test_the_plans_own_tables_even_renamed_and_a_new_database_are_not_flagged(lint_site):
     site = lint_site
     add_steps(site.root)
-    (site.root / "lintcheck" / "migrations" / "0013_add_to_renamed.py").write_text(
+    (site.root / "lintcheck" / "migrations" / "0014_add_to_renamed.py").write_text(
         "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"
-        '    dependencies = [("lintcheck", "0012_create_and_fill")]\n'
+        '    dependencies = [("lintcheck", "0013_slug_unique")]\n'
         '    operations = [migrations.AddField("new", "rank", models.IntegerField(default=0))]\n')
     models = site.root / "lintcheck" / "models.py"
     models.write_text(models.read_text().replace("class New(models.Model):\n    pass",

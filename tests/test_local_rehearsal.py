@@ -102,3 +102,13 @@ def test_strict_migrations_refuse_to_migrate_without_a_rehearsal(db):
     with pytest.raises(DeployTasksError, match="strict_migrations refuses to migrate without one; nothing was applied"):
         predeploy(db.site, strict_migrations=True, safe_migrations=["rehearse.0002"])
     assert db.fingerprint() == before
+
+
+def test_a_migration_failing_on_the_live_database_without_a_rehearsal_says_it_was_not_rehearsed(db):
+    """The deploy's report of the skipped rehearsal never comes when the migration fails: its error says it."""
+    db.insert("same", "same")
+    add_unique(db.site.root)
+    with pytest.raises(DeployTasksError, match=r"migrate failed at rehearse.0002_unique: .*\(on the live database, "
+                                               r"not rehearsed on a copy: .*cannot create a scratch database.*; backup "
+                                               r"taken before: .*pre-deploy"):
+        predeploy(db.site)

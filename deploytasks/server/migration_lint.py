@@ -137,7 +137,8 @@ class Linter:
             rules.append("alter-not-null")
         if column_type(old) != column_type(new) and not (old.is_relation or new.is_relation):
             rules.append("alter-type")
-        if postgres and indexed(new) and not indexed(old):
+        gains_unique = getattr(new, "unique", False) and not getattr(old, "unique", False)  # a SlugField was indexed
+        if postgres and ((indexed(new) and not indexed(old)) or gains_unique):
             rules.append("index-locks")
         return rules
 

@@ -111,7 +111,11 @@ def main(params) -> PredeployResult:
         try:
             migrate(alias)
         except Exception as exc:
-            raise migrate_failure.after(alias, plan, before, exc, result.get("backup"), database["vendor"]) from None
+            failure = migrate_failure.after(alias, plan, before, exc, result.get("backup"), database["vendor"])
+            if result.get("rehearsal_skipped"):  # the deploy's report of it never comes: the error says so
+                failure = ServerError("%s (on the live database, not rehearsed on a copy: %s; backup taken before: %s)"
+                                      % (failure, result["rehearsal_skipped"], result.get("backup")))
+            raise failure from None
     hooks.run(params, "after", "migrate")
     result["state_after"] = applied_now(alias)
     return result
