@@ -29,7 +29,12 @@ def git(*args, **kwargs):
         lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
         # git's first fatal:/error: line names the problem; the hints after it ("Please make sure ...") do not
         errors = [line.split(": ", 1)[1] for line in lines if line.startswith(("fatal: ", "error: "))]
-        raise RuntimeError((errors or lines[-1:] or ["git %s failed" % args[0]])[0])
+        message = (errors or lines[-1:] or ["git %s failed" % args[0]])[0]
+        # except the one a repository owned by another user gets: the command that trusts it
+        trust = [line for line in lines if line.startswith("git config --global --add safe.directory")]
+        if trust and "dubious ownership" in message:
+            message += " (to trust it, as %s on the server: `%s`)" % (getpass.getuser(), trust[0])
+        raise RuntimeError(message)
     return done.stdout.strip()
 
 
