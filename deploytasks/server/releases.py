@@ -112,6 +112,10 @@ def probed_healthy(url, revision, wait):
             return True
 
 
+BAD_REQUEST_HINT = (" (Django answers 400 to a Host header ALLOWED_HOSTS does not list: add the health check URL's "
+                    "host there, in production's settings or its .env)")
+
+
 def health_problem(url, revision, timeout):
     """One request: None when `url` answers 200 (with `revision`, if it reports one), else what was wrong."""
     import urllib.error
@@ -122,7 +126,7 @@ def health_problem(url, revision, timeout):
             body = response.read(65536).decode("utf-8", "replace")
             status = response.status
     except urllib.error.HTTPError as exc:
-        return "HTTP %d from %s%s" % (exc.code, url, said_in(exc))
+        return "HTTP %d from %s%s%s" % (exc.code, url, said_in(exc), BAD_REQUEST_HINT if exc.code == 400 else "")
     except Exception as exc:  # noqa: BLE001 - BadStatusLine, InvalidURL, ...: the release is not healthy
         reason = getattr(exc, "reason", None)
         detail = str(reason) if reason else "%s: %s" % (type(exc).__name__, exc)

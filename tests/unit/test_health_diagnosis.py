@@ -55,6 +55,13 @@ def test_an_html_error_page_is_not_quoted(failing):
     assert health(failing.url, None, 1, 0) == "HTTP 500 from %s" % failing.url
 
 
+def test_a_400_says_what_django_answers_it_for(failing):
+    failing.answer["value"] = (400, "text/html; charset=utf-8", b"<h1>Bad Request (400)</h1>")
+    assert health(failing.url, None, 1, 0) == ("HTTP 400 from %s (Django answers 400 to a Host header ALLOWED_HOSTS "
+                                               "does not list: add the health check URL's host there, in production's "
+                                               "settings or its .env)" % failing.url)
+
+
 def test_a_long_text_answer_is_cut(failing):
     failing.answer["value"] = (502, "text/plain", b"upstream " * 100)
     problem = health(failing.url, None, 1, 0)
