@@ -19,7 +19,7 @@ from .flows import checked, show_held_deploy
 from .errors import ConnectionLost, DeployTasksError
 from .output import console
 from .prompt import confirm
-from .shell import is_dry, q, run
+from .shell import is_dry, q, run, was_killed
 from .target import require_live
 
 
@@ -195,15 +195,11 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
                               verified=None if yes else report.get("fingerprint"), received=received, consume=consume,
                               lock=lock, started=started, media=media)
-    except (KeyboardInterrupt, ConnectionLost) as exc:
-        if not getattr(c, "host", None):
+    except (KeyboardInterrupt, DeployTasksError) as exc:
+        killed = isinstance(exc, DeployTasksError) and was_killed(str(exc))
+        if not getattr(c, "host", None) or not (killed or isinstance(exc, (KeyboardInterrupt, ConnectionLost))):
             raise
-        host = host_name(c)
-        what = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"the connection to {host} was lost"
-        raise DeployTasksError(f"{what} while the server restored {posixpath.basename(path)}: the restore may have "
-                               f"finished there (it goes on without this client); `fab -H {host} check --live-only` "
-                               f"shows the live database, `fab -H {host} backups` the safety backup taken before it"
-                               ) from None
+        raise DeployTasksError(stopped_mid_restore(exc, host_name(c), posixpath.basename(path), killed)) from None
     if done is None:
         return None
     if yes:
@@ -224,6 +220,20 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
                       + f"until they are applied: `{command}` now (`restore --migrate` applies them at once)",
                       highlight=False, soft_wrap=True)
     return done
+
+
+def stopped_mid_restore(exc, host, name, killed) -> str:
+    """What to say when the client stopped hearing from a server restore under way, or its process was killed:
+    whether it finished is for the server to tell."""
+    if killed:
+        head = (f"the restore's process on the server was killed while it restored {name}: it may or may not have "
+                "finished")
+    else:
+        what = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"the connection to {host} was lost"
+        head = (f"{what} while the server restored {name}: the restore may have finished there (it goes on without "
+                "this client)")
+    return (f"{head}; `fab -H {host} check --live-only` shows the live database, `fab -H {host} backups` the safety "
+            "backup taken before it")
 
 
 def report_verified(path, report):

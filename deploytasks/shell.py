@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from . import bundle
 from .errors import ConnectionLost, DeployTasksError
 from .output import console
+from .server.subprocess_entry import killed_said
 from .server.tracebacks import exception_line
 
 MARKER = "@@DEPLOYTASKS@@"
@@ -57,8 +58,15 @@ def summary(result) -> str:
         lines = [line.strip() for line in (stream or "").splitlines() if line.strip()]
         lines = [line for line in lines if not line.startswith(MARKER)]
         if lines:
-            return exception_line("\n".join(lines)) or lines[-1]
+            return killed_said(lines) or exception_line("\n".join(lines)) or lines[-1]
+    if result.exited == -1:  # over SSH: the command's process ended by a signal, the connection still up
+        return "its process was killed (it ended by a signal, with no exit status)"
     return f"exit status {result.exited}"
+
+
+def was_killed(message) -> bool:
+    """Whether a failure's message says its process was killed or terminated (summary)."""
+    return "its process was killed (" in message or "its process was terminated (" in message
 
 
 def connection_lost(result) -> bool:

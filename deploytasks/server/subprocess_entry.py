@@ -17,11 +17,16 @@ def meaningful(text):
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not lines:
         return ""
+    return killed_said(lines) or exception_line(text) or lines[0]
+
+
+def killed_said(lines):
+    """How a process the shell reports killed or terminated ended (among its output `lines`), else None."""
     killed = next((KILLED.match(line) for line in lines if KILLED.match(line)), None)
-    if killed:
-        return ("its process was killed (SIGKILL: by hand, or the out-of-memory killer)" if killed.group(1) == "Killed"
-                else "its process was terminated (SIGTERM)")
-    return exception_line(text) or lines[0]
+    if not killed:
+        return None
+    return ("its process was killed (SIGKILL: by hand, or the out-of-memory killer)" if killed.group(1) == "Killed"
+            else "its process was terminated (SIGTERM)")
 
 
 def answer(stdout, stderr, code, what):

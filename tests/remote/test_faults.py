@@ -491,6 +491,31 @@ def test_a_confirmed_restore_is_checked_and_restored_by_the_one_command_started_
     assert not s.lock.exists()
 
 
+def test_a_restore_whose_server_process_is_killed_says_so_and_where_to_look(site):
+    """The restore's Django on the server SIGKILLed once the upload is in (it checks the file): one line saying the
+    process was killed and that the restore may or may not have finished, with what shows which (it was `restore
+    failed: exit status -1`); the lock freed, the site consistent."""
+    s = site
+    big = big_upload(s)
+    uploaded = s.path / "backups" / "uploaded"
+    proc = s.fab_background("restore", str(big), "--yes", "--unverified")
+    try:
+        assert faults.wait_until(lambda: any(p.suffix == ".sqlite3" for p in uploaded.glob("*")) and restore_djangos(s)
+                                 or proc.poll() is not None, timeout=180)
+        for pid in restore_djangos(s):
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    line = error_line(SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err),
+                      f"the restore's process on the server was killed while it restored {big.name}: it may or may "
+                      "not have finished", "check --live-only")
+    assert "exit status" not in line, line
+    assert faults.wait_until(lambda: not s.lock.exists(), timeout=60)
+    assert not faults.inconsistencies(s, s.gunicorn.url)
+
+
 @pytest.mark.parametrize("kind", ["kill-fab", "sigint"])
 def test_a_backup_killed_during_download_leaves_no_partial_download(site, kind):
     """Killed: the next backup removes the partial download; Ctrl-C: it goes at once, and fab says so."""
