@@ -104,7 +104,11 @@ def take(c, settings, project, *, download, media, quiet):
             console.print(f"  [yellow]note:[/] {manifest['notice']}", highlight=False)
         if media:  # right after the dump, before any download
             connect(c, settings)
-            media_dir.back_up(c, project, manifest, quiet=quiet)
+            try:
+                media_dir.back_up(c, project, manifest, quiet=quiet)
+            except DeployTasksError as exc:
+                raise DeployTasksError(f"{exc}; the database backup taken with it was removed (with --media a backup "
+                                       f"is both or neither): {without_media(c, manifest)}") from None
         if download and not is_dry(c) and "local_path" not in manifest:
             connect(c, settings)
             manifest["local_path"] = transfer.download(c, manifest["path"], copies, manifest, settings)
@@ -122,6 +126,18 @@ def take(c, settings, project, *, download, media, quiet):
                                                  protect={os.path.basename(manifest["local_path"])})
     report_pruned(manifest, settings.keep_backups, host_name(c))
     return manifest
+
+
+def without_media(c, manifest) -> str:
+    """Remove the dump (and its manifest) a backup whose media could not be archived took, on the server and here;
+    says what went."""
+    remote = manifest["path"]
+    run(c, f"rm -f {q(remote)} {q(remote + '.json')}", what="removing the backup without its media", check=False)
+    for path in filter(None, [manifest.get("local_path")]):
+        for leftover in (path, path + ".json"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return posixpath.basename(remote)
 
 
 def report_pruned(manifest, keep, host):

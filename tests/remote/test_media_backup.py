@@ -75,3 +75,27 @@ def test_fab_restore_media_of_a_backup_without_media_is_refused_before_anything_
     before = s.state()
     s.fab("restore", str(newest), "--media", "--yes").error("has no media archive", "backup --media")
     assert s.state() == before
+
+
+def test_a_media_archive_that_does_not_fit_takes_its_database_backup_with_it(deployed):
+    """`fab backup --media` is both or neither: the server's backups on a 1 MiB filesystem hold the dump, not the
+    media archive; the error says so, and neither side keeps the dump without its media."""
+    import subprocess
+    import time
+
+    s = deployed
+    media = s.path / "shared" / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    (media / "big.bin").write_bytes(os.urandom(3 << 20))
+    backups, local_dir = s.path / "backups", s.project / "backups" / s.sshd.alias
+    local_before = sorted(p.name for p in local_dir.iterdir()) if local_dir.exists() else []
+    time.sleep(1)  # the tmpfs hides the server's backups: a name of this second could be an earlier test's
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(backups)], check=True)
+    try:
+        line = s.fab("backup", "--media").error("archiving MEDIA_ROOT", "No space left on device",
+                                                "the database backup taken with it was removed")
+        assert not [p.name for p in backups.iterdir() if not p.name.startswith(".")], line
+    finally:
+        subprocess.run(["umount", str(backups)], check=True)
+        (media / "big.bin").unlink()
+    assert sorted(p.name for p in local_dir.iterdir()) == local_before
