@@ -93,8 +93,10 @@ if ! running; then pid=$(cat "$pidfile.2" 2>/dev/null || true); fi
 if running; then
     if [ "$(master_venv)" != "$venv" ]; then
         why="current/.venv changed"
+    elif [ -z "$stamped" ]; then  # started by an older deploy/gunicorn.sh: its environment is unknown
+        why="no shared/gunicorn.envhash (the environment gunicorn $pid started with is unknown)"
     elif [ "$stamped" != "$envhash" ]; then
-        why="shared/.env changed"  # (or the master predates shared/gunicorn.envhash): its environment is older
+        why="shared/.env changed"
     else
         kill -HUP "$pid"
         echo "gunicorn $pid reloaded (HUP)"
