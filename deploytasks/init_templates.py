@@ -27,17 +27,32 @@ GUNICORN_SH = """#!/bin/sh
 #   no connection is refused. A new master that stops before that (the app fails to load) leaves the old one
 #   serving and fails the reload (the deploy is then undone); one that does not run the new venv (a
 #   gunicorn.conf.py without pre_exec) is stopped and gunicorn restarted: a moment without a listener;
+# - runs, and shared/.env is not the one it was started or handed over with (shared/gunicorn.envhash; a HUP or a
+#   USR2 alone keeps the master's environment): the same USR2 handover, the new master given this script's
+#   environment (shared/.env exported now, as on a start: changed values in, removed ones out) through
+#   shared/gunicorn.pid.environ (0600), which gunicorn.conf.py's pre_exec reads and removes before it execs;
+#   a new master that did not read it (an older gunicorn.conf.py) is stopped and gunicorn restarted;
 # - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP).
 # GUNICORN_BIND / GUNICORN_WORKERS in shared/.env override the defaults below.
 set -e
 root=$(pwd)
-if [ -f "$root/shared/.env" ]; then set -a; . "$root/shared/.env"; set +a; fi
+envhash=none  # shared/.env's sha256 (cksum without sha256sum): what shared/gunicorn.envhash is compared with
+if [ -f "$root/shared/.env" ]; then
+    envhash=$({{ sha256sum 2>/dev/null || cksum; }} < "$root/shared/.env" | cut -d ' ' -f 1)
+    set -a; . "$root/shared/.env"; set +a
+fi
 set -u
 real=$(pwd -P)
 pidfile="$root/shared/gunicorn.pid"
 venvstamp="$root/shared/gunicorn.venv"
+envstamp="$root/shared/gunicorn.envhash"  # shared/.env's sha256 when the master was started or handed over
+environ="$pidfile.environ"  # the environment a USR2 hands over (secrets: 0600, removed once read or on exit)
 log="$root/shared/gunicorn.log"
 venv=$(readlink -f "$root/current/.venv" || true)
+stamped=$(cat "$envstamp" 2>/dev/null || true)
+rm -f "$environ"
+trap 'rm -f "$environ"' EXIT
+trap 'exit 1' HUP INT TERM
 
 running() {{  # $pid is this site's gunicorn: a gunicorn program (or its retitled process) working in this path
     [ -n "$pid" ] || return 1
@@ -63,6 +78,10 @@ why_not() {{  # the exception a worker that could not load the app wrote last, e
     grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception)(: |$)' "$log" 2>/dev/null | tail -n 1 | grep . ||
         grep -E 'Reason: ' "$log" 2>/dev/null | tail -n 1 | sed 's/.*Reason: //' || echo "see shared/gunicorn.log"
 }}
+stamp_env() {{  # shared/gunicorn.envhash: the env file the master now serving was given (0600: hashes of secrets)
+    rm -f "$envstamp"
+    (umask 077 && printf '%s\\n' "$envhash" > "$envstamp")
+}}
 stop() {{  # TERM $pid and wait up to 30 s for it to go
     kill -TERM "$pid" 2>/dev/null || true
     i=0
@@ -72,7 +91,13 @@ stop() {{  # TERM $pid and wait up to 30 s for it to go
 pid=$(cat "$pidfile" 2>/dev/null || true)
 if ! running; then pid=$(cat "$pidfile.2" 2>/dev/null || true); fi
 if running; then
-    if [ "$(master_venv)" = "$venv" ]; then
+    if [ "$(master_venv)" != "$venv" ]; then
+        why="current/.venv changed"
+    elif [ -z "$stamped" ]; then  # started by an older deploy/gunicorn.sh: its environment is unknown
+        why="no shared/gunicorn.envhash (the environment gunicorn $pid started with is unknown)"
+    elif [ "$stamped" != "$envhash" ]; then
+        why="shared/.env changed"
+    else
         kill -HUP "$pid"
         echo "gunicorn $pid reloaded (HUP)"
         exit 0
@@ -81,6 +106,8 @@ if running; then
     i=0  # a master an earlier USR2 started leads (takes USR2) once the master before it has finished its requests
     while [ "$(cat "$pidfile.2" 2>/dev/null || true)" = "$old" ] && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
     rm -f "$pidfile".ready-*
+    # the environment a start would give (PWD the symlinked current, as gunicorn resolves its directory from it)
+    (umask 077 && cd "$root/current" && PWD="$root/current" && export PWD && env -0 > "$environ")
     kill -USR2 "$old"
     new=
     i=0
@@ -92,7 +119,10 @@ if running; then
         i=$((i + 1))
     done
     pid=$new
-    if [ -n "$new" ] && [ "$(master_venv)" = "$venv" ]; then
+    # a new master that kept this one's environment (its gunicorn.conf.py's pre_exec left the file) will not do
+    # when shared/.env changed
+    if [ -n "$new" ] && [ "$(master_venv)" = "$venv" ] && {{ [ ! -e "$environ" ] || [ "$stamped" = "$envhash" ]; }}
+    then
         printf '%s\\n' "$new" > "$pidfile"  # the old master leaves the file alone once it names another
         i=0
         if grep -q post_worker_init "$root/current/gunicorn.conf.py" 2>/dev/null; then
@@ -113,15 +143,19 @@ if running; then
         kill -TERM "$old" 2>/dev/null || true
         rm -f "$pidfile".ready-*
         printf '%s\\n' "$venv" > "$venvstamp"
-        echo "current/.venv changed: gunicorn $new serves from it (USR2); the old master $old stops after its requests"
+        stamp_env
+        echo "$why: gunicorn $new took over (USR2); the old master $old stops after its requests"
         exit 0
     fi
-    if [ -n "$new" ]; then
-        reason="its new master does not run the new venv: gunicorn.conf.py has no pre_exec hook (deploytasks init)"
-    else
+    if [ -z "$new" ]; then
         reason="no new master came after USR2: see shared/gunicorn.log"
+    elif [ -e "$environ" ]; then
+        reason="its new master did not read shared/.env: gunicorn.conf.py's pre_exec is older (deploytasks init)"
+    else
+        reason="its new master does not run the new venv: gunicorn.conf.py has no pre_exec hook (deploytasks init)"
     fi
-    echo "current/.venv changed: restarting gunicorn $old ($reason)"
+    rm -f "$environ"
+    echo "$why: restarting gunicorn $old ($reason)"
     for pid in $new $old; do stop; done  # the new master first: it holds the listening socket too
 fi
 if [ ! -x "$root/current/.venv/bin/gunicorn" ]; then
@@ -139,6 +173,7 @@ fi
     --bind "${{GUNICORN_BIND:-{bind}}}" --workers "${{GUNICORN_WORKERS:-2}}" \\
     --error-logfile "$log" --daemon {wsgi}
 printf '%s\\n' "$venv" > "$venvstamp"
+stamp_env
 i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 echo "gunicorn started on ${{GUNICORN_BIND:-{bind}}} (pid $(cat "$pidfile" 2>/dev/null || echo '?'); log shared/gunicorn.log)"
@@ -199,17 +234,40 @@ def import_framework(server):
                                "place?): restart gunicorn, a reload keeps the framework its master imported")
 
 
+GUNICORNS_OWN = ("GUNICORN_PID", "GUNICORN_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+
+
 def run_in_the_live_venv(server):
-    """USR2 (deploy/gunicorn.sh after a requirements change): the new master runs the Python of the venv the live
-    release links (`current/.venv`), not the one this master started with, and inherits the listening socket."""
+    """USR2 (deploy/gunicorn.sh after a requirements change or a changed shared/.env): the new master runs the
+    Python of the venv the live release links (`current/.venv`), not the one this master started with, and inherits
+    the listening socket. Its environment is the one deploy/gunicorn.sh left beside the pid file (shared/.env as it
+    is now, exported as on a start), not this master's: read, then removed (which tells the script it was); without
+    that file (a USR2 sent by hand), this master's. gunicorn adds its own variables (GUNICORN_FD...) after this."""
     python = os.path.join(os.path.realpath(os.path.join(server.START_CTX["cwd"], ".venv")), "bin", "python")
     if os.path.exists(python):
         server.START_CTX[0] = server.START_CTX["args"][0] = python
+    if not server.cfg.pidfile:
+        return
+    handed = "%s.environ" % server.cfg.pidfile
+    try:
+        with open(handed, "rb") as handle:
+            entries = handle.read().split(b"\\0")
+        os.unlink(handed)
+    except OSError:
+        return
+    environ = {}
+    for entry in entries:
+        name, equals, value = os.fsdecode(entry).partition("=")
+        if equals and name and name not in GUNICORNS_OWN:
+            environ[name] = value
+    if environ:
+        server.cfg.env_orig.clear()  # what gunicorn execs the new master with
+        server.cfg.env_orig.update(environ)
 
 
 def mark_ready(worker):
-    """A worker has loaded the app: deploy/gunicorn.sh, which started its master with USR2 (a requirements change),
-    stops the old master once this file beside the pid file names the new one."""
+    """A worker has loaded the app: deploy/gunicorn.sh, which started its master with USR2 (a requirements change
+    or a changed shared/.env), stops the old master once this file beside the pid file names the new one."""
     if worker.cfg.pidfile:
         open("%s.ready-%d" % (worker.cfg.pidfile, worker.ppid), "a").close()
 

@@ -240,7 +240,8 @@ def shared_collection(server) -> Collection:
                               + (f"; the previous one is shared/{posixpath.join(posixpath.dirname(item.name), saved)}"
                                  if saved else ""))
         if not is_dry(c):
-            console.print("The app server reads them when it next starts or reloads (e.g. on the next `fab deploy`).")
+            console.print("The next `fab deploy` gives them to the app server (init's deploy/gunicorn.sh starts a new "
+                          "master with a changed .env; a systemd unit needs `systemctl restart`).")
 
     collection = Collection("shared")
     collection.add_task(diff)

@@ -52,17 +52,40 @@ def import_framework(server):
                                "place?): restart gunicorn, a reload keeps the framework its master imported")
 
 
+GUNICORNS_OWN = ("GUNICORN_PID", "GUNICORN_FD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+
+
 def run_in_the_live_venv(server):
-    """USR2 (deploy/gunicorn.sh after a requirements change): the new master runs the Python of the venv the live
-    release links (`current/.venv`), not the one this master started with, and inherits the listening socket."""
+    """USR2 (deploy/gunicorn.sh after a requirements change or a changed shared/.env): the new master runs the
+    Python of the venv the live release links (`current/.venv`), not the one this master started with, and inherits
+    the listening socket. Its environment is the one deploy/gunicorn.sh left beside the pid file (shared/.env as it
+    is now, exported as on a start), not this master's: read, then removed (which tells the script it was); without
+    that file (a USR2 sent by hand), this master's. gunicorn adds its own variables (GUNICORN_FD...) after this."""
     python = os.path.join(os.path.realpath(os.path.join(server.START_CTX["cwd"], ".venv")), "bin", "python")
     if os.path.exists(python):
         server.START_CTX[0] = server.START_CTX["args"][0] = python
+    if not server.cfg.pidfile:
+        return
+    handed = "%s.environ" % server.cfg.pidfile
+    try:
+        with open(handed, "rb") as handle:
+            entries = handle.read().split(b"\0")
+        os.unlink(handed)
+    except OSError:
+        return
+    environ = {}
+    for entry in entries:
+        name, equals, value = os.fsdecode(entry).partition("=")
+        if equals and name and name not in GUNICORNS_OWN:
+            environ[name] = value
+    if environ:
+        server.cfg.env_orig.clear()  # what gunicorn execs the new master with
+        server.cfg.env_orig.update(environ)
 
 
 def mark_ready(worker):
-    """A worker has loaded the app: deploy/gunicorn.sh, which started its master with USR2 (a requirements change),
-    stops the old master once this file beside the pid file names the new one."""
+    """A worker has loaded the app: deploy/gunicorn.sh, which started its master with USR2 (a requirements change
+    or a changed shared/.env), stops the old master once this file beside the pid file names the new one."""
     if worker.cfg.pidfile:
         open("%s.ready-%d" % (worker.cfg.pidfile, worker.ppid), "a").close()
 

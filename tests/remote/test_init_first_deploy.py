@@ -1,6 +1,7 @@
 """From `django-admin startproject` to a first successful `fab deploy` on a real sshd using only `deploytasks init`
 and the README's steps (a requirements file, git, `fab setup`, `fab deploy`), with the generated reload starting
-gunicorn on the first deploy and HUPping it on the next."""
+gunicorn on the first deploy and HUPping it on the next, handing it over to a new master after a requirements or
+a `.env` change."""
 import json
 import os
 import signal
@@ -121,7 +122,9 @@ def user(tmp_path_factory):
             new_user.stop_gunicorn()
 
 
-def test_startproject_to_first_deploy_with_init_and_the_readme(user):
+def first_deploy(user):
+    """startproject, its requirements, git, `deploytasks init`, `fab setup` and a first `fab deploy`: the generated
+    script starts gunicorn. Returns the master's pid and the live release (`current`'s target)."""
     # a brand-new project, its requirements (with gunicorn), in git with a remote the server can clone
     run(user.base, str(BIN / "django-admin"), "startproject", "mysite")
     (user.work / "requirements.txt").write_text((EXAMPLE / "requirements.txt").read_text())  # Django + gunicorn
@@ -160,6 +163,11 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     master = user.gunicorn_pid()
     assert master and user.get() == 200
     assert json.loads((user.srv / "releases.log").read_text().splitlines()[-1])["revision"] == head
+    return master, current
+
+
+def test_startproject_to_first_deploy_with_init_and_the_readme(user):
+    master, current = first_deploy(user)
 
     # the next deploy reloads the running gunicorn (HUP) instead of starting another one
     with open(user.work / "mysite" / "urls.py", "a") as handle:
@@ -218,3 +226,85 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
         "ImportError: this release cannot run under gunicorn" in broken.stderr, broken.stderr
     assert os.readlink(user.srv / "current") == live and user.gunicorn_pid() == master and alive(master)
     assert user.get() == 200
+
+
+def workers(master) -> list:
+    """The pids whose parent is `master` (its workers)."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == master:
+                    found.append(int(name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def environ_of(pid) -> dict:
+    """The environment `pid` was exec'd with (/proc/PID/environ): a worker's is its master's."""
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        return dict(entry.decode().partition("=")[::2] for entry in handle.read().split(b"\0") if entry)
+
+
+def test_a_changed_env_file_reaches_the_serving_workers_on_the_next_deploy(user):
+    """`fab shared.push` of a changed .env, then `fab deploy`: the generated script hands over to a new master
+    started with shared/.env as it is now (a changed value in, a removed one gone), no request refused; with the
+    env file unchanged the next deploy HUPs the same master. Before, HUP and USR2 kept the old master's environment
+    (the workers answered with the old ALLOWED_HOSTS until someone killed the master by hand)."""
+    if not (user.srv / "current").exists():  # run alone: the first test's start
+        first_deploy(user)
+    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
+    with open(user.work / "mysite" / "urls.py", "a") as handle:
+        handle.write("\nimport os\nfrom django.http import JsonResponse\n\nurlpatterns.append(path('env/', lambda r: "
+                     "JsonResponse({n: os.environ.get(n) for n in ('PROBE_VALUE', 'PROBE_GONE')})))\n")
+    git(user.work, "commit", "-q", "-am", "a view that shows two settings from the environment")
+    git(user.work, "push", "-q", "origin", "main")
+    production_env = user.work / "deploy" / user.sshd.alias / ".env"
+    original = production_env.read_text()
+    secret = "probe-" + os.urandom(8).hex()
+
+    def env(*lines):
+        production_env.write_text(original + "".join(line + "\n" for line in lines))
+        user.fab("shared.push", "--yes").ok()
+        assert (user.srv / "shared" / ".env").read_text() == production_env.read_text()
+
+    def shown():
+        with urllib.request.urlopen(f"http://127.0.0.1:{user.port}/env/", timeout=10) as response:
+            return json.loads(response.read())
+
+    env(f"PROBE_VALUE={secret}-one", "PROBE_GONE='a value with spaces'")
+    user.fab("deploy").ok()
+    assert shown() == {"PROBE_VALUE": f"{secret}-one", "PROBE_GONE": "a value with spaces"}
+    stamp = user.srv / "shared" / "gunicorn.envhash"
+    assert oct(stamp.stat().st_mode & 0o777) == "0o600"
+
+    # the env file unchanged: a code change is HUPped (same master), as before
+    master = user.gunicorn_pid()
+    with open(user.work / "mysite" / "urls.py", "a") as handle:
+        handle.write("\n# a code change\n")
+    git(user.work, "commit", "-q", "-am", "another code change")
+    git(user.work, "push", "-q", "origin", "main")
+    user.fab("deploy").ok()
+    assert user.gunicorn_pid() == master and alive(master)
+    assert shown()["PROBE_VALUE"] == f"{secret}-one"
+
+    # a changed value and a removed variable: pushed, then deployed with no other change
+    env(f"PROBE_VALUE={secret}-two")
+    with Requests(user) as requests:
+        deployed = user.fab("deploy").ok()
+    assert requests.ok > 0 and requests.failed == [], requests.failed[:3]
+    assert user.gunicorn_pid() not in (None, master)
+    assert shown() == {"PROBE_VALUE": f"{secret}-two", "PROBE_GONE": None}
+    new = user.gunicorn_pid()
+    for pid in [new, *workers(new)]:
+        environ = environ_of(pid)
+        assert environ.get("PROBE_VALUE") == f"{secret}-two" and "PROBE_GONE" not in environ, pid
+        assert environ.get("PWD") == str(user.srv / "current"), pid  # gunicorn goes back there on a reload
+        assert "LISTEN_FDS" not in environ and environ.get("GUNICORN_PID") != str(new), pid
+    assert wait_for(lambda: not alive(master), timeout=60)  # the old master, once its requests were answered
+    assert not (user.srv / "shared" / "gunicorn.pid.environ").exists()  # the handed-over copy, removed once read
+    log = (user.srv / "shared" / "gunicorn.log").read_text()
+    for text in (deployed.stdout, deployed.stderr, log):
+        assert secret not in text
