@@ -4,16 +4,17 @@ import sys
 
 from fabric import task
 from invoke import Collection
+from invoke.exceptions import Exit
 
 from .quick_exit import skip_final_collection
 from . import release_tasks, releases, restores, server_backups, server_setup
 from .migration_tasks import migrations_collection
-from .errors import DeployTasksError, reported
+from .errors import ConnectionLost, DeployTasksError, reported
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import live, require_live, server
 from .task_help import answer_help_in
-from .shell import run
+from .shell import connection_lost, failure, run
 from . import shared
 from . import plan as deploy_plan
 
@@ -124,8 +125,16 @@ def manage(c, args):
         raise DeployTasksError("name a management command, e.g. fab manage \"showmigrations\"")
     at_terminal = sys.stdin.isatty()  # `shell`, `dbshell`, prompts: a terminal on the server, keys and Ctrl-C sent on
     # without a terminal, what is piped in (`fab manage shell < seed.py`) goes to the command, and its end ends it
-    result = run(c, project.manage_command(*words), what=f"manage.py {words[0]}", stream=True, pty=at_terminal,
-                 in_stream=None)
+    what = f"manage.py {words[0]}"
+    result = run(c, project.manage_command(*words), what=what, stream=True, pty=at_terminal, in_stream=None,
+                 check=False)
+    if result.failed and result.exited > 0 and not connection_lost(result):  # its own output, above, says why
+        raise Exit(f"deploytasks: error: {what} exited with status {result.exited} (its output is above)",
+                   code=result.exited)
+    if connection_lost(result):
+        raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
+    if result.failed:
+        raise DeployTasksError(failure(result, what))
     return result
 
 

@@ -306,6 +306,9 @@ def test_manage_runs_in_the_live_release(served):
     out = served.fab("manage", "showmigrations accounts").ok().stdout
     assert "[X] 0016_seed_default_plans_and_settings" in out
     served.fab("manage", "").error("name a management command")
+    failed = served.fab("manage", "shell -c 'import sys; print(\"bad row 7\"); sys.exit(3)'")
+    assert failed.returncode == 3 and "bad row 7" in failed.stdout, failed  # a cron job sees the command's status
+    assert failed.stderr.strip().endswith("manage.py shell exited with status 3 (its output is above)"), failed
 
 
 def test_manage_reads_what_is_piped_in_and_ends_with_it(served):
