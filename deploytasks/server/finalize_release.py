@@ -61,6 +61,7 @@ def complete(layout, params, release, previous) -> Completed:
     meta = release_meta(layout, release)
     meta.update(params.get("meta") or {})
     meta.update({"release": release, "status": "live", "live_since": utcnow()})
+    meta.pop("bad_since", None)  # live again: no longer bad (releases.log keeps when it was)
     save_meta(layout, release, meta)
     for name in params.get("mark_bad") or []:
         bad = release_meta(layout, name)

@@ -20,3 +20,7 @@ def test_redeploying_a_revision_marked_bad_warns(deployed):
     # deployed again and live since: the next deploy of it says nothing of the old mark
     later = s.fab("deploy", "--again").ok()
     assert "marked bad" not in later.stdout, later.stdout
+    # a release marked bad made live again (rolled back to): live, and no longer dated bad
+    s.fab("rollback", "--to", bad, "--yes").ok()
+    row = next(r for r in s.fab("releases", "--json").ok().json()["releases"] if r["release"] == bad)
+    assert row["current"] and row["status"] == "live" and "bad_since" not in row, row
