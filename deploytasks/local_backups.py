@@ -22,6 +22,7 @@ def backup(c, settings, project, *, keep, label, as_json, media, offsite):
     rclone = offsite_copies.Rclone(c, settings, "local") if offsite or settings.backup_offsite else None
     if rclone and not is_dry(c):
         rclone.require()  # before the backup: one line, nothing taken
+        rclone.require_remote()
     with backup_store.ignored_by_git(*([] if is_dry(c) else [backup_store.backup_dir(project, settings)])):
         manifest = backup_store.take(c, project, settings, keep=None if keep is None else int(keep), label=label)
         if manifest is not None and (media or settings.backup_media):

@@ -56,7 +56,7 @@ class Rclone:
     def command(self, *words) -> str:
         config = ("--config", os.path.expanduser(self.config) if self.where == "local" else self.config) \
             if self.config else ()
-        return join("rclone", *config, *words)
+        return "umask 077 && " + join("rclone", *config, *words)  # a local or SFTP remote's files: 0600, as dumps are
 
     def run(self, *words, what, check=True, stdin=None, changes=False):
         return run(self.c, self.command(*words), what=what, changes=changes, check=check,
@@ -77,6 +77,17 @@ class Rclone:
             side = "this machine" if self.where == "local" else self.where
             raise DeployTasksError(f"rclone is not installed on {side}: apt-get install -y rclone "
                                    f"(off-site copies go through it)")
+
+    def require_remote(self):
+        """One clear line, before anything is taken, when rclone's config has no such remote."""
+        name = self.remote.split(":", 1)[0] + ":"
+        listed = self.run("listremotes", what="listing rclone's remotes", check=False)
+        if listed.ok and name not in listed.stdout.split():
+            side = "this machine" if self.where == "local" else self.where
+            config = self.config or "rclone's default ~/.config/rclone/rclone.conf"
+            raise DeployTasksError(f"rclone on {side} has no remote {name} (deploytasks.offsite: {self.remote}) in "
+                                   f"{config}: `rclone config` adds it, or set deploytasks.offsite_config to the "
+                                   "file that defines it")
 
     # --- reading ---------------------------------------------------------------------------------
     def objects(self) -> dict:

@@ -218,6 +218,7 @@ def offsite_side(c, settings):
         rclone = offsite_copies.Rclone(Context(config=c.config), settings, "local")
     if not is_dry(c):
         rclone.require()
+        rclone.require_remote()
     return rclone
 
 

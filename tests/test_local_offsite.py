@@ -36,10 +36,22 @@ def test_backup_offsite_uploads_dump_and_manifest_verified_and_lists_it(offsite)
     assert uploaded["sha256"] == manifest["sha256"] and uploaded["file"] == name
     assert "path" not in uploaded  # no paths of either side travel
     assert not [p for p in store.iterdir() if p.name.startswith(".partial-")]
+    assert {oct(p.stat().st_mode & 0o777) for p in store.iterdir()} == {"0o600"}  # dumps hold password hashes
     [row] = listed(site)
     assert row["file"] == name and row["present"] is True
     table = site.inv("backups", "--offsite", env={"COLUMNS": "200"})
     assert table.returncode == 0 and name in table.stdout
+
+
+def test_a_remote_rclone_does_not_know_is_one_line_before_anything_is_taken(offsite):
+    site, store = offsite
+    site.configure(offsite=f"nosuch:{store}")
+    before = sorted(os.listdir(site.root / "backups")) if (site.root / "backups").exists() else []
+    result = site.inv("backup", "--offsite")
+    line = assert_user_error(result, "rclone on this machine has no remote nosuch:", "rclone.conf", "`rclone config`")
+    assert "deploytasks.offsite: nosuch:" in line, line
+    after = sorted(os.listdir(site.root / "backups")) if (site.root / "backups").exists() else []
+    assert after == before
 
 
 def test_keep_offsite_prunes_the_oldest_copies_manifest_first(offsite):
