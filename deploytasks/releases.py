@@ -442,13 +442,16 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
         target = earlier[-1]
     if target == current:
         raise DeployTasksError(f"{target} is already live")
+    fab = f"fab -H {host_name(c)}"
+    refuse_forward(fab, current, meta[target])
     state = meta[target].get("migrations")
     if state is None:
         raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
     project = live_project(settings)
     params = {"database": settings.database, "state": state, "check_only": True,
-              "backups_dir": posixpath.join(settings.path, "backups"), "fab": f"fab -H {host_name(c)}"}
+              "backups_dir": posixpath.join(settings.path, "backups"), "fab": fab}
     check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback")
+    refuse_forward(fab, current, meta[target], check.get("missing"))
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
     confirm(f"Roll back to {target}?", yes, is_dry(c))
@@ -462,6 +465,24 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
     console.print(f"[green]✓[/] {target} is live again; {current} is marked bad"
                   + (f"; unapplied {len(done['unapplied'])} migration(s), backup {done.get('backup')}" if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", []), "backup": done.get("backup")}
+
+
+def refuse_forward(fab, current, target, missing=()):
+    """A rollback only goes back: DeployTasksError when `target` (its release metadata) was deployed after the live
+    release `current` (release names are their UTC deploy times), or when its recorded migration state has
+    migrations the database has not applied (`missing`, from migrate_to_state's check): switching to it would put
+    code live without its migrations. Deploying its revision backs up, rehearses and applies them."""
+    name, revision = target["release"], target.get("revision")
+    if name > current:
+        why = f"{name} was deployed after the live release {current}"
+    elif missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        why = f"{name} needs migrations the database does not have ({shown})"
+    else:
+        return
+    deploy = f"`{fab} deploy --revision {revision}`" if revision else f"`{fab} deploy --revision REVISION`"
+    raise DeployTasksError(f"{why}: a rollback only goes back, and never applies migrations; nothing was changed. "
+                           f"Deploy it instead: {deploy} (backs up, rehearses and applies its migrations)")
 
 
 def unlock(c, settings, *, force):
