@@ -27,7 +27,7 @@ from .server.standby import RELEASE_SLOT
 from .server.venv_build import DIGEST, VENV
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
-from .installer import failure_summary, server_build_command
+from .installer import failure_summary, server_build_command, uv_cache_note
 from .deploy_report import (checklist_outcome, pruned_summary, report_marked_bad, report_migrations, report_notes,
                             report_unpushed, report_venv_change, venv_changed)
 from .lint_output import report_lint
@@ -382,6 +382,8 @@ def report_build(settings, prep, result, say=None):
     reused = f" (bytecode of {reused} unchanged modules taken from the live venv)" if reused else ""
     repaired = ("; the server's uv cache named packages that were gone from it: those were fetched again"
                 if result.get("cache_repaired") else "")
+    if uv_cache_note(result["stdout"]):
+        repaired += "; " + uv_cache_note(result["stdout"])
     (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}{reused}{repaired}")
 
 
