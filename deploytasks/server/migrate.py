@@ -161,12 +161,12 @@ def to_state(params) -> SchemaRollback:
     targets = targets_for(alias, params["state"])
     undo = ["%s.%s" % (m.app_label, m.name) for m, _ in backwards_plan(alias, targets)]
     blocked = irreversible_in(alias, targets)
-    result = {"unapply": undo, "irreversible": blocked, "missing": missing_from(alias, params["state"])}
+    result = {"unapply": undo, "irreversible": blocked}
     if blocked:
         raise ServerError("%s is irreversible, so the schema cannot be rolled back: %s" % (
             blocked[0], restore_instead(params, database, blocked[0])))
-    if params.get("check_only"):
-        return result
+    if params.get("check_only"):  # the rollback's plan: what the target needs beyond the schema refuses it
+        return dict(result, missing=missing_from(alias, params["state"]))
     if undo:
         if params.get("backup_dest"):
             manifest = safety_backup(alias, engine, params, "pre-rollback", "before rolling back")
