@@ -10,7 +10,7 @@ from .fleet_deploy import fleet_step, migrate_host, switch_moment, talk_of
 from .host_names import host_name
 from .output import console
 from .prompt import confirm
-from .releases import admin, live_project, release_project, who
+from .releases import admin, live_project, refuse_forward, release_project, who
 from .server.results import ReleaseListing, SchemaRollback, SwitchResult
 from .shell import is_dry, run
 
@@ -61,6 +61,7 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
     try:
         plan = agreed(hosts, to, as_json)
         current, target, meta = plan
+        refuse_forward("fab -H " + ",".join(host_name(h.c) for h in hosts), current, meta)
         project = live_project(migrator.settings)
         state = meta.get("migrations")
         if state is None:
@@ -70,6 +71,7 @@ def rollback(c, names, to=None, yes=False, as_json=False) -> dict:
                   "fleet_fab": "fab -H " + ",".join(host_name(h.c) for h in hosts)}
         check: SchemaRollback = run_django_script(migrator.c, project, "migrate_to_state", params,
                                                   what="planning the schema rollback")
+        refuse_forward(params["fleet_fab"], current, meta, check.get("missing"))
         if not as_json:
             console.print(f"Roll back {len(hosts)} hosts {current} → {target} ({meta['revision'][:12]}): "
                           + (f"unapply {', '.join(check['unapply'])} once on {migrator.name}" if check["unapply"]

@@ -89,6 +89,7 @@ def server_build_command(settings, path, venv, requirements, digest) -> str:
     env_file = posixpath.join(tools, "uv.env")
     uv_build = (
         'echo "builder: uv $uv" && '
+        f"{{ {uv_cache_ready(tools)}; }} && "
         f"if [ -f {q(env_file)} ]; then set -a && . {q(env_file)} && set +a; fi && "
         f"export UV_CACHE_DIR={q(posixpath.join(tools, 'uv-cache'))} && "
         f"{uv_venv_command(chr(34) + '$uv' + chr(34), settings.python, venv)} && "
@@ -114,6 +115,30 @@ def server_build_command(settings, path, venv, requirements, digest) -> str:
         )
     return (f"rm -rf {q(venv)} && ( {build} ) && {stamp_command(venv, digest)} "
             f"|| {{ status=$?; rm -rf {q(venv)}; exit $status; }}")
+
+
+def uv_cache_ready(tools) -> str:
+    """Shell: {tools}/uv-cache usable by uv. It is a link to the user's shared cache (server_uv_command), which a
+    cache clean (rm -rf ~/.cache) removes; uv then fails on the dangling link ("File exists"). The link's target
+    is made again (empty: uv fetches what it needs), else the link is replaced by a cache of the path's own.
+    Prints `uv-cache: made TARGET` or `uv-cache: own PATH` when it did either (uv_cache_note says it)."""
+    cache = q(posixpath.join(tools, "uv-cache"))
+    return (f'if [ -L {cache} ] && [ ! -e {cache} ]; then cache_target=$(readlink {cache}); '
+            f'if (umask 077 && cd {q(tools)} && mkdir -p "$cache_target") 2>/dev/null && [ -d {cache} ]; '
+            f'then echo "uv-cache: made $cache_target"; '
+            f'else rm -f {cache} && mkdir -p {cache} && echo "uv-cache: own "{cache}; fi; fi')
+
+
+def uv_cache_note(printed) -> str:
+    """What uv_cache_ready did, in words ("" when the cache was there)."""
+    for line in (printed or "").splitlines():
+        if line.startswith("uv-cache: made "):
+            return (f"the uv cache {line.split(' ', 2)[2]} was gone (a cache clean?), so its link dangled: "
+                    "made again, empty (packages are fetched again once)")
+        if line.startswith("uv-cache: own "):
+            return (f"the uv cache's link dangled and its target could not be made again: "
+                    f"{line.split(' ', 2)[2]} is now this path's own cache")
+    return ""
 
 
 def failure_summary(output) -> str:
@@ -259,6 +284,7 @@ def server_uv_command(settings, path) -> str:
     # site or stage starts warm; elsewhere (or when the path has one already) the path keeps its own
     cache = q(posixpath.join(tools, "uv-cache"))
     share_cache = (
+        f"{uv_cache_ready(tools)}; "
         f'shared="{USER_DIR}/uv-cache"; '
         f'if [ ! -e {cache} ] && [ ! -L {cache} ] && (umask 077 && mkdir -p "$shared") 2>/dev/null && '
         f'[ "$(stat -c %d "$shared")" = "$(stat -c %d {q(tools)})" ]; then ln -s "$shared" {cache}; fi'
@@ -285,6 +311,8 @@ def report_server_uv(c, settings, path, printed) -> None:
     deploytasks.installer is uv, else a warning that pip builds until then)."""
     lines = printed.splitlines()
     tools = posixpath.join(path, ".deploytasks", "uv")
+    if uv_cache_note(printed):
+        console.print(f"[yellow]![/] {uv_cache_note(printed)}", highlight=False)
     found = next((line for line in lines
                   if line.startswith(("uv-on-path:", "uv-kept", "uv-copied", "uv-installed", "no-uv:"))), "")
     if found.startswith("uv-on-path:"):

@@ -27,7 +27,7 @@ from .server.standby import RELEASE_SLOT
 from .server.venv_build import DIGEST, VENV
 from .prompt import confirm
 from .shell import is_dry, q, run, run_script, summary
-from .installer import failure_summary, server_build_command
+from .installer import failure_summary, server_build_command, uv_cache_note
 from .deploy_report import (checklist_outcome, pruned_summary, report_marked_bad, report_migrations, report_notes,
                             report_unpushed, report_venv_change, venv_changed)
 from .lint_output import report_lint
@@ -382,6 +382,8 @@ def report_build(settings, prep, result, say=None):
     reused = f" (bytecode of {reused} unchanged modules taken from the live venv)" if reused else ""
     repaired = ("; the server's uv cache named packages that were gone from it: those were fetched again"
                 if result.get("cache_repaired") else "")
+    if uv_cache_note(result["stdout"]):
+        repaired += "; " + uv_cache_note(result["stdout"])
     (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}{reused}{repaired}")
 
 
@@ -442,13 +444,16 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
         target = earlier[-1]
     if target == current:
         raise DeployTasksError(f"{target} is already live")
+    fab = f"fab -H {host_name(c)}"
+    refuse_forward(fab, current, meta[target])
     state = meta[target].get("migrations")
     if state is None:
         raise DeployTasksError(f"{target} has no recorded migration state, so its schema cannot be restored safely")
     project = live_project(settings)
     params = {"database": settings.database, "state": state, "check_only": True,
-              "backups_dir": posixpath.join(settings.path, "backups"), "fab": f"fab -H {host_name(c)}"}
+              "backups_dir": posixpath.join(settings.path, "backups"), "fab": fab}
     check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback")
+    refuse_forward(fab, current, meta[target], check.get("missing"))
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
     confirm(f"Roll back to {target}?", yes, is_dry(c))
@@ -462,6 +467,24 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
     console.print(f"[green]✓[/] {target} is live again; {current} is marked bad"
                   + (f"; unapplied {len(done['unapplied'])} migration(s), backup {done.get('backup')}" if done.get("unapplied") else ""))
     return {"release": target, "from": current, "unapplied": done.get("unapplied", []), "backup": done.get("backup")}
+
+
+def refuse_forward(fab, current, target, missing=()):
+    """A rollback only goes back: DeployTasksError when `target` (its release metadata) was deployed after the live
+    release `current` (release names are their UTC deploy times), or when its recorded migration state has
+    migrations the database has not applied (`missing`, from migrate_to_state's check): switching to it would put
+    code live without its migrations. Deploying its revision backs up, rehearses and applies them."""
+    name, revision = target["release"], target.get("revision")
+    if name > current:
+        why = f"{name} was deployed after the live release {current}"
+    elif missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        why = f"{name} needs migrations the database does not have ({shown})"
+    else:
+        return
+    deploy = f"`{fab} deploy --revision {revision}`" if revision else f"`{fab} deploy --revision REVISION`"
+    raise DeployTasksError(f"{why}: a rollback only goes back, and never applies migrations; nothing was changed. "
+                           f"Deploy it instead: {deploy} (backs up, rehearses and applies its migrations)")
 
 
 def unlock(c, settings, *, force):

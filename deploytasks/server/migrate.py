@@ -23,6 +23,27 @@ def applied_now(alias):
     return {app: [n for n in files.get(app, []) if n in names] for app, names in state.items()}
 
 
+def missing_from(alias, wanted):
+    """"app.name" of the migrations in `wanted` (a release's recorded state) that the database does not have
+    applied: a release whose state has any needs migrations applied, not unapplied (its code would run ahead of
+    the schema). Counted from django_migrations as recorded, so that migrations the live code has no file for
+    count too; a squashed migration the live code knows counts as applied when all it replaces are."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    executor = MigrationExecutor(connections[alias])
+    recorded = set(MigrationRecorder(connections[alias]).applied_migrations()) | set(
+        executor.loader.applied_migrations)
+    missing = []
+    for app, names in sorted((wanted or {}).items()):
+        for name in names:
+            squashed = executor.loader.replacements.get((app, name))
+            replaces = [tuple(key) for key in (getattr(squashed, "replaces", None) or [])]
+            if (app, name) in recorded or (replaces and all(key in recorded for key in replaces)):
+                continue
+            missing.append("%s.%s" % (app, name))
+    return missing
+
+
 def targets_for(alias, wanted):
     """[(app, name|None)] that take each app back to `wanted` (None: zero)."""
     executor = MigrationExecutor(connections[alias])
@@ -144,8 +165,8 @@ def to_state(params) -> SchemaRollback:
     if blocked:
         raise ServerError("%s is irreversible, so the schema cannot be rolled back: %s" % (
             blocked[0], restore_instead(params, database, blocked[0])))
-    if params.get("check_only"):
-        return result
+    if params.get("check_only"):  # the rollback's plan: what the target needs beyond the schema refuses it
+        return dict(result, missing=missing_from(alias, params["state"]))
     if undo:
         if params.get("backup_dest"):
             manifest = safety_backup(alias, engine, params, "pre-rollback", "before rolling back")

@@ -329,6 +329,7 @@ class SchemaRollback(TypedDict, total=False):
     """migrate.to_state: the migrations to unapply (check_only), and what was backed up and unapplied."""
     unapply: List[str]
     irreversible: List[str]
+    missing: List[str]  # migrations the target's recorded state has and the database has not: refused (going forward)
     backup: str
     unapplied: List[str]
     left_behind: List[str]  # report_leftovers on MySQL/MariaDB: what a migration stopped half-way left in the schema

@@ -216,6 +216,22 @@ def test_rollback_moves_every_host_to_the_same_release_unapplying_once(fleet):
     assert f"{target} is live again on 3 hosts" in run.stdout
 
 
+def test_a_fleet_rollback_to_the_release_just_rolled_back_from_is_refused_and_changes_nothing(fleet):
+    """A rollback only goes back, on a fleet as on one host: the release left by the rollback before, whose
+    migration was unapplied, is not put live again without it (deploying its revision applies it)."""
+    [current] = set(fleet.currents().values())
+    newer = [name for name in fleet.hosts["web1"].releases() if name > current]
+    assert newer, "the rollback before leaves the release it went back from"
+    revision = fleet.hosts["web1"].revision(newer[-1])
+    before, tables = fleet.states(), fleet.hosts["web1"].tables()
+    fleet.fab(fleet.names(), "rollback", "--to", newer[-1], "--yes").error(
+        f"{newer[-1]} was deployed after the live release {current}", "a rollback only goes back",
+        f"`fab -H web1,web2,web3 deploy --revision {revision}`")
+    assert fleet.states() == before and fleet.hosts["web1"].tables() == tables
+    for name, host in fleet.hosts.items():
+        assert host.gunicorn.health()["revision"] == host.revision(current), name
+
+
 def test_releases_side_by_side_flag_drift_and_rollback_refuses_hosts_that_disagree(fleet):
     [shared] = set(fleet.currents().values())
     run = fleet.fab(fleet.names(), "releases").ok()

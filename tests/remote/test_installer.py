@@ -2,6 +2,7 @@
 with it (its cache kept between deploys) or with pip; a failed or killed build leaves no venv and the live release."""
 import os
 import re
+import shutil
 import signal
 import stat
 
@@ -214,3 +215,28 @@ def test_the_uv_cache_loses_the_packages_only_pruned_venvs_used(installed):
     assert "sqlparse-0.5.0" not in left and "sqlparse-0.4.4" in left and "django-5.2.19" in {p.lower() for p in left}
     s.fab("deploy", "--revision", s.repo.head("HEAD~2")).ok()  # its venv is built again: sqlparse fetched again
     assert "sqlparse-0.5.0" in cache_packages(s)
+
+
+def test_a_cleaned_user_cache_is_made_again_by_the_next_deploy_and_by_setup(installed):
+    """{path}/.deploytasks/uv-cache links to the user's ~/.cache/deploytasks/uv-cache (here under XDG_CACHE_HOME):
+    a routine cache clean (rm -rf ~/.cache) left the link dangling, and uv failed every venv build on it ("failed
+    to create directory ...: File exists") while `fab setup` said ready."""
+    s = installed
+    link, user_cache = tools(s) / "uv-cache", s.base / "user-cache"
+    target = os.readlink(link)
+    assert target.startswith(str(user_cache)), target
+    shutil.rmtree(user_cache)
+    assert link.is_symlink() and not link.exists()
+    before = set(s.venvs())
+    sha = s.repo.requirements_change("# a new venv, built after a cache clean")
+    run = s.fab("deploy").ok()
+    [new] = set(s.venvs()) - before
+    assert f"venv {new} built with uv {tools(s)}/uv" in run.stdout, run.stdout
+    assert f"the uv cache {target} was gone" in run.stdout, run.stdout
+    assert s.revision() == sha and os.readlink(link) == target
+    assert any(p.lower().startswith("django-") for p in cache_packages(s)), "uv filled the cache made again"
+
+    shutil.rmtree(user_cache)
+    setup = s.fab("setup").ok()
+    assert f"the uv cache {target} was gone" in setup.stdout, setup.stdout
+    assert link.is_symlink() and link.is_dir() and os.readlink(link) == target

@@ -104,3 +104,48 @@ def test_migrating_the_live_release_backwards_warns_that_its_code_runs_ahead_of_
     assert ("accounts", gizmo) not in s.applied_migrations()
     s.fab("migrations.migrate", "accounts", "latest", "--yes").ok()
     assert ("accounts", gizmo) in s.applied_migrations()
+
+
+def test_rollback_to_a_release_deployed_after_the_live_one_is_refused_and_changes_nothing(served):
+    """A user's report: B (newer, with a migration) rolled back to A unapplied it; `rollback --to B` then put B's
+    code live without it, said so with rc 0 and marked A bad. A rollback only goes back: deploying B does it."""
+    s = served
+    live_revision = s.revision()
+    sha = s.repo.add_model("Sprocket")
+    migration = s.repo.latest_migration()
+    s.fab("deploy").ok()
+    newer = s.current_name()
+    s.fab("rollback", "--yes").ok()
+    older = s.current_name()
+    assert ("accounts", migration) not in s.applied_migrations() and "accounts_sprocket" not in s.tables()
+
+    before, log = s.state(), s.log()
+    s.fab("rollback", "--to", newer, "--yes").error(
+        f"{newer} was deployed after the live release {older}", "a rollback only goes back", "nothing was changed",
+        f"deploy --revision {sha}`")
+    assert s.state() == before and s.log() == log and not s.lock.exists()
+    assert ("accounts", migration) not in s.applied_migrations()
+    assert s.gunicorn.health()["revision"] == live_revision
+    statuses = {r["release"]: r.get("status") for r in s.fab("releases", "--json").ok().json()["releases"]}
+    assert statuses[older] == "live" and statuses[newer] == "bad"
+    s.fab("check", "--live-only").ok()  # the live code has every migration it needs
+
+
+def test_rollback_to_an_earlier_release_whose_migrations_the_database_lacks_is_refused(served):
+    """The schema taken back by hand below what an earlier release recorded: switching to it would put its code
+    live without those migrations (a rollback only unapplies), so it is refused, pointing to a deploy."""
+    s = served
+    earlier = s.current_name()
+    s.fab("deploy", "--revision", s.revision(), "--again").ok()  # the same code in a newer release
+    accounts = [name for app, name in s.applied_migrations() if app == "accounts"]
+    last, previous = accounts[-1], accounts[-2]
+    s.fab("migrations.migrate", "accounts", previous, "--yes").ok()
+    try:
+        before, log = s.state(), s.log()
+        for args in (("--to", earlier), ()):
+            s.fab("rollback", *args, "--yes").error(
+                f"{earlier} needs migrations the database does not have (accounts.{last})", "nothing was changed",
+                f"deploy --revision {s.revision(earlier)}`")
+            assert s.state() == before and s.log() == log and not s.lock.exists()
+    finally:
+        s.fab("migrations.migrate", "accounts", "latest", "--yes").ok()
