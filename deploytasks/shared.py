@@ -9,10 +9,12 @@ import hashlib
 import os
 import posixpath
 import re
+import secrets
 import time
 from dataclasses import dataclass
 
 from invoke import Collection, task
+from invoke.exceptions import Exit
 
 from .errors import DeployTasksError, reported
 from .host_names import host_name
@@ -23,8 +25,8 @@ from .shell import is_dry, q, run, written_from_stdin
 
 MARK = "@@DEPLOYTASKS-SHARED@@"
 KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=")
-# the same names, read on the server so that no value ever travels
-SED_KEYS = r"s/^[[:blank:]]*(export[[:blank:]]+)?([A-Za-z_][A-Za-z0-9_.-]*)[[:blank:]]*=.*/\2/p"
+# the same names, read on the server, each with what follows its `=`, which only a salted hash of leaves the server
+SED_KEYS = r"s/^[[:blank:]]*(export[[:blank:]]+)?([A-Za-z_][A-Za-z0-9_.-]*)[[:blank:]]*=(.*)/\2 \3/p"
 
 
 @dataclass
@@ -88,32 +90,48 @@ def shared_files(c, settings, base) -> list:
     return files
 
 
-def keys_of(text) -> list:
-    return [m.group(1) for m in (KEY.match(line) for line in text.splitlines()) if m]
+def keys_of(text, salt="") -> list:
+    """[(NAME, salted hash of what follows its `=`)] of the `NAME=` lines: values compared, never shown or sent."""
+    found = []
+    for line in text.splitlines():
+        match = KEY.match(line)
+        if match:
+            found.append((match.group(1), value_hash(salt, line[match.end():])))
+    return found
 
 
-def local_state(item) -> dict:
+def value_hash(salt, value) -> str:
+    return hashlib.sha256((salt + value).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def local_state(item, salt="") -> dict:
     with open(item.local, "rb") as handle:
         data = handle.read()
-    return {"sha256": hashlib.sha256(data).hexdigest(), "keys": keys_of(data.decode("utf-8", "replace"))}
+    return {"sha256": hashlib.sha256(data).hexdigest(), "keys": keys_of(data.decode("utf-8", "replace"), salt)}
 
 
-def server_state(c, files) -> list:
-    """For each file on the server: None when absent, else its sha256, mode and `NAME=` names (one round trip)."""
+def server_state(c, files, salt="") -> list:
+    """For each file on the server: None when absent, else its sha256, mode and `NAME=` names with their values'
+    hashes under `salt` (one round trip)."""
     if not files:
         return []
-    out = run(c, state_command(files), what="reading the server's shared files", changes=False).stdout
+    out = run(c, state_command(files, salt), what="reading the server's shared files", changes=False).stdout
     return parse_state(out, files)
 
 
-def state_command(files) -> str:
-    """Shell that prints, for each file, a MARK line (absent, or mode and sha256) and then its `NAME=` names."""
+def state_command(files, salt="") -> str:
+    """Shell that prints, for each file, a MARK line (absent, or mode and sha256) and then its `NAME=` names, each
+    with the hash of its value under `salt` (the first 16 hex digits of sha256(salt + value): a value never leaves
+    the server, and the random salt of each comparison keeps a hash from being looked up)."""
     parts = []
     for index, item in enumerate(files):
         f = q(item.remote)
         parts.append(
             f"if [ -f {f} ]; then echo {MARK} {index} $(stat -c %a {f}) $(sha256sum < {f} | cut -d ' ' -f 1); "
-            f"sed -n -E {q(SED_KEYS)} {f}; else echo {MARK} {index} absent; fi")
+            f"sed -n -E {q(SED_KEYS)} {f} | while IFS= read -r line; do "
+            f"printf '%s %s\\n' \"${{line%% *}}\" "
+            f"\"$(printf '%s%s' {q(salt)} \"${{line#* }}\" | sha256sum | cut -c 1-16)\"; "
+            f"done; else echo {MARK} {index} absent; fi")
     return "; ".join(parts)
 
 
@@ -131,12 +149,18 @@ def parse_state(out, files) -> list:
                 raise DeployTasksError(f"cannot read {files[index].remote} on the server: check its owner")
             current = states[index] = {"mode": words[2], "sha256": words[3], "keys": []}
         elif current is not None and line.strip():
-            current["keys"].append(line.strip())
+            name, _, hashed = line.strip().partition(" ")
+            current["keys"].append((name, hashed))
     return states
 
 
 def names_diff(server_keys, local_keys, old, new) -> list:
-    return list(difflib.unified_diff(server_keys, local_keys, old, new, lineterm="", n=1))
+    """A unified diff of the names, then `~NAME (value differs)` for each name on both sides whose value differs."""
+    lines = list(difflib.unified_diff([k for k, _ in server_keys], [k for k, _ in local_keys], old, new, lineterm="",
+                                      n=1))
+    theirs, mine = dict(server_keys), dict(local_keys)
+    return lines + [f"~{name} (value differs)" for name, hashed in local_keys
+                    if name in theirs and theirs[name] != hashed and mine[name] == hashed]
 
 
 def upload(c, item, backup=False) -> str:
@@ -189,12 +213,14 @@ def shared_collection(server) -> Collection:
     @task
     @reported
     def diff(c):
-        """Compare production's local shared files with the server's (sha256, and the NAME= names; never values)."""
+        """Compare production's local shared files with the server's (names, which values differ; never values)."""
         settings = server(c)
         files = shared_files(c, settings, settings.path.rstrip("/"))
-        host = host_name(c)
-        for item, state in zip(files, server_state(c, files)):
-            mine = local_state(item) if item.exists else None
+        host, salt, differing = host_name(c), secrets.token_hex(8), []
+        for item, state in zip(files, server_state(c, files, salt)):
+            mine = local_state(item, salt) if item.exists else None
+            if mine is None or state is None or mine["sha256"] != state["sha256"]:
+                differing.append(item.name)
             if mine is None and state is None:
                 console.print(f"shared/{item.name}: [yellow]on neither side[/] (local source: {item.shown})")
             elif state is None:
@@ -207,11 +233,13 @@ def shared_collection(server) -> Collection:
                 lines = names_diff(state["keys"], mine["keys"], f"{host}:{item.remote}", item.shown)
                 console.print(f"shared/{item.name}: [red]differs[/] from {item.shown} (server sha256 "
                               f"{state['sha256'][:12]}, local {mine['sha256'][:12]})"
-                              + ("" if lines else "; same names, other values"))
+                              + ("" if lines else "; same names and values, other lines (comments, order)"))
                 for line in lines:
                     console.print("  " + line, highlight=False, markup=False)
             if state is not None and state["mode"] != "600":
                 console.print(f"  [yellow]mode {state['mode']} on the server[/]: `fab -H {host} shared.push` writes it 0600")
+        if differing:  # as diff(1): a script (or cron) sees that production's files and the server's disagree
+            raise Exit(code=1)
 
     @task(help={"yes": "do not ask for confirmation"})
     @reported

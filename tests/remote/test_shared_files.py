@@ -109,10 +109,11 @@ def test_shared_diff_shows_checksums_and_names_never_values(server):
     original = server.production_env.read_text()
     server.production_env.write_text(original.replace("DEBUG=false\n", "") + "NEW_TOKEN=value-one-secret\n")
     try:
-        run = server.fab("shared.diff").ok()
+        run = server.fab("shared.diff")
     finally:
         server.production_env.write_text(original)
     out = run.stdout
+    assert run.returncode == 1 and not run.stderr.strip(), run  # as diff(1): they differ
     assert f"shared/.env: differs from deploy/{alias}/.env" in out, out
     assert re.search(r"^\s+-DEBUG$", out, re.M) and re.search(r"^\s+\+NEW_TOKEN$", out, re.M), out
     assert f"--- {alias}:{server.path}/shared/.env" in out
@@ -122,10 +123,12 @@ def test_shared_diff_shows_checksums_and_names_never_values(server):
     changed_value = original.replace(server.secret_key, "another-secret-key")
     server.production_env.write_text(changed_value)
     try:
-        run = server.fab("shared.diff").ok()
+        run = server.fab("shared.diff")
     finally:
         server.production_env.write_text(original)
-    assert "differs" in run.stdout and "same names, other values" in run.stdout
+    assert run.returncode == 1 and "differs" in run.stdout, run
+    assert re.search(r"^\s+~SECRET_KEY \(value differs\)$", run.stdout, re.M), run.stdout  # which, never what
+    assert len(re.findall(r"value differs", run.stdout)) == 1, run.stdout
     assert "another-secret-key" not in run.stdout and server.secret_key not in run.stdout
 
 
@@ -164,7 +167,7 @@ def test_shared_push_makes_a_readable_server_copy_private(server):
     server.fab("setup").ok()
     shared_env = server.path / "shared" / ".env"
     os.chmod(shared_env, 0o644)
-    assert "mode 644 on the server" in server.fab("shared.diff").ok().stdout
+    assert "mode 644 on the server" in server.fab("shared.diff").stdout
     server.fab("shared.push", "--yes").ok()
     assert mode(shared_env) == 0o600
     for saved in (server.path / "shared").glob(".env.*.bak"):
