@@ -163,12 +163,15 @@ def names_diff(server_keys, local_keys, old, new) -> list:
                     if name in theirs and theirs[name] != hashed and mine[name] == hashed]
 
 
+KEPT_COPIES = 5  # replaced copies of a shared file kept on the server (shared/<name>.<UTC>.bak)
+
+
 def upload(c, item, backup=False) -> str:
     """Upload one file in one round trip: its bytes (base64) on the command's stdin into a file created 0600 before
     any byte is written, checked against their sha256 (a connection lost mid-way leaves a short file, which is
     removed), then renamed into place (the server's copy, if any, is kept first as shared/<name>.<UTC>.bak, or
-    <name>.<UTC>.2.bak and so on when a push in the same second kept one: never over another backup; 0600).
-    Returns the backup's name or ""."""
+    <name>.<UTC>.2.bak and so on when a push in the same second kept one: never over another backup; 0600), the
+    oldest beyond KEPT_COPIES removed. Returns the backup's name or ""."""
     directory, base = posixpath.split(item.remote)
     partial_path = posixpath.join(directory, f".deploytasks-upload.{base}")
     partial = q(partial_path)
@@ -179,8 +182,12 @@ def upload(c, item, backup=False) -> str:
             f'saved={q(stamp)}."$n".bak; done; (set -C; umask 077 && cat {q(item.remote)} > "$saved") && '
             f'chmod 600 "$saved"; }} && ' if backup else "")
     write, stdin = written_from_stdin(partial_path, data)
+    # the oldest copies beyond KEPT_COPIES go (they hold old secrets): newest first by time written (names of one
+    # second do not sort), another shared file's copies (shared/<name>.production.….bak) left alone
+    prune = (f"&& {{ ls -1dt {q(item.remote)}.[0-9]*.bak 2>/dev/null | tail -n +{KEPT_COPIES + 1} | "
+             f"while IFS= read -r old; do rm -f \"$old\"; done; }} " if backup else "")
     command = (f"mkdir -p {q(directory)} && rm -f {partial} && {write} && "
-               f"chmod 600 {partial} && {keep}mv -fT {partial} {q(item.remote)} "
+               f"chmod 600 {partial} && {keep}mv -fT {partial} {q(item.remote)} {prune}"
                + ("&& printf '%s\\n' \"$saved\" " if backup else "")
                + f"|| {{ status=$?; rm -f {partial}; exit $status; }}")
     result = run(c, command, what=f"uploading shared/{item.name}", in_stream=stdin)

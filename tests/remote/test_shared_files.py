@@ -219,9 +219,32 @@ def test_a_push_in_the_same_second_as_an_earlier_one_keeps_both_old_copies(serve
         assert re.fullmatch(r"\.env\.\d{8}T\d{6}Z\.2\.bak", saved.name), saved.name
         assert saved.read_text() == before and mode(saved) == 0o600
         assert f"the previous one is shared/{saved.name}" in run.stdout
-        assert {path: path.read_text() for path in taken} == taken  # the earlier copies untouched
+        left = {path: path.read_text() for path in taken if path.exists()}  # the five newest are kept (pruned)
+        assert left == {path: taken[path] for path in left} and len(left) == 4  # untouched, beside the new one
     finally:
         server.production_env.write_text(original)
         server.fab("shared.push", "--yes").ok()
         for saved in shared.glob(".env.*.bak"):
+            saved.unlink()
+
+
+def test_shared_push_keeps_the_five_newest_replaced_copies(server):
+    """The replaced copies hold old secrets: the oldest beyond five go with each push (another shared file's
+    copies, whose names share the prefix, are not counted)."""
+    server.fab("setup").ok()
+    shared = server.path / "shared"
+    other = shared / ".env.production.20200101T000000Z.bak"  # a copy of another shared file, .env.production
+    other.write_text("OTHER=1\n")
+    original = server.production_env.read_text()
+    try:
+        for n in range(7):
+            server.production_env.write_text(original + f"ROUND={n}\n")
+            server.fab("shared.push", "--yes").ok()
+        kept = sorted((p.read_text().rpartition("ROUND=")[2] for p in shared.glob(".env.[0-9]*.bak")))
+        assert kept == ["1\n", "2\n", "3\n", "4\n", "5\n"], kept  # the newest five replaced: rounds 1-5
+        assert other.exists()
+    finally:
+        server.production_env.write_text(original)
+        server.fab("shared.push", "--yes").ok()
+        for saved in shared.glob(".env*.bak"):
             saved.unlink()
