@@ -102,6 +102,9 @@ def test_strict_migrations_refuse_to_migrate_without_a_rehearsal(db):
     with pytest.raises(DeployTasksError, match="strict_migrations refuses to migrate without one; nothing was applied"):
         predeploy(db.site, strict_migrations=True, safe_migrations=["rehearse.0002"])
     assert db.fingerprint() == before
+    backups = db.site.root / "backups"
+    assert not backups.exists() or not [p.name for p in backups.iterdir() if not p.name.startswith(".")], \
+        "refused before the dump it would not use"
 
 
 def test_a_migration_failing_on_the_live_database_without_a_rehearsal_says_it_was_not_rehearsed(db):

@@ -8,7 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 from . import gate, hooks, media, migrate_failure, static_files, warm_start
 from .django_info import engine_for_alias
 from .cancel_watch import interrupted_on_cancel, stopped_on_cancel
-from .engines.base import RehearsalSkipped
+from .engines.base import RehearsalSkipped, strictly_refused
 from .errors import ServerError
 from .journal import note
 from .migrate import RehearsalFailed, applied_now, migrate, rehearse, safety_backup
@@ -38,8 +38,7 @@ def back_up_and_rehearse(alias, engine, params, result):
             rehearse(alias, engine, manifest["path"])
     except RehearsalSkipped as exc:
         if params.get("strict_migrations"):
-            raise ServerError("the rehearsal on a copy could not run (%s) and strict_migrations refuses to migrate "
-                              "without one; nothing was applied" % exc) from None
+            raise strictly_refused(exc) from None
         result["rehearsed"] = False
         result["rehearsal_skipped"] = str(exc)
         return

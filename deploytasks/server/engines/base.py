@@ -5,6 +5,14 @@ class RehearsalSkipped(Exception):
     """copy_for_rehearsal: this engine cannot rehearse migrations on a copy (yet); the reason is the message."""
 
 
+def strictly_refused(reason):
+    """The error of a deploy whose rehearsal cannot run under strict_migrations (`reason`: RehearsalSkipped's)."""
+    from ..errors import ServerError
+
+    return ServerError("the rehearsal on a copy could not run (%s) and strict_migrations refuses to migrate without "
+                       "one; nothing was applied" % reason)
+
+
 class Engine:
     """One Django database of one vendor. `database` is django_info.database_info(alias); `connection` the
     Django connection (closed before the engine's tools touch the database), or None outside Django.

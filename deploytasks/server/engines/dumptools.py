@@ -125,11 +125,13 @@ class DumpEngine(Engine):
         """backup(), with the dump also restored into a new scratch database as it is made: the rehearsal's copy
         is ready about when the dump is, not one restore later (copy_for_rehearsal takes it)."""
         from . import scratch
-        from .base import RehearsalSkipped
+        from .base import RehearsalSkipped, strictly_refused
 
         try:
             name = scratch.create(self, "rehearsal")
-        except RehearsalSkipped:  # copy_for_rehearsal says why
+        except RehearsalSkipped as exc:  # copy_for_rehearsal says why
+            if params.get("strict_migrations"):  # refused then anyway: not after a dump it would not use
+                raise strictly_refused(exc) from None
             name = None
         try:
             return self.backup(dest_dir, params, extra, load_into=name)
