@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .errors import DeployTasksError
+from .init_urls import health_path
 from .server.uv_lock import LOCK_NAME, packages
 
 MARK = "@@DEPLOYTASKS-INIT@@"
@@ -32,7 +33,7 @@ def report(argv=None):
         media_root=str(settings.MEDIA_ROOT or ""), static_root=str(settings.STATIC_ROOT or ""),
         wsgi=str(getattr(settings, "WSGI_APPLICATION", "") or ""), apps=[str(app) for app in settings.INSTALLED_APPS],
         debug=bool(settings.DEBUG), insecure_secret=str(settings.SECRET_KEY).startswith("django-insecure-"),
-        django=django.get_version(),
+        django=django.get_version(), urlconf=str(getattr(settings, "ROOT_URLCONF", "") or ""),
     )
 management.execute_from_command_line = report
 sys.argv = ["manage.py"]
@@ -56,6 +57,8 @@ class Facts:
     wsgi: str = ""  # mysite.wsgi:application
     admin: bool = False
     pages_at_root: bool = False  # a CMS (Wagtail, django CMS) serves its pages from `/`: the health check asks it
+    urlconf: str = ""  # ROOT_URLCONF
+    health: str = ""  # a health-check route the URLconf has (init_urls): the health check asks it
     debug: object = None  # True/False, None: unknown
     insecure_secret: object = None
     env_names: set = field(default_factory=set)  # environment variables the settings source names
@@ -99,6 +102,7 @@ def gather(root) -> Facts:
     facts.settings_module = settings_module_in(manage_text)
     if not _introspect(facts):
         _read_statically(facts)
+    facts.health = health_path(root, facts.urlconf)
     _settings_source(facts)
     _requirements(facts)
     _git(facts)
@@ -185,6 +189,7 @@ def _introspect(facts) -> bool:
             facts.admin = "django.contrib.admin" in found["apps"]
             facts.pages_at_root = bool(PAGE_APPS & set(found["apps"]))
             facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
+            facts.urlconf = found.get("urlconf", "")
             facts.how = f"settings introspected with {python} (Django {found['django']})"
             return True
         lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -234,7 +239,9 @@ def _read_statically(facts):
     facts.how = f"{os.path.relpath(path, facts.root)} read statically (BASE_DIR taken as the project directory)"
     values = _assignments(facts.root, path, tree, set())
     found = {name: _literal(values[name], facts.root) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
-                                                                   "DEBUG", "SECRET_KEY") if name in values}
+                                                                   "DEBUG", "SECRET_KEY", "ROOT_URLCONF")
+             if name in values}
+    facts.urlconf = found.get("ROOT_URLCONF") if isinstance(found.get("ROOT_URLCONF"), str) else ""
     facts.media_root = found.get("MEDIA_ROOT") or ""
     facts.static_root = found.get("STATIC_ROOT") or ""
     facts.wsgi = found.get("WSGI_APPLICATION") or ""

@@ -333,6 +333,8 @@ def wsgi_target(facts) -> str:
 def healthcheck_url(facts, choices) -> str:
     host, _, port = choices.bind.rpartition(":")
     host = "127.0.0.1" if host in ("0.0.0.0", "", "*") else host
+    if facts.health:  # the project's own health view: its code, and often its revision
+        return f"http://{host}:{port}{facts.health}"
     return f"http://{host}:{port}/" + ("admin/login/" if facts.admin and not facts.pages_at_root else "")
 
 

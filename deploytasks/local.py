@@ -48,7 +48,7 @@ def check(c, json=False):
 
 
 @task(help={
-    "keep": "keep this many newest backups (default: deploytasks.keep_backups; 0 keeps all)",
+    "keep": "keep this many newest backups of each kind (default: deploytasks.keep_backups; 0 keeps all)",
     "label": "a word added to the file name, e.g. before-upgrade",
     "json": "print the manifest as JSON",
     "media": "also archive MEDIA_ROOT beside the dump (default: deploytasks.backup_media)",

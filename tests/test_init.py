@@ -441,3 +441,19 @@ def test_settings_reading_database_url_through_dj_database_url_get_it_in_the_env
     ok(init(root, "--host", "prod"))
     lines = (root / "deploy" / "prod" / ".env").read_text().splitlines()
     assert [line for line in lines if line.startswith("DATABASE_URL=")], lines
+
+
+def test_a_health_view_the_project_routes_is_what_the_health_check_asks(tmp_path):
+    """A `health/` route (here in an app's urls included at the root, one as a plain regex too) proves more than
+    the admin's login page: the health check asks it."""
+    root = startproject(tmp_path)
+    (root / "status").mkdir()
+    (root / "status" / "__init__.py").write_text("")
+    (root / "status" / "urls.py").write_text(
+        "from django.http import JsonResponse\nfrom django.urls import path, re_path\n\n"
+        "urlpatterns = [re_path(r'^health/.*$', JsonResponse), path('-/healthz/', JsonResponse)]\n")
+    urls = root / "mysite" / "urls.py"
+    urls.write_text(urls.read_text().replace("from django.urls import path", "from django.urls import include, path")
+                    .replace("urlpatterns = [", "urlpatterns = [\n    path('ops/', include('status.urls')),"))
+    out = ok(init(root, "--bind", "127.0.0.1:8000"))
+    assert settings_of(root / "deploytasks.yaml").healthcheck == "http://127.0.0.1:8000/ops/-/healthz/", out

@@ -159,9 +159,10 @@ def test_backup_restore_and_prune(my_site):
 
     pruned = site.inv("backup", "--keep", "1")
     assert pruned.returncode == 0, pruned.stderr
-    assert len([name for name in site.backups() if name.endswith(".sql.zst")]) == 1
+    kept = [name for name in site.backups() if name.endswith(".sql.zst")]  # the newest of each kind: this one, and
+    assert len(kept) == 2 and sum(name.endswith("-pre-restore.sql.zst") for name in kept) == 1, kept  # a safety one
     listed = json.loads(site.inv("backups", "--json", "--verify").stdout)["backups"]
-    assert len(listed) == 1 and listed[0]["sha256_ok"] and listed[0]["engine"] == "mysql"
+    assert len(listed) == 2 and all(b["sha256_ok"] and b["engine"] == "mysql" for b in listed), listed
 
 
 def fails_cleanly(site, *args, fragments=(), env=None):
