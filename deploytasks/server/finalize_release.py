@@ -89,10 +89,11 @@ def still_on_the_left_venv(layout, release, previous):
     return draining(lambda: users_of(old))
 
 
-def draining(look, settle=1.0, limit=5.0, interval=0.1):
+def draining(look, settle=3.0, limit=5.0, interval=0.1):
     """What look() finds once it stops shrinking: processes on their way out (an old gunicorn master a restart sent
     TERM, answering its last requests) are waited for while they leave, up to `limit` seconds; a set that does not
-    shrink for `settle` seconds is what stays."""
+    shrink for `settle` seconds is what stays (on a busy machine a TERMed master's first worker took over a second
+    to go: 1 s warned of processes that were leaving)."""
     found, started = look(), time.monotonic()
     changed = started
     while found and time.monotonic() - changed < settle and time.monotonic() - started < limit:
