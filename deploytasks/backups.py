@@ -75,14 +75,15 @@ def listing(c, project, directory, verify=False) -> list:
 
 
 def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=None, verified=None, received=None,
-            consume=False, lock=None, started=None, media=None) -> Optional[RestoreResult]:
+            consume=False, lock=None, started=None, media=None, log=None) -> Optional[RestoreResult]:
     """Verify a backup on the side `c` runs; with apply, back up the live database and restore.
     `verified`: the file fingerprint a check just reported; when the file is unchanged it is not re-read.
     `received`: {"fingerprint", "sha256"} of an upload hashed as it arrived: its checksum is not recomputed.
     `consume`: the file is an upload that may itself become the live database (moved, not copied).
     `lock`: a deploy lock the caller holds, released by a restore that succeeded (reported as "unlocked").
     `started`: the restore's server command, already running (restores.WarmRestore).
-    `media`: staged media (media.prepare) the restore's process swaps in right after the database."""
+    `media`: staged media (media.prepare) the restore's process swaps in right after the database.
+    `log`: the releases.log entry the server writes once it restored (with `lock`: a server's restore)."""
     params = {
         "consume": consume,
         "lock": lock if apply else None,
@@ -95,6 +96,7 @@ def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=
         "safety_dest": safety_dest or backup_dir(project, settings),
         "version": __version__,
         "media": media if apply else None,
+        "log": log if apply else None,
     }
     return run_django_script(
         c, project, "restore", params, what="restore", changes=apply,

@@ -7,7 +7,8 @@ from invoke import Collection
 from invoke.exceptions import Exit
 
 from .quick_exit import skip_final_collection
-from . import release_tasks, releases, restores, server_backups, server_setup
+from . import release_tasks, releases, restores, server_backups, server_setup, tables
+from .host_names import host_name
 from .migration_tasks import migrations_collection
 from .errors import ConnectionLost, DeployTasksError, reported
 from .settings import COLLECTION_CONFIG
@@ -63,6 +64,18 @@ def rollback(c, to=None, yes=False, json=False):
 def list_releases(c, json=False):
     """The releases on the server: revision, deployed at, by, migrations changed, current/bad."""
     release_tasks.listing(c, as_json=json)
+
+
+@task(name="history", help={"last": "how many entries (default 20)", "json": "print as JSON"})
+@reported
+def history(c, last=None, json=False):
+    """What was done on the server, newest first: deploys (failed too), rollbacks, restores, migrations."""
+    last = 20 if last is None else last  # a string from the command line: checked here, not by Invoke's int()
+    if not str(last).isdigit() or int(last) < 1:
+        raise DeployTasksError(f"--last must be a whole number above 0, not {last!r}")
+    settings = server(c)
+    info = releases.admin(c, settings, "history", last=int(last))
+    tables.show_server_history(info, json, host_name(c), settings.path)
 
 
 @task(help={"force": "remove the lock (only when no deploy is running)"})
@@ -139,7 +152,7 @@ def manage(c, args):
 
 
 ns = Collection()
-for _task in (setup, deploy, plan_task, rollback, list_releases, unlock, check, backup, list_backups, restore, manage,
+for _task in (setup, deploy, plan_task, rollback, list_releases, history, unlock, check, backup, list_backups, restore, manage,
               *step_tasks("the live release")):
     ns.add_task(_task)
 ns.add_collection(migrations_collection("fab"))

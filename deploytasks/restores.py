@@ -85,17 +85,23 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
                             early_safety=early_safety(c, settings, project, manifest))
     show_held_deploy(None, locked.get("recovered"))
     project = releases.code_of(settings, project, locked.get("code_from"))
-    done = None
+    done, failed = None, None
+    log = {"action": "restore", "by": releases.who(), "tool": __version__, "file": os.path.basename(local),
+           "media": bool(media)}
     try:
         done = _upload_and_restore(c, settings, project, local, manifest, locked["upload"], yes=yes,
-                                   unverified=unverified, media=media, migrate=migrate)
+                                   unverified=unverified, media=media, migrate=migrate, log=log)
         if done:
             releases.reload(c, settings)
         if media_dir.swap_failure(done):
             raise DeployTasksError(media_dir.swap_failure(done))
+    except BaseException as exc:
+        failed = exc
+        raise
     finally:
-        if not (done and done.get("unlocked")):  # the server script releases the lock when it restored
-            releases.admin(c, settings, "abort", release=None)
+        if not (done and done.get("unlocked")):  # the server script releases the lock (and logs) when it restored
+            error = (str(failed) or type(failed).__name__) if failed else None
+            releases.admin(c, settings, "abort", release=None, **({"log": dict(log, error=error)} if error else {}))
 
 
 def early_safety(c, settings, project, manifest):
@@ -107,7 +113,8 @@ def early_safety(c, settings, project, manifest):
             "params": {"database": settings.database, "version": __version__, "host": host_name(c)}}
 
 
-def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, unverified, media, migrate=False):
+def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, unverified, media, migrate=False,
+                        log=None):
     """Upload, verify, confirm and restore; a rejected (or unconfirmed) upload does not stay on the server."""
     warm = WarmRestore(c, settings, project)
     try:
@@ -128,7 +135,7 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
             what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
                              + (" and its media" if prepared else ""),
             safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
-            started=warm.ready(), migrate=migrate,
+            started=warm.ready(), migrate=migrate, log=log,
         ), settings.keep_backups)
     except BaseException:
         run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
@@ -182,7 +189,7 @@ class WarmRestore:
 
 def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_replaced, safety_dest=None,
                         received=None, consume=False, lock=None, started=None,
-                        migrate=False, media=None) -> Optional[RestoreResult]:
+                        migrate=False, media=None, log=None) -> Optional[RestoreResult]:
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up). started: the restore's server command,
     already running (WarmRestore), which answers both."""
@@ -194,7 +201,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     try:
         done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
                               verified=None if yes else report.get("fingerprint"), received=received, consume=consume,
-                              lock=lock, started=started, media=media)
+                              lock=lock, started=started, media=media, log=log)
     except (KeyboardInterrupt, DeployTasksError) as exc:
         killed = isinstance(exc, DeployTasksError) and was_killed(str(exc))
         if not getattr(c, "host", None) or not (killed or isinstance(exc, (KeyboardInterrupt, ConnectionLost))):

@@ -11,7 +11,7 @@ from .media import described as described_media
 from .lint_output import report_lint
 from .migration_graph import latest_migrations, status_rows
 from .output import console, print_json, show, table
-from .server.results import ReleaseListing
+from .server.results import History, ReleaseListing
 from .step_result import marked
 
 VERDICT_COLOUR = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
@@ -114,6 +114,41 @@ def show_releases(info: ReleaseListing, as_json, host, path):
     lock = info.get("lock")
     if lock:
         console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
+
+
+def show_server_history(info: History, as_json, host, path):
+    """`fab history`: what releases.log recorded, newest first (or the entries as JSON)."""
+    if as_json:
+        print_json(dict(info, host=host))
+        return
+    rows = [((e.get("time") or "?").replace("T", " ").rstrip("Z"), e.get("action", "?"), escape(logged_subject(e)),
+             e.get("by", "?"), e.get("result", "?"), escape(logged_detail(e))) for e in info["entries"]]
+    show(table(f"History of {host}:{path} (releases.log, newest first)",
+               ["time (UTC)", "action", "what", "by", "result", "detail"], rows))
+    lock = info.get("lock")
+    if lock:
+        console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
+
+
+def logged_subject(entry) -> str:
+    """What a releases.log entry was about: the release (from the previous one), the file restored, the
+    migrations applied."""
+    action = entry.get("action")
+    if action == "restore":
+        return entry.get("file") or "?"
+    if action == "migrate":
+        return ", ".join(entry.get("migrations") or []) or "no migrations"
+    release = entry.get("release") or "?"
+    revision = f" ({entry['revision'][:12]})" if entry.get("revision") else ""
+    return (f"{entry['previous']} → {release}" if entry.get("previous") else release) + revision
+
+
+def logged_detail(entry) -> str:
+    detail = entry.get("error") or entry.get("summary") or ""
+    backup = entry.get("backup") or entry.get("safety_backup")
+    if backup:
+        detail += ("; " if detail else "") + f"backup {os.path.basename(backup)}"
+    return detail
 
 
 def server_backups_table(title, remote, local):

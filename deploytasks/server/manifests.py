@@ -110,6 +110,17 @@ def finish_restore(params, path, result):
             if os.path.exists(leftover):
                 os.unlink(leftover)
     if params.get("lock"):
+        if params.get("log"):  # a server's restore: in releases.log beside deploys and rollbacks
+            from .layout import ServerLayout
+            from .releases import append_log
+
+            try:
+                failed = (result.get("media") or {}).get("failed")
+                append_log(ServerLayout(os.path.dirname(params["lock"].rstrip("/"))), dict(
+                    params["log"], result="ok", safety_backup=result.get("safety_backup"),
+                    **({"error": "the media was not swapped in: " + failed} if failed else {})))
+            except OSError:  # a full disk: the restore is done all the same
+                pass
         shutil.rmtree(params["lock"], ignore_errors=True)
         result["unlocked"] = True
 

@@ -287,6 +287,12 @@ class ReleaseListing(TypedDict):
     lock: Optional[LockInfo]
 
 
+class History(TypedDict):
+    """server_admin "history": releases.log's newest entries (newest first), the lock if held."""
+    entries: List[dict]
+    lock: Optional[LockInfo]
+
+
 class PreparedRelease(TypedDict, total=False):
     """prepare_release.main: the new release beside the live one, under the lock."""
     release: str

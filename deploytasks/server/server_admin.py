@@ -10,8 +10,9 @@ from .leftovers import remove_uploads_if_unlocked
 from .lock_guard import start_guard, wait_for_loads
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
-from .results import Aborted, Locked, ReleaseListing, Reloaded, Unlocked
-from .releases import append_log, current_release, release_names, release_rows, remove_unfinished, run_reload
+from .results import Aborted, History, Locked, ReleaseListing, Reloaded, Unlocked
+from .releases import (append_log, current_release, read_log, release_names, release_rows, remove_unfinished,
+                       run_reload)
 
 
 def releases(layout, params) -> ReleaseListing:
@@ -104,7 +105,15 @@ def reload(layout, params) -> Reloaded:
     return {"reloaded": True}
 
 
-ACTIONS = {"releases": releases, "lock": lock, "unlock": unlock, "abort": abort, "reload": reload}
+def history(layout, params) -> History:
+    """The newest `last` entries of releases.log, newest first: deploys (failed ones too), rollbacks, restores,
+    migrations."""
+    return {"entries": list(reversed(read_log(layout, last=params.get("last", 20)))),
+            "lock": lock_info(layout) if os.path.isdir(layout.lock) else None}
+
+
+ACTIONS = {"releases": releases, "history": history, "lock": lock, "unlock": unlock, "abort": abort,
+           "reload": reload}
 
 
 def main(params):

@@ -354,3 +354,21 @@ def test_fab_migrate_waits_for_no_lock_backs_up_first_and_is_logged(deployed, do
     assert entry["backup"].endswith(backup) and entry["live"] == s.current_name()
     again = s.fab("migrate").ok()
     assert "no migrations to apply" in again.stdout and set(s.backups()) == backups | {backup, backup + ".json"}
+
+
+def test_fab_history_lists_deploys_restores_and_migrations_newest_first(deployed, downloaded):
+    """(After the tests above.) releases.log holds restores and migrations beside deploys, failed ones too, and
+    `fab history` shows them."""
+    s = deployed
+    entries = s.fab("history", "--json").ok().json()["entries"]
+    assert [e["action"] for e in entries[:3]] == ["migrate", "migrate", "restore"], entries[:3]
+    assert any(e["action"] == "deploy" and e["result"] == "ok" for e in entries), entries
+    assert entries[0]["migrations"] == [] and entries[1]["migrations"] and entries[1]["backup"]
+    restored = entries[2]
+    assert restored["result"] == "ok" and restored["file"] == os.path.basename(downloaded["local_path"])
+    assert restored["safety_backup"] and restored["by"] and not restored["media"]
+    failed = [e for e in entries if e["action"] == "restore" and e["result"] == "failed"]
+    assert failed and failed[0]["error"], entries  # the restore whose settings failed on the server
+    table = s.fab("history", "--last", "3", env={"COLUMNS": "220"}).ok().stdout
+    assert table.count(" migrate ") == 2 and " restore " in table and " deploy " not in table, table
+    s.fab("history", "--last", "many").error("--last must be a whole number above 0, not 'many'")
