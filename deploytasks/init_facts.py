@@ -40,6 +40,8 @@ sys.argv = ["manage.py"]
 runpy.run_path("manage.py", run_name="__main__")
 print({MARK!r} + json.dumps(found))
 """
+DRIVERS = {"postgresql": ("psycopg", "psycopg2", "psycopg2-binary", "psycopg-binary"),
+           "mysql": ("mysqlclient", "pymysql")}
 SKIP_REQUIREMENTS = re.compile(r"dev|test|local|lint|doc|ci\b|typing", re.I)
 
 
@@ -57,6 +59,7 @@ class Facts:
     wsgi: str = ""  # mysite.wsgi:application
     admin: bool = False
     pages_at_root: bool = False  # a CMS (Wagtail, django CMS) serves its pages from `/`: the health check asks it
+    driver_vendor: str = ""  # the engine the requirements' database driver is for, when the settings did not say
     urlconf: str = ""  # ROOT_URLCONF
     health: str = ""  # a health-check route the URLconf has (init_urls): the health check asks it
     debug: object = None  # True/False, None: unknown
@@ -362,6 +365,10 @@ def _requirements(facts):
                                                          os.path.splitext(os.path.basename(path))[0].lower())]
     facts.local_requirements = local[0] if local else ""
     facts.gunicorn = _requires(os.path.join(facts.root, facts.requirements), "gunicorn", set())
+    if not facts.engine:  # settings not read (a DATABASE_URL, say): the driver the requirements install tells
+        path = os.path.join(facts.root, facts.requirements)
+        facts.driver_vendor = next((vendor for vendor, drivers in DRIVERS.items()
+                                    if any(_requires(path, driver, set()) for driver in drivers)), "")
 
 
 def _requires(path, package, seen) -> bool:
@@ -407,6 +414,8 @@ def _git(facts):
 
 def _judge(facts):
     """What stands between these settings and a production server, one sentence each."""
+    from .init_templates import production_settings_module
+
     if facts.vendor == "sqlite3" and facts.relative(facts.db_name) and "DATABASE_URL" not in facts.env_names:
         facts.warnings.append(
             f"the SQLite database {facts.relative(facts.db_name)} is inside the project: on the server each release "
@@ -415,9 +424,13 @@ def _judge(facts):
     if facts.insecure_secret and "SECRET_KEY" not in facts.env_names:
         facts.warnings.append("SECRET_KEY is Django's django-insecure-… placeholder written in the settings: read it "
                               "from the environment (the production env file has a fresh one)")
-    if facts.debug and "DEBUG" not in facts.env_names:
+    production = production_settings_module(facts)
+    if facts.debug and "DEBUG" not in facts.env_names and production == facts.settings_module:
         facts.warnings.append("DEBUG = True is written in the settings: read it from the environment and set "
                               "DEBUG=false in production")
+    elif facts.debug and "DEBUG" not in facts.env_names:  # manage.py's default module (dev) was read, not this one
+        facts.warnings.append(f"DEBUG = True is written in {facts.settings_module}, manage.py's default (the settings "
+                              f"read here); production's env file picks {production}: make sure DEBUG is off there")
     if not facts.static_root and facts.how:
         facts.warnings.append("STATIC_ROOT is not set, so collectstatic cannot run: it is switched off "
                               "(collectstatic = false) until you set STATIC_ROOT")

@@ -438,8 +438,9 @@ def production_settings_module(facts) -> str:
 def env_file(facts, choices) -> str:
     """Production's env file: the names the settings read are set; the others are commented out, with why."""
     host = choices.bind.rpartition(":")[0]
-    database = (f"sqlite:///{choices.path}/shared/db.sqlite3" if facts.vendor in ("", "sqlite3")
-                else "postgres://USER:PASSWORD@HOST:5432/NAME" if facts.vendor == "postgresql"
+    vendor = facts.vendor or facts.driver_vendor
+    database = (f"sqlite:///{choices.path}/shared/db.sqlite3" if vendor in ("", "sqlite3")
+                else "postgres://USER:PASSWORD@HOST:5432/NAME" if vendor == "postgresql"
                 else "mysql://USER:PASSWORD@HOST:3306/NAME")
     values = [
         ("SECRET_KEY", secrets.token_urlsafe(50)),

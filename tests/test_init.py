@@ -317,6 +317,8 @@ def test_a_settings_package_gets_its_production_module_in_the_env_file(tmp_path)
     manage.write_text(manage.read_text().replace("'mysite.settings'", "'mysite.settings.dev'"))
     out = ok(init(root))
     assert "settings module  mysite.settings.dev" in out
+    assert "DEBUG = True is written in mysite.settings.dev, manage.py's default (the settings read here); " \
+           "production's env file picks mysite.settings.production" in " ".join(out.split()), out
     env = (root / "deploy/production/.env").read_text()
     assert "\nDJANGO_SETTINGS_MODULE=mysite.settings.production\n" in env
     assert "\nSECRET_KEY=" in env  # production.py reads it, though dev.py is the one manage.py names
@@ -441,6 +443,12 @@ def test_settings_reading_database_url_through_dj_database_url_get_it_in_the_env
     ok(init(root, "--host", "prod"))
     lines = (root / "deploy" / "prod" / ".env").read_text().splitlines()
     assert [line for line in lines if line.startswith("DATABASE_URL=")], lines
+
+    # the engine unknown (not a literal), the requirements' driver says which: not an active SQLite URL
+    (root / "requirements" / "base.txt").write_text("Django>=5.2\npsycopg[binary]==3.2.3\n")
+    ok(init(root, "--host", "pg", "--force"))
+    lines = (root / "deploy" / "pg" / ".env").read_text().splitlines()
+    assert "DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/NAME" in lines, lines
 
 
 def test_a_health_view_the_project_routes_is_what_the_health_check_asks(tmp_path):
