@@ -69,6 +69,21 @@ def reapply(layout, command, check_command, database, release, backup, half_way)
     return said
 
 
+def working_in(directory, previous):
+    """(who works in a release the undo could not remove, what to do about it): an app server the deploy started,
+    with nothing live before, serves errors from it until stopped."""
+    from .procscan import users_of
+
+    users = users_of(directory)
+    if not users:
+        return "a running process", ""
+    named = ", ".join("%d (%s)" % (pid, (command.split() or ["?"])[0].rsplit("/", 1)[-1]) for pid, command in users[:3])
+    server = min((pid for pid, command in users if "gunicorn" in command or "uwsgi" in command), default=None)
+    advice = ("; nothing else was live, so this app server serves the failed release: stop it (kill %d) or deploy "
+              "again once fixed" % server if server and not previous else "")
+    return "process " + named, advice
+
+
 def undo(layout, journal, params, reason, result="failed", explain=None) -> Undone:
     """Take the server back to before the deploy that `journal` describes; returns {"summary", ...}. explain: what
     adds to `reason` once the live release is the previous one again and before anything is unapplied (a new
@@ -110,8 +125,8 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
             if meta.get("status"):  # recorded (a fleet host that went on alone): no rollback may go to it now
                 meta.update({"release": release, "status": "bad", "bad_since": utcnow()})
                 save_meta(layout, release, meta)
-            done.append("kept %s%s: a running process still works in it (the next deploy removes it)" % (
-                release, ", marked bad" if meta.get("status") else ""))
+            done.append("kept %s%s: %s still works in it (the next deploy removes it)%s" % (
+                release, ", marked bad" if meta.get("status") else "", *working_in(layout.release(release), previous)))
     if not previous:
         unlink_dangling(layout, journal.get("static_link"))
     if previous and journal.get("switched"):

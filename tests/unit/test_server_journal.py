@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import time
 import sys
 
 from deploytasks.server import journal as journals
@@ -79,9 +80,26 @@ def test_an_undone_release_that_was_recorded_and_cannot_go_yet_is_marked_bad(tmp
     finally:
         worker.kill()
         worker.wait()
-    assert "kept 20260102T000000Z, marked bad: a running process still works in it" in summary
+    assert f"kept 20260102T000000Z, marked bad: process {worker.pid} (sleep) still works in it" in summary
+    assert "stop it" not in summary  # a release was live before: no app server of this one serves alone
     with open(os.path.join(layout.release("20260102T000000Z"), ".deploytasks-release.json")) as handle:
         assert json.load(handle)["status"] == "bad"
+
+
+def test_a_failed_first_deploys_app_server_still_in_its_release_is_named_with_how_to_stop_it(tmp_path):
+    """Nothing was live before: the app server the deploy started serves the failed release until stopped."""
+    layout = deploy_path(tmp_path)
+    server = subprocess.Popen(["bash", "-c", "exec -a gunicorn sleep 30"], cwd=layout.release("20260102T000000Z"))
+    try:
+        time.sleep(0.2)  # the exec done
+        journals.update(layout, release="20260102T000000Z", previous=None, switched=True, phase="health",
+                        log={"action": "deploy"}, **dead_process())
+        summary = recover(layout, {"reload_timeout": 0})
+    finally:
+        server.kill()
+        server.wait()
+    assert f"kept 20260102T000000Z: process {server.pid} (gunicorn) still works in it" in summary, summary
+    assert f"stop it (kill {server.pid}) or deploy again once fixed" in summary, summary
 
 
 def test_a_dead_deploys_reload_command_still_running_is_ended_before_the_recovery_switches_back(tmp_path):
