@@ -38,7 +38,8 @@ def test_rclone_commands_quote_every_word_and_pass_the_config_path():
     settings = dataclasses.replace(Settings(), offsite="vault:my backups/site/", offsite_config="/etc/rc conf")
     rclone = Rclone(None, settings, "prod")
     assert rclone.object("a.sqlite3") == "vault:my backups/site/a.sqlite3"
-    assert rclone.command("cat", rclone.object("a;b")) == "rclone --config '/etc/rc conf' cat 'vault:my backups/site/a;b'"
+    assert rclone.command("cat", rclone.object("a;b")) == \
+        "umask 077 && rclone --config '/etc/rc conf' cat 'vault:my backups/site/a;b'"  # what it writes: 0600
     assert Rclone(None, dataclasses.replace(settings, offsite="vault:"), "prod").object("x") == "vault:x"
 
 
