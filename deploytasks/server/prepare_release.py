@@ -11,7 +11,7 @@ import time
 from . import bad_revisions, bytecode, standby, venv_build, warm_start
 from .live_match import deploy_digest, serving_unchanged
 from .errors import ServerError
-from .lock_guard import start_guard
+from .lock_guard import session_process, start_guard
 from .files import link_directory
 from .layout import ServerLayout
 from .lock import acquire_for, release_lock
@@ -185,6 +185,7 @@ def client_gone():
 def main(params) -> PreparedRelease:
     layout = ServerLayout(params["path"])
     params = dict(params)
+    session = session_process()  # the client's connection, while it surely is there
     try:
         check_and_lock(layout, params)
     except ServerError:
@@ -209,6 +210,8 @@ def main(params) -> PreparedRelease:
             raise ServerError("the client went away while the release was prepared")
         if params.get("guard"):  # until the supervisor takes the lock, it goes with the client (lock_guard.py)
             prepared["guard"] = start_guard(layout, release=prepared["release"])
+            if prepared["guard"] is None and session is not None:  # its sshd went since client_gone() asked
+                raise ServerError("the client went away while the release was prepared")
         if params.get("standby"):  # the new release's Django starts while the client reads this
             standby.commission(prepared, params["standby"])
         return prepared

@@ -7,7 +7,7 @@ from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
-from .lock_guard import start_guard, wait_for_loads
+from .lock_guard import session_process, start_guard, wait_for_loads
 from .lock import acquire_for, lock_info, release_lock
 from .recovery import recover
 from .results import Aborted, History, Locked, ReleaseListing, Reloaded, Unlocked
@@ -22,6 +22,7 @@ def releases(layout, params) -> ReleaseListing:
 
 
 def lock(layout, params) -> Locked:
+    session = session_process()  # the client's connection, while it surely is there
     if not os.path.isdir(layout.releases):
         raise ServerError("%s has no releases: run `fab setup` and `fab deploy` first" % layout.path)
     required = params.get("require")  # [path, message]: what the task needs before it may act
@@ -39,6 +40,9 @@ def lock(layout, params) -> Locked:
         result["upload"] = fresh_upload_path(params["upload"])
     if params.get("upload") or params.get("guard"):
         result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
+        if result["guard"] is None and session is not None:  # it vanished already: nobody would free the lock
+            release_lock(layout)
+            raise ServerError("the client went away while the lock was taken")
     if params.get("early_safety"):  # a PostgreSQL restore's safety dump, taken while the upload arrives
         early_safety.start(layout, params["early_safety"])
     return result
