@@ -4,8 +4,10 @@ import subprocess
 
 from .checklist import failed, items as checklist_items
 from .django import introspect, run_django_script
+from .errors import DeployTasksError
 from .hooks import DEPLOY_STEPS, described
 from .host_names import host_name
+from .output import print_json
 from .releases import candidate
 from .tables import show_checklists
 from .target import has_live_release, require_live
@@ -51,8 +53,15 @@ def show_checks(c, settings, project, revision, *, live_only, as_json):
     beside it, nothing switched."""
     sections = []
     if has_live_release(c, project):
-        sections.append(("live", f"live release on {host_name(c)}", dict(
-            introspect(c, project, settings, schema=True, health=True), live=True)))
+        title = f"live release on {host_name(c)}"
+        try:
+            info = introspect(c, project, settings, schema=True, health=True)
+        except DeployTasksError as exc:  # a monitoring script still gets a document saying so
+            if as_json:
+                document = {"title": title, "items": [], "ok": False, "error": str(exc)}
+                print_json(document if live_only else {"live": document})
+            raise
+        sections.append(("live", title, dict(info, live=True)))
     elif live_only:
         require_live(c, project)
     if not live_only:

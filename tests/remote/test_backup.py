@@ -172,6 +172,10 @@ def test_a_restore_whose_project_settings_fail_on_the_server_says_why_and_change
         assert s.state() == before and not s.lock.exists()
         assert [name for name in s.backups() if name != "uploaded"] == [name for name in backups if name != "uploaded"]
         assert not list((s.path / "backups" / "uploaded").iterdir())  # the upload's private directory, empty
+        check = s.fab("check", "--live-only", "--json")  # a monitoring script gets a document, not nothing
+        check.error("unsupported scheme 'bogus'")
+        document = json.loads(check.stdout)
+        assert document["ok"] is False and "unsupported scheme 'bogus'" in document["error"], document
     finally:
         shared_env.write_text(good)
     s.fab("restore", downloaded["local_path"], "--yes").ok()
