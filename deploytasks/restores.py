@@ -193,11 +193,12 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     """The restore flow of both sides: verify, describe, confirm, safety-backup + restore, report. With --yes the
     verification and the restore are one script run (one Django start-up). started: the restore's server command,
     already running (WarmRestore), which answers both."""
+    shown = posixpath.basename(path) if consume else path  # an upload, removed once restored: its name says it
     if not yes or is_dry(c):
         report = restore_backup(c, project, settings, path, apply=False, unverified=unverified, received=received,
                                 started=started)
-        report_verified(path, report)
-        confirm(f"Replace {what_is_replaced} with {path}?", yes, is_dry(c))
+        report_verified(shown, report)
+        confirm(f"Replace {what_is_replaced} with {shown}?", yes, is_dry(c))
     try:
         done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
                               verified=None if yes else report.get("fingerprint"), received=received, consume=consume,
@@ -210,9 +211,9 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     if done is None:
         return None
     if yes:
-        report_verified(path, done)
+        report_verified(shown, done)
     how = f" ({done['method']})" if done.get("method") else ""
-    console.print(f"[green]✓[/] restored {path} into {done['database']['name']}{how}", soft_wrap=True)
+    console.print(f"[green]✓[/] restored {shown} into {done['database']['name']}{how}", soft_wrap=True)
     if done.get("safety_backup"):
         console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
     behind = [app for app, s in done["migrations"].items() if s["missing"]]
