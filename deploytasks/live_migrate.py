@@ -29,9 +29,14 @@ def migrate_live(c, settings, project) -> StepResult:
                               f"{manifest['file']}`)", highlight=False, soft_wrap=True)
             outcome = steps.migrate(c, project, database=settings.database)
     except BaseException as exc:
-        releases.admin(c, settings, "abort", release=None, log=dict(log, error=str(exc) or type(exc).__name__))
+        releases.admin(c, settings, "abort", release=None, log=dict(log, error=str(exc) or type(exc).__name__),
+                       taking=locked.get("taking"))
         raise
-    releases.admin(c, settings, "abort", release=None, log=dict(log, migrations=pending), result="ok")
+    freed = releases.admin(c, settings, "abort", release=None, log=dict(log, migrations=pending), result="ok",
+                           taking=locked.get("taking"))
+    if freed.get("lost_lock"):  # its holder on the server was killed and another task took the lock meanwhile
+        console.print(f"[yellow]WARN[/] the deploy lock was taken over while this migrated ({freed['lost_lock']}): "
+                      "left to that task", highlight=False, soft_wrap=True)
     return outcome
 
 

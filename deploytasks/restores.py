@@ -101,7 +101,8 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
     finally:
         if not (done and done.get("unlocked")):  # the server script releases the lock (and logs) when it restored
             error = (str(failed) or type(failed).__name__) if failed else None
-            releases.admin(c, settings, "abort", release=None, **({"log": dict(log, error=error)} if error else {}))
+            releases.admin(c, settings, "abort", release=None, taking=locked.get("taking"),
+                           **({"log": dict(log, error=error)} if error else {}))
 
 
 def early_safety(c, settings, project, manifest):

@@ -2,6 +2,7 @@
 import getpass
 import json
 import os
+import secrets
 import shutil
 import time
 
@@ -47,7 +48,7 @@ def write_info(layout, action, who=None):
     try:
         write_private(os.path.join(layout.lock, "info.json"), json.dumps({
             "action": action, "who": who or getpass.getuser(), "since": utcnow(), "pid": os.getpid(),
-            "started": started_at(os.getpid()),
+            "started": started_at(os.getpid()), "taking": secrets.token_hex(8),  # this taking, told from any later
         }))
     except OSError as exc:
         release_lock(layout)

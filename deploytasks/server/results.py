@@ -441,10 +441,13 @@ class Locked(TypedDict, total=False):
     code_from: Optional[str]
     upload: str
     guard: dict
+    taking: Optional[str]  # this taking's token: an abort releases that taking only
 
 
-class Aborted(TypedDict):
+class Aborted(TypedDict, total=False):
+    """server_admin "abort": the release removed; lost_lock when the lock was taken over since (left to its taker)."""
     aborted: Optional[str]
+    lost_lock: str
 
 
 class Reloaded(TypedDict):

@@ -35,7 +35,7 @@ def lock(layout, params) -> Locked:
     recovered = acquire_for(layout, params, params.get("what", "rollback")) or recovered
     current = current_release(layout)
     result = {"current": current, "releases": release_rows(layout, current), "recovered": recovered,
-              "code_from": code_from}
+              "code_from": code_from, "taking": (lock_info(layout) or {}).get("taking")}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
     if params.get("upload") or params.get("guard"):
@@ -87,13 +87,21 @@ def unlock(layout, params) -> Unlocked:
 
 
 def abort(layout, params) -> Aborted:
-    standby.dismiss()  # asked in the deploy's command: the release's Django it started ends, then the release goes
-    remove_unfinished(layout, params.get("release"))
+    """End a task's hold of the lock: its unfinished release removed, its log entry written, the lock released;
+    with `taking` (the lock call's token), only that taking: one taken over since (its holder died) is left."""
+    held = lock_info(layout) if params.get("taking") else None
+    lost = held is not None and held.get("taking") != params["taking"]
+    if not lost:
+        standby.dismiss()  # asked in the deploy's command: the release's Django it started ends, then the release goes
+        remove_unfinished(layout, params.get("release"))
     if params.get("log"):
         try:
             append_log(layout, dict(params["log"], result=params.get("result", "failed")))
         except OSError:  # a full disk: the lock goes all the same
             pass
+    if lost:
+        return {"aborted": None, "lost_lock": "%s by %s since %s" % (held.get("action"), held.get("who"),
+                                                                       held.get("since"))}
     early_safety.discard(layout.lock)  # a restore that stopped before its safety dump: its early one goes too
     if not wait_for_loads(layout.lock):  # a restore's load still running on its own: it ends before the lock
         raise ServerError("work under the lock %s is still running after an hour: `fab unlock` once it ended"

@@ -140,3 +140,22 @@ def test_a_lock_that_cannot_name_its_holder_is_not_taken(tmp_path, monkeypatch):
     with pytest.raises(ServerError, match=r"cannot take the deploy lock .* writing its info.json failed \(No space"):
         acquire_lock(layout, "deploy", "bob@laptop")
     assert not os.path.exists(layout.lock)
+
+
+def test_an_abort_leaves_alone_a_lock_taken_over_since_its_taking(tmp_path):
+    """`fab migrate` whose holder on the server was killed: a deploy took the lock over; the migrate's own abort,
+    when it ends, must not free the deploy's lock (it did: the deploy ran on unlocked)."""
+    from deploytasks.server.releases import read_log
+    from deploytasks.server.server_admin import abort
+
+    layout = ServerLayout(str(tmp_path))
+    os.makedirs(layout.releases)
+    acquire_lock(layout, "migrate", "ann@laptop")
+    first = lock_info(layout)["taking"]
+    release_lock(layout)  # as taken over: moved aside, taken again by the deploy
+    acquire_lock(layout, "deploy", "bob@laptop")
+    done = abort(layout, {"release": None, "taking": first, "log": {"action": "migrate"}, "result": "ok"})
+    assert done["lost_lock"].startswith("deploy by bob@laptop since ") and lock_info(layout)["who"] == "bob@laptop"
+    assert read_log(layout)[-1]["action"] == "migrate"  # what the migrate did is logged all the same
+    assert abort(layout, {"release": None, "taking": lock_info(layout)["taking"]}) == {"aborted": None}
+    assert lock_info(layout) is None
