@@ -121,8 +121,9 @@ def show_server_history(info: History, as_json, host, path):
     if as_json:
         print_json(dict(info, host=host))
         return
-    rows = [((e.get("time") or "?").replace("T", " ").rstrip("Z"), e.get("action", "?"), escape(logged_subject(e)),
-             e.get("by", "?"), e.get("result", "?"), escape(logged_detail(e))) for e in info["entries"]]
+    rows = [(str(e.get("time") or "?").replace("T", " ").rstrip("Z"), str(e.get("action", "?")),
+             escape(logged_subject(e)), str(e.get("by", "?")), str(e.get("result", "?")), escape(logged_detail(e)))
+            for e in info["entries"]]
     show(table(f"History of {host}:{path} (releases.log, newest first)",
                ["time (UTC)", "action", "what", "by", "result", "detail"], rows))
     lock = info.get("lock")
@@ -135,19 +136,19 @@ def logged_subject(entry) -> str:
     migrations applied."""
     action = entry.get("action")
     if action == "restore":
-        return entry.get("file") or "?"
+        return str(entry.get("file") or "?")
     if action == "migrate":
-        return ", ".join(entry.get("migrations") or []) or "no migrations"
-    release = entry.get("release") or "?"
-    revision = f" ({entry['revision'][:12]})" if entry.get("revision") else ""
+        return ", ".join(map(str, entry.get("migrations") or [])) or "no migrations"
+    release = str(entry.get("release") or "?")
+    revision = f" ({str(entry['revision'])[:12]})" if entry.get("revision") else ""
     return (f"{entry['previous']} → {release}" if entry.get("previous") else release) + revision
 
 
 def logged_detail(entry) -> str:
-    detail = entry.get("error") or entry.get("summary") or ""
+    detail = str(entry.get("error") or entry.get("summary") or "")
     backup = entry.get("backup") or entry.get("safety_backup")
     if backup:
-        detail += ("; " if detail else "") + f"backup {os.path.basename(backup)}"
+        detail += ("; " if detail else "") + f"backup {os.path.basename(str(backup))}"
     return detail
 
 

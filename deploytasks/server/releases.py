@@ -46,9 +46,11 @@ def release_rows(layout, current):
 
 def append_log(layout, entry):
     entry = dict(entry, time=utcnow())
-    fd = os.open(layout.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    with os.fdopen(fd, "a") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    fd = os.open(layout.log, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    with os.fdopen(fd, "r+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        torn = size and os.pread(fd, 1, size - 1) != b"\n"  # a line a kill or a full disk cut: ours starts anew
+        handle.write(("\n" if torn else "") + json.dumps(entry, sort_keys=True) + "\n")
 
 
 def switch_to(layout, name):
@@ -232,13 +234,15 @@ def read_log(layout, last=200):
     """The last entries of releases.log (oldest first)."""
     try:
         with open(layout.log) as handle:
-            lines = handle.readlines()[-last:]
+            lines = handle.readlines()[-2 * last:]  # room for damaged lines, which do not count
     except OSError:
         return []
     entries = []
     for line in lines:
         try:
-            entries.append(json.loads(line))
+            entry = json.loads(line)
         except ValueError:
             continue
-    return entries
+        if isinstance(entry, dict):  # a damaged line may still parse (a number, a list)
+            entries.append(entry)
+    return entries[-last:]

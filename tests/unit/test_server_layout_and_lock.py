@@ -159,3 +159,27 @@ def test_an_abort_leaves_alone_a_lock_taken_over_since_its_taking(tmp_path):
     assert read_log(layout)[-1]["action"] == "migrate"  # what the migrate did is logged all the same
     assert abort(layout, {"release": None, "taking": lock_info(layout)["taking"]}) == {"aborted": None}
     assert lock_info(layout) is None
+
+
+def test_releases_log_survives_a_torn_line_and_lines_that_are_not_entries(tmp_path):
+    """A kill or a full disk can cut the last line short: the next entry starts a line of its own; lines that are
+    not JSON objects are skipped, and do not count towards `last`."""
+    from deploytasks.server.releases import append_log, read_log
+
+    layout = ServerLayout(str(tmp_path))
+    append_log(layout, {"action": "deploy", "release": "r1", "result": "ok"})
+    with open(layout.log, "a") as handle:
+        handle.write('[1, 2, 3]\n"just a string"\n{"action": "deploy", "rele')  # torn: no newline
+    append_log(layout, {"action": "restore", "file": "db.sqlite3", "result": "ok"})
+    assert [e["action"] for e in read_log(layout)] == ["deploy", "restore"]
+    assert [e["action"] for e in read_log(layout, last=1)] == ["restore"]
+
+
+def test_fab_history_shows_entries_whose_fields_are_not_the_usual_strings(capsys):
+    from deploytasks.tables import show_server_history
+
+    show_server_history({"entries": [{"action": "deploy", "time": 12345, "revision": 123, "release": 7},
+                                     {"action": "migrate", "migrations": [1, "accounts.0002_x"]}], "lock": None},
+                        False, "web1", "/srv/site")
+    out = capsys.readouterr().out
+    assert "12345" in out and "accounts.0002_x" in out
