@@ -164,6 +164,27 @@ def names_diff(server_keys, local_keys, old, new) -> list:
 
 
 KEPT_COPIES = 5  # replaced copies of a shared file kept on the server (shared/<name>.<UTC>.bak)
+ENV_FILE_LIMIT = 64 << 10  # exported into every server command's environment, which the kernel caps (ARG_MAX)
+
+
+def check_env_file(item):
+    """A `.env` file is sourced by the server's shell (every command of a deploy, deploy/gunicorn.sh): refused before
+    it travels when sh cannot read it, or when it is too big to export (values are never shown)."""
+    import subprocess
+
+    if not os.path.basename(item.name).startswith(".env"):
+        return
+    size = os.path.getsize(item.local)
+    if size > ENV_FILE_LIMIT:
+        raise DeployTasksError(f"{item.shown} is {size:,} bytes: exported into every command on the server, more than "
+                               f"{ENV_FILE_LIMIT:,} would make them fail (`Argument list too long`); keep big values in "
+                               "files of their own")
+    checked = subprocess.run(["sh", "-n", item.local], capture_output=True, text=True)
+    if checked.returncode != 0:
+        line = re.search(r":\s*(?:line\s*)?(\d+):", checked.stderr)  # the line only: sh's words may quote a value
+        where = f"line {line.group(1)}" if line else "a syntax error"
+        raise DeployTasksError(f"{item.shown} is not valid shell, which the server's commands source it as ({where}): "
+                               "quote values with spaces or quotes in them, then push again; nothing was uploaded")
 
 
 def upload(c, item, backup=False) -> str:
@@ -206,6 +227,7 @@ def upload_missing(c, files, states) -> list:
             lines.append(f"kept the server's shared/{item.name} (compare: fab -H {host} shared.diff; "
                          f"replace: fab -H {host} shared.push)")
         elif item.exists:
+            check_env_file(item)
             upload(c, item)
             lines.append(f"{'would upload' if is_dry(c) else 'uploaded'} {item.shown} → {host}:{item.remote} (0600)")
         else:
@@ -267,6 +289,8 @@ def shared_collection(server) -> Collection:
                               + (" (replaces the server's copy, kept as a .bak)" if state is not None else " (new)"))
         if not plan:
             return
+        for item, _ in plan:
+            check_env_file(item)
         confirm(f"Upload {len(plan)} file(s) to {host}?", yes, is_dry(c))
         for item, replaces in plan:
             saved = upload(c, item, backup=replaces)

@@ -117,7 +117,7 @@ def finish_restore(params, path, result):
             try:
                 failed = (result.get("media") or {}).get("failed")
                 append_log(ServerLayout(os.path.dirname(params["lock"].rstrip("/"))), dict(
-                    params["log"], result="ok", safety_backup=result.get("safety_backup"),
+                    params["log"], result="failed" if failed else "ok", safety_backup=result.get("safety_backup"),
                     **({"error": "the media was not swapped in: " + failed} if failed else {})))
             except OSError:  # a full disk: the restore is done all the same
                 pass

@@ -84,3 +84,5 @@ def test_a_media_swap_that_fails_says_the_database_was_restored_and_leaves_no_st
     assert "after_backup" not in tables(s)
     assert tree(media) == replaced
     assert not staged(s) and not s.lock.exists()
+    entry = s.log()[-1]
+    assert (entry["action"], entry["result"]) == ("restore", "failed") and "media was not swapped" in entry["error"]

@@ -248,3 +248,22 @@ def test_shared_push_keeps_the_five_newest_replaced_copies(server):
         server.fab("shared.push", "--yes").ok()
         for saved in shared.glob(".env*.bak"):
             saved.unlink()
+
+
+def test_shared_push_refuses_an_env_file_the_servers_shell_cannot_read_or_export(server):
+    """The server's commands source shared/.env: a broken one would fail every deploy, backup and restart after it.
+    Refused before it travels, the line named but no value shown; the server's copy untouched."""
+    server.fab("setup").ok()
+    shared_env = server.path / "shared" / ".env"
+    before = shared_env.read_text()
+    original = server.production_env.read_text()
+    try:
+        server.production_env.write_text(original + "BROKEN='unterminated-secret-value\n")
+        line = server.fab("shared.push", "--yes").error(f"deploy/{server.sshd.alias}/.env is not valid shell",
+                                                         "nothing was uploaded")
+        assert "line " in line and "unterminated-secret-value" not in line, line
+        server.production_env.write_text(original + "HUGE=" + "x" * (70 << 10) + "\n")
+        server.fab("shared.push", "--yes").error("bytes: exported into every command on the server")
+        assert shared_env.read_text() == before
+    finally:
+        server.production_env.write_text(original)
