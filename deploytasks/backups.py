@@ -97,6 +97,7 @@ def restore(c, project, settings, path, *, apply, unverified=False, safety_dest=
         "version": __version__,
         "media": media if apply else None,
         "log": log if apply else None,
+        "keep": settings.keep_backups,  # the safety backups' retention (their kind apart)
     }
     return run_django_script(
         c, project, "restore", params, what="restore", changes=apply,

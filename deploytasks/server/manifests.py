@@ -135,10 +135,10 @@ def backup_kind(name) -> str:
     return found.group(1) if found else ""
 
 
-def prune_backups(dest_dir, keep, protect=()):
+def prune_backups(dest_dir, keep, protect=(), kind=None):
     """Delete the oldest backups (with a manifest) beyond `keep` of each kind (backup_kind: the user's own, and
     each kind of safety backup, so that routine backups never push out the one a deploy took); returns removed
-    names. `protect`: names kept whatever their age."""
+    names. `protect`: names kept whatever their age; `kind`: that kind alone (backup_kind's names)."""
     if not keep or not os.path.isdir(dest_dir):
         return []
     entries = []
@@ -156,9 +156,9 @@ def prune_backups(dest_dir, keep, protect=()):
     entries.sort(reverse=True)
     removed, seen = [], {}
     for _, _, name in entries:
-        kind = backup_kind(name)
-        seen[kind] = seen.get(kind, 0) + 1
-        if seen[kind] <= keep or name in protect:
+        its = backup_kind(name)
+        seen[its] = seen.get(its, 0) + 1
+        if seen[its] <= keep or name in protect or (kind is not None and its != kind):
             continue
         for path in (os.path.join(dest_dir, name), os.path.join(dest_dir, name + ".json"),
                      os.path.join(dest_dir, name + ".media.tar"),  # media_archive.SUFFIX

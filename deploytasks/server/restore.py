@@ -7,7 +7,7 @@ from .django_info import engine_for_alias, load_migrations, migration_files, set
 from .engines import SUPPORTED
 from .files import fingerprint as fingerprint_of
 from .lock_guard import register_worker
-from .manifests import compare_migrations, finish_restore, read_manifest
+from .manifests import compare_migrations, finish_restore, prune_backups, read_manifest
 from .results import Loaded, RestoreResult
 
 UNSUPPORTED = "restores into %%s databases are not supported (%s are)" % SUPPORTED
@@ -74,6 +74,10 @@ def main(params) -> RestoreResult:
                 from .media_archive import swap_staged
 
                 result["media"] = swap_staged(params["media"])
+            if result.get("safety_backup") and params.get("keep"):
+                safety = result["safety_backup"]  # the kind a restore adds to: its older ones beyond keep go
+                result["pruned"] = prune_backups(os.path.dirname(safety), params["keep"],
+                                                 protect={os.path.basename(safety)}, kind="pre-restore")
             finish_restore(params, path, result)
     finally:
         if marker and os.path.exists(marker):

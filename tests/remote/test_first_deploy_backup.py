@@ -53,3 +53,21 @@ def test_backup_json_writes_the_manifest_alone_on_stdout_and_plain_output_starts
     assert manifest["local_path"].endswith(manifest["file"]) and "✓" in run.stderr, run
     plain = s.fab("backup").ok()
     assert plain.stdout.startswith("✓ "), repr(plain.stdout[:80])
+
+
+def test_restores_keep_keep_backups_of_their_safety_backups(server):
+    """Each restore adds a -pre-restore backup; the oldest beyond keep_backups go with the next restore, the
+    other kinds untouched."""
+    s = server
+    local = s.fab("backup", "--json").ok().json()["local_path"]
+    others = sorted(name for name in s.backups() if "pre-restore" not in name and name != "uploaded")
+    s.configure(keep_backups=2)
+    try:
+        for _ in range(3):
+            s.fab("restore", local, "--yes").ok()
+    finally:
+        s.settings.pop("keep_backups")
+        s.configure()
+    safety = [name for name in s.backups() if "-pre-restore" in name and name.endswith(".sqlite3")]
+    assert len(safety) == 2, s.backups()
+    assert sorted(name for name in s.backups() if "pre-restore" not in name and name != "uploaded") == others
