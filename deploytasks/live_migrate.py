@@ -6,6 +6,7 @@ from . import __version__, releases, steps
 from . import backups as backup_store
 from .django import introspect
 from .flows import show_held_deploy
+from .errors import DeployTasksError
 from .host_names import host_name
 from .output import console
 from .step_result import StepResult, kept
@@ -29,8 +30,13 @@ def migrate_live(c, settings, project) -> StepResult:
                               f"{manifest['file']}`)", highlight=False, soft_wrap=True)
             outcome = steps.migrate(c, project, database=settings.database)
     except BaseException as exc:
-        releases.admin(c, settings, "abort", release=None, log=dict(log, error=str(exc) or type(exc).__name__),
-                       taking=locked.get("taking"))
+        ctrl_c = isinstance(exc, KeyboardInterrupt)
+        error = ("interrupted (Ctrl-C): the migrate may have run on to its end" if ctrl_c
+                 else str(exc) or type(exc).__name__)
+        releases.admin(c, settings, "abort", release=None, log=dict(log, error=error), taking=locked.get("taking"))
+        if ctrl_c:  # the command on the server is not stopped by it: what it applied is for the database to say
+            raise DeployTasksError(f"{error} on the server; `fab -H {host_name(c)} migrations.status` shows what is "
+                                   "applied") from None
         raise
     freed = releases.admin(c, settings, "abort", release=None, log=dict(log, migrations=pending), result="ok",
                            taking=locked.get("taking"))

@@ -516,6 +516,27 @@ def test_a_restore_whose_server_process_is_killed_says_so_and_where_to_look(site
     assert not faults.inconsistencies(s, s.gunicorn.url)
 
 
+def test_ctrl_c_during_fab_migrate_says_the_migrate_may_run_on_and_where_to_look(site):
+    """The server's migrate is not stopped by the client's Ctrl-C (it was a bare `interrupted (Ctrl-C)` while the
+    migration went on being applied): the line says so and names what shows the outcome; the lock is freed."""
+    s = site
+    marker = s.base / "slow-migrate-started"
+    marker.unlink(missing_ok=True)
+    _, fast, slow = faults.slow_migration(s.repo, os.path.realpath(s.db), marker, branch="slowmigrate", seconds=4)
+    s.fab("deploy", "--revision", "slowmigrate").ok()
+    s.fab("migrations.migrate", "accounts", fast, "--yes").ok()  # the slow one pending for the live code
+    marker.unlink(missing_ok=True)
+    outcome = faults.inject(s, ("migrate",), marker.exists, "sigint", point_timeout=120)
+    s.fault_pids.extend(outcome.server_pids)
+    error_line(outcome.run, "interrupted (Ctrl-C): the migrate may have run on to its end on the server",
+               "migrations.status")
+    assert faults.wait_gone(outcome.server_pids, timeout=60)
+    assert faults.wait_until(lambda: not s.lock.exists(), timeout=60)
+    assert ("accounts", slow) in s.applied_migrations()  # it did run on
+    entry = s.log()[-1]
+    assert (entry["action"], entry["result"]) == ("migrate", "failed") and "Ctrl-C" in entry["error"], entry
+
+
 @pytest.mark.parametrize("kind", ["kill-fab", "sigint"])
 def test_a_backup_killed_during_download_leaves_no_partial_download(site, kind):
     """Killed: the next backup removes the partial download; Ctrl-C: it goes at once, and fab says so."""
