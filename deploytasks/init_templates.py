@@ -57,10 +57,10 @@ trap 'exit 1' HUP INT TERM
 running() {{  # $pid is this site's gunicorn: a gunicorn program (or its retitled process) working in this path
     [ -n "$pid" ] || return 1
     case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$real"/*|"$root"/*) ;; *) return 1 ;; esac
-    tr '\\000' '\\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -e '^gunicorn$' -e '/gunicorn$' -e '^gunicorn: '
+    tr '\\000' '\\n' 2>/dev/null < "/proc/$pid/cmdline" | grep -q -e '^gunicorn$' -e '/gunicorn$' -e '^gunicorn: '
 }}
 master_venv() {{  # the venv $pid runs from: its interpreter's, else the one recorded when it was started
-    first=$(tr '\\000' '\\n' < "/proc/$pid/cmdline" 2>/dev/null | head -n 1)
+    first=$(tr '\\000' '\\n' 2>/dev/null < "/proc/$pid/cmdline" | head -n 1)
     case "$first" in
         */bin/python*) readlink -f "${{first%/bin/*}}" || true ;;
         *) cat "$venvstamp" 2>/dev/null || true ;;
