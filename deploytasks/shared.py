@@ -25,7 +25,8 @@ from .shell import is_dry, q, run, written_from_stdin
 
 MARK = "@@DEPLOYTASKS-SHARED@@"
 KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=")
-# the same names, read on the server, each with what follows its `=`, which only a salted hash of leaves the server
+# the same names, read on the server; SED_KEYS each with what follows its `=`, which only a salted hash of leaves it
+SED_NAMES = r"s/^[[:blank:]]*(export[[:blank:]]+)?([A-Za-z_][A-Za-z0-9_.-]*)[[:blank:]]*=.*/\2/p"
 SED_KEYS = r"s/^[[:blank:]]*(export[[:blank:]]+)?([A-Za-z_][A-Za-z0-9_.-]*)[[:blank:]]*=(.*)/\2 \3/p"
 
 
@@ -110,28 +111,33 @@ def local_state(item, salt="") -> dict:
     return {"sha256": hashlib.sha256(data).hexdigest(), "keys": keys_of(data.decode("utf-8", "replace"), salt)}
 
 
-def server_state(c, files, salt="") -> list:
-    """For each file on the server: None when absent, else its sha256, mode and `NAME=` names with their values'
-    hashes under `salt` (one round trip)."""
+def server_state(c, files, salt=None) -> list:
+    """For each file on the server: None when absent, else its sha256, mode and `NAME=` names, with their values'
+    hashes under `salt` when one is given (shared.diff; one round trip)."""
     if not files:
         return []
     out = run(c, state_command(files, salt), what="reading the server's shared files", changes=False).stdout
     return parse_state(out, files)
 
 
-def state_command(files, salt="") -> str:
-    """Shell that prints, for each file, a MARK line (absent, or mode and sha256) and then its `NAME=` names, each
-    with the hash of its value under `salt` (the first 16 hex digits of sha256(salt + value): a value never leaves
-    the server, and the random salt of each comparison keeps a hash from being looked up)."""
+def state_command(files, salt=None) -> str:
+    """Shell that prints, for each file, a MARK line (absent, or mode and sha256) and then its `NAME=` names; with
+    `salt`, each with the hash of its value under it (the first 16 hex digits of sha256(salt + value): a value never
+    leaves the server, and the random salt of each comparison keeps a hash from being looked up). Without one (setup,
+    push: only the file's sha256 counts) no value is read, and no process is started per name."""
+
+    def names(f):
+        if salt is None:
+            return f"sed -n -E {q(SED_NAMES)} {f}"
+        return (f"sed -n -E {q(SED_KEYS)} {f} | while IFS= read -r line; do printf '%s %s\\n' \"${{line%% *}}\" "
+                f"\"$(printf '%s%s' {q(salt)} \"${{line#* }}\" | sha256sum | cut -c 1-16)\"; done")
+
     parts = []
     for index, item in enumerate(files):
         f = q(item.remote)
         parts.append(
             f"if [ -f {f} ]; then echo {MARK} {index} $(stat -c %a {f}) $(sha256sum < {f} | cut -d ' ' -f 1); "
-            f"sed -n -E {q(SED_KEYS)} {f} | while IFS= read -r line; do "
-            f"printf '%s %s\\n' \"${{line%% *}}\" "
-            f"\"$(printf '%s%s' {q(salt)} \"${{line#* }}\" | sha256sum | cut -c 1-16)\"; "
-            f"done; else echo {MARK} {index} absent; fi")
+            f"{names(f)}; else echo {MARK} {index} absent; fi")
     return "; ".join(parts)
 
 
