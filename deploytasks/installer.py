@@ -311,8 +311,8 @@ def report_server_uv(c, settings, path, printed) -> None:
     deploytasks.installer is uv, else a warning that pip builds until then)."""
     lines = printed.splitlines()
     tools = posixpath.join(path, ".deploytasks", "uv")
-    if uv_cache_note(printed):
-        console.print(f"[yellow]![/] {uv_cache_note(printed)}", highlight=False)
+    if note := uv_cache_note(printed):
+        console.print(f"[yellow]![/] {note}", highlight=False)
     found = next((line for line in lines
                   if line.startswith(("uv-on-path:", "uv-kept", "uv-copied", "uv-installed", "no-uv:"))), "")
     if found.startswith("uv-on-path:"):

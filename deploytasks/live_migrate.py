@@ -52,4 +52,4 @@ def pending_migrations(c, settings, project) -> list:
     info = introspect(c, project, settings, plan=True, changes=False, checks=False)
     if "plan" not in info:
         return ["(unknown: the plan could not be made)"]
-    return [f"{m['app']}.{m['name']}" for m in info["plan"] if not m["backwards"]]
+    return steps.planned_forwards(info)

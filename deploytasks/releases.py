@@ -382,8 +382,8 @@ def report_build(settings, prep, result, say=None):
     reused = f" (bytecode of {reused} unchanged modules taken from the live venv)" if reused else ""
     repaired = ("; the server's uv cache named packages that were gone from it: those were fetched again"
                 if result.get("cache_repaired") else "")
-    if uv_cache_note(result["stdout"]):
-        repaired += "; " + uv_cache_note(result["stdout"])
+    if note := uv_cache_note(result["stdout"]):
+        repaired += "; " + note
     (say or console.print)(f"[green]✓[/] venv {posixpath.basename(venv)} built with {how}{reused}{repaired}")
 
 

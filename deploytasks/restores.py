@@ -60,8 +60,8 @@ def in_project(c, project, settings, path, *, yes, unverified, media, migrate=Fa
         c, project, settings, path, yes=yes, unverified=unverified, migrate=migrate, media=swap,
         what_is_replaced=f"the {settings.database!r} database" + (" and MEDIA_ROOT" if prepared else "")),
         settings.keep_backups)  # safety backups there
-    if media_dir.swap_failure(done):
-        raise DeployTasksError(media_dir.swap_failure(done))
+    if failure := media_dir.swap_failure(done):
+        raise DeployTasksError(failure)
 
 
 def on_server(c, settings, project, local, *, yes, unverified, media, migrate=False):
@@ -93,8 +93,8 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
                                    unverified=unverified, media=media, migrate=migrate, log=log)
         if done:
             releases.reload(c, settings)
-        if media_dir.swap_failure(done):
-            raise DeployTasksError(media_dir.swap_failure(done))
+        if failure := media_dir.swap_failure(done):
+            raise DeployTasksError(failure)
     except BaseException as exc:
         failed = exc
         raise

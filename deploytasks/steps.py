@@ -94,6 +94,11 @@ def install(c, project, force=False, cli="inv") -> StepResult:
     return done(f"installed {project.requirements} with {tool}")
 
 
+def planned_forwards(info) -> list:
+    """`app.name` of each migration an introspection's plan applies, in order."""
+    return [f"{m['app']}.{m['name']}" for m in info["plan"] if not m["backwards"]]
+
+
 def would_migrate(c, project, database="default") -> StepResult:
     """What `migrate` would apply, from a read-only introspection (for --dry)."""
     probe = run(c, f"test -x {q(project.python)} && echo yes || echo no", what="looking for the virtualenv",
@@ -108,7 +113,7 @@ def would_migrate(c, project, database="default") -> StepResult:
     if "plan" not in info:
         reason = "conflicting migrations" if info.get("conflicts") else info["database"].get("error", "unknown")
         return dry(f"would apply the pending migrations (cannot plan them: {reason})")
-    names = [f"{m['app']}.{m['name']}" for m in info["plan"] if not m["backwards"]]
+    names = planned_forwards(info)
     if not names:
         return dry("no migrations to apply")
     shown = ", ".join(names[:3]) + (f", … ({len(names) - 3} more)" if len(names) > 3 else "")

@@ -111,7 +111,11 @@ def show_releases(info: ReleaseListing, as_json, host, path):
         rows.append((r["release"], (r.get("revision") or "?")[:12], (r.get("deployed_at") or "?").replace("T", " ").rstrip("Z"),
                      r.get("by", "?"), "yes" if r.get("migrations_changed") else "no", marks.strip()))
     show(table(f"Releases on {host}:{path}", ["release", "revision", "deployed at (UTC)", "by", "migrations", ""], rows))
-    lock = info.get("lock")
+    show_lock(info.get("lock"))
+
+
+def show_lock(lock):
+    """Who holds the deploy lock, under a listing of the server (nothing when it is free)."""
     if lock:
         console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
 
@@ -126,9 +130,7 @@ def show_server_history(info: History, as_json, host, path):
             for e in info["entries"]]
     show(table(f"History of {host}:{path} (releases.log, newest first)",
                ["time (UTC)", "action", "what", "by", "result", "detail"], rows))
-    lock = info.get("lock")
-    if lock:
-        console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
+    show_lock(info.get("lock"))
 
 
 def logged_subject(entry) -> str:

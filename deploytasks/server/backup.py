@@ -1,12 +1,11 @@
 """Entry: back up the project's database, verify it, write its manifest, prune. With params["stream"] (SQLite)
 the copy's bytes also go to stdout as they are written, framed by a STREAM_MARKER line."""
-import json
 import os
 import sys
 
 from .django_info import engine_for_alias
 from .engines import SUPPORTED
-from .layout import RELEASE_META, ServerLayout
+from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
 from .manifests import prune_backups
 from .results import BackupManifest
@@ -33,17 +32,7 @@ def main(params) -> BackupManifest:
 def backups_of_releases(layout) -> set:
     """The pre-deploy backups the releases still on the server were deployed after (the copy a rollback across
     an irreversible migration restores): kept whatever their age."""
-    names = set()
-    try:
-        releases = os.listdir(layout.releases)
-    except OSError:
-        return names
-    for release in releases:
-        try:
-            with open(os.path.join(layout.releases, release, RELEASE_META)) as handle:
-                backup = json.load(handle).get("backup")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if backup:
-            names.add(os.path.basename(backup))
-    return names
+    from .releases import release_meta, release_names  # a server's backup only: not on a laptop's backup path
+
+    backups = (release_meta(layout, name).get("backup") for name in release_names(layout))
+    return {os.path.basename(backup) for backup in backups if isinstance(backup, str) and backup}
