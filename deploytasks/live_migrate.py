@@ -28,13 +28,16 @@ def migrate_live(c, settings, project) -> StepResult:
                 log["backup"] = manifest["path"]
                 console.print(f"[green]✓[/] backup {manifest['path']} (restore with `fab -H {host_name(c)} restore "
                               f"{manifest['file']}`)", highlight=False, soft_wrap=True)
-            outcome = steps.migrate(c, project, database=settings.database)
+            outcome = steps.migrate(c, project, database=settings.database, under_lock=releases.lock_dir(settings))
     except BaseException as exc:
         ctrl_c = isinstance(exc, KeyboardInterrupt)
-        error = ("interrupted (Ctrl-C): the migrate may have run on to its end" if ctrl_c
+        error = ("interrupted (Ctrl-C): the migrate ran on to its end" if ctrl_c
                  else str(exc) or type(exc).__name__)
+        if ctrl_c:  # the command on the server is not stopped by it (half a migration on MySQL would stay half)
+            console.print("[yellow]Ctrl-C[/]: the migrate on the server goes on to its end; the lock is freed then "
+                          "(Ctrl-C again leaves that to the server)", highlight=False, soft_wrap=True)
         releases.admin(c, settings, "abort", release=None, log=dict(log, error=error), taking=locked.get("taking"))
-        if ctrl_c:  # the command on the server is not stopped by it: what it applied is for the database to say
+        if ctrl_c:  # what it applied is for the database to say
             raise DeployTasksError(f"{error} on the server; `fab -H {host_name(c)} migrations.status` shows what is "
                                    "applied") from None
         raise

@@ -120,12 +120,16 @@ def would_migrate(c, project, database="default") -> StepResult:
     return dry(f"would apply {len(names)}: {shown}")
 
 
-def migrate(c, project, *args, database="default", watchers=()) -> StepResult:
-    """Apply migrations (`manage.py migrate --noinput`), reporting how many ran (under --dry: would run)."""
+def migrate(c, project, *args, database="default", watchers=(), under_lock="") -> StepResult:
+    """Apply migrations (`manage.py migrate --noinput`), reporting how many ran (under --dry: would run).
+    under_lock: a held deploy lock the migrate's process marks itself under (as work that outlives its client: the
+    lock is not freed while it runs, by the client's abort or by the lock's guard once the client is gone)."""
     if is_dry(c) and not args:
         return would_migrate(c, project, database)
-    result = run(c, project.manage_command("migrate", "--noinput", *args), what="migrate", check=False,
-                 watchers=watchers)
+    command = project.manage_command("migrate", "--noinput", *args)
+    if under_lock:  # the shell's own pid ($$): it lives while migrate runs, whether or not it execs it
+        command = f"{{ : > {q(posixpath.join(under_lock, 'load-'))}$$; }} 2>/dev/null; {command}"
+    result = run(c, command, what="migrate", check=False, watchers=watchers)
     if result.failed:
         raise DeployTasksError(migrate_failure(result.stdout, summary(result), failed_vendor(c, project, database,
                                                                                               result.stdout)))

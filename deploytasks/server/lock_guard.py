@@ -14,12 +14,14 @@ import time
 from .journal import started_at
 from .leftovers import remove_uploads
 from .lock import release_lock
-from .releases import finished, remove_unfinished
+from .releases import append_log, finished, remove_unfinished
 from .procscan import _stat, commands_naming, files_open_under
 
 WORKER_PREFIX = "worker-"
 LOAD_PREFIX = "load-"  # work that outlives its starter: a restore's detached load (engines/mysql.py), a fleet
-# rollback's unapply (fleet_step.py); an abort waits for it too
+# rollback's unapply (fleet_step.py), fab migrate's migrate (steps.migrate); an abort waits for it too
+LOGGED_WHEN_ABANDONED = ("migrate", "restore", "rollback")  # a deploy's client gone before its supervisor: nothing
+# went live (and `fab check`/`plan` take the lock as deploys too)
 
 
 def session_process():
@@ -140,6 +142,21 @@ def watch(layout, session, pid, release=None, interval=0.5):
                 remove_uploads(layout)
                 if release and not finished(layout, release):
                     remove_unfinished(layout, release)
+                log_abandoned(layout)
                 release_lock(layout)
             return
         time.sleep(interval)
+
+
+def log_abandoned(layout):
+    """A releases.log entry for the lock's task whose client went away before it could write its own (`fab
+    history` shows it): the guard cannot know how far the task got, only that its work ended."""
+    try:
+        with open(os.path.join(layout.lock, "info.json")) as handle:
+            info = json.load(handle)
+        if info.get("action") in LOGGED_WHEN_ABANDONED:
+            append_log(layout, {"action": info["action"], "by": info.get("who"), "result": "abandoned",
+                                "error": "fab went away before it ended (killed, or its connection lost); the lock "
+                                         "was freed once the work under it had ended"})
+    except (OSError, ValueError, AttributeError):  # no info, or a full disk: the lock goes all the same
+        pass

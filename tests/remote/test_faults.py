@@ -516,25 +516,60 @@ def test_a_restore_whose_server_process_is_killed_says_so_and_where_to_look(site
     assert not faults.inconsistencies(s, s.gunicorn.url)
 
 
-def test_ctrl_c_during_fab_migrate_says_the_migrate_may_run_on_and_where_to_look(site):
-    """The server's migrate is not stopped by the client's Ctrl-C (it was a bare `interrupted (Ctrl-C)` while the
-    migration went on being applied): the line says so and names what shows the outcome; the lock is freed."""
-    s = site
+def _slow_migrate_pending(s):
+    """The live release with a 4-second migration pending (a marker file appears once it starts); its name."""
     marker = s.base / "slow-migrate-started"
     marker.unlink(missing_ok=True)
     _, fast, slow = faults.slow_migration(s.repo, os.path.realpath(s.db), marker, branch="slowmigrate", seconds=4)
     s.fab("deploy", "--revision", "slowmigrate").ok()
     s.fab("migrations.migrate", "accounts", fast, "--yes").ok()  # the slow one pending for the live code
     marker.unlink(missing_ok=True)
+    return marker, slow
+
+
+def test_ctrl_c_during_fab_migrate_waits_for_the_server_migrate_and_says_where_to_look(site):
+    """The server's migrate is not stopped by the client's Ctrl-C (it was a bare `interrupted (Ctrl-C)` while the
+    migration went on being applied, then the lock was freed while it still ran): fab says the migrate goes on,
+    frees the lock once it has ended, and names what shows the outcome."""
+    s = site
+    marker, slow = _slow_migrate_pending(s)
     outcome = faults.inject(s, ("migrate",), marker.exists, "sigint", point_timeout=120)
     s.fault_pids.extend(outcome.server_pids)
-    error_line(outcome.run, "interrupted (Ctrl-C): the migrate may have run on to its end on the server",
-               "migrations.status")
+    assert "the migrate on the server goes on to its end" in outcome.run.stdout + outcome.run.stderr
+    error_line(outcome.run, "interrupted (Ctrl-C): the migrate ran on to its end on the server", "migrations.status")
     assert faults.wait_gone(outcome.server_pids, timeout=60)
     assert faults.wait_until(lambda: not s.lock.exists(), timeout=60)
     assert ("accounts", slow) in s.applied_migrations()  # it did run on
     entry = s.log()[-1]
     assert (entry["action"], entry["result"]) == ("migrate", "failed") and "Ctrl-C" in entry["error"], entry
+
+
+def test_fab_killed_during_fab_migrate_leaves_the_lock_held_until_the_server_migrate_ends(site):
+    """fab SIGKILLed while the server migrates: the lock's guard freed the lock at once while the orphaned migrate
+    went on (a deploy could start under it) and nothing was logged. The lock stays held until that migrate has
+    ended; then it is freed and `fab history` shows the migrate as abandoned."""
+    s = site
+    marker, slow = _slow_migrate_pending(s)
+    entries = len(s.log())
+    proc = s.fab_background("migrate")
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=120), "never migrated"
+        assert proc.poll() is None, proc.communicate()
+        proc.kill()
+        proc.wait()
+        time.sleep(2)  # the guard looks every 0.5 s; the migration takes 4 s
+        held = s.lock.exists()
+        applied_while_held = ("accounts", slow) in s.applied_migrations()
+        assert faults.wait_until(lambda: not s.lock.exists(), timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert held and not applied_while_held, (held, applied_while_held)
+    assert ("accounts", slow) in s.applied_migrations()
+    new = s.log()[entries:]
+    assert [(e["action"], e["result"]) for e in new] == [("migrate", "abandoned")], new
+    s.fab("deploy", "--revision", "slowmigrate").ok()  # nothing is left behind that stops the next task
 
 
 @pytest.mark.parametrize("kind", ["kill-fab", "sigint"])
