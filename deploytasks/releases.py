@@ -88,7 +88,8 @@ def server_params(c, settings, params) -> dict:
     """`params` with what every server-package entry run by server_script is given."""
     return dict(params, path=settings.path, lock_stale_after=settings.lock_stale_after, who=who(),
                 sudo_password=c.config.get("sudo", {}).get("password"), reload=settings.reload, restart=settings.restart,
-                start=settings.start, reload_timeout=settings.reload_timeout)
+                start=settings.start, reload_timeout=settings.reload_timeout,
+                shared_files=settings.shared_files)  # an undo puts back the ones the live release went live with
 
 
 def server_command(settings) -> str:

@@ -4,7 +4,7 @@ import os
 import time
 from typing import Union
 
-from . import uv_cache
+from . import uv_cache, went_live
 from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
@@ -35,25 +35,46 @@ def switch_and_check(layout, params, release, previous):
 def switch_back(layout, params, previous) -> SwitchBack:
     """`current` back to `previous` (or removed when there was none), the app server reloaded, and (with a health
     check) waited for until it serves `previous` again: until then workers of the left release may still answer,
-    or still be starting from its directory, which the caller is about to remove."""
+    or still be starting from its directory, which the caller is about to remove. When `previous` fails too and
+    a shared file (.env) differs from what `previous` went live with, that one is put back and tried (went_live)."""
     if previous:
         switch_to(layout, previous)
     elif os.path.lexists(layout.current):
         os.unlink(layout.current)
-    reload_problem = None
-    if previous:
-        try:  # `start` when the reload finds nothing to reload: the app server died with the release it left
-            reload_problem = reload_or_start(layout, params)
-        except Exception as exc:  # noqa: BLE001
-            reload_problem = first_line(exc)
-    health_problem = None
-    if previous and not reload_problem:
+    if not previous:
+        return {"switched_back_to": previous, "reload_problem": None, "health_problem": None, "put_back": []}
+    reload_problem, health_problem = reload_and_check(layout, params, previous)
+    put = []
+    if reload_problem or health_problem:
         try:
-            health_problem = health(params.get("healthcheck"), release_revision(layout, previous),
-                                    params.get("healthcheck_retries", 10), params.get("healthcheck_delay", 0.5))
-        except Exception as exc:  # noqa: BLE001
-            health_problem = first_line(exc)
-    return {"switched_back_to": previous, "reload_problem": reload_problem, "health_problem": health_problem}
+            put = went_live.put_back(layout, params.get("shared_files"))
+        except OSError as exc:
+            health_problem = "%s; putting back the shared files it went live with failed (%s)" % (
+                health_problem or reload_problem, exc)
+    if put:
+        again = reload_and_check(layout, params, previous)
+        if any(again):  # neither works: the pushed files stay, as the user left them
+            went_live.take_back(layout, put)
+            put = []
+        else:
+            reload_problem = health_problem = None
+    return {"switched_back_to": previous, "reload_problem": reload_problem, "health_problem": health_problem,
+            "put_back": [[name, aside] for name, aside in put]}
+
+
+def reload_and_check(layout, params, release):
+    """(reload problem, health problem) of reloading the app server (or starting it) on `release`, live."""
+    try:  # `start` when the reload finds nothing to reload: the app server died with the release it left
+        reload_problem = reload_or_start(layout, params)
+    except Exception as exc:  # noqa: BLE001
+        reload_problem = first_line(exc)
+    if reload_problem:
+        return reload_problem, None
+    try:
+        return None, health(params.get("healthcheck"), release_revision(layout, release),
+                            params.get("healthcheck_retries", 10), params.get("healthcheck_delay", 0.5))
+    except Exception as exc:  # noqa: BLE001
+        return None, first_line(exc)
 
 
 def complete(layout, params, release, previous) -> Completed:
@@ -63,6 +84,7 @@ def complete(layout, params, release, previous) -> Completed:
     meta.update({"release": release, "status": "live", "live_since": utcnow()})
     meta.pop("bad_since", None)  # live again: no longer bad (releases.log keeps when it was)
     save_meta(layout, release, meta)
+    went_live.remember(layout, params.get("shared_files"))
     for name in params.get("mark_bad") or []:
         bad = release_meta(layout, name)
         bad.update({"release": name, "status": "bad", "bad_since": utcnow()})

@@ -69,6 +69,13 @@ def reapply(layout, command, check_command, database, release, backup, half_way)
     return said
 
 
+def put_back_said(layout, previous, put):
+    """What the undo says of the shared files switch_back put back (went_live)."""
+    return ["%s failed with shared/%s too and served again once given the one it went live with: shared/%s is that "
+            "one again%s" % (previous, name, name, "; the pushed one is kept as %s (fix it, `fab shared.push`, deploy "
+                             "again)" % os.path.relpath(aside, layout.path) if aside else "") for name, aside in put or ()]
+
+
 def working_in(directory, previous):
     """(who works in a release the undo could not remove, what to do about it): an app server the deploy started,
     with nothing live before, serves errors from it until stopped."""
@@ -98,6 +105,7 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
             done.append("reloading %s failed too (%s)" % (previous, back["reload_problem"]))
         elif back.get("health_problem"):
             done.append("%s fails its health check too (%s)" % (previous, back["health_problem"]))
+        done.extend(put_back_said(layout, previous, back.get("put_back")))
     found = explain() if explain is not None else None
     if found:
         reason = "%s; %s" % (reason, found)

@@ -364,6 +364,7 @@ class SwitchBack(TypedDict):
     switched_back_to: Optional[str]
     reload_problem: Optional[str]
     health_problem: Optional[str]
+    put_back: List[List[Optional[str]]]  # [shared file, where the one that failed was set aside], see went_live
 
 
 class Completed(TypedDict):

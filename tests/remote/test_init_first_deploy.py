@@ -308,3 +308,52 @@ def test_a_changed_env_file_reaches_the_serving_workers_on_the_next_deploy(user)
     log = (user.srv / "shared" / "gunicorn.log").read_text()
     for text in (deployed.stdout, deployed.stderr, log):
         assert secret not in text
+
+
+def test_a_pushed_env_file_that_breaks_the_site_is_put_back_when_the_previous_release_fails_with_it_too(user):
+    """A .env is not part of a release: a pushed one whose values break the site (here a settings module whose
+    ALLOWED_HOSTS lacks the site's host: it loads, and answers 400) failed the deploy's health check, and the release
+    switched back to read the same file: the site stayed down after the undo. Now the undo, once the previous release
+    fails with the pushed file too, gives it the .env it went live with (the pushed one kept aside, 0600): it serves."""
+    if not (user.srv / "current").exists():  # run alone: the first test's start
+        first_deploy(user)
+    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
+    (user.work / "mysite" / "wrong_hosts.py").write_text(
+        "from .settings import *  # noqa: F401,F403\n\nALLOWED_HOSTS = ['nowhere.invalid']\n")
+    git(user.work, "add", "-A")
+    git(user.work, "commit", "-q", "-m", "a settings module that serves no host of ours")
+    git(user.work, "push", "-q", "origin", "main")
+    config = user.work / "deploytasks.yaml"
+    production_env = user.work / "deploy" / user.sshd.alias / ".env"
+    saved, good = config.read_text(), production_env.read_text()
+    assert "DJANGO_SETTINGS_MODULE=mysite.settings\n" in good
+    config.write_text(saved.replace("healthcheck_retries: 40", "healthcheck_retries: 4"))
+    try:
+        user.fab("deploy").ok()  # the module is in the live release too; the .env it goes live with is the good one
+        live = os.readlink(user.srv / "current")
+        assert user.get() == 200
+        production_env.write_text(good.replace("=mysite.settings\n", "=mysite.wrong_hosts\n"))
+        user.fab("shared.push", "--yes").ok()
+        with open(user.work / "mysite" / "urls.py", "a") as handle:
+            handle.write("\n# a change that goes out with the pushed .env\n")
+        git(user.work, "commit", "-q", "-am", "a code change")
+        git(user.work, "push", "-q", "origin", "main")
+        failed = user.fab("deploy")
+        text = failed.stdout + failed.stderr
+        assert failed.returncode != 0, text
+        assert "failed with shared/.env too and served again once given the one it went live with" in text, text
+        assert os.readlink(user.srv / "current") == live
+        assert (user.srv / "shared" / ".env").read_text() == good
+        aside = list((user.srv / "shared").glob(".env.*.failed"))
+        assert [path.read_text() for path in aside] == [production_env.read_text()], aside
+        assert oct(aside[0].stat().st_mode & 0o777) == "0o600"
+        assert f"shared/{aside[0].name}" in text, text
+        assert user.get() == 200
+        entry = json.loads((user.srv / "releases.log").read_text().splitlines()[-1])
+        assert entry["result"] != "ok" and "shared/.env is that one again" in entry["summary"], entry
+    finally:
+        config.write_text(saved)
+        production_env.write_text(good)
+    assert "nothing to deploy" not in user.fab("deploy").ok().stdout  # the good file, as the server has it again
+    assert user.get() == 200
