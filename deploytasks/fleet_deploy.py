@@ -10,6 +10,7 @@ import time
 
 from . import __version__
 from . import bundle, fleet
+from .connection import connect
 from .conversation import Conversation
 from .deploy_hooks import around_build
 from .deploy_report import pruned_summary, report_migrations, report_notes, venv_changed
@@ -112,8 +113,12 @@ def run_phases(hosts, migrator, revision, force, log, again=False) -> str:
         what = "the health check" if unhealthy else "switching" if at else "getting ready to switch"
         schema = undo_all(hosts, migrator, f"{what} failed on {', '.join(h.name for h in failing)}", log)
         stuck = undo_failed_on(hosts)
-        return ("every host switched back" if not stuck else "the others switched back") + (f"; {schema}" if schema
-                                                                                               else "")
+        if not any(h.data.get("switched") for h in hosts):
+            said = "nothing was switched" + (f"; the undo could not reach {', '.join(stuck)}, whose server removes the "
+                                             "staged release and frees its lock by itself" if stuck else "")
+        else:
+            said = "every host switched back" if not stuck else "the others switched back"
+        return said + (f"; {schema}" if schema else "")
     fleet.on_all(hosts, complete, "finalize")
     return "ok" if not any(h.error for h in hosts) else "live, but finalizing failed on some hosts (see the table)"
 
@@ -303,7 +308,8 @@ def undo_all(hosts, migrator, reason, log) -> str:
             host.data["undo_failed"] = True
             raise
     fleet.on_all(others, back, "undo")
-    stuck = undo_failed_on(others)
+    stuck = [h.name for h in others if h.data.get("undo_failed") and h.data.get("switched")]  # asked to switch:
+    # it may serve the new release; one never asked cannot (its server side removes the release once we are gone)
     keep = None
     if stuck and migrator in staged:
         keep = (f"the schema stays migrated: the undo failed on {', '.join(stuck)}, which may still serve the "
@@ -323,6 +329,7 @@ def undo_failed_on(hosts) -> list:
 
 def take_back(host, migrator, reason, log, keep_schema=None):
     prep = host.data["prep"]
+    connect(host.c, host.settings)  # a connection lost meanwhile: opened again, or one line saying why it cannot be
     if not host.data.get("project"):
         admin(host.c, host.settings, "abort", release=prep["release"], log=dict(log, error=reason), result="failed")
         host.result = host.result if host.error else "removed"

@@ -223,6 +223,11 @@ class SSHServer:
         atexit.unregister(self.stop)
         self._kill_proc()
 
+    def start_again(self) -> "SSHServer":
+        """Start a stopped server on the port it had, so the ssh_config its clients were given stays right."""
+        self._fixed_port = self.port
+        return self.start()
+
     def __enter__(self) -> "SSHServer":
         return self.start()
 

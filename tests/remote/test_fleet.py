@@ -12,6 +12,7 @@ import pytest
 
 from tests.remote import faults
 from tests.remote._fleet import make_fleet
+from tests.remote.conftest import FabRun
 
 ADDRESS = "127.0.0.80"
 ADDRESSES = ["127.0.0.80", "127.0.0.81", "127.0.0.82"]
@@ -357,6 +358,43 @@ def test_ctrl_c_during_a_fleet_deploy_ends_fab_and_every_host_undoes_its_part(fl
     assert freed
     assert fleet.states() == before
     assert migration_rows(fleet, migration) == 0
+    fleet.fab(fleet.names(), "deploy").ok()
+    assert migration_rows(fleet, migration) == 1
+
+
+def test_a_host_lost_before_the_switch_round_leaves_no_host_on_the_old_code_over_the_new_schema(fleet):
+    """web3's sshd gone (its connection and its listener) while the migrate host runs an `after migrate` hook: no
+    host was asked to switch, so web3 cannot serve the new release; its server side removes its staged release by
+    itself, and the migrate host unapplies. It used to keep the schema migrated ("the undo failed on web3, which may
+    still serve the new release"): every host back on the old code over the new schema."""
+    before = fleet.states()
+    fleet.repo.add_model("Unreached")
+    migration = fleet.repo.latest_migration()
+    marker = fleet.base / "unreached-migrate-hook"
+    fleet.configure(hooks={"after": {"migrate": [f"touch {marker} && sleep 3"]}})
+    web3 = fleet.hosts["web3"].sshd
+    proc = fleet.fab_background(fleet.names(), "deploy")
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        assert proc.poll() is None, proc.communicate()
+        web3.stop()
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        fleet.configure(hooks={})
+        marker.unlink(missing_ok=True)
+        if not web3.running:
+            web3.start_again()
+    run = FabRun(("deploy",), proc.returncode, out, err)
+    line = run.error("nothing was switched", "the undo could not reach web3", "unapplied once on web1",
+                     "cannot reach web3")
+    assert "Errno" not in line, line
+    assert "schema stays migrated" not in line, line
+    assert unlocked_everywhere(fleet)
+    assert migration_rows(fleet, migration) == 0
+    assert fleet.states() == before
     fleet.fab(fleet.names(), "deploy").ok()
     assert migration_rows(fleet, migration) == 1
 
