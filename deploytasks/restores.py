@@ -199,6 +199,10 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         report = restore_backup(c, project, settings, path, apply=False, unverified=unverified, received=received,
                                 started=started)
         report_verified(shown, report)
+        if (report.get("database") or {}).get("vendor") == "mysql":
+            console.print("[yellow]WARN[/] MySQL/MariaDB cannot hold the app's writes off while the dump is loaded: a "
+                          "row written meanwhile is in neither the restored database nor the safety backup; stop the "
+                          "writers first (a maintenance page, or the app server)", highlight=False, soft_wrap=True)
         confirm(f"Replace {what_is_replaced} with {shown}?", yes, is_dry(c))
     try:
         done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
@@ -217,6 +221,13 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     console.print(f"[green]✓[/] restored {shown} into {done['database']['name']}{how}", soft_wrap=True)
     if done.get("safety_backup"):
         console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
+    ahead = {app: s["unknown"] for app, s in done["migrations"].items() if s["unknown"]}
+    if ahead:
+        console.print(f"[yellow]WARN[/] the restored data records migrations this code does not have "
+                      f"({', '.join(f'{app}.{names[-1]}' for app, names in ahead.items())}): the schema of a newer "
+                      "release, which the live code may fail on (deploy the release that has them), or names of "
+                      "migrations a squash replaced and that were deleted since (harmless: `manage.py migrate --prune`)",
+                      highlight=False, soft_wrap=True)
     behind = [app for app, s in done["migrations"].items() if s["missing"]]
     if behind and migrate:
         console.print(f"[green]✓[/] migrated the restored data to the code: {steps.migrate(c, project)}",
@@ -224,9 +235,10 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     elif behind:
         on_server = getattr(c, "host", None)
         command = f"fab -H {host_name(c)} migrate" if on_server else "inv migrate"
-        console.print(f"[yellow]WARN[/] the restored data is behind the code in {', '.join(behind)}: "
-                      + ("the site fails where it uses what the missing migrations make, " if on_server else "")
-                      + f"until they are applied: `{command}` now (`restore --migrate` applies them at once)",
+        console.print(f"[yellow]WARN[/] the restored data is behind the code in {', '.join(behind)}"
+                      + (": the site fails where it uses what the missing migrations make until they are applied"
+                         if on_server else ": apply them")
+                      + f": `{command}` now (`restore --migrate` applies them at once)",
                       highlight=False, soft_wrap=True)
     return done
 

@@ -179,13 +179,15 @@ def describe_restore(report):
     rows = []
     behind = []
     for app, state in comparison.items():
-        note = "same as code"
+        notes = []
         if state["unknown"]:
-            note = f"[red]{len(state['unknown'])} unknown to this code[/]"
-        elif state["missing"]:
-            note = f"[yellow]{len(state['missing'])} to apply[/]"
+            notes.append(f"[red]{len(state['unknown'])} unknown to this code[/]")
+        if state["missing"]:
+            notes.append(f"[yellow]{len(state['missing'])} to apply[/]")
             behind.append(app)
-        rows.append((app, state["backup_latest"] or "zero", state["code_latest"] or "-", note))
+        latest = (f"{state['unknown'][-1]} (unknown)" if state["unknown"] and not state["missing"]
+                  else state["backup_latest"] or "zero")  # a backup ahead of the code: where it really is
+        rows.append((app, latest, state["code_latest"] or "-", ", ".join(notes) or "same as code"))
     show(table("Migration state: backup vs code", ["app", "backup at", "code at", "after restore"], rows))
     return behind
 

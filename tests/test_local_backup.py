@@ -217,7 +217,7 @@ def test_restore_reports_migrations_the_restored_data_lacks(migrated_site):
     assert result.returncode == 0, result.stderr + result.stdout
     [row] = [line for line in result.stdout.splitlines() if line.startswith("│ accounts")]
     assert "0010_plan_slug" in row and "6 to apply" in row
-    assert "WARN the restored data is behind the code in accounts: until they are applied: `inv migrate` now " \
+    assert "WARN the restored data is behind the code in accounts: apply them: `inv migrate` now " \
            "(`restore --migrate` applies them at once)" in " ".join(result.stdout.split()), result.stdout
     assert site.query("SELECT count(*) FROM django_migrations WHERE app = 'accounts'") == [(10,)]
     migrated = site.inv("restore", old["path"], "--yes", "--migrate")

@@ -146,6 +146,11 @@ def test_backup_restore_and_prune(my_site):
     site.query("DELETE FROM accounts_plan")
     site.query("CREATE TABLE stray_after_backup (id int)")
     changed = site.fingerprint()
+    asked = site.inv("restore", dump.name)  # no terminal to confirm on: refused, after what it would do is said
+    assert asked.returncode == 1 and "pass --yes" in asked.stderr, asked.stderr + asked.stdout
+    assert ("WARN MySQL/MariaDB cannot hold the app's writes off while the dump is loaded" in
+            " ".join(asked.stdout.split())), asked.stdout
+    assert site.fingerprint() == changed
     result = site.inv("restore", dump.name, "--yes")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "matches its manifest" in result.stdout and f"restored {dump}" in result.stdout

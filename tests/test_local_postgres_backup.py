@@ -312,7 +312,7 @@ def test_restoring_an_older_backup_puts_the_older_schema_back_and_reports_migrat
     assert result.returncode == 0, result.stderr + result.stdout
     [row] = [line for line in result.stdout.splitlines() if line.startswith("│ accounts")]
     assert "0010_plan_slug" in row and "6 to apply" in row
-    assert "behind the code in accounts: until they are applied: `inv migrate` now" in " ".join(result.stdout.split())
+    assert "behind the code in accounts: apply them: `inv migrate` now" in " ".join(result.stdout.split())
     assert site.tables() == old_tables
     assert columns(site, "accounts_sitesettings") == old_columns  # the newer migrations' columns are gone
     assert site.fingerprint() == old_fingerprint

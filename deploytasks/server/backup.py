@@ -12,6 +12,8 @@ from .results import BackupManifest
 
 
 def main(params) -> BackupManifest:
+    if params.get("server_path"):
+        refuse_while_restoring(ServerLayout(params["server_path"]))
     alias = params.get("database", "default")
     database, engine = engine_for_alias(
         alias, "backups of %%s databases are not supported (%s are)" % SUPPORTED, settings_only=True)
@@ -27,6 +29,21 @@ def main(params) -> BackupManifest:
         protect |= backups_of_releases(layout)
     manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=protect)
     return manifest
+
+
+def refuse_while_restoring(layout):
+    """A backup is refused, before anything is dumped or pruned, while a restore replaces the database: on MySQL
+    its load drops and fills table after table, each committed, so a dump then holds half the rows (and its
+    retention would remove a whole backup for it)."""
+    from .errors import ServerError
+    from .lock import holder_gone, lock_info
+    from .lock_guard import LOAD_PREFIX, workers_alive
+
+    info = lock_info(layout)
+    if info and info.get("action") == "restore" and (not holder_gone(info) or workers_alive(layout.lock, (LOAD_PREFIX,))):
+        raise ServerError("a restore is replacing the database on the server (by %s since %s): a backup now would "
+                          "dump it half replaced; back up once it has ended (`fab history` shows it)" % (
+                              info.get("who", "someone"), info.get("since", "?")))
 
 
 def backups_of_releases(layout) -> set:

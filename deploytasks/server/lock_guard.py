@@ -64,7 +64,7 @@ def detached_work(lock_dir, pid):
                 pass
 
 
-def _workers_alive(lock_dir, prefixes=(WORKER_PREFIX, LOAD_PREFIX)):
+def workers_alive(lock_dir, prefixes=(WORKER_PREFIX, LOAD_PREFIX)):
     try:
         names = os.listdir(lock_dir)
     except OSError:
@@ -77,7 +77,7 @@ def wait_for_loads(lock_dir, timeout=3600, interval=0.2):
     """Wait while a restore's load marked under the lock (LOAD_PREFIX: running in a session of its own, its restore
     process gone) lives; True when none is left."""
     deadline = time.monotonic() + timeout
-    while _workers_alive(lock_dir, (LOAD_PREFIX,)):
+    while workers_alive(lock_dir, (LOAD_PREFIX,)):
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
@@ -136,7 +136,7 @@ def start_guard(layout, release=None):
 def watch(layout, session, pid, release=None, interval=0.5):
     """While the lock is ours: once the session is gone and nothing works under the lock, clean up, free it."""
     while _still_mine(layout, pid):
-        if (_stat(session) is None and not _workers_alive(layout.lock) and not files_open_under(layout.uploaded)
+        if (_stat(session) is None and not workers_alive(layout.lock) and not files_open_under(layout.uploaded)
                 and not commands_naming(layout.uploaded)):
             if _still_mine(layout, pid):
                 remove_uploads(layout)

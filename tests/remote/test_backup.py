@@ -159,6 +159,25 @@ def test_restore_is_refused_while_a_deploy_holds_the_lock(deployed, downloaded):
     assert not s.lock.exists()  # a restore releases the lock it took
 
 
+def test_a_backup_is_refused_while_a_restore_replaces_the_database_and_prunes_nothing(deployed, downloaded):
+    """A MySQL restore's load drops and fills table after table, each committed: a backup taken meanwhile held half
+    the rows, was reported verified, and its retention removed a whole older backup. A backup while a live
+    process's restore holds the lock is refused before anything is dumped or pruned."""
+    s = deployed
+    backups = sorted(p.name for p in (s.path / "backups").iterdir())
+    s.lock.mkdir()
+    (s.lock / "info.json").write_text(json.dumps({"action": "restore", "who": "bob@laptop", "since": "2026-12-07T10:00:00Z",
+                                                  "pid": os.getpid()}))  # a live holder
+    try:
+        s.fab("backup").error("a restore is replacing the database on the server (by bob@laptop",
+                              "back up once it has ended")
+        assert sorted(p.name for p in (s.path / "backups").iterdir()) == backups
+    finally:
+        (s.lock / "info.json").unlink()
+        s.lock.rmdir()
+    s.fab("backup").ok()  # the lock free: backups as before
+
+
 def test_a_restore_whose_project_settings_fail_on_the_server_says_why_and_changes_nothing(deployed, downloaded):
     """The restore's Django, started beside the upload, cannot load the settings: the restore request, run as a
     command of its own, reports the settings' error in one line; the upload is removed and the lock freed."""
@@ -322,7 +341,7 @@ def test_a_restore_behind_the_live_code_says_the_site_fails_until_migrated_and_m
     s.fab("deploy").ok()
     run = s.fab("restore", downloaded["local_path"], "--yes").ok()
     assert "WARN the restored data is behind the code in accounts: the site fails where it uses what the missing " \
-           "migrations make, until they are applied: `fab -H testhost migrate` now (`restore --migrate` applies " \
+           "migrations make until they are applied: `fab -H testhost migrate` now (`restore --migrate` applies " \
            "them at once)" in " ".join(run.stdout.split()), run.stdout
     assert "accounts_later" not in s.tables()
     check = s.fab("check", "--live-only")  # the code that serves needs what the restored data lacks: a FAIL
@@ -376,3 +395,22 @@ def test_fab_history_lists_deploys_restores_and_migrations_newest_first(deployed
     table = s.fab("history", "--last", "3", env={"COLUMNS": "220"}).ok().stdout
     assert table.count(" migrate ") == 2 and " restore " in table and " deploy " not in table, table
     s.fab("history", "--last", "many").error("--last must be a whole number above 0, not 'many'")
+
+
+def test_a_restore_ahead_of_the_live_code_shows_where_the_backup_is_and_warns(deployed, downloaded):
+    """(After the migrations' tests: it deploys one.) A backup taken under a release with one more migration,
+    restored once that release was rolled back: the
+    table said the backup was at the code's latest migration and nothing warned (the live code over a newer
+    schema). The table shows the backup's own latest, and a WARN names it."""
+    s = deployed
+    s.repo.add_model("Ahead")
+    s.fab("deploy").ok()
+    ahead = s.fab("backup", "--json").ok().json()
+    s.fab("rollback", "--yes").ok()
+    run = s.fab("restore", ahead["local_path"], "--yes").ok()
+    [row] = [line for line in run.stdout.splitlines() if line.startswith("│ accounts")]
+    migration = [name for name in ahead["migrations"]["accounts"]][-1]
+    assert f"{migration} (unknown)" in row and "1 unknown to this code" in row, run.stdout
+    assert (f"WARN the restored data records migrations this code does not have (accounts.{migration})"
+            in " ".join(run.stdout.split())), run.stdout
+    s.fab("deploy").ok()  # the release with that migration again: code and schema agree
