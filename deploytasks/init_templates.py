@@ -32,7 +32,11 @@ GUNICORN_SH = """#!/bin/sh
 #   environment (shared/.env exported now, as on a start: changed values in, removed ones out) through
 #   shared/gunicorn.pid.environ (0600), which gunicorn.conf.py's pre_exec reads and removes before it execs;
 #   a new master that did not read it (an older gunicorn.conf.py) is stopped and gunicorn restarted;
-# - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP).
+# - runs, and GUNICORN_BIND or GUNICORN_WORKERS is not what it was started with (shared/gunicorn.args; a new master
+#   inherits the old one's listening sockets and command line): stopped and started again, a moment without a
+#   listener, said as such;
+# - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP); what
+#   the app writes to stdout and stderr (a console logging handler's tracebacks) goes to shared/gunicorn.log too.
 # GUNICORN_BIND / GUNICORN_WORKERS in shared/.env override the defaults below.
 set -e
 root=$(pwd)
@@ -46,10 +50,13 @@ real=$(pwd -P)
 pidfile="$root/shared/gunicorn.pid"
 venvstamp="$root/shared/gunicorn.venv"
 envstamp="$root/shared/gunicorn.envhash"  # shared/.env's sha256 when the master was started or handed over
+argstamp="$root/shared/gunicorn.args"  # the bind and worker count the master was started with
+args="${{GUNICORN_BIND:-{bind}}} ${{GUNICORN_WORKERS:-2}}"
 environ="$pidfile.environ"  # the environment a USR2 hands over (secrets: 0600, removed once read or on exit)
 log="$root/shared/gunicorn.log"
 venv=$(readlink -f "$root/current/.venv" || true)
 stamped=$(cat "$envstamp" 2>/dev/null || true)
+started_args=$(cat "$argstamp" 2>/dev/null || true)
 rm -f "$environ"
 trap 'rm -f "$environ"' EXIT
 trap 'exit 1' HUP INT TERM
@@ -90,6 +97,11 @@ stop() {{  # TERM $pid and wait up to 30 s for it to go
 
 pid=$(cat "$pidfile" 2>/dev/null || true)
 if ! running; then pid=$(cat "$pidfile.2" 2>/dev/null || true); fi
+if running && [ -n "$started_args" ] && [ "$started_args" != "$args" ]; then
+    echo "GUNICORN_BIND/GUNICORN_WORKERS changed ($started_args -> $args): restarting gunicorn $pid (a new master" \
+         "would keep the old listening socket and worker count)"
+    stop
+fi
 if running; then
     if [ "$(master_venv)" != "$venv" ]; then
         why="current/.venv changed"
@@ -171,8 +183,9 @@ if "$root/current/.venv/bin/gunicorn" --help 2>/dev/null | grep -q -- --control-
 fi
 "$root/current/.venv/bin/gunicorn" "$@" --chdir "$root/current" --pid "$pidfile" \\
     --bind "${{GUNICORN_BIND:-{bind}}}" --workers "${{GUNICORN_WORKERS:-2}}" \\
-    --error-logfile "$log" --daemon {wsgi}
+    --error-logfile "$log" --capture-output --daemon {wsgi}
 printf '%s\\n' "$venv" > "$venvstamp"
+printf '%s\\n' "$args" > "$argstamp"
 stamp_env
 i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done

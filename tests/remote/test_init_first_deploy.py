@@ -357,3 +357,42 @@ def test_a_pushed_env_file_that_breaks_the_site_is_put_back_when_the_previous_re
         production_env.write_text(good)
     assert "nothing to deploy" not in user.fab("deploy").ok().stdout  # the good file, as the server has it again
     assert user.get() == 200
+
+
+def test_a_changed_bind_restarts_gunicorn_on_it_and_what_the_app_writes_to_stderr_reaches_the_log(user):
+    """GUNICORN_BIND changed in shared/.env: the USR2 handover kept the old listening socket (a new master inherits
+    it), so the deploy failed its health check on the new address. The generated script restarts gunicorn on the
+    new bind. And what the app writes to stderr (a console logging handler's tracebacks) reaches
+    shared/gunicorn.log: a daemonized gunicorn sent it to /dev/null."""
+    if not (user.srv / "current").exists():  # run alone: the first test's start
+        first_deploy(user)
+    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
+    marker = "to-stderr-" + os.urandom(6).hex()
+    with open(user.work / "mysite" / "urls.py", "a") as handle:
+        handle.write(f"\nimport sys\nfrom django.http import HttpResponse\n\n\ndef to_stderr(request):\n"
+                     f"    print({marker!r}, file=sys.stderr, flush=True)\n    return HttpResponse('ok')\n\n\n"
+                     "urlpatterns.append(path('stderr/', to_stderr))\n")
+    git(user.work, "commit", "-q", "-am", "a view that writes to stderr")
+    git(user.work, "push", "-q", "origin", "main")
+    config = user.work / "deploytasks.yaml"
+    production_env = user.work / "deploy" / user.sshd.alias / ".env"
+    saved, good = config.read_text(), production_env.read_text()
+    port = free_port("127.0.0.1")
+    try:
+        production_env.write_text(good + f"GUNICORN_BIND=127.0.0.1:{port}\n")
+        user.fab("shared.push", "--yes").ok()
+        config.write_text(saved.replace(f"127.0.0.1:{user.port}/", f"127.0.0.1:{port}/"))
+        assert config.read_text() != saved
+        user.fab("deploy").ok()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stderr/", timeout=10) as response:
+            assert response.status == 200
+        with pytest.raises(OSError):
+            user.get()  # the old address: nobody listens there now
+        assert wait_for(lambda: marker in (user.srv / "shared" / "gunicorn.log").read_text(), timeout=10)
+    finally:
+        config.write_text(saved)
+        production_env.write_text(good)
+    user.fab("shared.push", "--yes").ok()
+    user.fab("deploy").ok()
+    assert user.get() == 200
