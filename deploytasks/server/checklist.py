@@ -44,8 +44,14 @@ def items(info) -> list:
 
     health = info.get("health")
     if health:
+        problem = health["problem"] or "200"
+        if problem.startswith(health["url"] + ": "):  # the URL once
+            problem = problem[len(health["url"]) + 2:]
+        if "Connection refused" in problem:
+            problem += (" (nothing listens there: the app server is down, after a reboot say; `fab deploy --again` "
+                        "runs the reload command, which starts init's deploy/gunicorn.sh)")
         result.append({"item": "health check", "verdict": FAIL if health["problem"] else PASS,
-                       "detail": "GET %s: %s" % (health["url"], health["problem"] or "200")})
+                       "detail": "GET %s: %s" % (health["url"], problem)})
 
     if "changes_error" in info:
         result.append({"item": "model changes", "verdict": FAIL, "detail": info["changes_error"]})

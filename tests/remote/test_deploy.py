@@ -285,10 +285,14 @@ def test_check_on_the_live_release(served, closed_port):
     s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/")  # as if the app server had died
     try:
         run = s.fab("check", "--live-only")
+        data = s.fab("check", "--live-only", "--json").json()
     finally:
         s.configure(healthcheck=healthy)
     run.error("the checklist has failures in live release")
     assert "health check" in run.stdout and "FAIL" in run.stdout, run.stdout
+    detail = {item["item"]: item for item in data["items"]}["health check"]["detail"]
+    assert detail.count("/health/") == 1 and "Connection refused" in detail, detail  # the URL once
+    assert "the app server is down" in detail and "fab deploy --again" in detail, detail
 
 
 def test_check_of_the_next_revision_leaves_no_trace(served):
