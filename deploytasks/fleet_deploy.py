@@ -268,7 +268,8 @@ def completion(host, migrator, pre, log) -> dict:
     meta = {"revision": prep["revision"], "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "by": log["by"], "venv": prep["venv"], "migrations": pre["state_after"],
             "migrations_before": pre["state_before"], "migrations_changed": bool(pre["pending"]),
-            "backup": pre.get("backup") if host is migrator else None, "deploy_digest": prep.get("deploy_digest")}
+            "backup": pre.get("backup") if host is migrator else None, "deploy_digest": prep.get("deploy_digest"),
+            "fleet": log.get("fleet")}  # the hosts it went live on together, over one database (releases.rollback)
     return {"previous": prep["current"], "meta": meta, "keep_releases": host.settings.releases_kept,
             "prune_uv_cache": host.settings.prune_uv_cache,
             "log": dict(log, revision=prep["revision"], seconds=host.seconds)}

@@ -153,8 +153,9 @@ def agreed(hosts, to, as_json=False):
         return current, target, meta
     tables.show_rollback_disagreement(plans, as_json)
     raise DeployTasksError("the hosts are not on the same release or would not go back to the same one (see the "
-                           "table): roll back each host on its own (fab -H HOST rollback --to RELEASE) or deploy "
-                           "them all again")
+                           "table): deploy the revision you want on all of them (`fab -H "
+                           f"{','.join(h.name for h in hosts)} deploy --revision SHA`); a host rolled back on its own "
+                           "may not unapply migrations the others' code uses")
 
 
 def hold(host, current, target, meta, check, log):

@@ -455,6 +455,12 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
               "backups_dir": posixpath.join(settings.path, "backups"), "fab": fab}
     check = run_django_script(c, project, "migrate_to_state", params, what="planning the schema rollback")
     refuse_forward(fab, current, meta[target], check.get("missing"))
+    together = meta[current].get("fleet") or []
+    if len(together) > 1 and check["unapply"]:
+        raise DeployTasksError(
+            f"{current} went live on {', '.join(together)} together, over one database: unapplying "
+            f"{', '.join(check['unapply'])} here alone would take the schema back under the others' code; roll them "
+            f"back together (`fab -H {','.join(together)} rollback`); nothing was changed")
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
                   + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
     confirm(f"Roll back to {target}?", yes, is_dry(c))

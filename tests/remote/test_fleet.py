@@ -196,6 +196,18 @@ def test_a_rollback_unhealthy_on_one_host_leaves_every_host_where_it_was(fleet, 
         assert not host.lock.exists()
 
 
+def test_one_host_of_a_fleet_rolled_back_alone_may_not_unapply_the_schema_the_others_use(fleet):
+    """The release went live on the three hosts together, over one database: `fab -H web1 rollback` unapplied its
+    migrations (exit 0) while web2 and web3 went on serving the code that uses them. Refused, nothing changed,
+    naming the rollback of all three."""
+    before, logs = fleet.states(), {name: host.log() for name, host in fleet.hosts.items()}
+    tables = fleet.hosts["web1"].tables()
+    fleet.fab("web1", "rollback", "--yes").error("went live on web1, web2, web3 together, over one database",
+                                                 "fab -H web1,web2,web3 rollback", "nothing was changed")
+    assert fleet.states() == before and fleet.hosts["web1"].tables() == tables
+    assert {name: host.log() for name, host in fleet.hosts.items()} == logs
+
+
 def test_rollback_moves_every_host_to_the_same_release_unapplying_once(fleet):
     before = fleet.currents()
     [current] = set(before.values())
