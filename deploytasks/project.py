@@ -17,6 +17,7 @@ class Project:
     venv: str = ""  # absolute venv directory; empty: use base_python as is
     manage: str = "manage.py"
     requirements: str = "requirements.txt"
+    requirements_setting: str = "requirements"  # the setting that names it (errors say which one to fix)
     env_file: str = ".env"
     backups: str = ""  # where backups go when not deploytasks.backups inside root (servers: {path}/backups)
     installer: str = "pip"  # deploytasks.installer where uv may build the venv (local projects); pip elsewhere
@@ -89,6 +90,7 @@ def local_project(settings) -> Project:
         venv=venv,
         manage=settings.manage,
         requirements=settings.local_requirements or settings.requirements,
+        requirements_setting="local_requirements" if settings.local_requirements else "requirements",
         env_file=settings.env_file,
         installer=settings.installer,
     )

@@ -68,6 +68,7 @@ def requirements_hash(c, project) -> dict:
         "requirements": project.path(project.requirements),
         "stamp": posixpath.join(project.venv, STAMP) if project.venv else "",
         "venv_python": project.python if project.venv else "",
+        "setting": project.requirements_setting,
     }
     return run_script(
         c, project.tool_script_command(), "requirements_hash", params,

@@ -78,6 +78,12 @@ def test_missing_requirements_file(site, args):
     fails_cleanly(site, *args, fragments=(str(site.root / "nope.txt"), "not found", "deploytasks.requirements"))
 
 
+def test_a_missing_local_requirements_file_names_that_setting(site):
+    site.configure(local_requirements="requirements/dev.txt")
+    fails_cleanly(site, "install", fragments=(str(site.root / "requirements" / "dev.txt"), "not found",
+                                              "set deploytasks.local_requirements to"))
+
+
 @pytest.mark.parametrize("task", ["venv", "setup"])
 def test_python_that_does_not_exist(site, task):
     new_venv = site.root / "new-venv"

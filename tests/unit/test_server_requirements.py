@@ -25,8 +25,15 @@ def test_the_digest_changes_with_the_python_version_and_survives_an_include_cycl
 
 def test_a_missing_include_is_a_one_line_error_naming_it(tmp_path):
     (tmp_path / "requirements.txt").write_text("-r missing.txt\n")
-    with pytest.raises(ServerError, match="missing.txt not found"):
+    with pytest.raises(ServerError, match=r"missing.txt not found: .*requirements.txt includes it \(-r/-c\); fix that line"):
         requirements_digest(str(tmp_path / "requirements.txt"))
+
+
+def test_a_missing_file_names_the_setting_that_names_it(tmp_path):
+    with pytest.raises(ServerError, match="dev.txt not found: set deploytasks.local_requirements to"):
+        report({"requirements": str(tmp_path / "dev.txt"), "setting": "local_requirements"})
+    with pytest.raises(ServerError, match="prod.txt not found: set deploytasks.requirements to"):
+        report({"requirements": str(tmp_path / "prod.txt")})
 
 
 def test_the_report_compares_the_stamp(tmp_path):
