@@ -142,7 +142,7 @@ def prepare_request(c, settings, revision) -> dict:
     params = {
         "repo": settings.repo, "branch": settings.branch, "revision": revision, "strategy": settings.strategy,
         "shared_files": settings.shared_files, "shared_dirs": settings.shared_dirs,
-        "requirements": settings.requirements,
+        "requirements": settings.requirements, "host": host_name(c),
     }
     if settings.strategy == "upload" and not is_dry(c):
         params["revision"], params["archive"] = upload_archive(c, settings, revision or settings.branch)

@@ -45,6 +45,7 @@ def discard_upload(params):
 
 
 def check_and_lock(layout, params):
+    refuse_missing_shared(layout, params)  # before anything is made: a refused deploy leaves the server as it was
     for directory in (layout.path, layout.releases, layout.shared, layout.venvs, layout.backups):
         try:
             os.makedirs(directory, exist_ok=True)
@@ -53,14 +54,23 @@ def check_and_lock(layout, params):
                 directory, exc.strerror, getpass.getuser())) from None
     if not os.access(layout.path, os.W_OK):
         raise ServerError("deploy path %s is not writable by %s" % (layout.path, getpass.getuser()))
-    # without them a release runs on defaults (DEBUG, a database inside the release dir that the next deploy leaves behind)
-    missing = [name for name in params["shared_files"] if not os.path.exists(os.path.join(layout.shared, name))]
-    if missing:
-        raise ServerError("%s missing on the server: put production's copy in deploy/<host>/ beside your fabfile and run "
-                          "`fab shared.push`, or create it there (or drop it from deploytasks.shared_files)"
-                          % ", ".join(os.path.join(layout.shared, name) for name in missing))
     params["_recovered"] = recover(layout, params)
     params["_recovered"] = acquire_for(layout, params, "deploy") or params["_recovered"]
+
+
+def refuse_missing_shared(layout, params):
+    """Without its shared files a release runs on defaults (DEBUG, a database inside the release dir that the next
+    deploy leaves behind): refused, naming `fab setup` when it never ran here."""
+    missing = [name for name in params["shared_files"] if not os.path.exists(os.path.join(layout.shared, name))]
+    if not missing:
+        return
+    host = params.get("host") or "<host>"
+    if not os.path.isdir(layout.shared):
+        raise ServerError("%s has no shared/ directory: `fab setup` has not run for it; run `fab -H %s setup` first "
+                          "(it makes the layout and uploads deploy/%s/%s)" % (layout.path, host, host, missing[0]))
+    raise ServerError("%s missing on the server: put production's copy in deploy/%s/ beside your fabfile and run "
+                      "`fab -H %s shared.push`, or create it there (or drop it from deploytasks.shared_files)"
+                      % (", ".join(os.path.join(layout.shared, name) for name in missing), host, host))
 
 
 def source_of(layout, params):

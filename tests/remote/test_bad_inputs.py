@@ -178,3 +178,18 @@ def test_a_task_on_the_live_release_refuses_while_a_shared_file_it_links_to_is_m
     finally:
         aside.rename(env)
     assert s.state() == before and backup_files(s) == backups
+
+
+def test_a_deploy_before_fab_setup_names_setup_and_makes_nothing(deployed, tmp_path):
+    """A new server's first `fab deploy` without `fab setup`: it made the layout, then said to put the .env in
+    `deploy/<host>/` and run `fab shared.push`. It names `fab setup` and the host's own source, and makes nothing."""
+    s = deployed
+    path = s.settings["path"]
+    fresh = tmp_path / "never-set-up"
+    s.configure(path=str(fresh))
+    try:
+        s.fab("deploy").error(f"{fresh} has no shared/ directory: `fab setup` has not run for it",
+                              f"run `fab -H {s.sshd.alias} setup` first", f"uploads deploy/{s.sshd.alias}/.env")
+    finally:
+        s.configure(path=path)
+    assert not fresh.exists() or not any(fresh.iterdir()), list(fresh.iterdir())
