@@ -39,8 +39,8 @@ def report_migrations(pre: PredeployResult):
         console.print(f"[green]✓[/] {count} migration(s) rehearsed on a copy{how}, then applied")
     elif pre.get("backup"):
         reason = pre.get("rehearsal_skipped") or f"rehearsals on a copy are not available for {vendor} databases"
-        console.print(f"[green]✓[/] {count} migration(s) applied [yellow](not rehearsed on {vendor}: {reason})[/]",
-                      soft_wrap=True)
+        console.print(f"[yellow]WARN[/] {count} migration(s) applied (not rehearsed on {vendor}: {reason})",
+                      highlight=False, soft_wrap=True)
     else:
         console.print(f"[green]✓[/] {count} migration(s) applied (nothing to rehearse on)")
 

@@ -72,7 +72,8 @@ def create(engine, kind, template=None):
         if any(word in text.lower() for word in DENIED):
             user = engine.database["user"]
             grant = ("ALTER ROLE %s CREATEDB" % quoted(vendor, user) if vendor == "postgresql" else
-                     "GRANT ALL ON `%s%%`.* TO '%s'@'%%'" % (prefix(engine.database, kind), user))
+                     "GRANT ALL ON `%s%%`.* TO '%s'@'%%'" % (prefix(engine.database, kind).replace("_", "\\_"), user))
+            # `_` matches any character in a GRANT's database name: escaped, the grant covers these copies alone
             raise RehearsalSkipped("the database user %r cannot create a scratch database (%s): grant it that "
                                    "(%s)" % (user, text, grant)) from None
         raise
