@@ -22,6 +22,22 @@ def messages_to_stderr(active=True):
         console.file = previous
 
 
+@contextlib.contextmanager
+def json_outcome(active, **fields):
+    """With --json, what a task returns as one document on stdout: `fields` and the result with "ok": true, or
+    "ok": false and the error (which then goes on as usual: its line on stderr, exit 1). Yields a dict to fill."""
+    result = {}
+    try:
+        yield result
+    except (Exception, KeyboardInterrupt) as exc:
+        if active:
+            error = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+            print_json(dict(fields, ok=False, error=error))
+        raise
+    if active:
+        print_json(dict(fields, ok=True, **result))
+
+
 def say(message: str) -> None:
     console.print(message)
 

@@ -4,7 +4,7 @@ from . import fleet_deploy, fleet_hosts, fleet_releases, releases, tables
 from . import plan as deploy_plan
 from .errors import DeployTasksError
 from .host_names import host_name
-from .output import messages_to_stderr
+from .output import json_outcome, messages_to_stderr
 from .server.results import ReleaseListing
 from .target import server
 
@@ -16,7 +16,8 @@ class OneHost:
         self.c = c
 
     def deploy(self, revision, force, as_json, again=False):
-        releases.deploy(self.c, server(self.c, kind="deploy"), revision, force=force, again=again)
+        with messages_to_stderr(as_json), json_outcome(as_json, host=host_name(self.c)) as outcome:
+            outcome.update(releases.deploy(self.c, server(self.c, kind="deploy"), revision, force=force, again=again))
 
     def plan(self, revision, as_json):
         with messages_to_stderr(as_json):
@@ -25,7 +26,8 @@ class OneHost:
         tables.show_deploy_plan(plan, as_json)
 
     def rollback(self, to, yes, as_json):
-        releases.rollback(self.c, server(self.c), to=to, yes=yes)
+        with messages_to_stderr(as_json), json_outcome(as_json, host=host_name(self.c)) as outcome:
+            outcome.update(releases.rollback(self.c, server(self.c), to=to, yes=yes))
 
     def releases(self, as_json):
         settings = server(self.c)

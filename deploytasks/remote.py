@@ -34,7 +34,7 @@ def setup(c):
             "force": "deploy even when the checklist (`fab check`) has a FAIL",
             "again": "deploy even when the live release already serves this revision, built the same way",
             "plan": "only show what the deploy would do (as `fab plan`)",
-            "json": "with --plan, or with several hosts (-H a,b): print the plan / the fleet's outcome as JSON"})
+            "json": "print the outcome (with --plan: the plan) as one JSON document on stdout (ok, release, error)"})
 @reported
 def deploy(c, revision=None, force=False, again=False, plan=False, json=False):
     """Deploy a new release: checklist, backup + rehearsed migrations, atomic switch, reload, health check.
@@ -52,7 +52,7 @@ def plan_task(c, revision=None, json=False):
 
 
 @task(help={"to": "release to go back to (default: the previous good one)", "yes": "do not ask for confirmation",
-            "json": "with several hosts (-H a,b): print the fleet's outcome as JSON"})
+            "json": "print the outcome as one JSON document on stdout (ok, release, error)"})
 @reported
 def rollback(c, to=None, yes=False, json=False):
     """Roll code and schema back to the previous release (unapplies migrations with the current code)."""

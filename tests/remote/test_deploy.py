@@ -230,6 +230,35 @@ def test_a_deploy_of_what_already_serves_is_skipped_until_something_changes(serv
     assert s.current_name() != live and s.revision() == s.revision(live)
 
 
+def test_deploy_and_rollback_json_print_one_document_whatever_the_outcome(served, closed_port):
+    """`--json` on one host printed nothing but the status lines (it was for --plan and fleets only): a deploy,
+    an unchanged one, a failed one and a rollback each print one document on stdout, the status lines on stderr."""
+    s = served
+    s.repo.code_change()
+    deployed = s.fab("deploy", "--json").ok()
+    document = json.loads(deployed.stdout)
+    assert document["ok"] is True and document["host"] == s.sshd.alias
+    assert document["release"] == s.current_name() and document["revision"] == s.revision()
+    assert "is live" in deployed.stderr
+    unchanged = json.loads(s.fab("deploy", "--json").ok().stdout)
+    assert unchanged["ok"] is True and unchanged["unchanged"] is True and unchanged["release"] == s.current_name()
+    saved = {key: s.settings[key] for key in ("healthcheck", "healthcheck_retries")}
+    s.configure(healthcheck=f"http://127.0.0.1:{closed_port}/health/", healthcheck_retries=1)
+    try:
+        failed = s.fab("deploy", "--again", "--json")
+    finally:
+        s.configure(**saved)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed
+    line = failed.stderr.splitlines()[-1]
+    document = json.loads(failed.stdout)
+    assert document["ok"] is False and "failed its health check" in document["error"], document
+    assert line == "deploytasks: error: " + document["error"], line
+    live = s.current_name()
+    rolled = json.loads(s.fab("rollback", "--yes", "--json").ok().stdout)
+    assert rolled["ok"] is True and rolled["from"] == live and rolled["release"] == s.current_name() != live
+    s.fab("deploy").ok()
+
+
 def test_dry_deploy_changes_nothing(served):
     s = served
     s.repo.code_change()  # something new to deploy, so a real deploy would change the server
