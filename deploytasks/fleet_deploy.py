@@ -54,7 +54,10 @@ def deploy(c, names, revision=None, force=False, as_json=False, again=False) -> 
                       f"migrate once on {migrator.name}; switch, reload and health-check all; all healthy or all back")
         return {}
     log = {"action": "deploy", "by": who(), "tool": __version__, "fleet": names, "migrate_host": migrator.name}
-    outcome = run_phases(hosts, migrator, revision, force, log, again)
+    try:
+        outcome = run_phases(hosts, migrator, revision, force, log, again)
+    except KeyboardInterrupt:
+        raise DeployTasksError(interrupted(hosts, migrator, names)) from None
     if outcome == UNCHANGED:
         return report_unchanged(hosts, as_json)
     spread = switch_spread(hosts)
@@ -69,6 +72,17 @@ def deploy(c, names, revision=None, force=False, as_json=False, again=False) -> 
         console.print(f"[green]✓[/] {hosts[0].release} is live on {len(hosts)} hosts"
                       + (f" (switched within {spread:.2f}s)" if spread is not None else ""))
     return {"hosts": {h.name: h.release for h in hosts}, "switch_spread_seconds": spread}
+
+
+def interrupted(hosts, migrator, names) -> str:
+    """What Ctrl-C during a fleet deploy leaves: each host's command sees `fab` gone and acts alone (README:
+    *Several servers*), before the switch round by undoing, after it by going forward."""
+    status = f"`fab -H {','.join(names)} releases` shows where each host is"
+    if any(h.data.get("switched") for h in hosts):
+        return (f"interrupted (Ctrl-C) during the switch round: too late to stop it; each host that switched and is "
+                f"healthy records the release alone, the others go back; {status}")
+    return (f"interrupted (Ctrl-C) before any host switched: each host removes its staged release and frees its lock "
+            f"by itself, and {migrator.name} unapplies what it migrated, if anything; {status}")
 
 
 def run_phases(hosts, migrator, revision, force, log, again=False) -> str:

@@ -287,6 +287,22 @@ def kill_fab_when(fleet, marker, *args):
         proc.communicate()
 
 
+def interrupt_fab_when(fleet, marker, *args):
+    """`fab ARGS` on the fleet sent SIGINT (Ctrl-C) once `marker` exists; returns its last stderr line (exit 1)."""
+    proc = fleet.fab_background(fleet.names(), *args)
+    try:
+        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1 and "Traceback" not in err, (proc.returncode, out, err)
+    return err.splitlines()[-1]
+
+
 def test_a_client_lost_while_one_host_builds_its_venv_leaves_that_host_unlocked_with_no_release_or_half_venv(fleet):
     """A fleet host's venv build is guarded as the one-host deploy's (server/venv_build.py): with `fab` killed while
     web2 builds, web2 stops the build and removes the half venv and the staged release, logs the failure and frees
@@ -367,6 +383,9 @@ def test_ctrl_c_during_a_fleet_deploy_ends_fab_and_every_host_undoes_its_part(fl
         fleet.configure(hooks={})
         marker.unlink(missing_ok=True)
     assert proc.returncode != 0 and "Traceback" not in err, (proc.returncode, out, err)
+    line = err.splitlines()[-1]
+    assert ("interrupted (Ctrl-C) before any host switched: each host removes its staged release and frees its lock "
+            "by itself, and web1 unapplies what it migrated") in line and "releases` shows where" in line, line
     assert freed
     assert fleet.states() == before
     assert migration_rows(fleet, migration) == 0
@@ -411,9 +430,11 @@ def test_a_host_lost_before_the_switch_round_leaves_no_host_on_the_old_code_over
     assert migration_rows(fleet, migration) == 1
 
 
-def test_fab_killed_after_every_host_switched_each_host_records_the_release_alone(fleet):
-    """Killed while every host runs an `after reload` hook (switched, healthy): past the migrate host's commit the
-    fleet goes forward, so each host records the new release as live and frees its lock without fab."""
+@pytest.mark.parametrize("kind", ["kill", "ctrl-c"])
+def test_fab_killed_after_every_host_switched_each_host_records_the_release_alone(fleet, kind):
+    """Killed (or Ctrl-C) while every host runs an `after reload` hook (switched, healthy): past the migrate host's
+    commit the fleet goes forward, so each host records the new release as live and frees its lock without fab.
+    Ctrl-C says it was too late to stop (it said a bare `interrupted (Ctrl-C)`)."""
     fleet.repo.code_change()
     fleet.configure(hooks={"after": {"reload": ["touch ../../after-reload-hook && sleep 3"]}})
     markers = [host.path / "after-reload-hook" for host in fleet.hosts.values()]
@@ -422,7 +443,11 @@ def test_fab_killed_after_every_host_switched_each_host_records_the_release_alon
         def exists(self):
             return all(m.exists() for m in markers)
     try:
-        kill_fab_when(fleet, AllMarkers(), "deploy")
+        if kind == "kill":
+            kill_fab_when(fleet, AllMarkers(), "deploy")
+        else:
+            line = interrupt_fab_when(fleet, AllMarkers(), "deploy")
+            assert "interrupted (Ctrl-C) during the switch round: too late to stop it" in line, line
         freed = unlocked_everywhere(fleet)
     finally:
         fleet.configure(hooks={})
