@@ -93,6 +93,7 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
                                    unverified=unverified, media=media, migrate=migrate, log=log)
         if done:
             releases.reload(c, settings)
+            say_rollback_next(c, locked, local, done, migrate)
         if failure := media_dir.swap_failure(done):
             raise DeployTasksError(failure)
     except BaseException as exc:
@@ -103,6 +104,20 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
             error = (str(failed) or type(failed).__name__) if failed else None
             releases.admin(c, settings, "abort", release=None, taking=locked.get("taking"),
                            **({"log": dict(log, error=error)} if error else {}))
+
+
+def say_rollback_next(c, locked, local, done, migrate):
+    """After restoring the backup taken before the live release was deployed (what a rollback refused across an
+    irreversible migration names), behind that release's code: the way on is the rollback, not `fab migrate`."""
+    current = locked.get("current")
+    meta = next((row for row in locked.get("releases") or [] if row.get("release") == current), {})
+    backup = meta.get("backup")
+    behind = any(state["missing"] for state in (done.get("migrations") or {}).values())
+    if migrate or not behind or not isinstance(backup, str) or os.path.basename(backup) != os.path.basename(local):
+        return
+    console.print(f"  {os.path.basename(local)} was taken before {current} was deployed: to go back to the release "
+                  f"before it, `fab -H {host_name(c)} rollback` now (`fab migrate` would apply {current}'s "
+                  "migrations again)", highlight=False, soft_wrap=True)
 
 
 def early_safety(c, settings, project, manifest):
@@ -203,7 +218,10 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
             console.print("[yellow]WARN[/] MySQL/MariaDB cannot hold the app's writes off while the dump is loaded: a "
                           "row written meanwhile is in neither the restored database nor the safety backup; stop the "
                           "writers first (a maintenance page, or the app server)", highlight=False, soft_wrap=True)
-        confirm(f"Replace {what_is_replaced} with {shown}?", yes, is_dry(c))
+        taken = ((report.get("manifest") or {}).get("created") or "").replace("T", " ").rstrip("Z")
+        confirm(f"Replace {what_is_replaced} with {shown}"
+                + (f" (what was written since {taken} UTC goes, kept in the safety backup)" if taken else "") + "?",
+                yes, is_dry(c))
     try:
         done = restore_backup(c, project, settings, path, apply=True, unverified=unverified, safety_dest=safety_dest,
                               verified=None if yes else report.get("fingerprint"), received=received, consume=consume,

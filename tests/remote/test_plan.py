@@ -133,3 +133,11 @@ def test_a_rollback_across_an_irreversible_migration_names_the_backup_to_restore
     assert one_way not in manifest["migrations"]["accounts"]
     newer = [json.loads(path.read_text()) for path in (s.path / "backups").glob("*.json")]
     assert all(one_way in m["migrations"]["accounts"] for m in newer if m["created"] > manifest["created"])
+    # the advice followed: the restore says the rollback comes next (its WARN's `fab migrate` would apply the one-way
+    # migration again), and the rollback then goes through
+    live = s.current_name()
+    restored = s.fab("restore", named, "--yes").ok()
+    assert (f"{named} was taken before {live} was deployed: to go back to the release before it, `fab -H testhost "
+            "rollback` now") in " ".join(restored.stdout.split()), restored.stdout
+    s.fab("rollback", "--yes").ok()
+    assert s.current_name() != live and one_way not in [name for _, name in s.applied_migrations()]
