@@ -2,6 +2,7 @@
 
 `target_for(c)` gives a Target for either, so a task shared by both sides is written once over it."""
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -63,7 +64,40 @@ def local_settings_and_project(c, python=None):
         raise DeployTasksError(
             f"no {project.manage} in {project.root}: set deploytasks.project to the directory holding manage.py"
         )
+    warn_production_settings(project)
     return settings, project
+
+
+PRODUCTION_MODULE = re.compile(r"\.(production|prod)$")
+_warned = []
+
+
+def warn_production_settings(project):
+    """Once per run: a WARN when the local tasks would run with a production settings module (cookiecutter-django's
+    merge_production_dotenvs_in_dotenv.py writes production's values into the project's .env)."""
+    module, source = local_settings_module(project)
+    if _warned or not module or not PRODUCTION_MODULE.search(module):
+        return
+    _warned.append(module)
+    sys.stderr.write(f"WARN DJANGO_SETTINGS_MODULE={module} ({source}): `inv` works on the database and files that "
+                     "production's settings name; this machine's settings module belongs there (production's values "
+                     "live in deploy/<host>/.env, for `fab`)\n")  # stderr: a task's --json stays whole
+
+
+def local_settings_module(project):
+    """(DJANGO_SETTINGS_MODULE the project's commands get, where it comes from): the env file's (sourced last),
+    else this process's environment; (None, None) when neither sets it."""
+    path = project.path(project.env_file) if project.env_file else ""
+    try:
+        with open(path) as handle:
+            found = re.findall(r"^\s*(?:export\s+)?DJANGO_SETTINGS_MODULE\s*=\s*['\"]?([\w.]+)", handle.read(), re.M)
+        if found:
+            return found[-1], project.env_file  # sourced: the last one counts
+    except (OSError, UnicodeDecodeError):
+        pass
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return os.environ["DJANGO_SETTINGS_MODULE"], "the environment"
+    return None, None
 
 
 def require_venv(project):

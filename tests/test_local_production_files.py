@@ -3,6 +3,7 @@ backups directory the tool creates is ignored by git. Real `inv` on copies of ex
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import threading
@@ -87,3 +88,25 @@ def test_backups_directory_is_created_private_and_ignored_by_git(migrated_site):
     ignore.write_text("# mine\n*.sqlite3\n")  # an existing .gitignore is the user's: kept as it is
     backup_json(site)
     assert ignore.read_text() == "# mine\n*.sqlite3\n"
+
+
+def test_a_production_settings_module_in_the_projects_env_file_is_warned_of_once(migrated_site):
+    """cookiecutter-django's merge_production_dotenvs_in_dotenv.py writes production's values into the project's
+    .env: every `inv` task then ran on what production's settings name, with no word. A WARN on stderr (a --json
+    stays whole) names the module and where it came from; the task runs."""
+    site = migrated_site
+    (site.root / "mysite" / "production.py").write_text("from .settings import *  # noqa: F401,F403\n")
+    env = site.root / ".env"
+    before = env.read_text() if env.exists() else ""
+    env.write_text(before + "DJANGO_SETTINGS_MODULE=mysite.settings\nDJANGO_SETTINGS_MODULE=mysite.production\n")
+    try:
+        checked = site.inv("check", "--json")
+        status = site.inv("migrations.status")
+    finally:
+        env.write_text(before)
+    assert checked.returncode == 0 and status.returncode == 0, checked.stderr + status.stderr
+    warning = "WARN DJANGO_SETTINGS_MODULE=mysite.production (.env): `inv` works on the database and files that"
+    assert checked.stderr.count(warning) == 1 and status.stderr.count(warning) == 1, checked.stderr
+    assert json.loads(checked.stdout) and "WARN DJANGO" not in checked.stdout
+    quiet = site.inv("migrations.status")  # the settings module of this machine: no word
+    assert "WARN DJANGO_SETTINGS_MODULE" not in quiet.stderr
