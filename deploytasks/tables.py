@@ -117,7 +117,9 @@ def show_releases(info: ReleaseListing, as_json, host, path):
 def show_lock(lock):
     """Who holds the deploy lock, under a listing of the server (nothing when it is free)."""
     if lock:
-        console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}")
+        console.print(f"[yellow]locked[/]: {lock.get('action')} by {lock.get('who')} since {lock.get('since')}"
+                      + (f" (its process {lock.get('pid')} is gone: the next deploy recovers what it left and takes "
+                         "the lock; `fab unlock` shows it)" if lock.get("holder_gone") else ""), highlight=False)
 
 
 def show_server_history(info: History, as_json, host, path):

@@ -278,6 +278,7 @@ class LockInfo(TypedDict, total=False):
     since: str
     pid: int
     age: int
+    holder_gone: bool  # server_admin.held_lock: the process it names has ended
 
 
 class ReleaseListing(TypedDict):

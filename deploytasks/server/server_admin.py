@@ -8,7 +8,7 @@ from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
 from .lock_guard import session_process, start_guard, wait_for_loads
-from .lock import acquire_for, lock_info, release_lock
+from .lock import acquire_for, holder_gone, lock_info, release_lock
 from .recovery import recover
 from .results import Aborted, History, Locked, ReleaseListing, Reloaded, Unlocked
 from .releases import (append_log, current_release, read_log, release_names, release_rows, remove_unfinished,
@@ -17,8 +17,17 @@ from .releases import (append_log, current_release, read_log, release_names, rel
 
 def releases(layout, params) -> ReleaseListing:
     current = current_release(layout)
-    return {"current": current, "releases": release_rows(layout, current),
-            "lock": lock_info(layout) if os.path.isdir(layout.lock) else None}
+    return {"current": current, "releases": release_rows(layout, current), "lock": held_lock(layout)}
+
+
+def held_lock(layout):
+    """lock_info of a held lock, with whether the process it names has ended (a crash, a kill: the next deploy
+    recovers or takes it over); None when it is free."""
+    if not os.path.isdir(layout.lock):
+        return None
+    info = lock_info(layout) or {}
+    info["holder_gone"] = holder_gone(info)
+    return info
 
 
 def lock(layout, params) -> Locked:
@@ -120,8 +129,7 @@ def reload(layout, params) -> Reloaded:
 def history(layout, params) -> History:
     """The newest `last` entries of releases.log, newest first: deploys (failed ones too), rollbacks, restores,
     migrations."""
-    return {"entries": list(reversed(read_log(layout, last=params.get("last", 20)))),
-            "lock": lock_info(layout) if os.path.isdir(layout.lock) else None}
+    return {"entries": list(reversed(read_log(layout, last=params.get("last", 20)))), "lock": held_lock(layout)}
 
 
 ACTIONS = {"releases": releases, "history": history, "lock": lock, "unlock": unlock, "abort": abort,

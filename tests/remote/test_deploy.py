@@ -292,7 +292,16 @@ def test_unlock_shows_and_removes_a_lock(served):
         shown = s.fab("unlock").ok().stdout
         assert "Locked: deploy by alice@laptop" in shown and "--force" in shown
         assert s.lock.exists()
-        assert s.fab("releases", "--json").ok().json()["lock"]["who"] == "alice@laptop"
+        lock = s.fab("releases", "--json").ok().json()["lock"]
+        assert lock["who"] == "alice@laptop" and lock["holder_gone"] is False  # no holder named: being taken
+        gone = subprocess.Popen(["true"])
+        gone.wait()  # a process that has ended, as a crashed deploy's
+        (s.lock / "info.json").write_text(json.dumps({"action": "deploy", "who": "alice@laptop",
+                                                      "since": "2020-01-01T00:00:00Z", "pid": gone.pid}))
+        shown = s.fab("releases").ok().stdout
+        assert (f"locked: deploy by alice@laptop since 2020-01-01T00:00:00Z (its process {gone.pid} is gone: the next "
+                "deploy recovers what it left and takes the lock") in " ".join(shown.split()), shown
+        assert s.fab("history", "--json").ok().json()["lock"]["holder_gone"] is True
         assert "lock removed" in s.fab("unlock", "--force").ok().stdout
         assert not s.lock.exists()
     finally:
