@@ -3,6 +3,7 @@ tables.show_deploy_plan); `fab check`'s checklists."""
 import subprocess
 
 from .checklist import failed, items as checklist_items
+from .server.safety_items import SEE_PLAN
 from .django import introspect, run_django_script
 from .errors import DeployTasksError
 from .hooks import DEPLOY_STEPS, described
@@ -43,7 +44,7 @@ def deploy_plan(c, settings, revision=None) -> dict:
     })
     if settings.strategy == "upload" and live_meta.get("revision"):
         document["revision_diff"] = local_commits(live_meta["revision"], prep["revision"])
-    document["checklist"] = checklist_items(document["introspection"])
+    document["checklist"] = [plan_said(item) for item in checklist_items(document["introspection"])]
     document["ok"] = not failed(document["checklist"])
     return document
 
@@ -69,3 +70,11 @@ def show_checks(c, settings, project, revision, *, live_only, as_json):
             title = f"next: {revision or settings.branch} @ {prep['revision'][:12]} on {host_name(c)}"
             sections.append(("next", title, introspect(c, next_release, settings)))
     show_checklists(sections, as_json)
+
+
+def plan_said(item):
+    """A checklist item as the plan shows it: its pointer to `fab plan` points at the lint above it instead."""
+    detail = item.get("detail")
+    if isinstance(detail, str) and detail.endswith(SEE_PLAN):
+        item = dict(item, detail=detail[:-len(SEE_PLAN)] + " — see the lint above for why and what to do instead")
+    return item

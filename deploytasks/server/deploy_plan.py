@@ -87,7 +87,9 @@ def static_changes(release_dir, live_dir):
 
     root = os.path.realpath(str(getattr(settings, "STATIC_ROOT", "") or ""))
     release_dir = os.path.realpath(release_dir)
-    if not root or not live_dir or not root.startswith(release_dir + os.sep):
+    if not live_dir:
+        return {"skipped": "no live release to compare with (first deploy): every file is new"}
+    if not root or not root.startswith(release_dir + os.sep):
         return {"skipped": "STATIC_ROOT is not inside the release"}
     live_root = os.path.join(os.path.realpath(live_dir), os.path.relpath(root, release_dir))
     new, changed = [], []

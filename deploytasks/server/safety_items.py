@@ -1,5 +1,6 @@
 """Checklist items that say what a deploy would risk: the migration safety lint and schema drift."""
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+SEE_PLAN = " — see `fab plan` for why and what to do instead"
 
 
 def lint_item(info):
@@ -19,7 +20,7 @@ def lint_item(info):
     more = f" … ({len(findings)} in all)" if len(findings) > 4 else ""
     return {"item": "migration safety", "verdict": FAIL if report["strict"] else WARN,
             "detail": shown + more + reviewed + (" (strict_migrations)" if report["strict"] else "")
-                      + " — see `fab plan` for why and what to do instead",
+                      + SEE_PLAN,
             "findings": findings}
 
 

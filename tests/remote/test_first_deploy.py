@@ -45,6 +45,8 @@ def test_the_readmes_path_for_servers_works_on_the_first_try(server):
     lend_uv(path, s)
     try:
         s.fab("setup", cwd=project, fresh=True).ok()  # real `fab` processes, as the README has them typed
+        plan = s.fab("plan", "--json", cwd=project).ok().json()  # (not a README step) nothing live to compare with
+        assert plan["static"] == {"skipped": "no live release to compare with (first deploy): every file is new"}
         s.fab("deploy", cwd=project, fresh=True).ok()
         assert health_at(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.initial[:12]
         s.repo.code_change(branch="readme-next")

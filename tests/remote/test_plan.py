@@ -67,7 +67,10 @@ def test_strict_migrations_fail_the_plan_and_stop_the_deploy_before_anything_cha
     shown = " ".join(s.fab("plan").ok().stdout.split())  # the why the checklist row points at is in the plan
     assert " ".join(f"{findings[0]['migration']}: {findings[0]['operation']} [irreversible]: {findings[0]['why']}; "
                     f"instead: {findings[0]['instead']}".split()) in shown, shown
-    assert f"{findings[0]['migration']}: {findings[0]['operation']} [irreversible] — see `fab plan`" in shown
+    assert (f"{findings[0]['migration']}: {findings[0]['operation']} [irreversible] — see the lint above for why"
+            in shown), shown  # not "see `fab plan`", inside the plan
+    checked = s.fab("check", "--json").json()  # WARN: exit 0, its row points at the plan
+    assert "— see `fab plan` for why" in json.dumps(checked, ensure_ascii=False), checked
 
     s.configure(strict_migrations=True)
     try:
