@@ -168,6 +168,16 @@ def _check_keys(values, prefix="deploytasks.", where=None):
             raise DeployTasksError(f"unknown config key {prefix}{key}{suggestion}{origin}")
 
 
+def _check_env_keys(config):
+    """Refuse an INVOKE_/FABRIC_DEPLOYTASKS_ variable no setting has: Invoke maps only the keys it knows, so a typo
+    there was dropped without a word."""
+    prefix = ((getattr(config, "env_prefix", None) or getattr(config, "prefix", None) or "invoke").upper()
+              + "_DEPLOYTASKS_")
+    for name in os.environ:
+        if name.startswith(prefix) and name[len(prefix):].lower() not in DEFAULTS:
+            _check_keys([name[len(prefix):].lower()], where=lambda key: f"the environment variable {name}")
+
+
 def _source_of(config):
     """where(key) for _check_keys: the pyproject.toml/deploytasks.yaml that sets it, else Invoke's/Fabric's config."""
     def where(key):
@@ -236,6 +246,7 @@ def load(c, kind="local", stage=None) -> Settings:
     """Read and validate the `deploytasks` settings for a task of `kind` (see KINDS); `stage`: the fleet's."""
     values = layered(c.config, host=getattr(c, "original_host", None), stage=stage)
     _check_keys(values, where=_source_of(c.config))
+    _check_env_keys(c.config)
     coerced = {key: _coerce(key, value, DEFAULTS[key]) for key, value in values.items()}
     if coerced.get("path", "").startswith("/"):
         coerced["path"] = coerced["path"].rstrip("/")  # "/srv/site/" and "/srv/site" are one place; "/" is none

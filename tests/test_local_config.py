@@ -52,6 +52,15 @@ def test_a_stage_picked_by_name_applies_to_inv(tmp_path):
                       "deploytasks.stage 'prod' is not a stage in deploytasks.stages (staging)")
 
 
+def test_an_unknown_key_in_an_environment_variable_is_one_line_naming_the_variable(tmp_path):
+    """Invoke maps only the keys it knows: INVOKE_DEPLOYTASKS_REQUIREMENT was dropped without a word."""
+    site = Site(copy_example(tmp_path / "site"), tmp_path / "venv-not-needed")
+    assert_user_error(site.inv("backups", env={"INVOKE_DEPLOYTASKS_REQUIREMENT": "requirements/dev.txt"}),
+                      "unknown config key deploytasks.requirement (did you mean deploytasks.requirements?), set in "
+                      "the environment variable INVOKE_DEPLOYTASKS_REQUIREMENT")
+    assert site.inv("backups", env={"INVOKE_DEPLOYTASKS_KEEP_BACKUPS": "3"}).returncode == 0  # a known one
+
+
 def test_an_unknown_key_in_pyproject_is_one_line_with_the_likely_key(tmp_path):
     site = Site(copy_example(tmp_path / "site"), tmp_path / "venv-not-needed")
     (site.root / "pyproject.toml").write_text('[tool.deploytasks]\nbackup = "x"\n')
