@@ -2,12 +2,14 @@
 import hashlib
 import os
 import posixpath
+import re
 from contextlib import contextmanager
 from typing import Optional
 
 from . import __version__
 from . import bundle, openssh
 from .django import run_django_script
+from .errors import DeployTasksError
 from .server.results import RestoreResult
 from .shell import is_dry, request, run_script
 
@@ -37,6 +39,12 @@ def ignored_by_git(*directories):
             if (succeeded or not existed[directory]) and os.path.isdir(directory) and not os.path.lexists(ignore):
                 with open(ignore, "x") as handle:
                     handle.write("# created by deploytasks: backups hold password hashes, never commit them\n*\n")
+
+
+def check_label(label) -> None:
+    """--label as typed: a word for the file name (DeployTasksError otherwise); None is no label."""
+    if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
+        raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
 
 
 def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None, server_path=None):

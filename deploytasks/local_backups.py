@@ -17,8 +17,7 @@ def backup(c, settings, project, *, keep, label, as_json, media, offsite):
     `media` or deploytasks.backup_media, off-site when `offsite` or deploytasks.backup_offsite; print it."""
     if keep is not None and not re.fullmatch(r"\d+", keep):
         raise DeployTasksError(f"--keep must be a whole number (0 keeps all), not {keep!r}")
-    if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
-        raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
+    backup_store.check_label(label)
     rclone = offsite_copies.Rclone(c, settings, "local") if offsite or settings.backup_offsite else None
     if rclone and not is_dry(c):
         rclone.require()  # before the backup: one line, nothing taken

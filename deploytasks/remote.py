@@ -98,11 +98,12 @@ def check(c, revision=None, live_only=False, json=False):
             "offsite": "also copy it (and its media) to deploytasks.offsite with rclone, verified by hash, from "
                        "deploytasks.offsite_from (default: deploytasks.backup_offsite)",
             "json": "print the manifest as JSON",
+            "label": "a word added to the file name, e.g. before-upgrade",
             "media": "also archive the shared media (MEDIA_ROOT) beside the dump (default: deploytasks.backup_media)"})
 @reported
-def backup(c, download=True, json=False, media=False, offsite=False):
+def backup(c, download=True, json=False, media=False, offsite=False, label=None):
     """Back up the live database on the server, verify it, and download a checksum-verified copy (--media: and MEDIA_ROOT)."""
-    server_backups.backup(c, download=download, as_json=json, media=media, offsite=offsite)
+    server_backups.backup(c, download=download, as_json=json, media=media, offsite=offsite, label=label)
 
 
 @task(name="backups", help={"json": "print as JSON",

@@ -23,16 +23,17 @@ from .shell import is_dry, q, run
 from .target import live, server
 
 
-def backup(c, *, download, as_json, media, offsite):
+def backup(c, *, download, as_json, media, offsite, label=None):
     """`fab backup`: the live database backed up (on the migrate host when -H names several: they share it),
     downloaded unless told not to, copied off-site with `offsite` or deploytasks.backup_offsite."""
     with messages_to_stderr(as_json):
-        manifest = _backup(c, download=download, as_json=as_json, media=media, offsite=offsite)
+        manifest = _backup(c, download=download, as_json=as_json, media=media, offsite=offsite, label=label)
     if as_json and manifest:
         print_json(manifest)
 
 
-def _backup(c, *, download, as_json, media, offsite):
+def _backup(c, *, download, as_json, media, offsite, label=None):
+    backup_store.check_label(label)
     c = _backup_host(c)
     if c is None:
         return None
@@ -43,7 +44,8 @@ def _backup(c, *, download, as_json, media, offsite):
             raise DeployTasksError("--no-download leaves no local copy to send off-site: drop it, or set "
                                    "deploytasks.offsite_from: server")
         rclone = offsite_side(c, settings)
-    manifest = take(c, settings, project, download=download, media=media or settings.backup_media, quiet=as_json)
+    manifest = take(c, settings, project, download=download, media=media or settings.backup_media, quiet=as_json,
+                    label=label)
     if manifest and rclone and not is_dry(c):
         manifest["offsite"] = _upload_offsite(c, settings, rclone, manifest)
         offsite_copies.report(manifest["offsite"])
@@ -77,7 +79,7 @@ def _upload_offsite(c, settings, rclone, manifest):
         keep=settings.keep_offsite)
 
 
-def take(c, settings, project, *, download, media, quiet):
+def take(c, settings, project, *, download, media, quiet, label=None):
     """Back up the live database (and MEDIA_ROOT with `media`), download it unless told not to; its manifest
     (with `local_path` when downloaded), or None under --dry. Fabric's connection is opened only when needed."""
     remote_dir = posixpath.join(settings.path, "backups")
@@ -95,7 +97,7 @@ def take(c, settings, project, *, download, media, quiet):
     if not download or is_dry(c):
         connect(c, settings)
     with backup_store.ignored_by_git(*([os.path.dirname(copies), copies] if download and not is_dry(c) else [])):
-        manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c),
+        manifest = backup_store.take(c, project, settings, dest=remote_dir, host=host_name(c), label=label,
                                      receive=streamed if download else None, server_path=settings.path)
         if manifest is None:
             return None

@@ -66,6 +66,16 @@ def test_backup_without_download_and_the_listing(deployed, downloaded):
     assert manifest["file"] in table and downloaded["file"] in table
 
 
+def test_a_labelled_backup_has_the_word_in_its_name_and_a_bad_label_is_refused(deployed, downloaded):
+    """`fab backup --label` as `inv backup --label` (it was `No idea what '--label' is!`)."""
+    s = deployed
+    manifest = s.fab("backup", "--label", "before-upgrade", "--json").ok().json()
+    assert manifest["file"].endswith("-before-upgrade.sqlite3") and os.path.exists(manifest["local_path"])
+    backups = s.backups()
+    s.fab("backup", "--label", "a b").error("--label must be letters, digits, '.', '_' or '-', not 'a b'")
+    assert s.backups() == backups
+
+
 def test_dry_backup_changes_nothing(deployed, downloaded):
     s = deployed
     before, local = s.backups(), os.listdir(os.path.dirname(downloaded["local_path"]))
