@@ -36,7 +36,9 @@ def items(info) -> list:
         result.append({"item": "migrations", "verdict": PASS, "detail": f"{applied} applied, none pending"})
     if info.get("unknown_applied"):
         result.append({"item": "unknown migrations", "verdict": WARN,
-                       "detail": "applied in the database but not in the code: " + ", ".join(info["unknown_applied"])})
+                       "detail": "applied in the database but not in the code: " + ", ".join(info["unknown_applied"])
+                       + " (a newer release's, or migrations a squash replaced and that were deleted since: "
+                         "`manage.py migrate --prune` drops their rows)"})
 
     lock = info.get("lock")
     if lock:

@@ -153,3 +153,5 @@ def test_an_unreachable_database_fails_first():
 def test_migrations_applied_but_unknown_to_the_code_warn():
     items = {i["item"]: i for i in checklist.items(introspection(unknown_applied=["shop.0009_gone"]))}
     assert items["unknown migrations"]["verdict"] == "WARN"
+    detail = items["unknown migrations"]["detail"]
+    assert "shop.0009_gone" in detail and "`manage.py migrate --prune` drops their rows" in detail
