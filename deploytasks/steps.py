@@ -7,11 +7,11 @@ import sys
 from types import SimpleNamespace
 
 from .django import introspect, run_django_script
-from .errors import DeployTasksError
+from .errors import ConnectionLost, DeployTasksError
 from .migrate_output import failed_migration, failure as migrate_failure
 from .installer import STAMP, failure_summary, install_command, local_uv, pip_command, uv_index_env, venv_command
 from .output import console
-from .shell import failure, is_dry, q, run, run_script, summary
+from .shell import connection_lost, failure, is_dry, q, run, run_script, summary
 from .step_result import StepResult, done, dry, kept, skipped
 
 
@@ -131,6 +131,8 @@ def migrate(c, project, *args, database="default", watchers=(), under_lock="") -
     if under_lock:  # the shell's own pid ($$): it lives while migrate runs, whether or not it execs it
         command = f"{{ : > {q(posixpath.join(under_lock, 'load-'))}$$; }} 2>/dev/null; {command}"
     result = run(c, command, what="migrate", check=False, watchers=watchers)
+    if connection_lost(result):  # no exit status: what was applied is not known here
+        raise ConnectionLost("the connection to the server was lost (closed or dropped) during migrate")
     if result.failed:
         raise DeployTasksError(migrate_failure(result.stdout, summary(result), failed_vendor(c, project, database,
                                                                                               result.stdout)))
