@@ -64,13 +64,18 @@ def detached_work(lock_dir, pid):
                 pass
 
 
-def workers_alive(lock_dir, prefixes=(WORKER_PREFIX, LOAD_PREFIX)):
+def live_workers(lock_dir, prefixes=(WORKER_PREFIX, LOAD_PREFIX)):
+    """The PIDs marked as working under the lock (register_worker) whose processes still run."""
     try:
         names = os.listdir(lock_dir)
     except OSError:
-        return False
-    return any(name.startswith(prefix) and name[len(prefix):].isdigit() and _stat(int(name[len(prefix):])) is not None
-               for name in names for prefix in prefixes)
+        return []
+    return [int(name[len(prefix):]) for name in names for prefix in prefixes
+            if name.startswith(prefix) and name[len(prefix):].isdigit() and _stat(int(name[len(prefix):])) is not None]
+
+
+def workers_alive(lock_dir, prefixes=(WORKER_PREFIX, LOAD_PREFIX)):
+    return bool(live_workers(lock_dir, prefixes))
 
 
 def wait_for_loads(lock_dir, timeout=3600, interval=0.2):

@@ -7,7 +7,7 @@ from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
-from .lock_guard import session_process, start_guard, wait_for_loads
+from .lock_guard import live_workers, session_process, start_guard, wait_for_loads
 from .lock import acquire_for, holder_gone, lock_info, release_lock
 from .recovery import recover
 from .results import Aborted, History, Locked, ReleaseListing, Reloaded, Unlocked
@@ -87,6 +87,11 @@ def unlock(layout, params) -> Unlocked:
         if params.get("force") and journals.running(journal):
             raise ServerError("the deploy of %s is running (process %s, %s): it frees the lock itself when it ends "
                               "or undoes itself" % (journal.get("release"), journal.get("pid"), journal.get("phase")))
+    working = live_workers(layout.lock) if info is not None else []
+    if params.get("force") and working:  # freed now, another task would start under that work
+        raise ServerError("work under the lock still runs (process %s, %s by %s): it frees the lock when it ends; "
+                          "stop that process first if it must not finish" % (
+                              ", ".join(map(str, working)), info.get("action", "a task"), info.get("who", "someone")))
     recovered = recover(layout, params) if info and params.get("force") else None
     if info and params.get("force"):
         early_safety.discard(layout.lock)

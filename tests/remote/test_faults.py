@@ -516,11 +516,12 @@ def test_a_restore_whose_server_process_is_killed_says_so_and_where_to_look(site
     assert not faults.inconsistencies(s, s.gunicorn.url)
 
 
-def _slow_migrate_pending(s):
-    """The live release with a 4-second migration pending (a marker file appears once it starts); its name."""
+def _slow_migrate_pending(s, seconds=4):
+    """The live release with a migration of `seconds` pending (a marker file appears once it starts); its name."""
     marker = s.base / "slow-migrate-started"
     marker.unlink(missing_ok=True)
-    _, fast, slow = faults.slow_migration(s.repo, os.path.realpath(s.db), marker, branch="slowmigrate", seconds=4)
+    _, fast, slow = faults.slow_migration(s.repo, os.path.realpath(s.db), marker, branch="slowmigrate",
+                                          seconds=seconds)
     s.fab("deploy", "--revision", "slowmigrate").ok()
     s.fab("migrations.migrate", "accounts", fast, "--yes").ok()  # the slow one pending for the live code
     marker.unlink(missing_ok=True)
@@ -552,7 +553,7 @@ def test_fab_gone_during_fab_migrate_leaves_the_lock_held_until_the_server_migra
     lost, fab said the migration was rolled back. The lock stays held until that migrate has ended; then it is
     freed and `fab history` shows the migrate as abandoned; fab says the connection was lost and the migrate goes on."""
     s = site
-    marker, slow = _slow_migrate_pending(s)
+    marker, slow = _slow_migrate_pending(s, seconds=8)  # long enough for two more fab commands while it runs
     entries = len(s.log())
     proc = s.fab_background("migrate")
     try:
@@ -563,9 +564,14 @@ def test_fab_gone_during_fab_migrate_leaves_the_lock_held_until_the_server_migra
         else:
             faults.kill_connections(s)
         out, err = proc.communicate(timeout=120)
-        time.sleep(2 if kind == "kill-fab" else 0)  # the guard looks every 0.5 s; the migration takes 4 s
+        time.sleep(2 if kind == "kill-fab" else 0)  # the guard looks every 0.5 s; the migration takes 8 s
         held = s.lock.exists()
         applied_while_held = ("accounts", slow) in s.applied_migrations()
+        if kind == "kill-fab":  # what another task is told meanwhile (it said `fab unlock --force`, which freed it)
+            s.fab("deploy", "--revision", "slowmigrate").error("is locked: migrate by", "whose work still runs on the "
+                                                               "server (process", "the lock is freed once it ends")
+            s.fab("unlock", "--force").error("work under the lock still runs (process", "migrate by")
+            assert s.lock.exists()
         assert faults.wait_until(lambda: not s.lock.exists(), timeout=60)
     finally:
         if proc.poll() is None:
