@@ -43,6 +43,7 @@ print({MARK!r} + json.dumps(found))
 DRIVERS = {"postgresql": ("psycopg", "psycopg2", "psycopg2-binary", "psycopg-binary"),
            "mysql": ("mysqlclient", "pymysql")}
 SKIP_REQUIREMENTS = re.compile(r"dev|test|local|lint|doc|ci\b|typing", re.I)
+NO_DJANGO = "No module named 'django'"  # a Python's last stderr line when it lacks Django
 ENV_SETTINGS = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL")  # what production's env file has values for
 
 
@@ -176,33 +177,50 @@ def _pythons(root):
 
 
 def _introspect(facts) -> bool:
+    """Facts from the settings run with the project's Python (True), else why not in facts.unknown (False)."""
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    problem = ""
+    problems = []  # (reason, whether that Python has Django)
     for python in _pythons(facts.root):
         try:
             done = subprocess.run([python, "-c", INTROSPECT], cwd=facts.root, env=env, stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            problem = f"{python}: {exc}"
+        except OSError as exc:
+            problems.append((f"{python}: {exc}", False))
+            continue
+        except subprocess.TimeoutExpired as exc:  # it ran the settings that long: it has Django
+            problems.append((f"{python}: {exc}", True))
             continue
         answer = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
         found = json.loads(answer[-1][len(MARK):]) if done.returncode == 0 and answer else {}
         if found:
-            facts.settings_module = found["settings_module"] or facts.settings_module
-            facts.engine, facts.db_name = found["engine"], found["db_name"]
-            facts.media_root, facts.static_root = found["media_root"], found["static_root"]
-            facts.wsgi = found["wsgi"]
-            facts.admin = "django.contrib.admin" in found["apps"]
-            facts.pages_at_root = bool(PAGE_APPS & set(found["apps"]))
-            facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
-            facts.urlconf = found.get("urlconf", "")
-            facts.how = f"settings introspected with {python} (Django {found['django']})"
+            _introspected(facts, python, found)
             return True
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        problem = f"{python}: " + (lines[-1].strip() if lines else f"exit {done.returncode}" if done.returncode
-                                   else "manage.py never called execute_from_command_line")
-    facts.unknown.append(f"could not run the settings ({problem or 'no Python found'}); read them statically instead")
+        reason = (lines[-1].strip() if lines else f"exit {done.returncode}" if done.returncode
+                  else "manage.py never called execute_from_command_line")
+        problems.append((f"{python}: {reason}", NO_DJANGO not in reason))
+    facts.unknown.append(f"could not run the settings ({_most_useful(problems)}); read them statically instead")
     return False
+
+
+def _introspected(facts, python, found):
+    """The facts INTROSPECT reported."""
+    facts.settings_module = found["settings_module"] or facts.settings_module
+    facts.engine, facts.db_name = found["engine"], found["db_name"]
+    facts.media_root, facts.static_root = found["media_root"], found["static_root"]
+    facts.wsgi = found["wsgi"]
+    facts.admin = "django.contrib.admin" in found["apps"]
+    facts.pages_at_root = bool(PAGE_APPS & set(found["apps"]))
+    facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
+    facts.urlconf = found.get("urlconf", "")
+    facts.how = f"settings introspected with {python} (Django {found['django']})"
+
+
+def _most_useful(problems) -> str:
+    """Why the settings could not run: the reason of the first Python tried that has Django (the project's own,
+    where the settings' real problem shows), else the first one's."""
+    with_django = [reason for reason, has_django in problems if has_django]
+    return next(iter(with_django or [reason for reason, _ in problems]), "no Python found")
 
 
 def _settings_path(facts) -> str:

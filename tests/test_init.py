@@ -647,3 +647,13 @@ def test_a_cookiecutter_projects_env_file_sets_the_variables_its_settings_read(t
     assert not [line for line in lines if "USE_DOCKER" in line or "CONN_MAX_AGE" in line]  # local's; a default
     assert "DJANGO_ADMIN_URL" in out.partition("Before going live:")[2], out
 
+
+
+def test_settings_that_fail_in_the_projects_venv_are_reported_with_its_reason(tmp_path):
+    """The project's .venv has Django and runs the settings as far as a missing DATABASE_URL; the Python running
+    init, tried after it, lacks django-environ: the reason given is the venv's, not the last one tried."""
+    root = cookiecutter_project(tmp_path)
+    out = ok(init(root))
+    assert (f"could not run the settings ({root}/.venv/bin/python: django.core.exceptions.ImproperlyConfigured: "
+            "Set the DATABASE_URL environment variable)") in out, out
+    assert "No module named 'environ'" not in out
