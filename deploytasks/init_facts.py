@@ -231,21 +231,36 @@ def _settings_path(facts) -> str:
     return ""
 
 
-def _literal(node, base):
-    """A settings value written as a string, BASE_DIR / "x", os.path.join(BASE_DIR, "x"), str(…); else None."""
+def _literal(node, base, values, seen=frozenset()):
+    """A settings value written as a string, BASE_DIR / "x", os.path.join(BASE_DIR, "x"), str(…), or a name
+    assigned one (APPS_DIR = BASE_DIR / "myshop"); else None. `values`: the settings' assignments."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, bool)):
         return node.value
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "str" and len(node.args) == 1:
-        return _literal(node.args[0], base)
-    if isinstance(node, ast.Name) and node.id.endswith("DIR"):
-        return base
+        return _literal(node.args[0], base, values, seen)
+    if isinstance(node, ast.Name):
+        return _named(node.id, base, values, seen)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-        left, right = _literal(node.left, base), _literal(node.right, base)
+        left, right = _literal(node.left, base, values, seen), _literal(node.right, base, values, seen)
         return os.path.join(left, right) if isinstance(left, str) and isinstance(right, str) else None
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" and node.args:
-        parts = [_literal(arg, base) for arg in node.args]
+        parts = [_literal(arg, base, values, seen) for arg in node.args]
         return os.path.join(*parts) if all(isinstance(part, str) for part in parts) else None
     return None
+
+
+def _named(name, base, values, seen):
+    """What a name in a settings value stands for: what its assignment gives (APPS_DIR = BASE_DIR / "myshop"); the
+    project for BASE_DIR and for a *DIR computed from __file__ (Path(__file__).resolve().parent.parent); else None,
+    no guess (APPS_DIR = ROOT_DIR.path("myshop"), a name imported)."""
+    value = values.get(name)
+    if value is None or name in seen:
+        return base if name == "BASE_DIR" and value is None else None
+    found = _literal(value, base, values, seen | {name})
+    if found is not None:
+        return found
+    from_file = any(isinstance(inner, ast.Name) and inner.id == "__file__" for inner in ast.walk(value))
+    return base if name.endswith("DIR") and from_file else None
 
 
 def _read_statically(facts):
@@ -262,7 +277,7 @@ def _read_statically(facts):
         return
     facts.how = f"{os.path.relpath(path, facts.root)} read statically (BASE_DIR taken as the project directory)"
     values = _assignments(facts.root, path, tree, set())
-    found = {name: _literal(values[name], facts.root) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
+    found = {name: _literal(values[name], facts.root, values) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
                                                                    "DEBUG", "SECRET_KEY", "ROOT_URLCONF")
              if name in values}
     facts.urlconf = found.get("ROOT_URLCONF") if isinstance(found.get("ROOT_URLCONF"), str) else ""
@@ -283,8 +298,8 @@ def _read_statically(facts):
     if isinstance(default, ast.Dict):
         entries = {key.value: value for key, value in zip(default.keys, default.values)
                    if isinstance(key, ast.Constant)}
-        facts.engine = _literal(entries["ENGINE"], facts.root) or "" if "ENGINE" in entries else ""
-        facts.db_name = _literal(entries["NAME"], facts.root) or "" if "NAME" in entries else ""
+        facts.engine = _literal(entries["ENGINE"], facts.root, values) or "" if "ENGINE" in entries else ""
+        facts.db_name = _literal(entries["NAME"], facts.root, values) or "" if "NAME" in entries else ""
     if not facts.engine:
         facts.unknown.append("the database engine (DATABASES['default'] is not a literal)")
     apps = ast.dump(values.get("INSTALLED_APPS", ast.List(elts=[])))

@@ -657,3 +657,23 @@ def test_settings_that_fail_in_the_projects_venv_are_reported_with_its_reason(tm
     assert (f"could not run the settings ({root}/.venv/bin/python: django.core.exceptions.ImproperlyConfigured: "
             "Set the DATABASE_URL environment variable)") in out, out
     assert "No module named 'environ'" not in out
+
+
+def test_a_media_root_under_the_apps_directory_read_statically_is_kept_where_it_is(tmp_path):
+    """MEDIA_ROOT = str(APPS_DIR / "media") with APPS_DIR = BASE_DIR / "myshop": myshop/media, not media."""
+    root = cookiecutter_project(tmp_path)
+    out = ok(init(root))
+    assert "config/settings/local.py read statically" in out
+    assert settings_of(root / "deploytasks.yaml").shared_dirs == ["myshop/media"], out
+    assert "MEDIA_ROOT       myshop/media" in out
+
+
+def test_a_media_root_under_a_directory_that_is_no_plain_path_is_not_guessed(tmp_path):
+    """APPS_DIR = ROOT_DIR.path("myshop") (django-environ's Path, older cookiecutter-django): no guess at MEDIA_ROOT,
+    said so; the project's root is not taken for it."""
+    root = cookiecutter_project(tmp_path)
+    base = root / "config" / "settings" / "base.py"
+    base.write_text(base.read_text().replace('APPS_DIR = BASE_DIR / "myshop"', 'APPS_DIR = BASE_DIR.path("myshop")'))
+    out = ok(init(root))
+    assert settings_of(root / "deploytasks.yaml").shared_dirs == [], out
+    assert "MEDIA_ROOT (not a plain path in config/settings/local.py)" in out
