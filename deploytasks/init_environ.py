@@ -40,13 +40,13 @@ def reads_in(source) -> list:
 def name_for(setting, reads) -> str:
     """The environment variable `setting` (SECRET_KEY, DEBUG, ALLOWED_HOSTS, DATABASE_URL) is read from: one named
     like it (SECRET_KEY, DJANGO_SECRET_KEY) read in its own assignment first (DATABASES' for DATABASE_URL), else one
-    with its very name, else one named like it read elsewhere; "" when the settings read none. `reads` in order of
-    preference (production's files first)."""
+    with its very name, else one named like it read outside any assignment (SENTRY_DEBUG = env("SENTRY_DEBUG") is
+    not DEBUG's); "" when the settings read none. `reads` in order of preference (production's files first)."""
     owners = {setting, "DATABASES"} if setting == "DATABASE_URL" else {setting}
     alike = [read for read in reads if read.name == setting or read.name.endswith("_" + setting)
              or setting == "DATABASE_URL" and read.setting == "DATABASES" and read.name.endswith("URL")]
     for group in ([read for read in alike if read.setting in owners], [read for read in alike if read.name == setting],
-                  alike):
+                  [read for read in alike if not read.setting]):
         if group:
             return group[0].name
     return ""

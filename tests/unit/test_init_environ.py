@@ -62,3 +62,4 @@ def test_a_setting_is_read_from_the_variable_its_assignment_reads_before_one_nam
     assert name_for("DATABASE_URL", [Read("PG_URL", True, "DATABASES")]) == "PG_URL"
     assert name_for("DEBUG", [Read("ENVIRONMENT", True, "DEBUG")]) == ""  # not a variable named like it
     assert name_for("SECRET_KEY", [Read("MYSHOP_SECRET_KEY", True, "")]) == "MYSHOP_SECRET_KEY"
+    assert name_for("DEBUG", [Read("SENTRY_DEBUG", False, "SENTRY_DEBUG")]) == ""  # another setting's
