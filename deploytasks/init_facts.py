@@ -10,11 +10,11 @@ import sys
 from dataclasses import dataclass, field
 
 from .errors import DeployTasksError
-from .init_urls import health_path
+from .init_environ import name_for, reads_in
+from .init_urls import health_path, module_file
 from .server.uv_lock import LOCK_NAME, packages
 
 MARK = "@@DEPLOYTASKS-INIT@@"
-READS_DATABASE_URL = re.compile(r"dj_database_url\.config\(|\b\w+\.db(_url)?\(\s*\)")
 PAGE_APPS = {"wagtail", "wagtail.core", "cms"}  # apps whose pages are served from the site's root
 # manage.py run for its set-up (DJANGO_SETTINGS_MODULE, sys.path, any .env loader) with execute_from_command_line
 # replaced by a report of the settings init needs. The SECRET_KEY itself never leaves: only whether it is Django's
@@ -43,6 +43,8 @@ print({MARK!r} + json.dumps(found))
 DRIVERS = {"postgresql": ("psycopg", "psycopg2", "psycopg2-binary", "psycopg-binary"),
            "mysql": ("mysqlclient", "pymysql")}
 SKIP_REQUIREMENTS = re.compile(r"dev|test|local|lint|doc|ci\b|typing", re.I)
+NO_DJANGO = "No module named 'django'"  # a Python's last stderr line when it lacks Django
+ENV_SETTINGS = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL")  # what production's env file has values for
 
 
 @dataclass
@@ -64,7 +66,9 @@ class Facts:
     health: str = ""  # a health-check route the URLconf has (init_urls): the health check asks it
     debug: object = None  # True/False, None: unknown
     insecure_secret: object = None
-    env_names: set = field(default_factory=set)  # environment variables the settings source names
+    env_names: set = field(default_factory=set)  # environment variables the settings package reads
+    env_for: dict = field(default_factory=dict)  # {SECRET_KEY: DJANGO_SECRET_KEY, …}: ENV_SETTINGS' variables
+    env_required: list = field(default_factory=list)  # read without a default by production's settings, no value here
     requirements: str = ""
     other_requirements: list = field(default_factory=list)
     local_requirements: str = ""  # a dev file beside a production one: what `inv setup` installs
@@ -173,33 +177,50 @@ def _pythons(root):
 
 
 def _introspect(facts) -> bool:
+    """Facts from the settings run with the project's Python (True), else why not in facts.unknown (False)."""
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    problem = ""
+    problems = []  # (reason, whether that Python has Django)
     for python in _pythons(facts.root):
         try:
             done = subprocess.run([python, "-c", INTROSPECT], cwd=facts.root, env=env, stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            problem = f"{python}: {exc}"
+        except OSError as exc:
+            problems.append((f"{python}: {exc}", False))
+            continue
+        except subprocess.TimeoutExpired as exc:  # it ran the settings that long: it has Django
+            problems.append((f"{python}: {exc}", True))
             continue
         answer = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
         found = json.loads(answer[-1][len(MARK):]) if done.returncode == 0 and answer else {}
         if found:
-            facts.settings_module = found["settings_module"] or facts.settings_module
-            facts.engine, facts.db_name = found["engine"], found["db_name"]
-            facts.media_root, facts.static_root = found["media_root"], found["static_root"]
-            facts.wsgi = found["wsgi"]
-            facts.admin = "django.contrib.admin" in found["apps"]
-            facts.pages_at_root = bool(PAGE_APPS & set(found["apps"]))
-            facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
-            facts.urlconf = found.get("urlconf", "")
-            facts.how = f"settings introspected with {python} (Django {found['django']})"
+            _introspected(facts, python, found)
             return True
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        problem = f"{python}: " + (lines[-1].strip() if lines else f"exit {done.returncode}" if done.returncode
-                                   else "manage.py never called execute_from_command_line")
-    facts.unknown.append(f"could not run the settings ({problem or 'no Python found'}); read them statically instead")
+        reason = (lines[-1].strip() if lines else f"exit {done.returncode}" if done.returncode
+                  else "manage.py never called execute_from_command_line")
+        problems.append((f"{python}: {reason}", NO_DJANGO not in reason))
+    facts.unknown.append(f"could not run the settings ({_most_useful(problems)}); read them statically instead")
     return False
+
+
+def _introspected(facts, python, found):
+    """The facts INTROSPECT reported."""
+    facts.settings_module = found["settings_module"] or facts.settings_module
+    facts.engine, facts.db_name = found["engine"], found["db_name"]
+    facts.media_root, facts.static_root = found["media_root"], found["static_root"]
+    facts.wsgi = found["wsgi"]
+    facts.admin = "django.contrib.admin" in found["apps"]
+    facts.pages_at_root = bool(PAGE_APPS & set(found["apps"]))
+    facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
+    facts.urlconf = found.get("urlconf", "")
+    facts.how = f"settings introspected with {python} (Django {found['django']})"
+
+
+def _most_useful(problems) -> str:
+    """Why the settings could not run: the reason of the first Python tried that has Django (the project's own,
+    where the settings' real problem shows), else the first one's."""
+    with_django = [reason for reason, has_django in problems if has_django]
+    return next(iter(with_django or [reason for reason, _ in problems]), "no Python found")
 
 
 def _settings_path(facts) -> str:
@@ -210,21 +231,36 @@ def _settings_path(facts) -> str:
     return ""
 
 
-def _literal(node, base):
-    """A settings value written as a string, BASE_DIR / "x", os.path.join(BASE_DIR, "x"), str(…); else None."""
+def _literal(node, base, values, seen=frozenset()):
+    """A settings value written as a string, BASE_DIR / "x", os.path.join(BASE_DIR, "x"), str(…), or a name
+    assigned one (APPS_DIR = BASE_DIR / "myshop"); else None. `values`: the settings' assignments."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, bool)):
         return node.value
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "str" and len(node.args) == 1:
-        return _literal(node.args[0], base)
-    if isinstance(node, ast.Name) and node.id.endswith("DIR"):
-        return base
+        return _literal(node.args[0], base, values, seen)
+    if isinstance(node, ast.Name):
+        return _named(node.id, base, values, seen)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-        left, right = _literal(node.left, base), _literal(node.right, base)
+        left, right = _literal(node.left, base, values, seen), _literal(node.right, base, values, seen)
         return os.path.join(left, right) if isinstance(left, str) and isinstance(right, str) else None
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" and node.args:
-        parts = [_literal(arg, base) for arg in node.args]
+        parts = [_literal(arg, base, values, seen) for arg in node.args]
         return os.path.join(*parts) if all(isinstance(part, str) for part in parts) else None
     return None
+
+
+def _named(name, base, values, seen):
+    """What a name in a settings value stands for: what its assignment gives (APPS_DIR = BASE_DIR / "myshop"); the
+    project for BASE_DIR and for a *DIR computed from __file__ (Path(__file__).resolve().parent.parent); else None,
+    no guess (APPS_DIR = ROOT_DIR.path("myshop"), a name imported)."""
+    value = values.get(name)
+    if value is None or name in seen:
+        return base if name == "BASE_DIR" and value is None else None
+    found = _literal(value, base, values, seen | {name})
+    if found is not None:
+        return found
+    from_file = any(isinstance(inner, ast.Name) and inner.id == "__file__" for inner in ast.walk(value))
+    return base if name.endswith("DIR") and from_file else None
 
 
 def _read_statically(facts):
@@ -241,7 +277,7 @@ def _read_statically(facts):
         return
     facts.how = f"{os.path.relpath(path, facts.root)} read statically (BASE_DIR taken as the project directory)"
     values = _assignments(facts.root, path, tree, set())
-    found = {name: _literal(values[name], facts.root) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
+    found = {name: _literal(values[name], facts.root, values) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
                                                                    "DEBUG", "SECRET_KEY", "ROOT_URLCONF")
              if name in values}
     facts.urlconf = found.get("ROOT_URLCONF") if isinstance(found.get("ROOT_URLCONF"), str) else ""
@@ -262,8 +298,8 @@ def _read_statically(facts):
     if isinstance(default, ast.Dict):
         entries = {key.value: value for key, value in zip(default.keys, default.values)
                    if isinstance(key, ast.Constant)}
-        facts.engine = _literal(entries["ENGINE"], facts.root) or "" if "ENGINE" in entries else ""
-        facts.db_name = _literal(entries["NAME"], facts.root) or "" if "NAME" in entries else ""
+        facts.engine = _literal(entries["ENGINE"], facts.root, values) or "" if "ENGINE" in entries else ""
+        facts.db_name = _literal(entries["NAME"], facts.root, values) or "" if "NAME" in entries else ""
     if not facts.engine:
         facts.unknown.append("the database engine (DATABASES['default'] is not a literal)")
     apps = ast.dump(values.get("INSTALLED_APPS", ast.List(elts=[])))
@@ -279,14 +315,8 @@ def _assignments(root, path, tree, seen) -> dict:
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             values[node.targets[0].id] = node.value
-        elif isinstance(node, ast.ImportFrom) and [alias.name for alias in node.names] == ["*"]:
-            base = os.path.dirname(path)
-            for _ in range(node.level - 1):
-                base = os.path.dirname(base)
-            start = base if node.level else root
-            module = os.path.join(start, *(node.module or "").split("."))
-            found = next((candidate for candidate in (module + ".py", os.path.join(module, "__init__.py"))
-                          if os.path.isfile(candidate)), None)
+        elif _star_import(node):
+            found = _star_imported_file(root, path, node)
             if found and found not in seen:
                 try:
                     with open(found, encoding="utf-8") as handle:
@@ -294,6 +324,38 @@ def _assignments(root, path, tree, seen) -> dict:
                 except (OSError, SyntaxError, ValueError):
                     pass
     return values
+
+
+def _star_import(node) -> bool:
+    return isinstance(node, ast.ImportFrom) and [alias.name for alias in node.names] == ["*"]
+
+
+def _star_imported_file(root, path, node):
+    """The file `from .base import *` (or `from mysite.settings.base import *`) in `path` imports, else None."""
+    base = os.path.dirname(path)
+    for _ in range(node.level - 1):
+        base = os.path.dirname(base)
+    start = base if node.level else root
+    module = os.path.join(start, *(node.module or "").split("."))
+    return next((candidate for candidate in (module + ".py", os.path.join(module, "__init__.py"))
+                 if os.path.isfile(candidate)), None)
+
+
+def _star_imported(root, path, seen) -> list:
+    """`path` and the files it star-imports, theirs too: the settings files running `path` runs."""
+    if not path or path in seen:
+        return []
+    seen.add(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return [path]
+    files = [path]
+    for node in tree.body:
+        if _star_import(node):
+            files += _star_imported(root, _star_imported_file(root, path, node), seen)
+    return files
 
 
 GENERIC_PACKAGES = {"config", "conf", "core", "project", "settings", "src", "app", "django_project", "backend"}
@@ -309,7 +371,7 @@ def site_name(facts) -> str:
 
 
 def _settings_source(facts):
-    """The environment variable names the settings package mentions (to write only what it reads)."""
+    """The settings' names (package, file, wsgi) made safe, and the environment variables the settings read."""
     if not re.fullmatch(r"[A-Za-z_][\w.]*", facts.settings_module or "-"):
         facts.settings_module = ""
     facts.settings_file = _settings_path(facts) if facts.settings_module else ""
@@ -319,21 +381,48 @@ def _settings_source(facts):
         facts.name = ""  # it names files (deploy/<name>.service) and goes into a unit: plain identifiers only
     if not re.fullmatch(r"[A-Za-z_][\w.]*\.\w+", facts.wsgi or "-"):
         facts.wsgi = f"{facts.name}.wsgi.application" if facts.name else ""
-    if not facts.settings_file:
-        return
+    if facts.settings_file:
+        _environment_read(facts)
+
+
+def _environment_read(facts):
+    """The environment variables the settings package reads (to write only those), what each of ENV_SETTINGS is
+    read from, and the variables production's settings cannot do without that init has no value for."""
     directory = os.path.dirname(facts.settings_file)
     package = facts.settings_file.endswith("__init__.py") or (
         "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")))
-    files = glob.glob(os.path.join(directory, "*.py")) if package else [facts.settings_file]
-    for path in files:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-            facts.env_names.update(re.findall(r"['\"]([A-Z][A-Z0-9_]+)['\"]", text))
-            if READS_DATABASE_URL.search(text):  # dj-database-url, django-environ: DATABASE_URL without naming it
-                facts.env_names.add("DATABASE_URL")
-        except OSError:
-            pass
+    production = _star_imported(facts.root, module_file(facts.root, production_settings_module(facts))
+                                or facts.settings_file, set())
+    others = sorted(set(glob.glob(os.path.join(directory, "*.py")) if package else [facts.settings_file])
+                    - set(production))
+    reads = {path: _reads_of(path) for path in production + others}
+    ordered = [read for path in production + others for read in reads[path]]  # production's first
+    facts.env_names = {read.name for read in ordered}
+    facts.env_for = {setting: name for setting in ENV_SETTINGS if (name := name_for(setting, ordered))}
+    given = {"DJANGO_SETTINGS_MODULE", *facts.env_for.values()}
+    facts.env_required = sorted({read.name for path in production for read in reads[path]
+                                 if read.required and read.name not in given})
+
+
+def _reads_of(path) -> list:
+    """The environment variables a settings file reads (init_environ.Read), [] when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return reads_in(handle.read())
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def production_settings_module(facts) -> str:
+    """The settings module for production: a settings package's production.py/prod.py when there is one."""
+    directory = os.path.dirname(facts.settings_file)
+    package = (facts.settings_module if facts.settings_file.endswith("__init__.py")
+               else facts.settings_module.rpartition(".")[0])
+    if package and "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")):
+        for name in ("production", "prod"):
+            if os.path.isfile(os.path.join(directory, name + ".py")):
+                return f"{package}.{name}"
+    return facts.settings_module
 
 
 def _requirements(facts):
@@ -414,23 +503,25 @@ def _git(facts):
 
 def _judge(facts):
     """What stands between these settings and a production server, one sentence each."""
-    from .init_templates import production_settings_module
-
-    if facts.vendor == "sqlite3" and facts.relative(facts.db_name) and "DATABASE_URL" not in facts.env_names:
+    if facts.vendor == "sqlite3" and facts.relative(facts.db_name) and "DATABASE_URL" not in facts.env_for:
         facts.warnings.append(
             f"the SQLite database {facts.relative(facts.db_name)} is inside the project: on the server each release "
             "would get its own, empty one. Make the settings read its path from the environment and set it in the "
             "production env file (e.g. {path}/shared/db.sqlite3)")
-    if facts.insecure_secret and "SECRET_KEY" not in facts.env_names:
+    if facts.insecure_secret and "SECRET_KEY" not in facts.env_for:
         facts.warnings.append("SECRET_KEY is Django's django-insecure-… placeholder written in the settings: read it "
                               "from the environment (the production env file has a fresh one)")
     production = production_settings_module(facts)
-    if facts.debug and "DEBUG" not in facts.env_names and production == facts.settings_module:
+    if facts.debug and "DEBUG" not in facts.env_for and production == facts.settings_module:
         facts.warnings.append("DEBUG = True is written in the settings: read it from the environment and set "
                               "DEBUG=false in production")
-    elif facts.debug and "DEBUG" not in facts.env_names:  # manage.py's default module (dev) was read, not this one
+    elif facts.debug and "DEBUG" not in facts.env_for:  # manage.py's default module (dev) was read, not this one
         facts.warnings.append(f"DEBUG = True is written in {facts.settings_module}, manage.py's default (the settings "
                               f"read here); production's env file picks {production}: make sure DEBUG is off there")
+    if facts.env_required:
+        names = ", ".join(facts.env_required)
+        facts.warnings.append(f"{production} reads {names} from the environment without a default, and init has no "
+                              "value: set it in production's env file, where it is written empty, before `fab setup`")
     if not facts.static_root and facts.how:
         facts.warnings.append("STATIC_ROOT is not set, so collectstatic cannot run: it is switched off "
                               "(collectstatic = false) until you set STATIC_ROOT")

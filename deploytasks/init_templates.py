@@ -1,12 +1,11 @@
 """The files `deploytasks init` writes, as text: tasks.py, fabfile.py, the config section (TOML or YAML), the
 production env file, gunicorn.conf.py, deploy/gunicorn.sh (start or reload) and a systemd unit."""
 import json
-import os
 import secrets
 import shlex
 from dataclasses import dataclass
 
-from .init_facts import site_name
+from .init_facts import production_settings_module, site_name
 
 TASKS_PY = '''"""Local tasks (`inv --list`): set-up, checks, backups and migrations of this Django project."""
 from deploytasks.local import ns
@@ -436,20 +435,9 @@ def render_yaml(entries, header) -> str:
     return "\n".join(lines) + "\n"
 
 
-def production_settings_module(facts) -> str:
-    """The settings module for production: a settings package's production.py/prod.py when there is one."""
-    directory = os.path.dirname(facts.settings_file)
-    package = (facts.settings_module if facts.settings_file.endswith("__init__.py")
-               else facts.settings_module.rpartition(".")[0])
-    if package and "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")):
-        for name in ("production", "prod"):
-            if os.path.isfile(os.path.join(directory, name + ".py")):
-                return f"{package}.{name}"
-    return facts.settings_module
-
-
 def env_file(facts, choices) -> str:
-    """Production's env file: the names the settings read are set; the others are commented out, with why."""
+    """Production's env file: each value under the name the settings read it from (DJANGO_SECRET_KEY, say), the
+    ones they do not read commented out, with why; then the names they cannot do without, to fill in."""
     host = choices.bind.rpartition(":")[0]
     vendor = facts.vendor or facts.driver_vendor
     database = (f"sqlite:///{choices.path}/shared/db.sqlite3" if vendor in ("", "sqlite3")
@@ -466,13 +454,17 @@ def env_file(facts, choices) -> str:
         f"# `fab -H {choices.host} setup` uploads this file to {choices.path}/shared/.env; later changes:",
         f"# `fab -H {choices.host} shared.diff` / `shared.push`. manage.py commands on the server and",
         "# deploy/gunicorn.sh read it. Never copy it to the project's own .env (your machine's settings).",
-        "# Edit before `fab setup`: the site's domain names in ALLOWED_HOSTS, the database credentials.",
+        f"# Edit before `fab setup`: the site's domain names in {facts.env_for.get('ALLOWED_HOSTS', 'ALLOWED_HOSTS')}, "
+        "the database credentials.",
     ]
     module = production_settings_module(facts)
     if module:
         lines.append(f"DJANGO_SETTINGS_MODULE={module}")
-    lines += [f"{name}={value}" for name, value in values if name in facts.env_names]
-    unread = [(name, value) for name, value in values if name not in facts.env_names]
+    lines += [f"{facts.env_for[name]}={value}" for name, value in values if name in facts.env_for]
+    if facts.env_required:
+        lines.append("# required by the settings (read without a default), no value known to init: fill in")
+        lines += [f"{name}=" for name in facts.env_required]
+    unread = [(name, value) for name, value in values if name not in facts.env_for]
     if unread:
         lines.append("# The settings do not read these from the environment yet; uncomment each once they do:")
         lines += [f"# {name}={value}" for name, value in unread]

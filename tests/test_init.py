@@ -465,3 +465,215 @@ def test_a_health_view_the_project_routes_is_what_the_health_check_asks(tmp_path
                     .replace("urlpatterns = [", "urlpatterns = [\n    path('ops/', include('status.urls')),"))
     out = ok(init(root, "--bind", "127.0.0.1:8000"))
     assert settings_of(root / "deploytasks.yaml").healthcheck == "http://127.0.0.1:8000/ops/-/healthz/", out
+
+
+COOKIECUTTER_BASE = '''"""Base settings to build other settings files upon."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve(strict=True).parent.parent.parent
+# myshop/
+APPS_DIR = BASE_DIR / "myshop"
+env = environ.Env()
+
+READ_DOT_ENV_FILE = env.bool("DJANGO_READ_DOT_ENV_FILE", default=False)
+if READ_DOT_ENV_FILE:
+    # OS environment variables take precedence over variables from .env
+    env.read_env(str(BASE_DIR / ".env"))
+
+DEBUG = env.bool("DJANGO_DEBUG", False)
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_TZ = True
+
+DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+]
+
+STATIC_ROOT = str(BASE_DIR / "staticfiles")
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [str(APPS_DIR / "static")]
+MEDIA_ROOT = str(APPS_DIR / "media")
+MEDIA_URL = "/media/"
+
+ADMIN_URL = "admin/"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"verbose": {"format": "%(levelname)s %(asctime)s %(module)s %(message)s"}},
+    "handlers": {"console": {"level": "DEBUG", "class": "logging.StreamHandler", "formatter": "verbose"}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+}
+'''
+
+COOKIECUTTER_LOCAL = '''from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = True
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="kJx3rVQv2XbQ9pYw0u0mN4sTq8Lh1cFz")
+ALLOWED_HOSTS = ["localhost", "0.0.0.0", "127.0.0.1"]
+EMAIL_HOST = env("EMAIL_HOST", default="mailpit")
+if env("USE_DOCKER") == "yes":
+    import socket
+
+    hostname, _, ips = socket.gethostbyname_ex(socket.gethostname())
+    INTERNAL_IPS = [".".join(ip.split(".")[:-1] + ["1"]) for ip in ips]
+'''
+
+COOKIECUTTER_PRODUCTION = '''from .base import *  # noqa: F403
+from .base import DATABASES
+from .base import env
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["example.com"])
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="myshop <noreply@example.com>")
+ADMIN_URL = env("DJANGO_ADMIN_URL")
+LOGGING = {
+    "version": 1,
+    "handlers": {"console": {"level": "DEBUG", "class": "logging.StreamHandler"}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "loggers": {"django.security.DisallowedHost": {"level": "ERROR", "handlers": ["console"], "propagate": False}},
+}
+'''
+
+# what the project's venv has of django-environ: env(), env.bool/int/list/db() and ImproperlyConfigured as it raises it
+ENVIRON_STAND_IN = '''import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+NOTSET = object()
+
+
+class Env:
+    def __call__(self, var, cast=None, default=NOTSET):
+        if var in os.environ:
+            return os.environ[var] if cast is None else cast(os.environ[var])
+        if default is NOTSET:
+            raise ImproperlyConfigured(f"Set the {var} environment variable")
+        return default
+
+    def bool(self, var, default=NOTSET):
+        value = self(var, default=default)
+        return value if isinstance(value, bool) else value.lower() in ("1", "true", "yes", "on")
+
+    def int(self, var, default=NOTSET):
+        return int(self(var, default=default))
+
+    def list(self, var, default=NOTSET):
+        value = self(var, default=default)
+        return value.split(",") if isinstance(value, str) else value
+
+    def db(self, var="DATABASE_URL", default=NOTSET):
+        self(var, default=default)
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": "myshop"}
+
+    def read_env(self, path):
+        pass
+'''
+
+
+def cookiecutter_project(base: Path, name="myshop") -> Path:
+    """A cookiecutter-django project: manage.py at the top (config.settings.local by default), a config/settings
+    package of base/local/production/test reading django-environ's env(), the apps in myshop/, requirements/; its
+    .venv runs this Python with django-environ (a stand-in) beside Django."""
+    root = base / name
+    settings = root / "config" / "settings"
+    settings.mkdir(parents=True)
+    (root / "manage.py").write_text(
+        "#!/usr/bin/env python\nimport os\nimport sys\nfrom pathlib import Path\n\nif __name__ == '__main__':\n"
+        "    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings.local')\n"
+        "    from django.core.management import execute_from_command_line\n\n"
+        f"    sys.path.append(str(Path(__file__).parent.resolve() / '{name}'))\n"
+        "    execute_from_command_line(sys.argv)\n")
+    (root / "config" / "__init__.py").write_text("")
+    (root / "config" / "urls.py").write_text("from django.contrib import admin\nfrom django.conf import settings\n"
+                                             "from django.urls import path\n\n"
+                                             "urlpatterns = [path(settings.ADMIN_URL, admin.site.urls)]\n")
+    (root / "config" / "wsgi.py").write_text("import os\n\nfrom django.core.wsgi import get_wsgi_application\n\n"
+                                             "os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
+                                             "'config.settings.production')\napplication = get_wsgi_application()\n")
+    (settings / "__init__.py").write_text('"""Settings package."""\n')
+    (settings / "base.py").write_text(COOKIECUTTER_BASE.replace("myshop", name))
+    (settings / "local.py").write_text(COOKIECUTTER_LOCAL)
+    (settings / "production.py").write_text(COOKIECUTTER_PRODUCTION.replace("myshop", name))
+    (settings / "test.py").write_text('from .base import *  # noqa: F403\nfrom .base import env\n\n'
+                                      'SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-key")\n')
+    (root / name / "static").mkdir(parents=True)
+    (root / name / "__init__.py").write_text("")
+    (root / "requirements").mkdir()
+    (root / "requirements" / "base.txt").write_text("Django==5.2.*\ndjango-environ==0.12.0\n")
+    (root / "requirements" / "local.txt").write_text("-r base.txt\npytest\n")
+    (root / "requirements" / "production.txt").write_text("-r base.txt\ngunicorn==23.0.0\npsycopg[c]==3.2.3\n")
+    site = base / "venv-site-packages"
+    site.mkdir()
+    (site / "environ.py").write_text(ENVIRON_STAND_IN)
+    python = root / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(site))} exec {shlex.quote(sys.executable)} \"$@\"\n")
+    python.chmod(0o755)
+    return root
+
+
+def test_a_cookiecutter_projects_env_file_sets_the_variables_its_settings_read(tmp_path):
+    """cookiecutter-django reads DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS, DATABASE_URL and (in
+    production, no default) DJANGO_ADMIN_URL through django-environ's env(): values under those names, the one
+    init has no value for listed to fill in; its LOGGING's "level": "DEBUG" is no environment variable."""
+    root = cookiecutter_project(tmp_path)
+    out = ok(init(root))
+    lines = (root / "deploy" / "production" / ".env").read_text().splitlines()
+    assert "DJANGO_SETTINGS_MODULE=config.settings.production" in lines
+    assert [line for line in lines if line.startswith("DJANGO_SECRET_KEY=") and len(line) > 60], lines
+    assert "DJANGO_DEBUG=false" in lines and "DJANGO_ALLOWED_HOSTS=127.0.0.1" in lines, lines
+    assert "DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/NAME" in lines, lines  # psycopg in the requirements
+    assert not [line for line in lines if line.lstrip("# ").startswith(("SECRET_KEY=", "DEBUG=", "ALLOWED_HOSTS="))]
+    assert "DJANGO_ADMIN_URL=" in lines and "required by the settings" in lines[lines.index("DJANGO_ADMIN_URL=") - 1]
+    assert not [line for line in lines if "USE_DOCKER" in line or "CONN_MAX_AGE" in line]  # local's; a default
+    assert "DJANGO_ADMIN_URL" in out.partition("Before going live:")[2], out
+
+
+
+def test_settings_that_fail_in_the_projects_venv_are_reported_with_its_reason(tmp_path):
+    """The project's .venv has Django and runs the settings as far as a missing DATABASE_URL; the Python running
+    init, tried after it, lacks django-environ: the reason given is the venv's, not the last one tried."""
+    root = cookiecutter_project(tmp_path)
+    out = ok(init(root))
+    assert (f"could not run the settings ({root}/.venv/bin/python: django.core.exceptions.ImproperlyConfigured: "
+            "Set the DATABASE_URL environment variable)") in out, out
+    assert "No module named 'environ'" not in out
+
+
+def test_a_media_root_under_the_apps_directory_read_statically_is_kept_where_it_is(tmp_path):
+    """MEDIA_ROOT = str(APPS_DIR / "media") with APPS_DIR = BASE_DIR / "myshop": myshop/media, not media."""
+    root = cookiecutter_project(tmp_path)
+    out = ok(init(root))
+    assert "config/settings/local.py read statically" in out
+    assert settings_of(root / "deploytasks.yaml").shared_dirs == ["myshop/media"], out
+    assert "MEDIA_ROOT       myshop/media" in out
+
+
+def test_a_media_root_under_a_directory_that_is_no_plain_path_is_not_guessed(tmp_path):
+    """APPS_DIR = ROOT_DIR.path("myshop") (django-environ's Path, older cookiecutter-django): no guess at MEDIA_ROOT,
+    said so; the project's root is not taken for it."""
+    root = cookiecutter_project(tmp_path)
+    base = root / "config" / "settings" / "base.py"
+    base.write_text(base.read_text().replace('APPS_DIR = BASE_DIR / "myshop"', 'APPS_DIR = BASE_DIR.path("myshop")'))
+    out = ok(init(root))
+    assert settings_of(root / "deploytasks.yaml").shared_dirs == [], out
+    assert "MEDIA_ROOT (not a plain path in config/settings/local.py)" in out
