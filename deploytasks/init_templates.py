@@ -461,9 +461,10 @@ def env_file(facts, choices) -> str:
     if module:
         lines.append(f"DJANGO_SETTINGS_MODULE={module}")
     lines += [f"{facts.env_for[name]}={value}" for name, value in values if name in facts.env_for]
-    if facts.env_required:
-        lines.append("# required by the settings (read without a default), no value known to init: fill in")
-        lines += [f"{name}=" for name in facts.env_required]
+    if facts.env_required:  # commented out: an empty value would pass (an empty ADMIN_URL serves the admin at /)
+        lines.append("# required by the settings (read without a default), no value known to init: fill in and "
+                     "uncomment each (until then the settings refuse to start)")
+        lines += [f"# {name}=" for name in facts.env_required]
     unread = [(name, value) for name, value in values if name not in facts.env_for]
     if unread:
         lines.append("# The settings do not read these from the environment yet; uncomment each once they do:")
