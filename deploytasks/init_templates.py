@@ -80,9 +80,14 @@ has_workers() {{  # a process whose parent is $pid (field 4 of /proc/N/stat, aft
     done
     return 1
 }}
-why_not() {{  # the exception a worker that could not load the app wrote last, else gunicorn's reason
-    grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception)(: |$)' "$log" 2>/dev/null | tail -n 1 | grep . ||
-        grep -E 'Reason: ' "$log" 2>/dev/null | tail -n 1 | sed 's/.*Reason: //' || echo "see shared/gunicorn.log"
+logged=$(wc -c 2>/dev/null < "$log" || echo 0)  # the log's size before this script's gunicorn wrote to it
+why_not() {{  # what this script's gunicorn logged: a worker's exception, a bind that failed, else gunicorn's reason
+    new_lines=$(tail -c +$((logged + 1)) "$log" 2>/dev/null || true)
+    printf '%s\\n' "$new_lines" | grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception)(: |$)' | tail -n 1 | grep . ||
+        printf '%s\\n' "$new_lines" | grep -E "Connection in use" | tail -n 1 | sed 's/.*\\] //' | grep . ||
+        printf '%s\\n' "$new_lines" | grep -E "Can't connect to" | tail -n 1 | sed 's/.*\\] //' | grep . ||
+        printf '%s\\n' "$new_lines" | grep -E 'Reason: ' | tail -n 1 | sed 's/.*Reason: //' | grep . ||
+        echo "see shared/gunicorn.log"
 }}
 stamp_env() {{  # shared/gunicorn.envhash: the env file the master now serving was given (0600: hashes of secrets)
     rm -f "$envstamp"
@@ -188,7 +193,14 @@ printf '%s\\n' "$args" > "$argstamp"
 stamp_env
 i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-echo "gunicorn started on ${{GUNICORN_BIND:-{bind}}} (pid $(cat "$pidfile" 2>/dev/null || echo '?'); log shared/gunicorn.log)"
+pid=$(cat "$pidfile" 2>/dev/null || true)
+i=0  # the master binds (retrying for seconds while the address is in use), then its workers load the app
+while running && ! has_workers && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+if ! running; then
+    echo "gunicorn did not start on ${{GUNICORN_BIND:-{bind}}}: $(why_not)" >&2
+    exit 1
+fi
+echo "gunicorn started on ${{GUNICORN_BIND:-{bind}}} (pid $pid; log shared/gunicorn.log)"
 """
 
 GUNICORN_CONF = '''\

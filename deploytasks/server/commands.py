@@ -16,12 +16,12 @@ def run_command(layout, command, what, password=None, timeout=60):
     goes to a file, so a server it starts in the background cannot keep us waiting."""
     import tempfile  # only a command run needs it, not every entry that imports this module
 
-    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as stdin:
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors, tempfile.TemporaryFile() as stdin:
         if password:
             stdin.write(((password + "\n") * 3).encode())
             stdin.seek(0)
         process = subprocess.Popen(command, shell=True, cwd=layout.path, stdin=stdin, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=errors, start_new_session=True)
         note_group(layout, process.pid)
         try:
             code = process.wait(timeout=timeout or None)
@@ -35,9 +35,12 @@ def run_command(layout, command, what, password=None, timeout=60):
             raise
         if code == 0:
             return None
-        output.seek(0)
-        text = output.read().decode("utf-8", "replace")
-    return "%s command failed (exit %d): %s" % (what, code, meaningful_line(text))
+        texts = []
+        for stream in (errors, output):  # what it said went wrong, before what it said it was doing
+            stream.seek(0)
+            texts.append(stream.read().decode("utf-8", "replace"))
+    return "%s command failed (exit %d): %s" % (what, code, meaningful_line(texts[0]) if texts[0].strip()
+                                                else meaningful_line(texts[1]))
 
 
 def note_group(layout, pgid):

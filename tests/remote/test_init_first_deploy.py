@@ -5,6 +5,7 @@ a `.env` change."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -396,3 +397,36 @@ def test_a_changed_bind_restarts_gunicorn_on_it_and_what_the_app_writes_to_stder
     user.fab("shared.push", "--yes").ok()
     user.fab("deploy").ok()
     assert user.get() == 200
+
+
+def test_a_bind_to_an_address_in_use_fails_the_reload_with_gunicorn_s_reason(user):
+    """GUNICORN_BIND on a port another program listens on: the script said `gunicorn started` and the deploy failed
+    on its health check's `Connection refused`; the reload fails with gunicorn's reason, and the undo brings the site
+    back with the .env it went live with."""
+    if not (user.srv / "current").exists():  # run alone: the first test's start
+        first_deploy(user)
+    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
+    config = user.work / "deploytasks.yaml"
+    production_env = user.work / "deploy" / user.sshd.alias / ".env"
+    saved, good = config.read_text(), production_env.read_text()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    port = squatter.getsockname()[1]
+    try:
+        user.fab("deploy", "--again").ok()  # the .env it goes live with is the good one
+        production_env.write_text(good + f"GUNICORN_BIND=127.0.0.1:{port}\n")
+        user.fab("shared.push", "--yes").ok()
+        config.write_text(saved.replace("healthcheck_retries: 40", "healthcheck_retries: 4"))
+        failed = user.fab("deploy")
+        text = failed.stdout + failed.stderr
+        assert failed.returncode == 1 and f"gunicorn did not start on 127.0.0.1:{port}" in text, text
+        assert "Connection in use" in text, text
+        assert user.get() == 200  # back on its own address, with the .env it went live with
+    finally:
+        squatter.close()
+        config.write_text(saved)
+        production_env.write_text(good)
+    user.fab("shared.push", "--yes").ok()
+    assert "nothing to deploy" in user.fab("deploy").ok().stdout or user.get() == 200

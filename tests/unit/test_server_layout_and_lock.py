@@ -70,6 +70,11 @@ def test_a_hanging_command_is_killed_with_its_group(tmp_path):
     assert problem.startswith("reload command timed out after 0.5s")
     failed = run_command(layout, "cat /nonexistent/gunicorn.pid; kill -l 999", "reload")
     assert "No such file" in failed
+    said = run_command(layout, "echo restarting the app server; echo 'it did not start: address in use' >&2; exit 1",
+                       "reload")  # what went wrong, not the progress line before it
+    assert said == "reload command failed (exit 1): it did not start: address in use", said
+    quiet = run_command(layout, "echo only this; exit 3", "reload")
+    assert quiet == "reload command failed (exit 3): only this", quiet
 
 
 def ended_process_pid():
