@@ -60,9 +60,13 @@ def check_and_lock(layout, params):
 
 def refuse_missing_shared(layout, params):
     """Without its shared files a release runs on defaults (DEBUG, a database inside the release dir that the next
-    deploy leaves behind): refused, naming `fab setup` when it never ran here."""
+    deploy leaves behind): refused, naming `fab setup` when it never ran here. A deploy path that cannot be made (a
+    file on its way) is left to the making's own error."""
     missing = [name for name in params["shared_files"] if not os.path.exists(os.path.join(layout.shared, name))]
-    if not missing:
+    existing = layout.path
+    while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not missing or not os.path.isdir(existing):
         return
     host = params.get("host") or "<host>"
     if not os.path.isdir(layout.shared):

@@ -119,8 +119,9 @@ def test_dry_setup_creates_nothing(server):
 def test_deploy_refuses_without_the_shared_env_file(server):
     """Without shared/.env a release would run on defaults: DEBUG on, and a database inside the release dir."""
     fresh = server.base / "fresh-no-env"
+    (fresh / "shared").mkdir(parents=True)  # set up, but no .env in shared/
     server.fab("deploy", env={"FABRIC_DEPLOYTASKS_PATH": str(fresh)}).error(f"{fresh}/shared/.env missing on the server")
-    assert os.listdir(fresh / "releases") == [] and not (fresh / "current").exists()
+    assert not (fresh / "releases").exists() and not (fresh / "current").exists()  # nothing made
     assert not (fresh / ".deploy-lock").exists()
 
 
