@@ -287,20 +287,26 @@ def kill_fab_when(fleet, marker, *args):
         proc.communicate()
 
 
-def interrupt_fab_when(fleet, marker, *args):
-    """`fab ARGS` on the fleet sent SIGINT (Ctrl-C) once `marker` exists; returns its last stderr line (exit 1)."""
+def fab_faulted_when(fleet, marker, fault, *args) -> FabRun:
+    """`fab ARGS` on the fleet, given fault(its process) once `marker` exists; how it ended."""
     proc = fleet.fab_background(fleet.names(), *args)
     try:
         assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
         assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        fault(proc)
+        out, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 1 and "Traceback" not in err, (proc.returncode, out, err)
-    return err.splitlines()[-1]
+    return FabRun(args, proc.returncode, out, err)
+
+
+def interrupt_fab_when(fleet, marker, *args):
+    """`fab ARGS` on the fleet sent SIGINT (Ctrl-C) once `marker` exists; returns its last stderr line (exit 1)."""
+    run = fab_faulted_when(fleet, marker, lambda proc: proc.send_signal(signal.SIGINT), *args)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run
+    return run.stderr.splitlines()[-1]
 
 
 def test_a_client_lost_while_one_host_builds_its_venv_leaves_that_host_unlocked_with_no_release_or_half_venv(fleet):
@@ -369,21 +375,12 @@ def test_ctrl_c_during_a_fleet_deploy_ends_fab_and_every_host_undoes_its_part(fl
     migration = fleet.repo.latest_migration()
     marker = fleet.base / "interrupted-migrate-hook"
     fleet.configure(hooks={"after": {"migrate": [f"touch {marker} && sleep 3"]}})
-    proc = fleet.fab_background(fleet.names(), "deploy")
     try:
-        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        line = interrupt_fab_when(fleet, marker, "deploy")
         freed = unlocked_everywhere(fleet)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
         fleet.configure(hooks={})
         marker.unlink(missing_ok=True)
-    assert proc.returncode != 0 and "Traceback" not in err, (proc.returncode, out, err)
-    line = err.splitlines()[-1]
     assert ("interrupted (Ctrl-C) before any host switched: each host removes its staged release and frees its lock "
             "by itself, and web1 unapplies what it migrated") in line and "releases` shows where" in line, line
     assert freed
@@ -404,21 +401,13 @@ def test_a_host_lost_before_the_switch_round_leaves_no_host_on_the_old_code_over
     marker = fleet.base / "unreached-migrate-hook"
     fleet.configure(hooks={"after": {"migrate": [f"touch {marker} && sleep 3"]}})
     web3 = fleet.hosts["web3"].sshd
-    proc = fleet.fab_background(fleet.names(), "deploy")
     try:
-        assert faults.wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=240)
-        assert proc.poll() is None, proc.communicate()
-        web3.stop()
-        out, err = proc.communicate(timeout=240)
+        run = fab_faulted_when(fleet, marker, lambda proc: web3.stop(), "deploy")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
         fleet.configure(hooks={})
         marker.unlink(missing_ok=True)
         if not web3.running:
             web3.start_again()
-    run = FabRun(("deploy",), proc.returncode, out, err)
     line = run.error("nothing was switched", "the undo could not reach web3", "unapplied once on web1",
                      "cannot reach web3")
     assert "Errno" not in line, line
