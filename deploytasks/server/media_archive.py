@@ -109,21 +109,46 @@ def escapes(name):
     return name.startswith("/") or normal == ".." or normal.startswith("../")
 
 
+def through_symlink(path, symlinks, itself=False):
+    """The symlink member among `symlinks` (normalised names) that `path` goes through (or is, with `itself`), else
+    None: what extraction would write there lands wherever that link points, which a lexical check cannot see.
+    Each step is looked at before a `..` after it is applied (`s/..` goes through `s`)."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    current = ""
+    for index, part in enumerate(parts):
+        current = os.path.normpath(os.path.join(current, part))
+        if current in symlinks and (itself or index < len(parts) - 1):
+            return current
+    return None
+
+
 def check_members(tar, archive):
-    """Every member a plain file, directory or link that stays inside MEDIA_ROOT, else ServerError."""
-    for member in tar.getmembers():
+    """Every member a plain file, directory or link that stays inside MEDIA_ROOT, else ServerError. A member whose
+    path, or whose link's target, goes through a symlink of the archive is refused: extracted, it would be written
+    where that link points (`s -> .`, then `e -> s/..`, then `e/file`: outside MEDIA_ROOT)."""
+    members = tar.getmembers()
+    symlinks = {os.path.normpath(member.name) for member in members if member.issym()}
+    for member in members:
         why = None
+        target = os.path.join(os.path.dirname(member.name), member.linkname) if member.issym() else member.linkname
         if escapes(member.name):
             why = "its path leaves MEDIA_ROOT"
-        elif member.issym() and (member.linkname.startswith("/") or
-                                 escapes(os.path.join(os.path.dirname(member.name), member.linkname))):
+        elif through_symlink(member.name, symlinks):
+            why = "its path goes through the archive's symlink %s" % through_symlink(member.name, symlinks)
+        elif member.issym() and (member.linkname.startswith("/") or escapes(target)):
             why = "it is a symlink pointing out of MEDIA_ROOT (to %s)" % member.linkname
         elif member.islnk() and escapes(member.linkname):
             why = "it is a hard link to %s, outside MEDIA_ROOT" % member.linkname
+        elif (member.issym() or member.islnk()) and through_symlink(target, symlinks, itself=member.islnk()):
+            # a symlink may name another (each lands inside); a hard link is made to the file itself
+            why = "it links through the archive's symlink %s" % through_symlink(target, symlinks, member.islnk())
         elif not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
             why = "it is not a file, directory or link"
         if why:
             raise ServerError("refusing %s: member %r: %s; the live media is untouched" % (archive, member.name, why))
+        if not hasattr(tarfile, "data_filter"):  # no extraction filter in this Python: what it would clear
+            member.mode &= 0o755 if member.isdir() else 0o644 | (member.mode & 0o111)
+            member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
 
 
 def verified_archive(dump):
