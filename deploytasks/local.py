@@ -9,6 +9,7 @@ from .django import introspect
 from .migration_tasks import migrations_collection
 from .errors import reported
 from .shell import is_dry
+from .local_runner import LocalRunner
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import local_settings_and_project, require_venv
@@ -110,3 +111,4 @@ for _task in (init, setup, *step_tasks("the project"), check,
 ns.add_collection(migrations_collection("inv"))
 answer_help_in(ns, "inv")
 ns.configure(COLLECTION_CONFIG)
+ns.configure({"runners": {"local": LocalRunner}})

@@ -11,6 +11,7 @@ from . import release_tasks, releases, restores, server_backups, server_setup, t
 from .host_names import host_name
 from .migration_tasks import migrations_collection
 from .errors import ConnectionLost, DeployTasksError, reported
+from .local_runner import LocalRunner
 from .settings import COLLECTION_CONFIG
 from .step_tasks import step_tasks
 from .target import live, require_live, server
@@ -160,3 +161,4 @@ ns.add_collection(migrations_collection("fab"))
 ns.add_collection(shared.shared_collection(server))
 answer_help_in(ns, "fab")
 ns.configure(COLLECTION_CONFIG)
+ns.configure({"runners": {"local": LocalRunner}})

@@ -46,8 +46,12 @@ class DryResult:
 
 
 def interrupted(result) -> bool:
-    """The command was ended by SIGINT: the terminal's Ctrl-C reached it with us (Invoke waits for it to end)."""
-    return result.exited == -signal.SIGINT
+    """The command was ended by SIGINT: the terminal's Ctrl-C reached it with us (Invoke waits for it to end), and
+    it died of it, or a Python it ran ended on the KeyboardInterrupt (its traceback's last line)."""
+    if result.exited == -signal.SIGINT:
+        return True
+    last = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()][-1:]
+    return bool(result.exited) and last == ["KeyboardInterrupt"]
 
 
 def summary(result) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -12,8 +13,8 @@ import time
 
 import pytest
 
-from tests._util import (CommitWriter, Site, assert_user_error, backup_json, backup_names, copy_example,
-                         sqlite_fingerprint, sqlite_insert, sqlite_rows, sqlite_tokens, write_sql)
+from tests._util import (CommitWriter, Site, assert_user_error, backup_json, backup_names, clean_env, copy_example,
+                         ctrl_c_reaches_it, sqlite_fingerprint, sqlite_insert, sqlite_rows, sqlite_tokens, write_sql)
 
 WRITER = r'''
 import os, sqlite3, sys, time
@@ -371,3 +372,41 @@ def test_a_restore_under_writes_loses_no_committed_row(migrated_site, tmp_path, 
     lost = committed - (sqlite_tokens(site.db) | sqlite_tokens(site.root / "backups" / safety))
     print(f"writer: {len(committed)} committed, {writer.failed} failed, {len(lost)} lost")
     assert len(committed) > 50 and not lost, f"{len(lost)} of {len(committed)} committed rows are lost"
+
+
+SLOW_DJANGO = """import sys, time
+if "manage.py" in sys.argv:  # the project's Django commands, not inv itself
+    open({marker!r}, "w").close()
+    time.sleep(15)
+"""
+
+
+@pytest.mark.parametrize("task", [("backup",), ("restore", "LATEST", "--yes")])
+def test_ctrl_c_while_the_projects_django_runs_is_one_line_and_changes_nothing(migrated_site, tmp_path, task):
+    """Ctrl-C in the terminal (SIGINT to inv and the Django it runs, its foreground process group) while that Django
+    has its whole request: Invoke wrote Ctrl-C's byte into the closed stdin and the task ended in a traceback
+    (`ValueError: I/O operation on closed file`), hiding what became of the backup or the restore."""
+    site = migrated_site
+    if task[0] == "restore":
+        assert site.inv("backup").returncode == 0
+        task = ("restore", backup_names(site)[-1], "--yes")
+    before, rows = backup_names(site), site.query("SELECT count(*) FROM accounts_plan")
+    marker = tmp_path / "django-started"
+    (tmp_path / "sitecustomize.py").write_text(SLOW_DJANGO.format(marker=str(marker)))
+    run = subprocess.Popen([sys.executable, "-m", "invoke", *task], cwd=site.root,
+                           env=clean_env(PYTHONPATH=str(tmp_path)), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=ctrl_c_reaches_it)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.02)
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1 and "Traceback" not in err + out, (run.returncode, out, err)
+    assert err.strip().startswith("deploytasks: error: ") and "interrupted (Ctrl-C)" in err, err
+    assert backup_names(site) == before and site.query("SELECT count(*) FROM accounts_plan") == rows
