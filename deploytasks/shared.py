@@ -191,6 +191,82 @@ def check_env_file(item):
         where = f"line {line.group(1)}" if line else "a syntax error"
         raise DeployTasksError(f"{item.shown} is not valid shell, which the server's commands source it as ({where}): "
                                "quote values with spaces or quotes in them, then push again; nothing was uploaded")
+    with open(item.local, encoding="utf-8", errors="replace") as handle:
+        found = shell_runs_in(handle.read())
+    if found:
+        line, name, why = found
+        raise DeployTasksError(f"{item.shown} line {line} ({name or 'not NAME=value'}): {why}; the server's commands "
+                               "source this file (and print its errors, values in them): put the value in single "
+                               "quotes, then push again; nothing was uploaded")
+
+
+ASSIGNMENT = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=")
+SESSION_VARIABLES = {"HOME", "USER", "LOGNAME", "PATH", "PWD", "SHELL"}  # set in every SSH session that sources it
+EXPANSION = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|([0-9#?*@!$-]))")
+
+
+def shell_runs_in(text):
+    """(line, name, what) of the first assignment whose value the sourcing shell would not take as written: run as a
+    command (`A=b c` runs `c`), a command substitution (`` `x` ``, `$(x)`), an unquoted `;`, `&`, `|`, `<`, `>`, or
+    `$name` of a variable the file has not set before (it expands to nothing: `ab$cd` is `ab`); or of a line that is
+    no assignment. None when every line only assigns. `$NAME`/`${NAME}` of an earlier line's NAME expand, as meant."""
+    position, line, end, assigned = 0, 1, len(text), set()
+    while position < end:
+        newline = text.find("\n", position)
+        newline = end if newline < 0 else newline
+        statement = text[position:newline].strip()
+        if not statement or statement.startswith("#"):
+            position, line = newline + 1, line + 1
+            continue
+        found = ASSIGNMENT.match(text, position)
+        if not found:
+            return line, None, "no NAME=value assignment"
+        name, first = found.group(1), line
+        position, line, problem = value_end(text, found.end(), line, assigned)
+        if problem:
+            return first, name, problem
+        assigned.add(name)
+        while position < end and text[position] in " \t":
+            position += 1
+        if position < end and text[position] not in "\n#" and not ASSIGNMENT.match(text, position):
+            return first, name, "an unquoted space in the value: the shell runs what follows it as a command"
+        if position < end and text[position] == "#":
+            position = end if text.find("\n", position) < 0 else text.find("\n", position)
+    return None
+
+
+def value_end(text, position, line, assigned):
+    """(where the value starting at `position` ends, the line there, a problem or None): quotes followed across
+    lines as sh reads them; `assigned`: the names set on earlier lines."""
+    end, quoted = len(text), False
+    while position < end and (quoted or text[position] not in " \t\n"):
+        char = text[position]
+        if char == "'" and not quoted:
+            close = text.find("'", position + 1)
+            if close < 0:
+                return end, line, "an unterminated quote"
+            line += text.count("\n", position, close)
+            position = close + 1
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif char == "`" or text.startswith("$(", position):
+            return position, line, "a command substitution in the value"
+        elif char == "$":
+            expansion = EXPANSION.match(text, position)
+            variable = expansion and (expansion.group(1) or expansion.group(2))
+            if expansion and (not variable or variable not in assigned | SESSION_VARIABLES):
+                return position, line, ("a `$` in the value that the shell would expand (a variable this file "
+                                        "does not set: to nothing)")  # the variable's name is part of a value
+        elif char in ";&|<>()" and not quoted:
+            return position, line, f"an unquoted {char!r} in the value"
+        elif char == "\\":
+            position += 1
+        line += text[position:position + 1] == "\n"
+        position += 1
+    if quoted:
+        return end, line, "an unterminated quote"
+    return position, line, None
 
 
 def upload(c, item, backup=False) -> str:

@@ -112,6 +112,7 @@ def test_shared_diff_shows_checksums_and_names_never_values(server):
         run = server.fab("shared.diff")
     finally:
         server.production_env.write_text(original)
+        server.fab("shared.push", "--yes").ok()
     out = run.stdout
     assert run.returncode == 1 and not run.stderr.strip(), run  # as diff(1): they differ
     assert f"shared/.env: differs from deploy/{alias}/.env" in out, out
@@ -264,6 +265,18 @@ def test_shared_push_refuses_an_env_file_the_servers_shell_cannot_read_or_export
         assert "line " in line and "unterminated-secret-value" not in line, line
         server.production_env.write_text(original + "HUGE=" + "x" * (70 << 10) + "\n")
         server.fab("shared.push", "--yes").error("bytes: exported into every command on the server")
-        assert shared_env.read_text() == before
+        # valid shell that the sourcing shell would run, or change: every command printed `hunter2: command not
+        # found` (a value's second word); `$cd` of a key became nothing
+        number = len(original.splitlines()) + 1
+        for added, why in (("SECRET_KEY=foo hunter2 `x`", "an unquoted space in the value"),
+                           ("TOKEN=\"$(cat /etc/hostname)\"", "a command substitution in the value"),
+                           ("SECRET_KEY=ab$cdhunter2", "a `$` in the value that the shell would expand")):
+            server.production_env.write_text(original + added + "\n")
+            line = server.fab("shared.push", "--yes").error(f"deploy/{server.sshd.alias}/.env line {number} (",
+                                                            why, "put the value in single quotes", "nothing was uploaded")
+            assert "hunter2" not in line and "hostname" not in line, line
+        server.production_env.write_text(original + "QUOTED='foo hunter2 $cd `x`'\nREUSED=\"${QUOTED}\"\n")
+        server.fab("shared.push", "--yes").ok()  # single quotes keep a value as written; an earlier name expands
+        assert shared_env.read_text() != before
     finally:
         server.production_env.write_text(original)
