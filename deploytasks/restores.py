@@ -239,6 +239,10 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     console.print(f"[green]✓[/] restored {shown} into {done['database']['name']}{how}", soft_wrap=True)
     if done.get("safety_backup"):
         console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
+    if yes and (done.get("database") or {}).get("vendor") == "mysql":  # no question came before it to say so
+        console.print("[yellow]WARN[/] MySQL/MariaDB could not hold the app's writes off while the dump was loaded: a "
+                      "row written meanwhile is in neither the restored database nor the safety backup (stop the "
+                      "writers first next time)", highlight=False, soft_wrap=True)
     ahead = {app: s["unknown"] for app, s in done["migrations"].items() if s["unknown"]}
     if ahead:
         console.print(f"[yellow]WARN[/] the restored data records migrations this code does not have "

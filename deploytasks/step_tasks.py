@@ -26,7 +26,7 @@ def venv(c, python=None):
 
 
 def install(c, force=False):
-    """pip install the requirements into the venv of {where}; skipped when they have not changed."""
+    """Install the requirements into the venv of {where} (uv, else pip); skipped when they have not changed."""
     target = target_for(c)
     console.print(steps.install(c, target.project, force=force, cli=target.cli))
 

@@ -25,6 +25,9 @@ def requirement_files(path, seen=None, setting="requirements", included_by=None)
         if is_lock(path):
             raise ServerError("uv lock %s not found: run `uv lock` and commit uv.lock, or set deploytasks.%s "
                               "to your requirements file" % (path, setting))
+        if os.path.isfile(os.path.join(os.path.dirname(path), "uv.lock")):  # a uv project without the setting
+            raise ServerError("requirements file %s not found, and the project has a uv.lock: set deploytasks.%s "
+                              "= \"uv.lock\"" % (path, setting))
         raise ServerError("requirements file %s not found: set deploytasks.%s to your requirements file" % (
             path, setting))
     seen.append(path)

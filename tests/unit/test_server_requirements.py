@@ -42,3 +42,10 @@ def test_the_report_compares_the_stamp(tmp_path):
     result = report({"requirements": str(tmp_path / "requirements.txt"), "stamp": str(tmp_path / "stamp")})
     assert result["stamp"] == "abc" and result["venv_ok"] is False
     assert read_stamp(str(tmp_path / "absent")) is None
+
+
+def test_a_missing_requirements_file_beside_a_uv_lock_names_the_setting_that_takes_it(tmp_path):
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    with pytest.raises(ServerError, match=r"requirements.txt not found, and the project has a uv.lock: set "
+                                          r"deploytasks.requirements = \"uv.lock\""):
+        report({"requirements": str(tmp_path / "requirements.txt")})
