@@ -410,3 +410,19 @@ def test_ctrl_c_while_the_projects_django_runs_is_one_line_and_changes_nothing(m
     assert run.returncode == 1 and "Traceback" not in err + out, (run.returncode, out, err)
     assert err.strip().startswith("deploytasks: error: ") and "interrupted (Ctrl-C)" in err, err
     assert backup_names(site) == before and site.query("SELECT count(*) FROM accounts_plan") == rows
+
+
+def test_a_backup_removes_the_partial_files_killed_dumps_left_here_but_not_one_being_written(migrated_site):
+    """A safety dump Ctrl-C stopped in a laptop's restore left `<name>.partial` (tens of MB) that nothing removed:
+    only servers swept them. A backup removes those idle for ten minutes and open nowhere."""
+    site = migrated_site
+    backups = site.root / "backups"
+    assert site.inv("backup").returncode == 0
+    stale, fresh = backups / "site-20260101T000000Z-pre-restore.dump.zst.partial", backups / "site-now.partial"
+    for path in (stale, fresh):
+        path.write_bytes(b"\0" * 4096)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert site.inv("backup").returncode == 0
+    assert not stale.exists() and fresh.exists()
+    fresh.unlink()

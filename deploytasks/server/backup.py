@@ -6,7 +6,7 @@ import sys
 from .django_info import engine_for_alias
 from .engines import SUPPORTED
 from .layout import ServerLayout
-from .leftovers import remove_uploads_if_unlocked
+from .leftovers import remove_idle_partials, remove_uploads_if_unlocked
 from .manifests import prune_backups
 from .results import BackupManifest
 
@@ -27,6 +27,8 @@ def main(params) -> BackupManifest:
         layout = ServerLayout(params["server_path"])
         manifest["leftovers"] = remove_uploads_if_unlocked(layout, params.get("host"))
         protect |= backups_of_releases(layout)
+    else:  # a laptop's: what a backup or a restore's safety dump killed mid-way left
+        manifest["leftovers"] = remove_idle_partials(params["dest"])
     manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=protect)
     return manifest
 

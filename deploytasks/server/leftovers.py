@@ -24,13 +24,16 @@ def remove_uploads(layout):
     for name in _early_dumps(layout.uploaded):
         shutil.rmtree(os.path.join(layout.uploaded, name), ignore_errors=True)
         removed.append(os.path.join("uploaded", name))
-    partials = [os.path.join(layout.backups, name) for name in _files(layout.backups) if name.endswith(".partial")]
+    return removed + remove_idle_partials(layout.backups)
+
+
+def remove_idle_partials(directory):
+    """The `*.partial` backups in `directory` no process has open and nothing wrote to for IDLE_SECONDS (a backup
+    or a safety dump killed mid-way) removed; returns their names."""
+    partials = [os.path.join(directory, name) for name in _files(directory) if name.endswith(".partial")]
     idle = [path for path in partials if _idle(path)]
     busy = files_open(idle) if idle else set()
-    for path in idle:
-        if path not in busy and _unlink(path):
-            removed.append(os.path.basename(path))
-    return removed
+    return [os.path.basename(path) for path in idle if path not in busy and _unlink(path)]
 
 
 def _early_dumps(directory):

@@ -52,8 +52,8 @@ def main(params) -> RestoreResult:
         early = params.get("apply") and hasattr(engine, "prepare_restore")
         if early:  # the safety dump runs while Django loads its apps and the upload is checked (PostgreSQL)
             engine.prepare_restore(params)
-        set_up_apps()  # started with settings only, so that the safety dump starts first
         try:
+            set_up_apps()  # started with settings only, so that the safety dump starts first
             deferred = False
             if params.get("verified") != fingerprint:  # apply right after a check of this very file: not read again
                 deferred = engine.check_backup(path, manifest, params, fingerprint)
