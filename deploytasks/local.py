@@ -32,7 +32,7 @@ def setup(c, python=None, no_superuser=False, username=None, email=None, passwor
     """Set the project up: venv, install, migrate, createsuperuser, collectstatic (skips what is done), with their hooks."""
     settings, project = local_settings_and_project(c, python)
     local_setup.setup(c, settings, project, superuser=not no_superuser, username=username, email=email,
-                      password=password)
+                      password=password, python_asked=bool(python))
 
 
 @task(help={"json": "print the verdicts as JSON"})

@@ -67,7 +67,7 @@ class Beside:
         return StepResult(self.outcome.status, f"{self.outcome} (beside migrate, {self.seconds:.1f}s)")
 
 
-def setup(c, settings, project, *, superuser, username, email, password):
+def setup(c, settings, project, *, superuser, username, email, password, python_asked=False):
     """Run the setup steps (createsuperuser only with `superuser`, collectstatic when deploytasks.collectstatic)."""
     ordered = hooks.any_around(settings.hooks, ORDERED)
     migrate_set_up = threading.Event()
@@ -91,7 +91,7 @@ def setup(c, settings, project, *, superuser, username, email, password):
             migrate_set_up.set()
 
     plan = [
-        ("venv", lambda: steps.venv(c, project, seed=pip_later is None)),
+        ("venv", lambda: steps.venv(c, project, seed=pip_later is None, asked=python_asked)),
         ("install", lambda: steps.install(c, project)),
         ("migrate", migrate),
     ]

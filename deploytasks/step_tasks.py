@@ -22,7 +22,7 @@ def venv(c, python=None):
     """Create the virtualenv of {where} unless it exists."""
     target = target_for(c)
     project = replace(target.project, base_python=python) if python else target.project
-    console.print(steps.venv(c, project))
+    console.print(steps.venv(c, project, asked=bool(python)))
 
 
 def install(c, force=False):

@@ -15,19 +15,29 @@ from .shell import connection_lost, failure, is_dry, q, run, run_script, summary
 from .step_result import StepResult, done, dry, kept, skipped
 
 
-def venv(c, project, seed=True) -> StepResult:
+VERSION = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+
+def venv(c, project, seed=True, asked=False) -> StepResult:
     """Create the project's virtualenv unless it is there already (seed=False: a uv-built one without pip yet,
-    which add_pip adds)."""
+    which add_pip adds). asked: the interpreter was named (--python): a venv of another Python version is refused."""
     if not project.venv:
         return skipped("skipped (use_venv is off)")
     python = q(project.base_python)
+    versions = (f'; echo "$({q(project.python)} -c {q(VERSION)} 2>/dev/null) $({python} -c {q(VERSION)} '
+                f'2>/dev/null)"' if asked else "")
     command = (
-        f"if [ -x {q(project.python)} ]; then echo present; "
+        f"if [ -x {q(project.python)} ]; then echo present{versions}; "
         f"elif ! command -v {python} >/dev/null 2>&1; then echo missing-python; "
         f"else echo create; fi"
     )
-    state = run(c, command, what="looking for the virtualenv", changes=False).stdout.strip()
+    state, _, seen = run(c, command, what="looking for the virtualenv", changes=False).stdout.strip().partition("\n")
     if state == "present":
+        has, wanted = (seen.split() + ["", ""])[:2]
+        if asked and has and wanted and has != wanted:
+            raise DeployTasksError(f"{project.venv} is Python {has}, not {project.base_python}'s {wanted}: remove it "
+                                   f"(`rm -rf {q(project.venv)}`) and run this again to build it with "
+                                   f"{project.base_python}")
         return kept("present, kept")
     if state == "missing-python":
         raise DeployTasksError(

@@ -92,6 +92,18 @@ def test_python_that_does_not_exist(site, task):
     assert not new_venv.exists()
 
 
+@pytest.mark.parametrize("task", ["venv", "setup"])
+def test_a_venv_of_another_python_than_the_one_asked_for_is_named_not_kept(site, tmp_path, task):
+    """`--python X` with a venv built by another Python version said `venv: present, kept`, and every install then
+    failed on that Python (a requirement needing a newer one), run after run, with no word of the venv."""
+    other = tmp_path / "python3.99"
+    other.write_text("#!/bin/sh\necho 3.99\n")  # answers the version question as a Python 3.99 would
+    other.chmod(0o755)
+    fails_cleanly(site, task, "--python", str(other),
+                  fragments=("is Python 3.", f"not {other}'s 3.99: remove it (`rm -rf ", "and run this again"))
+    assert "present, kept" in site.inv("venv").stdout  # without --python: the venv as it is
+
+
 def copy_backup(site, tmp_path, name="copy.sqlite3"):
     dump = tmp_path / name
     shutil.copyfile(site.good_backup, dump)
