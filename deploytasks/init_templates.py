@@ -179,6 +179,7 @@ if [ ! -x "$root/current/.venv/bin/gunicorn" ]; then
     exit 1
 fi
 rm -f "$pidfile" "$pidfile.2" "$pidfile".ready-*
+(umask 027 && touch "$log") && chmod o-rwx "$log"  # the app's tracebacks: not for every local user
 cd "$root/current"  # gunicorn reads gunicorn.conf.py here, and from the release then live on every reload
 # gunicorn >= 25.1 opens a control socket (for gunicornc) shared by every site of the user: give this site its own
 set --

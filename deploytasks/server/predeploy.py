@@ -1,5 +1,7 @@
 """Entry: deploy, part 2, inside the new release (the live one keeps serving): system checks, collectstatic,
 and when migrations are pending: backup, rehearsal on a copy, migrate. Undoes its migrations on failure."""
+import os
+
 from django.core import checks as django_checks
 from django.db import connections
 from django.db.migrations.exceptions import InconsistentMigrationHistory
@@ -51,6 +53,20 @@ def back_up_and_rehearse(alias, engine, params, result):
             type(exc).__name__, first_line(exc))) from None
     result["rehearsed"] = True
     result["copied_while_dumping"] = engine.copied_while_dumping
+
+
+def private_sqlite(database):
+    """An SQLite database (and its -wal, -shm) readable by every local user (Django's migrate makes it 0644: password
+    hashes, sessions) loses its permissions for others; its owner's and group's stay, as the app server needs."""
+    if database.get("vendor") != "sqlite" or not database.get("name"):
+        return
+    for path in (database["name"], database["name"] + "-wal", database["name"] + "-shm"):
+        try:
+            mode = os.stat(path).st_mode
+            if mode & 0o007:
+                os.chmod(path, mode & 0o7770)
+        except OSError:  # absent, or not ours to change: as it was
+            pass
 
 
 def load_wsgi_application():
@@ -117,4 +133,5 @@ def main(params) -> PredeployResult:
             raise failure from None
     hooks.run(params, "after", "migrate")
     result["state_after"] = applied_now(alias)
+    private_sqlite(database)
     return result

@@ -183,6 +183,9 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     assert user.get() == 200, second
     imported = "gunicorn.conf.py: Django's framework imported in the master"  # on start and on the HUP
     assert (user.srv / "shared" / "gunicorn.log").read_text().count(imported) == 2
+    # not for every local user: the app's tracebacks, the log's errors, the database's password hashes
+    for path in (user.srv / "shared" / "gunicorn.log", user.srv / "releases.log", user.srv / "current" / "db.sqlite3"):
+        assert path.stat().st_mode & 0o007 == 0, (path, oct(path.stat().st_mode))
 
     # gunicorn gone (a crash, a reboot) and its pid file left behind: the next deploy starts it again
     user.stop_gunicorn()
