@@ -13,14 +13,22 @@ def sha256_of(path, blocksize=1 << 20):
 
 
 def write_private(path, data):
-    """Write bytes/str to path with mode 0600, atomically (temp file + rename)."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write bytes/str to path with mode 0600, atomically (temp file + rename). The temporary file is made anew
+    (O_EXCL: a link planted under its name is never followed, as root too)."""
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written file left under its temporary name
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 WRITEBACK_STEP = 32 << 20  # bytes between two starts of a file's disk writes (Writeback)

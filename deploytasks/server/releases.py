@@ -46,7 +46,7 @@ def release_rows(layout, current):
 
 def append_log(layout, entry):
     entry = dict(entry, time=utcnow())
-    fd = os.open(layout.log, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)  # errors, paths: not for every local user
+    fd = os.open(layout.log, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o640)  # errors, paths: not for every local user
     with os.fdopen(fd, "r+") as handle:
         size = handle.seek(0, os.SEEK_END)
         torn = size and os.pread(fd, 1, size - 1) != b"\n"  # a line a kill or a full disk cut: ours starts anew

@@ -19,10 +19,14 @@ def _kept(layout, name):
 def _copy_private(source, target):
     """`source`'s bytes at `target` (0600, written under a temporary name, fsynced, renamed over it)."""
     os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+    if os.path.islink(os.path.dirname(target)):  # shared/.went-live a link: not written through
+        raise OSError("%s is a symlink" % os.path.dirname(target))
     partial = "%s.%d.partial" % (target, os.getpid())
     with open(source, "rb") as handle:
         data = handle.read(LARGEST + 1)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if os.path.lexists(partial):
+        os.unlink(partial)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a planted link is not followed
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)

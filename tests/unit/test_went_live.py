@@ -55,3 +55,21 @@ def test_only_the_newest_set_aside_copies_are_kept(tmp_path):
     assert left == [".env.20260104T000000Z.failed", ".env.20260105T000000Z.failed", ".env.20260106T000000Z.failed",
                     ".env.20260107T000000Z.failed", ".env.20260108T000000Z.failed",
                     ".env.production.20260101T000000Z.failed"]
+
+
+def test_a_link_planted_under_a_temporary_name_is_not_written_through(tmp_path):
+    """As root on a tree another user may write to: a symlink where the private write's temporary file goes
+    (`<path>.tmp-<pid>`) or as shared/.went-live is replaced or refused, never followed."""
+    from deploytasks.server.files import write_private
+
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    target = tmp_path / "info.json"
+    os.symlink(victim, f"{target}.tmp-{os.getpid()}")
+    write_private(str(target), "{}")
+    assert victim.read_text() == "untouched\n" and target.read_text() == "{}"
+    layout = layout_with_env(tmp_path / "srv")
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "srv" / "shared" / ".went-live")
+    went_live.remember(layout, [".env"])
+    assert list((tmp_path / "elsewhere").iterdir()) == []
