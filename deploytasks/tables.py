@@ -244,14 +244,22 @@ def show_deploy_plan(document, as_json) -> None:
             show(table("Migrations, in order", ["migration", "operations", "reversible", "lint"], [
                 (f"{s['app']}.{s['name']}", "; ".join(s["operations"]), "yes" if s["reversible"] else "[red]no[/]",
                  ", ".join(findings.get(f"{s['app']}.{s['name']}", [])) or "-") for s in pending]))
-            for step in pending:
+            own = [step for step in pending if step["app"] not in DJANGOS_OWN_APPS]
+            for step in own:
                 console.print(f"[bold]-- {step['app']}.{step['name']}[/]\n{step.get('sql') or '-- no SQL'}",
                               highlight=False, soft_wrap=True)
+            if len(own) < len(pending):  # a first deploy's 18+ of them: hundreds of lines nobody reviews
+                console.print(f"[dim]-- the SQL of Django's own apps' {len(pending) - len(own)} migration(s) is not "
+                              "shown (`fab plan --json` has it)[/]", highlight=False, soft_wrap=True)
         report_lint(document["introspection"].get("lint"))  # why each flagged operation is unsafe, what instead
         show(table("Checklist of the new release", ["check", "verdict", "detail"],
                    [verdict_row(i) for i in document["checklist"]]))
     if not document["ok"]:
         raise DeployTasksError("the deploy would stop: the checklist has failures (see the FAIL rows)")
+
+
+DJANGOS_OWN_APPS = {"admin", "auth", "contenttypes", "sessions", "sites", "flatpages", "redirects", "messages",
+                    "staticfiles"}  # the labels of django.contrib's apps with migrations
 
 
 def show_fleet_outcome(title, hosts, as_json, extra=None):

@@ -47,6 +47,11 @@ def test_the_readmes_path_for_servers_works_on_the_first_try(server):
         s.fab("setup", cwd=project, fresh=True).ok()  # real `fab` processes, as the README has them typed
         plan = s.fab("plan", "--json", cwd=project).ok().json()  # (not a README step) nothing live to compare with
         assert plan["static"] == {"skipped": "no live release to compare with (first deploy): every file is new"}
+        shown = " ".join(s.fab("plan", cwd=project).ok().stdout.split())  # the project's SQL, not Django's own
+        assert "-- accounts.0001_initial" in shown and 'CREATE TABLE "auth_user"' not in shown, shown
+        django_own = sum(step["app"] in ("admin", "auth", "contenttypes", "sessions")
+                         for step in plan["introspection"]["plan"])
+        assert f"the SQL of Django's own apps' {django_own} migration(s) is not shown" in shown, shown
         s.fab("deploy", cwd=project, fresh=True).ok()
         assert health_at(f"http://127.0.0.1:{port}/health/")["revision"][:12] == s.repo.initial[:12]
         s.repo.code_change(branch="readme-next")
