@@ -45,9 +45,9 @@ def back_up_and_rehearse(alias, engine, params, result):
         result["rehearsal_skipped"] = str(exc)
         return
     except RehearsalFailed as failed:
-        raise ServerError("migration %sfailed in the rehearsal on a copy of the database, nothing was applied: %s: %s"
+        raise ServerError("migration %sfailed in the rehearsal on a copy of the database, nothing was applied: %s: %s%s"
                           % (failed.migration + " " if failed.migration else "", type(failed.error).__name__,
-                             first_line(failed.error))) from None
+                             first_line(failed.error), left_by_mysql(engine, failed.error))) from None
     except Exception as exc:
         raise ServerError("the rehearsal on a copy of the database failed, nothing was applied: %s: %s" % (
             type(exc).__name__, first_line(exc))) from None
@@ -67,6 +67,20 @@ def private_sqlite(database):
                 os.chmod(path, mode & 0o7770)
         except OSError:  # absent, or not ours to change: as it was
             pass
+
+
+LEFT_OVER = ("Duplicate column name", "already exists", "Duplicate key name")  # MySQL's words for what is there
+
+
+def left_by_mysql(engine, error):
+    """A hint when a migration failed on MySQL/MariaDB because what it creates is there already: an earlier
+    migration that stopped half-way left its DDL (MySQL cannot roll DDL back), and the copy has it too."""
+    if (getattr(engine, "database", None) or {}).get("vendor") != "mysql" or not any(
+            words in str(error) for words in LEFT_OVER):
+        return ""
+    return (" (the live database holds what this migration creates: an earlier migration that stopped half-way left "
+            "it, MySQL does not undo DDL; `fab check` lists it under schema: drop it, or restore the backup that "
+            "deploy named)")
 
 
 def load_wsgi_application():

@@ -172,6 +172,11 @@ def test_a_migration_that_fails_half_way_on_the_live_database_names_what_mariadb
         assert rows(s, "SHOW TABLES LIKE 'ex_halfway'") == [["ex_halfway"]], line  # what it says is there
         assert rows(s, "SELECT name FROM django_migrations WHERE app = 'accounts' ORDER BY id") == before
         assert s.gunicorn.health()["revision"] == s.revision()
+        # deployed again as it is: the copy holds the leftover too, and the rehearsal's failure says where it came
+        # from (it was a bare `Table 'ex_halfway' already exists`)
+        s.fab("deploy", "--revision", "halfway").error(
+            "failed in the rehearsal on a copy of the database, nothing was applied", "already exists",
+            "the live database holds what this migration creates: an earlier migration that stopped half-way left it")
     finally:
         rows(s, "DROP TABLE IF EXISTS ex_halfway")
 
