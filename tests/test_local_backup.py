@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import sqlite3
 import stat
@@ -426,3 +428,37 @@ def test_a_backup_removes_the_partial_files_killed_dumps_left_here_but_not_one_b
     assert site.inv("backup").returncode == 0
     assert not stale.exists() and fresh.exists()
     fresh.unlink()
+
+
+@pytest.mark.parametrize("task", ["backup", "restore"])
+def test_a_backup_or_restore_onto_a_full_disk_says_where_and_what_to_do_and_keeps_nothing(migrated_site, tmp_path,
+                                                                                          task):
+    """The backups directory on a 64 KiB tmpfs (a private mount namespace): it said `backup failed: OSError:
+    [Errno 28] No space left on device` (or `restore failed: …`), naming neither the place nor the way out."""
+    site = migrated_site
+    backups, out = site.root / "backups", tmp_path / "out"
+    backups.mkdir(exist_ok=True)
+    out.mkdir()
+    args = ["backup"]
+    if task == "restore":  # a backup kept elsewhere; the safety backup cannot be written
+        assert site.inv("backup").returncode == 0
+        name = backup_names(site)[-1]
+        for suffix in ("", ".json"):
+            shutil.copyfile(backups / (name + suffix), tmp_path / (name + suffix))
+        args = ["restore", str(tmp_path / name), "--yes"]
+    rows = site.query("SELECT count(*) FROM accounts_plan")
+    q = shlex.quote
+    script = (f"mount -t tmpfs -o size=64k tmpfs {q(str(backups))} && "
+              f"{{ {q(sys.executable)} -m invoke {' '.join(map(q, args))} > {q(str(out / 'stdout'))} "
+              f"2> {q(str(out / 'stderr'))}; echo $? > {q(str(out / 'rc'))}; ls -A {q(str(backups))} > "
+              f"{q(str(out / 'left'))}; }}")
+    prefix = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
+    subprocess.run(prefix + ["sh", "-c", script], cwd=site.root, env=clean_env(), check=True,
+                   stdin=subprocess.DEVNULL, timeout=300)
+    output = (out / "stdout").read_text() + (out / "stderr").read_text()
+    assert (out / "rc").read_text().strip() == "1" and "Traceback" not in output, output
+    said = (f"no space left on the disk of {backups} for the backup: free some" if task == "backup"
+            else f"no space left on a disk the restore writes to (its safety backup in {backups}")
+    assert said in output, output
+    assert [name for name in (out / "left").read_text().split() if name != ".gitignore"] == []
+    assert site.query("SELECT count(*) FROM accounts_plan") == rows

@@ -1,10 +1,12 @@
 """Entry: back up the project's database, verify it, write its manifest, prune. With params["stream"] (SQLite)
 the copy's bytes also go to stdout as they are written, framed by a STREAM_MARKER line."""
+import errno
 import os
 import sys
 
 from .django_info import engine_for_alias
 from .engines import SUPPORTED
+from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_idle_partials, remove_uploads_if_unlocked
 from .manifests import prune_backups
@@ -21,7 +23,14 @@ def main(params) -> BackupManifest:
     if params.get("stream"):
         sys.stdout.flush()
         stream = sys.stdout.buffer
-    manifest = engine.backup(params["dest"], params, {"database_alias": alias}, stream=stream)
+    try:
+        manifest = engine.backup(params["dest"], params, {"database_alias": alias}, stream=stream)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise ServerError("no space left on the disk of %s for the backup: free some (older backups are listed by "
+                          "`backups`; keep_backups prunes them), then back up again; nothing was kept of this one"
+                          % params["dest"]) from None
     protect = {manifest["file"]}
     if params.get("server_path"):  # a server's deploy path: what killed uploads left there goes too
         layout = ServerLayout(params["server_path"])
@@ -37,7 +46,6 @@ def refuse_while_restoring(layout):
     """A backup is refused, before anything is dumped or pruned, while a restore replaces the database: on MySQL
     its load drops and fills table after table, each committed, so a dump then holds half the rows (and its
     retention would remove a whole backup for it)."""
-    from .errors import ServerError
     from .lock import holder_gone, lock_info
     from .lock_guard import LOAD_PREFIX, workers_alive
 

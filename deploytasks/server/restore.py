@@ -1,10 +1,12 @@
 """Entry: verify a backup (and, with apply, take a safety backup and restore it into the live database)."""
 
+import errno
 import os
 
 from . import squashes
 from .django_info import engine_for_alias, load_migrations, migration_files, set_up_apps
 from .engines import SUPPORTED
+from .errors import ServerError
 from .files import fingerprint as fingerprint_of
 from .lock_guard import register_worker
 from .manifests import compare_migrations, finish_restore, prune_backups, read_manifest
@@ -68,7 +70,14 @@ def main(params) -> RestoreResult:
             result["verified"] = engine.verified
         if params.get("apply"):
             engine.lock_dir = params.get("lock")  # a load that outlives this process is waited for under it
-            result.update(engine.restore_backup(path, params, deferred))
+            try:
+                result.update(engine.restore_backup(path, params, deferred))
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise ServerError("no space left on a disk the restore writes to (its safety backup in %s, a "
+                                  "staged copy beside the database): free some, then restore again" % (
+                                      params.get("safety_dest") or os.path.dirname(path))) from None
             result["restored"] = True
             if params.get("media"):
                 from .media_archive import swap_staged
