@@ -240,7 +240,7 @@ def write_sql(site, sql, params=()):
 
 class HealthEndpoint:
     """An app's health URL on the loopback, answering 200 with {"revision": revision_for(n)} to its n-th request
-    (n from 1); `requests` counts them. A context manager; `stop()` ends it early (the site goes down)."""
+    (n from 1), or revision_for(n)'s status when that is a number; `requests` counts them. A context manager; `stop()` ends it early (the site goes down)."""
 
     def __init__(self, revision_for):
         import http.server
@@ -252,7 +252,13 @@ class HealthEndpoint:
                 with endpoint._count:
                     endpoint.requests += 1
                     number = endpoint.requests
-                body = json.dumps({"revision": revision_for(number)}).encode()
+                answer = revision_for(number)
+                if isinstance(answer, int):  # an HTTP status to answer with instead
+                    self.send_response(answer)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"revision": answer}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

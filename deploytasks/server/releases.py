@@ -91,14 +91,20 @@ def health(url, revision, retries, delay):
     waits only for what is left of that wait, and a probe's failure does not count as an attempt."""
     if not url:
         return None
-    problem = "no answer"
+    problem, same = "no answer", 0
     for attempt in range(max(1, int(retries))):
         if attempt and probed_healthy(url, revision, delay):
             return None
-        problem = health_problem(url, revision, 5)
+        problem, previous = health_problem(url, revision, 5), problem
         if problem is None:
             return None
+        same = same + 1 if problem == previous and problem.startswith("HTTP 4") else 0
+        if same >= SAME_REFUSALS - 1:  # the app answers, and says no (ALLOWED_HOSTS, a missing route): waiting on
+            return problem  # will not change it (5xx, a refused connection, an old revision are waited out)
     return problem
+
+
+SAME_REFUSALS = 5  # the same 4xx answer this many times in a row ends a health check early
 
 
 def probed_healthy(url, revision, wait):

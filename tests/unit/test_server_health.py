@@ -62,3 +62,21 @@ def test_processes_on_their_way_out_are_waited_for_and_those_that_stay_are_named
     leaving = [[1, 2, 3], [1, 2], [1], []]
     assert draining(lambda: leaving.pop(0) if len(leaving) > 1 else leaving[0], settle=0.5, interval=0.01) == []
     assert draining(lambda: [7, 8], settle=0.05, interval=0.01) == [7, 8]  # a master a HUP kept: it stays
+
+
+def test_the_same_refusal_five_times_in_a_row_ends_the_check_early():
+    """A 400 (a Host header ALLOWED_HOSTS lacks) is the app's answer, not a start-up's: init's 40 attempts made each
+    failed deploy wait 20 s on it, and as long again for the release switched back to."""
+    with HealthEndpoint(lambda n: 400) as site:
+        problem = health(site.url, NEW, 40, 0.2)
+    assert problem.startswith("HTTP 400 from") and site.requests < 30, (problem, site.requests)  # 40 and probes
+
+
+def test_server_errors_and_refusals_that_change_are_waited_out():
+    """A 5xx may come from old workers on a schema that moved: every attempt is made. A refusal that ends is only
+    the first answers of a start-up."""
+    with HealthEndpoint(lambda n: 500) as site:
+        assert health(site.url, NEW, 6, 0.05).startswith("HTTP 500 from")
+    assert site.requests >= 6
+    with HealthEndpoint(lambda n: 404 if n <= 3 else NEW) as site:
+        assert health(site.url, NEW, 10, 0.05) is None
