@@ -36,7 +36,7 @@ GUNICORN_SH = """#!/bin/sh
 #   listener, said as such;
 # - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP); what
 #   the app writes to stdout and stderr (a console logging handler's tracebacks) goes to shared/gunicorn.log too.
-# GUNICORN_BIND / GUNICORN_WORKERS in shared/.env override the defaults below.
+# GUNICORN_BIND / GUNICORN_WORKERS (else WEB_CONCURRENCY) in shared/.env override the defaults below.
 set -e
 root=$(pwd)
 envhash=none  # shared/.env's sha256 (cksum without sha256sum): what shared/gunicorn.envhash is compared with
@@ -50,7 +50,8 @@ pidfile="$root/shared/gunicorn.pid"
 venvstamp="$root/shared/gunicorn.venv"
 envstamp="$root/shared/gunicorn.envhash"  # shared/.env's sha256 when the master was started or handed over
 argstamp="$root/shared/gunicorn.args"  # the bind and worker count the master was started with
-args="${{GUNICORN_BIND:-{bind}}} ${{GUNICORN_WORKERS:-2}}"
+workers=${{GUNICORN_WORKERS:-${{WEB_CONCURRENCY:-2}}}}  # WEB_CONCURRENCY: gunicorn's own name, as Heroku sets it
+args="${{GUNICORN_BIND:-{bind}}} $workers"
 environ="$pidfile.environ"  # the environment a USR2 hands over (secrets: 0600, removed once read or on exit)
 log="$root/shared/gunicorn.log"
 venv=$(readlink -f "$root/current/.venv" || true)
@@ -187,7 +188,7 @@ if "$root/current/.venv/bin/gunicorn" --help 2>/dev/null | grep -q -- --control-
     set -- --control-socket "$root/shared/gunicorn.ctl"
 fi
 "$root/current/.venv/bin/gunicorn" "$@" --chdir "$root/current" --pid "$pidfile" \\
-    --bind "${{GUNICORN_BIND:-{bind}}}" --workers "${{GUNICORN_WORKERS:-2}}" \\
+    --bind "${{GUNICORN_BIND:-{bind}}}" --workers "$workers" \\
     --error-logfile "$log" --capture-output --daemon {wsgi}
 printf '%s\\n' "$venv" > "$venvstamp"
 printf '%s\\n' "$args" > "$argstamp"

@@ -384,11 +384,12 @@ def test_a_changed_bind_restarts_gunicorn_on_it_and_what_the_app_writes_to_stder
     saved, good = config.read_text(), production_env.read_text()
     port = free_port("127.0.0.1")
     try:
-        production_env.write_text(good + f"GUNICORN_BIND=127.0.0.1:{port}\n")
+        production_env.write_text(good + f"GUNICORN_BIND=127.0.0.1:{port}\nWEB_CONCURRENCY=3\n")
         user.fab("shared.push", "--yes").ok()
         config.write_text(saved.replace(f"127.0.0.1:{user.port}/", f"127.0.0.1:{port}/"))
         assert config.read_text() != saved
         user.fab("deploy").ok()
+        assert wait_for(lambda: len(workers(user.gunicorn_pid())) == 3, timeout=30)  # gunicorn's own WEB_CONCURRENCY
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/stderr/", timeout=10) as response:
             assert response.status == 200
         with pytest.raises(OSError):
