@@ -19,6 +19,8 @@ def fill_media(root):
     (media / "docs").mkdir()
     (media / "docs" / "terms.txt").write_text("the terms\n")
     (media / "docs" / "latest.txt").symlink_to("terms.txt")  # a link that stays inside is kept
+    (media / "current").symlink_to("avatars/2026")  # a link to a directory, and one through it: both kept
+    (media / "latest.png").symlink_to("current/ada.png")
     return media
 
 

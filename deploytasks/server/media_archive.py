@@ -122,26 +122,44 @@ def through_symlink(path, symlinks, itself=False):
     return None
 
 
+def link_lands(name, linkname, links, depth=0):
+    """Where symlink member `name` -> `linkname` ends up, relative to MEDIA_ROOT (normalised), following the
+    archive's other symlinks (`links`: {normalised name: its target}) on its way; None when it loops."""
+    if depth > 40:
+        return None
+    resolved = ""
+    for part in os.path.join(os.path.dirname(name), linkname).split("/"):
+        if part in ("", "."):
+            continue
+        resolved = os.path.normpath(os.path.join(resolved, part))
+        if resolved in links and resolved != os.path.normpath(name):
+            resolved = link_lands(resolved, links[resolved], links, depth + 1)
+            if resolved is None:
+                return None
+    return resolved or "."
+
+
 def check_members(tar, archive):
     """Every member a plain file, directory or link that stays inside MEDIA_ROOT, else ServerError. A member whose
-    path, or whose link's target, goes through a symlink of the archive is refused: extracted, it would be written
-    where that link points (`s -> .`, then `e -> s/..`, then `e/file`: outside MEDIA_ROOT)."""
+    path goes through a symlink of the archive is refused (extracted, it would be written where that link points:
+    `s -> .`, `e -> s/..`, `e/file` landed outside MEDIA_ROOT); a symlink is followed through the archive's other
+    symlinks to where it really lands (`latest -> current/a.jpg`, `current -> uploads/2024`: inside)."""
     members = tar.getmembers()
-    symlinks = {os.path.normpath(member.name) for member in members if member.issym()}
+    links = {os.path.normpath(member.name): member.linkname for member in members if member.issym()}
     for member in members:
         why = None
-        target = os.path.join(os.path.dirname(member.name), member.linkname) if member.issym() else member.linkname
         if escapes(member.name):
             why = "its path leaves MEDIA_ROOT"
-        elif through_symlink(member.name, symlinks):
-            why = "its path goes through the archive's symlink %s" % through_symlink(member.name, symlinks)
-        elif member.issym() and (member.linkname.startswith("/") or escapes(target)):
-            why = "it is a symlink pointing out of MEDIA_ROOT (to %s)" % member.linkname
+        elif through_symlink(member.name, links):
+            why = "its path goes through the archive's symlink %s" % through_symlink(member.name, links)
+        elif member.issym():
+            lands = None if member.linkname.startswith("/") else link_lands(member.name, member.linkname, links)
+            if lands is None or escapes(lands):
+                why = "it is a symlink pointing out of MEDIA_ROOT (to %s)" % member.linkname
         elif member.islnk() and escapes(member.linkname):
             why = "it is a hard link to %s, outside MEDIA_ROOT" % member.linkname
-        elif (member.issym() or member.islnk()) and through_symlink(target, symlinks, itself=member.islnk()):
-            # a symlink may name another (each lands inside); a hard link is made to the file itself
-            why = "it links through the archive's symlink %s" % through_symlink(target, symlinks, member.islnk())
+        elif member.islnk() and through_symlink(member.linkname, links, itself=True):
+            why = "it links through the archive's symlink %s" % through_symlink(member.linkname, links, itself=True)
         elif not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
             why = "it is not a file, directory or link"
         if why:
