@@ -195,78 +195,116 @@ def check_env_file(item):
         found = shell_runs_in(handle.read())
     if found:
         line, name, why = found
-        raise DeployTasksError(f"{item.shown} line {line} ({name or 'not NAME=value'}): {why}; the server's commands "
-                               "source this file (and print its errors, values in them): put the value in single "
-                               "quotes, then push again; nothing was uploaded")
+        raise DeployTasksError(f"{item.shown} line {line}" + (f" ({name})" if name else "") + f": {why}; the "
+                               "server's commands source this file (and print its errors, values in them); nothing was "
+                               "uploaded")
 
 
 ASSIGNMENT = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=")
+NAMES_ONLY = re.compile(r"[ \t]*(?:(?:export|unset)(?:[ \t]+[A-Za-z_][A-Za-z0-9_]*)+|set[ \t]+[-+]a)[ \t]*(?:#[^\n]*)?$")
 SESSION_VARIABLES = {"HOME", "USER", "LOGNAME", "PATH", "PWD", "SHELL"}  # set in every SSH session that sources it
-EXPANSION = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*)|([0-9#?*@!$-]))")
+VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+SINGLE_QUOTES = "put the value in single quotes"
 
 
 def shell_runs_in(text):
-    """(line, name, what) of the first assignment whose value the sourcing shell would not take as written: run as a
-    command (`A=b c` runs `c`), a command substitution (`` `x` ``, `$(x)`), an unquoted `;`, `&`, `|`, `<`, `>`, or
-    `$name` of a variable the file has not set before (it expands to nothing: `ab$cd` is `ab`); or of a line that is
-    no assignment. None when every line only assigns. `$NAME`/`${NAME}` of an earlier line's NAME expand, as meant."""
+    """(line, name, what and what to do) of the first line the sourcing shell would not take as written: a value it
+    would run as a command (`A=b c` runs `c`) or change (a command substitution, `${…}` forms, a `$name` the file
+    never set, `~`, a backslash, quotes inside it), an unquoted `;`, `&`, `|`, `<`, `>`, a carriage return (Windows
+    line endings), a byte order mark, or a line that is no assignment (`export NAME`, `unset NAME` and `set -a` are
+    fine). None when the file only assigns values as written; `$NAME`/`${NAME}` of an earlier NAME expand, as meant."""
+    if text.startswith("\ufeff"):
+        return 1, None, "a byte order mark (BOM) before it, which the shell takes as part of the line: save the file " \
+                        "as UTF-8 without one"
     position, line, end, assigned = 0, 1, len(text), set()
     while position < end:
         newline = text.find("\n", position)
         newline = end if newline < 0 else newline
-        statement = text[position:newline].strip()
-        if not statement or statement.startswith("#"):
+        statement = text[position:newline]
+        if "\r" in statement and "'" not in statement and '"' not in statement:
+            return line, None, "a carriage return at its end (Windows line endings): save the file with Unix ones"
+        if not statement.strip(" \t") or statement.lstrip(" \t").startswith("#") or NAMES_ONLY.match(statement):
             position, line = newline + 1, line + 1
             continue
         found = ASSIGNMENT.match(text, position)
         if not found:
-            return line, None, "no NAME=value assignment"
+            return line, None, "no NAME=value assignment: make it one, or a comment (#)"
         name, first = found.group(1), line
-        position, line, problem = value_end(text, found.end(), line, assigned)
+        position, line, problem = word_end(text, found.end(), line, assigned)
         if problem:
             return first, name, problem
         assigned.add(name)
         while position < end and text[position] in " \t":
             position += 1
-        if position < end and text[position] not in "\n#" and not ASSIGNMENT.match(text, position):
-            return first, name, "an unquoted space in the value: the shell runs what follows it as a command"
         if position < end and text[position] == "#":
-            position = end if text.find("\n", position) < 0 else text.find("\n", position)
+            position = text.find("\n", position) if "\n" in text[position:] else end
+        elif position < end and text[position] != "\n" and not ASSIGNMENT.match(text, position):
+            return first, name, f"an unquoted space in the value: the shell runs what follows it as a command " \
+                                f"({SINGLE_QUOTES})"
     return None
 
 
-def value_end(text, position, line, assigned):
-    """(where the value starting at `position` ends, the line there, a problem or None): quotes followed across
-    lines as sh reads them; `assigned`: the names set on earlier lines."""
-    end, quoted = len(text), False
-    while position < end and (quoted or text[position] not in " \t\n"):
-        char = text[position]
-        if char == "'" and not quoted:
-            close = text.find("'", position + 1)
-            if close < 0:
-                return end, line, "an unterminated quote"
-            line += text.count("\n", position, close)
-            position = close + 1
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif char == "`" or text.startswith("$(", position):
-            return position, line, "a command substitution in the value"
-        elif char == "$":
-            expansion = EXPANSION.match(text, position)
-            variable = expansion and (expansion.group(1) or expansion.group(2))
-            if expansion and (not variable or variable not in assigned | SESSION_VARIABLES):
-                return position, line, ("a `$` in the value that the shell would expand (a variable this file "
-                                        "does not set: to nothing)")  # the variable's name is part of a value
-        elif char in ";&|<>()" and not quoted:
-            return position, line, f"an unquoted {char!r} in the value"
-        elif char == "\\":
-            position += 1
-        line += text[position:position + 1] == "\n"
-        position += 1
+def word_end(text, position, line, assigned):
+    """(where the value starting at `position` ends, the line there, a problem or None): the value either wholly in
+    single quotes (kept as written), wholly in double quotes, or unquoted; `assigned`: the names set before."""
+    end = len(text)
+    if text.startswith("'", position):
+        close = text.find("'", position + 1)
+        if close < 0:
+            return end, line, "an unterminated quote"
+        return close + 1, line + text.count("\n", position, close), after_quotes(text, close + 1)
+    quoted = text.startswith('"', position)
+    index = position + 1 if quoted else position
+    while index < end:
+        char = text[index]
+        if quoted and char == '"':
+            return index + 1, line, after_quotes(text, index + 1)
+        if not quoted and char in " \t\n":
+            return index, line, None
+        problem = changed_by_shell(text, index, quoted, assigned)
+        if problem:
+            return index, line, problem
+        line += char == "\n"
+        index += 1
+    return end, line, "an unterminated quote" if quoted else None
+
+
+def after_quotes(text, index):
+    """A problem when a quoted value goes on after its closing quote (the shell joins the pieces, quotes removed)."""
+    if index < len(text) and text[index] not in " \t\n":  # (a `#` right after it is part of the value, no comment)
+        return f"quotes inside the value, which the shell removes ({SINGLE_QUOTES}, all of it)"
+    return None
+
+
+def changed_by_shell(text, index, quoted, assigned):
+    """What the shell would do with the character at `index` of a value (in double quotes or none), or None."""
+    char = text[index]
+    if char == "`" or text.startswith("$(", index):
+        return f"a command substitution in the value, which the shell runs ({SINGLE_QUOTES})"
+    if char == "$":
+        variable = VARIABLE.match(text, index)
+        if text.startswith("${", index) and not (variable and variable.group(1)):
+            return f"a `${{…}}` form in the value, which the shell evaluates ({SINGLE_QUOTES})"
+        name = variable and (variable.group(1) or variable.group(2))
+        if text[index + 1:index + 2] and text[index + 1] in "0123456789#?*@!$-":  # `$$`, `$!`, `$1`: the shell's
+            return f"a `$` in the value that the shell would expand ({SINGLE_QUOTES})"
+        if name and name not in assigned | SESSION_VARIABLES:
+            return f"a `$` in the value that the shell would expand (a variable this file does not set: to " \
+                   f"nothing) ({SINGLE_QUOTES})"  # the variable's name is part of a value: not shown
+        return None
+    if char == "\\" and (not quoted or text[index + 1:index + 2] in ("$", "`", '"', "\\", "\n")):
+        return f"a backslash in the value, which the shell drops ({SINGLE_QUOTES})"
     if quoted:
-        return end, line, "an unterminated quote"
-    return position, line, None
+        return None
+    if char in "'\"":
+        return f"quotes inside the value, which the shell removes ({SINGLE_QUOTES}, all of it)"
+    if char in ";&|<>()":
+        return f"an unquoted {char!r} in the value ({SINGLE_QUOTES})"
+    if char == "~" and (index == 0 or text[index - 1] in "=:"):
+        return f"a `~` the shell replaces by a home directory ({SINGLE_QUOTES})"
+    if char == "\r":
+        return "a carriage return (Windows line endings): save the file with Unix ones"
+    return None
 
 
 def upload(c, item, backup=False) -> str:
