@@ -44,7 +44,8 @@ def ignored_by_git(*directories):
 def check_label(label) -> None:
     """--label as typed: a word for the file name (DeployTasksError otherwise); None is no label."""
     if label is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", label):
-        raise DeployTasksError(f"--label must be letters, digits, '.', '_' or '-', not {label!r}")
+        raise DeployTasksError(f"--label must be a letter or digit, then letters, digits, '.', '_' or '-', not "
+                               f"{label!r}")
 
 
 def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, receive=None, server_path=None):

@@ -10,9 +10,11 @@ def confirm(question: str, yes: bool, dry: bool = False) -> None:
         return
     if not sys.stdin.isatty():
         raise DeployTasksError(f"{question.rstrip('?')}: refusing without confirmation, pass --yes to go ahead")
+    sys.stderr.write(f"{question} [y/N] ")  # not stdout: a --json there stays one document
+    sys.stderr.flush()
     try:
-        answer = input(f"{question} [y/N] ").strip().lower()
-    except (EOFError, KeyboardInterrupt):
+        answer = sys.stdin.readline().strip().lower()
+    except KeyboardInterrupt:
         answer = ""
     if answer not in ("y", "yes"):
         raise DeployTasksError("cancelled, nothing was changed")

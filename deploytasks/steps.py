@@ -24,17 +24,20 @@ def venv(c, project, seed=True, asked=False) -> StepResult:
     if not project.venv:
         return skipped("skipped (use_venv is off)")
     python = q(project.base_python)
-    versions = (f'; echo "$({q(project.python)} -c {q(VERSION)} 2>/dev/null) $({python} -c {q(VERSION)} '
-                f'2>/dev/null)"' if asked else "")
+    versions = (f'; echo "$({q(project.python)} -c {q(VERSION)} 2>/dev/null)"; {python} -c {q(VERSION)} 2>&1 | '
+                'head -n 1' if asked else "")
     command = (
         f"if [ -x {q(project.python)} ]; then echo present{versions}; "
         f"elif ! command -v {python} >/dev/null 2>&1; then echo missing-python; "
         f"else echo create; fi"
     )
-    state, _, seen = run(c, command, what="looking for the virtualenv", changes=False).stdout.strip().partition("\n")
+    state, *seen = run(c, command, what="looking for the virtualenv", changes=False).stdout.strip().split("\n")
     if state == "present":
-        has, wanted = (seen.split() + ["", ""])[:2]
-        if asked and has and wanted and has != wanted:
+        has, wanted = ([line.strip() for line in seen] + ["", ""])[:2]
+        if asked and not re.fullmatch(r"\d+\.\d+", wanted):  # a version manager's shim of a Python not enabled
+            raise DeployTasksError(f"Python {project.base_python!r} does not run here ({wanted or 'no output'}): set "
+                                   "deploytasks.python (or pass --python) to an installed interpreter")
+        if asked and has and has != wanted:
             raise DeployTasksError(f"{project.venv} is Python {has}, not {project.base_python}'s {wanted}: remove it "
                                    f"(`rm -rf {q(project.venv)}`) and run this again to build it with "
                                    f"{project.base_python}")

@@ -102,6 +102,11 @@ def test_a_venv_of_another_python_than_the_one_asked_for_is_named_not_kept(site,
     fails_cleanly(site, task, "--python", str(other),
                   fragments=("is Python 3.", f"not {other}'s 3.99: remove it (`rm -rf ", "and run this again"))
     assert "present, kept" in site.inv("venv").stdout  # without --python: the venv as it is
+    shim = tmp_path / "python3.12"  # pyenv's shim of a version that is not enabled: it runs, and fails
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.12: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    fails_cleanly(site, task, "--python", str(shim), fragments=(f"Python '{shim}' does not run here (pyenv: "
+                                                                "python3.12: command not found)",))
 
 
 def copy_backup(site, tmp_path, name="copy.sqlite3"):

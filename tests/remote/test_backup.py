@@ -72,7 +72,8 @@ def test_a_labelled_backup_has_the_word_in_its_name_and_a_bad_label_is_refused(d
     manifest = s.fab("backup", "--label", "before-upgrade", "--json").ok().json()
     assert manifest["file"].endswith("-before-upgrade.sqlite3") and os.path.exists(manifest["local_path"])
     backups = s.backups()
-    s.fab("backup", "--label", "a b").error("--label must be letters, digits, '.', '_' or '-', not 'a b'")
+    s.fab("backup", "--label", "a b").error("--label must be a letter or digit, then letters, digits, '.', '_' or '-', "
+                                             "not 'a b'")
     assert s.backups() == backups
 
 
