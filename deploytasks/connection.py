@@ -1,4 +1,5 @@
 """SSH connections with host keys verified (Fabric auto-adds unknown keys; we do not)."""
+import logging
 import os
 import shlex
 import socket
@@ -11,6 +12,9 @@ from .errors import DeployTasksError
 from .host_names import host_label, host_name, known_hosts_files
 
 SYSTEM_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts",)
+# paramiko logs a dropped connection (`Socket exception: Connection reset by peer`) from its transport thread;
+# with no handler, Python's last-resort one printed it beside the task's own one-line error
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class FastTransport(paramiko.Transport):

@@ -154,8 +154,11 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
             started=warm.ready(), migrate=migrate, log=log,
         ), settings.keep_backups)
     except BaseException:
-        run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
-            + media_dir.uploaded_files(manifest, remote, media), what="removing the upload", check=False)
+        try:
+            run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
+                + media_dir.uploaded_files(manifest, remote, media), what="removing the upload", check=False)
+        except Exception:  # noqa: BLE001 - the connection went too: the next task's lock removes it (leftovers)
+            pass  # and the error that stopped the restore is the one to report
         raise
     finally:
         warm.end()

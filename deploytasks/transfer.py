@@ -212,9 +212,17 @@ def upload(c, local, remote, manifest, settings=None, writeback=False):
 def sftp_fallback(c, what):
     """SFTP for a transfer that `ssh` could not make; ConnectionLost when the reason is that the connection to the
     server dropped (Fabric would open a new one and start the transfer, and what followed it, all over again)."""
+    lost = ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
     if c.transport is not None and not c.is_connected:
-        raise ConnectionLost(f"the connection to the server was lost (closed or dropped) during {what}")
-    return sftp_of(c)
+        raise lost
+    try:
+        return sftp_of(c)
+    except (EOFError, ConnectionError) as exc:  # it dropped as the SFTP session opened: not seen as closed yet
+        raise lost from exc
+    except Exception as exc:  # paramiko's SSHException ("SSH session not active"), imported on use only
+        if type(exc).__name__ == "SSHException" and c.transport is not None and not c.is_connected:
+            raise lost from exc
+        raise
 
 
 def sftp_of(c):
