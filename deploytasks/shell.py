@@ -47,7 +47,8 @@ class DryResult:
 
 def interrupted(result) -> bool:
     """The command was ended by SIGINT: the terminal's Ctrl-C reached it with us (Invoke waits for it to end), and
-    it died of it, or a Python it ran ended on the KeyboardInterrupt (its traceback's last line)."""
+    it died of it, or a Python it ran ended on the KeyboardInterrupt (a traceback line of its own: the last one, or
+    before a segfault's at exit)."""
     if result.exited == -signal.SIGINT:
         return True
     lines = [line.strip() for line in (result.stderr or "").splitlines()]

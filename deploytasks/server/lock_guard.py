@@ -13,7 +13,7 @@ import time
 
 from .journal import started_at
 from .leftovers import remove_uploads
-from .lock import release_lock
+from .lock import lock_info, release_lock
 from .releases import append_log, finished, remove_unfinished
 from .procscan import _stat, commands_naming, files_open_under
 
@@ -156,12 +156,11 @@ def watch(layout, session, pid, release=None, interval=0.5):
 def log_abandoned(layout):
     """A releases.log entry for the lock's task whose client went away before it could write its own (`fab
     history` shows it): the guard cannot know how far the task got, only that its work ended."""
-    try:
-        with open(os.path.join(layout.lock, "info.json")) as handle:
-            info = json.load(handle)
-        if info.get("action") in LOGGED_WHEN_ABANDONED:
+    info = lock_info(layout) or {}
+    if info.get("action") in LOGGED_WHEN_ABANDONED:
+        try:
             append_log(layout, {"action": info["action"], "by": info.get("who"), "result": "abandoned",
                                 "error": "fab went away before it ended (killed, or its connection lost); the lock "
                                          "was freed once the work under it had ended"})
-    except (OSError, ValueError, AttributeError):  # no info, or a full disk: the lock goes all the same
-        pass
+        except OSError:  # a full disk: the lock goes all the same
+            pass

@@ -5,7 +5,7 @@ previous release then fails too, gets the files the previous release went live w
 import os
 import time
 
-from .files import fsync_path, sha256_of
+from .files import fsync_path, sha256_of, write_private
 
 KEPT_IN = ".went-live"  # under shared/
 LARGEST = 1 << 20  # bytes: a shared file larger than this is not kept (a .env is a few KiB)
@@ -17,25 +17,13 @@ def _kept(layout, name):
 
 
 def _copy_private(source, target):
-    """`source`'s bytes at `target` (0600, written under a temporary name, fsynced, renamed over it)."""
+    """`source`'s bytes at `target` (files.write_private: 0600, under a temporary name made anew, fsynced, renamed
+    over it), the rename durable too; shared/.went-live is made 0700 and never written through a link."""
     os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-    if os.path.islink(os.path.dirname(target)):  # shared/.went-live a link: not written through
+    if os.path.islink(os.path.dirname(target)):
         raise OSError("%s is a symlink" % os.path.dirname(target))
-    partial = "%s.%d.partial" % (target, os.getpid())
     with open(source, "rb") as handle:
-        data = handle.read(LARGEST + 1)
-    if os.path.lexists(partial):
-        os.unlink(partial)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a planted link is not followed
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+        write_private(target, handle.read(LARGEST + 1))
     fsync_path(os.path.dirname(target), directory=True)
 
 
