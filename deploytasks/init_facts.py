@@ -521,7 +521,8 @@ def _judge(facts):
     if facts.env_required:
         names = ", ".join(facts.env_required)
         facts.warnings.append(f"{production} reads {names} from the environment without a default, and init has no "
-                              "value: set it in production's env file, where it is written empty, before `fab setup`")
+                              "value: set it in production's env file, where it is written commented out, before "
+                              "`fab setup`")
     if not facts.static_root and facts.how:
         facts.warnings.append("STATIC_ROOT is not set, so collectstatic cannot run: it is switched off "
                               "(collectstatic = false) until you set STATIC_ROOT")
