@@ -218,9 +218,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
                                 started=started)
         report_verified(shown, report)
         if (report.get("database") or {}).get("vendor") == "mysql":
-            console.print("[yellow]WARN[/] MySQL/MariaDB cannot hold the app's writes off while the dump is loaded: a "
-                          "row written meanwhile is in neither the restored database nor the safety backup; stop the "
-                          "writers first (a maintenance page, or the app server)", highlight=False, soft_wrap=True)
+            warn_mysql_writes(before=True)
         taken = ((report.get("manifest") or {}).get("created") or "").replace("T", " ").rstrip("Z")
         confirm(f"Replace {what_is_replaced} with {shown}"
                 + (f" (what was written since {taken} UTC goes, kept in the safety backup)" if taken else "") + "?",
@@ -243,9 +241,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
     if done.get("safety_backup"):
         console.print(f"  safety backup of what was there: {done['safety_backup']}", soft_wrap=True)
     if yes and (done.get("database") or {}).get("vendor") == "mysql":  # no question came before it to say so
-        console.print("[yellow]WARN[/] MySQL/MariaDB could not hold the app's writes off while the dump was loaded: a "
-                      "row written meanwhile is in neither the restored database nor the safety backup (stop the "
-                      "writers first next time)", highlight=False, soft_wrap=True)
+        warn_mysql_writes(before=False)
     ahead = {app: s["unknown"] for app, s in done["migrations"].items() if s["unknown"]}
     if ahead:
         console.print(f"[yellow]WARN[/] the restored data records migrations this code does not have "
@@ -266,6 +262,16 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
                       + f": `{command}` now (`restore --migrate` applies them at once)",
                       highlight=False, soft_wrap=True)
     return done
+
+
+def warn_mysql_writes(before):
+    """MySQL/MariaDB's restore loses the writes made during its load (README: Restores under writes): said before
+    the question, or after a restore with --yes."""
+    can, load, then = ("cannot", "is", "; stop the writers first (a maintenance page, or the app server)") if before \
+        else ("could not", "was", " (stop the writers first next time)")
+    console.print(f"[yellow]WARN[/] MySQL/MariaDB {can} hold the app's writes off while the dump {load} loaded: a row "
+                  f"written meanwhile is in neither the restored database nor the safety backup{then}",
+                  highlight=False, soft_wrap=True)
 
 
 def stopped_mid_restore(exc, host, name, killed) -> str:

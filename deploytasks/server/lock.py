@@ -120,17 +120,16 @@ def acquire_lock(layout, action, who=None, stale_after=3600):
         from .lock_guard import live_workers
 
         info = lock_info(layout) or {}
+        held = "%s is locked: %s by %s since %s (%ds ago)" % (layout.path, info.get("action", "a deploy"),
+                                                             info.get("who", "someone"), info.get("since", "?"),
+                                                             info.get("age", 0))
         working = live_workers(layout.lock)
         if working:  # a task whose fab went away: its work (a migrate) runs on, and the lock is freed after it
-            raise ServerError("%s is locked: %s by %s since %s (%ds ago), whose work still runs on the server (process "
-                              "%s): the lock is freed once it ends; try again then" % (
-                                  layout.path, info.get("action", "a deploy"), info.get("who", "someone"),
-                                  info.get("since", "?"), info.get("age", 0), ", ".join(map(str, working))),
-                              code=LOCKED) from None
-        stale = info.get("age", 0) > stale_after
-        raise ServerError("%s is locked: %s by %s since %s (%ds ago)%s; run `fab unlock --force` only if no deploy is running" % (
-            layout.path, info.get("action", "a deploy"), info.get("who", "someone"), info.get("since", "?"),
-            info.get("age", 0), ", which looks stale" if stale else ""), code=LOCKED) from None
+            raise ServerError("%s, whose work still runs on the server (process %s): the lock is freed once it ends; "
+                              "try again then" % (held, ", ".join(map(str, working))), code=LOCKED) from None
+        stale = ", which looks stale" if info.get("age", 0) > stale_after else ""
+        raise ServerError("%s%s; run `fab unlock --force` only if no deploy is running" % (held, stale),
+                          code=LOCKED) from None
     write_info(layout, action, who)
     remove_uploads(layout)
     return None
