@@ -82,13 +82,12 @@ has_workers() {{  # a process whose parent is $pid (field 4 of /proc/N/stat, aft
     return 1
 }}
 logged=$(wc -c 2>/dev/null < "$log" || echo 0)  # the log's size before this script's gunicorn wrote to it
+last_logged() {{  # the last line this script's gunicorn logged matching $1, less what matches $2 before it
+    tail -c +$((logged + 1)) "$log" 2>/dev/null | grep -E "$1" | tail -n 1 | sed "s/$2//" | grep .
+}}
 why_not() {{  # what this script's gunicorn logged: a worker's exception, a bind that failed, else gunicorn's reason
-    new_lines=$(tail -c +$((logged + 1)) "$log" 2>/dev/null || true)
-    printf '%s\\n' "$new_lines" | grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception)(: |$)' | tail -n 1 | grep . ||
-        printf '%s\\n' "$new_lines" | grep -E "Connection in use" | tail -n 1 | sed 's/.*\\] //' | grep . ||
-        printf '%s\\n' "$new_lines" | grep -E "Can't connect to" | tail -n 1 | sed 's/.*\\] //' | grep . ||
-        printf '%s\\n' "$new_lines" | grep -E 'Reason: ' | tail -n 1 | sed 's/.*Reason: //' | grep . ||
-        echo "see shared/gunicorn.log"
+    last_logged '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception)(: |$)' '^' || last_logged 'Connection in use' '.*\\] ' ||
+        last_logged "Can't connect to" '.*\\] ' || last_logged 'Reason: ' '.*Reason: ' || echo "see shared/gunicorn.log"
 }}
 stamp_env() {{  # shared/gunicorn.envhash: the env file the master now serving was given (0600: hashes of secrets)
     rm -f "$envstamp"
