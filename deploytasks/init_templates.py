@@ -89,6 +89,9 @@ why_not() {{  # what this script's gunicorn logged: a worker's exception, a bind
     last_logged '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception)(: |$)' '^' || last_logged 'Connection in use' '.*\\] ' ||
         last_logged "Can't connect to" '.*\\] ' || last_logged 'Reason: ' '.*Reason: ' || echo "see shared/gunicorn.log"
 }}
+tells_ready() {{  # the release's gunicorn.conf.py marks a worker that has loaded the app (init's post_worker_init)
+    grep -q post_worker_init "$root/current/gunicorn.conf.py" 2>/dev/null
+}}
 stamp_env() {{  # shared/gunicorn.envhash: the env file the master now serving was given (0600: hashes of secrets)
     rm -f "$envstamp"
     (umask 077 && printf '%s\\n' "$envhash" > "$envstamp")
@@ -141,7 +144,7 @@ if running; then
     then
         printf '%s\\n' "$new" > "$pidfile"  # the old master leaves the file alone once it names another
         i=0
-        if grep -q post_worker_init "$root/current/gunicorn.conf.py" 2>/dev/null; then
+        if tells_ready; then
             while [ ! -e "$pidfile.ready-$new" ] && running && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
         else  # no word from the workers: they were started, give them a moment
             while ! has_workers && running && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
@@ -195,8 +198,14 @@ stamp_env
 i=0
 while [ ! -s "$pidfile" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 pid=$(cat "$pidfile" 2>/dev/null || true)
-i=0  # the master binds (retrying for seconds while the address is in use), then its workers load the app
-while running && ! has_workers && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+i=0  # the master binds (retrying for seconds while the address is in use), then its workers load the app: a
+# worker that cannot load it makes the master stop ("Worker failed to boot"), which a forked worker does not show
+if tells_ready; then
+    while running && [ ! -e "$pidfile.ready-$pid" ] && [ "$i" -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+    rm -f "$pidfile".ready-*
+else
+    while running && ! has_workers && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+fi
 if ! running; then
     echo "gunicorn did not start on ${{GUNICORN_BIND:-{bind}}}: $(why_not)" >&2
     exit 1

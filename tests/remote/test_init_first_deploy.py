@@ -434,3 +434,35 @@ def test_a_bind_to_an_address_in_use_fails_the_reload_with_gunicorn_s_reason(use
         production_env.write_text(good)
     user.fab("shared.push", "--yes").ok()
     assert "nothing to deploy" in user.fab("deploy").ok().stdout or user.get() == 200
+
+
+def test_a_start_whose_workers_cannot_load_the_app_fails_the_reload_with_the_app_s_exception(user):
+    """No gunicorn running (a reboot, say) and a release whose app cannot load under gunicorn: the script said
+    `gunicorn started` as soon as a worker was forked, and the deploy failed 40 health checks later on `Connection
+    refused` (a src/ layout without --pythonpath: ModuleNotFoundError in gunicorn.log only). The start waits for a
+    worker to load the app: the reload fails with the worker's exception, and the undo starts the previous release."""
+    if not (user.srv / "current").exists():  # run alone: the first test's start
+        first_deploy(user)
+    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
+    if git(user.work, "status", "--porcelain").strip():
+        git(user.work, "commit", "-q", "-am", "an app gunicorn can load")
+        git(user.work, "push", "-q", "origin", "main")
+        user.fab("deploy").ok()
+    user.stop_gunicorn()
+    with open(user.work / "mysite" / "wsgi.py", "a") as handle:
+        handle.write("\nimport sys\nif any('gunicorn' in arg for arg in sys.argv):\n"
+                     "    raise ModuleNotFoundError(\"No module named 'acme'\")\n")
+    git(user.work, "commit", "-q", "-am", "an app gunicorn cannot load")
+    git(user.work, "push", "-q", "origin", "main")
+    live = os.readlink(user.srv / "current")
+    failed = user.fab("deploy")
+    assert failed.returncode == 1, failed
+    assert f"gunicorn did not start on 127.0.0.1:{user.port}: ModuleNotFoundError: No module named 'acme'" in \
+        failed.stderr, failed.stderr
+    assert "health check" not in failed.stderr, failed.stderr  # the reload's failure, not 40 refused connections
+    assert os.readlink(user.srv / "current") == live and user.get() == 200  # the undo started the previous release
+    git(user.work, "revert", "--no-edit", "HEAD")
+    git(user.work, "push", "-q", "origin", "main")
+    user.fab("deploy").ok()
+    assert user.get() == 200
