@@ -275,7 +275,9 @@ def report(facts, choices, items, dry) -> str:
         f"  requirements     {facts.requirements or '-'}",
         f"  MEDIA_ROOT       {media or '-'}",
         f"  STATIC_ROOT      {facts.relative(facts.static_root) or facts.static_root or '-'}",
-        f"  wsgi             {templates.wsgi_target(facts)}",
+        f"  wsgi             {templates.wsgi_target(facts)}" + (
+            f" (from {', '.join(where for where in facts.import_roots if where)}, which manage.py puts on sys.path: "
+            "gunicorn gets --pythonpath)" if any(facts.import_roots) else ""),
         f"  repo             {facts.repo or '-'}  (branch {facts.branch or 'main'})",
     ]
     if facts.unknown:

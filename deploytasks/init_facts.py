@@ -34,6 +34,7 @@ def report(argv=None):
         wsgi=str(getattr(settings, "WSGI_APPLICATION", "") or ""), apps=[str(app) for app in settings.INSTALLED_APPS],
         debug=bool(settings.DEBUG), insecure_secret=str(settings.SECRET_KEY).startswith("django-insecure-"),
         django=django.get_version(), urlconf=str(getattr(settings, "ROOT_URLCONF", "") or ""),
+        sys_path=[os.path.abspath(path) for path in sys.path],
     )
 management.execute_from_command_line = report
 sys.argv = ["manage.py"]
@@ -43,6 +44,7 @@ print({MARK!r} + json.dumps(found))
 DRIVERS = {"postgresql": ("psycopg", "psycopg2", "psycopg2-binary", "psycopg-binary"),
            "mysql": ("mysqlclient", "pymysql")}
 SKIP_REQUIREMENTS = re.compile(r"dev|test|local|lint|doc|ci\b|typing", re.I)
+VENVS = (".venv", "venv", "env")  # where a project's own venv is
 NO_DJANGO = "No module named 'django'"  # a Python's last stderr line when it lacks Django
 ENV_SETTINGS = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL")  # what production's env file has values for
 
@@ -59,6 +61,7 @@ class Facts:
     media_root: str = ""
     static_root: str = ""
     wsgi: str = ""  # mysite.wsgi:application
+    import_roots: list = field(default_factory=lambda: [""])  # the project's directories on sys.path ("src")
     admin: bool = False
     pages_at_root: bool = False  # a CMS (Wagtail, django CMS) serves its pages from `/`: the health check asks it
     driver_vendor: str = ""  # the engine the requirements' database driver is for, when the settings did not say
@@ -107,13 +110,14 @@ def gather(root) -> Facts:
         raise DeployTasksError(f"{manage} does not look like Django's manage.py (it never mentions django)")
     facts = Facts(root=root)
     facts.settings_module = settings_module_in(manage_text)
+    facts.import_roots = import_roots_in(root, manage_text)
     if not _introspect(facts):
         _read_statically(facts)
-    facts.health = health_path(root, facts.urlconf)
+    facts.health = health_path(root, facts.urlconf, facts.import_roots)
     _settings_source(facts)
     _requirements(facts)
     _git(facts)
-    for venv in (".venv", "venv", "env"):
+    for venv in VENVS:
         if os.path.isfile(os.path.join(root, venv, "bin", "python")):
             facts.venv = venv
             break
@@ -213,6 +217,7 @@ def _introspected(facts, python, found):
     facts.pages_at_root = bool(PAGE_APPS & set(found["apps"]))
     facts.debug, facts.insecure_secret = found["debug"], found["insecure_secret"]
     facts.urlconf = found.get("urlconf", "")
+    facts.import_roots = project_paths(facts.root, found.get("sys_path", []))
     facts.how = f"settings introspected with {python} (Django {found['django']})"
 
 
@@ -224,11 +229,40 @@ def _most_useful(problems) -> str:
 
 
 def _settings_path(facts) -> str:
-    base = os.path.join(facts.root, *facts.settings_module.split("."))
-    for path in (base + ".py", os.path.join(base, "__init__.py")):
-        if os.path.isfile(path):
-            return path
-    return ""
+    return module_file(facts.root, facts.settings_module, facts.import_roots)
+
+
+def project_paths(root, paths) -> list:
+    """The directories of `paths` (sys.path entries) inside the project, relative to it in their order ("" for the
+    project itself, "src" for a src/ layout), without its venvs; the project itself always among them."""
+    found = []
+    for path in paths:
+        relative = os.path.relpath(os.path.join(root, path), root)
+        parts = [] if relative == os.curdir else relative.split(os.sep)
+        if parts[:1] == [os.pardir] or (parts and parts[0] in VENVS) or {"site-packages", "dist-packages"} & set(parts):
+            continue
+        where = os.sep.join(parts)
+        if where not in found and re.fullmatch(r"[\w./-]*", where) and os.path.isdir(os.path.join(root, where)):
+            found.append(where)
+    return found if "" in found else found + [""]
+
+
+def import_roots_in(root, manage_text) -> list:
+    """The project's directories manage.py puts on sys.path (`sys.path.insert(0, str(BASE_DIR / "src"))`, read
+    statically: a string in the call naming a directory of the project), in sys.path's order, then the project."""
+    try:
+        tree = ast.parse(manage_text)
+    except SyntaxError:
+        return [""]
+    first, last = [], []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args
+                and node.func.attr in ("insert", "append") and ast.unparse(node.func.value) == "sys.path"):
+            continue
+        named = [inner.value.strip("/") for inner in ast.walk(node.args[-1])
+                 if isinstance(inner, ast.Constant) and isinstance(inner.value, str) and inner.value.strip("/")]
+        (first if node.func.attr == "insert" else last).extend(named)
+    return project_paths(root, first + [""] + last)
 
 
 def _literal(node, base, values, seen=frozenset()):
@@ -276,7 +310,7 @@ def _read_statically(facts):
         facts.unknown.append(f"the settings in {os.path.relpath(path, facts.root)} ({exc})")
         return
     facts.how = f"{os.path.relpath(path, facts.root)} read statically (BASE_DIR taken as the project directory)"
-    values = _assignments(facts.root, path, tree, set())
+    values = _assignments(facts.root, path, tree, set(), facts.import_roots)
     found = {name: _literal(values[name], facts.root, values) for name in ("MEDIA_ROOT", "STATIC_ROOT", "WSGI_APPLICATION",
                                                                    "DEBUG", "SECRET_KEY", "ROOT_URLCONF")
              if name in values}
@@ -307,7 +341,7 @@ def _read_statically(facts):
     facts.pages_at_root = any("value='%s'" % app in apps for app in PAGE_APPS)
 
 
-def _assignments(root, path, tree, seen) -> dict:
+def _assignments(root, path, tree, seen, roots=("",)) -> dict:
     """{NAME: value node} of a settings file's top-level assignments in order, those of the modules it
     star-imports (`from .base import *`, `from mysite.settings.base import *`) taken where the import is."""
     seen.add(path)
@@ -316,11 +350,11 @@ def _assignments(root, path, tree, seen) -> dict:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             values[node.targets[0].id] = node.value
         elif _star_import(node):
-            found = _star_imported_file(root, path, node)
+            found = _star_imported_file(root, path, node, roots)
             if found and found not in seen:
                 try:
                     with open(found, encoding="utf-8") as handle:
-                        values.update(_assignments(root, found, ast.parse(handle.read(), found), seen))
+                        values.update(_assignments(root, found, ast.parse(handle.read(), found), seen, roots))
                 except (OSError, SyntaxError, ValueError):
                     pass
     return values
@@ -330,18 +364,18 @@ def _star_import(node) -> bool:
     return isinstance(node, ast.ImportFrom) and [alias.name for alias in node.names] == ["*"]
 
 
-def _star_imported_file(root, path, node):
-    """The file `from .base import *` (or `from mysite.settings.base import *`) in `path` imports, else None."""
+def _star_imported_file(root, path, node, roots=("",)):
+    """The file `from .base import *` (or `from mysite.settings.base import *`, looked for in the project's import
+    `roots`) in `path` imports, else None."""
+    if not node.level:
+        return module_file(root, node.module or "", roots) or None
     base = os.path.dirname(path)
     for _ in range(node.level - 1):
         base = os.path.dirname(base)
-    start = base if node.level else root
-    module = os.path.join(start, *(node.module or "").split("."))
-    return next((candidate for candidate in (module + ".py", os.path.join(module, "__init__.py"))
-                 if os.path.isfile(candidate)), None)
+    return module_file(base, node.module or "") or None
 
 
-def _star_imported(root, path, seen) -> list:
+def _star_imported(root, path, seen, roots=("",)) -> list:
     """`path` and the files it star-imports, theirs too: the settings files running `path` runs."""
     if not path or path in seen:
         return []
@@ -354,7 +388,7 @@ def _star_imported(root, path, seen) -> list:
     files = [path]
     for node in tree.body:
         if _star_import(node):
-            files += _star_imported(root, _star_imported_file(root, path, node), seen)
+            files += _star_imported(root, _star_imported_file(root, path, node, roots), seen, roots)
     return files
 
 
@@ -391,8 +425,8 @@ def _environment_read(facts):
     directory = os.path.dirname(facts.settings_file)
     package = facts.settings_file.endswith("__init__.py") or (
         "settings" in os.path.basename(directory) and os.path.isfile(os.path.join(directory, "__init__.py")))
-    production = _star_imported(facts.root, module_file(facts.root, production_settings_module(facts))
-                                or facts.settings_file, set())
+    production = _star_imported(facts.root, module_file(facts.root, production_settings_module(facts), facts.import_roots)
+                                or facts.settings_file, set(), facts.import_roots)
     others = sorted(set(glob.glob(os.path.join(directory, "*.py")) if package else [facts.settings_file])
                     - set(production))
     reads = {path: _reads_of(path) for path in production + others}

@@ -191,7 +191,7 @@ if "$root/current/.venv/bin/gunicorn" --help 2>/dev/null | grep -q -- --control-
 fi
 "$root/current/.venv/bin/gunicorn" "$@" --chdir "$root/current" --pid "$pidfile" \\
     --bind "${{GUNICORN_BIND:-{bind}}}" --workers "$workers" \\
-    --error-logfile "$log" --capture-output --daemon {wsgi}
+    {pythonpath}--error-logfile "$log" --capture-output --daemon {wsgi}
 printf '%s\\n' "$venv" > "$venvstamp"
 printf '%s\\n' "$args" > "$argstamp"
 stamp_env
@@ -333,7 +333,7 @@ WorkingDirectory={path}/current
 # gunicorn reads gunicorn.conf.py from $PWD: the release live at each start and reload
 Environment=PWD={path}/current
 EnvironmentFile=-{path}/shared/.env
-ExecStart={path}/current/.venv/bin/gunicorn --chdir {path}/current --pid {path}/shared/gunicorn.pid --bind {bind} --workers 2 {wsgi}
+ExecStart={path}/current/.venv/bin/gunicorn --chdir {path}/current --pid {path}/shared/gunicorn.pid --bind {bind} --workers 2 {unit_pythonpath}{wsgi}
 ExecReload=/bin/kill -s HUP $MAINPID
 KillMode=mixed
 TimeoutStopSec=30
@@ -495,11 +495,19 @@ def env_file(facts, choices) -> str:
     return "\n".join(lines) + "\n"
 
 
+def python_paths(facts, current) -> str:
+    """gunicorn's --pythonpath for the project's import roots other than its own directory (`src` of a src/
+    layout, which manage.py puts on sys.path and gunicorn would not), through `current` (a relative path would be
+    made absolute in the release gunicorn started in, and every reload would import that release's code)."""
+    roots = [where for where in facts.import_roots if where]
+    return f"--pythonpath {','.join(f'{current}/{where}' for where in roots)} " if roots else ""
+
+
 def gunicorn_script(facts, choices) -> str:
-    return GUNICORN_SH.format(path=choices.path, bind=choices.bind,
-                              wsgi=shlex.quote(wsgi_target(facts)))
+    return GUNICORN_SH.format(path=choices.path, bind=choices.bind, wsgi=shlex.quote(wsgi_target(facts)),
+                              pythonpath=python_paths(facts, '"$root/current"'))
 
 
 def systemd_unit(facts, choices) -> str:
     return SYSTEMD_UNIT.format(name=site_name(facts), path=choices.path, bind=choices.bind,
-                               wsgi=wsgi_target(facts))
+                               wsgi=wsgi_target(facts), unit_pythonpath=python_paths(facts, f"{choices.path}/current"))

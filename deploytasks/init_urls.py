@@ -7,13 +7,13 @@ import re
 HEALTH_ROUTE = re.compile(r"(?:-/)?(?:health|healthz|healthcheck|health-check|livez|readyz|ping)/?")
 
 
-def health_path(root, urlconf) -> str:
-    """'/health/' (say) when `urlconf` (ROOT_URLCONF, a dotted module in `root`) routes a health-check-like path,
-    directly or through include()s whose prefixes are literal, else ''."""
+def health_path(root, urlconf, roots=("",)) -> str:
+    """'/health/' (say) when `urlconf` (ROOT_URLCONF, a dotted module in `root` or one of its import `roots`) routes
+    a health-check-like path, directly or through include()s whose prefixes are literal, else ''."""
     seen = set()
 
     def scan(module, prefix):
-        path = module_file(root, module)
+        path = module_file(root, module, roots)
         if not path or path in seen:
             return ""
         seen.add(path)
@@ -65,9 +65,12 @@ def call_name(func) -> str:
     return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
-def module_file(root, module) -> str:
-    base = os.path.join(root, *module.split("."))
-    for path in (base + ".py", os.path.join(base, "__init__.py")):
-        if os.path.isfile(path):
-            return path
+def module_file(root, module, roots=("",)) -> str:
+    """The file of a dotted module in the project, looked for in each of its import `roots` (directories relative to
+    `root` that are on sys.path: "" for the project's own, "src" for a src/ layout), else ""."""
+    for where in roots:
+        base = os.path.join(root, where, *module.split("."))
+        for path in (base + ".py", os.path.join(base, "__init__.py")):
+            if os.path.isfile(path):
+                return path
     return ""

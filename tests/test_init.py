@@ -678,3 +678,82 @@ def test_a_media_root_under_a_directory_that_is_no_plain_path_is_not_guessed(tmp
     out = ok(init(root))
     assert settings_of(root / "deploytasks.yaml").shared_dirs == [], out
     assert "MEDIA_ROOT (not a plain path in config/settings/local.py)" in out
+
+
+def src_layout(base: Path, name="acme") -> Path:
+    """startproject moved into src/ (manage.py at the top puts src on sys.path), a settings package base / local /
+    production reading the environment, a health route: what many company projects look like."""
+    root = startproject(base, name)
+    (root / "src").mkdir()
+    (root / name).rename(root / "src" / name)
+    package = root / "src" / name / "settings"
+    package.mkdir()
+    (package / "base.py").write_text((root / "src" / name / "settings.py").read_text().replace(
+        "Path(__file__).resolve().parent.parent", "Path(__file__).resolve().parent.parent.parent.parent"))
+    (root / "src" / name / "settings.py").unlink()
+    (package / "__init__.py").write_text("")
+    (package / "local.py").write_text("from .base import *  # noqa\nDEBUG = True\n")
+    (package / "production.py").write_text(
+        "import os\n\nfrom .base import *  # noqa\n\nSECRET_KEY = os.environ['DJANGO_SECRET_KEY']\n"
+        "DEBUG = os.environ.get('DJANGO_DEBUG', '') == 'true'\n"
+        "ALLOWED_HOSTS = os.environ.get('DJANGO_ALLOWED_HOSTS', '').split(',')\n")
+    urls = root / "src" / name / "urls.py"
+    urls.write_text(urls.read_text().replace("urlpatterns = [", "urlpatterns = [\n    path('healthz/', admin.site.login),"))
+    manage = root / "manage.py"
+    manage.write_text(manage.read_text().replace(f"'{name}.settings'", f"'{name}.settings.local'").replace(
+        "def main():", "def main():\n    sys.path.insert(0, str(Path(__file__).resolve().parent / 'src'))").replace(
+        "import sys", "import sys\nfrom pathlib import Path"))
+    return root
+
+
+@pytest.mark.parametrize("read", ["introspected", "statically"])
+def test_a_src_layout_gets_its_production_settings_health_route_and_gunicorn_s_python_path(tmp_path, read):
+    """A src/ layout: init looked for the settings and the URLconf only under the project's directory, so production's
+    env file named the local settings and names they never read, the health check fell back to the admin's login, and
+    gunicorn could not import the project (ModuleNotFoundError) where manage.py could."""
+    root = src_layout(tmp_path)
+    if read == "statically":  # the local settings cannot run here: init reads the files
+        with open(root / "src" / "acme" / "settings" / "local.py", "a") as handle:
+            handle.write("import nosuchmodule_for_init_test  # noqa\n")
+    out = ok(init(root, "--path", "/srv/acme"))
+    assert ("read statically" in out) == (read == "statically"), out
+    assert "(from src, which manage.py puts on sys.path: gunicorn gets --pythonpath)" in out, out
+    env = (root / "deploy/production/.env").read_text()
+    assert "\nDJANGO_SETTINGS_MODULE=acme.settings.production\n" in env, env
+    assert "\nDJANGO_SECRET_KEY=" in env and "\nDJANGO_DEBUG=false\n" in env, env
+    assert settings_of(root / "deploytasks.yaml").healthcheck.endswith(":8000/healthz/")
+    assert '--pythonpath "$root/current"/src --error-logfile' in (root / "deploy/gunicorn.sh").read_text()
+    assert "--workers 2 --pythonpath /srv/acme/current/src acme.wsgi:application" in \
+        (root / "deploy/acme.service").read_text()
+
+
+def test_gunicorn_imports_a_src_layout_s_project_with_the_python_path_init_gives_it(tmp_path):
+    """The --pythonpath init writes, given to a real gunicorn started outside src/: the project answers."""
+    root = src_layout(tmp_path)
+    ok(init(root, "--path", "/srv/acme"))
+    (root / "src" / "acme" / "settings" / "local.py").write_text(
+        "from .base import *  # noqa\nDEBUG = True\nALLOWED_HOSTS = ['*']\n")
+    port, log = free_port("127.0.0.1"), tmp_path / "gunicorn.log"
+    with open(log, "wb") as output:
+        gunicorn = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--pythonpath", f"{root}/src", "--bind", f"127.0.0.1:{port}", "--chdir", str(root),
+             "--workers", "1", "--graceful-timeout", "1", "--no-control-socket", "acme.wsgi:application"],
+            cwd=tmp_path, env=clean_env(DJANGO_SETTINGS_MODULE="acme.settings.local"), stdout=output, stderr=output)
+    try:
+        status = None
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=5) as response:
+                    status = response.status
+                break
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+                break
+            except OSError:
+                if gunicorn.poll() is not None:
+                    break
+                time.sleep(0.1)
+        assert status == 200, log.read_text()
+    finally:
+        gunicorn.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        gunicorn.wait(timeout=30)
