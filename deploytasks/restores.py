@@ -146,12 +146,17 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
                                    f"{as_it_was}") from None
         except ConnectionLost as exc:  # the restore's request was never sent
             raise ConnectionLost(f"{exc}: nothing was restored, {as_it_was}") from None
+        try:
+            started = warm.ready()  # the project's Django on the server, loaded while the file travelled
+        except KeyboardInterrupt:
+            raise DeployTasksError(f"interrupted (Ctrl-C) after the upload of {local}, before the restore started: "
+                                   f"nothing was restored, {as_it_was}") from None
         return media_dir.restored_with(c, project, prepared, lambda swap: verify_then_restore(
             c, project, settings, remote, yes=yes, unverified=unverified, received=received, consume=True, media=swap,
             what_is_replaced=f"the live {settings.database!r} database on {host_name(c)}"
                              + (" and its media" if prepared else ""),
             safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
-            started=warm.ready(), migrate=migrate, log=log,
+            started=started, migrate=migrate, log=log,
         ), settings.keep_backups)
     except BaseException:
         try:

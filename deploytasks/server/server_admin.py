@@ -108,7 +108,7 @@ def abort(layout, params) -> Aborted:
     if not lost:
         standby.dismiss()  # asked in the deploy's command: the release's Django it started ends, then the release goes
         remove_unfinished(layout, params.get("release"))
-    if params.get("log"):
+    if params.get("log") and not logged_when_freed(params, held):
         try:
             append_log(layout, dict(params["log"], result=params.get("result", "failed")))
         except OSError:  # a full disk: the lock goes all the same
@@ -122,6 +122,13 @@ def abort(layout, params) -> Aborted:
                           % layout.lock)
     release_lock(layout)
     return {"aborted": params.get("release")}
+
+
+def logged_when_freed(params, held) -> bool:
+    """A restore's hold the lock no longer is: its server side restored, logged its result and freed the lock (or its
+    guard logged it abandoned) before the client, interrupted or cut off meanwhile, asked to end it; a `failed`
+    entry of the client's then stood above the restore's `ok` in `fab history`."""
+    return bool(params.get("taking")) and held is None and (params.get("log") or {}).get("action") == "restore"
 
 
 def reload(layout, params) -> Reloaded:

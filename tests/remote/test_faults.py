@@ -427,6 +427,40 @@ def restore_djangos(s) -> set:
     return found
 
 
+def test_ctrl_c_once_the_upload_is_in_and_before_the_restore_started_says_nothing_was_restored(site):
+    """Ctrl-C while fab waited for the restore's server command (its Django still loading) after the upload: the
+    KeyboardInterrupt came out of that wait outside the restore's Ctrl-C handling, a bare `interrupted (Ctrl-C)`."""
+    s = site
+    big = big_upload(s)
+    uploaded = s.path / "backups" / "uploaded"
+    proc = s.fab_background("restore", str(big), "--yes", "--unverified")
+    stopped = []
+    try:
+        assert faults.wait_until(lambda: restore_djangos(s) or proc.poll() is not None, timeout=120)
+        stopped = sorted(restore_djangos(s))
+        for pid in stopped:  # the restore's Django, held while it loads
+            os.kill(pid, signal.SIGSTOP)
+        assert faults.wait_until(lambda: any(path.suffix == ".sqlite3" for path in uploaded.glob("*"))
+                                 or proc.poll() is not None, timeout=120)
+        time.sleep(0.3)  # fab past the upload, waiting for that command
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    run = SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err)
+    error_line(run, f"interrupted (Ctrl-C) after the upload of {big}, before the restore started: nothing was "
+                    "restored, the live database is as it was")
+    assert "fault_ballast" not in {name for (name,) in s.query("SELECT name FROM sqlite_master")}
+    assert faults.wait_until(lambda: not s.lock.exists() and not list(uploaded.glob("*.sqlite3*")), timeout=60)
+
+
 def watched_restore(s, proc, on_line=None) -> tuple:
     """Wait for a `fab restore` run: its output, and {pid: whether the upload was in} for each restore Django
     seen on the server, with the time it was first seen."""

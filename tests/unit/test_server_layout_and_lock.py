@@ -188,3 +188,22 @@ def test_fab_history_shows_entries_whose_fields_are_not_the_usual_strings(capsys
                         False, "web1", "/srv/site")
     out = capsys.readouterr().out
     assert "12345" in out and "accounts.0002_x" in out
+
+
+def test_a_restore_s_abort_after_its_server_side_restored_and_freed_the_lock_logs_nothing(tmp_path):
+    """Ctrl-C as the server's restore ended: it logged `ok` and freed the lock, then the client's abort logged
+    `failed` above it, and `fab history` showed a restore that had happened as failed."""
+    from deploytasks.server.releases import append_log, read_log
+    from deploytasks.server.server_admin import abort
+
+    layout = ServerLayout(str(tmp_path))
+    os.makedirs(layout.releases)
+    acquire_lock(layout, "restore", "ann@laptop")
+    taking = lock_info(layout)["taking"]
+    append_log(layout, {"action": "restore", "file": "db.dump", "result": "ok"})  # the server side's, then it frees
+    release_lock(layout)
+    abort(layout, {"release": None, "taking": taking, "log": {"action": "restore", "error": "interrupted (Ctrl-C)"}})
+    assert [entry["result"] for entry in read_log(layout)] == ["ok"]
+    acquire_lock(layout, "restore", "ann@laptop")  # one that failed on the server keeps the lock: its abort logs
+    abort(layout, {"release": None, "taking": lock_info(layout)["taking"], "log": {"action": "restore", "error": "x"}})
+    assert [entry["result"] for entry in read_log(layout)] == ["ok", "failed"] and lock_info(layout) is None
