@@ -107,17 +107,21 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
 
 
 def say_rollback_next(c, locked, local, done, migrate):
-    """After restoring the backup taken before the live release was deployed (what a rollback refused across an
-    irreversible migration names), behind that release's code: the way on is the rollback, not `fab migrate`."""
-    current = locked.get("current")
-    meta = next((row for row in locked.get("releases") or [] if row.get("release") == current), {})
-    backup = meta.get("backup")
-    behind = any(state["missing"] for state in (done.get("migrations") or {}).values())
-    if migrate or not behind or not isinstance(backup, str) or os.path.basename(backup) != os.path.basename(local):
+    """After a restore that leaves the data behind the live release's code, at the schema of the release a rollback
+    goes to (none of the migrations the data lacks were applied when that release was live: the backup a rollback
+    refused across an irreversible migration names, say): the way on is the rollback, not `fab migrate`. It was said
+    only for the live release's own pre-deploy backup, not for an earlier one (a failed deploy's, a `fab backup`)."""
+    from .fleet_releases import target_of
+
+    current, target, _ = target_of(locked, None)
+    state = next((row.get("migrations") for row in locked.get("releases") or [] if row.get("release") == target), None)
+    lacking = [(app, name) for app, s in (done.get("migrations") or {}).items() for name in s["missing"]]
+    if migrate or not lacking or not isinstance(state, dict) or any(name in (state.get(app) or [])
+                                                                    for app, name in lacking):
         return
-    console.print(f"  {os.path.basename(local)} was taken before {current} was deployed: to go back to the release "
-                  f"before it, `fab -H {host_name(c)} rollback` now (`fab migrate` would apply {current}'s "
-                  "migrations again)", highlight=False, soft_wrap=True)
+    console.print(f"  {os.path.basename(local)} holds the schema {target} went live with, the release before "
+                  f"{current}: to go back to it, `fab -H {host_name(c)} rollback` now (`fab migrate` would apply "
+                  f"{current}'s migrations again)", highlight=False, soft_wrap=True)
 
 
 def early_safety(c, settings, project, manifest):
