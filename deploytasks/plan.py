@@ -41,6 +41,7 @@ def deploy_plan(c, settings, revision=None) -> dict:
         "live": {"release": prep["current"], "revision": live_meta.get("revision")},
         "venv": {"path": prep["venv"], "action": "reuse" if prep["venv_ready"] else "build"},
         "hooks": described(settings.hooks, DEPLOY_STEPS),
+        "recovered": prep.get("recovered"),
     })
     if settings.strategy == "upload" and live_meta.get("revision"):
         document["revision_diff"] = local_commits(live_meta["revision"], prep["revision"])

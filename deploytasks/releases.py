@@ -246,6 +246,8 @@ def candidate(c, settings, revision=None):
     prep = prepare(c, settings, revision, "preparing the revision to check", guard=True)
     if prep is None:
         raise DeployTasksError("--dry cannot check the next revision without unpacking it: add --live-only")
+    if prep.get("recovered"):  # the lock, taken as a deploy does, recovered what a dead deploy left
+        console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
     try:
         project = release_project(settings, prep["release_dir"])
         if not prep["venv_ready"]:

@@ -231,7 +231,9 @@ def show_deploy_plan(document, as_json) -> None:
     else:
         rows, pending = deploy_plan_rows(document)
         built = (document.get("venv") or {}).get("action") == "build"
-        show(table(f"Deploy plan for {document['host']} (nothing live was changed"
+        said = ("the plan changed nothing live; what a dead deploy left was recovered first, above"
+                if document.get("recovered") else "nothing live was changed")
+        show(table(f"Deploy plan for {document['host']} ({said}"
                    + ("; the venv it built is kept for the deploy)" if built else ")"), ["what", "detail"], rows))
         commits = (document.get("revision_diff") or {}).get("commits") or []
         if commits:

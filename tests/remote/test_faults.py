@@ -173,8 +173,10 @@ def test_ctrl_c_during_the_rehearsal_stops_the_migrations_on_the_copy_at_once(si
     assert faults.accounts_applied(s) == applied and s.current_name() == live
 
 
-@pytest.mark.parametrize("recoverer", [("deploy", "--revision", "slow"), ("unlock", "--force")])
+@pytest.mark.parametrize("recoverer", [("deploy", "--revision", "slow"), ("unlock", "--force"), ("check",), ("plan",)])
 def test_a_deploy_whose_server_side_died_is_recovered_by_the_next_lock_taker(site, recoverer):
+    """`fab check` and `fab plan` take the lock as a deploy does, so they recover too: they did it without a word
+    (plan's heading saying that nothing live was changed, over the migrations the recovery had unapplied)."""
     s = site
     before, applied = s.current_name(), faults.accounts_applied(s)
     proc = s.fab_background("deploy", "--revision", "slow")
@@ -192,7 +194,9 @@ def test_a_deploy_whose_server_side_died_is_recovered_by_the_next_lock_taker(sit
     assert f"recovered the deploy of {journal['release']}" in run.stdout
     entry = [e for e in s.log() if e.get("release") == journal["release"]][-1]
     assert entry["result"] == "recovered" and entry["unapplied"], entry
-    if recoverer[0] == "unlock":
+    if recoverer[0] == "plan":
+        assert "what a dead deploy left was recovered first, above" in " ".join(run.stdout.split()), run.stdout
+    if recoverer[0] != "deploy":
         assert s.current_name() == before and faults.accounts_applied(s) == applied
     assert journal["release"] not in s.releases()
     assert not faults.inconsistencies(s, s.gunicorn.url) and not s.lock.exists()
