@@ -25,6 +25,14 @@ def way_back(backup):
     return "no backup holds the previous state (the database had no data before this deploy)"
 
 
+def taken_before(backup) -> str:
+    """The backup a deploy took before it migrated, named where its undo says what it unapplied (the failed deploy's
+    output named no backup: what the new release wrote meanwhile, in the columns the undo dropped, is only there)."""
+    if backup and os.path.isfile(backup) and os.path.getsize(backup) > 0:
+        return " (the backup taken before them: %s)" % os.path.basename(backup)
+    return ""
+
+
 def unapply(layout, journal):
     """Unapply down to the state before the deploy: (the migrations unapplied, a note naming what a migration
     stopped half-way left in a MySQL/MariaDB schema, which cannot roll DDL back, or None)."""
@@ -120,7 +128,7 @@ def undo(layout, journal, params, reason, result="failed", explain=None) -> Undo
             try:
                 unapplied, left_behind = unapply(layout, journal)
                 if unapplied:
-                    done.append("unapplied %d migration(s)" % len(unapplied))
+                    done.append("unapplied %d migration(s)" % len(unapplied) + taken_before(journal.get("backup")))
                 if left_behind:
                     done.append(left_behind)
             except ServerError as exc:

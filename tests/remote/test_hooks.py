@@ -2,6 +2,8 @@
 hooks run in the new release in step order (the server-side ones inside the supervised deploy); a failing hook before
 the switch fails the deploy with one line and leaves the live release serving; one after the switch is reported and
 the healthy release stays live."""
+import os
+
 from tests._util import example_django_version
 
 ADDRESS = "127.0.0.90"
@@ -120,8 +122,10 @@ def test_a_failing_hook_before_the_switch_unapplies_the_new_migrations(served):
     s.configure(hooks={"before": {"switch": ["manage.py check --deploy --fail-level DEBUG"]}})
     s.repo.add_model("Gadget")
     try:
-        s.fab("deploy").error("hook 'manage.py check --deploy --fail-level DEBUG' before switch failed (exit 1)",
-                              "unapplied 1 migration(s)")
+        line = s.fab("deploy").error("hook 'manage.py check --deploy --fail-level DEBUG' before switch failed (exit 1)",
+                                     "unapplied 1 migration(s) (the backup taken before them: ")
+        named = line.split("(the backup taken before them: ", 1)[1].split(")", 1)[0]
+        assert named.endswith("-pre-deploy.sqlite3") and named in os.listdir(s.path / "backups"), line
     finally:
         s.configure(hooks={})
     assert s.current_name() == live and s.gunicorn.health()["revision"] == s.revision(live)
