@@ -1,3 +1,3 @@
 """Invoke and Fabric tasks that set up, check, deploy, back up and restore Django projects."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
