@@ -52,16 +52,21 @@ DATABASE_ROUTERS = ["analytics.routers.Router"]
 
 def with_analytics_database(site):
     """The site with an analytics app routed to its own SQLite database, and a replica alias of default."""
-    app = site.root / "analytics"
+    add_analytics_database(site.root)
+    return site
+
+
+def add_analytics_database(root):
+    """An analytics app in the project at `root`, routed to its own SQLite database; a replica alias of default."""
+    app = root / "analytics"
     (app / "migrations").mkdir(parents=True)
     (app / "__init__.py").write_text("")
     (app / "migrations" / "__init__.py").write_text("")
     (app / "models.py").write_text(MODELS)
     (app / "routers.py").write_text(ROUTER)
     (app / "migrations" / "0001_initial.py").write_text(MIGRATION)
-    settings = site.root / "mysite" / "settings.py"
+    settings = root / "mysite" / "settings.py"
     settings.write_text(settings.read_text() + SETTINGS)
-    return site
 
 
 def test_check_warns_that_only_the_configured_database_is_migrated_and_backed_up(migrated_site):
