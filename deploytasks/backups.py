@@ -10,6 +10,7 @@ from . import __version__
 from . import bundle, openssh
 from .django import run_django_script
 from .errors import DeployTasksError
+from .output import console
 from .server.results import RestoreResult
 from .shell import is_dry, request, run_script
 
@@ -74,6 +75,15 @@ def take(c, project, settings, *, dest=None, keep=None, label=None, host=None, r
         c, project, "backup", params, what="backup", changes=True, settings_only=True,
         description=f"back up the {settings.database!r} database into {params['dest']}",
     )
+
+
+def warn_not_dumped(manifest) -> None:
+    """One WARN line naming DATABASES' aliases a backup did not dump (its manifest's other_databases)."""
+    others = manifest.get("other_databases")
+    if others:
+        console.print(f"  [yellow]WARN[/] only {manifest.get('database_alias', 'default')!r} was dumped: "
+                      f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} not in this backup (deploytasks "
+                      "backs up one database: the others are the project's to back up)", highlight=False)
 
 
 def listing(c, project, directory, verify=False) -> list:

@@ -46,6 +46,7 @@ def report(manifest):
     )
     if manifest.get("notice"):
         console.print(f"  [yellow]note:[/] {manifest['notice']}", highlight=False)
+    backup_store.warn_not_dumped(manifest)
     if manifest.get("media"):
         media_dir.report(manifest["media"])
     if manifest["pruned"]:

@@ -104,6 +104,7 @@ def take(c, settings, project, *, download, media, quiet, label=None):
         console.print(f"[green]✓[/] {host_name(c)}:{manifest['path']} ({manifest['size']:,} bytes, {checked(manifest)} ok)")
         if manifest.get("notice"):
             console.print(f"  [yellow]note:[/] {manifest['notice']}", highlight=False)
+        backup_store.warn_not_dumped(manifest)
         if media:  # right after the dump, before any download
             connect(c, settings)
             try:

@@ -191,6 +191,12 @@ def describe_restore(report):
                   else state["backup_latest"] or "zero")  # a backup ahead of the code: where it really is
         rows.append((app, latest, state["code_latest"] or "-", ", ".join(notes) or "same as code"))
     show(table("Migration state: backup vs code", ["app", "backup at", "code at", "after restore"], rows))
+    others = report.get("other_databases")
+    if others:
+        console.print(f"[yellow]WARN[/] only {report['database']['alias']!r} is restored; {', '.join(others)} "
+                      f"{'keeps its' if len(others) == 1 else 'keep their'} current data (deploytasks backs up and "
+                      "restores one database: the others may now hold data of another time)",
+                      highlight=False, soft_wrap=True)
     return behind
 
 

@@ -4,7 +4,7 @@ import errno
 import os
 import sys
 
-from .django_info import engine_for_alias
+from .django_info import engine_for_alias, other_aliases
 from .engines import SUPPORTED
 from .errors import ServerError
 from .layout import ServerLayout
@@ -24,7 +24,7 @@ def main(params) -> BackupManifest:
         sys.stdout.flush()
         stream = sys.stdout.buffer
     try:
-        manifest = engine.backup(params["dest"], params, {"database_alias": alias}, stream=stream)
+        manifest = engine.backup(params["dest"], params, described(alias), stream=stream)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
@@ -40,6 +40,12 @@ def main(params) -> BackupManifest:
         manifest["leftovers"] = remove_idle_partials(params["dest"])
     manifest["pruned"] = prune_backups(params["dest"], params.get("keep"), protect=protect)
     return manifest
+
+
+def described(alias) -> dict:
+    """The manifest's fields on what was dumped: the alias, and DATABASES' other aliases, which were not."""
+    others = other_aliases(alias)
+    return dict({"database_alias": alias}, **({"other_databases": others} if others else {}))
 
 
 def refuse_while_restoring(layout):

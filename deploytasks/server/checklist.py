@@ -40,6 +40,9 @@ def items(info) -> list:
                        + " (a newer release's, or migrations a squash replaced and that were deleted since: "
                          "`manage.py migrate --prune` drops their rows)"})
 
+    if info.get("other_databases"):
+        result.append(other_databases_item(info["database"]["alias"], info["other_databases"]))
+
     lock = info.get("lock")
     if lock:
         result.append({"item": "uv lock", "verdict": PASS if lock["ok"] else FAIL, "detail": lock["detail"]})
@@ -96,6 +99,27 @@ def items(info) -> list:
             detail += f" (irreversible: {', '.join(irreversible)})"
         result.append({"item": "migrate --plan", "verdict": WARN if irreversible else PASS, "detail": detail})
     return result + safety_items(info)
+
+
+def other_databases_item(alias, others) -> dict:
+    """The "other databases" item: DATABASES aliases deploytasks neither migrates nor backs up. A WARN when a
+    router lets migrations create tables there (the project's to migrate and back up), else a PASS saying so."""
+    migrated = [other for other in others if other["apps"]]
+    described = []
+    for other in others:
+        apps = other["apps"]
+        shown = "tables of " + ", ".join(apps[:4]) + (" …" if len(apps) > 4 else "") if apps \
+            else "no migrated tables: the routers allow none"
+        described.append(f"{other['alias']} ({shown})")
+    detail = (f"DATABASES also has {'; '.join(described)}: deploytasks migrates, rehearses, backs up and restores only "
+              f"{alias!r}")
+    if not migrated:
+        return {"item": "other databases", "verdict": PASS, "detail": detail}
+    name = migrated[0]["alias"]
+    return {"item": "other databases", "verdict": WARN,
+            "detail": detail + f"; migrating and backing up {', '.join(other['alias'] for other in migrated)} is the "
+                               f"project's (`manage.py migrate --database {name}`, on a server "
+                               f"`fab manage \"migrate --database {name}\"`)"}
 
 
 def failed(verdicts) -> bool:

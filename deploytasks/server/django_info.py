@@ -105,6 +105,24 @@ def configured_database(alias):
     return entry if isinstance(entry, dict) else None
 
 
+def other_aliases(alias) -> list:
+    """The DATABASES aliases besides `alias`, sorted (read from the settings: no app registry needed)."""
+    from django.conf import settings
+
+    databases = getattr(settings, "DATABASES", None)
+    return sorted(name for name in databases if name != alias) if isinstance(databases, dict) else []
+
+
+def apps_migrated_into(alias) -> list:
+    """The app labels with a model `manage.py migrate --database alias` would create a table for (the routers'
+    allow_migrate and the model's own managed/proxy/required_db_vendor decide, as migrate's operations ask)."""
+    from django.apps import apps
+    from django.db import router
+
+    return sorted({model._meta.app_label for model in apps.get_models(include_auto_created=True)
+                   if router.allow_migrate_model(alias, model)})
+
+
 def has_tables(alias):
     """Whether the database holds any table (an SQLite file a connection just created holds none)."""
     from django.db import connections

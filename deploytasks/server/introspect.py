@@ -6,7 +6,8 @@ import django
 from django.db import DatabaseError, connections
 
 from . import squashes
-from .django_info import database_info, full_plan, is_reversible, load_migrations, migration_files
+from .django_info import (apps_migrated_into, database_info, full_plan, is_reversible, load_migrations,
+                          migration_files, other_aliases)
 from .migration_lint import lint
 from .results import Introspection
 from .schema_drift import compare
@@ -15,6 +16,9 @@ from .schema_drift import compare
 def main(params) -> Introspection:
     alias = params.get("database", "default")
     result = {"django": django.get_version(), "python": sys.version.split()[0], "database": database_info(alias)}
+    others = other_aliases(alias)
+    if others:  # the checklist says what deploytasks leaves to the project on them
+        result["other_databases"] = [{"alias": other, "apps": apps_migrated_into(other)} for other in others]
     # Connecting to a missing SQLite file creates it: read nothing from it, it has nothing applied.
     missing = result["database"]["vendor"] == "sqlite" and not os.path.exists(result["database"]["name"])
     if result["database"]["vendor"] == "sqlite":

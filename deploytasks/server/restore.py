@@ -4,7 +4,7 @@ import errno
 import os
 
 from . import squashes
-from .django_info import engine_for_alias, load_migrations, migration_files, set_up_apps
+from .django_info import engine_for_alias, load_migrations, migration_files, other_aliases, set_up_apps
 from .engines import SUPPORTED
 from .errors import ServerError
 from .files import fingerprint as fingerprint_of
@@ -68,6 +68,8 @@ def main(params) -> RestoreResult:
             raise
         if engine.verified:
             result["verified"] = engine.verified
+        if other_aliases(alias):
+            result["other_databases"] = other_aliases(alias)
         if params.get("apply"):
             engine.lock_dir = params.get("lock")  # a load that outlives this process is waited for under it
             try:

@@ -58,6 +58,7 @@ class Introspection(TypedDict, total=False):
     apps: Dict[str, AppMigrations]
     conflicts: Dict[str, List[str]]
     unknown_applied: List[str]
+    other_databases: List[dict]  # DATABASES' other aliases: [{alias, apps (whose tables `migrate --database` makes)}]
     lint: dict
     plan: List[PlanStep]
     changes: Dict[str, List[dict]]
@@ -110,6 +111,7 @@ class BackupManifest(TypedDict, total=False):
     seconds: float
     notice: str
     database_alias: str
+    other_databases: List[str]  # DATABASES' other aliases, not in this backup (`backup` only)
     reason: str  # safety backups: why it was taken
     media: MediaInBackup
     leftovers: List[str]
@@ -248,6 +250,7 @@ class RestoreResult(TypedDict, total=False):
     writers_held_seconds: float
     unlocked: bool
     media: MediaRestored
+    other_databases: List[str]  # DATABASES' other aliases: not restored, they keep their current data
 
 
 class ReleaseMeta(TypedDict, total=False):
