@@ -9,6 +9,7 @@ has no metadata; it ends when the deploy's supervisor names itself the lock's ho
 import contextlib
 import json
 import os
+import sys
 import time
 
 from .journal import started_at
@@ -35,6 +36,17 @@ def session_process():
             return pid
         pid = stat[1]
     return None
+
+
+def client_gone():
+    """True when nobody reads this command's answer any more (fab killed or interrupted, connection dropped): its
+    sshd, which read its output, has ended (a newline, which answers ignore, written to learn it)."""
+    try:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return False
+    except OSError:
+        return True
 
 
 def register_worker(lock_dir, pid=None, prefix=WORKER_PREFIX):
