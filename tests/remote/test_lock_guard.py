@@ -41,3 +41,23 @@ def test_a_lock_command_whose_client_went_before_it_looked_leaves_the_lock_free(
     assert faults.wait_until(done.exists, timeout=60), "the lock command never ended"
     time.sleep(1)  # a guard, had one started, looks every 0.5 s
     assert not s.lock.exists(), faults.lock_holder(s)
+
+
+def test_a_restore_whose_fab_went_before_telling_how_it_ended_is_logged_abandoned_with_ctrl_c_among_the_causes(
+        deployed):
+    """Ctrl-C while fab restore or fab migrate took the lock (or Ctrl-C again before fab told the server) leaves
+    the logging to the lock's guard, which cannot tell it from a kill: its `abandoned` entry said `fab went away
+    (killed, or its connection lost)`, for a task the user had interrupted. It names Ctrl-C too."""
+    s = deployed
+    command = bundle.locator(ServerLayout(str(s.path)).tools) + bundle.run_with("python3")
+    request = lock_request(s, what="restore", upload=str(s.path / "backups" / "uploaded" / "site.sqlite3"))
+    entries = len(s.log())
+    connection = s.sshd.connection()
+    taken = connection.run(f"{command} < {request}", hide=True, warn=True)
+    assert taken.ok and '"guard"' in taken.stdout, taken
+    assert faults.lock_holder(s)["alive"]
+    connection.close()  # fab gone: the guard frees the lock and logs the restore
+    assert faults.wait_until(lambda: not s.lock.exists(), timeout=30), faults.lock_holder(s)
+    [entry] = s.log()[entries:]
+    assert (entry["action"], entry["result"]) == ("restore", "abandoned"), entry
+    assert "fab went away before it could tell the server how it ended (Ctrl-C" in entry["error"], entry
