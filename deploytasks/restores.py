@@ -101,8 +101,10 @@ def on_server(c, settings, project, local, *, yes, unverified, media, migrate=Fa
         raise
     finally:
         if not (done and done.get("unlocked")):  # the server script releases the lock (and logs) when it restored
-            error = (str(failed) or type(failed).__name__) if failed else None
+            error = ("interrupted (Ctrl-C)" if isinstance(failed, KeyboardInterrupt)
+                     else str(failed) or type(failed).__name__) if failed else None
             releases.admin(c, settings, "abort", release=None, taking=locked.get("taking"),
+                           result="interrupted" if error and error.startswith("interrupted (Ctrl-C)") else "failed",
                            **({"log": dict(log, error=error)} if error else {}))
 
 

@@ -9,6 +9,7 @@ has no metadata; it ends when the deploy's supervisor names itself the lock's ho
 import contextlib
 import json
 import os
+import sys
 import time
 
 from .journal import started_at
@@ -35,6 +36,17 @@ def session_process():
             return pid
         pid = stat[1]
     return None
+
+
+def client_gone():
+    """True when nobody reads this command's answer any more (fab killed or interrupted, connection dropped): its
+    sshd, which read its output, has ended (a newline, which answers ignore, written to learn it)."""
+    try:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return False
+    except OSError:
+        return True
 
 
 def register_worker(lock_dir, pid=None, prefix=WORKER_PREFIX):
@@ -155,12 +167,14 @@ def watch(layout, session, pid, release=None, interval=0.5):
 
 def log_abandoned(layout):
     """A releases.log entry for the lock's task whose client went away before it could write its own (`fab
-    history` shows it): the guard cannot know how far the task got, only that its work ended."""
+    history` shows it): the guard cannot know how far the task got, nor why its client went (a Ctrl-C it could not
+    report looks like a kill), only that its work ended."""
     info = lock_info(layout) or {}
     if info.get("action") in LOGGED_WHEN_ABANDONED:
         try:
             append_log(layout, {"action": info["action"], "by": info.get("who"), "result": "abandoned",
-                                "error": "fab went away before it ended (killed, or its connection lost); the lock "
-                                         "was freed once the work under it had ended"})
+                                "error": "fab went away before it could tell the server how it ended (Ctrl-C "
+                                         "while it took the lock or again before it told, killed, or its connection "
+                                         "lost); the lock was freed once the work under it had ended"})
         except OSError:  # a full disk: the lock goes all the same
             pass

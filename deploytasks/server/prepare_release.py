@@ -5,13 +5,12 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 
 from . import bad_revisions, bytecode, standby, venv_build, warm_start
 from .live_match import deploy_digest, serving_unchanged
 from .errors import ServerError
-from .lock_guard import session_process, start_guard
+from .lock_guard import client_gone, session_process, start_guard
 from .files import link_directory
 from .layout import ServerLayout
 from .lock import acquire_for, release_lock
@@ -183,17 +182,6 @@ def build_venv(layout, build, prepared):
     log = dict(build["log"], revision=prepared["revision"]) if build.get("log") else None
     return venv_build.build(layout, {"command": command, "venv": prepared["venv"], "release": prepared["release"],
                                      "log": log, "cwd": prepared["release_dir"]})
-
-
-def client_gone():
-    """True when nobody reads our answer any more (fab killed, connection dropped): the release and the lock
-    then go at once instead of waiting for a client that will not come back."""
-    try:
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        return False
-    except OSError:
-        return True
 
 
 def main(params) -> PreparedRelease:

@@ -7,7 +7,7 @@ from . import journal as journals
 from .errors import ServerError
 from .layout import ServerLayout
 from .leftovers import remove_uploads_if_unlocked
-from .lock_guard import live_workers, session_process, start_guard, wait_for_loads
+from .lock_guard import client_gone, live_workers, session_process, start_guard, wait_for_loads
 from .lock import acquire_for, holder_gone, lock_info, release_lock
 from .recovery import recover
 from .results import Aborted, History, Locked, ReleaseListing, Reloaded, Unlocked
@@ -49,7 +49,9 @@ def lock(layout, params) -> Locked:
         result["upload"] = fresh_upload_path(params["upload"])
     if params.get("upload") or params.get("guard"):
         result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
-        if result["guard"] is None and session is not None:  # it vanished already: nobody would free the lock
+        # no guard: the client vanished already (its sshd gone since we looked, or before this command could look:
+        # no sshd to find, and nobody reads the answer); nobody would free the lock
+        if result["guard"] is None and (session is not None or client_gone()):
             release_lock(layout)
             raise ServerError("the client went away while the lock was taken")
     if params.get("early_safety"):  # a PostgreSQL restore's safety dump, taken while the upload arrives

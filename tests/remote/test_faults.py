@@ -410,6 +410,9 @@ def test_a_restore_killed_during_upload_leaves_no_partial_upload_and_no_waiting_
     assert "fault_ballast" not in {name for (name,) in s.query("SELECT name FROM sqlite_master")}
     if kind == "sigint":
         error_line(outcome.run, f"interrupted (Ctrl-C) during the upload of {big}: nothing was restored")
+        entry = s.log()[-1]  # it was logged `failed`, though README promises `interrupted`
+        assert (entry["action"], entry["result"]) == ("restore", "interrupted"), entry
+        assert entry["error"].startswith("interrupted (Ctrl-C) during the upload"), entry
     if kind == "kill-connection":
         error_line(outcome.run, f"lost (closed or dropped) during the upload of {big}: nothing was restored, the live "
                                 "database is as it was")
