@@ -216,11 +216,7 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     # any worker serves; the old master goes on serving, and the deploy is undone
     with open(user.work / "requirements.txt", "a") as handle:
         handle.write("# another requirements change\n")
-    with open(user.work / "mysite" / "wsgi.py", "a") as handle:
-        handle.write("\nimport sys\nif any('gunicorn' in arg for arg in sys.argv):\n"
-                     "    raise ImportError('this release cannot run under gunicorn')\n")
-    git(user.work, "commit", "-q", "-am", "a release whose app fails to load in gunicorn")
-    git(user.work, "push", "-q", "origin", "main")
+    push_an_app_gunicorn_cannot_load(user, "ImportError('this release cannot run under gunicorn')")
     live = os.readlink(user.srv / "current")
     with Requests(user) as requests:
         broken = user.fab("deploy")
@@ -230,6 +226,14 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
         "ImportError: this release cannot run under gunicorn" in broken.stderr, broken.stderr
     assert os.readlink(user.srv / "current") == live and user.gunicorn_pid() == master and alive(master)
     assert user.get() == 200
+
+
+def push_an_app_gunicorn_cannot_load(user, exception):
+    """Commit and push a wsgi.py that raises `exception` under gunicorn only (its checks and manage.py pass)."""
+    with open(user.work / "mysite" / "wsgi.py", "a") as handle:
+        handle.write(f"\nimport sys\nif any('gunicorn' in arg for arg in sys.argv):\n    raise {exception}\n")
+    git(user.work, "commit", "-q", "-am", "a release whose app fails to load in gunicorn")
+    git(user.work, "push", "-q", "origin", "main")
 
 
 def workers(master) -> list:
@@ -450,11 +454,7 @@ def test_a_start_whose_workers_cannot_load_the_app_fails_the_reload_with_the_app
         git(user.work, "push", "-q", "origin", "main")
         user.fab("deploy").ok()
     user.stop_gunicorn()
-    with open(user.work / "mysite" / "wsgi.py", "a") as handle:
-        handle.write("\nimport sys\nif any('gunicorn' in arg for arg in sys.argv):\n"
-                     "    raise ModuleNotFoundError(\"No module named 'acme'\")\n")
-    git(user.work, "commit", "-q", "-am", "an app gunicorn cannot load")
-    git(user.work, "push", "-q", "origin", "main")
+    push_an_app_gunicorn_cannot_load(user, "ModuleNotFoundError(\"No module named 'acme'\")")
     live = os.readlink(user.srv / "current")
     failed = user.fab("deploy")
     assert failed.returncode == 1, failed
