@@ -464,10 +464,12 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
             f"{', '.join(check['unapply'])} here alone would take the schema back under the others' code; roll them "
             f"back together (`fab -H {','.join(together)} rollback`); nothing was changed")
     console.print(f"Roll back {current} → {target} ({meta[target]['revision'][:12]}): "
-                  + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply"))
+                  + (f"unapply {', '.join(check['unapply'])}" if check["unapply"] else "no migrations to unapply")
+                  + (f" (after the switch: they only add what {target}'s code ignores)" if check.get("switch_first")
+                     else ""))
     confirm(f"Roll back to {target}?", yes, is_dry(c))
     params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
-                  keep=0, version=__version__, host=host_name(c))
+                  keep=0, version=__version__, host=host_name(c), switch_first=bool(check.get("switch_first")))
     owned["server"] = True  # from here the server's supervisor owns the lock: it frees it, whatever happens
     done = supervised.rollback_on_server(c, settings, project, target, current, names, meta, params, who(), server_script)
     if done is None:

@@ -43,7 +43,11 @@ def on_server(c, settings, prep, project, log, started, script, force=False) -> 
 
 
 def rollback_on_server(c, settings, project, target, current, names, meta, migrate, by, script) -> dict:
-    """{"migrate", "finalize"} of a rollback to `target` run by the server's supervisor (None under --dry)."""
+    """{"migrate", "finalize"} of a rollback to `target` run by the server's supervisor (None under --dry). Its
+    unapply and an undo's re-apply run in the release it leaves (named: `current` may already be the target)."""
+    from .releases import release_project
+
+    project = release_project(settings, posixpath.join(settings.path, "releases", current))
     params = {
         "kind": "rollback", "release": target, "revision": meta[target]["revision"], "database": settings.database,
         "healthcheck": settings.healthcheck, "healthcheck_retries": settings.healthcheck_retries,

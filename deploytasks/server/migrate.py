@@ -159,14 +159,16 @@ def to_state(params) -> SchemaRollback:
     alias = params.get("database", "default")
     database, engine = engine_for_alias(alias)
     targets = targets_for(alias, params["state"])
-    undo = ["%s.%s" % (m.app_label, m.name) for m, _ in backwards_plan(alias, targets)]
+    backwards = backwards_plan(alias, targets)
+    undo = ["%s.%s" % (m.app_label, m.name) for m, _ in backwards]
     blocked = irreversible_in(alias, targets)
     result = {"unapply": undo, "irreversible": blocked}
     if blocked:
         raise ServerError("%s is irreversible, so the schema cannot be rolled back: %s" % (
             blocked[0], restore_instead(params, database, blocked[0])))
     if params.get("check_only"):  # the rollback's plan: what the target needs beyond the schema refuses it
-        return dict(result, missing=missing_from(alias, params["state"]))
+        return dict(result, missing=missing_from(alias, params["state"]),
+                    switch_first=target_code_fits(alias, backwards))
     if undo:
         if params.get("backup_dest"):
             manifest = safety_backup(alias, engine, params, "pre-rollback", "before rolling back")
@@ -181,6 +183,27 @@ def to_state(params) -> SchemaRollback:
     if params.get("report_leftovers") and database.get("vendor") == "mysql":
         result["left_behind"] = leftovers(alias)
     return result
+
+
+# lint rules of a migration whose schema the code before it cannot serve over (migration_lint.WHY_INSTEAD)
+BREAKS_OLDER_CODE = {"remove-field", "delete-model", "rename-field", "rename-model", "add-not-null", "alter-not-null",
+                     "alter-type"}
+
+
+def target_code_fits(alias, backwards) -> bool:
+    """Whether the release a rollback goes to can serve over the schema before the migrations to unapply (`backwards`,
+    migration_plan's) are unapplied: they only add what the code before them ignores (a nullable column, a table, an
+    index, data), as the deploy's migration lint finds, or a reviewer marked them safe. Then the rollback switches
+    first and unapplies after: unapplied first, the live code lost its columns before its workers were replaced, and
+    answered 500 meanwhile."""
+    from .migration_lint import lint
+
+    if not backwards:
+        return False
+    connection = connections[alias]
+    forward = [(migration, False) for migration, _ in reversed(backwards)]
+    findings = lint(MigrationExecutor(connection).loader, forward, connection.vendor)["findings"]
+    return not any(finding["rule"] in BREAKS_OLDER_CODE for finding in findings)
 
 
 def left_behind(params) -> LeftBehind:

@@ -343,6 +343,7 @@ class SchemaRollback(TypedDict, total=False):
     backup: str
     unapplied: List[str]
     left_behind: List[str]  # report_leftovers on MySQL/MariaDB: what a migration stopped half-way left in the schema
+    switch_first: bool  # check_only: the target serves over the schema before the unapply (migrate.target_code_fits)
 
 
 class Reapplied(TypedDict):

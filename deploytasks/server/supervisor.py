@@ -147,20 +147,35 @@ def rollback(layout, params) -> SupervisedRollback:
         journals.checkpoint(layout, "collectstatic")
         run_entry(params["static_command"], "collect_static", {"path": layout.path, "release": target},
                   "collecting the static files of %s" % target)
+    if params["migrate"].get("switch_first"):  # the target serves over the newer schema (migrate.target_code_fits)
+        switch_back_to(layout, params, target, current)
+        done = unapply_to_target(layout, params)
+    else:
+        done = unapply_to_target(layout, params)
+        switch_back_to(layout, params, target, current)
+    if journals.cancelled(layout):
+        raise journals.Cancelled("finalize")
+    journals.update(layout, phase="finalize")
+    return {"migrate": done, "finalize": complete(layout, params, target, current)}
+
+
+def unapply_to_target(layout, params):
+    """The rollback's unapply, with the live release's code (it has the migration files)."""
     journals.checkpoint(layout, "unapply")
     journals.update(layout, migrate_started=True)
     done = run_entry(params["unapply_command"], "migrate_to_state", dict(params["migrate"], journal=layout.path),
                      "unapplying migrations")
     journals.update(layout, backup=done.get("backup"))
+    return done
+
+
+def switch_back_to(layout, params, target, current):
+    """The rollback's switch to `target`, reloaded and health-checked (Unhealthy when it does not serve)."""
     journals.checkpoint(layout, "switch")
     journals.update(layout, previous=current, switched=True, phase="reload and health check")
     problem = switch_and_check(layout, params, target, current)
     if problem:
         raise Unhealthy(problem)
-    if journals.cancelled(layout):
-        raise journals.Cancelled("finalize")
-    journals.update(layout, phase="finalize")
-    return {"migrate": done, "finalize": complete(layout, params, target, current)}
 
 
 def outcome(params) -> DeployOutcome:
