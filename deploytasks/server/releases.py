@@ -1,4 +1,5 @@
 """Releases on a server: their metadata, the `current` switch, the log, reload, health check, pruning."""
+import functools
 import json
 import os
 import shutil
@@ -98,13 +99,13 @@ def health(url, revision, retries, delay):
         problem, previous = health_problem(url, revision, 5), problem
         if problem is None:
             return None
-        same = same + 1 if problem == previous and problem.startswith("HTTP 4") else 0
+        same = same + 1 if problem == previous and problem.startswith(("HTTP 4", "HTTP 3")) else 0
         if same >= SAME_REFUSALS - 1:  # the app answers, and says no (ALLOWED_HOSTS, a missing route): waiting on
             return problem  # will not change it (5xx, a refused connection, an old revision are waited out)
     return problem
 
 
-SAME_REFUSALS = 5  # the same 4xx answer this many times in a row ends a health check early
+SAME_REFUSALS = 5  # the same 4xx (or redirect) answer this many times in a row ends a health check early
 
 
 def probed_healthy(url, revision, wait):
@@ -125,15 +126,21 @@ BAD_REQUEST_HINT = (" (Django answers 400 to a Host header ALLOWED_HOSTS does no
 
 
 def health_problem(url, revision, timeout):
-    """One request: None when `url` answers 200 (with `revision`, if it reports one), else what was wrong."""
+    """One request: None when `url` answers 200 (with `revision`, if it reports one), else what was wrong. It is
+    asked as the site's proxy would (X-Forwarded-Proto: https) and a redirect is an answer, not followed: followed,
+    SECURE_SSL_REDIRECT's made every deploy fail on an SSL error, and a login page's 200 passed for the page."""
     import urllib.error
     import urllib.request
 
+    request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https"})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with opener_without_redirects().open(request, timeout=timeout) as response:
             body = response.read(65536).decode("utf-8", "replace")
             status = response.status
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            return "HTTP %d from %s to %s%s" % (exc.code, url, exc.headers.get("Location", "?"),
+                                               redirect_hint(url, exc.headers.get("Location") or ""))
         return "HTTP %d from %s%s%s" % (exc.code, url, said_in(exc), BAD_REQUEST_HINT if exc.code == 400 else "")
     except Exception as exc:  # noqa: BLE001 - BadStatusLine, InvalidURL, ...: the release is not healthy
         reason = getattr(exc, "reason", None)
@@ -148,6 +155,28 @@ def health_problem(url, revision, timeout):
     if served and revision and not (revision.startswith(served) or served.startswith(revision)):
         return "%s still serves revision %s, not %s (did the reload load the new release?)" % (url, served, revision[:12])
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def opener_without_redirects():
+    """An opener whose redirects answer as they are (an HTTPError of their 3xx), never followed (urllib imported
+    here: a server script that checks no health does not pay for it)."""
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            return None
+
+    return urllib.request.build_opener(NoRedirects)
+
+
+def redirect_hint(url, location) -> str:
+    """What to do about a health check URL that redirects."""
+    if location.startswith("https:") and url.startswith("http:"):
+        return (" (the app sends plain HTTP to HTTPS even when told the request came over HTTPS, as "
+                "X-Forwarded-Proto: https: set SECURE_PROXY_SSL_HEADER = (\"HTTP_X_FORWARDED_PROTO\", \"https\") as "
+                "behind your proxy, or exempt the health URL with SECURE_REDIRECT_EXEMPT)")
+    return " (the health check does not follow redirects: set healthcheck to a URL that answers 200 itself)"
 
 
 def said_in(response, limit=200):

@@ -80,3 +80,60 @@ def test_server_errors_and_refusals_that_change_are_waited_out():
     assert site.requests >= 6
     with HealthEndpoint(lambda n: 404 if n <= 3 else NEW) as site:
         assert health(site.url, NEW, 10, 0.05) is None
+
+
+DJANGO_SITE = '''
+import sys
+from django.conf import settings
+settings.configure(DEBUG=False, ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__, SECRET_KEY="x" * 50,
+                   MIDDLEWARE=["django.middleware.security.SecurityMiddleware"], SECURE_SSL_REDIRECT=True,
+                   **({"SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")} if sys.argv[1] == "proxied" else {}))
+import django
+django.setup()
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import path
+urlpatterns = [path("health/", lambda request: HttpResponse("ok")),
+               path("private/", lambda request: HttpResponseRedirect("/login/?next=/private/"))]
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from django.core.wsgi import get_wsgi_application
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
+print(server.server_port, flush=True)
+server.serve_forever()
+'''
+
+
+@pytest.fixture(params=["proxied", "direct"])
+def secure_site(request, tmp_path):
+    """A real Django with SECURE_SSL_REDIRECT, told of its proxy's X-Forwarded-Proto header (proxied) or not."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "site.py"
+    script.write_text(DJANGO_SITE)
+    process = subprocess.Popen([sys.executable, str(script), request.param], stdout=subprocess.PIPE, text=True)
+    try:
+        yield request.param, f"http://127.0.0.1:{int(process.stdout.readline())}"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_health_check_asks_as_the_proxy_would_and_never_follows_a_redirect(secure_site):
+    """Followed, SECURE_SSL_REDIRECT's redirect made every deploy fail on `[SSL: WRONG_VERSION_NUMBER]` after 40
+    attempts, and a page that redirected to the login page passed on the login page's 200."""
+    from deploytasks.server.releases import health_problem
+
+    how, site = secure_site
+    if how == "proxied":  # X-Forwarded-Proto: https, as the site's proxy sends it: no redirect
+        assert health_problem(f"{site}/health/", None, 10) is None
+        assert health_problem(f"{site}/private/", None, 10) == (
+            f"HTTP 302 from {site}/private/ to /login/?next=/private/ (the health check does not follow redirects: set "
+            "healthcheck to a URL that answers 200 itself)")
+    else:
+        problem = health_problem(f"{site}/health/", None, 10)
+        assert problem.startswith(f"HTTP 301 from {site}/health/ to https://127.0.0.1:") and \
+            "SECURE_PROXY_SSL_HEADER" in problem and "SECURE_REDIRECT_EXEMPT" in problem, problem
+        assert health(f"{site}/health/", None, 40, 0.05) == problem  # the same answer five times: no 40 attempts
