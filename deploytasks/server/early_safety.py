@@ -34,16 +34,29 @@ KEPT = "the restore: taken just before its write locks, with no transaction writ
 
 
 def start(layout, spec):
-    """Start the early dump (spec: {"command", "params"}) detached from this command; it reports in the lock."""
+    """Start the early dump (spec: {"command", "params"}) detached from this command, marked as work under the lock
+    at once (before its Python has started: a guard that found the client gone meanwhile would free the lock under
+    it); it reports in the lock. Returns its process (the leader of its own process group)."""
     with open(os.path.join(layout.lock, "early-safety.log"), "ab") as log:
         process = subprocess.Popen(spec["command"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                    stderr=log, cwd=layout.path, start_new_session=True, close_fds=True)
+    register_worker(layout.lock, process.pid)
     request = {"entry": "early_safety", "params": dict(spec["params"], lock=layout.lock, uploaded=layout.uploaded)}
     try:
         process.stdin.write((json.dumps(request) + "\n").encode())
         process.stdin.close()
     except BrokenPipeError:
         pass
+    return process
+
+
+def stop_started(process):
+    """End an early dump `start` began whose restore will not come (its whole process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    process.wait()
 
 
 def main(params) -> EarlySafety:

@@ -47,15 +47,19 @@ def lock(layout, params) -> Locked:
               "code_from": code_from, "taking": (lock_info(layout) or {}).get("taking")}
     if params.get("upload"):
         result["upload"] = fresh_upload_path(params["upload"])
+    # a PostgreSQL restore's safety dump, taken while the upload arrives: started before the guard, as work under
+    # the lock the guard waits for (started after it, the guard could free the lock before the dump marked itself)
+    early = early_safety.start(layout, params["early_safety"]) if params.get("early_safety") else None
     if params.get("upload") or params.get("guard"):
         result["guard"] = start_guard(layout)  # frees the lock should the client vanish (lock_guard.py)
         # no guard: the client vanished already (its sshd gone since we looked, or before this command could look:
         # no sshd to find, and nobody reads the answer); nobody would free the lock
         if result["guard"] is None and (session is not None or client_gone()):
+            if early is not None:
+                early_safety.stop_started(early)
+                early_safety.discard(layout.lock)
             release_lock(layout)
             raise ServerError("the client went away while the lock was taken")
-    if params.get("early_safety"):  # a PostgreSQL restore's safety dump, taken while the upload arrives
-        early_safety.start(layout, params["early_safety"])
     return result
 
 
