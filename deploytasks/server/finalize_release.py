@@ -8,7 +8,7 @@ from . import uv_cache, went_live
 from .hooks import after_switch
 from .layout import ServerLayout
 from .lock import release_lock, utcnow
-from .procscan import users_of
+from .procscan import _stat, other_pids, users_of
 from .results import Completed, SwitchBack, Unhealthy
 from .releases import (append_log, current_release, health, prune, prune_venvs, release_meta, release_revision, reload_or_start,
                        remove_orphans, save_meta, switch_to)
@@ -108,7 +108,22 @@ def still_on_the_left_venv(layout, release, previous):
     old, new = (os.path.realpath(os.path.join(layout.release(name), ".venv")) for name in (previous, release))
     if old == new or not os.path.isdir(old):
         return None
-    return draining(lambda: users_of(old))
+    found = draining(lambda: users_of(old))
+    deadline = time.monotonic() + MASTER_EXIT_LIMIT
+    while found and all(exiting_master(pid, command) for pid, command in found) and time.monotonic() < deadline:
+        time.sleep(0.1)  # a gunicorn master whose workers are gone is shutting down (it took 9 s after a handover)
+        found = users_of(old)
+    return found
+
+
+MASTER_EXIT_LIMIT = 30.0  # gunicorn's graceful_timeout: its master is gone by then
+
+
+def exiting_master(pid, command) -> bool:
+    """An app server's master without workers left (a TERMed gunicorn on its way out: a serving one has workers)."""
+    if "gunicorn" not in command:
+        return False
+    return not any((_stat(int(other)) or ("", None))[1] == pid for other in other_pids())
 
 
 def draining(look, settle=3.0, limit=5.0, interval=0.1):

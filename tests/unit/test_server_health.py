@@ -64,6 +64,40 @@ def test_processes_on_their_way_out_are_waited_for_and_those_that_stay_are_named
     assert draining(lambda: [7, 8], settle=0.05, interval=0.01) == [7, 8]  # a master a HUP kept: it stays
 
 
+def test_an_old_gunicorn_master_without_workers_is_waited_for_as_it_shuts_down(tmp_path):
+    """After a handover the old master, its workers gone, took 9 s to exit on a loaded host: the deploy warned that
+    the reload kept the old interpreter and told the user to restart the app server. A master that still has a
+    worker (a request it still answers) is named as before."""
+    import os
+    import signal
+    import subprocess
+
+    from deploytasks.server.finalize_release import still_on_the_left_venv
+    from deploytasks.server.layout import ServerLayout
+
+    layout = ServerLayout(str(tmp_path))
+    for name, venv in (("r1", "old"), ("r2", "new")):
+        (tmp_path / "shared" / "venvs" / venv).mkdir(parents=True)
+        (tmp_path / "releases" / name).mkdir(parents=True)
+        (tmp_path / "releases" / name / ".venv").symlink_to(tmp_path / "shared" / "venvs" / venv)
+    old = tmp_path / "shared" / "venvs" / "old"
+    leaving = subprocess.Popen(["bash", "-c", "exec -a gunicorn sleep 5"], cwd=old)  # a master, no workers left
+    try:
+        assert still_on_the_left_venv(layout, "r2", "r1") == []
+        assert leaving.poll() is not None
+    finally:
+        leaving.kill()
+        leaving.wait()
+    serving = subprocess.Popen(["bash", "-c", "exec -a gunicorn bash -c 'sleep 60 & wait'"], cwd=old,
+                               start_new_session=True)  # a master and its worker
+    try:
+        stays = still_on_the_left_venv(layout, "r2", "r1")
+        assert serving.pid in [pid for pid, _ in stays], stays
+    finally:
+        os.killpg(serving.pid, signal.SIGKILL)
+        serving.wait()
+
+
 def test_the_same_refusal_five_times_in_a_row_ends_the_check_early():
     """A 400 (a Host header ALLOWED_HOSTS lacks) is the app's answer, not a start-up's: init's 40 attempts made each
     failed deploy wait 20 s on it, and as long again for the release switched back to."""
