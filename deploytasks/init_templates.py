@@ -491,7 +491,8 @@ def env_file(facts, choices) -> str:
     if unread:
         lines.append("# The settings do not read these from the environment yet; uncomment each once they do:")
         lines += [f"# {name}={value}" for name, value in unread]
-    lines.append(f"# GUNICORN_BIND={choices.bind}")
+    lines.append("# deploy/gunicorn.sh reads these (not the settings): uncomment one to change it")
+    lines += [f"# GUNICORN_BIND={choices.bind}", "# GUNICORN_WORKERS=2"]
     return "\n".join(lines) + "\n"
 
 

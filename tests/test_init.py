@@ -721,6 +721,9 @@ def test_a_src_layout_gets_its_production_settings_health_route_and_gunicorn_s_p
     env = (root / "deploy/production/.env").read_text()
     assert "\nDJANGO_SETTINGS_MODULE=acme.settings.production\n" in env, env
     assert "\nDJANGO_SECRET_KEY=" in env and "\nDJANGO_DEBUG=false\n" in env, env
+    # not under "the settings do not read these yet", where a user would wait for the settings to read it
+    assert "\n# deploy/gunicorn.sh reads these (not the settings): uncomment one to change it\n" \
+           "# GUNICORN_BIND=127.0.0.1:8000\n# GUNICORN_WORKERS=2\n" in env, env
     assert settings_of(root / "deploytasks.yaml").healthcheck.endswith(":8000/healthz/")
     assert '--pythonpath "$root/current"/src --error-logfile' in (root / "deploy/gunicorn.sh").read_text()
     assert "--workers 2 --pythonpath /srv/acme/current/src acme.wsgi:application" in \
