@@ -31,9 +31,9 @@ GUNICORN_SH = """#!/bin/sh
 #   environment (shared/.env exported now, as on a start: changed values in, removed ones out) through
 #   shared/gunicorn.pid.environ (0600), which gunicorn.conf.py's pre_exec reads and removes before it execs;
 #   a new master that did not read it (an older gunicorn.conf.py) is stopped and gunicorn restarted;
-# - runs, and GUNICORN_BIND or GUNICORN_WORKERS is not what it was started with (shared/gunicorn.args; a new master
-#   inherits the old one's listening sockets and command line): stopped and started again, a moment without a
-#   listener, said as such;
+# - runs, and GUNICORN_BIND is not what it was started with (shared/gunicorn.args; a new master inherits the old
+#   one's listening sockets): stopped and started again, a moment without a listener, said as such; a changed
+#   GUNICORN_WORKERS (a changed shared/.env) is the USR2 handover, the count in the new master's environment;
 # - does not run: started daemonized with shared/.env exported, --chdir {path}/current (re-read on every HUP); what
 #   the app writes to stdout and stderr (a console logging handler's tracebacks) goes to shared/gunicorn.log too.
 # GUNICORN_BIND / GUNICORN_WORKERS (else WEB_CONCURRENCY) in shared/.env override the defaults below.
@@ -49,9 +49,12 @@ real=$(pwd -P)
 pidfile="$root/shared/gunicorn.pid"
 venvstamp="$root/shared/gunicorn.venv"
 envstamp="$root/shared/gunicorn.envhash"  # shared/.env's sha256 when the master was started or handed over
-argstamp="$root/shared/gunicorn.args"  # the bind and worker count the master was started with
+argstamp="$root/shared/gunicorn.args"  # the bind the master was started with (an older script's: and its workers)
 workers=${{GUNICORN_WORKERS:-${{WEB_CONCURRENCY:-2}}}}  # WEB_CONCURRENCY: gunicorn's own name, as Heroku sets it
-args="${{GUNICORN_BIND:-{bind}}} $workers"
+# the worker count goes to gunicorn in its environment, which a handover's new master gets anew (a --workers in its
+# command line, which a new master inherits, made a changed count a restart: seconds without a listener)
+export WEB_CONCURRENCY="$workers"
+args="${{GUNICORN_BIND:-{bind}}}"
 environ="$pidfile.environ"  # the environment a USR2 hands over (secrets: 0600, removed once read or on exit)
 log="$root/shared/gunicorn.log"
 venv=$(readlink -f "$root/current/.venv" || true)
@@ -104,9 +107,11 @@ stop() {{  # TERM $pid and wait up to 30 s for it to go
 
 pid=$(cat "$pidfile" 2>/dev/null || true)
 if ! running; then pid=$(cat "$pidfile.2" 2>/dev/null || true); fi
-if running && [ -n "$started_args" ] && [ "$started_args" != "$args" ]; then
-    echo "GUNICORN_BIND/GUNICORN_WORKERS changed ($started_args -> $args): restarting gunicorn $pid (a new master" \
-         "would keep the old listening socket and worker count)"
+fixed=${{started_args#* }}  # the --workers of a master an older script started ("bind workers"), else the bind
+if running && [ -n "$started_args" ] && {{ [ "${{started_args%% *}}" != "$args" ] ||
+        {{ [ "$fixed" != "$started_args" ] && [ "$fixed" != "$workers" ]; }}; }}; then
+    echo "GUNICORN_BIND changed ($started_args -> $args $workers): restarting gunicorn $pid (a new master would keep" \
+         "the old listening socket)"
     stop
 fi
 if running; then
@@ -190,7 +195,7 @@ if "$root/current/.venv/bin/gunicorn" --help 2>/dev/null | grep -q -- --control-
     set -- --control-socket "$root/shared/gunicorn.ctl"
 fi
 "$root/current/.venv/bin/gunicorn" "$@" --chdir "$root/current" --pid "$pidfile" \\
-    --bind "${{GUNICORN_BIND:-{bind}}}" --workers "$workers" \\
+    --bind "${{GUNICORN_BIND:-{bind}}}" \\
     {pythonpath}--error-logfile "$log" --capture-output --daemon {wsgi}
 printf '%s\\n' "$venv" > "$venvstamp"
 printf '%s\\n' "$args" > "$argstamp"

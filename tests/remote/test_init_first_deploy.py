@@ -466,3 +466,35 @@ def test_a_start_whose_workers_cannot_load_the_app_fails_the_reload_with_the_app
     git(user.work, "push", "-q", "origin", "main")
     user.fab("deploy").ok()
     assert user.get() == 200
+
+
+def test_a_changed_worker_count_is_handed_over_without_a_refused_request(user):
+    """GUNICORN_WORKERS changed in shared/.env: gunicorn was stopped and started again (its --workers, in the
+    command line a new master inherits), 3.4-13.5 s without a listener in a load test. The count now goes to gunicorn
+    in its environment, and the changed .env's handover gives the new master the new one."""
+    if not (user.srv / "current").exists():  # run alone: the first test's start
+        first_deploy(user)
+    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
+    if git(user.work, "status", "--porcelain").strip():
+        git(user.work, "commit", "-q", "-am", "an app gunicorn can load")
+        git(user.work, "push", "-q", "origin", "main")
+    user.stop_gunicorn()  # started by this version of the script: no --workers in its command line
+    user.fab("deploy", "--again").ok()
+    production_env = user.work / "deploy" / user.sshd.alias / ".env"
+    good = production_env.read_text()
+    try:
+        for count in (3, 2):
+            production_env.write_text(good + f"GUNICORN_WORKERS={count}\n")
+            user.fab("shared.push", "--yes").ok()
+            before = user.gunicorn_pid()
+            with Requests(user) as requests:
+                user.fab("deploy").ok()
+                assert wait_for(lambda: len(workers(user.gunicorn_pid())) == count and not alive(before), timeout=60)
+            assert requests.ok > 0 and requests.failed == [], requests.failed[:3]
+            assert user.gunicorn_pid() != before  # handed over, not HUPed
+    finally:
+        production_env.write_text(good)
+    user.fab("shared.push", "--yes").ok()
+    user.fab("deploy").ok()
+    assert user.get() == 200
