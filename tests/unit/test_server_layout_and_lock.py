@@ -207,3 +207,20 @@ def test_a_restore_s_abort_after_its_server_side_restored_and_freed_the_lock_log
     acquire_lock(layout, "restore", "ann@laptop")  # one that failed on the server keeps the lock: its abort logs
     abort(layout, {"release": None, "taking": lock_info(layout)["taking"], "log": {"action": "restore", "error": "x"}})
     assert [entry["result"] for entry in read_log(layout)] == ["ok", "failed"] and lock_info(layout) is None
+
+
+def test_releases_log_is_read_from_its_end_block_by_block(tmp_path):
+    """`fab history` and a deploy's look at the log read its end, not the whole file (at 200,000 entries a deploy
+    took 6 s more and its server side 350 MB); lines cut by a block boundary come out whole."""
+    from deploytasks.server.bad_revisions import marks
+    from deploytasks.server.releases import append_log, read_log, tail_lines
+
+    layout = ServerLayout(str(tmp_path))
+    for number in range(3000):
+        append_log(layout, {"action": "deploy", "release": "r%05d" % number, "revision": "a" * 40, "result": "ok"})
+    append_log(layout, {"action": "deploy", "release": "r99998", "revision": "b" * 40, "result": "ok"})
+    append_log(layout, {"action": "rollback", "from": "r99998", "release": "r02999", "result": "ok", "by": "ann"})
+    assert [entry["release"] for entry in read_log(layout, last=3)] == ["r02999", "r99998", "r02999"]
+    every = tail_lines(layout.log, 10 ** 6, block=97)  # block boundaries inside lines
+    assert len(every) == 3002 and all(line.startswith("{") and line.endswith("}") for line in every)
+    assert marks(layout, "b" * 40) and marks(layout, "a" * 40) == []
