@@ -109,26 +109,6 @@ def test_with_strategy_upload_the_commits_come_from_the_local_repository(deploye
     assert s.state() == before
 
 
-def test_restoring_an_earlier_backup_at_the_previous_release_s_schema_says_the_rollback_comes_next(deployed):
-    """A backup taken before the one-way migration's deploy but not by it (a `fab backup`; a failed deploy's, when the
-    release after it shipped no migrations): the restore said `fab migrate`, which would apply the one-way migration
-    again, and nothing about the rollback the refusal had asked for."""
-    s = deployed
-    s.repo.code_change()
-    s.fab("deploy").ok()
-    previous = s.current_name()
-    taken = json.loads(s.fab("backup", "--json", "--label", "manual").ok().stdout)
-    irreversible_migration(s)
-    s.fab("deploy").ok()
-    live = s.current_name()
-    named = os.path.basename(taken["path"])
-    restored = s.fab("restore", named, "--yes").ok()
-    assert f"{named} holds the schema {previous} went live with, the release before {live}: to go back to it, `fab " \
-           "-H testhost rollback` now" in " ".join(restored.stdout.split()), restored.stdout
-    rolled = s.fab("rollback", "--yes").ok()
-    assert s.current_name() == previous, rolled.stdout
-
-
 def test_a_requirements_change_shows_the_pins_and_a_venv_to_build(deployed):
     s = deployed
     s.repo.requirements_change("sqlparse>=0.3")
@@ -166,3 +146,23 @@ def test_a_rollback_across_an_irreversible_migration_names_the_backup_to_restore
            "-H testhost rollback` now" in " ".join(restored.stdout.split()), restored.stdout
     s.fab("rollback", "--yes").ok()
     assert s.current_name() != live and one_way not in [name for _, name in s.applied_migrations()]
+
+
+def test_restoring_an_earlier_backup_at_the_previous_release_s_schema_says_the_rollback_comes_next(deployed):
+    """A backup taken before the one-way migration's deploy but not by it (a `fab backup`; a failed deploy's, when the
+    release after it shipped no migrations): the restore said `fab migrate`, which would apply the one-way migration
+    again, and nothing about the rollback the refusal had asked for."""
+    s = deployed
+    s.repo.code_change()
+    s.fab("deploy").ok()
+    previous = s.current_name()
+    taken = json.loads(s.fab("backup", "--json", "--label", "manual").ok().stdout)
+    irreversible_migration(s)
+    s.fab("deploy").ok()
+    live = s.current_name()
+    named = os.path.basename(taken["path"])
+    restored = s.fab("restore", named, "--yes").ok()
+    assert f"{named} holds the schema {previous} went live with, the release before {live}: to go back to it, `fab " \
+           "-H testhost rollback` now" in " ".join(restored.stdout.split()), restored.stdout
+    rolled = s.fab("rollback", "--yes").ok()
+    assert s.current_name() == previous, rolled.stdout
