@@ -16,8 +16,9 @@ def fill_media(root):
     media = root / "media"
     (media / "avatars" / "2026").mkdir(parents=True)
     (media / "avatars" / "2026" / "ada.png").write_bytes(os.urandom(70_000))
-    (media / "docs").mkdir()
+    (media / "docs").mkdir(mode=0o750)  # private to the group; a file the group may write
     (media / "docs" / "terms.txt").write_text("the terms\n")
+    (media / "docs" / "terms.txt").chmod(0o664)
     (media / "docs" / "latest.txt").symlink_to("terms.txt")  # a link that stays inside is kept
     (media / "current").symlink_to("avatars/2026")  # a link to a directory, and one through it: both kept
     (media / "latest.png").symlink_to("current/ada.png")
@@ -25,7 +26,7 @@ def fill_media(root):
 
 
 def tree(media) -> dict:
-    """{relative path: sha256, or '-> target' for a link, or '/' for a directory}."""
+    """{relative path: sha256, or '-> target' for a link, or '/' for a directory; with its mode}."""
     found = {}
     for directory, subdirs, names in os.walk(media):
         for name in subdirs + names:
@@ -34,9 +35,10 @@ def tree(media) -> dict:
             if os.path.islink(path):
                 found[key] = "-> " + os.readlink(path)
             elif os.path.isdir(path):
-                found[key] = "/"
+                found[key] = "/ %o" % (os.stat(path).st_mode & 0o7777)
             else:
-                found[key] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+                found[key] = "%s %o" % (hashlib.sha256(open(path, "rb").read()).hexdigest(),
+                                        os.stat(path).st_mode & 0o7777)
     return found
 
 

@@ -196,6 +196,7 @@ def prepare(root, dump):
             os.mkdir(staging, 0o755)
             kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tar.extractall(staging, **kwargs)
+            keep_modes(tar, staging)
     except (OSError, tarfile.TarError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ServerError("extracting %s failed (%s); the live media is untouched" % (archive, exc)) from None
@@ -209,6 +210,17 @@ def prepare(root, dump):
         raise ServerError("%s holds %d files, its manifest says %d; the live media is untouched" % (
             archive, found, media["files"]))
     return staging, media
+
+
+def keep_modes(tar, staging):
+    """The archive's modes back on what was extracted: tarfile's `data` filter gives directories the umask's mode and
+    takes group write from files (a 0750 directory came back 0755, a 0664 upload 0644). Never "other" write, setuid,
+    setgid or sticky bits; the owner keeps reading and writing (and entering directories)."""
+    for member in tar.getmembers():
+        path = os.path.join(staging, member.name)
+        if os.path.islink(path) or not (member.isdir() or member.isfile()):
+            continue
+        os.chmod(path, (member.mode & 0o775) | (0o700 if member.isdir() else 0o600))
 
 
 def swap(root, staging, keep):
