@@ -228,6 +228,18 @@ def test_startproject_to_first_deploy_with_init_and_the_readme(user):
     assert user.get() == 200
 
 
+def with_an_app_gunicorn_can_load(user):
+    """The first test's deploy (when a test runs alone), and startproject's wsgi.py back in place of the app it leaves,
+    which gunicorn cannot load, committed and pushed."""
+    if not (user.srv / "current").exists():  # run alone: the first test's start
+        first_deploy(user)
+    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
+    if git(user.work, "status", "--porcelain").strip():
+        git(user.work, "commit", "-q", "-am", "an app gunicorn can load")
+        git(user.work, "push", "-q", "origin", "main")
+
+
 def push_an_app_gunicorn_cannot_load(user, exception):
     """Commit and push a wsgi.py that raises `exception` under gunicorn only (its checks and manage.py pass)."""
     with open(user.work / "mysite" / "wsgi.py", "a") as handle:
@@ -445,14 +457,8 @@ def test_a_start_whose_workers_cannot_load_the_app_fails_the_reload_with_the_app
     `gunicorn started` as soon as a worker was forked, and the deploy failed 40 health checks later on `Connection
     refused` (a src/ layout without --pythonpath: ModuleNotFoundError in gunicorn.log only). The start waits for a
     worker to load the app: the reload fails with the worker's exception, and the undo starts the previous release."""
-    if not (user.srv / "current").exists():  # run alone: the first test's start
-        first_deploy(user)
-    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
-    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
-    if git(user.work, "status", "--porcelain").strip():
-        git(user.work, "commit", "-q", "-am", "an app gunicorn can load")
-        git(user.work, "push", "-q", "origin", "main")
-        user.fab("deploy").ok()
+    with_an_app_gunicorn_can_load(user)
+    user.fab("deploy").ok()
     user.stop_gunicorn()
     push_an_app_gunicorn_cannot_load(user, "ModuleNotFoundError(\"No module named 'acme'\")")
     live = os.readlink(user.srv / "current")
@@ -472,13 +478,7 @@ def test_a_changed_worker_count_is_handed_over_without_a_refused_request(user):
     """GUNICORN_WORKERS changed in shared/.env: gunicorn was stopped and started again (its --workers, in the
     command line a new master inherits), 3.4-13.5 s without a listener in a load test. The count now goes to gunicorn
     in its environment, and the changed .env's handover gives the new master the new one."""
-    if not (user.srv / "current").exists():  # run alone: the first test's start
-        first_deploy(user)
-    root = git(user.work, "rev-list", "--max-parents=0", "HEAD").strip()
-    git(user.work, "checkout", root, "--", "mysite/wsgi.py")  # the first test leaves an app gunicorn cannot load
-    if git(user.work, "status", "--porcelain").strip():
-        git(user.work, "commit", "-q", "-am", "an app gunicorn can load")
-        git(user.work, "push", "-q", "origin", "main")
+    with_an_app_gunicorn_can_load(user)
     user.stop_gunicorn()  # started by this version of the script: no --workers in its command line
     user.fab("deploy", "--again").ok()
     production_env = user.work / "deploy" / user.sshd.alias / ".env"
