@@ -76,6 +76,7 @@ class Facts:
     other_requirements: list = field(default_factory=list)
     local_requirements: str = ""  # a dev file beside a production one: what `inv setup` installs
     gunicorn: bool = False  # gunicorn is in the requirements
+    whitenoise: bool = False  # whitenoise is: gunicorn then serves the static files
     repo: str = ""
     branch: str = ""
     venv: str = ".venv"
@@ -488,6 +489,7 @@ def _requirements(facts):
                                                          os.path.splitext(os.path.basename(path))[0].lower())]
     facts.local_requirements = local[0] if local else ""
     facts.gunicorn = _requires(os.path.join(facts.root, facts.requirements), "gunicorn", set())
+    facts.whitenoise = _requires(os.path.join(facts.root, facts.requirements), "whitenoise", set())
     if not facts.engine:  # settings not read (a DATABASE_URL, say): the driver the requirements install tells
         path = os.path.join(facts.root, facts.requirements)
         facts.driver_vendor = next((vendor for vendor, drivers in DRIVERS.items()
@@ -563,3 +565,8 @@ def _judge(facts):
     if facts.requirements and not facts.gunicorn:
         facts.warnings.append(f"gunicorn is not in {facts.requirements}: add it (deploy/gunicorn.sh runs the "
                               "release's gunicorn)")
+    if facts.requirements and facts.static_root and not facts.whitenoise:
+        facts.warnings.append("nothing serves the static files or the uploads: gunicorn does not (with DEBUG off, "
+                              "Django neither), and a health check of a page passes while its CSS and images 404. "
+                              "Put a web server in front for STATIC_URL (from STATIC_ROOT) and MEDIA_URL (from "
+                              "MEDIA_ROOT), or add whitenoise for the static files")

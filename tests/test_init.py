@@ -205,7 +205,9 @@ def test_example_project_settings_reading_the_environment(tmp_path):
     # the example reads these from the environment: set, not commented out
     assert "\nDATABASE_URL=sqlite:////srv/mysite/shared/db.sqlite3\n" in env and "\nDEBUG=false\n" in env
     assert "\nSECRET_KEY=" in env
-    assert "Before going live" not in out  # nothing to fix in the example's settings
+    # nothing to fix in the example's settings; its static files and uploads are for a web server in front
+    before_going_live = out.split("Before going live:", 1)[1].split("Next:", 1)[0]
+    assert before_going_live.count("\n  - ") == 1 and "nothing serves the static files" in before_going_live, out
     assert (root / "deploy" / "production" / ".env.example").is_file()
 
 
@@ -760,3 +762,17 @@ def test_gunicorn_imports_a_src_layout_s_project_with_the_python_path_init_gives
     finally:
         gunicorn.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
         gunicorn.wait(timeout=30)
+
+
+def test_a_site_whose_static_files_nothing_serves_is_told_before_it_goes_live(tmp_path):
+    """gunicorn serves no static files and Django none with DEBUG off: a stock Wagtail project deployed with init's
+    gunicorn script passed its health check of `/` while the admin had no CSS and every image 404ed, and init said
+    nothing. whitenoise in the requirements serves the static files."""
+    root = startproject(tmp_path)
+    settings = root / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + "\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\n")
+    out = " ".join(ok(init(root, "--dry")).split())
+    assert "nothing serves the static files or the uploads" in out and "add whitenoise" in out, out
+    with open(root / "requirements" / "base.txt", "a") as handle:
+        handle.write("whitenoise>=6\n")  # production.txt includes base.txt
+    assert "nothing serves the static files" not in ok(init(root, "--dry"))
