@@ -160,7 +160,7 @@ def undo_rollback(layout, journal, reason, result, done):
     if journal.get("migrate_started") and journal.get("reapply_command"):
         done.append(reapply(layout, journal["reapply_command"], journal.get("unapply_command"),
                             journal.get("database", "default"), previous, journal.get("backup"),
-                            half_way=not journal.get("switched")))
+                            half_way=not journal.get("unapply_done", journal.get("switched"))))
     done.append("%s stays live" % previous)
     summary = "; ".join([reason] + done)
     append_log(layout, dict(journal.get("log") or {}, release=journal.get("release"), previous=previous,

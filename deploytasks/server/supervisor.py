@@ -162,10 +162,12 @@ def rollback(layout, params) -> SupervisedRollback:
 def unapply_to_target(layout, params):
     """The rollback's unapply, with the live release's code (it has the migration files)."""
     journals.checkpoint(layout, "unapply")
-    journals.update(layout, migrate_started=True)
+    # unapply_done: whether an undo's re-apply follows an unapply that may have stopped half-way (a journal of an
+    # older version, which always unapplied before the switch, has none: the switch tells)
+    journals.update(layout, migrate_started=True, unapply_done=False)
     done = run_entry(params["unapply_command"], "migrate_to_state", dict(params["migrate"], journal=layout.path),
                      "unapplying migrations")
-    journals.update(layout, backup=done.get("backup"))
+    journals.update(layout, backup=done.get("backup"), unapply_done=True)
     return done
 
 
