@@ -246,8 +246,7 @@ def candidate(c, settings, revision=None):
     prep = prepare(c, settings, revision, "preparing the revision to check", guard=True)
     if prep is None:
         raise DeployTasksError("--dry cannot check the next revision without unpacking it: add --live-only")
-    if prep.get("recovered"):  # the lock, taken as a deploy does, recovered what a dead deploy left
-        console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
+    show_held_deploy(None, prep.get("recovered"))  # the lock, taken as a deploy does, recovered a dead deploy
     try:
         project = release_project(settings, prep["release_dir"])
         if not prep["venv_ready"]:
@@ -290,8 +289,7 @@ def deploy_in(c, settings, command, revision, force, started, log, build, again=
         console.print("[dim]dry-run:[/] build or reuse the venv, check, collectstatic, migrate (backed up and rehearsed),"
                       " switch current, reload, health-check, prune, unlock" + deploy_hooks.dry(settings))
         return {}
-    if prep.get("recovered"):
-        console.print(f"[yellow]![/] {prep['recovered']}", highlight=False)
+    show_held_deploy(None, prep.get("recovered"))
     if revision is None and settings.strategy == "mirror":
         report_unpushed(settings, prep["revision"])
     if prep.get("unchanged"):
@@ -471,7 +469,7 @@ def _rollback(c, settings, info: ReleaseListing, to, yes, owned):
     params.update(check_only=False, backup_dest=posixpath.join(settings.path, "backups"),
                   keep=0, version=__version__, host=host_name(c), switch_first=bool(check.get("switch_first")))
     owned["server"] = True  # from here the server's supervisor owns the lock: it frees it, whatever happens
-    done = supervised.rollback_on_server(c, settings, project, target, current, names, meta, params, who(), server_script)
+    done = supervised.rollback_on_server(c, settings, target, current, names, meta, params, who(), server_script)
     if done is None:
         return {}
     done = done["migrate"]

@@ -42,7 +42,7 @@ def on_server(c, settings, prep, project, log, started, script, force=False) -> 
     return supervised(c, settings, params, f"the deploy of {release}", script)
 
 
-def rollback_on_server(c, settings, project, target, current, names, meta, migrate, by, script) -> dict:
+def rollback_on_server(c, settings, target, current, names, meta, migrate, by, script) -> dict:
     """{"migrate", "finalize"} of a rollback to `target` run by the server's supervisor (None under --dry). Its
     unapply and an undo's re-apply run in the release it leaves (named: `current` may already be the target)."""
     from .releases import release_project

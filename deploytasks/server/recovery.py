@@ -18,9 +18,14 @@ from .static_files import unlink_dangling
 from .subprocess_entry import meaningful, run_entry
 
 
+def holds_state(backup) -> bool:
+    """Whether `backup` (a path, or None) is there and not empty: a 0-byte one holds no state to go back to."""
+    return bool(backup) and os.path.isfile(backup) and os.path.getsize(backup) > 0
+
+
 def way_back(backup):
     """Which backup holds the state before the deploy or rollback (never a 0-byte or absent one)."""
-    if backup and os.path.isfile(backup) and os.path.getsize(backup) > 0:
+    if holds_state(backup):
         return "the backup taken before them holds the previous state: %s" % backup
     return "no backup holds the previous state (the database had no data before this deploy)"
 
@@ -28,7 +33,7 @@ def way_back(backup):
 def taken_before(backup) -> str:
     """The backup a deploy took before it migrated, named where its undo says what it unapplied (the failed deploy's
     output named no backup: what the new release wrote meanwhile, in the columns the undo dropped, is only there)."""
-    if backup and os.path.isfile(backup) and os.path.getsize(backup) > 0:
+    if holds_state(backup):
         return " (the backup taken before them: %s)" % os.path.basename(backup)
     return ""
 

@@ -68,8 +68,9 @@ def main(params) -> RestoreResult:
             raise
         if engine.verified:
             result["verified"] = engine.verified
-        if other_aliases(alias):
-            result["other_databases"] = other_aliases(alias)
+        others = other_aliases(alias)
+        if others:
+            result["other_databases"] = others
         if params.get("apply"):
             engine.lock_dir = params.get("lock")  # a load that outlives this process is waited for under it
             try:
