@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -22,8 +23,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests._util import (TOOL_ENV_BASICS, Site, installed_venv, assert_user_error, copy_example, env_recording_tools,
-                         recorded_tool_envs)
+from tests._util import (ROOT, TOOL_ENV_BASICS, Site, installed_venv, assert_user_error, clean_env, copy_example,
+                         env_recording_tools, recorded_tool_envs)
 
 MYSQL = shutil.which("mysql") or shutil.which("mariadb")
 DUMP = shutil.which("mysqldump") or shutil.which("mariadb-dump")
@@ -322,6 +323,9 @@ def test_the_password_reaches_the_tools_in_a_private_options_file(my_site, tmp_p
         content = base64.b64decode(content).decode()
         assert file_mode == "600" and content.startswith("[client]\npassword=") and "p:w" in content
         path = argv.split()[2].split("=", 1)[1]
+        if path.startswith("/dev/fd/"):  # the restore's load, which outlives its parent, inherits the memory file
+            assert re.fullmatch(r"/dev/fd/\d+", path) and "--database=" in argv
+            continue
         assert re.fullmatch(r"/proc/\d+/fd/\d+", path)  # a memory file of the tool's parent: on no disk
         assert not os.path.exists(path)  # gone with it
     for output in (restore.stdout, restore.stderr):
@@ -363,3 +367,56 @@ def test_a_failed_migrate_on_mysql_names_the_migration_and_what_stayed(my_site):
     applied = [name for (name,) in site.query(
         "SELECT name FROM django_migrations WHERE app = 'accounts' ORDER BY id")]
     assert applied[-1] == "0017_note", line
+
+
+KILLED_AS_THE_LOAD_STARTS = """
+import os, signal, subprocess, sys
+
+import django
+
+sys.path[:0] = [os.getcwd(), sys.argv[1]]  # the project, then this checkout
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+django.setup()
+from django.db import connections
+from deploytasks.server.django_info import database_info
+from deploytasks.server.engines import engine_for
+
+started = subprocess.Popen
+
+
+def killed_once_the_load_is_started(*args, **kwargs):
+    process = started(*args, **kwargs)
+    if kwargs.get("start_new_session"):  # the detached load: this process dies before its client has started
+        os.kill(os.getpid(), signal.SIGKILL)
+    return process
+
+
+subprocess.Popen = killed_once_the_load_is_started
+engine_for(database_info("default"), connections["default"]).load(sys.argv[2])
+"""
+
+
+def test_a_load_whose_restore_process_is_killed_before_the_client_starts_still_loads_the_dump(my_site, tmp_path):
+    """The restore's load outlives its process (an OOM kill, a lost session): the client used to read its options
+    (the password) through the dead process's /proc entry, fail to connect and load nothing, while the user was
+    told the restore may have finished (seen under load; here the process dies the instant the load starts)."""
+    site = my_site
+    manifest = backup_json(site)
+    backed_up = site.fingerprint()
+    site.query("DELETE FROM accounts_plan")
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_AS_THE_LOAD_STARTS)
+    killed = subprocess.run([site.python, str(script), str(ROOT), manifest["path"]], cwd=site.root,
+                            env=clean_env(**dict([(site.root / ".env").read_text().strip().split("=", 1)])),
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    def as_backed_up():
+        try:
+            return site.fingerprint() == backed_up
+        except AssertionError:  # a table the load dropped and has not made again yet
+            return False
+
+    deadline = time.monotonic() + 60
+    while not as_backed_up() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert as_backed_up() and plan_count(site) == 3, site.tables()

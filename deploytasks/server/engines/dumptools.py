@@ -85,6 +85,30 @@ def secret_file(prefix, content):
             os.unlink(path)
 
 
+@contextlib.contextmanager
+def inherited_secret_file(prefix, content):
+    """(path, fds): secret_file for a process tree that may outlive this process (a detached load): the memory
+    file is passed down (fds, for Popen's pass_fds) and each process opens its own copy of the descriptor
+    (/dev/fd/N), so a client that starts after this process was killed still reads it (the path through this
+    process's /proc entry was gone then: the client failed to connect and the load did nothing)."""
+    fd = None
+    if hasattr(os, "memfd_create") and os.path.isdir("/dev/fd"):
+        try:
+            fd = os.memfd_create(prefix)
+        except OSError:
+            fd = None
+    if fd is None:
+        with secret_file(prefix, content) as path:
+            yield path, ()
+        return
+    try:
+        os.fchmod(fd, 0o600)
+        write_all(fd, content.encode())
+        yield "/dev/fd/%d" % fd, (fd,)
+    finally:
+        os.close(fd)
+
+
 def call_tool(argv, env, stdout=None, stdin=subprocess.DEVNULL):
     """Run a client tool (argv list, no shell); returns None when it exits 0, else its error line."""
     with tempfile.TemporaryFile() as errors:

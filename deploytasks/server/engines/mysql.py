@@ -11,7 +11,7 @@ import tempfile
 
 from ..errors import ServerError
 from . import scratch
-from .dumptools import DumpEngine, error_line, find_tool, private_tempfile, secret_file
+from .dumptools import DumpEngine, error_line, find_tool, inherited_secret_file, private_tempfile, secret_file
 from .mysql_stream import DUMP_STARTS, dump_streamed, read_file, scan_file
 from .pg_stream import ZSTD_MAGIC, find_zstd
 from .toolenv import MYSQL, tool_env
@@ -86,6 +86,12 @@ class MySQL(DumpEngine):
         no file on disk where it can)."""
         with secret_file("deploytasks-my-", self.options_text()) as path:
             yield ["--defaults-extra-file=" + path]
+
+    @contextlib.contextmanager
+    def inherited_options_file(self):
+        """(options, fds): options_file for a client started by a process tree that may outlive this process."""
+        with inherited_secret_file("deploytasks-my-", self.options_text()) as (path, fds):
+            yield ["--defaults-extra-file=" + path], fds
 
     def backup_suffix(self):
         return self.suffix if find_zstd() else ".sql.gz"
@@ -171,14 +177,14 @@ class MySQL(DumpEngine):
         None, or the error line."""
         script = private_tempfile("deploytasks-my-pre-", preamble)
         client = ["env", "-u", "PWD", "-u", "SHLVL", "-u", "_"]  # the tool's environment only, none of bash's own
-        with self.options_file() as options, tempfile.TemporaryFile() as errors:  # read as the client starts
+        with self.inherited_options_file() as (options, fds), tempfile.TemporaryFile() as errors:
             command = "set -o pipefail; { cat -- %s && %s; } | %s; status=$?; rm -f -- %s; exit $status" % (
                 shlex.quote(script), shlex.join(decompress), shlex.join(client + self.client_argv(options)),
                 shlex.quote(script))
             try:
                 process = subprocess.Popen([shutil.which("bash"), "-c", command], env=tool_env(MYSQL),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
-                                           start_new_session=True)
+                                           start_new_session=True, pass_fds=fds)
             except OSError:
                 os.unlink(script)
                 raise
