@@ -1,5 +1,9 @@
 """The one error type tasks raise for user-facing problems, and the decorator that reports it."""
+import contextlib
 import functools
+import os
+import signal
+import threading
 
 from invoke.exceptions import Exit
 
@@ -19,7 +23,8 @@ def reported(function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
-            return function(*args, **kwargs)
+            with ctrl_c_never_lost():
+                return function(*args, **kwargs)
         except DeployTasksError as exc:
             clear_interrupt_mark()
             raise Exit(f"deploytasks: error: {exc}", code=1) from None
@@ -35,6 +40,45 @@ def reported(function):
                        code=1) from None
 
     return wrapper
+
+
+UNRAISABLE_HERE = (("<frozen importlib._bootstrap>", "cb"),)  # the import lock's weakref callback
+
+
+def raised_where_it_is_lost(frame) -> bool:
+    """Whether an exception raised in `frame` would be printed as `Exception ignored in: …` and dropped: Python
+    runs a signal's handler in whatever code runs then, a weakref callback or a __del__ included."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_filename, code.co_name) in UNRAISABLE_HERE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def interrupt(signum, frame):
+    """SIGINT as Python's own handler, except where its KeyboardInterrupt would be lost: there it comes again a
+    moment later (a Ctrl-C during a backup's download, landing in an import's lock callback, printed a traceback
+    fragment and let the backup go on as if nothing had been pressed)."""
+    if raised_where_it_is_lost(frame):
+        threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def ctrl_c_never_lost():
+    """interrupt() as the SIGINT handler while a task runs (only in place of Python's default one, in the main
+    thread: a step's own handler, supervised.CtrlC, stays in charge while it runs)."""
+    installed = (threading.current_thread() is threading.main_thread()
+                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if installed:
+        signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def clear_interrupt_mark():

@@ -73,3 +73,59 @@ def test_ctrl_c_that_came_during_an_exec_still_exits_1_not_by_sigint(tmp_path):
                          timeout=60)
     assert (run.returncode, run.stderr.strip()) == (
         1, "deploytasks: error: interrupted (Ctrl-C) during the backup's download"), run
+
+
+TASK_INTERRUPTED_IN_A_DESTRUCTOR = """
+import os, signal, sys, time
+from invoke.exceptions import Exit
+from deploytasks.errors import reported
+
+
+class Buffer:
+    def __del__(self):  # Ctrl-C lands while a destructor runs, as it did in the import lock's weakref callback
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):
+            pass
+
+
+@reported
+def task():
+    Buffer()
+    for _ in range(100):  # the rest of the download
+        time.sleep(0.01)
+    print("finished")
+
+
+try:
+    task()
+except Exit as stopped:
+    print(stopped.message, file=sys.stderr)
+    sys.exit(stopped.code)
+"""
+
+
+def test_ctrl_c_that_lands_in_a_destructor_is_not_lost(tmp_path):
+    """Python drops an exception raised in a __del__ or a weakref callback (`Exception ignored in: …`): a Ctrl-C
+    there during a backup's download printed a traceback fragment and the backup went on to its end."""
+    import subprocess
+    import sys
+
+    (tmp_path / "interrupted_task.py").write_text(TASK_INTERRUPTED_IN_A_DESTRUCTOR)
+    run = subprocess.run([sys.executable, "-m", "interrupted_task"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert (run.returncode, run.stdout, run.stderr.strip()) == (1, "", "deploytasks: error: interrupted (Ctrl-C)"), run
+
+
+def test_the_import_locks_callback_is_where_an_interrupt_would_be_lost():
+    from deploytasks.errors import raised_where_it_is_lost
+
+    namespace = {"sys": __import__("sys")}
+    exec(compile("def cb():\n    return sys._getframe()\n", "<frozen importlib._bootstrap>", "exec"), namespace)
+    assert raised_where_it_is_lost(namespace["cb"]())
+    assert not raised_where_it_is_lost(sys_frame())
+
+
+def sys_frame():
+    import sys
+
+    return sys._getframe()
