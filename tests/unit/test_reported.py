@@ -80,6 +80,8 @@ import os, signal, sys, time
 from invoke.exceptions import Exit
 from deploytasks.errors import reported
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts from a terminal (not inherited ignored)
+
 
 class Buffer:
     def __del__(self):  # Ctrl-C lands while a destructor runs, as it did in the import lock's weakref callback
