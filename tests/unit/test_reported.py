@@ -42,6 +42,25 @@ def test_a_connection_gone_under_a_step_is_one_line_not_a_traceback():
         assert "run the task again" in stopped.message
 
 
+RUN_THE_TASK = """
+try:
+    task()
+except Exit as stopped:
+    print(stopped.message, file=sys.stderr)
+    sys.exit(stopped.code)
+"""
+
+
+def run_as_fab_runs(tmp_path, task_module):
+    """`python -m` a module defining a reported `task` (as `fab` is run): its exit status and streams."""
+    import subprocess
+    import sys
+
+    (tmp_path / "interrupted_task.py").write_text(task_module + RUN_THE_TASK)
+    return subprocess.run([sys.executable, "-m", "interrupted_task"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+
+
 TASK_INTERRUPTED_IN_EXEC = """
 import sys
 from invoke.exceptions import Exit
@@ -53,24 +72,13 @@ def task():
         exec("raise KeyboardInterrupt")  # as a dataclass being made in a lazy import when Ctrl-C comes
     except KeyboardInterrupt:
         raise DeployTasksError("interrupted (Ctrl-C) during the backup's download") from None
-
-try:
-    task()
-except Exit as stopped:
-    print(stopped.message, file=sys.stderr)
-    sys.exit(stopped.code)
 """
 
 
 def test_ctrl_c_that_came_during_an_exec_still_exits_1_not_by_sigint(tmp_path):
     """Run as `python -m` (as `fab` is): CPython's own mark of a KeyboardInterrupt out of exec() made the process
     end by SIGINT after the reported line."""
-    import subprocess
-    import sys
-
-    (tmp_path / "interrupted_task.py").write_text(TASK_INTERRUPTED_IN_EXEC)
-    run = subprocess.run([sys.executable, "-m", "interrupted_task"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=60)
+    run = run_as_fab_runs(tmp_path, TASK_INTERRUPTED_IN_EXEC)
     assert (run.returncode, run.stderr.strip()) == (
         1, "deploytasks: error: interrupted (Ctrl-C) during the backup's download"), run
 
@@ -97,24 +105,13 @@ def task():
         time.sleep(0.01)
     print("finished")
 
-
-try:
-    task()
-except Exit as stopped:
-    print(stopped.message, file=sys.stderr)
-    sys.exit(stopped.code)
 """
 
 
 def test_ctrl_c_that_lands_in_a_destructor_is_not_lost(tmp_path):
     """Python drops an exception raised in a __del__ or a weakref callback (`Exception ignored in: …`): a Ctrl-C
     there during a backup's download printed a traceback fragment and the backup went on to its end."""
-    import subprocess
-    import sys
-
-    (tmp_path / "interrupted_task.py").write_text(TASK_INTERRUPTED_IN_A_DESTRUCTOR)
-    run = subprocess.run([sys.executable, "-m", "interrupted_task"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=60)
+    run = run_as_fab_runs(tmp_path, TASK_INTERRUPTED_IN_A_DESTRUCTOR)
     assert (run.returncode, run.stdout, run.stderr.strip()) == (1, "", "deploytasks: error: interrupted (Ctrl-C)"), run
 
 
