@@ -6,7 +6,7 @@ from .checklist import failed, items as checklist_items
 from .server.safety_items import SEE_PLAN
 from .django import introspect, run_django_script
 from .errors import DeployTasksError
-from .hooks import DEPLOY_STEPS, described
+from .hooks import DEPLOY_STEPS, described, for_server
 from .host_names import host_name
 from .output import print_json
 from .releases import candidate
@@ -34,7 +34,8 @@ def deploy_plan(c, settings, revision=None) -> dict:
                   "safe_migrations": settings.safe_migrations, "checks": True, "changes": True, "plan": True,
                   "path": settings.path, "release_dir": prep["release_dir"], "revision": prep["revision"],
                   "live_revision": live_meta.get("revision"), "strategy": settings.strategy,
-                  "requirements": settings.requirements}
+                  "requirements": settings.requirements, "collectstatic": settings.collectstatic,
+                  "hooks": for_server(project, settings.hooks)}
         document = run_django_script(c, project, "deploy_plan", params, what="planning the deploy")
     document.update({
         "host": host_name(c), "revision": prep["revision"], "asked": revision or settings.branch,

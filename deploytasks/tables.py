@@ -200,6 +200,13 @@ def describe_restore(report):
     return behind
 
 
+def collectstatic_said(collectstatic) -> str:
+    """What the plan's static row adds about the deploy's collectstatic (none from a server of an older version)."""
+    if not collectstatic:
+        return ""
+    return ("; collectstatic runs: " if collectstatic["runs"] else "; collectstatic skipped: ") + collectstatic["why"]
+
+
 def deploy_plan_rows(document):
     """The summary rows of `fab plan` (what, detail) and the migrations it would apply."""
     live = document["live"]
@@ -222,7 +229,8 @@ def deploy_plan_rows(document):
     if "skipped" in static:
         rows.append(("static files", f"not compared: {static['skipped']}"))
     elif static:
-        rows.append(("static files", f"{len(static['new'])} new, {len(static['changed'])} changed of {static['files']}"))
+        rows.append(("static files", f"{len(static['new'])} new, {len(static['changed'])} changed of {static['files']}"
+                     + collectstatic_said(static.get("collectstatic"))))
     if document.get("hooks"):
         rows.append(("hooks", "; ".join(document["hooks"])))
     verdict = "FAIL" if not document["ok"] else "WARN" if any(i["verdict"] == "WARN" for i in document["checklist"]) else "PASS"

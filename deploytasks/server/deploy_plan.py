@@ -3,14 +3,16 @@ Django set up, against the live database, changing nothing): the introspection a
 pending migration, the commits and requirements since the live release, the static files that would change."""
 import hashlib
 import io
+import json
 import os
 import re
 import subprocess
+import sys
 
 from django.core.management import call_command
 
 from . import introspect
-from .layout import ServerLayout
+from .layout import RELEASE_META, ServerLayout
 from .requirements import requirement_files
 from .uv_lock import is_lock, packages
 from .results import DeployPlan
@@ -107,6 +109,40 @@ def static_changes(release_dir, live_dir):
     return {"files": len(seen), "new": sorted(new), "changed": sorted(changed)}
 
 
+def collectstatic_in_deploy(release_dir, live_dir, params):
+    """Whether the deploy's collectstatic would run ("runs") or be skipped, the live release's collected files
+    linked (static_files.collect's shortcut), and why: a requirements change collects again even with no static
+    file changed (the venv is one of what collectstatic reads)."""
+    from .hooks import listed
+    from .static_files import inputs_of, static_inputs
+
+    if not params.get("collectstatic", True):
+        return {"runs": False, "why": "collectstatic is off (deploytasks.collectstatic: false)"}
+    if not live_dir:
+        return {"runs": True, "why": "first deploy"}
+    if listed(params, "after", "collectstatic"):
+        return {"runs": True, "why": "an after-collectstatic hook may change what it collected"}
+    inputs = static_inputs(os.path.realpath(release_dir))
+    if inputs is None:
+        return {"runs": True, "why": "the project has its own collectstatic command"}
+    if inputs_of(live_dir) is None:
+        return {"runs": True, "why": "the live release recorded nothing of what its collectstatic read"}
+    if inputs_of(live_dir) == inputs:
+        return {"runs": False, "why": "nothing it reads changed: the live release's collected files are linked"}
+    if os.path.realpath(sys.prefix) != live_venv(live_dir):
+        return {"runs": True, "why": "the venv changed (its packages' static files and Django are what it reads)"}
+    return {"runs": True, "why": "static files, the settings or the storage's code changed"}
+
+
+def live_venv(live_dir):
+    """The venv the live release runs with (its metadata's `venv`), or None."""
+    try:
+        with open(os.path.join(live_dir, RELEASE_META)) as handle:
+            return os.path.realpath(json.load(handle).get("venv") or "") or None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def main(params) -> DeployPlan:
     alias = params.get("database", "default")
     info = introspect.main(dict(params, schema=False))
@@ -127,4 +163,8 @@ def main(params) -> DeployPlan:
             result["static"] = static_changes(release_dir, live_dir)
         except Exception as exc:  # reported in the plan, never a crash of it
             result["static"] = {"skipped": "%s: %s" % (type(exc).__name__, exc)}
+        try:
+            result["static"]["collectstatic"] = collectstatic_in_deploy(release_dir, live_dir, params)
+        except Exception as exc:  # noqa: BLE001 - the deploy then runs it, as collect() does
+            result["static"]["collectstatic"] = {"runs": True, "why": "%s: %s" % (type(exc).__name__, exc)}
     return result

@@ -166,3 +166,24 @@ def test_restoring_an_earlier_backup_at_the_previous_release_s_schema_says_the_r
            "-H testhost rollback` now" in " ".join(restored.stdout.split()), restored.stdout
     rolled = s.fab("rollback", "--yes").ok()
     assert s.current_name() == previous, rolled.stdout
+
+
+def test_the_static_row_says_whether_the_deploy_collects_and_why(deployed):
+    """`0 new, 0 changed` while the deploy would collect anyway (a requirements change: the venv is one of what
+    collectstatic reads) read as if nothing would be done; a code change that touches nothing it reads skips it."""
+    s = deployed
+    s.fab("deploy").ok()
+    s.repo.code_change()
+    plan = s.fab("plan", "--json").ok().json()
+    assert plan["static"]["collectstatic"] == {
+        "runs": False, "why": "nothing it reads changed: the live release's collected files are linked"}, plan["static"]
+    shown = " ".join(s.fab("plan").ok().stdout.split())
+    assert "0 new, 0 changed of" in shown and "collectstatic skipped: nothing it reads changed" in shown, shown
+
+    s.repo.requirements_change("sqlparse>=0.2")
+    plan = s.fab("plan", "--json").ok().json()
+    assert (plan["venv"]["action"], plan["static"]["new"], plan["static"]["changed"]) == ("build", [], [])
+    assert plan["static"]["collectstatic"]["runs"] is True
+    assert plan["static"]["collectstatic"]["why"].startswith("the venv changed"), plan["static"]
+    deployed_now = s.fab("deploy").ok().stdout
+    assert "static file" in deployed_now and "collectstatic not run" not in deployed_now, deployed_now  # as planned
