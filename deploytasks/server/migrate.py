@@ -132,8 +132,10 @@ def safety_backup(alias, engine, params, label, reason, rehearsal=False):
     rehearsal: migrations are rehearsed on a copy of it next (engine.backup_for_rehearsal)."""
     if engine is None or not engine.has_data() or not has_tables(alias):
         return None  # a database that does not exist yet, or is empty: nothing to keep (no 0-byte backup)
+    from .backup import described
+
     backup = engine.backup_for_rehearsal if rehearsal else engine.backup
-    return backup(params["backup_dest"], dict(params, label=label), {"database_alias": alias, "reason": reason})
+    return backup(params["backup_dest"], dict(params, label=label), dict(described(alias), reason=reason))
 
 
 def restore_instead(params, database, migration):
