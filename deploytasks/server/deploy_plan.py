@@ -118,8 +118,6 @@ def collectstatic_in_deploy(release_dir, live_dir, params):
 
     if not params.get("collectstatic", True):
         return {"runs": False, "why": "collectstatic is off (deploytasks.collectstatic: false)"}
-    if not live_dir:
-        return {"runs": True, "why": "first deploy"}
     if listed(params, "after", "collectstatic"):
         return {"runs": True, "why": "an after-collectstatic hook may change what it collected"}
     inputs = static_inputs(os.path.realpath(release_dir))
@@ -163,8 +161,9 @@ def main(params) -> DeployPlan:
             result["static"] = static_changes(release_dir, live_dir)
         except Exception as exc:  # reported in the plan, never a crash of it
             result["static"] = {"skipped": "%s: %s" % (type(exc).__name__, exc)}
-        try:
-            result["static"]["collectstatic"] = collectstatic_in_deploy(release_dir, live_dir, params)
-        except Exception as exc:  # noqa: BLE001 - the deploy then runs it, as collect() does
-            result["static"]["collectstatic"] = {"runs": True, "why": "%s: %s" % (type(exc).__name__, exc)}
+        if "skipped" not in result["static"]:  # STATIC_ROOT in the release, a live one to compare with
+            try:
+                result["static"]["collectstatic"] = collectstatic_in_deploy(release_dir, live_dir, params)
+            except Exception as exc:  # noqa: BLE001 - the deploy then runs it, as collect() does
+                result["static"]["collectstatic"] = {"runs": True, "why": "%s: %s" % (type(exc).__name__, exc)}
     return result
