@@ -282,8 +282,12 @@ def publish(section_name: str, text: str, write: bool = True) -> None:
         print("written to", write_results(section_name, text))
 
 
+NOTES_MARK = "<!-- notes: kept when a bench script rewrites this section -->"
+
+
 def write_results(section_name: str, markdown_text: str, path: Path = RESULTS_FILE) -> Path:
-    """Replace the ``## section_name`` section of docs/benchmarks.md (or append it)."""
+    """Replace the ``## section_name`` section of docs/benchmarks.md (or append it). What follows a NOTES_MARK
+    line in the section (earlier sessions' notes on its figures) is kept under the new text."""
     path = Path(path)
     header = (
         "# Deploy benchmarks\n\n"
@@ -295,7 +299,11 @@ def write_results(section_name: str, markdown_text: str, path: Path = RESULTS_FI
     body = markdown_text.strip("\n") + "\n"
     section = f"## {section_name}\n\n{body}"
     pattern = re.compile(rf"^## {re.escape(section_name)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
+    found = pattern.search(text)
+    if found:
+        _, mark, notes = found.group(0).partition(NOTES_MARK)
+        if mark:
+            section += "\n" + mark + notes.rstrip("\n") + "\n"
         text = pattern.sub(lambda _m: section + "\n", text, count=1).rstrip("\n") + "\n"
     else:
         text = text.rstrip("\n") + "\n\n" + section
