@@ -132,12 +132,15 @@ def wait_until(predicate, timeout=60, interval=0.02):
 
 # --- the repository: commits that open a window for a fault ------------------------------------------
 
-def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLOW_SECONDS, on_copy=False):
+def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLOW_SECONDS, on_copy=False,
+                   armed: Path | None = None):
     """A commit adding a model (its migration applies at once) and then a RunPython that, on the live
     database only (not on the rehearsal copy; on_copy: on the copy only), writes `marker` and sleeps; unapplied,
-    it writes `marker`.back and sleeps. Both are reversible.
+    it writes `marker`.back and sleeps. Both are reversible. With `armed`, it sleeps only while that file exists
+    (the set-up that applies and unapplies it before the fault does not wait).
     Returns (sha, the fast migration's name, the slow one's name)."""
     names = {}
+    wait = str(seconds) if armed is None else f"{seconds} if os.path.exists({str(armed)!r}) else 0"
 
     def edit(work):
         with open(work / "accounts" / "models.py", "a") as handle:
@@ -153,7 +156,7 @@ def slow_migration(repo, live_db: Path, marker: Path, branch="slow", seconds=SLO
             f" != {on_copy!r}:\n"
             "            with open(marker, 'w') as handle:\n"
             "                handle.write(str(os.getpid()))\n"
-            f"            time.sleep({seconds})\n"
+            f"            time.sleep({wait})\n"
             "    return run\n\n\n"
             "class Migration(migrations.Migration):\n"
             f"    dependencies = [('accounts', {names['fast']!r})]\n"

@@ -558,14 +558,17 @@ def test_a_restore_whose_server_process_is_killed_says_so_and_where_to_look(site
 
 
 def _slow_migrate_pending(s, seconds=4):
-    """The live release with a migration of `seconds` pending (a marker file appears once it starts); its name."""
-    marker = s.base / "slow-migrate-started"
+    """The live release with a migration of `seconds` pending (a marker file appears once it starts); its name.
+    It is slow from here on (applied or unapplied); the deploy and unapply that set it up are not."""
+    marker, armed = s.base / "slow-migrate-started", s.base / "slow-migrate-armed"
     marker.unlink(missing_ok=True)
+    armed.unlink(missing_ok=True)
     _, fast, slow = faults.slow_migration(s.repo, os.path.realpath(s.db), marker, branch="slowmigrate",
-                                          seconds=seconds)
+                                          seconds=seconds, armed=armed)
     s.fab("deploy", "--revision", "slowmigrate").ok()
     s.fab("migrations.migrate", "accounts", fast, "--yes").ok()  # the slow one pending for the live code
     marker.unlink(missing_ok=True)
+    armed.touch()
     return marker, slow
 
 
