@@ -164,6 +164,8 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
             safety_dest=posixpath.join(settings.path, "backups"), lock=releases.lock_dir(settings),
             started=started, migrate=migrate, log=log,
         ), settings.keep_backups)
+    except RestoreUnderWay:
+        raise  # removing the upload here made a load that had not opened it yet fail: the safety was loaded back
     except BaseException:
         try:
             run(c, f"rm -f {q(remote)} {q(remote + '.partial')} {q(remote + '.json')}"
@@ -173,6 +175,12 @@ def _upload_and_restore(c, settings, project, local, manifest, remote, *, yes, u
         raise
     finally:
         warm.end()
+
+
+class RestoreUnderWay(DeployTasksError):
+    """The client stopped (Ctrl-C, a lost connection) or the server's restore process was killed after the restore
+    had started: the server goes on with it and reads the upload, so the upload stays (the server's restore removes
+    it, or the next task's lock does: leftovers)."""
 
 
 class WarmRestore:
@@ -242,7 +250,7 @@ def verify_then_restore(c, project, settings, path, *, yes, unverified, what_is_
         killed = isinstance(exc, DeployTasksError) and was_killed(str(exc))
         if not getattr(c, "host", None) or not (killed or isinstance(exc, (KeyboardInterrupt, ConnectionLost))):
             raise
-        raise DeployTasksError(stopped_mid_restore(exc, host_name(c), posixpath.basename(path), killed)) from None
+        raise RestoreUnderWay(stopped_mid_restore(exc, host_name(c), posixpath.basename(path), killed)) from None
     if done is None:
         return None
     if yes:

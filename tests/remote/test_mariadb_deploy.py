@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import stat
+import time
 
 import pytest
 
@@ -220,3 +221,38 @@ def test_a_rollback_whose_unapply_stops_half_way_names_what_mariadb_dropped_and_
     assert rows(s, "SHOW TABLES LIKE 'ex_unhalf'") == [], line  # what it says is gone
     assert s.current_name() == live and not s.lock.exists()
     assert s.gunicorn.health()["revision"] == s.revision()
+
+
+def test_ctrl_c_once_the_load_started_leaves_the_upload_to_the_server_and_the_load_finishes(site):
+    """Ctrl-C after the server started loading: fab removed the upload on its way out, and a load whose `zstd` had
+    not opened it yet failed after its preamble, so the safety backup was loaded back and nothing was restored while
+    fab said the restore may have finished (once in a few full runs). The load is held here before it reads the
+    file, so that window is always open."""
+    s = with_ballast(site)
+    local = s.fab("backup", "--json").ok().json()["local_path"]
+    rows(s, "DELETE FROM fault_ballast WHERE i % 2 = 0")
+    proc = s.fab_background("restore", local, "--yes")
+    try:
+        assert wait_for(lambda: load_pipelines(s) or proc.poll() is not None, timeout=120)
+        [(load, _restorer)] = load_pipelines(s).items()
+        os.killpg(load, signal.SIGSTOP)
+        with open(f"/proc/{load}/cmdline", "rb") as handle:
+            [upload] = re.findall(r"-dc -q -- (\S+?)\"?;", handle.read().decode(errors="replace").replace("'", ""))
+        proc.send_signal(signal.SIGINT)
+        time.sleep(3)  # fab's clean-up of a stopped restore ran at once (it then waits for its server command)
+        kept = os.path.exists(upload)
+        os.killpg(load, signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+        assert kept, "fab removed the upload the server's load had still to read"
+        assert proc.returncode == 1 and "the restore may have finished there" in err, out + err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        try:
+            os.killpg(load, signal.SIGCONT)
+        except (NameError, ProcessLookupError):
+            pass
+    assert wait_for(lambda: not s.lock.exists() and not load_pipelines(s), timeout=120)
+    assert rows(s, "SELECT COUNT(*) FROM fault_ballast") == [["40000"]]
+    rows(s, "DROP TABLE fault_ballast")
