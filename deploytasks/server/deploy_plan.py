@@ -123,9 +123,10 @@ def collectstatic_in_deploy(release_dir, live_dir, params):
     inputs = static_inputs(os.path.realpath(release_dir))
     if inputs is None:
         return {"runs": True, "why": "the project has its own collectstatic command"}
-    if inputs_of(live_dir) is None:
+    live_inputs = inputs_of(live_dir)
+    if live_inputs is None:
         return {"runs": True, "why": "the live release recorded nothing of what its collectstatic read"}
-    if inputs_of(live_dir) == inputs:
+    if live_inputs == inputs:
         return {"runs": False, "why": "nothing it reads changed: the live release's collected files are linked"}
     if os.path.realpath(sys.prefix) != live_venv(live_dir):
         return {"runs": True, "why": "the venv changed (its packages' static files and Django are what it reads)"}

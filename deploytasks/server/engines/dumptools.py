@@ -58,25 +58,37 @@ def error_line(text, tool):
 
 
 @contextlib.contextmanager
+def memory_file(prefix, content, names_dir):
+    """The descriptor of an anonymous memory file (Linux memfd, mode 0600) holding `content` while the block runs,
+    or None where there is none (no memfd, or no `names_dir` to name it through)."""
+    fd = None
+    if hasattr(os, "memfd_create") and os.path.isdir(names_dir):
+        try:
+            fd = os.memfd_create(prefix)
+        except OSError:
+            fd = None
+    if fd is None:
+        yield None
+        return
+    try:
+        os.fchmod(fd, 0o600)  # the tools refuse a world-writable option file
+        write_all(fd, content.encode())
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def secret_file(prefix, content):
     """A path the client tools read `content` (a password) from while the block runs, readable by this user only:
     an anonymous memory file (Linux memfd) named through this process's /proc entry, on no disk and gone with this
     process however it ends (killed, a temporary file would stay behind with the password); elsewhere a 0600
     temporary file removed afterwards."""
-    fd = None
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/%d/fd" % os.getpid()):
-        try:
-            fd = os.memfd_create(prefix)
-        except OSError:
-            fd = None
-    if fd is not None:
-        try:
-            os.fchmod(fd, 0o600)  # the tools refuse a world-writable option file
-            write_all(fd, content.encode())
-            yield "/proc/%d/fd/%d" % (os.getpid(), fd)
-        finally:
-            os.close(fd)
-        return
+    own = "/proc/%d/fd" % os.getpid()
+    with memory_file(prefix, content, own) as fd:
+        if fd is not None:
+            yield "%s/%d" % (own, fd)
+            return
     path = private_tempfile(prefix, content)
     try:
         yield path
@@ -91,22 +103,12 @@ def inherited_secret_file(prefix, content):
     file is passed down (fds, for Popen's pass_fds) and each process opens its own copy of the descriptor
     (/dev/fd/N), so a client that starts after this process was killed still reads it (the path through this
     process's /proc entry was gone then: the client failed to connect and the load did nothing)."""
-    fd = None
-    if hasattr(os, "memfd_create") and os.path.isdir("/dev/fd"):
-        try:
-            fd = os.memfd_create(prefix)
-        except OSError:
-            fd = None
-    if fd is None:
-        with secret_file(prefix, content) as path:
-            yield path, ()
-        return
-    try:
-        os.fchmod(fd, 0o600)
-        write_all(fd, content.encode())
-        yield "/dev/fd/%d" % fd, (fd,)
-    finally:
-        os.close(fd)
+    with memory_file(prefix, content, "/dev/fd") as fd:
+        if fd is not None:
+            yield "/dev/fd/%d" % fd, (fd,)
+            return
+    with secret_file(prefix, content) as path:
+        yield path, ()
 
 
 def call_tool(argv, env, stdout=None, stdin=subprocess.DEVNULL):
